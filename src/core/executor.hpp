@@ -1,0 +1,54 @@
+#pragma once
+// The executor contract: both backends (sim, cuda/loopback) take the five variant schedules of a
+// case and return per-iteration times and per-op intervals. Metrics never know which ran.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/ir.hpp"
+#include "core/json_util.hpp"
+
+namespace ob {
+
+// One op's interval inside one iteration, µs from the iteration's start event.
+struct op_interval {
+  int op_id = 0;
+  double start_us = 0;
+  double end_us = 0;
+};
+
+struct variant_measurement {
+  std::vector<double> iter_ms;   // one per timed iteration (max over ranks)
+  std::vector<op_interval> ops;  // one representative iteration; empty when not instrumented
+  std::int64_t wrong = 0;        // elements that failed verification (collectives, chunked GEMMs)
+};
+
+// Indexed by static_cast<int>(variant).
+using variant_schedules = std::array<schedule, 5>;
+using variant_measurements = std::array<variant_measurement, 5>;
+
+variant_schedules make_variant_schedules(const schedule& planned);
+
+struct measure_options {
+  int warmup = 5;
+  int iters = 20;
+  bool graphs = false;
+  int cdmc = 8;  // the CDMC the case asks for; real backends refuse one that is not the process's
+  double timeout_s = 300;
+};
+
+class executor {
+ public:
+  virtual ~executor() = default;
+  virtual std::string backend() const = 0;  // "sim", "cuda" or "loopback"
+  virtual bool simulated() const = 0;
+  // A human label for tables and JSON: "sim (model, not a measurement)", "loopback (no NVLink)".
+  virtual std::string label() const = 0;
+  virtual variant_measurements measure(const variant_schedules& variants,
+                                       const measure_options& opts) = 0;
+  // Environment fingerprint for result JSON `env` (DESIGN §9), backend-specific fields only.
+  virtual json environment() const = 0;
+};
+
+}  // namespace ob

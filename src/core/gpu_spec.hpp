@@ -1,0 +1,48 @@
+#pragma once
+// One GPU model: datasheet figures plus the simulator's calibration constants
+// (configs/gpus/<name>.json). Every value in the file carries its source.
+#include <string>
+
+#include "core/ir.hpp"
+
+namespace ob {
+
+struct gpu_spec {
+  std::string name;          // file stem: h100_sxm
+  std::string display_name;  // "NVIDIA H100 SXM 80GB"
+  int compute_capability_major = 9;
+  int sm_count = 0;
+  double peak_tflops_bf16 = 0, peak_tflops_fp16 = 0, peak_tflops_fp8 = 0;  // dense tensor
+  double hbm_gbps = 0;
+  double nvlink_gbps = 0;  // per direction, per GPU
+  double nic_gbps = 0;     // per NIC, per direction
+  int gemm_tile_m = 128, gemm_tile_n = 256;
+  // Host costs (µs).
+  double launch_us = 0, nccl_launch_us = 0, event_us = 0, graph_node_us = 0;
+  // Device-side delay before a dependency resolved in another hardware queue is seen.
+  double cross_queue_event_us = 0;
+  // NCCL per-step latency (µs) by protocol, NVLink ring.
+  double nccl_step_us_ll = 0, nccl_step_us_ll128 = 0, nccl_step_us_simple = 0;
+  // Calibration: fraction of per-SM peak a GEMM tile achieves.
+  double gemm_efficiency_bf16 = 0, gemm_efficiency_fp16 = 0, gemm_efficiency_fp8 = 0;
+  // Slowdown factors while GEMM and communication run together (HBM/L2 sharing).
+  double gemm_contention = 1, comm_contention = 1;
+  double nccl_channel_gbps = 0;     // one channel (one CTA) at most
+  double nccl_link_efficiency = 1;  // achievable fraction of NVLink after protocol overhead
+  int nccl_ctas_all_gather = 16, nccl_ctas_reduce_scatter = 16, nccl_ctas_all_reduce = 16,
+      nccl_ctas_p2p = 8;
+  double copy_engine_gbps = 0;               // p2p through copy engines (no SM)
+  double elementwise_hbm_efficiency = 0.85;  // memory-bound kernels' fraction of HBM
+  int default_cdmc = 8;
+
+  double peak_tflops(dtype t) const;
+  double gemm_efficiency(dtype t) const;
+  int default_ctas(coll_op op) const;
+  double nvlink_effective_gbps() const { return nvlink_gbps * nccl_link_efficiency; }
+};
+
+// Loads and validates; errors name the file and field (exit 2). `ref` is a name in
+// configs/gpus/ or a path.
+gpu_spec load_gpu_spec(const std::string& ref, const std::string& field = "--gpu");
+
+}  // namespace ob

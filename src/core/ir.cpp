@@ -1,0 +1,215 @@
+#include "core/ir.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+#include "core/error.hpp"
+
+namespace ob {
+
+std::string_view to_string(dtype v) {
+  switch (v) {
+    case dtype::bf16:
+      return "bf16";
+    case dtype::fp16:
+      return "fp16";
+    case dtype::fp8:
+      return "fp8";
+  }
+  return "?";
+}
+std::string_view to_string(stream_role v) {
+  switch (v) {
+    case stream_role::compute:
+      return "compute";
+    case stream_role::comm:
+      return "comm";
+    case stream_role::p2p:
+      return "p2p";
+  }
+  return "?";
+}
+std::string_view to_string(op_kind v) {
+  switch (v) {
+    case op_kind::gemm:
+      return "gemm";
+    case op_kind::collective:
+      return "collective";
+    case op_kind::p2p:
+      return "p2p";
+    case op_kind::elementwise:
+      return "elementwise";
+    case op_kind::delay:
+      return "delay";
+  }
+  return "?";
+}
+std::string_view to_string(coll_op v) {
+  switch (v) {
+    case coll_op::all_gather:
+      return "all_gather";
+    case coll_op::reduce_scatter:
+      return "reduce_scatter";
+    case coll_op::all_reduce:
+      return "all_reduce";
+  }
+  return "?";
+}
+std::string_view to_string(comm_group v) {
+  switch (v) {
+    case comm_group::tp:
+      return "tp";
+    case comm_group::dp:
+      return "dp";
+    case comm_group::cp:
+      return "cp";
+    case comm_group::pp:
+      return "pp";
+  }
+  return "?";
+}
+std::string_view to_string(variant v) {
+  switch (v) {
+    case variant::compute_only:
+      return "compute_only";
+    case variant::compute_with_margin:
+      return "compute_with_margin";
+    case variant::comm_only:
+      return "comm_only";
+    case variant::serial:
+      return "serial";
+    case variant::overlapped:
+      return "overlapped";
+  }
+  return "?";
+}
+
+dtype parse_dtype(std::string_view s, std::string_view field) {
+  if (s == "bf16") return dtype::bf16;
+  if (s == "fp16") return dtype::fp16;
+  if (s == "fp8" || s == "fp8_e4m3") return dtype::fp8;
+  throw config_error(std::string(field) + ": unknown dtype '" + std::string(s) +
+                     "' (expected bf16, fp16 or fp8)");
+}
+
+coll_op parse_coll_op(std::string_view s, std::string_view field) {
+  if (s == "all_gather" || s == "ag" || s == "allgather") return coll_op::all_gather;
+  if (s == "reduce_scatter" || s == "rs" || s == "reducescatter") return coll_op::reduce_scatter;
+  if (s == "all_reduce" || s == "ar" || s == "allreduce") return coll_op::all_reduce;
+  throw config_error(std::string(field) + ": unknown collective '" + std::string(s) +
+                     "' (expected all_gather, reduce_scatter or all_reduce)");
+}
+
+std::size_t dtype_bytes(dtype v) { return v == dtype::fp8 ? 1 : 2; }
+
+int schedule::add_stream(std::string stream_name, stream_role role, int priority) {
+  const int id = static_cast<int>(streams.size());
+  streams.push_back({id, std::move(stream_name), role, priority});
+  return id;
+}
+
+int schedule::add_op(std::string op_name, int stream_id, op_params params, std::vector<int> waits,
+                     std::string slot) {
+  const int id = static_cast<int>(ops.size());
+  op o;
+  o.id = id;
+  o.name = std::move(op_name);
+  o.stream = stream_id;
+  o.waits = std::move(waits);
+  o.params = std::move(params);
+  o.slot = std::move(slot);
+  ops.push_back(std::move(o));
+  return id;
+}
+
+void schedule::validate() const {
+  for (std::size_t i = 0; i < streams.size(); ++i)
+    if (streams[i].id != static_cast<int>(i))
+      throw config_error("schedule '" + name + "': stream ids must equal their index");
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const op& o = ops[i];
+    const std::string where = "schedule '" + name + "': op '" + o.name + "'";
+    if (o.id != static_cast<int>(i)) throw config_error(where + ": id must equal its index");
+    if (o.stream < 0 || o.stream >= static_cast<int>(streams.size()))
+      throw config_error(where + ": unknown stream " + std::to_string(o.stream));
+    for (int w : o.waits)
+      if (w < 0 || w >= o.id)
+        throw config_error(where + ": waits on op " + std::to_string(w) +
+                           ", which is not enqueued before it");
+  }
+}
+
+double schedule::gemm_flops() const {
+  double total = 0;
+  for (const op& o : ops)
+    if (o.kind() == op_kind::gemm) total += o.as<gemm_params>().flops();
+  return total;
+}
+
+schedule derive_variant(const schedule& planned, variant v) {
+  auto keep = [v](const op& o) {
+    switch (v) {
+      case variant::compute_only:
+      case variant::compute_with_margin:
+        return !o.is_comm();
+      case variant::comm_only:
+        return o.is_comm();
+      case variant::serial:
+      case variant::overlapped:
+        return true;
+    }
+    return true;
+  };
+  if (v == variant::overlapped) return planned;
+
+  schedule out;
+  out.name = planned.name + "/" + std::string(to_string(v));
+  std::vector<int> remap(planned.ops.size(), -1);
+  // Each dropped op's nearest kept ancestors (through its waits and its stream predecessor), so
+  // a kept op that waited on a dropped one still waits on what the dropped one waited on.
+  std::vector<std::set<int>> kept_ancestors(planned.ops.size());
+  std::vector<int> last_on_stream(planned.streams.size(), -1);
+
+  if (v == variant::serial) {
+    out.add_stream("serial", stream_role::compute, 0);
+  } else {
+    out.streams = planned.streams;
+  }
+  for (const op& o : planned.ops) {
+    std::set<int> deps;  // planned ids this op depends on
+    for (int w : o.waits) deps.insert(w);
+    if (last_on_stream[o.stream] >= 0) deps.insert(last_on_stream[o.stream]);
+    last_on_stream[o.stream] = o.id;
+    std::set<int> kept_deps;
+    for (int d : deps) {
+      if (remap[d] >= 0)
+        kept_deps.insert(d);
+      else
+        kept_deps.insert(kept_ancestors[d].begin(), kept_ancestors[d].end());
+    }
+    if (!keep(o)) {
+      kept_ancestors[o.id] = std::move(kept_deps);
+      continue;
+    }
+    op copy = o;
+    if (v == variant::serial) copy.stream = 0;
+    if (v == variant::compute_only) {
+      if (copy.kind() == op_kind::gemm) copy.as<gemm_params>().sm_target = 0;
+      if (copy.kind() == op_kind::elementwise) copy.as<elementwise_params>().sm_margin = 0;
+    }
+    std::vector<int> waits;
+    for (int d : kept_deps) {
+      const op& dep = planned.ops[d];
+      const int new_stream = v == variant::serial ? 0 : dep.stream;
+      // Same-stream order is implicit; only cross-stream dependencies become events.
+      if (new_stream != copy.stream) waits.push_back(remap[d]);
+    }
+    std::sort(waits.begin(), waits.end());
+    remap[o.id] = out.add_op(copy.name, copy.stream, copy.params, std::move(waits), copy.slot);
+  }
+  // Streams that carry no op are kept: stream creation order decides hardware queues.
+  return out;
+}
+
+}  // namespace ob

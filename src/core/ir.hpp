@@ -1,0 +1,127 @@
+#pragma once
+// The schedule IR (DESIGN §4): what one rank enqueues, in host enqueue order. Both executors (sim
+// and cuda) consume exactly this; nothing executor-specific lives here.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace ob {
+
+enum class dtype { bf16, fp16, fp8 };
+enum class stream_role { compute, comm, p2p };
+enum class op_kind { gemm, collective, p2p, elementwise, delay };
+enum class coll_op { all_gather, reduce_scatter, all_reduce };
+enum class comm_group { tp, dp, cp, pp };
+
+std::string_view to_string(dtype v);
+std::string_view to_string(stream_role v);
+std::string_view to_string(op_kind v);
+std::string_view to_string(coll_op v);
+std::string_view to_string(comm_group v);
+// Parsers throw config_error naming `field` and listing the accepted values.
+dtype parse_dtype(std::string_view s, std::string_view field);
+coll_op parse_coll_op(std::string_view s, std::string_view field);
+std::size_t dtype_bytes(dtype v);  // bf16/fp16 2, fp8 1
+
+struct stream {
+  int id = 0;  // index in schedule::streams; creation order = index order
+  std::string name;
+  stream_role role = stream_role::compute;
+  int priority = 0;  // CUDA convention: lower number = higher priority
+};
+
+struct gemm_params {
+  std::int64_t m = 0, n = 0, k = 0;
+  dtype type = dtype::bf16;
+  int sm_target = 0;  // 0 = all SMs
+  double flops() const { return 2.0 * static_cast<double>(m) * n * k; }
+};
+
+struct collective_params {
+  coll_op op = coll_op::all_gather;
+  // nccl-tests `size`: AG = total gathered bytes, RS = total input bytes, AR = buffer bytes.
+  std::uint64_t bytes = 0;
+  comm_group group = comm_group::tp;
+  int group_size = 1;     // ranks in the group
+  int ctas = 0;           // 0 = library default for this op
+  std::string algorithm;  // hint ("ring", ...); empty = library choice
+};
+
+struct p2p_params {
+  int send_peer = 0;  // rank offset within the group (+1 = next in ring)
+  int recv_peer = 0;
+  std::uint64_t bytes = 0;  // bytes sent (nccl-tests send-recv size)
+  comm_group group = comm_group::tp;
+  int group_size = 1;
+  int ctas = 0;  // 0 = copy engine (no SM), as TE's userbuffers use_ce default
+};
+
+struct elementwise_params {
+  std::uint64_t bytes = 0;  // read + written
+  double flops = 0;
+  int sm_margin = 0;        // SMs left free (NVTE_*_LAYERNORM_SM_MARGIN)
+  bool persistent = false;  // TE LayerNorm: one CTA per usable SM, spin-waiting
+};
+
+struct delay_params {
+  double us = 0;
+  int ctas = 1;
+};
+
+using op_params =
+    std::variant<gemm_params, collective_params, p2p_params, elementwise_params, delay_params>;
+
+struct op {
+  int id = 0;  // index in schedule::ops (= host enqueue order)
+  std::string name;
+  int stream = 0;
+  std::vector<int> waits;  // op ids on other streams this op waits on (events)
+  op_params params;
+  // Which layer slot produced it ("proj_fprop", "ln1_fwd", ...) and which pass; metrics group by
+  // it.
+  std::string slot;
+  op_kind kind() const { return static_cast<op_kind>(params.index()); }
+  bool is_comm() const { return kind() == op_kind::collective || kind() == op_kind::p2p; }
+  template <class T>
+  const T& as() const {
+    return std::get<T>(params);
+  }
+  template <class T>
+  T& as() {
+    return std::get<T>(params);
+  }
+};
+
+struct schedule {
+  std::string name;
+  std::vector<stream> streams;
+  std::vector<op> ops;
+
+  int add_stream(std::string name, stream_role role, int priority);
+  // Appends an op in enqueue order and returns its id.
+  int add_op(std::string name, int stream, op_params params, std::vector<int> waits = {},
+             std::string slot = {});
+  // Throws config_error when ids, streams or waits are inconsistent (waits must point backwards).
+  void validate() const;
+  double gemm_flops() const;
+};
+
+// The five measured variants of a case (DESIGN §4).
+enum class variant { compute_only, compute_with_margin, comm_only, serial, overlapped };
+inline constexpr variant all_variants[] = {variant::compute_only, variant::compute_with_margin,
+                                           variant::comm_only, variant::serial,
+                                           variant::overlapped};
+std::string_view to_string(variant v);
+
+// Derives a variant from the planned (overlapped) schedule:
+//  compute_only: comm ops dropped, GEMMs at full SMs, elementwise SM margins 0;
+//  compute_with_margin: comm ops dropped, sm_target kept;
+//  comm_only: only collective and p2p ops;
+//  serial: every op on one stream, same enqueue order;
+//  overlapped: unchanged.
+// Waits on dropped ops are rewired to their nearest kept ancestors so dependencies survive.
+schedule derive_variant(const schedule& planned, variant v);
+
+}  // namespace ob

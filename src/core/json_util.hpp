@@ -1,0 +1,77 @@
+#pragma once
+// Strict, path-aware access to JSON config objects. Every error names the file and the JSON path
+// (DESIGN §2): "configs/x.json: model.hidden_size: expected a positive integer, got -5".
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ob {
+
+using json = nlohmann::json;
+// Keeps the key order of the file, so printed JSON reads like its input.
+using ordered_json = nlohmann::ordered_json;
+
+// Reads and parses a JSON file; a missing file or a parse error is a config_error (exit 2).
+json load_json_file(const std::string& path);
+
+// A view of one JSON object inside a file. Reading a key marks it used; `finish()` rejects the
+// keys nobody read, so a typo never silently falls back to a default.
+class json_object {
+ public:
+  json_object(const json& obj, std::string file, std::string path);
+
+  const std::string& file() const { return file_; }
+  const std::string& path() const { return path_; }
+  const json& raw() const { return obj_; }
+  bool has(const std::string& key) const;
+  // "file: path.key" for messages.
+  std::string where(const std::string& key) const;
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+
+  std::int64_t get_int(const std::string& key) const;
+  std::int64_t get_int(const std::string& key, std::int64_t fallback) const;
+  std::int64_t get_positive_int(const std::string& key) const;
+  std::int64_t get_positive_int(const std::string& key, std::int64_t fallback) const;
+  std::optional<std::int64_t> get_optional_int(const std::string& key) const;
+  double get_number(const std::string& key) const;
+  double get_number(const std::string& key, double fallback) const;
+  double get_positive_number(const std::string& key) const;
+  bool get_bool(const std::string& key) const;
+  bool get_bool(const std::string& key, bool fallback) const;
+  std::optional<bool> get_optional_bool(const std::string& key) const;  // absent or null -> nullopt
+  std::string get_string(const std::string& key) const;
+  std::string get_string(const std::string& key, const std::string& fallback) const;
+  // One of `allowed`; the message lists them.
+  std::string get_enum(const std::string& key, const std::vector<std::string>& allowed) const;
+  std::string get_enum(const std::string& key, const std::vector<std::string>& allowed,
+                       const std::string& fallback) const;
+  json_object get_object(const std::string& key) const;
+  std::optional<json_object> get_optional_object(const std::string& key) const;
+  // Marks a key used and returns its raw value (or null when absent).
+  const json& get_raw(const std::string& key) const;
+
+  // Keys present in the object that were never read.
+  std::vector<std::string> unused_keys() const;
+  // Throws config_error naming the first unused key.
+  void finish() const;
+
+ private:
+  const json& require(const std::string& key) const;
+  const json* find(const std::string& key) const;
+
+  const json& obj_;
+  std::string file_;
+  std::string path_;
+  mutable std::set<std::string> used_;
+};
+
+// Short description of a JSON value for error messages: -5, "abc", an object, null.
+std::string describe_json(const json& v);
+
+// Writes `content` to `path` through a temporary file in the same folder and a rename, so a
+// crash never leaves half a file. Throws runtime_failure on I/O errors.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+}  // namespace ob

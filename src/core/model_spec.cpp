@@ -1,0 +1,39 @@
+#include "core/model_spec.hpp"
+
+#include <filesystem>
+
+#include "core/config_paths.hpp"
+#include "core/json_util.hpp"
+
+namespace ob {
+
+model_spec load_model_spec(const std::string& ref, const std::string& field) {
+  const std::string path = find_config("models", ref, field);
+  const json doc = load_json_file(path);
+  const json_object top(doc, path, "");
+  model_spec m;
+  m.name = std::filesystem::path(path).stem().string();
+  top.get_string("comment", "");
+  top.get_string("source", "");
+  m.display_name = top.get_string("display_name", m.name);
+  m.hidden = top.get_positive_int("hidden_size");
+  m.ffn_hidden = top.get_positive_int("ffn_hidden_size");
+  m.heads = top.get_positive_int("num_attention_heads");
+  m.kv_heads = top.get_positive_int("num_query_groups", m.heads);
+  m.seq_length = top.get_positive_int("seq_length");
+  m.micro_batch = top.get_positive_int("micro_batch_size", 1);
+  m.layers = top.get_positive_int("num_layers");
+  m.type = parse_dtype(top.get_enum("dtype", {"bf16", "fp16", "fp8"}, "bf16"), path + ": dtype");
+  m.gated_mlp = top.get_bool("gated_linear_unit", false);
+  m.causal = top.get_bool("causal", true);
+  top.finish();
+  if (m.hidden % m.heads != 0)
+    top.fail("hidden_size", "must be divisible by num_attention_heads (" + std::to_string(m.heads) +
+                                "), got " + std::to_string(m.hidden));
+  if (m.heads % m.kv_heads != 0)
+    top.fail("num_query_groups", "must divide num_attention_heads (" + std::to_string(m.heads) +
+                                     "), got " + std::to_string(m.kv_heads));
+  return m;
+}
+
+}  // namespace ob

@@ -1,0 +1,49 @@
+#pragma once
+// Workload + per-slot overlap method -> Schedule IR (DESIGN §4). The knobs are the sweep axes
+// that change what is enqueued (CDMC changes only how the executor maps streams to queues).
+#include <optional>
+#include <string>
+
+#include "core/gpu_spec.hpp"
+#include "core/ir.hpp"
+#include "core/overlap_cfg.hpp"
+#include "core/workload.hpp"
+
+namespace ob {
+
+enum class launch_order { comm_first, gemm_first };
+enum class priority_mode { comm_high, equal, compute_high };
+std::string_view to_string(launch_order o);
+std::string_view to_string(priority_mode p);
+launch_order parse_launch_order(std::string_view s, std::string_view field);
+priority_mode parse_priority_mode(std::string_view s, std::string_view field);
+
+struct plan_knobs {
+  launch_order order = launch_order::comm_first;
+  priority_mode priority = priority_mode::comm_high;
+  // GEMM SM margin for GEMMs that overlap communication; nullopt = from each slot's
+  // set_sm_margin/num_sm (the preset's own choice).
+  std::optional<int> sm_margin;
+  int comm_ctas = 0;            // > 0 overrides every collective's CTA count
+  int layernorm_sm_margin = 0;  // NVTE_{FWD,BWD}_LAYERNORM_SM_MARGIN
+  bool forward = true;
+  bool backward = true;
+};
+
+// One transformer layer. Slots absent from `methods` run with method none.
+schedule plan_layer(const layer_workload& w, const slot_overlap_map& methods, const gpu_spec& gpu,
+                    const plan_knobs& knobs);
+
+struct pair_spec {
+  gemm_params gemm;
+  collective_params coll;
+  double producer_us = 0;  // > 0: the collective waits on a producer kernel of this length
+};
+
+// One GEMM (compute stream) and one collective (comm stream), independent, in knobs.order.
+schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& knobs);
+
+// The collective alone on the comm stream (coll subcommand).
+schedule plan_collective(const collective_params& c);
+
+}  // namespace ob

@@ -1,0 +1,61 @@
+#pragma once
+// Model + parallel layout -> the ops of one transformer layer on one TP rank (DESIGN §4 table).
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/ir.hpp"
+#include "core/model_spec.hpp"
+
+namespace ob {
+
+struct parallel_layout {
+  int tp = 1, cp = 1, dp = 1, pp = 1, vpp = 1;
+  bool sequence_parallel = true;
+};
+
+// How a GEMM slot relates to the TP communication it can overlap.
+enum class comm_relation {
+  ag_input,        // an all-gather produces the GEMM's input (ring_exchange / none)
+  rs_output,       // a reduce-scatter consumes the GEMM's output (pipeline / ring_exchange / none)
+  independent_ag,  // an unrelated all-gather runs beside it (TE bulk dgrad)
+  independent_rs,  // an unrelated reduce-scatter runs beside it (TE bulk wgrad)
+  external,        // reuses another slot's gathered input; no comm of its own
+};
+std::string_view to_string(comm_relation r);
+
+struct layer_gemm {
+  std::string slot;  // "qkv_fprop", ...
+  bool backward = false;
+  gemm_params gemm;  // the whole GEMM on this rank, [M, K] x [K, N]
+  comm_relation relation = comm_relation::external;
+  coll_op comm = coll_op::all_gather;
+  std::uint64_t comm_bytes = 0;  // nccl-tests size of the TP collective (0 for external)
+  // For independent_rs: the slot whose output is reduce-scattered; the RS waits on it.
+  std::string comm_input_slot;
+};
+
+struct layer_elementwise {
+  std::string slot;  // "ln1_fwd", "attn_fwd", ...
+  bool backward = false;
+  elementwise_params params;
+  // The op after it consumes the output of this slot's RS (e.g. ln2_bwd after fc1_wgrad's RS).
+  std::string waits_on_rs_of;
+};
+
+using layer_step = std::variant<layer_gemm, layer_elementwise>;
+
+struct layer_workload {
+  model_spec model;
+  parallel_layout layout;
+  std::int64_t tokens = 0;                              // T = seq·mbs/cp, all TP ranks' tokens
+  std::vector<layer_step> steps;                        // forward then backward, in execution order
+  const layer_gemm& gemm(std::string_view slot) const;  // throws std::out_of_range
+  double gemm_flops(bool backward) const;
+};
+
+// Throws config_error when the layout does not divide the model (heads, ffn, seq by tp/cp).
+layer_workload make_layer_workload(const model_spec& model, const parallel_layout& layout);
+
+}  // namespace ob

@@ -1,0 +1,51 @@
+#pragma once
+// Deterministic discrete-event model of one GPU executing a Schedule (DESIGN §6).
+#include <vector>
+
+#include "core/executor.hpp"
+#include "core/gpu_spec.hpp"
+#include "core/ir.hpp"
+
+namespace ob {
+
+struct sim_options {
+  int cdmc = 8;         // CUDA_DEVICE_MAX_CONNECTIONS; clamped to 1..32
+  bool graphs = false;  // host cost per op = graph_node_us instead of launch costs
+};
+
+struct sim_op_result {
+  int op_id = 0;
+  double enqueue_us = 0;  // host finished enqueuing it
+  double ready_us = 0;    // head of its queue and all dependencies complete (+ cross-queue delay)
+  double start_us = 0;    // first CTA dispatched (or copy engine started)
+  double end_us = 0;      // last CTA finished
+  int queue = 0;          // hardware queue index
+  int ctas = 0;           // CTAs it used (0 for copy-engine p2p)
+};
+
+struct sim_result {
+  double total_us = 0;             // first enqueue to last completion
+  std::vector<sim_op_result> ops;  // indexed by op id
+  std::vector<op_interval> intervals() const;
+};
+
+sim_result simulate(const schedule& s, const gpu_spec& gpu, const sim_options& opts);
+
+// The sim backend: each variant is simulated once (the model is deterministic, so one
+// "iteration" is exact); results are flagged simulated.
+class sim_executor final : public executor {
+ public:
+  explicit sim_executor(gpu_spec gpu) : gpu_(std::move(gpu)) {}
+  std::string backend() const override { return "sim"; }
+  bool simulated() const override { return true; }
+  std::string label() const override { return "sim (model, not a measurement)"; }
+  variant_measurements measure(const variant_schedules& variants,
+                               const measure_options& opts) override;
+  json environment() const override;
+  const gpu_spec& gpu() const { return gpu_; }
+
+ private:
+  gpu_spec gpu_;
+};
+
+}  // namespace ob
