@@ -1,2 +1,52 @@
-// placeholder
-int main() { return 0; }
+// overlap-bench: how much communication stays exposed beside transformer GEMMs.
+#include <exception>
+#include <iostream>
+
+#include "cli/command.hpp"
+#include "core/build_info.hpp"
+#include "core/error.hpp"
+
+namespace {
+
+// Adding a subcommand: one file with make_X_command() and one line here.
+std::vector<std::unique_ptr<ob::cli::command>> command_table() {
+  std::vector<std::unique_ptr<ob::cli::command>> t;
+  t.push_back(ob::cli::make_run_command());
+  t.push_back(ob::cli::make_pair_command());
+  t.push_back(ob::cli::make_coll_command());
+  t.push_back(ob::cli::make_resolve_command());
+  t.push_back(ob::cli::make_compare_command());
+  t.push_back(ob::cli::make_presets_command());
+  return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    CLI::App app{"overlap-bench: exposed communication beside transformer GEMMs"};
+    app.set_version_flag("--version", std::string("overlap-bench ") + OB_VERSION + " (" +
+                                          OB_GIT_SHA + ")");
+    app.require_subcommand(1);
+    auto commands = command_table();
+    std::vector<CLI::App*> subs;
+    for (auto& c : commands) subs.push_back(c->attach(app));
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      // CLI11 prints help (exit 0) or the usage error; every usage error is exit 2.
+      const int rc = app.exit(e);
+      return rc == 0 ? 0 : static_cast<int>(ob::exit_code::usage);
+    }
+    const ob::cli::process_args args{&argc, &argv};
+    for (std::size_t i = 0; i < commands.size(); ++i)
+      if (subs[i]->parsed()) return commands[i]->run(args);
+    return static_cast<int>(ob::exit_code::usage);
+  } catch (const ob::error& e) {
+    std::cerr << "overlap-bench: error: " << e.what() << "\n";
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "overlap-bench: runtime failure: " << e.what() << "\n";
+    return static_cast<int>(ob::exit_code::runtime);
+  }
+}

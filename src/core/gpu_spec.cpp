@@ -128,6 +128,7 @@ gpu_spec load_gpu_spec(const std::string& ref, const std::string& field) {
       g.gemm_efficiency_fp8 = sourced_fraction(eff, "fp8");
       eff.finish();
     }
+    g.small_tile_efficiency = sourced_fraction(sim, "small_tile_efficiency");
     g.gemm_contention = sourced_factor(sim, "gemm_contention");
     g.comm_contention = sourced_factor(sim, "comm_contention");
     g.nccl_channel_gbps = sourced_positive(sim, "nccl_channel_gbps");
@@ -140,6 +141,8 @@ gpu_spec load_gpu_spec(const std::string& ref, const std::string& field) {
       g.nccl_ctas_p2p = sourced_count(ctas, "p2p");
       ctas.finish();
     }
+    g.nccl_hop_us = sourced_positive(sim, "nccl_hop_us");
+    g.nccl_ll_max_bytes_per_rank = sourced_positive(sim, "nccl_ll_max_bytes_per_rank");
     g.copy_engine_gbps = sourced_positive(sim, "copy_engine_gbps");
     g.elementwise_hbm_efficiency = sourced_fraction(sim, "elementwise_hbm_efficiency");
     g.default_cdmc = sourced_count(sim, "default_cdmc");

@@ -17,12 +17,18 @@ struct gpu_spec {
   double nvlink_gbps = 0;  // per direction, per GPU
   double nic_gbps = 0;     // per NIC, per direction
   int gemm_tile_m = 128, gemm_tile_n = 256;
+  // Per-SM rate of a half-width tile relative to the full tile (sim's tile choice).
+  double small_tile_efficiency = 0.9;
   // Host costs (µs).
   double launch_us = 0, nccl_launch_us = 0, event_us = 0, graph_node_us = 0;
   // Device-side delay before a dependency resolved in another hardware queue is seen.
   double cross_queue_event_us = 0;
   // NCCL per-step latency (µs) by protocol, NVLink ring.
   double nccl_step_us_ll = 0, nccl_step_us_ll128 = 0, nccl_step_us_simple = 0;
+  // Per-hop latency added per ring step beyond the first, and the largest per-rank message
+  // NCCL sends with LL (beyond it the model uses Simple).
+  double nccl_hop_us = 0;
+  double nccl_ll_max_bytes_per_rank = 0;
   // Calibration: fraction of per-SM peak a GEMM tile achieves.
   double gemm_efficiency_bf16 = 0, gemm_efficiency_fp16 = 0, gemm_efficiency_fp8 = 0;
   // Slowdown factors while GEMM and communication run together (HBM/L2 sharing).

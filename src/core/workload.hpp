@@ -40,8 +40,8 @@ struct layer_elementwise {
   std::string slot;  // "ln1_fwd", "attn_fwd", ...
   bool backward = false;
   elementwise_params params;
-  // The op after it consumes the output of this slot's RS (e.g. ln2_bwd after fc1_wgrad's RS).
-  std::string waits_on_rs_of;
+  // Consumes the output of the reduce-scatters enqueued before it (the planner adds the waits).
+  bool consumes_pending_rs = false;
 };
 
 using layer_step = std::variant<layer_gemm, layer_elementwise>;

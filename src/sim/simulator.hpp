@@ -8,8 +8,12 @@
 
 namespace ob {
 
+// Names the model in every result, so numbers from different model versions are never compared
+// silently.
+inline constexpr const char* sim_model_version = "sim-v1";
+
 struct sim_options {
-  int cdmc = 8;         // CUDA_DEVICE_MAX_CONNECTIONS; clamped to 1..32
+  int cdmc = 8;         // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the GPU's default; clamped 1..32
   bool graphs = false;  // host cost per op = graph_node_us instead of launch costs
 };
 
@@ -24,8 +28,12 @@ struct sim_op_result {
 };
 
 struct sim_result {
-  double total_us = 0;             // first enqueue to last completion
+  // Time runs from the host starting to enqueue (0) to the last completion, so launch costs
+  // the GPU cannot hide are part of the total.
+  double total_us = 0;
   std::vector<sim_op_result> ops;  // indexed by op id
+  int queues = 0;                  // hardware queues used (CDMC after clamping)
+  double host_us = 0;              // host finished enqueuing the last op
   std::vector<op_interval> intervals() const;
 };
 

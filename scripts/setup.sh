@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages overlap-bench needs. Does nothing when they are all present.
+# The CUDA toolkit (with cuBLASLt and NCCL) is optional and not installed here: without it the
+# build has the sim backend only.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ ccache pkg-config
+  nlohmann-json3-dev libcli11-dev
+  libgtest-dev googletest libbenchmark-dev
+  openmpi-bin libopenmpi-dev
+  python3 python3-matplotlib python3-jsonschema
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup.sh: installing ${missing[*]}" >&2
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup.sh: done" >&2

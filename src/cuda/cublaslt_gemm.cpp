@@ -1,0 +1,137 @@
+#include "cuda/cublaslt_gemm.hpp"
+
+#include <cstdint>
+
+#include "core/error.hpp"
+
+namespace ob::cuda {
+
+kernels::elem_type operand_elem(dtype t) {
+  switch (t) {
+    case dtype::bf16:
+      return kernels::elem_type::bf16;
+    case dtype::fp16:
+      return kernels::elem_type::fp16;
+    case dtype::fp8:
+      return kernels::elem_type::fp8_e4m3;
+  }
+  return kernels::elem_type::bf16;
+}
+
+kernels::elem_type output_elem(dtype t) {
+  return t == dtype::fp16 ? kernels::elem_type::fp16 : kernels::elem_type::bf16;
+}
+
+namespace {
+
+cudaDataType_t cuda_type(kernels::elem_type t) {
+  switch (t) {
+    case kernels::elem_type::bf16:
+      return CUDA_R_16BF;
+    case kernels::elem_type::fp16:
+      return CUDA_R_16F;
+    case kernels::elem_type::fp8_e4m3:
+      return CUDA_R_8F_E4M3;
+  }
+  return CUDA_R_16BF;
+}
+
+template <class T>
+void set_desc(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const T& value,
+              const char* name, const error_context& ctx) {
+  check_cublas(cublasLtMatmulDescSetAttribute(d, attr, &value, sizeof(T)), name, ctx);
+}
+
+matrix_layout_handle make_layout(cudaDataType_t t, std::int64_t rows, std::int64_t cols,
+                                 std::int64_t ld, const error_context& ctx) {
+  cublasLtMatrixLayout_t l = nullptr;
+  OB_CUBLAS_CHECK(ctx, cublasLtMatrixLayoutCreate(&l, t, static_cast<std::uint64_t>(rows),
+                                                  static_cast<std::uint64_t>(cols), ld));
+  return matrix_layout_handle(l);
+}
+
+std::string describe(const gemm_key& g) {
+  return std::to_string(g.m) + "x" + std::to_string(g.n) + "x" + std::to_string(g.k) + " " +
+         std::string(to_string(g.type)) +
+         (g.sm_target ? " sm_target " + std::to_string(g.sm_target) : std::string());
+}
+
+}  // namespace
+
+struct cublaslt_gemm::plan {
+  matmul_desc_handle desc;
+  matrix_layout_handle a, b, c;  // c doubles as d: same type and shape
+  cublasLtMatmulAlgo_t algo{};
+};
+
+cublaslt_gemm::cublaslt_gemm(const error_context& ctx) {
+  cublasLtHandle_t h = nullptr;
+  OB_CUBLAS_CHECK(ctx, cublasLtCreate(&h));
+  handle_ = cublaslt_handle(h);
+  scale_ = device_buffer(sizeof(float), ctx);
+  const float one = 1.0f;
+  OB_CUDA_CHECK(ctx, cudaMemcpy(scale_.get(), &one, sizeof one, cudaMemcpyHostToDevice));
+}
+
+cublaslt_gemm::~cublaslt_gemm() = default;
+
+const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const error_context& ctx) {
+  if (auto it = plans_.find(g); it != plans_.end()) return *it->second;
+  if (g.m <= 0 || g.n <= 0 || g.k <= 0)
+    throw config_error(ctx.prefix() + "GEMM " + describe(g) + ": every dimension must be positive");
+
+  auto p = std::make_unique<plan>();
+  cublasLtMatmulDesc_t desc = nullptr;
+  OB_CUBLAS_CHECK(ctx, cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  p->desc = matmul_desc_handle(desc);
+  // Column-major view: D^T[n,m] = op(W)[n,k] · X^T[k,m] with W stored k x n (ld k), op = T.
+  set_desc(desc, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T, "set TRANSA", ctx);
+  set_desc(desc, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N, "set TRANSB", ctx);
+  if (g.sm_target > 0)
+    set_desc(desc, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, static_cast<std::int32_t>(g.sm_target),
+             "set CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET", ctx);
+  if (g.type == dtype::fp8) {
+    const void* s = scale_.get();
+    set_desc(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, s, "set A_SCALE_POINTER", ctx);
+    set_desc(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, s, "set B_SCALE_POINTER", ctx);
+    // TE's forward FP8 GEMMs use fast accumulation; so does this stand-in.
+    set_desc(desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, static_cast<std::int8_t>(1),
+             "set FAST_ACCUM", ctx);
+  }
+  const cudaDataType_t in = cuda_type(operand_elem(g.type));
+  const cudaDataType_t out = cuda_type(output_elem(g.type));
+  p->a = make_layout(in, g.k, g.n, g.k, ctx);
+  p->b = make_layout(in, g.k, g.m, g.k, ctx);
+  p->c = make_layout(out, g.n, g.m, g.n, ctx);
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  OB_CUBLAS_CHECK(ctx, cublasLtMatmulPreferenceCreate(&pref));
+  matmul_pref_handle pref_owner(pref);
+  const std::uint64_t ws = workspace_bytes;
+  OB_CUBLAS_CHECK(ctx, cublasLtMatmulPreferenceSetAttribute(
+                           pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  check_cublas(cublasLtMatmulAlgoGetHeuristic(handle_.get(), desc, p->a.get(), p->b.get(),
+                                              p->c.get(), p->c.get(), pref, 1, &result, &found),
+               "cublasLtMatmulAlgoGetHeuristic(" + describe(g) + ")", ctx);
+  if (found == 0)
+    throw runtime_failure(ctx.prefix() + "cuBLASLt has no algorithm for GEMM " + describe(g) +
+                          " (dimensions must be multiples of 16 bytes for this dtype)");
+  p->algo = result.algo;
+  return *plans_.emplace(g, std::move(p)).first->second;
+}
+
+void cublaslt_gemm::prepare(const gemm_key& g, const error_context& ctx) { (void)plan_for(g, ctx); }
+
+void cublaslt_gemm::run(const gemm_key& g, const void* x, const void* w, void* d, void* workspace,
+                        cudaStream_t stream, const error_context& ctx) {
+  const plan& p = plan_for(g, ctx);
+  const float alpha = 1.0f, beta = 0.0f;
+  check_cublas(cublasLtMatmul(handle_.get(), p.desc.get(), &alpha, w, p.a.get(), x, p.b.get(),
+                              &beta, d, p.c.get(), d, p.c.get(), &p.algo, workspace,
+                              workspace_bytes, stream),
+               "cublasLtMatmul(" + describe(g) + ")", ctx);
+}
+
+}  // namespace ob::cuda

@@ -1,0 +1,46 @@
+#pragma once
+// The CUDA backend's entry points for the CLI. Includes no CUDA header, so the CLI (and any
+// pure-C++ file) can include it; it exists only in builds with CUDA (OB_HAVE_CUDA).
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/executor.hpp"
+#include "core/ir.hpp"
+#include "cuda/cdmc.hpp"
+#include "dist/communicator.hpp"
+
+namespace ob {
+
+// CUDA devices visible to this process; 0 when there is no driver or no device. Never throws.
+int cuda_device_count() noexcept;
+
+struct cuda_backend_options {
+  std::string backend = "cuda";  // "cuda" (NCCL) or "loopback" (one GPU, copy proxy)
+  // Single-process mode: local ranks, one thread per GPU. 0 = one rank per process (MPI or
+  // single). More ranks than GPUs run several ranks per GPU (NCCL >= 2.30 only).
+  int gpus = 0;
+  double timeout_s = 300;  // hang watchdog; the smaller of this and measure_options.timeout_s
+  bool graphs = false;     // capture one iteration per variant and replay it (also per case)
+  // CTAs of a collective whose IR op says 0 (library default), for the loopback copy proxy.
+  // Unset: 16.
+  std::function<int(coll_op)> default_ctas;
+  // The SM count the plan assumed (its GPU file); a device with another count gets a warning.
+  int sm_count_hint = 0;
+  // ncclConfig_t.CTAPolicy: "" leaves it unset; "default" | "efficiency" | "zero" (NCCL >= 2.27,
+  // applied only when the loaded library has it).
+  std::string nccl_cta_policy;
+  // The executor always takes the max over its own threads. With this set it also reduces
+  // across processes (max of iteration times, sum of #wrong through the communicator); leave it
+  // off when the caller reduces (the CLI's case_runner does), or #wrong would be summed twice.
+  bool reduce_across_ranks = false;
+  // Verify collectives and chunked GEMMs after the timed loop (an extra, untimed iteration).
+  bool verify = true;
+};
+
+// The executor for --backend cuda or loopback. Throws runtime_failure("no CUDA device found; use
+// --backend sim") without a GPU (exit 3), config_error for bad options (exit 2).
+std::unique_ptr<executor> make_cuda_executor(const cuda_backend_options& options,
+                                             communicator& comm);
+
+}  // namespace ob

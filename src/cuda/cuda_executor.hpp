@@ -1,0 +1,60 @@
+#pragma once
+// The real executor (DESIGN §5): --backend cuda (NCCL) or loopback (one GPU, copy proxy). One
+// rank engine per local rank: one per process under MPI, one per thread with --gpus N.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/executor.hpp"
+#include "cuda/cuda_backend.hpp"
+#include "cuda/nvml_telemetry.hpp"
+#include "cuda/rank_engine.hpp"
+#include "dist/communicator.hpp"
+
+namespace ob::cuda {
+
+// How local ranks map onto devices, decided before any GPU is touched (pure logic, tested).
+struct rank_layout {
+  int local_ranks = 1;  // engines in this process
+  int world_size = 1;   // NCCL ranks in total
+  int first_global_rank = 0;
+  std::vector<int> devices;  // CUDA ordinal per local rank
+  bool shares_gpus = false;  // some GPU hosts more than one rank (on any node)
+};
+// `max_local_slots`: the most ranks any process's node places (local_rank * L + L, max over
+// processes); larger than device_count means GPUs are shared somewhere.
+rank_layout plan_rank_layout(int gpus_option, int process_rank, int process_count,
+                             int local_rank, int device_count, int max_local_slots);
+
+class cuda_executor final : public executor {
+ public:
+  cuda_executor(const cuda_backend_options& options, communicator& comm);
+  ~cuda_executor() override;
+
+  std::string backend() const override { return loopback_ ? "loopback" : "cuda"; }
+  bool simulated() const override { return false; }
+  std::string label() const override;
+  variant_measurements measure(const variant_schedules& variants,
+                               const measure_options& opts) override;
+  json environment() const override;
+
+ private:
+  json build_environment() const;
+
+  cuda_backend_options options_;
+  communicator& comm_;
+  bool loopback_ = false;
+  rank_layout layout_;
+  std::shared_ptr<nvml_telemetry> nvml_;
+  std::vector<std::unique_ptr<rank_engine>> engines_;
+  std::optional<std::string> world_id_;  // ncclUniqueId bytes, once the world exists
+  std::vector<std::string> setup_warnings_;
+  json env_;
+};
+
+// Backend-specific environment fingerprint fields (DESIGN §9): the variables that change
+// results (CUDA_DEVICE_MAX_CONNECTIONS, NCCL_*, NVTE_*).
+json environment_variables();
+
+}  // namespace ob::cuda

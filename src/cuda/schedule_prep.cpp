@@ -1,0 +1,180 @@
+#include "cuda/schedule_prep.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "core/error.hpp"
+
+namespace ob::cuda {
+
+std::vector<int> map_stream_priorities(const schedule& s, int least, int greatest) {
+  std::set<int> levels;
+  for (const stream& st : s.streams) levels.insert(st.priority);
+  // Distinct IR levels from lowest priority (largest number) to highest.
+  std::vector<int> ordered(levels.rbegin(), levels.rend());
+  std::vector<int> out;
+  out.reserve(s.streams.size());
+  for (const stream& st : s.streams) {
+    const auto step = std::find(ordered.begin(), ordered.end(), st.priority) - ordered.begin();
+    out.push_back(std::max(greatest, least - static_cast<int>(step)));
+  }
+  return out;
+}
+
+group_membership comm_membership(comm_group g, int group_size, int global_rank, int world_size,
+                                 const std::string& op_name) {
+  if (group_size < 1 || group_size > world_size || world_size % group_size != 0)
+    throw config_error("op '" + op_name + "' needs a " + std::string(to_string(g)) + " group of " +
+                       std::to_string(group_size) + " ranks, but " + std::to_string(world_size) +
+                       " rank(s) are running; launch a multiple of " +
+                       std::to_string(group_size) + " ranks (mpirun -np N or --gpus N)");
+  group_membership m;
+  m.group_size = group_size;
+  if (g == comm_group::tp) {
+    m.color = global_rank / group_size;
+    m.position = global_rank % group_size;
+  } else {
+    const int stride = world_size / group_size;
+    m.color = global_rank % stride;
+    m.position = global_rank / stride;
+  }
+  return m;
+}
+
+std::string to_string(const comm_key& k) {
+  return std::string(to_string(k.group)) + "/" + std::to_string(k.group_size) + " ranks/maxCTAs " +
+         (k.max_ctas ? std::to_string(k.max_ctas) : "default") + "/cga " +
+         (k.cga_cluster_size ? std::to_string(k.cga_cluster_size) : "default");
+}
+
+comm_key comm_key_for(const op& o) {
+  comm_key k;
+  if (o.kind() == op_kind::collective) {
+    const auto& p = o.as<collective_params>();
+    k.group = p.group;
+    k.group_size = p.group_size;
+    k.max_ctas = p.ctas;
+  } else if (o.kind() == op_kind::p2p) {
+    const auto& p = o.as<p2p_params>();
+    k.group = p.group;
+    k.group_size = p.group_size;
+    k.max_ctas = p.ctas;
+  } else {
+    throw config_error("op '" + o.name + "' is not a communication op");
+  }
+  // The IR carries no CGA cluster size yet; the key keeps the slot so one can be added.
+  k.cga_cluster_size = 0;
+  return k;
+}
+
+std::vector<comm_key> comm_keys_needed(const std::vector<const schedule*>& schedules) {
+  std::set<comm_key> keys;
+  for (const schedule* s : schedules)
+    for (const op& o : s->ops)
+      if (o.is_comm()) keys.insert(comm_key_for(o));
+  return {keys.begin(), keys.end()};
+}
+
+collective_counts counts_for(coll_op op, std::uint64_t bytes, int group_size) {
+  const std::uint64_t elems = bytes / 2;
+  const auto g = static_cast<std::uint64_t>(std::max(group_size, 1));
+  collective_counts c;
+  switch (op) {
+    case coll_op::all_gather:
+      c.per_rank = elems / g;
+      c.send_elems = c.per_rank;
+      c.recv_elems = c.per_rank * g;
+      break;
+    case coll_op::reduce_scatter:
+      c.per_rank = elems / g;
+      c.send_elems = c.per_rank * g;
+      c.recv_elems = c.per_rank;
+      break;
+    case coll_op::all_reduce:
+      c.per_rank = elems;
+      c.send_elems = elems;
+      c.recv_elems = elems;
+      break;
+  }
+  return c;
+}
+
+int ring_peer(int position, int offset, int group_size) {
+  if (group_size <= 0) return 0;
+  return ((position + offset) % group_size + group_size) % group_size;
+}
+
+int proxy_ctas(const op& o, const std::function<int(coll_op)>& default_ctas) {
+  if (o.kind() == op_kind::p2p) return std::max(0, o.as<p2p_params>().ctas);
+  const auto& p = o.as<collective_params>();
+  if (p.ctas > 0) return p.ctas;
+  const int d = default_ctas ? default_ctas(p.op) : 0;
+  return d > 0 ? d : 16;
+}
+
+std::vector<std::string> buffer_keys(const schedule& s) {
+  std::map<std::string, int> seen;
+  std::vector<std::string> out;
+  out.reserve(s.ops.size());
+  for (const op& o : s.ops) out.push_back(o.name + "#" + std::to_string(seen[o.name]++));
+  return out;
+}
+
+gemm_layout plan_gemm_groups(const schedule& s,
+                             const std::function<const gemm_params*(const op&)>& gemm_of) {
+  gemm_layout layout;
+  std::map<std::string, int> index;
+  const auto keys = buffer_keys(s);
+  for (const op& o : s.ops) {
+    const gemm_params* g = gemm_of(o);
+    if (!g) continue;
+    std::string key = (o.slot.empty() ? "op:" + keys[o.id] : "slot:" + o.slot) +
+                      "|n=" + std::to_string(g->n) + "|k=" + std::to_string(g->k) + "|" +
+                      std::string(to_string(g->type));
+    auto [it, inserted] = index.emplace(key, static_cast<int>(layout.groups.size()));
+    if (inserted) {
+      gemm_group grp;
+      grp.key = std::move(key);
+      grp.n = g->n;
+      grp.k = g->k;
+      grp.type = g->type;
+      layout.groups.push_back(std::move(grp));
+    }
+    gemm_group& grp = layout.groups[it->second];
+    layout.slices[o.id] = {it->second, grp.total_m};
+    grp.total_m += g->m;
+    ++grp.chunks;
+  }
+  return layout;
+}
+
+elementwise_plan plan_elementwise(const elementwise_params& p, int sm_count) {
+  elementwise_plan out;
+  out.ctas = std::max(1, sm_count - std::max(0, p.sm_margin));
+  const double bytes = static_cast<double>(std::max<std::uint64_t>(p.bytes, 1));
+  if (p.flops > compute_bound_flops_per_byte * bytes) {
+    out.as_gemm = true;
+    // A square-ish bf16 GEMM with the op's FLOPs: the largest m = n that still leaves k >= 256,
+    // so the tile count (and so SM occupancy) looks like a real attention kernel's.
+    std::int64_t mn = 4096;
+    while (mn > 256 && p.flops / (2.0 * mn * mn) < 256) mn /= 2;
+    auto k = static_cast<std::int64_t>(std::ceil(p.flops / (2.0 * mn * mn) / 64.0)) * 64;
+    out.gemm.m = mn;
+    out.gemm.n = mn;
+    out.gemm.k = std::max<std::int64_t>(k, 64);
+    out.gemm.type = dtype::bf16;
+    out.gemm.sm_target = p.sm_margin > 0 ? out.ctas : 0;
+    return out;
+  }
+  out.elems = p.bytes / 4;  // half the bytes read, half written; 2 bytes per bf16
+  out.elems -= out.elems % 8;
+  return out;
+}
+
+int effective_sm_target(int sm_target, int sm_count) {
+  if (sm_target <= 0 || sm_target >= sm_count) return 0;
+  return sm_target;
+}
+
+}  // namespace ob::cuda

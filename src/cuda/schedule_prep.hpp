@@ -1,0 +1,113 @@
+#pragma once
+// Host-side decisions the CUDA executor makes about a schedule before touching the GPU: stream
+// priorities, which communicator an op needs, buffer sizes and sharing, GEMM chunk layout, and
+// what stands in for an op in loopback mode. Pure C++ (no CUDA headers) so it is unit-tested on
+// machines without a GPU.
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/ir.hpp"
+
+namespace ob::cuda {
+
+// IR priorities (lower = higher, any integers) to CUDA stream priorities in [greatest, least]
+// (CUDA: least is the numerically larger, e.g. 0, greatest e.g. -5). The lowest IR priority
+// maps to `least`; each higher distinct IR level one step higher, saturating at `greatest`. So
+// {compute 0, comm -1} becomes {0, -1} and relative order survives any IR numbering.
+std::vector<int> map_stream_priorities(const schedule& s, int least, int greatest);
+
+// Where a rank sits in a communication group of `group_size` out of `world_size` ranks. tp
+// groups are contiguous blocks (Megatron's order puts tp fastest); the other groups are strided
+// (rank mod world/group_size), which is exact when only two dimensions exist. Throws
+// config_error naming the op when the group does not fit the world.
+struct group_membership {
+  int color = 0;     // ncclCommSplit color: which group
+  int position = 0;  // rank within the group (ncclCommSplit key)
+  int group_size = 1;
+  auto operator<=>(const group_membership&) const = default;
+};
+group_membership comm_membership(comm_group g, int group_size, int global_rank, int world_size,
+                                 const std::string& op_name);
+
+// One NCCL communicator per distinct (group, size, maxCTAs, cgaClusterSize); 0 in ctas or
+// cga_cluster_size means "library default" (left undefined in ncclConfig_t).
+struct comm_key {
+  comm_group group = comm_group::tp;
+  int group_size = 1;
+  int max_ctas = 0;
+  int cga_cluster_size = 0;
+  auto operator<=>(const comm_key&) const = default;
+};
+std::string to_string(const comm_key& k);
+// The key an op (collective or p2p) needs; throws for other kinds.
+comm_key comm_key_for(const op& o);
+// Every distinct key the schedules need, sorted, so all ranks create communicators in the same
+// order (creation is collective).
+std::vector<comm_key> comm_keys_needed(const std::vector<const schedule*>& schedules);
+
+// Element counts (bf16) of a collective whose nccl-tests size is `bytes`: AG bytes = gathered
+// total, RS bytes = total input, AR bytes = buffer. Sizes that do not divide evenly are rounded
+// down to whole elements per rank.
+struct collective_counts {
+  std::uint64_t per_rank = 0;   // ncclAllGather sendcount, ncclReduceScatter recvcount, AR count
+  std::uint64_t send_elems = 0; // elements in the send buffer
+  std::uint64_t recv_elems = 0; // elements in the receive buffer
+};
+collective_counts counts_for(coll_op op, std::uint64_t bytes, int group_size);
+
+// Ring neighbour: position + offset modulo the group, for any sign of offset.
+int ring_peer(int position, int offset, int group_size);
+
+// CTAs for the copy proxy standing in for a comm op in loopback mode: the op's own count, or the
+// default for its collective (`default_ctas`, else 16). A p2p op with ctas 0 asks for the copy
+// engine (TE's userbuffers default): returns 0, and the executor uses cudaMemcpyAsync.
+int proxy_ctas(const op& o, const std::function<int(coll_op)>& default_ctas);
+
+// Stable identity of an op across the five variants of a case, for sharing buffers: the op's
+// name and how many ops of that name came before it in its schedule.
+std::vector<std::string> buffer_keys(const schedule& s);
+
+// GEMMs of one slot with the same (n, k, dtype) are chunks of one logical GEMM split along M
+// (pipeline, ring_exchange): they share one weight and one output, each chunk at its row offset,
+// so the chunked output can be checked against the unchunked GEMM.
+struct gemm_group {
+  std::string key;          // "slot:proj_fprop|n=..|k=..|bf16" or "op:<buffer key>|..."
+  std::int64_t total_m = 0; // sum of the chunks' m
+  std::int64_t n = 0, k = 0;
+  dtype type = dtype::bf16;
+  int chunks = 0;
+};
+struct gemm_slice {
+  int group = -1;              // index into gemm_layout::groups
+  std::int64_t row_offset = 0; // first row of this chunk in the group's X and D
+};
+struct gemm_layout {
+  std::vector<gemm_group> groups;
+  std::map<int, gemm_slice> slices;  // op id -> slice (gemm ops and GEMM stand-ins)
+};
+// `gemm_of(op)` returns the GEMM an op runs, or nullptr when it runs none.
+gemm_layout plan_gemm_groups(const schedule& s,
+                             const std::function<const gemm_params*(const op&)>& gemm_of);
+
+// How an elementwise op runs. Memory-bound ops (LayerNorm, activations) become the LayerNorm-like
+// kernel on SMs - margin CTAs, moving the op's bytes. Compute-bound ones (the attention core:
+// more than `compute_bound_flops_per_byte`) become a cuBLASLt GEMM with the same FLOPs and
+// sm_target = SMs - margin, so they occupy tensor cores and SMs like flash attention does.
+inline constexpr double compute_bound_flops_per_byte = 64.0;
+struct elementwise_plan {
+  bool as_gemm = false;
+  gemm_params gemm;          // when as_gemm
+  std::uint64_t elems = 0;   // bf16 elements read (= written) when !as_gemm
+  int row_elems = 8192;      // LayerNorm row (hidden size stand-in)
+  int ctas = 1;              // SMs - margin, at least 1
+};
+elementwise_plan plan_elementwise(const elementwise_params& p, int sm_count);
+
+// cuBLASLt SM target for a GEMM: 0 (all SMs) or the requested count clamped to the device.
+int effective_sm_target(int sm_target, int sm_count);
+
+}  // namespace ob::cuda

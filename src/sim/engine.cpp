@@ -1,0 +1,378 @@
+#include "sim/engine.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <queue>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace ob::sim {
+
+namespace {
+
+constexpr double infinity = std::numeric_limits<double>::infinity();
+constexpr double bytes_per_us_per_gbps = 1e3;
+
+// CTAs of one op that got their SMs at the same instant move in lockstep, so they are advanced
+// as one unit: the event count grows with waves and dispatch instants, not with CTAs or tiles.
+struct cohort {
+  int op = 0;
+  int n = 0;                // CTAs (channels) in the group; 0 for copy-engine and fixed work
+  double latency_left = 0;  // channels: protocol latency before bytes move (µs)
+  double work_left = 0;     // tiles and fixed: µs of uncontended work; channels, copies: bytes
+  double rate = 0;          // work per µs during the current interval
+  double next_event = 0;    // absolute time of its next state change
+  bool dead = false;
+};
+
+struct op_state {
+  int to_dispatch = 0;  // CTAs still waiting for an SM
+  int resident = 0;     // CTAs on SMs
+  std::int64_t tiles_taken = 0;
+  bool ready_marked = false;
+  bool started = false;
+  bool finished = false;
+};
+
+class device {
+ public:
+  explicit device(const device_inputs& in)
+      : in_(in),
+        n_(static_cast<int>(in.sched.ops.size())),
+        queues_(in.sched, in.queue_count),
+        deps_(in.sched, queues_, in.gpu.cross_queue_event_us),
+        state_(in.sched.ops.size()),
+        free_slots_(in.gpu.sm_count) {
+    result_.ops.resize(in.sched.ops.size());
+    for (const op& o : in.sched.ops) {
+      auto& r = result_.ops[o.id];
+      r.op_id = o.id;
+      r.enqueue_us = in.enqueue_us[o.id];
+      r.queue = queues_.queue_of(o.id);
+      r.ctas = in.plans[o.id].ctas;
+      state_[o.id].to_dispatch = in.plans[o.id].ctas;
+    }
+    cohorts_.reserve(64);
+  }
+
+  sim_result run() {
+    while (finished_ < n_) {
+      settle();
+      if (finished_ == n_) break;
+      const double t = next_event_time();
+      if (t == infinity) stalled();
+      advance_to(t);
+    }
+    for (const auto& r : result_.ops) result_.total_us = std::max(result_.total_us, r.end_us);
+    return std::move(result_);
+  }
+
+ private:
+  // Everything that happens at `now_` without time passing: due timers, dispatch, and the
+  // completions of ops that need no device time.
+  void settle() {
+    while (next_arrival_ < n_ && in_.enqueue_us[next_arrival_] <= now_) ++next_arrival_;
+    while (!timers_.empty() && timers_.top() <= now_) timers_.pop();
+    while (dispatch_one()) {
+    }
+  }
+
+  bool before(int a, int b) const {
+    const int pa = in_.sched.streams[in_.sched.ops[a].stream].priority;
+    const int pb = in_.sched.streams[in_.sched.ops[b].stream].priority;
+    if (pa != pb) return pa < pb;
+    if (in_.enqueue_us[a] != in_.enqueue_us[b]) return in_.enqueue_us[a] < in_.enqueue_us[b];
+    return a < b;
+  }
+
+  // Dispatches the best dispatchable head (or starts a head that needs no SM). Returns false
+  // when nothing can move at this instant.
+  bool dispatch_one() {
+    int best = -1;
+    for (int q = 0; q < queues_.count(); ++q) {
+      const int h = queues_.head(q);
+      if (h < 0 || in_.enqueue_us[h] > now_ || !deps_.met(h, now_)) continue;
+      op_state& st = state_[h];
+      if (!st.ready_marked) {
+        st.ready_marked = true;
+        result_.ops[h].ready_us = now_;
+      }
+      if (in_.plans[h].ctas == 0) {
+        queues_.pop(q);
+        start_without_sms(h);
+        return true;
+      }
+      if (free_slots_ == 0) continue;
+      if (best < 0 || before(h, best)) best = h;
+    }
+    if (best < 0) return false;
+    op_state& st = state_[best];
+    const kernel_plan& p = in_.plans[best];
+    int k = std::min(free_slots_, st.to_dispatch);
+    if (!p.persistent) k = static_cast<int>(std::min<std::int64_t>(k, p.tiles - st.tiles_taken));
+    st.to_dispatch -= k;
+    mark_started(best);
+    place_ctas(best, k);
+    drop_unneeded_ctas(best);
+    if (st.to_dispatch == 0) pop_head(best);
+    return true;
+  }
+
+  // Only a head dispatches, so an op with CTAs left to dispatch is always its queue's head.
+  void pop_head(int id) {
+    const int q = queues_.queue_of(id);
+    if (queues_.head(q) != id)
+      throw runtime_failure("simulator: internal error: op " + std::to_string(id) + " left queue " +
+                            std::to_string(q) + " without being its head");
+    queues_.pop(q);
+  }
+
+  // A non-persistent grid is done dispatching once every tile has a CTA; its head place in the
+  // queue goes to the op behind it.
+  void drop_unneeded_ctas(int id) {
+    op_state& st = state_[id];
+    const kernel_plan& p = in_.plans[id];
+    if (p.persistent || p.model != progress_model::tiles || st.to_dispatch == 0 ||
+        st.tiles_taken < p.tiles)
+      return;
+    st.to_dispatch = 0;
+  }
+
+  void mark_started(int id) {
+    op_state& st = state_[id];
+    if (st.started) return;
+    st.started = true;
+    result_.ops[id].start_us = now_;
+    if (in_.plans[id].is_comm) ++comm_running_;
+    if (in_.plans[id].is_gemm) ++gemm_running_;
+  }
+
+  void start_without_sms(int id) {
+    mark_started(id);
+    const kernel_plan& p = in_.plans[id];
+    cohort c;
+    c.op = id;
+    switch (p.model) {
+      case progress_model::copy_engine:
+        c.work_left = p.channel_bytes;
+        cohorts_.push_back(c);
+        ++copies_running_;
+        return;
+      case progress_model::fixed:
+        c.work_left = p.fixed_us;
+        cohorts_.push_back(c);
+        return;
+      default:
+        finish(id);  // nothing runs on the device
+        return;
+    }
+  }
+
+  // k CTAs of `id` just got SMs.
+  void place_ctas(int id, int k) {
+    const kernel_plan& p = in_.plans[id];
+    op_state& st = state_[id];
+    free_slots_ -= k;
+    st.resident += k;
+    cohort c;
+    c.op = id;
+    if (p.model == progress_model::channels) {
+      c.n = k;
+      c.latency_left = p.latency_us;
+      c.work_left = p.channel_bytes;
+      cohorts_.push_back(c);
+      return;
+    }
+    // Tiles: each arriving CTA takes the next tile; one that finds none exits at once (a late
+    // CTA of a persistent kernel still has to be scheduled before the kernel can end).
+    const auto take = static_cast<int>(std::min<std::int64_t>(k, p.tiles - st.tiles_taken));
+    st.tiles_taken += take;
+    release(id, k - take);
+    if (take > 0) {
+      c.n = take;
+      c.work_left = p.tile_us;
+      cohorts_.push_back(c);
+    }
+    maybe_finish(id);
+  }
+
+  void release(int id, int ctas) {
+    state_[id].resident -= ctas;
+    free_slots_ += ctas;
+  }
+
+  void maybe_finish(int id) {
+    const op_state& st = state_[id];
+    if (!st.finished && st.to_dispatch == 0 && st.resident == 0) finish(id);
+  }
+
+  void finish(int id) {
+    op_state& st = state_[id];
+    st.finished = true;
+    ++finished_;
+    result_.ops[id].end_us = now_;
+    if (in_.plans[id].is_comm) --comm_running_;
+    if (in_.plans[id].is_gemm) --gemm_running_;
+    deps_.complete(id, now_, [this](int, double ready_at) {
+      if (ready_at > now_) timers_.push(ready_at);
+    });
+  }
+
+  // Sets every cohort's rate for the interval starting now and returns the next event time.
+  double next_event_time() {
+    double t = infinity;
+    if (next_arrival_ < n_) t = in_.enqueue_us[next_arrival_];
+    if (!timers_.empty()) t = std::min(t, timers_.top());
+
+    const gpu_spec& g = in_.gpu;
+    const double gemm_rate = comm_running_ > 0 ? 1.0 / g.gemm_contention : 1.0;
+    const double comm_slow = gemm_running_ > 0 ? g.comm_contention : 1.0;
+    int moving_channels = 0;
+    for (const cohort& c : cohorts_)
+      if (c.n > 0 && c.latency_left <= 0 && in_.plans[c.op].model == progress_model::channels)
+        moving_channels += c.n;
+    // Channels share the GPU's NVLink; each is also capped by what one CTA can push.
+    const double channel_rate =
+        moving_channels > 0
+            ? std::min(g.nccl_channel_gbps, g.nvlink_effective_gbps() / moving_channels) *
+                  bytes_per_us_per_gbps / comm_slow
+            : 0;
+    const double copy_rate = copies_running_ > 0 ? g.copy_engine_gbps * bytes_per_us_per_gbps /
+                                                       copies_running_ / comm_slow
+                                                 : 0;
+    for (cohort& c : cohorts_) {
+      const kernel_plan& p = in_.plans[c.op];
+      double dt;
+      switch (p.model) {
+        case progress_model::tiles:
+          c.rate = p.gemm_contended ? gemm_rate : 1.0;
+          dt = c.work_left / c.rate;
+          break;
+        case progress_model::channels:
+          if (c.latency_left > 0) {
+            c.rate = 1.0;
+            dt = c.latency_left;
+          } else {
+            c.rate = channel_rate;
+            dt = c.work_left / c.rate;
+          }
+          break;
+        case progress_model::copy_engine:
+          c.rate = copy_rate;
+          dt = c.work_left / c.rate;
+          break;
+        default:
+          c.rate = 1.0;
+          dt = c.work_left;
+          break;
+      }
+      c.next_event = now_ + dt;
+      t = std::min(t, c.next_event);
+    }
+    return t;
+  }
+
+  void advance_to(double t) {
+    const double dt = t - now_;
+    // Progress first, at the rates of the interval that ends now; only then let events change
+    // the counters that set the next interval's rates.
+    for (cohort& c : cohorts_) {
+      if (c.next_event <= t) continue;
+      if (c.latency_left > 0)
+        c.latency_left = std::max(0.0, c.latency_left - dt);
+      else
+        c.work_left = std::max(0.0, c.work_left - c.rate * dt);
+    }
+    now_ = t;
+    const std::size_t count = cohorts_.size();  // events never add cohorts
+    for (std::size_t i = 0; i < count; ++i)
+      if (cohorts_[i].next_event <= t) on_event(cohorts_[i]);
+    std::erase_if(cohorts_, [](const cohort& c) { return c.dead; });
+  }
+
+  void on_event(cohort& c) {
+    const kernel_plan& p = in_.plans[c.op];
+    switch (p.model) {
+      case progress_model::tiles: {
+        op_state& st = state_[c.op];
+        const auto take =
+            p.dynamic_tiles
+                ? static_cast<int>(std::min<std::int64_t>(c.n, p.tiles - st.tiles_taken))
+                : 0;
+        st.tiles_taken += take;
+        const int exiting = c.n - take;
+        if (take > 0) {
+          c.n = take;
+          c.work_left = p.tile_us;
+        } else {
+          c.dead = true;
+        }
+        if (!p.persistent && st.to_dispatch > 0 && st.tiles_taken == p.tiles) {
+          // Its undispatched CTAs are not needed any more; it was the head of its queue.
+          st.to_dispatch = 0;
+          pop_head(c.op);
+        }
+        if (exiting > 0) {
+          release(c.op, exiting);
+          maybe_finish(c.op);
+        }
+        return;
+      }
+      case progress_model::channels:
+        if (c.latency_left > 0) {
+          c.latency_left = 0;
+          if (c.work_left > 0) return;  // now the bytes start to move
+        }
+        c.dead = true;
+        release(c.op, c.n);
+        maybe_finish(c.op);
+        return;
+      case progress_model::copy_engine:
+        --copies_running_;
+        c.dead = true;
+        finish(c.op);
+        return;
+      default:
+        c.dead = true;
+        finish(c.op);
+        return;
+    }
+  }
+
+  [[noreturn]] void stalled() const {
+    std::string heads;
+    for (int q = 0; q < queues_.count(); ++q) {
+      const int h = queues_.head(q);
+      if (h >= 0) heads += " queue " + std::to_string(q) + ": '" + in_.sched.ops[h].name + "'";
+    }
+    throw runtime_failure("simulator: schedule '" + in_.sched.name + "' stalled at " +
+                          std::to_string(now_) + " us;" + heads);
+  }
+
+  const device_inputs& in_;
+  int n_;
+  hw_queues queues_;
+  dependency_tracker deps_;
+  std::vector<op_state> state_;
+  std::vector<cohort> cohorts_;
+  // Times at which a cross-queue dependency becomes visible; only the time matters, the scan of
+  // queue heads finds who became ready.
+  std::priority_queue<double, std::vector<double>, std::greater<>> timers_;
+  sim_result result_;
+  double now_ = 0;
+  int next_arrival_ = 0;  // first op the host has not enqueued by now_
+  int finished_ = 0;
+  int free_slots_;
+  int comm_running_ = 0;
+  int gemm_running_ = 0;
+  int copies_running_ = 0;
+};
+
+}  // namespace
+
+sim_result run_device(const device_inputs& in) { return device(in).run(); }
+
+}  // namespace ob::sim

@@ -1,0 +1,60 @@
+#pragma once
+// Hardware queues and dependency resolution (DESIGN §6 point 2). Streams map onto Q FIFO
+// queues; only a queue's head may dispatch, and it must be ready first. A dependency completed in
+// the op's own queue counts at once; one completed in another queue is seen
+// cross_queue_event_us later.
+#include <cstddef>
+#include <vector>
+
+#include "core/gpu_spec.hpp"
+#include "core/ir.hpp"
+
+namespace ob::sim {
+
+// CDMC as the driver uses it: <= 0 means unset (the GPU file's default), then clamped to 1..32.
+int hardware_queue_count(int cdmc, const gpu_spec& gpu);
+
+class hw_queues {
+ public:
+  hw_queues(const schedule& s, int queue_count);
+  int count() const { return static_cast<int>(fifo_.size()); }
+  int queue_of(int op_id) const { return op_queue_[op_id]; }
+  // The op at the head of queue q (enqueued or not yet), or -1 once every op has left it.
+  int head(int q) const { return pos_[q] < fifo_[q].size() ? fifo_[q][pos_[q]] : -1; }
+  // The head has dispatched all its CTAs: the op behind it becomes head.
+  void pop(int q) { ++pos_[q]; }
+
+ private:
+  std::vector<std::vector<int>> fifo_;  // op ids per queue, in enqueue order
+  std::vector<std::size_t> pos_;
+  std::vector<int> op_queue_;
+};
+
+// Tracks, per op, its stream predecessor and its waits.
+class dependency_tracker {
+ public:
+  dependency_tracker(const schedule& s, const hw_queues& queues, double cross_queue_us);
+  // Every dependency complete and its cross-queue delay elapsed.
+  bool met(int op_id, double now) const { return left_[op_id] == 0 && ready_at_[op_id] <= now; }
+  // Records that `op_id` completed at `now`. Calls on_resolved(dependent, ready_at) for each
+  // dependent whose last outstanding dependency this was.
+  template <class F>
+  void complete(int op_id, double now, F&& on_resolved) {
+    for (int i = first_[op_id]; i < first_[op_id + 1]; ++i) {
+      const int d = dependents_[i];
+      const double at = now + (queues_.queue_of(d) == queues_.queue_of(op_id) ? 0 : cross_us_);
+      if (at > ready_at_[d]) ready_at_[d] = at;
+      if (--left_[d] == 0) on_resolved(d, ready_at_[d]);
+    }
+  }
+
+ private:
+  const hw_queues& queues_;
+  double cross_us_;
+  std::vector<int> left_;         // dependencies not yet complete
+  std::vector<double> ready_at_;  // latest completion (+ delay) seen so far
+  std::vector<int> first_;        // CSR offsets into dependents_
+  std::vector<int> dependents_;
+};
+
+}  // namespace ob::sim

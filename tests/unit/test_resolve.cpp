@@ -1,0 +1,791 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/build_info.hpp"
+#include "core/error.hpp"
+#include "core/resolve.hpp"
+
+namespace ob {
+namespace {
+
+// TP4 + SP on 8 H100s, TP overlap requested, nothing else: the base most tests edit.
+json base() {
+  return json::parse(R"({
+    "model": {"tensor_model_parallel_size": 4, "sequence_parallel": true},
+    "comm_overlap": {"tp_comm_overlap": true},
+    "platform": {"gpu": "h100", "num_gpus": 8}
+  })");
+}
+
+ordered_json resolve(const json& in) { return resolve_bridge_config(in, "in.json"); }
+
+std::vector<std::string> codes(const ordered_json& list) {
+  std::vector<std::string> out;
+  for (const auto& d : list) out.push_back(d.at("code").get<std::string>());
+  return out;
+}
+
+bool has(const ordered_json& list, const std::string& code) {
+  const auto c = codes(list);
+  return std::find(c.begin(), c.end(), code) != c.end();
+}
+
+std::size_t count(const ordered_json& list, const std::string& code) {
+  const auto c = codes(list);
+  return static_cast<std::size_t>(std::count(c.begin(), c.end(), code));
+}
+
+std::string message(const ordered_json& list, const std::string& code) {
+  for (const auto& d : list)
+    if (d.at("code") == code) return d.at("message").get<std::string>();
+  return "";
+}
+
+std::string dump_codes(const ordered_json& out) {
+  return "warnings: " + out.at("warnings").dump() + "\nerrors: " + out.at("errors").dump();
+}
+
+std::string thrown(const json& in) {
+  try {
+    resolve(in);
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.code(), exit_code::usage);
+    return e.what();
+  }
+  ADD_FAILURE() << "no config_error thrown";
+  return "";
+}
+
+std::string data_file(const std::string& name) {
+  return std::string(OB_SOURCE_DIR) + "/tests/data/resolve/" + name;
+}
+
+const char* gpt3_preset = "userbuffers_bf16_h100_h12288_tp4_mbs1_seqlen2048";
+
+}  // namespace
+
+// ---- the worked example -----------------------------------------------------------------------
+
+TEST(ResolveExample, Gpt3175bTp4ResolvesCleanly) {
+  const ordered_json out = resolve_bridge_file(data_file("gpt3_175b_tp4.json"));
+  ASSERT_FALSE(resolve_has_errors(out)) << dump_codes(out);
+  const auto& m = out.at("model");
+  EXPECT_EQ(m.at("tp_comm_overlap"), true);
+  EXPECT_EQ(m.at("tp_comm_overlap_cfg").size(), 10u);
+  EXPECT_EQ(m.at("tp_comm_overlap_cfg").at("proj_fprop").at("num_sm"), 24);
+  EXPECT_EQ(m.at("tp_comm_bootstrap_backend"), "nccl");
+  EXPECT_EQ(m.at("overlap_p2p_comm"), false);
+  EXPECT_EQ(m.at("batch_p2p_comm"), false);
+  EXPECT_EQ(m.at("wgrad_deferral_limit"), -1);
+  EXPECT_EQ(out.at("ddp").at("bucket_size"), 134217728);
+  EXPECT_EQ(out.at("ddp").at("overlap_grad_reduce"), true);
+  EXPECT_EQ(out.at("optimizer").at("overlap_param_gather"), true);
+  EXPECT_EQ(out.at("optimizer").at("overlap_param_gather_with_optimizer_step"), false);
+  EXPECT_EQ(out.at("derived").at("data_parallel_size"), 2);
+  EXPECT_EQ(out.at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "1");
+  EXPECT_EQ(out.at("env").at("NVTE_FWD_LAYERNORM_SM_MARGIN"), "16");
+  EXPECT_FALSE(out.at("env").contains("NCCL_P2P_NET_CHUNKSIZE"));
+  EXPECT_EQ(out.at("derived").at("te_userbuffers").at("proj_wgrad").at("method"), "external");
+  const auto& w = out.at("warnings");
+  EXPECT_TRUE(has(w, "fp8_buf_tuple_truthy"));
+  EXPECT_TRUE(has(w, "bucket_size_bridge_default"));
+  EXPECT_TRUE(has(w, "cdmc_tp_dp_conflict"));
+  EXPECT_FALSE(has(w, "preset_mismatch")) << dump_codes(out);
+  // Key order is part of the contract.
+  std::vector<std::string> keys;
+  for (auto it = out.begin(); it != out.end(); ++it) keys.push_back(it.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"model", "ddp", "optimizer", "env", "derived",
+                                            "warnings", "errors"}));
+}
+
+TEST(ResolveExample, DataFilesResolveOrFailAsTheirNamesSay) {
+  for (const auto& e : std::filesystem::directory_iterator(data_file(""))) {
+    const std::string name = e.path().filename().string();
+    SCOPED_TRACE(name);
+    if (!name.starts_with("bad_")) {
+      const ordered_json out = resolve_bridge_file(e.path().string());
+      EXPECT_FALSE(resolve_has_errors(out)) << dump_codes(out);
+      continue;
+    }
+    try {
+      const ordered_json out = resolve_bridge_file(e.path().string());
+      EXPECT_TRUE(resolve_has_errors(out));
+      for (const auto& err : out.at("errors"))
+        EXPECT_TRUE(err.at("message").get<std::string>().starts_with(e.path().string() + ": "));
+    } catch (const config_error& err) {
+      EXPECT_NE(std::string(err.what()).find(e.path().string()), std::string::npos);
+    }
+  }
+}
+
+// ---- TP gate (reference §3 B) ------------------------------------------------------------------
+
+TEST(ResolveTpGate, TpBelowTwoDisablesWithWarning) {
+  json in = base();
+  in["model"]["tensor_model_parallel_size"] = 1;
+  in["model"]["sequence_parallel"] = false;
+  in["platform"]["num_gpus"] = 8;
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("model").at("tp_comm_overlap"), false);
+  EXPECT_TRUE(has(out.at("warnings"), "tp_overlap_disabled_tp_lt_2"));
+  EXPECT_EQ(out.at("derived").at("te_userbuffers"), nullptr);
+  EXPECT_FALSE(resolve_has_errors(out)) << "a warning, never an error";
+}
+
+TEST(ResolveTpGate, SequenceParallelOffDisablesWithWarning) {
+  json in = base();
+  in["model"]["sequence_parallel"] = false;
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("model").at("tp_comm_overlap"), false);
+  EXPECT_TRUE(has(out.at("warnings"), "tp_overlap_disabled_sequence_parallel_off"));
+  EXPECT_FALSE(has(out.at("warnings"), "tp_overlap_disabled_tp_lt_2"));
+}
+
+TEST(ResolveTpGate, MissingTransformerEngineDisablesWithWarning) {
+  json in = base();
+  in["platform"]["have_te"] = false;
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("model").at("tp_comm_overlap"), false);
+  EXPECT_TRUE(has(out.at("warnings"), "tp_overlap_disabled_no_te"));
+}
+
+TEST(ResolveTpGate, OnlyTheFirstFailingReasonIsReported) {
+  json in = base();
+  in["model"]["tensor_model_parallel_size"] = 1;  // reason 1
+  in["model"]["sequence_parallel"] = false;       // reason 2
+  in["platform"]["have_te"] = false;              // reason 3
+  ordered_json w = resolve(in).at("warnings");
+  EXPECT_TRUE(has(w, "tp_overlap_disabled_tp_lt_2"));
+  EXPECT_FALSE(has(w, "tp_overlap_disabled_sequence_parallel_off"));
+  EXPECT_FALSE(has(w, "tp_overlap_disabled_no_te"));
+
+  in["model"]["tensor_model_parallel_size"] = 2;
+  w = resolve(in).at("warnings");
+  EXPECT_TRUE(has(w, "tp_overlap_disabled_sequence_parallel_off"));
+  EXPECT_FALSE(has(w, "tp_overlap_disabled_no_te"));
+}
+
+TEST(ResolveTpGate, PassingGateKeepsOverlapAndWarnsAboutMissingPreset) {
+  const ordered_json out = resolve(base());
+  EXPECT_EQ(out.at("model").at("tp_comm_overlap"), true);
+  EXPECT_EQ(out.at("model").at("tp_comm_overlap_cfg"), nullptr);
+  EXPECT_TRUE(has(out.at("warnings"), "tp_overlap_no_preset"));
+  // TE defaults when no preset is given.
+  EXPECT_EQ(out.at("derived").at("te_userbuffers").at("proj_fprop").at("method"), "pipeline");
+  EXPECT_EQ(out.at("derived").at("te_userbuffers").at("qkv_fprop").at("num_splits"), 4);
+}
+
+TEST(ResolveTpGate, WithoutCommOverlapNothingIsGated) {
+  json in = base();
+  in.erase("comm_overlap");
+  in["model"]["tp_comm_overlap"] = true;
+  in["model"]["sequence_parallel"] = false;
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("model").at("tp_comm_overlap"), true);
+  EXPECT_TRUE(has(out.at("warnings"), "comm_overlap_absent"));
+  EXPECT_TRUE(has(out.at("warnings"), "tp_overlap_ungated"));
+  // Megatron-Core defaults stand.
+  EXPECT_EQ(out.at("model").at("batch_p2p_comm"), true);
+  EXPECT_EQ(out.at("model").at("wgrad_deferral_limit"), 0);
+}
+
+// ---- PP p2p table (reference §3 C) -------------------------------------------------------------
+
+TEST(ResolvePp, P2pDefaultsFollowTheThreeRowTable) {
+  struct row {
+    int pp;
+    std::optional<int> vp;
+    bool overlap, batch;
+  };
+  for (const row& r :
+       {row{4, 2, true, false}, row{4, std::nullopt, false, true}, row{4, 1, false, true},
+        row{1, std::nullopt, false, false}, row{1, 4, false, false}}) {
+    SCOPED_TRACE("pp " + std::to_string(r.pp) + " vp " + (r.vp ? std::to_string(*r.vp) : "None"));
+    json in = base();
+    in["model"]["pipeline_model_parallel_size"] = r.pp;
+    if (r.vp) in["model"]["virtual_pipeline_model_parallel_size"] = *r.vp;
+    in["platform"]["num_gpus"] = 4 * r.pp;
+    const ordered_json out = resolve(in);
+    EXPECT_EQ(out.at("model").at("overlap_p2p_comm"), r.overlap);
+    EXPECT_EQ(out.at("model").at("batch_p2p_comm"), r.batch);
+    EXPECT_FALSE(resolve_has_errors(out)) << dump_codes(out);
+  }
+}
+
+// ---- DP gate and defaults (reference §4.3, §4.4, §1 step 6) ------------------------------------
+
+TEST(ResolveDp, GateOffDropsCommOverlapDpSettings) {
+  json in = base();
+  in["comm_overlap"]["overlap_grad_reduce"] = true;
+  in["comm_overlap"]["bucket_size"] = 1000000;
+  in["ddp"] = {{"use_distributed_optimizer", false}};
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("ddp").at("overlap_grad_reduce"), false);
+  EXPECT_EQ(out.at("ddp").at("bucket_size"), nullptr);
+  EXPECT_EQ(out.at("derived").at("dp_overlap_gate"), false);
+  const std::string msg = message(out.at("warnings"), "dp_overlap_settings_dropped");
+  EXPECT_NE(msg.find("overlap_grad_reduce, bucket_size"), std::string::npos) << msg;
+}
+
+TEST(ResolveDp, GateOnAppliesBridgeDefaultsForDpAboveOne) {
+  json in = base();
+  in["ddp"] = {{"use_distributed_optimizer", true}};
+  in["platform"]["num_gpus"] = 32;  // dp 8
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("derived").at("dp_overlap_gate"), true);
+  EXPECT_EQ(out.at("derived").at("data_parallel_size"), 8);
+  EXPECT_EQ(out.at("ddp").at("bucket_size"), 134217728);
+  EXPECT_EQ(out.at("ddp").at("overlap_grad_reduce"), true);
+  EXPECT_EQ(out.at("ddp").at("overlap_param_gather"), true);
+  EXPECT_EQ(out.at("ddp").at("align_param_gather"), false);  // PP 1
+  EXPECT_EQ(out.at("optimizer").at("overlap_param_gather"), true);
+  EXPECT_EQ(out.at("optimizer").at("overlap_param_gather_with_optimizer_step"), false);
+  EXPECT_EQ(out.at("optimizer").at("use_distributed_optimizer"), true);  // synced
+  EXPECT_TRUE(has(out.at("warnings"), "distributed_optimizer_synced"));
+  EXPECT_EQ(out.at("derived").at("effective_bucket_size"), 134217728);
+  const std::string msg = message(out.at("warnings"), "bucket_size_bridge_default");
+  EXPECT_NE(msg.find("40000000"), std::string::npos) << msg;  // max(40M, 8M)
+}
+
+TEST(ResolveDp, DpOfOneGetsTheOffDefaults) {
+  json in = base();
+  in["ddp"] = {{"use_distributed_optimizer", true}};
+  in["optimizer"] = {{"use_distributed_optimizer", true}};
+  in["platform"]["num_gpus"] = 4;  // dp 1
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("derived").at("data_parallel_size"), 1);
+  EXPECT_EQ(out.at("ddp").at("bucket_size"), nullptr);
+  EXPECT_EQ(out.at("ddp").at("overlap_grad_reduce"), false);
+  EXPECT_EQ(out.at("ddp").at("overlap_param_gather"), false);
+  EXPECT_EQ(out.at("derived").at("effective_bucket_size"), nullptr);
+  EXPECT_FALSE(has(out.at("warnings"), "bucket_size_bridge_default"));
+  EXPECT_FALSE(has(out.at("warnings"), "distributed_optimizer_synced"));
+}
+
+TEST(ResolveDp, AlignParamGatherOnlyWithPpAndVp) {
+  json in = base();
+  in["ddp"] = {{"use_distributed_optimizer", true}};
+  in["model"]["pipeline_model_parallel_size"] = 2;
+  in["platform"]["num_gpus"] = 16;  // dp 2
+  EXPECT_EQ(resolve(in).at("ddp").at("align_param_gather"), false);
+  in["model"]["virtual_pipeline_model_parallel_size"] = 2;
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("ddp").at("align_param_gather"), true);
+  EXPECT_EQ(out.at("optimizer").at("overlap_param_gather_with_optimizer_step"), false);
+  EXPECT_TRUE(has(out.at("warnings"), "overlap_param_gather_with_optimizer_step_off"));
+}
+
+TEST(ResolveDp, OptimizerOnlyFlagLosesTheDefaults) {
+  json in = base();
+  in["optimizer"] = {{"use_distributed_optimizer", true}};
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("derived").at("dp_overlap_gate"), false);
+  EXPECT_EQ(out.at("ddp").at("use_distributed_optimizer"), true);  // synced afterwards
+  EXPECT_EQ(out.at("ddp").at("overlap_grad_reduce"), false);       // but no DP defaults
+  EXPECT_EQ(out.at("ddp").at("bucket_size"), nullptr);
+  EXPECT_TRUE(has(out.at("warnings"), "dp_defaults_skipped_optimizer_only"));
+  EXPECT_TRUE(has(out.at("warnings"), "distributed_optimizer_synced"));
+}
+
+TEST(ResolveDp, OverlapParamGatherMismatchIsFlagged) {
+  json in = base();
+  in["ddp"] = {{"overlap_param_gather", true}};  // no distributed optimizer: the gate never runs
+  ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("ddp").at("overlap_param_gather"), true);
+  EXPECT_EQ(out.at("optimizer").at("overlap_param_gather"), false);
+  EXPECT_TRUE(has(out.at("warnings"), "overlap_param_gather_mismatch"));
+  in["optimizer"] = {{"overlap_param_gather", true}};
+  EXPECT_FALSE(has(resolve(in).at("warnings"), "overlap_param_gather_mismatch"));
+}
+
+TEST(ResolveDp, WorldSizeOverwritesGivenDataParallelSize) {
+  json in = base();
+  in["comm_overlap"]["data_parallel_size"] = 4;
+  ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("derived").at("data_parallel_size"), 2);
+  EXPECT_TRUE(has(out.at("warnings"), "data_parallel_size_overwritten"));
+
+  in["platform"].erase("num_gpus");
+  out = resolve(in);
+  EXPECT_EQ(out.at("derived").at("data_parallel_size"), 4);
+  EXPECT_EQ(out.at("derived").at("num_gpus"), 16);
+  EXPECT_FALSE(has(out.at("warnings"), "num_gpus_defaulted"));
+
+  in["comm_overlap"].erase("data_parallel_size");
+  out = resolve(in);
+  EXPECT_EQ(out.at("derived").at("num_gpus"), 8);
+  EXPECT_TRUE(has(out.at("warnings"), "num_gpus_defaulted"));
+}
+
+// ---- user overrides and overwrites (Step F, §4.1, §4.5) ---------------------------------------
+
+TEST(ResolveOverride, UserValuesWinUnchecked) {
+  json in = base();
+  in["model"]["pipeline_model_parallel_size"] = 2;
+  in["platform"]["num_gpus"] = 16;
+  in["ddp"] = {{"use_distributed_optimizer", true}};
+  in["comm_overlap"]["batch_p2p_comm"] = false;
+  in["comm_overlap"]["bucket_size"] = 50000000;
+  in["comm_overlap"]["overlap_param_gather"] = false;
+  in["comm_overlap"]["tp_comm_bootstrap_backend"] = "mpi";
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("model").at("batch_p2p_comm"), false);
+  EXPECT_EQ(out.at("model").at("overlap_p2p_comm"), false);
+  EXPECT_EQ(out.at("model").at("tp_comm_bootstrap_backend"), "mpi");
+  EXPECT_EQ(out.at("ddp").at("bucket_size"), 50000000);
+  EXPECT_EQ(out.at("ddp").at("overlap_param_gather"), false);
+  EXPECT_EQ(out.at("ddp").at("overlap_grad_reduce"), true);  // default kept
+  EXPECT_FALSE(has(out.at("warnings"), "bucket_size_bridge_default"));
+  EXPECT_TRUE(has(out.at("warnings"), "p2p_both_disabled"));
+}
+
+TEST(ResolveOverwrite, ValuesSetOnModelAreOverwrittenWithWarning) {
+  json in = base();
+  in["model"]["overlap_p2p_comm"] = true;
+  in["model"]["wgrad_deferral_limit"] = 5;
+  in["model"]["tp_comm_overlap"] = false;
+  in["model"]["batch_p2p_comm"] = false;  // equal to the resolved value: no warning
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("model").at("overlap_p2p_comm"), false);
+  EXPECT_EQ(out.at("model").at("wgrad_deferral_limit"), -1);
+  EXPECT_EQ(out.at("model").at("tp_comm_overlap"), true);
+  EXPECT_EQ(count(out.at("warnings"), "model_field_overwritten"), 3u) << dump_codes(out);
+  bool saw_limit = false;
+  for (const auto& w : out.at("warnings"))
+    if (w.at("code") == "model_field_overwritten" &&
+        w.at("message").get<std::string>().starts_with("in.json: model.wgrad_deferral_limit: "))
+      saw_limit = true;
+  EXPECT_TRUE(saw_limit) << dump_codes(out);
+}
+
+TEST(ResolveOverwrite, ValuesSetOnDdpAndOptimizerAreOverwrittenWhenTheGateRuns) {
+  json in = base();
+  in["ddp"] = {
+      {"use_distributed_optimizer", true}, {"overlap_grad_reduce", false}, {"bucket_size", 1000}};
+  in["optimizer"] = {{"use_distributed_optimizer", true}, {"overlap_param_gather", false}};
+  ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("ddp").at("overlap_grad_reduce"), true);
+  EXPECT_EQ(out.at("ddp").at("bucket_size"), 134217728);
+  EXPECT_EQ(count(out.at("warnings"), "ddp_field_overwritten"), 2u) << dump_codes(out);
+  EXPECT_EQ(count(out.at("warnings"), "optimizer_field_overwritten"), 1u);
+
+  // Without the distributed optimizer the gate never runs: the ddp values stand.
+  in["ddp"]["use_distributed_optimizer"] = false;
+  in["optimizer"]["use_distributed_optimizer"] = false;
+  out = resolve(in);
+  EXPECT_EQ(out.at("ddp").at("bucket_size"), 1000);
+  EXPECT_FALSE(has(out.at("warnings"), "ddp_field_overwritten"));
+}
+
+// ---- presets through the resolver (§4.2, §7, §11.2, §11.3) ------------------------------------
+
+TEST(ResolvePreset, LoraExpansionDropsNoneSlots) {
+  json in = base();
+  in["model"]["fp8"] = "hybrid";
+  in["comm_overlap"]["tp_comm_overlap_cfg"] =
+      "userbuffers_fp8_h100_h16384_tp4_mbs1_seqlen2048_lora";
+  const ordered_json out = resolve(in);
+  ASSERT_FALSE(resolve_has_errors(out)) << dump_codes(out);
+  const auto& cfg = out.at("model").at("tp_comm_overlap_cfg");
+  EXPECT_EQ(cfg.size(), 8u);
+  EXPECT_FALSE(cfg.contains("qkv_wgrad"));
+  EXPECT_FALSE(cfg.contains("fc1_wgrad"));
+  EXPECT_EQ(cfg.at("qkv_fprop").at("aggregate"), true);
+  const auto& te = out.at("derived").at("te_userbuffers");
+  EXPECT_EQ(te.at("fc1_dgrad").at("reduce_scatter"), true);
+  EXPECT_EQ(te.at("fc1_wgrad").at("method"), "none");
+}
+
+TEST(ResolvePreset, ExpandedFieldsFollowTheDataclass) {
+  json in = base();
+  in["comm_overlap"]["tp_comm_overlap_cfg"] = gpt3_preset;
+  const ordered_json out = resolve(in);
+  const auto& cfg = out.at("model").at("tp_comm_overlap_cfg");
+  const auto keys = [](const ordered_json& o) {
+    std::vector<std::string> k;
+    for (auto it = o.begin(); it != o.end(); ++it) k.push_back(it.key());
+    return k;
+  };
+  EXPECT_EQ(keys(cfg.at("qkv_dgrad")),
+            (std::vector<std::string>{"method", "num_sm", "cga_size", "set_sm_margin"}));
+  EXPECT_EQ(keys(cfg.at("proj_fprop")),
+            (std::vector<std::string>{"method", "num_sm", "cga_size", "num_splits", "set_sm_margin",
+                                      "fp8_buf", "atomic_gemm"}));
+  EXPECT_EQ(keys(cfg.at("qkv_fprop")),
+            (std::vector<std::string>{"method", "num_sm", "cga_size", "set_sm_margin", "fp8_buf",
+                                      "atomic_gemm", "aggregate"}));
+  EXPECT_EQ(cfg.at("proj_fprop").at("fp8_buf"), "(False,)");
+}
+
+TEST(ResolvePreset, Fp8BufTupleWarningNamesTheGemms) {
+  json in = base();
+  in["comm_overlap"]["tp_comm_overlap_cfg"] = gpt3_preset;
+  const ordered_json out = resolve(in);
+  const std::string msg = message(out.at("warnings"), "fp8_buf_tuple_truthy");
+  EXPECT_NE(msg.find("gemms.proj_fprop.fp8_buf"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("fc2_fprop"), std::string::npos) << "fc2_fprop is ring exchange here";
+}
+
+TEST(ResolvePreset, InlineObjectIsAccepted) {
+  json in = base();
+  in["comm_overlap"]["tp_comm_overlap_cfg"] = json::parse(
+      R"({"qkv_fprop": {"method": "ring_exchange", "aggregate": true}, "fc2_dgrad": null})");
+  const ordered_json out = resolve(in);
+  ASSERT_FALSE(resolve_has_errors(out)) << dump_codes(out);
+  EXPECT_EQ(out.at("model").at("tp_comm_overlap_cfg").size(), 1u);
+  EXPECT_EQ(out.at("derived").at("te_userbuffers").at("qkv_fprop").at("aggregate"), true);
+  EXPECT_FALSE(has(out.at("warnings"), "tp_overlap_no_preset"));
+}
+
+TEST(ResolvePreset, MismatchWithTheRunIsWarned) {
+  json in = base();
+  in["model"]["tensor_model_parallel_size"] = 8;
+  in["model"]["hidden_size"] = 12288;
+  in["model"]["seq_length"] = 4096;
+  in["train"] = {{"micro_batch_size", 1}};
+  in["platform"]["gpu"] = "b200";
+  in["comm_overlap"]["tp_comm_overlap_cfg"] = gpt3_preset;
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(count(out.at("warnings"), "preset_mismatch"), 3u) << dump_codes(out);  // tp, seq, gpu
+  EXPECT_NE(message(out.at("warnings"), "preset_mismatch").find("TP 4"), std::string::npos);
+  EXPECT_EQ(out.at("model").at("tp_comm_overlap"), true) << "Bridge runs it anyway";
+  in["model"]["fp8"] = "e4m3";
+  EXPECT_EQ(count(resolve(in).at("warnings"), "preset_mismatch"), 4u);  // + dtype
+}
+
+TEST(ResolvePreset, PresetWithTpOverlapOffIsFlaggedUnused) {
+  json in = base();
+  in["comm_overlap"]["tp_comm_overlap"] = false;
+  in["comm_overlap"]["tp_comm_overlap_cfg"] = gpt3_preset;
+  const ordered_json out = resolve(in);
+  EXPECT_TRUE(has(out.at("warnings"), "tp_comm_overlap_cfg_unused"));
+  EXPECT_EQ(out.at("derived").at("te_userbuffers"), nullptr);
+  EXPECT_FALSE(has(out.at("warnings"), "preset_mismatch"));
+}
+
+// ---- launch environment, PerfEnvPlugin generation (B) (§8 B, §9) ------------------------------
+
+TEST(ResolveEnv, HopperWithTpGivesOne) {
+  const ordered_json out = resolve(base());
+  EXPECT_EQ(out.at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "1");
+  EXPECT_FALSE(has(out.at("warnings"), "cdmc_generations_differ"));
+}
+
+TEST(ResolveEnv, B200TpOnlyGivesEightAndFlagsLaterGenerations) {
+  json in = base();
+  in["model"]["tensor_model_parallel_size"] = 8;
+  in["platform"] = {{"gpu", "b200"}, {"num_gpus", 8}};  // dp 1, pp 1
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "8");
+  EXPECT_EQ(out.at("derived").at("gpu_sm100_or_newer"), true);
+  const std::string msg = message(out.at("warnings"), "cdmc_generations_differ");
+  EXPECT_NE(msg.find("give 32"), std::string::npos) << msg;
+}
+
+TEST(ResolveEnv, Sm100WithTpAndDpOrPpGives32) {
+  json in = base();
+  in["platform"] = {{"gpu", "gb200"}, {"num_gpus", 16}};  // tp 4, dp 4
+  EXPECT_EQ(resolve(in).at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "32");
+  in["platform"]["num_gpus"] = 8;
+  in["model"]["pipeline_model_parallel_size"] = 2;  // dp 1, pp 2
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(out.at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "32");
+  EXPECT_FALSE(has(out.at("warnings"), "cdmc_generations_differ"));
+}
+
+TEST(ResolveEnv, DeepepGives32ExceptHopperWithTp) {
+  json in = base();
+  in["model"]["tensor_model_parallel_size"] = 1;
+  in["model"]["sequence_parallel"] = false;
+  in["launcher"] = {{"moe_flex_dispatcher_backend", "deepep"}};
+  EXPECT_EQ(resolve(in).at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "32");
+  in["launcher"]["moe_flex_dispatcher_backend"] = "hybridep";
+  in["platform"]["gpu"] = "b200";
+  EXPECT_EQ(resolve(in).at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "32");
+  // Hopper with TP: the 1 overrides deepep's 32.
+  in = base();
+  in["launcher"] = {{"moe_flex_dispatcher_backend", "deepep"}};
+  EXPECT_EQ(resolve(in).at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "1");
+}
+
+TEST(ResolveEnv, HopperA2aOverlapKeepsTheDefault) {
+  json in = base();
+  in["launcher"] = {{"a2a_overlap", true}};
+  EXPECT_EQ(resolve(in).at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "8");
+  in["launcher"]["moe_flex_dispatcher_backend"] = "deepep";
+  EXPECT_EQ(resolve(in).at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "32");
+}
+
+TEST(ResolveEnv, TpOneOnHopperGivesEight) {
+  json in = base();
+  in["model"]["tensor_model_parallel_size"] = 1;
+  in["model"]["sequence_parallel"] = false;
+  in["model"]["context_parallel_size"] = 2;
+  EXPECT_EQ(resolve(in).at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "1") << "CP counts like TP";
+  in["model"]["context_parallel_size"] = 1;
+  EXPECT_EQ(resolve(in).at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "8");
+}
+
+TEST(ResolveEnv, LayerNormMarginEnv) {
+  json in = base();
+  in["launcher"] = {{"layernorm_sm_margin", 20}};
+  ordered_json env = resolve(in).at("env");
+  EXPECT_EQ(env.at("NVTE_FWD_LAYERNORM_SM_MARGIN"), "20");
+  EXPECT_EQ(env.at("NVTE_BWD_LAYERNORM_SM_MARGIN"), "20");
+  in["launcher"]["enable_layernorm_sm_margin"] = false;
+  env = resolve(in).at("env");
+  EXPECT_FALSE(env.contains("NVTE_FWD_LAYERNORM_SM_MARGIN"));
+  EXPECT_FALSE(env.contains("NVTE_BWD_LAYERNORM_SM_MARGIN"));
+}
+
+TEST(ResolveEnv, NcclP2pChunkSizeOnlyWithPipelineParallelism) {
+  json in = base();
+  in["launcher"] = {{"nccl_pp_comm_chunksize", 2097152}};
+  ordered_json out = resolve(in);
+  EXPECT_FALSE(out.at("env").contains("NCCL_P2P_NET_CHUNKSIZE"));
+  EXPECT_TRUE(has(out.at("warnings"), "nccl_chunksize_ignored"));
+  in["model"]["pipeline_model_parallel_size"] = 2;
+  in["platform"]["num_gpus"] = 16;
+  out = resolve(in);
+  EXPECT_EQ(out.at("env").at("NCCL_P2P_NET_CHUNKSIZE"), "2097152");
+  in["launcher"]["nccl_pp_comm_chunksize"] = 1;  // PerfEnvPlugin asserts > 1
+  EXPECT_NE(thrown(in).find("in.json: launcher.nccl_pp_comm_chunksize"), std::string::npos);
+}
+
+TEST(ResolveEnv, CdmcConflictBetweenTpOverlapAndDpOverlapOnHopper) {
+  json in = base();
+  in["ddp"] = {{"use_distributed_optimizer", true}};
+  ordered_json out = resolve(in);
+  EXPECT_TRUE(has(out.at("warnings"), "cdmc_tp_dp_conflict"));
+  in["platform"]["num_gpus"] = 4;  // dp 1: no DP overlap
+  out = resolve(in);
+  EXPECT_FALSE(has(out.at("warnings"), "cdmc_tp_dp_conflict"));
+  in["platform"] = {{"gpu", "b200"}, {"num_gpus", 16}};
+  EXPECT_FALSE(has(resolve(in).at("warnings"), "cdmc_tp_dp_conflict"));
+}
+
+TEST(ResolveEnv, MissingGpuIsTreatedAsHopperWithWarning) {
+  json in = base();
+  in["platform"].erase("gpu");
+  const ordered_json out = resolve(in);
+  EXPECT_TRUE(has(out.at("warnings"), "platform_gpu_defaulted"));
+  EXPECT_EQ(out.at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "1");
+}
+
+// ---- errors Megatron would raise later (§5) ----------------------------------------------------
+
+TEST(ResolveErrors, OverlapP2pWithoutVirtualPipeline) {
+  json in = base();
+  in["model"]["pipeline_model_parallel_size"] = 4;
+  in["platform"]["num_gpus"] = 16;
+  in["comm_overlap"]["overlap_p2p_comm"] = true;
+  const ordered_json out = resolve(in);
+  ASSERT_TRUE(resolve_has_errors(out));
+  EXPECT_TRUE(message(out.at("errors"), "overlap_p2p_comm_without_interleaving")
+                  .starts_with("in.json: comm_overlap.overlap_p2p_comm: "))
+      << dump_codes(out);
+  EXPECT_EQ(out.at("model").at("batch_p2p_comm"), true) << "Bridge keeps its default";
+}
+
+TEST(ResolveErrors, OverlapAndBatchP2pWithInterleaving) {
+  json in = base();
+  in["model"]["pipeline_model_parallel_size"] = 4;
+  in["model"]["virtual_pipeline_model_parallel_size"] = 2;
+  in["platform"]["num_gpus"] = 16;
+  in["comm_overlap"]["batch_p2p_comm"] = true;
+  const ordered_json out = resolve(in);
+  EXPECT_TRUE(has(out.at("errors"), "overlap_and_batch_p2p_comm")) << dump_codes(out);
+  in["comm_overlap"]["batch_p2p_comm"] = false;
+  EXPECT_FALSE(resolve_has_errors(resolve(in)));
+}
+
+TEST(ResolveErrors, DeferEmbeddingWgradWithBridgeDefaultLimit) {
+  json in = base();
+  in["model"]["pipeline_model_parallel_size"] = 2;
+  in["model"]["gradient_accumulation_fusion"] = true;
+  in["platform"]["num_gpus"] = 16;
+  in["comm_overlap"]["defer_embedding_wgrad_compute"] = true;
+  ordered_json out = resolve(in);
+  EXPECT_EQ(codes(out.at("errors")),
+            std::vector<std::string>{"defer_embedding_wgrad_negative_limit"});
+  EXPECT_NE(message(out.at("errors"), "defer_embedding_wgrad_negative_limit").find("-1"),
+            std::string::npos);
+  in["comm_overlap"]["wgrad_deferral_limit"] = 0;
+  out = resolve(in);
+  EXPECT_FALSE(resolve_has_errors(out)) << dump_codes(out);
+  EXPECT_EQ(out.at("model").at("defer_embedding_wgrad_compute"), true);
+}
+
+TEST(ResolveErrors, DeferEmbeddingWgradNeedsPipelineAndFusion) {
+  json in = base();
+  in["comm_overlap"]["defer_embedding_wgrad_compute"] = true;
+  in["comm_overlap"]["wgrad_deferral_limit"] = 22;
+  const ordered_json out = resolve(in);
+  EXPECT_TRUE(has(out.at("errors"), "defer_embedding_wgrad_pp1"));
+  EXPECT_TRUE(has(out.at("errors"), "defer_embedding_wgrad_no_gradient_accumulation_fusion"));
+  EXPECT_FALSE(has(out.at("errors"), "defer_embedding_wgrad_negative_limit"));
+}
+
+TEST(ResolveErrors, SequenceParallelWithoutTensorParallel) {
+  json in = base();
+  in["model"]["tensor_model_parallel_size"] = 1;
+  const ordered_json out = resolve(in);
+  EXPECT_TRUE(message(out.at("errors"), "sequence_parallel_without_tp")
+                  .starts_with("in.json: model.sequence_parallel: "));
+}
+
+TEST(ResolveErrors, WorldSizeNotDivisibleOrTooSmall) {
+  json in = base();
+  in["platform"]["num_gpus"] = 6;
+  ordered_json out = resolve(in);
+  EXPECT_TRUE(message(out.at("errors"), "world_size_not_divisible")
+                  .starts_with("in.json: platform.num_gpus: "));
+  in["platform"]["num_gpus"] = 2;
+  out = resolve(in);
+  EXPECT_TRUE(has(out.at("errors"), "data_parallel_size_zero"));
+  EXPECT_EQ(out.at("derived").at("data_parallel_size"), 0);
+}
+
+TEST(ResolveErrors, UnknownPresetListsKnownNames) {
+  json in = base();
+  in["comm_overlap"]["tp_comm_overlap_cfg"] = "userbuffers_bf16_h100_h12288_tp8_mbs1_seqlen2048";
+  const ordered_json out = resolve(in);
+  const std::string msg = message(out.at("errors"), "unknown_preset");
+  EXPECT_TRUE(msg.starts_with("in.json: comm_overlap.tp_comm_overlap_cfg: ")) << msg;
+  EXPECT_NE(msg.find(gpt3_preset), std::string::npos) << msg;
+  EXPECT_FALSE(has(out.at("warnings"), "tp_overlap_no_preset"));
+}
+
+TEST(ResolveErrors, NumBucketsCollidesWithBridgeBucketSize) {
+  json in = base();
+  in["ddp"] = {{"use_distributed_optimizer", true}, {"num_buckets", 48}};
+  EXPECT_TRUE(has(resolve(in).at("errors"), "num_buckets_with_bucket_size"));
+  in["platform"]["num_gpus"] = 4;  // dp 1: no Bridge bucket
+  EXPECT_FALSE(resolve_has_errors(resolve(in)));
+}
+
+TEST(ResolveErrors, HeadsNotDivisibleByTp) {
+  json in = base();
+  in["model"]["num_attention_heads"] = 6;
+  EXPECT_TRUE(has(resolve(in).at("errors"), "heads_not_divisible_by_tp"));
+}
+
+TEST(ResolveErrors, TeRejectsInlineConfig) {
+  json in = base();
+  in["comm_overlap"]["tp_comm_overlap_cfg"] = json::parse(
+      R"({"qkv_fprop": {"method": "pipeline", "num_sm": 8, "cga_size": 2, "num_splits": 4,
+                        "set_sm_margin": true}})");
+  ordered_json out = resolve(in);
+  EXPECT_TRUE(message(out.at("errors"), "te_userbuffers_invalid")
+                  .starts_with("in.json: comm_overlap.tp_comm_overlap_cfg.qkv_fprop: "))
+      << dump_codes(out);
+  in["comm_overlap"]["tp_comm_overlap_cfg"] = json::parse(
+      R"({"qkv_fprop": {"method": "ring_exchange", "atomic_gemm": true},
+          "proj_fprop": {"method": "ring_exchange", "atomic_gemm": true}})");
+  out = resolve(in);
+  EXPECT_TRUE(has(out.at("errors"), "te_userbuffers_invalid")) << "atomic GEMM needs FP8";
+  in["model"]["fp8"] = "e4m3";
+  EXPECT_FALSE(resolve_has_errors(resolve(in)));
+}
+
+// ---- input handling (DESIGN §3) ---------------------------------------------------------------
+
+TEST(ResolveInput, UnmodelledFieldsWarnWithNearestName) {
+  json in = base();
+  in["model"]["tensor_parallel_size"] = 8;
+  in["model"]["num_layers"] = 96;
+  in["ddp"] = {{"overlap_grad_reduces", true}};
+  in["optimizer"] = {{"lr", 0.0003}};
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(count(out.at("warnings"), "unused_field"), 4u) << dump_codes(out);
+  bool typo = false, ddp_typo = false;
+  for (const auto& w : out.at("warnings")) {
+    const std::string m = w.at("message").get<std::string>();
+    if (m.starts_with("in.json: model.tensor_parallel_size: ") &&
+        m.find("nearest modelled field: tensor_model_parallel_size") != std::string::npos)
+      typo = true;
+    if (m.starts_with("in.json: ddp.overlap_grad_reduces: ") &&
+        m.find("nearest modelled field: overlap_grad_reduce") != std::string::npos)
+      ddp_typo = true;
+  }
+  EXPECT_TRUE(typo) << dump_codes(out);
+  EXPECT_TRUE(ddp_typo) << dump_codes(out);
+  EXPECT_EQ(out.at("model").at("tp_comm_overlap"), true) << "the typo does not change TP";
+}
+
+TEST(ResolveInput, ExpertFieldsAreAcceptedAsNotModelled) {
+  json in = base();
+  in["model"]["expert_model_parallel_size"] = 8;
+  in["model"]["num_moe_experts"] = 64;
+  in["model"]["moe_router_topk"] = 2;
+  in["ddp"] = {{"delay_wgrad_compute", true}};
+  in["comm_overlap"]["overlap_moe_expert_parallel_comm"] = true;
+  const ordered_json out = resolve(in);
+  EXPECT_EQ(count(out.at("warnings"), "not_modelled"), 5u) << dump_codes(out);
+  EXPECT_FALSE(has(out.at("warnings"), "unused_field"));
+  EXPECT_FALSE(resolve_has_errors(out));
+}
+
+TEST(ResolveInput, UnknownKeyInOwnedSectionsIsAnError) {
+  json in = base();
+  in["comm_overlap"]["overlap_grad_reduse"] = true;
+  EXPECT_NE(thrown(in).find("in.json: comm_overlap.overlap_grad_reduse: unknown key"),
+            std::string::npos);
+  in = base();
+  in["platform"]["gpus"] = 8;
+  EXPECT_NE(thrown(in).find("in.json: platform.gpus"), std::string::npos);
+  in = base();
+  in["launcher"] = {{"enable_vboost", true}};
+  EXPECT_NE(thrown(in).find("in.json: launcher.enable_vboost"), std::string::npos);
+  in = base();
+  in["train"] = {{"global_batch_size", 8}};
+  EXPECT_NE(thrown(in).find("in.json: train.global_batch_size"), std::string::npos);
+  in = base();
+  in["checkpoint"] = json::object();
+  EXPECT_NE(thrown(in).find("in.json: checkpoint"), std::string::npos);
+}
+
+TEST(ResolveInput, WrongTypeOrValueNamesFileAndPath) {
+  json in = base();
+  in["model"]["hidden_size"] = -5;
+  EXPECT_NE(thrown(in).find("in.json: model.hidden_size: expected a positive integer, got -5"),
+            std::string::npos);
+  in = base();
+  in["model"]["tensor_model_parallel_size"] = "4";
+  EXPECT_NE(thrown(in).find("in.json: model.tensor_model_parallel_size"), std::string::npos);
+  in = base();
+  in["ddp"] = {{"bucket_size", "128MB"}};
+  EXPECT_NE(thrown(in).find("in.json: ddp.bucket_size"), std::string::npos);
+  in = base();
+  in["platform"]["gpu"] = "v100";
+  EXPECT_NE(thrown(in).find("in.json: platform.gpu: unknown value 'v100'"), std::string::npos);
+  in = base();
+  in["comm_overlap"]["tp_comm_overlap_cfg"] = 5;
+  EXPECT_NE(thrown(in).find("in.json: comm_overlap.tp_comm_overlap_cfg"), std::string::npos);
+  in = base();
+  in["comm_overlap"]["tp_comm_overlap_cfg"] =
+      json::parse(R"({"qkv_dgrad": {"method": "bulk", "num_sm": 4}})");
+  EXPECT_NE(thrown(in).find("in.json: comm_overlap.tp_comm_overlap_cfg.qkv_dgrad.cga_size"),
+            std::string::npos);
+}
+
+TEST(ResolveInput, ModelIsRequiredAndTpCommOverlapHasNoDefault) {
+  json in = base();
+  in.erase("model");
+  EXPECT_NE(thrown(in).find("in.json: model: required"), std::string::npos);
+  in = base();
+  in["comm_overlap"].erase("tp_comm_overlap");
+  EXPECT_NE(thrown(in).find("in.json: comm_overlap.tp_comm_overlap: required"), std::string::npos);
+  in = base();
+  in["comm_overlap"] = nullptr;  // None: Bridge skips the setup
+  EXPECT_TRUE(has(resolve(in).at("warnings"), "comm_overlap_absent"));
+}
+
+TEST(ResolveInput, HasErrorsHelper) {
+  EXPECT_FALSE(resolve_has_errors(ordered_json::object()));
+  EXPECT_FALSE(resolve_has_errors(ordered_json::parse(R"({"errors": []})")));
+  EXPECT_TRUE(resolve_has_errors(ordered_json::parse(R"({"errors": [{"code": "x"}]})")));
+}
+
+}  // namespace ob

@@ -1,0 +1,90 @@
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+#include "core/model_spec.hpp"
+#include "core/workload.hpp"
+
+namespace ob {
+namespace {
+
+layer_workload gpt3_tp4() {
+  return make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{4, 1, 1, 1, 1, true});
+}
+
+// Hand calculations for GPT-3 175B at TP4, T = 2048 tokens, h = 12288, ffn = 49152, 96 heads:
+// qkv width 3h = 36864 -> 9216 per rank.
+TEST(Workload, Gpt3TP4GemmShapesAndFlops) {
+  const auto w = gpt3_tp4();
+  EXPECT_EQ(w.tokens, 2048);
+  const auto& qkv = w.gemm("qkv_fprop").gemm;
+  EXPECT_EQ(qkv.m, 2048);
+  EXPECT_EQ(qkv.k, 12288);
+  EXPECT_EQ(qkv.n, 9216);
+  EXPECT_DOUBLE_EQ(qkv.flops(), 463856467968.0);
+  EXPECT_DOUBLE_EQ(w.gemm("proj_fprop").gemm.flops(), 154618822656.0);
+  EXPECT_DOUBLE_EQ(w.gemm("fc1_fprop").gemm.flops(), 618475290624.0);
+  EXPECT_DOUBLE_EQ(w.gemm("fc2_fprop").gemm.flops(), 618475290624.0);
+  // 24·h²·T / tp forward; backward is twice that (dgrad + wgrad).
+  EXPECT_DOUBLE_EQ(w.gemm_flops(false), 1855425871872.0);
+  EXPECT_DOUBLE_EQ(w.gemm_flops(true), 2 * 1855425871872.0);
+}
+
+TEST(Workload, Gpt3TP4CommunicationSizes) {
+  const auto w = gpt3_tp4();
+  // AG of the LN output: T x h bf16 gathered = 48 MiB (nccl-tests size = gathered total).
+  EXPECT_EQ(w.gemm("qkv_fprop").comm_bytes, 50331648u);
+  EXPECT_EQ(w.gemm("qkv_fprop").comm, coll_op::all_gather);
+  EXPECT_EQ(w.gemm("qkv_fprop").relation, comm_relation::ag_input);
+  // RS of proj's output: T x h bf16 input = 48 MiB.
+  EXPECT_EQ(w.gemm("proj_fprop").comm_bytes, 50331648u);
+  EXPECT_EQ(w.gemm("proj_fprop").comm, coll_op::reduce_scatter);
+  EXPECT_EQ(w.gemm("fc1_wgrad").relation, comm_relation::independent_rs);
+  EXPECT_EQ(w.gemm("fc1_dgrad").relation, comm_relation::independent_ag);
+  EXPECT_EQ(w.gemm("proj_wgrad").relation, comm_relation::external);
+  EXPECT_EQ(w.gemm("proj_wgrad").comm_bytes, 0u);
+}
+
+TEST(Workload, ElementwiseOpsCarryBytesAndFlops) {
+  const auto w = gpt3_tp4();
+  bool saw_ln = false, saw_attn = false;
+  for (const auto& s : w.steps) {
+    if (const auto* e = std::get_if<layer_elementwise>(&s)) {
+      if (e->slot == "ln1_fwd") {
+        saw_ln = true;
+        // Sequence-parallel LN on T/t rows: read bf16, write bf16.
+        EXPECT_EQ(e->params.bytes, 25165824u);
+        EXPECT_TRUE(e->params.persistent);
+      }
+      if (e->slot == "attn_fwd") {
+        saw_attn = true;
+        // 4·T·seq·h/t, halved for causal attention.
+        EXPECT_DOUBLE_EQ(e->params.flops, 25769803776.0);
+      }
+    }
+  }
+  EXPECT_TRUE(saw_ln);
+  EXPECT_TRUE(saw_attn);
+}
+
+TEST(Workload, SwiGluDoublesFc1AndGqaNarrowsQkv) {
+  const auto w = make_layer_workload(load_model_spec("llama3_70b"), parallel_layout{4, 1, 1, 1, 1, true});
+  // (64 + 2·8) heads x 128 = 10240 -> 2560 per rank.
+  EXPECT_EQ(w.gemm("qkv_fprop").gemm.n, 2560);
+  EXPECT_EQ(w.gemm("fc1_fprop").gemm.n, 2 * 28672 / 4);
+  EXPECT_EQ(w.gemm("fc2_fprop").gemm.k, 28672 / 4);
+}
+
+TEST(Workload, NoSequenceParallelMeansNoTpOverlapComm) {
+  const auto w = make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{4, 1, 1, 1, 1, false});
+  EXPECT_EQ(w.gemm("qkv_fprop").comm_bytes, 0u);
+}
+
+TEST(Workload, RejectsLayoutsThatDoNotDivide) {
+  EXPECT_THROW(make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{7, 1, 1, 1, 1, true}),
+               config_error);
+  EXPECT_THROW(make_layer_workload(load_model_spec("llama3_70b"), parallel_layout{16, 1, 1, 1, 1, true}),
+               config_error);  // 8 kv heads over 16 ranks
+}
+
+}  // namespace
+}  // namespace ob
