@@ -167,12 +167,12 @@ void bm_pair(benchmark::State& state, std::size_t bytes, int ctas) {
     stream_handle join = make_stream(least, bench_ctx);
     stream_handle compute = make_stream(least, bench_ctx);
     stream_handle comm = make_stream(greatest, bench_ctx);
-    OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_random(x.get(), std::size_t{8192} * 8192,
-                                                         kernels::elem_type::bf16, 1, 1.f,
-                                                         join.get()));
-    OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_random(w.get(), std::size_t{8192} * 8192,
-                                                         kernels::elem_type::bf16, 2, 1.f,
-                                                         join.get()));
+    OB_CUDA_CHECK(bench_ctx,
+                  kernels::launch_fill_random(x.get(), std::size_t{8192} * 8192,
+                                              kernels::elem_type::bf16, 1, 1.f, join.get()));
+    OB_CUDA_CHECK(bench_ctx,
+                  kernels::launch_fill_random(w.get(), std::size_t{8192} * 8192,
+                                              kernels::elem_type::bf16, 2, 1.f, join.get()));
     OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_pattern(src.get(), bytes / 2, 0, 0, join.get()));
     event_handle fork = make_event(false, bench_ctx), done_c = make_event(false, bench_ctx),
                  done_m = make_event(false, bench_ctx);
@@ -211,7 +211,8 @@ void register_all() {
     reg(std::string("gemm/") + s.name + "/bf16",
         [s](benchmark::State& st) { bm_gemm(st, s, dtype::bf16, 0); });
   }
-  reg("gemm/square8192/fp8", [](benchmark::State& st) { bm_gemm(st, gemm_shapes[0], dtype::fp8, 0); });
+  reg("gemm/square8192/fp8",
+      [](benchmark::State& st) { bm_gemm(st, gemm_shapes[0], dtype::fp8, 0); });
   for (int target : {116, 100})
     reg("gemm/square8192/bf16/sm" + std::to_string(target),
         [target](benchmark::State& st) { bm_gemm(st, gemm_shapes[0], dtype::bf16, target); });

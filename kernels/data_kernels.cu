@@ -58,8 +58,8 @@ __global__ void fill_pattern_kernel(__nv_bfloat16* p, std::size_t n, int rank,
     p[i] = __float2bfloat16(static_cast<float>(pattern_value(rank, first + i)));
 }
 
-__global__ void verify_collective_kernel(const __nv_bfloat16* out, verify_spec spec,
-                                         std::size_t n, unsigned long long* wrong) {
+__global__ void verify_collective_kernel(const __nv_bfloat16* out, verify_spec spec, std::size_t n,
+                                         unsigned long long* wrong) {
   unsigned long long local = 0;
   for (std::size_t j = global_id(); j < n; j += grid_stride())
     if (__bfloat162float(out[j]) != static_cast<float>(expected_value(spec, j))) ++local;
@@ -102,8 +102,8 @@ __global__ void compare_close_kernel(const void* out, const void* ref, std::size
 
 }  // namespace
 
-cudaError_t launch_fill_random(void* p, std::size_t n, elem_type t, std::uint64_t seed,
-                               float scale, cudaStream_t stream) {
+cudaError_t launch_fill_random(void* p, std::size_t n, elem_type t, std::uint64_t seed, float scale,
+                               cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   fill_random_kernel<<<grid_for(n), threads, 0, stream>>>(p, n, static_cast<int>(t), seed, scale);
   return cudaGetLastError();

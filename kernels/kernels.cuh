@@ -32,8 +32,8 @@ cudaError_t launch_delay(double us, int ctas, cudaStream_t stream);
 
 // Fills `n` elements with pseudo-random values in [-scale, scale], never zero, from a hash of
 // (index, seed): GEMM operands must never be zeros (zeros run faster and hide unwritten output).
-cudaError_t launch_fill_random(void* p, std::size_t n, elem_type t, std::uint64_t seed,
-                               float scale, cudaStream_t stream);
+cudaError_t launch_fill_random(void* p, std::size_t n, elem_type t, std::uint64_t seed, float scale,
+                               cudaStream_t stream);
 
 // Fills `n` bf16 elements with pattern_value(rank, first_index + i).
 cudaError_t launch_fill_pattern(void* p, std::size_t n, int rank, std::uint64_t first_index,

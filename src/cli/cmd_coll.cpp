@@ -49,9 +49,11 @@ class coll_command final : public command {
         throw config_error("coll: give --bytes SIZE, or --min and --max (with --factor)");
       const std::uint64_t lo = parse_size(min_, "--min"), hi = parse_size(max_, "--max");
       if (lo > hi) throw config_error("--min: " + min_ + " is larger than --max " + max_);
-      for (std::uint64_t s = lo; s <= hi; s *= static_cast<std::uint64_t>(factor_)) sizes.push_back(s);
+      for (std::uint64_t s = lo; s <= hi; s *= static_cast<std::uint64_t>(factor_))
+        sizes.push_back(s);
     }
-    const std::uint64_t unit = c.op == coll_op::all_reduce ? 2 : 2 * static_cast<std::uint64_t>(ranks_);
+    const std::uint64_t unit =
+        c.op == coll_op::all_reduce ? 2 : 2 * static_cast<std::uint64_t>(ranks_);
     for (auto s : sizes)
       if (s % unit != 0)
         throw config_error((bytes_.empty() ? "--min/--max" : "--bytes") + std::string(": size ") +

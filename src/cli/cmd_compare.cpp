@@ -23,8 +23,8 @@ double parse_threshold(std::string text) {
 class compare_command final : public command {
  public:
   CLI::App* attach(CLI::App& parent) override {
-    auto* app = parent.add_subcommand(
-        "compare", "compare two result files per case; exit 1 on a regression");
+    auto* app = parent.add_subcommand("compare",
+                                      "compare two result files per case; exit 1 on a regression");
     app->add_option("base", base_, "baseline result JSON")->required();
     app->add_option("new", new_, "new result JSON")->required();
     app->add_option("--threshold", threshold_,

@@ -56,8 +56,8 @@ class pair_command final : public command {
                          ")");
 
     const std::vector<sweep_axis> axes = {
-        {"cdmc", cdmc_.empty() ? std::vector<std::string>{std::to_string(process_cdmc(gpu))}
-                               : cdmc_},
+        {"cdmc",
+         cdmc_.empty() ? std::vector<std::string>{std::to_string(process_cdmc(gpu))} : cdmc_},
         {"order", order_},
         {"sm_margin", sm_margin_},
         {"comm_ctas", comm_ctas_},
@@ -70,12 +70,12 @@ class pair_command final : public command {
     req.measure.iters = flags_.iters > 0 ? flags_.iters : 20;
     req.measure.graphs = flags_.graphs;
     req.measure.timeout_s = flags_.timeout_s;
-    req.config = {{"scenario", "pair"},
-                  {"gpu", gpu.name},
-                  {"gemm", {{"m", shape.m}, {"n", shape.n}, {"k", shape.k}, {"dtype", dtype_}}},
-                  {"collective",
-                   {{"op", to_string(p.coll.op)}, {"bytes", p.coll.bytes}, {"ranks", ranks_}}},
-                  {"comm_waits_on_producer_us", producer_us_}};
+    req.config = {
+        {"scenario", "pair"},
+        {"gpu", gpu.name},
+        {"gemm", {{"m", shape.m}, {"n", shape.n}, {"k", shape.k}, {"dtype", dtype_}}},
+        {"collective", {{"op", to_string(p.coll.op)}, {"bytes", p.coll.bytes}, {"ranks", ranks_}}},
+        {"comm_waits_on_producer_us", producer_us_}};
     return drive_sweep(req, flags_, gpu, args);
   }
 

@@ -22,8 +22,8 @@ class resolve_command final : public command {
     std::cout << out.dump(2) << "\n";
     if (resolve_has_errors(out)) {
       for (const auto& e : out["errors"])
-        std::cerr << "overlap-bench: error: " << e["message"].get<std::string>()
-                  << " [" << e["code"].get<std::string>() << "]\n";
+        std::cerr << "overlap-bench: error: " << e["message"].get<std::string>() << " ["
+                  << e["code"].get<std::string>() << "]\n";
       return static_cast<int>(exit_code::usage);
     }
     return 0;

@@ -15,7 +15,7 @@ namespace {
 // What "preset" means for a scenario: a named userbuffers preset, or what a Bridge config
 // resolves to (DESIGN §3: run uses the same resolver).
 struct overlap_source {
-  ordered_json tp_cfg;   // expanded per-GEMM object, or null for TE defaults
+  ordered_json tp_cfg;  // expanded per-GEMM object, or null for TE defaults
   bool tp_overlap = true;
   ordered_json resolved;  // the resolve output when a Bridge config was given
 };
@@ -42,7 +42,8 @@ overlap_source load_overlap(layer_scenario& sc) {
       sc.layout.sequence_parallel = m->get_bool("sequence_parallel", false);
     }
   } else if (!sc.preset.empty()) {
-    src.tp_cfg = expand_tp_overlap_layer(load_preset(sc.preset, sc.file + ": overlap.preset").gemms);
+    src.tp_cfg =
+        expand_tp_overlap_layer(load_preset(sc.preset, sc.file + ": overlap.preset").gemms);
   }
   return src;
 }

@@ -120,7 +120,8 @@ case_record case_runner::run(const schedule& planned, std::string id, std::strin
     if (traced_ == 0) {
       for (variant v : {variant::compute_only, variant::comm_only, variant::serial}) {
         const auto i = static_cast<int>(v);
-        trace_.add(variants[i], m[i].ops, pid + 1 + i, rec.id + " [" + std::string(to_string(v)) + "]");
+        trace_.add(variants[i], m[i].ops, pid + 1 + i,
+                   rec.id + " [" + std::string(to_string(v)) + "]");
       }
     }
     ++traced_;

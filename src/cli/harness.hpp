@@ -19,10 +19,10 @@ namespace ob::cli {
 struct common_flags {
   std::string backend = "auto";
   std::string gpu = "h100_sxm";
-  int iters = 0;   // 0 = scenario/default
-  int warmup = -1; // -1 = scenario/default
+  int iters = 0;    // 0 = scenario/default
+  int warmup = -1;  // -1 = scenario/default
   bool graphs = false;
-  int gpus = 0;    // single-process multi-GPU threads (cuda backend)
+  int gpus = 0;  // single-process multi-GPU threads (cuda backend)
   double timeout_s = 300;
   std::string json_path, csv_path, trace_path;
   bool quiet = false;

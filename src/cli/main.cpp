@@ -25,8 +25,8 @@ std::vector<std::unique_ptr<ob::cli::command>> command_table() {
 int main(int argc, char** argv) {
   try {
     CLI::App app{"overlap-bench: exposed communication beside transformer GEMMs"};
-    app.set_version_flag("--version", std::string("overlap-bench ") + OB_VERSION + " (" +
-                                          OB_GIT_SHA + ")");
+    app.set_version_flag("--version",
+                         std::string("overlap-bench ") + OB_VERSION + " (" + OB_GIT_SHA + ")");
     app.require_subcommand(1);
     auto commands = command_table();
     std::vector<CLI::App*> subs;

@@ -66,10 +66,10 @@ int drive_sweep(const sweep_request& req, const common_flags& flags, const gpu_s
       mine.push_back(&c);
   }
   if (!other_cdmcs.empty() && comm->size() > 1)
-    throw config_error("cases ask for CUDA_DEVICE_MAX_CONNECTIONS=" +
-                       std::to_string(*other_cdmcs.begin()) + " but this run has " +
-                       std::to_string(own_cdmc) +
-                       "; under mpirun run one launch per value with scripts/sweep_cdmc.sh");
+    throw config_error(
+        "cases ask for CUDA_DEVICE_MAX_CONNECTIONS=" + std::to_string(*other_cdmcs.begin()) +
+        " but this run has " + std::to_string(own_cdmc) +
+        "; under mpirun run one launch per value with scripts/sweep_cdmc.sh");
 
   case_runner runner(*exec, *comm, req.measure);
   if (!flags.trace_path.empty()) runner.enable_trace(16);
@@ -83,9 +83,9 @@ int drive_sweep(const sweep_request& req, const common_flags& flags, const gpu_s
     for (int cdmc : other_cdmcs) {
       std::cerr << "overlap-bench: CUDA_DEVICE_MAX_CONNECTIONS=" << cdmc
                 << ": re-running in a fresh process (the driver reads it at context creation)\n";
-      const auto tmp = std::filesystem::temp_directory_path() /
-                       ("overlap-bench-cdmc" + std::to_string(cdmc) + "-" +
-                        std::to_string(::getpid()) + ".json");
+      const auto tmp =
+          std::filesystem::temp_directory_path() / ("overlap-bench-cdmc" + std::to_string(cdmc) +
+                                                    "-" + std::to_string(::getpid()) + ".json");
       result_doc child = run_child(cdmc, args, tmp.string());
       std::filesystem::remove(tmp);
       for (auto& rec : child.cases) by_id.emplace(rec.id, std::move(rec));

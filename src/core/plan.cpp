@@ -13,9 +13,12 @@ std::string_view to_string(launch_order o) {
 }
 std::string_view to_string(priority_mode p) {
   switch (p) {
-    case priority_mode::comm_high: return "comm_high";
-    case priority_mode::equal: return "equal";
-    case priority_mode::compute_high: return "compute_high";
+    case priority_mode::comm_high:
+      return "comm_high";
+    case priority_mode::equal:
+      return "equal";
+    case priority_mode::compute_high:
+      return "compute_high";
   }
   return "?";
 }
@@ -26,7 +29,8 @@ launch_order parse_launch_order(std::string_view s, std::string_view field) {
                      "' (expected comm_first or gemm_first)");
 }
 priority_mode parse_priority_mode(std::string_view s, std::string_view field) {
-  for (priority_mode p : {priority_mode::comm_high, priority_mode::equal, priority_mode::compute_high})
+  for (priority_mode p :
+       {priority_mode::comm_high, priority_mode::equal, priority_mode::compute_high})
     if (to_string(p) == s) return p;
   throw config_error(std::string(field) + ": unknown priority '" + std::string(s) +
                      "' (expected comm_high, equal or compute_high)");
@@ -40,9 +44,12 @@ struct stream_priorities {
 };
 stream_priorities priorities(priority_mode p) {
   switch (p) {
-    case priority_mode::comm_high: return {0, -1};
-    case priority_mode::equal: return {0, 0};
-    case priority_mode::compute_high: return {-1, 0};
+    case priority_mode::comm_high:
+      return {0, -1};
+    case priority_mode::equal:
+      return {0, 0};
+    case priority_mode::compute_high:
+      return {-1, 0};
   }
   return {};
 }
@@ -203,7 +210,8 @@ class layer_planner {
           const std::uint64_t part_bytes = g.comm_bytes / static_cast<std::uint64_t>(parts);
           std::vector<int> chunks;
           auto comm_for = [&](int i) {
-            const std::string name = slot + ".chunk" + std::to_string(i) + (ring ? ".sendrecv" : ".rs");
+            const std::string name =
+                slot + ".chunk" + std::to_string(i) + (ring ? ".sendrecv" : ".rs");
             op_params p;
             if (ring)
               p = p2p_params{1, -1, part_bytes, comm_group::tp, tp, 0};
@@ -222,8 +230,8 @@ class layer_planner {
             for (int i = 0; i < parts; ++i) comm_for(i);
         } else {  // bulk: the RS leaves the stream but waits on the whole GEMM
           const int gemm = plain_gemm();
-          pending_rs_.push_back(s_.add_op(slot + ".rs", comm_,
-                                          coll(g, g.comm_bytes, coll_ctas(cfg)), {gemm}, slot));
+          pending_rs_.push_back(
+              s_.add_op(slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {gemm}, slot));
         }
         return;
 
@@ -273,8 +281,8 @@ class layer_planner {
         }
         const int sm = overlapped_sm_target(cfg);
         auto issue = [&] {
-          pending_rs_.push_back(s_.add_op(slot + ".rs", comm_,
-                                          coll(g, g.comm_bytes, coll_ctas(cfg)), {dgrad}, slot));
+          pending_rs_.push_back(
+              s_.add_op(slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {dgrad}, slot));
         };
         if (!gemm_first) issue();
         add_compute(slot, with_sm(g.gemm, sm), need_ag, slot);
@@ -325,8 +333,10 @@ schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& kn
   gemm_params g = p.gemm;
   if (knobs.sm_margin && *knobs.sm_margin > 0) {
     if (*knobs.sm_margin >= gpu.sm_count)
-      throw config_error("--sm-margin " + std::to_string(*knobs.sm_margin) + " leaves no SM for "
-                         "the GEMM (" + gpu.name + " has " + std::to_string(gpu.sm_count) + ")");
+      throw config_error("--sm-margin " + std::to_string(*knobs.sm_margin) +
+                         " leaves no SM for "
+                         "the GEMM (" +
+                         gpu.name + " has " + std::to_string(gpu.sm_count) + ")");
     g.sm_target = gpu.sm_count - *knobs.sm_margin;
   }
   collective_params c = p.coll;
@@ -334,8 +344,8 @@ schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& kn
   std::vector<int> comm_waits;
   if (p.producer_us > 0) {
     // A LayerNorm-like producer covering the GPU; the collective consumes its output.
-    comm_waits.push_back(s.add_op("producer", compute, delay_params{p.producer_us, gpu.sm_count},
-                                  {}, "producer"));
+    comm_waits.push_back(
+        s.add_op("producer", compute, delay_params{p.producer_us, gpu.sm_count}, {}, "producer"));
   }
   if (knobs.order == launch_order::comm_first) {
     s.add_op(std::string(to_string(c.op)), comm, c, comm_waits, "coll");

@@ -97,8 +97,9 @@ layer_scenario load_layer_scenario(const std::string& ref) {
     sc.preset = ov->get_string("preset", "");
     sc.bridge_config = ov->get_string("bridge_config", "");
     if (!sc.bridge_config.empty() && !std::filesystem::path(sc.bridge_config).is_absolute())
-      sc.bridge_config =
-          (std::filesystem::path(path).parent_path() / sc.bridge_config).lexically_normal().string();
+      sc.bridge_config = (std::filesystem::path(path).parent_path() / sc.bridge_config)
+                             .lexically_normal()
+                             .string();
     ov->finish();
   }
   sc.layernorm_sm_margin = static_cast<int>(top.get_int("layernorm_sm_margin", 0));
@@ -112,8 +113,8 @@ layer_scenario load_layer_scenario(const std::string& ref) {
     set_passes(sc, passes, top.where("passes"));
   }
   // Defaults for every axis, so a scenario lists only what it sweeps.
-  sc.axes = {{"cdmc", {"8"}},     {"method", {"preset"}},   {"order", {"comm_first"}},
-             {"sm_margin", {"preset"}}, {"comm_ctas", {"0"}}, {"priority", {"comm_high"}}};
+  sc.axes = {{"cdmc", {"8"}},           {"method", {"preset"}}, {"order", {"comm_first"}},
+             {"sm_margin", {"preset"}}, {"comm_ctas", {"0"}},   {"priority", {"comm_high"}}};
   if (auto sw = top.get_optional_object("sweep")) {
     for (const char* name : layer_axis_names) {
       if (!sw->has(name)) continue;
@@ -159,20 +160,34 @@ void apply_override(layer_scenario& sc, const std::string& assignment) {
     return values.front();
   };
   const std::string k = "--set " + key;
-  if (key == "gpu") sc.gpu = single();
-  else if (key == "model") sc.model = single();
-  else if (key == "preset") sc.preset = single();
-  else if (key == "tp") sc.layout.tp = parse_int(single(), k, 1, 1024);
-  else if (key == "cp") sc.layout.cp = parse_int(single(), k, 1, 1024);
-  else if (key == "dp") sc.layout.dp = parse_int(single(), k, 1, 1 << 20);
-  else if (key == "pp") sc.layout.pp = parse_int(single(), k, 1, 1024);
-  else if (key == "sequence_parallel") sc.layout.sequence_parallel = parse_bool(single(), k);
-  else if (key == "micro_batch") sc.micro_batch = parse_int(single(), k, 1, 1 << 16);
-  else if (key == "seq_length") sc.seq_length = parse_int(single(), k, 1, 1 << 24);
-  else if (key == "layernorm_sm_margin") sc.layernorm_sm_margin = parse_int(single(), k, 0, 1024);
-  else if (key == "iters") sc.iters = parse_int(single(), k, 1, 1 << 20);
-  else if (key == "warmup") sc.warmup = parse_int(single(), k, 0, 1 << 20);
-  else if (key == "passes") set_passes(sc, values, k);
+  if (key == "gpu")
+    sc.gpu = single();
+  else if (key == "model")
+    sc.model = single();
+  else if (key == "preset")
+    sc.preset = single();
+  else if (key == "tp")
+    sc.layout.tp = parse_int(single(), k, 1, 1024);
+  else if (key == "cp")
+    sc.layout.cp = parse_int(single(), k, 1, 1024);
+  else if (key == "dp")
+    sc.layout.dp = parse_int(single(), k, 1, 1 << 20);
+  else if (key == "pp")
+    sc.layout.pp = parse_int(single(), k, 1, 1024);
+  else if (key == "sequence_parallel")
+    sc.layout.sequence_parallel = parse_bool(single(), k);
+  else if (key == "micro_batch")
+    sc.micro_batch = parse_int(single(), k, 1, 1 << 16);
+  else if (key == "seq_length")
+    sc.seq_length = parse_int(single(), k, 1, 1 << 24);
+  else if (key == "layernorm_sm_margin")
+    sc.layernorm_sm_margin = parse_int(single(), k, 0, 1024);
+  else if (key == "iters")
+    sc.iters = parse_int(single(), k, 1, 1 << 20);
+  else if (key == "warmup")
+    sc.warmup = parse_int(single(), k, 0, 1 << 20);
+  else if (key == "passes")
+    set_passes(sc, values, k);
   else {
     std::string known;
     for (const char* n : layer_axis_names) known += std::string(known.empty() ? "" : ", ") + n;
@@ -249,6 +264,8 @@ std::vector<layer_case> expand_axes(const std::vector<sweep_axis>& axes, const s
   }
 }
 
-std::string default_scenario_path() { return find_config("scenarios", "default_layer", "--config"); }
+std::string default_scenario_path() {
+  return find_config("scenarios", "default_layer", "--config");
+}
 
 }  // namespace ob

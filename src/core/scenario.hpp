@@ -25,8 +25,8 @@ struct layer_scenario {
   parallel_layout layout;
   std::optional<std::int64_t> micro_batch;  // overrides the model's
   std::optional<std::int64_t> seq_length;   // overrides the model's
-  std::string preset;          // userbuffers preset for method "preset" (empty = TE defaults)
-  std::string bridge_config;   // a Bridge-style config to resolve (DESIGN §3), optional
+  std::string preset;         // userbuffers preset for method "preset" (empty = TE defaults)
+  std::string bridge_config;  // a Bridge-style config to resolve (DESIGN §3), optional
   int layernorm_sm_margin = 0;
   bool forward = true, backward = true;
   std::vector<sweep_axis> axes;  // method, cdmc, order, sm_margin, comm_ctas, priority
@@ -50,7 +50,7 @@ const sweep_axis& axis(const layer_scenario& sc, std::string_view name);
 
 // One point of the sweep.
 struct layer_case {
-  std::string id;  // "cdmc=8,method=preset,order=comm_first,..."
+  std::string id;      // "cdmc=8,method=preset,order=comm_first,..."
   std::string method;  // preset | te_default | none
   int cdmc = 8;
   plan_knobs knobs;

@@ -8,11 +8,16 @@ namespace ob {
 
 std::string_view to_string(comm_relation r) {
   switch (r) {
-    case comm_relation::ag_input: return "ag_input";
-    case comm_relation::rs_output: return "rs_output";
-    case comm_relation::independent_ag: return "independent_ag";
-    case comm_relation::independent_rs: return "independent_rs";
-    case comm_relation::external: return "external";
+    case comm_relation::ag_input:
+      return "ag_input";
+    case comm_relation::rs_output:
+      return "rs_output";
+    case comm_relation::independent_ag:
+      return "independent_ag";
+    case comm_relation::independent_rs:
+      return "independent_rs";
+    case comm_relation::external:
+      return "external";
   }
   return "?";
 }
@@ -52,7 +57,8 @@ layer_workload make_layer_workload(const model_spec& model, const parallel_layou
   require_divisible(model.seq_length, layout.cp, "seq_length", "cp");
   const std::int64_t T = model.tokens() / layout.cp;
   // Sequence parallelism shards T over TP ranks between the TP regions.
-  if (layout.sequence_parallel) require_divisible(T, t, "tokens (seq_length x micro_batch / cp)", "tp");
+  if (layout.sequence_parallel)
+    require_divisible(T, t, "tokens (seq_length x micro_batch / cp)", "tp");
 
   layer_workload w;
   w.model = model;

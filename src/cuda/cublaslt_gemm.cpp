@@ -1,5 +1,6 @@
 #include "cuda/cublaslt_gemm.hpp"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "core/error.hpp"
@@ -16,6 +17,12 @@ kernels::elem_type operand_elem(dtype t) {
       return kernels::elem_type::fp8_e4m3;
   }
   return kernels::elem_type::bf16;
+}
+
+int pointer_alignment(const void* a, const void* b, const void* c) {
+  const auto bits = reinterpret_cast<std::uintptr_t>(a) | reinterpret_cast<std::uintptr_t>(b) |
+                    reinterpret_cast<std::uintptr_t>(c) | std::uintptr_t{256};
+  return static_cast<int>(bits & (~bits + 1));  // lowest set bit
 }
 
 kernels::elem_type output_elem(dtype t) {
@@ -95,8 +102,8 @@ const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const erro
     set_desc(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, s, "set A_SCALE_POINTER", ctx);
     set_desc(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, s, "set B_SCALE_POINTER", ctx);
     // TE's forward FP8 GEMMs use fast accumulation; so does this stand-in.
-    set_desc(desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, static_cast<std::int8_t>(1),
-             "set FAST_ACCUM", ctx);
+    set_desc(desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, static_cast<std::int8_t>(1), "set FAST_ACCUM",
+             ctx);
   }
   const cudaDataType_t in = cuda_type(operand_elem(g.type));
   const cudaDataType_t out = cuda_type(output_elem(g.type));
@@ -110,6 +117,13 @@ const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const erro
   const std::uint64_t ws = workspace_bytes;
   OB_CUBLAS_CHECK(ctx, cublasLtMatmulPreferenceSetAttribute(
                            pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+  if (g.alignment < 256) {
+    const auto align = static_cast<std::uint32_t>(g.alignment);
+    for (auto attr :
+         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+      OB_CUBLAS_CHECK(ctx, cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align));
+  }
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   check_cublas(cublasLtMatmulAlgoGetHeuristic(handle_.get(), desc, p->a.get(), p->b.get(),
@@ -124,14 +138,16 @@ const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const erro
 
 void cublaslt_gemm::prepare(const gemm_key& g, const error_context& ctx) { (void)plan_for(g, ctx); }
 
-void cublaslt_gemm::run(const gemm_key& g, const void* x, const void* w, void* d, void* workspace,
+void cublaslt_gemm::run(const gemm_key& key, const void* x, const void* w, void* d, void* workspace,
                         cudaStream_t stream, const error_context& ctx) {
+  gemm_key g = key;
+  g.alignment = std::min(g.alignment, pointer_alignment(x, w, d));
   const plan& p = plan_for(g, ctx);
   const float alpha = 1.0f, beta = 0.0f;
-  check_cublas(cublasLtMatmul(handle_.get(), p.desc.get(), &alpha, w, p.a.get(), x, p.b.get(),
-                              &beta, d, p.c.get(), d, p.c.get(), &p.algo, workspace,
-                              workspace_bytes, stream),
-               "cublasLtMatmul(" + describe(g) + ")", ctx);
+  check_cublas(
+      cublasLtMatmul(handle_.get(), p.desc.get(), &alpha, w, p.a.get(), x, p.b.get(), &beta, d,
+                     p.c.get(), d, p.c.get(), &p.algo, workspace, workspace_bytes, stream),
+      "cublasLtMatmul(" + describe(g) + ")", ctx);
 }
 
 }  // namespace ob::cuda

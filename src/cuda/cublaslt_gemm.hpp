@@ -19,8 +19,14 @@ struct gemm_key {
   std::int64_t m = 0, n = 0, k = 0;
   dtype type = dtype::bf16;
   int sm_target = 0;  // 0 = all SMs
+  // Guaranteed alignment (bytes) of the operand pointers. The heuristic assumes 256 unless told
+  // otherwise, and an M-chunk of a GEMM can start at a less aligned row; run() fills it in.
+  int alignment = 256;
   auto operator<=>(const gemm_key&) const = default;
 };
+
+// Largest power of two <= 256 dividing every address (256 for null pointers).
+int pointer_alignment(const void* a, const void* b, const void* c);
 
 // Element type of the operands and of the output (fp8 GEMMs write bf16, as TE's fprop does).
 kernels::elem_type operand_elem(dtype t);

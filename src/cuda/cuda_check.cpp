@@ -27,7 +27,8 @@ void throw_cublas(cublasStatus_t rc, std::string_view call, const error_context&
 void throw_nccl(ncclResult_t rc, std::string_view call, const error_context& ctx, ncclComm_t comm) {
   std::string msg = ctx.prefix() + std::string(call) + " failed: " + ncclGetErrorString(rc);
   // The last-error string carries NCCL's own detail (which peer, which transport).
-  if (const char* last = ncclGetLastError(comm); last && *last) msg += " (" + std::string(last) + ")";
+  if (const char* last = ncclGetLastError(comm); last && *last)
+    msg += " (" + std::string(last) + ")";
   throw runtime_failure(msg);
 }
 

@@ -13,9 +13,9 @@ namespace ob::cuda {
 
 // Who was calling: filled by the executor as it walks a schedule.
 struct error_context {
-  int rank = -1;   // global rank; -1 = not known yet
-  int device = -1; // CUDA ordinal; -1 = not known yet
-  std::string op;  // op name, or a phase such as "setup" / "verify"
+  int rank = -1;    // global rank; -1 = not known yet
+  int device = -1;  // CUDA ordinal; -1 = not known yet
+  std::string op;   // op name, or a phase such as "setup" / "verify"
 
   error_context with_op(std::string name) const {
     error_context c = *this;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <set>
+#include <thread>
 
 #include "core/error.hpp"
 #include "cuda/cdmc.hpp"
@@ -32,8 +33,8 @@ bool wanted_variable(const std::string& name) {
 
 }  // namespace
 
-rank_layout plan_rank_layout(int gpus_option, int process_rank, int process_count,
-                             int local_rank, int device_count, int max_local_slots) {
+rank_layout plan_rank_layout(int gpus_option, int process_rank, int process_count, int local_rank,
+                             int device_count, int max_local_slots) {
   if (device_count < 1) throw runtime_failure("no CUDA device found; use --backend sim");
   rank_layout l;
   l.local_ranks = gpus_option > 0 ? gpus_option : 1;
@@ -41,7 +42,8 @@ rank_layout plan_rank_layout(int gpus_option, int process_rank, int process_coun
   l.first_global_rank = process_rank * l.local_ranks;
   for (int t = 0; t < l.local_ranks; ++t)
     l.devices.push_back((local_rank * l.local_ranks + t) % device_count);
-  l.shares_gpus = std::max(max_local_slots, local_rank * l.local_ranks + l.local_ranks) > device_count;
+  l.shares_gpus =
+      std::max(max_local_slots, local_rank * l.local_ranks + l.local_ranks) > device_count;
   return l;
 }
 
@@ -61,7 +63,8 @@ cuda_executor::cuda_executor(const cuda_backend_options& options, communicator& 
     : options_(options), comm_(comm), loopback_(options.backend == "loopback") {
   const int devices = cuda_device_count();
   if (devices == 0)
-    throw runtime_failure("--backend " + options.backend + ": no CUDA device found; use --backend sim");
+    throw runtime_failure("--backend " + options.backend +
+                          ": no CUDA device found; use --backend sim");
   const int local = options.gpus > 0 ? options.gpus : 1;
   // Every process learns whether any node places more ranks than it has GPUs: NCCL must be told
   // on all ranks of such a world, not only on the ones that share.
@@ -71,20 +74,23 @@ cuda_executor::cuda_executor(const cuda_backend_options& options, communicator& 
                              static_cast<int>(slots[0]));
   if (layout_.shares_gpus) {
     if (loopback_) {
-      setup_warnings_.push_back("several loopback ranks share one GPU: they contend for it");
+      setup_warnings_.push_back(std::to_string(layout_.world_size) + " loopback ranks on " +
+                                std::to_string(devices) + " GPU(s): ranks sharing a GPU contend");
     } else {
       const int v = nccl_runtime_version();
       if (!nccl_multi_rank_gpu_supported(v))
-        throw runtime_failure(
-            "more ranks (" + std::to_string(layout_.world_size) + ") than GPUs per node (" +
-            std::to_string(devices) + "): several ranks on one GPU need NCCL >= 2.30 with "
-            "NCCL_MULTI_RANK_GPU_ENABLE=1, but the loaded NCCL is " + nccl_version_string(v) +
-            "; run one rank per GPU, or --backend loopback");
+        throw runtime_failure("more ranks (" + std::to_string(layout_.world_size) +
+                              ") than GPUs per node (" + std::to_string(devices) +
+                              "): several ranks on one GPU need NCCL >= 2.30 with "
+                              "NCCL_MULTI_RANK_GPU_ENABLE=1, but the loaded NCCL is " +
+                              nccl_version_string(v) +
+                              "; run one rank per GPU, or --backend loopback");
       // NCCL reads it at communicator creation; a user's explicit value wins.
       ::setenv("NCCL_MULTI_RANK_GPU_ENABLE", "1", 0);
-      setup_warnings_.push_back(
-          "several ranks share one GPU (NCCL_MULTI_RANK_GPU_ENABLE, experimental): they contend "
-          "for its SMs and HBM, and NVLS is off");
+      setup_warnings_.push_back(std::to_string(layout_.world_size) + " ranks on " +
+                                std::to_string(devices) +
+                                " GPU(s) (NCCL_MULTI_RANK_GPU_ENABLE, experimental): ranks sharing "
+                                "a GPU contend for its SMs and HBM, and NVLS is off");
     }
   }
   engine_settings settings;
@@ -111,13 +117,19 @@ cuda_executor::cuda_executor(const cuda_backend_options& options, communicator& 
 }
 
 cuda_executor::~cuda_executor() {
-  // Engines own per-GPU resources; destroy them before NVML goes.
-  engines_.clear();
+  // Finalizing a communicator waits until every rank of it is quiescent: the local ranks must
+  // tear down concurrently, one thread each, or rank 0 would wait on rank 1 that has not started.
+  if (engines_.size() > 1) {
+    std::vector<std::thread> teardown;
+    for (auto& e : engines_) teardown.emplace_back([&e] { e.reset(); });
+    for (auto& t : teardown) t.join();
+  }
+  engines_.clear();  // before NVML goes
 }
 
 std::string cuda_executor::label() const {
-  return loopback_ ? "loopback (no NVLink)" : "cuda (NCCL, " + std::to_string(layout_.world_size) +
-                                                  " ranks)";
+  return loopback_ ? "loopback (no NVLink)"
+                   : "cuda (NCCL, " + std::to_string(layout_.world_size) + " ranks)";
 }
 
 json cuda_executor::environment() const { return env_; }

@@ -24,8 +24,8 @@ struct rank_layout {
 };
 // `max_local_slots`: the most ranks any process's node places (local_rank * L + L, max over
 // processes); larger than device_count means GPUs are shared somewhere.
-rank_layout plan_rank_layout(int gpus_option, int process_rank, int process_count,
-                             int local_rank, int device_count, int max_local_slots);
+rank_layout plan_rank_layout(int gpus_option, int process_rank, int process_count, int local_rank,
+                             int device_count, int max_local_slots);
 
 class cuda_executor final : public executor {
  public:

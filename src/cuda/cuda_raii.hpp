@@ -60,8 +60,8 @@ inline stream_handle make_stream(int priority, const error_context& ctx) {
 // record) for cross-stream dependencies.
 inline event_handle make_event(bool timing, const error_context& ctx) {
   cudaEvent_t e = nullptr;
-  OB_CUDA_CHECK(ctx, cudaEventCreateWithFlags(&e, timing ? cudaEventDefault
-                                                         : cudaEventDisableTiming));
+  OB_CUDA_CHECK(ctx,
+                cudaEventCreateWithFlags(&e, timing ? cudaEventDefault : cudaEventDisableTiming));
   return event_handle(e);
 }
 

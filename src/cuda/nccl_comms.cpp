@@ -177,8 +177,7 @@ ncclComm_t nccl_comm_cache::get(const comm_key& key, const std::string& op_name,
   ncclComm_t parent = nullptr;
   {
     std::lock_guard lock(mu_);
-    if (aborted_)
-      throw runtime_failure(ctx.prefix() + "NCCL communicators were aborted earlier");
+    if (aborted_) throw runtime_failure(ctx.prefix() + "NCCL communicators were aborted earlier");
     if (auto it = comms_.find(key); it != comms_.end()) return it->second->get();
     if (!world_) throw runtime_failure(ctx.prefix() + "no world communicator (internal error)");
     parent = world_->get();
@@ -211,8 +210,7 @@ void nccl_comm_cache::check_async_errors(const error_context& ctx) const {
     ncclResult_t state = ncclSuccess;
     if (ncclCommGetAsyncError(c.get(), &state) != ncclSuccess) return;
     if (state != ncclSuccess && state != ncclInProgress)
-      throw_nccl(state, "asynchronous NCCL error on the " + which + " communicator", ctx,
-                 c.get());
+      throw_nccl(state, "asynchronous NCCL error on the " + which + " communicator", ctx, c.get());
   };
   if (aborted_) return;
   if (world_) check(*world_, "world");

@@ -197,16 +197,23 @@ class rank_engine::case_run {
     if (o.kind() != op_kind::elementwise) return nullptr;
     auto it = ew.find(o.id);
     if (it == ew.end())
-      it = ew.emplace(o.id, plan_elementwise(o.as<elementwise_params>(), e_.facts_.sm_count))
-               .first;
+      it = ew.emplace(o.id, plan_elementwise(o.as<elementwise_params>(), e_.facts_.sm_count)).first;
     return it->second.as_gemm ? &it->second.gemm : nullptr;
+  }
+
+  // The plan's sm_target is "SMs - margin" for the GPU file's SM count; on a device with another
+  // count the margin, not the absolute number, is what TE would keep.
+  int device_sm_target(int planned) const {
+    const int sms = e_.facts_.sm_count, hint = e_.settings_.sm_count_hint;
+    if (planned > 0 && hint > 0 && hint != sms) planned = std::max(1, planned + sms - hint);
+    return effective_sm_target(planned, sms);
   }
 
   int stream_set_for(const schedule& s) {
     std::string sig;
     for (const stream& st : s.streams)
-      sig += st.name + "/" + std::string(to_string(st.role)) + "/" + std::to_string(st.priority) +
-             ";";
+      sig +=
+          st.name + "/" + std::string(to_string(st.role)) + "/" + std::to_string(st.priority) + ";";
     for (std::size_t i = 0; i < sets_.size(); ++i)
       if (sets_[i].signature == sig) return static_cast<int>(i);
     // Created in IR order, consecutively: the driver hands hardware queues to streams in
@@ -240,7 +247,8 @@ class rank_engine::case_run {
       result_.warnings.push_back(ctx().prefix() + "the plan assumed " +
                                  std::to_string(e_.settings_.sm_count_hint) +
                                  " SMs but this GPU has " + std::to_string(sms) +
-                                 "; SM targets and margins were applied to the real count");
+                                 "; GEMM SM targets keep their margin (SMs - target) on the "
+                                 "real count");
       e_.warned_sm_hint_ = true;
     }
 
@@ -248,8 +256,7 @@ class rank_engine::case_run {
     std::array<std::map<int, elementwise_plan>, 5> ew;
     std::array<gemm_layout, 5> layouts;
     for (int v = 0; v < 5; ++v) {
-      layouts[v] = plan_gemm_groups(variants_[v],
-                                    [&](const op& o) { return gemm_of(o, ew[v]); });
+      layouts[v] = plan_gemm_groups(variants_[v], [&](const op& o) { return gemm_of(o, ew[v]); });
       for (const gemm_group& g : layouts[v].groups) {
         auto [it, fresh] = gemm_bufs_.try_emplace(g.key);
         if (fresh) it->second.group = g;
@@ -298,10 +305,14 @@ class rank_engine::case_run {
               const gemm_group& grp = layouts[v].groups[static_cast<std::size_t>(sl.group)];
               gemm_buffers& b = gemm_bufs_.at(grp.key);
               a.kind = action_kind::gemm;
-              a.gk = {g->m, g->n, g->k, g->type, effective_sm_target(g->sm_target, sms)};
+              // Stand-ins for elementwise ops already count SMs on this device.
+              const int target = o.kind() == op_kind::gemm ? device_sm_target(g->sm_target)
+                                                           : effective_sm_target(g->sm_target, sms);
+              a.gk = {g->m, g->n, g->k, g->type, target};
               a.x = b.x.as<char>() + sl.row_offset * g->k * dtype_bytes(g->type);
               a.w = b.w.get();
               a.d = b.d.as<char>() + sl.row_offset * g->n * output_bytes_per_elem(g->type);
+              a.gk.alignment = pointer_alignment(a.x, a.w, a.d);
               a.what = gemm_text(a.gk);
               e_.gemm_->prepare(a.gk, ctx(o.name));
               if (grp.chunks > 1 && b.needs_ref && !group_checked[sl.group]) {
@@ -375,8 +386,7 @@ class rank_engine::case_run {
   void plan_comm(const op& o, const std::string& key, action& a, variant_plan& p) {
     const bool loopback = e_.settings_.loopback;
     const bool is_p2p = o.kind() == op_kind::p2p;
-    const std::uint64_t bytes =
-        is_p2p ? o.as<p2p_params>().bytes : o.as<collective_params>().bytes;
+    const std::uint64_t bytes = is_p2p ? o.as<p2p_params>().bytes : o.as<collective_params>().bytes;
     if (loopback) {
       // Same bytes, same CTAs, one GPU: SM, HBM and queue contention without NVLink.
       const int ctas = proxy_ctas(o, e_.settings_.default_ctas);
@@ -429,8 +439,8 @@ class rank_engine::case_run {
       recv_elems = c.recv_elems;
       spec.kind = verify_kind_of(cp.op);
       spec.count = c.per_rank;
-      a.what = std::string(to_string(cp.op)) + " over " + std::string(to_string(cp.group)) +
-               " (" + std::to_string(m.group_size) + " ranks)";
+      a.what = std::string(to_string(cp.op)) + " over " + std::string(to_string(cp.group)) + " (" +
+               std::to_string(m.group_size) + " ranks)";
     }
     a.src = comm_buffer(key + "|send", send_elems * 2).get();
     a.dst = comm_buffer(key + "|recv", recv_elems * 2).get();
@@ -455,25 +465,26 @@ class rank_engine::case_run {
     for (auto& [key, b] : gemm_bufs_) {
       const auto t = operand_elem(b.group.type);
       const error_context c = ctx("init " + key);
-      OB_CUDA_CHECK(c, kernels::launch_fill_random(b.x.get(), b.x.bytes() / dtype_bytes(b.group.type),
-                                                   t, seed_of(key + "/x", rank), 1.0f, s));
-      OB_CUDA_CHECK(c, kernels::launch_fill_random(b.w.get(), b.w.bytes() / dtype_bytes(b.group.type),
-                                                   t, seed_of(key + "/w", rank), 1.0f, s));
+      OB_CUDA_CHECK(
+          c, kernels::launch_fill_random(b.x.get(), b.x.bytes() / dtype_bytes(b.group.type), t,
+                                         seed_of(key + "/x", rank), 1.0f, s));
+      OB_CUDA_CHECK(
+          c, kernels::launch_fill_random(b.w.get(), b.w.bytes() / dtype_bytes(b.group.type), t,
+                                         seed_of(key + "/w", rank), 1.0f, s));
     }
     for (const auto& [key, elems] : ln_inputs_)
-      OB_CUDA_CHECK(ctx("init " + key),
-                    kernels::launch_fill_random(comm_bufs_.at(key).get(), elems,
-                                                kernels::elem_type::bf16, seed_of(key, rank), 1.0f,
-                                                s));
+      OB_CUDA_CHECK(ctx("init " + key), kernels::launch_fill_random(comm_bufs_.at(key).get(), elems,
+                                                                    kernels::elem_type::bf16,
+                                                                    seed_of(key, rank), 1.0f, s));
     for (const auto& [key, bytes] : proxy_sources_) {
       void* p = comm_bufs_.at(key).get();
       OB_CUDA_CHECK(ctx("init " + key), cudaMemsetAsync(p, 0, bytes, s));
       OB_CUDA_CHECK(ctx("init " + key), kernels::launch_fill_pattern(p, bytes / 2, 0, 0, s));
     }
     for (const auto& [key, info] : pattern_sources_)
-      OB_CUDA_CHECK(ctx("init " + key),
-                    kernels::launch_fill_pattern(comm_bufs_.at(key).get(), info.first, info.second,
-                                                 0, s));
+      OB_CUDA_CHECK(
+          ctx("init " + key),
+          kernels::launch_fill_pattern(comm_bufs_.at(key).get(), info.first, info.second, 0, s));
     // The unchunked reference of every chunked GEMM, once, at full SMs.
     for (auto& [key, b] : gemm_bufs_) {
       if (!b.needs_ref) continue;
@@ -489,7 +500,8 @@ class rank_engine::case_run {
   void finish_nccl(ncclResult_t rc, const action& a, const char* call) {
     if (rc == ncclInProgress) {
       try {
-        wait_comm_ready(a.comm, rs_.timeout_s, &abort_, std::string("enqueuing ") + call, ctx(a.name),
+        wait_comm_ready(a.comm, rs_.timeout_s, &abort_, std::string("enqueuing ") + call,
+                        ctx(a.name),
                         /*abort_on_timeout=*/false);
       } catch (const hang_error&) {
         e_.abort_comms();
@@ -562,7 +574,8 @@ class rank_engine::case_run {
     const cudaStream_t join = join_.get();
     const error_context c = ctx(variant_name(p.v));
     OB_CUDA_CHECK(c, cudaEventRecord(p.fork.get(), join));
-    for (const auto& st : set.streams) OB_CUDA_CHECK(c, cudaStreamWaitEvent(st.get(), p.fork.get(), 0));
+    for (const auto& st : set.streams)
+      OB_CUDA_CHECK(c, cudaStreamWaitEvent(st.get(), p.fork.get(), 0));
     for (const action& a : p.actions) {
       const cudaStream_t s = set.streams[static_cast<std::size_t>(a.stream)].get();
       for (int w : a.waits)
@@ -604,8 +617,8 @@ class rank_engine::case_run {
       cudaGraphExec_t exec = nullptr;
       // Node priorities come from the capturing streams; without this flag a replay would run
       // every node at the launch stream's priority and lose the comm streams' precedence.
-      OB_CUDA_CHECK(c, cudaGraphInstantiateWithFlags(&exec, g,
-                                                     cudaGraphInstantiateFlagUseNodePriority));
+      OB_CUDA_CHECK(
+          c, cudaGraphInstantiateWithFlags(&exec, g, cudaGraphInstantiateFlagUseNodePriority));
       p.graph = graph_exec_handle(exec);
       OB_CUDA_CHECK(c, cudaGraphUpload(exec, join));
     }
@@ -636,10 +649,11 @@ class rank_engine::case_run {
         const std::string what = describe();
         e_.abort_comms();
         throw hang_error(ctx().prefix() + "timed out after " +
-                         std::to_string(static_cast<int>(rs_.timeout_s)) + " s waiting on " +
-                         what + "; NCCL communicators aborted");
+                         std::to_string(static_cast<int>(rs_.timeout_s)) + " s waiting on " + what +
+                         "; NCCL communicators aborted");
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(std::min(2000, 20 << std::min(step, 7))));
+      std::this_thread::sleep_for(
+          std::chrono::microseconds(std::min(2000, 20 << std::min(step, 7))));
       ++step;
     }
   }
@@ -708,8 +722,7 @@ class rank_engine::case_run {
     for (int it = 0; it < total; ++it)
       for (variant_plan& p : plans_) {
         cudaEvent_t end = p.it_end[static_cast<std::size_t>(it)].get();
-        poll_until([&] { return cudaEventQuery(end); },
-                   [&] { return describe_stuck(p, it); });
+        poll_until([&] { return cudaEventQuery(end); }, [&] { return describe_stuck(p, it); });
         dog_.beat("waiting for round " + std::to_string(it + 1));
       }
 
@@ -717,9 +730,10 @@ class rank_engine::case_run {
       auto& out = result_.variants[v].iter_ms;
       for (int it = rs_.warmup; it < total; ++it) {
         float ms = 0;
-        OB_CUDA_CHECK(ctx(variant_name(plans_[v].v)),
-                      cudaEventElapsedTime(&ms, plans_[v].it_start[static_cast<std::size_t>(it)].get(),
-                                           plans_[v].it_end[static_cast<std::size_t>(it)].get()));
+        OB_CUDA_CHECK(
+            ctx(variant_name(plans_[v].v)),
+            cudaEventElapsedTime(&ms, plans_[v].it_start[static_cast<std::size_t>(it)].get(),
+                                 plans_[v].it_end[static_cast<std::size_t>(it)].get()));
         out.push_back(ms);
       }
     }
@@ -802,8 +816,8 @@ class rank_engine::case_run {
   watchdog dog_;
   std::map<std::string, gemm_buffers> gemm_bufs_;
   std::map<std::string, device_buffer> comm_bufs_;
-  std::map<std::string, std::uint64_t> ln_inputs_;                     // key -> bf16 elements
-  std::map<std::string, std::size_t> proxy_sources_;                   // key -> bytes
+  std::map<std::string, std::uint64_t> ln_inputs_;                        // key -> bf16 elements
+  std::map<std::string, std::size_t> proxy_sources_;                      // key -> bytes
   std::map<std::string, std::pair<std::uint64_t, int>> pattern_sources_;  // key -> (elems, rank)
   std::vector<stream_set> sets_;
   stream_handle join_;
@@ -830,8 +844,8 @@ rank_engine::rank_engine(engine_identity id, engine_settings settings,
   facts_.memory_bytes = prop.totalGlobalMem;
   char pci[64] = {0};
   if (cudaDeviceGetPCIBusId(pci, sizeof pci, id_.device) == cudaSuccess) facts_.pci_bus_id = pci;
-  OB_CUDA_CHECK(c, cudaDeviceGetStreamPriorityRange(&facts_.priority_least,
-                                                    &facts_.priority_greatest));
+  OB_CUDA_CHECK(
+      c, cudaDeviceGetStreamPriorityRange(&facts_.priority_least, &facts_.priority_greatest));
   gemm_ = std::make_unique<cublaslt_gemm>(c);
 }
 

@@ -59,8 +59,7 @@ struct rank_result {
 
 class rank_engine {
  public:
-  rank_engine(engine_identity id, engine_settings settings,
-              std::shared_ptr<nvml_telemetry> nvml);
+  rank_engine(engine_identity id, engine_settings settings, std::shared_ptr<nvml_telemetry> nvml);
   ~rank_engine();
   rank_engine(const rank_engine&) = delete;
   rank_engine& operator=(const rank_engine&) = delete;

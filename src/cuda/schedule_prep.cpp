@@ -27,8 +27,8 @@ group_membership comm_membership(comm_group g, int group_size, int global_rank, 
   if (group_size < 1 || group_size > world_size || world_size % group_size != 0)
     throw config_error("op '" + op_name + "' needs a " + std::string(to_string(g)) + " group of " +
                        std::to_string(group_size) + " ranks, but " + std::to_string(world_size) +
-                       " rank(s) are running; launch a multiple of " +
-                       std::to_string(group_size) + " ranks (mpirun -np N or --gpus N)");
+                       " rank(s) are running; launch a multiple of " + std::to_string(group_size) +
+                       " ranks (mpirun -np N or --gpus N)");
   group_membership m;
   m.group_size = group_size;
   if (g == comm_group::tp) {

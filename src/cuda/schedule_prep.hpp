@@ -53,9 +53,9 @@ std::vector<comm_key> comm_keys_needed(const std::vector<const schedule*>& sched
 // total, RS bytes = total input, AR bytes = buffer. Sizes that do not divide evenly are rounded
 // down to whole elements per rank.
 struct collective_counts {
-  std::uint64_t per_rank = 0;   // ncclAllGather sendcount, ncclReduceScatter recvcount, AR count
-  std::uint64_t send_elems = 0; // elements in the send buffer
-  std::uint64_t recv_elems = 0; // elements in the receive buffer
+  std::uint64_t per_rank = 0;    // ncclAllGather sendcount, ncclReduceScatter recvcount, AR count
+  std::uint64_t send_elems = 0;  // elements in the send buffer
+  std::uint64_t recv_elems = 0;  // elements in the receive buffer
 };
 collective_counts counts_for(coll_op op, std::uint64_t bytes, int group_size);
 
@@ -75,15 +75,15 @@ std::vector<std::string> buffer_keys(const schedule& s);
 // (pipeline, ring_exchange): they share one weight and one output, each chunk at its row offset,
 // so the chunked output can be checked against the unchunked GEMM.
 struct gemm_group {
-  std::string key;          // "slot:proj_fprop|n=..|k=..|bf16" or "op:<buffer key>|..."
-  std::int64_t total_m = 0; // sum of the chunks' m
+  std::string key;           // "slot:proj_fprop|n=..|k=..|bf16" or "op:<buffer key>|..."
+  std::int64_t total_m = 0;  // sum of the chunks' m
   std::int64_t n = 0, k = 0;
   dtype type = dtype::bf16;
   int chunks = 0;
 };
 struct gemm_slice {
-  int group = -1;              // index into gemm_layout::groups
-  std::int64_t row_offset = 0; // first row of this chunk in the group's X and D
+  int group = -1;               // index into gemm_layout::groups
+  std::int64_t row_offset = 0;  // first row of this chunk in the group's X and D
 };
 struct gemm_layout {
   std::vector<gemm_group> groups;
@@ -100,10 +100,10 @@ gemm_layout plan_gemm_groups(const schedule& s,
 inline constexpr double compute_bound_flops_per_byte = 64.0;
 struct elementwise_plan {
   bool as_gemm = false;
-  gemm_params gemm;          // when as_gemm
-  std::uint64_t elems = 0;   // bf16 elements read (= written) when !as_gemm
-  int row_elems = 8192;      // LayerNorm row (hidden size stand-in)
-  int ctas = 1;              // SMs - margin, at least 1
+  gemm_params gemm;         // when as_gemm
+  std::uint64_t elems = 0;  // bf16 elements read (= written) when !as_gemm
+  int row_elems = 8192;     // LayerNorm row (hidden size stand-in)
+  int ctas = 1;             // SMs - margin, at least 1
 };
 elementwise_plan plan_elementwise(const elementwise_params& p, int sm_count);
 

@@ -68,11 +68,10 @@ void watchdog::loop() {
     lock.lock();
     // The owner normally notices within milliseconds and unwinds; if it stays blocked the
     // process is wedged and only exiting reports the hang.
-    const bool stopped = cv_.wait_for(lock, std::chrono::duration<double>(exit_grace_s_),
-                                      [this] { return stop_; });
+    const bool stopped =
+        cv_.wait_for(lock, std::chrono::duration<double>(exit_grace_s_), [this] { return stop_; });
     if (!stopped) {
-      std::fprintf(stderr, "overlap-bench: error: %s (process stuck; exiting)\n",
-                   message_.c_str());
+      std::fprintf(stderr, "overlap-bench: error: %s (process stuck; exiting)\n", message_.c_str());
       std::fflush(stderr);
       std::_Exit(4);
     }

@@ -33,18 +33,18 @@ kernel_plan plan_gemm(const gemm_params& g, const gpu_spec& gpu) {
     int tm, tn;
     double efficiency;
   };
-  const candidate candidates[] = {{gpu.gemm_tile_m, gpu.gemm_tile_n, 1.0},
-                                  {gpu.gemm_tile_n, gpu.gemm_tile_m, 1.0},
-                                  {gpu.gemm_tile_m, std::max(1, gpu.gemm_tile_n / 2),
-                                   gpu.small_tile_efficiency}};
+  const candidate candidates[] = {
+      {gpu.gemm_tile_m, gpu.gemm_tile_n, 1.0},
+      {gpu.gemm_tile_n, gpu.gemm_tile_m, 1.0},
+      {gpu.gemm_tile_m, std::max(1, gpu.gemm_tile_n / 2), gpu.small_tile_efficiency}};
   double best_us = 0;
   for (const candidate& c : candidates) {
     const std::int64_t tiles = ceil_div(g.m, c.tm) * ceil_div(g.n, c.tn);
     const int ctas = static_cast<int>(std::min<std::int64_t>(tiles, target));
     // Edge tiles cost a full tile: the hardware computes the padded tile anyway, which is what
     // makes small or ragged GEMMs quantize.
-    const double tile_us = 2.0 * c.tm * c.tn * static_cast<double>(g.k) /
-                           (per_sm_flops_per_us * c.efficiency);
+    const double tile_us =
+        2.0 * c.tm * c.tn * static_cast<double>(g.k) / (per_sm_flops_per_us * c.efficiency);
     const double est = static_cast<double>(ceil_div(tiles, ctas)) * tile_us;
     if (best_us == 0 || est < best_us) {
       best_us = est;
@@ -160,8 +160,8 @@ double collective_latency_us(const collective_params& c, const gpu_spec& gpu) {
   // per-hop cost; charging the base on every step would make an 8-rank all-reduce cost 165 µs
   // where NCCL measures 6-13 µs. Small messages run LL, large ones Simple.
   const double per_rank = static_cast<double>(c.bytes) / c.group_size;
-  const double base = per_rank <= gpu.nccl_ll_max_bytes_per_rank ? gpu.nccl_step_us_ll
-                                                                  : gpu.nccl_step_us_simple;
+  const double base =
+      per_rank <= gpu.nccl_ll_max_bytes_per_rank ? gpu.nccl_step_us_ll : gpu.nccl_step_us_simple;
   return base + (steps - 1) * gpu.nccl_hop_us;
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "cuda/cublaslt_gemm.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_executor.hpp"
@@ -120,8 +121,8 @@ TEST(cdmc_reexec_child, report) {
 TEST(cdmc, reexec_passes_variable_and_exit_code) {
   const auto self = self_command_line();
   ASSERT_FALSE(self.empty());
-  const int rc = reexec_with_cdmc(
-      17, {self[0], "--gtest_filter=cdmc_reexec_child.report"}, {{"OB_TEST_CDMC_CHILD", "1"}});
+  const int rc = reexec_with_cdmc(17, {self[0], "--gtest_filter=cdmc_reexec_child.report"},
+                                  {{"OB_TEST_CDMC_CHILD", "1"}});
   EXPECT_EQ(rc, 17);
   EXPECT_THROW(reexec_with_cdmc(0), config_error);
   EXPECT_THROW(reexec_with_cdmc(33), config_error);
@@ -347,6 +348,18 @@ TEST(gemm, sm_target_clamps_to_device) {
   EXPECT_EQ(effective_sm_target(-3, 132), 0);
 }
 
+TEST(gemm, pointer_alignment_for_chunks) {
+  auto at = [](std::uintptr_t v) { return reinterpret_cast<const void*>(v); };
+  EXPECT_EQ(pointer_alignment(at(0x10000), at(0x20000), at(0x30000)), 256);
+  EXPECT_EQ(pointer_alignment(at(0x10000), at(0x20010), at(0x30000)), 16);
+  EXPECT_EQ(pointer_alignment(at(0x10008), at(0x20000), nullptr), 8);
+  EXPECT_EQ(pointer_alignment(nullptr, nullptr, nullptr), 256);
+  gemm_key a{512, 12288, 3072, dtype::bf16, 0};
+  gemm_key b = a;
+  b.alignment = 16;
+  EXPECT_NE(a, b);  // a less aligned chunk gets its own cached plan
+}
+
 TEST(gemm, chunk_tolerance_scales_with_k) {
   const auto small = chunked_gemm_tolerance(64, dtype::bf16);
   const auto big = chunked_gemm_tolerance(12288, dtype::bf16);
@@ -379,7 +392,8 @@ TEST(pattern, expected_values_match_brute_force) {
   kernels::verify_spec ag{kernels::verify_kind::all_gather, g, 2, 0, c};
   EXPECT_EQ(kernels::output_elements(ag), c * g);
   for (std::uint64_t j = 0; j < c * g; ++j)
-    ASSERT_EQ(kernels::expected_value(ag, j), kernels::pattern_value(static_cast<int>(j / c), j % c));
+    ASSERT_EQ(kernels::expected_value(ag, j),
+              kernels::pattern_value(static_cast<int>(j / c), j % c));
   // reduce_scatter: rank p gets the sum of every rank's block p.
   kernels::verify_spec rs{kernels::verify_kind::reduce_scatter, g, 3, 0, c};
   EXPECT_EQ(kernels::output_elements(rs), c);
@@ -521,14 +535,16 @@ TEST(rank_threads, first_failure_wins_with_its_type) {
   EXPECT_NE(abort.reason().find("rank 2"), std::string::npos);
 
   abort_signal quiet;
-  EXPECT_NO_THROW(run_on_rank_threads(3, [](int) {}, quiet));
+  EXPECT_NO_THROW(run_on_rank_threads(
+      3, [](int) {}, quiet));
   EXPECT_FALSE(quiet.raised());
 }
 
 TEST(watchdog, fires_without_progress_and_not_with_it) {
   std::atomic<int> fired{0};
   {
-    watchdog dog(0.05, "rank 1", [&] { ++fired; }, 60.0);
+    watchdog dog(
+        0.05, "rank 1", [&] { ++fired; }, 60.0);
     const auto start = std::chrono::steady_clock::now();
     while (!dog.fired() && std::chrono::steady_clock::now() - start < std::chrono::seconds(6))
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

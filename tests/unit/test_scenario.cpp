@@ -28,7 +28,7 @@ TEST(Scenario, SetReplacesAxesAndScalars) {
   apply_override(sc, "passes=fwd");
   EXPECT_TRUE(sc.forward);
   EXPECT_FALSE(sc.backward);
-  EXPECT_THROW(apply_override(sc, "tp=2,4"), config_error);   // not an axis
+  EXPECT_THROW(apply_override(sc, "tp=2,4"), config_error);  // not an axis
   EXPECT_THROW(apply_override(sc, "nonsense=1"), config_error);
   EXPECT_THROW(apply_override(sc, "cdmc"), config_error);
   apply_override(sc, "cdmc=0");

@@ -67,7 +67,8 @@ TEST(Workload, ElementwiseOpsCarryBytesAndFlops) {
 }
 
 TEST(Workload, SwiGluDoublesFc1AndGqaNarrowsQkv) {
-  const auto w = make_layer_workload(load_model_spec("llama3_70b"), parallel_layout{4, 1, 1, 1, 1, true});
+  const auto w =
+      make_layer_workload(load_model_spec("llama3_70b"), parallel_layout{4, 1, 1, 1, 1, true});
   // (64 + 2·8) heads x 128 = 10240 -> 2560 per rank.
   EXPECT_EQ(w.gemm("qkv_fprop").gemm.n, 2560);
   EXPECT_EQ(w.gemm("fc1_fprop").gemm.n, 2 * 28672 / 4);
@@ -75,15 +76,18 @@ TEST(Workload, SwiGluDoublesFc1AndGqaNarrowsQkv) {
 }
 
 TEST(Workload, NoSequenceParallelMeansNoTpOverlapComm) {
-  const auto w = make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{4, 1, 1, 1, 1, false});
+  const auto w =
+      make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{4, 1, 1, 1, 1, false});
   EXPECT_EQ(w.gemm("qkv_fprop").comm_bytes, 0u);
 }
 
 TEST(Workload, RejectsLayoutsThatDoNotDivide) {
-  EXPECT_THROW(make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{7, 1, 1, 1, 1, true}),
-               config_error);
-  EXPECT_THROW(make_layer_workload(load_model_spec("llama3_70b"), parallel_layout{16, 1, 1, 1, 1, true}),
-               config_error);  // 8 kv heads over 16 ranks
+  EXPECT_THROW(
+      make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{7, 1, 1, 1, 1, true}),
+      config_error);
+  EXPECT_THROW(
+      make_layer_workload(load_model_spec("llama3_70b"), parallel_layout{16, 1, 1, 1, 1, true}),
+      config_error);  // 8 kv heads over 16 ranks
 }
 
 }  // namespace

@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "core/config_paths.hpp"
+#include "core/error.hpp"
+#include "core/gpu_spec.hpp"
+#include "core/json_util.hpp"
+#include "core/model_spec.hpp"
+#include "dist/communicator.hpp"
+
+namespace ob {
+namespace {
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(JsonObject, ErrorsNameFileAndPath) {
+  const json doc = json::parse(R"({"model": {"hidden_size": -5, "typo": 1}})");
+  const json_object top(doc, "x.json", "");
+  const json_object model = top.get_object("model");
+  EXPECT_EQ(message_of([&] { model.get_positive_int("hidden_size"); }),
+            "x.json: model.hidden_size: expected a positive integer, got -5");
+  EXPECT_NE(message_of([&] { model.finish(); }).find("x.json: model.typo: unknown key"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { model.get_string("missing"); }).find("required field is missing"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { top.get_enum("model", {"a"}); }).find("expected a string"),
+            std::string::npos);
+}
+
+TEST(JsonObject, UnusedKeysAreThoseNeverRead) {
+  const json doc = json::parse(R"({"a": 1, "b": 2, "c": 3})");
+  const json_object o(doc, "f", "");
+  o.get_int("b");
+  EXPECT_EQ(o.unused_keys(), (std::vector<std::string>{"a", "c"}));
+}
+
+TEST(JsonFile, BadJsonAndMissingFileAreConfigErrors) {
+  const auto dir = std::filesystem::temp_directory_path() / "ob_test_config";
+  std::filesystem::create_directories(dir);
+  const auto bad = (dir / "bad.json").string();
+  std::ofstream(bad) << "{\"a\": ";
+  EXPECT_NE(message_of([&] { load_json_file(bad); }).find(bad + ": invalid JSON"),
+            std::string::npos);
+  EXPECT_THROW(load_json_file((dir / "absent.json").string()), config_error);
+}
+
+TEST(JsonFile, AtomicWriteReplacesWholeFile) {
+  const auto dir = std::filesystem::temp_directory_path() / "ob_test_atomic";
+  std::filesystem::remove_all(dir);
+  const auto path = (dir / "sub" / "out.json").string();
+  write_file_atomic(path, "first");
+  write_file_atomic(path, "second");
+  std::ifstream in(path);
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(content, "second");
+  for (const auto& e : std::filesystem::directory_iterator(dir / "sub"))
+    EXPECT_EQ(e.path().filename(), "out.json");
+  EXPECT_THROW(write_file_atomic("/proc/forbidden/out.json", "x"), runtime_failure);
+}
+
+TEST(ConfigFiles, EveryGpuAndModelLoads) {
+  for (const auto& name : list_configs("gpus")) {
+    const gpu_spec g = load_gpu_spec(name);
+    EXPECT_GT(g.sm_count, 0) << name;
+    EXPECT_GT(g.peak_tflops(dtype::fp8), g.peak_tflops(dtype::bf16)) << name;
+    EXPECT_LT(g.nvlink_effective_gbps(), g.nvlink_gbps) << name;
+  }
+  EXPECT_EQ(list_configs("gpus"), (std::vector<std::string>{"b200", "h100_sxm", "h200"}));
+  const auto models = list_configs("models");
+  EXPECT_EQ(models.size(), 5u);
+  for (const auto& name : models) EXPECT_GT(load_model_spec(name).qkv_width(), 0) << name;
+  const model_spec l = load_model_spec("llama31_405b");
+  EXPECT_EQ(l.hidden, 16384);
+  EXPECT_EQ(l.ffn_hidden, 53248);
+  EXPECT_EQ(l.kv_heads, 8);
+  EXPECT_TRUE(l.gated_mlp);
+  EXPECT_EQ(load_model_spec("nemotron_340b").hidden, 18432);
+}
+
+TEST(ConfigFiles, UnknownNamesListTheKnownOnes) {
+  const std::string msg = message_of([] { load_gpu_spec("h900", "--gpu"); });
+  EXPECT_NE(msg.find("--gpu: unknown gpu 'h900'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("h100_sxm"), std::string::npos) << msg;
+}
+
+TEST(Communicator, SingleRankReductionsAreIdentity) {
+  auto c = make_single_communicator();
+  EXPECT_EQ(c->rank(), 0);
+  EXPECT_EQ(c->size(), 1);
+  EXPECT_TRUE(c->is_root());
+  std::vector<double> v{1.5, 2.5};
+  c->max_reduce(v);
+  EXPECT_EQ(v, (std::vector<double>{1.5, 2.5}));
+  std::string s = "id";
+  c->broadcast(s, 0);
+  EXPECT_EQ(s, "id");
+}
+
+}  // namespace
+}  // namespace ob
