@@ -19,8 +19,11 @@
 #   --quick           smaller sweeps and fewer benchmarks (about 3 minutes after the build)
 #   --step-timeout S  limit for each step in seconds (default 900)
 #   --dry-run         print the steps and their commands, run nothing, write nothing
-#   --pack-libs DIR   (build machine) copy the build's non-system shared libraries (e.g.
-#                     libbenchmark) into DIR, to carry them with the binaries; then exit
+#   --pack DIR        (build machine, then exit) copy overlap-bench, bench_cuda and
+#                     ob_cuda_tests from --build-dir into DIR, with their non-system shared
+#                     libraries (e.g. libbenchmark) in DIR/devlibs: a few MiB to carry to the GPU
+#                     machine (name DIR /build-.../ so git ignores it), then run there with
+#                     --build-dir DIR --skip-build. Build it with -DOB_WITH_MPI=OFF.
 #   -h, --help
 # Steps: env build unit bench torch pair_loopback pair_sim pair_graphs layer_loopback layer_sim
 #        coll_nccl1 coll_nccl2 sanitizer summary
@@ -37,7 +40,7 @@ skip=""
 quick=0
 step_timeout=900
 dry_run=0
-pack_libs=""
+pack_dir=""
 all_steps="env build unit bench torch pair_loopback pair_sim pair_graphs layer_loopback layer_sim coll_nccl1 coll_nccl2 sanitizer summary"
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
@@ -54,7 +57,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; shift ;;
     --step-timeout) [ $# -ge 2 ] || die "--step-timeout needs seconds"; step_timeout=$2; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
-    --pack-libs) [ $# -ge 2 ] || die "--pack-libs needs a folder"; pack_libs=$2; shift 2 ;;
+    --pack) [ $# -ge 2 ] || die "--pack needs a folder"; pack_dir=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -75,17 +78,18 @@ find_bin() {
   return 1
 }
 
-if [ -n "$pack_libs" ]; then
-  mkdir -p "$pack_libs"
+if [ -n "$pack_dir" ]; then
+  mkdir -p "$pack_dir/devlibs" || die "cannot create $pack_dir"
   for name in overlap-bench bench_cuda ob_cuda_tests; do
-    bin=$(find_bin "$name") || continue
+    bin=$(find_bin "$name") || { echo "device_validate: no $name in $build_dir" >&2; continue; }
+    cp -f "$bin" "$pack_dir/" && echo "packed $bin"
     # Everything but glibc, the C++ runtime and CUDA/driver libraries, which the GPU machine has.
     ldd "$bin" | awk '/=> \//{print $3}' | while read -r lib; do
       case "$lib" in
         /usr/local/cuda*|*/libcuda.so*|*/libnvidia*|*/libnccl*|*/libcublas*|*/libcudart*) continue ;;
         */libc.so*|*/libm.so*|*/libdl.so*|*/librt.so*|*/libpthread.so*|*/libgcc_s.so*|*/libstdc++.so*|*/ld-linux*) continue ;;
       esac
-      cp -L -n "$lib" "$pack_libs/" && echo "packed $lib"
+      cp -L -n "$lib" "$pack_dir/devlibs/" && echo "packed $lib"
     done
   done
   exit 0
@@ -166,7 +170,9 @@ skip_step() {  # name reason
 }
 
 # --- libraries for carried binaries ------------------------------------------------------------
-[ -d "$root/.devlibs" ] && export LD_LIBRARY_PATH="$root/.devlibs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+[ -d "$build_dir/devlibs" ] && export LD_LIBRARY_PATH="$build_dir/devlibs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Carried binaries cannot find configs/ beside a build tree that is not there.
+export OVERLAP_BENCH_CONFIGS="${OVERLAP_BENCH_CONFIGS:-$root/configs}"
 py=python3
 add_pip_lib() {  # python package whose lib/ folder holds a library the binaries need
   local dir

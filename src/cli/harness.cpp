@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
@@ -80,10 +81,19 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
 }
 
 int process_cdmc(const gpu_spec& gpu) {
+#ifdef OB_HAVE_CUDA
+  // The executor refuses cases by this same reading, so plan with it too.
+  (void)gpu;
+  return ob::process_cdmc();
+#else
   const char* v = std::getenv("CUDA_DEVICE_MAX_CONNECTIONS");
   if (!v || !*v) return gpu.default_cdmc;
   const int n = std::atoi(v);
-  return n >= 1 && n <= 32 ? n : gpu.default_cdmc;
+  if (n < 1)
+    throw config_error("CUDA_DEVICE_MAX_CONNECTIONS='" + std::string(v) +
+                       "' is not a positive integer");
+  return std::min(n, 32);  // the driver clamps at 32
+#endif
 }
 
 case_runner::case_runner(executor& exec, communicator& comm, measure_options opts)

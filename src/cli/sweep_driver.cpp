@@ -1,6 +1,5 @@
 #include "cli/sweep_driver.hpp"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -11,6 +10,9 @@
 
 #include "core/error.hpp"
 #include "core/json_util.hpp"
+#ifdef OB_HAVE_CUDA
+#include "cuda/cdmc.hpp"
+#endif
 
 namespace ob::cli {
 namespace {
@@ -25,25 +27,20 @@ int child_cdmc() {
 }
 
 // Re-executes this binary with CUDA_DEVICE_MAX_CONNECTIONS=cdmc; returns its result document.
-result_doc run_child(int cdmc, const process_args& args, const std::string& json_path) {
-  const pid_t pid = ::fork();
-  if (pid < 0) throw runtime_failure("fork for the CDMC=" + std::to_string(cdmc) + " run failed");
-  if (pid == 0) {
-    ::setenv("CUDA_DEVICE_MAX_CONNECTIONS", std::to_string(cdmc).c_str(), 1);
-    ::setenv(child_cdmc_var, std::to_string(cdmc).c_str(), 1);
-    ::setenv(child_json_var, json_path.c_str(), 1);
-    ::execv("/proc/self/exe", *args.argv);
-    std::perror("overlap-bench: exec for CDMC sweep failed");
-    std::_Exit(3);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 3;
-  if (rc != 0 && rc != 3)
-    throw error(static_cast<exit_code>(rc == 2 || rc == 4 ? rc : 3),
-                "the CDMC=" + std::to_string(cdmc) + " child run failed with exit code " +
-                    std::to_string(rc));
+result_doc run_child(int cdmc, const std::string& json_path) {
+#ifdef OB_HAVE_CUDA
+  const int rc = reexec_with_cdmc(
+      cdmc, {}, {{child_cdmc_var, std::to_string(cdmc)}, {child_json_var, json_path}});
+  if (rc != 0 && rc != static_cast<int>(exit_code::runtime))
+    throw error(rc == 2 || rc == 4 ? static_cast<exit_code>(rc) : exit_code::runtime,
+                "the CUDA_DEVICE_MAX_CONNECTIONS=" + std::to_string(cdmc) +
+                    " child run failed with exit code " + std::to_string(rc));
   return load_result(json_path);
+#else
+  // Only real backends re-execute, and they exist only in CUDA builds.
+  (void)json_path;
+  throw runtime_failure("CDMC=" + std::to_string(cdmc) + ": re-execution needs a CUDA build");
+#endif
 }
 
 }  // namespace
@@ -86,7 +83,7 @@ int drive_sweep(const sweep_request& req, const common_flags& flags, const gpu_s
       const auto tmp =
           std::filesystem::temp_directory_path() / ("overlap-bench-cdmc" + std::to_string(cdmc) +
                                                     "-" + std::to_string(::getpid()) + ".json");
-      result_doc child = run_child(cdmc, args, tmp.string());
+      result_doc child = run_child(cdmc, tmp.string());
       std::filesystem::remove(tmp);
       for (auto& rec : child.cases) by_id.emplace(rec.id, std::move(rec));
     }
