@@ -120,6 +120,10 @@ case_record case_runner::run(const schedule& planned, std::string id, std::strin
   rec.scenario = std::move(scenario);
   rec.params = std::move(params);
   rec.m = compute_metrics(variants, m);
+  for (const auto& v : m)
+    for (const auto& w : v.warnings)
+      if (std::find(rec.warnings.begin(), rec.warnings.end(), w) == rec.warnings.end())
+        rec.warnings.push_back(w);
   if (rec.m.wrong > 0)
     rec.warnings.push_back("verification failed: " + std::to_string(rec.m.wrong) +
                            " wrong elements");

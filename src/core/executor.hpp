@@ -22,6 +22,8 @@ struct variant_measurement {
   std::vector<double> iter_ms;   // one per timed iteration (max over ranks)
   std::vector<op_interval> ops;  // one representative iteration; empty when not instrumented
   std::int64_t wrong = 0;        // elements that failed verification (collectives, chunked GEMMs)
+  // Notes the case's result should carry: clock throttling, verification detail, SM mismatch.
+  std::vector<std::string> warnings;
 };
 
 // Indexed by static_cast<int>(variant).

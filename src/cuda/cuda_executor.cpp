@@ -248,11 +248,15 @@ variant_measurements cuda_executor::measure(const variant_schedules& variants,
     comm_.sum_reduce(wrong);
     for (std::size_t v = 0; v < out.size(); ++v) out[v].wrong = wrong[v];
   }
-  // Telemetry and verification notes: said once each on stderr; the result keeps the #wrong.
+  // Telemetry and verification notes: said once each on stderr and kept with the case.
   std::set<std::string> seen;
+  auto& notes = out[static_cast<int>(variant::overlapped)].warnings;
   for (const rank_result& r : results)
     for (const std::string& w : r.warnings)
-      if (seen.insert(w).second) std::cerr << "overlap-bench: warning: " << w << "\n";
+      if (seen.insert(w).second) {
+        std::cerr << "overlap-bench: warning: " << w << "\n";
+        notes.push_back(w);
+      }
   return out;
 }
 
