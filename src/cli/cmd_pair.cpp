@@ -35,7 +35,7 @@ class pair_command final : public command {
     app->add_option("--priority", priority_, "comm_high | equal | compute_high")->delimiter(',');
     app->add_option("--comm-waits-on-producer", producer_us_,
                     "a producer kernel of US microseconds runs first; the collective waits on it")
-        ->check(CLI::NonNegativeNumber);
+        ->check(CLI::Range(0.0, 1e7));
     add_common_flags(*app, flags_);
     return app;
   }
@@ -64,6 +64,11 @@ class pair_command final : public command {
         {"priority", priority_}};
     sweep_request req;
     req.scenario = "pair";
+    req.source = "pair --sm-margin/--comm-ctas/--cdmc/--order/--priority";
+    if (ranks_ > 8)
+      req.warnings.push_back("not_modelled: --ranks " + std::to_string(ranks_) +
+                             " is simulated as one NVLink domain; the network (nic_gbps) is "
+                             "not modelled yet");
     req.cases = expand_axes(axes, "pair --", plan_knobs{});
     req.plan = [&](const layer_case& c) { return plan_pair(p, gpu, c.knobs); };
     req.measure.warmup = flags_.warmup >= 0 ? flags_.warmup : 5;

@@ -97,7 +97,10 @@ int process_cdmc(const gpu_spec& gpu) {
 }
 
 case_runner::case_runner(executor& exec, communicator& comm, measure_options opts)
-    : exec_(exec), comm_(comm), opts_(opts) {}
+    : exec_(exec), comm_(comm), opts_(opts) {
+  trace_.set_metadata(
+      {{"backend", exec.backend()}, {"simulated", exec.simulated()}, {"label", exec.label()}});
+}
 
 case_record case_runner::run(const schedule& planned, std::string id, std::string scenario,
                              ordered_json params, int cdmc) {
@@ -130,12 +133,13 @@ case_record case_runner::run(const schedule& planned, std::string id, std::strin
   if (traced_ < trace_cases_) {
     const int pid = static_cast<int>(traced_) * 10;
     const auto ov = static_cast<int>(variant::overlapped);
-    trace_.add(variants[ov], m[ov].ops, pid, rec.id + " [overlapped]");
+    const std::string tag = exec_.simulated() ? " (sim)" : "";
+    trace_.add(variants[ov], m[ov].ops, pid, rec.id + " [overlapped]" + tag);
     if (traced_ == 0) {
       for (variant v : {variant::compute_only, variant::comm_only, variant::serial}) {
         const auto i = static_cast<int>(v);
         trace_.add(variants[i], m[i].ops, pid + 1 + i,
-                   rec.id + " [" + std::string(to_string(v)) + "]");
+                   rec.id + " [" + std::string(to_string(v)) + "]" + tag);
       }
     }
     ++traced_;

@@ -72,8 +72,17 @@ int drive_sweep(const sweep_request& req, const common_flags& flags, const gpu_s
   if (!flags.trace_path.empty()) runner.enable_trace(16);
   progress prog(mine.size(), comm->is_root() && !only_cdmc);
   std::map<std::string, case_record> by_id;
+  if (comm->is_root() && !only_cdmc)
+    for (const auto& w : req.warnings) std::cerr << "overlap-bench: warning: " << w << "\n";
   for (const layer_case* c : mine) {
-    by_id.emplace(c->id, runner.run(req.plan(*c), c->id, req.scenario, c->params, c->cdmc));
+    schedule planned;
+    try {
+      planned = req.plan(*c);
+    } catch (const config_error& e) {
+      // Name where the value came from: the scenario file (or flags) and the case.
+      throw config_error(req.source + ": case " + c->id + ": " + e.what());
+    }
+    by_id.emplace(c->id, runner.run(planned, c->id, req.scenario, c->params, c->cdmc));
     prog.step(c->id);
   }
   if (comm->is_root()) {
@@ -88,8 +97,9 @@ int drive_sweep(const sweep_request& req, const common_flags& flags, const gpu_s
       for (auto& rec : child.cases) by_id.emplace(rec.id, std::move(rec));
     }
   }
-
-  result_doc doc = make_result_doc(*exec, gpu, *comm, req.config);
+  ordered_json config = req.config;
+  config["warnings"] = req.warnings;
+  result_doc doc = make_result_doc(*exec, gpu, *comm, config);
   for (const auto& c : req.cases)
     if (auto it = by_id.find(c.id); it != by_id.end()) doc.cases.push_back(it->second);
   int rc = 0;

@@ -18,6 +18,8 @@ struct sweep_request {
   std::function<schedule(const layer_case&)> plan;
   ordered_json config;  // resolved configuration for the result document
   measure_options measure;
+  std::string source;                 // the scenario file or flags, for error messages
+  std::vector<std::string> warnings;  // said on stderr and kept in config.warnings
 };
 
 // Returns the process exit code: 0, or 3 when a case failed verification.

@@ -133,10 +133,11 @@ void schedule::validate() const {
     if (o.id != static_cast<int>(i)) throw config_error(where + ": id must equal its index");
     if (o.stream < 0 || o.stream >= static_cast<int>(streams.size()))
       throw config_error(where + ": unknown stream " + std::to_string(o.stream));
-    for (int w : o.waits)
-      if (w < 0 || w >= o.id)
-        throw config_error(where + ": waits on op " + std::to_string(w) +
-                           ", which is not enqueued before it");
+    for (const auto* list : {&o.waits, &o.waits_started})
+      for (int w : *list)
+        if (w < 0 || w >= o.id)
+          throw config_error(where + ": waits on op " + std::to_string(w) +
+                             ", which is not enqueued before it");
   }
 }
 
@@ -206,7 +207,13 @@ schedule derive_variant(const schedule& planned, variant v) {
       if (new_stream != copy.stream) waits.push_back(remap[d]);
     }
     std::sort(waits.begin(), waits.end());
+    // A launch-ordering edge matters only while its target still runs on another stream.
+    std::vector<int> started;
+    for (int d : o.waits_started)
+      if (remap[d] >= 0 && v != variant::serial && planned.ops[d].stream != copy.stream)
+        started.push_back(remap[d]);
     remap[o.id] = out.add_op(copy.name, copy.stream, copy.params, std::move(waits), copy.slot);
+    out.ops.back().waits_started = std::move(started);
   }
   // Streams that carry no op are kept: stream creation order decides hardware queues.
   return out;

@@ -78,6 +78,10 @@ struct op {
   std::string name;
   int stream = 0;
   std::vector<int> waits;  // op ids on other streams this op waits on (events)
+  // Op ids on other streams that must have *started* (their kernel resident) before this op may
+  // dispatch: Transformer Engine's launch-ordering event on Hopper with CDMC > 1, which keeps a
+  // persistent GEMM from taking every SM before its comm kernel (reference §6.3).
+  std::vector<int> waits_started;
   op_params params;
   // Which layer slot produced it ("proj_fprop", "ln1_fwd", ...) and which pass; metrics group by
   // it.

@@ -158,8 +158,15 @@ case_metrics compute_metrics(const variant_schedules& schedules,
   // From the planned schedule: compute_only keeps every GEMM, comm_only every comm op, so the
   // work is the same whichever variant is asked.
   const double flops = s_over.gemm_flops();
-  if (flops > 0 && compute > 0) {
-    m.gemm_tflops = flops / (compute * 1e-3) / 1e12;
+  // GEMM rate over the GEMMs' own time where per-op intervals exist (a producer kernel,
+  // LayerNorm or attention core must not dilute it); over the whole compute-only time otherwise.
+  double gemm_ms = compute;
+  if (!m_compute.ops.empty()) {
+    const double us = union_length(intervals_of(s_compute, m_compute.ops, is_gemm));
+    if (us > 0) gemm_ms = us * 1e-3;
+  }
+  if (flops > 0 && gemm_ms > 0) {
+    m.gemm_tflops = flops / (gemm_ms * 1e-3) / 1e12;
     if (m.gemm_slowdown) m.gemm_tflops_overlapped = *m.gemm_tflops / *m.gemm_slowdown;
   }
   const bool has_comm = std::any_of(s_over.ops.begin(), s_over.ops.end(), is_comm);

@@ -135,12 +135,26 @@ class layer_planner {
     add_compute(e.slot, p, std::move(waits), e.slot);
   }
 
+  // Balanced split along M: the first m % parts chunks get one extra row.
+  static std::int64_t chunk_rows(std::int64_t m, int parts, int i) {
+    return m / parts + (i < m % parts ? 1 : 0);
+  }
+
   gemm_params chunk(const layer_gemm& g, int parts, int i, int sm_target) const {
     gemm_params c = g.gemm;
-    const std::int64_t rows = (g.gemm.m + parts - 1) / parts;
-    c.m = std::min(rows, g.gemm.m - rows * i);
+    c.m = chunk_rows(g.gemm.m, parts, i);
     c.sm_target = sm_target;
     return c;
+  }
+
+  // The share of `total` bytes that belongs to chunk i (bytes follow rows; exact in sum).
+  static std::uint64_t chunk_bytes(std::uint64_t total, std::int64_t m, int parts, int i) {
+    std::int64_t before = 0;
+    for (int j = 0; j < i; ++j) before += chunk_rows(m, parts, j);
+    const auto um = static_cast<std::uint64_t>(m);
+    const auto lo = static_cast<std::uint64_t>(before);
+    const auto hi = lo + static_cast<std::uint64_t>(chunk_rows(m, parts, i));
+    return total / um * (hi - lo) + (total % um) * hi / um - (total % um) * lo / um;
   }
 
   void add_gemm(const layer_gemm& g) {
@@ -160,6 +174,12 @@ class layer_planner {
     const int tp = w_.layout.tp;
 
     switch (g.relation) {
+      case comm_relation::ar_output:
+        // TE's userbuffers overlap needs sequence parallelism (Bridge gates it off without);
+        // MCore's async dgrad all-reduce is not modelled, so the all-reduce is serial.
+        plain_gemm(take_pending_ag());
+        serial_coll(slot + ".ar", g.comm_bytes);
+        return;
       case comm_relation::external:
         plain_gemm(take_pending_ag());
         return;
@@ -171,7 +191,7 @@ class layer_planner {
         } else if (method == overlap_method::ring_exchange) {
           // Step j multiplies the chunk already here while send/recv brings chunk j+1.
           const int sm = overlapped_sm_target(cfg);
-          const std::uint64_t chunk_bytes = g.comm_bytes / static_cast<std::uint64_t>(tp);
+          const std::uint64_t step_bytes = g.comm_bytes / static_cast<std::uint64_t>(tp);
           // Every exchange needs the producer's output, never the chunk GEMMs.
           const std::vector<int> producer = after_compute();
           int prev_recv = -1;
@@ -179,7 +199,7 @@ class layer_planner {
             const std::string base = slot + ".step" + std::to_string(j);
             auto send = [&] {
               if (j + 1 >= tp) return -1;
-              p2p_params p{1, -1, chunk_bytes, comm_group::tp, tp, 0};
+              p2p_params p{1, -1, step_bytes, comm_group::tp, tp, 0};
               return s_.add_op(base + ".sendrecv", p2p_, p, producer, slot);
             };
             int recv = -1;
@@ -206,10 +226,14 @@ class layer_planner {
         } else if (method == overlap_method::pipeline || method == overlap_method::ring_exchange) {
           const bool ring = method == overlap_method::ring_exchange;
           const int parts = ring ? tp : std::max(1, cfg.num_splits);
+          if (parts > g.gemm.m)
+            throw config_error(slot + ".num_splits: " + std::to_string(parts) +
+                               " chunks of a GEMM with only " + std::to_string(g.gemm.m) +
+                               " rows");
           const int sm = overlapped_sm_target(cfg);
-          const std::uint64_t part_bytes = g.comm_bytes / static_cast<std::uint64_t>(parts);
           std::vector<int> chunks;
           auto comm_for = [&](int i) {
+            const std::uint64_t part_bytes = chunk_bytes(g.comm_bytes, g.gemm.m, parts, i);
             const std::string name =
                 slot + ".chunk" + std::to_string(i) + (ring ? ".sendrecv" : ".rs");
             op_params p;
@@ -224,6 +248,8 @@ class layer_planner {
           for (int i = 0; i < parts; ++i) {
             chunks.push_back(add_compute(slot + ".chunk" + std::to_string(i) + ".gemm",
                                          chunk(g, parts, i, sm), {}, slot));
+            if (i > 0 && !gemm_first && !ring)
+              order_after_launch(chunks.back(), pending_rs_.back());
             if (!gemm_first) comm_for(i);
           }
           if (gemm_first)
@@ -263,7 +289,10 @@ class layer_planner {
         };
         if (!gemm_first) issue();
         last_dgrad_ = add_compute(slot, with_sm(g.gemm, sm), {}, slot);
-        if (gemm_first) issue();
+        if (gemm_first)
+          issue();
+        else
+          order_after_launch(last_dgrad_, pending_ag_);
         return;
       }
 
@@ -285,11 +314,20 @@ class layer_planner {
               s_.add_op(slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {dgrad}, slot));
         };
         if (!gemm_first) issue();
-        add_compute(slot, with_sm(g.gemm, sm), need_ag, slot);
-        if (gemm_first) issue();
+        const int wgrad = add_compute(slot, with_sm(g.gemm, sm), need_ag, slot);
+        if (gemm_first)
+          issue();
+        else
+          order_after_launch(wgrad, pending_rs_.back());
         return;
       }
     }
+  }
+
+  // TE's launch-ordering event: the GEMM may not dispatch before the comm kernel is resident.
+  void order_after_launch(int gemm, int comm) {
+    if (knobs_.te_launch_ordering && comm >= 0 && comm < gemm)
+      s_.ops[gemm].waits_started.push_back(comm);
   }
 
   static gemm_params with_sm(gemm_params p, int sm_target) {

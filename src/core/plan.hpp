@@ -28,6 +28,10 @@ struct plan_knobs {
   int layernorm_sm_margin = 0;  // NVTE_{FWD,BWD}_LAYERNORM_SM_MARGIN
   bool forward = true;
   bool backward = true;
+  // Transformer Engine's launch-ordering event (Hopper, CUDA >= 12.3, CDMC > 1): a GEMM that
+  // overlaps a comm kernel enqueued before it waits until that kernel has started, so the
+  // persistent GEMM cannot take its SMs first (reference §6.3).
+  bool te_launch_ordering = false;
 };
 
 // One transformer layer. Slots absent from `methods` run with method none.

@@ -105,6 +105,7 @@ layer_scenario load_layer_scenario(const std::string& ref) {
   sc.layernorm_sm_margin = static_cast<int>(top.get_int("layernorm_sm_margin", 0));
   if (sc.layernorm_sm_margin < 0)
     top.fail("layernorm_sm_margin", "expected a non-negative integer");
+  sc.te_launch_ordering = top.get_enum("te_launch_ordering", {"auto", "on", "off"}, "auto");
   if (top.has("passes")) {
     const json& p = top.get_raw("passes");
     if (!p.is_array()) top.fail("passes", "expected a list such as [\"fwd\", \"bwd\"]");
@@ -182,7 +183,12 @@ void apply_override(layer_scenario& sc, const std::string& assignment) {
     sc.seq_length = parse_int(single(), k, 1, 1 << 24);
   else if (key == "layernorm_sm_margin")
     sc.layernorm_sm_margin = parse_int(single(), k, 0, 1024);
-  else if (key == "iters")
+  else if (key == "te_launch_ordering") {
+    const std::string v = single();
+    if (v != "auto" && v != "on" && v != "off")
+      throw config_error(k + ": expected auto, on or off, got '" + v + "'");
+    sc.te_launch_ordering = v;
+  } else if (key == "iters")
     sc.iters = parse_int(single(), k, 1, 1 << 20);
   else if (key == "warmup")
     sc.warmup = parse_int(single(), k, 0, 1 << 20);
@@ -191,9 +197,11 @@ void apply_override(layer_scenario& sc, const std::string& assignment) {
   else {
     std::string known;
     for (const char* n : layer_axis_names) known += std::string(known.empty() ? "" : ", ") + n;
-    throw config_error(where + ": unknown key '" + key + "' (axes: " + known +
-                       "; fields: gpu, model, preset, tp, cp, dp, pp, sequence_parallel, "
-                       "micro_batch, seq_length, layernorm_sm_margin, passes, iters, warmup)");
+    throw config_error(
+        where + ": unknown key '" + key + "' (axes: " + known +
+        "; fields: gpu, model, preset, tp, cp, dp, pp, sequence_parallel, "
+        "micro_batch, seq_length, layernorm_sm_margin, te_launch_ordering, passes, iters, "
+        "warmup)");
   }
 }
 

@@ -28,6 +28,9 @@ struct layer_scenario {
   std::string preset;         // userbuffers preset for method "preset" (empty = TE defaults)
   std::string bridge_config;  // a Bridge-style config to resolve (DESIGN §3), optional
   int layernorm_sm_margin = 0;
+  // Transformer Engine's launch-ordering event: auto = on where TE uses it (Hopper with
+  // CDMC > 1), on, or off.
+  std::string te_launch_ordering = "auto";
   bool forward = true, backward = true;
   std::vector<sweep_axis> axes;  // method, cdmc, order, sm_margin, comm_ctas, priority
   int warmup = 5, iters = 20;
@@ -43,7 +46,7 @@ layer_scenario load_layer_scenario(const std::string& path);
 
 // Applies one `--set key=v1,v2` override. Axis keys replace the axis' values; scalar keys
 // (gpu, model, preset, tp, cp, dp, pp, sequence_parallel, micro_batch, seq_length,
-// layernorm_sm_margin, passes, iters, warmup) replace the field. Unknown keys are config errors.
+// layernorm_sm_margin, te_launch_ordering, passes, iters, warmup) replace the field. Unknown keys are config errors.
 void apply_override(layer_scenario& sc, const std::string& assignment);
 
 const sweep_axis& axis(const layer_scenario& sc, std::string_view name);

@@ -84,7 +84,11 @@ void trace_writer::add(const schedule& s, const std::vector<op_interval>& ops, i
   }
 }
 
-json trace_writer::to_json() const { return json{{"traceEvents", events_}}; }
+json trace_writer::to_json() const {
+  json out{{"traceEvents", events_}};
+  if (!metadata_.is_null()) out["otherData"] = metadata_;
+  return out;
+}
 
 void trace_writer::write(const std::string& path) const {
   write_file_atomic(path, to_json().dump(1) + "\n");

@@ -86,6 +86,15 @@ layer_workload make_layer_workload(const model_spec& model, const parallel_layou
     g.relation = sp ? rel : comm_relation::external;
     g.comm = op;
     g.comm_bytes = sp && rel != comm_relation::external ? bytes : 0;
+    // Without sequence parallelism, TP all-reduces the row-parallel outputs (proj, fc2) in the
+    // forward and the column-parallel input gradients (qkv, fc1 dgrad) in the backward.
+    const bool reduces_output = g.slot == "proj_fprop" || g.slot == "fc2_fprop" ||
+                                g.slot == "qkv_dgrad" || g.slot == "fc1_dgrad";
+    if (!layout.sequence_parallel && t > 1 && reduces_output) {
+      g.relation = comm_relation::ar_output;
+      g.comm = coll_op::all_reduce;
+      g.comm_bytes = TH * out_bytes;
+    }
     g.comm_input_slot = std::move(input);
     w.steps.emplace_back(std::move(g));
   };

@@ -22,6 +22,7 @@ enum class comm_relation {
   independent_ag,  // an unrelated all-gather runs beside it (TE bulk dgrad)
   independent_rs,  // an unrelated reduce-scatter runs beside it (TE bulk wgrad)
   external,        // reuses another slot's gathered input; no comm of its own
+  ar_output,       // TP without sequence parallelism: an all-reduce of the GEMM's output
 };
 std::string_view to_string(comm_relation r);
 

@@ -148,6 +148,10 @@ class device {
     result_.ops[id].start_us = now_;
     if (in_.plans[id].is_comm) ++comm_running_;
     if (in_.plans[id].is_gemm) ++gemm_running_;
+    // Launch-ordering dependents (op::waits_started) may become ready.
+    deps_.start(id, now_, [this](int, double ready_at) {
+      if (ready_at > now_) timers_.push(ready_at);
+    });
   }
 
   void start_without_sms(int id) {

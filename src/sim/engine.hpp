@@ -17,7 +17,7 @@ struct device_inputs {
   const schedule& sched;
   const gpu_spec& gpu;
   const std::vector<kernel_plan>& plans;  // by op id
-  const std::vector<double>& enqueue_us;  // by op id, non-decreasing
+  const std::vector<double>& enqueue_us;  // by op id, from the origin (op 0 at 0), non-decreasing
   int queue_count = 1;
 };
 

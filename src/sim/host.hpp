@@ -9,10 +9,17 @@
 
 namespace ob::sim {
 
-// Time (µs from the host starting at 0) at which each op has been handed to its hardware queue.
-// Eager: every cross-stream wait edge costs one event_us (record + wait) before the launch, then
-// the launch call itself. Graphs: every node costs graph_node_us; edges are free.
-std::vector<double> host_enqueue_times(const schedule& s, const std::vector<kernel_plan>& plans,
-                                       const gpu_spec& gpu, bool graphs);
+// When the host has handed each op to its hardware queue. Eager: every cross-stream edge in
+// `waits` or `waits_started` costs one event_us (record + wait) before the launch, then the
+// launch call itself. Graphs: every node costs graph_node_us; edges are free.
+struct host_timeline {
+  // Host time (from the host starting to enqueue) at which the first op was enqueued: the
+  // iteration's origin. Nothing can reach the GPU before it.
+  double origin_us = 0;
+  std::vector<double> enqueue_us;  // by op id, µs from the origin (so op 0 is at 0)
+};
+
+host_timeline host_enqueue_times(const schedule& s, const std::vector<kernel_plan>& plans,
+                                 const gpu_spec& gpu, bool graphs);
 
 }  // namespace ob::sim

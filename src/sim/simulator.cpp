@@ -19,18 +19,21 @@ sim_result simulate(const schedule& s, const gpu_spec& gpu, const sim_options& o
   std::vector<sim::kernel_plan> plans;
   plans.reserve(s.ops.size());
   for (const op& o : s.ops) plans.push_back(sim::plan_kernel(o, gpu));
-  const std::vector<double> enqueue = sim::host_enqueue_times(s, plans, gpu, opts.graphs);
-  const sim::device_inputs in{s, gpu, plans, enqueue, sim::hardware_queue_count(opts.cdmc, gpu)};
+  const sim::host_timeline host = sim::host_enqueue_times(s, plans, gpu, opts.graphs);
+  const sim::device_inputs in{s, gpu, plans, host.enqueue_us,
+                              sim::hardware_queue_count(opts.cdmc, gpu)};
   sim_result r = sim::run_device(in);
   r.queues = in.queue_count;
-  r.host_us = enqueue.empty() ? 0 : enqueue.back();
+  r.host_us = host.enqueue_us.empty() ? 0 : host.enqueue_us.back();
+  r.origin_us = host.origin_us;
   return r;
 }
 
 variant_measurements sim_executor::measure(const variant_schedules& variants,
                                            const measure_options& opts) {
   // The model is deterministic: one simulated iteration is the exact answer, so warm-up and
-  // repeated iterations would only repeat it.
+  // repeated iterations would only repeat it. Iteration time and op intervals both run from the
+  // origin (the first op's enqueue, see sim_result), not from the host starting to enqueue.
   const sim_options so{opts.cdmc, opts.graphs};
   variant_measurements out;
   for (std::size_t i = 0; i < variants.size(); ++i) {

@@ -17,10 +17,15 @@ struct sim_options {
   bool graphs = false;  // host cost per op = graph_node_us instead of launch costs
 };
 
+// Every time below is µs from the iteration's origin: the moment the host finished enqueuing the
+// first op, the earliest anything can reach the GPU. The first op's own launch cost lies before
+// it (origin_us), as in back-to-back iterations or nccl-tests, where the next iteration's first
+// launch overlaps the previous one's GPU work; every later host cost is inside the timeline, so
+// a host-bound schedule still shows it.
 struct sim_op_result {
   int op_id = 0;
-  double enqueue_us = 0;  // host finished enqueuing it
-  double ready_us = 0;    // head of its queue and all dependencies complete (+ cross-queue delay)
+  double enqueue_us = 0;  // host finished enqueuing it (0 for op 0)
+  double ready_us = 0;    // head of its queue and all dependencies resolved (+ cross-queue delay)
   double start_us = 0;    // first CTA dispatched (or copy engine started)
   double end_us = 0;      // last CTA finished
   int queue = 0;          // hardware queue index
@@ -28,13 +33,13 @@ struct sim_op_result {
 };
 
 struct sim_result {
-  // Time runs from the host starting to enqueue (0) to the last completion, so launch costs
-  // the GPU cannot hide are part of the total.
+  // From the origin to the last completion: the variant's iteration time.
   double total_us = 0;
   std::vector<sim_op_result> ops;  // indexed by op id
   int queues = 0;                  // hardware queues used (CDMC after clamping)
-  double host_us = 0;              // host finished enqueuing the last op
-  std::vector<op_interval> intervals() const;
+  double host_us = 0;              // host finished enqueuing the last op (from the origin)
+  double origin_us = 0;            // host time spent before the origin: the first op's cost
+  std::vector<op_interval> intervals() const;  // same origin as total_us
 };
 
 sim_result simulate(const schedule& s, const gpu_spec& gpu, const sim_options& opts);

@@ -546,7 +546,10 @@ TEST(watchdog, fires_without_progress_and_not_with_it) {
     watchdog dog(
         0.05, "rank 1", [&] { ++fired; }, 60.0);
     const auto start = std::chrono::steady_clock::now();
-    while (!dog.fired() && std::chrono::steady_clock::now() - start < std::chrono::seconds(6))
+    // fired() turns true just before the callback runs (the owner must see the hang before the
+    // abort unblocks it), so wait for both.
+    while ((!dog.fired() || fired.load() == 0) &&
+           std::chrono::steady_clock::now() - start < std::chrono::seconds(10))
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_TRUE(dog.fired());
     EXPECT_EQ(fired.load(), 1);

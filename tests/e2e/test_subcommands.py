@@ -33,6 +33,7 @@ class Pair(TempDirTest):
         threads = {e["args"]["name"] for e in events if e.get("ph") == "M" and e.get("name") == "thread_name"}
         self.assertTrue(any("compute" in t for t in threads), threads)
         self.assertTrue(any("comm" in t for t in threads), threads)
+        self.assertTrue(trace["otherData"]["simulated"])
         self.assertFalse([f for f in os.listdir(self.tmp) if ".tmp" in f])
 
     def test_producer_wait_changes_timeline_with_cdmc(self):

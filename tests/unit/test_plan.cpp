@@ -122,6 +122,67 @@ TEST_F(plan_fixture, CommCtasKnobAndPriorities) {
   EXPECT_LT(s.streams[1].priority, s.streams[0].priority);  // comm outranks compute
 }
 
+TEST_F(plan_fixture, TeLaunchOrderingMakesEachOverlappedGemmWaitForItsCommKernelToStart) {
+  slot_overlap_map m;
+  m["fc1_dgrad"] = {overlap_method::bulk, 2, 2, false};
+  m["fc1_wgrad"] = {overlap_method::bulk, 4, 2, false};
+  m["proj_fprop"] = {overlap_method::pipeline, 24, 2, true, 4};
+  plan_knobs k;
+  EXPECT_TRUE(std::all_of(plan_layer(w, m, gpu, k).ops.begin(), plan_layer(w, m, gpu, k).ops.end(),
+                          [](const op& o) { return o.waits_started.empty(); }));
+  k.te_launch_ordering = true;
+  const schedule s = plan_layer(w, m, gpu, k);
+  const auto dgrad = ops_of(s, "fc1_dgrad");  // AG first (comm_first), then the GEMM
+  ASSERT_EQ(dgrad[1]->kind(), op_kind::gemm);
+  EXPECT_EQ(dgrad[1]->waits_started, std::vector<int>{dgrad[0]->id});
+  const auto wgrad = ops_of(s, "fc1_wgrad");
+  EXPECT_EQ(wgrad[1]->waits_started, std::vector<int>{wgrad[0]->id});
+  const auto proj = ops_of(s, "proj_fprop");  // gemm0 rs0 gemm1 rs1 ...: gemm i waits rs i-1
+  EXPECT_TRUE(proj[0]->waits_started.empty());
+  EXPECT_EQ(proj[2]->waits_started, std::vector<int>{proj[1]->id});
+  // Dropping comm drops the edges; the serial variant has nothing to order.
+  for (variant v : {variant::compute_only, variant::serial})
+    for (const auto& o : derive_variant(s, v).ops) EXPECT_TRUE(o.waits_started.empty()) << o.name;
+  // gemm_first cannot wait on a kernel enqueued after it.
+  k.order = launch_order::gemm_first;
+  for (const auto& o : plan_layer(w, m, gpu, k).ops)
+    for (int id : o.waits_started) EXPECT_LT(id, o.id);
+}
+
+TEST_F(plan_fixture, PipelineChunksAreBalancedAndBytesAddUp) {
+  slot_overlap_map m;
+  m["proj_fprop"] = {overlap_method::pipeline, 24, 2, true, 3};  // 2048 rows do not split by 3
+  const schedule s = plan_layer(w, m, gpu, plan_knobs{});
+  std::int64_t rows = 0;
+  std::uint64_t bytes = 0;
+  for (const op* o : ops_of(s, "proj_fprop")) {
+    if (o->kind() == op_kind::gemm) {
+      rows += o->as<gemm_params>().m;
+      EXPECT_GE(o->as<gemm_params>().m, 682);
+    } else {
+      bytes += o->as<collective_params>().bytes;
+    }
+  }
+  EXPECT_EQ(rows, 2048);
+  EXPECT_EQ(bytes, 50331648u);
+  m["proj_fprop"].num_splits = 4096;  // more chunks than rows
+  EXPECT_THROW(plan_layer(w, m, gpu, plan_knobs{}), config_error);
+}
+
+TEST_F(plan_fixture, WithoutSequenceParallelTheAllReducesRunOnTheComputeStream) {
+  const auto w_nosp =
+      make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{4, 1, 1, 1, 1, false});
+  const schedule s = plan_layer(w_nosp, {}, gpu, plan_knobs{});
+  int ars = 0;
+  for (const auto& o : s.ops)
+    if (o.kind() == op_kind::collective) {
+      EXPECT_EQ(o.as<collective_params>().op, coll_op::all_reduce) << o.name;
+      EXPECT_EQ(s.streams[o.stream].role, stream_role::compute);
+      ++ars;
+    }
+  EXPECT_EQ(ars, 4);
+}
+
 TEST_F(plan_fixture, PipelineCannotOverlapAnAllGather) {
   slot_overlap_map m;
   m["qkv_fprop"] = {overlap_method::pipeline, 4, 2, true, 4};

@@ -97,6 +97,81 @@ TEST_F(SimMechanism, SeparateQueuesLetGemmTakeEverySmFirst) {
   EXPECT_LT(r1.ops[1].end_us, r.ops[1].end_us);
 }
 
+// Transformer Engine's launch-ordering event on Hopper with CDMC > 1 (reference §6.3): the GEMM
+// may dispatch only once the comm kernel has started.
+schedule bulk_shape_ordered(std::int64_t gemm_k) {
+  schedule s = bulk_shape(gemm_k);
+  s.ops[2].waits_started = {1};
+  return s;
+}
+
+TEST_F(SimMechanism, LaunchOrderingEventPutsCommBeforePersistentGemm) {
+  const std::int64_t k = 2048;
+  const sim_result plain = run(bulk_shape(k), 8);
+  ASSERT_LT(plain.ops[2].start_us, plain.ops[1].start_us);  // what the event is for
+  const sim_result r = run(bulk_shape_ordered(k), 8);
+  const auto &p = r.ops[0], &comm = r.ops[1], &g = r.ops[2];
+  ASSERT_NE(comm.queue, g.queue);
+  // The GEMM's producer resolves in its own queue at once, yet the GEMM, head of that queue, is
+  // not ready until the comm op's start is seen there (a cross-queue event).
+  EXPECT_EQ(comm.start_us, p.end_us + gpu.cross_queue_event_us);
+  EXPECT_EQ(g.ready_us, comm.start_us + gpu.cross_queue_event_us);
+  EXPECT_EQ(g.start_us, g.ready_us);
+  EXPECT_LE(comm.start_us, g.start_us);
+  // The comm op has its SMs before the GEMM takes the rest: it runs beside the GEMM and ends
+  // before it would even have started without the event.
+  EXPECT_EQ(comm.ctas, 16);
+  EXPECT_LT(comm.end_us, plain.ops[1].start_us);
+  EXPECT_LT(comm.end_us, g.end_us);
+  // The GEMM still launches its full persistent grid; the CTAs that found no SM wait for the
+  // comm op's, so it ends later than without the event, which was the price of the overlap.
+  EXPECT_EQ(g.ctas, gpu.sm_count);
+  EXPECT_GT(g.end_us, plain.ops[2].end_us);
+  EXPECT_LT(r.total_us, plain.total_us);
+}
+
+TEST_F(SimMechanism, LaunchOrderingEventChangesNothingWithOneQueue) {
+  // CDMC=1: the comm op, enqueued first, already dispatches before the GEMM behind it.
+  const std::int64_t k = 2048;
+  for (bool graphs : {false, true}) {
+    const sim_result a = run(bulk_shape(k), 1, graphs);
+    const sim_result b = run(bulk_shape_ordered(k), 1, graphs);
+    ASSERT_EQ(b.ops[1].queue, b.ops[2].queue);
+    EXPECT_EQ(b.total_us, a.total_us);
+    for (std::size_t i = 0; i < a.ops.size(); ++i) {
+      EXPECT_EQ(b.ops[i].ready_us, a.ops[i].ready_us) << i;
+      EXPECT_EQ(b.ops[i].start_us, a.ops[i].start_us) << i;
+      EXPECT_EQ(b.ops[i].end_us, a.ops[i].end_us) << i;
+    }
+    // Only the host pays for the edge, eagerly: one event record + wait.
+    EXPECT_DOUBLE_EQ(b.ops[2].enqueue_us, a.ops[2].enqueue_us + (graphs ? 0 : gpu.event_us));
+  }
+}
+
+TEST_F(SimMechanism, WaitsStartedHeadBlocksItsQueue) {
+  // The comm op waits on a long producer; the GEMM waits for the comm op to start; an
+  // independent op sharing the GEMM's queue (stream 3 mod 2 = queue 1) waits behind it.
+  schedule s;
+  s.name = "blocked_head";
+  const int producer = s.add_stream("producer", stream_role::compute, 0);
+  const int compute = s.add_stream("compute", stream_role::compute, 0);
+  const int comm = s.add_stream("comm", stream_role::comm, -1);
+  const int other = s.add_stream("other", stream_role::compute, 0);
+  const int p = s.add_op("producer", producer, delay(100, 1));
+  const int c = s.add_op("ag", comm, collective(coll_op::all_gather, 1u << 20, 8, 16), {p});
+  s.add_op("gemm", compute, gemm(4096, 4096, 1024));
+  s.ops.back().waits_started = {c};
+  s.add_op("independent", other, delay(1, 1));
+  const sim_result r = run(s, 2);
+  ASSERT_EQ(r.ops[2].queue, r.ops[3].queue);
+  EXPECT_EQ(r.ops[2].ready_us, r.ops[1].start_us + gpu.cross_queue_event_us);
+  EXPECT_GE(r.ops[3].start_us, r.ops[2].start_us);  // false dependency behind the GEMM
+  EXPECT_GT(r.ops[3].start_us, r.ops[0].end_us);
+  // Own queue: the independent op runs at once.
+  const sim_result r8 = run(s, 8);
+  EXPECT_EQ(r8.ops[3].start_us, r8.ops[3].enqueue_us);
+}
+
 TEST_F(SimMechanism, PersistentGemmLaunchedFirstStarvesLaterComm) {
   schedule s;
   s.name = "starve";
@@ -157,8 +232,11 @@ TEST_F(SimMechanism, MoreSplitsHideMoreRsUntilFixedCostsDominate) {
     const sim_result over = run(s, 8);
     const sim_result compute = run(derive_variant(s, variant::compute_only), 8);
     exposed.push_back(over.total_us - compute.total_us);
-    // Each chunk costs the host a GEMM launch, an event and an NCCL call.
-    EXPECT_NEAR(over.host_us, n * (gpu.launch_us + gpu.event_us + gpu.nccl_launch_us), 1e-9);
+    // Each chunk costs the host a GEMM launch, an event and an NCCL call; the first GEMM's
+    // launch lies before the origin.
+    EXPECT_NEAR(over.origin_us, gpu.launch_us, 1e-12);
+    EXPECT_NEAR(over.host_us,
+                n * (gpu.launch_us + gpu.event_us + gpu.nccl_launch_us) - gpu.launch_us, 1e-9);
   }
   std::size_t best = 0;
   for (std::size_t i = 1; i < exposed.size(); ++i)
@@ -178,6 +256,7 @@ TEST_F(SimMechanism, MoreSplitsHideMoreRsUntilFixedCostsDominate) {
 void expect_identical(const sim_result& a, const sim_result& b) {
   EXPECT_EQ(a.total_us, b.total_us);
   EXPECT_EQ(a.host_us, b.host_us);
+  EXPECT_EQ(a.origin_us, b.origin_us);
   EXPECT_EQ(a.queues, b.queues);
   ASSERT_EQ(a.ops.size(), b.ops.size());
   for (std::size_t i = 0; i < a.ops.size(); ++i) {
@@ -193,12 +272,13 @@ void expect_identical(const sim_result& a, const sim_result& b) {
 
 TEST_F(SimMechanism, ResultsAreBitIdenticalAcrossRuns) {
   const variant_schedules variants = make_variant_schedules(test::layer_like());
-  for (int cdmc : {1, 2, 8, 32})
-    for (bool graphs : {false, true})
-      for (const schedule& s : variants) {
-        const schedule copy = s;
-        expect_identical(run(s, cdmc, graphs), run(copy, cdmc, graphs));
-      }
+  for (bool ordering : {false, true})
+    for (const schedule& s : make_variant_schedules(test::layer_like(16, ordering)))
+      for (int cdmc : {1, 2, 8, 32})
+        for (bool graphs : {false, true}) {
+          const schedule copy = s;
+          expect_identical(run(s, cdmc, graphs), run(copy, cdmc, graphs));
+        }
   sim_executor ex(gpu);
   const variant_measurements a = ex.measure(variants, {});
   const variant_measurements b = ex.measure(variants, {});
@@ -214,7 +294,7 @@ TEST_F(SimMechanism, ResultsAreBitIdenticalAcrossRuns) {
 }
 
 TEST_F(SimMechanism, EveryOpRunsAfterItsDependencies) {
-  const schedule s = test::layer_like();
+  const schedule s = test::layer_like(16, true);
   for (int cdmc : {1, 4, 8}) {
     const sim_result r = run(s, cdmc);
     std::vector<int> last_on_stream(s.streams.size(), -1);
@@ -224,6 +304,7 @@ TEST_F(SimMechanism, EveryOpRunsAfterItsDependencies) {
       EXPECT_LE(x.ready_us, x.start_us);
       EXPECT_LE(x.start_us, x.end_us);
       for (int w : o.waits) EXPECT_GE(x.start_us, r.ops[w].end_us) << o.name;
+      for (int w : o.waits_started) EXPECT_GE(x.start_us, r.ops[w].start_us) << o.name;
       if (last_on_stream[o.stream] >= 0) {
         EXPECT_GE(x.start_us, r.ops[last_on_stream[o.stream]].end_us) << o.name;
       }

@@ -2,6 +2,7 @@
 // on its own.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
@@ -47,7 +48,9 @@ TEST_F(SimModel, Gemm8192CubeWithinCublasRange) {
   EXPECT_GE(tflops, 730);
   EXPECT_LE(tflops, 800);
   EXPECT_EQ(r.ops[0].ctas, gpu.sm_count);
-  EXPECT_EQ(r.ops[0].start_us, gpu.launch_us);
+  // Time runs from the first op's enqueue: its launch cost lies before the origin.
+  EXPECT_EQ(r.ops[0].start_us, 0);
+  EXPECT_EQ(r.origin_us, gpu.launch_us);
 }
 
 TEST_F(SimModel, AllGatherBusbwAtOneGibMatchesNccl) {
@@ -106,10 +109,24 @@ TEST_F(SimModel, GroupOfOneIsLaunchOnly) {
   s.add_stream("comm", stream_role::comm, 0);
   s.add_op("ar", 0, collective(coll_op::all_reduce, 1u << 30, 1, 16));
   const sim_result r = run(s);
-  EXPECT_EQ(r.ops[0].start_us, gpu.nccl_launch_us);
+  // Nothing runs on the device: it ends where it starts, at the origin, which its NCCL call (the
+  // only host cost) precedes.
+  EXPECT_EQ(r.ops[0].start_us, 0);
   EXPECT_EQ(r.ops[0].end_us, r.ops[0].start_us);
   EXPECT_EQ(r.ops[0].ctas, 0);
-  EXPECT_EQ(r.total_us, gpu.nccl_launch_us);
+  EXPECT_EQ(r.total_us, 0);
+  EXPECT_EQ(r.origin_us, gpu.nccl_launch_us);
+  // Behind a kernel, its NCCL call is a host cost inside the timeline.
+  schedule after;
+  after.name = "one_after";
+  after.add_stream("comm", stream_role::comm, 0);
+  after.add_op("d", 0, delay(0.5, 1));
+  after.add_op("ar", 0, collective(coll_op::all_reduce, 1u << 30, 1, 16));
+  const sim_result a = run(after);
+  EXPECT_EQ(a.origin_us, gpu.launch_us);
+  EXPECT_DOUBLE_EQ(a.ops[1].start_us, std::max(0.5, gpu.nccl_launch_us));
+  EXPECT_EQ(a.ops[1].end_us, a.ops[1].start_us);
+  EXPECT_EQ(a.total_us, a.ops[1].end_us);
 }
 
 TEST_F(SimModel, CrossQueueDelayApplied) {
@@ -182,12 +199,22 @@ TEST_F(SimModel, HostCostsPerLaunchEventAndNcclCall) {
   const int c = s.add_op("c", 1, collective(coll_op::all_gather, 1u << 20, 8, 16), {g});
   s.add_op("g2", 0, gemm(1024, 1024, 1024), {c, g});  // g is on its own stream: no event
   const sim_result r = run(s);
-  EXPECT_DOUBLE_EQ(r.ops[0].enqueue_us, gpu.launch_us);
-  EXPECT_DOUBLE_EQ(r.ops[1].enqueue_us, gpu.launch_us + gpu.event_us + gpu.nccl_launch_us);
-  EXPECT_DOUBLE_EQ(r.ops[2].enqueue_us, 2 * gpu.launch_us + 2 * gpu.event_us + gpu.nccl_launch_us);
+  // The first launch is the origin; every later cost accumulates on the timeline.
+  EXPECT_DOUBLE_EQ(r.origin_us, gpu.launch_us);
+  EXPECT_EQ(r.ops[0].enqueue_us, 0);
+  EXPECT_DOUBLE_EQ(r.ops[1].enqueue_us, gpu.event_us + gpu.nccl_launch_us);
+  EXPECT_DOUBLE_EQ(r.ops[2].enqueue_us, gpu.launch_us + 2 * gpu.event_us + gpu.nccl_launch_us);
+  EXPECT_DOUBLE_EQ(r.host_us, r.ops[2].enqueue_us);
   const sim_result graphs = run(s, 8, true);
-  for (int i = 0; i < 3; ++i)
-    EXPECT_DOUBLE_EQ(graphs.ops[i].enqueue_us, (i + 1) * gpu.graph_node_us);
+  EXPECT_DOUBLE_EQ(graphs.origin_us, gpu.graph_node_us);
+  for (int i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(graphs.ops[i].enqueue_us, i * gpu.graph_node_us);
+  // A launch-ordering edge (waits_started) to another stream is one more event; to the op's own
+  // stream it is free, like a wait.
+  schedule o = s;
+  o.ops[2].waits_started = {c, g};
+  const sim_result ro = run(o);
+  EXPECT_DOUBLE_EQ(ro.ops[2].enqueue_us, r.ops[2].enqueue_us + gpu.event_us);
+  EXPECT_EQ(run(o, 8, true).ops[2].enqueue_us, graphs.ops[2].enqueue_us);
 }
 
 TEST_F(SimModel, GraphsCheaperHostSide) {
@@ -204,8 +231,10 @@ TEST_F(SimModel, GraphsCheaperHostSide) {
   }
   const sim_result eager = run(s, 8, false);
   const sim_result graphs = run(s, 8, true);
-  EXPECT_DOUBLE_EQ(graphs.host_us, 40 * gpu.graph_node_us);
-  EXPECT_DOUBLE_EQ(eager.host_us, 40 * gpu.launch_us + 39 * gpu.event_us);
+  // host_us runs from the origin, after the first launch.
+  EXPECT_DOUBLE_EQ(graphs.host_us, 39 * gpu.graph_node_us);
+  EXPECT_DOUBLE_EQ(eager.host_us, 39 * gpu.launch_us + 39 * gpu.event_us);
+  EXPECT_DOUBLE_EQ(eager.origin_us + eager.host_us, 40 * gpu.launch_us + 39 * gpu.event_us);
   EXPECT_LT(graphs.host_us, eager.host_us);
   EXPECT_LT(graphs.total_us, eager.total_us);
   // Eager, the GPU waits for the host: the last kernel starts only after its enqueue.

@@ -52,7 +52,9 @@ inline schedule pipeline_rs(int splits, std::int64_t m, std::int64_t n, std::int
 // A layer-like schedule (TP=8, 8192 tokens, hidden 8192): forward and backward with ring
 // exchange (copy-engine p2p), pipeline RS, bulk AG/RS and elementwise ops on four streams;
 // `splits` sets the pipeline chunking, so the op count is about 150 at the default.
-inline schedule layer_like(int splits = 16) {
+// `launch_ordering` gives each bulk GEMM TE's launch-ordering edge (waits_started) on its
+// collective.
+inline schedule layer_like(int splits = 16, bool launch_ordering = false) {
   const std::int64_t T = 8192, h = 8192, f = 28672, w = 10240, tp = 8;
   schedule s;
   s.name = "layer_like";
@@ -98,6 +100,7 @@ inline schedule layer_like(int splits = 16) {
     const int c = s.add_op(slot + "_" + std::string(to_string(op)), bulk,
                            collective(op, bytes, tp, 8), {last}, slot);
     last = s.add_op(slot + "_gemm", compute, g, {}, slot);
+    if (launch_ordering) s.ops[last].waits_started = {c};
     return c;
   };
   const auto act_bytes = static_cast<std::uint64_t>(T * h * 2);

@@ -75,10 +75,20 @@ TEST(Workload, SwiGluDoublesFc1AndGqaNarrowsQkv) {
   EXPECT_EQ(w.gemm("fc2_fprop").gemm.k, 28672 / 4);
 }
 
-TEST(Workload, NoSequenceParallelMeansNoTpOverlapComm) {
+TEST(Workload, NoSequenceParallelMeansAllReducesInsteadOfAgRs) {
   const auto w =
       make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{4, 1, 1, 1, 1, false});
-  EXPECT_EQ(w.gemm("qkv_fprop").comm_bytes, 0u);
+  EXPECT_EQ(w.gemm("qkv_fprop").comm_bytes, 0u);  // the input is already replicated
+  for (const char* slot : {"proj_fprop", "fc2_fprop", "qkv_dgrad", "fc1_dgrad"}) {
+    EXPECT_EQ(w.gemm(slot).relation, comm_relation::ar_output) << slot;
+    EXPECT_EQ(w.gemm(slot).comm, coll_op::all_reduce) << slot;
+    EXPECT_EQ(w.gemm(slot).comm_bytes, 50331648u) << slot;  // T x h bf16 buffer
+  }
+  EXPECT_EQ(w.gemm("fc1_wgrad").comm_bytes, 0u);
+  // TP1 has nothing to reduce.
+  const auto w1 =
+      make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{1, 1, 1, 1, 1, false});
+  EXPECT_EQ(w1.gemm("proj_fprop").comm_bytes, 0u);
 }
 
 TEST(Workload, RejectsLayoutsThatDoNotDivide) {
