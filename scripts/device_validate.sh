@@ -80,7 +80,7 @@ find_bin() {
 
 if [ -n "$pack_dir" ]; then
   mkdir -p "$pack_dir/devlibs" || die "cannot create $pack_dir"
-  for name in overlap-bench bench_cuda ob_cuda_tests; do
+  for name in overlap-bench libob_cuda_backend.so bench_cuda ob_cuda_tests; do
     bin=$(find_bin "$name") || { echo "device_validate: no $name in $build_dir" >&2; continue; }
     cp -f "$bin" "$pack_dir/" && echo "packed $bin"
     # Everything but glibc, the C++ runtime and CUDA/driver libraries, which the GPU machine has.
@@ -244,7 +244,7 @@ elif [ -x "$build_dir/overlap-bench" ] && [ ! -f "$build_dir/build.ninja" ] && [
 else
   run_step build -- bash -c "cmake -S '$root' -B '$build_dir' -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DOB_WITH_MPI=OFF -DOB_WITH_CUDA=ON -DOB_WITH_BENCH=AUTO && \
-    ninja -C '$build_dir' -j\$(nproc) overlap-bench bench_cuda ob_cuda_tests"
+    ninja -C '$build_dir' -j\$(nproc) overlap-bench ob_cuda_backend bench_cuda ob_cuda_tests"
 fi
 
 ob=$(find_bin overlap-bench); have_ob=$?

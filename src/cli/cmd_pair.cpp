@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include "cli/command.hpp"
 #include "cli/harness.hpp"
 #include "cli/sweep_driver.hpp"
@@ -41,6 +43,10 @@ class pair_command final : public command {
   }
 
   int run(const process_args& args) override {
+    // CLI11's range check lets NaN through (every comparison with NaN is false).
+    if (!std::isfinite(producer_us_))
+      throw config_error("--comm-waits-on-producer: expected microseconds in [0, 1e7], got " +
+                         std::to_string(producer_us_));
     const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
     pair_spec p;
     const gemm_shape shape = parse_gemm_shape(gemm_, "--gemm");

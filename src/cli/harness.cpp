@@ -6,14 +6,13 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "cli/cuda_loader.hpp"
 #include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "core/metrics.hpp"
 #include "core/report_table.hpp"
+#include "cuda/cdmc.hpp"
 #include "sim/simulator.hpp"
-#ifdef OB_HAVE_CUDA
-#include "cuda/cuda_backend.hpp"
-#endif
 
 namespace ob::cli {
 
@@ -40,23 +39,11 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu) {
   app.add_flag("-q,--quiet", f.quiet, "no table on stdout");
 }
 
-namespace {
-
-int cuda_devices() {
-#ifdef OB_HAVE_CUDA
-  return cuda_device_count();
-#else
-  return 0;
-#endif
-}
-
-}  // namespace
-
 std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& gpu,
                                         communicator& comm) {
   std::string backend = f.backend;
   if (backend == "auto") {
-    const int n = cuda_devices();
+    const int n = probe_cuda_devices();
     backend = n >= 2 ? "cuda" : n == 1 ? "loopback" : "sim";
     if (comm.is_root())
       std::cerr << "overlap-bench: --backend auto chose " << backend << " ("
@@ -64,7 +51,7 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
                 << ")\n";
   }
   if (backend == "sim") return std::make_unique<sim_executor>(gpu);
-#ifdef OB_HAVE_CUDA
+  const cuda_backend_plugin& plugin = load_cuda_backend(backend);
   cuda_backend_options o;
   o.backend = backend;
   o.gpus = f.gpus;
@@ -72,28 +59,14 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
   o.graphs = f.graphs;
   o.default_ctas = [gpu](coll_op op) { return gpu.default_ctas(op); };
   o.sm_count_hint = gpu.sm_count;
-  return make_cuda_executor(o, comm);
-#else
-  throw runtime_failure("--backend " + backend +
-                        ": this overlap-bench was built without CUDA; no CUDA device found; use "
-                        "--backend sim");
-#endif
+  return plugin.make_executor(o, comm);
 }
 
 int process_cdmc(const gpu_spec& gpu) {
-#ifdef OB_HAVE_CUDA
-  // The executor refuses cases by this same reading, so plan with it too.
-  (void)gpu;
-  return ob::process_cdmc();
-#else
+  // The CUDA executor refuses cases by this same reading, so plan with it too; unset means the
+  // driver's default, which the GPU file records.
   const char* v = std::getenv("CUDA_DEVICE_MAX_CONNECTIONS");
-  if (!v || !*v) return gpu.default_cdmc;
-  const int n = std::atoi(v);
-  if (n < 1)
-    throw config_error("CUDA_DEVICE_MAX_CONNECTIONS='" + std::string(v) +
-                       "' is not a positive integer");
-  return std::min(n, 32);  // the driver clamps at 32
-#endif
+  return v && *v ? ob::process_cdmc() : gpu.default_cdmc;
 }
 
 case_runner::case_runner(executor& exec, communicator& comm, measure_options opts)

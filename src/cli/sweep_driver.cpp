@@ -10,9 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/json_util.hpp"
-#ifdef OB_HAVE_CUDA
 #include "cuda/cdmc.hpp"
-#endif
 
 namespace ob::cli {
 namespace {
@@ -28,7 +26,6 @@ int child_cdmc() {
 
 // Re-executes this binary with CUDA_DEVICE_MAX_CONNECTIONS=cdmc; returns its result document.
 result_doc run_child(int cdmc, const std::string& json_path) {
-#ifdef OB_HAVE_CUDA
   const int rc = reexec_with_cdmc(
       cdmc, {}, {{child_cdmc_var, std::to_string(cdmc)}, {child_json_var, json_path}});
   if (rc != 0 && rc != static_cast<int>(exit_code::runtime))
@@ -36,11 +33,6 @@ result_doc run_child(int cdmc, const std::string& json_path) {
                 "the CUDA_DEVICE_MAX_CONNECTIONS=" + std::to_string(cdmc) +
                     " child run failed with exit code " + std::to_string(rc));
   return load_result(json_path);
-#else
-  // Only real backends re-execute, and they exist only in CUDA builds.
-  (void)json_path;
-  throw runtime_failure("CDMC=" + std::to_string(cdmc) + ": re-execution needs a CUDA build");
-#endif
 }
 
 }  // namespace

@@ -228,8 +228,7 @@ class layer_planner {
           const int parts = ring ? tp : std::max(1, cfg.num_splits);
           if (parts > g.gemm.m)
             throw config_error(slot + ".num_splits: " + std::to_string(parts) +
-                               " chunks of a GEMM with only " + std::to_string(g.gemm.m) +
-                               " rows");
+                               " chunks of a GEMM with only " + std::to_string(g.gemm.m) + " rows");
           const int sm = overlapped_sm_target(cfg);
           std::vector<int> chunks;
           auto comm_for = [&](int i) {

@@ -11,7 +11,10 @@ namespace {
 std::string fixed(double v, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
+  std::string s = buf;
+  // "-0.0" reads as a sign where there is none.
+  if (s.find_first_not_of("-0.") == std::string::npos && s.front() == '-') s.erase(0, 1);
+  return s;
 }
 
 std::string opt_ratio(const std::optional<double>& v) {

@@ -46,7 +46,8 @@ layer_scenario load_layer_scenario(const std::string& path);
 
 // Applies one `--set key=v1,v2` override. Axis keys replace the axis' values; scalar keys
 // (gpu, model, preset, tp, cp, dp, pp, sequence_parallel, micro_batch, seq_length,
-// layernorm_sm_margin, te_launch_ordering, passes, iters, warmup) replace the field. Unknown keys are config errors.
+// layernorm_sm_margin, te_launch_ordering, passes, iters, warmup) replace the field. Unknown keys
+// are config errors.
 void apply_override(layer_scenario& sc, const std::string& assignment);
 
 const sweep_axis& axis(const layer_scenario& sc, std::string_view name);

@@ -18,6 +18,8 @@ std::string_view to_string(comm_relation r) {
       return "independent_rs";
     case comm_relation::external:
       return "external";
+    case comm_relation::ar_output:
+      return "ar_output";
   }
   return "?";
 }

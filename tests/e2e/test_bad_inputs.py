@@ -85,6 +85,15 @@ class BadInputs(TempDirTest):
     def test_bad_order(self):
         self.run_scenario(scenario(sweep__order=["sideways"]), "sweep.order", "sideways")
 
+    def test_layernorm_margin_swallows_gpu(self):
+        self.run_scenario(scenario(layernorm_sm_margin=200), "layernorm_sm_margin")
+
+    def test_sm_margin_in_sweep_names_file_and_case(self):
+        self.run_scenario(scenario(sweep__sm_margin=[132]), "sm_margin=132", "leaves no SM")
+
+    def test_producer_not_a_number(self):
+        self.expect_usage_error(PAIR + ["--comm-waits-on-producer", "nan"], "comm-waits-on-producer")
+
     def test_sweep_axis_not_a_list(self):
         self.run_scenario(scenario(sweep__sm_margin=16), "sweep.sm_margin")
 

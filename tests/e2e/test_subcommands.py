@@ -83,6 +83,26 @@ class Run(TempDirTest):
         best_none = min(c["exposed_comm_ms"] for c in doc["cases"] if c["params"]["method"] == "none")
         self.assertLess(best_preset, best_none, "the preset must hide some communication")
 
+    def test_te_launch_ordering_removes_the_cdmc_penalty(self):
+        # Without TE's launch-ordering event, CDMC=8 lets persistent GEMMs take the SMs before
+        # the bulk comm kernels; with it (TE's behaviour on Hopper), CDMC=8 matches CDMC=1.
+        base = ["run", "--backend", "sim", "--set", "cdmc=1,8", "--set", "method=preset",
+                "--set", "sm_margin=0", "--set", "order=comm_first", "-q"]
+        exposed = {}
+        for mode in ("off", "auto"):
+            out = self.path(f"{mode}.json")
+            self.assertRuns(base + ["--set", f"te_launch_ordering={mode}", "--json", out])
+            exposed[mode] = {c["params"]["cdmc"]: c["exposed_comm_ms"] for c in load(out)["cases"]}
+        self.assertGreater(exposed["off"][8], 1.5 * exposed["off"][1])
+        self.assertAlmostEqual(exposed["auto"][8], exposed["auto"][1], delta=0.02 * exposed["auto"][1])
+
+    def test_no_sequence_parallel_still_communicates(self):
+        self.assertRuns(["run", "--backend", "sim", "--set", "sequence_parallel=false", "--set", "cdmc=1",
+                         "--set", "sm_margin=0", "--set", "order=comm_first", "--set", "method=none",
+                         "--json", self.path("r.json"), "-q"])
+        c = load(self.path("r.json"))["cases"][0]
+        self.assertGreater(c["comm_ms"]["median"], 0.5)
+
     def test_set_overrides_axes(self):
         self.assertRuns(["run", "--backend", "sim", "--set", "cdmc=1", "--set", "method=preset",
                          "--set", "sm_margin=0,16", "--set", "order=comm_first",
@@ -150,6 +170,12 @@ class Backends(TempDirTest):
             self.assertEqual(rc, 3, err)
             self.assertIn("use --backend sim", err)
             self.assertNotIn("Traceback", err)
+
+    def test_missing_cuda_plugin_exits_3(self):
+        rc, out, err = run(PAIR[:1] + ["--backend", "cuda"] + PAIR[3:],
+                           env={"OVERLAP_BENCH_CUDA_PLUGIN": os.path.join(self.tmp, "absent.so")})
+        self.assertEqual(rc, 3, err)
+        self.assertIn("use --backend sim", err)
 
     def test_auto_says_what_it_chose(self):
         rc, out, err = run(PAIR[:1] + ["--backend", "auto"] + PAIR[3:] + ["-q"])

@@ -118,7 +118,9 @@ TEST_F(plan_fixture, CommCtasKnobAndPriorities) {
   k.priority = priority_mode::comm_high;
   const schedule s = plan_layer(w, m, gpu, k);
   for (const auto& o : s.ops)
-    if (o.kind() == op_kind::collective) EXPECT_EQ(o.as<collective_params>().ctas, 16);
+    if (o.kind() == op_kind::collective) {
+      EXPECT_EQ(o.as<collective_params>().ctas, 16);
+    }
   EXPECT_LT(s.streams[1].priority, s.streams[0].priority);  // comm outranks compute
 }
 
@@ -218,7 +220,9 @@ TEST_F(plan_fixture, VariantsDropCommAndKeepDependencies) {
   const schedule serial = derive_variant(s, variant::serial);
   for (const auto& o : compute.ops) {
     EXPECT_FALSE(o.is_comm());
-    if (o.kind() == op_kind::gemm) EXPECT_EQ(o.as<gemm_params>().sm_target, 0);
+    if (o.kind() == op_kind::gemm) {
+      EXPECT_EQ(o.as<gemm_params>().sm_target, 0);
+    }
   }
   bool kept_margin = false;
   for (const auto& o : margin.ops)
