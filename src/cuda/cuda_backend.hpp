@@ -30,10 +30,6 @@ struct cuda_backend_options {
   // ncclConfig_t.CTAPolicy: "" leaves it unset; "default" | "efficiency" | "zero" (NCCL >= 2.27,
   // applied only when the loaded library has it).
   std::string nccl_cta_policy;
-  // The executor always takes the max over its own threads. With this set it also reduces
-  // across processes (max of iteration times, sum of #wrong through the communicator); leave it
-  // off when the caller reduces (the CLI's case_runner does), or #wrong would be summed twice.
-  bool reduce_across_ranks = false;
   // Verify collectives and chunked GEMMs after the timed loop (an extra, untimed iteration).
   bool verify = true;
 };

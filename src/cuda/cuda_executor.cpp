@@ -239,15 +239,8 @@ variant_measurements cuda_executor::measure(const variant_schedules& variants,
       m.wrong += r.variants[v].wrong;
     }
   }
-  if (options_.reduce_across_ranks) {
-    std::vector<long long> wrong;
-    for (auto& m : out) {
-      comm_.max_reduce(m.iter_ms);
-      wrong.push_back(m.wrong);
-    }
-    comm_.sum_reduce(wrong);
-    for (std::size_t v = 0; v < out.size(); ++v) out[v].wrong = wrong[v];
-  }
+  // Across processes the caller reduces (the CLI's case_runner): max of iteration times, sum of
+  // #wrong. Doing it here too would count #wrong twice.
   // Telemetry and verification notes: said once each on stderr and kept with the case.
   std::set<std::string> seen;
   auto& notes = out[static_cast<int>(variant::overlapped)].warnings;
