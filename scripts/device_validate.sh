@@ -278,8 +278,10 @@ else
 fi
 pair_args=(pair --gemm 8192x8192x8192 --dtype bf16 --coll all_gather --bytes 256MiB --ranks 8
            --cdmc "$cdmcs" --order comm_first,gemm_first --sm-margin "$margins")
+# The CUDA executor cannot enforce TE's launch-ordering edges (NCCL launches its own kernels),
+# so the simulator's prediction beside each loopback case runs without them too.
 layer_args=(run --config "$root/configs/scenarios/default_layer.json" --set "cdmc=$cdmcs"
-            --set "sm_margin=$margins")
+            --set "sm_margin=$margins" --set te_launch_ordering=off)
 
 if [ $have_ob -eq 0 ]; then
   run_step pair_loopback -- "$ob" "${pair_args[@]}" --backend loopback "${iters[@]}" -q \

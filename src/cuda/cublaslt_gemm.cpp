@@ -126,12 +126,20 @@ const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const erro
   }
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  check_cublas(cublasLtMatmulAlgoGetHeuristic(handle_.get(), desc, p->a.get(), p->b.get(),
-                                              p->c.get(), p->c.get(), pref, 1, &result, &found),
-               "cublasLtMatmulAlgoGetHeuristic(" + describe(g) + ")", ctx);
+  // "No algorithm" comes back either as found == 0 or as CUBLAS_STATUS_NOT_SUPPORTED; both get
+  // the message that says what to change.
+  const cublasStatus_t hrc =
+      cublasLtMatmulAlgoGetHeuristic(handle_.get(), desc, p->a.get(), p->b.get(), p->c.get(),
+                                     p->c.get(), pref, 1, &result, &found);
+  if (hrc == CUBLAS_STATUS_NOT_SUPPORTED)
+    found = 0;
+  else
+    check_cublas(hrc, "cublasLtMatmulAlgoGetHeuristic(" + describe(g) + ")", ctx);
   if (found == 0)
     throw runtime_failure(ctx.prefix() + "cuBLASLt has no algorithm for GEMM " + describe(g) +
-                          " (dimensions must be multiples of 16 bytes for this dtype)");
+                          " with operands aligned to " + std::to_string(g.alignment) +
+                          " bytes (dimensions and chunk offsets must be multiples of 16 bytes "
+                          "for this dtype)");
   p->algo = result.algo;
   return *plans_.emplace(g, std::move(p)).first->second;
 }

@@ -251,6 +251,19 @@ class rank_engine::case_run {
                                  "real count");
       e_.warned_sm_hint_ = true;
     }
+    // TE's launch-ordering event (op::waits_started) needs a launch-completion event on the comm
+    // kernel; NCCL's kernels cannot carry one and the copy proxy does not yet, so the GPU runs
+    // without it while the simulator models it. Said, so a sim-vs-GPU gap is not misread.
+    bool launch_ordered = false;
+    for (const schedule& s : variants_)
+      for (const op& o : s.ops) launch_ordered = launch_ordered || !o.waits_started.empty();
+    if (launch_ordered && !e_.warned_launch_order_) {
+      result_.warnings.push_back(ctx().prefix() +
+                                 "launch-ordering dependencies (te_launch_ordering) are not "
+                                 "enforced on the GPU: a GEMM may take SMs before its comm kernel "
+                                 "is resident, which the simulator does not allow");
+      e_.warned_launch_order_ = true;
+    }
 
     // Pass 1: GEMM groups (and which need an unchunked reference) across all variants.
     std::array<std::map<int, elementwise_plan>, 5> ew;

@@ -92,6 +92,7 @@ class rank_engine {
   std::vector<device_buffer> workspaces_;
   std::unique_ptr<nccl_comm_cache> comms_;
   bool warned_sm_hint_ = false;
+  bool warned_launch_order_ = false;
 };
 
 // Tolerances for a chunked GEMM output against the unchunked one (bf16/fp16 outputs of the same
