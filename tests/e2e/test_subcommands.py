@@ -82,6 +82,11 @@ class Run(TempDirTest):
         best_preset = min(c["exposed_comm_ms"] for c in doc["cases"] if c["params"]["method"] == "preset")
         best_none = min(c["exposed_comm_ms"] for c in doc["cases"] if c["params"]["method"] == "none")
         self.assertLess(best_preset, best_none, "the preset must hide some communication")
+        # The table's closing line compares methods on the end-to-end (overlapped) time.
+        line = [l for l in out.splitlines() if l.startswith("best overlapped per method:")]
+        self.assertEqual(len(line), 1, out[-500:])
+        best = min(c["overlapped_ms"]["median"] for c in doc["cases"] if c["params"]["method"] == "preset")
+        self.assertIn(f"preset {best:.3f} ms", line[0])
 
     def test_te_launch_ordering_removes_the_cdmc_penalty(self):
         # Without TE's launch-ordering event, CDMC=8 lets persistent GEMMs take the SMs before
