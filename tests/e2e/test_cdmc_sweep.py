@@ -17,15 +17,11 @@ ROOT = os.environ.get("OB_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.pat
 MERGE = os.path.join(ROOT, "scripts", "merge_cdmc.py")
 SWEEP = os.path.join(ROOT, "scripts", "sweep_cdmc.sh")
 PY = sys.executable or "python3"
-results = {"passed": 0, "failed": 0}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from script_checks import Checks  # noqa: E402
 
-
-def check(name, cond, detail=""):
-    if cond:
-        results["passed"] += 1
-    else:
-        results["failed"] += 1
-        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
+CHECKS = Checks()
+check = CHECKS.check
 
 
 def doc(cdmc, cases, simulated=False, gpu="NVIDIA H100", tool=None):
@@ -177,8 +173,7 @@ def main():
             t()
         except Exception as e:
             check(t.__name__, False, f"raised {type(e).__name__}: {e}")
-    print(f"{results['passed']} passed, {results['failed']} failed")
-    return 1 if results["failed"] else 0
+    return CHECKS.report()
 
 
 if __name__ == "__main__":

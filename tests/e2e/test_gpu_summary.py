@@ -15,15 +15,11 @@ SUMMARY = os.path.join(ROOT, "scripts", "gpu_summary.py")
 VALIDATE = os.path.join(ROOT, "scripts", "device_validate.sh")
 PY = sys.executable or "python3"
 
-results = {"passed": 0, "failed": 0}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from script_checks import Checks  # noqa: E402
 
-
-def check(name, cond, detail=""):
-    if cond:
-        results["passed"] += 1
-    else:
-        results["failed"] += 1
-        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
+CHECKS = Checks()
+check = CHECKS.check
 
 
 def stats(median):
@@ -200,8 +196,7 @@ def main():
             t()
         except Exception as e:  # a crash in one test is one failure, not the end of the run
             check(t.__name__, False, f"raised {type(e).__name__}: {e}")
-    print(f"{results['passed']} passed, {results['failed']} failed")
-    return 1 if results["failed"] else 0
+    return CHECKS.report()
 
 
 if __name__ == "__main__":
