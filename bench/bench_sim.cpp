@@ -18,10 +18,9 @@ struct fixture {
   ob::gpu_spec gpu = ob::load_gpu_spec("h100_sxm");
   ob::layer_workload w = ob::make_layer_workload(ob::load_model_spec("gpt3_175b"),
                                                  ob::parallel_layout{4, 1, 1, 1, 1, true});
-  ob::slot_overlap_map methods = ob::te_effective_overlap(
-      ob::expand_tp_overlap_layer(
-          ob::load_preset("userbuffers_bf16_h100_h12288_tp4_mbs1_seqlen2048").gemms),
-      4);
+  ob::userbuffers_preset preset =
+      ob::load_preset("userbuffers_bf16_h100_h12288_tp4_mbs1_seqlen2048");
+  ob::slot_overlap_map methods = ob::te_effective_overlap(&preset.gemms, 4);
 };
 
 const fixture& fix() {

@@ -38,7 +38,7 @@ class coll_command final : public command {
   int run(const process_args& args) override {
     const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
     collective_params c;
-    c.op = parse_coll_op(op_, "--op");
+    c.op = parse_enum<coll_op>(op_, "--op");
     c.group_size = ranks_;
     c.ctas = ctas_;
     std::vector<std::uint64_t> sizes;
@@ -77,7 +77,7 @@ class coll_command final : public command {
       comm->max_reduce(v.iter_ms);
       std::vector<long long> wrong{v.wrong};
       comm->sum_reduce(wrong);
-      rows.push_back(make_coll_row(c, dtype::bf16, compute_stats(v.iter_ms), wrong[0]));
+      rows.push_back(make_coll_row(c, compute_stats(v.iter_ms), wrong[0]));
     }
     if (!comm->is_root()) return 0;
     if (!flags_.quiet) std::cout << format_coll_table(rows, exec->simulated(), exec->label());

@@ -50,8 +50,8 @@ class pair_command final : public command {
     const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
     pair_spec p;
     const gemm_shape shape = parse_gemm_shape(gemm_, "--gemm");
-    p.gemm = gemm_params{shape.m, shape.n, shape.k, parse_dtype(dtype_, "--dtype"), 0};
-    p.coll.op = parse_coll_op(coll_, "--coll");
+    p.gemm = gemm_params{shape.m, shape.n, shape.k, parse_enum<dtype>(dtype_, "--dtype"), 0};
+    p.coll.op = parse_enum<coll_op>(coll_, "--coll");
     p.coll.bytes = parse_size(bytes_, "--bytes");
     p.coll.group_size = ranks_;
     p.producer_us = producer_us_;

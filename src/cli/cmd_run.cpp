@@ -150,9 +150,15 @@ class run_command final : public command {
       }
     }();
 
+    std::vector<diagnostic> ignored;
+    const tp_overlap_layer typed =
+        src.tp_cfg.is_null()
+            ? tp_overlap_layer{}
+            : parse_tp_overlap_layer(json::parse(src.tp_cfg.dump()), "", "", ignored);
     const slot_overlap_map preset_methods =
-        src.tp_overlap ? te_effective_overlap(src.tp_cfg, sc.layout.tp) : slot_overlap_map{};
-    const slot_overlap_map te_defaults = te_effective_overlap(ordered_json(), sc.layout.tp);
+        src.tp_overlap ? te_effective_overlap(src.tp_cfg.is_null() ? nullptr : &typed, sc.layout.tp)
+                       : slot_overlap_map{};
+    const slot_overlap_map te_defaults = te_effective_overlap(nullptr, sc.layout.tp);
     const slot_overlap_map no_overlap;
 
     sweep_request req;

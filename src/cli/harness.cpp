@@ -8,10 +8,10 @@
 
 #include "cli/cuda_loader.hpp"
 #include "core/build_info.hpp"
+#include "core/cdmc.hpp"
 #include "core/error.hpp"
 #include "core/metrics.hpp"
 #include "core/report_table.hpp"
-#include "cuda/cdmc.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob::cli {
@@ -65,8 +65,8 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
 int process_cdmc(const gpu_spec& gpu) {
   // The CUDA executor refuses cases by this same reading, so plan with it too; unset means the
   // driver's default, which the GPU file records.
-  const char* v = std::getenv("CUDA_DEVICE_MAX_CONNECTIONS");
-  return v && *v ? ob::process_cdmc() : gpu.default_cdmc;
+  (void)gpu;
+  return ob::process_cdmc();
 }
 
 case_runner::case_runner(executor& exec, communicator& comm, measure_options opts)

@@ -8,9 +8,9 @@
 #include <map>
 #include <set>
 
+#include "core/cdmc.hpp"
 #include "core/error.hpp"
 #include "core/json_util.hpp"
-#include "cuda/cdmc.hpp"
 
 namespace ob::cli {
 namespace {

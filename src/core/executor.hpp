@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cdmc.hpp"
 #include "core/ir.hpp"
 #include "core/json_util.hpp"
 
@@ -36,7 +37,7 @@ struct measure_options {
   int warmup = 5;
   int iters = 20;
   bool graphs = false;
-  int cdmc = 8;  // the CDMC the case asks for; real backends refuse one that is not the process's
+  int cdmc = cdmc_default;  // the CDMC the case asks for; real backends refuse another
   double timeout_s = 300;
 };
 

@@ -145,7 +145,6 @@ gpu_spec load_gpu_spec(const std::string& ref, const std::string& field) {
     g.nccl_ll_max_bytes_per_rank = sourced_positive(sim, "nccl_ll_max_bytes_per_rank");
     g.copy_engine_gbps = sourced_positive(sim, "copy_engine_gbps");
     g.elementwise_hbm_efficiency = sourced_fraction(sim, "elementwise_hbm_efficiency");
-    g.default_cdmc = sourced_count(sim, "default_cdmc");
     sim.finish();
   }
   top.finish();

@@ -39,7 +39,6 @@ struct gpu_spec {
       nccl_ctas_p2p = 8;
   double copy_engine_gbps = 0;               // p2p through copy engines (no SM)
   double elementwise_hbm_efficiency = 0.85;  // memory-bound kernels' fraction of HBM
-  int default_cdmc = 8;
 
   double peak_tflops(dtype t) const;
   double gemm_efficiency(dtype t) const;

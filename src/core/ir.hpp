@@ -7,6 +7,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/enum_names.hpp"
+
 namespace ob {
 
 enum class dtype { bf16, fp16, fp8 };
@@ -15,14 +17,51 @@ enum class op_kind { gemm, collective, p2p, elementwise, delay };
 enum class coll_op { all_gather, reduce_scatter, all_reduce };
 enum class comm_group { tp, dp, cp, pp };
 
-std::string_view to_string(dtype v);
-std::string_view to_string(stream_role v);
-std::string_view to_string(op_kind v);
-std::string_view to_string(coll_op v);
-std::string_view to_string(comm_group v);
-// Parsers throw config_error naming `field` and listing the accepted values.
-dtype parse_dtype(std::string_view s, std::string_view field);
-coll_op parse_coll_op(std::string_view s, std::string_view field);
+template <>
+struct enum_names<dtype> {
+  static constexpr std::string_view noun = "dtype";
+  static constexpr std::array names = {enum_entry{dtype::bf16, "bf16"},
+                                       enum_entry{dtype::fp16, "fp16"},
+                                       enum_entry{dtype::fp8, "fp8"}};
+  static constexpr std::array aliases = {enum_entry{dtype::fp8, "fp8_e4m3"}};
+};
+template <>
+struct enum_names<stream_role> {
+  static constexpr std::string_view noun = "stream role";
+  static constexpr std::array names = {enum_entry{stream_role::compute, "compute"},
+                                       enum_entry{stream_role::comm, "comm"},
+                                       enum_entry{stream_role::p2p, "p2p"}};
+};
+template <>
+struct enum_names<op_kind> {
+  static constexpr std::string_view noun = "op kind";
+  static constexpr std::array names = {
+      enum_entry{op_kind::gemm, "gemm"}, enum_entry{op_kind::collective, "collective"},
+      enum_entry{op_kind::p2p, "p2p"}, enum_entry{op_kind::elementwise, "elementwise"},
+      enum_entry{op_kind::delay, "delay"}};
+};
+template <>
+struct enum_names<coll_op> {
+  static constexpr std::string_view noun = "collective";
+  static constexpr std::array names = {enum_entry{coll_op::all_gather, "all_gather"},
+                                       enum_entry{coll_op::reduce_scatter, "reduce_scatter"},
+                                       enum_entry{coll_op::all_reduce, "all_reduce"}};
+  // nccl-tests' and common short spellings.
+  static constexpr std::array aliases = {enum_entry{coll_op::all_gather, "ag"},
+                                         enum_entry{coll_op::all_gather, "allgather"},
+                                         enum_entry{coll_op::reduce_scatter, "rs"},
+                                         enum_entry{coll_op::reduce_scatter, "reducescatter"},
+                                         enum_entry{coll_op::all_reduce, "ar"},
+                                         enum_entry{coll_op::all_reduce, "allreduce"}};
+};
+template <>
+struct enum_names<comm_group> {
+  static constexpr std::string_view noun = "communication group";
+  static constexpr std::array names = {
+      enum_entry{comm_group::tp, "tp"}, enum_entry{comm_group::dp, "dp"},
+      enum_entry{comm_group::cp, "cp"}, enum_entry{comm_group::pp, "pp"}};
+};
+
 std::size_t dtype_bytes(dtype v);  // bf16/fp16 2, fp8 1
 
 struct stream {
@@ -43,6 +82,7 @@ struct collective_params {
   coll_op op = coll_op::all_gather;
   // nccl-tests `size`: AG = total gathered bytes, RS = total input bytes, AR = buffer bytes.
   std::uint64_t bytes = 0;
+  dtype type = dtype::bf16;  // element type on the wire
   comm_group group = comm_group::tp;
   int group_size = 1;     // ranks in the group
   int ctas = 0;           // 0 = library default for this op
@@ -53,6 +93,7 @@ struct p2p_params {
   int send_peer = 0;  // rank offset within the group (+1 = next in ring)
   int recv_peer = 0;
   std::uint64_t bytes = 0;  // bytes sent (nccl-tests send-recv size)
+  dtype type = dtype::bf16;
   comm_group group = comm_group::tp;
   int group_size = 1;
   int ctas = 0;  // 0 = copy engine (no SM), as TE's userbuffers use_ce default
@@ -114,10 +155,18 @@ struct schedule {
 
 // The five measured variants of a case (DESIGN §4).
 enum class variant { compute_only, compute_with_margin, comm_only, serial, overlapped };
+template <>
+struct enum_names<variant> {
+  static constexpr std::string_view noun = "variant";
+  static constexpr std::array names = {
+      enum_entry{variant::compute_only, "compute_only"},
+      enum_entry{variant::compute_with_margin, "compute_with_margin"},
+      enum_entry{variant::comm_only, "comm_only"}, enum_entry{variant::serial, "serial"},
+      enum_entry{variant::overlapped, "overlapped"}};
+};
 inline constexpr variant all_variants[] = {variant::compute_only, variant::compute_with_margin,
                                            variant::comm_only, variant::serial,
                                            variant::overlapped};
-std::string_view to_string(variant v);
 
 // Derives a variant from the planned (overlapped) schedule:
 //  compute_only: comm ops dropped, GEMMs at full SMs, elementwise SM margins 0;

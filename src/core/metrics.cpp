@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/collective_traits.hpp"
 #include "core/error.hpp"
 
 namespace ob {
@@ -61,27 +62,14 @@ std::vector<interval> merged(std::vector<interval> v) {
 
 }  // namespace
 
-double busbw_factor(coll_op op, int group_size) {
-  if (group_size <= 1) return 0;
-  const double n = group_size;
-  switch (op) {
-    case coll_op::all_reduce:
-      return 2.0 * (n - 1) / n;
-    case coll_op::all_gather:
-    case coll_op::reduce_scatter:
-      return (n - 1) / n;
-  }
-  return 0;
-}
-
 double bus_bytes(const schedule& s) {
   double total = 0;
   for (const op& o : s.ops) {
     if (o.kind() == op_kind::collective) {
       const auto& c = o.as<collective_params>();
-      total += static_cast<double>(c.bytes) * busbw_factor(c.op, c.group_size);
+      total += static_cast<double>(c.bytes) * traits_of(c.op).bus_factor(c.group_size);
     } else if (o.kind() == op_kind::p2p) {
-      total += static_cast<double>(o.as<p2p_params>().bytes);  // nccl-tests send-recv factor 1
+      total += static_cast<double>(o.as<p2p_params>().bytes) * p2p_bus_factor;
     }
   }
   return total;
@@ -179,19 +167,18 @@ case_metrics compute_metrics(const variant_schedules& schedules,
   return m;
 }
 
-coll_row make_coll_row(const collective_params& p, dtype type, const stats& time_ms,
-                       std::int64_t wrong) {
+coll_row make_coll_row(const collective_params& p, const stats& time_ms, std::int64_t wrong) {
   coll_row r;
   r.size = p.bytes;
-  r.count = p.bytes / dtype_bytes(type);
-  r.type = std::string(to_string(type));
-  r.redop = p.op == coll_op::all_gather ? "none" : "sum";
+  r.count = p.bytes / dtype_bytes(p.type);
+  r.type = std::string(to_string(p.type));
+  r.redop = std::string(traits_of(p.op).redop);
   r.op = std::string(to_string(p.op));
   r.ranks = p.group_size;
   r.time_ms = time_ms;
   r.time_us = time_ms.median * 1e3;
   if (r.time_us > 0) r.algbw_gbps = static_cast<double>(p.bytes) / (r.time_us * 1e-6) / 1e9;
-  r.busbw_gbps = r.algbw_gbps * busbw_factor(p.op, p.group_size);
+  r.busbw_gbps = r.algbw_gbps * traits_of(p.op).bus_factor(p.group_size);
   r.wrong = wrong;
   return r;
 }

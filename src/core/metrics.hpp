@@ -51,9 +51,6 @@ struct case_metrics {
 case_metrics compute_metrics(const variant_schedules& schedules,
                              const variant_measurements& measurements);
 
-// nccl-tests bus-bandwidth factor (busbw = algbw × factor): all-reduce 2(n−1)/n, all-gather and
-// reduce-scatter (n−1)/n. n <= 1 gives 0: one rank moves nothing over the bus.
-double busbw_factor(coll_op op, int group_size);
 // Σ over the schedule's collective and p2p ops of bytes × bus factor (p2p factor 1).
 double bus_bytes(const schedule& s);
 
@@ -85,8 +82,7 @@ struct coll_row {
   std::int64_t wrong = 0;
 };
 
-coll_row make_coll_row(const collective_params& p, dtype type, const stats& time_ms,
-                       std::int64_t wrong);
+coll_row make_coll_row(const collective_params& p, const stats& time_ms, std::int64_t wrong);
 ordered_json to_json(const coll_row& r);
 coll_row coll_row_from_json(const json_object& obj);
 

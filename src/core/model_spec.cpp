@@ -23,7 +23,8 @@ model_spec load_model_spec(const std::string& ref, const std::string& field) {
   m.seq_length = top.get_positive_int("seq_length");
   m.micro_batch = top.get_positive_int("micro_batch_size", 1);
   m.layers = top.get_positive_int("num_layers");
-  m.type = parse_dtype(top.get_enum("dtype", {"bf16", "fp16", "fp8"}, "bf16"), path + ": dtype");
+  m.type =
+      parse_enum<dtype>(top.get_enum("dtype", {"bf16", "fp16", "fp8"}, "bf16"), path + ": dtype");
   m.gated_mlp = top.get_bool("gated_linear_unit", false);
   m.causal = top.get_bool("causal", true);
   top.finish();

@@ -5,11 +5,20 @@
 #include <string>
 #include <string_view>
 
+#include "core/enum_names.hpp"
+
 namespace ob {
 
 enum class overlap_method { none, bulk, pipeline, ring_exchange, external };
-std::string_view to_string(overlap_method m);
-overlap_method parse_overlap_method(std::string_view s, std::string_view field);
+template <>
+struct enum_names<overlap_method> {
+  static constexpr std::string_view noun = "overlap method";
+  static constexpr std::array names = {enum_entry{overlap_method::none, "none"},
+                                       enum_entry{overlap_method::bulk, "bulk"},
+                                       enum_entry{overlap_method::pipeline, "pipeline"},
+                                       enum_entry{overlap_method::ring_exchange, "ring_exchange"},
+                                       enum_entry{overlap_method::external, "external"}};
+};
 
 struct gemm_overlap_cfg {
   overlap_method method = overlap_method::none;

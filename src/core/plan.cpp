@@ -8,34 +8,6 @@
 
 namespace ob {
 
-std::string_view to_string(launch_order o) {
-  return o == launch_order::comm_first ? "comm_first" : "gemm_first";
-}
-std::string_view to_string(priority_mode p) {
-  switch (p) {
-    case priority_mode::comm_high:
-      return "comm_high";
-    case priority_mode::equal:
-      return "equal";
-    case priority_mode::compute_high:
-      return "compute_high";
-  }
-  return "?";
-}
-launch_order parse_launch_order(std::string_view s, std::string_view field) {
-  if (s == "comm_first") return launch_order::comm_first;
-  if (s == "gemm_first") return launch_order::gemm_first;
-  throw config_error(std::string(field) + ": unknown order '" + std::string(s) +
-                     "' (expected comm_first or gemm_first)");
-}
-priority_mode parse_priority_mode(std::string_view s, std::string_view field) {
-  for (priority_mode p :
-       {priority_mode::comm_high, priority_mode::equal, priority_mode::compute_high})
-    if (to_string(p) == s) return p;
-  throw config_error(std::string(field) + ": unknown priority '" + std::string(s) +
-                     "' (expected comm_high, equal or compute_high)");
-}
-
 namespace {
 
 // CUDA convention: lower number = higher priority. TE gives comm streams the highest priority.
@@ -107,10 +79,24 @@ class layer_planner {
     collective_params c;
     c.op = g.comm;
     c.bytes = bytes;
+    c.type = g.comm_type;
     c.group = comm_group::tp;
     c.group_size = w_.layout.tp;
     c.ctas = ctas;
     return c;
+  }
+
+  // One step of a ring exchange: send to the next rank, receive from the previous one, through
+  // the copy engines (TE's userbuffers default).
+  p2p_params ring_step(const layer_gemm& g, std::uint64_t bytes) const {
+    p2p_params p;
+    p.send_peer = 1;
+    p.recv_peer = -1;
+    p.bytes = bytes;
+    p.type = g.comm_type;
+    p.group = comm_group::tp;
+    p.group_size = w_.layout.tp;
+    return p;
   }
 
   std::vector<int> after_compute() const {
@@ -157,170 +143,183 @@ class layer_planner {
     return total / um * (hi - lo) + (total % um) * hi / um - (total % um) * lo / um;
   }
 
+  bool gemm_first() const { return knobs_.order == launch_order::gemm_first; }
+
+  int plain_gemm(const layer_gemm& g, std::vector<int> waits = {}) {
+    return add_compute(g.slot, g.gemm, std::move(waits), g.slot);
+  }
+
+  // Without overlap the collective sits on the compute stream, in dependency order.
+  int serial_coll(const layer_gemm& g, const std::string& name, std::uint64_t bytes) {
+    return add_compute(name, coll(g, bytes, knobs_.comm_ctas), {}, g.slot);
+  }
+
   void add_gemm(const layer_gemm& g) {
     const gemm_overlap_cfg cfg = cfg_for(g.slot);
     overlap_method method = g.comm_bytes == 0 ? overlap_method::none : cfg.method;
     if (g.relation == comm_relation::external) method = overlap_method::none;
-    const bool gemm_first = knobs_.order == launch_order::gemm_first;
-    const std::string& slot = g.slot;
-    auto plain_gemm = [&](std::vector<int> waits = {}) {
-      gemm_params p = g.gemm;
-      return add_compute(slot, p, std::move(waits), slot);
-    };
-    // Without overlap the collective sits on the compute stream, in dependency order.
-    auto serial_coll = [&](const std::string& name, std::uint64_t bytes) {
-      return add_compute(name, coll(g, bytes, knobs_.comm_ctas), {}, slot);
-    };
-    const int tp = w_.layout.tp;
-
     switch (g.relation) {
       case comm_relation::ar_output:
         // TE's userbuffers overlap needs sequence parallelism (Bridge gates it off without);
         // MCore's async dgrad all-reduce is not modelled, so the all-reduce is serial.
-        plain_gemm(take_pending_ag());
-        serial_coll(slot + ".ar", g.comm_bytes);
+        plain_gemm(g, take_pending_ag());
+        serial_coll(g, g.slot + ".ar", g.comm_bytes);
         return;
       case comm_relation::external:
-        plain_gemm(take_pending_ag());
+        plain_gemm(g, take_pending_ag());
         return;
-
       case comm_relation::ag_input:
-        if (method == overlap_method::none) {
-          serial_coll(slot + ".ag", g.comm_bytes);
-          plain_gemm();
-        } else if (method == overlap_method::ring_exchange) {
-          // Step j multiplies the chunk already here while send/recv brings chunk j+1.
-          const int sm = overlapped_sm_target(cfg);
-          const std::uint64_t step_bytes = g.comm_bytes / static_cast<std::uint64_t>(tp);
-          // Every exchange needs the producer's output, never the chunk GEMMs.
-          const std::vector<int> producer = after_compute();
-          int prev_recv = -1;
-          for (int j = 0; j < tp; ++j) {
-            const std::string base = slot + ".step" + std::to_string(j);
-            auto send = [&] {
-              if (j + 1 >= tp) return -1;
-              p2p_params p{1, -1, step_bytes, comm_group::tp, tp, 0};
-              return s_.add_op(base + ".sendrecv", p2p_, p, producer, slot);
-            };
-            int recv = -1;
-            if (!gemm_first) recv = send();
-            add_compute(base + ".gemm", chunk(g, tp, j, sm),
-                        prev_recv >= 0 ? std::vector<int>{prev_recv} : std::vector<int>{}, slot);
-            if (gemm_first) recv = send();
-            prev_recv = recv;
-          }
-        } else if (method == overlap_method::bulk) {
-          const int ag = s_.add_op(slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
-                                   after_compute(), slot);
-          add_compute(slot, with_sm(g.gemm, overlapped_sm_target(cfg)), {ag}, slot);
-        } else {
-          throw config_error(slot + ": method " + std::string(to_string(method)) +
-                             " cannot overlap an all-gather (Transformer Engine rejects it)");
-        }
-        return;
-
+        return add_ag_input(g, cfg, method);
       case comm_relation::rs_output:
-        if (method == overlap_method::none) {
-          plain_gemm();
-          serial_coll(slot + ".rs", g.comm_bytes);
-        } else if (method == overlap_method::pipeline || method == overlap_method::ring_exchange) {
-          const bool ring = method == overlap_method::ring_exchange;
-          const int parts = ring ? tp : std::max(1, cfg.num_splits);
-          if (parts > g.gemm.m)
-            throw config_error(slot + ".num_splits: " + std::to_string(parts) +
-                               " chunks of a GEMM with only " + std::to_string(g.gemm.m) + " rows");
-          const int sm = overlapped_sm_target(cfg);
-          std::vector<int> chunks;
-          auto comm_for = [&](int i) {
-            const std::uint64_t part_bytes = chunk_bytes(g.comm_bytes, g.gemm.m, parts, i);
-            const std::string name =
-                slot + ".chunk" + std::to_string(i) + (ring ? ".sendrecv" : ".rs");
-            op_params p;
-            if (ring)
-              p = p2p_params{1, -1, part_bytes, comm_group::tp, tp, 0};
-            else
-              p = coll(g, part_bytes, coll_ctas(cfg));
-            pending_rs_.push_back(s_.add_op(name, ring ? p2p_ : comm_, p, {chunks[i]}, slot));
-          };
-          // comm_first: each chunk's RS right behind its GEMM (TE's order); gemm_first: every
-          // chunk GEMM first, then the RSs.
-          for (int i = 0; i < parts; ++i) {
-            chunks.push_back(add_compute(slot + ".chunk" + std::to_string(i) + ".gemm",
-                                         chunk(g, parts, i, sm), {}, slot));
-            if (i > 0 && !gemm_first && !ring)
-              order_after_launch(chunks.back(), pending_rs_.back());
-            if (!gemm_first) comm_for(i);
-          }
-          if (gemm_first)
-            for (int i = 0; i < parts; ++i) comm_for(i);
-        } else {  // bulk: the RS leaves the stream but waits on the whole GEMM
-          const int gemm = plain_gemm();
-          pending_rs_.push_back(
-              s_.add_op(slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {gemm}, slot));
-        }
-        return;
-
-      case comm_relation::independent_ag: {
-        if (method == overlap_method::pipeline || method == overlap_method::ring_exchange) {
-          // TE moves this dgrad off bulk: it reduce-scatters its own output with that method
-          // (dgrad_reduce_scatter_overlap), and the paired wgrad then has no comm beside it.
-          layer_gemm as_rs = g;
-          as_rs.relation = comm_relation::rs_output;
-          as_rs.comm = coll_op::reduce_scatter;
-          as_rs.comm_bytes = static_cast<std::uint64_t>(g.gemm.m) * g.gemm.n * 2;
-          add_gemm(as_rs);
-          dgrad_did_rs_ = true;
-          return;
-        }
-        if (method == overlap_method::none) {
-          // Unoverlapped TE gathers the LN output for wgrad right before the dgrad GEMM.
-          pending_ag_ = serial_coll(slot + ".ag", g.comm_bytes);
-          last_dgrad_ = plain_gemm();
-          return;
-        }
-        // Bulk: the gather is issued at this point of the backward (so it waits on the last
-        // compute op) and runs beside the dgrad GEMM.
-        const int sm = overlapped_sm_target(cfg);
-        const std::vector<int> issued_after = after_compute();
-        auto issue = [&] {
-          pending_ag_ = s_.add_op(slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
-                                  issued_after, slot);
-        };
-        if (!gemm_first) issue();
-        last_dgrad_ = add_compute(slot, with_sm(g.gemm, sm), {}, slot);
-        if (gemm_first)
-          issue();
-        else
-          order_after_launch(last_dgrad_, pending_ag_);
-        return;
-      }
-
-      case comm_relation::independent_rs: {
-        const std::vector<int> need_ag = take_pending_ag();
-        const int dgrad = last_dgrad_;
-        if (std::exchange(dgrad_did_rs_, false)) {
-          plain_gemm(need_ag);
-          return;
-        }
-        if (method == overlap_method::none || dgrad < 0) {
-          if (dgrad >= 0) serial_coll(slot + ".rs", g.comm_bytes);
-          plain_gemm(need_ag);
-          return;
-        }
-        const int sm = overlapped_sm_target(cfg);
-        auto issue = [&] {
-          pending_rs_.push_back(
-              s_.add_op(slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {dgrad}, slot));
-        };
-        if (!gemm_first) issue();
-        const int wgrad = add_compute(slot, with_sm(g.gemm, sm), need_ag, slot);
-        if (gemm_first)
-          issue();
-        else
-          order_after_launch(wgrad, pending_rs_.back());
-        return;
-      }
+        return add_rs_output(g, cfg, method);
+      case comm_relation::independent_ag:
+        return add_independent_ag(g, cfg, method);
+      case comm_relation::independent_rs:
+        return add_independent_rs(g, cfg, method);
     }
+  }
+
+  // An all-gather produces the GEMM's input.
+  void add_ag_input(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
+    if (method == overlap_method::none) {
+      serial_coll(g, g.slot + ".ag", g.comm_bytes);
+      plain_gemm(g);
+    } else if (method == overlap_method::ring_exchange) {
+      add_ring_gather(g, cfg);
+    } else if (method == overlap_method::bulk) {
+      const int ag = s_.add_op(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
+                               after_compute(), g.slot);
+      add_compute(g.slot, with_sm(g.gemm, overlapped_sm_target(cfg)), {ag}, g.slot);
+    } else {
+      throw config_error(g.slot + ": method " + std::string(to_string(method)) +
+                         " cannot overlap an all-gather (Transformer Engine rejects it)");
+    }
+  }
+
+  // Step j multiplies the chunk already here while send/recv brings chunk j+1.
+  void add_ring_gather(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
+    const int tp = w_.layout.tp;
+    const int sm = overlapped_sm_target(cfg);
+    const std::uint64_t step_bytes = g.comm_bytes / static_cast<std::uint64_t>(tp);
+    // Every exchange needs the producer's output, never the chunk GEMMs.
+    const std::vector<int> producer = after_compute();
+    int prev_recv = -1;
+    for (int j = 0; j < tp; ++j) {
+      const std::string base = g.slot + ".step" + std::to_string(j);
+      auto send = [&] {
+        if (j + 1 >= tp) return -1;
+        return s_.add_op(base + ".sendrecv", p2p_, ring_step(g, step_bytes), producer, g.slot);
+      };
+      int recv = -1;
+      if (!gemm_first()) recv = send();
+      add_compute(base + ".gemm", chunk(g, tp, j, sm),
+                  prev_recv >= 0 ? std::vector<int>{prev_recv} : std::vector<int>{}, g.slot);
+      if (gemm_first()) recv = send();
+      prev_recv = recv;
+    }
+  }
+
+  // A reduce-scatter consumes the GEMM's output.
+  void add_rs_output(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
+    if (method == overlap_method::none) {
+      plain_gemm(g);
+      serial_coll(g, g.slot + ".rs", g.comm_bytes);
+    } else if (method == overlap_method::pipeline || method == overlap_method::ring_exchange) {
+      add_chunked_scatter(g, cfg, method == overlap_method::ring_exchange);
+    } else {  // bulk: the RS leaves the stream but waits on the whole GEMM
+      const int gemm = plain_gemm(g);
+      pending_rs_.push_back(
+          s_.add_op(g.slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {gemm}, g.slot));
+    }
+  }
+
+  // Pipeline (num_splits chunks, an RS each) or ring exchange (tp chunks, a send/recv each).
+  void add_chunked_scatter(const layer_gemm& g, const gemm_overlap_cfg& cfg, bool ring) {
+    const int parts = ring ? w_.layout.tp : std::max(1, cfg.num_splits);
+    if (parts > g.gemm.m)
+      throw config_error(g.slot + ".num_splits: " + std::to_string(parts) +
+                         " chunks of a GEMM with only " + std::to_string(g.gemm.m) + " rows");
+    const int sm = overlapped_sm_target(cfg);
+    std::vector<int> chunks;
+    auto comm_for = [&](int i) {
+      const std::uint64_t part_bytes = chunk_bytes(g.comm_bytes, g.gemm.m, parts, i);
+      const std::string name = g.slot + ".chunk" + std::to_string(i) + (ring ? ".sendrecv" : ".rs");
+      const op_params p = ring ? op_params(ring_step(g, part_bytes))
+                               : op_params(coll(g, part_bytes, coll_ctas(cfg)));
+      pending_rs_.push_back(s_.add_op(name, ring ? p2p_ : comm_, p, {chunks[i]}, g.slot));
+    };
+    // comm_first: each chunk's RS right behind its GEMM (TE's order); gemm_first: every chunk
+    // GEMM first, then the RSs.
+    for (int i = 0; i < parts; ++i) {
+      chunks.push_back(add_compute(g.slot + ".chunk" + std::to_string(i) + ".gemm",
+                                   chunk(g, parts, i, sm), {}, g.slot));
+      if (i > 0 && !gemm_first() && !ring) order_after_launch(chunks.back(), pending_rs_.back());
+      if (!gemm_first()) comm_for(i);
+    }
+    if (gemm_first())
+      for (int i = 0; i < parts; ++i) comm_for(i);
+  }
+
+  // An unrelated all-gather (LN output for the wgrad) runs beside the dgrad GEMM.
+  void add_independent_ag(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
+    if (method == overlap_method::pipeline || method == overlap_method::ring_exchange) {
+      // TE moves this dgrad off bulk: it reduce-scatters its own output with that method
+      // (dgrad_reduce_scatter_overlap), and the paired wgrad then has no comm beside it.
+      layer_gemm as_rs = g;
+      as_rs.relation = comm_relation::rs_output;
+      as_rs.comm = coll_op::reduce_scatter;
+      as_rs.comm_type = dtype::bf16;
+      as_rs.comm_bytes = static_cast<std::uint64_t>(g.gemm.m) * g.gemm.n * dtype_bytes(dtype::bf16);
+      add_gemm(as_rs);
+      dgrad_did_rs_ = true;
+      return;
+    }
+    if (method == overlap_method::none) {
+      // Unoverlapped TE gathers the LN output for wgrad right before the dgrad GEMM.
+      pending_ag_ = serial_coll(g, g.slot + ".ag", g.comm_bytes);
+      last_dgrad_ = plain_gemm(g);
+      return;
+    }
+    // Bulk: the gather is issued at this point of the backward (so it waits on the last compute
+    // op) and runs beside the dgrad GEMM.
+    const int sm = overlapped_sm_target(cfg);
+    const std::vector<int> issued_after = after_compute();
+    auto issue = [&] {
+      pending_ag_ = s_.add_op(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
+                              issued_after, g.slot);
+    };
+    if (!gemm_first()) issue();
+    last_dgrad_ = add_compute(g.slot, with_sm(g.gemm, sm), {}, g.slot);
+    if (gemm_first())
+      issue();
+    else
+      order_after_launch(last_dgrad_, pending_ag_);
+  }
+
+  // An unrelated reduce-scatter (of the dgrad's output) runs beside the wgrad GEMM.
+  void add_independent_rs(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
+    const std::vector<int> need_ag = take_pending_ag();
+    const int dgrad = last_dgrad_;
+    if (std::exchange(dgrad_did_rs_, false)) {
+      plain_gemm(g, need_ag);
+      return;
+    }
+    if (method == overlap_method::none || dgrad < 0) {
+      if (dgrad >= 0) serial_coll(g, g.slot + ".rs", g.comm_bytes);
+      plain_gemm(g, need_ag);
+      return;
+    }
+    const int sm = overlapped_sm_target(cfg);
+    auto issue = [&] {
+      pending_rs_.push_back(
+          s_.add_op(g.slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {dgrad}, g.slot));
+    };
+    if (!gemm_first()) issue();
+    const int wgrad = add_compute(g.slot, with_sm(g.gemm, sm), need_ag, g.slot);
+    if (gemm_first())
+      issue();
+    else
+      order_after_launch(wgrad, pending_rs_.back());
   }
 
   // TE's launch-ordering event: the GEMM may not dispatch before the comm kernel is resident.

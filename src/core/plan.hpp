@@ -13,10 +13,19 @@ namespace ob {
 
 enum class launch_order { comm_first, gemm_first };
 enum class priority_mode { comm_high, equal, compute_high };
-std::string_view to_string(launch_order o);
-std::string_view to_string(priority_mode p);
-launch_order parse_launch_order(std::string_view s, std::string_view field);
-priority_mode parse_priority_mode(std::string_view s, std::string_view field);
+template <>
+struct enum_names<launch_order> {
+  static constexpr std::string_view noun = "order";
+  static constexpr std::array names = {enum_entry{launch_order::comm_first, "comm_first"},
+                                       enum_entry{launch_order::gemm_first, "gemm_first"}};
+};
+template <>
+struct enum_names<priority_mode> {
+  static constexpr std::string_view noun = "priority";
+  static constexpr std::array names = {enum_entry{priority_mode::comm_high, "comm_high"},
+                                       enum_entry{priority_mode::equal, "equal"},
+                                       enum_entry{priority_mode::compute_high, "compute_high"}};
+};
 
 struct plan_knobs {
   launch_order order = launch_order::comm_first;

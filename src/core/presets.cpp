@@ -78,8 +78,8 @@ tp_overlap_gemm parse_gemm(const json& v, const std::string& file, const std::st
                            bool all_fields) {
   const json_object o(v, file, path);
   tp_overlap_gemm g;
-  g.method = parse_overlap_method(o.get_enum("method", {"bulk", "pipeline", "ring_exchange"}),
-                                  o.where("method"));
+  g.method = parse_enum<overlap_method>(o.get_enum("method", {"bulk", "pipeline", "ring_exchange"}),
+                                        o.where("method"));
   const auto& fields = class_fields(g.method);
   if (all_fields)
     for (const auto& f : fields)
@@ -151,12 +151,12 @@ tp_overlap_layer parse_layer(const json& gemms, const std::string& file, const s
   }
   if (!tuple_fields.empty())
     warnings.push_back(
-        {"fp8_buf_tuple_truthy",
+        {diag_code::fp8_buf_tuple_truthy,
          file + ": " + join_names(tuple_fields) + ": \"" + std::string(fp8_buf_tuple_marker) +
              "\" is PipelineOverlapCfg's unset fp8_buf default, a 1-tuple that Python treats as "
              "true: in an FP8 run Transformer Engine allocates an FP8 (uint8) reduce-scatter "
              "buffer for these GEMMs, although false was almost certainly intended; in BF16 it "
-             "makes no difference (reference §11.3)"});
+             "makes no difference (docs/BRIDGE_RULES.md §11.3)"});
   return layer;
 }
 
@@ -301,145 +301,86 @@ overlap_method te_default_method(std::string_view slot) {
   return overlap_method::bulk;
 }
 
-bool is_te_slot(std::string_view s) {
-  return std::find(std::begin(gemm_slots), std::end(gemm_slots), s) != std::end(gemm_slots);
-}
-
 [[noreturn]] void te_reject(const std::string& slot, const std::string& why) {
   throw config_error("tp_comm_overlap_cfg." + slot + ": Transformer Engine rejects this: " + why);
 }
 
-bool expect_bool(const ordered_json& v, const std::string& slot, const std::string& key) {
-  if (!v.is_boolean())
-    throw config_error("tp_comm_overlap_cfg." + slot + "." + key +
-                       ": expected true or false, got " + describe_json(json(v)));
-  return v.get<bool>();
+const tp_overlap_gemm* user_slot(const tp_overlap_layer* layer, std::string_view slot) {
+  if (!layer) return nullptr;
+  for (const tp_overlap_slot& s : *layer)
+    if (s.name == slot) return s.cfg ? &*s.cfg : nullptr;  // None: Bridge drops it before TE
+  return nullptr;
 }
 
-int expect_positive(const ordered_json& v, const std::string& slot, const std::string& key) {
-  if (!v.is_number_integer() || v.get<std::int64_t>() <= 0 || v.get<std::int64_t>() > max_small_int)
-    throw config_error("tp_comm_overlap_cfg." + slot + "." + key +
-                       ": expected a positive integer, got " + describe_json(json(v)));
-  return static_cast<int>(v.get<std::int64_t>());
-}
-
-overlap_method user_method(const ordered_json& u, const std::string& slot) {
-  const ordered_json& m = u.at("method");
-  if (!m.is_string())
-    throw config_error("tp_comm_overlap_cfg." + slot + ".method: expected a string, got " +
-                       describe_json(json(m)));
-  const std::string s = m.get<std::string>();
-  if (s != "bulk" && s != "pipeline" && s != "ring_exchange" && s != "external")
-    te_reject(slot, "unknown overlap method '" + s +
-                        "' (expected bulk, pipeline, ring_exchange or external)");
-  return parse_overlap_method(s, "tp_comm_overlap_cfg." + slot + ".method");
-}
-
-}  // namespace
-
-slot_overlap_map te_effective_overlap(const ordered_json& cfg, int tp_size) {
-  if (tp_size < 1)
-    throw config_error("tensor parallel size must be at least 1, got " + std::to_string(tp_size));
-  if (!cfg.is_null() && !cfg.is_object())
-    throw config_error("tp_comm_overlap_cfg: expected an object or null, got " +
-                       describe_json(json(cfg)));
-  const auto user = [&](const std::string& slot) -> const ordered_json* {
-    // A null slot is what Bridge's None filter removes before TE sees the dict.
-    if (cfg.is_null() || !cfg.contains(slot) || cfg.at(slot).is_null()) return nullptr;
-    const ordered_json& u = cfg.at(slot);
-    if (!u.is_object())
-      throw config_error("tp_comm_overlap_cfg." + slot + ": expected an object, got " +
-                         describe_json(json(u)));
-    return &u;
-  };
-  if (cfg.is_object())
-    for (auto it = cfg.begin(); it != cfg.end(); ++it)
-      if (!is_te_slot(it.key()))
-        throw config_error("tp_comm_overlap_cfg." + it.key() + ": not a Transformer Engine GEMM");
-
-  // TE's lists, which a non-bulk dgrad edits before any buffer is built.
+// TE's all-gather and reduce-scatter lists and the method each slot starts from; a dgrad moved
+// off bulk edits them before any buffer is built.
+struct te_lists {
   std::set<std::string> all_gather = {"qkv_fprop", "qkv_dgrad", "proj_dgrad", "proj_wgrad",
                                       "fc1_fprop", "fc1_dgrad", "fc2_dgrad",  "fc2_wgrad"};
   std::set<std::string> reduce_scatter = {"proj_fprop", "fc2_fprop", "qkv_wgrad", "fc1_wgrad"};
   std::map<std::string, overlap_method> method_of;
-  for (std::string_view s : gemm_slots) method_of[std::string(s)] = te_default_method(s);
   std::vector<std::string> moved_dgrads;
+};
+
+// qkv_dgrad / fc1_dgrad with a method other than bulk become a reduce-scatter of their output
+// (TE's dgrad_reduce_scatter_overlap); their wgrad must then be absent from the dict.
+te_lists make_te_lists(const tp_overlap_layer* layer) {
+  te_lists l;
+  for (std::string_view s : gemm_slots) l.method_of[std::string(s)] = te_default_method(s);
   for (const std::string dgrad : {"qkv_dgrad", "fc1_dgrad"}) {
-    const ordered_json* u = user(dgrad);
-    if (!u || !u->contains("method")) continue;
-    const overlap_method m = user_method(*u, dgrad);
-    if (m == overlap_method::bulk) continue;
+    const tp_overlap_gemm* u = user_slot(layer, dgrad);
+    if (!u || u->method == overlap_method::bulk) continue;
     const std::string wgrad = dgrad.substr(0, 3) + "_wgrad";
-    if (user(wgrad))
-      te_reject(dgrad, "method '" + std::string(to_string(m)) +
+    if (user_slot(layer, wgrad))
+      te_reject(dgrad, "method '" + std::string(to_string(u->method)) +
                            "' turns it into a reduce-scatter, which requires " + wgrad +
                            " to be absent from the config (Bridge drops it only when it is None)");
-    reduce_scatter.erase(wgrad);
-    all_gather.erase(dgrad);
-    reduce_scatter.insert(dgrad);
-    method_of[dgrad] = m;
-    moved_dgrads.push_back(dgrad);
+    l.reduce_scatter.erase(wgrad);
+    l.all_gather.erase(dgrad);
+    l.reduce_scatter.insert(dgrad);
+    l.method_of[dgrad] = u->method;
+    l.moved_dgrads.push_back(dgrad);
   }
+  return l;
+}
 
-  slot_overlap_map out;
-  for (std::string_view slot_sv : gemm_slots) {
-    const std::string slot(slot_sv);
-    const overlap_method listed = method_of[slot];
-    const bool ring = listed == overlap_method::ring_exchange;
-    gemm_overlap_cfg c;
-    c.method = listed;
-    c.num_sm = ring ? 1 : 16;
-    c.cga_size = ring ? 1 : 2;
-    c.set_sm_margin = !ring;
-    c.num_splits = ring ? tp_size : 4;
-    c.aggregate = false;
-    c.atomic_gemm = false;
-    c.fp8_buf = all_gather.count(slot) > 0;
-    if (const ordered_json* u = user(slot)) {
-      // TE decides the buffer type from its own lists, not from the method the dict asks for.
-      bool fp8 = all_gather.count(slot) > 0;
-      if (u->contains("fp8_buf") && listed == overlap_method::pipeline) {
-        const ordered_json& f = u->at("fp8_buf");
-        if (!f.is_boolean() && !(f.is_string() && f.get<std::string>() == fp8_buf_tuple_marker))
-          throw config_error("tp_comm_overlap_cfg." + slot +
-                             ".fp8_buf: expected true, false or \"(False,)\", got " +
-                             describe_json(json(f)));
-        fp8 = fp8 || fp8_buf_truthy(json(f));
-      }
-      for (auto it = u->begin(); it != u->end(); ++it) {
-        const std::string& k = it.key();
-        if (k == "method")
-          c.method = user_method(*u, slot);
-        else if (k == "num_sm")
-          c.num_sm = expect_positive(*it, slot, k);
-        else if (k == "cga_size")
-          c.cga_size = expect_positive(*it, slot, k);
-        else if (k == "num_splits")
-          c.num_splits = expect_positive(*it, slot, k);
-        else if (k == "set_sm_margin")
-          c.set_sm_margin = expect_bool(*it, slot, k);
-        else if (k == "aggregate")
-          c.aggregate = expect_bool(*it, slot, k);
-        else if (k == "atomic_gemm")
-          c.atomic_gemm = expect_bool(*it, slot, k);
-        else if (k != "fp8_buf")
-          throw config_error("tp_comm_overlap_cfg." + slot + "." + k +
-                             ": not a userbuffers setting (TE's add_ub takes no such argument)");
-      }
-      c.fp8_buf = fp8;
+// TE's default for the slot, updated by the dict's fields (add_ub's arguments).
+gemm_overlap_cfg te_slot(const std::string& slot, const te_lists& l, const tp_overlap_gemm* u,
+                         int tp_size) {
+  const overlap_method listed = l.method_of.at(slot);
+  const bool ring = listed == overlap_method::ring_exchange;
+  gemm_overlap_cfg c;
+  c.method = listed;
+  c.num_sm = ring ? 1 : 16;
+  c.cga_size = ring ? 1 : 2;
+  c.set_sm_margin = !ring;
+  c.num_splits = ring ? tp_size : 4;
+  // TE decides the buffer type from its own lists, not from the method the dict asks for.
+  c.fp8_buf = l.all_gather.count(slot) > 0;
+  if (u) {
+    c.method = u->method;
+    c.num_sm = u->num_sm;
+    c.cga_size = u->cga_size;
+    c.set_sm_margin = u->set_sm_margin;
+    if (u->method == overlap_method::pipeline) c.num_splits = u->num_splits;
+    if (u->method == overlap_method::ring_exchange) c.aggregate = u->aggregate;
+    if (u->method != overlap_method::bulk) {
+      c.atomic_gemm = u->atomic_gemm;
+      if (listed == overlap_method::pipeline) c.fp8_buf = c.fp8_buf || u->fp8_buf;
     }
-    if (c.atomic_gemm && (c.method == overlap_method::bulk || c.method == overlap_method::external))
-      c.atomic_gemm = false;  // TE warns and turns it off
-    if (c.method == overlap_method::pipeline && !reduce_scatter.count(slot))
-      te_reject(slot, "the pipeline method is not supported for an all-gather GEMM");
-    if ((slot == "proj_wgrad" || slot == "fc2_wgrad") && c.method != overlap_method::external)
-      te_reject(slot,
-                "it must use the external method (it overlaps with its dgrad's ring exchange)");
-    if (c.method == overlap_method::ring_exchange) c.num_splits = tp_size;
-    out[slot] = c;
   }
+  if (c.method == overlap_method::bulk || c.method == overlap_method::external)
+    c.atomic_gemm = false;  // TE warns and turns it off
+  if (c.method == overlap_method::pipeline && !l.reduce_scatter.count(slot))
+    te_reject(slot, "the pipeline method is not supported for an all-gather GEMM");
+  if ((slot == "proj_wgrad" || slot == "fc2_wgrad") && c.method != overlap_method::external)
+    te_reject(slot, "it must use the external method (it overlaps with its dgrad's ring exchange)");
+  if (c.method == overlap_method::ring_exchange) c.num_splits = tp_size;
+  return c;
+}
 
-  // An atomic ring-exchange AG GEMM shuffles chunk outputs that its RS partner must un-shuffle.
+// An atomic ring-exchange AG GEMM shuffles chunk outputs that its RS partner must un-shuffle.
+void check_atomic_partners(const slot_overlap_map& out) {
   for (const auto& [ag, rs] : std::array<std::pair<const char*, const char*>, 2>{
            {{"qkv_fprop", "proj_fprop"}, {"fc1_fprop", "fc2_fprop"}}}) {
     const auto atomic_ring = [&](const char* s) {
@@ -450,9 +391,21 @@ slot_overlap_map te_effective_overlap(const ordered_json& cfg, int tp_size) {
       te_reject(rs, std::string("atomic GEMM with ring_exchange must be used by both ") + ag +
                         " and " + rs + " or by neither");
   }
+}
 
+}  // namespace
+
+slot_overlap_map te_effective_overlap(const tp_overlap_layer* layer, int tp_size) {
+  if (tp_size < 1)
+    throw config_error("tensor parallel size must be at least 1, got " + std::to_string(tp_size));
+  const te_lists lists = make_te_lists(layer);
+  slot_overlap_map out;
+  for (std::string_view slot : gemm_slots)
+    out[std::string(slot)] = te_slot(std::string(slot), lists, user_slot(layer, slot), tp_size);
+  check_atomic_partners(out);
   // What the layer actually overlaps, beyond which buffers TE registers.
-  for (const auto& dgrad : moved_dgrads) out[dgrad.substr(0, 3) + "_wgrad"] = gemm_overlap_cfg{};
+  for (const auto& dgrad : lists.moved_dgrads)
+    out[dgrad.substr(0, 3) + "_wgrad"] = gemm_overlap_cfg{};
   for (const auto& [wgrad, dgrad] : std::array<std::pair<const char*, const char*>, 2>{
            {{"proj_wgrad", "proj_dgrad"}, {"fc2_wgrad", "fc2_dgrad"}}})
     if (out.at(dgrad).method != overlap_method::ring_exchange) out[wgrad] = gemm_overlap_cfg{};
@@ -489,6 +442,46 @@ ordered_json te_effective_to_json(const slot_overlap_map& effective) {
     j[std::string(slot)] = std::move(g);
   }
   return j;
+}
+
+}  // namespace ob
+
+namespace ob {
+
+std::string gpu_family(std::string_view gpu) { return std::string(gpu.substr(0, gpu.find('_'))); }
+
+bool is_sm100_or_newer(std::string_view gpu) {
+  const std::string f = gpu_family(gpu);
+  return f == "b200" || f == "b300" || f == "gb200" || f == "gb300";
+}
+
+std::vector<std::string> preset_mismatches(const userbuffers_preset& p,
+                                           const preset_run_shape& run) {
+  std::vector<std::string> out;
+  const auto mismatch = [&](const std::string& what, const std::string& preset_v,
+                            const std::string& run_v, const std::string& extra) {
+    out.push_back("preset " + p.name + " was tuned for " + what + " " + preset_v +
+                  " but the run has " + run_v +
+                  "; Bridge never compares them (docs/BRIDGE_RULES.md §11.2)" + extra);
+  };
+  const std::string sized =
+      ": userbuffers are sized from the model ((seq x mbs / cp) x hidden), so it runs anyway";
+  const auto num = [](std::int64_t v) { return std::to_string(v); };
+  if (run.hidden && *run.hidden != p.hidden)
+    mismatch("hidden size", num(p.hidden), num(*run.hidden), sized);
+  if (run.tp != p.tp) mismatch("TP", num(p.tp), num(run.tp), sized);
+  if (run.cp != p.cp) mismatch("CP", num(p.cp), num(run.cp), sized);
+  if (run.seq_length && *run.seq_length != p.seq_length)
+    mismatch("seq_length", num(p.seq_length), num(*run.seq_length), sized);
+  if (run.micro_batch && *run.micro_batch != p.mbs)
+    mismatch("micro_batch_size", num(p.mbs), num(*run.micro_batch), sized);
+  if (run.dtype != p.dtype) mismatch("dtype", p.dtype, run.dtype + run.dtype_note, "");
+  if (run.gpu && gpu_family(*run.gpu) != p.gpu)
+    mismatch("GPU", p.gpu, *run.gpu,
+             p.gpu == "b200" && is_sm100_or_newer(*run.gpu)
+                 ? " (Bridge's own recipes reuse the b200 presets on b300/gb200/gb300)"
+                 : "");
+  return out;
 }
 
 }  // namespace ob

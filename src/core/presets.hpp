@@ -16,16 +16,11 @@
 #include <string_view>
 #include <vector>
 
+#include "core/diagnostics.hpp"
 #include "core/json_util.hpp"
 #include "core/overlap_cfg.hpp"
 
 namespace ob {
-
-// A warning or error with a stable snake_case code (preset loading, `resolve` output).
-struct diagnostic {
-  std::string code;
-  std::string message;
-};
 
 // The 10 GEMM slots of Bridge's TransformerLayerTPOverlapCfg, in the order presets and `resolve`
 // print them. proj_wgrad and fc2_wgrad have no slot: TE always runs them "external".
@@ -99,14 +94,15 @@ ordered_json expand_tp_overlap_layer(const tp_overlap_layer& layer);
 bool fp8_buf_truthy(const json& v);
 
 // What Transformer Engine's initialize_ub runs for each of the 12 slots in gemm_slots, given the
-// dict Bridge hands it (`tp_comm_overlap_cfg`: an expand_tp_overlap_layer() object, or null for
-// "no preset") and the TP size (reference §6.2, §6.3):
-//  - a slot the dict omits gets TE's default method: ring_exchange (1 SM, cga 1, no SM margin),
-//    or bulk/pipeline (16 SMs, cga 2, SM margin, 4 splits); proj_wgrad/fc2_wgrad are external;
-//  - a slot in the dict is TE's default updated by the dict's fields; ring_exchange always
-//    splits into tp_size chunks; atomic_gemm is forced off for bulk and external;
-//  - fp8_buf is recomputed: true for TE's all-gather GEMMs, else the dict's fp8_buf truthiness
-//    if the slot is in TE's pipeline list (proj_fprop, fc2_fprop, plus moved dgrads);
+// layer config Bridge hands it (`layer`; nullptr for "no preset", TE's defaults) and the TP size
+// (docs/BRIDGE_RULES.md §6.2, §6.3):
+//  - a slot the config leaves out (or None) gets TE's default method: ring_exchange (1 SM, cga
+//    1, no SM margin), or bulk/pipeline (16 SMs, cga 2, SM margin, 4 splits); proj_wgrad and
+//    fc2_wgrad are external;
+//  - a slot in the config is TE's default updated by its fields; ring_exchange always splits
+//    into tp_size chunks; atomic_gemm is forced off for bulk and external;
+//  - fp8_buf is recomputed: true for TE's all-gather GEMMs, else the config's fp8_buf
+//    truthiness if the slot is in TE's pipeline list (proj_fprop, fc2_fprop, plus moved dgrads);
 //  - qkv_dgrad/fc1_dgrad with a method other than bulk become a reduce-scatter of the dgrad
 //    output with that method (TE's dgrad_reduce_scatter_overlap). They keep that method in the
 //    map and te_is_reduce_scatter() reports them as reduce-scatters. The paired qkv_wgrad /
@@ -116,15 +112,34 @@ bool fp8_buf_truthy(const json& v);
 //  - proj_wgrad/fc2_wgrad ride on proj_dgrad/fc2_dgrad's ring exchange; when that GEMM is not
 //    ring_exchange they are reported as `none`.
 // What TE itself rejects throws config_error naming the slot: "pipeline" for an all-gather GEMM,
-// a non-bulk dgrad whose wgrad is also in the dict, an atomic ring-exchange GEMM whose AG/RS
-// partner differs, an unknown slot or field. TE's "atomic GEMM needs FP8" rule depends on the
-// run's precision and is left to the caller.
-slot_overlap_map te_effective_overlap(const ordered_json& tp_comm_overlap_cfg, int tp_size);
+// a non-bulk dgrad whose wgrad is also in the config, an atomic ring-exchange GEMM whose AG/RS
+// partner differs. TE's "atomic GEMM needs FP8" rule depends on the run's precision and is left
+// to the caller.
+slot_overlap_map te_effective_overlap(const tp_overlap_layer* layer, int tp_size);
 // TE's is_reduce_scatter for a slot of a te_effective_overlap() map: proj_fprop, fc2_fprop and
 // the bulk qkv_wgrad/fc1_wgrad, or a qkv_dgrad/fc1_dgrad moved off bulk.
 bool te_is_reduce_scatter(std::string_view slot, const slot_overlap_map& effective);
 // The map as JSON keyed by slot in gemm_slots order (method, reduce_scatter, num_sm, cga_size,
 // num_splits, set_sm_margin, fp8_buf, atomic_gemm, aggregate).
 ordered_json te_effective_to_json(const slot_overlap_map& effective);
+
+// The GPU family a preset names from a GPU name: "h100_sxm" -> "h100", "b200" -> "b200".
+std::string gpu_family(std::string_view gpu);
+bool is_sm100_or_newer(std::string_view gpu_family_or_name);
+
+// What a run has, for comparison with the shape a preset was tuned for. Unset fields are not
+// compared.
+struct preset_run_shape {
+  std::optional<std::int64_t> hidden, seq_length, micro_batch;
+  std::int64_t tp = 1, cp = 1;
+  std::string dtype = "bf16";      // the GEMM input type the run uses
+  std::string dtype_note;          // appended to the run's dtype: " (model.fp8 set)"
+  std::optional<std::string> gpu;  // a GPU name: platform.gpu, or a GPU file's name
+};
+// One message per field where the preset was tuned for something else (Bridge never compares
+// them, docs/BRIDGE_RULES.md §11.2). `resolve` and `run` both use it; callers add the location
+// and the preset_mismatch code.
+std::vector<std::string> preset_mismatches(const userbuffers_preset& p,
+                                           const preset_run_shape& run);
 
 }  // namespace ob

@@ -11,9 +11,9 @@
 namespace ob {
 namespace {
 
-// Bridge's DP-overlap default bucket: 128·1024·1024 parameters (reference §4.4).
+// Bridge's DP-overlap default bucket: 128·1024·1024 parameters (docs/BRIDGE_RULES.md §4.4).
 constexpr std::int64_t bridge_bucket_size = 128LL * 1024 * 1024;
-// Generation (B) launcher default world size when nothing else says (reference §8 B).
+// Generation (B) launcher default world size when nothing else says (docs/BRIDGE_RULES.md §8 B).
 constexpr std::int64_t perf_env_plugin_num_gpus = 8;
 constexpr std::int64_t max_parallel = 1 << 20;
 
@@ -24,10 +24,10 @@ struct report {
 
   std::string at(const std::string& path) const { return file + ": " + path + ": "; }
   void warn(const std::string& code, const std::string& path, const std::string& msg) {
-    warnings.push_back({code, at(path) + msg});
+    warnings.push_back({parse_enum<diag_code>(code, "code"), at(path) + msg});
   }
   void error(const std::string& code, const std::string& path, const std::string& msg) {
-    errors.push_back({code, at(path) + msg});
+    errors.push_back({parse_enum<diag_code>(code, "code"), at(path) + msg});
   }
 };
 
@@ -81,7 +81,7 @@ void report_unread(const json_object& o, const std::vector<std::string>& modelle
     if (is_expert_field(k)) {
       r.warn("not_modelled", path,
              "expert-parallel / MoE setting accepted but not modelled: Bridge's EP all-to-all "
-             "overlap and delay_wgrad_compute checks (reference §3 D, E) are not run");
+             "overlap and delay_wgrad_compute checks (docs/BRIDGE_RULES.md §3 D, E) are not run");
       continue;
     }
     // Ties go to the longer common prefix: tensor_parallel_size is as far from
@@ -122,7 +122,7 @@ overlap_cfg_value read_overlap_cfg(const json_object& o, const std::string& key,
     try {
       file = find_config("presets/userbuffers", raw.get<std::string>(), r.file + ": " + v.path);
     } catch (const config_error& e) {
-      r.errors.push_back({"unknown_preset", e.what()});
+      r.errors.push_back({diag_code::unknown_preset, e.what()});
       v.invalid = true;
       return v;
     }
@@ -257,7 +257,7 @@ comm_in read_comm_overlap(const json_object& o, report& r) {
     if (o.get_optional_bool(k).has_value())
       r.warn("not_modelled", o.path() + "." + k,
              "expert-parallel setting accepted but not modelled: Bridge's EP all-to-all overlap "
-             "and delay_wgrad_compute checks (reference §3 D, E) are not run");
+             "and delay_wgrad_compute checks (docs/BRIDGE_RULES.md §3 D, E) are not run");
   o.finish();
   return c;
 }
@@ -312,11 +312,8 @@ launcher_in read_launcher(const json_object& o) {
   return l;
 }
 
-// platform.gpu as the preset files name GPUs.
-std::string gpu_family(const std::string& gpu) { return gpu == "h100_sxm" ? "h100" : gpu; }
-
 bool is_sm100_or_newer(const std::optional<std::string>& gpu) {
-  return gpu && (*gpu == "b200" || *gpu == "b300" || *gpu == "gb200" || *gpu == "gb300");
+  return gpu && ob::is_sm100_or_newer(*gpu);
 }
 
 // ---- resolution ------------------------------------------------------------------------------
@@ -343,7 +340,7 @@ void check_preset_matches(const userbuffers_preset& p, const std::string& path, 
                             const std::string& run_v, const std::string& extra) {
     r.warn("preset_mismatch", path,
            "preset " + p.name + " was tuned for " + what + " " + preset_v + " but the run has " +
-               run_v + "; Bridge never compares them (reference §11.2)" + extra);
+               run_v + "; Bridge never compares them (docs/BRIDGE_RULES.md §11.2)" + extra);
   };
   const std::string sized =
       ": userbuffers are sized from the model ((seq x mbs / cp) x hidden), so it runs anyway";
@@ -393,7 +390,8 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
   const std::int64_t vp_eff = m.vp.value_or(1);  // Bridge treats None as 1
   const bool interleaved = m.pp > 1 && vp_eff > 1;
 
-  // ---- derived: world and data-parallel size (reference §1 step 3) ---------------------------
+  // ---- derived: world and data-parallel size (docs/BRIDGE_RULES.md §1 step 3)
+  // ---------------------------
   const std::int64_t model_parallel = m.tp * m.cp * m.pp;
   std::int64_t world = 0;
   const auto check_world = [&](const std::string& path, const std::string& how) {
@@ -415,7 +413,8 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
     if (co && co->data_parallel_size && *co->data_parallel_size != world / model_parallel)
       r.warn("data_parallel_size_overwritten", "comm_overlap.data_parallel_size",
              "set to " + str(*co->data_parallel_size) + " but Bridge overwrites it with " +
-                 "world_size / (tp·cp·pp) = " + str(world / model_parallel) + " (reference §1)");
+                 "world_size / (tp·cp·pp) = " + str(world / model_parallel) +
+                 " (docs/BRIDGE_RULES.md §1)");
   } else if (co && co->data_parallel_size) {
     world = *co->data_parallel_size * model_parallel;
   } else {
@@ -427,7 +426,8 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
   }
   const std::int64_t dp = world / model_parallel;
 
-  // ---- model side (reference §3, §4.1, §4.2) ----------------------------------------------
+  // ---- model side (docs/BRIDGE_RULES.md §3, §4.1, §4.2)
+  // ----------------------------------------------
   resolved<bool> tp_overlap{m.tp_comm_overlap.value_or(false), "model.tp_comm_overlap"};
   const overlap_cfg_value* cfg_src = m.cfg.given ? &m.cfg : nullptr;
   std::optional<std::string> backend =
@@ -488,7 +488,7 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
              "without a word)");
 
     // §4.1: the whole model-side result is written onto the model, None included.
-    const std::string why = "Bridge's comm_overlap setup (reference §4.1)";
+    const std::string why = "Bridge's comm_overlap setup (docs/BRIDGE_RULES.md §4.1)";
     if (m.tp_comm_overlap)
       warn_overwrite(r, "model_field_overwritten", "model", "tp_comm_overlap",
                      str(*m.tp_comm_overlap), str(tp_overlap.value), why);
@@ -519,7 +519,7 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
   } else {
     r.warn("comm_overlap_absent", "comm_overlap",
            "absent: Bridge skips its comm-overlap setup, so model, ddp and optimizer keep "
-           "Megatron-Core defaults and the values set on them (reference §1 step 5)");
+           "Megatron-Core defaults and the values set on them (docs/BRIDGE_RULES.md §1 step 5)");
     if (tp_overlap.value && (m.tp < 2 || !m.sp))
       r.warn(
           "tp_overlap_ungated", "model.tp_comm_overlap",
@@ -541,7 +541,8 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
            "given but TP overlap is off, so no userbuffers are initialised and it has no effect");
   }
 
-  // ---- DP side (reference §4.3-4.5, §1 step 6) --------------------------------------------
+  // ---- DP side (docs/BRIDGE_RULES.md §4.3-4.5, §1 step 6)
+  // --------------------------------------------
   bool ddp_udo = ddp.use_dist_opt.value_or(false);
   bool opt_udo = opt.use_dist_opt.value_or(false);
   bool d_ogr = ddp.overlap_grad_reduce.value_or(false);
@@ -567,14 +568,15 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
              "Bridge sets 134217728 (128 Mi parameters, not bytes: " +
                  str(bridge_bucket_size * 2 / (1024 * 1024)) + " MiB of bf16 gradients) whatever " +
                  "DP is; Megatron-Core alone would use max(40M, 1M x dp) = " + str(mcore) +
-                 ", so the last, exposed bucket is larger (reference §10, §11.8)");
+                 ", so the last, exposed bucket is larger (docs/BRIDGE_RULES.md §10, §11.8)");
     }
     if (multi && interleaved && !co->opg_with_step)
       r.warn("overlap_param_gather_with_optimizer_step_off",
              "optimizer.overlap_param_gather_with_optimizer_step",
              "left false: Bridge would turn it on for PP > 1 with VP but keeps it off on purpose "
              "(a checkpointing issue); set it on comm_overlap to override");
-    const std::string why = "Bridge's DP-overlap setup (distributed optimizer on, reference §4.5)";
+    const std::string why =
+        "Bridge's DP-overlap setup (distributed optimizer on, docs/BRIDGE_RULES.md §4.5)";
     const auto opt_str = [](const std::optional<std::int64_t>& v) {
       return v ? str(*v) : std::string("null");
     };
@@ -617,13 +619,14 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
       r.warn("dp_overlap_settings_dropped", "comm_overlap",
              dropped +
                  " ignored: Bridge applies DP overlap settings only when "
-                 "ddp.use_distributed_optimizer is true (reference §4.3)");
+                 "ddp.use_distributed_optimizer is true (docs/BRIDGE_RULES.md §4.3)");
     if (opt_udo && !ddp_udo)
-      r.warn("dp_defaults_skipped_optimizer_only", "optimizer.use_distributed_optimizer",
-             "true but ddp.use_distributed_optimizer is not: Bridge's DP-overlap gate reads the "
-             "ddp flag before the two are synced, so the distributed optimizer ends up on but "
-             "overlap_grad_reduce, overlap_param_gather and bucket_size keep Megatron-Core "
-             "defaults (reference §1 step 6); set ddp.use_distributed_optimizer instead");
+      r.warn(
+          "dp_defaults_skipped_optimizer_only", "optimizer.use_distributed_optimizer",
+          "true but ddp.use_distributed_optimizer is not: Bridge's DP-overlap gate reads the "
+          "ddp flag before the two are synced, so the distributed optimizer ends up on but "
+          "overlap_grad_reduce, overlap_param_gather and bucket_size keep Megatron-Core "
+          "defaults (docs/BRIDGE_RULES.md §1 step 6); set ddp.use_distributed_optimizer instead");
   }
   if (ddp_udo != opt_udo) {
     r.warn("distributed_optimizer_synced",
@@ -638,7 +641,8 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
            "ddp says " + str(d_opg) + ", optimizer says " + str(o_opg) +
                ": Bridge's validate() forces the two to match");
 
-  // ---- errors Megatron would raise later (reference §5) -------------------------------------
+  // ---- errors Megatron would raise later (docs/BRIDGE_RULES.md §5)
+  // -------------------------------------
   if (m.sp && m.tp <= 1)
     r.error("sequence_parallel_without_tp", "model.sequence_parallel",
             "true with tensor_model_parallel_size " + str(m.tp) +
@@ -654,7 +658,7 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
         "true with pipeline_model_parallel_size " + str(m.pp) +
             " and no virtual pipeline: the non-interleaved 1F1B schedule raises 'Non-interleaved "
             "pipeline parallelism does not support overlapping p2p communication' at the "
-            "first step (Bridge does not check, reference §11.7)");
+            "first step (Bridge does not check, docs/BRIDGE_RULES.md §11.7)");
   if (interleaved && overlap_p2p.value && batch_p2p.value)
     r.error("overlap_and_batch_p2p_comm", batch_p2p.path,
             "overlap_p2p_comm and batch_p2p_comm are both true with the interleaved schedule: "
@@ -672,7 +676,8 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
               "wgrad_deferral_limit is " + str(limit.value) +
                   (co && !co->wgrad_deferral_limit ? " (unset: Bridge's default)" : "") +
                   " with defer_embedding_wgrad_compute on: Megatron-Core requires >= 0 (0 = defer "
-                  "all micro-batches); Bridge's default is -1, so set it explicitly (reference "
+                  "all micro-batches); Bridge's default is -1, so set it explicitly "
+                  "(docs/BRIDGE_RULES.md "
                   "§11.6)");
   }
   if (ddp.num_buckets && d_bucket)
@@ -686,7 +691,12 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
     const std::string cfg_path = cfg_src ? cfg_src->path : tp_overlap.path;
     const std::string prefix = cfg_src ? cfg_src->path.substr(0, cfg_src->path.rfind('.') + 1) : "";
     try {
-      const slot_overlap_map eff = te_effective_overlap(tp_cfg, static_cast<int>(m.tp));
+      std::vector<diagnostic> ignored;
+      const tp_overlap_layer typed =
+          tp_cfg.is_null() ? tp_overlap_layer{}
+                           : parse_tp_overlap_layer(json::parse(tp_cfg.dump()), file, "", ignored);
+      const slot_overlap_map eff =
+          te_effective_overlap(tp_cfg.is_null() ? nullptr : &typed, static_cast<int>(m.tp));
       te = te_effective_to_json(eff);
       if (!m.fp8)
         for (const auto& [slot, c] : eff)
@@ -695,11 +705,12 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
                     "Transformer Engine rejects this: atomic GEMM overlap is supported only for "
                     "FP8 GEMMs and model.fp8 is unset");
     } catch (const config_error& e) {
-      r.errors.push_back({"te_userbuffers_invalid", file + ": " + prefix + e.what()});
+      r.errors.push_back({diag_code::te_userbuffers_invalid, file + ": " + prefix + e.what()});
     }
   }
 
-  // ---- launch environment: PerfEnvPlugin generation (B) (reference §8 B, §9) ---------------
+  // ---- launch environment: PerfEnvPlugin generation (B) (docs/BRIDGE_RULES.md §8 B, §9)
+  // ---------------
   const bool sm100 = is_sm100_or_newer(plat.gpu);
   if (!plat.gpu)
     r.warn("platform_gpu_defaulted", "platform.gpu",
@@ -726,7 +737,7 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
                " under PerfEnvPlugin generation (B), but the perf scripts "
                "(C) and today's recipes (D) give " +
                str(std::int64_t{cdmc_later}) +
-               " on this GPU; Bridge training never checks it (reference §8, §11.11)");
+               " on this GPU; Bridge training never checks it (docs/BRIDGE_RULES.md §8, §11.11)");
   if (!sm100 && tp_overlap.value && (d_ogr || d_opg))
     r.warn("cdmc_tp_dp_conflict", "env.CUDA_DEVICE_MAX_CONNECTIONS",
            "TP overlap on Hopper wants 1 (so the userbuffers comm kernel launches ahead of the "
@@ -736,7 +747,7 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
                " on their own streams) wants more than one hardware queue; this run gets " +
                str(std::int64_t{cdmc}) +
                ". Recent TE orders UB launches with an event when CDMC > 1 on CUDA >= 12.3 "
-               "(reference §6.3, §8 E)");
+               "(docs/BRIDGE_RULES.md §6.3, §8 E)");
 
   ordered_json env = ordered_json::object();
   env["CUDA_DEVICE_MAX_CONNECTIONS"] = std::to_string(cdmc);
@@ -782,7 +793,7 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
   dv["interleaved_pipeline"] = interleaved;
   dv["comm_overlap_setup"] = co.has_value();
   dv["dp_overlap_gate"] = dp_gate;
-  // What Megatron-Core's DDP actually buckets with (reference §10).
+  // What Megatron-Core's DDP actually buckets with (docs/BRIDGE_RULES.md §10).
   if (!d_ogr)
     dv["effective_bucket_size"] = nullptr;
   else
@@ -791,16 +802,12 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
   dv["te_userbuffers"] = te;
   const auto list = [](const std::vector<diagnostic>& ds) {
     ordered_json a = ordered_json::array();
-    for (const auto& x : ds) a.push_back({{"code", x.code}, {"message", x.message}});
+    for (const auto& x : ds) a.push_back({{"code", x.name()}, {"message", x.message}});
     return a;
   };
   out["warnings"] = list(r.warnings);
   out["errors"] = list(r.errors);
   return out;
-}
-
-ordered_json resolve_bridge_file(const std::string& path) {
-  return resolve_bridge_config(load_json_file(path), path);
 }
 
 bool resolve_has_errors(const ordered_json& resolved) {

@@ -239,7 +239,7 @@ std::vector<layer_case> expand_axes(const std::vector<sweep_axis>& axes, const s
         c.method = v;
         c.params[name] = v;
       } else if (name == "order") {
-        c.knobs.order = parse_launch_order(v, field);
+        c.knobs.order = parse_enum<launch_order>(v, field);
         c.params[name] = v;
       } else if (name == "sm_margin") {
         if (v == "preset") {
@@ -252,7 +252,7 @@ std::vector<layer_case> expand_axes(const std::vector<sweep_axis>& axes, const s
         c.knobs.comm_ctas = parse_int(v, field, 0, 1024);
         c.params[name] = c.knobs.comm_ctas;
       } else if (name == "priority") {
-        c.knobs.priority = parse_priority_mode(v, field);
+        c.knobs.priority = parse_enum<priority_mode>(v, field);
         c.params[name] = v;
       } else {
         throw config_error(field + ": unknown sweep axis");

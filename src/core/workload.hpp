@@ -24,7 +24,16 @@ enum class comm_relation {
   external,        // reuses another slot's gathered input; no comm of its own
   ar_output,       // TP without sequence parallelism: an all-reduce of the GEMM's output
 };
-std::string_view to_string(comm_relation r);
+template <>
+struct enum_names<comm_relation> {
+  static constexpr std::string_view noun = "comm relation";
+  static constexpr std::array names = {enum_entry{comm_relation::ag_input, "ag_input"},
+                                       enum_entry{comm_relation::rs_output, "rs_output"},
+                                       enum_entry{comm_relation::independent_ag, "independent_ag"},
+                                       enum_entry{comm_relation::independent_rs, "independent_rs"},
+                                       enum_entry{comm_relation::external, "external"},
+                                       enum_entry{comm_relation::ar_output, "ar_output"}};
+};
 
 struct layer_gemm {
   std::string slot;  // "qkv_fprop", ...
@@ -32,7 +41,8 @@ struct layer_gemm {
   gemm_params gemm;  // the whole GEMM on this rank, [M, K] x [K, N]
   comm_relation relation = comm_relation::external;
   coll_op comm = coll_op::all_gather;
-  std::uint64_t comm_bytes = 0;  // nccl-tests size of the TP collective (0 for external)
+  std::uint64_t comm_bytes = 0;   // nccl-tests size of the TP collective (0 for external)
+  dtype comm_type = dtype::bf16;  // its element type: the GEMM input for gathered activations
   // For independent_rs: the slot whose output is reduce-scattered; the RS waits on it.
   std::string comm_input_slot;
 };

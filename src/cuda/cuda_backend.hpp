@@ -5,9 +5,9 @@
 #include <memory>
 #include <string>
 
+#include "core/cdmc.hpp"
 #include "core/executor.hpp"
 #include "core/ir.hpp"
-#include "cuda/cdmc.hpp"
 #include "dist/communicator.hpp"
 
 namespace ob {

@@ -11,8 +11,8 @@
 #include <set>
 #include <thread>
 
+#include "core/cdmc.hpp"
 #include "core/error.hpp"
-#include "cuda/cdmc.hpp"
 #include "cuda/nccl_comms.hpp"
 #include "cuda/rank_threads.hpp"
 

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 
+#include "core/cdmc.hpp"
+
 namespace ob::sim {
 
-int hardware_queue_count(int cdmc, const gpu_spec& gpu) {
-  const int v = cdmc > 0 ? cdmc : gpu.default_cdmc;
-  return std::clamp(v, 1, 32);
+int hardware_queue_count(int cdmc) {
+  const int v = cdmc > 0 ? cdmc : cdmc_default;
+  return std::clamp(v, 1, cdmc_max);
 }
 
 hw_queues::hw_queues(const schedule& s, int queue_count)

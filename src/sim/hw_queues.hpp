@@ -14,8 +14,8 @@
 
 namespace ob::sim {
 
-// CDMC as the driver uses it: <= 0 means unset (the GPU file's default), then clamped to 1..32.
-int hardware_queue_count(int cdmc, const gpu_spec& gpu);
+// CDMC as the driver uses it: <= 0 means unset (the driver's default), then clamped to 1..32.
+int hardware_queue_count(int cdmc);
 
 class hw_queues {
  public:

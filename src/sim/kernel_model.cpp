@@ -5,6 +5,8 @@
 #include <type_traits>
 #include <variant>
 
+#include "core/collective_traits.hpp"
+
 namespace ob::sim {
 
 namespace {
@@ -71,7 +73,7 @@ kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu) {
   // A group of one has no peer: NCCL returns after the launch without moving anything.
   if (c.group_size <= 1) return p;
   const int ctas = c.ctas > 0 ? c.ctas : gpu.default_ctas(c.op);
-  const double bytes = ring_bytes_moved(c.op, static_cast<double>(c.bytes), c.group_size);
+  const double bytes = traits_of(c.op).bytes_moved(static_cast<double>(c.bytes), c.group_size);
   set_channels(p, ctas, bytes, collective_latency_us(c, gpu), gpu.sm_count);
   return p;
 }
@@ -140,21 +142,8 @@ kernel_plan plan_delay(const delay_params& d, const gpu_spec& gpu) {
 
 }  // namespace
 
-double ring_bytes_moved(coll_op op, double size_bytes, int group_size) {
-  if (group_size <= 1) return 0;
-  const double n = group_size;
-  switch (op) {
-    case coll_op::all_gather:
-    case coll_op::reduce_scatter:
-      return size_bytes * (n - 1) / n;
-    case coll_op::all_reduce:
-      return size_bytes * 2 * (n - 1) / n;
-  }
-  return size_bytes;
-}
-
 double collective_latency_us(const collective_params& c, const gpu_spec& gpu) {
-  const int steps = ring_steps(c.op, c.group_size);
+  const int steps = traits_of(c.op).ring_steps(c.group_size);
   if (steps == 0) return 0;
   // NCCL's tuning tables give a per-protocol base latency for the whole ring plus a small
   // per-hop cost; charging the base on every step would make an 8-rank all-reduce cost 165 µs
@@ -163,11 +152,6 @@ double collective_latency_us(const collective_params& c, const gpu_spec& gpu) {
   const double base =
       per_rank <= gpu.nccl_ll_max_bytes_per_rank ? gpu.nccl_step_us_ll : gpu.nccl_step_us_simple;
   return base + (steps - 1) * gpu.nccl_hop_us;
-}
-
-int ring_steps(coll_op op, int group_size) {
-  if (group_size <= 1) return 0;
-  return op == coll_op::all_reduce ? 2 * (group_size - 1) : group_size - 1;
 }
 
 kernel_plan plan_kernel(const op& o, const gpu_spec& gpu) {

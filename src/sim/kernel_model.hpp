@@ -43,12 +43,8 @@ struct kernel_plan {
 
 kernel_plan plan_kernel(const op& o, const gpu_spec& gpu);
 
-// Bytes a ring collective moves per rank (nccl-tests busbw factors applied to `size`).
-double ring_bytes_moved(coll_op op, double size_bytes, int group_size);
-// Ring algorithm steps, each paying the per-step latency α.
 // Fixed latency of one collective (µs): protocol base plus per-hop cost over its ring steps.
 double collective_latency_us(const collective_params& c, const gpu_spec& gpu);
-int ring_steps(coll_op op, int group_size);
 
 // Non-persistent elementwise kernels are cut into this many blocks per CTA, so that CTAs that
 // get an SM late share the remaining work instead of each carrying a full share.

@@ -20,8 +20,7 @@ sim_result simulate(const schedule& s, const gpu_spec& gpu, const sim_options& o
   plans.reserve(s.ops.size());
   for (const op& o : s.ops) plans.push_back(sim::plan_kernel(o, gpu));
   const sim::host_timeline host = sim::host_enqueue_times(s, plans, gpu, opts.graphs);
-  const sim::device_inputs in{s, gpu, plans, host.enqueue_us,
-                              sim::hardware_queue_count(opts.cdmc, gpu)};
+  const sim::device_inputs in{s, gpu, plans, host.enqueue_us, sim::hardware_queue_count(opts.cdmc)};
   sim_result r = sim::run_device(in);
   r.queues = in.queue_count;
   r.host_us = host.enqueue_us.empty() ? 0 : host.enqueue_us.back();

@@ -13,8 +13,8 @@ namespace ob {
 inline constexpr const char* sim_model_version = "sim-v1";
 
 struct sim_options {
-  int cdmc = 8;         // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the GPU's default; clamped 1..32
-  bool graphs = false;  // host cost per op = graph_node_us instead of launch costs
+  int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32
+  bool graphs = false;      // host cost per op = graph_node_us instead of launch costs
 };
 
 // Every time below is µs from the iteration's origin: the moment the host finished enqueuing the

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "core/collective_traits.hpp"
 #include "core/error.hpp"
 #include "core/metrics.hpp"
 
@@ -91,10 +92,10 @@ TEST(Metrics, NoCommMeansNoEfficiencyAndNoBusbw) {
 }
 
 TEST(Metrics, BusbwFactorsFollowNcclTests) {
-  EXPECT_DOUBLE_EQ(busbw_factor(coll_op::all_reduce, 8), 2.0 * 7 / 8);
-  EXPECT_DOUBLE_EQ(busbw_factor(coll_op::all_gather, 8), 7.0 / 8);
-  EXPECT_DOUBLE_EQ(busbw_factor(coll_op::reduce_scatter, 8), 7.0 / 8);
-  EXPECT_DOUBLE_EQ(busbw_factor(coll_op::all_reduce, 1), 0);
+  EXPECT_DOUBLE_EQ(traits_of(coll_op::all_reduce).bus_factor(8), 2.0 * 7 / 8);
+  EXPECT_DOUBLE_EQ(traits_of(coll_op::all_gather).bus_factor(8), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(traits_of(coll_op::reduce_scatter).bus_factor(8), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(traits_of(coll_op::all_reduce).bus_factor(1), 0);
 
   schedule s;
   const int comm = s.add_stream("comm", stream_role::comm, 0);
@@ -200,7 +201,7 @@ TEST(Metrics, CollRowFollowsNcclTests) {
   c.op = coll_op::all_reduce;
   c.bytes = 1 << 20;
   c.group_size = 8;
-  const coll_row r = make_coll_row(c, dtype::bf16, compute_stats({0.1, 0.1, 0.1}), 0);
+  const coll_row r = make_coll_row(c, compute_stats({0.1, 0.1, 0.1}), 0);
   EXPECT_EQ(r.size, 1u << 20);
   EXPECT_EQ(r.count, (1u << 20) / 2);
   EXPECT_EQ(r.type, "bf16");
@@ -210,7 +211,8 @@ TEST(Metrics, CollRowFollowsNcclTests) {
   EXPECT_NEAR(r.busbw_gbps, r.algbw_gbps * 14 / 8, 1e-9);
 
   c.op = coll_op::all_gather;  // size = total gathered bytes; count = size / sizeof(type)
-  const coll_row g = make_coll_row(c, dtype::fp8, compute_stats({0.1}), 2);
+  c.type = dtype::fp8;
+  const coll_row g = make_coll_row(c, compute_stats({0.1}), 2);
   EXPECT_EQ(g.count, 1u << 20);
   EXPECT_EQ(g.redop, "none");
   EXPECT_NEAR(g.busbw_gbps, g.algbw_gbps * 7 / 8, 1e-9);

@@ -200,7 +200,7 @@ TEST(Presets, Fp8BufTupleIsTruthyAndWarns) {
   EXPECT_TRUE(slot(p1, "proj_fprop").fp8_buf_tuple);
   EXPECT_TRUE(slot(p1, "proj_fprop").fp8_buf);
   ASSERT_EQ(p1.warnings.size(), 1u);
-  EXPECT_EQ(p1.warnings[0].code, "fp8_buf_tuple_truthy");
+  EXPECT_EQ(p1.warnings[0].name(), "fp8_buf_tuple_truthy");
   EXPECT_NE(p1.warnings[0].message.find("gemms.proj_fprop.fp8_buf"), std::string::npos);
   EXPECT_NE(p1.warnings[0].message.find("gemms.fc2_fprop.fp8_buf"), std::string::npos);
   EXPECT_NE(p1.warnings[0].message.find(p1.file), std::string::npos);
@@ -316,7 +316,7 @@ TEST(Presets, InlineObjectTakesDataclassDefaultsAndRejectsForeignFields) {
   EXPECT_EQ(layer[0].cfg->cga_size, 1);
   EXPECT_TRUE(layer[3].cfg->fp8_buf_tuple);  // the tuple default, unset
   ASSERT_EQ(w.size(), 1u);
-  EXPECT_EQ(w[0].code, "fp8_buf_tuple_truthy");
+  EXPECT_EQ(w[0].name(), "fp8_buf_tuple_truthy");
   EXPECT_FALSE(layer[1].cfg.has_value());
 
   std::string msg = thrown_message([] {
@@ -337,6 +337,14 @@ TEST(Presets, InlineObjectTakesDataclassDefaultsAndRejectsForeignFields) {
 }
 
 // ---- Transformer Engine's view ----------------------------------------------------------------
+
+// TE's view of an inline config, parsed as a Bridge config's tp_comm_overlap_cfg object is.
+slot_overlap_map te(const char* cfg, int tp) {
+  std::vector<diagnostic> warnings;
+  const tp_overlap_layer layer =
+      parse_tp_overlap_layer(json::parse(cfg), "in.json", "tp_comm_overlap_cfg", warnings);
+  return te_effective_overlap(&layer, tp);
+}
 
 TEST(PresetTe, NullConfigGivesTeDefaultsForAllTwelveSlots) {
   const slot_overlap_map m = te_effective_overlap(nullptr, 8);
@@ -372,16 +380,15 @@ TEST(PresetTe, NullConfigGivesTeDefaultsForAllTwelveSlots) {
 
 TEST(PresetTe, PresetOverridesDefaultsAndRingExchangeSplitsIntoTp) {
   const auto p = load_preset("userbuffers_bf16_h100_h12288_tp4_mbs1_seqlen2048");
-  const ordered_json cfg = expand_tp_overlap_layer(p.gemms);
   for (int tp : {4, 8}) {
-    const slot_overlap_map m = te_effective_overlap(cfg, tp);
+    const slot_overlap_map m = te_effective_overlap(&p.gemms, tp);
     EXPECT_EQ(m.at("qkv_fprop").num_splits, tp);
     EXPECT_EQ(m.at("fc2_fprop").method, R);
     EXPECT_EQ(m.at("fc2_fprop").num_splits, tp);
     EXPECT_TRUE(m.at("fc2_fprop").set_sm_margin);
     EXPECT_FALSE(m.at("fc2_fprop").fp8_buf);  // ring exchange RS with fp8_buf false
   }
-  const slot_overlap_map m = te_effective_overlap(cfg, 4);
+  const slot_overlap_map m = te_effective_overlap(&p.gemms, 4);
   EXPECT_EQ(m.at("proj_fprop").method, P);
   EXPECT_EQ(m.at("proj_fprop").num_sm, 24);
   EXPECT_TRUE(m.at("proj_fprop").fp8_buf);  // the truthy (False,) tuple reaches TE
@@ -393,7 +400,7 @@ TEST(PresetTe, PresetOverridesDefaultsAndRingExchangeSplitsIntoTp) {
 
 TEST(PresetTe, NonBulkDgradBecomesReduceScatterAndItsWgradLosesBulk) {
   const auto p = load_preset("userbuffers_fp8_h100_h8192_tp2_mbs1_seqlen4096_lora");
-  const slot_overlap_map m = te_effective_overlap(expand_tp_overlap_layer(p.gemms), 2);
+  const slot_overlap_map m = te_effective_overlap(&p.gemms, 2);
   EXPECT_EQ(m.at("fc1_dgrad").method, P);
   EXPECT_TRUE(te_is_reduce_scatter("fc1_dgrad", m));
   EXPECT_TRUE(m.at("fc1_dgrad").fp8_buf);  // moved into TE's pipeline list, fp8_buf true
@@ -416,44 +423,43 @@ TEST(PresetTe, NonBulkDgradBecomesReduceScatterAndItsWgradLosesBulk) {
 
 TEST(PresetTe, RejectsWhatTransformerEngineRejects) {
   // pipeline on an all-gather
-  EXPECT_THROW(te_effective_overlap(ordered_json::parse(R"({"qkv_fprop": {"method": "pipeline",
-      "num_sm": 8, "cga_size": 2, "num_splits": 4, "set_sm_margin": true}})"),
-                                    4),
+  EXPECT_THROW(te(R"({"qkv_fprop": {"method": "pipeline", "num_sm": 8, "cga_size": 2,
+                      "num_splits": 4, "set_sm_margin": true}})",
+                  4),
                config_error);
   // a non-bulk dgrad with its wgrad still in the dict
   const std::string msg = thrown_message([] {
-    te_effective_overlap(ordered_json::parse(R"({"fc1_dgrad": {"method": "pipeline", "num_sm": 16,
-        "cga_size": 2, "num_splits": 4, "set_sm_margin": true},
-        "fc1_wgrad": {"method": "bulk", "num_sm": 4, "cga_size": 2, "set_sm_margin": false}})"),
-                         4);
+    te(R"({"fc1_dgrad": {"method": "pipeline", "num_sm": 16, "cga_size": 2, "num_splits": 4,
+                         "set_sm_margin": true},
+           "fc1_wgrad": {"method": "bulk", "num_sm": 4, "cga_size": 2, "set_sm_margin": false}})",
+       4);
   });
   EXPECT_NE(msg.find("fc1_dgrad"), std::string::npos) << msg;
   EXPECT_NE(msg.find("fc1_wgrad"), std::string::npos) << msg;
   // ... but a null wgrad is what Bridge drops: accepted
-  EXPECT_NO_THROW(te_effective_overlap(ordered_json::parse(R"({"fc1_dgrad": {"method": "pipeline",
-      "num_sm": 16, "cga_size": 2, "num_splits": 4, "set_sm_margin": true}, "fc1_wgrad": null})"),
-                                       4));
+  EXPECT_NO_THROW(te(R"({"fc1_dgrad": {"method": "pipeline", "num_sm": 16, "cga_size": 2,
+                         "num_splits": 4, "set_sm_margin": true}, "fc1_wgrad": null})",
+                     4));
   // atomic ring exchange on one side of an AG/RS pair only
-  EXPECT_THROW(te_effective_overlap(ordered_json::parse(
-                                        R"({"qkv_fprop": {"method": "ring_exchange",
-                                            "atomic_gemm": true}})"),
-                                    4),
+  EXPECT_THROW(te(R"({"qkv_fprop": {"method": "ring_exchange", "atomic_gemm": true}})", 4),
                config_error);
-  EXPECT_NO_THROW(te_effective_overlap(
-      ordered_json::parse(R"({"qkv_fprop": {"method": "ring_exchange", "atomic_gemm": true},
-                              "proj_fprop": {"method": "ring_exchange", "atomic_gemm": true}})"),
-      4));
-  EXPECT_THROW(te_effective_overlap(ordered_json::parse(R"({"attn": {"method": "bulk"}})"), 4),
-               config_error);
+  EXPECT_NO_THROW(te(R"({"qkv_fprop": {"method": "ring_exchange", "atomic_gemm": true},
+                         "proj_fprop": {"method": "ring_exchange", "atomic_gemm": true}})",
+                     4));
+  EXPECT_THROW(te(R"({"attn": {"method": "bulk"}})", 4), config_error);
 }
 
-TEST(PresetTe, AtomicGemmIsForcedOffForBulkAndWgradNeedsRingDgrad) {
-  const slot_overlap_map m = te_effective_overlap(
-      ordered_json::parse(R"({"qkv_dgrad": {"method": "bulk", "num_sm": 4, "cga_size": 2,
-                                            "set_sm_margin": false, "atomic_gemm": true},
-                              "proj_dgrad": {"method": "bulk", "num_sm": 4, "cga_size": 2,
-                                             "set_sm_margin": false}})"),
-      4);
+TEST(PresetTe, BulkHasNoAtomicGemmAndWgradNeedsRingDgrad) {
+  // BulkOverlapCfg has no atomic_gemm field: the config is rejected where it is read.
+  EXPECT_THROW(te(R"({"qkv_dgrad": {"method": "bulk", "num_sm": 4, "cga_size": 2,
+                                    "set_sm_margin": false, "atomic_gemm": true}})",
+                  4),
+               config_error);
+  const slot_overlap_map m = te(R"({"qkv_dgrad": {"method": "bulk", "num_sm": 4, "cga_size": 2,
+                                                  "set_sm_margin": false},
+                                    "proj_dgrad": {"method": "bulk", "num_sm": 4, "cga_size": 2,
+                                                   "set_sm_margin": false}})",
+                                4);
   EXPECT_FALSE(m.at("qkv_dgrad").atomic_gemm);
   EXPECT_EQ(m.at("proj_wgrad").method, overlap_method::none);
   EXPECT_EQ(m.at("fc2_wgrad").method, overlap_method::external);

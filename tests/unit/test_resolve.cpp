@@ -68,7 +68,8 @@ const char* gpt3_preset = "userbuffers_bf16_h100_h12288_tp4_mbs1_seqlen2048";
 // ---- the worked example -----------------------------------------------------------------------
 
 TEST(ResolveExample, Gpt3175bTp4ResolvesCleanly) {
-  const ordered_json out = resolve_bridge_file(data_file("gpt3_175b_tp4.json"));
+  const ordered_json out = resolve_bridge_config(load_json_file(data_file("gpt3_175b_tp4.json")),
+                                                 data_file("gpt3_175b_tp4.json"));
   ASSERT_FALSE(resolve_has_errors(out)) << dump_codes(out);
   const auto& m = out.at("model");
   EXPECT_EQ(m.at("tp_comm_overlap"), true);
@@ -104,12 +105,14 @@ TEST(ResolveExample, DataFilesResolveOrFailAsTheirNamesSay) {
     const std::string name = e.path().filename().string();
     SCOPED_TRACE(name);
     if (!name.starts_with("bad_")) {
-      const ordered_json out = resolve_bridge_file(e.path().string());
+      const ordered_json out =
+          resolve_bridge_config(load_json_file(e.path().string()), e.path().string());
       EXPECT_FALSE(resolve_has_errors(out)) << dump_codes(out);
       continue;
     }
     try {
-      const ordered_json out = resolve_bridge_file(e.path().string());
+      const ordered_json out =
+          resolve_bridge_config(load_json_file(e.path().string()), e.path().string());
       EXPECT_TRUE(resolve_has_errors(out));
       for (const auto& err : out.at("errors"))
         EXPECT_TRUE(err.at("message").get<std::string>().starts_with(e.path().string() + ": "));

@@ -259,7 +259,7 @@ TEST(Result, CollDocRoundTrip) {
   c.op = coll_op::reduce_scatter;
   c.bytes = 1 << 20;
   c.group_size = 8;
-  d.rows.push_back(make_coll_row(c, dtype::bf16, compute_stats({0.05, 0.06}), 0));
+  d.rows.push_back(make_coll_row(c, compute_stats({0.05, 0.06}), 0));
   const ordered_json j = to_json(d);
   EXPECT_EQ(j["schema"], "overlap-bench/coll/v1");
   EXPECT_EQ(j["simulated"], true);
@@ -309,7 +309,7 @@ TEST(ResultTable, CollTableHasNcclTestsColumns) {
   c.op = coll_op::all_reduce;
   c.bytes = 8 << 20;
   c.group_size = 8;
-  std::vector<coll_row> rows = {make_coll_row(c, dtype::bf16, compute_stats({0.1}), 0)};
+  std::vector<coll_row> rows = {make_coll_row(c, compute_stats({0.1}), 0)};
   const std::string t =
       format_coll_table(rows, ordered_json{{"backend", "sim"}, {"simulated", true}});
   EXPECT_EQ(t.rfind("# SIMULATED", 0), 0u) << t;
@@ -338,7 +338,8 @@ TEST(Result, WrittenJsonMatchesSchema) {
   collective_params p;
   p.bytes = 4096;
   p.group_size = 4;
-  c.rows.push_back(make_coll_row(p, dtype::fp16, compute_stats({0.01}), 0));
+  p.type = dtype::fp16;
+  c.rows.push_back(make_coll_row(p, compute_stats({0.01}), 0));
   write_coll_json(dir + "/c.json", c);
   const std::string schema_dir = std::string(OB_SOURCE_DIR) + "/results/schema/";
   const std::string script =

@@ -160,7 +160,7 @@ TEST_F(SimModel, QueueCountIsClampedCdmc) {
   for (int i = 0; i < 40; ++i) s.add_stream("s" + std::to_string(i), stream_role::compute, 0);
   for (int i = 0; i < 40; ++i) s.add_op("d", i, delay(1, 1));
   EXPECT_EQ(run(s, 1).queues, 1);
-  EXPECT_EQ(run(s, 0).queues, gpu.default_cdmc);  // unset
+  EXPECT_EQ(run(s, 0).queues, cdmc_default);  // unset
   EXPECT_EQ(run(s, 100).queues, 32);
   const sim_result r = run(s, 8);
   for (int i = 0; i < 40; ++i) EXPECT_EQ(r.ops[i].queue, i % 8);

@@ -1,8 +1,9 @@
 #pragma once
 // CUDA_DEVICE_MAX_CONNECTIONS (CDMC): the driver reads it once, when the CUDA context is created,
-// so a process can only measure the CDMC it was started with (DESIGN §7). These helpers read it,
-// refuse cases that ask for another value, and re-execute the binary under another value for
-// single-process sweeps. No CUDA headers: the CLI uses them too.
+// so a process can only measure the CDMC it was started with (docs/ARCHITECTURE.md §6). These
+// helpers read it, refuse cases that ask for another value, and re-execute the binary under
+// another value for single-process sweeps. Plain POSIX, no CUDA: the CLI, the simulator and the
+// CUDA backend share this one default.
 #include <string>
 #include <utility>
 #include <vector>

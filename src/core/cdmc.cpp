@@ -1,4 +1,4 @@
-#include "cuda/cdmc.hpp"
+#include "core/cdmc.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
