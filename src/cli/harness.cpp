@@ -9,6 +9,7 @@
 #include "cli/cuda_loader.hpp"
 #include "core/build_info.hpp"
 #include "core/cdmc.hpp"
+#include "core/env_snapshot.hpp"
 #include "core/error.hpp"
 #include "core/metrics.hpp"
 #include "core/report_table.hpp"

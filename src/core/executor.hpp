@@ -33,12 +33,18 @@ using variant_measurements = std::array<variant_measurement, 5>;
 
 variant_schedules make_variant_schedules(const schedule& planned);
 
+// How one case is measured: the one options struct every backend reads (docs/ARCHITECTURE.md §6).
 struct measure_options {
   int warmup = 5;
   int iters = 20;
   bool graphs = false;
   int cdmc = cdmc_default;  // the CDMC the case asks for; real backends refuse another
-  double timeout_s = 300;
+  double timeout_s = 300;   // a hung op aborts the run after this long (exit 4)
+  bool verify = true;       // check collective and chunked-GEMM outputs (real backends)
+  // The variants to measure; the others come back empty (no iterations, no intervals). `coll`
+  // needs only comm_only.
+  std::array<bool, 5> variants = {true, true, true, true, true};
+  bool measures(variant v) const { return variants[static_cast<int>(v)]; }
 };
 
 class executor {

@@ -61,12 +61,6 @@ void write_result_json(const std::string& path, const result_doc& d);
 std::string result_csv(const result_doc& d);
 void write_result_csv(const std::string& path, const result_doc& d);
 
-// Every environment variable that changes how kernels overlap, sorted by name:
-// CUDA_DEVICE_MAX_CONNECTIONS, CUDA_LAUNCH_BLOCKING, CUDA_VISIBLE_DEVICES, CUDA_MODULE_LOADING,
-// NCCL_* and NVTE_*. The overload reads a NULL-terminated "NAME=value" array (tests).
-ordered_json env_variables_snapshot();
-ordered_json env_variables_snapshot(const char* const* envp);
-
 // `coll --json`: {"schema": "overlap-bench/coll/v1", "simulated", "tool", "env", "config",
 // "op", "ranks", "rows": [...]}. "op" and "ranks" repeat the rows' (absent when there is no row);
 // the reader accepts documents without "config".

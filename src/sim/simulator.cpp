@@ -36,6 +36,7 @@ variant_measurements sim_executor::measure(const variant_schedules& variants,
   const sim_options so{opts.cdmc, opts.graphs};
   variant_measurements out;
   for (std::size_t i = 0; i < variants.size(); ++i) {
+    if (!opts.variants[i]) continue;
     const sim_result r = simulate(variants[i], gpu_, so);
     out[i].iter_ms = {r.total_us / 1000.0};
     out[i].ops = r.intervals();

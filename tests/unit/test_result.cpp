@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/build_info.hpp"
+#include "core/env_snapshot.hpp"
 #include "core/error.hpp"
 #include "core/report_table.hpp"
 #include "core/result.hpp"
