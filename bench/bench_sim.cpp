@@ -8,6 +8,7 @@
 #include "core/model_spec.hpp"
 #include "core/plan.hpp"
 #include "core/presets.hpp"
+#include "core/run_spec.hpp"
 #include "core/scenario.hpp"
 #include "core/workload.hpp"
 #include "sim/simulator.hpp"
@@ -47,23 +48,22 @@ void layer_case(benchmark::State& state) {
 }
 BENCHMARK(layer_case)->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMicrosecond);
 
+// The default scenario widened to 300 cases, through the pipeline's resolve and plan stages.
 void default_sweep(benchmark::State& state) {
-  const auto& f = fix();
   ob::layer_scenario sc = ob::load_layer_scenario("default_layer");
   ob::apply_override(sc, "comm_ctas=8,16,24,32,48");
-  const auto cases = ob::expand_cases(sc);
-  ob::sim_executor exec(f.gpu);
+  const ob::run_spec r = ob::resolve_run(sc);
+  ob::sim_executor exec(r.gpu);
   for (auto _ : state) {
-    for (const auto& c : cases) {
-      const auto& m = c.method == "none" ? ob::slot_overlap_map{} : f.methods;
+    for (const auto& c : r.cases) {
       ob::measure_options opts;
       opts.cdmc = c.cdmc;
-      const auto variants = ob::make_variant_schedules(ob::plan_layer(f.w, m, f.gpu, c.knobs));
+      const auto variants = ob::make_variant_schedules(ob::plan_case(r, c));
       benchmark::DoNotOptimize(ob::compute_metrics(variants, exec.measure(variants, opts)));
     }
   }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(cases.size()));
-  state.counters["cases"] = static_cast<double>(cases.size());
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(r.cases.size()));
+  state.counters["cases"] = static_cast<double>(r.cases.size());
 }
 BENCHMARK(default_sweep)->Unit(benchmark::kMillisecond);
 

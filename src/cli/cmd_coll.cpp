@@ -3,12 +3,10 @@
 #include "cli/command.hpp"
 #include "cli/harness.hpp"
 #include "core/error.hpp"
-#include "core/metrics.hpp"
-#include "core/plan.hpp"
+#include "core/pipeline.hpp"
 #include "core/report_table.hpp"
-#include "core/result.hpp"
-#include "core/stats.hpp"
 #include "core/units.hpp"
+#include "dist/communicator.hpp"
 
 namespace ob::cli {
 namespace {
@@ -37,65 +35,46 @@ class coll_command final : public command {
 
   int run(const process_args& args) override {
     const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
-    collective_params c;
-    c.op = parse_enum<coll_op>(op_, "--op");
-    c.group_size = ranks_;
-    c.ctas = ctas_;
-    std::vector<std::uint64_t> sizes;
-    if (!bytes_.empty()) {
-      sizes.push_back(parse_size(bytes_, "--bytes"));
-    } else {
-      if (min_.empty() || max_.empty())
-        throw config_error("coll: give --bytes SIZE, or --min and --max (with --factor)");
-      const std::uint64_t lo = parse_size(min_, "--min"), hi = parse_size(max_, "--max");
-      if (lo > hi) throw config_error("--min: " + min_ + " is larger than --max " + max_);
-      for (std::uint64_t s = lo; s <= hi; s *= static_cast<std::uint64_t>(factor_))
-        sizes.push_back(s);
-    }
-    const std::uint64_t unit =
-        c.op == coll_op::all_reduce ? 2 : 2 * static_cast<std::uint64_t>(ranks_);
-    for (auto s : sizes)
-      if (s % unit != 0)
-        throw config_error((bytes_.empty() ? "--min/--max" : "--bytes") + std::string(": size ") +
-                           std::to_string(s) + " is not a multiple of " + std::to_string(unit) +
-                           " (bf16 elements x ranks)");
-
+    coll_request r;
+    r.c.op = parse_enum<coll_op>(op_, "--op");
+    r.c.group_size = ranks_;
+    r.c.ctas = ctas_;
+    r.sizes = sizes();
+    check_coll_sizes(r, bytes_.empty() ? "--min/--max" : "--bytes");
     auto comm = make_communicator(args.argc, args.argv);
     auto exec = make_executor(flags_, gpu, *comm);
-    measure_options opts;
-    opts.warmup = flags_.warmup >= 0 ? flags_.warmup : 5;
-    opts.iters = flags_.iters > 0 ? flags_.iters : 20;
-    opts.graphs = flags_.graphs;
-    opts.timeout_s = flags_.timeout_s;
-    opts.cdmc = process_cdmc(gpu);
-    std::vector<coll_row> rows;
-    for (auto s : sizes) {
-      c.bytes = s;
-      const auto variants = make_variant_schedules(plan_collective(c));
-      auto m = exec->measure(variants, opts);
-      auto& v = m[static_cast<int>(variant::comm_only)];
-      comm->max_reduce(v.iter_ms);
-      std::vector<long long> wrong{v.wrong};
-      comm->sum_reduce(wrong);
-      rows.push_back(make_coll_row(c, compute_stats(v.iter_ms), wrong[0]));
-    }
+    r.measure = measure_from(flags_, measure_options{});
+    r.measure.cdmc = process_cdmc();
+    const std::vector<coll_row> rows = run_coll(r, *exec, *comm);
     if (!comm->is_root()) return 0;
     if (!flags_.quiet) std::cout << format_coll_table(rows, exec->simulated(), exec->label());
-    if (!flags_.json_path.empty()) {
-      const result_doc env = make_result_doc(*exec, gpu, *comm, ordered_json::object());
-      coll_doc doc;
-      doc.tool = env.tool;
-      doc.env = env.env;
-      doc.config = {{"op", to_string(c.op)}, {"ranks", ranks_}, {"ctas", ctas_}};
-      doc.rows = rows;
-      write_coll_json(flags_.json_path, doc);
-    }
-    for (const auto& r : rows)
-      if (r.wrong > 0) return static_cast<int>(exit_code::runtime);
+    if (!flags_.json_path.empty()) write_json(rows, r.c, *exec, gpu, *comm);
+    for (const auto& row : rows)
+      if (row.wrong > 0) return static_cast<int>(exit_code::runtime);
     return 0;
   }
 
  private:
+  std::vector<std::uint64_t> sizes() const {
+    if (!bytes_.empty()) return {parse_size(bytes_, "--bytes")};
+    if (min_.empty() || max_.empty())
+      throw config_error("coll: give --bytes SIZE, or --min and --max (with --factor)");
+    const std::uint64_t lo = parse_size(min_, "--min"), hi = parse_size(max_, "--max");
+    if (lo > hi) throw config_error("--min: " + min_ + " is larger than --max " + max_);
+    return size_range(lo, hi, static_cast<std::uint64_t>(factor_));
+  }
+
+  void write_json(const std::vector<coll_row>& rows, const collective_params& c,
+                  const executor& exec, const gpu_spec& gpu, const communicator& comm) const {
+    const result_doc env = new_result_doc(exec, gpu, comm, ordered_json::object());
+    coll_doc doc;
+    doc.tool = env.tool;
+    doc.env = env.env;
+    doc.config = {{"op", to_string(c.op)}, {"ranks", ranks_}, {"ctas", ctas_}};
+    doc.rows = rows;
+    write_coll_json(flags_.json_path, doc);
+  }
+
   std::string op_ = "all_gather", bytes_, min_, max_;
   int factor_ = 2, ranks_ = 8, ctas_ = 0;
   common_flags flags_;

@@ -5,12 +5,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <map>
-#include <set>
 
 #include "core/cdmc.hpp"
 #include "core/error.hpp"
-#include "core/json_util.hpp"
+#include "dist/communicator.hpp"
 
 namespace ob::cli {
 namespace {
@@ -24,88 +22,60 @@ int child_cdmc() {
   return v && *v ? std::atoi(v) : 0;
 }
 
-// Re-executes this binary with CUDA_DEVICE_MAX_CONNECTIONS=cdmc; returns its result document.
-result_doc run_child(int cdmc, const std::string& json_path) {
+// Re-executes this binary with CUDA_DEVICE_MAX_CONNECTIONS=cdmc; returns its cases.
+std::vector<case_record> run_child(int cdmc) {
+  std::cerr << "overlap-bench: CUDA_DEVICE_MAX_CONNECTIONS=" << cdmc
+            << ": re-running in a fresh process (the driver reads it at context creation)\n";
+  const auto json_path =
+      std::filesystem::temp_directory_path() /
+      ("overlap-bench-cdmc" + std::to_string(cdmc) + "-" + std::to_string(::getpid()) + ".json");
   const int rc = reexec_with_cdmc(
-      cdmc, {}, {{child_cdmc_var, std::to_string(cdmc)}, {child_json_var, json_path}});
+      cdmc, {}, {{child_cdmc_var, std::to_string(cdmc)}, {child_json_var, json_path.string()}});
   if (rc != 0 && rc != static_cast<int>(exit_code::runtime))
     throw error(rc == 2 || rc == 4 ? static_cast<exit_code>(rc) : exit_code::runtime,
                 "the CUDA_DEVICE_MAX_CONNECTIONS=" + std::to_string(cdmc) +
                     " child run failed with exit code " + std::to_string(rc));
-  return load_result(json_path);
+  result_doc child = load_result(json_path.string());
+  std::filesystem::remove(json_path);
+  return std::move(child.cases);
+}
+
+// "[k/n] case" on stderr at every tenth of a long sweep.
+std::function<void(std::size_t, std::size_t, const std::string&)> progress_printer() {
+  return [last_decile = -1](std::size_t done, std::size_t total, const std::string& id) mutable {
+    if (total < 20) return;
+    const int decile = static_cast<int>(done * 10 / total);
+    if (decile == last_decile && done != total) return;
+    last_decile = decile;
+    std::cerr << "[" << done << "/" << total << "] " << id << "\n";
+  };
 }
 
 }  // namespace
 
-int drive_sweep(const sweep_request& req, const common_flags& flags, const gpu_spec& gpu,
+int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gpu,
                 const process_args& args) {
   auto comm = make_communicator(args.argc, args.argv);
   auto exec = make_executor(flags, gpu, *comm);
-  const bool real = !exec->simulated();
-  const int own_cdmc = process_cdmc(gpu);
-  const int only_cdmc = child_cdmc();
-
-  std::set<int> other_cdmcs;
-  std::vector<const layer_case*> mine;
-  for (const auto& c : req.cases) {
-    if (only_cdmc && c.cdmc != only_cdmc) continue;
-    if (real && c.cdmc != own_cdmc)
-      other_cdmcs.insert(c.cdmc);
-    else
-      mine.push_back(&c);
-  }
-  if (!other_cdmcs.empty() && comm->size() > 1)
-    throw config_error(
-        "cases ask for CUDA_DEVICE_MAX_CONNECTIONS=" + std::to_string(*other_cdmcs.begin()) +
-        " but this run has " + std::to_string(own_cdmc) +
-        "; under mpirun run one launch per value with scripts/sweep_cdmc.sh");
-
-  case_runner runner(*exec, *comm, req.measure);
-  if (!flags.trace_path.empty()) runner.enable_trace(16);
-  progress prog(mine.size(), comm->is_root() && !only_cdmc);
-  std::map<std::string, case_record> by_id;
-  if (comm->is_root() && !only_cdmc)
+  req.measure = measure_from(flags, req.measure);
+  sweep_hooks hooks;
+  hooks.only_cdmc = child_cdmc();
+  const bool talks = comm->is_root() && !hooks.only_cdmc;
+  if (talks) hooks.progress = progress_printer();
+  if (!flags.trace_path.empty()) hooks.trace_cases = 16;
+  hooks.run_at_cdmc = run_child;
+  if (talks)
     for (const auto& w : req.warnings) std::cerr << "overlap-bench: warning: " << w << "\n";
-  for (const layer_case* c : mine) {
-    schedule planned;
-    try {
-      planned = req.plan(*c);
-    } catch (const config_error& e) {
-      // Name where the value came from: the scenario file (or flags) and the case.
-      throw config_error(req.source + ": case " + c->id + ": " + e.what());
-    }
-    by_id.emplace(c->id, runner.run(planned, c->id, req.scenario, c->params, c->cdmc));
-    prog.step(c->id);
-  }
-  if (comm->is_root()) {
-    for (int cdmc : other_cdmcs) {
-      std::cerr << "overlap-bench: CUDA_DEVICE_MAX_CONNECTIONS=" << cdmc
-                << ": re-running in a fresh process (the driver reads it at context creation)\n";
-      const auto tmp =
-          std::filesystem::temp_directory_path() / ("overlap-bench-cdmc" + std::to_string(cdmc) +
-                                                    "-" + std::to_string(::getpid()) + ".json");
-      result_doc child = run_child(cdmc, tmp.string());
-      std::filesystem::remove(tmp);
-      for (auto& rec : child.cases) by_id.emplace(rec.id, std::move(rec));
-    }
-  }
-  ordered_json config = req.config;
-  config["warnings"] = req.warnings;
-  result_doc doc = make_result_doc(*exec, gpu, *comm, config);
-  for (const auto& c : req.cases)
-    if (auto it = by_id.find(c.id); it != by_id.end()) doc.cases.push_back(it->second);
-  int rc = 0;
-  for (const auto& rec : doc.cases)
-    if (rec.m.wrong > 0) rc = static_cast<int>(exit_code::runtime);
 
-  if (only_cdmc) {
-    if (comm->is_root()) write_result_json(std::getenv(child_json_var), doc);
-    return rc;
+  const sweep_result out = run_sweep(req, *exec, *comm, gpu, hooks);
+  if (hooks.only_cdmc) {
+    if (comm->is_root()) write_result_json(std::getenv(child_json_var), out.doc);
+    return out.exit_code;
   }
-  emit(doc, flags, *comm, &runner);
-  if (rc != 0 && comm->is_root())
+  emit(out.doc, flags, *comm, out.trace);
+  if (out.exit_code != 0 && comm->is_root())
     std::cerr << "overlap-bench: error: some cases failed verification (see #wrong)\n";
-  return rc;
+  return out.exit_code;
 }
 
 }  // namespace ob::cli

@@ -81,6 +81,66 @@ int sourced_count(const json_object& obj, const std::string& key) {
 
 }  // namespace
 
+namespace {
+
+void read_datasheet(const json_object& top, gpu_spec& g) {
+  g.compute_capability_major = sourced_count(top, "compute_capability_major");
+  g.sm_count = sourced_count(top, "sm_count");
+  json_object peak = top.get_object("peak_tflops");
+  g.peak_tflops_bf16 = sourced_positive(peak, "bf16");
+  g.peak_tflops_fp16 = sourced_positive(peak, "fp16");
+  g.peak_tflops_fp8 = sourced_positive(peak, "fp8");
+  peak.finish();
+  g.hbm_gbps = sourced_positive(top, "hbm_gbps");
+  g.nvlink_gbps = sourced_positive(top, "nvlink_gbps");
+  g.nic_gbps = sourced_positive(top, "nic_gbps");
+  json_object tile = top.get_object("gemm_tile");
+  g.gemm_tile_m = sourced_count(tile, "m");
+  g.gemm_tile_n = sourced_count(tile, "n");
+  tile.finish();
+}
+
+void read_latencies(const json_object& top, gpu_spec& g) {
+  g.launch_us = sourced_positive(top, "launch_us");
+  g.nccl_launch_us = sourced_positive(top, "nccl_launch_us");
+  g.event_us = sourced_positive(top, "event_us");
+  g.graph_node_us = sourced_positive(top, "graph_node_us");
+  g.cross_queue_event_us = sourced_positive(top, "cross_queue_event_us");
+  json_object lat = top.get_object("nccl_step_us");
+  g.nccl_step_us_ll = sourced_positive(lat, "ll");
+  g.nccl_step_us_ll128 = sourced_positive(lat, "ll128");
+  g.nccl_step_us_simple = sourced_positive(lat, "simple");
+  lat.finish();
+}
+
+// The simulator's calibration constants (docs/ARCHITECTURE.md §5.1).
+void read_sim_constants(const json_object& top, gpu_spec& g) {
+  json_object sim = top.get_object("sim");
+  json_object eff = sim.get_object("gemm_efficiency");
+  g.gemm_efficiency_bf16 = sourced_fraction(eff, "bf16");
+  g.gemm_efficiency_fp16 = sourced_fraction(eff, "fp16");
+  g.gemm_efficiency_fp8 = sourced_fraction(eff, "fp8");
+  eff.finish();
+  g.small_tile_efficiency = sourced_fraction(sim, "small_tile_efficiency");
+  g.gemm_contention = sourced_factor(sim, "gemm_contention");
+  g.comm_contention = sourced_factor(sim, "comm_contention");
+  g.nccl_channel_gbps = sourced_positive(sim, "nccl_channel_gbps");
+  g.nccl_link_efficiency = sourced_fraction(sim, "nccl_link_efficiency");
+  json_object ctas = sim.get_object("nccl_default_ctas");
+  g.nccl_ctas_all_gather = sourced_count(ctas, "all_gather");
+  g.nccl_ctas_reduce_scatter = sourced_count(ctas, "reduce_scatter");
+  g.nccl_ctas_all_reduce = sourced_count(ctas, "all_reduce");
+  g.nccl_ctas_p2p = sourced_count(ctas, "p2p");
+  ctas.finish();
+  g.nccl_hop_us = sourced_positive(sim, "nccl_hop_us");
+  g.nccl_ll_max_bytes_per_rank = sourced_positive(sim, "nccl_ll_max_bytes_per_rank");
+  g.copy_engine_gbps = sourced_positive(sim, "copy_engine_gbps");
+  g.elementwise_hbm_efficiency = sourced_fraction(sim, "elementwise_hbm_efficiency");
+  sim.finish();
+}
+
+}  // namespace
+
 gpu_spec load_gpu_spec(const std::string& ref, const std::string& field) {
   const std::string path = find_config("gpus", ref, field);
   const json doc = load_json_file(path);
@@ -89,64 +149,9 @@ gpu_spec load_gpu_spec(const std::string& ref, const std::string& field) {
   g.name = std::filesystem::path(path).stem().string();
   top.get_string("comment", "");
   g.display_name = top.get_string("display_name");
-  g.compute_capability_major = sourced_count(top, "compute_capability_major");
-  g.sm_count = sourced_count(top, "sm_count");
-  {
-    json_object peak = top.get_object("peak_tflops");
-    g.peak_tflops_bf16 = sourced_positive(peak, "bf16");
-    g.peak_tflops_fp16 = sourced_positive(peak, "fp16");
-    g.peak_tflops_fp8 = sourced_positive(peak, "fp8");
-    peak.finish();
-  }
-  g.hbm_gbps = sourced_positive(top, "hbm_gbps");
-  g.nvlink_gbps = sourced_positive(top, "nvlink_gbps");
-  g.nic_gbps = sourced_positive(top, "nic_gbps");
-  {
-    json_object tile = top.get_object("gemm_tile");
-    g.gemm_tile_m = sourced_count(tile, "m");
-    g.gemm_tile_n = sourced_count(tile, "n");
-    tile.finish();
-  }
-  g.launch_us = sourced_positive(top, "launch_us");
-  g.nccl_launch_us = sourced_positive(top, "nccl_launch_us");
-  g.event_us = sourced_positive(top, "event_us");
-  g.graph_node_us = sourced_positive(top, "graph_node_us");
-  g.cross_queue_event_us = sourced_positive(top, "cross_queue_event_us");
-  {
-    json_object lat = top.get_object("nccl_step_us");
-    g.nccl_step_us_ll = sourced_positive(lat, "ll");
-    g.nccl_step_us_ll128 = sourced_positive(lat, "ll128");
-    g.nccl_step_us_simple = sourced_positive(lat, "simple");
-    lat.finish();
-  }
-  {
-    json_object sim = top.get_object("sim");
-    {
-      json_object eff = sim.get_object("gemm_efficiency");
-      g.gemm_efficiency_bf16 = sourced_fraction(eff, "bf16");
-      g.gemm_efficiency_fp16 = sourced_fraction(eff, "fp16");
-      g.gemm_efficiency_fp8 = sourced_fraction(eff, "fp8");
-      eff.finish();
-    }
-    g.small_tile_efficiency = sourced_fraction(sim, "small_tile_efficiency");
-    g.gemm_contention = sourced_factor(sim, "gemm_contention");
-    g.comm_contention = sourced_factor(sim, "comm_contention");
-    g.nccl_channel_gbps = sourced_positive(sim, "nccl_channel_gbps");
-    g.nccl_link_efficiency = sourced_fraction(sim, "nccl_link_efficiency");
-    {
-      json_object ctas = sim.get_object("nccl_default_ctas");
-      g.nccl_ctas_all_gather = sourced_count(ctas, "all_gather");
-      g.nccl_ctas_reduce_scatter = sourced_count(ctas, "reduce_scatter");
-      g.nccl_ctas_all_reduce = sourced_count(ctas, "all_reduce");
-      g.nccl_ctas_p2p = sourced_count(ctas, "p2p");
-      ctas.finish();
-    }
-    g.nccl_hop_us = sourced_positive(sim, "nccl_hop_us");
-    g.nccl_ll_max_bytes_per_rank = sourced_positive(sim, "nccl_ll_max_bytes_per_rank");
-    g.copy_engine_gbps = sourced_positive(sim, "copy_engine_gbps");
-    g.elementwise_hbm_efficiency = sourced_fraction(sim, "elementwise_hbm_efficiency");
-    sim.finish();
-  }
+  read_datasheet(top, g);
+  read_latencies(top, g);
+  read_sim_constants(top, g);
   top.finish();
   return g;
 }

@@ -55,75 +55,110 @@ double schedule::gemm_flops() const {
   return total;
 }
 
-schedule derive_variant(const schedule& planned, variant v) {
-  auto keep = [v](const op& o) {
-    switch (v) {
-      case variant::compute_only:
-      case variant::compute_with_margin:
-        return !o.is_comm();
-      case variant::comm_only:
-        return o.is_comm();
-      case variant::serial:
-      case variant::overlapped:
-        return true;
-    }
-    return true;
-  };
-  if (v == variant::overlapped) return planned;
+namespace {
 
-  schedule out;
-  out.name = planned.name + "/" + std::string(to_string(v));
-  std::vector<int> remap(planned.ops.size(), -1);
-  // Each dropped op's nearest kept ancestors (through its waits and its stream predecessor), so
-  // a kept op that waited on a dropped one still waits on what the dropped one waited on.
-  std::vector<std::set<int>> kept_ancestors(planned.ops.size());
-  std::vector<int> last_on_stream(planned.streams.size(), -1);
-
-  if (v == variant::serial) {
-    out.add_stream("serial", stream_role::compute, 0);
-  } else {
-    out.streams = planned.streams;
+bool kept_in(variant v, const op& o) {
+  switch (v) {
+    case variant::compute_only:
+    case variant::compute_with_margin:
+      return !o.is_comm();
+    case variant::comm_only:
+      return o.is_comm();
+    case variant::serial:
+    case variant::overlapped:
+      break;
   }
-  for (const op& o : planned.ops) {
-    std::set<int> deps;  // planned ids this op depends on
-    for (int w : o.waits) deps.insert(w);
-    if (last_on_stream[o.stream] >= 0) deps.insert(last_on_stream[o.stream]);
-    last_on_stream[o.stream] = o.id;
-    std::set<int> kept_deps;
+  return true;
+}
+
+// The op as the variant runs it: one stream for serial, all SMs and no LayerNorm margin for
+// compute-only.
+op adapted(const op& o, variant v) {
+  op copy = o;
+  if (v == variant::serial) copy.stream = 0;
+  if (v == variant::compute_only) {
+    if (copy.kind() == op_kind::gemm) copy.as<gemm_params>().sm_target = 0;
+    if (copy.kind() == op_kind::elementwise) copy.as<elementwise_params>().sm_margin = 0;
+  }
+  return copy;
+}
+
+// Drops the ops a variant does not keep and rewires the dependencies of the rest: each dropped
+// op's nearest kept ancestors (through its waits and its stream predecessor) stand in for it, so
+// a kept op that waited on a dropped one still waits on what the dropped one waited on.
+class variant_builder {
+ public:
+  variant_builder(const schedule& planned, variant v)
+      : planned_(planned),
+        v_(v),
+        remap_(planned.ops.size(), -1),
+        kept_ancestors_(planned.ops.size()),
+        last_on_stream_(planned.streams.size(), -1) {
+    out_.name = planned.name + "/" + std::string(to_string(v));
+    // Streams that carry no op are kept: stream creation order decides hardware queues.
+    if (v == variant::serial)
+      out_.add_stream("serial", stream_role::compute, 0);
+    else
+      out_.streams = planned.streams;
+  }
+
+  schedule build() {
+    for (const op& o : planned_.ops) add(o);
+    return std::move(out_);
+  }
+
+ private:
+  // Kept planned ids this op depends on, directly or through dropped ops.
+  std::set<int> kept_deps(const op& o) {
+    std::set<int> deps(o.waits.begin(), o.waits.end());
+    if (last_on_stream_[o.stream] >= 0) deps.insert(last_on_stream_[o.stream]);
+    last_on_stream_[o.stream] = o.id;
+    std::set<int> kept;
     for (int d : deps) {
-      if (remap[d] >= 0)
-        kept_deps.insert(d);
+      if (remap_[d] >= 0)
+        kept.insert(d);
       else
-        kept_deps.insert(kept_ancestors[d].begin(), kept_ancestors[d].end());
+        kept.insert(kept_ancestors_[d].begin(), kept_ancestors_[d].end());
     }
-    if (!keep(o)) {
-      kept_ancestors[o.id] = std::move(kept_deps);
-      continue;
+    return kept;
+  }
+
+  void add(const op& o) {
+    std::set<int> deps = kept_deps(o);
+    if (!kept_in(v_, o)) {
+      kept_ancestors_[o.id] = std::move(deps);
+      return;
     }
-    op copy = o;
-    if (v == variant::serial) copy.stream = 0;
-    if (v == variant::compute_only) {
-      if (copy.kind() == op_kind::gemm) copy.as<gemm_params>().sm_target = 0;
-      if (copy.kind() == op_kind::elementwise) copy.as<elementwise_params>().sm_margin = 0;
-    }
+    const op copy = adapted(o, v_);
     std::vector<int> waits;
-    for (int d : kept_deps) {
-      const op& dep = planned.ops[d];
-      const int new_stream = v == variant::serial ? 0 : dep.stream;
+    for (int d : deps) {
+      const int dep_stream = v_ == variant::serial ? 0 : planned_.ops[d].stream;
       // Same-stream order is implicit; only cross-stream dependencies become events.
-      if (new_stream != copy.stream) waits.push_back(remap[d]);
+      if (dep_stream != copy.stream) waits.push_back(remap_[d]);
     }
     std::sort(waits.begin(), waits.end());
     // A launch-ordering edge matters only while its target still runs on another stream.
     std::vector<int> started;
     for (int d : o.waits_started)
-      if (remap[d] >= 0 && v != variant::serial && planned.ops[d].stream != copy.stream)
-        started.push_back(remap[d]);
-    remap[o.id] = out.add_op(copy.name, copy.stream, copy.params, std::move(waits), copy.slot);
-    out.ops.back().waits_started = std::move(started);
+      if (remap_[d] >= 0 && v_ != variant::serial && planned_.ops[d].stream != copy.stream)
+        started.push_back(remap_[d]);
+    remap_[o.id] = out_.add_op(copy.name, copy.stream, copy.params, std::move(waits), copy.slot);
+    out_.ops.back().waits_started = std::move(started);
   }
-  // Streams that carry no op are kept: stream creation order decides hardware queues.
-  return out;
+
+  const schedule& planned_;
+  const variant v_;
+  schedule out_;
+  std::vector<int> remap_;
+  std::vector<std::set<int>> kept_ancestors_;
+  std::vector<int> last_on_stream_;
+};
+
+}  // namespace
+
+schedule derive_variant(const schedule& planned, variant v) {
+  if (v == variant::overlapped) return planned;
+  return variant_builder(planned, v).build();
 }
 
 }  // namespace ob

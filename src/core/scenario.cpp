@@ -62,8 +62,6 @@ void set_passes(layer_scenario& sc, const std::vector<std::string>& passes,
   if (!sc.forward && !sc.backward) throw config_error(where + ": no pass selected");
 }
 
-const std::vector<std::string> method_values = {"preset", "te_default", "none"};
-
 }  // namespace
 
 const sweep_axis& axis(const layer_scenario& sc, std::string_view name) {
@@ -72,6 +70,132 @@ const sweep_axis& axis(const layer_scenario& sc, std::string_view name) {
   throw config_error(sc.file + ": sweep." + std::string(name) + ": axis missing");
 }
 
+namespace {
+
+void read_parallel(const json_object& top, layer_scenario& sc) {
+  const auto par = top.get_optional_object("parallel");
+  if (!par) return;
+  sc.layout.tp = static_cast<int>(par->get_positive_int("tp", 1));
+  sc.layout.cp = static_cast<int>(par->get_positive_int("cp", 1));
+  sc.layout.dp = static_cast<int>(par->get_positive_int("dp", 1));
+  sc.layout.pp = static_cast<int>(par->get_positive_int("pp", 1));
+  sc.layout.sequence_parallel = par->get_bool("sequence_parallel", true);
+  par->finish();
+}
+
+// A Bridge config path is relative to the scenario file that names it.
+void read_overlap(const json_object& top, layer_scenario& sc) {
+  const auto ov = top.get_optional_object("overlap");
+  if (!ov) return;
+  sc.preset = ov->get_string("preset", "");
+  sc.bridge_config = ov->get_string("bridge_config", "");
+  if (!sc.bridge_config.empty() && !std::filesystem::path(sc.bridge_config).is_absolute())
+    sc.bridge_config = (std::filesystem::path(sc.file).parent_path() / sc.bridge_config)
+                           .lexically_normal()
+                           .string();
+  ov->finish();
+}
+
+void read_passes(const json_object& top, layer_scenario& sc) {
+  if (!top.has("passes")) return;
+  const json& p = top.get_raw("passes");
+  if (!p.is_array()) top.fail("passes", "expected a list such as [\"fwd\", \"bwd\"]");
+  std::vector<std::string> passes;
+  for (const auto& v : p) passes.push_back(value_text(v));
+  set_passes(sc, passes, top.where("passes"));
+}
+
+// Defaults for every axis, so a scenario lists only what it sweeps.
+void read_sweep(const json_object& top, layer_scenario& sc) {
+  sc.axes = {{"cdmc", {std::to_string(cdmc_default)}},
+             {"method", {"preset"}},
+             {"order", {"comm_first"}},
+             {"sm_margin", {"preset"}},
+             {"comm_ctas", {"0"}},
+             {"priority", {"comm_high"}}};
+  const auto sw = top.get_optional_object("sweep");
+  if (!sw) return;
+  for (std::string_view axis_name : sweep_axis_names) {
+    const std::string name(axis_name);
+    if (!sw->has(name)) continue;
+    const json& v = sw->get_raw(name);
+    if (!v.is_array() || v.empty())
+      sw->fail(name, "expected a non-empty list of values, got " + describe_json(v));
+    auto& a = axis_mut(sc, name);
+    a.values.clear();
+    for (const auto& x : v) a.values.push_back(value_text(x));
+  }
+  sw->finish();
+}
+
+void read_measure(const json_object& top, layer_scenario& sc) {
+  const auto m = top.get_optional_object("measure");
+  if (!m) return;
+  sc.warmup = static_cast<int>(m->get_int("warmup", sc.warmup));
+  sc.iters = static_cast<int>(m->get_positive_int("iters", sc.iters));
+  sc.graphs = m->get_bool("graphs", false);
+  if (sc.warmup < 0) m->fail("warmup", "expected a non-negative integer");
+  m->finish();
+}
+
+// `--set field=value` for the fields that are not sweep axes: how each is parsed and set.
+using field_setter = void (*)(layer_scenario&, const std::vector<std::string>&,
+                              const std::string& where);
+struct field_row {
+  std::string_view key;
+  field_setter set;
+};
+
+const std::string& single(const std::vector<std::string>& values, const std::string& where) {
+  if (values.size() != 1) throw config_error(where + ": not a sweep axis; give one value");
+  return values.front();
+}
+
+constexpr field_row field_table[] = {
+    {"gpu", [](layer_scenario& sc, const auto& v, const auto& k) { sc.gpu = single(v, k); }},
+    {"model", [](layer_scenario& sc, const auto& v, const auto& k) { sc.model = single(v, k); }},
+    {"preset", [](layer_scenario& sc, const auto& v, const auto& k) { sc.preset = single(v, k); }},
+    {"tp", [](layer_scenario& sc, const auto& v,
+              const auto& k) { sc.layout.tp = parse_int(single(v, k), k, 1, 1024); }},
+    {"cp", [](layer_scenario& sc, const auto& v,
+              const auto& k) { sc.layout.cp = parse_int(single(v, k), k, 1, 1024); }},
+    {"dp", [](layer_scenario& sc, const auto& v,
+              const auto& k) { sc.layout.dp = parse_int(single(v, k), k, 1, 1 << 20); }},
+    {"pp", [](layer_scenario& sc, const auto& v,
+              const auto& k) { sc.layout.pp = parse_int(single(v, k), k, 1, 1024); }},
+    {"sequence_parallel",
+     [](layer_scenario& sc, const auto& v, const auto& k) {
+       sc.layout.sequence_parallel = parse_bool(single(v, k), k);
+     }},
+    {"micro_batch", [](layer_scenario& sc, const auto& v,
+                       const auto& k) { sc.micro_batch = parse_int(single(v, k), k, 1, 1 << 16); }},
+    {"seq_length", [](layer_scenario& sc, const auto& v,
+                      const auto& k) { sc.seq_length = parse_int(single(v, k), k, 1, 1 << 24); }},
+    {"layernorm_sm_margin",
+     [](layer_scenario& sc, const auto& v, const auto& k) {
+       sc.layernorm_sm_margin = parse_int(single(v, k), k, 0, 1024);
+     }},
+    {"te_launch_ordering",
+     [](layer_scenario& sc, const auto& v, const auto& k) {
+       sc.te_launch_ordering = parse_enum<launch_ordering>(single(v, k), k);
+     }},
+    {"passes", [](layer_scenario& sc, const auto& v, const auto& k) { set_passes(sc, v, k); }},
+    {"iters", [](layer_scenario& sc, const auto& v,
+                 const auto& k) { sc.iters = parse_int(single(v, k), k, 1, 1 << 20); }},
+    {"warmup", [](layer_scenario& sc, const auto& v,
+                  const auto& k) { sc.warmup = parse_int(single(v, k), k, 0, 1 << 20); }},
+};
+
+std::string known_keys() {
+  std::string axes, fields;
+  for (std::string_view n : sweep_axis_names) axes += (axes.empty() ? "" : ", ") + std::string(n);
+  for (const field_row& r : field_table)
+    fields += (fields.empty() ? "" : ", ") + std::string(r.key);
+  return "axes: " + axes + "; fields: " + fields;
+}
+
+}  // namespace
+
 layer_scenario load_layer_scenario(const std::string& ref) {
   const std::string path = find_config("scenarios", ref, "--config");
   const json doc = load_json_file(path);
@@ -79,62 +203,22 @@ layer_scenario load_layer_scenario(const std::string& ref) {
   layer_scenario sc;
   sc.file = path;
   top.get_string("comment", "");
-  const std::string kind = top.get_enum("scenario", {"layer"});
-  (void)kind;
+  top.get_enum("scenario", {"layer"});
   sc.gpu = top.get_string("gpu", sc.gpu);
   sc.model = top.get_string("model", sc.model);
-  if (auto par = top.get_optional_object("parallel")) {
-    sc.layout.tp = static_cast<int>(par->get_positive_int("tp", 1));
-    sc.layout.cp = static_cast<int>(par->get_positive_int("cp", 1));
-    sc.layout.dp = static_cast<int>(par->get_positive_int("dp", 1));
-    sc.layout.pp = static_cast<int>(par->get_positive_int("pp", 1));
-    sc.layout.sequence_parallel = par->get_bool("sequence_parallel", true);
-    par->finish();
-  }
+  read_parallel(top, sc);
   if (top.has("micro_batch")) sc.micro_batch = top.get_positive_int("micro_batch");
   if (top.has("seq_length")) sc.seq_length = top.get_positive_int("seq_length");
-  if (auto ov = top.get_optional_object("overlap")) {
-    sc.preset = ov->get_string("preset", "");
-    sc.bridge_config = ov->get_string("bridge_config", "");
-    if (!sc.bridge_config.empty() && !std::filesystem::path(sc.bridge_config).is_absolute())
-      sc.bridge_config = (std::filesystem::path(path).parent_path() / sc.bridge_config)
-                             .lexically_normal()
-                             .string();
-    ov->finish();
-  }
+  read_overlap(top, sc);
   sc.layernorm_sm_margin = static_cast<int>(top.get_int("layernorm_sm_margin", 0));
   if (sc.layernorm_sm_margin < 0)
     top.fail("layernorm_sm_margin", "expected a non-negative integer");
-  sc.te_launch_ordering = top.get_enum("te_launch_ordering", {"auto", "on", "off"}, "auto");
-  if (top.has("passes")) {
-    const json& p = top.get_raw("passes");
-    if (!p.is_array()) top.fail("passes", "expected a list such as [\"fwd\", \"bwd\"]");
-    std::vector<std::string> passes;
-    for (const auto& v : p) passes.push_back(value_text(v));
-    set_passes(sc, passes, top.where("passes"));
-  }
-  // Defaults for every axis, so a scenario lists only what it sweeps.
-  sc.axes = {{"cdmc", {"8"}},           {"method", {"preset"}}, {"order", {"comm_first"}},
-             {"sm_margin", {"preset"}}, {"comm_ctas", {"0"}},   {"priority", {"comm_high"}}};
-  if (auto sw = top.get_optional_object("sweep")) {
-    for (const char* name : layer_axis_names) {
-      if (!sw->has(name)) continue;
-      const json& v = sw->get_raw(name);
-      if (!v.is_array() || v.empty())
-        sw->fail(name, "expected a non-empty list of values, got " + describe_json(v));
-      auto& a = axis_mut(sc, name);
-      a.values.clear();
-      for (const auto& x : v) a.values.push_back(value_text(x));
-    }
-    sw->finish();
-  }
-  if (auto m = top.get_optional_object("measure")) {
-    sc.warmup = static_cast<int>(m->get_int("warmup", sc.warmup));
-    sc.iters = static_cast<int>(m->get_positive_int("iters", sc.iters));
-    sc.graphs = m->get_bool("graphs", false);
-    if (sc.warmup < 0) m->fail("warmup", "expected a non-negative integer");
-    m->finish();
-  }
+  sc.te_launch_ordering =
+      parse_enum<launch_ordering>(top.get_enum("te_launch_ordering", {"auto", "on", "off"}, "auto"),
+                                  top.where("te_launch_ordering"));
+  read_passes(top, sc);
+  read_sweep(top, sc);
+  read_measure(top, sc);
   top.finish();
   expand_cases(sc);  // validates every axis value now, naming the file
   return sc;
@@ -149,127 +233,23 @@ void apply_override(layer_scenario& sc, const std::string& assignment) {
   const std::vector<std::string> values = split(assignment.substr(eq + 1), ',');
   for (const auto& v : values)
     if (v.empty()) throw config_error(where + ": empty value in list");
-  for (const char* name : layer_axis_names) {
-    if (key == name) {
-      axis_mut(sc, key).values = values;
-      return;
-    }
+  if (is_sweep_axis(key)) {
+    axis_mut(sc, key).values = values;
+    return;
   }
-  auto single = [&]() -> const std::string& {
-    if (values.size() != 1)
-      throw config_error(where + ": '" + key + "' is not a sweep axis; give one value");
-    return values.front();
-  };
-  const std::string k = "--set " + key;
-  if (key == "gpu")
-    sc.gpu = single();
-  else if (key == "model")
-    sc.model = single();
-  else if (key == "preset")
-    sc.preset = single();
-  else if (key == "tp")
-    sc.layout.tp = parse_int(single(), k, 1, 1024);
-  else if (key == "cp")
-    sc.layout.cp = parse_int(single(), k, 1, 1024);
-  else if (key == "dp")
-    sc.layout.dp = parse_int(single(), k, 1, 1 << 20);
-  else if (key == "pp")
-    sc.layout.pp = parse_int(single(), k, 1, 1024);
-  else if (key == "sequence_parallel")
-    sc.layout.sequence_parallel = parse_bool(single(), k);
-  else if (key == "micro_batch")
-    sc.micro_batch = parse_int(single(), k, 1, 1 << 16);
-  else if (key == "seq_length")
-    sc.seq_length = parse_int(single(), k, 1, 1 << 24);
-  else if (key == "layernorm_sm_margin")
-    sc.layernorm_sm_margin = parse_int(single(), k, 0, 1024);
-  else if (key == "te_launch_ordering") {
-    const std::string v = single();
-    if (v != "auto" && v != "on" && v != "off")
-      throw config_error(k + ": expected auto, on or off, got '" + v + "'");
-    sc.te_launch_ordering = v;
-  } else if (key == "iters")
-    sc.iters = parse_int(single(), k, 1, 1 << 20);
-  else if (key == "warmup")
-    sc.warmup = parse_int(single(), k, 0, 1 << 20);
-  else if (key == "passes")
-    set_passes(sc, values, k);
-  else {
-    std::string known;
-    for (const char* n : layer_axis_names) known += std::string(known.empty() ? "" : ", ") + n;
-    throw config_error(
-        where + ": unknown key '" + key + "' (axes: " + known +
-        "; fields: gpu, model, preset, tp, cp, dp, pp, sequence_parallel, "
-        "micro_batch, seq_length, layernorm_sm_margin, te_launch_ordering, passes, iters, "
-        "warmup)");
-  }
+  for (const field_row& r : field_table)
+    if (r.key == key) return r.set(sc, values, "--set " + key);
+  throw config_error(where + ": unknown key '" + key + "' (" + known_keys() + ")");
 }
 
-std::vector<layer_case> expand_cases(const layer_scenario& sc) {
+std::vector<sweep_case> expand_cases(const layer_scenario& sc) {
   std::vector<sweep_axis> axes;
-  for (const char* name : layer_axis_names) axes.push_back(axis(sc, name));
+  for (std::string_view name : sweep_axis_names) axes.push_back(axis(sc, name));
   plan_knobs base;
   base.layernorm_sm_margin = sc.layernorm_sm_margin;
   base.forward = sc.forward;
   base.backward = sc.backward;
   return expand_axes(axes, sc.file + ": sweep.", base);
-}
-
-std::vector<layer_case> expand_axes(const std::vector<sweep_axis>& axes, const std::string& where,
-                                    const plan_knobs& base) {
-  std::vector<layer_case> cases;
-  std::vector<std::size_t> idx(axes.size(), 0);
-  for (const auto& a : axes)
-    if (a.values.empty()) throw config_error(where + a.name + ": no values");
-  while (true) {
-    layer_case c;
-    c.knobs = base;
-    c.params = ordered_json::object();
-    for (std::size_t a = 0; a < axes.size(); ++a) {
-      const std::string& name = axes[a].name;
-      const std::string& v = axes[a].values[idx[a]];
-      const std::string field = where + name;
-      if (name == "cdmc") {
-        c.cdmc = parse_int(v, field, 1, 32);
-        c.params[name] = c.cdmc;
-      } else if (name == "method") {
-        if (std::find(method_values.begin(), method_values.end(), v) == method_values.end())
-          throw config_error(field + ": unknown method '" + v +
-                             "' (expected preset, te_default or none)");
-        c.method = v;
-        c.params[name] = v;
-      } else if (name == "order") {
-        c.knobs.order = parse_enum<launch_order>(v, field);
-        c.params[name] = v;
-      } else if (name == "sm_margin") {
-        if (v == "preset") {
-          c.params[name] = v;
-        } else {
-          c.knobs.sm_margin = parse_int(v, field, 0, 1024);
-          c.params[name] = *c.knobs.sm_margin;
-        }
-      } else if (name == "comm_ctas") {
-        c.knobs.comm_ctas = parse_int(v, field, 0, 1024);
-        c.params[name] = c.knobs.comm_ctas;
-      } else if (name == "priority") {
-        c.knobs.priority = parse_enum<priority_mode>(v, field);
-        c.params[name] = v;
-      } else {
-        throw config_error(field + ": unknown sweep axis");
-      }
-      c.id += (c.id.empty() ? "" : ",") + name + "=" + v;
-    }
-    cases.push_back(std::move(c));
-    // Odometer increment, last axis fastest.
-    std::size_t a = axes.size();
-    while (a > 0) {
-      --a;
-      if (++idx[a] < axes[a].values.size()) break;
-      idx[a] = 0;
-      if (a == 0) return cases;
-    }
-    if (axes.empty()) return cases;
-  }
 }
 
 std::string default_scenario_path() {

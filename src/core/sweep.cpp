@@ -1,0 +1,163 @@
+#include "core/sweep.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "core/build_info.hpp"
+#include "core/cdmc.hpp"
+#include "core/env_snapshot.hpp"
+#include "core/error.hpp"
+#include "core/metrics.hpp"
+
+namespace ob {
+namespace {
+
+// The first cases' timelines: each case's overlapped variant, and for the first case its
+// compute-only, comm-only and serial variants too, each as its own Perfetto process.
+void add_to_trace(trace_writer& trace, std::size_t traced, const executor& exec,
+                  const variant_schedules& variants, const variant_measurements& m,
+                  const std::string& id) {
+  const int pid = static_cast<int>(traced) * 10;
+  const auto ov = static_cast<int>(variant::overlapped);
+  const std::string tag = exec.simulated() ? " (sim)" : "";
+  trace.add(variants[ov], m[ov].ops, pid, id + " [overlapped]" + tag);
+  if (traced != 0) return;
+  for (variant v : {variant::compute_only, variant::comm_only, variant::serial}) {
+    const auto i = static_cast<int>(v);
+    trace.add(variants[i], m[i].ops, pid + 1 + i,
+              id + " [" + std::string(to_string(v)) + "]" + tag);
+  }
+}
+
+case_record make_record(const sweep_case& c, const std::string& scenario,
+                        const variant_schedules& variants, const variant_measurements& m) {
+  case_record rec;
+  rec.id = c.id;
+  rec.scenario = scenario;
+  rec.params = c.params;
+  rec.m = compute_metrics(variants, m);
+  for (const auto& v : m)
+    for (const auto& w : v.warnings)
+      if (std::find(rec.warnings.begin(), rec.warnings.end(), w) == rec.warnings.end())
+        rec.warnings.push_back(w);
+  if (rec.m.wrong > 0)
+    rec.warnings.push_back("verification failed: " + std::to_string(rec.m.wrong) +
+                           " wrong elements");
+  return rec;
+}
+
+// Which cases this process measures, and which CDMC values must run elsewhere.
+struct cdmc_partition {
+  std::vector<const sweep_case*> here;
+  std::set<int> elsewhere;
+};
+
+cdmc_partition partition_by_cdmc(const sweep_request& req, bool real, int own_cdmc, int only_cdmc) {
+  cdmc_partition p;
+  for (const auto& c : req.cases) {
+    if (only_cdmc && c.cdmc != only_cdmc) continue;
+    if (real && c.cdmc != own_cdmc)
+      p.elsewhere.insert(c.cdmc);
+    else
+      p.here.push_back(&c);
+  }
+  return p;
+}
+
+void check_cdmc_reachable(const cdmc_partition& p, const communicator& comm, int own_cdmc,
+                          const sweep_hooks& hooks) {
+  if (p.elsewhere.empty()) return;
+  const std::string asked =
+      "cases ask for CUDA_DEVICE_MAX_CONNECTIONS=" + std::to_string(*p.elsewhere.begin()) +
+      " but this run has " + std::to_string(own_cdmc);
+  if (comm.size() > 1)
+    throw config_error(asked +
+                       "; under mpirun run one launch per value with scripts/sweep_cdmc.sh");
+  if (!hooks.run_at_cdmc) throw config_error(asked + "; run one process per CDMC value");
+}
+
+}  // namespace
+
+variant_measurements measure_variants(executor& exec, communicator& comm,
+                                      const variant_schedules& variants,
+                                      const measure_options& opts) {
+  variant_measurements m = exec.measure(variants, opts);
+  // The slowest rank sets each iteration; every rank calls this the same number of times
+  // because every rank runs the same case list.
+  std::vector<long long> wrong;
+  for (auto& v : m) {
+    comm.max_reduce(v.iter_ms);
+    wrong.push_back(v.wrong);
+  }
+  comm.sum_reduce(wrong);
+  for (std::size_t i = 0; i < m.size(); ++i) m[i].wrong = wrong[i];
+  return m;
+}
+
+result_doc new_result_doc(const executor& exec, const gpu_spec& gpu, const communicator& comm,
+                          ordered_json config) {
+  result_doc doc;
+  doc.tool = {{"name", "overlap-bench"}, {"version", OB_VERSION}, {"git_sha", OB_GIT_SHA}};
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  ordered_json env;
+  env["backend"] = exec.backend();
+  env["simulated"] = exec.simulated();
+  env["label"] = exec.label();
+  env["gpu"] = {{"name", gpu.display_name}, {"config", gpu.name}, {"sm_count", gpu.sm_count}};
+  env["ranks"] = comm.size();
+  env["mpi"] = comm.flavour();
+  env["hostname"] = host;
+  env["variables"] = env_variables_snapshot();
+  const json backend_env = exec.environment();
+  for (auto it = backend_env.begin(); it != backend_env.end(); ++it) env[it.key()] = it.value();
+  doc.env = std::move(env);
+  doc.config = std::move(config);
+  return doc;
+}
+
+sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& comm,
+                       const gpu_spec& gpu, const sweep_hooks& hooks) {
+  const int own_cdmc = process_cdmc();
+  const cdmc_partition part = partition_by_cdmc(req, !exec.simulated(), own_cdmc, hooks.only_cdmc);
+  check_cdmc_reachable(part, comm, own_cdmc, hooks);
+
+  sweep_result out;
+  out.trace.set_metadata(
+      {{"backend", exec.backend()}, {"simulated", exec.simulated()}, {"label", exec.label()}});
+  std::map<std::string, case_record> by_id;
+  std::size_t done = 0;
+  for (const sweep_case* c : part.here) {
+    schedule planned;
+    try {
+      planned = req.plan(*c);
+    } catch (const config_error& e) {
+      // Name where the value came from: the scenario file (or flags) and the case.
+      throw config_error(req.source + ": case " + c->id + ": " + e.what());
+    }
+    const variant_schedules variants = make_variant_schedules(planned);
+    measure_options o = req.measure;
+    o.cdmc = c->cdmc;
+    const variant_measurements m = measure_variants(exec, comm, variants, o);
+    if (done < hooks.trace_cases) add_to_trace(out.trace, done, exec, variants, m, c->id);
+    by_id.emplace(c->id, make_record(*c, req.scenario, variants, m));
+    if (hooks.progress) hooks.progress(++done, part.here.size(), c->id);
+  }
+  if (comm.is_root())
+    for (int cdmc : part.elsewhere)
+      for (case_record& rec : hooks.run_at_cdmc(cdmc)) by_id.emplace(rec.id, std::move(rec));
+
+  ordered_json config = req.config;
+  config["warnings"] = req.warnings;
+  out.doc = new_result_doc(exec, gpu, comm, config);
+  for (const auto& c : req.cases)
+    if (auto it = by_id.find(c.id); it != by_id.end()) out.doc.cases.push_back(it->second);
+  for (const auto& rec : out.doc.cases)
+    if (rec.m.wrong > 0) out.exit_code = static_cast<int>(exit_code::runtime);
+  return out;
+}
+
+}  // namespace ob

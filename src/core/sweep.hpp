@@ -1,0 +1,67 @@
+#pragma once
+// Stages 4 to 6 of the pipeline (core/pipeline.hpp), shared by every subcommand that measures:
+// run a list of planned cases on an executor across ranks, reduce each iteration over the ranks
+// (the slowest rank sets the step), compute the metrics, and collect the result document.
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/communicator.hpp"
+#include "core/executor.hpp"
+#include "core/gpu_spec.hpp"
+#include "core/result.hpp"
+#include "core/sweep_axes.hpp"
+#include "core/trace.hpp"
+
+namespace ob {
+
+// A sweep ready to run: its cases, how to plan each, and what the result records.
+struct sweep_request {
+  std::string scenario;  // "layer", "pair"
+  std::vector<sweep_case> cases;
+  std::function<schedule(const sweep_case&)> plan;
+  ordered_json config;  // the resolved configuration for the result document
+  measure_options measure;
+  std::string source;                 // the scenario file or flags, for error messages
+  std::vector<std::string> warnings;  // kept in config.warnings
+};
+
+// Measures the variants of one case on this rank's executor and reduces across ranks: each
+// iteration's time is the max over ranks, #wrong the sum. Every rank must call it for the same
+// cases in the same order (the reductions are collective).
+variant_measurements measure_variants(executor& exec, communicator& comm,
+                                      const variant_schedules& variants,
+                                      const measure_options& opts);
+
+// What the caller of run_sweep can plug in. Every hook is optional.
+struct sweep_hooks {
+  // After each case this process measured: (cases done, cases to do here, case id).
+  std::function<void(std::size_t, std::size_t, const std::string&)> progress;
+  // Cases whose overlapped, compute-only, comm-only and serial timelines go into the trace.
+  std::size_t trace_cases = 0;
+  // Real backends measure only the CDMC their CUDA context was created with (the driver reads
+  // it once). Cases at another CDMC are handed to this hook, which runs them in a fresh process
+  // and returns their records; without it such cases are an error.
+  std::function<std::vector<case_record>(int cdmc)> run_at_cdmc;
+  // A re-executed child measures only the cases at this CDMC (0: all).
+  int only_cdmc = 0;
+};
+
+struct sweep_result {
+  result_doc doc;  // cases in request order
+  trace_writer trace;
+  // 0, or 3 (runtime) when a case failed verification: its times do not count.
+  int exit_code = 0;
+};
+
+// Runs the request's cases on `exec` (see sweep_hooks for CDMC). Throws config_error naming
+// the source and case when a case cannot be planned.
+sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& comm,
+                       const gpu_spec& gpu, const sweep_hooks& hooks);
+
+// The document's tool and env sections for this executor, GPU and world.
+result_doc new_result_doc(const executor& exec, const gpu_spec& gpu, const communicator& comm,
+                          ordered_json config);
+
+}  // namespace ob

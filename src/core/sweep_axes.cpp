@@ -1,0 +1,108 @@
+#include "core/sweep_axes.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "core/error.hpp"
+
+namespace ob {
+namespace {
+
+int parse_int(const std::string& text, const std::string& where, int lo, int hi) {
+  int v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+    throw config_error(where + ": expected an integer, got '" + text + "'");
+  if (v < lo || v > hi)
+    throw config_error(where + ": " + text + " is out of range [" + std::to_string(lo) + ", " +
+                       std::to_string(hi) + "]");
+  return v;
+}
+
+// Parses one value of an axis into the case and returns its typed form for `params`.
+using axis_parser = ordered_json (*)(const std::string& v, const std::string& field, sweep_case&);
+
+ordered_json parse_cdmc_value(const std::string& v, const std::string& field, sweep_case& c) {
+  c.cdmc = parse_int(v, field, 1, cdmc_max);
+  return c.cdmc;
+}
+ordered_json parse_method(const std::string& v, const std::string& field, sweep_case& c) {
+  c.method = parse_enum<overlap_setting>(v, field);
+  return v;
+}
+ordered_json parse_order(const std::string& v, const std::string& field, sweep_case& c) {
+  c.knobs.order = parse_enum<launch_order>(v, field);
+  return v;
+}
+// "preset": each GEMM's own set_sm_margin/num_sm; a number overrides them all.
+ordered_json parse_sm_margin(const std::string& v, const std::string& field, sweep_case& c) {
+  if (v == "preset") return v;
+  c.knobs.sm_margin = parse_int(v, field, 0, 1024);
+  return *c.knobs.sm_margin;
+}
+ordered_json parse_comm_ctas(const std::string& v, const std::string& field, sweep_case& c) {
+  c.knobs.comm_ctas = parse_int(v, field, 0, 1024);
+  return c.knobs.comm_ctas;
+}
+ordered_json parse_priority(const std::string& v, const std::string& field, sweep_case& c) {
+  c.knobs.priority = parse_enum<priority_mode>(v, field);
+  return v;
+}
+
+struct axis_row {
+  std::string_view name;
+  axis_parser parse;
+};
+constexpr axis_row axis_table[] = {
+    {"cdmc", parse_cdmc_value},     {"method", parse_method},       {"order", parse_order},
+    {"sm_margin", parse_sm_margin}, {"comm_ctas", parse_comm_ctas}, {"priority", parse_priority},
+};
+
+axis_parser parser_of(const std::string& name, const std::string& where) {
+  for (const axis_row& r : axis_table)
+    if (r.name == name) return r.parse;
+  throw config_error(where + name + ": unknown sweep axis");
+}
+
+sweep_case make_case(const std::vector<sweep_axis>& axes, const std::vector<std::size_t>& idx,
+                     const std::string& where, const plan_knobs& base) {
+  sweep_case c;
+  c.knobs = base;
+  c.params = ordered_json::object();
+  for (std::size_t a = 0; a < axes.size(); ++a) {
+    const std::string& name = axes[a].name;
+    const std::string& v = axes[a].values[idx[a]];
+    c.params[name] = parser_of(name, where)(v, where + name, c);
+    c.id += (c.id.empty() ? "" : ",") + name + "=" + v;
+  }
+  return c;
+}
+
+}  // namespace
+
+bool is_sweep_axis(std::string_view name) {
+  return std::find(std::begin(sweep_axis_names), std::end(sweep_axis_names), name) !=
+         std::end(sweep_axis_names);
+}
+
+std::vector<sweep_case> expand_axes(const std::vector<sweep_axis>& axes, const std::string& where,
+                                    const plan_knobs& base) {
+  for (const auto& a : axes)
+    if (a.values.empty()) throw config_error(where + a.name + ": no values");
+  std::vector<sweep_case> cases;
+  std::vector<std::size_t> idx(axes.size(), 0);
+  while (true) {
+    cases.push_back(make_case(axes, idx, where, base));
+    // Odometer increment, last axis fastest.
+    std::size_t a = axes.size();
+    while (a > 0) {
+      --a;
+      if (++idx[a] < axes[a].values.size()) break;
+      idx[a] = 0;
+      if (a == 0) return cases;
+    }
+    if (axes.empty()) return cases;
+  }
+}
+
+}  // namespace ob
