@@ -1,6 +1,6 @@
 #pragma once
 // Error types carry the process exit code they map to, so every layer can throw with context and
-// only main() decides how to exit. Codes follow DESIGN §10.
+// only main() decides how to exit. Codes follow docs/ARCHITECTURE.md §1.
 #include <stdexcept>
 #include <string>
 

@@ -1,5 +1,5 @@
 #pragma once
-// The schedule IR (DESIGN §4): what one rank enqueues, in host enqueue order. Both executors (sim
+// The schedule IR (docs/ARCHITECTURE.md §3): what one rank enqueues, in host enqueue order. Both executors (sim
 // and cuda) consume exactly this; nothing executor-specific lives here.
 #include <cstdint>
 #include <string>
@@ -121,7 +121,7 @@ struct op {
   std::vector<int> waits;  // op ids on other streams this op waits on (events)
   // Op ids on other streams that must have *started* (their kernel resident) before this op may
   // dispatch: Transformer Engine's launch-ordering event on Hopper with CDMC > 1, which keeps a
-  // persistent GEMM from taking every SM before its comm kernel (reference §6.3).
+  // persistent GEMM from taking every SM before its comm kernel (docs/BRIDGE_RULES.md §6.3).
   std::vector<int> waits_started;
   op_params params;
   // Which layer slot produced it ("proj_fprop", "ln1_fwd", ...) and which pass; metrics group by
@@ -153,7 +153,7 @@ struct schedule {
   double gemm_flops() const;
 };
 
-// The five measured variants of a case (DESIGN §4).
+// The five measured variants of a case (docs/ARCHITECTURE.md §3).
 enum class variant { compute_only, compute_with_margin, comm_only, serial, overlapped };
 template <>
 struct enum_names<variant> {

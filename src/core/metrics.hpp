@@ -1,5 +1,5 @@
 #pragma once
-// Per-case metrics (DESIGN §8), computed from the medians of the five variants and, where the
+// Per-case metrics (docs/ARCHITECTURE.md §7), computed from the medians of the five variants and, where the
 // executor recorded them, from per-op intervals. Metrics never know which backend ran.
 #include <cstdint>
 #include <optional>

@@ -1,6 +1,6 @@
 #pragma once
 // One GEMM slot's TP-overlap setting, as Transformer Engine's userbuffers take it
-// (reference megatron_bridge_overlap.md §2.4, §6.2).
+// (docs/BRIDGE_RULES.md §2.4, §6.2).
 #include <map>
 #include <string>
 #include <string_view>

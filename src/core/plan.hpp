@@ -1,5 +1,5 @@
 #pragma once
-// Workload + per-slot overlap method -> Schedule IR (DESIGN §4). The knobs are the sweep axes
+// Workload + per-slot overlap method -> Schedule IR (docs/ARCHITECTURE.md §3). The knobs are the sweep axes
 // that change what is enqueued (CDMC changes only how the executor maps streams to queues).
 #include <optional>
 #include <string>
@@ -39,7 +39,7 @@ struct plan_knobs {
   bool backward = true;
   // Transformer Engine's launch-ordering event (Hopper, CUDA >= 12.3, CDMC > 1): a GEMM that
   // overlaps a comm kernel enqueued before it waits until that kernel has started, so the
-  // persistent GEMM cannot take its SMs first (reference §6.3).
+  // persistent GEMM cannot take its SMs first (docs/BRIDGE_RULES.md §6.3).
   bool te_launch_ordering = false;
 };
 

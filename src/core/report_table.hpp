@@ -1,5 +1,5 @@
 #pragma once
-// Human tables for stdout (DESIGN §9). Every table opens with a banner saying what produced the
+// Human tables for stdout (docs/ARCHITECTURE.md §7). Every table opens with a banner saying what produced the
 // numbers, so a simulated or loopback figure is never read as a multi-GPU measurement.
 #include <string>
 #include <vector>

@@ -7,7 +7,7 @@
 namespace ob {
 
 // "64MiB", "1GB", "4096", "512 KiB". Binary suffixes are powers of 1024, KB/MB/GB powers of 1000
-// (DESIGN §10). `field` names the flag or JSON path for the error message (exit 2).
+// (docs/ARCHITECTURE.md §1). `field` names the flag or JSON path for the error message (exit 2).
 std::uint64_t parse_size(std::string_view text, std::string_view field);
 
 // Human form using binary units: 1048576 -> "1 MiB", 1536 -> "1.5 KiB".

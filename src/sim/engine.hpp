@@ -1,5 +1,5 @@
 #pragma once
-// The device side of the simulator (DESIGN §6 points 2-6): SM slots, the dispatcher, the
+// The device side of the simulator (docs/ARCHITECTURE.md §5.1): SM slots, the dispatcher, the
 // progress of tiles, channels and copies, and the interference between GEMMs and communication.
 // Event-driven: time jumps from one state change to the next; between two events every rate is
 // constant, so progress is exact and no time step exists.

@@ -1,5 +1,5 @@
 #pragma once
-// The host thread (DESIGN §6 point 1): enqueues ops in schedule order and never waits for the
+// The host thread (docs/ARCHITECTURE.md §5.1): enqueues ops in schedule order and never waits for the
 // GPU, so its timeline is known before the device model runs.
 #include <vector>
 

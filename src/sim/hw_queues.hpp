@@ -1,5 +1,5 @@
 #pragma once
-// Hardware queues and dependency resolution (DESIGN §6 point 2). Streams map onto Q FIFO
+// Hardware queues and dependency resolution (docs/ARCHITECTURE.md §5.1). Streams map onto Q FIFO
 // queues; only a queue's head may dispatch, and it must be ready first. A dependency completed in
 // the op's own queue counts at once; one completed in another queue is seen
 // cross_queue_event_us later. A launch-ordering dependency (op::waits_started) is resolved when

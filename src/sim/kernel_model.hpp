@@ -1,5 +1,5 @@
 #pragma once
-// Static cost model of one op (DESIGN §6 points 1, 4, 5): how many CTAs it asks for, how its
+// Static cost model of one op (docs/ARCHITECTURE.md §5.1): how many CTAs it asks for, how its
 // work is cut into units, and what each unit costs when nothing else runs. The event engine
 // turns these numbers into a timeline; nothing here depends on time or on other ops.
 #include <cstdint>

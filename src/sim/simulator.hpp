@@ -1,5 +1,5 @@
 #pragma once
-// Deterministic discrete-event model of one GPU executing a Schedule (DESIGN §6).
+// Deterministic discrete-event model of one GPU executing a Schedule (docs/ARCHITECTURE.md §5.1).
 #include <vector>
 
 #include "core/executor.hpp"

@@ -28,7 +28,7 @@ bool slot_is_none(const userbuffers_preset& p, std::string_view name) {
   throw std::runtime_error(p.name + ": no slot " + std::string(name));
 }
 
-// Compact cell notation of reference §7: "R" ring_exchange, "B<sm>", "P<sm>".
+// Compact cell notation of docs/BRIDGE_RULES.md §7: "R" ring_exchange, "B<sm>", "P<sm>".
 void expect_cell(const userbuffers_preset& p, std::string_view name, overlap_method m, int num_sm,
                  int cga, bool margin) {
   SCOPED_TRACE(p.name + " " + std::string(name));

@@ -1,4 +1,4 @@
-// Simulator mechanism tests (DESIGN §11): each states a mechanism and checks it on the timeline
+// Simulator mechanism tests (docs/ARCHITECTURE.md §8): each states a mechanism and checks it on the timeline
 // (op start/end), not only on totals.
 #include <gtest/gtest.h>
 
@@ -97,7 +97,7 @@ TEST_F(SimMechanism, SeparateQueuesLetGemmTakeEverySmFirst) {
   EXPECT_LT(r1.ops[1].end_us, r.ops[1].end_us);
 }
 
-// Transformer Engine's launch-ordering event on Hopper with CDMC > 1 (reference §6.3): the GEMM
+// Transformer Engine's launch-ordering event on Hopper with CDMC > 1 (docs/BRIDGE_RULES.md §6.3): the GEMM
 // may dispatch only once the comm kernel has started.
 schedule bulk_shape_ordered(std::int64_t gemm_k) {
   schedule s = bulk_shape(gemm_k);

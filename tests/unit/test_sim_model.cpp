@@ -1,4 +1,4 @@
-// Simulator unit checks: calibration against the reference numbers and each rule of DESIGN §6
+// Simulator unit checks: calibration against the reference numbers and each rule of docs/ARCHITECTURE.md §5.1
 // on its own.
 #include <gtest/gtest.h>
 
@@ -44,7 +44,7 @@ TEST_F(SimModel, Gemm8192CubeWithinCublasRange) {
   s.add_op("gemm", 0, gemm(8192, 8192, 8192));
   const sim_result r = run(s);
   const double tflops = 2.0 * 8192.0 * 8192 * 8192 / (r.ops[0].end_us - r.ops[0].start_us) / 1e6;
-  // hardware_numbers.md: cuBLAS bf16 large square GEMMs 730-800 TFLOP/s.
+  // docs/CALIBRATION.md §3: cuBLAS bf16 large square GEMMs 730-800 TFLOP/s.
   EXPECT_GE(tflops, 730);
   EXPECT_LE(tflops, 800);
   EXPECT_EQ(r.ops[0].ctas, gpu.sm_count);
@@ -56,7 +56,7 @@ TEST_F(SimModel, Gemm8192CubeWithinCublasRange) {
 TEST_F(SimModel, AllGatherBusbwAtOneGibMatchesNccl) {
   const double us = collective_us(coll_op::all_gather, 1ull << 30, 8, 16);
   const double busbw = (1ull << 30) / us / 1e3 * 7 / 8;  // GB/s, nccl-tests factor (n-1)/n
-  // hardware_numbers.md: AG/RS busbw on 8 H100s saturates at 350-363 GB/s; ~370 effective.
+  // docs/CALIBRATION.md §3: AG/RS busbw on 8 H100s saturates at 350-363 GB/s; ~370 effective.
   EXPECT_GE(busbw, 350);
   EXPECT_LE(busbw, 370);
 }

@@ -23,7 +23,7 @@ inline collective_params collective(coll_op op, std::uint64_t bytes, int group_s
 
 inline delay_params delay(double us, int ctas) { return delay_params{us, ctas}; }
 
-// Uncontended time of one GEMM tile, straight from DESIGN §6 point 4.
+// Uncontended time of one GEMM tile, straight from docs/ARCHITECTURE.md §5.1.
 inline double tile_us(const gpu_spec& g, std::int64_t k, dtype t = dtype::bf16) {
   const double per_sm = g.peak_tflops(t) * 1e12 / g.sm_count * g.gemm_efficiency(t);
   return 2.0 * g.gemm_tile_m * g.gemm_tile_n * static_cast<double>(k) / per_sm * 1e6;
