@@ -48,8 +48,8 @@ overlap_source load_overlap(layer_scenario& sc) {
   overlap_source src;
   if (!sc.bridge_config.empty()) {
     const json in = load_json_file(sc.bridge_config);
-    src.resolved = resolve_bridge_config(in, sc.bridge_config);
-    if (resolve_has_errors(src.resolved))
+    src.resolved = resolve_bridge(in, sc.bridge_config).to_json();
+    if (!src.resolved["errors"].empty())
       throw config_error(sc.bridge_config + ": the Bridge config does not resolve: " +
                          src.resolved["errors"][0]["message"].get<std::string>() +
                          " (overlap-bench resolve --input " + sc.bridge_config + ")");
