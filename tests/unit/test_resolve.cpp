@@ -159,7 +159,7 @@ TEST(ResolveExample, DataFilesResolveOrFailAsTheirNamesSay) {
   }
 }
 
-// ---- TP gate (reference §3 B) ------------------------------------------------------------------
+// ---- TP gate (docs/BRIDGE_RULES.md §3 B) --------------------------------------------------------
 
 TEST(ResolveTpGate, TpBelowTwoDisablesWithWarning) {
   json in = base();
@@ -233,7 +233,7 @@ TEST(ResolveTpGate, WithoutCommOverlapNothingIsGated) {
   EXPECT_EQ(out.wgrad_deferral_limit, 0);
 }
 
-// ---- PP p2p table (reference §3 C) -------------------------------------------------------------
+// ---- PP p2p table (docs/BRIDGE_RULES.md §3 C) ---------------------------------------------------
 
 TEST(ResolvePp, P2pDefaultsFollowTheThreeRowTable) {
   struct row {
@@ -257,7 +257,7 @@ TEST(ResolvePp, P2pDefaultsFollowTheThreeRowTable) {
   }
 }
 
-// ---- DP gate and defaults (reference §4.3, §4.4, §1 step 6) ------------------------------------
+// ---- DP gate and defaults (docs/BRIDGE_RULES.md §4.3, §4.4, §1 step 6) --------------------------
 
 TEST(ResolveDp, GateOffDropsCommOverlapDpSettings) {
   json in = base();
@@ -363,7 +363,7 @@ TEST(ResolveDp, WorldSizeOverwritesGivenDataParallelSize) {
   EXPECT_TRUE(has(out.warnings, num_gpus_defaulted));
 }
 
-// ---- user overrides and overwrites (Step F, §4.1, §4.5) ---------------------------------------
+// ---- user overrides and overwrites (docs/BRIDGE_RULES.md §3 F, §4.1, §4.5) ----------------------
 
 TEST(ResolveOverride, UserValuesWinUnchecked) {
   json in = base();
@@ -423,7 +423,7 @@ TEST(ResolveOverwrite, ValuesSetOnDdpAndOptimizerAreOverwrittenWhenTheGateRuns) 
   EXPECT_FALSE(has(out.warnings, ddp_field_overwritten));
 }
 
-// ---- presets through the resolver (§4.2, §7, §11.2, §11.3) ------------------------------------
+// ---- presets through the resolver (docs/BRIDGE_RULES.md §4.2, §7, §11.2, §11.3) -----------------
 
 TEST(ResolvePreset, LoraExpansionDropsNoneSlots) {
   json in = base();
@@ -520,7 +520,7 @@ TEST(ResolvePreset, PresetWithTpOverlapOffIsFlaggedUnused) {
   EXPECT_FALSE(has(out.warnings, preset_mismatch));
 }
 
-// ---- launch environment, PerfEnvPlugin generation (B) (§8 B, §9) ------------------------------
+// ---- launch environment, PerfEnvPlugin generation (B) (docs/BRIDGE_RULES.md §8 B, §9) -----------
 
 TEST(ResolveEnv, HopperWithTpGivesOne) {
   const bridge_resolution out = resolve(base());
@@ -642,7 +642,7 @@ TEST(ResolveEnv, MissingGpuIsTreatedAsHopperWithWarning) {
   EXPECT_EQ(env_of(out, "CUDA_DEVICE_MAX_CONNECTIONS"), "1");
 }
 
-// ---- errors Megatron would raise later (§5) ----------------------------------------------------
+// ---- errors Megatron would raise later (docs/BRIDGE_RULES.md §5) --------------------------------
 
 TEST(ResolveErrors, OverlapP2pWithoutVirtualPipeline) {
   json in = base();
