@@ -2,7 +2,6 @@
 
 #include "cli/command.hpp"
 #include "core/error.hpp"
-#include "core/json_util.hpp"
 #include "core/resolve.hpp"
 
 namespace ob::cli {
@@ -17,16 +16,12 @@ class resolve_command final : public command {
     return app;
   }
   int run(const process_args&) override {
-    const json in = load_json_file(input_);
-    const ordered_json out = resolve_bridge_config(in, input_);
-    std::cout << out.dump(2) << "\n";
-    if (resolve_has_errors(out)) {
-      for (const auto& e : out["errors"])
-        std::cerr << "overlap-bench: error: " << e["message"].get<std::string>() << " ["
-                  << e["code"].get<std::string>() << "]\n";
-      return static_cast<int>(exit_code::usage);
-    }
-    return 0;
+    const bridge_resolution res = resolve_bridge_file(input_);
+    std::cout << res.to_json().dump(2) << "\n";
+    if (!res.has_errors()) return 0;
+    for (const diagnostic& e : res.errors)
+      std::cerr << "overlap-bench: error: " << e.message << " [" << e.name() << "]\n";
+    return static_cast<int>(exit_code::usage);
   }
 
  private:

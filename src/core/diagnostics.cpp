@@ -19,7 +19,8 @@ const std::vector<diag_info>& diagnostic_table() {
       {tp_overlap_disabled_no_te, W,
        "TP overlap silently switched off: Transformer Engine not available"},
       {tp_overlap_ungated, W,
-       "model.tp_comm_overlap on with TP < 2 or no SP and no comm_overlap: nothing gates it"},
+       "model.tp_comm_overlap on with TP < 2 or without SP, and no comm_overlap: nothing gates "
+       "it"},
       {tp_overlap_no_preset, W, "TP overlap on without a preset: Transformer Engine's defaults"},
       {tp_comm_overlap_cfg_unused, W, "a preset is given but TP overlap is off"},
       {preset_mismatch, W,
@@ -27,9 +28,11 @@ const std::vector<diag_info>& diagnostic_table() {
        "GPU than the run"},
       {fp8_buf_tuple_truthy, W,
        "a pipeline GEMM's fp8_buf is the (False,) tuple default, which Python treats as true"},
-      {model_field_overwritten, W, "a value set on model is replaced by Bridge's"},
+      {model_field_overwritten, W,
+       "a value set on model is replaced by Bridge's comm_overlap setup"},
       {ddp_field_overwritten, W, "a value set on ddp is replaced by Bridge's DP-overlap setup"},
-      {optimizer_field_overwritten, W, "a value set on optimizer is replaced"},
+      {optimizer_field_overwritten, W,
+       "a value set on optimizer is replaced by Bridge's DP-overlap setup"},
       {dp_overlap_settings_dropped, W,
        "DP-overlap fields on comm_overlap ignored: no distributed optimizer on ddp"},
       {dp_defaults_skipped_optimizer_only, W,
@@ -40,9 +43,10 @@ const std::vector<diag_info>& diagnostic_table() {
       {bucket_size_bridge_default, W,
        "Bridge's 128 Mi-element bucket replaces Megatron-Core's max(40M, 1M x dp)"},
       {overlap_param_gather_with_optimizer_step_off, W,
-       "PP > 1 with VP: Bridge keeps overlap_param_gather_with_optimizer_step off"},
+       "DP overlap with PP > 1 and VP: Bridge keeps overlap_param_gather_with_optimizer_step "
+       "off"},
       {p2p_both_disabled, W,
-       "PP > 1 with both p2p flags false: send/recv neither batched nor "
+       "comm_overlap leaves both p2p flags false with PP > 1: send/recv neither batched nor "
        "overlapped"},
       {data_parallel_size_overwritten, W,
        "comm_overlap.data_parallel_size differs from num_gpus / (tp x cp x pp)"},
@@ -68,7 +72,8 @@ const std::vector<diag_info>& diagnostic_table() {
       {data_parallel_size_zero, E, "num_gpus is smaller than tp x cp x pp"},
       {num_buckets_with_bucket_size, E, "ddp.num_buckets together with a bucket_size"},
       {te_userbuffers_invalid, E,
-       "Transformer Engine's initialize_ub would reject the TP-overlap config"},
+       "Transformer Engine's initialize_ub would reject the TP-overlap config (or an atomic GEMM "
+       "without FP8)"},
   };
   return table;
 }

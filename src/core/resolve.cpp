@@ -1,417 +1,72 @@
+// The resolver's phases, in the order Bridge and Megatron-Core apply them; each adds its
+// warnings and errors in that order, which is the order `resolve` prints them.
 #include "core/resolve.hpp"
 
 #include <algorithm>
-#include <optional>
-#include <vector>
 
-#include "core/config_paths.hpp"
+#include "core/cdmc.hpp"
 #include "core/error.hpp"
-#include "core/presets.hpp"
+#include "core/resolve_input.hpp"
 
 namespace ob {
 namespace {
+
+using resolve_detail::bridge_input;
+using resolve_detail::comm_in;
+using resolve_detail::launcher_in;
+using resolve_detail::model_in;
+using resolve_detail::overlap_cfg_value;
+using resolve_detail::report;
 
 // Bridge's DP-overlap default bucket: 128·1024·1024 parameters (docs/BRIDGE_RULES.md §4.4).
 constexpr std::int64_t bridge_bucket_size = 128LL * 1024 * 1024;
 // Generation (B) launcher default world size when nothing else says (docs/BRIDGE_RULES.md §8 B).
 constexpr std::int64_t perf_env_plugin_num_gpus = 8;
-constexpr std::int64_t max_parallel = 1 << 20;
-
-// Collects warnings and errors; every message starts with "<file>: <path>: ".
-struct report {
-  std::string file;
-  std::vector<diagnostic> warnings, errors;
-
-  std::string at(const std::string& path) const { return file + ": " + path + ": "; }
-  void warn(const std::string& code, const std::string& path, const std::string& msg) {
-    warnings.push_back({parse_enum<diag_code>(code, "code"), at(path) + msg});
-  }
-  void error(const std::string& code, const std::string& path, const std::string& msg) {
-    errors.push_back({parse_enum<diag_code>(code, "code"), at(path) + msg});
-  }
-};
 
 std::string str(bool b) { return b ? "true" : "false"; }
 std::string str(std::int64_t v) { return std::to_string(v); }
 std::string str(const std::optional<std::string>& s) { return s ? "\"" + *s + "\"" : "null"; }
+std::string str(const std::optional<std::int64_t>& v) { return v ? str(*v) : "null"; }
 
-// ---- reading input ------------------------------------------------------------------------
-
-std::optional<std::int64_t> opt_positive(const json_object& o, const std::string& key,
-                                         std::int64_t max = max_parallel) {
-  if (!o.has(key) || o.get_raw(key).is_null()) return std::nullopt;
-  const std::int64_t v = o.get_positive_int(key);
-  if (v > max) o.fail(key, "expected at most " + std::to_string(max) + ", got " + str(v));
-  return v;
+// Megatron-Core's DDP bucket when overlap_grad_reduce is on and no bucket_size is given.
+std::int64_t mcore_bucket_size(std::int64_t dp) {
+  return std::max<std::int64_t>(40'000'000, 1'000'000 * dp);
 }
 
-std::optional<std::int64_t> opt_int(const json_object& o, const std::string& key) {
-  return o.get_optional_int(key);
-}
-
-std::optional<std::string> opt_enum(const json_object& o, const std::string& key,
-                                    const std::vector<std::string>& allowed) {
-  if (!o.has(key) || o.get_raw(key).is_null()) return std::nullopt;
-  return o.get_enum(key, allowed);
-}
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-bool is_expert_field(const std::string& k) {
-  return k == "expert_model_parallel_size" || k == "expert_tensor_parallel_size" ||
-         k == "num_moe_experts" || k == "overlap_moe_expert_parallel_comm" ||
-         k == "delay_wgrad_compute" || k.starts_with("moe_");
-}
-
-// model/ddp/optimizer take pasted Megatron configs: what the resolver does not read is reported
-// once per field instead of rejected.
-void report_unread(const json_object& o, const std::vector<std::string>& modelled, report& r) {
-  for (const auto& k : o.unused_keys()) {
-    const std::string path = o.path() + "." + k;
-    if (is_expert_field(k)) {
-      r.warn("not_modelled", path,
-             "expert-parallel / MoE setting accepted but not modelled: Bridge's EP all-to-all "
-             "overlap and delay_wgrad_compute checks (docs/BRIDGE_RULES.md §3 D, E) are not run");
-      continue;
-    }
-    // Ties go to the longer common prefix: tensor_parallel_size is as far from
-    // context_parallel_size as from tensor_model_parallel_size, but means the latter.
-    const auto prefix = [&](const std::string& m) {
-      return std::mismatch(k.begin(), k.end(), m.begin(), m.end()).first - k.begin();
-    };
-    const std::string* best = nullptr;
-    std::size_t best_d = 0;
-    for (const auto& m : modelled) {
-      const std::size_t d = edit_distance(k, m);
-      if (!best || d < best_d || (d == best_d && prefix(m) > prefix(*best))) best = &m, best_d = d;
-    }
-    r.warn("unused_field", path,
-           "not modelled by the resolver, ignored (nearest modelled field: " +
-               std::string(best ? *best : "none") + (best && best_d <= 3 ? ", a typo?" : "") + ")");
-  }
-}
-
-// A tp_comm_overlap_cfg value: a preset name or path, an object keyed by GEMM, or null.
-struct overlap_cfg_value {
-  bool given = false;    // not null
-  bool invalid = false;  // unknown preset (already reported)
-  std::string path;      // JSON path, for messages
-  std::optional<userbuffers_preset> preset;
-  ordered_json expanded;  // null when not given or invalid
-};
-
-overlap_cfg_value read_overlap_cfg(const json_object& o, const std::string& key, report& r) {
-  overlap_cfg_value v;
-  v.path = o.path() + "." + key;
-  if (!o.has(key) || o.get_raw(key).is_null()) return v;
-  const json& raw = o.get_raw(key);
-  v.given = true;
-  std::vector<diagnostic> warnings;
-  if (raw.is_string()) {
-    std::string file;
-    try {
-      file = find_config("presets/userbuffers", raw.get<std::string>(), r.file + ": " + v.path);
-    } catch (const config_error& e) {
-      r.errors.push_back({diag_code::unknown_preset, e.what()});
-      v.invalid = true;
-      return v;
-    }
-    v.preset = load_preset(file);
-    v.expanded = expand_tp_overlap_layer(v.preset->gemms);
-    warnings = v.preset->warnings;
-  } else if (raw.is_object()) {
-    v.expanded = expand_tp_overlap_layer(parse_tp_overlap_layer(raw, r.file, v.path, warnings));
-  } else {
-    o.fail(key,
-           "expected a preset name, an object keyed by GEMM, or null, got " + describe_json(raw));
-  }
-  for (auto& w : warnings) r.warnings.push_back(std::move(w));
-  return v;
-}
-
-struct model_in {
-  std::int64_t tp = 1, pp = 1, cp = 1;
-  std::optional<std::int64_t> vp, hidden, seq_length, heads;
-  bool sp = false;
-  bool grad_accum_fusion = false;  // MCore default
-  bool fp8 = false;                // model.fp8 is a recipe name (e4m3, hybrid) or null
-  // Overlap fields set directly on the model.
-  std::optional<bool> tp_comm_overlap, overlap_p2p_comm, batch_p2p_comm, defer;
-  std::optional<std::int64_t> wgrad_deferral_limit;
-  bool backend_set = false;
-  std::optional<std::string> backend;
-  overlap_cfg_value cfg;
-};
-
-struct comm_in {
-  bool tp_comm_overlap = false;
-  overlap_cfg_value cfg;
-  std::optional<std::string> backend = "nccl";  // Bridge default since PR #1395; never None
-  std::optional<bool> overlap_p2p_comm, batch_p2p_comm, overlap_grad_reduce, overlap_param_gather,
-      opg_with_step, align_param_gather, defer;
-  std::optional<std::int64_t> bucket_size, data_parallel_size, wgrad_deferral_limit;
-};
-
-struct ddp_in {
-  std::optional<bool> use_dist_opt, overlap_grad_reduce, overlap_param_gather, align_param_gather;
-  std::optional<std::int64_t> bucket_size, num_buckets;
-};
-
-struct optimizer_in {
-  std::optional<bool> use_dist_opt, overlap_param_gather, opg_with_step;
-};
-
-struct platform_in {
-  std::optional<std::string> gpu;
-  bool have_te = true;
-  std::optional<std::int64_t> num_gpus;
-};
-
-struct launcher_in {
-  bool enable_ln_margin = true;
-  std::int64_t ln_margin = 16;
-  std::optional<std::string> dispatcher;
-  bool a2a_overlap = false;
-  std::optional<std::int64_t> pp_chunksize;
-};
-
-const std::vector<std::string> model_modelled = {"tensor_model_parallel_size",
-                                                 "pipeline_model_parallel_size",
-                                                 "virtual_pipeline_model_parallel_size",
-                                                 "context_parallel_size",
-                                                 "sequence_parallel",
-                                                 "hidden_size",
-                                                 "seq_length",
-                                                 "num_attention_heads",
-                                                 "gradient_accumulation_fusion",
-                                                 "fp8",
-                                                 "tp_comm_overlap",
-                                                 "tp_comm_overlap_cfg",
-                                                 "tp_comm_bootstrap_backend",
-                                                 "overlap_p2p_comm",
-                                                 "batch_p2p_comm",
-                                                 "defer_embedding_wgrad_compute",
-                                                 "wgrad_deferral_limit"};
-const std::vector<std::string> ddp_modelled = {
-    "use_distributed_optimizer", "overlap_grad_reduce", "overlap_param_gather",
-    "align_param_gather",        "bucket_size",         "num_buckets"};
-const std::vector<std::string> optimizer_modelled = {"use_distributed_optimizer",
-                                                     "overlap_param_gather",
-                                                     "overlap_param_gather_with_optimizer_step"};
-const std::vector<std::string> backends = {"nccl", "mpi", "gloo"};
-
-model_in read_model(const json_object& o, report& r) {
-  model_in m;
-  m.tp = opt_positive(o, "tensor_model_parallel_size").value_or(1);
-  m.pp = opt_positive(o, "pipeline_model_parallel_size").value_or(1);
-  m.vp = opt_positive(o, "virtual_pipeline_model_parallel_size");
-  m.cp = opt_positive(o, "context_parallel_size").value_or(1);
-  m.sp = o.get_bool("sequence_parallel", false);
-  m.hidden = opt_positive(o, "hidden_size", std::int64_t{1} << 30);
-  m.seq_length = opt_positive(o, "seq_length", std::int64_t{1} << 30);
-  m.heads = opt_positive(o, "num_attention_heads");
-  m.grad_accum_fusion = o.get_bool("gradient_accumulation_fusion", false);
-  if (o.has("fp8") && !o.get_raw("fp8").is_null()) m.fp8 = !o.get_string("fp8").empty();
-  m.tp_comm_overlap = o.get_optional_bool("tp_comm_overlap");
-  m.cfg = read_overlap_cfg(o, "tp_comm_overlap_cfg", r);
-  if (o.has("tp_comm_bootstrap_backend")) {
-    m.backend_set = true;
-    m.backend = opt_enum(o, "tp_comm_bootstrap_backend", backends);
-  }
-  m.overlap_p2p_comm = o.get_optional_bool("overlap_p2p_comm");
-  m.batch_p2p_comm = o.get_optional_bool("batch_p2p_comm");
-  m.defer = o.get_optional_bool("defer_embedding_wgrad_compute");
-  m.wgrad_deferral_limit = opt_int(o, "wgrad_deferral_limit");
-  report_unread(o, model_modelled, r);
-  return m;
-}
-
-comm_in read_comm_overlap(const json_object& o, report& r) {
-  comm_in c;
-  // CommOverlapConfig has no default for it: constructing one without it fails in Python.
-  c.tp_comm_overlap = o.get_bool("tp_comm_overlap");
-  c.cfg = read_overlap_cfg(o, "tp_comm_overlap_cfg", r);
-  if (o.has("tp_comm_bootstrap_backend"))
-    c.backend = opt_enum(o, "tp_comm_bootstrap_backend", backends);
-  c.overlap_p2p_comm = o.get_optional_bool("overlap_p2p_comm");
-  c.batch_p2p_comm = o.get_optional_bool("batch_p2p_comm");
-  c.overlap_grad_reduce = o.get_optional_bool("overlap_grad_reduce");
-  c.overlap_param_gather = o.get_optional_bool("overlap_param_gather");
-  c.opg_with_step = o.get_optional_bool("overlap_param_gather_with_optimizer_step");
-  c.align_param_gather = o.get_optional_bool("align_param_gather");
-  c.bucket_size = opt_positive(o, "bucket_size", std::int64_t{1} << 40);
-  c.data_parallel_size = opt_positive(o, "data_parallel_size");
-  c.defer = o.get_optional_bool("defer_embedding_wgrad_compute");
-  c.wgrad_deferral_limit = opt_int(o, "wgrad_deferral_limit");
-  for (const char* k : {"overlap_moe_expert_parallel_comm", "delay_wgrad_compute"})
-    if (o.get_optional_bool(k).has_value())
-      r.warn("not_modelled", o.path() + "." + k,
-             "expert-parallel setting accepted but not modelled: Bridge's EP all-to-all overlap "
-             "and delay_wgrad_compute checks (docs/BRIDGE_RULES.md §3 D, E) are not run");
-  o.finish();
-  return c;
-}
-
-ddp_in read_ddp(const json_object& o, report& r) {
-  ddp_in d;
-  d.use_dist_opt = o.get_optional_bool("use_distributed_optimizer");
-  d.overlap_grad_reduce = o.get_optional_bool("overlap_grad_reduce");
-  d.overlap_param_gather = o.get_optional_bool("overlap_param_gather");
-  d.align_param_gather = o.get_optional_bool("align_param_gather");
-  d.bucket_size = opt_positive(o, "bucket_size", std::int64_t{1} << 40);
-  d.num_buckets = opt_positive(o, "num_buckets");
-  report_unread(o, ddp_modelled, r);
-  return d;
-}
-
-optimizer_in read_optimizer(const json_object& o, report& r) {
-  optimizer_in p;
-  p.use_dist_opt = o.get_optional_bool("use_distributed_optimizer");
-  p.overlap_param_gather = o.get_optional_bool("overlap_param_gather");
-  p.opg_with_step = o.get_optional_bool("overlap_param_gather_with_optimizer_step");
-  report_unread(o, optimizer_modelled, r);
-  return p;
-}
-
-platform_in read_platform(const json_object& o) {
-  platform_in p;
-  p.gpu =
-      opt_enum(o, "gpu", {"a100", "h100", "h100_sxm", "h200", "b200", "b300", "gb200", "gb300"});
-  p.have_te = o.get_bool("have_te", true);
-  p.num_gpus = opt_positive(o, "num_gpus", std::int64_t{1} << 24);
-  o.finish();
-  return p;
-}
-
-launcher_in read_launcher(const json_object& o) {
-  launcher_in l;
-  l.enable_ln_margin = o.get_bool("enable_layernorm_sm_margin", true);
-  l.ln_margin = o.get_int("layernorm_sm_margin", 16);
-  if (l.ln_margin < 0 || l.ln_margin > 1024)
-    o.fail("layernorm_sm_margin", "expected an SM count between 0 and 1024, got " +
-                                      describe_json(o.get_raw("layernorm_sm_margin")));
-  if (o.has("moe_flex_dispatcher_backend") && !o.get_raw("moe_flex_dispatcher_backend").is_null())
-    l.dispatcher = o.get_string("moe_flex_dispatcher_backend");
-  l.a2a_overlap = o.get_bool("a2a_overlap", false);
-  l.pp_chunksize = o.get_optional_int("nccl_pp_comm_chunksize");
-  // PerfEnvPlugin asserts an int > 1.
-  if (l.pp_chunksize && *l.pp_chunksize <= 1)
-    o.fail("nccl_pp_comm_chunksize", "expected an integer greater than 1, got " +
-                                         describe_json(o.get_raw("nccl_pp_comm_chunksize")));
-  o.finish();
-  return l;
-}
-
-bool is_sm100_or_newer(const std::optional<std::string>& gpu) {
-  return gpu && ob::is_sm100_or_newer(*gpu);
-}
-
-// ---- resolution ------------------------------------------------------------------------------
-
-// A resolved bool/int together with where it came from, for messages.
-template <typename T>
-struct resolved {
-  T value;
-  std::string path;  // where a user set it, else the model field it lands in
-};
-
-void warn_overwrite(report& r, const char* code, const std::string& section,
-                    const std::string& field, const std::string& user, const std::string& now,
-                    const std::string& why) {
+void warn_overwrite(report& r, diag_code code, const std::string& section, const std::string& field,
+                    const std::string& user, const std::string& now, const std::string& why) {
   if (user == now) return;
   r.warn(code, section + "." + field,
          "set to " + user + " here but overwritten with " + now + " by " + why);
 }
 
-void check_preset_matches(const userbuffers_preset& p, const std::string& path, const model_in& m,
-                          const std::optional<std::int64_t>& mbs, const platform_in& plat,
-                          report& r) {
-  const auto mismatch = [&](const std::string& what, const std::string& preset_v,
-                            const std::string& run_v, const std::string& extra) {
-    r.warn("preset_mismatch", path,
-           "preset " + p.name + " was tuned for " + what + " " + preset_v + " but the run has " +
-               run_v + "; Bridge never compares them (docs/BRIDGE_RULES.md §11.2)" + extra);
-  };
-  const std::string sized =
-      ": userbuffers are sized from the model ((seq x mbs / cp) x hidden), so it runs anyway";
-  if (m.hidden && *m.hidden != p.hidden)
-    mismatch("hidden size", str(std::int64_t{p.hidden}), str(*m.hidden), sized);
-  if (m.tp != p.tp) mismatch("TP", str(std::int64_t{p.tp}), str(m.tp), sized);
-  if (m.cp != p.cp) mismatch("CP", str(std::int64_t{p.cp}), str(m.cp), sized);
-  if (m.seq_length && *m.seq_length != p.seq_length)
-    mismatch("seq_length", str(std::int64_t{p.seq_length}), str(*m.seq_length), sized);
-  if (mbs && *mbs != p.mbs)
-    mismatch("micro_batch_size", str(std::int64_t{p.mbs}), str(*mbs), sized);
-  const std::string run_dtype = m.fp8 ? "fp8" : "bf16";
-  if (run_dtype != p.dtype)
-    mismatch("dtype", p.dtype, run_dtype + (m.fp8 ? " (model.fp8 set)" : " (model.fp8 unset)"), "");
-  if (plat.gpu && gpu_family(*plat.gpu) != p.gpu)
-    mismatch("GPU", p.gpu, *plat.gpu,
-             p.gpu == "b200" && is_sm100_or_newer(plat.gpu)
-                 ? " (Bridge's own recipes reuse the b200 presets on b300/gb200/gb300)"
-                 : "");
+// ---- world and data-parallel size (docs/BRIDGE_RULES.md §1 step 3) -------------------------
+
+void check_world_divisible(std::int64_t world, const bridge_model_input& m, const std::string& how,
+                           report& r) {
+  const std::int64_t model_parallel = m.tp * m.cp * m.pp;
+  if (world % model_parallel == 0) return;
+  const std::string prod =
+      "tp·cp·pp = " + str(m.tp) + "·" + str(m.cp) + "·" + str(m.pp) + " = " + str(model_parallel);
+  if (world < model_parallel)
+    r.error(diag_code::data_parallel_size_zero, "platform.num_gpus",
+            "world size " + str(world) + how + " is smaller than " + prod +
+                ": data_parallel_size would be 0");
+  else
+    r.error(diag_code::world_size_not_divisible, "platform.num_gpus",
+            "world size " + str(world) + how + " is not divisible by " + prod +
+                " (Bridge asserts this in set_data_parallel_size)");
 }
 
-}  // namespace
-
-ordered_json resolve_bridge_config(const json& input, const std::string& file) {
-  report r{file, {}, {}};
-  const json_object top(input, file, "");
-  top.get_string("comment", "");
-  if (!top.has("model")) top.fail("model", "required section is missing");
-  const model_in m = read_model(top.get_object("model"), r);
-  std::optional<comm_in> co;
-  if (const auto o = top.get_optional_object("comm_overlap")) co = read_comm_overlap(*o, r);
-  ddp_in ddp;
-  if (const auto o = top.get_optional_object("ddp")) ddp = read_ddp(*o, r);
-  optimizer_in opt;
-  if (const auto o = top.get_optional_object("optimizer")) opt = read_optimizer(*o, r);
-  std::optional<std::int64_t> mbs;
-  if (const auto o = top.get_optional_object("train")) {
-    mbs = opt_positive(*o, "micro_batch_size");
-    o->finish();
-  }
-  platform_in plat;
-  if (const auto o = top.get_optional_object("platform")) plat = read_platform(*o);
-  launcher_in launch;
-  if (const auto o = top.get_optional_object("launcher")) launch = read_launcher(*o);
-  top.finish();
-
-  const std::int64_t vp_eff = m.vp.value_or(1);  // Bridge treats None as 1
-  const bool interleaved = m.pp > 1 && vp_eff > 1;
-
-  // ---- derived: world and data-parallel size (docs/BRIDGE_RULES.md §1 step 3)
-  // ---------------------------
-  const std::int64_t model_parallel = m.tp * m.cp * m.pp;
+void resolve_world(const bridge_input& in, bridge_resolution& res, report& r) {
+  const std::int64_t model_parallel = in.shape.tp * in.shape.cp * in.shape.pp;
+  const auto& co = in.comm_overlap;
   std::int64_t world = 0;
-  const auto check_world = [&](const std::string& path, const std::string& how) {
-    if (world % model_parallel == 0) return;
-    const std::string prod =
-        "tp·cp·pp = " + str(m.tp) + "·" + str(m.cp) + "·" + str(m.pp) + " = " + str(model_parallel);
-    if (world < model_parallel)
-      r.error("data_parallel_size_zero", path,
-              "world size " + str(world) + how + " is smaller than " + prod +
-                  ": data_parallel_size would be 0");
-    else
-      r.error("world_size_not_divisible", path,
-              "world size " + str(world) + how + " is not divisible by " + prod +
-                  " (Bridge asserts this in set_data_parallel_size)");
-  };
-  if (plat.num_gpus) {
-    world = *plat.num_gpus;
-    check_world("platform.num_gpus", "");
+  if (in.platform.num_gpus) {
+    world = *in.platform.num_gpus;
+    check_world_divisible(world, in.shape, "", r);
     if (co && co->data_parallel_size && *co->data_parallel_size != world / model_parallel)
-      r.warn("data_parallel_size_overwritten", "comm_overlap.data_parallel_size",
+      r.warn(diag_code::data_parallel_size_overwritten, "comm_overlap.data_parallel_size",
              "set to " + str(*co->data_parallel_size) + " but Bridge overwrites it with " +
                  "world_size / (tp·cp·pp) = " + str(world / model_parallel) +
                  " (docs/BRIDGE_RULES.md §1)");
@@ -419,400 +74,494 @@ ordered_json resolve_bridge_config(const json& input, const std::string& file) {
     world = *co->data_parallel_size * model_parallel;
   } else {
     world = perf_env_plugin_num_gpus;
-    r.warn("num_gpus_defaulted", "platform.num_gpus",
+    r.warn(diag_code::num_gpus_defaulted, "platform.num_gpus",
            "not given (nor comm_overlap.data_parallel_size): assuming " + str(world) +
                " GPUs, PerfEnvPlugin's default");
-    check_world("platform.num_gpus", " (assumed)");
+    check_world_divisible(world, in.shape, " (assumed)", r);
   }
-  const std::int64_t dp = world / model_parallel;
+  res.num_gpus = world;
+  res.data_parallel_size = world / model_parallel;
+}
 
-  // ---- model side (docs/BRIDGE_RULES.md §3, §4.1, §4.2)
-  // ----------------------------------------------
-  resolved<bool> tp_overlap{m.tp_comm_overlap.value_or(false), "model.tp_comm_overlap"};
-  const overlap_cfg_value* cfg_src = m.cfg.given ? &m.cfg : nullptr;
-  std::optional<std::string> backend =
-      m.backend_set ? m.backend : std::optional<std::string>("nccl");
-  resolved<bool> overlap_p2p{m.overlap_p2p_comm.value_or(false), "model.overlap_p2p_comm"};
-  resolved<bool> batch_p2p{m.batch_p2p_comm.value_or(true), "model.batch_p2p_comm"};
-  resolved<bool> defer{m.defer.value_or(false), "model.defer_embedding_wgrad_compute"};
-  resolved<std::int64_t> limit{m.wgrad_deferral_limit.value_or(0), "model.wgrad_deferral_limit"};
+// ---- model side (docs/BRIDGE_RULES.md §3, §4.1, §4.2) --------------------------------------
 
-  if (co) {
-    // Step A: Bridge's base defaults (wgrad_deferral_limit -1, where MCore says 0).
-    tp_overlap = {false, "comm_overlap.tp_comm_overlap"};
-    cfg_src = nullptr;
-    std::optional<std::string> r_backend;
-    defer = {false, "comm_overlap.defer_embedding_wgrad_compute"};
-    limit = {-1, "comm_overlap.wgrad_deferral_limit"};
-    // Step B: the TP gate, an if/elif chain: only the first failing reason is reported.
-    bool user_tp = co->tp_comm_overlap;
-    if (user_tp) {
-      const std::string tail =
-          "; comm_overlap.tp_comm_overlap still reads true, only Bridge's internal copy is "
-          "switched off (Megatron-LM's own CLI would reject this instead)";
-      if (m.tp < 2) {
-        r.warn("tp_overlap_disabled_tp_lt_2", "comm_overlap.tp_comm_overlap",
-               "TP overlap silently disabled: tensor_model_parallel_size is " + str(m.tp) +
-                   " (< 2)" + tail);
-        user_tp = false;
-      } else if (!m.sp) {
-        r.warn("tp_overlap_disabled_sequence_parallel_off", "comm_overlap.tp_comm_overlap",
-               "TP overlap silently disabled: model.sequence_parallel is false" + tail);
-        user_tp = false;
-      } else if (!plat.have_te) {
-        r.warn("tp_overlap_disabled_no_te", "comm_overlap.tp_comm_overlap",
-               "TP overlap silently disabled: Transformer Engine not available "
-               "(platform.have_te false)" +
-                   tail);
-        user_tp = false;
-      }
-    }
-    // Step C: PP p2p defaults.
-    overlap_p2p = {interleaved, "comm_overlap.overlap_p2p_comm"};
-    batch_p2p = {m.pp > 1 && !interleaved, "comm_overlap.batch_p2p_comm"};
-    // Step F: every user value that is not None wins, unchecked.
-    tp_overlap.value = user_tp;
-    if (co->cfg.given) cfg_src = &co->cfg;
-    r_backend = co->backend;
-    if (co->overlap_p2p_comm)
-      overlap_p2p = {*co->overlap_p2p_comm, "comm_overlap.overlap_p2p_comm"};
-    if (co->batch_p2p_comm) batch_p2p = {*co->batch_p2p_comm, "comm_overlap.batch_p2p_comm"};
-    if (co->defer) defer = {*co->defer, "comm_overlap.defer_embedding_wgrad_compute"};
-    if (co->wgrad_deferral_limit)
-      limit = {*co->wgrad_deferral_limit, "comm_overlap.wgrad_deferral_limit"};
-    if (m.pp > 1 && !overlap_p2p.value && !batch_p2p.value &&
-        (co->overlap_p2p_comm || co->batch_p2p_comm))
-      r.warn("p2p_both_disabled", "comm_overlap",
-             "with pipeline parallelism the override leaves overlap_p2p_comm and batch_p2p_comm "
-             "both false: pipeline send/recv is neither batched nor overlapped (Bridge allows it "
-             "without a word)");
+// A resolved value and where it came from: the field a user set, else the one it lands in.
+template <typename T>
+struct sourced {
+  T value{};
+  std::string path;
+};
 
-    // §4.1: the whole model-side result is written onto the model, None included.
-    const std::string why = "Bridge's comm_overlap setup (docs/BRIDGE_RULES.md §4.1)";
-    if (m.tp_comm_overlap)
-      warn_overwrite(r, "model_field_overwritten", "model", "tp_comm_overlap",
-                     str(*m.tp_comm_overlap), str(tp_overlap.value), why);
-    if (m.cfg.given || m.cfg.invalid) {
-      const ordered_json now = cfg_src ? cfg_src->expanded : ordered_json();
-      if (m.cfg.invalid || m.cfg.expanded != now)
-        r.warn("model_field_overwritten", "model.tp_comm_overlap_cfg",
-               "set here but overwritten with " +
-                   std::string(cfg_src ? "comm_overlap.tp_comm_overlap_cfg" : "null") + " by " +
-                   why);
-    }
-    if (m.backend_set)
-      warn_overwrite(r, "model_field_overwritten", "model", "tp_comm_bootstrap_backend",
-                     str(m.backend), str(r_backend), why);
-    if (m.overlap_p2p_comm)
-      warn_overwrite(r, "model_field_overwritten", "model", "overlap_p2p_comm",
-                     str(*m.overlap_p2p_comm), str(overlap_p2p.value), why);
-    if (m.batch_p2p_comm)
-      warn_overwrite(r, "model_field_overwritten", "model", "batch_p2p_comm",
-                     str(*m.batch_p2p_comm), str(batch_p2p.value), why);
-    if (m.defer)
-      warn_overwrite(r, "model_field_overwritten", "model", "defer_embedding_wgrad_compute",
-                     str(*m.defer), str(defer.value), why);
-    if (m.wgrad_deferral_limit)
-      warn_overwrite(r, "model_field_overwritten", "model", "wgrad_deferral_limit",
-                     str(*m.wgrad_deferral_limit), str(limit.value), why);
-    backend = r_backend;
+// What ends up on the model, with the paths later messages name.
+struct model_side {
+  sourced<bool> tp_overlap;
+  const overlap_cfg_value* cfg = nullptr;  // where tp_comm_overlap_cfg comes from; nullptr: null
+  std::optional<std::string> backend;
+  sourced<bool> overlap_p2p, batch_p2p, defer;
+  sourced<std::int64_t> wgrad_deferral_limit;
+
+  bool cfg_invalid() const { return cfg && cfg->invalid; }
+};
+
+// Without comm_overlap Bridge's setup never runs: Megatron-Core's defaults and the user's values.
+model_side mcore_model_side(const model_in& m) {
+  model_side s;
+  s.tp_overlap = {m.tp_comm_overlap.value_or(false), "model.tp_comm_overlap"};
+  s.cfg = m.cfg.given ? &m.cfg : nullptr;
+  s.backend = m.backend_set ? m.backend : std::optional<std::string>("nccl");
+  s.overlap_p2p = {m.overlap_p2p_comm.value_or(false), "model.overlap_p2p_comm"};
+  s.batch_p2p = {m.batch_p2p_comm.value_or(true), "model.batch_p2p_comm"};
+  s.defer = {m.defer.value_or(false), "model.defer_embedding_wgrad_compute"};
+  s.wgrad_deferral_limit = {m.wgrad_deferral_limit.value_or(0), "model.wgrad_deferral_limit"};
+  return s;
+}
+
+// Step B, the TP gate: an if/elif chain, so only the first failing reason is reported.
+bool tp_gate(const bridge_input& in, report& r) {
+  if (!in.comm_overlap->tp_comm_overlap) return false;
+  const std::string path = "comm_overlap.tp_comm_overlap";
+  const std::string tail =
+      "; comm_overlap.tp_comm_overlap still reads true, only Bridge's internal copy is "
+      "switched off (Megatron-LM's own CLI would reject this instead)";
+  if (in.shape.tp < 2) {
+    r.warn(diag_code::tp_overlap_disabled_tp_lt_2, path,
+           "TP overlap silently disabled: tensor_model_parallel_size is " + str(in.shape.tp) +
+               " (< 2)" + tail);
+    return false;
+  }
+  if (!in.shape.sequence_parallel) {
+    r.warn(diag_code::tp_overlap_disabled_sequence_parallel_off, path,
+           "TP overlap silently disabled: model.sequence_parallel is false" + tail);
+    return false;
+  }
+  if (!in.platform.have_te) {
+    r.warn(diag_code::tp_overlap_disabled_no_te, path,
+           "TP overlap silently disabled: Transformer Engine not available "
+           "(platform.have_te false)" +
+               tail);
+    return false;
+  }
+  return true;
+}
+
+// Step C, PP p2p defaults, then the user's values (step F), unchecked.
+void resolve_p2p(const comm_in& co, std::int64_t pp, bool interleaved, model_side& s, report& r) {
+  s.overlap_p2p = {co.overlap_p2p_comm.value_or(interleaved), "comm_overlap.overlap_p2p_comm"};
+  s.batch_p2p = {co.batch_p2p_comm.value_or(pp > 1 && !interleaved), "comm_overlap.batch_p2p_comm"};
+  if (pp > 1 && !s.overlap_p2p.value && !s.batch_p2p.value &&
+      (co.overlap_p2p_comm || co.batch_p2p_comm))
+    r.warn(diag_code::p2p_both_disabled, "comm_overlap",
+           "with pipeline parallelism the override leaves overlap_p2p_comm and batch_p2p_comm "
+           "both false: pipeline send/recv is neither batched nor overlapped (Bridge allows it "
+           "without a word)");
+}
+
+// Bridge's comm_overlap setup: its base defaults (step A), the TP gate (B), the p2p defaults (C),
+// then every user value that is not None (F).
+model_side bridge_model_side(const bridge_input& in, bool interleaved, report& r) {
+  const comm_in& co = *in.comm_overlap;
+  model_side s;
+  s.tp_overlap = {tp_gate(in, r), "comm_overlap.tp_comm_overlap"};
+  resolve_p2p(co, in.shape.pp, interleaved, s, r);
+  s.cfg = co.cfg.given ? &co.cfg : nullptr;
+  s.backend = co.backend;
+  s.defer = {co.defer.value_or(false), "comm_overlap.defer_embedding_wgrad_compute"};
+  // Bridge's base default is -1 where Megatron-Core says 0.
+  s.wgrad_deferral_limit = {co.wgrad_deferral_limit.value_or(-1),
+                            "comm_overlap.wgrad_deferral_limit"};
+  return s;
+}
+
+ordered_json cfg_json(const overlap_cfg_value* v) {
+  return v && v->layer ? expand_tp_overlap_layer(*v->layer) : ordered_json();
+}
+
+// §4.1: the whole model-side result is written onto the model, None included.
+void warn_model_overwrites(const model_in& m, const model_side& s, report& r) {
+  const std::string why = "Bridge's comm_overlap setup (docs/BRIDGE_RULES.md §4.1)";
+  const auto over = [&](const char* field, const std::string& user, const std::string& now) {
+    warn_overwrite(r, diag_code::model_field_overwritten, "model", field, user, now, why);
+  };
+  if (m.tp_comm_overlap) over("tp_comm_overlap", str(*m.tp_comm_overlap), str(s.tp_overlap.value));
+  if (m.cfg.given && (m.cfg.invalid || cfg_json(&m.cfg) != cfg_json(s.cfg)))
+    r.warn(diag_code::model_field_overwritten, "model.tp_comm_overlap_cfg",
+           "set here but overwritten with " +
+               std::string(s.cfg ? "comm_overlap.tp_comm_overlap_cfg" : "null") + " by " + why);
+  if (m.backend_set) over("tp_comm_bootstrap_backend", str(m.backend), str(s.backend));
+  if (m.overlap_p2p_comm)
+    over("overlap_p2p_comm", str(*m.overlap_p2p_comm), str(s.overlap_p2p.value));
+  if (m.batch_p2p_comm) over("batch_p2p_comm", str(*m.batch_p2p_comm), str(s.batch_p2p.value));
+  if (m.defer) over("defer_embedding_wgrad_compute", str(*m.defer), str(s.defer.value));
+  if (m.wgrad_deferral_limit)
+    over("wgrad_deferral_limit", str(*m.wgrad_deferral_limit), str(s.wgrad_deferral_limit.value));
+}
+
+void warn_no_comm_overlap(const bridge_input& in, const model_side& s, report& r) {
+  r.warn(diag_code::comm_overlap_absent, "comm_overlap",
+         "absent: Bridge skips its comm-overlap setup, so model, ddp and optimizer keep "
+         "Megatron-Core defaults and the values set on them (docs/BRIDGE_RULES.md §1 step 5)");
+  const bool tp_lt_2 = in.shape.tp < 2;
+  if (s.tp_overlap.value && (tp_lt_2 || !in.shape.sequence_parallel))
+    r.warn(diag_code::tp_overlap_ungated, "model.tp_comm_overlap",
+           "true with " +
+               std::string(tp_lt_2 ? "tensor_model_parallel_size < 2" : "sequence_parallel false") +
+               ": without comm_overlap Bridge's TP gate does not run to switch it off");
+}
+
+// The run a preset is compared with (docs/BRIDGE_RULES.md §11.2).
+preset_run_shape run_shape(const bridge_input& in) {
+  const bridge_model_input& m = in.shape;
+  return {.hidden = m.hidden_size,
+          .seq_length = m.seq_length,
+          .micro_batch = m.micro_batch_size,
+          .tp = m.tp,
+          .cp = m.cp,
+          .dtype = m.fp8 ? "fp8" : "bf16",
+          .dtype_note = m.fp8 ? " (model.fp8 set)" : " (model.fp8 unset)",
+          .gpu = in.platform.gpu};
+}
+
+// What the tp_comm_overlap_cfg that reaches the model means for the run (§4.2, §11.2).
+void check_tp_overlap_cfg(const bridge_input& in, const model_side& s, report& r) {
+  if (!s.tp_overlap.value) {
+    if (s.cfg)
+      r.warn(diag_code::tp_comm_overlap_cfg_unused, s.cfg->path,
+             "given but TP overlap is off, so no userbuffers are initialised and it has no effect");
+    return;
+  }
+  if (!s.cfg)
+    r.warn(diag_code::tp_overlap_no_preset, s.tp_overlap.path,
+           "TP overlap on without tp_comm_overlap_cfg: Transformer Engine uses its built-in "
+           "defaults (Bridge logs 'No overlap config provided')");
+  else if (s.cfg->preset)
+    for (const std::string& msg : preset_mismatches(*s.cfg->preset, run_shape(in)))
+      r.warn(diag_code::preset_mismatch, s.cfg->path, msg);
+}
+
+model_side resolve_model_side(const bridge_input& in, bridge_resolution& res, report& r) {
+  model_side s;
+  if (in.comm_overlap) {
+    s = bridge_model_side(in, res.interleaved_pipeline, r);
+    warn_model_overwrites(in.model, s, r);
   } else {
-    r.warn("comm_overlap_absent", "comm_overlap",
-           "absent: Bridge skips its comm-overlap setup, so model, ddp and optimizer keep "
-           "Megatron-Core defaults and the values set on them (docs/BRIDGE_RULES.md §1 step 5)");
-    if (tp_overlap.value && (m.tp < 2 || !m.sp))
-      r.warn(
-          "tp_overlap_ungated", "model.tp_comm_overlap",
-          "true with " +
-              std::string(m.tp < 2 ? "tensor_model_parallel_size < 2" : "sequence_parallel false") +
-              ": without comm_overlap Bridge's TP gate does not run to switch it off");
+    s = mcore_model_side(in.model);
+    warn_no_comm_overlap(in, s, r);
   }
-  const ordered_json tp_cfg = cfg_src ? cfg_src->expanded : ordered_json();
-  const bool cfg_invalid = (co ? co->cfg.invalid : m.cfg.invalid);
-  if (tp_overlap.value) {
-    if (!cfg_src && !cfg_invalid)
-      r.warn("tp_overlap_no_preset", tp_overlap.path,
-             "TP overlap on without tp_comm_overlap_cfg: Transformer Engine uses its built-in "
-             "defaults (Bridge logs 'No overlap config provided')");
-    if (cfg_src && cfg_src->preset)
-      check_preset_matches(*cfg_src->preset, cfg_src->path, m, mbs, plat, r);
-  } else if (cfg_src) {
-    r.warn("tp_comm_overlap_cfg_unused", cfg_src->path,
-           "given but TP overlap is off, so no userbuffers are initialised and it has no effect");
+  check_tp_overlap_cfg(in, s, r);
+  res.tp_comm_overlap = s.tp_overlap.value;
+  if (s.cfg) {
+    res.tp_comm_overlap_cfg = s.cfg->layer;
+    res.preset = s.cfg->preset;
   }
+  res.tp_comm_bootstrap_backend = s.backend;
+  res.overlap_p2p_comm = s.overlap_p2p.value;
+  res.batch_p2p_comm = s.batch_p2p.value;
+  res.defer_embedding_wgrad_compute = s.defer.value;
+  res.wgrad_deferral_limit = s.wgrad_deferral_limit.value;
+  return s;
+}
 
-  // ---- DP side (docs/BRIDGE_RULES.md §4.3-4.5, §1 step 6)
-  // --------------------------------------------
-  bool ddp_udo = ddp.use_dist_opt.value_or(false);
-  bool opt_udo = opt.use_dist_opt.value_or(false);
-  bool d_ogr = ddp.overlap_grad_reduce.value_or(false);
-  bool d_opg = ddp.overlap_param_gather.value_or(false);
-  bool d_apg = ddp.align_param_gather.value_or(false);
-  std::optional<std::int64_t> d_bucket = ddp.bucket_size;
-  bool o_opg = opt.overlap_param_gather.value_or(false);
-  bool o_opg_step = opt.opg_with_step.value_or(false);
-  const bool dp_gate = co && ddp_udo;
-  if (dp_gate) {
-    const bool multi = dp > 1;
-    std::optional<std::int64_t> bucket =
-        multi ? std::optional<std::int64_t>(bridge_bucket_size) : std::nullopt;
-    bool ogr = multi, opg = multi, opg_step = false, apg = multi && interleaved;
-    if (co->bucket_size) bucket = co->bucket_size;
-    if (co->overlap_grad_reduce) ogr = *co->overlap_grad_reduce;
-    if (co->overlap_param_gather) opg = *co->overlap_param_gather;
-    if (co->opg_with_step) opg_step = *co->opg_with_step;
-    if (co->align_param_gather) apg = *co->align_param_gather;
-    if (multi && !co->bucket_size) {
-      const std::int64_t mcore = std::max<std::int64_t>(40'000'000, 1'000'000 * dp);
-      r.warn("bucket_size_bridge_default", "ddp.bucket_size",
-             "Bridge sets 134217728 (128 Mi parameters, not bytes: " +
-                 str(bridge_bucket_size * 2 / (1024 * 1024)) + " MiB of bf16 gradients) whatever " +
-                 "DP is; Megatron-Core alone would use max(40M, 1M x dp) = " + str(mcore) +
-                 ", so the last, exposed bucket is larger (docs/BRIDGE_RULES.md §10, §11.8)");
-    }
-    if (multi && interleaved && !co->opg_with_step)
-      r.warn("overlap_param_gather_with_optimizer_step_off",
-             "optimizer.overlap_param_gather_with_optimizer_step",
-             "left false: Bridge would turn it on for PP > 1 with VP but keeps it off on purpose "
-             "(a checkpointing issue); set it on comm_overlap to override");
-    const std::string why =
-        "Bridge's DP-overlap setup (distributed optimizer on, docs/BRIDGE_RULES.md §4.5)";
-    const auto opt_str = [](const std::optional<std::int64_t>& v) {
-      return v ? str(*v) : std::string("null");
-    };
-    if (ddp.overlap_grad_reduce)
-      warn_overwrite(r, "ddp_field_overwritten", "ddp", "overlap_grad_reduce",
-                     str(*ddp.overlap_grad_reduce), str(ogr), why);
-    if (ddp.overlap_param_gather)
-      warn_overwrite(r, "ddp_field_overwritten", "ddp", "overlap_param_gather",
-                     str(*ddp.overlap_param_gather), str(opg), why);
-    if (ddp.align_param_gather)
-      warn_overwrite(r, "ddp_field_overwritten", "ddp", "align_param_gather",
-                     str(*ddp.align_param_gather), str(apg), why);
-    if (ddp.bucket_size)
-      warn_overwrite(r, "ddp_field_overwritten", "ddp", "bucket_size", opt_str(ddp.bucket_size),
-                     opt_str(bucket), why);
-    if (opt.overlap_param_gather)
-      warn_overwrite(r, "optimizer_field_overwritten", "optimizer", "overlap_param_gather",
-                     str(*opt.overlap_param_gather), str(opg), why);
-    if (opt.opg_with_step)
-      warn_overwrite(r, "optimizer_field_overwritten", "optimizer",
-                     "overlap_param_gather_with_optimizer_step", str(*opt.opg_with_step),
-                     str(opg_step), why);
-    d_ogr = ogr;
-    d_opg = opg;
-    d_apg = apg;
-    d_bucket = bucket;
-    o_opg = opg;
-    o_opg_step = opg_step;
-  } else if (co) {
-    std::string dropped;
-    const auto note = [&](const char* name, bool set) {
-      if (set) dropped += (dropped.empty() ? "" : ", ") + std::string(name);
-    };
-    note("overlap_grad_reduce", co->overlap_grad_reduce.has_value());
-    note("overlap_param_gather", co->overlap_param_gather.has_value());
-    note("overlap_param_gather_with_optimizer_step", co->opg_with_step.has_value());
-    note("align_param_gather", co->align_param_gather.has_value());
-    note("bucket_size", co->bucket_size.has_value());
-    if (!dropped.empty())
-      r.warn("dp_overlap_settings_dropped", "comm_overlap",
-             dropped +
-                 " ignored: Bridge applies DP overlap settings only when "
-                 "ddp.use_distributed_optimizer is true (docs/BRIDGE_RULES.md §4.3)");
-    if (opt_udo && !ddp_udo)
-      r.warn(
-          "dp_defaults_skipped_optimizer_only", "optimizer.use_distributed_optimizer",
-          "true but ddp.use_distributed_optimizer is not: Bridge's DP-overlap gate reads the "
-          "ddp flag before the two are synced, so the distributed optimizer ends up on but "
-          "overlap_grad_reduce, overlap_param_gather and bucket_size keep Megatron-Core "
-          "defaults (docs/BRIDGE_RULES.md §1 step 6); set ddp.use_distributed_optimizer instead");
-  }
+// ---- DP side (docs/BRIDGE_RULES.md §4.3-4.5, §1 step 6) ------------------------------------
+
+// What Bridge's DP-overlap setup writes onto ddp and optimizer: its defaults for the DP size,
+// then the comm_overlap values that are not None.
+struct dp_overlap {
+  bool overlap_grad_reduce, overlap_param_gather, opg_with_step, align_param_gather;
+  std::optional<std::int64_t> bucket_size;
+};
+
+dp_overlap bridge_dp_overlap(const comm_in& co, std::int64_t dp, bool interleaved) {
+  const bool multi = dp > 1;
+  dp_overlap d{multi, multi, false, multi && interleaved,
+               multi ? std::optional<std::int64_t>(bridge_bucket_size) : std::nullopt};
+  d.overlap_grad_reduce = co.overlap_grad_reduce.value_or(d.overlap_grad_reduce);
+  d.overlap_param_gather = co.overlap_param_gather.value_or(d.overlap_param_gather);
+  d.opg_with_step = co.opg_with_step.value_or(d.opg_with_step);
+  d.align_param_gather = co.align_param_gather.value_or(d.align_param_gather);
+  if (co.bucket_size) d.bucket_size = co.bucket_size;
+  return d;
+}
+
+// §4.5: values set on ddp and optimizer that the DP-overlap setup replaces.
+void warn_dp_overwrites(const bridge_input& in, const dp_overlap& d, report& r) {
+  const std::string why =
+      "Bridge's DP-overlap setup (distributed optimizer on, docs/BRIDGE_RULES.md §4.5)";
+  const auto ddp = [&](const char* field, const std::string& user, const std::string& now) {
+    warn_overwrite(r, diag_code::ddp_field_overwritten, "ddp", field, user, now, why);
+  };
+  const auto opt = [&](const char* field, const std::string& user, const std::string& now) {
+    warn_overwrite(r, diag_code::optimizer_field_overwritten, "optimizer", field, user, now, why);
+  };
+  const auto& u = in.ddp;
+  const auto& o = in.optimizer;
+  if (u.overlap_grad_reduce)
+    ddp("overlap_grad_reduce", str(*u.overlap_grad_reduce), str(d.overlap_grad_reduce));
+  if (u.overlap_param_gather)
+    ddp("overlap_param_gather", str(*u.overlap_param_gather), str(d.overlap_param_gather));
+  if (u.align_param_gather)
+    ddp("align_param_gather", str(*u.align_param_gather), str(d.align_param_gather));
+  if (u.bucket_size) ddp("bucket_size", str(u.bucket_size), str(d.bucket_size));
+  if (o.overlap_param_gather)
+    opt("overlap_param_gather", str(*o.overlap_param_gather), str(d.overlap_param_gather));
+  if (o.opg_with_step)
+    opt("overlap_param_gather_with_optimizer_step", str(*o.opg_with_step), str(d.opg_with_step));
+}
+
+// The DP gate passed: comm_overlap is set and ddp.use_distributed_optimizer is true.
+void apply_dp_gate(const bridge_input& in, bridge_resolution& res, report& r) {
+  const comm_in& co = *in.comm_overlap;
+  const std::int64_t dp = res.data_parallel_size;
+  const dp_overlap d = bridge_dp_overlap(co, dp, res.interleaved_pipeline);
+  if (dp > 1 && !co.bucket_size)
+    r.warn(diag_code::bucket_size_bridge_default, "ddp.bucket_size",
+           "Bridge sets 134217728 (128 Mi parameters, not bytes: " +
+               str(bridge_bucket_size * 2 / (1024 * 1024)) + " MiB of bf16 gradients) whatever " +
+               "DP is; Megatron-Core alone would use max(40M, 1M x dp) = " +
+               str(mcore_bucket_size(dp)) +
+               ", so the last, exposed bucket is larger (docs/BRIDGE_RULES.md §10, §11.8)");
+  if (dp > 1 && res.interleaved_pipeline && !co.opg_with_step)
+    r.warn(diag_code::overlap_param_gather_with_optimizer_step_off,
+           "optimizer.overlap_param_gather_with_optimizer_step",
+           "left false: Bridge would turn it on for PP > 1 with VP but keeps it off on purpose "
+           "(a checkpointing issue); set it on comm_overlap to override");
+  warn_dp_overwrites(in, d, r);
+  res.overlap_grad_reduce = d.overlap_grad_reduce;
+  res.ddp_overlap_param_gather = d.overlap_param_gather;
+  res.align_param_gather = d.align_param_gather;
+  res.bucket_size = d.bucket_size;
+  res.optimizer_overlap_param_gather = d.overlap_param_gather;
+  res.overlap_param_gather_with_optimizer_step = d.opg_with_step;
+}
+
+// comm_overlap is set but the DP gate is closed: its DP fields are dropped (§4.3).
+void warn_dp_gate_closed(const bridge_input& in, report& r) {
+  const comm_in& co = *in.comm_overlap;
+  std::string dropped;
+  const auto note = [&](const char* name, bool set) {
+    if (set) dropped += (dropped.empty() ? "" : ", ") + std::string(name);
+  };
+  note("overlap_grad_reduce", co.overlap_grad_reduce.has_value());
+  note("overlap_param_gather", co.overlap_param_gather.has_value());
+  note("overlap_param_gather_with_optimizer_step", co.opg_with_step.has_value());
+  note("align_param_gather", co.align_param_gather.has_value());
+  note("bucket_size", co.bucket_size.has_value());
+  if (!dropped.empty())
+    r.warn(diag_code::dp_overlap_settings_dropped, "comm_overlap",
+           dropped +
+               " ignored: Bridge applies DP overlap settings only when "
+               "ddp.use_distributed_optimizer is true (docs/BRIDGE_RULES.md §4.3)");
+  if (in.optimizer.use_dist_opt.value_or(false) && !in.ddp.use_dist_opt.value_or(false))
+    r.warn(diag_code::dp_defaults_skipped_optimizer_only, "optimizer.use_distributed_optimizer",
+           "true but ddp.use_distributed_optimizer is not: Bridge's DP-overlap gate reads the "
+           "ddp flag before the two are synced, so the distributed optimizer ends up on but "
+           "overlap_grad_reduce, overlap_param_gather and bucket_size keep Megatron-Core "
+           "defaults (docs/BRIDGE_RULES.md §1 step 6); set ddp.use_distributed_optimizer instead");
+}
+
+// Bridge's validate() runs after the DP gate: it syncs the two flags and checks the pair.
+void sync_distributed_optimizer(bridge_resolution& res, report& r) {
+  bool& ddp_udo = res.ddp_use_distributed_optimizer;
+  bool& opt_udo = res.optimizer_use_distributed_optimizer;
   if (ddp_udo != opt_udo) {
-    r.warn("distributed_optimizer_synced",
+    r.warn(diag_code::distributed_optimizer_synced,
            ddp_udo ? "optimizer.use_distributed_optimizer" : "ddp.use_distributed_optimizer",
            "ddp.use_distributed_optimizer=" + str(ddp_udo) +
                " and optimizer.use_distributed_optimizer=" + str(opt_udo) +
                " differ: Bridge turns it on for both at validate()");
     ddp_udo = opt_udo = true;
   }
-  if (d_opg != o_opg)
-    r.warn("overlap_param_gather_mismatch", "optimizer.overlap_param_gather",
-           "ddp says " + str(d_opg) + ", optimizer says " + str(o_opg) +
+  if (res.ddp_overlap_param_gather != res.optimizer_overlap_param_gather)
+    r.warn(diag_code::overlap_param_gather_mismatch, "optimizer.overlap_param_gather",
+           "ddp says " + str(res.ddp_overlap_param_gather) + ", optimizer says " +
+               str(res.optimizer_overlap_param_gather) +
                ": Bridge's validate() forces the two to match");
+}
 
-  // ---- errors Megatron would raise later (docs/BRIDGE_RULES.md §5)
-  // -------------------------------------
-  if (m.sp && m.tp <= 1)
-    r.error("sequence_parallel_without_tp", "model.sequence_parallel",
+void resolve_dp_side(const bridge_input& in, bridge_resolution& res, report& r) {
+  res.ddp_use_distributed_optimizer = in.ddp.use_dist_opt.value_or(false);
+  res.optimizer_use_distributed_optimizer = in.optimizer.use_dist_opt.value_or(false);
+  res.overlap_grad_reduce = in.ddp.overlap_grad_reduce.value_or(false);
+  res.ddp_overlap_param_gather = in.ddp.overlap_param_gather.value_or(false);
+  res.align_param_gather = in.ddp.align_param_gather.value_or(false);
+  res.bucket_size = in.ddp.bucket_size;
+  res.optimizer_overlap_param_gather = in.optimizer.overlap_param_gather.value_or(false);
+  res.overlap_param_gather_with_optimizer_step = in.optimizer.opg_with_step.value_or(false);
+  // The gate reads the ddp flag before validate() syncs it with the optimizer's.
+  res.dp_overlap_gate = in.comm_overlap && res.ddp_use_distributed_optimizer;
+  if (res.dp_overlap_gate)
+    apply_dp_gate(in, res, r);
+  else if (in.comm_overlap)
+    warn_dp_gate_closed(in, r);
+  sync_distributed_optimizer(res, r);
+  // What Megatron-Core's DDP actually buckets with (docs/BRIDGE_RULES.md §10).
+  if (res.overlap_grad_reduce)
+    res.effective_bucket_size = res.bucket_size.value_or(mcore_bucket_size(res.data_parallel_size));
+}
+
+// ---- errors Megatron would raise later (docs/BRIDGE_RULES.md §5) ---------------------------
+
+void check_defer_embedding_wgrad(const bridge_input& in, const model_side& s, report& r) {
+  if (!s.defer.value) return;
+  if (in.shape.pp == 1)
+    r.error(diag_code::defer_embedding_wgrad_pp1, s.defer.path,
+            "true with pipeline_model_parallel_size 1: Megatron-Core raises ValueError");
+  if (!in.model.gradient_accumulation_fusion)
+    r.error(diag_code::defer_embedding_wgrad_no_gradient_accumulation_fusion, s.defer.path,
+            "true without model.gradient_accumulation_fusion (false when unset): "
+            "Megatron-Core raises ValueError");
+  const std::int64_t limit = s.wgrad_deferral_limit.value;
+  const bool bridge_default = in.comm_overlap && !in.comm_overlap->wgrad_deferral_limit;
+  if (limit < 0)
+    r.error(diag_code::defer_embedding_wgrad_negative_limit, s.wgrad_deferral_limit.path,
+            "wgrad_deferral_limit is " + str(limit) +
+                (bridge_default ? " (unset: Bridge's default)" : "") +
+                " with defer_embedding_wgrad_compute on: Megatron-Core requires >= 0 (0 = defer "
+                "all micro-batches); Bridge's default is -1, so set it explicitly "
+                "(docs/BRIDGE_RULES.md §11.6)");
+}
+
+void check_megatron_errors(const bridge_input& in, const model_side& s,
+                           const bridge_resolution& res, report& r) {
+  const bridge_model_input& m = in.shape;
+  const bool interleaved = res.interleaved_pipeline;
+  if (m.sequence_parallel && m.tp <= 1)
+    r.error(diag_code::sequence_parallel_without_tp, "model.sequence_parallel",
             "true with tensor_model_parallel_size " + str(m.tp) +
                 ": Megatron-Core raises 'Cannot use sequence parallelism without tensor "
                 "parallelism'");
-  if (m.heads && *m.heads % m.tp != 0)
-    r.error("heads_not_divisible_by_tp", "model.num_attention_heads",
-            str(*m.heads) + " is not a multiple of tensor_model_parallel_size " + str(m.tp) +
-                " (Megatron-Core TransformerConfig raises)");
-  if (m.pp > 1 && !interleaved && overlap_p2p.value)
-    r.error(
-        "overlap_p2p_comm_without_interleaving", overlap_p2p.path,
-        "true with pipeline_model_parallel_size " + str(m.pp) +
-            " and no virtual pipeline: the non-interleaved 1F1B schedule raises 'Non-interleaved "
-            "pipeline parallelism does not support overlapping p2p communication' at the "
-            "first step (Bridge does not check, docs/BRIDGE_RULES.md §11.7)");
-  if (interleaved && overlap_p2p.value && batch_p2p.value)
-    r.error("overlap_and_batch_p2p_comm", batch_p2p.path,
+  if (m.num_attention_heads && *m.num_attention_heads % m.tp != 0)
+    r.error(diag_code::heads_not_divisible_by_tp, "model.num_attention_heads",
+            str(*m.num_attention_heads) + " is not a multiple of tensor_model_parallel_size " +
+                str(m.tp) + " (Megatron-Core TransformerConfig raises)");
+  if (m.pp > 1 && !interleaved && s.overlap_p2p.value)
+    r.error(diag_code::overlap_p2p_comm_without_interleaving, s.overlap_p2p.path,
+            "true with pipeline_model_parallel_size " + str(m.pp) +
+                " and no virtual pipeline: the non-interleaved 1F1B schedule raises "
+                "'Non-interleaved pipeline parallelism does not support overlapping p2p "
+                "communication' at the first step (Bridge does not check, docs/BRIDGE_RULES.md "
+                "§11.7)");
+  if (interleaved && s.overlap_p2p.value && s.batch_p2p.value)
+    r.error(diag_code::overlap_and_batch_p2p_comm, s.batch_p2p.path,
             "overlap_p2p_comm and batch_p2p_comm are both true with the interleaved schedule: "
             "Megatron-Core raises 'Can not use both overlap_p2p_comm and batch_p2p_comm'");
-  if (defer.value) {
-    if (m.pp == 1)
-      r.error("defer_embedding_wgrad_pp1", defer.path,
-              "true with pipeline_model_parallel_size 1: Megatron-Core raises ValueError");
-    if (!m.grad_accum_fusion)
-      r.error("defer_embedding_wgrad_no_gradient_accumulation_fusion", defer.path,
-              "true without model.gradient_accumulation_fusion (false when unset): "
-              "Megatron-Core raises ValueError");
-    if (limit.value < 0)
-      r.error("defer_embedding_wgrad_negative_limit", limit.path,
-              "wgrad_deferral_limit is " + str(limit.value) +
-                  (co && !co->wgrad_deferral_limit ? " (unset: Bridge's default)" : "") +
-                  " with defer_embedding_wgrad_compute on: Megatron-Core requires >= 0 (0 = defer "
-                  "all micro-batches); Bridge's default is -1, so set it explicitly "
-                  "(docs/BRIDGE_RULES.md "
-                  "§11.6)");
-  }
-  if (ddp.num_buckets && d_bucket)
-    r.error("num_buckets_with_bucket_size", "ddp.num_buckets",
-            "set together with bucket_size " + str(*d_bucket) +
-                (dp_gate && !co->bucket_size ? " (Bridge's DP-overlap default)" : "") +
+  check_defer_embedding_wgrad(in, s, r);
+  const bool bridge_bucket = res.dp_overlap_gate && !in.comm_overlap->bucket_size;
+  if (in.ddp.num_buckets && res.bucket_size)
+    r.error(diag_code::num_buckets_with_bucket_size, "ddp.num_buckets",
+            "set together with bucket_size " + str(*res.bucket_size) +
+                (bridge_bucket ? " (Bridge's DP-overlap default)" : "") +
                 ": Megatron-Core asserts 'Cannot specify both num_buckets and bucket_size'");
+}
 
-  ordered_json te = nullptr;
-  if (tp_overlap.value && !cfg_invalid) {
-    const std::string cfg_path = cfg_src ? cfg_src->path : tp_overlap.path;
-    const std::string prefix = cfg_src ? cfg_src->path.substr(0, cfg_src->path.rfind('.') + 1) : "";
-    try {
-      std::vector<diagnostic> ignored;
-      const tp_overlap_layer typed =
-          tp_cfg.is_null() ? tp_overlap_layer{}
-                           : parse_tp_overlap_layer(json::parse(tp_cfg.dump()), file, "", ignored);
-      const slot_overlap_map eff =
-          te_effective_overlap(tp_cfg.is_null() ? nullptr : &typed, static_cast<int>(m.tp));
-      te = te_effective_to_json(eff);
-      if (!m.fp8)
-        for (const auto& [slot, c] : eff)
-          if (c.atomic_gemm)
-            r.error("te_userbuffers_invalid", cfg_path + "." + slot + ".atomic_gemm",
-                    "Transformer Engine rejects this: atomic GEMM overlap is supported only for "
-                    "FP8 GEMMs and model.fp8 is unset");
-    } catch (const config_error& e) {
-      r.errors.push_back({diag_code::te_userbuffers_invalid, file + ": " + prefix + e.what()});
-    }
-  }
+// ---- Transformer Engine's view (docs/BRIDGE_RULES.md §6.2, §6.3) ---------------------------
 
-  // ---- launch environment: PerfEnvPlugin generation (B) (docs/BRIDGE_RULES.md §8 B, §9)
-  // ---------------
-  const bool sm100 = is_sm100_or_newer(plat.gpu);
-  if (!plat.gpu)
-    r.warn("platform_gpu_defaulted", "platform.gpu",
-           "not given: treated as Hopper or earlier (PerfEnvPlugin's default "
-           "gpu_sm100_or_newer=False)");
-  const bool deep =
-      launch.dispatcher && (*launch.dispatcher == "deepep" || *launch.dispatcher == "hybridep");
-  const bool tp_or_cp = m.tp > 1 || m.cp > 1;
-  int cdmc = deep ? 32 : 8;
-  if (sm100) {
-    if (tp_or_cp && (dp > 1 || m.pp > 1)) cdmc = 32;
-  } else if (tp_or_cp && !launch.a2a_overlap) {
-    cdmc = 1;  // overrides deepep's 32 on Hopper
+void resolve_te_view(const bridge_input& in, const model_side& s, bridge_resolution& res,
+                     report& r) {
+  if (!res.tp_comm_overlap || s.cfg_invalid()) return;
+  const tp_overlap_layer* layer = res.tp_comm_overlap_cfg ? &*res.tp_comm_overlap_cfg : nullptr;
+  try {
+    res.te_userbuffers = te_effective_overlap(layer, static_cast<int>(in.shape.tp));
+  } catch (const config_error& e) {
+    // TE's message starts at tp_comm_overlap_cfg; prefix the section the config came from.
+    const std::string section = s.cfg ? s.cfg->path.substr(0, s.cfg->path.rfind('.') + 1) : "";
+    r.errors.push_back({diag_code::te_userbuffers_invalid, r.file + ": " + section + e.what()});
+    return;
   }
-  // Generations (C) and (D): 32 on any SM100 GPU, whatever the layout.
-  int cdmc_later = deep ? 32 : 8;
-  if (sm100)
-    cdmc_later = 32;
-  else if (tp_or_cp && !launch.a2a_overlap)
-    cdmc_later = 1;
+  // TE's "atomic GEMM needs FP8" rule depends on the run's precision, which only we know.
+  if (in.shape.fp8) return;
+  const std::string cfg_path = s.cfg ? s.cfg->path : s.tp_overlap.path;
+  for (const auto& [slot, c] : *res.te_userbuffers)
+    if (c.atomic_gemm)
+      r.error(diag_code::te_userbuffers_invalid, cfg_path + "." + slot + ".atomic_gemm",
+              "Transformer Engine rejects this: atomic GEMM overlap is supported only for "
+              "FP8 GEMMs and model.fp8 is unset");
+}
+
+// ---- launch environment: PerfEnvPlugin generation (B) (docs/BRIDGE_RULES.md §8 B, §9) ------
+
+// CUDA_DEVICE_MAX_CONNECTIONS as generation (B) sets it (`later`: as generations (C) and (D),
+// which give 32 on any SM100 GPU, whatever the layout).
+int launcher_cdmc(const bridge_input& in, const bridge_resolution& res, bool later) {
+  const auto& dispatcher = in.launcher.dispatcher;
+  const bool deep = dispatcher && (*dispatcher == "deepep" || *dispatcher == "hybridep");
+  const bool tp_or_cp = in.shape.tp > 1 || in.shape.cp > 1;
+  if (res.gpu_sm100_or_newer) {
+    if (later || (tp_or_cp && (res.data_parallel_size > 1 || in.shape.pp > 1))) return cdmc_max;
+  } else if (tp_or_cp && !in.launcher.a2a_overlap) {
+    return 1;  // overrides deepep's 32 on Hopper
+  }
+  return deep ? cdmc_max : cdmc_default;
+}
+
+void warn_cdmc(const bridge_resolution& res, int cdmc, int cdmc_later, report& r) {
   if (cdmc != cdmc_later)
-    r.warn("cdmc_generations_differ", "env.CUDA_DEVICE_MAX_CONNECTIONS",
+    r.warn(diag_code::cdmc_generations_differ, "env.CUDA_DEVICE_MAX_CONNECTIONS",
            str(std::int64_t{cdmc}) +
                " under PerfEnvPlugin generation (B), but the perf scripts "
                "(C) and today's recipes (D) give " +
                str(std::int64_t{cdmc_later}) +
                " on this GPU; Bridge training never checks it (docs/BRIDGE_RULES.md §8, §11.11)");
-  if (!sm100 && tp_overlap.value && (d_ogr || d_opg))
-    r.warn("cdmc_tp_dp_conflict", "env.CUDA_DEVICE_MAX_CONNECTIONS",
+  const bool ogr = res.overlap_grad_reduce, opg = res.ddp_overlap_param_gather;
+  if (!res.gpu_sm100_or_newer && res.tp_comm_overlap && (ogr || opg))
+    r.warn(diag_code::cdmc_tp_dp_conflict, "env.CUDA_DEVICE_MAX_CONNECTIONS",
            "TP overlap on Hopper wants 1 (so the userbuffers comm kernel launches ahead of the "
            "persistent GEMM) while DP overlap (" +
-               std::string(d_ogr ? "grad reduce-scatter" : "") + (d_ogr && d_opg ? ", " : "") +
-               (d_opg ? "param all-gather" : "") +
+               std::string(ogr ? "grad reduce-scatter" : "") + (ogr && opg ? ", " : "") +
+               (opg ? "param all-gather" : "") +
                " on their own streams) wants more than one hardware queue; this run gets " +
                str(std::int64_t{cdmc}) +
                ". Recent TE orders UB launches with an event when CDMC > 1 on CUDA >= 12.3 "
                "(docs/BRIDGE_RULES.md §6.3, §8 E)");
-
-  ordered_json env = ordered_json::object();
-  env["CUDA_DEVICE_MAX_CONNECTIONS"] = std::to_string(cdmc);
-  if (launch.enable_ln_margin) {
-    env["NVTE_FWD_LAYERNORM_SM_MARGIN"] = std::to_string(launch.ln_margin);
-    env["NVTE_BWD_LAYERNORM_SM_MARGIN"] = std::to_string(launch.ln_margin);
-  }
-  if (launch.pp_chunksize) {
-    if (m.pp > 1)
-      env["NCCL_P2P_NET_CHUNKSIZE"] = std::to_string(*launch.pp_chunksize);
-    else
-      r.warn("nccl_chunksize_ignored", "launcher.nccl_pp_comm_chunksize",
-             "given but pipeline_model_parallel_size is 1: the launcher sets "
-             "NCCL_P2P_NET_CHUNKSIZE only with PP > 1");
-  }
-
-  // ---- output ------------------------------------------------------------------------------
-  ordered_json out;
-  ordered_json& mo = out["model"];
-  mo["tp_comm_overlap"] = tp_overlap.value;
-  mo["tp_comm_overlap_cfg"] = tp_cfg;
-  mo["tp_comm_bootstrap_backend"] = backend ? ordered_json(*backend) : ordered_json();
-  mo["overlap_p2p_comm"] = overlap_p2p.value;
-  mo["batch_p2p_comm"] = batch_p2p.value;
-  mo["defer_embedding_wgrad_compute"] = defer.value;
-  mo["wgrad_deferral_limit"] = limit.value;
-  ordered_json& d = out["ddp"];
-  d["use_distributed_optimizer"] = ddp_udo;
-  d["overlap_grad_reduce"] = d_ogr;
-  d["overlap_param_gather"] = d_opg;
-  d["align_param_gather"] = d_apg;
-  d["bucket_size"] = d_bucket ? ordered_json(*d_bucket) : ordered_json();
-  ordered_json& o = out["optimizer"];
-  o["use_distributed_optimizer"] = opt_udo;
-  o["overlap_param_gather"] = o_opg;
-  o["overlap_param_gather_with_optimizer_step"] = o_opg_step;
-  out["env"] = env;
-  ordered_json& dv = out["derived"];
-  dv["data_parallel_size"] = dp;
-  dv["num_gpus"] = world;
-  dv["gpu"] = plat.gpu ? ordered_json(*plat.gpu) : ordered_json();
-  dv["gpu_sm100_or_newer"] = sm100;
-  dv["interleaved_pipeline"] = interleaved;
-  dv["comm_overlap_setup"] = co.has_value();
-  dv["dp_overlap_gate"] = dp_gate;
-  // What Megatron-Core's DDP actually buckets with (docs/BRIDGE_RULES.md §10).
-  if (!d_ogr)
-    dv["effective_bucket_size"] = nullptr;
-  else
-    dv["effective_bucket_size"] =
-        d_bucket ? *d_bucket : std::max<std::int64_t>(40'000'000, 1'000'000 * dp);
-  dv["te_userbuffers"] = te;
-  const auto list = [](const std::vector<diagnostic>& ds) {
-    ordered_json a = ordered_json::array();
-    for (const auto& x : ds) a.push_back({{"code", x.name()}, {"message", x.message}});
-    return a;
-  };
-  out["warnings"] = list(r.warnings);
-  out["errors"] = list(r.errors);
-  return out;
 }
 
-bool resolve_has_errors(const ordered_json& resolved) {
-  const auto it = resolved.find("errors");
-  return it != resolved.end() && it->is_array() && !it->empty();
+void resolve_launch_env(const bridge_input& in, bridge_resolution& res, report& r) {
+  if (!in.platform.gpu)
+    r.warn(diag_code::platform_gpu_defaulted, "platform.gpu",
+           "not given: treated as Hopper or earlier (PerfEnvPlugin's default "
+           "gpu_sm100_or_newer=False)");
+  const int cdmc = launcher_cdmc(in, res, false);
+  warn_cdmc(res, cdmc, launcher_cdmc(in, res, true), r);
+  res.env.emplace_back("CUDA_DEVICE_MAX_CONNECTIONS", std::to_string(cdmc));
+  const launcher_in& l = in.launcher;
+  if (l.enable_ln_margin) {
+    res.env.emplace_back("NVTE_FWD_LAYERNORM_SM_MARGIN", std::to_string(l.ln_margin));
+    res.env.emplace_back("NVTE_BWD_LAYERNORM_SM_MARGIN", std::to_string(l.ln_margin));
+  }
+  if (!l.pp_chunksize) return;
+  if (in.shape.pp > 1)
+    res.env.emplace_back("NCCL_P2P_NET_CHUNKSIZE", std::to_string(*l.pp_chunksize));
+  else
+    r.warn(diag_code::nccl_chunksize_ignored, "launcher.nccl_pp_comm_chunksize",
+           "given but pipeline_model_parallel_size is 1: the launcher sets "
+           "NCCL_P2P_NET_CHUNKSIZE only with PP > 1");
+}
+
+}  // namespace
+
+bridge_resolution resolve_bridge(const json& input, const std::string& file) {
+  report r{file, {}, {}};
+  const bridge_input in = resolve_detail::read_bridge_input(input, r);
+  bridge_resolution res;
+  res.file = file;
+  res.input = in.shape;
+  res.gpu = in.platform.gpu;
+  res.gpu_sm100_or_newer = in.platform.gpu && is_sm100_or_newer(*in.platform.gpu);
+  // Bridge treats a None virtual pipeline size as 1.
+  res.interleaved_pipeline = in.shape.pp > 1 && in.shape.vp.value_or(1) > 1;
+  res.comm_overlap_setup = in.comm_overlap.has_value();
+  resolve_world(in, res, r);
+  const model_side side = resolve_model_side(in, res, r);
+  resolve_dp_side(in, res, r);
+  check_megatron_errors(in, side, res, r);
+  resolve_te_view(in, side, res, r);
+  resolve_launch_env(in, res, r);
+  res.warnings = std::move(r.warnings);
+  res.errors = std::move(r.errors);
+  return res;
+}
+
+bridge_resolution resolve_bridge_file(const std::string& path) {
+  return resolve_bridge(load_json_file(path), path);
 }
 
 }  // namespace ob

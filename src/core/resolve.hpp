@@ -35,7 +35,7 @@
 // naming the file and JSON path: "in.json: model.hidden_size: expected a positive integer, got
 // -5". Everything that parses yields an output object; rule violations land in `errors`.
 //
-// Output (ordered_json, keys in this order):
+// Output (bridge_resolution::to_json(), keys in this order):
 //   model      tp_comm_overlap, tp_comm_overlap_cfg (preset expanded to {GEMM: {method, num_sm,
 //              cga_size, [num_splits], set_sm_margin, [fp8_buf, atomic_gemm], [aggregate]}},
 //              None slots dropped, fp8_buf "(False,)" kept as the marker; null when no preset;
@@ -57,7 +57,13 @@
 // Messages start with "<file>: <JSON path>: " (fp8_buf_tuple_truthy names the preset file, where
 // the value lives).
 //
-// The codes of `warnings` and `errors`, with their meaning, are in core/diagnostics.hpp.
+// The codes of `warnings` and `errors`, with their meaning, are in core/diagnostics.cpp (and the
+// README's table of codes).
+//
+// The phases (resolve.cpp) run in the order Bridge applies its rules: read the sections
+// (resolve_input.cpp), world and DP size, the model side (TP gate, PP p2p defaults, user
+// overrides), the DP gate, Megatron-Core's errors, Transformer Engine's view, the launcher
+// environment; resolve_output.cpp prints the result.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -77,6 +83,8 @@ struct bridge_model_input {
   std::int64_t tp = 1, pp = 1, cp = 1;  // model.*_parallel_size (default 1)
   std::optional<std::int64_t> vp;
   bool sequence_parallel = false;
+  // ffn_hidden_size and num_query_groups matter to a run but not to Bridge's rules: they keep
+  // their unused_field warning, and a value that is not a positive integer leaves them unset.
   std::optional<std::int64_t> hidden_size, ffn_hidden_size, num_attention_heads, num_query_groups,
       seq_length;
   std::optional<std::int64_t> micro_batch_size;  // train.micro_batch_size
@@ -127,9 +135,5 @@ struct bridge_resolution {
 bridge_resolution resolve_bridge(const json& input, const std::string& file);
 // Loads `path` (config_error when it cannot be read or parsed) and resolves it.
 bridge_resolution resolve_bridge_file(const std::string& path);
-
-// TEMPORARY (until the typed resolver lands): the untyped predecessors.
-ordered_json resolve_bridge_config(const json& input, const std::string& file);
-bool resolve_has_errors(const ordered_json& resolved);
 
 }  // namespace ob
