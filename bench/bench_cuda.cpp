@@ -22,6 +22,9 @@ using namespace ob::cuda;
 
 const error_context bench_ctx{0, 0, "bench"};
 
+// The element type of the copy, LayerNorm and pair benchmarks (what TE's collectives move).
+constexpr dtype data_type = dtype::bf16;
+
 struct gemm_shape {
   const char* name;
   std::int64_t m, n, k;
@@ -61,7 +64,8 @@ void bm_gemm(benchmark::State& state, gemm_shape shape, dtype type, int sm_targe
     const std::size_t in = dtype_bytes(type);
     device_buffer x(static_cast<std::size_t>(shape.m * shape.k) * in, bench_ctx);
     device_buffer w(static_cast<std::size_t>(shape.n * shape.k) * in, bench_ctx);
-    device_buffer d(static_cast<std::size_t>(shape.m * shape.n) * 2, bench_ctx);
+    device_buffer d(static_cast<std::size_t>(shape.m * shape.n) * output_bytes_per_elem(type),
+                    bench_ctx);
     device_buffer ws(cublaslt_gemm::workspace_bytes, bench_ctx);
     stream_handle s = make_stream(0, bench_ctx);
     OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_random(x.get(), shape.m * shape.k,
@@ -96,7 +100,8 @@ void time_copy(benchmark::State& state, std::size_t bytes, Copy copy) {
   try {
     device_buffer src(bytes, bench_ctx), dst(bytes, bench_ctx);
     stream_handle s = make_stream(0, bench_ctx);
-    OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_pattern(src.get(), bytes / 2, 0, 0, s.get()));
+    OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_pattern(src.get(), bytes / dtype_bytes(data_type),
+                                                          operand_elem(data_type), 0, 0, s.get()));
     double total_s = 0;
     time_with_events(
         state, s.get(), [&] { copy(dst.get(), src.get(), s.get()); }, &total_s);
@@ -124,9 +129,10 @@ void bm_layernorm(benchmark::State& state, int sm_margin) {
     cudaDeviceProp prop{};
     OB_CUDA_CHECK(bench_ctx, cudaGetDeviceProperties(&prop, 0));
     const std::size_t elems = std::size_t{2048} * 12288;
-    device_buffer in(elems * 2, bench_ctx), out(elems * 2, bench_ctx);
+    const std::size_t bytes = elems * dtype_bytes(data_type);
+    device_buffer in(bytes, bench_ctx), out(bytes, bench_ctx);
     stream_handle s = make_stream(0, bench_ctx);
-    OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_random(in.get(), elems, kernels::elem_type::bf16,
+    OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_random(in.get(), elems, operand_elem(data_type),
                                                          3, 1.0f, s.get()));
     const int ctas = std::max(1, prop.multiProcessorCount - sm_margin);
     double total_s = 0;
@@ -137,7 +143,7 @@ void bm_layernorm(benchmark::State& state, int sm_margin) {
                                                              ctas, s.get()));
         },
         &total_s);
-    set_bandwidth(state, elems * 2, total_s);
+    set_bandwidth(state, bytes, total_s);
     state.counters["ctas"] = ctas;
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
@@ -151,20 +157,22 @@ void bm_pair(benchmark::State& state, std::size_t bytes, int ctas) {
     int least = 0, greatest = 0;
     OB_CUDA_CHECK(bench_ctx, cudaDeviceGetStreamPriorityRange(&least, &greatest));
     cublaslt_gemm gemm(bench_ctx);
-    const gemm_key key{8192, 8192, 8192, dtype::bf16, 0};
-    device_buffer x(std::size_t{8192} * 8192 * 2, bench_ctx), w(x.bytes(), bench_ctx),
-        d(x.bytes(), bench_ctx), ws(cublaslt_gemm::workspace_bytes, bench_ctx);
+    const gemm_key key{8192, 8192, 8192, data_type, 0};
+    const std::size_t elems = std::size_t{8192} * 8192;
+    device_buffer x(elems * dtype_bytes(data_type), bench_ctx), w(x.bytes(), bench_ctx),
+        d(elems * output_bytes_per_elem(data_type), bench_ctx),
+        ws(cublaslt_gemm::workspace_bytes, bench_ctx);
     device_buffer src(bytes, bench_ctx), dst(bytes, bench_ctx);
     stream_handle join = make_stream(least, bench_ctx);
     stream_handle compute = make_stream(least, bench_ctx);
     stream_handle comm = make_stream(greatest, bench_ctx);
+    OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_random(x.get(), elems, operand_elem(data_type), 1,
+                                                         1.f, join.get()));
+    OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_random(w.get(), elems, operand_elem(data_type), 2,
+                                                         1.f, join.get()));
     OB_CUDA_CHECK(bench_ctx,
-                  kernels::launch_fill_random(x.get(), std::size_t{8192} * 8192,
-                                              kernels::elem_type::bf16, 1, 1.f, join.get()));
-    OB_CUDA_CHECK(bench_ctx,
-                  kernels::launch_fill_random(w.get(), std::size_t{8192} * 8192,
-                                              kernels::elem_type::bf16, 2, 1.f, join.get()));
-    OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_pattern(src.get(), bytes / 2, 0, 0, join.get()));
+                  kernels::launch_fill_pattern(src.get(), bytes / dtype_bytes(data_type),
+                                               operand_elem(data_type), 0, 0, join.get()));
     event_handle fork = make_event(false, bench_ctx), done_c = make_event(false, bench_ctx),
                  done_m = make_event(false, bench_ctx);
     double total_s = 0;

@@ -52,17 +52,32 @@ __global__ void fill_random_kernel(void* p, std::size_t n, int type, std::uint64
   }
 }
 
-__global__ void fill_pattern_kernel(__nv_bfloat16* p, std::size_t n, int rank,
-                                    std::uint64_t first) {
-  for (std::size_t i = global_id(); i < n; i += grid_stride())
-    p[i] = __float2bfloat16(static_cast<float>(pattern_value(rank, first + i)));
+// The pattern's element types: one conversion pair each, so the kernels are written once.
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+template <class T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16(v);
+}
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) {
+  return __float2half(v);
 }
 
-__global__ void verify_collective_kernel(const __nv_bfloat16* out, verify_spec spec, std::size_t n,
+template <class T>
+__global__ void fill_pattern_kernel(T* p, std::size_t n, int rank, std::uint64_t first) {
+  for (std::size_t i = global_id(); i < n; i += grid_stride())
+    p[i] = from_float<T>(static_cast<float>(pattern_value(rank, first + i)));
+}
+
+template <class T>
+__global__ void verify_collective_kernel(const T* out, verify_spec spec, std::size_t n,
                                          unsigned long long* wrong) {
   unsigned long long local = 0;
   for (std::size_t j = global_id(); j < n; j += grid_stride())
-    if (__bfloat162float(out[j]) != static_cast<float>(expected_value(spec, j))) ++local;
+    if (to_float(out[j]) != static_cast<float>(expected_value(spec, j))) ++local;
   add_wrong(local, wrong);
 }
 
@@ -109,20 +124,30 @@ cudaError_t launch_fill_random(void* p, std::size_t n, elem_type t, std::uint64_
   return cudaGetLastError();
 }
 
-cudaError_t launch_fill_pattern(void* p, std::size_t n, int rank, std::uint64_t first_index,
-                                cudaStream_t stream) {
+cudaError_t launch_fill_pattern(void* p, std::size_t n, elem_type t, int rank,
+                                std::uint64_t first_index, cudaStream_t stream) {
+  if (t == elem_type::fp8_e4m3) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  fill_pattern_kernel<<<grid_for(n), threads, 0, stream>>>(static_cast<__nv_bfloat16*>(p), n, rank,
-                                                           first_index);
+  if (t == elem_type::fp16)
+    fill_pattern_kernel<<<grid_for(n), threads, 0, stream>>>(static_cast<__half*>(p), n, rank,
+                                                             first_index);
+  else
+    fill_pattern_kernel<<<grid_for(n), threads, 0, stream>>>(static_cast<__nv_bfloat16*>(p), n,
+                                                             rank, first_index);
   return cudaGetLastError();
 }
 
-cudaError_t launch_verify_collective(const void* out, const verify_spec& spec,
+cudaError_t launch_verify_collective(const void* out, const verify_spec& spec, elem_type t,
                                      unsigned long long* wrong, cudaStream_t stream) {
+  if (t == elem_type::fp8_e4m3) return cudaErrorInvalidValue;
   const std::size_t n = output_elements(spec);
   if (n == 0) return cudaSuccess;
-  verify_collective_kernel<<<grid_for(n), threads, 0, stream>>>(
-      static_cast<const __nv_bfloat16*>(out), spec, n, wrong);
+  if (t == elem_type::fp16)
+    verify_collective_kernel<<<grid_for(n), threads, 0, stream>>>(static_cast<const __half*>(out),
+                                                                  spec, n, wrong);
+  else
+    verify_collective_kernel<<<grid_for(n), threads, 0, stream>>>(
+        static_cast<const __nv_bfloat16*>(out), spec, n, wrong);
   return cudaGetLastError();
 }
 

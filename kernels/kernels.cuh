@@ -35,12 +35,14 @@ cudaError_t launch_delay(double us, int ctas, cudaStream_t stream);
 cudaError_t launch_fill_random(void* p, std::size_t n, elem_type t, std::uint64_t seed, float scale,
                                cudaStream_t stream);
 
-// Fills `n` bf16 elements with pattern_value(rank, first_index + i).
-cudaError_t launch_fill_pattern(void* p, std::size_t n, int rank, std::uint64_t first_index,
-                                cudaStream_t stream);
+// Fills `n` elements (bf16 or fp16) with pattern_value(rank, first_index + i). fp8 holds the
+// pattern's sums for too few ranks to be worth a third path: cudaErrorInvalidValue.
+cudaError_t launch_fill_pattern(void* p, std::size_t n, elem_type t, int rank,
+                                std::uint64_t first_index, cudaStream_t stream);
 
-// Adds to *wrong the number of bf16 output elements that differ from expected_value(spec, j).
-cudaError_t launch_verify_collective(const void* out, const verify_spec& spec,
+// Adds to *wrong the number of output elements (bf16 or fp16) that differ from
+// expected_value(spec, j). fp8: cudaErrorInvalidValue, as for the fill.
+cudaError_t launch_verify_collective(const void* out, const verify_spec& spec, elem_type t,
                                      unsigned long long* wrong, cudaStream_t stream);
 
 // Adds to *wrong the number of bytes where a and b differ (copy proxy and copy-engine p2p).

@@ -1,9 +1,12 @@
 #pragma once
 // The data every collective and p2p buffer starts from, shared by the init and verify kernels and
 // by host-side tests. Values are small non-zero integers so that any reduction order gives the
-// exact same bf16 sum: |sum| <= 3 * ranks stays an integer below 256, which bf16 holds exactly up
-// to 85 ranks. Verification can therefore be exact (nccl-tests' #wrong), not tolerance-based.
+// exact same sum: |sum| <= 3 * ranks stays an integer that bf16 holds exactly up to 85 ranks
+// (256) and fp16 up to 682 (2048). Verification can therefore be exact (nccl-tests' #wrong), not
+// tolerance-based. Plain C++17: the kernels include it, so it may include no other core header.
 #include <cstdint>
+
+#include "core/verify_kind.hpp"
 
 #if defined(__CUDACC__)
 #define OB_HD __host__ __device__ __forceinline__
@@ -28,9 +31,14 @@ OB_HD int pattern_value(int rank, std::uint64_t index) {
   return v < 3 ? v - 3 : v - 2;
 }
 
-// What one collective's output must hold, element by element.
-enum class verify_kind : int { all_gather = 0, reduce_scatter = 1, all_reduce = 2, recv_from = 3 };
+// The largest |expected value| of an output: a sum over the group for reductions, one element
+// otherwise. Verification is exact only while the element type holds every integer up to it.
+inline int pattern_max_abs(verify_kind kind, int group_size) {
+  const bool sums = kind == verify_kind::reduce_scatter || kind == verify_kind::all_reduce;
+  return 3 * (sums ? group_size : 1);
+}
 
+// What one collective's output must hold, element by element.
 struct verify_spec {
   verify_kind kind = verify_kind::all_reduce;
   int group_size = 1;  // ranks in the group

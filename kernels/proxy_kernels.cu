@@ -122,7 +122,7 @@ cudaError_t launch_layernorm(void* out, const void* in, std::size_t elems, int r
   if (ctas <= 0 || row_elems <= 0 || row_elems % 8 != 0) return cudaErrorInvalidValue;
   elems -= elems % 8;  // whole 16-byte vectors only
   if (elems == 0) return cudaSuccess;
-  const std::size_t smem = static_cast<std::size_t>(row_elems) * 2;
+  const std::size_t smem = static_cast<std::size_t>(row_elems) * sizeof(__nv_bfloat16);
   if (smem > 48 * 1024) {
     const cudaError_t rc = cudaFuncSetAttribute(
         layernorm_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));

@@ -56,8 +56,6 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
   cuda_backend_options o;
   o.backend = backend;
   o.gpus = f.gpus;
-  o.timeout_s = f.timeout_s;
-  o.graphs = f.graphs;
   o.default_ctas = [gpu](coll_op op) { return gpu.default_ctas(op); };
   o.sm_count_hint = gpu.sm_count;
   return plugin.make_executor(o, comm);

@@ -9,7 +9,8 @@
 
 namespace ob {
 
-inline constexpr int cuda_backend_plugin_abi = 1;
+// Bumped whenever cuda_backend_options, measure_options or the executor interface change layout.
+inline constexpr int cuda_backend_plugin_abi = 2;
 
 struct cuda_backend_plugin {
   int abi = cuda_backend_plugin_abi;

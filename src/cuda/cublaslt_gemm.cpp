@@ -19,15 +19,7 @@ kernels::elem_type operand_elem(dtype t) {
   return kernels::elem_type::bf16;
 }
 
-int pointer_alignment(const void* a, const void* b, const void* c) {
-  const auto bits = reinterpret_cast<std::uintptr_t>(a) | reinterpret_cast<std::uintptr_t>(b) |
-                    reinterpret_cast<std::uintptr_t>(c) | std::uintptr_t{256};
-  return static_cast<int>(bits & (~bits + 1));  // lowest set bit
-}
-
-kernels::elem_type output_elem(dtype t) {
-  return t == dtype::fp16 ? kernels::elem_type::fp16 : kernels::elem_type::bf16;
-}
+kernels::elem_type output_elem(dtype t) { return operand_elem(gemm_output_type(t)); }
 
 namespace {
 
@@ -57,10 +49,22 @@ matrix_layout_handle make_layout(cudaDataType_t t, std::int64_t rows, std::int64
   return matrix_layout_handle(l);
 }
 
-std::string describe(const gemm_key& g) {
-  return std::to_string(g.m) + "x" + std::to_string(g.n) + "x" + std::to_string(g.k) + " " +
-         std::string(to_string(g.type)) +
-         (g.sm_target ? " sm_target " + std::to_string(g.sm_target) : std::string());
+// The heuristic's constraints: the workspace every stream has, and the operands' alignment.
+matmul_pref_handle make_preference(const gemm_key& g, const error_context& ctx) {
+  cublasLtMatmulPreference_t pref = nullptr;
+  OB_CUBLAS_CHECK(ctx, cublasLtMatmulPreferenceCreate(&pref));
+  matmul_pref_handle owner(pref);
+  const std::uint64_t ws = cublaslt_gemm::workspace_bytes;
+  OB_CUBLAS_CHECK(ctx, cublasLtMatmulPreferenceSetAttribute(
+                           pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+  if (g.alignment < 256) {
+    const auto align = static_cast<std::uint32_t>(g.alignment);
+    for (auto attr :
+         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+      OB_CUBLAS_CHECK(ctx, cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align));
+  }
+  return owner;
 }
 
 }  // namespace
@@ -85,7 +89,8 @@ cublaslt_gemm::~cublaslt_gemm() = default;
 const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const error_context& ctx) {
   if (auto it = plans_.find(g); it != plans_.end()) return *it->second;
   if (g.m <= 0 || g.n <= 0 || g.k <= 0)
-    throw config_error(ctx.prefix() + "GEMM " + describe(g) + ": every dimension must be positive");
+    throw config_error(ctx.prefix() + "GEMM " + to_string(g) +
+                       ": every dimension must be positive");
 
   auto p = std::make_unique<plan>();
   cublasLtMatmulDesc_t desc = nullptr;
@@ -111,19 +116,8 @@ const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const erro
   p->b = make_layout(in, g.k, g.m, g.k, ctx);
   p->c = make_layout(out, g.n, g.m, g.n, ctx);
 
-  cublasLtMatmulPreference_t pref = nullptr;
-  OB_CUBLAS_CHECK(ctx, cublasLtMatmulPreferenceCreate(&pref));
-  matmul_pref_handle pref_owner(pref);
-  const std::uint64_t ws = workspace_bytes;
-  OB_CUBLAS_CHECK(ctx, cublasLtMatmulPreferenceSetAttribute(
-                           pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-  if (g.alignment < 256) {
-    const auto align = static_cast<std::uint32_t>(g.alignment);
-    for (auto attr :
-         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-      OB_CUBLAS_CHECK(ctx, cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align));
-  }
+  const matmul_pref_handle pref_owner = make_preference(g, ctx);
+  cublasLtMatmulPreference_t pref = pref_owner.get();
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   // "No algorithm" comes back either as found == 0 or as CUBLAS_STATUS_NOT_SUPPORTED; both get
@@ -134,9 +128,9 @@ const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const erro
   if (hrc == CUBLAS_STATUS_NOT_SUPPORTED)
     found = 0;
   else
-    check_cublas(hrc, "cublasLtMatmulAlgoGetHeuristic(" + describe(g) + ")", ctx);
+    check_cublas(hrc, "cublasLtMatmulAlgoGetHeuristic(" + to_string(g) + ")", ctx);
   if (found == 0)
-    throw runtime_failure(ctx.prefix() + "cuBLASLt has no algorithm for GEMM " + describe(g) +
+    throw runtime_failure(ctx.prefix() + "cuBLASLt has no algorithm for GEMM " + to_string(g) +
                           " with operands aligned to " + std::to_string(g.alignment) +
                           " bytes (dimensions and chunk offsets must be multiples of 16 bytes "
                           "for this dtype)");
@@ -155,7 +149,7 @@ void cublaslt_gemm::run(const gemm_key& key, const void* x, const void* w, void*
   check_cublas(
       cublasLtMatmul(handle_.get(), p.desc.get(), &alpha, w, p.a.get(), x, p.b.get(), &beta, d,
                      p.c.get(), d, p.c.get(), &p.algo, workspace, workspace_bytes, stream),
-      "cublasLtMatmul(" + describe(g) + ")", ctx);
+      "cublasLtMatmul(" + to_string(g) + ")", ctx);
 }
 
 }  // namespace ob::cuda

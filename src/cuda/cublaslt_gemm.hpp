@@ -9,29 +9,14 @@
 #include "core/ir.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_raii.hpp"
+#include "cuda/gemm_key.hpp"
 #include "kernels/kernels.cuh"
 
 namespace ob::cuda {
 
-// What a cached plan depends on: the heuristic is asked with the SM target set, so each
-// (shape, dtype, sm_target) gets its own algorithm.
-struct gemm_key {
-  std::int64_t m = 0, n = 0, k = 0;
-  dtype type = dtype::bf16;
-  int sm_target = 0;  // 0 = all SMs
-  // Guaranteed alignment (bytes) of the operand pointers. The heuristic assumes 256 unless told
-  // otherwise, and an M-chunk of a GEMM can start at a less aligned row; run() fills it in.
-  int alignment = 256;
-  auto operator<=>(const gemm_key&) const = default;
-};
-
-// Largest power of two <= 256 dividing every address (256 for null pointers).
-int pointer_alignment(const void* a, const void* b, const void* c);
-
-// Element type of the operands and of the output (fp8 GEMMs write bf16, as TE's fprop does).
+// Element type of the operands (also any buffer's elements) and of a GEMM's output.
 kernels::elem_type operand_elem(dtype t);
 kernels::elem_type output_elem(dtype t);
-inline std::size_t output_bytes_per_elem(dtype) { return 2; }
 
 class cublaslt_gemm {
  public:

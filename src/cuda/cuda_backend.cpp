@@ -24,7 +24,6 @@ std::unique_ptr<executor> make_cuda_executor(const cuda_backend_options& options
     throw config_error("--backend " + options.backend +
                        ": the CUDA executor runs 'cuda' or 'loopback'");
   if (options.gpus < 0) throw config_error("--gpus must not be negative");
-  if (options.timeout_s <= 0) throw config_error("--timeout must be positive");
   if (cuda_device_count() == 0)
     throw runtime_failure("--backend " + options.backend +
                           ": no CUDA device found; use --backend sim");

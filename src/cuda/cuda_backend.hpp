@@ -15,13 +15,13 @@ namespace ob {
 // CUDA devices visible to this process; 0 when there is no driver or no device. Never throws.
 int cuda_device_count() noexcept;
 
+// What the executor is built with: settings that hold for its lifetime. How each case is measured
+// (iterations, graphs, timeout, verification, variants) is measure_options, per call.
 struct cuda_backend_options {
   std::string backend = "cuda";  // "cuda" (NCCL) or "loopback" (one GPU, copy proxy)
   // Single-process mode: local ranks, one thread per GPU. 0 = one rank per process (MPI or
   // single). More ranks than GPUs run several ranks per GPU (NCCL >= 2.30 only).
   int gpus = 0;
-  double timeout_s = 300;  // hang watchdog; the smaller of this and measure_options.timeout_s
-  bool graphs = false;     // capture one iteration per variant and replay it (also per case)
   // CTAs of a collective whose IR op says 0 (library default), for the loopback copy proxy.
   // Unset: 16.
   std::function<int(coll_op)> default_ctas;
@@ -30,8 +30,8 @@ struct cuda_backend_options {
   // ncclConfig_t.CTAPolicy: "" leaves it unset; "default" | "efficiency" | "zero" (NCCL >= 2.27,
   // applied only when the loaded library has it).
   std::string nccl_cta_policy;
-  // Verify collectives and chunked GEMMs after the timed loop (an extra, untimed iteration).
-  bool verify = true;
+
+  bool loopback() const { return backend == "loopback"; }
 };
 
 // The executor for --backend cuda or loopback. Throws runtime_failure("no CUDA device found; use

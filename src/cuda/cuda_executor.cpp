@@ -12,11 +12,10 @@
 #include <thread>
 
 #include "core/cdmc.hpp"
+#include "core/env_snapshot.hpp"
 #include "core/error.hpp"
 #include "cuda/nccl_comms.hpp"
 #include "cuda/rank_threads.hpp"
-
-extern char** environ;
 
 namespace ob::cuda {
 namespace {
@@ -24,11 +23,6 @@ namespace {
 std::string cuda_version_string(int v) {
   if (v <= 0) return "unknown";
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
-}
-
-bool wanted_variable(const std::string& name) {
-  return name == "CUDA_DEVICE_MAX_CONNECTIONS" || name == "CUDA_VISIBLE_DEVICES" ||
-         name.rfind("NCCL_", 0) == 0 || name.rfind("NVTE_", 0) == 0;
 }
 
 }  // namespace
@@ -47,20 +41,8 @@ rank_layout plan_rank_layout(int gpus_option, int process_rank, int process_coun
   return l;
 }
 
-json environment_variables() {
-  json out = json::object();
-  for (char** e = environ; e && *e; ++e) {
-    const std::string entry(*e);
-    const auto eq = entry.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string name = entry.substr(0, eq);
-    if (wanted_variable(name)) out[name] = entry.substr(eq + 1);
-  }
-  return out;
-}
-
 cuda_executor::cuda_executor(const cuda_backend_options& options, communicator& comm)
-    : options_(options), comm_(comm), loopback_(options.backend == "loopback") {
+    : options_(options), comm_(comm), loopback_(options.loopback()) {
   const int devices = cuda_device_count();
   if (devices == 0)
     throw runtime_failure("--backend " + options.backend +
@@ -93,12 +75,8 @@ cuda_executor::cuda_executor(const cuda_backend_options& options, communicator& 
                                 "a GPU contend for its SMs and HBM, and NVLS is off");
     }
   }
-  engine_settings settings;
-  settings.loopback = loopback_;
-  settings.default_ctas = options.default_ctas;
-  settings.cta_policy = parse_cta_policy(options.nccl_cta_policy);
-  settings.sm_count_hint = options.sm_count_hint;
-  if (settings.cta_policy >= 0 && !nccl_cta_policy_supported(nccl_runtime_version()))
+  if (parse_cta_policy(options.nccl_cta_policy) >= 0 &&
+      !nccl_cta_policy_supported(nccl_runtime_version()))
     setup_warnings_.push_back("NCCL CTA policy '" + options.nccl_cta_policy +
                               "' ignored: the loaded NCCL " +
                               nccl_version_string(nccl_runtime_version()) + " predates 2.27");
@@ -109,7 +87,7 @@ cuda_executor::cuda_executor(const cuda_backend_options& options, communicator& 
     id.device = layout_.devices[static_cast<std::size_t>(t)];
     id.global_rank = layout_.first_global_rank + t;
     id.world_size = layout_.world_size;
-    engines_.push_back(std::make_unique<rank_engine>(id, settings, nvml_));
+    engines_.push_back(std::make_unique<rank_engine>(id, options_, nvml_));
   }
   env_ = build_environment();
   if (comm_.is_root())
@@ -178,30 +156,20 @@ json cuda_executor::build_environment() const {
   env["hostname"] = host;
   env["cdmc"] = process_cdmc();
   env["stream_priority_range"] = {f.priority_least, f.priority_greatest};
-  env["graphs"] = options_.graphs;
   env["nvml"] = nvml_ != nullptr;
-  env["cuda_variables"] = environment_variables();
+  // The constructor may have set NCCL_MULTI_RANK_GPU_ENABLE: the snapshot is taken after it.
+  env["variables"] = env_variables_snapshot();
   env["setup_warnings"] = setup_warnings_;
   return env;
 }
 
-variant_measurements cuda_executor::measure(const variant_schedules& variants,
-                                            const measure_options& opts) {
-  require_cdmc(opts.cdmc, process_cdmc());
-  for (const schedule& s : variants) s.validate();
-  run_settings rs;
-  rs.warmup = opts.warmup;
-  rs.iters = opts.iters;
-  rs.graphs = opts.graphs || options_.graphs;
-  rs.verify = options_.verify;
-  rs.timeout_s = std::min(opts.timeout_s > 0 ? opts.timeout_s : options_.timeout_s,
-                          options_.timeout_s > 0 ? options_.timeout_s : opts.timeout_s);
-
+const std::string* cuda_executor::world_id(const variant_schedules& variants,
+                                           const measure_options& opts) {
   bool needs_comm = false;
-  for (const schedule& s : variants)
-    for (const op& o : s.ops) needs_comm = needs_comm || o.is_comm();
+  for (variant v : all_variants)
+    if (opts.measures(v))
+      for (const op& o : variants[static_cast<int>(v)].ops) needs_comm = needs_comm || o.is_comm();
   if (needs_comm && !loopback_ && !world_id_) {
-    // Every process reaches this point for the same case, so the broadcast is collective.
     std::string bytes;
     if (comm_.rank() == 0) {
       ncclUniqueId id;
@@ -211,22 +179,32 @@ variant_measurements cuda_executor::measure(const variant_schedules& variants,
     comm_.broadcast(bytes, 0);
     world_id_ = bytes;
   }
-  const std::string* id = world_id_ ? &*world_id_ : nullptr;
+  return world_id_ ? &*world_id_ : nullptr;
+}
 
+std::vector<rank_result> cuda_executor::run_engines(const variant_schedules& variants,
+                                                    const measure_options& opts,
+                                                    const std::string* id) {
   abort_signal abort;
   std::vector<rank_result> results(engines_.size());
   if (engines_.size() == 1) {
-    results[0] = engines_[0]->run(variants, rs, id, abort);
-  } else {
-    run_on_rank_threads(
-        static_cast<int>(engines_.size()),
-        [&](int i) {
-          results[static_cast<std::size_t>(i)] =
-              engines_[static_cast<std::size_t>(i)]->run(variants, rs, id, abort);
-        },
-        abort);
+    results[0] = engines_[0]->run(variants, opts, id, abort);
+    return results;
   }
+  run_on_rank_threads(
+      static_cast<int>(engines_.size()),
+      [&](int i) {
+        const auto r = static_cast<std::size_t>(i);
+        results[r] = engines_[r]->run(variants, opts, id, abort);
+      },
+      abort);
+  return results;
+}
 
+namespace {
+
+// The local ranks' measurements as one: the slowest rank sets each iteration, #wrong adds up.
+variant_measurements merge_ranks(const std::vector<rank_result>& results) {
   variant_measurements out;
   for (std::size_t v = 0; v < out.size(); ++v) {
     variant_measurement& m = out[v];
@@ -239,17 +217,41 @@ variant_measurements cuda_executor::measure(const variant_schedules& variants,
       m.wrong += r.variants[v].wrong;
     }
   }
-  // Across processes the caller reduces (the CLI's case_runner): max of iteration times, sum of
-  // #wrong. Doing it here too would count #wrong twice.
-  // Telemetry and verification notes: said once each on stderr and kept with the case.
+  return out;
+}
+
+// Telemetry and verification notes: said once each on stderr and kept with the case, on the
+// overlapped variant or, when that is not measured, the first one that is.
+void add_notes(const std::vector<rank_result>& results, const measure_options& opts,
+               variant_measurements& out) {
+  variant at = variant::overlapped;
+  if (!opts.measures(at))
+    for (variant v : all_variants)
+      if (opts.measures(v)) {
+        at = v;
+        break;
+      }
   std::set<std::string> seen;
-  auto& notes = out[static_cast<int>(variant::overlapped)].warnings;
+  auto& notes = out[static_cast<int>(at)].warnings;
   for (const rank_result& r : results)
     for (const std::string& w : r.warnings)
       if (seen.insert(w).second) {
         std::cerr << "overlap-bench: warning: " << w << "\n";
         notes.push_back(w);
       }
+}
+
+}  // namespace
+
+variant_measurements cuda_executor::measure(const variant_schedules& variants,
+                                            const measure_options& opts) {
+  require_cdmc(opts.cdmc, process_cdmc());
+  for (const schedule& s : variants) s.validate();
+  const std::vector<rank_result> results = run_engines(variants, opts, world_id(variants, opts));
+  // Across processes the caller reduces (the CLI's case_runner): max of iteration times, sum of
+  // #wrong. Here only the local ranks: doing both would count #wrong twice.
+  variant_measurements out = merge_ranks(results);
+  add_notes(results, opts, out);
   return out;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The real executor (DESIGN §5): --backend cuda (NCCL) or loopback (one GPU, copy proxy). One
-// rank engine per local rank: one per process under MPI, one per thread with --gpus N.
+// The real executor (docs/ARCHITECTURE.md §5): --backend cuda (NCCL) or loopback (one GPU, copy
+// proxy). One rank engine per local rank: one per process under MPI, one per thread with --gpus N.
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +41,10 @@ class cuda_executor final : public executor {
 
  private:
   json build_environment() const;
+  // Every process reaches this for the same case, so the broadcast of the id is collective.
+  const std::string* world_id(const variant_schedules& variants, const measure_options& opts);
+  std::vector<rank_result> run_engines(const variant_schedules& variants,
+                                       const measure_options& opts, const std::string* id);
 
   cuda_backend_options options_;
   communicator& comm_;
@@ -52,9 +56,5 @@ class cuda_executor final : public executor {
   std::vector<std::string> setup_warnings_;
   json env_;
 };
-
-// Backend-specific environment fingerprint fields (DESIGN §9): the variables that change
-// results (CUDA_DEVICE_MAX_CONNECTIONS, NCCL_*, NVTE_*).
-json environment_variables();
 
 }  // namespace ob::cuda

@@ -28,7 +28,7 @@ class nvml_telemetry {
   std::unique_ptr<api> api_;
 };
 
-// Below this fraction of the default SM clock a sample is flagged (DESIGN §7).
+// Below this fraction of the default SM clock a sample is flagged (docs/ARCHITECTURE.md §6).
 inline constexpr double clock_warning_fraction = 0.75;
 
 // A warning for a clock sample under 75 % of the default clock, or nullopt.

@@ -76,30 +76,6 @@ std::vector<comm_key> comm_keys_needed(const std::vector<const schedule*>& sched
   return {keys.begin(), keys.end()};
 }
 
-collective_counts counts_for(coll_op op, std::uint64_t bytes, int group_size) {
-  const std::uint64_t elems = bytes / 2;
-  const auto g = static_cast<std::uint64_t>(std::max(group_size, 1));
-  collective_counts c;
-  switch (op) {
-    case coll_op::all_gather:
-      c.per_rank = elems / g;
-      c.send_elems = c.per_rank;
-      c.recv_elems = c.per_rank * g;
-      break;
-    case coll_op::reduce_scatter:
-      c.per_rank = elems / g;
-      c.send_elems = c.per_rank * g;
-      c.recv_elems = c.per_rank;
-      break;
-    case coll_op::all_reduce:
-      c.per_rank = elems;
-      c.send_elems = elems;
-      c.recv_elems = elems;
-      break;
-  }
-  return c;
-}
-
 int ring_peer(int position, int offset, int group_size) {
   if (group_size <= 0) return 0;
   return ((position + offset) % group_size + group_size) % group_size;
@@ -155,7 +131,7 @@ elementwise_plan plan_elementwise(const elementwise_params& p, int sm_count) {
   const double bytes = static_cast<double>(std::max<std::uint64_t>(p.bytes, 1));
   if (p.flops > compute_bound_flops_per_byte * bytes) {
     out.as_gemm = true;
-    // A square-ish bf16 GEMM with the op's FLOPs: the largest m = n that still leaves k >= 256,
+    // A square-ish GEMM with the op's FLOPs: the largest m = n that still leaves k >= 256,
     // so the tile count (and so SM occupancy) looks like a real attention kernel's.
     std::int64_t mn = 4096;
     while (mn > 256 && p.flops / (2.0 * mn * mn) < 256) mn /= 2;
@@ -163,12 +139,13 @@ elementwise_plan plan_elementwise(const elementwise_params& p, int sm_count) {
     out.gemm.m = mn;
     out.gemm.n = mn;
     out.gemm.k = std::max<std::int64_t>(k, 64);
-    out.gemm.type = dtype::bf16;
+    out.gemm.type = elementwise_type;
     out.gemm.sm_target = p.sm_margin > 0 ? out.ctas : 0;
     return out;
   }
-  out.elems = p.bytes / 4;  // half the bytes read, half written; 2 bytes per bf16
-  out.elems -= out.elems % 8;
+  // Half the bytes are read, half written; whole 16-byte vectors, as the kernel loads them.
+  out.elems = p.bytes / 2 / dtype_bytes(elementwise_type);
+  out.elems -= out.elems % (16 / dtype_bytes(elementwise_type));
   return out;
 }
 

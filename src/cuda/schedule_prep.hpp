@@ -49,16 +49,6 @@ comm_key comm_key_for(const op& o);
 // order (creation is collective).
 std::vector<comm_key> comm_keys_needed(const std::vector<const schedule*>& schedules);
 
-// Element counts (bf16) of a collective whose nccl-tests size is `bytes`: AG bytes = gathered
-// total, RS bytes = total input, AR bytes = buffer. Sizes that do not divide evenly are rounded
-// down to whole elements per rank.
-struct collective_counts {
-  std::uint64_t per_rank = 0;    // ncclAllGather sendcount, ncclReduceScatter recvcount, AR count
-  std::uint64_t send_elems = 0;  // elements in the send buffer
-  std::uint64_t recv_elems = 0;  // elements in the receive buffer
-};
-collective_counts counts_for(coll_op op, std::uint64_t bytes, int group_size);
-
 // Ring neighbour: position + offset modulo the group, for any sign of offset.
 int ring_peer(int position, int offset, int group_size);
 
@@ -98,10 +88,13 @@ gemm_layout plan_gemm_groups(const schedule& s,
 // more than `compute_bound_flops_per_byte`) become a cuBLASLt GEMM with the same FLOPs and
 // sm_target = SMs - margin, so they occupy tensor cores and SMs like flash attention does.
 inline constexpr double compute_bound_flops_per_byte = 64.0;
+// The element type of both stand-ins: the IR gives an elementwise op bytes and FLOPs, not a type,
+// and TE runs LayerNorm and attention in bf16 (the LayerNorm-like kernel handles only bf16).
+inline constexpr dtype elementwise_type = dtype::bf16;
 struct elementwise_plan {
   bool as_gemm = false;
   gemm_params gemm;         // when as_gemm
-  std::uint64_t elems = 0;  // bf16 elements read (= written) when !as_gemm
+  std::uint64_t elems = 0;  // elementwise_type elements read (= written) when !as_gemm
   int row_elems = 8192;     // LayerNorm row (hidden size stand-in)
   int ctas = 1;             // SMs - margin, at least 1
 };

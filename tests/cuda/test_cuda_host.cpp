@@ -9,11 +9,15 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/collective_traits.hpp"
+#include "core/env_snapshot.hpp"
 #include "core/error.hpp"
+#include "cuda/action_launch.hpp"
 #include "cuda/cublaslt_gemm.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_executor.hpp"
+#include "cuda/lowering.hpp"
 #include "cuda/nccl_comms.hpp"
 #include "cuda/nvml_telemetry.hpp"
 #include "cuda/rank_engine.hpp"
@@ -61,19 +65,23 @@ TEST(cuda_backend, bad_options_are_config_errors) {
   o.backend = "cuda";
   o.gpus = -1;
   EXPECT_THROW((void)make_cuda_executor(o, *comm), config_error);
-  o.gpus = 0;
-  o.timeout_s = 0;
-  EXPECT_THROW((void)make_cuda_executor(o, *comm), config_error);
+}
+
+TEST(cuda_backend, loopback_is_a_backend_name) {
+  cuda_backend_options o;
+  EXPECT_FALSE(o.loopback());
+  o.backend = "loopback";
+  EXPECT_TRUE(o.loopback());
 }
 
 // --- CDMC ----------------------------------------------------------------------------------------
 
 TEST(cdmc, parse) {
-  EXPECT_EQ(parse_cdmc(nullptr), 8);
-  EXPECT_EQ(parse_cdmc(""), 8);
+  EXPECT_EQ(parse_cdmc(nullptr), cdmc_default);
+  EXPECT_EQ(parse_cdmc(""), cdmc_default);
   EXPECT_EQ(parse_cdmc("1"), 1);
-  EXPECT_EQ(parse_cdmc("32"), 32);
-  EXPECT_EQ(parse_cdmc("64"), 32);  // the driver's maximum
+  EXPECT_EQ(parse_cdmc("32"), cdmc_max);
+  EXPECT_EQ(parse_cdmc("64"), cdmc_max);  // the driver's maximum
   for (const char* bad : {"0", "-1", "abc", "8x", " 8", "1.5"})
     EXPECT_THROW(parse_cdmc(bad), config_error) << bad;
   try {
@@ -86,7 +94,7 @@ TEST(cdmc, parse) {
 TEST(cdmc, process_value_is_a_snapshot) {
   const int first = process_cdmc();
   EXPECT_GE(first, 1);
-  EXPECT_LE(first, 32);
+  EXPECT_LE(first, cdmc_max);
   const char* old = std::getenv("CUDA_DEVICE_MAX_CONNECTIONS");
   const std::string saved = old ? old : "";
   ::setenv("CUDA_DEVICE_MAX_CONNECTIONS", first == 3 ? "5" : "3", 1);
@@ -98,15 +106,15 @@ TEST(cdmc, process_value_is_a_snapshot) {
 }
 
 TEST(cdmc, other_value_is_refused_with_sweep_advice) {
-  EXPECT_NO_THROW(require_cdmc(8, 8));
+  EXPECT_NO_THROW(require_cdmc(cdmc_default, cdmc_default));
   try {
-    require_cdmc(32, 8);
+    require_cdmc(cdmc_max, cdmc_default);
     FAIL() << "expected config_error";
   } catch (const config_error& e) {
     EXPECT_EQ(e.code(), exit_code::usage);
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("=32"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("runs under 8"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("=" + std::to_string(cdmc_max)), std::string::npos) << msg;
+    EXPECT_NE(msg.find("runs under " + std::to_string(cdmc_default)), std::string::npos) << msg;
     EXPECT_NE(msg.find("scripts/sweep_cdmc.sh"), std::string::npos) << msg;
   }
 }
@@ -217,21 +225,26 @@ TEST(comm_keys, needed_keys_are_sorted_and_unique_across_variants) {
   EXPECT_EQ(keys[1].max_ctas, 8);
 }
 
-TEST(collective_counts, follow_nccl_tests_sizes) {
+TEST(collective_counts, follow_nccl_tests_sizes_per_element_type) {
+  // The executor's counts are collective_traits' (core); these pin what NCCL is called with.
   // AG: size = gathered total; 1 MiB over 4 ranks = 128 Ki bf16 per rank.
-  auto ag = counts_for(coll_op::all_gather, 1 << 20, 4);
+  auto ag = traits_of(coll_op::all_gather).counts(1 << 20, 4, dtype::bf16);
   EXPECT_EQ(ag.per_rank, (1u << 19) / 4);
   EXPECT_EQ(ag.send_elems, ag.per_rank);
   EXPECT_EQ(ag.recv_elems, ag.per_rank * 4);
-  auto rs = counts_for(coll_op::reduce_scatter, 1 << 20, 4);
+  auto rs = traits_of(coll_op::reduce_scatter).counts(1 << 20, 4, dtype::bf16);
   EXPECT_EQ(rs.send_elems, 1u << 19);
   EXPECT_EQ(rs.recv_elems, (1u << 19) / 4);
-  auto ar = counts_for(coll_op::all_reduce, 1 << 20, 4);
+  auto ar = traits_of(coll_op::all_reduce).counts(1 << 20, 4, dtype::bf16);
   EXPECT_EQ(ar.per_rank, 1u << 19);
   EXPECT_EQ(ar.recv_elems, 1u << 19);
-  auto odd = counts_for(coll_op::all_gather, 14, 4);  // 7 elements: 1 per rank
+  auto odd = traits_of(coll_op::all_gather).counts(14, 4, dtype::bf16);  // 7 elements: 1 per rank
   EXPECT_EQ(odd.per_rank, 1u);
   EXPECT_EQ(odd.recv_elems, 4u);
+  EXPECT_EQ(traits_of(coll_op::all_gather).counts(1 << 20, 4, dtype::fp16).per_rank, ag.per_rank);
+  EXPECT_EQ(traits_of(coll_op::all_gather).counts(1 << 20, 4, dtype::fp8).per_rank,
+            2 * ag.per_rank);
+  EXPECT_EQ(traits_of(coll_op::all_reduce).counts(1 << 20, 4, dtype::fp8).per_rank, 1u << 20);
 }
 
 TEST(ring, peers_wrap_both_ways) {
@@ -389,29 +402,46 @@ TEST(pattern, expected_values_match_brute_force) {
   const int g = 4;
   const std::uint64_t c = 37;
   // all_gather: element j comes from rank j / c.
-  kernels::verify_spec ag{kernels::verify_kind::all_gather, g, 2, 0, c};
+  kernels::verify_spec ag{verify_kind::all_gather, g, 2, 0, c};
   EXPECT_EQ(kernels::output_elements(ag), c * g);
   for (std::uint64_t j = 0; j < c * g; ++j)
     ASSERT_EQ(kernels::expected_value(ag, j),
               kernels::pattern_value(static_cast<int>(j / c), j % c));
   // reduce_scatter: rank p gets the sum of every rank's block p.
-  kernels::verify_spec rs{kernels::verify_kind::reduce_scatter, g, 3, 0, c};
+  kernels::verify_spec rs{verify_kind::reduce_scatter, g, 3, 0, c};
   EXPECT_EQ(kernels::output_elements(rs), c);
   for (std::uint64_t j = 0; j < c; ++j) {
     int sum = 0;
     for (int q = 0; q < g; ++q) sum += kernels::pattern_value(q, 3 * c + j);
     ASSERT_EQ(kernels::expected_value(rs, j), sum);
   }
-  kernels::verify_spec ar{kernels::verify_kind::all_reduce, g, 1, 0, c};
+  kernels::verify_spec ar{verify_kind::all_reduce, g, 1, 0, c};
   for (std::uint64_t j = 0; j < c; ++j) {
     int sum = 0;
     for (int q = 0; q < g; ++q) sum += kernels::pattern_value(q, j);
     ASSERT_EQ(kernels::expected_value(ar, j), sum);
     ASSERT_LE(std::abs(sum), 3 * g);  // exact in bf16 for any summation order
   }
-  kernels::verify_spec p2p{kernels::verify_kind::recv_from, g, 1, 0, c};
+  kernels::verify_spec p2p{verify_kind::recv_from, g, 1, 0, c};
   for (std::uint64_t j = 0; j < c; ++j)
     ASSERT_EQ(kernels::expected_value(p2p, j), kernels::pattern_value(0, j));
+}
+
+TEST(pattern, largest_value_bounds_every_expected_value) {
+  const int g = 5;
+  const std::uint64_t c = 200;
+  for (verify_kind k : {verify_kind::all_gather, verify_kind::reduce_scatter,
+                        verify_kind::all_reduce, verify_kind::recv_from}) {
+    const kernels::verify_spec spec{k, g, 1, 2, c};
+    int seen = 0;
+    for (std::uint64_t j = 0; j < kernels::output_elements(spec); ++j)
+      seen = std::max(seen, std::abs(kernels::expected_value(spec, j)));
+    EXPECT_LE(seen, kernels::pattern_max_abs(k, g)) << static_cast<int>(k);
+  }
+  EXPECT_EQ(kernels::pattern_max_abs(verify_kind::all_reduce, 4), 12);
+  EXPECT_EQ(kernels::pattern_max_abs(verify_kind::all_gather, 4), 3);
+  // The collective table and the kernels speak the same enum.
+  EXPECT_EQ(traits_of(coll_op::reduce_scatter).verify, verify_kind::reduce_scatter);
 }
 
 // --- versions, telemetry, layout ----------------------------------------------------------------
@@ -432,6 +462,25 @@ TEST(nccl_versions, strings_and_gates) {
   EXPECT_EQ(parse_cta_policy("efficiency"), NCCL_CTA_POLICY_EFFICIENCY);
 #endif
   EXPECT_GE(nccl_runtime_version(), 0);  // readable without a GPU
+}
+
+TEST(nccl_types, follow_the_element_type) {
+  const error_context ctx{0, 0, "ag"};
+  EXPECT_EQ(nccl_data_type(dtype::bf16, ctx), ncclBfloat16);
+  EXPECT_EQ(nccl_data_type(dtype::fp16, ctx), ncclHalf);
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 24, 0)
+  if (nccl_runtime_version() >= NCCL_VERSION(2, 24, 0)) {
+    EXPECT_EQ(nccl_data_type(dtype::fp8, ctx), ncclFloat8e4m3);
+    return;
+  }
+#endif
+  try {
+    (void)nccl_data_type(dtype::fp8, ctx);
+    FAIL() << "expected config_error";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("NCCL >= 2.24"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'ag'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(telemetry, clock_warning_threshold) {
@@ -468,17 +517,18 @@ TEST(layout, ranks_map_to_devices) {
   EXPECT_THROW(plan_rank_layout(0, 0, 1, 0, 0, 1), runtime_failure);
 }
 
-TEST(environment, variables_filter) {
-  ::setenv("NCCL_OB_TEST_KNOB", "7", 1);
-  ::setenv("NVTE_OB_TEST", "1", 1);
-  ::setenv("OB_UNRELATED_TEST", "x", 1);
-  const json v = environment_variables();
+TEST(environment, variables_come_from_the_one_snapshot) {
+  // The executor reports env_variables_snapshot(); these are the names the CUDA backend's results
+  // depend on.
+  const char* envp[] = {"NCCL_OB_TEST_KNOB=7",           "NVTE_OB_TEST=1",
+                        "CUDA_DEVICE_MAX_CONNECTIONS=1", "CUDA_VISIBLE_DEVICES=0,1",
+                        "OB_UNRELATED_TEST=x",           nullptr};
+  const ordered_json v = env_variables_snapshot(envp);
   EXPECT_EQ(v.value("NCCL_OB_TEST_KNOB", ""), "7");
   EXPECT_EQ(v.value("NVTE_OB_TEST", ""), "1");
+  EXPECT_EQ(v.value("CUDA_DEVICE_MAX_CONNECTIONS", ""), "1");
+  EXPECT_EQ(v.value("CUDA_VISIBLE_DEVICES", ""), "0,1");
   EXPECT_FALSE(v.contains("OB_UNRELATED_TEST"));
-  ::unsetenv("NCCL_OB_TEST_KNOB");
-  ::unsetenv("NVTE_OB_TEST");
-  ::unsetenv("OB_UNRELATED_TEST");
 }
 
 // --- failure plumbing ----------------------------------------------------------------------------

@@ -1,0 +1,130 @@
+#include "cuda/action_launch.hpp"
+
+#include "core/collective_traits.hpp"
+#include "core/error.hpp"
+#include "cuda/rank_engine.hpp"
+#include "kernels/kernels.cuh"
+
+namespace ob::cuda {
+
+ncclDataType_t nccl_data_type(dtype t, const error_context& ctx) {
+  switch (t) {
+    case dtype::bf16:
+      return ncclBfloat16;
+    case dtype::fp16:
+      return ncclHalf;
+    case dtype::fp8:
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 24, 0)
+      if (nccl_runtime_version() >= NCCL_VERSION(2, 24, 0)) return ncclFloat8e4m3;
+#endif
+      break;
+  }
+  throw config_error(ctx.prefix() + std::string(to_string(t)) +
+                     " communication needs NCCL >= 2.24 (ncclFloat8e4m3); built against " +
+                     nccl_version_string(NCCL_VERSION_CODE) + ", loaded " +
+                     nccl_version_string(nccl_runtime_version()));
+}
+
+void require_nccl_types(const case_lowering& low, const error_context& ctx) {
+  for (const lowered_variant& lv : low.variants)
+    for (const lowered_action& a : lv.actions)
+      if (a.kind == action_kind::nccl_collective || a.kind == action_kind::nccl_p2p)
+        (void)nccl_data_type(a.type, ctx.with_op(a.name));
+}
+
+bound_action action_launcher::bind(const lowered_action& a, const case_resources& res) const {
+  const error_context c = e_.context(a.name);
+  bound_action b;
+  b.a = &a;
+  b.x = res.address(a.x);
+  b.w = res.address(a.w);
+  b.src = res.address(a.src);
+  b.dst = res.address(a.dst);
+  if (a.kind == action_kind::gemm) {
+    e_.gemm().prepare(a.gemm, c);
+    (void)e_.workspace(static_cast<std::size_t>(a.stream));
+  }
+  if (a.kind == action_kind::nccl_collective || a.kind == action_kind::nccl_p2p) {
+    b.nccl_type = nccl_data_type(a.type, c);
+    b.comm = e_.comms().get(a.comm, a.name, timeout_s_, &abort_, c);
+  }
+  return b;
+}
+
+void action_launcher::finish_nccl(ncclResult_t rc, const bound_action& b,
+                                  std::string_view call) const {
+  if (rc != ncclInProgress) {
+    check_nccl(rc, call, e_.context(b.a->name), b.comm);
+    return;
+  }
+  try {
+    wait_comm_ready(b.comm, timeout_s_, &abort_, "enqueuing " + std::string(call),
+                    e_.context(b.a->name), /*abort_on_timeout=*/false);
+  } catch (const hang_error&) {
+    e_.abort_comms();
+    throw;
+  }
+}
+
+void action_launcher::launch_collective(const bound_action& b, cudaStream_t s) const {
+  const lowered_action& a = *b.a;
+  ncclResult_t rc = ncclSuccess;
+  switch (a.coll) {
+    case coll_op::all_gather:
+      rc = ncclAllGather(b.src, b.dst, a.count, b.nccl_type, b.comm, s);
+      break;
+    case coll_op::reduce_scatter:
+      rc = ncclReduceScatter(b.src, b.dst, a.count, b.nccl_type, ncclSum, b.comm, s);
+      break;
+    case coll_op::all_reduce:
+      rc = ncclAllReduce(b.src, b.dst, a.count, b.nccl_type, ncclSum, b.comm, s);
+      break;
+  }
+  finish_nccl(rc, b, traits_of(a.coll).nccl_call);
+}
+
+void action_launcher::launch_p2p(const bound_action& b, cudaStream_t s) const {
+  const lowered_action& a = *b.a;
+  const error_context c = e_.context(a.name);
+  // Ring exchange: send to the next rank and receive from the previous one, as one group so
+  // neither side waits for the other to be posted first.
+  OB_NCCL_CHECK(c, b.comm, ncclGroupStart());
+  const ncclResult_t rc = ncclSend(b.src, a.count, b.nccl_type, a.send_peer, b.comm, s);
+  const ncclResult_t rc2 = ncclRecv(b.dst, a.count, b.nccl_type, a.recv_peer, b.comm, s);
+  const ncclResult_t end = ncclGroupEnd();
+  if (rc != ncclSuccess && rc != ncclInProgress) check_nccl(rc, "ncclSend", c, b.comm);
+  if (rc2 != ncclSuccess && rc2 != ncclInProgress) check_nccl(rc2, "ncclRecv", c, b.comm);
+  finish_nccl(end, b, "ncclGroupEnd(send/recv)");
+}
+
+void action_launcher::launch(const bound_action& b, cudaStream_t s) const {
+  const lowered_action& a = *b.a;
+  const error_context c = e_.context(a.name);
+  const bool nccl = a.kind == action_kind::nccl_collective || a.kind == action_kind::nccl_p2p;
+  if (nccl && e_.comms().aborted())
+    throw runtime_failure(c.prefix() + "NCCL communicators aborted");
+  switch (a.kind) {
+    case action_kind::gemm:
+      e_.gemm().run(a.gemm, b.x, b.w, b.dst, e_.workspace(static_cast<std::size_t>(a.stream)), s,
+                    c);
+      return;
+    case action_kind::nccl_collective:
+      return launch_collective(b, s);
+    case action_kind::nccl_p2p:
+      return launch_p2p(b, s);
+    case action_kind::proxy_copy:
+      OB_CUDA_CHECK(c, kernels::launch_copy_proxy(b.dst, b.src, a.bytes, a.ctas, s));
+      return;
+    case action_kind::ce_copy:
+      OB_CUDA_CHECK(c, cudaMemcpyAsync(b.dst, b.src, a.bytes, cudaMemcpyDeviceToDevice, s));
+      return;
+    case action_kind::layernorm:
+      OB_CUDA_CHECK(c, kernels::launch_layernorm(b.dst, b.src, a.count, a.row_elems, a.ctas, s));
+      return;
+    case action_kind::delay:
+      OB_CUDA_CHECK(c, kernels::launch_delay(a.us, a.ctas, s));
+      return;
+  }
+}
+
+}  // namespace ob::cuda

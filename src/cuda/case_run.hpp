@@ -1,0 +1,80 @@
+#pragma once
+// One case on one rank, measured as docs/ARCHITECTURE.md §6 says: the lowering bound to device
+// resources, warm-up and timed rounds of every measured variant interleaved, one instrumented
+// iteration for the op intervals, and the verification checks after it. Streams, buffers,
+// events and graphs live exactly as long as the case.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/executor.hpp"
+#include "cuda/abort_signal.hpp"
+#include "cuda/action_launch.hpp"
+#include "cuda/case_resources.hpp"
+#include "cuda/lowering.hpp"
+#include "cuda/rank_engine.hpp"
+#include "cuda/rank_wait.hpp"
+#include "cuda/watchdog.hpp"
+
+namespace ob::cuda {
+
+// One measured variant as it runs: its actions bound, its streams and events, its graph when
+// graphs are on.
+struct bound_variant {
+  const lowered_variant* low = nullptr;
+  const stream_set* set = nullptr;
+  variant_events* ev = nullptr;
+  std::vector<bound_action> actions;
+  graph_exec_handle graph;
+  std::string name() const { return std::string(to_string(low->v)); }
+};
+
+class case_run {
+ public:
+  case_run(rank_engine& engine, const case_lowering& low, const measure_options& m,
+           const std::string* world_id, abort_signal& abort);
+  // Sets up, measures and verifies; fills the measured variants of `out` and adds its notes.
+  void run(rank_result& out);
+
+ private:
+  error_context ctx(const std::string& op = {}) const { return e_.context(op); }
+  void bind();
+
+  // case_enqueue.cpp: one iteration of a variant, its graph, and what a stuck one waits on.
+  void enqueue_body(const bound_variant& p, bool instrument);
+  void enqueue_action(const bound_variant& p, const bound_action& b, bool instrument);
+  void capture_graphs();
+  void capture(bound_variant& p);
+  std::string describe_stuck(const bound_variant& p, int round) const;
+
+  // case_measure.cpp: timed rounds, the instrumented iteration, verification.
+  struct clock_samples {
+    std::optional<unsigned> timed_start, timed_end;
+  };
+  int rounds() const { return m_.warmup + m_.iters; }
+  clock_samples enqueue_rounds();
+  void wait_rounds();
+  void collect_round_times(rank_result& out) const;
+  void clock_warnings(const clock_samples& clocks, std::vector<std::string>& out) const;
+  std::optional<unsigned> sample_clock() const;
+  void poison_outputs(const bound_variant& p);
+  void launch_checks(const bound_variant& p);
+  void collect_instrumented(rank_result& out) const;
+  void timed_rounds(rank_result& out);
+  void instrumented_pass(rank_result& out);
+
+  rank_engine& e_;
+  const case_lowering& low_;
+  const measure_options& m_;
+  const std::string* world_id_;
+  abort_signal& abort_;
+  // Declared first among the owned resources so it outlives them: if freeing them blocks on a
+  // wedged GPU, the watchdog still reports the hang and exits.
+  watchdog dog_;
+  rank_waiter wait_;
+  action_launcher launcher_;
+  case_resources res_;
+  std::vector<bound_variant> plans_;  // the measured variants, in variant order
+};
+
+}  // namespace ob::cuda

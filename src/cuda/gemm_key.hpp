@@ -1,0 +1,49 @@
+#pragma once
+// What identifies one cuBLASLt GEMM, and the byte sizes of its operands and output. Pure C++ (no
+// CUDA headers): the lowering decides the keys on the host and cublaslt_gemm runs them.
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/ir.hpp"
+
+namespace ob::cuda {
+
+// What a cached plan depends on: the heuristic is asked with the SM target set, so each
+// (shape, dtype, sm_target) gets its own algorithm.
+struct gemm_key {
+  std::int64_t m = 0, n = 0, k = 0;
+  dtype type = dtype::bf16;
+  int sm_target = 0;  // 0 = all SMs
+  // Guaranteed alignment (bytes) of the operand pointers. The heuristic assumes 256 unless told
+  // otherwise, and an M-chunk of a GEMM can start at a less aligned row.
+  int alignment = 256;
+  auto operator<=>(const gemm_key&) const = default;
+};
+
+// Largest power of two <= 256 dividing every value (256 when all are 0). Allocations start
+// 256-aligned (cudaMalloc), so for byte offsets into them this is the pointers' alignment too.
+inline int offset_alignment(std::uintptr_t a, std::uintptr_t b, std::uintptr_t c) {
+  const std::uintptr_t bits = a | b | c | std::uintptr_t{256};
+  return static_cast<int>(bits & (~bits + 1));  // lowest set bit
+}
+
+// Largest power of two <= 256 dividing every address (256 for null pointers).
+inline int pointer_alignment(const void* a, const void* b, const void* c) {
+  return offset_alignment(reinterpret_cast<std::uintptr_t>(a), reinterpret_cast<std::uintptr_t>(b),
+                          reinterpret_cast<std::uintptr_t>(c));
+}
+
+// The output type: fp8 GEMMs write bf16, as TE's fprop does; bf16 and fp16 write their own type.
+inline dtype gemm_output_type(dtype t) { return t == dtype::fp16 ? dtype::fp16 : dtype::bf16; }
+inline std::size_t output_bytes_per_elem(dtype t) { return dtype_bytes(gemm_output_type(t)); }
+
+// "8192x8192x8192 bf16 sm_target 116", for messages.
+inline std::string to_string(const gemm_key& g) {
+  return std::to_string(g.m) + "x" + std::to_string(g.n) + "x" + std::to_string(g.k) + " " +
+         std::string(to_string(g.type)) +
+         (g.sm_target ? " sm_target " + std::to_string(g.sm_target) : std::string());
+}
+
+}  // namespace ob::cuda
