@@ -12,6 +12,13 @@ packages=(
   python3 python3-matplotlib python3-jsonschema
 )
 
+# lizard (function length and complexity limits, tests/e2e/test_code_limits.py) is on PyPI only.
+if ! python3 -c "import lizard" 2>/dev/null; then
+  python3 -m pip install --quiet lizard 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages lizard 2>/dev/null ||
+    echo "setup.sh: could not install lizard; the code-limits test will be skipped" >&2
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

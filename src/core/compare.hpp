@@ -1,7 +1,7 @@
 #pragma once
-// `compare BASE NEW` (docs/ARCHITECTURE.md §7): per case SAME / FASTER / SLOWER, noise-aware. A change counts
-// only when it exceeds both the threshold and the measured spread, so CI does not fail on noise
-// and does not pass a change that is merely hidden under a loose threshold.
+// `compare BASE NEW` (docs/ARCHITECTURE.md §7): per case SAME / FASTER / SLOWER, noise-aware. A
+// change counts only when it exceeds both the threshold and the measured spread, so CI does not
+// fail on noise and does not pass a change that is merely hidden under a loose threshold.
 #include <string>
 #include <vector>
 

@@ -56,7 +56,8 @@ class executor {
   virtual std::string label() const = 0;
   virtual variant_measurements measure(const variant_schedules& variants,
                                        const measure_options& opts) = 0;
-  // Environment fingerprint for result JSON `env` (docs/ARCHITECTURE.md §7), backend-specific fields only.
+  // Environment fingerprint for result JSON `env` (docs/ARCHITECTURE.md §7), backend-specific
+  // fields only.
   virtual json environment() const = 0;
 };
 

@@ -1,6 +1,6 @@
 #pragma once
-// The schedule IR (docs/ARCHITECTURE.md §3): what one rank enqueues, in host enqueue order. Both executors (sim
-// and cuda) consume exactly this; nothing executor-specific lives here.
+// The schedule IR (docs/ARCHITECTURE.md §3): what one rank enqueues, in host enqueue order. Both
+// executors (sim and cuda) consume exactly this; nothing executor-specific lives here.
 #include <cstdint>
 #include <string>
 #include <string_view>

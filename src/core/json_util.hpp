@@ -1,6 +1,7 @@
 #pragma once
 // Strict, path-aware access to JSON config objects. Every error names the file and the JSON path
-// (docs/ARCHITECTURE.md §1): "configs/x.json: model.hidden_size: expected a positive integer, got -5".
+// (docs/ARCHITECTURE.md §1): "configs/x.json: model.hidden_size: expected a positive integer, got
+// -5".
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>

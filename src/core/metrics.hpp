@@ -1,6 +1,6 @@
 #pragma once
-// Per-case metrics (docs/ARCHITECTURE.md §7), computed from the medians of the five variants and, where the
-// executor recorded them, from per-op intervals. Metrics never know which backend ran.
+// Per-case metrics (docs/ARCHITECTURE.md §7), computed from the medians of the five variants and,
+// where the executor recorded them, from per-op intervals. Metrics never know which backend ran.
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -87,7 +87,8 @@ tp_overlap_layer parse_tp_overlap_layer(const json& gemms, const std::string& fi
                                         const std::string& path, std::vector<diagnostic>& warnings);
 // One GEMM as its dataclass fields (the order the preset files use).
 ordered_json tp_overlap_gemm_to_json(const tp_overlap_gemm& g);
-// What Bridge hands TE (docs/BRIDGE_RULES.md §4.2): `dataclasses.asdict` with top-level None slots dropped.
+// What Bridge hands TE (docs/BRIDGE_RULES.md §4.2): `dataclasses.asdict` with top-level None slots
+// dropped.
 ordered_json expand_tp_overlap_layer(const tp_overlap_layer& layer);
 
 // fp8_buf as Python would test it: a bool, or the "(False,)" marker (a non-empty tuple: true).

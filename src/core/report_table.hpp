@@ -1,6 +1,6 @@
 #pragma once
-// Human tables for stdout (docs/ARCHITECTURE.md §7). Every table opens with a banner saying what produced the
-// numbers, so a simulated or loopback figure is never read as a multi-GPU measurement.
+// Human tables for stdout (docs/ARCHITECTURE.md §7). Every table opens with a banner saying what
+// produced the numbers, so a simulated or loopback figure is never read as a multi-GPU measurement.
 #include <string>
 #include <vector>
 

@@ -1,8 +1,8 @@
 #pragma once
-// The result document (docs/ARCHITECTURE.md §7), schema "overlap-bench/result/v1": writer, strict reader, CSV.
-// results/README.md lists every field with its unit; results/schema/result_v1.schema.json is the
-// machine-readable form. The `coll` subcommand's rows document ("overlap-bench/coll/v1") lives
-// here too.
+// The result document (docs/ARCHITECTURE.md §7), schema "overlap-bench/result/v1": writer, strict
+// reader, CSV. results/README.md lists every field with its unit;
+// results/schema/result_v1.schema.json is the machine-readable form. The `coll` subcommand's rows
+// document ("overlap-bench/coll/v1") lives here too.
 #include <string>
 #include <vector>
 

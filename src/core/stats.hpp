@@ -1,7 +1,7 @@
 #pragma once
-// Summary statistics of per-iteration times (docs/ARCHITECTURE.md §6): median, p10, p90, min, max, mean, stdev,
-// cv, n. Metrics and compare use the median and the p10..p90 spread, which resist the outliers
-// (a preempted iteration, a clock dip) that move the mean.
+// Summary statistics of per-iteration times (docs/ARCHITECTURE.md §6): median, p10, p90, min, max,
+// mean, stdev, cv, n. Metrics and compare use the median and the p10..p90 spread, which resist the
+// outliers (a preempted iteration, a clock dip) that move the mean.
 #include <string>
 #include <vector>
 

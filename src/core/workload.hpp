@@ -1,5 +1,6 @@
 #pragma once
-// Model + parallel layout -> the ops of one transformer layer on one TP rank (docs/ARCHITECTURE.md §3).
+// Model + parallel layout -> the ops of one transformer layer on one TP rank (docs/ARCHITECTURE.md
+// §3).
 #include <cstdint>
 #include <string>
 #include <variant>

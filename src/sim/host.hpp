@@ -1,6 +1,6 @@
 #pragma once
-// The host thread (docs/ARCHITECTURE.md §5.1): enqueues ops in schedule order and never waits for the
-// GPU, so its timeline is known before the device model runs.
+// The host thread (docs/ARCHITECTURE.md §5.1): enqueues ops in schedule order and never waits for
+// the GPU, so its timeline is known before the device model runs.
 #include <vector>
 
 #include "core/gpu_spec.hpp"

@@ -80,7 +80,7 @@ TEST(Presets, FileNamesAgreeWithTheirMetadata) {
                          std::to_string(p.mbs) + "_seqlen" + std::to_string(p.seq_length);
     EXPECT_TRUE(p.name == expect || p.name == expect + "_lora") << p.name << " vs " << expect;
     EXPECT_NE(p.source.find("067f987d"), std::string::npos) << p.name;
-    EXPECT_NE(p.source.find("section 7"), std::string::npos) << p.name;
+    EXPECT_NE(p.source.find("docs/BRIDGE_RULES.md §7"), std::string::npos) << p.name;
   }
 }
 

@@ -1,5 +1,5 @@
-// Simulator mechanism tests (docs/ARCHITECTURE.md §8): each states a mechanism and checks it on the timeline
-// (op start/end), not only on totals.
+// Simulator mechanism tests (docs/ARCHITECTURE.md §8): each states a mechanism and checks it on the
+// timeline (op start/end), not only on totals.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -97,8 +97,8 @@ TEST_F(SimMechanism, SeparateQueuesLetGemmTakeEverySmFirst) {
   EXPECT_LT(r1.ops[1].end_us, r.ops[1].end_us);
 }
 
-// Transformer Engine's launch-ordering event on Hopper with CDMC > 1 (docs/BRIDGE_RULES.md §6.3): the GEMM
-// may dispatch only once the comm kernel has started.
+// Transformer Engine's launch-ordering event on Hopper with CDMC > 1 (docs/BRIDGE_RULES.md §6.3):
+// the GEMM may dispatch only once the comm kernel has started.
 schedule bulk_shape_ordered(std::int64_t gemm_k) {
   schedule s = bulk_shape(gemm_k);
   s.ops[2].waits_started = {1};

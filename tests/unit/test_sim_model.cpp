@@ -1,5 +1,5 @@
-// Simulator unit checks: calibration against the reference numbers and each rule of docs/ARCHITECTURE.md §5.1
-// on its own.
+// Simulator unit checks: calibration against the reference numbers and each rule of
+// docs/ARCHITECTURE.md §5.1 on its own.
 #include <gtest/gtest.h>
 
 #include <algorithm>
