@@ -2,6 +2,7 @@
 // configuration (forward and backward) simulated + metrics. Target: >= 500 cases/s on 2 cores.
 #include <benchmark/benchmark.h>
 
+#include "core/diagnosis.hpp"
 #include "core/executor.hpp"
 #include "core/gpu_spec.hpp"
 #include "core/metrics.hpp"
@@ -48,7 +49,8 @@ void layer_case(benchmark::State& state) {
 }
 BENCHMARK(layer_case)->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMicrosecond);
 
-// The default scenario widened to 300 cases, through the pipeline's resolve and plan stages.
+// The default scenario widened to 155 cases (5 comm_ctas values; `none` once per value), through
+// the pipeline's resolve and plan stages, with each case's metrics and diagnosis.
 void default_sweep(benchmark::State& state) {
   ob::layer_scenario sc = ob::load_layer_scenario("default_layer");
   ob::apply_override(sc, "comm_ctas=8,16,24,32,48");
@@ -59,7 +61,10 @@ void default_sweep(benchmark::State& state) {
       ob::measure_options opts;
       opts.cdmc = c.cdmc;
       const auto variants = ob::make_variant_schedules(ob::plan_case(r, c));
-      benchmark::DoNotOptimize(ob::compute_metrics(variants, exec.measure(variants, opts)));
+      const auto m = exec.measure(variants, opts);
+      const ob::case_metrics metrics = ob::compute_metrics(variants, m);
+      benchmark::DoNotOptimize(ob::diagnose_case(variants, m, metrics.exposed_comm_ms,
+                                                 metrics.overlapped_ms.median, c.cdmc));
     }
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(r.cases.size()));

@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
 # The main job: set up if needed, build, then run the default scenario (GPT-3 175B TP4 layer
-# sweep) on the best backend available. Prints the table; writes JSON, CSV and PNGs under
-# results/latest/. Extra arguments go to `overlap-bench run` (e.g. --set comm_ctas=8,16).
+# sweep) on the best backend available. Prints the table (with its "why" column and the
+# recommendation); writes results/latest/{result.json,result.csv,trace.json,result.gbench.json}
+# and the report (results/latest/report.md, report.html and their PNGs), keeps a copy of the
+# result in results/history/<date>_<backend>_<gpu>.json (one per day and backend) and draws the
+# trend across that history. Extra arguments go to `overlap-bench run` (e.g. --set comm_ctas=8,16).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh" >/dev/null
 out="$root/results/latest"
-mkdir -p "$out"
+mkdir -p "$out" "$root/results/history"
 "$root/build/overlap-bench" run --backend auto --json "$out/result.json" --csv "$out/result.csv" \
-  --trace "$out/trace.json" "$@"
+  --trace "$out/trace.json" --gbench-json "$out/result.gbench.json" "$@"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-"$py" "$root/scripts/plot.py" "$out/result.json" --out "$out"
-echo "wrote $out/result.json, result.csv, trace.json and PNGs" >&2
+name=$("$py" -c 'import json, sys
+env = json.load(open(sys.argv[1]))["env"]
+print(env["backend"] + "_" + (env.get("gpu") or {}).get("config", "gpu"))' "$out/result.json")
+saved="results/history/$(date +%F)_$name.json"
+cp "$out/result.json" "$root/$saved"
+# Relative to the source tree, so the report names its files as a reader of the repository would.
+cd "$root"
+build/overlap-bench report results/latest/result.json --out results/latest --html --trend \
+  --history results/history >/dev/null
+echo "wrote results/latest/report.md (and report.html, PNGs), result.json, result.csv," \
+  "trace.json; history: $saved" >&2

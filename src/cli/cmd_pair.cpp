@@ -39,6 +39,7 @@ class pair_command final : public command {
                     "a producer kernel of US microseconds runs first; the collective waits on it")
         ->check(CLI::Range(0.0, 1e7));
     add_common_flags(*app, flags_);
+    add_answer_flags(*app, flags_.answers);
     return app;
   }
 
@@ -47,6 +48,7 @@ class pair_command final : public command {
     if (!std::isfinite(producer_us_))
       throw config_error("--comm-waits-on-producer: expected microseconds in [0, 1e7], got " +
                          std::to_string(producer_us_));
+    prepare_answers(flags_.answers);
     const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
     sweep_request req = pair_sweep(spec(), axes(), "pair --", gpu);
     req.source = "pair --sm-margin/--comm-ctas/--cdmc/--order/--priority";

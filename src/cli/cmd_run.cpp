@@ -18,10 +18,12 @@ class run_command final : public command {
                     "override: axis=v1,v2 (cdmc, method, order, sm_margin, comm_ctas, priority) "
                     "or field=v (gpu, model, preset, tp, ...)");
     add_common_flags(*app, flags_, false);
+    add_answer_flags(*app, flags_.answers);
     return app;
   }
 
   int run(const process_args& args) override {
+    prepare_answers(flags_.answers);
     layer_scenario sc = load_layer_scenario(config_.empty() ? "default_layer" : config_);
     for (const auto& s : sets_) apply_override(sc, s);
     const run_spec r = resolve_run(sc);

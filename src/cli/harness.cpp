@@ -61,13 +61,14 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
   return plugin.make_executor(o, comm);
 }
 
-void emit(const result_doc& doc, const common_flags& f, const communicator& comm,
-          const trace_writer& trace) {
-  if (!comm.is_root()) return;
+int emit(const result_doc& doc, const common_flags& f, const communicator& comm,
+         const trace_writer& trace) {
+  if (!comm.is_root()) return 0;
   if (!f.quiet) std::cout << format_case_table(doc) << std::flush;
   if (!f.json_path.empty()) write_result_json(f.json_path, doc);
   if (!f.csv_path.empty()) write_result_csv(f.csv_path, doc);
   if (!f.trace_path.empty()) trace.write(f.trace_path);
+  return emit_answers(doc, f.answers);
 }
 
 }  // namespace ob::cli

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/answer_flags.hpp"
 #include "core/communicator.hpp"
 #include "core/executor.hpp"
 #include "core/gpu_spec.hpp"
@@ -24,6 +25,7 @@ struct common_flags {
   double timeout_s = 300;
   std::string json_path, csv_path, trace_path;
   bool quiet = false;
+  answer_flags answers;  // run and pair only (add_answer_flags)
 };
 void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true);
 
@@ -34,8 +36,9 @@ measure_options measure_from(const common_flags& f, measure_options defaults);
 std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& gpu,
                                         communicator& comm);
 
-// Rank 0: prints the table and writes --json/--csv/--trace. Other ranks write nothing.
-void emit(const result_doc& doc, const common_flags& f, const communicator& comm,
-          const trace_writer& trace);
+// Rank 0: prints the table and writes --json/--csv/--trace, then the answers (--gbench-json,
+// --expect). Other ranks write nothing. Returns 1 when --expect fails, else 0.
+int emit(const result_doc& doc, const common_flags& f, const communicator& comm,
+         const trace_writer& trace);
 
 }  // namespace ob::cli

@@ -9,6 +9,7 @@
 #include "core/cdmc.hpp"
 #include "core/error.hpp"
 #include "dist/communicator.hpp"
+#include "sim/simulator.hpp"
 
 namespace ob::cli {
 namespace {
@@ -57,6 +58,7 @@ int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gp
                 const process_args& args) {
   auto comm = make_communicator(args.argc, args.argv);
   auto exec = make_executor(flags, gpu, *comm);
+  sim_executor predictor(gpu);  // the simulator's view of each measured case (bring-up)
   req.measure = measure_from(flags, req.measure);
   sweep_hooks hooks;
   hooks.only_cdmc = child_cdmc();
@@ -64,6 +66,7 @@ int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gp
   if (talks) hooks.progress = progress_printer();
   if (!flags.trace_path.empty()) hooks.trace_cases = 16;
   hooks.run_at_cdmc = run_child;
+  if (!exec->simulated()) hooks.predictor = &predictor;
   if (talks)
     for (const auto& w : req.warnings) std::cerr << "overlap-bench: warning: " << w << "\n";
 
@@ -72,10 +75,10 @@ int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gp
     if (comm->is_root()) write_result_json(std::getenv(child_json_var), out.doc);
     return out.exit_code;
   }
-  emit(out.doc, flags, *comm, out.trace);
+  const int answers_rc = emit(out.doc, flags, *comm, out.trace);
   if (out.exit_code != 0 && comm->is_root())
     std::cerr << "overlap-bench: error: some cases failed verification (see #wrong)\n";
-  return out.exit_code;
+  return out.exit_code != 0 ? out.exit_code : answers_rc;
 }
 
 }  // namespace ob::cli

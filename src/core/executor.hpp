@@ -3,6 +3,7 @@
 // case and return per-iteration times and per-op intervals. Metrics never know which ran.
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,11 +13,19 @@
 
 namespace ob {
 
-// One op's interval inside one iteration, µs from the iteration's start event.
+// One op's interval inside one iteration, µs from the iteration's start event. The optional
+// times say why an op started when it did; the simulator knows them, a real backend sees only
+// start and end and leaves them unset (the diagnosis then infers, docs/ARCHITECTURE.md §7.1).
 struct op_interval {
+  op_interval() = default;
+  // What every executor knows; the optional times stay unset unless it fills them.
+  op_interval(int id, double start, double end) : op_id(id), start_us(start), end_us(end) {}
   int op_id = 0;
   double start_us = 0;
   double end_us = 0;
+  std::optional<double> enqueue_us;   // the host finished enqueuing it
+  std::optional<double> deps_met_us;  // every dependency resolved (+ cross-queue event delay)
+  std::optional<double> ready_us;     // also enqueued and at the head of its hardware queue
 };
 
 struct variant_measurement {

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <set>
+
+#include "core/diagnosis.hpp"
+#include "core/recommend.hpp"
 
 namespace ob {
 
@@ -126,73 +130,156 @@ std::string best_per_method(const result_doc& d) {
 
 }  // namespace
 
-std::string format_case_table(const result_doc& d) {
-  const std::string tag = backend_tag(d.env);
-  std::vector<column> cols = {
-      {"case" + (tag.empty() || tag == "cuda" ? "" : " (" + tag + ")"), false},
-      {"exposed ms"},
-      {"eff %"},
-      {"overlapped ms"},
-      {"compute ms"},
-      {"comm ms"},
-      {"serial ms"},
-      {"speedup"},
-      {"gemm slow"},
-      {"comm slow"},
-      {"#wrong"}};
+namespace {
 
-  // Params that vary get columns; those equal everywhere are said once, under the table.
+// The table's width limit: wider terminals are rare, and wrapped rows cannot be read.
+constexpr std::size_t max_table_width = 200;
+
+// A metric column: its header, how important it is (columns are dropped lowest first when the
+// table would be too wide) and its cell for a case.
+struct metric_column {
+  std::string header;
+  int keep;  // higher is kept longer
+  bool right;
+  std::string (*cell)(const case_record&);
+};
+
+const std::vector<metric_column>& metric_columns() {
+  static const std::vector<metric_column> cols = {
+      {"overlapped ms", 9, true,
+       [](const case_record& c) { return fixed(c.m.overlapped_ms.median, 3); }},
+      {"exposed ms", 9, true, [](const case_record& c) { return fixed(c.m.exposed_comm_ms, 3); }},
+      {"why", 8, false,
+       [](const case_record& c) { return c.diag ? why_text(*c.diag) : std::string("-"); }},
+      {"eff %", 7, true,
+       [](const case_record& c) {
+         return c.m.overlap_efficiency ? fixed(*c.m.overlap_efficiency * 100, 1) : "-";
+       }},
+      {"compute ms", 6, true, [](const case_record& c) { return fixed(c.m.compute_ms.median, 3); }},
+      {"comm ms", 6, true, [](const case_record& c) { return fixed(c.m.comm_ms.median, 3); }},
+      {"speedup", 4, true, [](const case_record& c) { return opt_ratio(c.m.speedup_vs_serial); }},
+      {"gemm slow", 3, true, [](const case_record& c) { return opt_ratio(c.m.gemm_slowdown); }},
+      {"comm slow", 3, true, [](const case_record& c) { return opt_ratio(c.m.comm_slowdown); }},
+      {"serial ms", 2, true, [](const case_record& c) { return fixed(c.m.serial_ms.median, 3); }},
+      {"vs sim %", 5, true,
+       [](const case_record& c) {
+         return c.predicted ? std::string(c.predicted->deviation_pct >= 0 ? "+" : "") +
+                                  fixed(c.predicted->deviation_pct, 1)
+                            : std::string("-");
+       }},
+      {"#wrong", 10, true, [](const case_record& c) { return std::to_string(c.m.wrong); }}};
+  return cols;
+}
+
+struct param_split {
+  std::vector<std::string> varying;  // widest impact first
+  std::vector<std::string> fixed;    // "key=value", said once under the table
+};
+
+// Params that vary get columns, those equal in every case are said once under the table.
+// Columns come in the order of how much each moves the best overlapped time.
+param_split split_params(const result_doc& d) {
   std::vector<std::string> keys;
-  std::map<std::string, std::vector<std::string>> values;  // key -> one text per case
-  for (std::size_t i = 0; i < d.cases.size(); ++i) {
-    const ordered_json& p = d.cases[i].params;
-    if (!p.is_object()) continue;
-    for (auto it = p.begin(); it != p.end(); ++it) {
-      auto [slot, fresh] = values.try_emplace(it.key(), d.cases.size(), "-");
-      if (fresh) keys.push_back(it.key());
-      slot->second[i] = param_text(it.value());
-    }
-  }
-  std::vector<std::string> varying, fixed_params;
+  for (const case_record& c : d.cases)
+    if (c.params.is_object())
+      for (auto it = c.params.begin(); it != c.params.end(); ++it)
+        if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
+  param_split out;
+  for (const knob_impact& k : param_impacts(d)) out.varying.push_back(k.axis);
   for (const std::string& k : keys) {
-    const auto& v = values[k];
-    if (d.cases.size() > 1 && std::all_of(v.begin(), v.end(), [&](auto& s) { return s == v[0]; }))
-      fixed_params.push_back(k + "=" + v[0]);
+    if (std::find(out.varying.begin(), out.varying.end(), k) != out.varying.end()) continue;
+    // A param some cases lack (an axis that does not apply to their method) is still fixed
+    // when every case that has it agrees.
+    std::set<std::string> seen;
+    for (const case_record& c : d.cases)
+      if (c.params.is_object() && c.params.contains(k)) seen.insert(param_text(c.params[k]));
+    if (seen.size() == 1 && d.cases.size() > 1)
+      out.fixed.push_back(k + "=" + *seen.begin());
     else
-      varying.push_back(k);
+      out.varying.push_back(k);
   }
-  for (const std::string& k : varying) cols.push_back({k, false});
+  return out;
+}
 
+struct table_cells {
+  std::vector<column> cols;
   std::vector<std::vector<std::string>> rows;
-  for (std::size_t i = 0; i < d.cases.size(); ++i) {
-    const case_record& c = d.cases[i];
-    const case_metrics& m = c.m;
-    std::vector<std::string> r = {
-        c.id,
-        fixed(m.exposed_comm_ms, 3),
-        m.overlap_efficiency ? fixed(*m.overlap_efficiency * 100, 1) : "-",
-        fixed(m.overlapped_ms.median, 3),
-        fixed(m.compute_ms.median, 3),
-        fixed(m.comm_ms.median, 3),
-        fixed(m.serial_ms.median, 3),
-        opt_ratio(m.speedup_vs_serial),
-        opt_ratio(m.gemm_slowdown),
-        opt_ratio(m.comm_slowdown),
-        std::to_string(m.wrong)};
-    for (const std::string& k : varying) r.push_back(values[k][i]);
-    rows.push_back(std::move(r));
-  }
+  std::vector<int> keep;  // per column
+};
 
+table_cells case_cells(const result_doc& d, const std::vector<std::string>& varying) {
+  table_cells t;
+  const bool ids = varying.empty() && d.cases.size() > 1;  // nothing else tells the rows apart
+  const bool predicted = std::any_of(d.cases.begin(), d.cases.end(),
+                                     [](const case_record& c) { return c.predicted.has_value(); });
+  if (ids) t.cols.push_back({"case", false}), t.keep.push_back(10);
+  for (const std::string& k : varying) t.cols.push_back({k, false}), t.keep.push_back(10);
+  for (const metric_column& m : metric_columns())
+    if (m.header != "vs sim %" || predicted)
+      t.cols.push_back({m.header, m.right}), t.keep.push_back(m.keep);
+  for (const case_record& c : d.cases) {
+    std::vector<std::string> r;
+    if (ids) r.push_back(c.id);
+    for (const std::string& k : varying)
+      r.push_back(c.params.is_object() && c.params.contains(k) ? param_text(c.params[k]) : "-");
+    for (const metric_column& m : metric_columns())
+      if (m.header != "vs sim %" || predicted) r.push_back(m.cell(c));
+    t.rows.push_back(std::move(r));
+  }
+  return t;
+}
+
+std::size_t widest_line(const std::string& text) {
+  std::size_t widest = 0, start = 0;
+  while (start < text.size()) {
+    const std::size_t end = text.find('\n', start);
+    widest = std::max(widest, end - start);
+    start = end + 1;
+  }
+  return widest;
+}
+
+// Renders, dropping the least important metric columns until the table fits.
+std::string render_fitting(table_cells t, std::vector<std::string>& dropped) {
+  std::string out = render(t.cols, t.rows);
+  while (widest_line(out) > max_table_width) {
+    std::size_t victim = t.keep.size();
+    for (std::size_t c = 0; c < t.keep.size(); ++c)
+      if (t.keep[c] < 10 && (victim == t.keep.size() || t.keep[c] < t.keep[victim])) victim = c;
+    if (victim == t.keep.size()) break;
+    dropped.push_back(t.cols[victim].header);
+    t.cols.erase(t.cols.begin() + victim);
+    t.keep.erase(t.keep.begin() + victim);
+    for (auto& r : t.rows) r.erase(r.begin() + victim);
+    out = render(t.cols, t.rows);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_case_table(const result_doc& d) {
+  const param_split params = split_params(d);
+  std::vector<std::string> dropped;
   std::string out = banner_line(d.env) + "\n";
-  out += render(cols, rows);
+  out += render_fitting(case_cells(d, params.varying), dropped);
   if (d.cases.empty()) out += "(no cases)\n";
-  if (!fixed_params.empty()) {
+  if (!params.fixed.empty()) {
     out += "all cases:";
-    for (const std::string& p : fixed_params) out += " " + p;
+    for (const std::string& p : params.fixed) out += " " + p;
     out += "\n";
   }
-  out += "times are medians; exposed = overlapped - compute; eff = 1 - exposed / comm\n";
+  out +=
+      "times are medians; exposed = overlapped - compute; eff = 1 - exposed / comm; why = the "
+      "main cause of the exposed time (docs/ARCHITECTURE.md §7.1)\n";
+  if (!dropped.empty()) {
+    out += "left out to fit " + std::to_string(max_table_width) + " columns:";
+    for (const std::string& c : dropped) out += " " + c + ";";
+    out.back() = ' ';
+    out += "(all in --json and --csv)\n";
+  }
   out += best_per_method(d);
+  if (d.rec) out += recommendation_line(*d.rec, d) + "\n";
   std::int64_t wrong_cases = 0;
   for (const case_record& c : d.cases) {
     for (const std::string& w : c.warnings) out += "warning: " + c.id + ": " + w + "\n";

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/answers.hpp"
 #include "core/error.hpp"
 
 namespace ob {
@@ -101,6 +102,7 @@ case_record case_from_json(const json_object& obj) {
                "expected a string, got " + describe_json(warnings[i]));
     c.warnings.push_back(warnings[i].get<std::string>());
   }
+  read_case_answers(obj, c);
   obj.finish();
   return c;
 }
@@ -115,9 +117,10 @@ result_doc read_result(const json& j, const ordered_json* ordered, const std::st
   const json& cases = top.get_raw("cases");
   if (!top.has("cases")) top.fail("cases", "required field is missing");
   if (!cases.is_array()) top.fail("cases", "expected an array, got " + describe_json(cases));
+  result_doc d;
+  read_doc_answers(top, d);
   top.finish();
 
-  result_doc d;
   // Free-form sections come from the ordered original when there is one, keeping key order.
   d.tool = ordered ? (*ordered)["tool"] : to_ordered(j["tool"]);
   d.env = ordered ? (*ordered)["env"] : to_ordered(j["env"]);
@@ -221,6 +224,7 @@ ordered_json to_json(const case_record& c) {
   j["comm_busbw_gbps_overlapped"] = optional_json(m.comm_busbw_gbps_overlapped);
   j["wrong"] = m.wrong;
   j["warnings"] = c.warnings;
+  case_answers_to_json(c, j);
   return j;
 }
 
@@ -233,6 +237,7 @@ ordered_json to_json(const result_doc& d) {
   j["config"] = d.config.is_null() ? ordered_json::object() : d.config;
   j["cases"] = ordered_json::array();
   for (const case_record& c : d.cases) j["cases"].push_back(to_json(c));
+  doc_answers_to_json(d, j);
   return j;
 }
 

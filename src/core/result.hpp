@@ -6,8 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "core/diagnosis.hpp"
 #include "core/json_util.hpp"
 #include "core/metrics.hpp"
+#include "core/prediction.hpp"
+#include "core/recommend.hpp"
+#include "core/timeline.hpp"
 
 namespace ob {
 
@@ -20,6 +24,11 @@ struct case_record {
   ordered_json params = ordered_json::object();  // free-form swept values, e.g. {"cdmc": 8}
   case_metrics m;
   std::vector<std::string> warnings;
+  // Answers (core/answers.hpp): why communication was exposed; the simulator's prediction for
+  // a measured case; the overlapped timeline, kept for the best and the worst case only.
+  std::optional<diagnosis> diag;
+  std::optional<prediction> predicted;
+  std::optional<case_timeline> timeline;
 };
 
 struct result_doc {
@@ -29,6 +38,7 @@ struct result_doc {
   ordered_json env = ordered_json::object();
   ordered_json config = ordered_json::object();  // the resolved configuration
   std::vector<case_record> cases;
+  std::optional<recommendation> rec;  // which case to use (core/recommend.hpp)
 
   // env.simulated; false when absent. Simulated results must never pass for measurements.
   bool simulated() const;
@@ -36,7 +46,8 @@ struct result_doc {
   std::string backend() const;
 };
 
-// Field order is fixed so files diff well: schema, simulated, tool, env, config, cases.
+// Field order is fixed so files diff well: schema, simulated, tool, env, config, cases,
+// recommendation.
 ordered_json to_json(const case_record& c);
 ordered_json to_json(const result_doc& d);
 

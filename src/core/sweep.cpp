@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 
+#include "core/answers.hpp"
+#include "core/bringup.hpp"
 #include "core/build_info.hpp"
 #include "core/cdmc.hpp"
 #include "core/env_snapshot.hpp"
@@ -33,7 +35,8 @@ void add_to_trace(trace_writer& trace, std::size_t traced, const executor& exec,
 }
 
 case_record make_record(const sweep_case& c, const std::string& scenario,
-                        const variant_schedules& variants, const variant_measurements& m) {
+                        const variant_schedules& variants, const variant_measurements& m,
+                        executor* predictor, const measure_options& o) {
   case_record rec;
   rec.id = c.id;
   rec.scenario = scenario;
@@ -46,6 +49,8 @@ case_record make_record(const sweep_case& c, const std::string& scenario,
   if (rec.m.wrong > 0)
     rec.warnings.push_back("verification failed: " + std::to_string(rec.m.wrong) +
                            " wrong elements");
+  annotate_case(rec, variants, m, c.cdmc);
+  if (predictor) rec.predicted = predict_case(*predictor, variants, o, rec.m);
   return rec;
 }
 
@@ -129,6 +134,7 @@ sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& c
   out.trace.set_metadata(
       {{"backend", exec.backend()}, {"simulated", exec.simulated()}, {"label", exec.label()}});
   std::map<std::string, case_record> by_id;
+  timeline_keeper timelines;
   std::size_t done = 0;
   for (const sweep_case* c : part.here) {
     schedule planned;
@@ -143,7 +149,9 @@ sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& c
     o.cdmc = c->cdmc;
     const variant_measurements m = measure_variants(exec, comm, variants, o);
     if (done < hooks.trace_cases) add_to_trace(out.trace, done, exec, variants, m, c->id);
-    by_id.emplace(c->id, make_record(*c, req.scenario, variants, m));
+    timelines.offer(
+        by_id.emplace(c->id, make_record(*c, req.scenario, variants, m, hooks.predictor, o))
+            .first->second);
     if (hooks.progress) hooks.progress(++done, part.here.size(), c->id);
   }
   if (comm.is_root())
@@ -155,6 +163,7 @@ sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& c
   out.doc = new_result_doc(exec, gpu, comm, config);
   for (const auto& c : req.cases)
     if (auto it = by_id.find(c.id); it != by_id.end()) out.doc.cases.push_back(it->second);
+  finish_answers(out.doc);
   for (const auto& rec : out.doc.cases)
     if (rec.m.wrong > 0) out.exit_code = static_cast<int>(exit_code::runtime);
   return out;

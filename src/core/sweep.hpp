@@ -46,6 +46,9 @@ struct sweep_hooks {
   std::function<std::vector<case_record>(int cdmc)> run_at_cdmc;
   // A re-executed child measures only the cases at this CDMC (0: all).
   int only_cdmc = 0;
+  // A sim executor for measured runs: each case also records the simulator's prediction of the
+  // same schedule (core/bringup.hpp).
+  executor* predictor = nullptr;
 };
 
 struct sweep_result {

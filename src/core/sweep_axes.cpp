@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 
 #include "core/error.hpp"
 
@@ -52,28 +53,41 @@ ordered_json parse_priority(const std::string& v, const std::string& field, swee
 struct axis_row {
   std::string_view name;
   axis_parser parse;
+  // Whether the axis changes anything without overlap (method none). There every collective
+  // runs on the compute stream in dependency order and no GEMM overlaps communication: the
+  // order of comm and GEMM, the overlapped GEMMs' SM margin, stream priorities (one busy
+  // stream) and CDMC (one stream, one hardware queue) change nothing; the collectives' CTAs do.
+  bool without_overlap;
 };
 constexpr axis_row axis_table[] = {
-    {"cdmc", parse_cdmc_value},     {"method", parse_method},       {"order", parse_order},
-    {"sm_margin", parse_sm_margin}, {"comm_ctas", parse_comm_ctas}, {"priority", parse_priority},
+    {"cdmc", parse_cdmc_value, false},    {"method", parse_method, true},
+    {"order", parse_order, false},        {"sm_margin", parse_sm_margin, false},
+    {"comm_ctas", parse_comm_ctas, true}, {"priority", parse_priority, false},
 };
 
-axis_parser parser_of(const std::string& name, const std::string& where) {
+const axis_row& row_of(const std::string& name, const std::string& where) {
   for (const axis_row& r : axis_table)
-    if (r.name == name) return r.parse;
+    if (r.name == name) return r;
   throw config_error(where + name + ": unknown sweep axis");
 }
 
+// Every value is parsed (and so validated); an axis that does not apply to the case's method
+// stays out of its id and params, so such cases collapse into one (expand_axes keeps the first).
 sweep_case make_case(const std::vector<sweep_axis>& axes, const std::vector<std::size_t>& idx,
                      const std::string& where, const plan_knobs& base) {
   sweep_case c;
   c.knobs = base;
   c.params = ordered_json::object();
+  std::vector<std::pair<std::string, ordered_json>> parsed;
   for (std::size_t a = 0; a < axes.size(); ++a) {
     const std::string& name = axes[a].name;
-    const std::string& v = axes[a].values[idx[a]];
-    c.params[name] = parser_of(name, where)(v, where + name, c);
-    c.id += (c.id.empty() ? "" : ",") + name + "=" + v;
+    parsed.emplace_back(name, row_of(name, where).parse(axes[a].values[idx[a]], where + name, c));
+  }
+  for (std::size_t a = 0; a < axes.size(); ++a) {
+    const auto& [name, value] = parsed[a];
+    if (c.method == overlap_setting::none && !row_of(name, where).without_overlap) continue;
+    c.params[name] = value;
+    c.id += (c.id.empty() ? "" : ",") + name + "=" + axes[a].values[idx[a]];
   }
   return c;
 }
@@ -90,9 +104,11 @@ std::vector<sweep_case> expand_axes(const std::vector<sweep_axis>& axes, const s
   for (const auto& a : axes)
     if (a.values.empty()) throw config_error(where + a.name + ": no values");
   std::vector<sweep_case> cases;
+  std::set<std::string> ids;
   std::vector<std::size_t> idx(axes.size(), 0);
   while (true) {
-    cases.push_back(make_case(axes, idx, where, base));
+    sweep_case c = make_case(axes, idx, where, base);
+    if (ids.insert(c.id).second) cases.push_back(std::move(c));
     // Odometer increment, last axis fastest.
     std::size_t a = axes.size();
     while (a > 0) {

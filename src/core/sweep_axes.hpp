@@ -48,7 +48,9 @@ struct sweep_case {
 
 // Cartesian product of `axes` in the given order (last fastest). Values are validated here;
 // errors name `where` + the axis ("x.json: sweep.order: ..."). Axes may be any subset of
-// sweep_axis_names.
+// sweep_axis_names. Axes that change nothing for a case's method are not swept for it: a `none`
+// case has only method and comm_ctas in its id and params (its CDMC is the axis' first value),
+// and appears once per distinct comm_ctas.
 std::vector<sweep_case> expand_axes(const std::vector<sweep_axis>& axes, const std::string& where,
                                     const plan_knobs& base);
 

@@ -149,9 +149,8 @@ class device {
     if (in_.plans[id].is_comm) ++comm_running_;
     if (in_.plans[id].is_gemm) ++gemm_running_;
     // Launch-ordering dependents (op::waits_started) may become ready.
-    deps_.start(id, now_, [this](int, double ready_at) {
-      if (ready_at > now_) timers_.push(ready_at);
-    });
+    deps_.start(id, now_,
+                [this](int dependent, double ready_at) { on_deps_met(dependent, ready_at); });
   }
 
   void start_without_sms(int id) {
@@ -220,9 +219,14 @@ class device {
     result_.ops[id].end_us = now_;
     if (in_.plans[id].is_comm) --comm_running_;
     if (in_.plans[id].is_gemm) --gemm_running_;
-    deps_.complete(id, now_, [this](int, double ready_at) {
-      if (ready_at > now_) timers_.push(ready_at);
-    });
+    deps_.complete(id, now_,
+                   [this](int dependent, double ready_at) { on_deps_met(dependent, ready_at); });
+  }
+
+  // The dependent's last dependency resolved; it is visible at ready_at (cross-queue delay).
+  void on_deps_met(int dependent, double ready_at) {
+    result_.ops[dependent].deps_met_us = ready_at;
+    if (ready_at > now_) timers_.push(ready_at);
   }
 
   // Sets every cohort's rate for the interval starting now and returns the next event time.

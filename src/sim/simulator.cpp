@@ -10,7 +10,12 @@ namespace ob {
 std::vector<op_interval> sim_result::intervals() const {
   std::vector<op_interval> out;
   out.reserve(ops.size());
-  for (const auto& r : ops) out.push_back({r.op_id, r.start_us, r.end_us});
+  for (const auto& r : ops) {
+    op_interval& i = out.emplace_back(r.op_id, r.start_us, r.end_us);
+    i.enqueue_us = r.enqueue_us;
+    i.deps_met_us = r.deps_met_us;
+    i.ready_us = r.ready_us;
+  }
   return out;
 }
 

@@ -24,12 +24,13 @@ struct sim_options {
 // a host-bound schedule still shows it.
 struct sim_op_result {
   int op_id = 0;
-  double enqueue_us = 0;  // host finished enqueuing it (0 for op 0)
-  double ready_us = 0;    // head of its queue and all dependencies resolved (+ cross-queue delay)
-  double start_us = 0;    // first CTA dispatched (or copy engine started)
-  double end_us = 0;      // last CTA finished
-  int queue = 0;          // hardware queue index
-  int ctas = 0;           // CTAs it used (0 for copy-engine p2p)
+  double enqueue_us = 0;   // host finished enqueuing it (0 for op 0)
+  double deps_met_us = 0;  // every dependency resolved, cross-queue delay included (0: none)
+  double ready_us = 0;     // head of its queue and all dependencies resolved (+ cross-queue delay)
+  double start_us = 0;     // first CTA dispatched (or copy engine started)
+  double end_us = 0;       // last CTA finished
+  int queue = 0;           // hardware queue index
+  int ctas = 0;            // CTAs it used (0 for copy-engine p2p)
 };
 
 struct sim_result {

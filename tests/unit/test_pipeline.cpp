@@ -59,14 +59,59 @@ TEST(CollectiveTraits, FollowNcclTestsConventions) {
 TEST(SweepAxes, ProductIsLastAxisFastestAndTyped) {
   const auto cases = expand_axes({{"cdmc", {"1", "8"}}, {"method", {"preset", "none"}}},
                                  "x.json: sweep.", plan_knobs{});
-  ASSERT_EQ(cases.size(), 4u);
-  EXPECT_EQ(cases[1].id, "cdmc=1,method=none");
+  // Without overlap CDMC changes nothing: one `none` case, at the axis' first value.
+  ASSERT_EQ(cases.size(), 3u);
+  EXPECT_EQ(cases[1].id, "method=none");
   EXPECT_EQ(cases[1].method, overlap_setting::none);
+  EXPECT_EQ(cases[1].cdmc, 1);
+  EXPECT_FALSE(cases[1].params.contains("cdmc"));
   EXPECT_EQ(cases[2].cdmc, 8);
   EXPECT_EQ(cases[2].params["cdmc"], 8);
   EXPECT_THROW(expand_axes({{"speed", {"1"}}}, "x: ", plan_knobs{}), config_error);
   EXPECT_THROW(expand_axes({{"cdmc", {"33"}}}, "x: ", plan_knobs{}), config_error);
   EXPECT_THROW(expand_axes({{"method", {"fastest"}}}, "x: ", plan_knobs{}), config_error);
+}
+
+TEST(SweepAxes, NoneIsSweptOnlyOverTheAxesThatChangeIt) {
+  const auto cases = expand_axes({{"cdmc", {"1", "8"}},
+                                  {"method", {"none", "preset"}},
+                                  {"order", {"comm_first", "gemm_first"}},
+                                  {"sm_margin", {"0", "16"}},
+                                  {"comm_ctas", {"0", "8"}},
+                                  {"priority", {"comm_high", "equal"}}},
+                                 "x.json: sweep.", plan_knobs{});
+  std::vector<std::string> none;
+  for (const auto& c : cases)
+    if (c.method == overlap_setting::none) none.push_back(c.id);
+  EXPECT_EQ(none, (std::vector<std::string>{"method=none,comm_ctas=0", "method=none,comm_ctas=8"}));
+  EXPECT_EQ(cases.size(), 2u + 2 * 2 * 2 * 2 * 2);
+
+  // What the axis table claims: a `none` layer simulates the same whatever the dropped axes say,
+  // and its collectives' CTAs do matter.
+  layer_scenario sc = load_layer_scenario("default_layer");
+  const run_spec r = resolve_run(sc);
+  sim_executor ex(r.gpu);
+  auto simulate_case = [&](int cdmc, plan_knobs k) {
+    sweep_case c;
+    c.method = overlap_setting::none;
+    c.cdmc = cdmc;
+    c.knobs = k;
+    measure_options o;
+    o.cdmc = cdmc;
+    std::vector<double> out;
+    for (const auto& v : ex.measure(make_variant_schedules(plan_case(r, c)), o))
+      out.push_back(v.iter_ms.at(0));
+    return out;
+  };
+  const auto base = simulate_case(1, plan_knobs{});
+  plan_knobs other;
+  other.order = launch_order::gemm_first;
+  other.sm_margin = 32;
+  other.priority = priority_mode::compute_high;
+  EXPECT_EQ(simulate_case(32, other), base);
+  plan_knobs ctas;
+  ctas.comm_ctas = 4;
+  EXPECT_NE(simulate_case(1, ctas), base);
 }
 
 TEST(RunSpec, LaunchOrderingFollowsTransformerEngine) {
@@ -84,7 +129,7 @@ TEST(RunSpec, LaunchOrderingFollowsTransformerEngine) {
 TEST(RunSpec, DefaultScenarioResolvesToItsPresetAndNamesMismatches) {
   layer_scenario sc = load_layer_scenario("default_layer");
   const run_spec r = resolve_run(sc);
-  EXPECT_EQ(r.cases.size(), 60u);
+  EXPECT_EQ(r.cases.size(), 3u * 2 * 5 + 1);  // `none` once: no axis but comm_ctas applies
   EXPECT_EQ(r.overlap.of(overlap_setting::preset).at("fc2_fprop").method,
             overlap_method::ring_exchange);  // the preset's choice
   EXPECT_EQ(r.overlap.of(overlap_setting::te_default).at("fc2_fprop").method,
@@ -132,6 +177,65 @@ TEST(Sweep, RunsEveryCaseInOrderAndReducesAcrossRanks) {
   for (const auto& e : trace["traceEvents"])
     if (e.contains("pid")) pids.insert(e["pid"].get<int>());
   EXPECT_EQ(pids.size(), 5u);
+}
+
+// A stand-in for a real backend: the simulator's timeline, 10 % slower, flagged measured.
+class slower_measured_executor final : public executor {
+ public:
+  explicit slower_measured_executor(gpu_spec gpu) : sim_(std::move(gpu)) {}
+  std::string backend() const override { return "cuda"; }
+  bool simulated() const override { return false; }
+  std::string label() const override { return "measured (test)"; }
+  json environment() const override { return json{{"backend", "cuda"}, {"simulated", false}}; }
+  variant_measurements measure(const variant_schedules& v, const measure_options& o) override {
+    variant_measurements m = sim_.measure(v, o);
+    for (auto& vm : m) {
+      for (double& t : vm.iter_ms) t *= 1.1;
+      for (op_interval& i : vm.ops) {  // a real backend sees start and end only
+        i.start_us *= 1.1;
+        i.end_us *= 1.1;
+        i.enqueue_us = i.deps_met_us = i.ready_us = std::nullopt;
+      }
+    }
+    return m;
+  }
+
+ private:
+  sim_executor sim_;
+};
+
+TEST(Sweep, MeasuredCasesCarryTheSimulatorsPredictionAndAreDiagnosed) {
+  layer_scenario sc = load_layer_scenario("default_layer");
+  // The process's own CDMC: a real backend measures only that one.
+  apply_override(sc, "cdmc=" + std::to_string(process_cdmc()));
+  apply_override(sc, "sm_margin=0,16");
+  apply_override(sc, "order=comm_first");
+  const run_spec r = resolve_run(sc);
+  sweep_request req;
+  req.scenario = "layer";
+  req.cases = r.cases;
+  req.plan = [&r](const sweep_case& c) { return plan_case(r, c); };
+  req.config = r.config;
+  slower_measured_executor exec(r.gpu);
+  sim_executor predictor(r.gpu);
+  auto comm = make_single_communicator();
+  sweep_hooks hooks;
+  hooks.predictor = &predictor;
+  const sweep_result out = run_sweep(req, exec, *comm, r.gpu, hooks);
+  ASSERT_EQ(out.doc.cases.size(), 3u);
+  EXPECT_FALSE(out.doc.simulated());
+  for (const case_record& c : out.doc.cases) {
+    ASSERT_TRUE(c.predicted.has_value()) << c.id;
+    EXPECT_NEAR(c.predicted->deviation_pct, 10.0, 1e-6) << c.id;
+    EXPECT_NEAR(c.predicted->overlapped_ms * 1.1, c.m.overlapped_ms.median, 1e-9);
+    // Diagnosed from start/end intervals alone, adding up to the measured exposed time.
+    ASSERT_TRUE(c.diag.has_value()) << c.id;
+    double sum = 0;
+    for (const cause_share& x : c.diag->causes) sum += x.ms;
+    EXPECT_NEAR(sum, c.m.exposed_comm_ms, 1e-9);
+  }
+  ASSERT_TRUE(out.doc.rec.has_value());
+  EXPECT_EQ(out.doc.rec->best_case, out.doc.cases.front().id);
 }
 
 TEST(Sweep, PlanErrorsNameTheSourceAndCase) {

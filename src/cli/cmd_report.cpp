@@ -1,0 +1,51 @@
+#include <iostream>
+
+#include "cli/command.hpp"
+#include "core/gbench.hpp"
+#include "core/report.hpp"
+#include "core/result.hpp"
+
+namespace ob::cli {
+namespace {
+
+// report RESULT.json [MORE.json ...] --out DIR: report.md (+ --html) and its pictures.
+class report_command final : public command {
+ public:
+  CLI::App* attach(CLI::App& parent) override {
+    auto* app = parent.add_subcommand(
+        "report", "write DIR/report.md with its pictures: the answer, why, and the trend");
+    app->add_option("results", req_.results,
+                    "result JSON files: the report's subject first, then earlier results (oldest "
+                    "first) for the trend");
+    app->add_option("--out", req_.out_dir, "folder for report.md and its PNGs")->required();
+    app->add_flag("--html", req_.html, "also write one self-contained report.html");
+    app->add_flag("--trend", req_.trend,
+                  "put every result file of --history first on the trend (regression tracking)");
+    app->add_option("--history", req_.history_dir, "the history folder --trend reads")
+        ->capture_default_str();
+    app->add_option("--gbench-json", gbench_path_,
+                    "also write the subject result in Google Benchmark's JSON format");
+    return app;
+  }
+
+  int run(const process_args&) override {
+    const report_outcome o = write_report(req_);
+    for (const std::string& n : o.notes) std::cerr << "overlap-bench: report: " << n << "\n";
+    for (const std::string& p : o.written) std::cout << p << "\n";
+    if (!gbench_path_.empty() && !req_.results.empty()) {
+      write_gbench_json(gbench_path_, load_result(req_.results.front()));
+      std::cout << gbench_path_ << "\n";
+    }
+    return 0;
+  }
+
+ private:
+  report_request req_;
+  std::string gbench_path_;
+};
+
+}  // namespace
+
+std::unique_ptr<command> make_report_command() { return std::make_unique<report_command>(); }
+
+}  // namespace ob::cli

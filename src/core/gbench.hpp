@@ -1,0 +1,19 @@
+#pragma once
+// A result as Google Benchmark's JSON (`--benchmark_out_format=json`), so dashboards that track
+// Google Benchmark output track overlap without glue code: one benchmark per case, real_time the
+// overlapped median, counters for exposed time, efficiency and the other metrics.
+#include <string>
+
+#include "core/json_util.hpp"
+#include "core/result.hpp"
+
+namespace ob {
+
+// `date` is the context's date (ISO 8601). Simulated results say so in each benchmark's label
+// and in the context.
+ordered_json gbench_json(const result_doc& d, const std::string& date);
+
+// Now's date; written atomically.
+void write_gbench_json(const std::string& path, const result_doc& d);
+
+}  // namespace ob

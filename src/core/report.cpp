@@ -1,0 +1,82 @@
+#include "core/report.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/history.hpp"
+#include "core/report_content.hpp"
+#include "core/report_plots.hpp"
+
+namespace ob {
+namespace {
+namespace fs = std::filesystem;
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// History first (by date), then the earlier results given, then the subject. A history file
+// with the same bytes as a given result is that result (scripts/run.sh copies each run there).
+std::vector<std::string> trend_paths(const report_request& req) {
+  std::vector<std::string> given(req.results.begin(), req.results.end());
+  std::vector<std::string> out;
+  if (req.trend) {
+    std::vector<std::string> contents;
+    for (const std::string& g : given) contents.push_back(file_bytes(g));
+    for (const std::string& h : history_files(req.history_dir))
+      if (std::find(contents.begin(), contents.end(), file_bytes(h)) == contents.end())
+        out.push_back(h);
+  }
+  for (std::size_t i = 1; i < given.size(); ++i) out.push_back(given[i]);
+  if (!given.empty()) out.push_back(given.front());
+  return out;
+}
+
+void write_text(const std::string& path, const std::string& text, report_outcome& o) {
+  write_file_atomic(path, text);
+  o.written.push_back(path);
+}
+
+}  // namespace
+
+report_outcome write_report(const report_request& req) {
+  report_request r = req;
+  if (r.results.empty() && r.trend) {
+    const std::vector<std::string> h = history_files(r.history_dir);
+    if (h.empty()) throw config_error("report --trend: no result files in " + r.history_dir);
+    r.results.push_back(h.back());
+  }
+  if (r.results.empty()) throw config_error("report: give a result file (or --trend)");
+  const std::vector<trend_point> trend = load_trend(trend_paths(r));
+  const trend_point& subject = trend.back();
+  std::error_code ec;
+  fs::create_directories(r.out_dir, ec);
+  if (ec || !fs::is_directory(r.out_dir))
+    throw config_error("--out " + r.out_dir + ": cannot create the folder: " + ec.message());
+
+  std::vector<std::pair<std::string, std::string>> trend_args;
+  if (trend.size() >= 2)
+    for (const trend_point& t : trend) trend_args.emplace_back(t.label, t.path);
+  const plot_outcome plots = draw_report_figures(r.out_dir, subject.path, trend_args);
+  report_outcome o;
+  if (!plots.problem.empty()) o.notes.push_back("no pictures: " + plots.problem);
+  for (const figure& f : plots.figures)
+    o.written.push_back((fs::path(r.out_dir) / f.file).string());
+
+  const report_doc doc = build_report(subject, trend, plots);
+  write_text((fs::path(r.out_dir) / "report.md").string(), doc.markdown(), o);
+  if (r.html)
+    write_text((fs::path(r.out_dir) / "report.html").string(),
+               doc.html(r.out_dir, "overlap-bench report: " + subject.label), o);
+  return o;
+}
+
+}  // namespace ob

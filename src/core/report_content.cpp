@@ -1,0 +1,271 @@
+#include "core/report_content.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "core/diagnosis.hpp"
+#include "core/report_table.hpp"
+
+namespace ob {
+namespace {
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string code(const std::string& s) { return "`" + s + "`"; }
+
+std::string text_of(const ordered_json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::string faster_or_slower(double pct) {
+  return fixed(std::abs(pct), 1) + " % " + (pct >= 0 ? "faster" : "slower");
+}
+
+const case_record* find_case(const result_doc& d, const std::string& id) {
+  for (const case_record& c : d.cases)
+    if (c.id == id) return &c;
+  return nullptr;
+}
+
+void add_figures(report_doc& out, const plot_outcome& plots, const std::string& kind) {
+  for (const figure& f : plots.figures)
+    if (f.kind == kind) out.image(f.file, f.caption);
+}
+
+std::string cause_list(const diagnosis& d, bool ms) {
+  double total = 0;
+  for (const cause_share& c : d.causes) total += c.ms;
+  std::string out;
+  for (const cause_share& c : d.causes) {
+    out += (out.empty() ? "" : ", ") + std::string(info_of(c.cause).short_name) + " " +
+           (ms ? fixed(c.ms, 3) + " ms" : fixed(100 * c.ms / total, 0) + " %");
+    if (c.sm_margin_ms && *c.sm_margin_ms > 0.005 * total)
+      out += " (SM margin " + fixed(*c.sm_margin_ms, 3) + " ms)";
+    else if (!c.where.empty())
+      out += " (" + c.where + ")";
+  }
+  return out;
+}
+
+std::string scenario_text(const ordered_json& cfg) {
+  const std::string kind = cfg.contains("scenario") ? text_of(cfg["scenario"]) : "?";
+  if (kind == "layer" && cfg.contains("model") && cfg.contains("parallel")) {
+    const ordered_json& p = cfg["parallel"];
+    std::string passes;
+    for (const auto& x : cfg.value("passes", ordered_json::array()))
+      passes += (passes.empty() ? "" : "+") + text_of(x);
+    return "one " + text_of(cfg["model"]["name"]) + " layer (" + passes + "), TP " +
+           text_of(p["tp"]) +
+           (p.value("sequence_parallel", false) ? " with sequence parallelism" : "") + ", preset " +
+           code(cfg.value("preset", std::string("(TE defaults)")));
+  }
+  if (kind == "pair" && cfg.contains("gemm") && cfg.contains("collective")) {
+    const ordered_json &g = cfg["gemm"], &c = cfg["collective"];
+    return "one GEMM " + text_of(g["m"]) + "x" + text_of(g["n"]) + "x" + text_of(g["k"]) + " " +
+           text_of(g["dtype"]) + " beside one " + text_of(c["op"]) + " of " + text_of(c["bytes"]) +
+           " bytes over " + text_of(c["ranks"]) + " ranks";
+  }
+  return kind;
+}
+
+void header_section(report_doc& out, const trend_point& s) {
+  const result_doc& d = s.doc;
+  out.heading(1, "overlap-bench report");
+  if (d.simulated())
+    out.paragraph("**" + banner_line(d.env) +
+                  ".** Every number and picture below comes from the simulator: use it to reason "
+                  "about mechanisms and to plan, and measure with `--backend cuda` before "
+                  "believing a figure.");
+  else
+    out.paragraph("**" + banner_line(d.env) + "**.");
+  const std::string tool = d.tool.value("version", std::string("?")) + " (" +
+                           d.tool.value("git_sha", std::string("?")) + ")";
+  out.table({"", ""}, {{"result", code(s.path)},
+                       {"what ran", scenario_text(d.config)},
+                       {"cases", std::to_string(d.cases.size())},
+                       {"tool", "overlap-bench " + tool}});
+}
+
+void answer_section(report_doc& out, const trend_point& s) {
+  out.heading(2, "Answer");
+  if (!s.rec) {
+    out.paragraph("No case has valid data (every case failed verification).");
+    return;
+  }
+  const recommendation& r = *s.rec;
+  const result_doc& d = s.doc;
+  std::vector<std::string> items;
+  std::string use = "**Use " + code(short_case_name(d, r.best_case)) +
+                    "**: " + fixed(r.best_ms, 3) + " ms per iteration";
+  if (r.best_case == r.default_case)
+    use += " — it is the default case (the sweep's first), so nothing to change";
+  else
+    use += ", " + faster_or_slower(r.gain_vs_default_pct) + " than the default case " +
+           code(short_case_name(d, r.default_case)) + " (" + fixed(r.default_ms, 3) + " ms)";
+  items.push_back(use + ".");
+  if (r.none_case && r.gain_vs_none_pct)
+    items.push_back("Against no overlap (" + code(short_case_name(d, *r.none_case)) + ", " +
+                    fixed(*r.none_ms, 3) + " ms): " + faster_or_slower(*r.gain_vs_none_pct) + ".");
+  if (r.knob)
+    items.push_back("The setting that mattered most: **" + r.knob->axis + "** — " +
+                    code(text_of(r.knob->best)) + " is best, " + code(text_of(r.knob->worst)) +
+                    " worst (+" + fixed(r.knob->spread_ms, 3) + " ms, +" +
+                    fixed(r.knob->spread_pct, 1) + " % on the best time).");
+  const case_record* best = find_case(d, r.best_case);
+  if (best && best->diag)
+    items.push_back("What the best case still exposes: " + fixed(best->m.exposed_comm_ms, 3) +
+                    " ms — " + cause_list(*best->diag, false) + ".");
+  else if (best)
+    items.push_back("The best case hides its communication completely.");
+  out.bullets(items);
+}
+
+// Per method, its best case: end to end, split into compute and exposed, and the extra compute
+// the method's chunking costs against no overlap.
+void methods_section(report_doc& out, const trend_point& s, const plot_outcome& plots) {
+  std::map<std::string, const case_record*> best;
+  for (const case_record& c : s.doc.cases) {
+    if (c.m.wrong > 0 || !c.params.is_object() || !c.params.contains("method")) continue;
+    const case_record*& b = best[text_of(c.params["method"])];
+    if (!b || c.m.overlapped_ms.median < b->m.overlapped_ms.median) b = &c;
+  }
+  if (best.empty()) return;
+  out.heading(2, "End to end per method");
+  add_figures(out, plots, "e2e");
+  const auto none = best.find("none");
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [method, c] : best) {
+    const bool vs = none != best.end() && method != "none";
+    const double n_over = vs ? none->second->m.overlapped_ms.median : 0;
+    const double n_comp = vs ? none->second->m.compute_ms.median : 0;
+    rows.push_back({method, code(short_case_name(s.doc, c->id)),
+                    fixed(c->m.overlapped_ms.median, 3), fixed(c->m.compute_ms.median, 3),
+                    fixed(c->m.exposed_comm_ms, 3),
+                    vs ? fixed(c->m.compute_ms.median - n_comp, 3) : "-",
+                    vs ? fixed(100 * (n_over - c->m.overlapped_ms.median) / n_over, 1) : "-"});
+  }
+  out.table({"method", "best case", "overlapped ms", "compute ms", "exposed ms",
+             "chunking cost vs none ms", "faster than none %"},
+            rows);
+  out.paragraph(
+      "Compare methods on the overlapped (end-to-end) time. `exposed` is measured against each "
+      "method's own compute-only time, which for a chunked method includes what splitting the "
+      "GEMMs costs (the chunking cost column): a method can hide most of its communication and "
+      "still end barely sooner than no overlap.");
+}
+
+void heatmap_section(report_doc& out, const plot_outcome& plots) {
+  if (std::none_of(plots.figures.begin(), plots.figures.end(),
+                   [](const figure& f) { return f.kind == "heatmap"; }))
+    return;
+  out.heading(2, "CDMC × SM margin");
+  out.paragraph(
+      "Exposed communication (ms) for each CUDA_DEVICE_MAX_CONNECTIONS and GEMM SM "
+      "margin, one picture per method; the best case of the cell over the other axes.");
+  add_figures(out, plots, "heatmap");
+}
+
+void diagnosis_section(report_doc& out, const trend_point& s, const plot_outcome& plots) {
+  out.heading(2, "Why communication was exposed");
+  out.paragraph(
+      "Each case's exposed time split into causes along the critical path of its "
+      "overlapped timeline (docs/ARCHITECTURE.md §7.1); the causes add up to the exposed "
+      "time.");
+  add_figures(out, plots, "diagnosis");
+  std::vector<std::vector<std::string>> rows;
+  for (const case_record& c : s.doc.cases)
+    rows.push_back({code(short_case_name(s.doc, c.id)), fixed(c.m.overlapped_ms.median, 3),
+                    fixed(c.m.exposed_comm_ms, 3),
+                    c.diag ? std::string(to_string(c.diag->main_cause)) : "-",
+                    c.diag ? cause_list(*c.diag, true) : "nothing exposed"});
+  out.table({"case", "overlapped ms", "exposed ms", "main cause", "causes"}, rows);
+  std::vector<std::vector<std::string>> glossary;
+  for (const cause_info& c : cause_table())
+    glossary.push_back(
+        {code(std::string(to_string(c.cause))), std::string(c.meaning), std::string(c.try_this)});
+  out.heading(3, "The causes");
+  out.table({"cause", "meaning", "what to try"}, glossary);
+}
+
+void timeline_section(report_doc& out, const plot_outcome& plots) {
+  if (std::none_of(plots.figures.begin(), plots.figures.end(),
+                   [](const figure& f) { return f.kind.rfind("timeline", 0) == 0; }))
+    return;
+  out.heading(2, "Timelines of the best and the worst case");
+  out.paragraph(
+      "The overlapped variant, one row per stream; outlined ops lie on the critical "
+      "path. Open `--trace` output in ui.perfetto.dev for every op of more cases.");
+  add_figures(out, plots, "timeline_best");
+  add_figures(out, plots, "timeline_worst");
+}
+
+void bringup_section(report_doc& out, const trend_point& s) {
+  std::vector<std::vector<std::string>> rows;
+  for (const case_record& c : s.doc.cases)
+    if (c.predicted)
+      rows.push_back({code(short_case_name(s.doc, c.id)), fixed(c.m.overlapped_ms.median, 3),
+                      fixed(c.predicted->overlapped_ms, 3),
+                      std::string(c.predicted->deviation_pct >= 0 ? "+" : "") +
+                          fixed(c.predicted->deviation_pct, 1),
+                      fixed(c.m.compute_ms.median, 3), fixed(c.predicted->compute_ms, 3),
+                      fixed(c.m.comm_ms.median, 3), fixed(c.predicted->comm_ms, 3)});
+  if (rows.empty()) return;
+  out.heading(2, "Bring-up: measured against the simulator");
+  out.paragraph(
+      "The simulator's prediction for the same schedules. A uniform offset is model "
+      "error; compute far off means the GPU (clocks, power, cuBLAS), comm far off the "
+      "links or the NCCL build; only overlapped off means scheduling (README.md, "
+      "\"Bring-up\").");
+  out.table({"case", "measured ms", "predicted ms", "deviation %", "compute ms",
+             "predicted compute ms", "comm ms", "predicted comm ms"},
+            rows);
+}
+
+void trend_section(report_doc& out, const std::vector<trend_point>& trend,
+                   const plot_outcome& plots) {
+  if (trend.size() < 2) return;
+  out.heading(2, "Trend");
+  const auto simulated = std::count_if(trend.begin(), trend.end(),
+                                       [](const trend_point& t) { return t.doc.simulated(); });
+  out.paragraph("Oldest first; the last is this report's result. " + std::to_string(simulated) +
+                " of " + std::to_string(trend.size()) + " results are SIMULATED." +
+                (simulated > 0 && simulated < static_cast<long>(trend.size())
+                     ? " Simulated and measured points differ by model error, not by performance."
+                     : ""));
+  add_figures(out, plots, "trend");
+  out.table(trend_header(), trend_rows(trend));
+}
+
+void notes_section(report_doc& out, const trend_point& s, const plot_outcome& plots) {
+  std::vector<std::string> notes;
+  if (!plots.problem.empty()) notes.push_back("No pictures: " + plots.problem + ".");
+  for (const auto& w : s.doc.config.value("warnings", ordered_json::array()))
+    notes.push_back(text_of(w));
+  if (notes.empty()) return;
+  out.heading(2, "Notes");
+  out.bullets(notes);
+}
+
+}  // namespace
+
+report_doc build_report(const trend_point& subject, const std::vector<trend_point>& trend,
+                        const plot_outcome& plots) {
+  report_doc out;
+  header_section(out, subject);
+  answer_section(out, subject);
+  methods_section(out, subject, plots);
+  heatmap_section(out, plots);
+  diagnosis_section(out, subject, plots);
+  timeline_section(out, plots);
+  bringup_section(out, subject);
+  trend_section(out, trend, plots);
+  notes_section(out, subject, plots);
+  return out;
+}
+
+}  // namespace ob
