@@ -41,6 +41,9 @@ struct gpu_spec {
   double elementwise_hbm_efficiency = 0.85;  // memory-bound kernels' fraction of HBM
 
   double peak_tflops(dtype t) const;
+  bool supports(dtype t) const { return peak_tflops(t) > 0; }
+  // Throws config_error naming `field` when this GPU has no tensor cores for `t` (fp8 on A100).
+  void require(dtype t, const std::string& field) const;
   double gemm_efficiency(dtype t) const;
   int default_ctas(coll_op op) const;
   double nvlink_effective_gbps() const { return nvlink_gbps * nccl_link_efficiency; }

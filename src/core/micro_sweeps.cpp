@@ -8,6 +8,7 @@ namespace ob {
 
 sweep_request pair_sweep(const pair_spec& p, const std::vector<sweep_axis>& axes,
                          const std::string& where, const gpu_spec& gpu) {
+  gpu.require(p.gemm.type, "--dtype");
   const std::uint64_t unit = traits_of(p.coll.op).size_multiple(p.coll.group_size, p.coll.type);
   if (p.coll.bytes % unit != 0)
     throw config_error("--bytes: " + std::to_string(p.coll.bytes) +
