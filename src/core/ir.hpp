@@ -87,6 +87,9 @@ struct collective_params {
   int group_size = 1;     // ranks in the group
   int ctas = 0;           // 0 = library default for this op
   std::string algorithm;  // hint ("ring", ...); empty = library choice
+  // Nodes the group's members spread over, evenly (docs/ARCHITECTURE.md §5.4); more than one
+  // is costed on the fabric, not on NVLink.
+  int nodes = 1;
 };
 
 struct p2p_params {
@@ -97,6 +100,7 @@ struct p2p_params {
   comm_group group = comm_group::tp;
   int group_size = 1;
   int ctas = 0;  // 0 = copy engine (no SM), as TE's userbuffers use_ce default
+  int nodes = 1;  // 2: the peers sit on different nodes (costed on the fabric)
 };
 
 struct elementwise_params {

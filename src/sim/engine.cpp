@@ -6,6 +6,7 @@
 #include <limits>
 #include <queue>
 #include <string>
+#include <utility>
 
 #include "core/error.hpp"
 
@@ -26,6 +27,7 @@ struct cohort {
   double rate = 0;          // work per µs during the current interval
   double next_event = 0;    // absolute time of its next state change
   bool dead = false;
+  bool held = false;  // a rendezvous op resident but waiting for its partner: no progress
 };
 
 struct op_state {
@@ -35,7 +37,10 @@ struct op_state {
   bool ready_marked = false;
   bool started = false;
   bool finished = false;
+  bool released = false;  // rendezvous: the partner has started too
 };
+
+}  // namespace
 
 class device {
  public:
@@ -66,11 +71,33 @@ class device {
       if (t == infinity) stalled();
       advance_to(t);
     }
+    return result();
+  }
+
+  sim_result result() {
     for (const auto& r : result_.ops) result_.total_us = std::max(result_.total_us, r.end_us);
     return std::move(result_);
   }
 
- private:
+  bool done() const { return finished_ == n_; }
+  double now() const { return now_; }
+  std::vector<int> take_started_rendezvous() { return std::exchange(started_rendezvous_, {}); }
+
+  void release(int id) {
+    state_[id].released = true;
+    for (cohort& c : cohorts_)
+      if (c.op == id) c.held = false;
+  }
+
+  std::string heads() const {
+    std::string out;
+    for (int q = 0; q < queues_.count(); ++q) {
+      const int h = queues_.head(q);
+      if (h >= 0) out += " queue " + std::to_string(q) + ": '" + in_.sched.ops[h].name + "'";
+    }
+    return out;
+  }
+
   // Everything that happens at `now_` without time passing: due timers, dispatch, and the
   // completions of ops that need no device time.
   void settle() {
@@ -141,10 +168,17 @@ class device {
     st.to_dispatch = 0;
   }
 
+  bool waits_for_partner(int id) const {
+    return in_.rendezvous && !in_.rendezvous->empty() && (*in_.rendezvous)[id] &&
+           !state_[id].released;
+  }
+
   void mark_started(int id) {
     op_state& st = state_[id];
     if (st.started) return;
     st.started = true;
+    if (in_.rendezvous && !in_.rendezvous->empty() && (*in_.rendezvous)[id])
+      started_rendezvous_.push_back(id);
     result_.ops[id].start_us = now_;
     if (in_.plans[id].is_comm) ++comm_running_;
     if (in_.plans[id].is_gemm) ++gemm_running_;
@@ -159,6 +193,7 @@ class device {
     const kernel_plan& p = in_.plans[id];
     cohort c;
     c.op = id;
+    c.held = waits_for_partner(id);
     switch (p.model) {
       case progress_model::copy_engine:
         c.work_left = p.channel_bytes;
@@ -185,6 +220,7 @@ class device {
     c.op = id;
     if (p.model == progress_model::channels) {
       c.n = k;
+      c.held = waits_for_partner(id);
       c.latency_left = p.latency_us;
       c.work_left = p.channel_bytes;
       cohorts_.push_back(c);
@@ -225,6 +261,27 @@ class device {
     });
   }
 
+  // Inter-node ops whose bytes are moving now: they share the node's NICs.
+  int moving_inter_node_ops() {
+    ++stamp_epoch_;
+    int n = 0;
+    for (const cohort& c : cohorts_) {
+      const kernel_plan& p = in_.plans[c.op];
+      if (!p.inter_node || c.held || c.latency_left > 0 || c.n == 0) continue;
+      if (stamp_[c.op] != stamp_epoch_) {
+        stamp_[c.op] = stamp_epoch_;
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  // One channel of an inter-node op: the op's bandwidth cap over its channels, split evenly
+  // with the other inter-node ops moving at the same time.
+  static double inter_node_rate(const kernel_plan& p, int net_ops, double comm_slow) {
+    return p.cap_gbps * bytes_per_us_per_gbps / comm_slow / p.ctas / std::max(net_ops, 1);
+  }
+
   // Sets every cohort's rate for the interval starting now and returns the next event time.
   double next_event_time() {
     double t = infinity;
@@ -235,8 +292,10 @@ class device {
     const double gemm_rate = comm_running_ > 0 ? 1.0 / g.gemm_contention : 1.0;
     const double comm_slow = gemm_running_ > 0 ? g.comm_contention : 1.0;
     int moving_channels = 0;
+    const int net_ops = moving_inter_node_ops();
     for (const cohort& c : cohorts_)
-      if (c.n > 0 && c.latency_left <= 0 && in_.plans[c.op].model == progress_model::channels)
+      if (c.n > 0 && !c.held && c.latency_left <= 0 &&
+          in_.plans[c.op].model == progress_model::channels)
         moving_channels += c.n;
     // Channels share the GPU's NVLink; each is also capped by what one CTA can push.
     const double channel_rate =
@@ -249,6 +308,11 @@ class device {
                                                  : 0;
     for (cohort& c : cohorts_) {
       const kernel_plan& p = in_.plans[c.op];
+      if (c.held) {
+        c.rate = 0;
+        c.next_event = infinity;
+        continue;
+      }
       double dt;
       switch (p.model) {
         case progress_model::tiles:
@@ -260,7 +324,8 @@ class device {
             c.rate = 1.0;
             dt = c.latency_left;
           } else {
-            c.rate = channel_rate;
+            c.rate = p.inter_node ? std::min(channel_rate, inter_node_rate(p, net_ops, comm_slow))
+                                  : channel_rate;
             dt = c.work_left / c.rate;
           }
           break;
@@ -284,7 +349,7 @@ class device {
     // Progress first, at the rates of the interval that ends now; only then let events change
     // the counters that set the next interval's rates.
     for (cohort& c : cohorts_) {
-      if (c.next_event <= t) continue;
+      if (c.next_event <= t || c.held) continue;
       if (c.latency_left > 0)
         c.latency_left = std::max(0.0, c.latency_left - dt);
       else
@@ -347,14 +412,11 @@ class device {
   }
 
   [[noreturn]] void stalled() const {
-    std::string heads;
-    for (int q = 0; q < queues_.count(); ++q) {
-      const int h = queues_.head(q);
-      if (h >= 0) heads += " queue " + std::to_string(q) + ": '" + in_.sched.ops[h].name + "'";
-    }
     throw runtime_failure("simulator: schedule '" + in_.sched.name + "' stalled at " +
-                          std::to_string(now_) + " us;" + heads);
+                          std::to_string(now_) + " us;" + heads());
   }
+
+ public:
 
   const device_inputs& in_;
   int n_;
@@ -373,9 +435,22 @@ class device {
   int comm_running_ = 0;
   int gemm_running_ = 0;
   int copies_running_ = 0;
+  std::vector<int> started_rendezvous_;
+  std::vector<unsigned> stamp_ = std::vector<unsigned>(in_.sched.ops.size(), 0);
+  unsigned stamp_epoch_ = 0;
 };
 
-}  // namespace
+device_sim::device_sim(const device_inputs& in) : impl_(std::make_unique<device>(in)) {}
+device_sim::~device_sim() = default;
+void device_sim::settle() { impl_->settle(); }
+double device_sim::next_event_time() { return impl_->next_event_time(); }
+void device_sim::advance_to(double t) { impl_->advance_to(t); }
+bool device_sim::done() const { return impl_->done(); }
+double device_sim::now() const { return impl_->now(); }
+std::vector<int> device_sim::take_started_rendezvous() { return impl_->take_started_rendezvous(); }
+void device_sim::release(int op) { impl_->release(op); }
+std::string device_sim::heads() const { return impl_->heads(); }
+sim_result device_sim::result() { return impl_->result(); }
 
 sim_result run_device(const device_inputs& in) { return device(in).run(); }
 
