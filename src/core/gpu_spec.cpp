@@ -16,6 +16,8 @@ double gpu_spec::peak_tflops(dtype t) const {
       return peak_tflops_fp16;
     case dtype::fp8:
       return peak_tflops_fp8;
+    case dtype::fp32:
+      return 0;  // no fp32 GEMMs are modelled
   }
   return peak_tflops_bf16;
 }
@@ -28,6 +30,8 @@ double gpu_spec::gemm_efficiency(dtype t) const {
       return gemm_efficiency_fp16;
     case dtype::fp8:
       return gemm_efficiency_fp8;
+    case dtype::fp32:
+      return 0;
   }
   return gemm_efficiency_bf16;
 }

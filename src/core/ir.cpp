@@ -8,7 +8,16 @@
 
 namespace ob {
 
-std::size_t dtype_bytes(dtype v) { return v == dtype::fp8 ? 1 : 2; }
+std::size_t dtype_bytes(dtype v) {
+  switch (v) {
+    case dtype::fp8:
+      return 1;
+    case dtype::fp32:
+      return 4;
+    default:
+      return 2;
+  }
+}
 
 int schedule::add_stream(std::string stream_name, stream_role role, int priority) {
   const int id = static_cast<int>(streams.size());

@@ -11,7 +11,8 @@
 
 namespace ob {
 
-enum class dtype { bf16, fp16, fp8 };
+// fp32 appears only on the wire (gradients reduced in fp32); no GEMM runs in it.
+enum class dtype { bf16, fp16, fp8, fp32 };
 enum class stream_role { compute, comm, p2p };
 enum class op_kind { gemm, collective, p2p, elementwise, delay };
 enum class coll_op { all_gather, reduce_scatter, all_reduce };
@@ -22,7 +23,8 @@ struct enum_names<dtype> {
   static constexpr std::string_view noun = "dtype";
   static constexpr std::array names = {enum_entry{dtype::bf16, "bf16"},
                                        enum_entry{dtype::fp16, "fp16"},
-                                       enum_entry{dtype::fp8, "fp8"}};
+                                       enum_entry{dtype::fp8, "fp8"},
+                                       enum_entry{dtype::fp32, "fp32"}};
   static constexpr std::array aliases = {enum_entry{dtype::fp8, "fp8_e4m3"}};
 };
 template <>
@@ -62,7 +64,7 @@ struct enum_names<comm_group> {
       enum_entry{comm_group::cp, "cp"}, enum_entry{comm_group::pp, "pp"}};
 };
 
-std::size_t dtype_bytes(dtype v);  // bf16/fp16 2, fp8 1
+std::size_t dtype_bytes(dtype v);  // bf16/fp16 2, fp8 1, fp32 4
 
 struct stream {
   int id = 0;  // index in schedule::streams; creation order = index order
