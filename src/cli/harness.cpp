@@ -8,7 +8,7 @@
 
 namespace ob::cli {
 
-void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu) {
+void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu, bool with_threads) {
   app.add_option("--backend", f.backend, "auto | sim | cuda | loopback")
       ->check(CLI::IsMember({"auto", "sim", "cuda", "loopback"}))
       ->capture_default_str();
@@ -20,8 +20,9 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu) {
   app.add_option("--warmup", f.warmup, "warm-up iterations per variant (real backends)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--graphs", f.graphs, "capture one iteration in a CUDA graph and replay it");
-  app.add_option("--gpus", f.gpus, "single-process mode: one thread per GPU (cuda backend)")
-      ->check(CLI::NonNegativeNumber);
+  if (with_threads)
+    app.add_option("--gpus", f.gpus, "single-process mode: one thread per GPU (cuda backend)")
+        ->check(CLI::NonNegativeNumber);
   app.add_option("--timeout", f.timeout_s, "seconds before a hung NCCL op aborts (exit 4)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -25,7 +25,10 @@ struct common_flags {
   std::string json_path, csv_path, trace_path;
   bool quiet = false;
 };
-void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true);
+// `with_threads`: --gpus N runs N local ranks as threads (not for `step`, whose --gpus is the
+// job's size).
+void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true,
+                      bool with_threads = true);
 
 // The flags' iterations, warm-up, graphs and timeout over `defaults` (a scenario's own).
 measure_options measure_from(const common_flags& f, measure_options defaults);

@@ -156,6 +156,7 @@ std::vector<step_case> expand_step_cases(const step_scenario& sc) {
   std::vector<std::size_t> idx(axes.size(), 0);
   while (true) {
     step_case c;
+    c.cfg = sc.base;
     for (std::size_t i = 0; i < axes.size(); ++i) {
       const std::string& v = axes[i]->values[idx[i]];
       c.params[axes[i]->name] = parse_axis(axes[i]->name, v, axis_label(sc, axes[i]->name), c);

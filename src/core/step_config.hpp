@@ -62,6 +62,7 @@ struct step_scenario {
   std::string bridge_config;
   launch_ordering te_launch_ordering = launch_ordering::automatic;
   std::vector<sweep_axis> axes;  // only the axes given
+  step_config base;              // what an axis not given keeps (a Bridge config's settings)
   int warmup = 5, iters = 20;
 };
 

@@ -182,6 +182,25 @@ variant_measurements sim_executor::measure(const variant_schedules& variants,
   return out;
 }
 
+program_measurements sim_executor::measure_program(const program_variants& variants,
+                                                   const measure_options& opts) {
+  const sim_options so{opts.cdmc, opts.graphs, &cluster_};
+  program_measurements out;
+  for (std::size_t i = 0; i < variants.size(); ++i) {
+    if (!opts.variants[i]) continue;
+    const std::vector<sim_result> stages = simulate_program(variants[i], gpu_, so);
+    double total = 0;
+    for (const sim_result& r : stages) total = std::max(total, r.total_us);
+    for (const sim_result& r : stages) {
+      variant_measurement m;
+      m.iter_ms = {total / 1000.0};
+      m.ops = r.intervals();
+      out[i].push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
 json sim_executor::environment() const {
   // Same `gpu` shape as the result writer's env (results/README.md), so merging this object
   // into it refines rather than replaces.

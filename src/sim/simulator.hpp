@@ -67,6 +67,8 @@ class sim_executor final : public executor {
   std::string label() const override { return "sim (model, not a measurement)"; }
   variant_measurements measure(const variant_schedules& variants,
                                const measure_options& opts) override;
+  program_measurements measure_program(const program_variants& variants,
+                                       const measure_options& opts) override;
   json environment() const override;
   const gpu_spec& gpu() const { return gpu_; }
 
