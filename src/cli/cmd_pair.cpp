@@ -39,6 +39,7 @@ class pair_command final : public command {
                     "a producer kernel of US microseconds runs first; the collective waits on it")
         ->check(CLI::Range(0.0, 1e7));
     add_common_flags(*app, flags_);
+    add_network_flags(*app, flags_);
     return app;
   }
 
@@ -48,7 +49,9 @@ class pair_command final : public command {
       throw config_error("--comm-waits-on-producer: expected microseconds in [0, 1e7], got " +
                          std::to_string(producer_us_));
     const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
-    sweep_request req = pair_sweep(spec(), axes(), "pair --", gpu);
+    pair_spec p = spec();
+    p.coll.nodes = nodes_for(ranks_, cluster_from(flags_, gpu));
+    sweep_request req = pair_sweep(p, axes(), "pair --", gpu);
     req.source = "pair --sm-margin/--comm-ctas/--cdmc/--order/--priority";
     return drive_sweep(std::move(req), flags_, gpu, args);
   }

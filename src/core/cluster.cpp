@@ -130,4 +130,9 @@ group_span span_of(comm_group g, const rank_grid& grid, int gpus_per_node) {
   return s;
 }
 
+int nodes_for(int ranks, const cluster_spec& cluster) {
+  const int per_node = std::max(cluster.gpus_per_node, 1);
+  return std::max(1, (ranks + per_node - 1) / per_node);
+}
+
 }  // namespace ob

@@ -50,4 +50,8 @@ struct group_span {
 };
 group_span span_of(comm_group g, const rank_grid& grid, int gpus_per_node);
 
+// Nodes a group of `ranks` consecutive ranks spans (pair and coll): ranks / GPUs per node,
+// rounded up.
+int nodes_for(int ranks, const cluster_spec& cluster);
+
 }  // namespace ob

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/cdmc.hpp"
+#include "core/cluster.hpp"
 #include "core/ir.hpp"
 #include "core/program.hpp"
 #include "core/json_util.hpp"
@@ -46,6 +47,9 @@ struct measure_options {
   // The variants to measure; the others come back empty (no iterations, no intervals). `coll`
   // needs only comm_only.
   std::array<bool, 5> variants = {true, true, true, true, true};
+  // The nodes and NICs of the case (the simulator costs inter-node communication on them);
+  // nullptr: the executor's own.
+  const cluster_spec* cluster = nullptr;
   bool measures(variant v) const { return variants[static_cast<int>(v)]; }
 };
 

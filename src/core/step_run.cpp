@@ -219,6 +219,7 @@ step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communic
   for (const step_run_case& rc : spec.cases) {
     measure_options opts = spec.measure;
     opts.cdmc = rc.cdmc;
+    opts.cluster = &rc.cluster;
     opts.variants = {};
     opts.variants[static_cast<int>(variant::overlapped)] = true;
     opts.variants[static_cast<int>(variant::compute_only)] = true;

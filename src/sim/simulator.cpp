@@ -170,7 +170,7 @@ variant_measurements sim_executor::measure(const variant_schedules& variants,
   // The model is deterministic: one simulated iteration is the exact answer, so warm-up and
   // repeated iterations would only repeat it. Iteration time and op intervals both run from the
   // origin (the first op's enqueue, see sim_result), not from the host starting to enqueue.
-  const sim_options so{opts.cdmc, opts.graphs, &cluster_};
+  const sim_options so{opts.cdmc, opts.graphs, opts.cluster ? opts.cluster : &cluster_};
   variant_measurements out;
   for (std::size_t i = 0; i < variants.size(); ++i) {
     if (!opts.variants[i]) continue;
@@ -184,7 +184,7 @@ variant_measurements sim_executor::measure(const variant_schedules& variants,
 
 program_measurements sim_executor::measure_program(const program_variants& variants,
                                                    const measure_options& opts) {
-  const sim_options so{opts.cdmc, opts.graphs, &cluster_};
+  const sim_options so{opts.cdmc, opts.graphs, opts.cluster ? opts.cluster : &cluster_};
   program_measurements out;
   for (std::size_t i = 0; i < variants.size(); ++i) {
     if (!opts.variants[i]) continue;
