@@ -118,6 +118,7 @@ void read_latencies(const json_object& top, gpu_spec& g) {
   g.event_us = sourced_positive(top, "event_us");
   g.graph_node_us = sourced_positive(top, "graph_node_us");
   g.cross_queue_event_us = sourced_positive(top, "cross_queue_event_us");
+  g.max_pending_launches = sourced_count(top, "max_pending_launches");
   json_object lat = top.get_object("nccl_step_us");
   g.nccl_step_us_ll = sourced_positive(lat, "ll");
   g.nccl_step_us_ll128 = sourced_positive(lat, "ll128");

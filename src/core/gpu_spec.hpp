@@ -21,6 +21,9 @@ struct gpu_spec {
   double small_tile_efficiency = 0.9;
   // Host costs (µs).
   double launch_us = 0, nccl_launch_us = 0, event_us = 0, graph_node_us = 0;
+  // Launches the host can have outstanding before cudaLaunchKernel blocks: the host of a long
+  // schedule (a training step) stays at most this many ops ahead of the GPU.
+  int max_pending_launches = 1024;
   // Device-side delay before a dependency resolved in another hardware queue is seen.
   double cross_queue_event_us = 0;
   // NCCL per-step latency (µs) by protocol, NVLink ring.

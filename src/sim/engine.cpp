@@ -55,7 +55,7 @@ class device {
     for (const op& o : in.sched.ops) {
       auto& r = result_.ops[o.id];
       r.op_id = o.id;
-      r.enqueue_us = in.enqueue_us[o.id];
+      r.enqueue_us = arrival_[o.id];
       r.queue = queues_.queue_of(o.id);
       r.ctas = in.plans[o.id].ctas;
       state_[o.id].to_dispatch = in.plans[o.id].ctas;
@@ -101,7 +101,7 @@ class device {
   // Everything that happens at `now_` without time passing: due timers, dispatch, and the
   // completions of ops that need no device time.
   void settle() {
-    while (next_arrival_ < n_ && in_.enqueue_us[next_arrival_] <= now_) ++next_arrival_;
+    while (next_arrival_ < host_known_ && arrival_[next_arrival_] <= now_) ++next_arrival_;
     while (!timers_.empty() && timers_.top() <= now_) timers_.pop();
     while (dispatch_one()) {
     }
@@ -111,7 +111,7 @@ class device {
     const int pa = in_.sched.streams[in_.sched.ops[a].stream].priority;
     const int pb = in_.sched.streams[in_.sched.ops[b].stream].priority;
     if (pa != pb) return pa < pb;
-    if (in_.enqueue_us[a] != in_.enqueue_us[b]) return in_.enqueue_us[a] < in_.enqueue_us[b];
+    if (arrival_[a] != arrival_[b]) return arrival_[a] < arrival_[b];
     return a < b;
   }
 
@@ -121,7 +121,7 @@ class device {
     int best = -1;
     for (int q = 0; q < queues_.count(); ++q) {
       const int h = queues_.head(q);
-      if (h < 0 || in_.enqueue_us[h] > now_ || !deps_.met(h, now_)) continue;
+      if (h < 0 || h >= host_known_ || arrival_[h] > now_ || !deps_.met(h, now_)) continue;
       op_state& st = state_[h];
       if (!st.ready_marked) {
         st.ready_marked = true;
@@ -249,11 +249,28 @@ class device {
     if (!st.finished && st.to_dispatch == 0 && st.resident == 0) finish(id);
   }
 
+  // The host enqueues op i only once op i - D has completed (D = max_pending_launches): when
+  // an op completes, the ops it was holding back get their enqueue times.
+  void release_host() {
+    const int depth = std::max(in_.gpu.max_pending_launches, 1);
+    while (host_known_ < n_ && state_[host_known_ - depth].finished) {
+      const int i = host_known_;
+      const double cost = in_.enqueue_us[i] - in_.enqueue_us[i - 1];
+      const double earliest = result_.ops[i - depth].end_us + cost;
+      arrival_[i] = std::max(in_.enqueue_us[i] + host_shift_, earliest);
+      host_shift_ = arrival_[i] - in_.enqueue_us[i];
+      result_.ops[i].enqueue_us = arrival_[i];
+      if (arrival_[i] > now_) timers_.push(arrival_[i]);
+      ++host_known_;
+    }
+  }
+
   void finish(int id) {
     op_state& st = state_[id];
     st.finished = true;
     ++finished_;
     result_.ops[id].end_us = now_;
+    if (host_known_ < n_) release_host();
     if (in_.plans[id].is_comm) --comm_running_;
     if (in_.plans[id].is_gemm) --gemm_running_;
     deps_.complete(id, now_, [this](int, double ready_at) {
@@ -285,7 +302,7 @@ class device {
   // Sets every cohort's rate for the interval starting now and returns the next event time.
   double next_event_time() {
     double t = infinity;
-    if (next_arrival_ < n_) t = in_.enqueue_us[next_arrival_];
+    if (next_arrival_ < host_known_) t = arrival_[next_arrival_];
     if (!timers_.empty()) t = std::min(t, timers_.top());
 
     const gpu_spec& g = in_.gpu;
@@ -430,6 +447,11 @@ class device {
   sim_result result_;
   double now_ = 0;
   int next_arrival_ = 0;  // first op the host has not enqueued by now_
+  // Host enqueue times: the precomputed ones, delayed where the host had to wait for the launch
+  // queue to drain (the op max_pending_launches earlier must have completed first).
+  std::vector<double> arrival_ = in_.enqueue_us;
+  int host_known_ = std::min(n_, std::max(in_.gpu.max_pending_launches, 1));
+  double host_shift_ = 0;
   int finished_ = 0;
   int free_slots_;
   int comm_running_ = 0;
