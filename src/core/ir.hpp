@@ -21,10 +21,9 @@ enum class comm_group { tp, dp, cp, pp };
 template <>
 struct enum_names<dtype> {
   static constexpr std::string_view noun = "dtype";
-  static constexpr std::array names = {enum_entry{dtype::bf16, "bf16"},
-                                       enum_entry{dtype::fp16, "fp16"},
-                                       enum_entry{dtype::fp8, "fp8"},
-                                       enum_entry{dtype::fp32, "fp32"}};
+  static constexpr std::array names = {
+      enum_entry{dtype::bf16, "bf16"}, enum_entry{dtype::fp16, "fp16"},
+      enum_entry{dtype::fp8, "fp8"}, enum_entry{dtype::fp32, "fp32"}};
   static constexpr std::array aliases = {enum_entry{dtype::fp8, "fp8_e4m3"}};
 };
 template <>
@@ -94,6 +93,10 @@ struct collective_params {
   int nodes = 1;
 };
 
+// A ring exchange step sends and receives (TP, CP); a pipeline transfer does one of the two,
+// paired with the opposite op on the peer stage (core/program.hpp).
+enum class p2p_direction { exchange, send, recv };
+
 struct p2p_params {
   int send_peer = 0;  // rank offset within the group (+1 = next in ring)
   int recv_peer = 0;
@@ -101,8 +104,9 @@ struct p2p_params {
   dtype type = dtype::bf16;
   comm_group group = comm_group::tp;
   int group_size = 1;
-  int ctas = 0;  // 0 = copy engine (no SM), as TE's userbuffers use_ce default
+  int ctas = 0;   // 0 = copy engine (no SM), as TE's userbuffers use_ce default
   int nodes = 1;  // 2: the peers sit on different nodes (costed on the fabric)
+  p2p_direction direction = p2p_direction::exchange;
 };
 
 struct elementwise_params {

@@ -92,10 +92,14 @@ void stage_planner::act(const pp_action& a) {
 // waited for at once by the compute stream; with overlap_p2p_comm only the consumer waits.
 void stage_planner::call(const pp_call& c) {
   std::vector<int> ops;
-  const p2p_params x = pp_transfer();
   const auto add = [&](bool on, int stream, const char* name, const std::vector<int>& waits,
                        std::vector<int>& list) {
     if (!on) return -1;
+    p2p_params x = pp_transfer();
+    const bool next = stream == send_next_ || stream == recv_next_;
+    const bool sends = stream == send_next_ || stream == send_prev_;
+    x.direction = sends ? p2p_direction::send : p2p_direction::recv;
+    (sends ? x.send_peer : x.recv_peer) = next ? 1 : -1;
     const int id = s_.add_op(name, stream, x, waits, "pp");
     list.push_back(id);
     ops.push_back(id);
@@ -193,8 +197,7 @@ void stage_planner::gather_params() {
 }
 
 void stage_planner::grad_reduce(int chunk, int bucket, std::vector<int> after) {
-  const coll_op op =
-      cfg_.distributed_optimizer ? coll_op::reduce_scatter : coll_op::all_reduce;
+  const coll_op op = cfg_.distributed_optimizer ? coll_op::reduce_scatter : coll_op::all_reduce;
   const collective_params c =
       dp_collective(op, bucket_params(chunk, bucket), cfg_.grad_reduce_in_fp32 ? 4 : 2);
   const std::string name =
@@ -254,28 +257,26 @@ void stage_planner::embedding_forward(const std::string& prefix) {
   const auto th = static_cast<std::uint64_t>(w_.tokens) * w_.model.hidden * 2;
   add_compute(prefix + "embedding", elementwise_params{th * 2, 0, 0, false}, "embedding");
   if (cfg_.tp > 1)
-    add_compute(prefix + "embedding.tp",
-                tp_collective(cfg_.sequence_parallel ? coll_op::reduce_scatter
-                                                     : coll_op::all_reduce,
-                              th),
-                "embedding");
+    add_compute(
+        prefix + "embedding.tp",
+        tp_collective(cfg_.sequence_parallel ? coll_op::reduce_scatter : coll_op::all_reduce, th),
+        "embedding");
 }
 
 void stage_planner::embedding_backward(const std::string& prefix) {
   const auto th = static_cast<std::uint64_t>(w_.tokens) * w_.model.hidden * 2;
   if (cfg_.tp > 1 && cfg_.sequence_parallel)
-    add_compute(prefix + "embedding_bwd.ag", tp_collective(coll_op::all_gather, th),
-                "embedding");
+    add_compute(prefix + "embedding_bwd.ag", tp_collective(coll_op::all_gather, th), "embedding");
   add_compute(prefix + "embedding_bwd", elementwise_params{th * 2, 0, 0, false}, "embedding");
 }
 
 void stage_planner::output_forward(const std::string& prefix) {
   const std::int64_t T = w_.tokens, h = w_.model.hidden, v = w_.model.vocab_size / cfg_.tp;
   const std::int64_t local = cfg_.sequence_parallel ? T / cfg_.tp : T;
-  add_compute(prefix + "final_ln",
-              elementwise_params{static_cast<std::uint64_t>(local * h * 4), 8.0 * local * h, 0,
-                                 false},
-              "output");
+  add_compute(
+      prefix + "final_ln",
+      elementwise_params{static_cast<std::uint64_t>(local * h * 4), 8.0 * local * h, 0, false},
+      "output");
   if (cfg_.tp > 1 && cfg_.sequence_parallel)
     add_compute(prefix + "output.ag",
                 tp_collective(coll_op::all_gather, static_cast<std::uint64_t>(T * h * 2)),
@@ -300,11 +301,11 @@ void stage_planner::output_backward(const std::string& prefix) {
               "loss");
   add_compute(prefix + "output_dgrad", gemm_params{T, h, v, dtype::bf16, 0}, "output");
   if (cfg_.tp > 1)
-    add_compute(prefix + "output.tp",
-                tp_collective(cfg_.sequence_parallel ? coll_op::reduce_scatter
-                                                     : coll_op::all_reduce,
-                              static_cast<std::uint64_t>(T * h * 2)),
-                "output");
+    add_compute(
+        prefix + "output.tp",
+        tp_collective(cfg_.sequence_parallel ? coll_op::reduce_scatter : coll_op::all_reduce,
+                      static_cast<std::uint64_t>(T * h * 2)),
+        "output");
   add_compute(prefix + "output_wgrad", gemm_params{h, v, T, dtype::bf16, 0}, "output");
 }
 
