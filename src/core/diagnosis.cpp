@@ -323,6 +323,17 @@ std::optional<diagnosis> diagnose_case(const variant_schedules& v, const variant
   return diagnose(in);
 }
 
+std::optional<diagnosis> diagnosis_of(const std::vector<cause_share>& shares, double exposed_ms,
+                                      double total_ms) {
+  if (!(exposed_ms >= min_exposed_ms) || !(exposed_ms >= min_exposed_fraction * total_ms))
+    return std::nullopt;
+  std::vector<piece> pieces;
+  for (const cause_share& c : shares)
+    if (c.ms > 0) pieces.push_back({c.cause, 1000 * c.ms, c.where, 0, 0, -1});
+  if (pieces.empty()) return std::nullopt;
+  return summarize(pieces, exposed_ms);
+}
+
 std::string why_text(const diagnosis& d) {
   double total = 0;
   for (const cause_share& c : d.causes) total += c.ms;

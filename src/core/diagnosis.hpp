@@ -99,6 +99,12 @@ std::optional<diagnosis> diagnose(const diagnosis_input& in);
 std::optional<diagnosis> diagnose_case(const variant_schedules& v, const variant_measurements& m,
                                        double exposed_ms, double overlapped_ms, int cdmc);
 
+// A diagnosis from causes another attribution measured (a training step's, docs/ARCHITECTURE.md
+// §9.4): summed per cause, negligible ones left out, scaled to exposed_ms, largest first. nullopt
+// when nothing is exposed or nothing was attributed.
+std::optional<diagnosis> diagnosis_of(const std::vector<cause_share>& shares, double exposed_ms,
+                                      double total_ms);
+
 // "tail 62% fc2_fprop, contention 30%": the main cause, its share and where; the second cause
 // when it holds a quarter or more.
 std::string why_text(const diagnosis& d);

@@ -23,10 +23,12 @@ model_spec load_model_spec(const std::string& ref, const std::string& field) {
   m.seq_length = top.get_positive_int("seq_length");
   m.micro_batch = top.get_positive_int("micro_batch_size", 1);
   m.layers = top.get_positive_int("num_layers");
+  m.vocab_size = top.get_positive_int("vocab_size");
   m.type =
       parse_enum<dtype>(top.get_enum("dtype", {"bf16", "fp16", "fp8"}, "bf16"), path + ": dtype");
   m.gated_mlp = top.get_bool("gated_linear_unit", false);
   m.causal = top.get_bool("causal", true);
+  m.tie_embeddings = top.get_bool("share_embeddings_and_output_weights", false);
   top.finish();
   if (m.hidden % m.heads != 0)
     top.fail("hidden_size", "must be divisible by num_attention_heads (" + std::to_string(m.heads) +
