@@ -12,17 +12,25 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/results/latest"
 mkdir -p "$out" "$root/results/history"
 "$root/build/overlap-bench" run --backend auto --json "$out/result.json" --csv "$out/result.csv" \
-  --trace "$out/trace.json" --gbench-json "$out/result.gbench.json" "$@"
+  --trace "$out/trace.json" "$@"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-name=$("$py" -c 'import json, sys
-env = json.load(open(sys.argv[1]))["env"]
-print(env["backend"] + "_" + (env.get("gpu") or {}).get("config", "gpu"))' "$out/result.json")
+# A step scenario (run --config step_...) writes a step/v1 document: the report, the history and
+# Google Benchmark JSON read layer and pair results only.
+read -r schema name < <("$py" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+env = d["env"]
+print(d["schema"], env["backend"] + "_" + (env.get("gpu") or {}).get("config", "gpu"))' \
+  "$out/result.json")
+if [ "$schema" != "overlap-bench/result/v1" ]; then
+  echo "wrote results/latest/result.json ($schema) and trace.json; no report for it" >&2
+  exit 0
+fi
 saved="results/history/$(date +%F)_$name.json"
 cp "$out/result.json" "$root/$saved"
 # Relative to the source tree, so the report names its files as a reader of the repository would.
 cd "$root"
 build/overlap-bench report results/latest/result.json --out results/latest --html --trend \
-  --history results/history >/dev/null
+  --history results/history --gbench-json results/latest/result.gbench.json >/dev/null
 echo "wrote results/latest/report.md (and report.html, PNGs), result.json, result.csv," \
-  "trace.json; history: $saved" >&2
+  "result.gbench.json, trace.json; history: $saved" >&2

@@ -25,15 +25,17 @@ class run_command final : public command {
   }
 
   int run(const process_args& args) override {
-    prepare_answers(flags_.answers);
     const std::string ref = config_.empty() ? "default_layer" : config_;
     if (scenario_kind(ref) == "step") {
       if (!flags_.answers.expect_path.empty() || !flags_.answers.gbench_path.empty())
-        throw config_error(ref + ": --expect and --gbench-json are for layer scenarios, not step");
+        throw config_error(ref +
+                           ": --expect and --gbench-json read layer results; a step "
+                           "scenario writes a step/v1 document");
       step_scenario sc = load_step_scenario(ref);
       for (const auto& s : sets_) apply_step_override(sc, s);
       return drive_step(sc, flags_, args);
     }
+    prepare_answers(flags_.answers);
     layer_scenario sc = load_layer_scenario(ref);
     for (const auto& s : sets_) apply_override(sc, s);
     const run_spec r = resolve_run(sc);

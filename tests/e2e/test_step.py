@@ -27,6 +27,16 @@ class Step(TempDirTest):
             self.assertAlmostEqual(parts, c["step_ms"]["median"], delta=0.01 * parts)
             self.assertEqual(c["config"]["dp"], 2)
             self.assertGreater(c["mfu"], 0)
+            # The layer's cause vocabulary (README, "Why: the causes"), adding up to exposed_ms.
+            b = c["breakdown_ms"]
+            self.assertAlmostEqual(c["exposed_ms"], parts - b["compute"] - b["optimizer"],
+                                   delta=1e-6 * parts)
+            d = c["diagnosis"]
+            self.assertEqual(d["main_cause"], "bubble")
+            self.assertAlmostEqual(sum(x["ms"] for x in d["causes"]), c["exposed_ms"],
+                                   delta=0.1 * c["exposed_ms"])
+        self.assertIn(" why", out.splitlines()[1])
+        self.assertIn("bubble ", out.splitlines()[2])
         trace = load(self.path("t.json"))
         procs = {e["args"]["name"] for e in trace["traceEvents"]
                  if e.get("ph") == "M" and e.get("name") == "process_name"}
@@ -42,6 +52,12 @@ class Step(TempDirTest):
         doc = load(self.path("r.json"))
         self.assertEqual(doc["schema"], "overlap-bench/step/v1")
         self.assertEqual([c["config"]["vp"] for c in doc["cases"]], [1, 2])
+        # --expect and --gbench-json judge layer results: a step scenario refuses them (exit 2).
+        rc, _, err = run(["run", "--config", p, "--backend", "sim", "-q", "--gbench-json",
+                          self.path("g.json")])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--gbench-json", err)
+        self.assertFalse(os.path.exists(self.path("g.json")))
 
     def test_model_file_with_unknown_key_is_named(self):
         m = {"hidden_size": 4096, "ffn_hidden_size": 16384, "num_attention_heads": 32,
