@@ -6,19 +6,14 @@
 
 #include "core/compare.hpp"
 #include "core/error.hpp"
+#include "core/units.hpp"
 
 namespace ob {
 namespace {
 
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
 std::string signed_pct(const std::optional<double>& v) {
   if (!v) return "-";
-  return std::string(*v >= 0 ? "+" : "") + fixed(*v, 1) + "%";
+  return std::string(*v >= 0 ? "+" : "") + format_fixed(*v, 1) + "%";
 }
 
 std::optional<double> delta_pct(double base, double now) {
@@ -111,10 +106,10 @@ expect_outcome check_expectation(const result_doc& baseline, const result_doc& r
 std::string format_expectation(const expect_outcome& o, const std::string& baseline_path) {
   std::string out;
   for (const std::string& w : o.warnings) out += "expect: warning: " + w + "\n";
-  const std::string band = "±" + fixed(o.tolerance_pct, 1) + " %";
+  const std::string band = "±" + format_fixed(o.tolerance_pct, 1) + " %";
   for (const expect_row& r : o.outside)
-    out += "expect: " + r.verdict + " " + r.id + ": " + fixed(r.run_ms, 3) + " ms against " +
-           fixed(r.base_ms, 3) + " (" + signed_pct(r.delta_pct) + "); " + r.hint + "\n";
+    out += "expect: " + r.verdict + " " + r.id + ": " + format_fixed(r.run_ms, 3) + " ms against " +
+           format_fixed(r.base_ms, 3) + " (" + signed_pct(r.delta_pct) + "); " + r.hint + "\n";
   std::string tail;
   if (o.not_in_baseline) tail += "; " + std::to_string(o.not_in_baseline) + " not in the baseline";
   if (o.not_run) tail += "; " + std::to_string(o.not_run) + " of the baseline not run";

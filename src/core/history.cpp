@@ -6,16 +6,11 @@
 #include <map>
 
 #include "core/compare.hpp"
+#include "core/units.hpp"
 
 namespace ob {
 namespace {
 namespace fs = std::filesystem;
-
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 // Markdown code; appended, not concatenated: GCC 12 misreads `"x" + std::string` here
 // (-Wstringop-overflow).
@@ -80,8 +75,8 @@ std::vector<std::vector<std::string>> trend_rows(const std::vector<trend_point>&
     }
     const recommendation& r = *p.rec;
     rows.push_back({p.label, backend, quoted(short_case_name(p.doc, r.best_case)),
-                    fixed(r.best_ms, 3), fixed(r.default_ms, 3),
-                    r.none_ms ? fixed(*r.none_ms, 3) : "-",
+                    format_fixed(r.best_ms, 3), format_fixed(r.default_ms, 3),
+                    r.none_ms ? format_fixed(*r.none_ms, 3) : "-",
                     i == 0 ? "-" : verdicts_against(points[i - 1], p)});
   }
   return rows;

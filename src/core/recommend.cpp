@@ -6,18 +6,13 @@
 
 #include "core/result.hpp"
 #include "core/sweep_axes.hpp"
+#include "core/units.hpp"
 
 namespace ob {
 namespace {
 
 std::string value_text(const ordered_json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
-}
-
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
 }
 
 bool valid(const case_record& c) { return c.m.wrong == 0 && c.m.overlapped_ms.n > 0; }
@@ -52,7 +47,8 @@ std::vector<value_best> best_per_value(const result_doc& d, const std::string& k
 }
 
 std::string gain_text(double pct, const std::string& than) {
-  return fixed(std::abs(pct), 1) + " % " + (pct >= 0 ? "faster" : "slower") + " than " + than;
+  return format_fixed(std::abs(pct), 1) + " % " + (pct >= 0 ? "faster" : "slower") + " than " +
+         than;
 }
 
 }  // namespace
@@ -148,17 +144,17 @@ std::string recommendation_line(const recommendation& r, const result_doc& d) {
   std::string out = std::string("recommendation") + (d.simulated() ? " (SIMULATED)" : "") + ": ";
   const bool keep = r.best_case == r.default_case;
   if (d.cases.size() == 1)
-    out += "the only case — " + fixed(r.best_ms, 3) + " ms";
+    out += "the only case — " + format_fixed(r.best_ms, 3) + " ms";
   else if (keep)
     out += "keep the default case, " + short_case_name(d, r.best_case) + " — " +
-           fixed(r.best_ms, 3) + " ms";
+           format_fixed(r.best_ms, 3) + " ms";
   else
     out += "from the default case, set " + changes(d, r.default_case, r.best_case) + " — " +
-           fixed(r.best_ms, 3) + " ms, " + gain_text(r.gain_vs_default_pct, "the default");
+           format_fixed(r.best_ms, 3) + " ms, " + gain_text(r.gain_vs_default_pct, "the default");
   if (r.gain_vs_none_pct) out += ", " + gain_text(*r.gain_vs_none_pct, "no overlap");
   if (r.knob)
     out += "; mattered most: " + r.knob->axis + " (" + value_text(r.knob->best) + " best, " +
-           value_text(r.knob->worst) + " worst: +" + fixed(r.knob->spread_ms, 3) + " ms)";
+           value_text(r.knob->worst) + " worst: +" + format_fixed(r.knob->spread_ms, 3) + " ms)";
   return out;
 }
 

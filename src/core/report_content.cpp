@@ -6,15 +6,10 @@
 
 #include "core/diagnosis.hpp"
 #include "core/report_table.hpp"
+#include "core/units.hpp"
 
 namespace ob {
 namespace {
-
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 std::string code(const std::string& s) { return "`" + s + "`"; }
 
@@ -23,7 +18,7 @@ std::string text_of(const ordered_json& v) {
 }
 
 std::string faster_or_slower(double pct) {
-  return fixed(std::abs(pct), 1) + " % " + (pct >= 0 ? "faster" : "slower");
+  return format_fixed(std::abs(pct), 1) + " % " + (pct >= 0 ? "faster" : "slower");
 }
 
 const case_record* find_case(const result_doc& d, const std::string& id) {
@@ -43,9 +38,9 @@ std::string cause_list(const diagnosis& d, bool ms) {
   std::string out;
   for (const cause_share& c : d.causes) {
     out += (out.empty() ? "" : ", ") + std::string(info_of(c.cause).short_name) + " " +
-           (ms ? fixed(c.ms, 3) + " ms" : fixed(100 * c.ms / total, 0) + " %");
+           (ms ? format_fixed(c.ms, 3) + " ms" : format_fixed(100 * c.ms / total, 0) + " %");
     if (c.sm_margin_ms && *c.sm_margin_ms > 0.005 * total)
-      out += " (SM margin " + fixed(*c.sm_margin_ms, 3) + " ms)";
+      out += " (SM margin " + format_fixed(*c.sm_margin_ms, 3) + " ms)";
     else if (!c.where.empty())
       out += " (" + c.where + ")";
   }
@@ -101,25 +96,27 @@ void answer_section(report_doc& out, const trend_point& s) {
   const result_doc& d = s.doc;
   std::vector<std::string> items;
   std::string use = "**Use " + code(short_case_name(d, r.best_case)) +
-                    "**: " + fixed(r.best_ms, 3) + " ms per iteration";
+                    "**: " + format_fixed(r.best_ms, 3) + " ms per iteration";
   if (r.best_case == r.default_case)
     use += " — it is the default case (the sweep's first), so nothing to change";
   else
     use += ", " + faster_or_slower(r.gain_vs_default_pct) + " than the default case " +
-           code(short_case_name(d, r.default_case)) + " (" + fixed(r.default_ms, 3) + " ms)";
+           code(short_case_name(d, r.default_case)) + " (" + format_fixed(r.default_ms, 3) + " ms)";
   items.push_back(use + ".");
   if (r.none_case && r.gain_vs_none_pct)
     items.push_back("Against no overlap (" + code(short_case_name(d, *r.none_case)) + ", " +
-                    fixed(*r.none_ms, 3) + " ms): " + faster_or_slower(*r.gain_vs_none_pct) + ".");
+                    format_fixed(*r.none_ms, 3) + " ms): " + faster_or_slower(*r.gain_vs_none_pct) +
+                    ".");
   if (r.knob)
     items.push_back("The setting that mattered most: **" + r.knob->axis + "** — " +
                     code(text_of(r.knob->best)) + " is best, " + code(text_of(r.knob->worst)) +
-                    " worst (+" + fixed(r.knob->spread_ms, 3) + " ms, +" +
-                    fixed(r.knob->spread_pct, 1) + " % on the best time).");
+                    " worst (+" + format_fixed(r.knob->spread_ms, 3) + " ms, +" +
+                    format_fixed(r.knob->spread_pct, 1) + " % on the best time).");
   const case_record* best = find_case(d, r.best_case);
   if (best && best->diag)
-    items.push_back("What the best case still exposes: " + fixed(best->m.exposed_comm_ms, 3) +
-                    " ms — " + cause_list(*best->diag, false) + ".");
+    items.push_back(
+        "What the best case still exposes: " + format_fixed(best->m.exposed_comm_ms, 3) + " ms — " +
+        cause_list(*best->diag, false) + ".");
   else if (best)
     items.push_back("The best case hides its communication completely.");
   out.bullets(items);
@@ -143,11 +140,11 @@ void methods_section(report_doc& out, const trend_point& s, const plot_outcome& 
     const bool vs = none != best.end() && method != "none";
     const double n_over = vs ? none->second->m.overlapped_ms.median : 0;
     const double n_comp = vs ? none->second->m.compute_ms.median : 0;
-    rows.push_back({method, code(short_case_name(s.doc, c->id)),
-                    fixed(c->m.overlapped_ms.median, 3), fixed(c->m.compute_ms.median, 3),
-                    fixed(c->m.exposed_comm_ms, 3),
-                    vs ? fixed(c->m.compute_ms.median - n_comp, 3) : "-",
-                    vs ? fixed(100 * (n_over - c->m.overlapped_ms.median) / n_over, 1) : "-"});
+    rows.push_back(
+        {method, code(short_case_name(s.doc, c->id)), format_fixed(c->m.overlapped_ms.median, 3),
+         format_fixed(c->m.compute_ms.median, 3), format_fixed(c->m.exposed_comm_ms, 3),
+         vs ? format_fixed(c->m.compute_ms.median - n_comp, 3) : "-",
+         vs ? format_fixed(100 * (n_over - c->m.overlapped_ms.median) / n_over, 1) : "-"});
   }
   out.table({"method", "best case", "overlapped ms", "compute ms", "exposed ms",
              "chunking cost vs none ms", "faster than none %"},
@@ -179,8 +176,8 @@ void diagnosis_section(report_doc& out, const trend_point& s, const plot_outcome
   add_figures(out, plots, "diagnosis");
   std::vector<std::vector<std::string>> rows;
   for (const case_record& c : s.doc.cases)
-    rows.push_back({code(short_case_name(s.doc, c.id)), fixed(c.m.overlapped_ms.median, 3),
-                    fixed(c.m.exposed_comm_ms, 3),
+    rows.push_back({code(short_case_name(s.doc, c.id)), format_fixed(c.m.overlapped_ms.median, 3),
+                    format_fixed(c.m.exposed_comm_ms, 3),
                     c.diag ? std::string(to_string(c.diag->main_cause)) : "-",
                     c.diag ? cause_list(*c.diag, true) : "nothing exposed"});
   out.table({"case", "overlapped ms", "exposed ms", "main cause", "causes"}, rows);
@@ -208,12 +205,13 @@ void bringup_section(report_doc& out, const trend_point& s) {
   std::vector<std::vector<std::string>> rows;
   for (const case_record& c : s.doc.cases)
     if (c.predicted)
-      rows.push_back({code(short_case_name(s.doc, c.id)), fixed(c.m.overlapped_ms.median, 3),
-                      fixed(c.predicted->overlapped_ms, 3),
+      rows.push_back({code(short_case_name(s.doc, c.id)), format_fixed(c.m.overlapped_ms.median, 3),
+                      format_fixed(c.predicted->overlapped_ms, 3),
                       std::string(c.predicted->deviation_pct >= 0 ? "+" : "") +
-                          fixed(c.predicted->deviation_pct, 1),
-                      fixed(c.m.compute_ms.median, 3), fixed(c.predicted->compute_ms, 3),
-                      fixed(c.m.comm_ms.median, 3), fixed(c.predicted->comm_ms, 3)});
+                          format_fixed(c.predicted->deviation_pct, 1),
+                      format_fixed(c.m.compute_ms.median, 3),
+                      format_fixed(c.predicted->compute_ms, 3), format_fixed(c.m.comm_ms.median, 3),
+                      format_fixed(c.predicted->comm_ms, 3)});
   if (rows.empty()) return;
   out.heading(2, "Bring-up: measured against the simulator");
   out.paragraph(

@@ -107,4 +107,10 @@ gemm_shape parse_gemm_shape(std::string_view text, std::string_view field) {
   return {dims[0], dims[1], dims[2]};
 }
 
+std::string format_fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
 }  // namespace ob

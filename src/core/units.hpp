@@ -13,6 +13,9 @@ std::uint64_t parse_size(std::string_view text, std::string_view field);
 // Human form using binary units: 1048576 -> "1 MiB", 1536 -> "1.5 KiB".
 std::string format_size(std::uint64_t bytes);
 
+// Numbers as the tables and the report print them: `decimals` fixed decimals, "%.*f".
+std::string format_fixed(double v, int decimals);
+
 struct gemm_shape {
   std::int64_t m = 0, n = 0, k = 0;
 };
