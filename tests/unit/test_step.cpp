@@ -43,7 +43,7 @@ TEST(PpSchedule, EveryStageRunsEveryPassAndSendsWhatItsPeerReceives) {
 TEST(PpSchedule, WarmupFollowsMegatron) {
   EXPECT_EQ(pp_warmup({8, 1, 64}, 0), 7);  // pp - stage - 1
   EXPECT_EQ(pp_warmup({8, 1, 64}, 7), 0);
-  EXPECT_EQ(pp_warmup({8, 1, 4}, 0), 4);                  // capped at the micro-batches
+  EXPECT_EQ(pp_warmup({8, 1, 4}, 0), 4);                 // capped at the micro-batches
   EXPECT_EQ(pp_warmup({8, 12, 64}, 0), 7 * 2 + 11 * 8);  // interleaved
 }
 
@@ -78,9 +78,13 @@ std::vector<step_record> run(const step_scenario& sc) {
 }
 
 TEST(Step, BreakdownAddsUpToTheStep) {
-  for (const step_record& r :
-       run(scenario({{"gpus", {"64"}}, {"tp", {"4"}}, {"pp", {"4"}}, {"vp", {"1", "2"}},
-                     {"cp", {"1", "2"}}, {"gbs", {"32"}}, {"tp_overlap", {"on", "off"}}})))
+  for (const step_record& r : run(scenario({{"gpus", {"64"}},
+                                            {"tp", {"4"}},
+                                            {"pp", {"4"}},
+                                            {"vp", {"1", "2"}},
+                                            {"cp", {"1", "2"}},
+                                            {"gbs", {"32"}},
+                                            {"tp_overlap", {"on", "off"}}})))
     EXPECT_NEAR(r.breakdown_ms.total(), r.step_ms.median, 0.01 * r.step_ms.median) << r.id;
 }
 
@@ -117,7 +121,8 @@ TEST(Step, OneHardwareQueueExposesMoreDataParallelTime) {
                                    {"bucket_size", {"20000000"}},
                                    {"cdmc", {"1", "8"}}}));
   ASSERT_EQ(cases.size(), 2u);
-  EXPECT_GT(cases[0].breakdown_ms.dp_exposed, 1.2 * cases[1].breakdown_ms.dp_exposed);
+  // Model v2 (slower mid-size collectives, HBM interference) narrows the gap to about 1.2x.
+  EXPECT_GT(cases[0].breakdown_ms.dp_exposed, 1.15 * cases[1].breakdown_ms.dp_exposed);
 }
 
 TEST(Step, OverlappingDataParallelHidesItsReduction) {
@@ -158,9 +163,9 @@ TEST(Step, BadLayoutsNameTheFlag) {
   EXPECT_EQ(msg({{"vp", {"2"}}}).rfind("--vp: virtual pipeline stages", 0), 0u);
   EXPECT_EQ(msg({{"gpus", {"40"}}, {"pp", {"5"}}}).rfind("--pp: pp x vp = 5", 0), 0u);
   EXPECT_EQ(msg({{"gpus", {"16"}}, {"tp", {"4"}}, {"gbs", {"6"}}}).rfind("--gbs: 6", 0), 0u);
-  EXPECT_EQ(msg({{"gpus", {"16"}}, {"tp", {"4"}}, {"cp", {"4"}}, {"seq", {"2052"}}})
-                .rfind("--seq:", 0),
-            0u);
+  EXPECT_EQ(
+      msg({{"gpus", {"16"}}, {"tp", {"4"}}, {"cp", {"4"}}, {"seq", {"2052"}}}).rfind("--seq:", 0),
+      0u);
   EXPECT_EQ(msg({{"recompute", {"some"}}}).rfind("--recompute: unknown recompute mode", 0), 0u);
   EXPECT_EQ(msg({{"tp", {"-1"}}}).rfind("--tp: -1 is out of range", 0), 0u);
   step_scenario a100 = scenario({{"dtype", {"fp8"}}}, "gpt3_175b");
@@ -171,8 +176,8 @@ TEST(Step, BadLayoutsNameTheFlag) {
 
 TEST(Step, UnevenLayersCountTheEmbeddingAndLossAsLayers) {
   // 126 layers over 16 stages: (126 + 2) / 16 = 8, the first and last stage hold 7.
-  step_scenario sc = scenario({{"gpus", {"256"}}, {"tp", {"8"}}, {"pp", {"16"}}, {"gbs", {"16"}}},
-                              "llama31_405b");
+  step_scenario sc =
+      scenario({{"gpus", {"256"}}, {"tp", {"8"}}, {"pp", {"16"}}, {"gbs", {"16"}}}, "llama31_405b");
   const step_spec spec = resolve_step(sc);
   EXPECT_EQ(spec.cases[0].c.cfg.layers_used, 126);
 }
