@@ -315,7 +315,8 @@ class device {
   struct slowdowns {
     double gemm = 1, comm = 1;
   };
-  slowdowns hbm_slowdowns(double channel_bps, int net_ops) const {
+  slowdowns hbm_slowdowns(int moving_channels, double channel_bps, int net_ops) const {
+    if (gemm_running_ == 0 || (moving_channels == 0 && copies_running_ == 0)) return {};
     const gpu_spec& g = in_.gpu;
     const double hbm = g.hbm_bytes_per_us();
     double wire = copies_running_ > 0 ? g.copy_engine_gbps * bytes_per_us_per_gbps : 0;
@@ -354,7 +355,7 @@ class device {
             ? std::min(g.nccl_channel_gbps, g.nvlink_effective_gbps() / moving_channels) *
                   bytes_per_us_per_gbps
             : 0;
-    const slowdowns slow = hbm_slowdowns(channel_bps, net_ops);
+    const slowdowns slow = hbm_slowdowns(moving_channels, channel_bps, net_ops);
     const double gemm_rate = 1.0 / slow.gemm;
     const double comm_slow = slow.comm;
     const double channel_rate = channel_bps / comm_slow;
