@@ -182,5 +182,28 @@ TEST(Step, UnevenLayersCountTheEmbeddingAndLossAsLayers) {
   EXPECT_EQ(spec.cases[0].c.cfg.layers_used, 126);
 }
 
+// Selective recomputation replays the whole attention core before its backward: with unfused
+// attention that is every attn_fwd* kernel (scores, softmax, dropout, context) of every layer.
+TEST(Step, SelectiveRecomputationReplaysTheAttentionCore) {
+  step_scenario sc = scenario({{"gpus", {"8"}},
+                               {"tp", {"8"}},
+                               {"mbs", {"4"}},
+                               {"gbs", {"8"}},
+                               {"layers", {"2"}},
+                               {"recompute", {"selective"}}},
+                              "gpt_22b");
+  sc.cluster = "dgx_a100";
+  const step_spec spec = resolve_step(sc);
+  const program p = plan_step_case(spec, spec.cases[0]).prog;
+  ASSERT_EQ(p.stages.size(), 1u);
+  int fwd = 0, again = 0;
+  for (const op& o : p.stages[0].ops) {
+    fwd += o.slot.rfind("attn_fwd", 0) == 0;
+    again += o.slot.rfind("attn_recompute", 0) == 0;
+  }
+  EXPECT_EQ(fwd, 4 * 2 * 2);  // 4 kernels x 2 layers x 2 micro-batches
+  EXPECT_EQ(again, fwd);
+}
+
 }  // namespace
 }  // namespace ob
