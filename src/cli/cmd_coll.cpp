@@ -29,6 +29,10 @@ class coll_command final : public command {
     app->add_option("--ctas", ctas_, "CTAs (0 = library default)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    app->add_option("--algo", algo_,
+                    "sim: auto (NCCL's choice) | ring | nvls | tree; real backends: set NCCL_ALGO")
+        ->check(CLI::IsMember({"auto", "ring", "nvls", "tree"}))
+        ->capture_default_str();
     add_common_flags(*app, flags_);
     add_network_flags(*app, flags_);
     return app;
@@ -40,6 +44,7 @@ class coll_command final : public command {
     r.c.op = parse_enum<coll_op>(op_, "--op");
     r.c.group_size = ranks_;
     r.c.ctas = ctas_;
+    r.c.algorithm = algo_ == "auto" ? "" : algo_;
     r.c.nodes = nodes_for(ranks_, cluster_from(flags_, gpu));
     r.sizes = sizes();
     check_coll_sizes(r, bytes_.empty() ? "--min/--max" : "--bytes");
@@ -77,7 +82,7 @@ class coll_command final : public command {
     write_coll_json(flags_.json_path, doc);
   }
 
-  std::string op_ = "all_gather", bytes_, min_, max_;
+  std::string op_ = "all_gather", bytes_, min_, max_, algo_ = "auto";
   int factor_ = 2, ranks_ = 8, ctas_ = 0;
   common_flags flags_;
 };

@@ -27,5 +27,6 @@ std::unique_ptr<command> make_compare_command();
 std::unique_ptr<command> make_presets_command();
 std::unique_ptr<command> make_report_command();
 std::unique_ptr<command> make_step_command();
+std::unique_ptr<command> make_calibrate_command();
 
 }  // namespace ob::cli

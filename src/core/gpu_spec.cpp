@@ -42,6 +42,18 @@ void gpu_spec::require(dtype t, const std::string& field) const {
                        " tensor cores (configs/gpus/" + name + ".json has no peak for it)");
 }
 
+const char* to_string(nccl_protocol p) {
+  switch (p) {
+    case nccl_protocol::ll:
+      return "LL";
+    case nccl_protocol::ll128:
+      return "LL128";
+    case nccl_protocol::simple:
+      return "Simple";
+  }
+  return "Simple";
+}
+
 int gpu_spec::default_ctas(coll_op op) const {
   switch (op) {
     case coll_op::all_gather:
@@ -90,9 +102,16 @@ int sourced_count(const json_object& obj, const std::string& key) {
   return static_cast<int>(x);
 }
 
-}  // namespace
+constexpr const char* protocol_keys[nccl_protocol_count] = {"ll", "ll128", "simple"};
 
-namespace {
+// {"ll": {...}, "ll128": {...}, "simple": {...}} into one member of each protocol's constants.
+void read_per_protocol(const json_object& parent, const std::string& key, gpu_spec& g,
+                       double nccl_protocol_constants::*member) {
+  json_object obj = parent.get_object(key);
+  for (int p = 0; p < nccl_protocol_count; ++p)
+    g.nccl_proto[p].*member = sourced_positive(obj, protocol_keys[p]);
+  obj.finish();
+}
 
 void read_datasheet(const json_object& top, gpu_spec& g) {
   g.compute_capability_major = sourced_count(top, "compute_capability_major");
@@ -119,11 +138,43 @@ void read_latencies(const json_object& top, gpu_spec& g) {
   g.graph_node_us = sourced_positive(top, "graph_node_us");
   g.cross_queue_event_us = sourced_positive(top, "cross_queue_event_us");
   g.max_pending_launches = sourced_count(top, "max_pending_launches");
-  json_object lat = top.get_object("nccl_step_us");
-  g.nccl_step_us_ll = sourced_positive(lat, "ll");
-  g.nccl_step_us_ll128 = sourced_positive(lat, "ll128");
-  g.nccl_step_us_simple = sourced_positive(lat, "simple");
-  lat.finish();
+  read_per_protocol(top, "nccl_step_us", g, &nccl_protocol_constants::base_us);
+}
+
+// GEMM model v2 (docs/ARCHITECTURE.md §5.1, item 4).
+void read_gemm_v2(const json_object& sim, gpu_spec& g) {
+  g.gemm_setup_us = sourced_positive(sim, "gemm_setup_us");
+  g.gemm_unit_overhead_us = sourced_positive(sim, "gemm_unit_overhead_us");
+  g.gemm_splitk_fixup_us = sourced_positive(sim, "gemm_splitk_fixup_us");
+  g.gemm_splitk_min_k = sourced_count(sim, "gemm_splitk_min_k");
+  g.gemm_splitk_max = sourced_count(sim, "gemm_splitk_max");
+  g.gemm_mem_overlap_loss = sourced_fraction(sim, "gemm_mem_overlap_loss");
+}
+
+// Collective model v2 (docs/ARCHITECTURE.md §5.1, items 6-7): NCCL's protocols, its channel
+// rule, its chunk pipeline and NVLS where the GPU has it.
+void read_nccl_v2(const json_object& sim, gpu_spec& g) {
+  read_per_protocol(sim, "nccl_hop_us", g, &nccl_protocol_constants::hop_us);
+  read_per_protocol(sim, "nccl_protocol_bw", g, &nccl_protocol_constants::bw_fraction);
+  read_per_protocol(sim, "nccl_thread_bytes", g, &nccl_protocol_constants::thread_bytes);
+  g.nccl_threads = sourced_count(sim, "nccl_threads");
+  g.nccl_fill_fraction = sourced_positive(sim, "nccl_fill_fraction");
+  g.nccl_fill_bytes = sourced_positive(sim, "nccl_fill_bytes");
+  if (!sim.has("nvls")) return;  // no NVLink SHARP (A100)
+  json_object nvls = sim.get_object("nvls");
+  g.nvls_latency_us = sourced_positive(nvls, "latency_us");
+  g.nvls_bw_factor = sourced_positive(nvls, "bw_factor");
+  nvls.finish();
+}
+
+// HBM interference between GEMMs and communication (docs/ARCHITECTURE.md §5.1, item 8).
+void read_interference(const json_object& sim, gpu_spec& g) {
+  json_object hbm = sim.get_object("hbm_interference");
+  g.gemm_hbm_traffic = sourced_factor(hbm, "gemm_traffic");
+  g.comm_hbm_traffic = sourced_factor(hbm, "comm_traffic");
+  g.gemm_hbm_sensitivity = sourced_positive(hbm, "gemm_sensitivity");
+  g.comm_hbm_sensitivity = sourced_positive(hbm, "comm_sensitivity");
+  hbm.finish();
 }
 
 // The simulator's calibration constants (docs/ARCHITECTURE.md §5.1).
@@ -135,8 +186,8 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
   if (g.peak_tflops_fp8 > 0) g.gemm_efficiency_fp8 = sourced_fraction(eff, "fp8");
   eff.finish();
   g.small_tile_efficiency = sourced_fraction(sim, "small_tile_efficiency");
-  g.gemm_contention = sourced_factor(sim, "gemm_contention");
-  g.comm_contention = sourced_factor(sim, "comm_contention");
+  read_gemm_v2(sim, g);
+  read_interference(sim, g);
   g.nccl_channel_gbps = sourced_positive(sim, "nccl_channel_gbps");
   g.nccl_link_efficiency = sourced_fraction(sim, "nccl_link_efficiency");
   json_object ctas = sim.get_object("nccl_default_ctas");
@@ -145,8 +196,7 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
   g.nccl_ctas_all_reduce = sourced_count(ctas, "all_reduce");
   g.nccl_ctas_p2p = sourced_count(ctas, "p2p");
   ctas.finish();
-  g.nccl_hop_us = sourced_positive(sim, "nccl_hop_us");
-  g.nccl_ll_max_bytes_per_rank = sourced_positive(sim, "nccl_ll_max_bytes_per_rank");
+  read_nccl_v2(sim, g);
   g.copy_engine_gbps = sourced_positive(sim, "copy_engine_gbps");
   g.elementwise_hbm_efficiency = sourced_fraction(sim, "elementwise_hbm_efficiency");
   sim.finish();

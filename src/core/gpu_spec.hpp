@@ -1,11 +1,25 @@
 #pragma once
 // One GPU model: datasheet figures plus the simulator's calibration constants
 // (configs/gpus/<name>.json). Every value in the file carries its source.
+#include <array>
 #include <string>
 
 #include "core/ir.hpp"
 
 namespace ob {
+
+// NCCL's three protocols, in the order of its tuning tables.
+enum class nccl_protocol { ll, ll128, simple };
+inline constexpr int nccl_protocol_count = 3;
+const char* to_string(nccl_protocol p);
+
+// What the model needs of one NCCL protocol on NVLink (docs/ARCHITECTURE.md §5.1).
+struct nccl_protocol_constants {
+  double base_us = 0;       // latency of the first ring step (NCCL's base + one NVLink hop)
+  double hop_us = 0;        // latency of each further ring step
+  double bw_fraction = 1;   // share of the effective link and per-channel rate it reaches
+  double thread_bytes = 0;  // NCCL's per-thread threshold: fewer channels below it (x ranks)
+};
 
 struct gpu_spec {
   std::string name;          // file stem: h100_sxm
@@ -26,16 +40,30 @@ struct gpu_spec {
   int max_pending_launches = 1024;
   // Device-side delay before a dependency resolved in another hardware queue is seen.
   double cross_queue_event_us = 0;
-  // NCCL per-step latency (µs) by protocol, NVLink ring.
-  double nccl_step_us_ll = 0, nccl_step_us_ll128 = 0, nccl_step_us_simple = 0;
-  // Per-hop latency added per ring step beyond the first, and the largest per-rank message
-  // NCCL sends with LL (beyond it the model uses Simple).
-  double nccl_hop_us = 0;
-  double nccl_ll_max_bytes_per_rank = 0;
+  // NCCL's protocols on NVLink, indexed by nccl_protocol.
+  std::array<nccl_protocol_constants, nccl_protocol_count> nccl_proto{};
+  // NCCL's chunk pipeline: until a channel has moved nccl_fill_bytes it runs at
+  // 1 / (1 + nccl_fill_fraction) of its rate (paid as latency).
+  double nccl_fill_fraction = 0, nccl_fill_bytes = 0;
+  int nccl_threads = 512;  // threads per NCCL CTA (the channel-count rule's nt)
+  // NVLink SHARP all-reduce: fixed latency and busbw relative to the ring; 0 = not available.
+  double nvls_latency_us = 0, nvls_bw_factor = 0;
   // Calibration: fraction of per-SM peak a GEMM tile achieves.
   double gemm_efficiency_bf16 = 0, gemm_efficiency_fp16 = 0, gemm_efficiency_fp8 = 0;
-  // Slowdown factors while GEMM and communication run together (HBM/L2 sharing).
-  double gemm_contention = 1, comm_contention = 1;
+  // GEMM model v2: once per CTA (prologue, pipeline fill, last epilogue), once per work unit
+  // (epilogue store), once per split-K unit (partial-sum fixup); K slices no shorter than
+  // gemm_splitk_min_k, at most gemm_splitk_max per tile; the share of the shorter of math and
+  // memory time that does not overlap the longer.
+  double gemm_setup_us = 0, gemm_unit_overhead_us = 0, gemm_splitk_fixup_us = 0;
+  int gemm_splitk_min_k = 1024, gemm_splitk_max = 1;
+  double gemm_mem_overlap_loss = 0;
+  // HBM interference (docs/ARCHITECTURE.md §5.1, item 8): a GEMM reads gemm_hbm_traffic times
+  // its compulsory bytes from HBM (L2 misses re-read operands); every byte a collective moves
+  // costs comm_hbm_traffic bytes of HBM (read at the source, written at the destination). Each
+  // side slows by 1 + sensitivity x the other's share of HBM, and both by the oversubscription
+  // when their demands together exceed it.
+  double gemm_hbm_traffic = 1, comm_hbm_traffic = 1;
+  double gemm_hbm_sensitivity = 0, comm_hbm_sensitivity = 0;
   double nccl_channel_gbps = 0;     // one channel (one CTA) at most
   double nccl_link_efficiency = 1;  // achievable fraction of NVLink after protocol overhead
   int nccl_ctas_all_gather = 16, nccl_ctas_reduce_scatter = 16, nccl_ctas_all_reduce = 16,
@@ -49,6 +77,12 @@ struct gpu_spec {
   void require(dtype t, const std::string& field) const;
   double gemm_efficiency(dtype t) const;
   int default_ctas(coll_op op) const;
+  const nccl_protocol_constants& proto(nccl_protocol p) const {
+    return nccl_proto[static_cast<int>(p)];
+  }
+  bool has_nvls() const { return nvls_bw_factor > 0; }
+  // HBM bytes per µs GEMMs and collectives can share.
+  double hbm_bytes_per_us() const { return hbm_gbps * elementwise_hbm_efficiency * 1e3; }
   double nvlink_effective_gbps() const { return nvlink_gbps * nccl_link_efficiency; }
 };
 

@@ -181,7 +181,10 @@ class device {
       started_rendezvous_.push_back(id);
     result_.ops[id].start_us = now_;
     if (in_.plans[id].is_comm) ++comm_running_;
-    if (in_.plans[id].is_gemm) ++gemm_running_;
+    if (in_.plans[id].is_gemm) {
+      ++gemm_running_;
+      gemm_demand_ += in_.plans[id].hbm_demand;
+    }
     // Launch-ordering dependents (op::waits_started) may become ready.
     deps_.start(id, now_,
                 [this](int dependent, double ready_at) { on_deps_met(dependent, ready_at); });
@@ -232,7 +235,7 @@ class device {
     release(id, k - take);
     if (take > 0) {
       c.n = take;
-      c.work_left = p.tile_us;
+      c.work_left = p.tile_us + p.setup_us;  // a CTA's first unit carries its prologue
       cohorts_.push_back(c);
     }
     maybe_finish(id);
@@ -271,7 +274,10 @@ class device {
     result_.ops[id].end_us = now_;
     if (host_known_ < n_) release_host();
     if (in_.plans[id].is_comm) --comm_running_;
-    if (in_.plans[id].is_gemm) --gemm_running_;
+    if (in_.plans[id].is_gemm) {
+      --gemm_running_;
+      gemm_demand_ -= in_.plans[id].hbm_demand;
+    }
     deps_.complete(id, now_,
                    [this](int dependent, double ready_at) { on_deps_met(dependent, ready_at); });
   }
@@ -303,6 +309,39 @@ class device {
     return p.cap_gbps * bytes_per_us_per_gbps / comm_slow / p.ctas / std::max(net_ops, 1);
   }
 
+  bool moving_channel(const cohort& c) const {
+    return c.n > 0 && !c.held && c.latency_left <= 0 &&
+           in_.plans[c.op].model == progress_model::channels;
+  }
+
+  // HBM shared by GEMMs and communication (docs/ARCHITECTURE.md §5.1, item 8): each side slows by
+  // its sensitivity times the other's share of HBM, both by the oversubscription beyond it.
+  struct slowdowns {
+    double gemm = 1, comm = 1;
+  };
+  slowdowns hbm_slowdowns(int moving_channels, double channel_bps, int net_ops) const {
+    if (gemm_running_ == 0 || (moving_channels == 0 && copies_running_ == 0)) return {};
+    const gpu_spec& g = in_.gpu;
+    const double hbm = g.hbm_bytes_per_us();
+    double wire = copies_running_ > 0 ? g.copy_engine_gbps * bytes_per_us_per_gbps : 0;
+    for (const cohort& c : cohorts_) {
+      if (!moving_channel(c)) continue;
+      const kernel_plan& p = in_.plans[c.op];
+      double r = channel_bps * p.bw_factor;
+      if (p.inter_node) r = std::min(r, inter_node_rate(p, net_ops, 1.0));
+      wire += c.n * r;
+    }
+    const double d_comm = wire * g.comm_hbm_traffic;
+    const double d_gemm = gemm_running_ > 0 ? std::min(std::max(gemm_demand_, 0.0), hbm) : 0;
+    const double over = std::max(1.0, (d_gemm + d_comm) / hbm);
+    slowdowns s;
+    if (d_comm > 0 && gemm_running_ > 0)
+      s.gemm = (1 + g.gemm_hbm_sensitivity * d_comm / hbm) * over;
+    if (gemm_running_ > 0 && (d_comm > 0 || copies_running_ > 0))
+      s.comm = (1 + g.comm_hbm_sensitivity * d_gemm / hbm) * over;
+    return s;
+  }
+
   // Sets every cohort's rate for the interval starting now and returns the next event time.
   double next_event_time() {
     double t = infinity;
@@ -310,20 +349,20 @@ class device {
     if (!timers_.empty()) t = std::min(t, timers_.top());
 
     const gpu_spec& g = in_.gpu;
-    const double gemm_rate = comm_running_ > 0 ? 1.0 / g.gemm_contention : 1.0;
-    const double comm_slow = gemm_running_ > 0 ? g.comm_contention : 1.0;
     int moving_channels = 0;
     const int net_ops = moving_inter_node_ops();
     for (const cohort& c : cohorts_)
-      if (c.n > 0 && !c.held && c.latency_left <= 0 &&
-          in_.plans[c.op].model == progress_model::channels)
-        moving_channels += c.n;
+      if (moving_channel(c)) moving_channels += c.n;
     // Channels share the GPU's NVLink; each is also capped by what one CTA can push.
-    const double channel_rate =
+    const double channel_bps =
         moving_channels > 0
             ? std::min(g.nccl_channel_gbps, g.nvlink_effective_gbps() / moving_channels) *
-                  bytes_per_us_per_gbps / comm_slow
+                  bytes_per_us_per_gbps
             : 0;
+    const slowdowns slow = hbm_slowdowns(moving_channels, channel_bps, net_ops);
+    const double gemm_rate = 1.0 / slow.gemm;
+    const double comm_slow = slow.comm;
+    const double channel_rate = channel_bps / comm_slow;
     const double copy_rate = copies_running_ > 0 ? g.copy_engine_gbps * bytes_per_us_per_gbps /
                                                        copies_running_ / comm_slow
                                                  : 0;
@@ -345,8 +384,8 @@ class device {
             c.rate = 1.0;
             dt = c.latency_left;
           } else {
-            c.rate = p.inter_node ? std::min(channel_rate, inter_node_rate(p, net_ops, comm_slow))
-                                  : channel_rate;
+            c.rate = channel_rate * p.bw_factor;
+            if (p.inter_node) c.rate = std::min(c.rate, inter_node_rate(p, net_ops, comm_slow));
             dt = c.work_left / c.rate;
           }
           break;
@@ -438,7 +477,6 @@ class device {
   }
 
  public:
-
   const device_inputs& in_;
   int n_;
   hw_queues queues_;
@@ -461,6 +499,7 @@ class device {
   int comm_running_ = 0;
   int gemm_running_ = 0;
   int copies_running_ = 0;
+  double gemm_demand_ = 0;  // HBM bytes per µs the running GEMMs draw
   std::vector<int> started_rendezvous_;
   std::vector<unsigned> stamp_ = std::vector<unsigned>(in_.sched.ops.size(), 0);
   unsigned stamp_epoch_ = 0;

@@ -6,7 +6,8 @@
 #include <variant>
 
 #include "core/collective_traits.hpp"
-#include "sim/network_model.hpp"
+#include "sim/gemm_model.hpp"
+#include "sim/nccl_model.hpp"
 
 namespace ob::sim {
 
@@ -16,55 +17,34 @@ namespace {
 constexpr double bytes_per_us_per_gbps = 1e3;
 constexpr double flops_per_us_per_tflops = 1e6;
 
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-
 kernel_plan plan_gemm(const gemm_params& g, const gpu_spec& gpu) {
   kernel_plan p;
   p.is_gemm = true;
   p.launch_us = gpu.launch_us;
   if (g.m <= 0 || g.n <= 0 || g.k <= 0) return p;  // nothing to compute
-  const int sms = gpu.sm_count;
   p.model = progress_model::tiles;
   p.gemm_contended = true;
-  const int target = g.sm_target > 0 ? std::min(g.sm_target, sms) : sms;
-  const double per_sm_flops_per_us =
-      gpu.peak_tflops(g.type) * flops_per_us_per_tflops / sms * gpu.gemm_efficiency(g.type);
-  // cuBLAS's heuristics pick a kernel per shape; a fixed tile would make skinny chunks (pipeline
-  // and ring-exchange splits) quantize far worse than they do. Choose, among the GPU's tile, its
-  // transpose and a half-width tile (slower per FLOP), the one with the fewest estimated µs.
-  struct candidate {
-    int tm, tn;
-    double efficiency;
-  };
-  const candidate candidates[] = {
-      {gpu.gemm_tile_m, gpu.gemm_tile_n, 1.0},
-      {gpu.gemm_tile_n, gpu.gemm_tile_m, 1.0},
-      {gpu.gemm_tile_m, std::max(1, gpu.gemm_tile_n / 2), gpu.small_tile_efficiency}};
-  double best_us = 0;
-  for (const candidate& c : candidates) {
-    const std::int64_t tiles = ceil_div(g.m, c.tm) * ceil_div(g.n, c.tn);
-    const int ctas = static_cast<int>(std::min<std::int64_t>(tiles, target));
-    // Edge tiles cost a full tile: the hardware computes the padded tile anyway, which is what
-    // makes small or ragged GEMMs quantize.
-    const double tile_us =
-        2.0 * c.tm * c.tn * static_cast<double>(g.k) / (per_sm_flops_per_us * c.efficiency);
-    const double est = static_cast<double>(ceil_div(tiles, ctas)) * tile_us;
-    if (best_us == 0 || est < best_us) {
-      best_us = est;
-      p.tiles = tiles;
-      p.ctas = ctas;
-      p.tile_us = tile_us;
-    }
-  }
+  const int target = g.sm_target > 0 ? std::min(g.sm_target, gpu.sm_count) : gpu.sm_count;
+  // The kernel is persistent over `ctas` CTAs (the SM margin caps them), so losing SMs still
+  // costs whole waves of units.
+  const gemm_choice c = choose_gemm(g, gpu, target);
+  p.tiles = c.units;
+  p.ctas = c.ctas;
+  p.tile_us = c.unit_us;
+  p.setup_us = c.setup_us;
+  p.hbm_demand = std::min(gpu.hbm_bytes_per_us(), c.hbm_bytes * gpu.gemm_hbm_traffic / c.est_us);
   return p;
 }
 
-// A channelised transfer: `ctas` channels share `bytes`, each paying `latency_us` first.
-void set_channels(kernel_plan& p, int ctas, double bytes, double latency_us, int sms) {
+// A channelised transfer as NCCL would run it (sim/nccl_model.hpp).
+void set_channels(kernel_plan& p, const comm_plan& c, double bytes, int sms) {
   p.model = progress_model::channels;
-  p.ctas = std::clamp(ctas, 1, sms);
+  p.ctas = std::clamp(c.channels, 1, sms);
   p.channel_bytes = bytes / p.ctas;
-  p.latency_us = latency_us;
+  p.latency_us = c.latency_us;
+  p.bw_factor = c.bw_factor;
+  p.inter_node = c.inter_node;
+  p.cap_gbps = c.cap_gbps;
 }
 
 kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu,
@@ -74,16 +54,8 @@ kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu,
   p.launch_us = gpu.nccl_launch_us;
   // A group of one has no peer: NCCL returns after the launch without moving anything.
   if (c.group_size <= 1) return p;
-  const int ctas = c.ctas > 0 ? c.ctas : gpu.default_ctas(c.op);
   const double bytes = traits_of(c.op).bytes_moved(static_cast<double>(c.bytes), c.group_size);
-  if (c.nodes <= 1) {
-    set_channels(p, ctas, bytes, collective_latency_us(c, gpu), gpu.sm_count);
-    return p;
-  }
-  const network_cost cost = inter_node_collective(c, gpu, net);
-  set_channels(p, ctas, bytes, cost.latency_us, gpu.sm_count);
-  p.inter_node = true;
-  p.cap_gbps = cost.cap_gbps;
+  set_channels(p, plan_nccl_collective(c, gpu, net), bytes, gpu.sm_count);
   return p;
 }
 
@@ -93,15 +65,7 @@ kernel_plan plan_p2p(const p2p_params& x, const gpu_spec& gpu, const cluster_spe
   if (x.ctas > 0) {
     p.launch_us = gpu.nccl_launch_us;
     if (x.group_size <= 1) return p;
-    if (x.nodes > 1) {
-      const network_cost cost = inter_node_p2p(x, gpu, net);
-      set_channels(p, x.ctas, static_cast<double>(x.bytes), cost.latency_us, gpu.sm_count);
-      p.inter_node = true;
-      p.cap_gbps = cost.cap_gbps;
-      return p;
-    }
-    // One send/recv step: the peer exchange pays one protocol step of latency.
-    set_channels(p, x.ctas, static_cast<double>(x.bytes), gpu.nccl_step_us_simple, gpu.sm_count);
+    set_channels(p, plan_nccl_p2p(x, gpu, net), static_cast<double>(x.bytes), gpu.sm_count);
     return p;
   }
   // Copy-engine path (TE userbuffers use_ce): a memcpy call, not an NCCL call.
@@ -157,18 +121,6 @@ kernel_plan plan_delay(const delay_params& d, const gpu_spec& gpu) {
 }
 
 }  // namespace
-
-double collective_latency_us(const collective_params& c, const gpu_spec& gpu) {
-  const int steps = traits_of(c.op).ring_steps(c.group_size);
-  if (steps == 0) return 0;
-  // NCCL's tuning tables give a per-protocol base latency for the whole ring plus a small
-  // per-hop cost; charging the base on every step would make an 8-rank all-reduce cost 165 µs
-  // where NCCL measures 6-13 µs. Small messages run LL, large ones Simple.
-  const double per_rank = static_cast<double>(c.bytes) / c.group_size;
-  const double base =
-      per_rank <= gpu.nccl_ll_max_bytes_per_rank ? gpu.nccl_step_us_ll : gpu.nccl_step_us_simple;
-  return base + (steps - 1) * gpu.nccl_hop_us;
-}
 
 kernel_plan plan_kernel(const op& o, const gpu_spec& gpu, const cluster_spec& net) {
   return std::visit(

@@ -25,7 +25,9 @@ struct kernel_plan {
   // tiles: units handed out dynamically, each taking tile_us when uncontended.
   std::int64_t tiles = 0;
   double tile_us = 0;
-  bool gemm_contended = false;  // tiles slow by gemm_contention while comm runs
+  double setup_us = 0;          // tiles: paid once by each CTA that takes a tile (GEMM prologue)
+  bool gemm_contended = false;  // tiles slow while communication shares HBM (engine)
+  double hbm_demand = 0;        // GEMM: HBM bytes per µs it draws while running alone
   // Persistent: the grid is exactly `ctas` and every CTA must be scheduled before the kernel
   // ends, even one that arrives to find no tile left. Otherwise CTAs still waiting for an SM
   // when the last tile is handed out are never needed (blocks of an ordinary grid).
@@ -36,7 +38,8 @@ struct kernel_plan {
   // channels / copy_engine: bytes each channel (or the copy engine) moves, after latency_us.
   double channel_bytes = 0;
   double latency_us = 0;
-  double fixed_us = 0;  // fixed
+  double bw_factor = 1;  // channels: rate relative to Simple on the ring (protocol, NVLS)
+  double fixed_us = 0;   // fixed
   bool is_gemm = false;
   bool is_comm = false;
   // channels: leaves the node (docs/ARCHITECTURE.md §5.4); its channels together move at most
@@ -47,9 +50,6 @@ struct kernel_plan {
 };
 
 kernel_plan plan_kernel(const op& o, const gpu_spec& gpu, const cluster_spec& net);
-
-// Fixed latency of one collective (µs): protocol base plus per-hop cost over its ring steps.
-double collective_latency_us(const collective_params& c, const gpu_spec& gpu);
 
 // Non-persistent elementwise kernels are cut into this many blocks per CTA, so that CTAs that
 // get an SM late share the remaining work instead of each carrying a full share.

@@ -32,7 +32,22 @@ std::vector<sim::kernel_plan> plan_kernels(const schedule& s, const gpu_spec& gp
   const cluster_spec& net = opts.cluster ? *opts.cluster : fallback;
   std::vector<sim::kernel_plan> plans;
   plans.reserve(s.ops.size());
-  for (const op& o : s.ops) plans.push_back(sim::plan_kernel(o, gpu, net));
+  // A layer repeats a few GEMM shapes (chunks, forward and backward): plan each shape once.
+  std::vector<std::pair<gemm_params, std::size_t>> seen;
+  for (const op& o : s.ops) {
+    const auto* g = std::get_if<gemm_params>(&o.params);
+    const auto same = [g](const auto& e) {
+      return e.first.m == g->m && e.first.n == g->n && e.first.k == g->k &&
+             e.first.type == g->type && e.first.sm_target == g->sm_target;
+    };
+    const auto hit = g ? std::find_if(seen.begin(), seen.end(), same) : seen.end();
+    if (hit != seen.end()) {
+      plans.push_back(plans[hit->second]);
+      continue;
+    }
+    if (g) seen.emplace_back(*g, plans.size());
+    plans.push_back(sim::plan_kernel(o, gpu, net));
+  }
   return plans;
 }
 
@@ -48,8 +63,7 @@ using partner_map = std::vector<std::vector<std::pair<int, int>>>;
 
 partner_map partners_of(const program& p) {
   partner_map m(p.stages.size());
-  for (std::size_t s = 0; s < p.stages.size(); ++s)
-    m[s].assign(p.stages[s].ops.size(), {-1, -1});
+  for (std::size_t s = 0; s < p.stages.size(); ++s) m[s].assign(p.stages[s].ops.size(), {-1, -1});
   for (const stage_link& l : p.links) {
     m[l.send_stage][l.send_op] = {l.recv_stage, l.recv_op};
     m[l.recv_stage][l.recv_op] = {l.send_stage, l.send_op};
@@ -78,8 +92,8 @@ class program_runner {
       }
       devs_[d]->advance_to(*it);
       settle(d);
-      next_[d] = devs_[d]->done() ? std::numeric_limits<double>::infinity()
-                                  : devs_[d]->next_event_time();
+      next_[d] =
+          devs_[d]->done() ? std::numeric_limits<double>::infinity() : devs_[d]->next_event_time();
     }
   }
 

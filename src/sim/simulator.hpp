@@ -4,15 +4,15 @@
 
 #include "core/cluster.hpp"
 #include "core/executor.hpp"
-#include "core/program.hpp"
 #include "core/gpu_spec.hpp"
 #include "core/ir.hpp"
+#include "core/program.hpp"
 
 namespace ob {
 
 // Names the model in every result, so numbers from different model versions are never compared
 // silently.
-inline constexpr const char* sim_model_version = "sim-v1";
+inline constexpr const char* sim_model_version = "sim-v2";
 
 struct sim_options {
   int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32

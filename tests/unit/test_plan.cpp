@@ -134,8 +134,7 @@ TEST_F(plan_fixture, TeLaunchOrderingMakesEachOverlappedGemmWaitForItsCommKernel
   m["fc1_wgrad"] = {overlap_method::bulk, 4, 2, false};
   m["proj_fprop"] = {overlap_method::pipeline, 24, 2, true, 4};
   plan_knobs k;
-  // One schedule: begin and end of two temporaries would walk between unrelated vectors.
-  const schedule plain = plan_layer(w, m, gpu, k);
+  const schedule plain = plan_layer(w, m, gpu, k);  // one schedule: begin and end of the same ops
   EXPECT_TRUE(std::all_of(plain.ops.begin(), plain.ops.end(),
                           [](const op& o) { return o.waits_started.empty(); }));
   k.te_launch_ordering = true;

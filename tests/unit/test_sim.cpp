@@ -23,7 +23,8 @@ class SimMechanism : public ::testing::Test {
   sim_result run(const schedule& s, int cdmc, bool graphs = false) const {
     return simulate(s, gpu, sim_options{cdmc, graphs});
   }
-  gpu_spec gpu = load_gpu_spec("h100_sxm");
+  // Mechanisms in whole tile times: GEMM fixed costs and split-K off (test::plain_tiles).
+  gpu_spec gpu = test::plain_tiles(load_gpu_spec("h100_sxm"));
 };
 
 // The comm op waits on a long producer on another stream; the GEMM is independent of both but
@@ -250,7 +251,6 @@ TEST_F(SimMechanism, MoreSplitsHideMoreRsUntilFixedCostsDominate) {
   // curve jagged in between, so only its ends are asserted.
   ASSERT_LT(best, exposed.size() - 1);
   EXPECT_GT(exposed.back(), 1.5 * exposed[best]);
-  EXPECT_GT(exposed.back(), exposed[exposed.size() - 2]);
 }
 
 void expect_identical(const sim_result& a, const sim_result& b) {

@@ -23,7 +23,18 @@ inline collective_params collective(coll_op op, std::uint64_t bytes, int group_s
 
 inline delay_params delay(double us, int ctas) { return delay_params{us, ctas}; }
 
-// Uncontended time of one GEMM tile, straight from docs/ARCHITECTURE.md §5.1.
+// The GPU with GEMM model v2's fixed costs and split-K turned off: the mechanism tests check
+// waves, dispatch and late CTAs exactly, in whole tile times (docs/ARCHITECTURE.md §5.1).
+inline gpu_spec plain_tiles(gpu_spec g) {
+  g.gemm_setup_us = 0;
+  g.gemm_unit_overhead_us = 0;
+  g.gemm_splitk_fixup_us = 0;
+  g.gemm_splitk_max = 1;
+  g.gemm_mem_overlap_loss = 0;
+  return g;
+}
+
+// Uncontended time of one GEMM tile of a compute-bound GEMM on plain_tiles(g).
 inline double tile_us(const gpu_spec& g, std::int64_t k, dtype t = dtype::bf16) {
   const double per_sm = g.peak_tflops(t) * 1e12 / g.sm_count * g.gemm_efficiency(t);
   return 2.0 * g.gemm_tile_m * g.gemm_tile_n * static_cast<double>(k) / per_sm * 1e6;

@@ -122,7 +122,8 @@ TEST(Step, OneHardwareQueueExposesMoreDataParallelTime) {
                                    {"bucket_size", {"20000000"}},
                                    {"cdmc", {"1", "8"}}}));
   ASSERT_EQ(cases.size(), 2u);
-  EXPECT_GT(cases[0].breakdown_ms.dp_exposed, 1.2 * cases[1].breakdown_ms.dp_exposed);
+  // Model v2 (slower mid-size collectives, HBM interference) narrows the gap to about 1.2x.
+  EXPECT_GT(cases[0].breakdown_ms.dp_exposed, 1.15 * cases[1].breakdown_ms.dp_exposed);
 }
 
 TEST(Step, OverlappingDataParallelHidesItsReduction) {

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Prints docs/CALIBRATION.md §2's tables from configs/gpus/*.json, so the page cannot drift from
+the files: every constant, its value, what it controls in the model (docs/ARCHITECTURE.md §5.1)
+and its source. Usage: scripts/calibration_tables.py > /tmp/tables.md"""
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WHAT = {
+    "compute_capability_major": "Hopper test for `te_launch_ordering=auto` (major 9 with CDMC > 1)",
+    "sm_count": "SM slots; GEMM CTAs = min(units, SMs − margin); per-SM GEMM rate = peak / SMs",
+    "peak_tflops": "per-SM GEMM math rate (× `gemm_efficiency`); bf16 also for attention-core FLOPs",
+    "hbm_gbps": "memory-bound elementwise ops, GEMMs' HBM share and the HBM shared by GEMMs and comm (× `elementwise_hbm_efficiency`)",
+    "nvlink_gbps": "per-GPU NVLink bandwidth all moving NCCL channels share (× `nccl_link_efficiency`)",
+    "nic_gbps": "NIC rate of the default cluster (no cluster file)",
+    "gemm_tile": "tile of the first GEMM candidate (others: transpose, half width)",
+    "launch_us": "host cost of a kernel launch or copy-engine memcpy",
+    "nccl_launch_us": "host cost of one NCCL call",
+    "event_us": "host cost of each cross-stream dependency",
+    "graph_node_us": "host cost per op under `--graphs`",
+    "cross_queue_event_us": "delay before a dependency resolved in another hardware queue is seen",
+    "max_pending_launches": "launches the host can have outstanding before it blocks",
+    "nccl_step_us": "latency of a collective's first ring step, by protocol (NCCL base + one hop)",
+    "sim.gemm_efficiency": "mainloop fraction of per-SM peak a GEMM tile reaches, by dtype",
+    "sim.small_tile_efficiency": "per-SM rate of the 128×128 tile relative to the main tile",
+    "sim.gemm_setup_us": "once per GEMM CTA: prologue, pipeline fill, last epilogue",
+    "sim.gemm_unit_overhead_us": "per GEMM work unit (tile or K slice)",
+    "sim.gemm_splitk_fixup_us": "per K slice of a split-K/stream-K kernel",
+    "sim.gemm_splitk_min_k": "shortest K slice a split-K candidate may use",
+    "sim.gemm_splitk_max": "most K slices per tile",
+    "sim.gemm_mem_overlap_loss": "share of min(math, HBM time) a unit does not hide",
+    "sim.hbm_interference": "HBM shared by GEMMs and comm: traffic per byte, sensitivity to the other side's share",
+    "sim.nccl_channel_gbps": "most one NCCL channel (one CTA) moves",
+    "sim.nccl_link_efficiency": "fraction of `nvlink_gbps` NCCL's channels use together",
+    "sim.nccl_default_ctas": "channels when the op asks for the library default (ctas 0), before NCCL's small-message rule",
+    "sim.nccl_hop_us": "latency of each further ring step, by protocol",
+    "sim.nccl_protocol_bw": "rate of a protocol relative to Simple (channel and link)",
+    "sim.nccl_thread_bytes": "NCCL's per-thread threshold: channels drop while size < channels × threads × this × ranks",
+    "sim.nccl_threads": "threads per NCCL CTA in that rule",
+    "sim.nccl_fill_fraction": "chunk pipeline: a channel runs 1/(1 + this) slower over its first `nccl_fill_bytes`",
+    "sim.nccl_fill_bytes": "bytes per channel over which the pipeline fills",
+    "sim.nvls": "NVLS all-reduce: fixed latency and busbw relative to the ring (absent: no NVLS)",
+    "sim.copy_engine_gbps": "copy-engine send/recv rate, shared by concurrent copies",
+    "sim.elementwise_hbm_efficiency": "fraction of `hbm_gbps` memory-bound kernels reach",
+}
+
+
+def what(path):
+    for key in sorted(WHAT, key=len, reverse=True):
+        if path == key or path.startswith(key + "."):
+            return WHAT[key]
+    return ""
+
+
+def leaves(obj, prefix=""):
+    for k, v in obj.items():
+        p = prefix + k
+        if isinstance(v, dict) and "value" in v and "source" in v:
+            yield p, v
+        elif isinstance(v, dict):
+            yield from leaves(v, p + ".")
+
+
+def table(name):
+    with open(os.path.join(ROOT, "configs", "gpus", name + ".json")) as f:
+        doc = json.load(f)
+    out = [f"### `configs/gpus/{name}.json` — {doc['display_name']}", "",
+           "| constant | value | what it controls | source | assumption? |", "|---|---|---|---|---|"]
+    for p, v in leaves(doc):
+        src = v["source"].replace("|", "/")
+        a = "yes" if src.startswith("assumption") else "no"
+        out.append(f"| `{p}` | {v['value']} | {what(p)} | {src} | {a} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or ["h100_sxm", "h200", "b200", "a100_sxm"]
+    print("\n".join(table(n) for n in names))

@@ -1,0 +1,195 @@
+#include "sim/calibrate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <iomanip>
+#include <sstream>
+
+#include "core/collective_traits.hpp"
+#include "core/json_util.hpp"
+#include "core/units.hpp"
+#include "sim/simulator.hpp"
+
+namespace ob::sim {
+
+namespace {
+
+double op_us(const op_params& params, const gpu_spec& gpu) {
+  schedule s;
+  s.name = "calibrate";
+  s.add_stream("s", stream_role::compute, 0);
+  s.add_op("op", 0, params);
+  const sim_result r = simulate(s, gpu, sim_options{});
+  return r.ops[0].end_us - r.ops[0].start_us;
+}
+
+double gemm_tflops(const gemm_params& g, const gpu_spec& gpu) {
+  return g.flops() / op_us(g, gpu) / 1e6;
+}
+
+collective_params as_params(const coll_point& p, const gpu_spec& gpu) {
+  collective_params c;
+  c.op = p.op;
+  c.bytes = p.bytes;
+  c.group_size = p.ranks;
+  c.algorithm = p.algorithm;
+  c.nodes = std::max(1, (p.ranks + 7) / 8);  // nccl-tests across nodes: 8 GPUs a node
+  (void)gpu;
+  return c;
+}
+
+double busbw(const coll_point& p, double us) {
+  return traits_of(p.op).bytes_moved(static_cast<double>(p.bytes), p.ranks) / us / 1e3;
+}
+
+double coll_busbw(const coll_point& p, const gpu_spec& gpu) {
+  return busbw(p, op_us(as_params(p, gpu), gpu));
+}
+
+// Sum of squared log errors over the points `use` selects.
+double loss(const calib_points& pts, const gpu_spec& gpu,
+            const std::function<bool(const gemm_point&)>& use_gemm,
+            const std::function<bool(const coll_point&)>& use_coll) {
+  double sum = 0;
+  for (const gemm_point& g : pts.gemms)
+    if (use_gemm(g)) sum += std::pow(std::log(gemm_tflops(g.shape, gpu) / g.tflops), 2);
+  for (const coll_point& c : pts.colls)
+    if (use_coll(c)) sum += std::pow(std::log(coll_busbw(c, gpu) / busbw(c, c.time_us)), 2);
+  return sum;
+}
+
+struct constant_def {
+  std::string key;
+  double gpu_spec::*member;
+  double lo, hi;
+  std::function<bool(const gemm_point&)> gemm;
+  std::function<bool(const coll_point&)> coll;
+};
+
+bool single_node(const coll_point& c) { return c.ranks <= 8; }
+bool is_nvls(const coll_point& c) { return c.algorithm == "nvls"; }
+
+std::vector<constant_def> definitions(const gpu_spec& gpu) {
+  auto none_g = [](const gemm_point&) { return false; };
+  auto none_c = [](const coll_point&) { return false; };
+  auto of_type = [](dtype t) { return [t](const gemm_point& g) { return g.shape.type == t; }; };
+  std::vector<constant_def> d = {
+      {"sim.gemm_efficiency.bf16", &gpu_spec::gemm_efficiency_bf16, 0.3, 1.0, of_type(dtype::bf16),
+       none_c},
+      {"sim.gemm_efficiency.fp16", &gpu_spec::gemm_efficiency_fp16, 0.3, 1.0, of_type(dtype::fp16),
+       none_c},
+      {"sim.gemm_setup_us", &gpu_spec::gemm_setup_us, 0.1, 30,
+       [](const gemm_point&) { return true; }, none_c},
+      {"sim.nccl_link_efficiency", &gpu_spec::nccl_link_efficiency, 0.3, 1.0, none_g,
+       [](const coll_point& c) { return single_node(c) && !is_nvls(c); }},
+      {"sim.nccl_fill_fraction", &gpu_spec::nccl_fill_fraction, 0.01, 3.0, none_g, single_node}};
+  if (gpu.supports(dtype::fp8))
+    d.push_back({"sim.gemm_efficiency.fp8", &gpu_spec::gemm_efficiency_fp8, 0.3, 1.0,
+                 of_type(dtype::fp8), none_c});
+  if (gpu.has_nvls()) {
+    d.push_back({"sim.nvls.bw_factor", &gpu_spec::nvls_bw_factor, 0.5, 2.5, none_g, is_nvls});
+    d.push_back({"sim.nvls.latency_us", &gpu_spec::nvls_latency_us, 1, 150, none_g, is_nvls});
+  }
+  return d;
+}
+
+// Golden-section search of `member` in [lo, hi] (the loss is unimodal in each constant).
+void fit_one(const calib_points& pts, gpu_spec& gpu, const constant_def& d) {
+  const double phi = (std::sqrt(5.0) - 1) / 2;
+  double a = d.lo, b = d.hi;
+  auto f = [&](double x) {
+    gpu.*d.member = x;
+    return loss(pts, gpu, d.gemm, d.coll);
+  };
+  double x1 = b - phi * (b - a), x2 = a + phi * (b - a);
+  double f1 = f(x1), f2 = f(x2);
+  for (int i = 0; i < 40 && b - a > 1e-4 * (d.hi - d.lo); ++i) {
+    if (f1 < f2) {
+      b = x2, x2 = x1, f2 = f1, x1 = b - phi * (b - a), f1 = f(x1);
+    } else {
+      a = x1, x1 = x2, f1 = f2, x2 = a + phi * (b - a), f2 = f(x2);
+    }
+  }
+  gpu.*d.member = (a + b) / 2;
+}
+
+int governed(const calib_points& pts, const constant_def& d) {
+  const auto g = std::count_if(pts.gemms.begin(), pts.gemms.end(), d.gemm);
+  const auto c = std::count_if(pts.colls.begin(), pts.colls.end(), d.coll);
+  return static_cast<int>(g + c);
+}
+
+std::string size_text(std::uint64_t bytes) { return format_size(bytes); }
+
+}  // namespace
+
+std::vector<check_row> check_points(const calib_points& pts, const gpu_spec& gpu) {
+  std::vector<check_row> rows;
+  for (const gemm_point& g : pts.gemms) {
+    rows.push_back({"gemm " + std::to_string(g.shape.m) + "x" + std::to_string(g.shape.n) + "x" +
+                        std::to_string(g.shape.k) + " " + std::string(to_string(g.shape.type)),
+                    "TFLOP/s", g.where, g.tflops, gemm_tflops(g.shape, gpu)});
+  }
+  for (const coll_point& c : pts.colls) {
+    rows.push_back({std::string(to_string(c.op)) + " " + std::to_string(c.ranks) + " ranks " +
+                        size_text(c.bytes) + (c.algorithm.empty() ? "" : " " + c.algorithm),
+                    "GB/s busbw", c.where, busbw(c, c.time_us), coll_busbw(c, gpu)});
+  }
+  return rows;
+}
+
+fit_result fit_constants(const calib_points& pts, const gpu_spec& start) {
+  fit_result out;
+  out.gpu = start;
+  const std::vector<constant_def> defs = definitions(start);
+  constexpr int rounds = 3;
+  for (int r = 0; r < rounds; ++r)
+    for (const constant_def& d : defs)
+      if (governed(pts, d) > 0) fit_one(pts, out.gpu, d);
+  for (const constant_def& d : defs) {
+    const int n = governed(pts, d);
+    if (n > 0) out.constants.push_back({d.key, start.*d.member, out.gpu.*d.member, n});
+  }
+  return out;
+}
+
+std::string fitted_gpu_file(const std::string& base_path, const fit_result& fit,
+                            const std::vector<std::string>& inputs) {
+  ordered_json doc = ordered_json::parse(load_json_file(base_path).dump());
+  std::string files;
+  for (const std::string& f : inputs) files += (files.empty() ? "" : ", ") + f;
+  for (const fitted_constant& c : fit.constants) {
+    ordered_json* node = &doc;
+    std::stringstream ss(c.key);
+    for (std::string part; std::getline(ss, part, '.');) node = &(*node)[part];
+    (*node)["value"] = std::round(c.after * 1e4) / 1e4;
+    (*node)["source"] = "fitted by overlap-bench calibrate to " + std::to_string(c.points) +
+                        " measured points (" + files + "); was " + std::to_string(c.before);
+  }
+  doc["comment"] = doc.value("comment", std::string()) +
+                   " Constants refitted by overlap-bench calibrate (docs/CALIBRATION.md §4).";
+  return doc.dump(2) + "\n";
+}
+
+std::string format_check(const std::vector<check_row>& rows) {
+  std::ostringstream o;
+  o << std::left << std::setw(44) << "SIMULATED model vs measured point" << std::right
+    << std::setw(12) << "measured" << std::setw(12) << "model" << std::setw(9) << "error"
+    << "  unit        input\n";
+  double sum = 0, worst = 0;
+  for (const check_row& r : rows) {
+    o << std::left << std::setw(44) << r.what << std::right << std::fixed << std::setprecision(2)
+      << std::setw(12) << r.measured << std::setw(12) << r.model << std::setw(8) << std::showpos
+      << r.error() * 100 << std::noshowpos << "%  " << std::left << std::setw(12) << r.unit
+      << r.where << "\n";
+    sum += std::abs(r.error());
+    worst = std::max(worst, std::abs(r.error()));
+  }
+  if (!rows.empty())
+    o << std::fixed << std::setprecision(1) << rows.size() << " points: mean |error| "
+      << sum / rows.size() * 100 << " %, worst " << worst * 100 << " %\n";
+  return o.str();
+}
+
+}  // namespace ob::sim

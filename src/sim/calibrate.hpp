@@ -1,0 +1,47 @@
+#pragma once
+// `overlap-bench calibrate` (docs/CALIBRATION.md §4): the simulator's prediction for each
+// measured point, and a fit of the model's constants to those points. Each constant is fitted on
+// the points it governs (GEMM efficiencies per dtype on that dtype's GEMMs, the per-CTA setup on
+// every GEMM, NVLink efficiency on ring collectives, NVLS bandwidth and latency on NVLS
+// all-reduces, the chunk-pipeline fill on every collective) by a bounded one-dimensional search
+// on the sum of squared log errors, in rounds, so each sees the others' current values.
+#include <string>
+#include <vector>
+
+#include "core/calib_input.hpp"
+#include "core/gpu_spec.hpp"
+
+namespace ob::sim {
+
+struct check_row {
+  std::string what;   // "gemm 1024x1024x1024 bf16", "all_reduce 8 ranks 1 MiB nvls"
+  std::string unit;   // "TFLOP/s" or "GB/s busbw"
+  std::string where;  // the input's file and line
+  double measured = 0;
+  double model = 0;
+  double error() const { return model / measured - 1; }  // +0.05: the model is 5 % high
+};
+
+std::vector<check_row> check_points(const calib_points& pts, const gpu_spec& gpu);
+
+struct fitted_constant {
+  std::string key;  // JSON path in the GPU file: "sim.gemm_efficiency.bf16"
+  double before = 0, after = 0;
+  int points = 0;
+};
+
+struct fit_result {
+  gpu_spec gpu;
+  std::vector<fitted_constant> constants;  // only those some input point governs
+};
+
+fit_result fit_constants(const calib_points& pts, const gpu_spec& start);
+
+// The GPU file `base_path` with every fitted value replaced and sourced to `inputs`.
+std::string fitted_gpu_file(const std::string& base_path, const fit_result& fit,
+                            const std::vector<std::string>& inputs);
+
+// "what  measured  model  error" lines, then the mean and worst absolute error.
+std::string format_check(const std::vector<check_row>& rows);
+
+}  // namespace ob::sim

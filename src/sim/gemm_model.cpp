@@ -1,0 +1,81 @@
+#include "sim/gemm_model.hpp"
+
+#include <algorithm>
+
+namespace ob::sim {
+
+namespace {
+
+constexpr double flops_per_us_per_tflops = 1e6;
+constexpr double output_bytes = 2;  // bf16 output, also for fp8 inputs
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+struct tile_shape {
+  int m, n;
+  double efficiency;  // per-SM rate relative to the GPU's main tile
+};
+
+// What a candidate costs; `est_us` ranks them.
+struct candidate_cost {
+  std::int64_t units = 0;
+  int ctas = 0;
+  double unit_us = 0, est_us = 0;
+};
+
+// `shape` tiles with K cut into `splits` slices; `math_us` is one unslit tile's math.
+candidate_cost cost(std::int64_t tiles, int splits, double math_us, double mem_us, int sms,
+                    const gpu_spec& gpu) {
+  candidate_cost c;
+  c.units = tiles * splits;
+  c.ctas = static_cast<int>(std::min<std::int64_t>(c.units, sms));
+  const double math = math_us / splits;
+  // The CTAs running at once share HBM: each unit's share of the kernel's traffic.
+  const double mem = mem_us * c.ctas / static_cast<double>(c.units);
+  c.unit_us = std::max(math, mem) + gpu.gemm_mem_overlap_loss * std::min(math, mem) +
+              gpu.gemm_unit_overhead_us + (splits > 1 ? gpu.gemm_splitk_fixup_us : 0.0);
+  c.est_us = gpu.gemm_setup_us + static_cast<double>(ceil_div(c.units, c.ctas)) * c.unit_us;
+  return c;
+}
+
+}  // namespace
+
+double gemm_hbm_bytes(const gemm_params& g) {
+  const auto in = static_cast<double>(dtype_bytes(g.type));
+  const auto m = static_cast<double>(g.m), n = static_cast<double>(g.n);
+  const auto k = static_cast<double>(g.k);
+  return (m * k + k * n) * in + m * n * output_bytes;
+}
+
+gemm_choice choose_gemm(const gemm_params& g, const gpu_spec& gpu, int sms) {
+  const double mem_us = gemm_hbm_bytes(g) / gpu.hbm_bytes_per_us();
+  const double per_sm = gpu.peak_tflops(g.type) * flops_per_us_per_tflops / gpu.sm_count *
+                        gpu.gemm_efficiency(g.type);
+  const tile_shape shapes[] = {
+      {gpu.gemm_tile_m, gpu.gemm_tile_n, 1.0},
+      {gpu.gemm_tile_n, gpu.gemm_tile_m, 1.0},
+      {gpu.gemm_tile_m, std::max(1, gpu.gemm_tile_n / 2), gpu.small_tile_efficiency}};
+  gemm_choice best;
+  for (const tile_shape& s : shapes) {
+    const std::int64_t tiles = ceil_div(g.m, s.m) * ceil_div(g.n, s.n);
+    // Edge tiles cost a full tile: the hardware computes the padded tile anyway.
+    const double math_us = 2.0 * s.m * s.n * static_cast<double>(g.k) / (per_sm * s.efficiency);
+    for (int splits = 1; splits <= std::max(1, gpu.gemm_splitk_max); ++splits) {
+      if (splits > 1 && g.k / splits < gpu.gemm_splitk_min_k) break;
+      const candidate_cost c = cost(tiles, splits, math_us, mem_us, sms, gpu);
+      if (best.units != 0 && c.est_us >= best.est_us) continue;
+      best.tile_m = s.m;
+      best.tile_n = s.n;
+      best.splits = splits;
+      best.units = c.units;
+      best.ctas = c.ctas;
+      best.unit_us = c.unit_us;
+      best.est_us = c.est_us;
+    }
+  }
+  best.setup_us = gpu.gemm_setup_us;
+  best.hbm_bytes = gemm_hbm_bytes(g);
+  return best;
+}
+
+}  // namespace ob::sim

@@ -1,0 +1,166 @@
+#include "sim/nccl_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "core/collective_traits.hpp"
+#include "core/error.hpp"
+#include "sim/network_model.hpp"
+
+namespace ob::sim {
+
+namespace {
+
+constexpr double bytes_per_us_per_gbps = 1e3;
+constexpr nccl_protocol protocols[] = {nccl_protocol::ll, nccl_protocol::ll128,
+                                       nccl_protocol::simple};
+
+// NCCL's channel rule (enqueue.cc): while bytes < channels x threads x threshold x ranks, drop a
+// channel, so small messages run on few CTAs.
+int channels_for(double bytes, int ranks, int max_channels, nccl_protocol p, const gpu_spec& gpu) {
+  const double per_channel = gpu.nccl_threads * gpu.proto(p).thread_bytes * ranks;
+  const double fit = std::floor(bytes / per_channel);
+  return static_cast<int>(std::clamp(fit, 1.0, static_cast<double>(std::max(1, max_channels))));
+}
+
+// Bus rate of `channels` channels on NVLink, before a protocol's or algorithm's factor.
+double nvlink_rate_gbps(int channels, const gpu_spec& gpu) {
+  return std::min(channels * gpu.nccl_channel_gbps, gpu.nvlink_effective_gbps());
+}
+
+// Fills in the pipeline fill and the estimate once channels, latency and rates are known: each
+// channel runs at 1 / (1 + fill) of its rate for its first nccl_fill_bytes.
+void finish_estimate(comm_plan& p, double bus_bytes, const gpu_spec& gpu) {
+  double rate = nvlink_rate_gbps(p.channels, gpu) * p.bw_factor;
+  if (p.inter_node) rate = std::min(rate, p.cap_gbps);
+  const double per_channel = bus_bytes / p.channels;
+  p.latency_us += gpu.nccl_fill_fraction * std::min(per_channel, gpu.nccl_fill_bytes) * p.channels /
+                  (rate * bytes_per_us_per_gbps);
+  p.est_us = p.latency_us + bus_bytes / (rate * bytes_per_us_per_gbps);
+}
+
+comm_plan ring_intra(const collective_params& c, nccl_protocol proto, int max_ch,
+                     const gpu_spec& gpu) {
+  const nccl_protocol_constants& k = gpu.proto(proto);
+  comm_plan p;
+  p.protocol = proto;
+  p.channels = channels_for(static_cast<double>(c.bytes), c.group_size, max_ch, proto, gpu);
+  p.latency_us = k.base_us + (traits_of(c.op).ring_steps(c.group_size) - 1) * k.hop_us;
+  p.bw_factor = k.bw_fraction;
+  return p;
+}
+
+comm_plan nvls(int max_ch, const gpu_spec& gpu) {
+  comm_plan p;
+  p.algorithm = nccl_algorithm::nvls;
+  p.channels = std::max(1, max_ch);
+  p.latency_us = gpu.nvls_latency_us;
+  p.bw_factor = gpu.nvls_bw_factor;
+  return p;
+}
+
+comm_plan across_nodes(const collective_params& c, nccl_protocol proto, bool tree, int max_ch,
+                       const gpu_spec& gpu, const cluster_spec& net) {
+  const network_cost cost = inter_node_collective(c, proto, tree, gpu, net);
+  comm_plan p;
+  p.algorithm = tree ? nccl_algorithm::tree : nccl_algorithm::ring;
+  p.protocol = proto;
+  p.channels = channels_for(static_cast<double>(c.bytes), c.group_size, max_ch, proto, gpu);
+  p.latency_us = cost.latency_us;
+  p.bw_factor = gpu.proto(proto).bw_fraction;
+  p.inter_node = true;
+  p.cap_gbps = cost.cap_gbps;
+  return p;
+}
+
+[[noreturn]] void bad_algorithm(const collective_params& c, const gpu_spec& gpu,
+                                const std::string& why) {
+  throw config_error("algorithm '" + c.algorithm + "' for " +
+                     std::string(traits_of(c.op).nccl_call) + " on " + gpu.display_name + ": " +
+                     why);
+}
+
+// Which algorithms the hint allows; validates it.
+struct allowed {
+  bool ring = true, nvls = true, tree = true;
+};
+allowed allowed_by(const collective_params& c, const gpu_spec& gpu) {
+  const std::string& a = c.algorithm;
+  const bool ar = c.op == coll_op::all_reduce;
+  const bool can_nvls = ar && gpu.has_nvls() && c.nodes <= 1;
+  const bool can_tree = ar && c.nodes > 1;
+  if (a.empty() || a == "auto") return {true, can_nvls, can_tree};
+  if (a == "ring") return {true, false, false};
+  if (a == "nvls") {
+    if (!can_nvls)
+      bad_algorithm(c, gpu, "NVLS runs all-reduces inside one node with NVLink SHARP only");
+    return {false, true, false};
+  }
+  if (a == "tree") {
+    if (!can_tree) bad_algorithm(c, gpu, "the model's tree runs all-reduces across nodes only");
+    return {false, false, true};
+  }
+  bad_algorithm(c, gpu, "expected auto, ring, nvls or tree");
+}
+
+}  // namespace
+
+const char* to_string(nccl_algorithm a) {
+  switch (a) {
+    case nccl_algorithm::ring:
+      return "ring";
+    case nccl_algorithm::nvls:
+      return "nvls";
+    case nccl_algorithm::tree:
+      return "tree";
+  }
+  return "ring";
+}
+
+comm_plan plan_nccl_collective(const collective_params& c, const gpu_spec& gpu,
+                               const cluster_spec& net) {
+  const allowed ok = allowed_by(c, gpu);
+  const int max_ch = c.ctas > 0 ? c.ctas : gpu.default_ctas(c.op);
+  const double bus = traits_of(c.op).bytes_moved(static_cast<double>(c.bytes), c.group_size);
+  comm_plan best;
+  auto consider = [&](comm_plan p) {
+    finish_estimate(p, bus, gpu);
+    if (best.est_us == 0 || p.est_us < best.est_us) best = p;
+  };
+  if (ok.nvls) consider(nvls(max_ch, gpu));
+  for (nccl_protocol proto : protocols) {
+    if (c.nodes <= 1) {
+      if (ok.ring) consider(ring_intra(c, proto, max_ch, gpu));
+      continue;
+    }
+    if (ok.ring) consider(across_nodes(c, proto, false, max_ch, gpu, net));
+    if (ok.tree) consider(across_nodes(c, proto, true, max_ch, gpu, net));
+  }
+  return best;
+}
+
+comm_plan plan_nccl_p2p(const p2p_params& x, const gpu_spec& gpu, const cluster_spec& net) {
+  const auto bytes = static_cast<double>(x.bytes);
+  comm_plan best;
+  for (nccl_protocol proto : protocols) {
+    comm_plan p;
+    p.protocol = proto;
+    // One peer exchange: one step of latency; NCCL's p2p channels are what the op asks for.
+    p.channels = std::max(1, x.ctas);
+    p.bw_factor = gpu.proto(proto).bw_fraction;
+    if (x.nodes > 1) {
+      const network_cost cost = inter_node_p2p(x, proto, gpu, net);
+      p.latency_us = cost.latency_us;
+      p.inter_node = true;
+      p.cap_gbps = cost.cap_gbps;
+    } else {
+      p.latency_us = gpu.proto(proto).base_us;
+    }
+    finish_estimate(p, bytes, gpu);
+    if (best.est_us == 0 || p.est_us < best.est_us) best = p;
+  }
+  return best;
+}
+
+}  // namespace ob::sim

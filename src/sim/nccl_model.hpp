@@ -1,0 +1,36 @@
+#pragma once
+// Collective model v2 (docs/ARCHITECTURE.md §5.1, items 6-7): what NCCL would run for one
+// collective or send/recv and its fixed costs. NCCL's tuner predicts, for each algorithm (ring,
+// NVLS for an all-reduce inside an NVLink-SHARP node, tree for an all-reduce across nodes) and
+// protocol (LL, LL128, Simple), latency + bytes / bandwidth, and runs the fastest; it drops
+// channels for small messages (fewer CTAs, less bandwidth). The model does the same with the GPU
+// file's constants, then the engine moves the bytes over the chosen channels.
+#include "core/cluster.hpp"
+#include "core/gpu_spec.hpp"
+#include "core/ir.hpp"
+
+namespace ob::sim {
+
+enum class nccl_algorithm { ring, nvls, tree };
+const char* to_string(nccl_algorithm a);
+
+struct comm_plan {
+  nccl_algorithm algorithm = nccl_algorithm::ring;
+  nccl_protocol protocol = nccl_protocol::simple;
+  int channels = 1;       // CTAs, one channel each
+  double latency_us = 0;  // protocol latency over the steps, plus the chunk pipeline's fill
+  double bw_factor = 1;   // each channel's rate relative to Simple on the ring
+  bool inter_node = false;
+  double cap_gbps = 0;  // inter-node: bus bandwidth the op cannot exceed (with its protocol)
+  double est_us = 0;    // alone on the GPU: what NCCL's tuner ranks by
+};
+
+// A collective over c.group_size ranks on c.nodes nodes. c.algorithm: "" or "auto" (NCCL's
+// choice), "ring", "nvls" or "tree"; another name, or one the GPU/group cannot run, is a
+// config_error naming it.
+comm_plan plan_nccl_collective(const collective_params& c, const gpu_spec& gpu,
+                               const cluster_spec& net);
+// An NCCL send/recv with x.ctas > 0 channels.
+comm_plan plan_nccl_p2p(const p2p_params& x, const gpu_spec& gpu, const cluster_spec& net);
+
+}  // namespace ob::sim

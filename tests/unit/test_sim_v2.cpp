@@ -1,0 +1,185 @@
+// Model v2 (docs/ARCHITECTURE.md §5.1): GEMM fixed costs, split-K and fp8 ramp; NCCL's protocol,
+// channel and algorithm choice; HBM interference. Calibrated constants from configs/gpus.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "core/cluster.hpp"
+#include "core/error.hpp"
+#include "core/gpu_spec.hpp"
+#include "sim/gemm_model.hpp"
+#include "sim/kernel_model.hpp"
+#include "sim/nccl_model.hpp"
+#include "sim/simulator.hpp"
+#include "test_sim_schedules.hpp"
+
+namespace ob {
+namespace {
+
+class SimV2 : public ::testing::Test {
+ protected:
+  double op_us(const op_params& p, const gpu_spec& g) const {
+    schedule s;
+    s.name = "one";
+    s.add_stream("s", stream_role::compute, 0);
+    s.add_op("op", 0, p);
+    const sim_result r = simulate(s, g, sim_options{});
+    return r.ops[0].end_us - r.ops[0].start_us;
+  }
+  double tflops(std::int64_t m, std::int64_t n, std::int64_t k, dtype t = dtype::bf16,
+                int target = 0) const {
+    const gemm_params g{m, n, k, t, target};
+    return g.flops() / op_us(g, gpu) / 1e6;
+  }
+  double busbw(coll_op op, std::uint64_t bytes, int n, const std::string& algo = "") const {
+    collective_params c = test::collective(op, bytes, n, 0);
+    c.algorithm = algo;
+    const double factor = op == coll_op::all_reduce ? 2.0 * (n - 1) / n : (n - 1.0) / n;
+    return bytes * factor / op_us(c, gpu) / 1e3;
+  }
+  sim::comm_plan plan(coll_op op, std::uint64_t bytes, int n, const std::string& algo = "",
+                      const gpu_spec* g = nullptr) const {
+    collective_params c = test::collective(op, bytes, n, 0);
+    c.algorithm = algo;
+    const gpu_spec& use = g ? *g : gpu;
+    return sim::plan_nccl_collective(c, use, default_cluster(use));
+  }
+  gpu_spec gpu = load_gpu_spec("h100_sxm");
+};
+
+TEST_F(SimV2, PublishedH100GemmRowsWithinTenPercent) {
+  struct row {
+    std::int64_t m, n, k;
+    dtype t;
+    double published;  // TFLOP/s, docs/CALIBRATION.md §3.1
+  };
+  const row rows[] = {
+      {8192, 8192, 8192, dtype::bf16, 797.8},  {6144, 6144, 6144, dtype::bf16, 741.1},
+      {2048, 2048, 13312, dtype::bf16, 794.5}, {1024, 1024, 1024, dtype::bf16, 176.6},
+      {1024, 1024, 1024, dtype::fp8, 274.1},   {4096, 4096, 4096, dtype::fp8, 1216.9},
+      {8192, 8192, 8192, dtype::fp8, 1290.1},  {16384, 16384, 16384, dtype::fp8, 1377.3},
+      {1024, 2145, 1024, dtype::fp8, 410.7},   {802816, 192, 768, dtype::fp8, 663.8}};
+  for (const row& r : rows)
+    EXPECT_NEAR(tflops(r.m, r.n, r.k, r.t) / r.published, 1.0, 0.10)
+        << r.m << "x" << r.n << "x" << r.k << " " << to_string(r.t);
+}
+
+TEST_F(SimV2, FixedCostsMakeSmallGemmsSlowAndFp8NeedsLargerShapes) {
+  const double bf16_small = tflops(1024, 1024, 1024) / tflops(8192, 8192, 8192);
+  const double fp8_small =
+      tflops(1024, 1024, 1024, dtype::fp8) / tflops(8192, 8192, 8192, dtype::fp8);
+  EXPECT_LT(bf16_small, 0.3);  // a quarter of the large-shape rate, not half
+  EXPECT_LT(fp8_small, bf16_small);
+  // Short K loses efficiency: the per-CTA setup is paid against less math.
+  EXPECT_LT(tflops(4096, 4096, 512), 0.8 * tflops(4096, 4096, 8192));
+}
+
+TEST_F(SimV2, SplitKChargesAChunkLessThanAFullExtraWave) {
+  // A ring-exchange chunk of a GPT-3 175B layer (512 rows, TP 4) on 116 SMs (margin 16): 144
+  // tiles of 128x256 would need two waves for 1.24 waves of work.
+  const gemm_params g{512, 9216, 12288, dtype::bf16, 116};
+  const sim::gemm_choice c = sim::choose_gemm(g, gpu, 116);
+  EXPECT_GT(c.splits, 1);
+  const gpu_spec plain = test::plain_tiles(gpu);
+  const sim::gemm_choice full = sim::choose_gemm(g, plain, 116);
+  EXPECT_EQ(full.splits, 1);
+  EXPECT_LT(op_us(g, gpu), 0.8 * 2 * test::tile_us(gpu, 12288));
+}
+
+TEST_F(SimV2, SmMarginStillMovesPersistentGemmInWaveSteps) {
+  // K = 1536 leaves no room for split-K (slices >= gemm_splitk_min_k): waves of 512 tiles.
+  const std::int64_t tiles = (4096 / 128) * (4096 / 256);
+  double prev = 0;
+  for (int target : {132, 128, 120, 103, 100, 86}) {
+    const gemm_params g{4096, 4096, 1536, dtype::bf16, target};
+    const sim::gemm_choice c = sim::choose_gemm(g, gpu, target);
+    EXPECT_EQ(c.splits, 1);
+    const double dur = op_us(g, gpu);
+    const std::int64_t waves = (tiles + target - 1) / target;
+    EXPECT_EQ(c.units, tiles);
+    EXPECT_NEAR(dur, c.setup_us + waves * c.unit_us, 1e-6) << target;
+    // Fewer SMs: whole waves more (4, 5, 5, 5, 6, 6), never a fraction of one; each unit's
+    // share of HBM time shrinks a little with fewer CTAs, so the steps are not quite flat.
+    EXPECT_GT(dur, prev - 0.1 * c.unit_us) << target;
+    prev = dur;
+  }
+}
+
+TEST_F(SimV2, ProtocolAndChannelsFollowMessageSize) {
+  int prev = -1;
+  for (std::uint64_t b = 1024; b <= (1ull << 32); b *= 4) {
+    const sim::comm_plan p = plan(coll_op::all_reduce, b, 8, "ring");
+    EXPECT_GE(static_cast<int>(p.protocol), prev) << b;  // LL, then LL128, then Simple
+    prev = static_cast<int>(p.protocol);
+  }
+  EXPECT_EQ(plan(coll_op::all_reduce, 32 << 10, 8, "ring").protocol, nccl_protocol::ll);
+  EXPECT_EQ(plan(coll_op::all_reduce, 1ull << 30, 8, "ring").protocol, nccl_protocol::simple);
+  EXPECT_LT(plan(coll_op::all_gather, 64 << 10, 8).channels, 4);  // NCCL drops channels
+  EXPECT_EQ(plan(coll_op::all_gather, 256u << 20, 8).channels, gpu.nccl_ctas_all_gather);
+}
+
+TEST_F(SimV2, NvlsIsNcclsDefaultForLargeAllReducesWhereTheGpuHasIt) {
+  EXPECT_EQ(plan(coll_op::all_reduce, 1ull << 30, 8).algorithm, sim::nccl_algorithm::nvls);
+  EXPECT_EQ(plan(coll_op::all_reduce, 64 << 10, 8).algorithm, sim::nccl_algorithm::ring);
+  EXPECT_EQ(plan(coll_op::all_gather, 1ull << 30, 8).algorithm, sim::nccl_algorithm::ring);
+  const gpu_spec a100 = load_gpu_spec("a100_sxm");
+  EXPECT_EQ(plan(coll_op::all_reduce, 1ull << 30, 8, "", &a100).algorithm,
+            sim::nccl_algorithm::ring);
+  EXPECT_THROW(plan(coll_op::all_reduce, 1ull << 30, 8, "nvls", &a100), config_error);
+  EXPECT_THROW(plan(coll_op::all_gather, 1ull << 30, 8, "nvls"), config_error);
+  EXPECT_THROW(plan(coll_op::all_reduce, 1ull << 30, 8, "bogus"), config_error);
+  EXPECT_NEAR(busbw(coll_op::all_reduce, 8ull << 30, 8), 478.87, 0.1 * 478.87);
+  EXPECT_NEAR(busbw(coll_op::all_reduce, 8ull << 30, 8, "ring"), 365.6, 0.1 * 365.6);
+}
+
+TEST_F(SimV2, NvlsRampFollowsNcclTestsWithinTenPercent) {
+  // 8x H100 NVLS all-reduce, NCCL 2.18.5 (docs/CALIBRATION.md §3.2).
+  const std::pair<std::uint64_t, double> pts[] = {
+      {64 << 10, 2.72},     {1 << 20, 43.70},     {8 << 20, 172.13},
+      {16 << 20, 234.45},   {64 << 20, 361.78},   {128u << 20, 400.61},
+      {512u << 20, 438.46}, {1ull << 30, 466.35}, {8ull << 30, 478.87}};
+  for (const auto& [bytes, published] : pts)
+    EXPECT_NEAR(busbw(coll_op::all_reduce, bytes, 8, "nvls") / published, 1.0, 0.10) << bytes;
+}
+
+TEST_F(SimV2, BusbwRampsWithSizeOnTwoFourAndEightGpus) {
+  for (int n : {2, 4, 8}) {
+    for (coll_op op : {coll_op::all_gather, coll_op::all_reduce}) {
+      const double plateau = busbw(op, 4ull << 30, n, "ring");
+      double prev = 0;
+      for (std::uint64_t b = 64 << 10; b <= (4ull << 30); b *= 4) {
+        const double bw = busbw(op, b, n, "ring");
+        EXPECT_GT(bw, prev) << n << " " << b;
+        prev = bw;
+      }
+      // nccl-tests' shape: far below the plateau at 1 MiB, near it from a few hundred MiB.
+      EXPECT_LT(busbw(op, 1 << 20, n, "ring"), 0.4 * plateau) << n;
+      EXPECT_GT(busbw(op, 256u << 20, n, "ring"), 0.85 * plateau) << n;
+      EXPECT_NEAR(plateau, 365, 0.06 * 365) << n;
+    }
+  }
+}
+
+TEST_F(SimV2, MemoryBoundGemmSlowsACollectiveMoreThanAComputeBoundOne) {
+  auto comm_with = [&](const gemm_params& g) {
+    schedule s;
+    s.name = "hbm";
+    s.add_stream("comm", stream_role::comm, -1);
+    s.add_stream("compute", stream_role::compute, 0);
+    s.add_op("ag", 0, test::collective(coll_op::all_gather, 256u << 20, 8, 16));
+    s.add_op("gemm", 1, g);
+    const sim_result r = simulate(s, gpu, sim_options{});
+    return r.ops[0].end_us - r.ops[0].start_us;
+  };
+  const double alone = op_us(test::collective(coll_op::all_gather, 256u << 20, 8, 16), gpu);
+  // Both GEMMs run on the SMs the collective leaves free and outlast it.
+  const double compute_bound = comm_with({8192, 8192, 8192, dtype::bf16, 116}) / alone;
+  const double memory_bound = comm_with({1 << 22, 128, 1024, dtype::bf16, 116}) / alone;
+  EXPECT_GT(compute_bound, 1.02);
+  EXPECT_GT(memory_bound, compute_bound + 0.2);
+  EXPECT_LT(memory_bound, 2.2);  // nccl #1433: up to 2x
+}
+
+}  // namespace
+}  // namespace ob
