@@ -181,6 +181,10 @@ step_record summarise(const step_spec& spec, const step_run_case& rc, const prog
   r.step_ms = compute_stats(m[ov].front().iter_ms);
   if (!m[co].empty()) r.compute_only_ms = compute_stats(m[co].front().iter_ms);
   r.breakdown_ms = attribute_step(overlapped, stage_intervals(m[ov]), r.critical_stage);
+  for (const variant_measurement& s : m[ov])
+    for (const std::string& w : s.warnings)
+      if (std::find(r.warnings.begin(), r.warnings.end(), w) == r.warnings.end())
+        r.warnings.push_back(w);
   const step_config& c = rc.c.cfg;
   const double seconds = r.step_ms.median / 1000.0;
   if (seconds > 0) {
