@@ -26,7 +26,7 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu, bool with_t
   app.add_option("--timeout", f.timeout_s, "seconds before a hung NCCL op aborts (exit 4)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--json", f.json_path, "write the result JSON (overlap-bench/result/v1)");
+  app.add_option("--json", f.json_path, "write the result JSON (overlap-bench/result/v1; step/v1 for steps)");
   app.add_option("--csv", f.csv_path, "write one CSV row per case");
   app.add_option("--trace", f.trace_path, "write a Chrome/Perfetto trace (one track per stream)");
   app.add_flag("-q,--quiet", f.quiet, "no table on stdout");

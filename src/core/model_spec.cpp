@@ -29,7 +29,16 @@ model_spec load_model_spec(const std::string& ref, const std::string& field) {
   m.gated_mlp = top.get_bool("gated_linear_unit", false);
   m.causal = top.get_bool("causal", true);
   m.tie_embeddings = top.get_bool("share_embeddings_and_output_weights", false);
+  m.attention = parse_enum<attention_backend>(
+      top.get_enum("attention_backend", {"flash", "unfused"}, "flash"),
+      path + ": attention_backend");
+  m.attention_dropout = top.get_number("attention_dropout", 0.0);
+  m.hidden_dropout = top.get_number("hidden_dropout", 0.0);
   top.finish();
+  if (m.attention_dropout < 0 || m.attention_dropout >= 1)
+    top.fail("attention_dropout", "must be in [0, 1), got " + std::to_string(m.attention_dropout));
+  if (m.hidden_dropout < 0 || m.hidden_dropout >= 1)
+    top.fail("hidden_dropout", "must be in [0, 1), got " + std::to_string(m.hidden_dropout));
   if (m.hidden % m.heads != 0)
     top.fail("hidden_size", "must be divisible by num_attention_heads (" + std::to_string(m.heads) +
                                 "), got " + std::to_string(m.hidden));

@@ -71,8 +71,8 @@ void stage_planner::plan_chunks() {
     // Only the first chunk of the first stage splits its gradients into buckets; every other
     // chunk reduces one bucket (docs/BRIDGE_RULES.md §10).
     const bool bucketed = stage_ == 0 && c == 0 && cfg_.dp_overlap;
-    bucket_of_.push_back(bucket_layers(std::vector<std::int64_t>(n, layer_params_),
-                                       bucketed ? bucket_size() : 0));
+    bucket_of_.push_back(
+        bucket_layers(std::vector<std::int64_t>(n, layer_params_), bucketed ? bucket_size() : 0));
     params_ += n * layer_params_;
   }
   if (stage_ == 0) params_ += embedding_params();
@@ -131,18 +131,21 @@ layer_workload step_layer(const step_inputs& in) {
   l.sequence_parallel = in.cfg.sequence_parallel;
   layer_workload w = make_layer_workload(in.model, l);
   if (in.cfg.recompute != recompute_mode::selective) return w;
-  const auto slot_is = [](const layer_step& s, const char* slot) {
+  const auto is_core = [](const layer_step& s, std::string_view prefix) {
     const auto* e = std::get_if<layer_elementwise>(&s);
-    return e && e->slot == slot;
+    return e && e->slot.rfind(prefix, 0) == 0;
   };
-  const auto fwd = std::find_if(w.steps.begin(), w.steps.end(),
-                                [&](const layer_step& s) { return slot_is(s, "attn_fwd"); });
-  layer_elementwise again = std::get<layer_elementwise>(*fwd);
-  again.slot = "attn_recompute";
-  again.backward = true;
+  std::vector<layer_step> again;
+  for (const layer_step& s : w.steps) {
+    if (!is_core(s, "attn_fwd")) continue;
+    layer_elementwise e = std::get<layer_elementwise>(s);
+    e.slot = "attn_recompute" + e.slot.substr(std::string_view("attn_fwd").size());
+    e.backward = true;
+    again.emplace_back(std::move(e));
+  }
   const auto bwd = std::find_if(w.steps.begin(), w.steps.end(),
-                                [&](const layer_step& s) { return slot_is(s, "attn_bwd"); });
-  w.steps.insert(bwd, again);
+                                [&](const layer_step& s) { return is_core(s, "attn_bwd"); });
+  w.steps.insert(bwd, again.begin(), again.end());
   return w;
 }
 

@@ -37,6 +37,9 @@ void check_layout(const model_spec& model, const parallel_layout& layout) {
   require_divisible(model.ffn_hidden, t, "ffn_hidden_size", "tp");
   require_divisible(model.hidden, t, "hidden_size", "tp");
   require_divisible(model.seq_length, layout.cp, "seq_length", "cp");
+  if (layout.cp > 1 && model.attention == attention_backend::unfused)
+    throw config_error("parallel layout: context parallelism (cp " + std::to_string(layout.cp) +
+                       ") needs attention_backend flash; model " + model.name + " is unfused");
   // Sequence parallelism shards T over TP ranks between the TP regions.
   if (layout.sequence_parallel)
     require_divisible(model.tokens() / layout.cp, t, "tokens (seq_length x micro_batch / cp)",
@@ -65,19 +68,22 @@ class layer_builder {
     elementwise("ln1_fwd", false, ln_bytes(), ln_flops(), true);
     gemm("qkv_fprop", false, T_, h_, qkv_ / t_, comm_relation::ag_input, coll_op::all_gather,
          activation_ag());
-    elementwise("attn_fwd", false, attn_bytes(), attn_fwd_flops(), false);
+    attention_forward();
     gemm("proj_fprop", false, T_, h_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
          output_comm());
+    residual_forward("bda_attn_fwd");
     elementwise("ln2_fwd", false, ln_bytes(), ln_flops(), true);
     gemm("fc1_fprop", false, T_, h_, f1_ / t_, comm_relation::ag_input, coll_op::all_gather,
          activation_ag());
     elementwise("act_fwd", false, act_bytes(), 4.0 * static_cast<double>(T_) * f1_ / t_, false);
     gemm("fc2_fprop", false, T_, f_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
          output_comm());
+    residual_forward("bda_mlp_fwd");
   }
 
   // The order Transformer Engine runs the backward: each module's dgrad, then its wgrad.
   void backward() {
+    dropout_backward("bda_mlp_bwd");
     gemm("fc2_dgrad", true, T_, h_, f_ / t_, comm_relation::ag_input, coll_op::all_gather,
          output_comm());
     gemm("fc2_wgrad", true, f_ / t_, T_, h_, comm_relation::external, coll_op::all_gather, {});
@@ -87,18 +93,74 @@ class layer_builder {
     gemm("fc1_wgrad", true, h_, T_, f1_ / t_, comm_relation::independent_rs,
          coll_op::reduce_scatter, output_comm(), "fc1_dgrad");
     elementwise("ln2_bwd", true, ln_bytes() * 2, 2 * ln_flops(), true);
+    residual_backward("residual_mlp_bwd");
+    dropout_backward("bda_attn_bwd");
     gemm("proj_dgrad", true, T_, h_, h_ / t_, comm_relation::ag_input, coll_op::all_gather,
          output_comm());
     gemm("proj_wgrad", true, h_ / t_, T_, h_, comm_relation::external, coll_op::all_gather, {});
-    elementwise("attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops(), false);
+    attention_backward();
     gemm("qkv_dgrad", true, T_, qkv_ / t_, h_, comm_relation::independent_ag, coll_op::all_gather,
          activation_ag());
     gemm("qkv_wgrad", true, h_, T_, qkv_ / t_, comm_relation::independent_rs,
          coll_op::reduce_scatter, output_comm(), "qkv_dgrad");
     elementwise("ln1_bwd", true, ln_bytes() * 2, 2 * ln_flops(), true);
+    residual_backward("residual_attn_bwd");
   }
 
  private:
+  // Megatron's bias-dropout-add after each sub-layer: reads the reduced output and the residual,
+  // writes the sum (and a 1-byte mask with hidden dropout); it consumes the reduce-scatter before
+  // it. In the backward the residual's gradient is added to the LayerNorm's input gradient, and
+  // hidden dropout's mask is applied to the gradient before the dgrad GEMM.
+  void residual_forward(const char* slot) {
+    const double dropout = w_.model.hidden_dropout > 0 ? 1 : 0;
+    elementwise(slot, false, bytes(local_th() * (6 + dropout)), local_th(), false, true);
+  }
+  void residual_backward(const char* slot) {
+    elementwise(slot, true, bytes(local_th() * 6), local_th(), false);
+  }
+  void dropout_backward(const char* slot) {
+    if (w_.model.hidden_dropout > 0)
+      elementwise(slot, true, bytes(local_th() * 5), local_th(), false);
+  }
+  double local_th() const { return static_cast<double>(local_T_) * static_cast<double>(h_); }
+
+  // The attention core between qkv and proj. Every slot's name starts with attn_fwd or attn_bwd:
+  // context parallelism and selective recomputation find the core by that prefix.
+  void attention_forward() {
+    if (w_.model.attention == attention_backend::flash) {
+      elementwise("attn_fwd", false, attn_bytes(), attn_fwd_flops(), false);
+      return;
+    }
+    // Unfused: each kernel writes or reads the n scores (16-bit; the dropout mask is 1 byte).
+    const double n = score_count(), d = static_cast<double>(w_.model.head_dim());
+    elementwise("attn_fwd_scores", false, qkv_read_bytes() + bytes(2 * n), 2 * n * d, false);
+    elementwise("attn_fwd_softmax", false, bytes(4 * n), 5 * n, false);
+    if (w_.model.attention_dropout > 0)
+      elementwise("attn_fwd_dropout", false, bytes(5 * n), 2 * n, false);
+    elementwise("attn_fwd", false, bytes(2 * n) + qkv_read_bytes() / 3, 2 * n * d, false);
+  }
+  // Megatron's autograd order: context GEMMs (dV, dP), dropout, softmax, score GEMMs (dQ, dK).
+  void attention_backward() {
+    if (w_.model.attention == attention_backend::flash) {
+      elementwise("attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops(), false);
+      return;
+    }
+    const double n = score_count(), d = static_cast<double>(w_.model.head_dim());
+    elementwise("attn_bwd_context", true, bytes(4 * n) + qkv_read_bytes() / 3, 4 * n * d, false);
+    if (w_.model.attention_dropout > 0)
+      elementwise("attn_bwd_dropout", true, bytes(5 * n), n, false);
+    elementwise("attn_bwd_softmax", true, bytes(6 * n), 4 * n, false);
+    elementwise("attn_bwd", true, bytes(4 * n) + qkv_read_bytes(), 4 * n * d, false);
+  }
+  // Scores per TP rank: micro-batch x local heads x seq x seq (unfused attention has no CP).
+  double score_count() const {
+    return static_cast<double>(T_) * static_cast<double>(w_.model.heads / t_) *
+           static_cast<double>(w_.model.seq_length);
+  }
+  std::uint64_t qkv_read_bytes() const { return static_cast<std::uint64_t>(T_) * (qkv_ / t_) * 2; }
+  static std::uint64_t bytes(double b) { return static_cast<std::uint64_t>(b); }
+
   struct comm_size {
     std::uint64_t bytes = 0;
     dtype type = dtype::bf16;
@@ -148,12 +210,13 @@ class layer_builder {
   }
 
   // LayerNorms consume the residual stream, i.e. the reduce-scattered output before them.
-  void elementwise(std::string slot, bool bwd, std::uint64_t bytes, double flops, bool persistent) {
+  void elementwise(std::string slot, bool bwd, std::uint64_t bytes, double flops, bool persistent,
+                   bool consumes_rs = false) {
     layer_elementwise e;
     e.slot = std::move(slot);
     e.backward = bwd;
     e.params = elementwise_params{bytes, flops, 0, persistent};
-    e.consumes_pending_rs = persistent;
+    e.consumes_pending_rs = persistent || consumes_rs;
     w_.steps.emplace_back(std::move(e));
   }
 

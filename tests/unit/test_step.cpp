@@ -43,7 +43,7 @@ TEST(PpSchedule, EveryStageRunsEveryPassAndSendsWhatItsPeerReceives) {
 TEST(PpSchedule, WarmupFollowsMegatron) {
   EXPECT_EQ(pp_warmup({8, 1, 64}, 0), 7);  // pp - stage - 1
   EXPECT_EQ(pp_warmup({8, 1, 64}, 7), 0);
-  EXPECT_EQ(pp_warmup({8, 1, 4}, 0), 4);                  // capped at the micro-batches
+  EXPECT_EQ(pp_warmup({8, 1, 4}, 0), 4);                 // capped at the micro-batches
   EXPECT_EQ(pp_warmup({8, 12, 64}, 0), 7 * 2 + 11 * 8);  // interleaved
 }
 
@@ -78,9 +78,13 @@ std::vector<step_record> run(const step_scenario& sc) {
 }
 
 TEST(Step, BreakdownAddsUpToTheStep) {
-  for (const step_record& r :
-       run(scenario({{"gpus", {"64"}}, {"tp", {"4"}}, {"pp", {"4"}}, {"vp", {"1", "2"}},
-                     {"cp", {"1", "2"}}, {"gbs", {"32"}}, {"tp_overlap", {"on", "off"}}})))
+  for (const step_record& r : run(scenario({{"gpus", {"64"}},
+                                            {"tp", {"4"}},
+                                            {"pp", {"4"}},
+                                            {"vp", {"1", "2"}},
+                                            {"cp", {"1", "2"}},
+                                            {"gbs", {"32"}},
+                                            {"tp_overlap", {"on", "off"}}})))
     EXPECT_NEAR(r.breakdown_ms.total(), r.step_ms.median, 0.01 * r.step_ms.median) << r.id;
 }
 
@@ -158,9 +162,9 @@ TEST(Step, BadLayoutsNameTheFlag) {
   EXPECT_EQ(msg({{"vp", {"2"}}}).rfind("--vp: virtual pipeline stages", 0), 0u);
   EXPECT_EQ(msg({{"gpus", {"40"}}, {"pp", {"5"}}}).rfind("--pp: pp x vp = 5", 0), 0u);
   EXPECT_EQ(msg({{"gpus", {"16"}}, {"tp", {"4"}}, {"gbs", {"6"}}}).rfind("--gbs: 6", 0), 0u);
-  EXPECT_EQ(msg({{"gpus", {"16"}}, {"tp", {"4"}}, {"cp", {"4"}}, {"seq", {"2052"}}})
-                .rfind("--seq:", 0),
-            0u);
+  EXPECT_EQ(
+      msg({{"gpus", {"16"}}, {"tp", {"4"}}, {"cp", {"4"}}, {"seq", {"2052"}}}).rfind("--seq:", 0),
+      0u);
   EXPECT_EQ(msg({{"recompute", {"some"}}}).rfind("--recompute: unknown recompute mode", 0), 0u);
   EXPECT_EQ(msg({{"tp", {"-1"}}}).rfind("--tp: -1 is out of range", 0), 0u);
   step_scenario a100 = scenario({{"dtype", {"fp8"}}}, "gpt3_175b");
@@ -171,10 +175,33 @@ TEST(Step, BadLayoutsNameTheFlag) {
 
 TEST(Step, UnevenLayersCountTheEmbeddingAndLossAsLayers) {
   // 126 layers over 16 stages: (126 + 2) / 16 = 8, the first and last stage hold 7.
-  step_scenario sc = scenario({{"gpus", {"256"}}, {"tp", {"8"}}, {"pp", {"16"}}, {"gbs", {"16"}}},
-                              "llama31_405b");
+  step_scenario sc =
+      scenario({{"gpus", {"256"}}, {"tp", {"8"}}, {"pp", {"16"}}, {"gbs", {"16"}}}, "llama31_405b");
   const step_spec spec = resolve_step(sc);
   EXPECT_EQ(spec.cases[0].c.cfg.layers_used, 126);
+}
+
+// Selective recomputation replays the whole attention core before its backward: with unfused
+// attention that is every attn_fwd* kernel (scores, softmax, dropout, context) of every layer.
+TEST(Step, SelectiveRecomputationReplaysTheAttentionCore) {
+  step_scenario sc = scenario({{"gpus", {"8"}},
+                               {"tp", {"8"}},
+                               {"mbs", {"4"}},
+                               {"gbs", {"8"}},
+                               {"layers", {"2"}},
+                               {"recompute", {"selective"}}},
+                              "gpt_22b");
+  sc.cluster = "dgx_a100";
+  const step_spec spec = resolve_step(sc);
+  const program p = plan_step_case(spec, spec.cases[0]).prog;
+  ASSERT_EQ(p.stages.size(), 1u);
+  int fwd = 0, again = 0;
+  for (const op& o : p.stages[0].ops) {
+    fwd += o.slot.rfind("attn_fwd", 0) == 0;
+    again += o.slot.rfind("attn_recompute", 0) == 0;
+  }
+  EXPECT_EQ(fwd, 4 * 2 * 2);  // 4 kernels x 2 layers x 2 micro-batches
+  EXPECT_EQ(again, fwd);
 }
 
 }  // namespace

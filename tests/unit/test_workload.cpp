@@ -100,5 +100,56 @@ TEST(Workload, RejectsLayoutsThatDoNotDivide) {
       config_error);  // 8 kv heads over 16 ranks
 }
 
+// Unfused attention (Megatron's original core attention) writes and reads the seq x seq scores
+// in HBM: its bytes grow with seq^2 and dwarf flash attention's; dropout adds a pass; context
+// parallelism refuses it.
+TEST(Workload, UnfusedAttentionMovesTheScoresThroughHbm) {
+  model_spec m = load_model_spec("gpt_22b");
+  ASSERT_EQ(m.attention, attention_backend::unfused);
+  const parallel_layout tp8{8, 1, 1, 1, 1, false};
+  const auto attention_bytes = [&](const model_spec& spec) {
+    double bytes = 0;
+    int kernels = 0;
+    for (const auto& s : make_layer_workload(spec, tp8).steps)
+      if (const auto* e = std::get_if<layer_elementwise>(&s); e && e->slot.rfind("attn_", 0) == 0) {
+        bytes += static_cast<double>(e->params.bytes);
+        ++kernels;
+      }
+    return std::pair{bytes, kernels};
+  };
+  const double scores = 4.0 * 2048 * (64 / 8) * 2048;  // mbs x local heads x seq x seq
+  const auto [unfused, unfused_kernels] = attention_bytes(m);
+  EXPECT_EQ(unfused_kernels, 8);  // scores, softmax, dropout, context; and their backward
+  // 2 + 4 + 5 + 2 bytes per score forward, 4 + 5 + 6 + 4 backward, plus q, k, v.
+  EXPECT_GT(unfused, 32 * scores);
+  EXPECT_LT(unfused, 34 * scores);
+  m.attention_dropout = 0;
+  EXPECT_EQ(attention_bytes(m).second, 6);
+  m.attention = attention_backend::flash;
+  const auto [flash, flash_kernels] = attention_bytes(m);
+  EXPECT_EQ(flash_kernels, 2);
+  EXPECT_LT(flash * 20, unfused);
+  m.attention = attention_backend::unfused;
+  EXPECT_THROW(make_layer_workload(m, parallel_layout{8, 2, 1, 1, 1, false}), config_error);
+}
+
+// Bias-dropout-add after each sub-layer consumes the reduced output; hidden dropout adds its
+// mask forward and a masking kernel backward.
+TEST(Workload, ResidualAddsFollowEachSubLayer) {
+  model_spec m = load_model_spec("gpt3_175b");
+  const auto slots = [&]() {
+    std::vector<std::string> out;
+    for (const auto& s : make_layer_workload(m, parallel_layout{4, 1, 1, 1, 1, true}).steps)
+      if (const auto* e = std::get_if<layer_elementwise>(&s);
+          e && (e->slot.rfind("bda_", 0) == 0 || e->slot.rfind("residual_", 0) == 0))
+        out.push_back(e->slot);
+    return out;
+  };
+  EXPECT_EQ(slots(), (std::vector<std::string>{"bda_attn_fwd", "bda_mlp_fwd", "residual_mlp_bwd",
+                                               "residual_attn_bwd"}));
+  m.hidden_dropout = 0.1;
+  EXPECT_EQ(slots().size(), 6u);
+}
+
 }  // namespace
 }  // namespace ob
