@@ -5,8 +5,9 @@
 #   build (or a carried build dir) -> ob_cuda_tests -> bench_cuda (cuBLASLt GEMM TFLOP/s, copy
 #   proxy vs cudaMemcpy) -> torch.matmul / torch copy on the same shapes -> loopback `pair` and
 #   `layer` sweeps over CDMC x order x SM margin, each beside the simulator's prediction of the
-#   same cases -> single-rank NCCL `coll` -> two ranks on one GPU (NCCL >= 2.30 only) ->
-#   compute-sanitizer memcheck on a short run -> summary.md
+#   same cases -> single-rank NCCL `coll` -> two ranks on one GPU (NCCL >= 2.30 only) -> a
+#   scaled-down training `step` on the GPU (one rank, no mpirun: pp 1, tp 1) beside the
+#   simulator's -> compute-sanitizer memcheck on a short run -> summary.md
 #
 # Usage: scripts/device_validate.sh [options]
 #   --build-dir DIR   build folder (default: build-gpu); a carried folder holding overlap-bench,
@@ -26,7 +27,7 @@
 #                     --build-dir DIR --skip-build. Build it with -DOB_WITH_MPI=OFF.
 #   -h, --help
 # Steps: env build unit bench torch pair_loopback pair_sim pair_graphs layer_loopback layer_sim
-#        coll_nccl1 coll_nccl2 sanitizer summary
+#        coll_nccl1 coll_nccl2 step_cuda step_sim sanitizer summary
 # Exit code: 0 when every step passed (or failed as expected), 1 otherwise.
 set -uo pipefail
 
@@ -41,7 +42,7 @@ quick=0
 step_timeout=900
 dry_run=0
 pack_dir=""
-all_steps="env build unit bench torch pair_loopback pair_sim pair_graphs layer_loopback layer_sim coll_nccl1 coll_nccl2 sanitizer summary"
+all_steps="env build unit bench torch pair_loopback pair_sim pair_graphs layer_loopback layer_sim coll_nccl1 coll_nccl2 step_cuda step_sim sanitizer summary"
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 die() { echo "device_validate: $*" >&2; exit 2; }
@@ -282,6 +283,11 @@ pair_args=(pair --gemm 8192x8192x8192 --dtype bf16 --coll all_gather --bytes 256
 # so the simulator's prediction beside each loopback case runs without them too.
 layer_args=(run --config "$root/configs/scenarios/default_layer.json" --set "cdmc=$cdmcs"
             --set "sm_margin=$margins" --set te_launch_ordering=off)
+# A training step scaled down to one GPU: one rank runs the whole pipeline (pp 1, tp 1), so the
+# binary runs without mpirun (world size 1); --layers keeps its buffers well inside the GPU.
+# CDMC 8 is the launcher rule's value without TP or CP, and the process's default.
+step_args=(step --model gpt3_20b --gpus 1 --tp 1 --pp 1 --layers 2 --gbs 4 --seq 2048 --cdmc 8
+           --te-launch-ordering off)
 
 if [ $have_ob -eq 0 ]; then
   run_step pair_loopback -- "$ob" "${pair_args[@]}" --backend loopback "${iters[@]}" -q \
@@ -296,6 +302,9 @@ if [ $have_ob -eq 0 ]; then
   run_step coll_nccl1 -- bash -c "for op in all_gather reduce_scatter all_reduce; do \
     '$ob' coll --backend cuda --gpus 1 --ranks 1 --op \$op --min 1MiB --max 256MiB --factor 4 \
       --json '$out_dir/coll_nccl1_'\$op'.json' || exit \$?; done"
+  run_step step_cuda -- "$ob" "${step_args[@]}" --backend cuda "${iters[@]}" \
+    --json "$out_dir/step_cuda.json" --trace "$out_dir/step_cuda_trace.json"
+  run_step step_sim -- "$ob" "${step_args[@]}" --backend sim --json "$out_dir/step_sim.json"
   # Two ranks on one GPU: NCCL allows it from 2.30 (NCCL_MULTI_RANK_GPU_ENABLE=1); older
   # libraries refuse, which the executor reports as a clear runtime failure.
   run_step coll_nccl2 "needs NCCL >= 2.30" -- "$ob" coll --backend cuda --gpus 2 --ranks 2 \
@@ -309,7 +318,7 @@ if [ $have_ob -eq 0 ]; then
     skip_step sanitizer "compute-sanitizer not on PATH"
   fi
 else
-  for s in pair_loopback pair_sim pair_graphs layer_loopback layer_sim coll_nccl1 coll_nccl2 sanitizer; do
+  for s in pair_loopback pair_sim pair_graphs layer_loopback layer_sim coll_nccl1 coll_nccl2 step_cuda step_sim sanitizer; do
     skip_step "$s" "no overlap-bench in $build_dir"
   done
 fi

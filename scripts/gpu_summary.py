@@ -281,6 +281,29 @@ def section_coll(results_dir, summary):
     return lines
 
 
+STEP_PARTS = ("compute", "tp_exposed", "cp_exposed", "dp_exposed", "pp_exposed", "bubble", "optimizer", "other")
+
+
+def section_step(results_dir, summary):
+    """The scaled-down training step on the GPU beside the simulator's (step/v1 documents)."""
+    measured = load_json(os.path.join(results_dir, "step_cuda.json"))
+    sim = load_json(os.path.join(results_dir, "step_sim.json"))
+    if measured is None and sim is None:
+        return []
+    rows = []
+    for name, doc in (("cuda", measured), ("sim", sim)):
+        for c in (doc or {}).get("cases", []):
+            parts = c.get("breakdown_ms") or {}
+            rows.append([name, c.get("id", ""), fmt(median(c.get("step_ms"))), fmt(c.get("mfu"), 3)]
+                        + [fmt(parts.get(k)) for k in STEP_PARTS])
+    m = median(((measured or {}).get("cases") or [{}])[0].get("step_ms"))
+    p = median(((sim or {}).get("cases") or [{}])[0].get("step_ms"))
+    summary["step"] = {"cuda_ms": m, "sim_ms": p, "sim_error_pct": pct_error(p, m)}
+    lines = ["## step: one GPU (pp 1, tp 1, scaled down) vs sim prediction", ""]
+    lines += table(["backend", "case", "step ms", "MFU"] + [k + " ms" for k in STEP_PARTS], rows)
+    return lines + ["", f"Sim error on the step time: {fmt_pct(pct_error(p, m))}.", ""]
+
+
 def section_sanitizer(results_dir, summary):
     path = os.path.join(results_dir, "sanitizer.log")
     if not os.path.exists(path):
@@ -325,6 +348,7 @@ def build_summary(results_dir):
         lines += section_vs_sim("pair with --graphs: loopback vs sim", graphs,
                                 load_json(os.path.join(results_dir, "pair_sim.json")), "pair_graphs", summary)
     lines += section_coll(results_dir, summary)
+    lines += section_step(results_dir, summary)
     lines += section_sanitizer(results_dir, summary)
     wrong = sum(x.get("wrong", 0) or 0 for k in ("pair", "layer") for x in summary[k])
     wrong += sum(x.get("wrong", 0) or 0 for x in summary["coll"])

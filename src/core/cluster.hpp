@@ -40,6 +40,7 @@ struct rank_grid {
   // Distance in global ranks between neighbours of a group.
   int stride(comm_group g) const;
   int size(comm_group g) const;
+  bool operator==(const rank_grid&) const = default;
 };
 
 // How a group of a layout spreads over nodes: its members per node and the nodes it touches.

@@ -31,6 +31,7 @@ void program::validate() const {
 program derive_program_variant(const program& planned, variant v) {
   program out;
   out.name = planned.name;
+  out.grid = planned.grid;
   for (const schedule& s : planned.stages) out.stages.push_back(derive_variant(s, v));
   // Variants keep every p2p op or none (comm-only, serial and overlapped keep them; the
   // compute-only ones drop them all), and keep op order, so a link maps by counting kept ops.

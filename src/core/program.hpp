@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cluster.hpp"
 #include "core/ir.hpp"
 
 namespace ob {
@@ -18,6 +19,9 @@ struct program {
   std::string name;
   std::vector<schedule> stages;
   std::vector<stage_link> links;
+  // The job's layout: stage s is run by every rank whose pp coordinate is s (a real backend
+  // finds its stage and its communicators from it; the simulator runs one rank per stage).
+  rank_grid grid;
   std::size_t op_count() const;
   // Throws config_error when a link points at a missing op or at an op that is not p2p.
   void validate() const;

@@ -186,6 +186,10 @@ step_record summarise(const step_spec& spec, const step_run_case& rc, const prog
   r.critical_stage = a.critical_stage;
   r.exposed_ms = a.exposed_ms();
   r.diagnosis = diagnosis_of(a.causes, r.exposed_ms, a.breakdown.total());
+  for (const variant_measurement& s : m[ov])
+    for (const std::string& w : s.warnings)
+      if (std::find(r.warnings.begin(), r.warnings.end(), w) == r.warnings.end())
+        r.warnings.push_back(w);
   const step_config& c = rc.c.cfg;
   const double seconds = r.step_ms.median / 1000.0;
   if (seconds > 0) {

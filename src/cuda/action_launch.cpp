@@ -88,6 +88,13 @@ void action_launcher::launch_collective(const bound_action& b, cudaStream_t s) c
 void action_launcher::launch_p2p(const bound_action& b, cudaStream_t s) const {
   const lowered_action& a = *b.a;
   const error_context c = e_.context(a.name);
+  // A pipeline transfer is one side of a link; the peer stage posts the other.
+  if (a.direction == p2p_direction::send)
+    return finish_nccl(ncclSend(b.src, a.count, b.nccl_type, a.send_peer, b.comm, s), b,
+                       "ncclSend");
+  if (a.direction == p2p_direction::recv)
+    return finish_nccl(ncclRecv(b.dst, a.count, b.nccl_type, a.recv_peer, b.comm, s), b,
+                       "ncclRecv");
   // Ring exchange: send to the next rank and receive from the previous one, as one group so
   // neither side waits for the other to be posted first.
   OB_NCCL_CHECK(c, b.comm, ncclGroupStart());
@@ -121,7 +128,8 @@ void action_launcher::launch(const bound_action& b, cudaStream_t s) const {
       OB_CUDA_CHECK(c, cudaMemcpyAsync(b.dst, b.src, a.bytes, cudaMemcpyDeviceToDevice, s));
       return;
     case action_kind::layernorm:
-      OB_CUDA_CHECK(c, kernels::launch_layernorm(b.dst, b.src, a.count, a.row_elems, a.ctas, s));
+      for (int i = 0; i < a.repeat; ++i)
+        OB_CUDA_CHECK(c, kernels::launch_layernorm(b.dst, b.src, a.count, a.row_elems, a.ctas, s));
       return;
     case action_kind::delay:
       OB_CUDA_CHECK(c, kernels::launch_delay(a.us, a.ctas, s));

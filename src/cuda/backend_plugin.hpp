@@ -10,7 +10,8 @@
 namespace ob {
 
 // Bumped whenever cuda_backend_options, measure_options or the executor interface change layout.
-inline constexpr int cuda_backend_plugin_abi = 3;
+// 4: program carries its rank_grid; the executor runs a training step (measure_program).
+inline constexpr int cuda_backend_plugin_abi = 4;
 
 struct cuda_backend_plugin {
   int abi = cuda_backend_plugin_abi;

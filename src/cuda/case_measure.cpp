@@ -15,12 +15,12 @@ std::optional<unsigned> case_run::sample_clock() const {
 
 // Variants interleaved in rounds (A B C D E, A B C D E, ...) so drift hits all alike; no host
 // synchronisation inside the loop, so the host runs ahead as it does in training.
-case_run::clock_samples case_run::enqueue_rounds() {
+case_run::clock_samples case_run::enqueue_rounds(plan_span plans) {
   const cudaStream_t join = res_.join();
   clock_samples clocks;
   for (int it = 0; it < rounds(); ++it) {
     const auto i = static_cast<std::size_t>(it);
-    for (const bound_variant& p : plans_) {
+    for (const bound_variant& p : plans) {
       const error_context c = ctx(p.name());
       OB_CUDA_CHECK(c, cudaEventRecord(p.ev->round_start[i].get(), join));
       if (p.graph)
@@ -36,17 +36,17 @@ case_run::clock_samples case_run::enqueue_rounds() {
   return clocks;
 }
 
-void case_run::wait_rounds() {
+void case_run::wait_rounds(plan_span plans) {
   for (int it = 0; it < rounds(); ++it)
-    for (const bound_variant& p : plans_) {
+    for (const bound_variant& p : plans) {
       cudaEvent_t end = p.ev->round_end[static_cast<std::size_t>(it)].get();
       wait_.poll_until([&] { return cudaEventQuery(end); }, [&] { return describe_stuck(p, it); });
       dog_.beat("waiting for round " + std::to_string(it + 1));
     }
 }
 
-void case_run::collect_round_times(rank_result& out) const {
-  for (const bound_variant& p : plans_) {
+void case_run::collect_round_times(plan_span plans, rank_result& out) const {
+  for (const bound_variant& p : plans) {
     auto& times = out.variants[static_cast<std::size_t>(p.low->v)].iter_ms;
     for (int it = m_.warmup; it < rounds(); ++it) {
       const auto i = static_cast<std::size_t>(it);
@@ -70,11 +70,29 @@ void case_run::clock_warnings(const clock_samples& clocks, std::vector<std::stri
     if (auto w = clock_warning(who, when, sample, def)) out.push_back(*w);
 }
 
-void case_run::timed_rounds(rank_result& out) {
-  const clock_samples clocks = enqueue_rounds();
-  wait_rounds();
-  collect_round_times(out);
+void case_run::measure_rounds(plan_span plans, rank_result& out) {
+  const clock_samples clocks = enqueue_rounds(plans);
+  wait_rounds(plans);
+  collect_round_times(plans, out);
   clock_warnings(clocks, out.warnings);
+}
+
+void case_run::align_ranks(const std::string& before) {
+  wait_.wait_for_stream(res_.join(), "the GPU's work before " + before);
+  dog_.beat("waiting for the other ranks before " + before);
+  sync_();
+}
+
+// A layer case interleaves its variants so that clock drift hits all alike. A step's ranks wait
+// on each other, so a variant that takes longer on one stage would delay its peers' next one:
+// there each variant runs its rounds alone, every rank starting it together
+// (docs/ARCHITECTURE.md §5.2).
+void case_run::timed_rounds(rank_result& out) {
+  if (!sync_) return measure_rounds(plans_, out);
+  for (const bound_variant& p : plans_) {
+    align_ranks("the timed rounds of " + p.name());
+    measure_rounds(plan_span(&p, 1), out);
+  }
 }
 
 void case_run::poison_outputs(const bound_variant& p) {
@@ -137,6 +155,9 @@ void case_run::instrumented_pass(rank_result& out) {
     OB_CUDA_CHECK(ctx("verify"), cudaMemsetAsync(res_.counters(), 0, res_.counter_bytes(), join));
   for (const bound_variant& p : plans_) {
     if (m_.verify) poison_outputs(p);
+    // A step's stages share one clock: their reference events fire together (to the skew of
+    // the barrier), on idle GPUs.
+    if (sync_) align_ranks("the instrumented " + p.name() + " iteration");
     OB_CUDA_CHECK(ctx(p.name()), cudaEventRecord(p.ev->instr_ref.get(), join));
     enqueue_body(p, true);
     if (m_.verify) launch_checks(p);

@@ -3,12 +3,13 @@
 namespace ob::cuda {
 
 case_run::case_run(rank_engine& engine, const case_lowering& low, const measure_options& m,
-                   const std::string* world_id, abort_signal& abort)
+                   const std::string* world_id, abort_signal& abort, std::function<void()> sync)
     : e_(engine),
       low_(low),
       m_(m),
       world_id_(world_id),
       abort_(abort),
+      sync_(std::move(sync)),
       dog_(m.timeout_s, "rank " + std::to_string(engine.identity().global_rank),
            [this] { e_.abort_comms(); }),
       wait_(engine, dog_, abort, m.timeout_s),
@@ -29,7 +30,7 @@ void case_run::bind() {
 
 void case_run::run(rank_result& out) {
   require_nccl_types(low_, ctx());
-  e_.setup_comms(low_.comms, world_id_, m_.timeout_s, abort_, dog_);
+  e_.setup_comms(low_.comms, low_.grid, world_id_, m_.timeout_s, abort_, dog_);
   bind();
   dog_.beat("initialising buffers");
   res_.initialise(low_, e_.gemm(), e_.workspace(0), ctx());

@@ -3,7 +3,9 @@
 // resources, warm-up and timed rounds of every measured variant interleaved, one instrumented
 // iteration for the op intervals, and the verification checks after it. Streams, buffers,
 // events and graphs live exactly as long as the case.
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,8 +33,10 @@ struct bound_variant {
 
 class case_run {
  public:
+  // `sync` (may be empty): called before the timed rounds and before the instrumented iteration
+  // (a step's ranks start them together).
   case_run(rank_engine& engine, const case_lowering& low, const measure_options& m,
-           const std::string* world_id, abort_signal& abort);
+           const std::string* world_id, abort_signal& abort, std::function<void()> sync = {});
   // Sets up, measures and verifies; fills the measured variants of `out` and adds its notes.
   void run(rank_result& out);
 
@@ -52,9 +56,11 @@ class case_run {
     std::optional<unsigned> timed_start, timed_end;
   };
   int rounds() const { return m_.warmup + m_.iters; }
-  clock_samples enqueue_rounds();
-  void wait_rounds();
-  void collect_round_times(rank_result& out) const;
+  using plan_span = std::span<const bound_variant>;
+  clock_samples enqueue_rounds(plan_span plans);
+  void wait_rounds(plan_span plans);
+  void collect_round_times(plan_span plans, rank_result& out) const;
+  void measure_rounds(plan_span plans, rank_result& out);
   void clock_warnings(const clock_samples& clocks, std::vector<std::string>& out) const;
   std::optional<unsigned> sample_clock() const;
   void poison_outputs(const bound_variant& p);
@@ -62,12 +68,15 @@ class case_run {
   void collect_instrumented(rank_result& out) const;
   void timed_rounds(rank_result& out);
   void instrumented_pass(rank_result& out);
+  // A step's ranks (sync_ set): every rank's GPU idle, then all pass the barrier together.
+  void align_ranks(const std::string& before);
 
   rank_engine& e_;
   const case_lowering& low_;
   const measure_options& m_;
   const std::string* world_id_;
   abort_signal& abort_;
+  std::function<void()> sync_;
   // Declared first among the owned resources so it outlives them: if freeing them blocks on a
   // wedged GPU, the watchdog still reports the hang and exits.
   watchdog dog_;

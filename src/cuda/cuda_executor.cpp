@@ -163,12 +163,7 @@ json cuda_executor::build_environment() const {
   return env;
 }
 
-const std::string* cuda_executor::world_id(const variant_schedules& variants,
-                                           const measure_options& opts) {
-  bool needs_comm = false;
-  for (variant v : all_variants)
-    if (opts.measures(v))
-      for (const op& o : variants[static_cast<int>(v)].ops) needs_comm = needs_comm || o.is_comm();
+const std::string* cuda_executor::world_id(bool needs_comm) {
   if (needs_comm && !loopback_ && !world_id_) {
     std::string bytes;
     if (comm_.rank() == 0) {
@@ -247,7 +242,11 @@ variant_measurements cuda_executor::measure(const variant_schedules& variants,
                                             const measure_options& opts) {
   require_cdmc(opts.cdmc, process_cdmc());
   for (const schedule& s : variants) s.validate();
-  const std::vector<rank_result> results = run_engines(variants, opts, world_id(variants, opts));
+  bool needs_comm = false;
+  for (variant v : all_variants)
+    if (opts.measures(v))
+      for (const op& o : variants[static_cast<int>(v)].ops) needs_comm = needs_comm || o.is_comm();
+  const std::vector<rank_result> results = run_engines(variants, opts, world_id(needs_comm));
   // Across processes the caller reduces (the CLI's case_runner): max of iteration times, sum of
   // #wrong. Here only the local ranks: doing both would count #wrong twice.
   variant_measurements out = merge_ranks(results);

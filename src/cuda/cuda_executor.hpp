@@ -37,12 +37,20 @@ class cuda_executor final : public executor {
   std::string label() const override;
   variant_measurements measure(const variant_schedules& variants,
                                const measure_options& opts) override;
+  // A training step (cuda/step_measure.cpp): this process's rank runs its stage's schedule;
+  // iteration times and op intervals come back for every stage, gathered over the ranks.
+  program_measurements measure_program(const program_variants& variants,
+                                       const measure_options& opts) override;
   json environment() const override;
 
  private:
   json build_environment() const;
-  // Every process reaches this for the same case, so the broadcast of the id is collective.
-  const std::string* world_id(const variant_schedules& variants, const measure_options& opts);
+  // Refuses a step this process cannot run: several local ranks, another world size than the
+  // step's layout, or loopback over more than one GPU.
+  void check_step(const rank_grid& grid) const;
+  // Every process reaches this for the same case, so the broadcast of the id is collective:
+  // `needs_comm` must be the same on every rank.
+  const std::string* world_id(bool needs_comm);
   std::vector<rank_result> run_engines(const variant_schedules& variants,
                                        const measure_options& opts, const std::string* id);
 

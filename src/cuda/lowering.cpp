@@ -8,6 +8,7 @@
 
 #include "core/collective_traits.hpp"
 #include "core/error.hpp"
+#include "cuda/step_groups.hpp"
 
 namespace ob::cuda {
 
@@ -163,6 +164,10 @@ class lowerer {
     for (auto& [key, b] : groups_) request_group_buffers(b);
   }
 
+  // The passes of one slot share their buffers (gemm_group::buffer_key): one reference and one
+  // check per shared output.
+  bool first_of_buffers(const gemm_group& g) { return referenced_.insert(g.buffer_key).second; }
+
   void merge_group(const gemm_group& g) {
     auto [it, fresh] = groups_.try_emplace(g.key);
     if (fresh) it->second.group = g;
@@ -178,14 +183,15 @@ class lowerer {
     const auto out_bytes =
         static_cast<std::size_t>(g.total_m * g.n) * output_bytes_per_elem(g.type);
     const dtype out_type = gemm_output_type(g.type);
-    b.x = buffer(g.key + "|x", static_cast<std::size_t>(g.total_m * g.k) * in, buffer_init::random,
+    const std::string& key = g.buffer_key;
+    b.x = buffer(key + "|x", static_cast<std::size_t>(g.total_m * g.k) * in, buffer_init::random,
                  g.type);
-    b.w =
-        buffer(g.key + "|w", static_cast<std::size_t>(g.n * g.k) * in, buffer_init::random, g.type);
-    b.d = buffer(g.key + "|d", out_bytes, buffer_init::none, out_type);
+    b.w = buffer(key + "|w", static_cast<std::size_t>(g.n * g.k) * in, buffer_init::random, g.type);
+    b.d = buffer(key + "|d", out_bytes, buffer_init::none, out_type);
+    b.needs_ref = b.needs_ref && first_of_buffers(g);
     if (!b.needs_ref) return;
-    b.ref = buffer(g.key + "|ref", out_bytes, buffer_init::none, out_type);
-    out_.references.push_back({g.key, gemm_key{g.total_m, g.n, g.k, g.type, 0}, b.x, b.w, b.ref});
+    b.ref = buffer(key + "|ref", out_bytes, buffer_init::none, out_type);
+    out_.references.push_back({key, gemm_key{g.total_m, g.n, g.k, g.type, 0}, b.x, b.w, b.ref});
   }
 
   void lower_gemm(const op& o, const gemm_params& g, int v, lowered_action& a,
@@ -206,7 +212,7 @@ class lowerer {
     a.w = b.w;
     a.dst = {b.d.buffer, d_off};
     a.what = "gemm " + to_string(a.gemm);
-    if (grp.chunks > 1 && b.needs_ref && checked_groups_.insert(grp.key).second)
+    if (grp.chunks > 1 && b.needs_ref && checked_groups_.insert(grp.buffer_key).second)
       lv.verifies.push_back(close_check(o, grp, b));
   }
 
@@ -228,11 +234,13 @@ class lowerer {
     const std::size_t bytes = static_cast<std::size_t>(ep.elems) * dtype_bytes(elementwise_type);
     a.kind = action_kind::layernorm;
     a.count = ep.elems;
+    a.repeat = ep.repeat;
     a.row_elems = ep.row_elems;
     a.ctas = ep.ctas;
     a.src = buffer(key + "|ln_in", bytes, buffer_init::random, elementwise_type);
     a.dst = buffer(key + "|ln_out", bytes, buffer_init::none, elementwise_type);
-    a.what = "layernorm on " + std::to_string(ep.ctas) + " CTAs";
+    a.what = "layernorm on " + std::to_string(ep.ctas) + " CTAs" +
+             (ep.repeat > 1 ? ", " + std::to_string(ep.repeat) + " passes" : "");
   }
 
   static void lower_delay(const delay_params& d, lowered_action& a) {
@@ -265,9 +273,18 @@ class lowerer {
   }
 
   void join_group(const op& o, lowered_action& a) const {
-    a.comm = comm_key_for(o);
-    a.member =
-        comm_membership(a.comm.group, a.comm.group_size, t_.global_rank, t_.world_size, o.name);
+    if (!t_.grid) {
+      a.comm = comm_key_for(o);
+      a.member =
+          comm_membership(a.comm.group, a.comm.group_size, t_.global_rank, t_.world_size, o.name);
+      return;
+    }
+    const rank_grid& g = *t_.grid;
+    a.comm = step_comm_key(o, stage_of(g, t_.global_rank), g.pp);
+    a.member = step_membership(a.comm, g, t_.global_rank, o.name);
+    if (a.member.color < 0)
+      throw runtime_failure(prefix() + "op '" + o.name + "' of this rank's stage needs " +
+                            to_string(a.comm) + ", which does not hold this rank (internal error)");
   }
 
   void comm_buffers(const std::string& key, std::uint64_t send_elems, std::uint64_t recv_elems,
@@ -294,8 +311,38 @@ class lowerer {
                       c.recv_elems, lv);
   }
 
+  // A pipeline transfer: one side of a link (sender at position 0, receiver at 1). Only the
+  // receiver has an output to check: the sender's pattern.
+  void lower_transfer(const op& o, const std::string& key, lowered_action& a, lowered_variant& lv) {
+    const auto& pp = o.as<p2p_params>();
+    join_group(o, a);
+    const bool sends = pp.direction == p2p_direction::send;
+    a.kind = action_kind::nccl_p2p;
+    a.direction = pp.direction;
+    a.type = pp.type;
+    a.count = pp.bytes / dtype_bytes(pp.type);
+    a.send_peer = a.recv_peer = 1 - a.member.position;
+    const std::size_t bytes = a.count * dtype_bytes(a.type);
+    if (sends) {
+      a.src = buffer(key + "|send", bytes, send_init(a.type), a.type, a.member.position);
+      a.what = "send to stage " +
+               std::to_string(ring_peer(a.comm.link_from, a.comm.link_step, t_.grid->pp));
+      return;
+    }
+    a.dst = buffer(key + "|recv", bytes, buffer_init::none, a.type);
+    a.what = "receive from stage " + std::to_string(a.comm.link_from);
+    add_pattern_check(o, a, {verify_kind::recv_from, 2, a.member.position, a.recv_peer, a.count},
+                      a.count, lv);
+  }
+
   void lower_p2p(const op& o, const std::string& key, lowered_action& a, lowered_variant& lv) {
     const auto& pp = o.as<p2p_params>();
+    if (pp.direction != p2p_direction::exchange) {
+      if (!t_.grid)
+        throw config_error("op '" + o.name + "': a one-way pipeline transfer runs only in a " +
+                           "training step (overlap-bench step)");
+      return lower_transfer(o, key, a, lv);
+    }
     join_group(o, a);
     // Checked here, before any rank calls NCCL: a mismatch is a config error on every rank
     // rather than a hang.
@@ -412,6 +459,7 @@ class lowerer {
   std::array<gemm_layout, 5> layouts_;
   std::map<std::string, group_buffers> groups_;
   std::set<std::string> checked_groups_;  // per variant: one close check per chunked group
+  std::set<std::string> referenced_;      // GEMM buffer keys with a reference GEMM
   std::set<std::string> unverified_;      // ops already warned about
 };
 
@@ -420,6 +468,23 @@ class lowerer {
 case_lowering lower_case(const variant_schedules& variants, const measure_options& m,
                          const cuda_backend_options& backend, const lowering_target& target) {
   return lowerer(variants, m, backend, target).run();
+}
+
+case_lowering lower_stage(const program_variants& program, const measure_options& m,
+                          const cuda_backend_options& backend, const lowering_target& target) {
+  if (!target.grid) throw runtime_failure("lower_stage needs the step's layout (internal error)");
+  const int stage = stage_of(*target.grid, target.global_rank);
+  const variant_schedules stages = stage_schedules(program, m, stage);
+  case_lowering out = lowerer(stages, m, backend, target).run();
+  out.grid = target.grid;
+  if (!backend.loopback()) out.comms = program_comm_keys(program, m);
+  return out;
+}
+
+std::size_t lowered_bytes(const case_lowering& low) {
+  std::size_t total = 0;
+  for (const buffer_request& b : low.buffers) total += std::max<std::size_t>(b.bytes, 16);
+  return total;
 }
 
 }  // namespace ob::cuda

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct lowering_target {
   int world_size = 1;
   int sm_count = 132;
   int priority_least = 0, priority_greatest = 0;  // cudaDeviceGetStreamPriorityRange
+  // A training step's layout: groups follow the rank's coordinates (cuda/step_groups.hpp)
+  // instead of the single-layer rule (comm_membership).
+  std::optional<rank_grid> grid;
 };
 
 // How a buffer starts. Every buffer that starts with data is zeroed first, so bytes past the last
@@ -76,10 +80,13 @@ struct lowered_action {
   dtype type = dtype::bf16;          // nccl_*: element type on the wire
   std::uint64_t count = 0;           // nccl_*: elements per call; layernorm: elements
   int send_peer = 0, recv_peer = 0;  // nccl_p2p: positions in the group
-  std::size_t bytes = 0;             // proxy_copy, ce_copy
-  int ctas = 0;                      // proxy_copy, layernorm, delay
-  int row_elems = 0;                 // layernorm
-  double us = 0;                     // delay
+  // nccl_p2p: a ring step sends and receives; a pipeline transfer does one of the two.
+  p2p_direction direction = p2p_direction::exchange;
+  std::size_t bytes = 0;  // proxy_copy, ce_copy
+  int ctas = 0;           // proxy_copy, layernorm, delay
+  int row_elems = 0;      // layernorm
+  int repeat = 1;         // layernorm: launches over the same buffers
+  double us = 0;          // delay
 };
 
 // Tolerances for a chunked GEMM output against the unchunked one (bf16/fp16 outputs of the same
@@ -139,6 +146,7 @@ struct case_lowering {
   std::vector<buffer_request> buffers;
   std::vector<reference_gemm> references;
   std::vector<comm_key> comms;        // sorted: creation is collective over the ranks
+  std::optional<rank_grid> grid;      // a step's layout: who is in each communicator
   std::vector<std::string> warnings;  // for the case's result (unverified ops)
   const buffer_request& buffer(buffer_ref r) const { return buffers.at(r.buffer); }
 };
@@ -148,6 +156,15 @@ struct case_lowering {
 // runtime_failure when variants disagree about a shared buffer.
 case_lowering lower_case(const variant_schedules& variants, const measure_options& m,
                          const cuda_backend_options& backend, const lowering_target& target);
+
+// One pipeline stage of a training step, for the rank `target.global_rank` of the layout
+// `target.grid` (its stage is its pp coordinate): that stage's measured variants, lowered as a
+// case, with the communicators of every stage (all ranks create them all, in one order).
+case_lowering lower_stage(const program_variants& program, const measure_options& m,
+                          const cuda_backend_options& backend, const lowering_target& target);
+
+// Device memory the lowered buffers take (each at least 16 bytes, as they are allocated).
+std::size_t lowered_bytes(const case_lowering& low);
 
 // True when an output of `kind` in `type` is checked exactly by the pattern kernels; otherwise
 // `why` says why not (the element type, or too many ranks for its exact integers).

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "cuda/step_groups.hpp"
 
 namespace ob::cuda {
 namespace {
@@ -167,8 +168,26 @@ void nccl_comm_cache::init_world(const ncclUniqueId& id, double timeout_s,
   world_ = std::make_unique<nccl_comm>(comm);
 }
 
+void nccl_comm_cache::use_grid(const std::optional<rank_grid>& grid) {
+  std::map<comm_key, std::unique_ptr<nccl_comm>> stale;
+  {
+    std::lock_guard lock(mu_);
+    if (grid == grid_) return;
+    grid_ = grid;
+    stale.swap(comms_);
+  }
+  // Finalized outside the lock: finalizing waits for the other ranks, which do the same.
+  stale.clear();
+}
+
 group_membership nccl_comm_cache::membership(const comm_key& key,
                                              const std::string& op_name) const {
+  std::optional<rank_grid> grid;
+  {
+    std::lock_guard lock(mu_);
+    grid = grid_;
+  }
+  if (grid) return step_membership(key, *grid, global_rank_, op_name);
   return comm_membership(key.group, key.group_size, global_rank_, world_size_, op_name);
 }
 
@@ -182,26 +201,39 @@ ncclComm_t nccl_comm_cache::get(const comm_key& key, const std::string& op_name,
     if (!world_) throw runtime_failure(ctx.prefix() + "no world communicator (internal error)");
     parent = world_->get();
   }
+  ncclComm_t comm = split(parent, key, op_name, timeout_s, abort, ctx);
+  std::lock_guard lock(mu_);
+  return comms_.emplace(key, std::make_unique<nccl_comm>(comm)).first->second->get();
+}
+
+ncclComm_t nccl_comm_cache::split(ncclComm_t parent, const comm_key& key,
+                                  const std::string& op_name, double timeout_s,
+                                  const abort_signal* abort, const error_context& ctx) {
   const group_membership m = membership(key, op_name);
+  const bool member = m.color >= 0;
   ncclConfig_t config = make_config(&key);
   ncclComm_t comm = nullptr;
   const std::string what = "creating the " + to_string(key) + " communicator for op '" + op_name +
-                           "' (ncclCommSplit color " + std::to_string(m.color) + ")";
-  const ncclResult_t rc = ncclCommSplit(parent, m.color, m.position, &comm, &config);
+                           "' (ncclCommSplit color " +
+                           (member ? std::to_string(m.color) : std::string("none")) + ")";
+  const ncclResult_t rc =
+      ncclCommSplit(parent, member ? m.color : NCCL_SPLIT_NOCOLOR, m.position, &comm, &config);
   if (rc != ncclSuccess && rc != ncclInProgress) {
     if (comm) (void)ncclCommAbort(comm);
     throw_nccl(rc, "ncclCommSplit while " + what, ctx, parent);
   }
   try {
-    wait_comm_ready(comm, timeout_s, abort, what, ctx);
+    if (comm) wait_comm_ready(comm, timeout_s, abort, what, ctx);
+    // The split runs as a job of the parent: a rank outside the new group (no communicator
+    // back) learns it finished from the parent, and no rank splits the parent again before.
+    wait_comm_ready(parent, timeout_s, abort, what, ctx, /*abort_on_timeout=*/false);
   } catch (const hang_error&) {
     throw;
   } catch (...) {
-    (void)ncclCommAbort(comm);
+    if (comm) (void)ncclCommAbort(comm);
     throw;
   }
-  std::lock_guard lock(mu_);
-  return comms_.emplace(key, std::make_unique<nccl_comm>(comm)).first->second->get();
+  return comm;
 }
 
 void nccl_comm_cache::check_async_errors(const error_context& ctx) const {
@@ -214,7 +246,8 @@ void nccl_comm_cache::check_async_errors(const error_context& ctx) const {
   };
   if (aborted_) return;
   if (world_) check(*world_, "world");
-  for (const auto& [key, c] : comms_) check(*c, to_string(key));
+  for (const auto& [key, c] : comms_)
+    if (c->get()) check(*c, to_string(key));
 }
 
 void nccl_comm_cache::abort_all() noexcept {

@@ -10,9 +10,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/cluster.hpp"
 #include "cuda/abort_signal.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/schedule_prep.hpp"
@@ -69,8 +71,14 @@ class nccl_comm_cache {
   // Collective over all world_size ranks (every rank calls it with the same id).
   void init_world(const ncclUniqueId& id, double timeout_s, const abort_signal* abort,
                   const error_context& ctx);
+  // Who is in each communicator: a training step's layout (cuda/step_groups.hpp), or none for
+  // the single-layer rule (comm_membership). Another layout than the cached communicators were
+  // split for drops them (collective: every rank of a case passes the same layout).
+  void use_grid(const std::optional<rank_grid>& grid);
   // The communicator for `key`, split from the world on first use (collective: every rank must
-  // ask for the same keys in the same order; comm_keys_needed sorts them).
+  // ask for the same keys in the same order; comm_keys_needed sorts them). nullptr when this
+  // rank is not in it (a step's link or embedding group of other stages): it still takes part
+  // in the split, with NCCL_SPLIT_NOCOLOR.
   ncclComm_t get(const comm_key& key, const std::string& op_name, double timeout_s,
                  const abort_signal* abort, const error_context& ctx);
   group_membership membership(const comm_key& key, const std::string& op_name) const;
@@ -83,11 +91,14 @@ class nccl_comm_cache {
 
  private:
   ncclConfig_t make_config(const comm_key* key) const;
+  ncclComm_t split(ncclComm_t parent, const comm_key& key, const std::string& op_name,
+                   double timeout_s, const abort_signal* abort, const error_context& ctx);
 
   const int global_rank_, world_size_, cta_policy_;
   mutable std::mutex mu_;
   bool aborted_ = false;
   std::unique_ptr<nccl_comm> world_;
+  std::optional<rank_grid> grid_;
   std::map<comm_key, std::unique_ptr<nccl_comm>> comms_;
 };
 

@@ -55,12 +55,14 @@ nccl_comm_cache& rank_engine::comms() {
   return *comms_;
 }
 
-void rank_engine::setup_comms(const std::vector<comm_key>& keys, const std::string* world_id,
+void rank_engine::setup_comms(const std::vector<comm_key>& keys,
+                              const std::optional<rank_grid>& grid, const std::string* world_id,
                               double timeout_s, abort_signal& abort, watchdog& dog) {
   if (keys.empty()) return;
   if (!comms_)
     comms_ = std::make_unique<nccl_comm_cache>(id_.global_rank, id_.world_size,
                                                parse_cta_policy(options_.nccl_cta_policy));
+  comms_->use_grid(grid);
   if (!comms_->has_world()) {
     if (!world_id || world_id->size() != sizeof(ncclUniqueId))
       throw runtime_failure(context().prefix() + "no NCCL unique id for the world communicator");
@@ -106,17 +108,37 @@ void rank_engine::engine_warnings(const variant_schedules& variants, const measu
   }
 }
 
+void rank_engine::check_memory(const case_lowering& low) const {
+  std::size_t free = 0, total = 0;
+  OB_CUDA_CHECK(context("setup"), cudaMemGetInfo(&free, &total));
+  const std::size_t need = lowered_bytes(low);
+  // Workspaces, NCCL's buffers and events take some of what is free; keep a tenth for them.
+  if (need <= free / 10 * 9) return;
+  const auto gib = [](std::size_t b) {
+    return std::to_string(static_cast<double>(b) / (1024.0 * 1024.0 * 1024.0)).substr(0, 6);
+  };
+  throw config_error(context().prefix() + "the case's buffers need " + gib(need) +
+                     " GiB but the GPU has " + gib(free) + " GiB free; scale it down (step: " +
+                     "--layers, --mbs, --seq, or more --tp/--pp)");
+}
+
 rank_result rank_engine::run(const variant_schedules& variants, const measure_options& opts,
-                             const std::string* world_id, abort_signal& abort) {
+                             const std::string* world_id, abort_signal& abort,
+                             const stage_run* stage) {
   OB_CUDA_CHECK(context("setup"), cudaSetDevice(id_.device));
   if (opts.iters < 1) throw config_error("iterations must be at least 1");
   if (opts.warmup < 0) throw config_error("warm-up iterations must not be negative");
   if (opts.timeout_s <= 0) throw config_error("--timeout must be positive");
-  const case_lowering low = lower_case(variants, opts, options_, target());
+  lowering_target t = target();
+  if (stage) t.grid = stage->grid;
+  const case_lowering low = stage ? lower_stage(*stage->program, opts, options_, t)
+                                  : lower_case(variants, opts, options_, t);
+  check_memory(low);
   rank_result out;
   engine_warnings(variants, opts, out.warnings);
   out.warnings.insert(out.warnings.end(), low.warnings.begin(), low.warnings.end());
-  case_run(*this, low, opts, world_id, abort).run(out);
+  case_run(*this, low, opts, world_id, abort, stage ? stage->sync : std::function<void()>{})
+      .run(out);
   return out;
 }
 

@@ -3,6 +3,7 @@
 // across cases; and the measurement of one case (docs/ARCHITECTURE.md §6), lowered on the host
 // (cuda/lowering.hpp) and measured by a case_run (cuda/case_run.hpp). The executor owns one
 // engine per local rank and drives each from its own thread in single-process multi-GPU mode.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,16 @@ struct rank_result {
   std::vector<std::string> warnings;
 };
 
+// A training step's stage on this rank (cuda_executor::measure_program): the whole program (the
+// rank lowers its own stage and creates every stage's communicators) and its layout.
+struct stage_run {
+  const program_variants* program = nullptr;
+  rank_grid grid;
+  // Called on every rank before the timed rounds and before the instrumented iteration (a
+  // barrier), so the ranks' timelines start together.
+  std::function<void()> sync;
+};
+
 class rank_engine {
  public:
   rank_engine(engine_identity id, const cuda_backend_options& options,
@@ -60,13 +71,17 @@ class rank_engine {
   // `world_id` (ncclUniqueId bytes) is needed the first time a case has communication on the
   // cuda backend; every rank of the world must then call run() with the same schedules and
   // options.
+  // With `stage`, `variants` are that stage's schedules (stage_schedules).
   rank_result run(const variant_schedules& variants, const measure_options& opts,
-                  const std::string* world_id, abort_signal& abort);
+                  const std::string* world_id, abort_signal& abort,
+                  const stage_run* stage = nullptr);
 
   // Creates the world communicator (the first time) and then those of `keys` that do not exist
   // yet, in order: collective, every rank must pass the same keys.
-  void setup_comms(const std::vector<comm_key>& keys, const std::string* world_id, double timeout_s,
-                   abort_signal& abort, watchdog& dog);
+  // `grid`: a step's layout (who is in each communicator), or none for a single layer.
+  void setup_comms(const std::vector<comm_key>& keys, const std::optional<rank_grid>& grid,
+                   const std::string* world_id, double timeout_s, abort_signal& abort,
+                   watchdog& dog);
   // The communicators; throws runtime_failure before setup_comms created them.
   nccl_comm_cache& comms();
   bool has_comms() const { return comms_ != nullptr; }
@@ -79,6 +94,8 @@ class rank_engine {
 
  private:
   lowering_target target() const;
+  // Refuses (config_error) a case whose buffers do not fit the GPU's free memory.
+  void check_memory(const case_lowering& low) const;
   // Warnings that hold for every case on this engine, given with the first case they apply to.
   void engine_warnings(const variant_schedules& variants, const measure_options& opts,
                        std::vector<std::string>& out);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <string>
 
 #include "core/error.hpp"
 
@@ -43,8 +44,12 @@ group_membership comm_membership(comm_group g, int group_size, int global_rank, 
 }
 
 std::string to_string(const comm_key& k) {
-  return std::string(to_string(k.group)) + "/" + std::to_string(k.group_size) + " ranks/maxCTAs " +
-         (k.max_ctas ? std::to_string(k.max_ctas) : "default") + "/cga " +
+  const std::string link = k.link_from < 0
+                               ? ""
+                               : " link from stage " + std::to_string(k.link_from) +
+                                     (k.link_step > 0 ? " to the next" : " to the previous");
+  return std::string(to_string(k.group)) + link + "/" + std::to_string(k.group_size) +
+         " ranks/maxCTAs " + (k.max_ctas ? std::to_string(k.max_ctas) : "default") + "/cga " +
          (k.cga_cluster_size ? std::to_string(k.cga_cluster_size) : "default");
 }
 
@@ -89,11 +94,48 @@ int proxy_ctas(const op& o, const std::function<int(coll_op)>& default_ctas) {
   return d > 0 ? d : 16;
 }
 
+namespace {
+
+// "c0.", "mb12.", "b3.", "L7." or "re." at `at`: its length, else 0.
+std::size_t pass_component(const std::string& name, std::size_t at) {
+  if (name.compare(at, 3, "re.") == 0) return 3;
+  std::size_t i = at;
+  for (const char* tag : {"mb", "c", "b", "L"}) {
+    const std::size_t n = std::char_traits<char>::length(tag);
+    if (name.compare(at, n, tag) == 0) {
+      i = at + n;
+      break;
+    }
+  }
+  if (i == at) return 0;
+  const std::size_t digits_end = name.find_first_not_of("0123456789", i);
+  if (digits_end == i || digits_end == std::string::npos || name[digits_end] != '.') return 0;
+  return digits_end + 1 - at;
+}
+
+bool pipeline_transfer(const op& o) {
+  return o.kind() == op_kind::p2p && o.as<p2p_params>().direction != p2p_direction::exchange;
+}
+
+}  // namespace
+
+std::size_t pass_prefix_length(const std::string& name) {
+  std::size_t at = 0;
+  while (const std::size_t n = pass_component(name, at)) at += n;
+  return at;
+}
+
 std::vector<std::string> buffer_keys(const schedule& s) {
   std::map<std::string, int> seen;
   std::vector<std::string> out;
   out.reserve(s.ops.size());
-  for (const op& o : s.ops) out.push_back(o.name + "#" + std::to_string(seen[o.name]++));
+  for (const op& o : s.ops) {
+    const int n = seen[o.name]++;
+    if (pipeline_transfer(o))
+      out.push_back(o.name);
+    else
+      out.push_back(o.name.substr(pass_prefix_length(o.name)) + "#" + std::to_string(n));
+  }
   return out;
 }
 
@@ -105,13 +147,17 @@ gemm_layout plan_gemm_groups(const schedule& s,
   for (const op& o : s.ops) {
     const gemm_params* g = gemm_of(o);
     if (!g) continue;
-    std::string key = (o.slot.empty() ? "op:" + keys[o.id] : "slot:" + o.slot) +
-                      "|n=" + std::to_string(g->n) + "|k=" + std::to_string(g->k) + "|" +
-                      std::string(to_string(g->type));
+    std::string stem = (o.slot.empty() ? "op:" + keys[o.id] : "slot:" + o.slot) +
+                       "|n=" + std::to_string(g->n) + "|k=" + std::to_string(g->k) + "|" +
+                       std::string(to_string(g->type));
+    // Chunks of one logical GEMM sit in one pass; the same slot in another pass is another GEMM.
+    const std::size_t pass = pass_prefix_length(o.name);
+    std::string key = pass == 0 ? stem : stem + "|pass=" + o.name.substr(0, pass);
     auto [it, inserted] = index.emplace(key, static_cast<int>(layout.groups.size()));
     if (inserted) {
       gemm_group grp;
       grp.key = std::move(key);
+      grp.buffer_key = std::move(stem);
       grp.n = g->n;
       grp.k = g->k;
       grp.type = g->type;
@@ -144,8 +190,13 @@ elementwise_plan plan_elementwise(const elementwise_params& p, int sm_count) {
     return out;
   }
   // Half the bytes are read, half written; whole 16-byte vectors, as the kernel loads them.
-  out.elems = p.bytes / 2 / dtype_bytes(elementwise_type);
-  out.elems -= out.elems % (16 / dtype_bytes(elementwise_type));
+  const std::uint64_t vector = 16 / dtype_bytes(elementwise_type);
+  const std::uint64_t total = p.bytes / 2 / dtype_bytes(elementwise_type);
+  const std::uint64_t most = elementwise_max_buffer_bytes / dtype_bytes(elementwise_type);
+  out.repeat = static_cast<int>((total + most - 1) / most);
+  out.repeat = std::max(out.repeat, 1);
+  out.elems = (total + static_cast<std::uint64_t>(out.repeat) - 1) / out.repeat;
+  out.elems -= out.elems % vector;
   return out;
 }
 

@@ -34,12 +34,17 @@ group_membership comm_membership(comm_group g, int group_size, int global_rank, 
                                  const std::string& op_name);
 
 // One NCCL communicator per distinct (group, size, maxCTAs, cgaClusterSize); 0 in ctas or
-// cga_cluster_size means "library default" (left undefined in ncclConfig_t).
+// cga_cluster_size means "library default" (left undefined in ncclConfig_t). A pipeline
+// transfer of a training step travels on the communicator of its link: the stage that sends
+// (link_from) and the direction (+1 towards the next stage, -1 towards the previous one), so
+// that each communicator carries the ops of one stream on either side (cuda/step_groups.hpp).
 struct comm_key {
   comm_group group = comm_group::tp;
   int group_size = 1;
   int max_ctas = 0;
   int cga_cluster_size = 0;
+  int link_from = -1;  // pipeline link: the sending stage; -1 for every other communicator
+  int link_step = 0;   // pipeline link: +1 or -1
   auto operator<=>(const comm_key&) const = default;
 };
 std::string to_string(const comm_key& k);
@@ -58,14 +63,24 @@ int ring_peer(int position, int offset, int group_size);
 int proxy_ctas(const op& o, const std::function<int(coll_op)>& default_ctas);
 
 // Stable identity of an op across the five variants of a case, for sharing buffers: the op's
-// name and how many ops of that name came before it in its schedule.
+// name and how many ops of that name came before it in its schedule. In a training step the
+// passes of one layer slot share buffers: the pass prefix of the name (pass_prefix_length) is
+// left out of the key, and a pipeline send or receive (one stream per direction, so one in flight
+// at a time) keeps one buffer per name. A step thus needs one layer's buffers, not one per layer
+// and micro-batch.
 std::vector<std::string> buffer_keys(const schedule& s);
+
+// The length of the step planner's pass prefix of an op name: leading components "c<chunk>.",
+// "mb<micro-batch>.", "b<bucket>.", "L<layer>." and "re." (recomputation). 0 for a layer's ops.
+std::size_t pass_prefix_length(const std::string& name);
 
 // GEMMs of one slot with the same (n, k, dtype) are chunks of one logical GEMM split along M
 // (pipeline, ring_exchange): they share one weight and one output, each chunk at its row offset,
 // so the chunked output can be checked against the unchunked GEMM.
 struct gemm_group {
-  std::string key;           // "slot:proj_fprop|n=..|k=..|bf16" or "op:<buffer key>|..."
+  std::string key;  // "slot:proj_fprop|n=..|k=..|bf16" or "op:<buffer key>|..."
+  // The key of its buffers: `key` without the pass (a step's passes of one slot share them).
+  std::string buffer_key;
   std::int64_t total_m = 0;  // sum of the chunks' m
   std::int64_t n = 0, k = 0;
   dtype type = dtype::bf16;
@@ -91,10 +106,15 @@ inline constexpr double compute_bound_flops_per_byte = 64.0;
 // The element type of both stand-ins: the IR gives an elementwise op bytes and FLOPs, not a type,
 // and TE runs LayerNorm and attention in bf16 (the LayerNorm-like kernel handles only bf16).
 inline constexpr dtype elementwise_type = dtype::bf16;
+// A memory-bound op larger than this per side (a step's optimizer sweeps its whole shard) runs as
+// several launches over one buffer of at most this size: the same HBM traffic (far beyond L2),
+// bounded memory.
+inline constexpr std::uint64_t elementwise_max_buffer_bytes = 1ull << 30;
 struct elementwise_plan {
   bool as_gemm = false;
   gemm_params gemm;         // when as_gemm
-  std::uint64_t elems = 0;  // elementwise_type elements read (= written) when !as_gemm
+  std::uint64_t elems = 0;  // elementwise_type elements read (= written) per launch when !as_gemm
+  int repeat = 1;           // launches over the same buffers
   int row_elems = 8192;     // LayerNorm row (hidden size stand-in)
   int ctas = 1;             // SMs - margin, at least 1
 };

@@ -95,6 +95,12 @@ def full_folder(folder, wrong=0, sanitizer_errors=0, failed_step=False):
         "tool": {}, "env": {"label": "cuda (NCCL, 1 ranks)"}, "rows": [
             {"size": 1048576, "count": 524288, "type": "bf16", "redop": "sum", "op": "all_reduce",
              "ranks": 1, "time_us": 12.5, "algbw_gbps": 83.9, "busbw_gbps": 0.0, "wrong": 0}]})
+    parts = {"compute": 40.0, "tp_exposed": 0.0, "cp_exposed": 0.0, "dp_exposed": 0.0, "pp_exposed": 0.0,
+             "bubble": 0.0, "optimizer": 8.0, "other": 2.0}
+    for name, ms in (("step_cuda.json", 50.0), ("step_sim.json", 45.0)):
+        write(folder, name, {"schema": "overlap-bench/step/v1", "simulated": name == "step_sim.json",
+                             "tool": {}, "env": {}, "config": {}, "cases": [
+                                 {"id": "step", "step_ms": stats(ms), "breakdown_ms": parts, "mfu": 0.4}]})
     write(folder, "sanitizer.log", f"========= COMPUTE-SANITIZER\n========= ERROR SUMMARY: {sanitizer_errors} errors\n")
 
 
@@ -130,6 +136,9 @@ def test_full_summary():
         check("coll table", "coll_nccl1_all_reduce" in md and "| all_reduce | 1 | 1048576 | 12.5 |" in md, md)
         check("sanitizer", data["sanitizer_errors"] == 0 and "0 error(s)" in md)
         check("steps table", "| coll_nccl2 | expected-failure | 3 |" in md, md)
+        # The one-GPU step beside the simulator's: 45 vs 50 ms -> -10.0%.
+        check("step section", "## step: one GPU" in md and "| cuda | step | 50.000 |" in md, md)
+        check("step sim error", abs(data["step"]["sim_error_pct"] + 10.0) < 1e-9, str(data.get("step")))
 
 
 def test_clean_pass_and_failures():
@@ -182,6 +191,10 @@ def test_validate_script_arguments():
         check("full sweep values", "--cdmc 1,8,32" in r.stdout and "--sm-margin 0,16,32" in r.stdout
               and "--set sm_margin=0,16,32" in r.stdout, r.stdout)
         check("nccl steps", "coll --backend cuda --gpus 1" in r.stdout and "--gpus 2 --ranks 2" in r.stdout, r.stdout)
+        # The step runs on one GPU without mpirun: one rank, the whole pipeline.
+        step = [x for x in r.stdout.splitlines() if x.startswith("[step_cuda]")]
+        check("step on one gpu", step and "step --model" in step[0] and "--gpus 1 --tp 1 --pp 1" in step[0]
+              and "--backend cuda" in step[0] and "mpirun" not in step[0], r.stdout)
     for bad in (["--only", "nope"], ["--step-timeout", "abc"], ["--frobnicate"], ["--out"]):
         r = subprocess.run(["bash", VALIDATE, "--dry-run", *bad], capture_output=True, text=True, timeout=60)
         check(f"bad args {bad} exit 2", r.returncode == 2, f"{r.returncode} {r.stderr}")

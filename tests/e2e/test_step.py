@@ -88,12 +88,22 @@ class StepMpi(TempDirTest):
         cmd = ["mpirun", "-np", "4", "--oversubscribe", "--allow-run-as-root", BIN, "step",
                "--backend", "sim", "--model", "gpt3_175b", "--layers", "4", "--gpus", "4",
                "--pp", "2", "--gbs", "8", "--json", self.path("s.json")]
-        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        p = subprocess.run(cmd + ["--trace", self.path("t.json")], capture_output=True, text=True,
+                           env=env, timeout=300)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         doc = load(self.path("s.json"))
+        validate(doc, "step_v1.schema.json")
         self.assertEqual(doc["env"]["ranks"], 4)
         self.assertEqual(doc["cases"][0]["config"]["dp"], 2)
+        self.assertEqual(doc["cases"][0]["config"]["pp"], 2)
         self.assertEqual(p.stdout.count("SIMULATED"), 1)  # rank 0 alone prints
+        # Rank 0 alone writes, and the four ranks' step is the one a single process simulates.
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["s.json", "t.json"])
+        one = subprocess.run(cmd[:1] + ["-np", "1"] + cmd[3:-1] + [self.path("one.json")],
+                             capture_output=True, text=True, env=env, timeout=300)
+        self.assertEqual(one.returncode, 0, one.stdout + one.stderr)
+        self.assertEqual(load(self.path("one.json"))["cases"][0]["step_ms"],
+                         doc["cases"][0]["step_ms"])
 
 
 if __name__ == "__main__":
