@@ -1,6 +1,5 @@
-#include <cmath>
-
 #include "cli/command.hpp"
+#include "cli/flag_checks.hpp"
 #include "cli/harness.hpp"
 #include "cli/sweep_driver.hpp"
 #include "core/error.hpp"
@@ -25,7 +24,7 @@ class pair_command final : public command {
                     "total, AR: buffer), e.g. 64MiB")
         ->required();
     app->add_option("--ranks", ranks_, "ranks in the collective's group")
-        ->check(CLI::Range(1, 1 << 16))
+        ->check(int_in(1, 1 << 16))
         ->capture_default_str();
     app->add_option("--sm-margin", sm_margin_, "GEMM SM margin(s), comma list sweeps")
         ->delimiter(',');
@@ -37,16 +36,13 @@ class pair_command final : public command {
     app->add_option("--priority", priority_, "comm_high | equal | compute_high")->delimiter(',');
     app->add_option("--comm-waits-on-producer", producer_us_,
                     "a producer kernel of US microseconds runs first; the collective waits on it")
-        ->check(CLI::Range(0.0, 1e7));
+        ->check(number_in(0, 1e7));
     add_common_flags(*app, flags_);
+    add_sweep_flags(*app, flags_);
     return app;
   }
 
   int run(const process_args& args) override {
-    // CLI11's range check lets NaN through (every comparison with NaN is false).
-    if (!std::isfinite(producer_us_))
-      throw config_error("--comm-waits-on-producer: expected microseconds in [0, 1e7], got " +
-                         std::to_string(producer_us_));
     const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
     sweep_request req = pair_sweep(spec(), axes(), "pair --", gpu);
     req.source = "pair --sm-margin/--comm-ctas/--cdmc/--order/--priority";

@@ -17,7 +17,7 @@ class presets_command final : public command {
     if (show_.empty())
       std::cout << format_preset_list();
     else
-      std::cout << preset_to_json(load_preset(show_, "--show")).dump(2) << "\n";
+      std::cout << dump_json(preset_to_json(load_preset(show_, "--show")), 2) << "\n";
     return 0;
   }
 

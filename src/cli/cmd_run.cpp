@@ -18,6 +18,7 @@ class run_command final : public command {
                     "override: axis=v1,v2 (cdmc, method, order, sm_margin, comm_ctas, priority) "
                     "or field=v (gpu, model, preset, tp, ...)");
     add_common_flags(*app, flags_, false);
+    add_sweep_flags(*app, flags_);
     return app;
   }
 

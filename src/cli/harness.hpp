@@ -7,7 +7,9 @@
 
 #include "core/communicator.hpp"
 #include "core/executor.hpp"
+#include "core/fault_injection.hpp"
 #include "core/gpu_spec.hpp"
+#include "core/journal.hpp"
 #include "core/result.hpp"
 #include "core/trace.hpp"
 
@@ -24,8 +26,17 @@ struct common_flags {
   double timeout_s = 300;
   std::string json_path, csv_path, trace_path;
   bool quiet = false;
+  bool resume = false;  // run and pair: continue <json>.journal
+  std::string inject;   // test hook, core/fault_injection.hpp
 };
 void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true);
+// --resume, for the subcommands that sweep (run, pair).
+void add_sweep_flags(CLI::App& app, common_flags& f);
+
+// The injected fault (a test hook): --inject, else $OVERLAP_BENCH_INJECT, read once here.
+// config_error when it is malformed or names a rank or case this run does not have.
+fault_injection injected_fault(const common_flags& f, const communicator& comm,
+                               const std::string& backend, std::size_t cases);
 
 // The flags' iterations, warm-up, graphs and timeout over `defaults` (a scenario's own).
 measure_options measure_from(const common_flags& f, measure_options defaults);
@@ -34,8 +45,9 @@ measure_options measure_from(const common_flags& f, measure_options defaults);
 std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& gpu,
                                         communicator& comm);
 
-// Rank 0: prints the table and writes --json/--csv/--trace. Other ranks write nothing.
+// Rank 0: prints the table and writes --json/--csv/--trace, the JSON streamed from `journal`
+// when there is one. Other ranks write nothing.
 void emit(const result_doc& doc, const common_flags& f, const communicator& comm,
-          const trace_writer& trace);
+          const trace_writer& trace, sweep_journal* journal = nullptr);
 
 }  // namespace ob::cli

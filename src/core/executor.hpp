@@ -45,6 +45,9 @@ struct measure_options {
   // needs only comm_only.
   std::array<bool, 5> variants = {true, true, true, true, true};
   bool measures(variant v) const { return variants[static_cast<int>(v)]; }
+  // Test hook (core/fault_injection.hpp): this simulated rank never joins the case's first
+  // collective, so the sim reports a hang; -1: none. Real backends never see it.
+  int inject_skip_rank = -1;
 };
 
 class executor {

@@ -234,6 +234,8 @@ void apply_override(layer_scenario& sc, const std::string& assignment) {
   for (const auto& v : values)
     if (v.empty()) throw config_error(where + ": empty value in list");
   if (is_sweep_axis(key)) {
+    // Checked here so that a bad value names --set, not the scenario file.
+    expand_axes({{key, values}}, "--set ", plan_knobs{});
     axis_mut(sc, key).values = values;
     return;
   }

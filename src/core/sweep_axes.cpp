@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 
 #include "core/error.hpp"
 
@@ -87,8 +88,14 @@ bool is_sweep_axis(std::string_view name) {
 
 std::vector<sweep_case> expand_axes(const std::vector<sweep_axis>& axes, const std::string& where,
                                     const plan_knobs& base) {
-  for (const auto& a : axes)
+  for (const auto& a : axes) {
     if (a.values.empty()) throw config_error(where + a.name + ": no values");
+    // A value listed twice would give two cases one id, which no result reader accepts.
+    std::set<std::string> seen;
+    for (const auto& v : a.values)
+      if (!seen.insert(v).second)
+        throw config_error(where + a.name + ": value '" + v + "' is listed twice");
+  }
   std::vector<sweep_case> cases;
   std::vector<std::size_t> idx(axes.size(), 0);
   while (true) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <queue>
@@ -185,7 +186,8 @@ class device {
     c.op = id;
     if (p.model == progress_model::channels) {
       c.n = k;
-      c.latency_left = p.latency_us;
+      // A collective whose peers never arrive spins on its SMs, as an NCCL kernel does.
+      c.latency_left = id == in_.stalled_op ? infinity : p.latency_us;
       c.work_left = p.channel_bytes;
       cohorts_.push_back(c);
       return;
@@ -347,6 +349,11 @@ class device {
   }
 
   [[noreturn]] void stalled() const {
+    if (in_.stalled_op >= 0 && !state_[in_.stalled_op].finished) {
+      char at[32];
+      std::snprintf(at, sizeof at, "%.1f", now_);
+      throw hang_error("nothing could move after " + std::string(at) + " us");
+    }
     std::string heads;
     for (int q = 0; q < queues_.count(); ++q) {
       const int h = queues_.head(q);

@@ -19,6 +19,7 @@ struct device_inputs {
   const std::vector<kernel_plan>& plans;  // by op id
   const std::vector<double>& enqueue_us;  // by op id, from the origin (op 0 at 0), non-decreasing
   int queue_count = 1;
+  int stalled_op = -1;  // sim_options::stalled_op
 };
 
 // Runs the schedule to completion; fills every field of sim_result.

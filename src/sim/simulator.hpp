@@ -15,6 +15,9 @@ inline constexpr const char* sim_model_version = "sim-v1";
 struct sim_options {
   int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32
   bool graphs = false;      // host cost per op = graph_node_us instead of launch costs
+  // A collective whose peers never join (fault injection, a test hook): its CTAs wait forever,
+  // and simulate() throws hang_error naming it once nothing else can move. -1: none.
+  int stalled_op = -1;
 };
 
 // Every time below is µs from the iteration's origin: the moment the host finished enqueuing the
