@@ -24,6 +24,7 @@ class coll_command final : public command {
     app->add_option("--max", max_, "largest size")->excludes(bytes);
     app->add_option("--factor", factor_, "size multiplier between rows")
         ->check(int_in(2, 1024))
+        ->excludes(bytes)
         ->capture_default_str();
     app->add_option("--ranks", ranks_, "ranks in the group")
         ->check(int_in(1, 1 << 16))

@@ -86,7 +86,12 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
                 << (n == 0 ? std::string("no CUDA device found") : std::to_string(n) + " GPU(s)")
                 << ")\n";
   }
-  if (backend == "sim") return std::make_unique<sim_executor>(gpu);
+  if (backend == "sim") {
+    if (f.gpus > 0 && f.backend == "sim")
+      throw config_error("--gpus " + std::to_string(f.gpus) +
+                         ": one thread per GPU is for --backend cuda; the sim needs none");
+    return std::make_unique<sim_executor>(gpu);
+  }
   const cuda_backend_plugin& plugin = load_cuda_backend(backend);
   cuda_backend_options o;
   o.backend = backend;

@@ -87,6 +87,7 @@ int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gp
                 const process_args& args) {
   signal_watch signals;  // before MPI starts its threads
   auto comm = make_communicator(args.argc, args.argv, flags.timeout_s);
+  if (comm->is_root()) signals.announce();
   auto exec = make_executor(flags, gpu, *comm);
   req.measure = measure_from(flags, req.measure);
   sweep_hooks hooks = cli_hooks(flags, *comm, signals);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -16,23 +18,28 @@
 namespace ob {
 
 json load_json_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw config_error(path + ": is a folder, not a JSON file");
   std::ifstream in(path);
   if (!in) throw config_error(path + ": cannot open file: " + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
   try {
     return json::parse(ss.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw config_error(path + ": " + describe_parse_error(e));
   }
 }
 
-std::string describe_parse_error(const json::parse_error& e) {
-  // what() is "[json.exception.parse_error.101] parse error at line 1, column 2: <reason>".
+std::string describe_parse_error(const json::exception& e) {
+  // what() is "[json.exception.parse_error.101] parse error at line 1, column 2: <reason>", or
+  // "[json.exception.out_of_range.406] number overflow parsing '1e400'".
   std::string text = e.what();
+  if (const auto end = text.find("] "); text.starts_with("[json.exception.") && end != text.npos)
+    text.erase(0, end + 2);
   const std::string marker = "parse error";
-  if (const auto at = text.find(marker); at != std::string::npos)
-    text = text.substr(at + marker.size());
+  if (text.starts_with(marker)) text.erase(0, marker.size());
   if (!text.empty() && text.front() == ':') text.erase(0, 1);
   while (!text.empty() && text.front() == ' ') text.erase(0, 1);
   return "invalid JSON" + std::string(text.starts_with("at ") ? " " : ": ") + text;
@@ -127,10 +134,14 @@ const json& json_object::get_raw(const std::string& key) const {
 }
 
 namespace {
+// Whole numbers an int64 holds: 4, 4.0; not 1e30 or 2^64 - 1, which would wrap when read.
 bool is_integer(const json& v) {
-  return v.is_number_integer() ||
-         (v.is_number_float() &&
-          v.get<double>() == static_cast<double>(static_cast<std::int64_t>(v.get<double>())));
+  if (v.is_number_unsigned())
+    return v.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX);
+  if (v.is_number_integer()) return true;
+  if (!v.is_number_float()) return false;
+  const double d = v.get<double>();
+  return std::fabs(d) < 9.2e18 && d == std::trunc(d);
 }
 }  // namespace
 
@@ -150,6 +161,23 @@ std::optional<std::int64_t> json_object::get_optional_int(const std::string& key
   const json* v = find(key);
   if (v == nullptr || v->is_null()) return std::nullopt;
   return get_int(key);
+}
+
+std::int64_t json_object::get_int_in(const std::string& key, std::int64_t lo,
+                                     std::int64_t hi) const {
+  const json& v = require(key);
+  if (is_integer(v) && get_int(key) >= lo && get_int(key) <= hi) return get_int(key);
+  const std::string kind = lo == 1   ? "a positive integer up to "
+                           : lo == 0 ? "a non-negative integer up to "
+                                     : "an integer from " + std::to_string(lo) + " to ";
+  fail(key, "expected " + kind + std::to_string(hi) + ", got " + describe_json(v));
+}
+
+std::int64_t json_object::get_int_in(const std::string& key, std::int64_t lo, std::int64_t hi,
+                                     std::int64_t fallback) const {
+  const json* v = find(key);
+  if (v == nullptr || v->is_null()) return fallback;
+  return get_int_in(key, lo, hi);
 }
 
 std::int64_t json_object::get_positive_int(const std::string& key) const {

@@ -40,6 +40,11 @@ class json_object {
   std::int64_t get_positive_int(const std::string& key) const;
   std::int64_t get_positive_int(const std::string& key, std::int64_t fallback) const;
   std::optional<std::int64_t> get_optional_int(const std::string& key) const;
+  // An integer from `lo` to `hi`: a value that would not fit what reads it is refused, not cut
+  // ("expected a positive integer up to 1024, got 99999999999").
+  std::int64_t get_int_in(const std::string& key, std::int64_t lo, std::int64_t hi) const;
+  std::int64_t get_int_in(const std::string& key, std::int64_t lo, std::int64_t hi,
+                          std::int64_t fallback) const;
   double get_number(const std::string& key) const;
   double get_number(const std::string& key, double fallback) const;
   double get_positive_number(const std::string& key) const;
@@ -81,8 +86,9 @@ std::string likely_meant(const std::string& word, const std::vector<std::string>
                          std::size_t max_edits = 0);
 
 // A parse error's position and reason, without the library's error code: "invalid JSON at line
-// 1, column 21: syntax error while parsing object - unexpected end of input".
-std::string describe_parse_error(const json::parse_error& e);
+// 1, column 21: syntax error while parsing object - unexpected end of input", "invalid JSON:
+// number overflow parsing '1e400'".
+std::string describe_parse_error(const json::exception& e);
 
 // j.dump(indent) that never throws on text that is not UTF-8 (an environment variable, a file
 // name, a flag): such bytes become U+FFFD instead of a library exception. Identical to dump()

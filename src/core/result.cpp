@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -254,6 +255,9 @@ case_record case_record_from_json(const ordered_json& j, const std::string& file
 }
 
 result_doc load_result(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw config_error(path + ": is a folder, not a result file");
   std::ifstream in(path);
   if (!in) throw config_error(path + ": cannot open file: " + std::strerror(errno));
   std::stringstream ss;
@@ -261,7 +265,7 @@ result_doc load_result(const std::string& path) {
   ordered_json j;
   try {
     j = ordered_json::parse(ss.str());
-  } catch (const ordered_json::parse_error& e) {
+  } catch (const ordered_json::exception& e) {
     throw config_error(path + ": " + describe_parse_error(e));
   }
   return result_from_json(j, path);
