@@ -33,6 +33,7 @@ class coll_command final : public command {
         ->check(int_in(0, 1024))
         ->capture_default_str();
     add_common_flags(*app, flags_);
+    add_network_flags(*app, flags_);
     return app;
   }
 
@@ -42,6 +43,7 @@ class coll_command final : public command {
     r.c.op = parse_enum<coll_op>(op_, "--op");
     r.c.group_size = ranks_;
     r.c.ctas = ctas_;
+    r.c.nodes = nodes_for(ranks_, cluster_from(flags_, gpu));
     r.sizes = sizes();
     check_coll_sizes(r, bytes_.empty() ? "--min/--max" : "--bytes");
     auto comm = make_communicator(args.argc, args.argv, flags_.timeout_s);

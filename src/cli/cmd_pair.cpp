@@ -36,12 +36,15 @@ class pair_command final : public command {
         ->check(number_in(0, 1e7));
     add_common_flags(*app, flags_);
     add_sweep_flags(*app, flags_);
+    add_network_flags(*app, flags_);
     return app;
   }
 
   int run(const process_args& args) override {
     const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
-    sweep_request req = pair_sweep(spec(), axes(), "pair --", gpu);
+    pair_spec p = spec();
+    p.coll.nodes = nodes_for(ranks_, cluster_from(flags_, gpu));
+    sweep_request req = pair_sweep(p, axes(), "pair --", gpu);
     req.source = "pair --sm-margin/--comm-ctas/--cdmc/--order/--priority";
     return drive_sweep(std::move(req), flags_, gpu, args);
   }

@@ -1,6 +1,7 @@
 #include "cli/command.hpp"
 #include "cli/flag_checks.hpp"
 #include "cli/harness.hpp"
+#include "cli/step_driver.hpp"
 #include "cli/sweep_driver.hpp"
 #include "core/pipeline.hpp"
 
@@ -11,7 +12,8 @@ namespace {
 class run_command final : public command {
  public:
   CLI::App* attach(CLI::App& parent) override {
-    auto* app = parent.add_subcommand("run", "run a scenario file (layer) over its sweep axes");
+    auto* app =
+        parent.add_subcommand("run", "run a scenario file (layer or step) over its sweep axes");
     app->add_option("--config", config_,
                     "scenario JSON (a path, or a name in configs/scenarios/); default: the "
                     "GPT-3 175B TP4 layer sweep")
@@ -25,7 +27,13 @@ class run_command final : public command {
   }
 
   int run(const process_args& args) override {
-    layer_scenario sc = load_layer_scenario(config_.empty() ? "default_layer" : config_);
+    const std::string ref = config_.empty() ? "default_layer" : config_;
+    if (scenario_kind(ref) == "step") {
+      step_scenario sc = load_step_scenario(ref);
+      for (const auto& s : sets_) apply_step_override(sc, s);
+      return drive_step(sc, flags_, args);
+    }
+    layer_scenario sc = load_layer_scenario(ref);
     for (const auto& s : sets_) apply_override(sc, s);
     const run_spec r = resolve_run(sc);
     sweep_request req;

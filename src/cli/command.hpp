@@ -25,5 +25,6 @@ std::unique_ptr<command> make_coll_command();
 std::unique_ptr<command> make_resolve_command();
 std::unique_ptr<command> make_compare_command();
 std::unique_ptr<command> make_presets_command();
+std::unique_ptr<command> make_step_command();
 
 }  // namespace ob::cli

@@ -11,7 +11,7 @@
 
 namespace ob::cli {
 
-void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu) {
+void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu, bool with_threads) {
   app.add_option("--backend", f.backend, "auto | sim | cuda | loopback")
       ->check(CLI::IsMember({"auto", "sim", "cuda", "loopback"}))
       ->capture_default_str();
@@ -24,8 +24,9 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu) {
   app.add_option("--warmup", f.warmup, "warm-up iterations per variant (real backends)")
       ->check(int_in(0, 1 << 20));
   app.add_flag("--graphs", f.graphs, "capture one iteration in a CUDA graph and replay it");
-  app.add_option("--gpus", f.gpus, "single-process mode: one thread per GPU (cuda backend)")
-      ->check(int_in(0, 1024));
+  if (with_threads)
+    app.add_option("--gpus", f.gpus, "single-process mode: one thread per GPU (cuda backend)")
+        ->check(int_in(0, 1024));
   app.add_option("--timeout", f.timeout_s,
                  "seconds before a hung NCCL op or MPI reduction aborts the run (exit 4)")
       ->check(number_in(0, 1e6, true))
@@ -66,6 +67,22 @@ fault_injection injected_fault(const common_flags& f, const communicator& comm,
   return fault;
 }
 
+void add_network_flags(CLI::App& app, common_flags& f) {
+  app.add_option("--cluster", f.cluster, "nodes and NICs: a name in configs/clusters/ or a file");
+  app.add_option("--gpus-per-node", f.gpus_per_node,
+                 "GPUs per node (one NVLink domain); more ranks than this span nodes")
+      ->check(int_in(1, 1024));
+  app.add_option("--nic-gbps", f.nic_gbps, "GB/s per NIC per direction")
+      ->check(number_in(0.001, 1e5));
+}
+
+cluster_spec cluster_from(const common_flags& f, const gpu_spec& gpu) {
+  cluster_spec c = f.cluster.empty() ? default_cluster(gpu) : load_cluster(f.cluster, "--cluster");
+  if (f.gpus_per_node > 0) c.gpus_per_node = c.nics_per_node = f.gpus_per_node;
+  if (f.nic_gbps > 0) c.nic_gbps = f.nic_gbps;
+  return c;
+}
+
 measure_options measure_from(const common_flags& f, measure_options defaults) {
   measure_options m = defaults;
   if (f.warmup >= 0) m.warmup = f.warmup;
@@ -77,6 +94,11 @@ measure_options measure_from(const common_flags& f, measure_options defaults) {
 
 std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& gpu,
                                         communicator& comm) {
+  return make_executor(f, gpu, cluster_from(f, gpu), comm);
+}
+
+std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& gpu,
+                                        const cluster_spec& cluster, communicator& comm) {
   std::string backend = f.backend;
   if (backend == "auto") {
     const int n = probe_cuda_devices();
@@ -90,7 +112,7 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
     if (f.gpus > 0 && f.backend == "sim")
       throw config_error("--gpus " + std::to_string(f.gpus) +
                          ": one thread per GPU is for --backend cuda; the sim needs none");
-    return std::make_unique<sim_executor>(gpu);
+    return std::make_unique<sim_executor>(gpu, cluster);
   }
   const cuda_backend_plugin& plugin = load_cuda_backend(backend);
   cuda_backend_options o;

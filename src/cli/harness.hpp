@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/cluster.hpp"
 #include "core/communicator.hpp"
 #include "core/executor.hpp"
 #include "core/fault_injection.hpp"
@@ -28,8 +29,15 @@ struct common_flags {
   bool quiet = false;
   bool resume = false;  // run and pair: continue <json>.journal
   std::string inject;   // test hook, core/fault_injection.hpp
+  // pair and coll: where the group's ranks sit (docs/ARCHITECTURE.md §5.4).
+  std::string cluster;
+  int gpus_per_node = 0;  // 0: the cluster's, else 8
+  double nic_gbps = 0;    // 0: the cluster's, else the GPU file's
 };
-void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true);
+// `with_threads`: --gpus N runs N local ranks as threads (not for `step`, whose --gpus is the
+// job's size).
+void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true,
+                      bool with_threads = true);
 // --resume, for the subcommands that sweep (run, pair).
 void add_sweep_flags(CLI::App& app, common_flags& f);
 
@@ -38,12 +46,19 @@ void add_sweep_flags(CLI::App& app, common_flags& f);
 fault_injection injected_fault(const common_flags& f, const communicator& comm,
                                const std::string& backend, std::size_t cases);
 
+// --cluster, --gpus-per-node and --nic-gbps for pair and coll.
+void add_network_flags(CLI::App& app, common_flags& f);
+// The cluster the flags describe (a cluster file, or one NIC per GPU from the GPU file).
+cluster_spec cluster_from(const common_flags& f, const gpu_spec& gpu);
+
 // The flags' iterations, warm-up, graphs and timeout over `defaults` (a scenario's own).
 measure_options measure_from(const common_flags& f, measure_options defaults);
 
 // The executor for --backend, announcing what auto chose on stderr.
 std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& gpu,
                                         communicator& comm);
+std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& gpu,
+                                        const cluster_spec& cluster, communicator& comm);
 
 // Rank 0: prints the table and writes --json/--csv/--trace, the JSON streamed from `journal`
 // when there is one. Other ranks write nothing.

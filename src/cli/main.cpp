@@ -19,6 +19,7 @@ std::vector<std::unique_ptr<ob::cli::command>> command_table() {
   t.push_back(ob::cli::make_resolve_command());
   t.push_back(ob::cli::make_compare_command());
   t.push_back(ob::cli::make_presets_command());
+  t.push_back(ob::cli::make_step_command());
   return t;
 }
 

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "core/cdmc.hpp"
+#include "core/cluster.hpp"
 #include "core/ir.hpp"
+#include "core/program.hpp"
 #include "core/json_util.hpp"
 
 namespace ob {
@@ -33,6 +35,7 @@ using variant_measurements = std::array<variant_measurement, 5>;
 
 variant_schedules make_variant_schedules(const schedule& planned);
 
+
 // How one case is measured: the one options struct every backend reads (docs/ARCHITECTURE.md §6).
 struct measure_options {
   int warmup = 5;
@@ -44,11 +47,21 @@ struct measure_options {
   // The variants to measure; the others come back empty (no iterations, no intervals). `coll`
   // needs only comm_only.
   std::array<bool, 5> variants = {true, true, true, true, true};
+  // The nodes and NICs of the case (the simulator costs inter-node communication on them);
+  // nullptr: the executor's own.
+  const cluster_spec* cluster = nullptr;
   bool measures(variant v) const { return variants[static_cast<int>(v)]; }
   // Test hook (core/fault_injection.hpp): this simulated rank never joins the case's first
   // collective, so the sim reports a hang; -1: none. Real backends never see it.
   int inject_skip_rank = -1;
 };
+
+// A multi-stage program's variants (only the measured ones are filled) and, per variant, one
+// measurement per stage; iter_ms is the same on every stage: the program's time, the slowest
+// stage's.
+using program_variants = std::array<program, 5>;
+using program_measurements = std::array<std::vector<variant_measurement>, 5>;
+program_variants make_program_variants(const program& planned, const measure_options& opts);
 
 class executor {
  public:
@@ -59,6 +72,10 @@ class executor {
   virtual std::string label() const = 0;
   virtual variant_measurements measure(const variant_schedules& variants,
                                        const measure_options& opts) = 0;
+  // A training step: every stage's schedule with the transfers between them. Backends that
+  // cannot run one throw runtime_failure.
+  virtual program_measurements measure_program(const program_variants& variants,
+                                               const measure_options& opts);
   // Environment fingerprint for result JSON `env` (docs/ARCHITECTURE.md §7), backend-specific
   // fields only.
   virtual json environment() const = 0;

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/config_paths.hpp"
+#include "core/error.hpp"
 #include "core/json_util.hpp"
 
 namespace ob {
@@ -15,6 +16,8 @@ double gpu_spec::peak_tflops(dtype t) const {
       return peak_tflops_fp16;
     case dtype::fp8:
       return peak_tflops_fp8;
+    case dtype::fp32:
+      return 0;  // no fp32 GEMMs are modelled
   }
   return peak_tflops_bf16;
 }
@@ -27,8 +30,16 @@ double gpu_spec::gemm_efficiency(dtype t) const {
       return gemm_efficiency_fp16;
     case dtype::fp8:
       return gemm_efficiency_fp8;
+    case dtype::fp32:
+      return 0;
   }
   return gemm_efficiency_bf16;
+}
+
+void gpu_spec::require(dtype t, const std::string& field) const {
+  if (!supports(t))
+    throw config_error(field + ": " + display_name + " has no " + std::string(to_string(t)) +
+                       " tensor cores (configs/gpus/" + name + ".json has no peak for it)");
 }
 
 int gpu_spec::default_ctas(coll_op op) const {
@@ -98,7 +109,8 @@ void read_datasheet(const json_object& top, gpu_spec& g) {
   json_object peak = top.get_object("peak_tflops");
   g.peak_tflops_bf16 = sourced_positive(peak, "bf16");
   g.peak_tflops_fp16 = sourced_positive(peak, "fp16");
-  g.peak_tflops_fp8 = sourced_positive(peak, "fp8");
+  // A GPU without FP8 tensor cores (A100) has no fp8 entry; fp8 runs on it are refused.
+  if (peak.has("fp8")) g.peak_tflops_fp8 = sourced_positive(peak, "fp8");
   peak.finish();
   g.hbm_gbps = sourced_positive(top, "hbm_gbps");
   g.nvlink_gbps = sourced_positive(top, "nvlink_gbps");
@@ -115,6 +127,7 @@ void read_latencies(const json_object& top, gpu_spec& g) {
   g.event_us = sourced_positive(top, "event_us");
   g.graph_node_us = sourced_positive(top, "graph_node_us");
   g.cross_queue_event_us = sourced_positive(top, "cross_queue_event_us");
+  g.max_pending_launches = sourced_count(top, "max_pending_launches");
   json_object lat = top.get_object("nccl_step_us");
   g.nccl_step_us_ll = sourced_positive(lat, "ll");
   g.nccl_step_us_ll128 = sourced_positive(lat, "ll128");
@@ -128,7 +141,7 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
   json_object eff = sim.get_object("gemm_efficiency");
   g.gemm_efficiency_bf16 = sourced_fraction(eff, "bf16");
   g.gemm_efficiency_fp16 = sourced_fraction(eff, "fp16");
-  g.gemm_efficiency_fp8 = sourced_fraction(eff, "fp8");
+  if (g.peak_tflops_fp8 > 0) g.gemm_efficiency_fp8 = sourced_fraction(eff, "fp8");
   eff.finish();
   g.small_tile_efficiency = sourced_fraction(sim, "small_tile_efficiency");
   g.gemm_contention = sourced_factor(sim, "gemm_contention");

@@ -21,6 +21,9 @@ struct gpu_spec {
   double small_tile_efficiency = 0.9;
   // Host costs (µs).
   double launch_us = 0, nccl_launch_us = 0, event_us = 0, graph_node_us = 0;
+  // Launches the host can have outstanding before cudaLaunchKernel blocks: the host of a long
+  // schedule (a training step) stays at most this many ops ahead of the GPU.
+  int max_pending_launches = 1024;
   // Device-side delay before a dependency resolved in another hardware queue is seen.
   double cross_queue_event_us = 0;
   // NCCL per-step latency (µs) by protocol, NVLink ring.
@@ -41,6 +44,9 @@ struct gpu_spec {
   double elementwise_hbm_efficiency = 0.85;  // memory-bound kernels' fraction of HBM
 
   double peak_tflops(dtype t) const;
+  bool supports(dtype t) const { return peak_tflops(t) > 0; }
+  // Throws config_error naming `field` when this GPU has no tensor cores for `t` (fp8 on A100).
+  void require(dtype t, const std::string& field) const;
   double gemm_efficiency(dtype t) const;
   int default_ctas(coll_op op) const;
   double nvlink_effective_gbps() const { return nvlink_gbps * nccl_link_efficiency; }

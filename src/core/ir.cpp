@@ -8,7 +8,16 @@
 
 namespace ob {
 
-std::size_t dtype_bytes(dtype v) { return v == dtype::fp8 ? 1 : 2; }
+std::size_t dtype_bytes(dtype v) {
+  switch (v) {
+    case dtype::fp8:
+      return 1;
+    case dtype::fp32:
+      return 4;
+    default:
+      return 2;
+  }
+}
 
 int schedule::add_stream(std::string stream_name, stream_role role, int priority) {
   const int id = static_cast<int>(streams.size());
@@ -108,23 +117,36 @@ class variant_builder {
   }
 
  private:
-  // Kept planned ids this op depends on, directly or through dropped ops.
-  std::set<int> kept_deps(const op& o) {
-    std::set<int> deps(o.waits.begin(), o.waits.end());
-    if (last_on_stream_[o.stream] >= 0) deps.insert(last_on_stream_[o.stream]);
-    last_on_stream_[o.stream] = o.id;
-    std::set<int> kept;
-    for (int d : deps) {
+  // Keeps only the latest op of each stream: a stream's ops complete in order, so waiting on its
+  // latest op implies its earlier ones (and keeps the sets small on long schedules).
+  void keep_latest(std::vector<int>& set, int id) const {
+    const int stream = planned_.ops[id].stream;
+    for (int& x : set)
+      if (planned_.ops[x].stream == stream) {
+        x = std::max(x, id);
+        return;
+      }
+    set.push_back(id);
+  }
+
+  // Kept planned ids this op depends on, directly or through dropped ops, sorted.
+  std::vector<int> kept_deps(const op& o) {
+    std::vector<int> kept;
+    const auto take = [&](int d) {
       if (remap_[d] >= 0)
-        kept.insert(d);
+        keep_latest(kept, d);
       else
-        kept.insert(kept_ancestors_[d].begin(), kept_ancestors_[d].end());
-    }
+        for (int a : kept_ancestors_[d]) keep_latest(kept, a);
+    };
+    for (int w : o.waits) take(w);
+    if (last_on_stream_[o.stream] >= 0) take(last_on_stream_[o.stream]);
+    last_on_stream_[o.stream] = o.id;
+    std::sort(kept.begin(), kept.end());
     return kept;
   }
 
   void add(const op& o) {
-    std::set<int> deps = kept_deps(o);
+    std::vector<int> deps = kept_deps(o);
     if (!kept_in(v_, o)) {
       kept_ancestors_[o.id] = std::move(deps);
       return;
@@ -150,7 +172,7 @@ class variant_builder {
   const variant v_;
   schedule out_;
   std::vector<int> remap_;
-  std::vector<std::set<int>> kept_ancestors_;
+  std::vector<std::vector<int>> kept_ancestors_;
   std::vector<int> last_on_stream_;
 };
 

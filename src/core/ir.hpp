@@ -11,7 +11,8 @@
 
 namespace ob {
 
-enum class dtype { bf16, fp16, fp8 };
+// fp32 appears only on the wire (gradients reduced in fp32); no GEMM runs in it.
+enum class dtype { bf16, fp16, fp8, fp32 };
 enum class stream_role { compute, comm, p2p };
 enum class op_kind { gemm, collective, p2p, elementwise, delay };
 enum class coll_op { all_gather, reduce_scatter, all_reduce };
@@ -20,9 +21,9 @@ enum class comm_group { tp, dp, cp, pp };
 template <>
 struct enum_names<dtype> {
   static constexpr std::string_view noun = "dtype";
-  static constexpr std::array names = {enum_entry{dtype::bf16, "bf16"},
-                                       enum_entry{dtype::fp16, "fp16"},
-                                       enum_entry{dtype::fp8, "fp8"}};
+  static constexpr std::array names = {
+      enum_entry{dtype::bf16, "bf16"}, enum_entry{dtype::fp16, "fp16"},
+      enum_entry{dtype::fp8, "fp8"}, enum_entry{dtype::fp32, "fp32"}};
   static constexpr std::array aliases = {enum_entry{dtype::fp8, "fp8_e4m3"}};
 };
 template <>
@@ -62,7 +63,7 @@ struct enum_names<comm_group> {
       enum_entry{comm_group::cp, "cp"}, enum_entry{comm_group::pp, "pp"}};
 };
 
-std::size_t dtype_bytes(dtype v);  // bf16/fp16 2, fp8 1
+std::size_t dtype_bytes(dtype v);  // bf16/fp16 2, fp8 1, fp32 4
 
 struct stream {
   int id = 0;  // index in schedule::streams; creation order = index order
@@ -87,7 +88,14 @@ struct collective_params {
   int group_size = 1;     // ranks in the group
   int ctas = 0;           // 0 = library default for this op
   std::string algorithm;  // hint ("ring", ...); empty = library choice
+  // Nodes the group's members spread over, evenly (docs/ARCHITECTURE.md §5.4); more than one
+  // is costed on the fabric, not on NVLink.
+  int nodes = 1;
 };
+
+// A ring exchange step sends and receives (TP, CP); a pipeline transfer does one of the two,
+// paired with the opposite op on the peer stage (core/program.hpp).
+enum class p2p_direction { exchange, send, recv };
 
 struct p2p_params {
   int send_peer = 0;  // rank offset within the group (+1 = next in ring)
@@ -96,7 +104,9 @@ struct p2p_params {
   dtype type = dtype::bf16;
   comm_group group = comm_group::tp;
   int group_size = 1;
-  int ctas = 0;  // 0 = copy engine (no SM), as TE's userbuffers use_ce default
+  int ctas = 0;   // 0 = copy engine (no SM), as TE's userbuffers use_ce default
+  int nodes = 1;  // 2: the peers sit on different nodes (costed on the fabric)
+  p2p_direction direction = p2p_direction::exchange;
 };
 
 struct elementwise_params {

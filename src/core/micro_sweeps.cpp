@@ -8,6 +8,7 @@ namespace ob {
 
 sweep_request pair_sweep(const pair_spec& p, const std::vector<sweep_axis>& axes,
                          const std::string& where, const gpu_spec& gpu) {
+  gpu.require(p.gemm.type, "--dtype");
   const std::uint64_t unit = traits_of(p.coll.op).size_multiple(p.coll.group_size, p.coll.type);
   if (p.coll.bytes % unit != 0)
     throw config_error("--bytes: " + std::to_string(p.coll.bytes) +
@@ -15,10 +16,6 @@ sweep_request pair_sweep(const pair_spec& p, const std::vector<sweep_axis>& axes
   sweep_request req;
   req.scenario = "pair";
   req.source = where;
-  if (p.coll.group_size > 8)
-    req.warnings.push_back("not_modelled: --ranks " + std::to_string(p.coll.group_size) +
-                           " is simulated as one NVLink domain; the network (nic_gbps) is not "
-                           "modelled yet");
   req.cases = expand_axes(axes, where, plan_knobs{});
   req.plan = [p, gpu](const sweep_case& c) { return plan_pair(p, gpu, c.knobs); };
   req.config = {
@@ -29,6 +26,7 @@ sweep_request pair_sweep(const pair_spec& p, const std::vector<sweep_axis>& axes
       {"collective",
        {{"op", to_string(p.coll.op)}, {"bytes", p.coll.bytes}, {"ranks", p.coll.group_size}}},
       {"comm_waits_on_producer_us", p.producer_us}};
+  if (p.coll.nodes > 1) req.config["collective"]["nodes"] = p.coll.nodes;
   return req;
 }
 

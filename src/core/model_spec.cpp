@@ -26,10 +26,12 @@ model_spec load_model_spec(const std::string& ref, const std::string& field) {
   m.seq_length = top.get_int_in("seq_length", 1, 1 << 24);
   m.micro_batch = top.get_int_in("micro_batch_size", 1, 1 << 16, 1);
   m.layers = top.get_int_in("num_layers", 1, 1 << 16);
+  m.vocab_size = top.get_int_in("vocab_size", 1, 1 << 24);
   m.type =
       parse_enum<dtype>(top.get_enum("dtype", {"bf16", "fp16", "fp8"}, "bf16"), path + ": dtype");
   m.gated_mlp = top.get_bool("gated_linear_unit", false);
   m.causal = top.get_bool("causal", true);
+  m.tie_embeddings = top.get_bool("share_embeddings_and_output_weights", false);
   top.finish();
   if (m.hidden % m.heads != 0)
     top.fail("hidden_size", "must be divisible by num_attention_heads (" + std::to_string(m.heads) +

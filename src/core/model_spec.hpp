@@ -17,15 +17,24 @@ struct model_spec {
   std::int64_t seq_length = 0;
   std::int64_t micro_batch = 1;
   std::int64_t layers = 0;
+  std::int64_t vocab_size = 0;  // padded, as Megatron-LM pads it
   dtype type = dtype::bf16;
   bool gated_mlp = false;  // SwiGLU: fc1 produces 2·ffn_hidden
   bool causal = true;
+  // GPT ties the input embedding to the output layer: their gradients are all-reduced between the
+  // first and the last pipeline stage.
+  bool tie_embeddings = false;
 
   std::int64_t head_dim() const { return hidden / heads; }
   std::int64_t qkv_width() const { return (heads + 2 * kv_heads) * head_dim(); }
   std::int64_t tokens() const { return seq_length * micro_batch; }
 };
 
+// A name in configs/models/ or a path to a file with the same fields: num_layers, hidden_size,
+// ffn_hidden_size, num_attention_heads, num_query_groups (default: no GQA), seq_length,
+// vocab_size, micro_batch_size (default 1), dtype (bf16 | fp16 | fp8, default bf16),
+// gated_linear_unit, causal, share_embeddings_and_output_weights, display_name, comment, source.
+// Unknown keys and bad values are config errors naming the file and key (exit 2).
 model_spec load_model_spec(const std::string& ref, const std::string& field = "model");
 
 }  // namespace ob

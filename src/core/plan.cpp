@@ -1,6 +1,7 @@
 #include "core/plan.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -26,34 +27,36 @@ stream_priorities priorities(priority_mode p) {
   return {};
 }
 
-// Builds one layer's schedule step by step. Keeps the bookkeeping that links ops across steps:
-// the last op on the compute stream (what a side-stream op issued "now" must wait for), the
-// reduce-scatters whose output a later LayerNorm consumes, and the bulk all-gather a wgrad needs.
+}  // namespace
+
+// Appends layers step by step. Keeps the bookkeeping that links ops across steps: the last op
+// on the compute stream (what a side-stream op issued "now" must wait for), the reduce-scatters
+// whose output a later LayerNorm consumes, and the bulk all-gather a wgrad needs.
 class layer_planner {
  public:
   layer_planner(const layer_workload& w, const slot_overlap_map& methods, const gpu_spec& gpu,
-                const plan_knobs& knobs)
-      : w_(w), methods_(methods), gpu_(gpu), knobs_(knobs) {
-    s_.name = "layer/" + w.model.name + "/tp" + std::to_string(w.layout.tp);
-    const auto prio = priorities(knobs.priority);
-    // Creation order decides hardware queues under CDMC: compute first, then comm, then p2p.
-    compute_ = s_.add_stream("compute", stream_role::compute, prio.compute);
-    comm_ = s_.add_stream("comm", stream_role::comm, prio.comm);
-    p2p_ = s_.add_stream("p2p", stream_role::p2p, prio.comm);
-  }
+                const plan_knobs& knobs, const layer_target& t)
+      : w_(w), methods_(methods), gpu_(gpu), knobs_(knobs), s_(*t.s), t_(t),
+        compute_(t.compute), comm_(t.comm), p2p_(t.p2p) {}
 
-  schedule build() {
+  void pass(bool backward, const std::string& prefix) {
+    prefix_ = prefix;
     for (const layer_step& step : w_.steps) {
       if (const auto* e = std::get_if<layer_elementwise>(&step)) {
-        if ((e->backward ? knobs_.backward : knobs_.forward)) add_elementwise(*e);
+        if (e->backward == backward) add_elementwise(*e);
       } else {
         const auto& g = std::get<layer_gemm>(step);
-        if ((g.backward ? knobs_.backward : knobs_.forward)) add_gemm(g);
+        if (g.backward == backward) add_gemm(g);
       }
     }
-    s_.validate();
-    return std::move(s_);
   }
+
+  int last_compute() const { return last_compute_; }
+  void set_last_compute(int id) { last_compute_ = id; }
+  void wait_before_next_compute(std::vector<int> ops) {
+    next_waits_.insert(next_waits_.end(), ops.begin(), ops.end());
+  }
+  std::vector<int> take_pending_outputs() { return std::exchange(pending_rs_, {}); }
 
  private:
   gemm_overlap_cfg cfg_for(const std::string& slot) const {
@@ -83,6 +86,7 @@ class layer_planner {
     c.group = comm_group::tp;
     c.group_size = w_.layout.tp;
     c.ctas = ctas;
+    c.nodes = t_.tp_nodes;
     return c;
   }
 
@@ -104,13 +108,57 @@ class layer_planner {
   }
 
   int add_compute(std::string name, op_params p, std::vector<int> waits, const std::string& slot) {
+    if (!next_waits_.empty()) {
+      waits.insert(waits.end(), next_waits_.begin(), next_waits_.end());
+      next_waits_.clear();
+    }
     // Same-stream order is implicit; keep only cross-stream waits.
     std::erase_if(waits, [&](int id) { return s_.ops[id].stream == compute_; });
-    last_compute_ = s_.add_op(std::move(name), compute_, std::move(p), std::move(waits), slot);
+    last_compute_ = s_.add_op(prefix_ + name, compute_, std::move(p), std::move(waits), slot);
     return last_compute_;
   }
 
+  int add_side(std::string name, int stream, op_params p, std::vector<int> waits,
+               const std::string& slot) {
+    return s_.add_op(prefix_ + name, stream, std::move(p), std::move(waits), slot);
+  }
+
+  // Ring attention (context parallelism): the attention core runs in cp chunks, each on the KV
+  // block already here while send/recv brings the next one from the ring neighbours; the
+  // backward also sends the KV gradients back, twice the bytes.
+  bool is_attention(const layer_elementwise& e) const {
+    return t_.cp >= 0 && w_.layout.cp > 1 && e.slot.rfind("attn_", 0) == 0;
+  }
+
+  void add_ring_attention(const layer_elementwise& e) {
+    const int cp = w_.layout.cp;
+    const model_spec& m = w_.model;
+    const auto kv_bytes = static_cast<std::uint64_t>(w_.tokens) * 2 *
+                          static_cast<std::uint64_t>(m.kv_heads / w_.layout.tp * m.head_dim()) *
+                          dtype_bytes(dtype::bf16) * (e.backward ? 2 : 1);
+    p2p_params x;
+    x.send_peer = 1;
+    x.recv_peer = -1;
+    x.bytes = kv_bytes;
+    x.group = comm_group::cp;
+    x.group_size = cp;
+    x.ctas = t_.cp_ctas;
+    x.nodes = t_.cp_nodes;
+    elementwise_params part = e.params;
+    part.bytes /= static_cast<std::uint64_t>(cp);
+    part.flops /= cp;
+    const std::vector<int> producer = after_compute();
+    int prev = -1;
+    for (int j = 0; j < cp; ++j) {
+      const std::string base = e.slot + ".cp" + std::to_string(j);
+      const int recv = j + 1 < cp ? add_side(base + ".kv", t_.cp, x, producer, e.slot) : -1;
+      add_compute(base, part, prev >= 0 ? std::vector<int>{prev} : std::vector<int>{}, e.slot);
+      prev = recv;
+    }
+  }
+
   void add_elementwise(const layer_elementwise& e) {
+    if (is_attention(e)) return add_ring_attention(e);
     elementwise_params p = e.params;
     if (p.persistent) p.sm_margin = knobs_.layernorm_sm_margin;
     std::vector<int> waits;
@@ -187,8 +235,8 @@ class layer_planner {
     } else if (method == overlap_method::ring_exchange) {
       add_ring_gather(g, cfg);
     } else if (method == overlap_method::bulk) {
-      const int ag = s_.add_op(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
-                               after_compute(), g.slot);
+      const int ag = add_side(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
+                              after_compute(), g.slot);
       add_compute(g.slot, with_sm(g.gemm, overlapped_sm_target(cfg)), {ag}, g.slot);
     } else {
       throw config_error(g.slot + ": method " + std::string(to_string(method)) +
@@ -208,7 +256,7 @@ class layer_planner {
       const std::string base = g.slot + ".step" + std::to_string(j);
       auto send = [&] {
         if (j + 1 >= tp) return -1;
-        return s_.add_op(base + ".sendrecv", p2p_, ring_step(g, step_bytes), producer, g.slot);
+        return add_side(base + ".sendrecv", p2p_, ring_step(g, step_bytes), producer, g.slot);
       };
       int recv = -1;
       if (!gemm_first()) recv = send();
@@ -229,7 +277,7 @@ class layer_planner {
     } else {  // bulk: the RS leaves the stream but waits on the whole GEMM
       const int gemm = plain_gemm(g);
       pending_rs_.push_back(
-          s_.add_op(g.slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {gemm}, g.slot));
+          add_side(g.slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {gemm}, g.slot));
     }
   }
 
@@ -246,7 +294,7 @@ class layer_planner {
       const std::string name = g.slot + ".chunk" + std::to_string(i) + (ring ? ".sendrecv" : ".rs");
       const op_params p = ring ? op_params(ring_step(g, part_bytes))
                                : op_params(coll(g, part_bytes, coll_ctas(cfg)));
-      pending_rs_.push_back(s_.add_op(name, ring ? p2p_ : comm_, p, {chunks[i]}, g.slot));
+      pending_rs_.push_back(add_side(name, ring ? p2p_ : comm_, p, {chunks[i]}, g.slot));
     };
     // comm_first: each chunk's RS right behind its GEMM (TE's order); gemm_first: every chunk
     // GEMM first, then the RSs.
@@ -285,8 +333,8 @@ class layer_planner {
     const int sm = overlapped_sm_target(cfg);
     const std::vector<int> issued_after = after_compute();
     auto issue = [&] {
-      pending_ag_ = s_.add_op(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
-                              issued_after, g.slot);
+      pending_ag_ = add_side(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
+                             issued_after, g.slot);
     };
     if (!gemm_first()) issue();
     last_dgrad_ = add_compute(g.slot, with_sm(g.gemm, sm), {}, g.slot);
@@ -344,8 +392,11 @@ class layer_planner {
   const slot_overlap_map& methods_;
   const gpu_spec& gpu_;
   const plan_knobs& knobs_;
-  schedule s_;
+  schedule& s_;
+  const layer_target t_;
   int compute_ = 0, comm_ = 0, p2p_ = 0;
+  std::string prefix_;
+  std::vector<int> next_waits_;
   int last_compute_ = -1;
   int last_dgrad_ = -1;
   int pending_ag_ = -1;
@@ -353,17 +404,47 @@ class layer_planner {
   std::vector<int> pending_rs_;
 };
 
-}  // namespace
+layer_appender::layer_appender(const layer_workload& w, const slot_overlap_map& methods,
+                               const gpu_spec& gpu, const plan_knobs& knobs,
+                               const layer_target& t)
+    : impl_(std::make_unique<layer_planner>(w, methods, gpu, knobs, t)) {}
+layer_appender::~layer_appender() = default;
+layer_appender::layer_appender(layer_appender&&) noexcept = default;
+void layer_appender::forward(const std::string& prefix) { impl_->pass(false, prefix); }
+void layer_appender::backward(const std::string& prefix) { impl_->pass(true, prefix); }
+int layer_appender::last_compute() const { return impl_->last_compute(); }
+void layer_appender::set_last_compute(int op) { impl_->set_last_compute(op); }
+void layer_appender::wait_before_next_compute(std::vector<int> ops) {
+  impl_->wait_before_next_compute(std::move(ops));
+}
+std::vector<int> layer_appender::take_pending_outputs() { return impl_->take_pending_outputs(); }
 
 schedule plan_layer(const layer_workload& w, const slot_overlap_map& methods, const gpu_spec& gpu,
                     const plan_knobs& knobs) {
-  return layer_planner(w, methods, gpu, knobs).build();
+  schedule s;
+  s.name = "layer/" + w.model.name + "/tp" + std::to_string(w.layout.tp);
+  const auto prio = priorities(knobs.priority);
+  // Creation order decides hardware queues under CDMC: compute first, then comm, then p2p.
+  layer_target t;
+  t.s = &s;
+  t.compute = s.add_stream("compute", stream_role::compute, prio.compute);
+  t.comm = s.add_stream("comm", stream_role::comm, prio.comm);
+  t.p2p = s.add_stream("p2p", stream_role::p2p, prio.comm);
+  layer_appender a(w, methods, gpu, knobs, t);
+  if (knobs.forward) a.forward("");
+  if (knobs.backward) a.backward("");
+  s.validate();
+  return s;
 }
+
+namespace {
+stream_priorities pair_priorities(priority_mode p) { return priorities(p); }
+}  // namespace
 
 schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& knobs) {
   schedule s;
   s.name = "pair";
-  const auto prio = priorities(knobs.priority);
+  const auto prio = pair_priorities(knobs.priority);
   const int compute = s.add_stream("compute", stream_role::compute, prio.compute);
   const int comm = s.add_stream("comm", stream_role::comm, prio.comm);
   gemm_params g = p.gemm;

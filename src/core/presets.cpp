@@ -485,3 +485,22 @@ std::vector<std::string> preset_mismatches(const userbuffers_preset& p,
 }
 
 }  // namespace ob
+
+namespace ob {
+
+std::optional<userbuffers_preset> preset_for_shape(const std::string& dtype,
+                                                   const std::string& gpu, std::int64_t hidden,
+                                                   int tp, int cp, std::int64_t mbs,
+                                                   std::int64_t seq) {
+  std::optional<userbuffers_preset> close;
+  for (userbuffers_preset& p : load_all_presets()) {
+    if (p.dtype != dtype || p.gpu != gpu_family(gpu) || p.hidden != hidden || p.tp != tp ||
+        p.cp != cp)
+      continue;
+    if (p.mbs == mbs && p.seq_length == seq) return std::move(p);
+    if (!close) close = std::move(p);
+  }
+  return close;
+}
+
+}  // namespace ob

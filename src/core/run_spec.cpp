@@ -197,6 +197,7 @@ run_spec resolve_run(const layer_scenario& sc) {
   r.gpu = load_gpu_spec(sc.gpu, sc.file + ": gpu");
   r.model = resolve_model(sc, src);
   r.layout = resolve_layout(sc, src);
+  r.gpu.require(r.model.type, sc.file + ": model " + r.model.name + " dtype");
   r.bridge = src.bridge;
   r.tp_overlap = src.tp_overlap;
   if (sc.layernorm_sm_margin >= r.gpu.sm_count)

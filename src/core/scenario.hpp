@@ -42,6 +42,10 @@ struct layer_scenario {
 
 layer_scenario load_layer_scenario(const std::string& path);
 
+// The "scenario" field of a scenario file ("layer" or "step"), so `run` can hand it to the right
+// loader. Errors name the file (exit 2).
+std::string scenario_kind(const std::string& ref);
+
 // Applies one `--set key=v1,v2` override. Axis keys replace the axis' values; scalar keys
 // (gpu, model, preset, tp, cp, dp, pp, sequence_parallel, micro_batch, seq_length,
 // layernorm_sm_margin, te_launch_ordering, passes, iters, warmup) replace the field. Unknown keys

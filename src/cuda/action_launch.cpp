@@ -18,6 +18,8 @@ ncclDataType_t nccl_data_type(dtype t, const error_context& ctx) {
       if (nccl_runtime_version() >= NCCL_VERSION(2, 24, 0)) return ncclFloat8e4m3;
 #endif
       break;
+    case dtype::fp32:
+      return ncclFloat32;
   }
   throw config_error(ctx.prefix() + std::string(to_string(t)) +
                      " communication needs NCCL >= 2.24 (ncclFloat8e4m3); built against " +

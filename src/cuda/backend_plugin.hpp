@@ -10,7 +10,7 @@
 namespace ob {
 
 // Bumped whenever cuda_backend_options, measure_options or the executor interface change layout.
-inline constexpr int cuda_backend_plugin_abi = 2;
+inline constexpr int cuda_backend_plugin_abi = 3;
 
 struct cuda_backend_plugin {
   int abi = cuda_backend_plugin_abi;

@@ -15,6 +15,8 @@ kernels::elem_type operand_elem(dtype t) {
       return kernels::elem_type::fp16;
     case dtype::fp8:
       return kernels::elem_type::fp8_e4m3;
+    case dtype::fp32:
+      break;  // never a GEMM operand
   }
   return kernels::elem_type::bf16;
 }

@@ -30,6 +30,7 @@ int exact_integers(dtype t) {
     case dtype::fp16:
       return 2048;
     case dtype::fp8:
+    case dtype::fp32:
       return 0;
   }
   return 0;

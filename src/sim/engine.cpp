@@ -7,6 +7,7 @@
 #include <limits>
 #include <queue>
 #include <string>
+#include <utility>
 
 #include "core/error.hpp"
 
@@ -27,6 +28,7 @@ struct cohort {
   double rate = 0;          // work per µs during the current interval
   double next_event = 0;    // absolute time of its next state change
   bool dead = false;
+  bool held = false;  // a rendezvous op resident but waiting for its partner: no progress
 };
 
 struct op_state {
@@ -36,7 +38,10 @@ struct op_state {
   bool ready_marked = false;
   bool started = false;
   bool finished = false;
+  bool released = false;  // rendezvous: the partner has started too
 };
+
+}  // namespace
 
 class device {
  public:
@@ -51,7 +56,7 @@ class device {
     for (const op& o : in.sched.ops) {
       auto& r = result_.ops[o.id];
       r.op_id = o.id;
-      r.enqueue_us = in.enqueue_us[o.id];
+      r.enqueue_us = arrival_[o.id];
       r.queue = queues_.queue_of(o.id);
       r.ctas = in.plans[o.id].ctas;
       state_[o.id].to_dispatch = in.plans[o.id].ctas;
@@ -67,15 +72,37 @@ class device {
       if (t == infinity) stalled();
       advance_to(t);
     }
+    return result();
+  }
+
+  sim_result result() {
     for (const auto& r : result_.ops) result_.total_us = std::max(result_.total_us, r.end_us);
     return std::move(result_);
   }
 
- private:
+  bool done() const { return finished_ == n_; }
+  double now() const { return now_; }
+  std::vector<int> take_started_rendezvous() { return std::exchange(started_rendezvous_, {}); }
+
+  void release(int id) {
+    state_[id].released = true;
+    for (cohort& c : cohorts_)
+      if (c.op == id) c.held = false;
+  }
+
+  std::string heads() const {
+    std::string out;
+    for (int q = 0; q < queues_.count(); ++q) {
+      const int h = queues_.head(q);
+      if (h >= 0) out += " queue " + std::to_string(q) + ": '" + in_.sched.ops[h].name + "'";
+    }
+    return out;
+  }
+
   // Everything that happens at `now_` without time passing: due timers, dispatch, and the
   // completions of ops that need no device time.
   void settle() {
-    while (next_arrival_ < n_ && in_.enqueue_us[next_arrival_] <= now_) ++next_arrival_;
+    while (next_arrival_ < host_known_ && arrival_[next_arrival_] <= now_) ++next_arrival_;
     while (!timers_.empty() && timers_.top() <= now_) timers_.pop();
     while (dispatch_one()) {
     }
@@ -85,7 +112,7 @@ class device {
     const int pa = in_.sched.streams[in_.sched.ops[a].stream].priority;
     const int pb = in_.sched.streams[in_.sched.ops[b].stream].priority;
     if (pa != pb) return pa < pb;
-    if (in_.enqueue_us[a] != in_.enqueue_us[b]) return in_.enqueue_us[a] < in_.enqueue_us[b];
+    if (arrival_[a] != arrival_[b]) return arrival_[a] < arrival_[b];
     return a < b;
   }
 
@@ -95,7 +122,7 @@ class device {
     int best = -1;
     for (int q = 0; q < queues_.count(); ++q) {
       const int h = queues_.head(q);
-      if (h < 0 || in_.enqueue_us[h] > now_ || !deps_.met(h, now_)) continue;
+      if (h < 0 || h >= host_known_ || arrival_[h] > now_ || !deps_.met(h, now_)) continue;
       op_state& st = state_[h];
       if (!st.ready_marked) {
         st.ready_marked = true;
@@ -142,10 +169,17 @@ class device {
     st.to_dispatch = 0;
   }
 
+  bool waits_for_partner(int id) const {
+    return in_.rendezvous && !in_.rendezvous->empty() && (*in_.rendezvous)[id] &&
+           !state_[id].released;
+  }
+
   void mark_started(int id) {
     op_state& st = state_[id];
     if (st.started) return;
     st.started = true;
+    if (in_.rendezvous && !in_.rendezvous->empty() && (*in_.rendezvous)[id])
+      started_rendezvous_.push_back(id);
     result_.ops[id].start_us = now_;
     if (in_.plans[id].is_comm) ++comm_running_;
     if (in_.plans[id].is_gemm) ++gemm_running_;
@@ -160,6 +194,7 @@ class device {
     const kernel_plan& p = in_.plans[id];
     cohort c;
     c.op = id;
+    c.held = waits_for_partner(id);
     switch (p.model) {
       case progress_model::copy_engine:
         c.work_left = p.channel_bytes;
@@ -186,6 +221,7 @@ class device {
     c.op = id;
     if (p.model == progress_model::channels) {
       c.n = k;
+      c.held = waits_for_partner(id);
       // A collective whose peers never arrive spins on its SMs, as an NCCL kernel does.
       c.latency_left = id == in_.stalled_op ? infinity : p.latency_us;
       c.work_left = p.channel_bytes;
@@ -215,11 +251,28 @@ class device {
     if (!st.finished && st.to_dispatch == 0 && st.resident == 0) finish(id);
   }
 
+  // The host enqueues op i only once op i - D has completed (D = max_pending_launches): when
+  // an op completes, the ops it was holding back get their enqueue times.
+  void release_host() {
+    const int depth = std::max(in_.gpu.max_pending_launches, 1);
+    while (host_known_ < n_ && state_[host_known_ - depth].finished) {
+      const int i = host_known_;
+      const double cost = in_.enqueue_us[i] - in_.enqueue_us[i - 1];
+      const double earliest = result_.ops[i - depth].end_us + cost;
+      arrival_[i] = std::max(in_.enqueue_us[i] + host_shift_, earliest);
+      host_shift_ = arrival_[i] - in_.enqueue_us[i];
+      result_.ops[i].enqueue_us = arrival_[i];
+      if (arrival_[i] > now_) timers_.push(arrival_[i]);
+      ++host_known_;
+    }
+  }
+
   void finish(int id) {
     op_state& st = state_[id];
     st.finished = true;
     ++finished_;
     result_.ops[id].end_us = now_;
+    if (host_known_ < n_) release_host();
     if (in_.plans[id].is_comm) --comm_running_;
     if (in_.plans[id].is_gemm) --gemm_running_;
     deps_.complete(id, now_, [this](int, double ready_at) {
@@ -227,18 +280,41 @@ class device {
     });
   }
 
+  // Inter-node ops whose bytes are moving now: they share the node's NICs.
+  int moving_inter_node_ops() {
+    ++stamp_epoch_;
+    int n = 0;
+    for (const cohort& c : cohorts_) {
+      const kernel_plan& p = in_.plans[c.op];
+      if (!p.inter_node || c.held || c.latency_left > 0 || c.n == 0) continue;
+      if (stamp_[c.op] != stamp_epoch_) {
+        stamp_[c.op] = stamp_epoch_;
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  // One channel of an inter-node op: the op's bandwidth cap over its channels, split evenly
+  // with the other inter-node ops moving at the same time.
+  static double inter_node_rate(const kernel_plan& p, int net_ops, double comm_slow) {
+    return p.cap_gbps * bytes_per_us_per_gbps / comm_slow / p.ctas / std::max(net_ops, 1);
+  }
+
   // Sets every cohort's rate for the interval starting now and returns the next event time.
   double next_event_time() {
     double t = infinity;
-    if (next_arrival_ < n_) t = in_.enqueue_us[next_arrival_];
+    if (next_arrival_ < host_known_) t = arrival_[next_arrival_];
     if (!timers_.empty()) t = std::min(t, timers_.top());
 
     const gpu_spec& g = in_.gpu;
     const double gemm_rate = comm_running_ > 0 ? 1.0 / g.gemm_contention : 1.0;
     const double comm_slow = gemm_running_ > 0 ? g.comm_contention : 1.0;
     int moving_channels = 0;
+    const int net_ops = moving_inter_node_ops();
     for (const cohort& c : cohorts_)
-      if (c.n > 0 && c.latency_left <= 0 && in_.plans[c.op].model == progress_model::channels)
+      if (c.n > 0 && !c.held && c.latency_left <= 0 &&
+          in_.plans[c.op].model == progress_model::channels)
         moving_channels += c.n;
     // Channels share the GPU's NVLink; each is also capped by what one CTA can push.
     const double channel_rate =
@@ -251,6 +327,11 @@ class device {
                                                  : 0;
     for (cohort& c : cohorts_) {
       const kernel_plan& p = in_.plans[c.op];
+      if (c.held) {
+        c.rate = 0;
+        c.next_event = infinity;
+        continue;
+      }
       double dt;
       switch (p.model) {
         case progress_model::tiles:
@@ -262,7 +343,8 @@ class device {
             c.rate = 1.0;
             dt = c.latency_left;
           } else {
-            c.rate = channel_rate;
+            c.rate = p.inter_node ? std::min(channel_rate, inter_node_rate(p, net_ops, comm_slow))
+                                  : channel_rate;
             dt = c.work_left / c.rate;
           }
           break;
@@ -286,7 +368,7 @@ class device {
     // Progress first, at the rates of the interval that ends now; only then let events change
     // the counters that set the next interval's rates.
     for (cohort& c : cohorts_) {
-      if (c.next_event <= t) continue;
+      if (c.next_event <= t || c.held) continue;
       if (c.latency_left > 0)
         c.latency_left = std::max(0.0, c.latency_left - dt);
       else
@@ -354,15 +436,11 @@ class device {
       std::snprintf(at, sizeof at, "%.1f", now_);
       throw hang_error("nothing could move after " + std::string(at) + " us");
     }
-    std::string heads;
-    for (int q = 0; q < queues_.count(); ++q) {
-      const int h = queues_.head(q);
-      if (h >= 0) heads += " queue " + std::to_string(q) + ": '" + in_.sched.ops[h].name + "'";
-    }
     throw runtime_failure("simulator: schedule '" + in_.sched.name + "' stalled at " +
-                          std::to_string(now_) + " us;" + heads);
+                          std::to_string(now_) + " us;" + heads());
   }
 
+ public:
   const device_inputs& in_;
   int n_;
   hw_queues queues_;
@@ -375,14 +453,32 @@ class device {
   sim_result result_;
   double now_ = 0;
   int next_arrival_ = 0;  // first op the host has not enqueued by now_
+  // Host enqueue times: the precomputed ones, delayed where the host had to wait for the launch
+  // queue to drain (the op max_pending_launches earlier must have completed first).
+  std::vector<double> arrival_ = in_.enqueue_us;
+  int host_known_ = std::min(n_, std::max(in_.gpu.max_pending_launches, 1));
+  double host_shift_ = 0;
   int finished_ = 0;
   int free_slots_;
   int comm_running_ = 0;
   int gemm_running_ = 0;
   int copies_running_ = 0;
+  std::vector<int> started_rendezvous_;
+  std::vector<unsigned> stamp_ = std::vector<unsigned>(in_.sched.ops.size(), 0);
+  unsigned stamp_epoch_ = 0;
 };
 
-}  // namespace
+device_sim::device_sim(const device_inputs& in) : impl_(std::make_unique<device>(in)) {}
+device_sim::~device_sim() = default;
+void device_sim::settle() { impl_->settle(); }
+double device_sim::next_event_time() { return impl_->next_event_time(); }
+void device_sim::advance_to(double t) { impl_->advance_to(t); }
+bool device_sim::done() const { return impl_->done(); }
+double device_sim::now() const { return impl_->now(); }
+std::vector<int> device_sim::take_started_rendezvous() { return impl_->take_started_rendezvous(); }
+void device_sim::release(int op) { impl_->release(op); }
+std::string device_sim::heads() const { return impl_->heads(); }
+sim_result device_sim::result() { return impl_->result(); }
 
 sim_result run_device(const device_inputs& in) { return device(in).run(); }
 

@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "core/collective_traits.hpp"
+#include "sim/network_model.hpp"
 
 namespace ob::sim {
 
@@ -66,7 +67,8 @@ void set_channels(kernel_plan& p, int ctas, double bytes, double latency_us, int
   p.latency_us = latency_us;
 }
 
-kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu) {
+kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu,
+                            const cluster_spec& net) {
   kernel_plan p;
   p.is_comm = true;
   p.launch_us = gpu.nccl_launch_us;
@@ -74,16 +76,30 @@ kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu) {
   if (c.group_size <= 1) return p;
   const int ctas = c.ctas > 0 ? c.ctas : gpu.default_ctas(c.op);
   const double bytes = traits_of(c.op).bytes_moved(static_cast<double>(c.bytes), c.group_size);
-  set_channels(p, ctas, bytes, collective_latency_us(c, gpu), gpu.sm_count);
+  if (c.nodes <= 1) {
+    set_channels(p, ctas, bytes, collective_latency_us(c, gpu), gpu.sm_count);
+    return p;
+  }
+  const network_cost cost = inter_node_collective(c, gpu, net);
+  set_channels(p, ctas, bytes, cost.latency_us, gpu.sm_count);
+  p.inter_node = true;
+  p.cap_gbps = cost.cap_gbps;
   return p;
 }
 
-kernel_plan plan_p2p(const p2p_params& x, const gpu_spec& gpu) {
+kernel_plan plan_p2p(const p2p_params& x, const gpu_spec& gpu, const cluster_spec& net) {
   kernel_plan p;
   p.is_comm = true;
   if (x.ctas > 0) {
     p.launch_us = gpu.nccl_launch_us;
     if (x.group_size <= 1) return p;
+    if (x.nodes > 1) {
+      const network_cost cost = inter_node_p2p(x, gpu, net);
+      set_channels(p, x.ctas, static_cast<double>(x.bytes), cost.latency_us, gpu.sm_count);
+      p.inter_node = true;
+      p.cap_gbps = cost.cap_gbps;
+      return p;
+    }
     // One send/recv step: the peer exchange pays one protocol step of latency.
     set_channels(p, x.ctas, static_cast<double>(x.bytes), gpu.nccl_step_us_simple, gpu.sm_count);
     return p;
@@ -154,13 +170,13 @@ double collective_latency_us(const collective_params& c, const gpu_spec& gpu) {
   return base + (steps - 1) * gpu.nccl_hop_us;
 }
 
-kernel_plan plan_kernel(const op& o, const gpu_spec& gpu) {
+kernel_plan plan_kernel(const op& o, const gpu_spec& gpu, const cluster_spec& net) {
   return std::visit(
-      [&gpu](const auto& x) -> kernel_plan {
+      [&gpu, &net](const auto& x) -> kernel_plan {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, gemm_params>) return plan_gemm(x, gpu);
-        if constexpr (std::is_same_v<T, collective_params>) return plan_collective(x, gpu);
-        if constexpr (std::is_same_v<T, p2p_params>) return plan_p2p(x, gpu);
+        if constexpr (std::is_same_v<T, collective_params>) return plan_collective(x, gpu, net);
+        if constexpr (std::is_same_v<T, p2p_params>) return plan_p2p(x, gpu, net);
         if constexpr (std::is_same_v<T, elementwise_params>) return plan_elementwise(x, gpu);
         if constexpr (std::is_same_v<T, delay_params>) return plan_delay(x, gpu);
       },

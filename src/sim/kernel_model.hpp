@@ -4,6 +4,7 @@
 // turns these numbers into a timeline; nothing here depends on time or on other ops.
 #include <cstdint>
 
+#include "core/cluster.hpp"
 #include "core/gpu_spec.hpp"
 #include "core/ir.hpp"
 
@@ -38,10 +39,14 @@ struct kernel_plan {
   double fixed_us = 0;  // fixed
   bool is_gemm = false;
   bool is_comm = false;
+  // channels: leaves the node (docs/ARCHITECTURE.md §5.4); its channels together move at most
+  // cap_gbps, shared with the other inter-node ops running on the device.
+  bool inter_node = false;
+  double cap_gbps = 0;
   double launch_us = 0;  // eager host cost of the launch call itself (events excluded)
 };
 
-kernel_plan plan_kernel(const op& o, const gpu_spec& gpu);
+kernel_plan plan_kernel(const op& o, const gpu_spec& gpu, const cluster_spec& net);
 
 // Fixed latency of one collective (µs): protocol base plus per-hop cost over its ring steps.
 double collective_latency_us(const collective_params& c, const gpu_spec& gpu);

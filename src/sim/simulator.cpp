@@ -1,5 +1,9 @@
 #include "sim/simulator.hpp"
 
+#include <algorithm>
+#include <limits>
+#include <memory>
+
 #include "core/error.hpp"
 #include "sim/engine.hpp"
 #include "sim/host.hpp"
@@ -15,19 +19,155 @@ std::vector<op_interval> sim_result::intervals() const {
   return out;
 }
 
-sim_result simulate(const schedule& s, const gpu_spec& gpu, const sim_options& opts) {
-  s.validate();
+namespace {
+
+std::vector<sim::kernel_plan> plan_kernels(const schedule& s, const gpu_spec& gpu,
+                                           const sim_options& opts) {
+  const cluster_spec fallback = opts.cluster ? cluster_spec{} : default_cluster(gpu);
+  const cluster_spec& net = opts.cluster ? *opts.cluster : fallback;
   std::vector<sim::kernel_plan> plans;
   plans.reserve(s.ops.size());
-  for (const op& o : s.ops) plans.push_back(sim::plan_kernel(o, gpu));
+  for (const op& o : s.ops) plans.push_back(sim::plan_kernel(o, gpu, net));
+  return plans;
+}
+
+// One stage's inputs, kept alive while the devices run.
+struct stage_inputs {
+  std::vector<sim::kernel_plan> plans;
+  sim::host_timeline host;
+  std::vector<char> rendezvous;
+};
+
+// The partner of each linked op: (stage, op), by stage and op id; -1 where none.
+using partner_map = std::vector<std::vector<std::pair<int, int>>>;
+
+partner_map partners_of(const program& p) {
+  partner_map m(p.stages.size());
+  for (std::size_t s = 0; s < p.stages.size(); ++s) m[s].assign(p.stages[s].ops.size(), {-1, -1});
+  for (const stage_link& l : p.links) {
+    m[l.send_stage][l.send_op] = {l.recv_stage, l.recv_op};
+    m[l.recv_stage][l.recv_op] = {l.send_stage, l.send_op};
+  }
+  return m;
+}
+
+// Advances the devices in global time order, releasing each linked pair once both sides have
+// started.
+class program_runner {
+ public:
+  program_runner(std::vector<std::unique_ptr<sim::device_sim>>& devs, const program& p)
+      : devs_(devs), prog_(p), partner_(partners_of(p)), next_(devs.size(), 0) {
+    for (std::size_t s = 0; s < devs.size(); ++s) arrived_.emplace_back(p.stages[s].ops.size(), 0);
+  }
+
+  void run() {
+    for (std::size_t d = 0; d < devs_.size(); ++d) settle(static_cast<int>(d));
+    for (std::size_t d = 0; d < devs_.size(); ++d) next_[d] = devs_[d]->next_event_time();
+    while (true) {
+      const auto it = std::min_element(next_.begin(), next_.end());
+      const int d = static_cast<int>(it - next_.begin());
+      if (*it == std::numeric_limits<double>::infinity()) {
+        if (all_done()) return;
+        hung();
+      }
+      devs_[d]->advance_to(*it);
+      settle(d);
+      next_[d] =
+          devs_[d]->done() ? std::numeric_limits<double>::infinity() : devs_[d]->next_event_time();
+    }
+  }
+
+ private:
+  bool all_done() const {
+    for (const auto& d : devs_)
+      if (!d->done()) return false;
+    return true;
+  }
+
+  void settle(int d) {
+    devs_[d]->settle();
+    for (int op : devs_[d]->take_started_rendezvous()) arrive(d, op);
+  }
+
+  // A linked op is resident; when its partner already is, the transfer starts now.
+  void arrive(int d, int op) {
+    arrived_[d][op] = 1;
+    const auto [pd, pop] = partner_[d][op];
+    if (pd < 0 || !arrived_[pd][pop]) return;
+    const double t = devs_[d]->now();
+    if (devs_[pd]->now() < t) devs_[pd]->advance_to(t);
+    devs_[pd]->release(pop);
+    devs_[d]->release(op);
+    settle(pd);
+    next_[pd] = devs_[pd]->next_event_time();
+  }
+
+  [[noreturn]] void hung() const {
+    std::string what;
+    for (std::size_t d = 0; d < devs_.size(); ++d)
+      if (!devs_[d]->done())
+        what += "; stage " + std::to_string(d) + " waits at" + devs_[d]->heads();
+    throw hang_error("simulator: program '" + prog_.name +
+                     "' cannot finish: a linked send/recv never meets its partner" + what);
+  }
+
+  std::vector<std::unique_ptr<sim::device_sim>>& devs_;
+  const program& prog_;
+  partner_map partner_;
+  std::vector<std::vector<char>> arrived_;
+  std::vector<double> next_;
+};
+
+}  // namespace
+
+sim_result simulate(const schedule& s, const gpu_spec& gpu, const sim_options& opts) {
+  s.validate();
+  const std::vector<sim::kernel_plan> plans = plan_kernels(s, gpu, opts);
   const sim::host_timeline host = sim::host_enqueue_times(s, plans, gpu, opts.graphs);
-  const sim::device_inputs in{
-      s, gpu, plans, host.enqueue_us, sim::hardware_queue_count(opts.cdmc), opts.stalled_op};
+  const sim::device_inputs in{s,
+                              gpu,
+                              plans,
+                              host.enqueue_us,
+                              sim::hardware_queue_count(opts.cdmc),
+                              nullptr,
+                              opts.stalled_op};
   sim_result r = sim::run_device(in);
   r.queues = in.queue_count;
   r.host_us = host.enqueue_us.empty() ? 0 : host.enqueue_us.back();
   r.origin_us = host.origin_us;
   return r;
+}
+
+std::vector<sim_result> simulate_program(const program& p, const gpu_spec& gpu,
+                                         const sim_options& opts) {
+  p.validate();
+  std::vector<stage_inputs> inputs(p.stages.size());
+  for (std::size_t s = 0; s < p.stages.size(); ++s) {
+    inputs[s].plans = plan_kernels(p.stages[s], gpu, opts);
+    inputs[s].host = sim::host_enqueue_times(p.stages[s], inputs[s].plans, gpu, opts.graphs);
+    inputs[s].rendezvous.assign(p.stages[s].ops.size(), 0);
+  }
+  for (const stage_link& l : p.links) {
+    inputs[l.send_stage].rendezvous[l.send_op] = 1;
+    inputs[l.recv_stage].rendezvous[l.recv_op] = 1;
+  }
+  const int queues = sim::hardware_queue_count(opts.cdmc);
+  std::vector<sim::device_inputs> dev_in;
+  dev_in.reserve(p.stages.size());
+  for (std::size_t s = 0; s < p.stages.size(); ++s)
+    dev_in.push_back({p.stages[s], gpu, inputs[s].plans, inputs[s].host.enqueue_us, queues,
+                      &inputs[s].rendezvous});
+  std::vector<std::unique_ptr<sim::device_sim>> devs;
+  for (const auto& in : dev_in) devs.push_back(std::make_unique<sim::device_sim>(in));
+  program_runner(devs, p).run();
+  std::vector<sim_result> out;
+  for (std::size_t s = 0; s < devs.size(); ++s) {
+    out.push_back(devs[s]->result());
+    out.back().queues = queues;
+    out.back().origin_us = inputs[s].host.origin_us;
+    out.back().host_us = inputs[s].host.enqueue_us.empty() ? 0 : inputs[s].host.enqueue_us.back();
+  }
+  return out;
 }
 
 namespace {
@@ -66,7 +206,7 @@ variant_measurements sim_executor::measure(const variant_schedules& variants,
   // The model is deterministic: one simulated iteration is the exact answer, so warm-up and
   // repeated iterations would only repeat it. Iteration time and op intervals both run from the
   // origin (the first op's enqueue, see sim_result), not from the host starting to enqueue.
-  const sim_options so{opts.cdmc, opts.graphs};
+  const sim_options so{opts.cdmc, opts.graphs, opts.cluster ? opts.cluster : &cluster_};
   variant_measurements out;
   for (std::size_t i = 0; i < variants.size(); ++i) {
     if (!opts.variants[i]) continue;
@@ -83,6 +223,25 @@ variant_measurements sim_executor::measure(const variant_schedules& variants,
     throw config_error("fault injection skip_collective: simulated rank " +
                        std::to_string(opts.inject_skip_rank) +
                        " belongs to no collective group of this case");
+  return out;
+}
+
+program_measurements sim_executor::measure_program(const program_variants& variants,
+                                                   const measure_options& opts) {
+  const sim_options so{opts.cdmc, opts.graphs, opts.cluster ? opts.cluster : &cluster_};
+  program_measurements out;
+  for (std::size_t i = 0; i < variants.size(); ++i) {
+    if (!opts.variants[i]) continue;
+    const std::vector<sim_result> stages = simulate_program(variants[i], gpu_, so);
+    double total = 0;
+    for (const sim_result& r : stages) total = std::max(total, r.total_us);
+    for (const sim_result& r : stages) {
+      variant_measurement m;
+      m.iter_ms = {total / 1000.0};
+      m.ops = r.intervals();
+      out[i].push_back(std::move(m));
+    }
+  }
   return out;
 }
 

@@ -2,9 +2,11 @@
 // Deterministic discrete-event model of one GPU executing a Schedule (docs/ARCHITECTURE.md §5.1).
 #include <vector>
 
+#include "core/cluster.hpp"
 #include "core/executor.hpp"
 #include "core/gpu_spec.hpp"
 #include "core/ir.hpp"
+#include "core/program.hpp"
 
 namespace ob {
 
@@ -15,6 +17,8 @@ inline constexpr const char* sim_model_version = "sim-v1";
 struct sim_options {
   int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32
   bool graphs = false;      // host cost per op = graph_node_us instead of launch costs
+  // Nodes and NICs for communication that leaves the NVLink domain; nullptr: default_cluster.
+  const cluster_spec* cluster = nullptr;
   // A collective whose peers never join (fault injection, a test hook): its CTAs wait forever,
   // and simulate() throws hang_error naming it once nothing else can move. -1: none.
   int stalled_op = -1;
@@ -47,21 +51,33 @@ struct sim_result {
 
 sim_result simulate(const schedule& s, const gpu_spec& gpu, const sim_options& opts);
 
+// Every stage of a program on its own device, together: a linked send and receive start moving
+// bytes once both are resident (docs/ARCHITECTURE.md §9). One result per stage, all on one clock
+// (every stage's origin is the moment its first op can reach its GPU). A link whose partner is
+// never posted is a hang: hang_error names each stage's waiting ops.
+std::vector<sim_result> simulate_program(const program& p, const gpu_spec& gpu,
+                                         const sim_options& opts);
+
 // The sim backend: each variant is simulated once (the model is deterministic, so one
 // "iteration" is exact); results are flagged simulated.
 class sim_executor final : public executor {
  public:
-  explicit sim_executor(gpu_spec gpu) : gpu_(std::move(gpu)) {}
+  explicit sim_executor(gpu_spec gpu) : gpu_(std::move(gpu)), cluster_(default_cluster(gpu_)) {}
+  sim_executor(gpu_spec gpu, cluster_spec cluster)
+      : gpu_(std::move(gpu)), cluster_(std::move(cluster)) {}
   std::string backend() const override { return "sim"; }
   bool simulated() const override { return true; }
   std::string label() const override { return "sim (model, not a measurement)"; }
   variant_measurements measure(const variant_schedules& variants,
                                const measure_options& opts) override;
+  program_measurements measure_program(const program_variants& variants,
+                                       const measure_options& opts) override;
   json environment() const override;
   const gpu_spec& gpu() const { return gpu_; }
 
  private:
   gpu_spec gpu_;
+  cluster_spec cluster_;
 };
 
 }  // namespace ob

@@ -1,0 +1,87 @@
+#include "cli/command.hpp"
+#include "cli/harness.hpp"
+#include "cli/step_driver.hpp"
+#include "core/error.hpp"
+
+namespace ob::cli {
+namespace {
+
+// One training step across the cluster (docs/ARCHITECTURE.md §9). Every flag but --model and
+// --gpu takes a comma list and sweeps.
+class step_command final : public command {
+ public:
+  CLI::App* attach(CLI::App& parent) override {
+    auto* app = parent.add_subcommand("step", "a whole training step: TP, CP, DP and PP overlap");
+    app->add_option("--config", config_, "a step scenario (configs/scenarios/, \"step\")");
+    app->add_option("--model", model_, "a name in configs/models/ or a model file");
+    app->add_option("--cluster", cluster_, "a name in configs/clusters/ or a cluster file");
+    app->add_option("--bridge-config", bridge_, "a Megatron-Bridge config: its layout and "
+                                                "overlap settings are the defaults");
+    app->add_option("--te-launch-ordering", ordering_, "auto | on | off");
+    for (const auto& [axis, help] : flag_axes) add_axis(*app, axis, help);
+    app->add_option("--set", sets_, "axis=v1,v2 for any step axis, e.g. sm_margin=0,16");
+    add_common_flags(*app, flags_, true, false);
+    gpu_given_ = app->get_option("--gpu");
+    return app;
+  }
+
+  int run(const process_args& args) override {
+    step_scenario sc = config_.empty() ? step_scenario{} : load_step_scenario(config_);
+    if (!model_.empty()) sc.model = model_;
+    if (gpu_given_->count() > 0) sc.gpu = flags_.gpu;
+    if (!cluster_.empty()) sc.cluster = cluster_;
+    if (!bridge_.empty()) sc.bridge_config = bridge_;
+    if (!ordering_.empty())
+      sc.te_launch_ordering = parse_enum<launch_ordering>(ordering_, "--te-launch-ordering");
+    for (const auto& [axis, values] : values_)
+      if (!values.empty()) apply_step_override(sc, axis + "=" + join(values));
+    for (const auto& s : sets_) apply_step_override(sc, s);
+    return drive_step(sc, flags_, args);
+  }
+
+ private:
+  static constexpr std::pair<const char*, const char*> flag_axes[] = {
+      {"gpus", "GPUs in the job"},
+      {"gpus_per_node", "GPUs per node (one NVLink domain)"},
+      {"nic_gbps", "GB/s per NIC per direction"},
+      {"tp", "tensor parallel"},
+      {"pp", "pipeline parallel"},
+      {"vp", "virtual pipeline chunks per stage"},
+      {"cp", "context parallel"},
+      {"mbs", "micro-batch size"},
+      {"gbs", "global batch size"},
+      {"seq", "sequence length"},
+      {"dtype", "bf16 | fp16 | fp8"},
+      {"recompute", "none | selective | full"},
+      {"sequence_parallel", "on | off"},
+      {"tp_overlap", "on | off (TE userbuffers: the Bridge preset for the shape, or TE's)"},
+      {"dp_overlap", "on | off (overlap_grad_reduce and overlap_param_gather)"},
+      {"pp_overlap", "on | off (overlap_p2p_comm with interleaving)"},
+      {"distributed_optimizer", "on | off"},
+      {"cdmc", "CUDA_DEVICE_MAX_CONNECTIONS (default: Bridge's launcher rule)"},
+      {"layers", "scale the model down to N layers"}};
+
+  void add_axis(CLI::App& app, const std::string& axis, const std::string& help) {
+    std::string flag = "--" + axis;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    app.add_option(flag, values_[axis], help)->delimiter(',');
+  }
+
+  static std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
+    return out;
+  }
+
+  std::string config_, model_, cluster_, bridge_, ordering_;
+  std::vector<std::string> sets_;
+  std::map<std::string, std::vector<std::string>> values_;
+  common_flags flags_;
+  CLI::Option* gpu_given_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<command> make_step_command() { return std::make_unique<step_command>(); }
+
+}  // namespace ob::cli

@@ -1,0 +1,15 @@
+#pragma once
+// Runs a step scenario from the command line (`step`, or `run --config` on a step scenario):
+// makes the communicator and the executor, runs core's step sweep, prints and writes.
+#include "cli/command.hpp"
+#include "cli/harness.hpp"
+#include "core/step_config.hpp"
+
+namespace ob::cli {
+
+int drive_step(const step_scenario& sc, const common_flags& flags, const process_args& args);
+
+// Applies `--set axis=v1,v2` to a step scenario: any step axis; config_error otherwise.
+void apply_step_override(step_scenario& sc, const std::string& assignment);
+
+}  // namespace ob::cli

@@ -1,0 +1,47 @@
+#pragma once
+// The step result document, schema "overlap-bench/step/v1" (results/README.md,
+// results/schema/step_v1.schema.json), and its table.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/json_util.hpp"
+#include "core/stats.hpp"
+#include "core/step_metrics.hpp"
+
+namespace ob {
+
+inline constexpr const char* step_schema_v1 = "overlap-bench/step/v1";
+
+struct step_record {
+  std::string id;
+  ordered_json params = ordered_json::object();  // the swept values
+  ordered_json config = ordered_json::object();  // the resolved layout and overlap settings
+  stats step_ms;                                 // the step (slowest stage)
+  step_breakdown breakdown_ms;                   // adds up to step_ms.median
+  std::optional<stats> compute_only_ms;          // the same step with every comm op dropped
+  int critical_stage = 0;
+  double tokens_per_s_per_gpu = 0;
+  double model_tflops_per_gpu = 0;  // Megatron's formula, recomputation not counted
+  double mfu = 0;                   // model TFLOP/s over the GPU's dense peak for the dtype
+  std::vector<std::string> warnings;
+};
+
+struct step_doc {
+  ordered_json tool = ordered_json::object();
+  ordered_json env = ordered_json::object();
+  ordered_json config = ordered_json::object();
+  std::vector<step_record> cases;
+  bool simulated() const;
+};
+
+ordered_json to_json(const step_breakdown& b);
+ordered_json to_json(const step_record& r);
+ordered_json to_json(const step_doc& d);
+// Through a temporary file and a rename: a crash never leaves half a result (exit 3 on I/O).
+void write_step_json(const std::string& path, const step_doc& d);
+
+// The banner, then one row per case: step time, its breakdown, tokens/s/GPU, TFLOP/s/GPU, MFU.
+std::string format_step_table(const step_doc& d);
+
+}  // namespace ob

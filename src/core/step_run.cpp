@@ -1,0 +1,240 @@
+#include "core/step_run.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "core/presets.hpp"
+#include "core/resolve.hpp"
+#include "core/run_spec.hpp"
+#include "core/stats.hpp"
+#include "core/step_metrics.hpp"
+#include "core/sweep.hpp"
+#include "core/trace.hpp"
+
+namespace ob {
+namespace {
+
+std::string label(const step_scenario& sc, const char* field, const char* flag) {
+  return sc.file.empty() ? flag : sc.file + ": " + field;
+}
+
+// A Bridge config's layout and overlap settings become the defaults the swept axes override.
+void apply_bridge(step_scenario& sc) {
+  if (sc.bridge_config.empty()) return;
+  const bridge_resolution r = resolve_bridge_file(sc.bridge_config);
+  if (r.has_errors())
+    throw config_error(sc.bridge_config + ": the Bridge config does not resolve: " +
+                       r.errors.front().message);
+  step_config& b = sc.base;
+  b.tp = static_cast<int>(r.input.tp);
+  b.pp = static_cast<int>(r.input.pp);
+  b.cp = static_cast<int>(r.input.cp);
+  b.vp = static_cast<int>(r.input.vp.value_or(1));
+  b.sequence_parallel = r.input.sequence_parallel;
+  if (r.input.micro_batch_size) b.mbs = static_cast<int>(*r.input.micro_batch_size);
+  if (r.input.seq_length) b.seq = static_cast<int>(*r.input.seq_length);
+  b.gpus = static_cast<int>(r.num_gpus);
+  b.tp_overlap = r.tp_comm_overlap;
+  b.pp_overlap = r.overlap_p2p_comm;
+  b.dp_overlap = r.overlap_grad_reduce;
+  b.distributed_optimizer = r.ddp_use_distributed_optimizer;
+  if (r.bucket_size) b.bucket_size = *r.bucket_size;
+  for (const auto& [name, value] : r.env)
+    if (name == "CUDA_DEVICE_MAX_CONNECTIONS") b.cdmc = std::stoi(value);
+}
+
+// What Megatron-Bridge's launcher sets (docs/BRIDGE_RULES.md §8 B): 1 on Hopper with TP or CP
+// (so the userbuffers comm kernel launches ahead of the GEMM), 32 on Blackwell when TP or CP meet
+// DP or PP, else the driver's 8.
+int bridge_cdmc(const step_config& c, const gpu_spec& gpu, std::string& source) {
+  source = "Megatron-Bridge's launcher rule (docs/BRIDGE_RULES.md §8)";
+  const bool tp_or_cp = c.tp > 1 || c.cp > 1;
+  if (is_sm100_or_newer(gpu.name)) return tp_or_cp && (c.dp > 1 || c.pp > 1) ? 32 : 8;
+  return tp_or_cp ? 1 : cdmc_default;
+}
+
+// TE's userbuffers run only with TP > 1 and sequence parallelism (Bridge switches them off
+// otherwise); with them, the preset Bridge uses for the shape, else TE's defaults.
+void resolve_tp(step_run_case& rc, const gpu_spec& gpu) {
+  const step_config& c = rc.c.cfg;
+  if (!(c.tp_overlap && c.tp > 1 && c.sequence_parallel)) {
+    rc.tp_source = "none";
+    if (c.tp_overlap && c.tp > 1)
+      rc.c.cfg.tp_overlap = false;  // the Bridge gate: no sequence parallelism
+    return;
+  }
+  const auto preset =
+      preset_for_shape(std::string(to_string(rc.model.type)), gpu.name, rc.model.hidden, c.tp,
+                       c.cp, c.mbs, rc.model.seq_length);
+  rc.tp_methods = te_effective_overlap(preset ? &preset->gemms : nullptr, c.tp);
+  rc.tp_source = preset ? preset->name : "te_default";
+}
+
+ordered_json case_config(const step_run_case& rc) {
+  const step_config& c = rc.c.cfg;
+  return {{"gpus", c.gpus},
+          {"tp", c.tp},
+          {"pp", c.pp},
+          {"vp", c.vp},
+          {"cp", c.cp},
+          {"dp", c.dp},
+          {"mbs", c.mbs},
+          {"gbs", c.gbs},
+          {"microbatches", c.microbatches},
+          {"seq", rc.model.seq_length},
+          {"layers", c.layers_used},
+          {"dtype", to_string(rc.model.type)},
+          {"recompute", to_string(c.recompute)},
+          {"sequence_parallel", c.sequence_parallel},
+          {"tp_overlap", rc.tp_source},
+          {"dp_overlap", c.dp_overlap},
+          {"pp_overlap", c.pp_overlap},
+          {"distributed_optimizer", c.distributed_optimizer},
+          {"grad_reduce_in_fp32", c.grad_reduce_in_fp32},
+          {"cdmc", rc.cdmc},
+          {"cdmc_source", rc.cdmc_source},
+          {"te_launch_ordering", rc.c.knobs.te_launch_ordering},
+          {"gpus_per_node", rc.cluster.gpus_per_node},
+          {"nic_gbps", rc.cluster.nic_gbps}};
+}
+
+step_run_case resolve_case(const step_scenario& sc, const step_case& c, const model_spec& base,
+                           const gpu_spec& gpu, const cluster_spec& cluster) {
+  step_run_case rc;
+  rc.c = c;
+  step_config& cfg = rc.c.cfg;
+  rc.cluster = cluster;
+  if (cfg.gpus_per_node > 0) rc.cluster.gpus_per_node = rc.cluster.nics_per_node = cfg.gpus_per_node;
+  if (cfg.nic_gbps > 0) rc.cluster.nic_gbps = cfg.nic_gbps;
+  rc.model = base;
+  rc.model.micro_batch = cfg.mbs;
+  if (cfg.seq > 0) rc.model.seq_length = cfg.seq;
+  if (cfg.type) rc.model.type = *cfg.type;
+  check_step(sc, cfg, rc.model, gpu, rc.cluster);
+  rc.model.layers = cfg.layers_used;
+  resolve_tp(rc, gpu);
+  rc.cdmc = cfg.cdmc ? *cfg.cdmc : bridge_cdmc(cfg, gpu, rc.cdmc_source);
+  if (cfg.cdmc) rc.cdmc_source = "given";
+  rc.c.knobs.te_launch_ordering =
+      te_launch_ordering_applies(sc.te_launch_ordering, gpu, rc.cdmc,
+                                 rc.tp_methods.empty() ? overlap_setting::none
+                                                       : overlap_setting::preset);
+  rc.config = case_config(rc);
+  return rc;
+}
+
+}  // namespace
+
+step_spec resolve_step(const step_scenario& scenario) {
+  step_scenario sc = scenario;
+  apply_bridge(sc);
+  step_spec spec;
+  spec.source = sc.file.empty() ? "step flags" : sc.file;
+  const cluster_spec base_cluster =
+      sc.cluster.empty() ? cluster_spec{} : load_cluster(sc.cluster, label(sc, "cluster", "--cluster"));
+  const std::string gpu_name =
+      !sc.gpu.empty() ? sc.gpu : !sc.cluster.empty() ? base_cluster.gpu : "h100_sxm";
+  spec.gpu = load_gpu_spec(gpu_name, label(sc, "gpu", "--gpu"));
+  const cluster_spec cluster = sc.cluster.empty() ? default_cluster(spec.gpu) : base_cluster;
+  const model_spec model = load_model_spec(sc.model, label(sc, "model", "--model"));
+  for (const step_case& c : expand_step_cases(sc))
+    spec.cases.push_back(resolve_case(sc, c, model, spec.gpu, cluster));
+  spec.measure.warmup = sc.warmup;
+  spec.measure.iters = sc.iters;
+  spec.config = {{"scenario", "step"},
+                 {"source", spec.source},
+                 {"model", model.name},
+                 {"gpu", spec.gpu.name},
+                 {"cluster", cluster.name},
+                 {"bridge_config", sc.bridge_config},
+                 {"te_launch_ordering", to_string(sc.te_launch_ordering)}};
+  return spec;
+}
+
+step_plan plan_step_case(const step_spec& spec, const step_run_case& c) {
+  const step_inputs in{c.model, spec.gpu, c.cluster, c.c.cfg, c.tp_methods, c.c.knobs};
+  return plan_step(in);
+}
+
+namespace {
+
+std::vector<std::vector<op_interval>> stage_intervals(const std::vector<variant_measurement>& m) {
+  std::vector<std::vector<op_interval>> out;
+  for (const variant_measurement& s : m) out.push_back(s.ops);
+  return out;
+}
+
+// Each iteration's time is the slowest rank's; every rank runs the same cases.
+void reduce_across_ranks(program_measurements& m, communicator& comm) {
+  for (auto& stages : m)
+    for (variant_measurement& s : stages) comm.max_reduce(s.iter_ms);
+}
+
+step_record summarise(const step_spec& spec, const step_run_case& rc, const program& overlapped,
+                      const program_measurements& m) {
+  step_record r;
+  r.id = rc.c.id;
+  r.params = rc.c.params;
+  r.config = rc.config;
+  const auto ov = static_cast<int>(variant::overlapped);
+  const auto co = static_cast<int>(variant::compute_only);
+  r.step_ms = compute_stats(m[ov].front().iter_ms);
+  if (!m[co].empty()) r.compute_only_ms = compute_stats(m[co].front().iter_ms);
+  r.breakdown_ms = attribute_step(overlapped, stage_intervals(m[ov]), r.critical_stage);
+  const step_config& c = rc.c.cfg;
+  const double seconds = r.step_ms.median / 1000.0;
+  if (seconds > 0) {
+    r.tokens_per_s_per_gpu =
+        static_cast<double>(c.gbs) * rc.model.seq_length / seconds / c.gpus;
+    r.model_tflops_per_gpu = model_flops_per_step(rc.model, c.gbs, rc.model.seq_length,
+                                                  rc.model.layers) /
+                             seconds / c.gpus / 1e12;
+    r.mfu = r.model_tflops_per_gpu / spec.gpu.peak_tflops(rc.model.type);
+  }
+  return r;
+}
+
+json trace_of(const program& p, const std::vector<variant_measurement>& stages,
+              const executor& exec) {
+  trace_writer t;
+  t.set_metadata(
+      {{"backend", exec.backend()}, {"simulated", exec.simulated()}, {"label", exec.label()}});
+  for (std::size_t s = 0; s < p.stages.size(); ++s)
+    t.add(p.stages[s], stages[s].ops, static_cast<int>(s),
+          "stage " + std::to_string(s) + (exec.simulated() ? " (sim)" : ""));
+  return t.to_json();
+}
+
+}  // namespace
+
+step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communicator& comm,
+                                 const step_hooks& hooks) {
+  step_sweep_result out;
+  const result_doc env = new_result_doc(exec, spec.gpu, comm, ordered_json::object());
+  out.doc.tool = env.tool;
+  out.doc.env = env.env;
+  out.doc.config = spec.config;
+  out.doc.config["warnings"] = spec.warnings;
+  std::size_t done = 0;
+  for (const step_run_case& rc : spec.cases) {
+    measure_options opts = spec.measure;
+    opts.cdmc = rc.cdmc;
+    opts.cluster = &rc.cluster;
+    opts.variants = {};
+    opts.variants[static_cast<int>(variant::overlapped)] = true;
+    opts.variants[static_cast<int>(variant::compute_only)] = true;
+    program_variants pv;
+    pv[static_cast<int>(variant::overlapped)] = plan_step_case(spec, rc).prog;
+    const program& ov = pv[static_cast<int>(variant::overlapped)];
+    pv[static_cast<int>(variant::compute_only)] = derive_program_variant(ov, variant::compute_only);
+    program_measurements m = exec.measure_program(pv, opts);
+    reduce_across_ranks(m, comm);
+    out.doc.cases.push_back(summarise(spec, rc, ov, m));
+    if (hooks.trace && done == 0)
+      out.trace = trace_of(ov, m[static_cast<int>(variant::overlapped)], exec);
+    if (hooks.progress) hooks.progress(++done, spec.cases.size(), rc.c.id);
+  }
+  return out;
+}
+
+}  // namespace ob

@@ -1,0 +1,63 @@
+#pragma once
+// The training step through the pipeline (core/pipeline.hpp, docs/ARCHITECTURE.md §9): a step
+// scenario resolved into cases (stage 2), each planned as a multi-stage program (stage 3),
+// measured (stage 4), and turned into the step's breakdown and throughput (stages 5 and 6).
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/cluster.hpp"
+#include "core/communicator.hpp"
+#include "core/executor.hpp"
+#include "core/gpu_spec.hpp"
+#include "core/model_spec.hpp"
+#include "core/step_config.hpp"
+#include "core/step_plan.hpp"
+#include "core/step_result.hpp"
+
+namespace ob {
+
+// One step case with everything resolved.
+struct step_run_case {
+  step_case c;  // cfg checked: dp, micro-batches and layers filled in
+  model_spec model;
+  cluster_spec cluster;
+  slot_overlap_map tp_methods;  // empty without TP overlap
+  std::string tp_source;        // the preset's name, "te_default" or "none"
+  int cdmc = cdmc_default;
+  std::string cdmc_source;  // "swept" or what set it
+  ordered_json config;      // the record's config
+};
+
+struct step_spec {
+  std::string source;  // the scenario file, or "step flags"
+  gpu_spec gpu;
+  std::vector<step_run_case> cases;
+  measure_options measure;
+  std::vector<std::string> warnings;
+  ordered_json config;  // the document's config
+};
+
+// Stage 2: loads the model, GPU and cluster, checks every case's layout (config_error naming
+// the flag or field), and decides the TP overlap, the CDMC and the launch ordering per case.
+step_spec resolve_step(const step_scenario& sc);
+
+// Stage 3: the case's program.
+step_plan plan_step_case(const step_spec& spec, const step_run_case& c);
+
+struct step_hooks {
+  std::function<void(std::size_t done, std::size_t total, const std::string& id)> progress;
+  bool trace = false;  // keep the first case's overlapped timeline, every stage a process
+};
+
+struct step_sweep_result {
+  step_doc doc;
+  json trace;  // Chrome/Perfetto JSON of the first case when asked
+};
+
+// Stages 4 to 6 for every case: the overlapped and compute-only variants of each program on
+// `exec`, reduced across ranks, attributed and summarised.
+step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communicator& comm,
+                                 const step_hooks& hooks);
+
+}  // namespace ob

@@ -1,0 +1,84 @@
+"""The training step end to end: the `step` subcommand and a step scenario through `run`, the
+step/v1 document checked against its schema, bad layouts named, and the MPI path."""
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+from e2e_common import BIN, HAVE_MPI, SRC, TempDirTest, load, run, validate
+
+SMALL = ["step", "--backend", "sim", "--model", "gpt3_175b", "--layers", "8", "--gpus", "16",
+         "--tp", "4", "--pp", "2", "--gbs", "16", "--cluster", "dgx_h100"]
+
+
+class Step(TempDirTest):
+    def test_table_json_and_trace(self):
+        out, _ = self.assertRuns(SMALL + ["--cdmc", "1,8", "--json", self.path("s.json"),
+                                          "--trace", self.path("t.json")])
+        self.assertIn("SIMULATED", out)
+        self.assertIn("bubble", out)
+        doc = load(self.path("s.json"))
+        validate(doc, "step_v1.schema.json")
+        self.assertTrue(doc["simulated"])
+        self.assertEqual(len(doc["cases"]), 2)
+        for c in doc["cases"]:
+            parts = sum(c["breakdown_ms"].values())
+            self.assertAlmostEqual(parts, c["step_ms"]["median"], delta=0.01 * parts)
+            self.assertEqual(c["config"]["dp"], 2)
+            self.assertGreater(c["mfu"], 0)
+        trace = load(self.path("t.json"))
+        procs = {e["args"]["name"] for e in trace["traceEvents"]
+                 if e.get("ph") == "M" and e.get("name") == "process_name"}
+        self.assertEqual(procs, {"stage 0 (sim)", "stage 1 (sim)"})
+        self.assertTrue(trace["otherData"]["simulated"])
+
+    def test_step_scenario_through_run(self):
+        sc = {"scenario": "step", "model": "llama3_70b", "cluster": "dgx_h100",
+              "sweep": {"gpus": 32, "tp": 4, "pp": 2, "vp": [1, 2], "layers": 8, "gbs": 16}}
+        p = self.write_json("s.json", sc)
+        self.assertRuns(["run", "--config", p, "--backend", "sim", "--json", self.path("r.json"),
+                         "-q"])
+        doc = load(self.path("r.json"))
+        self.assertEqual(doc["schema"], "overlap-bench/step/v1")
+        self.assertEqual([c["config"]["vp"] for c in doc["cases"]], [1, 2])
+
+    def test_model_file_with_unknown_key_is_named(self):
+        m = {"hidden_size": 4096, "ffn_hidden_size": 16384, "num_attention_heads": 32,
+             "seq_length": 2048, "num_layers": 8, "vocab_size": 256, "hidden_sise": 1}
+        p = self.write_json("m.json", m)
+        rc, _, err = run(["step", "--backend", "sim", "--model", p])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("hidden_sise", err)
+
+    def test_bad_layouts_exit_2_naming_the_flag(self):
+        for args, flag in [(["--tp", "5"], "--tp"), (["--vp", "2"], "--vp"),
+                           (["--gpus", "12", "--tp", "8"], "--gpus"),
+                           (["--recompute", "half"], "--recompute"),
+                           (["--gbs", "-3"], "--gbs"), (["--model", "gpt9"], "--model"),
+                           (["--cp", "2", "--gpus", "16", "--tp", "8", "--seq", "2050"], "--seq")]:
+            rc, _, err = run(["step", "--backend", "sim"] + args)
+            self.assertEqual(rc, 2, f"{args}: {err}")
+            self.assertIn(flag, err, args)
+
+
+@unittest.skipUnless(HAVE_MPI and shutil.which("mpirun"), "built without MPI")
+class StepMpi(TempDirTest):
+    def test_four_ranks_pp2_dp2(self):
+        env = dict(os.environ, OVERLAP_BENCH_CONFIGS=os.path.join(SRC, "configs"),
+                   OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                   OMPI_MCA_btl="self,vader", OMPI_MCA_btl_vader_single_copy_mechanism="none",
+                   OMPI_MCA_rmaps_base_oversubscribe="1")
+        cmd = ["mpirun", "-np", "4", "--oversubscribe", "--allow-run-as-root", BIN, "step",
+               "--backend", "sim", "--model", "gpt3_175b", "--layers", "4", "--gpus", "4",
+               "--pp", "2", "--gbs", "8", "--json", self.path("s.json")]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        doc = load(self.path("s.json"))
+        self.assertEqual(doc["env"]["ranks"], 4)
+        self.assertEqual(doc["cases"][0]["config"]["dp"], 2)
+        self.assertEqual(p.stdout.count("SIMULATED"), 1)  # rank 0 alone prints
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

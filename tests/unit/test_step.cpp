@@ -1,0 +1,181 @@
+// The training step: Megatron's pipeline schedules, the step planner's invariants, the
+// breakdown of the step time, and the mechanisms the step exists to show (the pipeline bubble,
+// interleaving, CDMC and DP buckets), checked on the simulated timeline.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "core/pp_schedule.hpp"
+#include "core/step_run.hpp"
+#include "dist/communicator.hpp"
+#include "sim/simulator.hpp"
+
+namespace ob {
+namespace {
+
+int count(const std::vector<pp_action>& a, pp_action::kind k) {
+  return static_cast<int>(
+      std::count_if(a.begin(), a.end(), [k](const pp_action& x) { return x.what == k; }));
+}
+
+TEST(PpSchedule, EveryStageRunsEveryPassAndSendsWhatItsPeerReceives) {
+  for (const pp_layout l : {pp_layout{4, 1, 8}, pp_layout{4, 2, 8}, pp_layout{8, 12, 64},
+                            pp_layout{2, 3, 2}, pp_layout{16, 1, 16}})
+    for (bool split : {false, true}) {
+      std::vector<std::vector<pp_action>> st;
+      for (int s = 0; s < l.pp; ++s) st.push_back(pp_actions(l, s, split));
+      for (int s = 0; s < l.pp; ++s) {
+        EXPECT_EQ(count(st[s], pp_action::kind::forward), l.microbatches * l.vp);
+        EXPECT_EQ(count(st[s], pp_action::kind::backward), l.microbatches * l.vp);
+        const auto n = [&](int stage, bool pp_call::*dir) {
+          return std::count_if(st[stage].begin(), st[stage].end(),
+                               [dir](const pp_action& a) { return a.call.*dir; });
+        };
+        const int next = (s + 1) % l.pp;
+        EXPECT_EQ(n(s, &pp_call::send_next), n(next, &pp_call::recv_prev)) << s;
+        EXPECT_EQ(n(next, &pp_call::send_prev), n(s, &pp_call::recv_next)) << s;
+      }
+    }
+}
+
+TEST(PpSchedule, WarmupFollowsMegatron) {
+  EXPECT_EQ(pp_warmup({8, 1, 64}, 0), 7);  // pp - stage - 1
+  EXPECT_EQ(pp_warmup({8, 1, 64}, 7), 0);
+  EXPECT_EQ(pp_warmup({8, 1, 4}, 0), 4);                  // capped at the micro-batches
+  EXPECT_EQ(pp_warmup({8, 12, 64}, 0), 7 * 2 + 11 * 8);  // interleaved
+}
+
+TEST(Buckets, CloseWhenFullInReverseLayerOrder) {
+  EXPECT_EQ(bucket_layers({10, 10, 10, 10}, 0), (std::vector<int>{0, 0, 0, 0}));
+  // Last layers first: layers 3 and 2 fill bucket 0, layers 1 and 0 bucket 1.
+  EXPECT_EQ(bucket_layers({10, 10, 10, 10}, 20), (std::vector<int>{1, 1, 0, 0}));
+  EXPECT_EQ(bucket_layers({10, 10, 10}, 15), (std::vector<int>{1, 0, 0}));
+}
+
+// A model whose output layer and embedding are negligible, so the stages are balanced.
+std::string balanced_model() {
+  const auto p = std::filesystem::temp_directory_path() / "ob_balanced_model.json";
+  std::ofstream(p) << R"({"hidden_size": 4096, "ffn_hidden_size": 16384,
+    "num_attention_heads": 32, "seq_length": 2048, "num_layers": 16, "vocab_size": 256})";
+  return p.string();
+}
+
+step_scenario scenario(std::vector<sweep_axis> axes, std::string model = balanced_model()) {
+  step_scenario sc;
+  sc.model = std::move(model);
+  sc.cluster = "dgx_h100";
+  sc.axes = std::move(axes);
+  return sc;
+}
+
+std::vector<step_record> run(const step_scenario& sc) {
+  const step_spec spec = resolve_step(sc);
+  sim_executor exec(spec.gpu);
+  auto comm = make_single_communicator();
+  return run_step_sweep(spec, exec, *comm, step_hooks{}).doc.cases;
+}
+
+TEST(Step, BreakdownAddsUpToTheStep) {
+  for (const step_record& r :
+       run(scenario({{"gpus", {"64"}}, {"tp", {"4"}}, {"pp", {"4"}}, {"vp", {"1", "2"}},
+                     {"cp", {"1", "2"}}, {"gbs", {"32"}}, {"tp_overlap", {"on", "off"}}})))
+    EXPECT_NEAR(r.breakdown_ms.total(), r.step_ms.median, 0.01 * r.step_ms.median) << r.id;
+}
+
+// Megatron's 1F1B leaves the stages idle for (p - 1) / m of the ideal time (every pass with its
+// own exposed communication, no idling); interleaving divides it by vp.
+TEST(Step, BubbleFollowsOneFOneBAndInterleavingCutsIt) {
+  const auto cases = run(scenario({{"gpus", {"32"}},
+                                   {"tp", {"4"}},
+                                   {"pp", {"4"}},
+                                   {"vp", {"1", "2"}},
+                                   {"gbs", {"16"}},
+                                   {"tp_overlap", {"off"}},
+                                   {"dp_overlap", {"off"}},
+                                   {"sequence_parallel", {"off"}}}));
+  ASSERT_EQ(cases.size(), 2u);
+  const step_record& plain = cases[0];  // m = 16 / 2 = 8 micro-batches per pipeline
+  const double expected = (4.0 - 1) / 8;
+  const double busy = plain.step_ms.median - plain.breakdown_ms.bubble;
+  const double measured = plain.breakdown_ms.bubble / busy;
+  EXPECT_NEAR(measured, expected, 0.25 * expected) << plain.id;
+  const step_record& inter = cases[1];
+  EXPECT_LT(inter.breakdown_ms.bubble, 0.75 * plain.breakdown_ms.bubble);
+  EXPECT_LT(inter.step_ms.median, plain.step_ms.median);
+}
+
+// With CDMC=1 every stream shares one hardware queue: a DP bucket's reduce-scatter that waits
+// for the one before it blocks the compute queued behind it, so more DP time stays exposed than
+// with a queue of its own (CDMC=8).
+TEST(Step, OneHardwareQueueExposesMoreDataParallelTime) {
+  const auto cases = run(scenario({{"gpus", {"64"}},
+                                   {"tp", {"4"}},
+                                   {"pp", {"2"}},
+                                   {"gbs", {"16"}},
+                                   {"bucket_size", {"20000000"}},
+                                   {"cdmc", {"1", "8"}}}));
+  ASSERT_EQ(cases.size(), 2u);
+  EXPECT_GT(cases[0].breakdown_ms.dp_exposed, 1.2 * cases[1].breakdown_ms.dp_exposed);
+}
+
+TEST(Step, OverlappingDataParallelHidesItsReduction) {
+  const auto cases = run(scenario({{"gpus", {"64"}},
+                                   {"tp", {"4"}},
+                                   {"pp", {"2"}},
+                                   {"gbs", {"16"}},
+                                   {"cdmc", {"8"}},
+                                   {"dp_overlap", {"on", "off"}}}));
+  ASSERT_EQ(cases.size(), 2u);
+  EXPECT_LT(cases[0].breakdown_ms.dp_exposed, 0.8 * cases[1].breakdown_ms.dp_exposed);
+}
+
+TEST(Step, ThroughputFollowsMegatronsFormula) {
+  // GPT-3 175B at seq 2048: 72 B s l h^2 (1 + s/(6h) + V/(12 l h)) FLOPs per step (Narayanan
+  // et al. 2021); Megatron's general formula reduces to it.
+  const model_spec m = load_model_spec("gpt3_175b");
+  const double B = 256, s = 2048, l = 96, h = 12288, V = 51200;
+  const double narayanan = 72 * B * s * l * h * h * (1 + s / (6 * h) + V / (12 * l * h));
+  EXPECT_NEAR(model_flops_per_step(m, 256, 2048, 96), narayanan, 1e-9 * narayanan);
+}
+
+std::string message_of(const step_scenario& sc) {
+  try {
+    resolve_step(sc);
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Step, BadLayoutsNameTheFlag) {
+  const auto msg = [](std::vector<sweep_axis> axes, std::string model = "gpt3_175b") {
+    return message_of(scenario(std::move(axes), std::move(model)));
+  };
+  EXPECT_EQ(msg({{"tp", {"5"}}}).rfind("--tp: 5 does not divide the 96 attention heads", 0), 0u);
+  EXPECT_EQ(msg({{"gpus", {"100"}}, {"tp", {"4"}}, {"pp", {"8"}}}).rfind("--gpus:", 0), 0u);
+  EXPECT_EQ(msg({{"vp", {"2"}}}).rfind("--vp: virtual pipeline stages", 0), 0u);
+  EXPECT_EQ(msg({{"gpus", {"40"}}, {"pp", {"5"}}}).rfind("--pp: pp x vp = 5", 0), 0u);
+  EXPECT_EQ(msg({{"gpus", {"16"}}, {"tp", {"4"}}, {"gbs", {"6"}}}).rfind("--gbs: 6", 0), 0u);
+  EXPECT_EQ(msg({{"gpus", {"16"}}, {"tp", {"4"}}, {"cp", {"4"}}, {"seq", {"2052"}}})
+                .rfind("--seq:", 0),
+            0u);
+  EXPECT_EQ(msg({{"recompute", {"some"}}}).rfind("--recompute: unknown recompute mode", 0), 0u);
+  EXPECT_EQ(msg({{"tp", {"-1"}}}).rfind("--tp: -1 is out of range", 0), 0u);
+  step_scenario a100 = scenario({{"dtype", {"fp8"}}}, "gpt3_175b");
+  a100.cluster = "dgx_a100";
+  EXPECT_EQ(message_of(a100).rfind("--dtype: NVIDIA A100 SXM 80GB has no fp8", 0), 0u);
+  EXPECT_NE(msg({}, "no_such_model").find("--model"), std::string::npos);
+}
+
+TEST(Step, UnevenLayersCountTheEmbeddingAndLossAsLayers) {
+  // 126 layers over 16 stages: (126 + 2) / 16 = 8, the first and last stage hold 7.
+  step_scenario sc = scenario({{"gpus", {"256"}}, {"tp", {"8"}}, {"pp", {"16"}}, {"gbs", {"16"}}},
+                              "llama31_405b");
+  const step_spec spec = resolve_step(sc);
+  EXPECT_EQ(spec.cases[0].c.cfg.layers_used, 126);
+}
+
+}  // namespace
+}  // namespace ob
