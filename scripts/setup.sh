@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   libgtest-dev googletest libbenchmark-dev
   openmpi-bin libopenmpi-dev
+  clang libclang-rt-dev
   python3 python3-matplotlib python3-jsonschema
 )
 

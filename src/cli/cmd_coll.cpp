@@ -1,7 +1,9 @@
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "cli/flag_checks.hpp"
 #include "cli/harness.hpp"
+#include "cli/sweep_outputs.hpp"
 #include "core/error.hpp"
 #include "core/pipeline.hpp"
 #include "core/report_table.hpp"
@@ -21,13 +23,14 @@ class coll_command final : public command {
     app->add_option("--min", min_, "smallest size")->excludes(bytes);
     app->add_option("--max", max_, "largest size")->excludes(bytes);
     app->add_option("--factor", factor_, "size multiplier between rows")
-        ->check(CLI::Range(2, 1024))
+        ->check(int_in(2, 1024))
+        ->excludes(bytes)
         ->capture_default_str();
     app->add_option("--ranks", ranks_, "ranks in the group")
-        ->check(CLI::Range(1, 1 << 16))
+        ->check(int_in(1, 1 << 16))
         ->capture_default_str();
     app->add_option("--ctas", ctas_, "CTAs (0 = library default)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(int_in(0, 1024))
         ->capture_default_str();
     app->add_option("--algo", algo_,
                     "sim: auto (NCCL's choice) | ring | nvls | tree; real backends: set NCCL_ALGO")
@@ -48,8 +51,10 @@ class coll_command final : public command {
     r.c.nodes = nodes_for(ranks_, cluster_from(flags_, gpu));
     r.sizes = sizes();
     check_coll_sizes(r, bytes_.empty() ? "--min/--max" : "--bytes");
-    auto comm = make_communicator(args.argc, args.argv);
+    auto comm = make_communicator(args.argc, args.argv, flags_.timeout_s);
+    if (comm->is_root()) check_output_paths(flags_);
     auto exec = make_executor(flags_, gpu, *comm);
+    r.inject = injected_fault(flags_, *comm, exec->backend(), r.sizes.size());
     r.measure = measure_from(flags_, measure_options{});
     r.measure.cdmc = process_cdmc();
     const std::vector<coll_row> rows = run_coll(r, *exec, *comm);

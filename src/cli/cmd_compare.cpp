@@ -1,3 +1,4 @@
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 
@@ -10,13 +11,14 @@
 namespace ob::cli {
 namespace {
 
-double parse_threshold(std::string text) {
+double parse_threshold(const std::string& given) {
+  std::string text = given;
   if (!text.empty() && text.back() == '%') text.pop_back();
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !(v >= 0))
-    throw config_error("--threshold: expected a non-negative percent such as 5 or 5%, got '" +
-                       text + "'");
+  if (text.empty() || *end != '\0' || !(v >= 0) || !std::isfinite(v))
+    throw config_error("--threshold: expected a percent from 0 such as 5 or 5%, got '" + given +
+                       "'");
   return v;
 }
 

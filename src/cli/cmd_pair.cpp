@@ -1,6 +1,5 @@
-#include <cmath>
-
 #include "cli/command.hpp"
+#include "cli/flag_checks.hpp"
 #include "cli/harness.hpp"
 #include "cli/sweep_driver.hpp"
 #include "core/error.hpp"
@@ -25,30 +24,24 @@ class pair_command final : public command {
                     "total, AR: buffer), e.g. 64MiB")
         ->required();
     app->add_option("--ranks", ranks_, "ranks in the collective's group")
-        ->check(CLI::Range(1, 1 << 16))
+        ->check(int_in(1, 1 << 16))
         ->capture_default_str();
-    app->add_option("--sm-margin", sm_margin_, "GEMM SM margin(s), comma list sweeps")
-        ->delimiter(',');
-    app->add_option("--comm-ctas", comm_ctas_, "collective CTAs (0 = library default)")
-        ->delimiter(',');
-    app->add_option("--cdmc", cdmc_, "CUDA_DEVICE_MAX_CONNECTIONS value(s)")->delimiter(',');
-    app->add_option("--order", order_, "comm_first | gemm_first (comma list sweeps)")
-        ->delimiter(',');
-    app->add_option("--priority", priority_, "comm_high | equal | compute_high")->delimiter(',');
+    app->add_option("--sm-margin", sm_margin_, "GEMM SM margin(s), comma list sweeps");
+    app->add_option("--comm-ctas", comm_ctas_, "collective CTAs (0 = library default)");
+    app->add_option("--cdmc", cdmc_, "CUDA_DEVICE_MAX_CONNECTIONS value(s)");
+    app->add_option("--order", order_, "comm_first | gemm_first (comma list sweeps)");
+    app->add_option("--priority", priority_, "comm_high | equal | compute_high");
     app->add_option("--comm-waits-on-producer", producer_us_,
                     "a producer kernel of US microseconds runs first; the collective waits on it")
-        ->check(CLI::Range(0.0, 1e7));
+        ->check(number_in(0, 1e7));
     add_common_flags(*app, flags_);
     add_answer_flags(*app, flags_.answers);
+    add_sweep_flags(*app, flags_);
     add_network_flags(*app, flags_);
     return app;
   }
 
   int run(const process_args& args) override {
-    // CLI11's range check lets NaN through (every comparison with NaN is false).
-    if (!std::isfinite(producer_us_))
-      throw config_error("--comm-waits-on-producer: expected microseconds in [0, 1e7], got " +
-                         std::to_string(producer_us_));
     prepare_answers(flags_.answers);
     const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
     pair_spec p = spec();
@@ -73,11 +66,26 @@ class pair_command final : public command {
   std::vector<sweep_axis> axes() const {
     const std::vector<std::string> cdmc =
         cdmc_.empty() ? std::vector<std::string>{std::to_string(process_cdmc())} : cdmc_;
-    return {{"cdmc", cdmc},
-            {"order", order_},
-            {"sm_margin", sm_margin_},
-            {"comm_ctas", comm_ctas_},
-            {"priority", priority_}};
+    return {{"cdmc", values(cdmc, "--cdmc")},
+            {"order", values(order_, "--order")},
+            {"sm_margin", values(sm_margin_, "--sm-margin")},
+            {"comm_ctas", values(comm_ctas_, "--comm-ctas")},
+            {"priority", values(priority_, "--priority")}};
+  }
+
+  // Comma lists, split here rather than by CLI11, which drops the empty item of "0,,16".
+  static std::vector<std::string> values(const std::vector<std::string>& given,
+                                         const std::string& flag) {
+    std::vector<std::string> out;
+    for (const std::string& list : given)
+      for (std::size_t start = 0;;) {
+        const std::size_t cut = list.find(',', start);
+        out.push_back(list.substr(start, cut - start));
+        if (out.back().empty()) throw config_error(flag + " " + list + ": empty value in list");
+        if (cut == std::string::npos) break;
+        start = cut + 1;
+      }
+    return out;
   }
 
   std::string gemm_, dtype_ = "bf16", coll_ = "all_gather", bytes_;

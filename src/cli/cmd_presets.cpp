@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "cli/flag_checks.hpp"
 #include "core/presets.hpp"
 
 namespace ob::cli {
@@ -10,14 +11,14 @@ class presets_command final : public command {
  public:
   CLI::App* attach(CLI::App& parent) override {
     auto* app = parent.add_subcommand("presets", "list the Megatron-Bridge userbuffers presets");
-    app->add_option("--show", show_, "print one preset as JSON");
+    app->add_option("--show", show_, "print one preset as JSON")->check(not_empty());
     return app;
   }
   int run(const process_args&) override {
     if (show_.empty())
       std::cout << format_preset_list();
     else
-      std::cout << preset_to_json(load_preset(show_, "--show")).dump(2) << "\n";
+      std::cout << dump_json(preset_to_json(load_preset(show_, "--show")), 2) << "\n";
     return 0;
   }
 

@@ -17,7 +17,7 @@ class resolve_command final : public command {
   }
   int run(const process_args&) override {
     const bridge_resolution res = resolve_bridge_file(input_);
-    std::cout << res.to_json().dump(2) << "\n";
+    std::cout << dump_json(res.to_json(), 2) << "\n";
     if (!res.has_errors()) return 0;
     for (const diagnostic& e : res.errors)
       std::cerr << "overlap-bench: error: " << e.message << " [" << e.name() << "]\n";

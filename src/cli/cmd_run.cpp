@@ -1,4 +1,5 @@
 #include "cli/command.hpp"
+#include "cli/flag_checks.hpp"
 #include "cli/harness.hpp"
 #include "cli/step_driver.hpp"
 #include "cli/sweep_driver.hpp"
@@ -15,12 +16,14 @@ class run_command final : public command {
         parent.add_subcommand("run", "run a scenario file (layer or step) over its sweep axes");
     app->add_option("--config", config_,
                     "scenario JSON (a path, or a name in configs/scenarios/); default: the "
-                    "GPT-3 175B TP4 layer sweep");
+                    "GPT-3 175B TP4 layer sweep")
+        ->check(not_empty());
     app->add_option("--set", sets_,
                     "override: axis=v1,v2 (cdmc, method, order, sm_margin, comm_ctas, priority) "
                     "or field=v (gpu, model, preset, tp, ...)");
     add_common_flags(*app, flags_, false);
     add_answer_flags(*app, flags_.answers);
+    add_sweep_flags(*app, flags_);
     return app;
   }
 

@@ -15,8 +15,9 @@ class step_command final : public command {
     app->add_option("--config", config_, "a step scenario (configs/scenarios/, \"step\")");
     app->add_option("--model", model_, "a name in configs/models/ or a model file");
     app->add_option("--cluster", cluster_, "a name in configs/clusters/ or a cluster file");
-    app->add_option("--bridge-config", bridge_, "a Megatron-Bridge config: its layout and "
-                                                "overlap settings are the defaults");
+    app->add_option("--bridge-config", bridge_,
+                    "a Megatron-Bridge config: its layout and "
+                    "overlap settings are the defaults");
     app->add_option("--te-launch-ordering", ordering_, "auto | on | off");
     for (const auto& [axis, help] : flag_axes) add_axis(*app, axis, help);
     app->add_option("--set", sets_, "axis=v1,v2 for any step axis, e.g. sm_margin=0,16");
@@ -26,6 +27,9 @@ class step_command final : public command {
   }
 
   int run(const process_args& args) override {
+    if (!flags_.csv_path.empty())
+      throw config_error("--csv " + flags_.csv_path + ": step writes no CSV; use --json");
+    check_lists();
     step_scenario sc = config_.empty() ? step_scenario{} : load_step_scenario(config_);
     if (!model_.empty()) sc.model = model_;
     if (gpu_given_->count() > 0) sc.gpu = flags_.gpu;
@@ -64,7 +68,17 @@ class step_command final : public command {
   void add_axis(CLI::App& app, const std::string& axis, const std::string& help) {
     std::string flag = "--" + axis;
     std::replace(flag.begin(), flag.end(), '_', '-');
-    app.add_option(flag, values_[axis], help)->delimiter(',');
+    app.add_option(flag, values_[axis], help);
+    flags_of_[axis] = flag;
+  }
+
+  // Comma lists are split by apply_step_override, not CLI11, which drops the empty item of
+  // "1,,2"; an empty item is refused here, naming the flag.
+  void check_lists() const {
+    for (const auto& [axis, values] : values_)
+      for (const std::string& v : values)
+        if (v.empty() || v.front() == ',' || v.back() == ',' || v.find(",,") != v.npos)
+          throw config_error(flags_of_.at(axis) + " " + v + ": empty value in list");
   }
 
   static std::string join(const std::vector<std::string>& v) {
@@ -76,6 +90,7 @@ class step_command final : public command {
   std::string config_, model_, cluster_, bridge_, ordering_;
   std::vector<std::string> sets_;
   std::map<std::string, std::vector<std::string>> values_;
+  std::map<std::string, std::string> flags_of_;
   common_flags flags_;
   CLI::Option* gpu_given_ = nullptr;
 };

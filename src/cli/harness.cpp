@@ -1,8 +1,11 @@
 #include "cli/harness.hpp"
 
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/cuda_loader.hpp"
+#include "cli/flag_checks.hpp"
+#include "core/error.hpp"
 #include "core/report_table.hpp"
 #include "sim/simulator.hpp"
 
@@ -15,30 +18,62 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu, bool with_t
   if (with_gpu)
     app.add_option("--gpu", f.gpu, "GPU model for the simulator (configs/gpus/NAME.json)")
         ->capture_default_str();
+  // The same bounds as a scenario's measure section and --set iters/warmup.
   app.add_option("--iters", f.iters, "timed iterations per variant (real backends)")
-      ->check(CLI::PositiveNumber);
+      ->check(int_in(1, 1 << 20));
   app.add_option("--warmup", f.warmup, "warm-up iterations per variant (real backends)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(int_in(0, 1 << 20));
   app.add_flag("--graphs", f.graphs, "capture one iteration in a CUDA graph and replay it");
   if (with_threads)
     app.add_option("--gpus", f.gpus, "single-process mode: one thread per GPU (cuda backend)")
-        ->check(CLI::NonNegativeNumber);
-  app.add_option("--timeout", f.timeout_s, "seconds before a hung NCCL op aborts (exit 4)")
-      ->check(CLI::PositiveNumber)
+        ->check(int_in(0, 1024));
+  app.add_option("--timeout", f.timeout_s,
+                 "seconds before a hung NCCL op or MPI reduction aborts the run (exit 4)")
+      ->check(number_in(0, 1e6, true))
       ->capture_default_str();
-  app.add_option("--json", f.json_path, "write the result JSON (overlap-bench/result/v1; step/v1 for steps)");
-  app.add_option("--csv", f.csv_path, "write one CSV row per case");
-  app.add_option("--trace", f.trace_path, "write a Chrome/Perfetto trace (one track per stream)");
+  app.add_option("--json", f.json_path, "write the result JSON (overlap-bench/result/v1; step/v1 for steps)")
+      ->check(not_empty());
+  app.add_option("--csv", f.csv_path, "write one CSV row per case")->check(not_empty());
+  app.add_option("--trace", f.trace_path, "write a Chrome/Perfetto trace (one track per stream)")
+      ->check(not_empty());
   app.add_flag("-q,--quiet", f.quiet, "no table on stdout");
+  // A test hook (README: fault injection), kept out of --help.
+  app.add_option("--inject", f.inject, "test hook: skip_collective|die:rank=R:case=C")->group("");
+}
+
+void add_sweep_flags(CLI::App& app, common_flags& f) {
+  app.add_flag("--resume", f.resume,
+               "continue an interrupted sweep: measure only the cases <json>.journal lacks");
+}
+
+fault_injection injected_fault(const common_flags& f, const communicator& comm,
+                               const std::string& backend, std::size_t cases) {
+  const char* env = std::getenv("OVERLAP_BENCH_INJECT");
+  const std::string source = f.inject.empty() ? "OVERLAP_BENCH_INJECT" : "--inject";
+  const fault_injection fault =
+      parse_fault_injection(f.inject.empty() && env ? env : f.inject, source);
+  if (!fault.active()) return fault;
+  const std::string where = source + " " + fault.describe() + ": ";
+  if (fault.case_index >= cases)
+    throw config_error(where + "case " + std::to_string(fault.case_index) + " does not exist (" +
+                       std::to_string(cases) + " cases, counted from 0)");
+  // One process has simulated ranks only for skip_collective; everything else needs the rank.
+  const bool simulated_ranks = comm.size() == 1 && fault.kind == fault_kind::skip_collective;
+  if (simulated_ranks && backend != "sim")
+    throw config_error(where + "without mpirun, skip_collective needs --backend sim");
+  if (!simulated_ranks && fault.rank >= comm.size())
+    throw config_error(where + "rank " + std::to_string(fault.rank) + " does not exist (" +
+                       std::to_string(comm.size()) + " rank(s))");
+  return fault;
 }
 
 void add_network_flags(CLI::App& app, common_flags& f) {
   app.add_option("--cluster", f.cluster, "nodes and NICs: a name in configs/clusters/ or a file");
   app.add_option("--gpus-per-node", f.gpus_per_node,
                  "GPUs per node (one NVLink domain); more ranks than this span nodes")
-      ->check(CLI::Range(1, 1024));
+      ->check(int_in(1, 1024));
   app.add_option("--nic-gbps", f.nic_gbps, "GB/s per NIC per direction")
-      ->check(CLI::Range(0.001, 1e5));
+      ->check(number_in(0.001, 1e5));
 }
 
 cluster_spec cluster_from(const common_flags& f, const gpu_spec& gpu) {
@@ -73,7 +108,12 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
                 << (n == 0 ? std::string("no CUDA device found") : std::to_string(n) + " GPU(s)")
                 << ")\n";
   }
-  if (backend == "sim") return std::make_unique<sim_executor>(gpu, cluster);
+  if (backend == "sim") {
+    if (f.gpus > 0 && f.backend == "sim")
+      throw config_error("--gpus " + std::to_string(f.gpus) +
+                         ": one thread per GPU is for --backend cuda; the sim needs none");
+    return std::make_unique<sim_executor>(gpu, cluster);
+  }
   const cuda_backend_plugin& plugin = load_cuda_backend(backend);
   cuda_backend_options o;
   o.backend = backend;
@@ -84,10 +124,11 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
 }
 
 int emit(const result_doc& doc, const common_flags& f, const communicator& comm,
-         const trace_writer& trace) {
+         const trace_writer& trace, sweep_journal* journal) {
   if (!comm.is_root()) return 0;
   if (!f.quiet) std::cout << format_case_table(doc) << std::flush;
-  if (!f.json_path.empty()) write_result_json(f.json_path, doc);
+  if (!f.json_path.empty() && journal) journal->write_result(f.json_path, doc);
+  if (!f.json_path.empty() && !journal) write_result_json(f.json_path, doc);
   if (!f.csv_path.empty()) write_result_csv(f.csv_path, doc);
   if (!f.trace_path.empty()) trace.write(f.trace_path);
   return emit_answers(doc, f.answers);

@@ -9,7 +9,9 @@
 #include "core/cluster.hpp"
 #include "core/communicator.hpp"
 #include "core/executor.hpp"
+#include "core/fault_injection.hpp"
 #include "core/gpu_spec.hpp"
+#include "core/journal.hpp"
 #include "core/result.hpp"
 #include "core/trace.hpp"
 
@@ -27,6 +29,8 @@ struct common_flags {
   std::string json_path, csv_path, trace_path;
   bool quiet = false;
   answer_flags answers;  // run and pair only (add_answer_flags)
+  bool resume = false;  // run and pair: continue <json>.journal
+  std::string inject;   // test hook, core/fault_injection.hpp
   // pair and coll: where the group's ranks sit (docs/ARCHITECTURE.md §5.4).
   std::string cluster;
   int gpus_per_node = 0;  // 0: the cluster's, else 8
@@ -36,6 +40,13 @@ struct common_flags {
 // job's size).
 void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true,
                       bool with_threads = true);
+// --resume, for the subcommands that sweep (run, pair).
+void add_sweep_flags(CLI::App& app, common_flags& f);
+
+// The injected fault (a test hook): --inject, else $OVERLAP_BENCH_INJECT, read once here.
+// config_error when it is malformed or names a rank or case this run does not have.
+fault_injection injected_fault(const common_flags& f, const communicator& comm,
+                               const std::string& backend, std::size_t cases);
 
 // --cluster, --gpus-per-node and --nic-gbps for pair and coll.
 void add_network_flags(CLI::App& app, common_flags& f);
@@ -51,9 +62,10 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
 std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& gpu,
                                         const cluster_spec& cluster, communicator& comm);
 
-// Rank 0: prints the table and writes --json/--csv/--trace, then the answers (--gbench-json,
-// --expect). Other ranks write nothing. Returns 1 when --expect fails, else 0.
+// Rank 0: prints the table and writes --json/--csv/--trace (the JSON streamed from `journal`
+// when there is one), then the answers (--gbench-json, --expect). Other ranks write nothing.
+// Returns 1 when --expect fails, else 0.
 int emit(const result_doc& doc, const common_flags& f, const communicator& comm,
-         const trace_writer& trace);
+         const trace_writer& trace, sweep_journal* journal = nullptr);
 
 }  // namespace ob::cli

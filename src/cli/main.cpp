@@ -1,10 +1,12 @@
 // overlap-bench: how much communication stays exposed beside transformer GEMMs.
+#include <algorithm>
 #include <exception>
 #include <iostream>
 
 #include "cli/command.hpp"
 #include "core/build_info.hpp"
 #include "core/error.hpp"
+#include "core/json_util.hpp"
 
 namespace {
 
@@ -23,6 +25,21 @@ std::vector<std::unique_ptr<ob::cli::command>> command_table() {
   return t;
 }
 
+// CLI11 answers "A subcommand is required" for a misspelt one; name it, and what it may mean.
+void check_subcommand(int argc, char** argv, const std::vector<CLI::App*>& subs) {
+  std::vector<std::string> names;
+  for (const CLI::App* s : subs) names.push_back(s->get_name());
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  if (argc < 2) throw ob::config_error("a subcommand is required: " + list + " (see --help)");
+  const std::string first = argv[1];
+  if (first.starts_with("-") || std::find(names.begin(), names.end(), first) != names.end()) return;
+  const std::string meant = ob::likely_meant(first, names);
+  throw ob::config_error(
+      "unknown subcommand '" + first + "' (" +
+      (meant.empty() ? "expected one of " + list : "did you mean " + meant + "?") + ")");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -34,6 +51,7 @@ int main(int argc, char** argv) {
     auto commands = command_table();
     std::vector<CLI::App*> subs;
     for (auto& c : commands) subs.push_back(c->attach(app));
+    check_subcommand(argc, argv, subs);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

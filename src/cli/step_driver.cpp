@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "cli/sweep_outputs.hpp"
 #include "core/error.hpp"
 #include "core/step_run.hpp"
 #include "dist/communicator.hpp"
@@ -29,9 +30,9 @@ void apply_step_override(step_scenario& sc, const std::string& assignment) {
   const std::string key = assignment.substr(0, eq);
   if (!is_step_axis(key)) {
     std::string known;
-    for (std::string_view n : step_axis_names) known += (known.empty() ? "" : ", ") + std::string(n);
-    throw config_error("--set " + assignment + ": unknown step axis '" + key + "' (" + known +
-                       ")");
+    for (std::string_view n : step_axis_names)
+      known += (known.empty() ? "" : ", ") + std::string(n);
+    throw config_error("--set " + assignment + ": unknown step axis '" + key + "' (" + known + ")");
   }
   const std::vector<std::string> values = split_list(assignment.substr(eq + 1));
   for (const auto& v : values)
@@ -43,7 +44,9 @@ void apply_step_override(step_scenario& sc, const std::string& assignment) {
 int drive_step(const step_scenario& sc, const common_flags& flags, const process_args& args) {
   step_spec spec = resolve_step(sc);
   spec.measure = measure_from(flags, spec.measure);
-  auto comm = make_communicator(args.argc, args.argv);
+  auto comm = make_communicator(args.argc, args.argv, flags.timeout_s);
+  // Before the first case, as for run and pair (README: journaled sweeps).
+  if (comm->is_root()) check_output_paths(flags);
   auto exec = make_executor(flags, spec.gpu, *comm);
   step_hooks hooks;
   hooks.trace = !flags.trace_path.empty();

@@ -1,11 +1,15 @@
 #include "cli/sweep_driver.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
+#include "cli/signal_watch.hpp"
+#include "cli/sweep_outputs.hpp"
 #include "core/cdmc.hpp"
 #include "core/error.hpp"
 #include "dist/communicator.hpp"
@@ -32,7 +36,9 @@ std::vector<case_record> run_child(int cdmc) {
       ("overlap-bench-cdmc" + std::to_string(cdmc) + "-" + std::to_string(::getpid()) + ".json");
   const int rc = reexec_with_cdmc(
       cdmc, {}, {{child_cdmc_var, std::to_string(cdmc)}, {child_json_var, json_path.string()}});
-  if (rc != 0 && rc != static_cast<int>(exit_code::runtime))
+  // 130 and 143: the child was interrupted with this process and wrote what it finished.
+  if (rc != 0 && rc != static_cast<int>(exit_code::runtime) && rc != 128 + SIGINT &&
+      rc != 128 + SIGTERM)
     throw error(rc == 2 || rc == 4 ? static_cast<exit_code>(rc) : exit_code::runtime,
                 "the CUDA_DEVICE_MAX_CONNECTIONS=" + std::to_string(cdmc) +
                     " child run failed with exit code " + std::to_string(rc));
@@ -52,30 +58,64 @@ std::function<void(std::size_t, std::size_t, const std::string&)> progress_print
   };
 }
 
+// The hooks every sweep from the command line gets.
+sweep_hooks cli_hooks(const common_flags& flags, const communicator& comm, signal_watch& signals) {
+  sweep_hooks hooks;
+  hooks.only_cdmc = child_cdmc();
+  if (comm.is_root() && !hooks.only_cdmc) hooks.progress = progress_printer();
+  if (!flags.trace_path.empty()) hooks.trace_cases = 16;
+  hooks.run_at_cdmc = run_child;
+  hooks.should_stop = [&signals] { return signals.received(); };
+  return hooks;
+}
+
+// 128 + the signal, as a shell reports a process the signal ended.
+int stopped_exit(const sweep_result& out, const sweep_request& req, const common_flags& flags,
+                 const communicator& comm) {
+  if (comm.is_root())
+    std::cerr << "overlap-bench: stopped by " << (out.stopped == SIGINT ? "SIGINT" : "SIGTERM")
+              << " after " << out.doc.cases.size() << " of " << req.cases.size() << " cases"
+              << (flags.json_path.empty()
+                      ? std::string()
+                      : "; " + flags.json_path + " holds them; --resume measures the rest")
+              << "\n";
+  return 128 + out.stopped;
+}
+
 }  // namespace
 
 int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gpu,
                 const process_args& args) {
-  auto comm = make_communicator(args.argc, args.argv);
+  signal_watch signals;  // before MPI starts its threads
+  auto comm = make_communicator(args.argc, args.argv, flags.timeout_s);
+  if (comm->is_root()) signals.announce();
   auto exec = make_executor(flags, gpu, *comm);
   sim_executor predictor(gpu);  // the simulator's view of each measured case (bring-up)
   req.measure = measure_from(flags, req.measure);
-  sweep_hooks hooks;
-  hooks.only_cdmc = child_cdmc();
-  const bool talks = comm->is_root() && !hooks.only_cdmc;
-  if (talks) hooks.progress = progress_printer();
-  if (!flags.trace_path.empty()) hooks.trace_cases = 16;
-  hooks.run_at_cdmc = run_child;
+  sweep_hooks hooks = cli_hooks(flags, *comm, signals);
+  hooks.inject = injected_fault(flags, *comm, exec->backend(), req.cases.size());
   if (!exec->simulated()) hooks.predictor = &predictor;
-  if (talks)
+  if (hooks.only_cdmc) {
+    const sweep_result out = run_sweep(req, *exec, *comm, gpu, hooks);
+    if (comm->is_root()) write_result_json(std::getenv(child_json_var), out.doc);
+    return out.stopped ? 128 + out.stopped : out.exit_code;
+  }
+  std::optional<sweep_outputs> outputs;
+  if (comm->is_root()) outputs.emplace(flags, req, *exec, hooks);
+  if (comm->is_root())
     for (const auto& w : req.warnings) std::cerr << "overlap-bench: warning: " << w << "\n";
 
-  const sweep_result out = run_sweep(req, *exec, *comm, gpu, hooks);
-  if (hooks.only_cdmc) {
-    if (comm->is_root()) write_result_json(std::getenv(child_json_var), out.doc);
-    return out.exit_code;
+  sweep_result out;
+  try {
+    out = run_sweep(req, *exec, *comm, gpu, hooks);
+  } catch (const error& e) {
+    if (outputs) outputs->after_failure(e);
+    throw;
   }
-  const int answers_rc = emit(out.doc, flags, *comm, out.trace);
+  const int answers_rc = outputs ? outputs->emit(out, *comm) : 0;
+  // The others wait for rank 0's files: mpirun ends the whole job once any rank has left.
+  comm->barrier();
+  if (out.stopped) return stopped_exit(out, req, flags, *comm);
   if (out.exit_code != 0 && comm->is_root())
     std::cerr << "overlap-bench: error: some cases failed verification (see #wrong)\n";
   return out.exit_code != 0 ? out.exit_code : answers_rc;

@@ -37,6 +37,7 @@ std::string find_config(const std::string& kind, const std::string& name,
   std::error_code ec;
   if (name.find('/') != std::string::npos || name.ends_with(".json")) {
     if (fs::is_regular_file(name, ec)) return name;
+    if (fs::exists(name, ec)) throw config_error(field + ": '" + name + "' is not a regular file");
     throw config_error(field + ": file '" + name + "' not found");
   }
   const fs::path p = fs::path(config_root()) / kind / (name + ".json");

@@ -24,6 +24,9 @@ struct enum_entry {
   E value;
   std::string_view name;
 };
+// Spelled out for compilers without aggregate deduction (clang before 17, used for fuzzing).
+template <class E>
+enum_entry(E, const char*) -> enum_entry<E>;
 
 template <class E>
 struct enum_names;

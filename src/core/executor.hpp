@@ -60,6 +60,9 @@ struct measure_options {
   // nullptr: the executor's own.
   const cluster_spec* cluster = nullptr;
   bool measures(variant v) const { return variants[static_cast<int>(v)]; }
+  // Test hook (core/fault_injection.hpp): this simulated rank never joins the case's first
+  // collective, so the sim reports a hang; -1: none. Real backends never see it.
+  int inject_skip_rank = -1;
 };
 
 // A multi-stage program's variants (only the measured ones are filled) and, per variant, one

@@ -75,29 +75,38 @@ json_object sourced(const json_object& obj, const std::string& key) {
   if (src.empty()) v.fail("source", "must name where the value comes from");
   return v;
 }
+// No GPU figure comes near 1e9 (TFLOP/s, GB/s, µs); beyond it the model's times overflow.
+constexpr double max_figure = 1e9;
+
 double sourced_positive(const json_object& obj, const std::string& key) {
   json_object v = sourced(obj, key);
   const double x = v.get_positive_number("value");
+  if (x > max_figure)
+    v.fail("value",
+           "expected a positive number up to 1e9, got " + describe_json(v.get_raw("value")));
   v.finish();
   return x;
 }
 double sourced_fraction(const json_object& obj, const std::string& key) {
   json_object v = sourced(obj, key);
   const double x = v.get_positive_number("value");
-  if (x > 1.0) v.fail("value", "expected a fraction in (0, 1], got " + std::to_string(x));
+  if (x > 1.0)
+    v.fail("value", "expected a fraction in (0, 1], got " + describe_json(v.get_raw("value")));
   v.finish();
   return x;
 }
 double sourced_factor(const json_object& obj, const std::string& key) {
   json_object v = sourced(obj, key);
   const double x = v.get_number("value");
-  if (x < 1.0) v.fail("value", "expected a slowdown factor >= 1, got " + std::to_string(x));
+  if (!(x >= 1.0 && x <= 1e3))
+    v.fail("value",
+           "expected a slowdown factor from 1 to 1000, got " + describe_json(v.get_raw("value")));
   v.finish();
   return x;
 }
 int sourced_count(const json_object& obj, const std::string& key) {
   json_object v = sourced(obj, key);
-  const auto x = v.get_positive_int("value");
+  const auto x = v.get_int_in("value", 1, 1 << 20);  // SMs, tile sides, CTAs: never near it
   v.finish();
   return static_cast<int>(x);
 }

@@ -2,27 +2,78 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 
 namespace ob {
 
 json load_json_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw config_error(path + ": is a folder, not a JSON file");
   std::ifstream in(path);
   if (!in) throw config_error(path + ": cannot open file: " + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
   try {
     return json::parse(ss.str());
-  } catch (const json::parse_error& e) {
-    throw config_error(path + ": invalid JSON: " + e.what());
+  } catch (const json::exception& e) {
+    throw config_error(path + ": " + describe_parse_error(e));
   }
+}
+
+std::string describe_parse_error(const json::exception& e) {
+  // what() is "[json.exception.parse_error.101] parse error at line 1, column 2: <reason>", or
+  // "[json.exception.out_of_range.406] number overflow parsing '1e400'".
+  std::string text = e.what();
+  if (const auto end = text.find("] "); text.starts_with("[json.exception.") && end != text.npos)
+    text.erase(0, end + 2);
+  const std::string marker = "parse error";
+  if (text.starts_with(marker)) text.erase(0, marker.size());
+  if (!text.empty() && text.front() == ':') text.erase(0, 1);
+  while (!text.empty() && text.front() == ' ') text.erase(0, 1);
+  return "invalid JSON" + std::string(text.starts_with("at ") ? " " : ": ") + text;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  // Optimal string alignment over three rows: a transposed pair ("modle") is one edit.
+  std::vector<std::size_t> before(b.size() + 1), prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        cur[j] = std::min(cur[j], before[j - 2] + 1);
+    }
+    std::swap(before, prev);
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string likely_meant(const std::string& word, const std::vector<std::string>& candidates,
+                         std::size_t max_edits) {
+  const std::size_t reach = max_edits ? max_edits : std::max<std::size_t>(1, word.size() / 4);
+  std::string best;
+  std::size_t best_d = reach + 1;
+  for (const auto& c : candidates) {
+    if (c == word) continue;
+    const std::size_t d = edit_distance(word, c);
+    if (d < best_d) best = c, best_d = d;
+  }
+  return best;
 }
 
 std::string describe_json(const json& v) {
@@ -52,6 +103,7 @@ void json_object::fail(const std::string& key, const std::string& message) const
 }
 
 const json* json_object::find(const std::string& key) const {
+  if (std::find(asked_.begin(), asked_.end(), key) == asked_.end()) asked_.push_back(key);
   auto it = obj_.find(key);
   if (it == obj_.end()) return nullptr;
   used_.insert(key);
@@ -60,8 +112,19 @@ const json* json_object::find(const std::string& key) const {
 
 const json& json_object::require(const std::string& key) const {
   const json* v = find(key);
-  if (v == nullptr) fail(key, "required field is missing");
+  if (v == nullptr) fail_missing(key);
   return *v;
+}
+
+void json_object::fail_missing(const std::string& key, const std::string& what) const {
+  // Only one edit away, and only long names: the keys not read yet include real fields read
+  // later, and among those short names (tp, pp; p10, p90) or two edits (comm_slowdown,
+  // gemm_slowdown) separate real siblings.
+  if (key.size() >= 5) {
+    for (const auto& k : unused_keys())
+      if (likely_meant(k, {key}, 1) == key) fail(k, "unknown key (did you mean " + key + "?)");
+  }
+  fail(key, "required " + what + " is missing");
 }
 
 const json& json_object::get_raw(const std::string& key) const {
@@ -71,10 +134,14 @@ const json& json_object::get_raw(const std::string& key) const {
 }
 
 namespace {
+// Whole numbers an int64 holds: 4, 4.0; not 1e30 or 2^64 - 1, which would wrap when read.
 bool is_integer(const json& v) {
-  return v.is_number_integer() ||
-         (v.is_number_float() &&
-          v.get<double>() == static_cast<double>(static_cast<std::int64_t>(v.get<double>())));
+  if (v.is_number_unsigned())
+    return v.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX);
+  if (v.is_number_integer()) return true;
+  if (!v.is_number_float()) return false;
+  const double d = v.get<double>();
+  return std::fabs(d) < 9.2e18 && d == std::trunc(d);
 }
 }  // namespace
 
@@ -94,6 +161,23 @@ std::optional<std::int64_t> json_object::get_optional_int(const std::string& key
   const json* v = find(key);
   if (v == nullptr || v->is_null()) return std::nullopt;
   return get_int(key);
+}
+
+std::int64_t json_object::get_int_in(const std::string& key, std::int64_t lo,
+                                     std::int64_t hi) const {
+  const json& v = require(key);
+  if (is_integer(v) && get_int(key) >= lo && get_int(key) <= hi) return get_int(key);
+  const std::string kind = lo == 1   ? "a positive integer up to "
+                           : lo == 0 ? "a non-negative integer up to "
+                                     : "an integer from " + std::to_string(lo) + " to ";
+  fail(key, "expected " + kind + std::to_string(hi) + ", got " + describe_json(v));
+}
+
+std::int64_t json_object::get_int_in(const std::string& key, std::int64_t lo, std::int64_t hi,
+                                     std::int64_t fallback) const {
+  const json* v = find(key);
+  if (v == nullptr || v->is_null()) return fallback;
+  return get_int_in(key, lo, hi);
 }
 
 std::int64_t json_object::get_positive_int(const std::string& key) const {
@@ -196,32 +280,18 @@ std::vector<std::string> json_object::unused_keys() const {
 
 void json_object::finish() const {
   const auto unused = unused_keys();
-  if (!unused.empty()) fail(unused.front(), "unknown key (check the spelling)");
+  if (unused.empty()) return;
+  const std::string meant = likely_meant(unused.front(), asked_);
+  fail(unused.front(),
+       "unknown key (" +
+           (meant.empty() ? std::string("check the spelling") : "did you mean " + meant + "?") +
+           ")");
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  if (target.has_parent_path()) {
-    std::error_code ec;
-    fs::create_directories(target.parent_path(), ec);
-  }
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw runtime_failure(path + ": cannot write: " + std::strerror(errno));
-    out << content;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw runtime_failure(path + ": write failed: " + std::strerror(errno));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    throw runtime_failure(path + ": rename failed: " + why);
-  }
+  atomic_file out(path);
+  out.write(content);
+  out.commit();
 }
 
 }  // namespace ob

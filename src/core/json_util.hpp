@@ -30,12 +30,21 @@ class json_object {
   // "file: path.key" for messages.
   std::string where(const std::string& key) const;
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+  // `key` is required but absent. When an unknown key present is a likely misspelling of it,
+  // names that key instead: "x.json: comm_overlap.tp_comm_overlapp: unknown key (did you mean
+  // tp_comm_overlap?)", so a typo is never reported as a missing field.
+  [[noreturn]] void fail_missing(const std::string& key, const std::string& what = "field") const;
 
   std::int64_t get_int(const std::string& key) const;
   std::int64_t get_int(const std::string& key, std::int64_t fallback) const;
   std::int64_t get_positive_int(const std::string& key) const;
   std::int64_t get_positive_int(const std::string& key, std::int64_t fallback) const;
   std::optional<std::int64_t> get_optional_int(const std::string& key) const;
+  // An integer from `lo` to `hi`: a value that would not fit what reads it is refused, not cut
+  // ("expected a positive integer up to 1024, got 99999999999").
+  std::int64_t get_int_in(const std::string& key, std::int64_t lo, std::int64_t hi) const;
+  std::int64_t get_int_in(const std::string& key, std::int64_t lo, std::int64_t hi,
+                          std::int64_t fallback) const;
   double get_number(const std::string& key) const;
   double get_number(const std::string& key, double fallback) const;
   double get_positive_number(const std::string& key) const;
@@ -55,7 +64,7 @@ class json_object {
 
   // Keys present in the object that were never read.
   std::vector<std::string> unused_keys() const;
-  // Throws config_error naming the first unused key.
+  // Throws config_error naming the first unused key, and the known key it most likely meant.
   void finish() const;
 
  private:
@@ -66,7 +75,28 @@ class json_object {
   std::string file_;
   std::string path_;
   mutable std::set<std::string> used_;
+  mutable std::vector<std::string> asked_;  // every key looked up, present or not, in order
 };
+
+// Edits (insert, delete, replace, swap two neighbours) between two names.
+std::size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate `word` most likely misspells (ties to the first), or "" when none is within
+// `max_edits` (by default about one edit per four letters).
+std::string likely_meant(const std::string& word, const std::vector<std::string>& candidates,
+                         std::size_t max_edits = 0);
+
+// A parse error's position and reason, without the library's error code: "invalid JSON at line
+// 1, column 21: syntax error while parsing object - unexpected end of input", "invalid JSON:
+// number overflow parsing '1e400'".
+std::string describe_parse_error(const json::exception& e);
+
+// j.dump(indent) that never throws on text that is not UTF-8 (an environment variable, a file
+// name, a flag): such bytes become U+FFFD instead of a library exception. Identical to dump()
+// for valid text.
+template <class J>
+std::string dump_json(const J& j, int indent = -1) {
+  return j.dump(indent, ' ', false, J::error_handler_t::replace);
+}
 
 // Short description of a JSON value for error messages: -5, "abc", an object, null.
 std::string describe_json(const json& v);

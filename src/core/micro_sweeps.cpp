@@ -55,10 +55,14 @@ std::vector<coll_row> run_coll(const coll_request& r, executor& exec, communicat
   opts.variants[comm_only] = true;
   std::vector<coll_row> rows;
   collective_params c = r.c;
-  for (auto s : r.sizes) {
-    c.bytes = s;
-    const variant_measurements m =
-        measure_variants(exec, comm, make_variant_schedules(plan_collective(c)), opts);
+  for (std::size_t i = 0; i < r.sizes.size(); ++i) {
+    c.bytes = r.sizes[i];
+    variant_measurements m;
+    try {
+      m = measure_case(exec, comm, make_variant_schedules(plan_collective(c)), opts, r.inject, i);
+    } catch (const hang_error& e) {
+      throw hang_error("size " + std::to_string(c.bytes) + " B: " + e.what());
+    }
     rows.push_back(make_coll_row(c, compute_stats(m[comm_only].iter_ms), m[comm_only].wrong));
   }
   return rows;

@@ -27,6 +27,7 @@ struct coll_request {
   collective_params c;
   std::vector<std::uint64_t> sizes;
   measure_options measure;
+  fault_injection inject;  // test hook; case = the size's row
 };
 // Sizes from `lo` to `hi`, each `factor` times the last (nccl-tests' -b -e -f).
 std::vector<std::uint64_t> size_range(std::uint64_t lo, std::uint64_t hi, std::uint64_t factor);

@@ -4,6 +4,7 @@
 
 #include "core/config_paths.hpp"
 #include "core/json_util.hpp"
+#include "core/units.hpp"
 
 namespace ob {
 
@@ -16,14 +17,16 @@ model_spec load_model_spec(const std::string& ref, const std::string& field) {
   top.get_string("comment", "");
   top.get_string("source", "");
   m.display_name = top.get_string("display_name", m.name);
-  m.hidden = top.get_positive_int("hidden_size");
-  m.ffn_hidden = top.get_positive_int("ffn_hidden_size");
-  m.heads = top.get_positive_int("num_attention_heads");
-  m.kv_heads = top.get_positive_int("num_query_groups", m.heads);
-  m.seq_length = top.get_positive_int("seq_length");
-  m.micro_batch = top.get_positive_int("micro_batch_size", 1);
-  m.layers = top.get_positive_int("num_layers");
-  m.vocab_size = top.get_positive_int("vocab_size");
+  // Sizes a layer's GEMMs can take (units.hpp's max_gemm_dim); the sequence and micro-batch as
+  // --set allows them.
+  m.hidden = top.get_int_in("hidden_size", 1, max_gemm_dim);
+  m.ffn_hidden = top.get_int_in("ffn_hidden_size", 1, max_gemm_dim);
+  m.heads = top.get_int_in("num_attention_heads", 1, 1 << 16);
+  m.kv_heads = top.get_int_in("num_query_groups", 1, 1 << 16, m.heads);
+  m.seq_length = top.get_int_in("seq_length", 1, 1 << 24);
+  m.micro_batch = top.get_int_in("micro_batch_size", 1, 1 << 16, 1);
+  m.layers = top.get_int_in("num_layers", 1, 1 << 16);
+  m.vocab_size = top.get_int_in("vocab_size", 1, 1 << 24);
   m.type =
       parse_enum<dtype>(top.get_enum("dtype", {"bf16", "fp16", "fp8"}, "bf16"), path + ": dtype");
   m.gated_mlp = top.get_bool("gated_linear_unit", false);

@@ -177,7 +177,7 @@ userbuffers_preset load_preset_file(const std::string& path) {
   p.cp = small_positive_int(top, "cp", 1);
   p.mbs = small_positive_int(top, "mbs");
   p.seq_length = small_positive_int(top, "seq_length");
-  if (!top.has("gemms")) top.fail("gemms", "required field is missing");
+  if (!top.has("gemms")) top.fail_missing("gemms");
   p.gemms = parse_layer(top.get_raw("gemms"), path, "gemms", p.warnings, true);
   top.finish();
   return p;

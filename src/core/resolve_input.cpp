@@ -263,7 +263,7 @@ std::optional<std::int64_t> read_train(const json_object& o) {
 bridge_input read_bridge_input(const json& input, report& r) {
   const json_object top(input, r.file, "");
   top.get_string("comment", "");
-  if (!top.has("model")) top.fail("model", "required section is missing");
+  if (!top.has("model")) top.fail_missing("model", "section");
   bridge_input in;
   {
     const json_object model = top.get_object("model");

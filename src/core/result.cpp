@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -22,7 +23,7 @@ ordered_json optional_json(const std::optional<double>& v) {
 
 // A field that must be present but may be null (a metric the case could not have).
 std::optional<double> get_nullable_number(const json_object& obj, const std::string& key) {
-  if (!obj.has(key)) obj.fail(key, "required field is missing");
+  if (!obj.has(key)) obj.fail_missing(key);
   const json& v = obj.get_raw(key);
   if (v.is_null()) return std::nullopt;
   if (!v.is_number()) obj.fail(key, "expected a number or null, got " + describe_json(v));
@@ -93,7 +94,7 @@ case_record case_from_json(const json_object& obj) {
   m.comm_busbw_gbps_overlapped = get_nullable_number(obj, "comm_busbw_gbps_overlapped");
   m.wrong = get_non_negative_int(obj, "wrong");
   const json& warnings = obj.get_raw("warnings");
-  if (!obj.has("warnings")) obj.fail("warnings", "required field is missing");
+  if (!obj.has("warnings")) obj.fail_missing("warnings");
   if (!warnings.is_array())
     obj.fail("warnings", "expected an array of strings, got " + describe_json(warnings));
   for (std::size_t i = 0; i < warnings.size(); ++i) {
@@ -115,7 +116,7 @@ result_doc read_result(const json& j, const ordered_json* ordered, const std::st
   get_object_raw(top, "config");
   check_simulated(top, env);
   const json& cases = top.get_raw("cases");
-  if (!top.has("cases")) top.fail("cases", "required field is missing");
+  if (!top.has("cases")) top.fail_missing("cases");
   if (!cases.is_array()) top.fail("cases", "expected an array, got " + describe_json(cases));
   result_doc d;
   read_doc_answers(top, d);
@@ -235,9 +236,10 @@ ordered_json to_json(const result_doc& d) {
   j["tool"] = d.tool.is_null() ? ordered_json::object() : d.tool;
   j["env"] = d.env.is_null() ? ordered_json::object() : d.env;
   j["config"] = d.config.is_null() ? ordered_json::object() : d.config;
+  // The recommendation before the cases: the journal streams the cases as the document's tail.
+  doc_answers_to_json(d, j);
   j["cases"] = ordered_json::array();
   for (const case_record& c : d.cases) j["cases"].push_back(to_json(c));
-  doc_answers_to_json(d, j);
   return j;
 }
 
@@ -250,7 +252,18 @@ result_doc result_from_json(const ordered_json& j, const std::string& file) {
   return read_result(plain, &j, file);
 }
 
+case_record case_record_from_json(const ordered_json& j, const std::string& file,
+                                  const std::string& where) {
+  const json plain = json::parse(j.dump());
+  case_record c = case_from_json(json_object(plain, file, where));
+  c.params = j.at("params");  // case_from_json checked it is there; this keeps its key order
+  return c;
+}
+
 result_doc load_result(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw config_error(path + ": is a folder, not a result file");
   std::ifstream in(path);
   if (!in) throw config_error(path + ": cannot open file: " + std::strerror(errno));
   std::stringstream ss;
@@ -258,14 +271,14 @@ result_doc load_result(const std::string& path) {
   ordered_json j;
   try {
     j = ordered_json::parse(ss.str());
-  } catch (const ordered_json::parse_error& e) {
-    throw config_error(path + ": invalid JSON: " + e.what());
+  } catch (const ordered_json::exception& e) {
+    throw config_error(path + ": " + describe_parse_error(e));
   }
   return result_from_json(j, path);
 }
 
 void write_result_json(const std::string& path, const result_doc& d) {
-  write_file_atomic(path, to_json(d).dump(2) + "\n");
+  write_file_atomic(path, dump_json(to_json(d), 2) + "\n");
 }
 
 std::string result_csv(const result_doc& d) {
@@ -362,7 +375,7 @@ coll_doc coll_from_json(const ordered_json& oj, const std::string& file) {
       top.get_enum("op", {"all_gather", "reduce_scatter", "all_reduce"}, std::string());
   const std::int64_t ranks = top.get_positive_int("ranks", 0);
   const json& rows = top.get_raw("rows");
-  if (!top.has("rows")) top.fail("rows", "required field is missing");
+  if (!top.has("rows")) top.fail_missing("rows");
   if (!rows.is_array()) top.fail("rows", "expected an array, got " + describe_json(rows));
   top.finish();
   coll_doc d;
@@ -380,7 +393,7 @@ coll_doc coll_from_json(const ordered_json& oj, const std::string& file) {
 }
 
 void write_coll_json(const std::string& path, const coll_doc& d) {
-  write_file_atomic(path, to_json(d).dump(2) + "\n");
+  write_file_atomic(path, dump_json(to_json(d), 2) + "\n");
 }
 
 }  // namespace ob

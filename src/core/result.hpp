@@ -58,6 +58,10 @@ result_doc result_from_json(const json& j, const std::string& file);
 // Same, keeping the key order of params, tool, env and config as in `j` (the json overload sorts
 // them), so write -> read -> write reproduces the file byte for byte.
 result_doc result_from_json(const ordered_json& j, const std::string& file);
+// One case object (of a document, or a journal line) as the strict reader checks it; `where`
+// names it in messages ("line 3" gives "x.journal: line 3.params: ...").
+case_record case_record_from_json(const ordered_json& j, const std::string& file,
+                                  const std::string& where);
 // Reads and parses `path` keeping key order, then result_from_json. Exit 2 on any error.
 result_doc load_result(const std::string& path);
 

@@ -1,5 +1,7 @@
 #include "core/run_spec.hpp"
 
+#include <filesystem>
+
 #include "core/error.hpp"
 #include "core/presets.hpp"
 
@@ -17,6 +19,9 @@ struct overlap_source {
 overlap_source load_overlap_source(const layer_scenario& sc) {
   overlap_source src;
   if (!sc.bridge_config.empty()) {
+    if (!std::filesystem::is_regular_file(sc.bridge_config))
+      throw config_error(sc.file + ": overlap.bridge_config: file '" + sc.bridge_config +
+                         "' not found");
     bridge_resolution res = resolve_bridge_file(sc.bridge_config);
     if (res.has_errors())
       throw config_error(sc.bridge_config +

@@ -27,9 +27,10 @@ std::string value_text(const json& v) { return v.is_string() ? v.get<std::string
 int parse_int(const std::string& text, const std::string& where, int lo, int hi) {
   int v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+  const bool whole = !text.empty() && ptr == text.data() + text.size();
+  if (!whole || (ec != std::errc() && ec != std::errc::result_out_of_range))
     throw config_error(where + ": expected an integer, got '" + text + "'");
-  if (v < lo || v > hi)
+  if (ec == std::errc::result_out_of_range || v < lo || v > hi)
     throw config_error(where + ": " + text + " is out of range [" + std::to_string(lo) + ", " +
                        std::to_string(hi) + "]");
   return v;
@@ -75,10 +76,11 @@ namespace {
 void read_parallel(const json_object& top, layer_scenario& sc) {
   const auto par = top.get_optional_object("parallel");
   if (!par) return;
-  sc.layout.tp = static_cast<int>(par->get_positive_int("tp", 1));
-  sc.layout.cp = static_cast<int>(par->get_positive_int("cp", 1));
-  sc.layout.dp = static_cast<int>(par->get_positive_int("dp", 1));
-  sc.layout.pp = static_cast<int>(par->get_positive_int("pp", 1));
+  // The bounds of --set tp/cp/dp/pp (field_table below).
+  sc.layout.tp = static_cast<int>(par->get_int_in("tp", 1, 1024, 1));
+  sc.layout.cp = static_cast<int>(par->get_int_in("cp", 1, 1024, 1));
+  sc.layout.dp = static_cast<int>(par->get_int_in("dp", 1, 1 << 20, 1));
+  sc.layout.pp = static_cast<int>(par->get_int_in("pp", 1, 1024, 1));
   sc.layout.sequence_parallel = par->get_bool("sequence_parallel", true);
   par->finish();
 }
@@ -131,10 +133,9 @@ void read_sweep(const json_object& top, layer_scenario& sc) {
 void read_measure(const json_object& top, layer_scenario& sc) {
   const auto m = top.get_optional_object("measure");
   if (!m) return;
-  sc.warmup = static_cast<int>(m->get_int("warmup", sc.warmup));
-  sc.iters = static_cast<int>(m->get_positive_int("iters", sc.iters));
+  sc.warmup = static_cast<int>(m->get_int_in("warmup", 0, 1 << 20, sc.warmup));
+  sc.iters = static_cast<int>(m->get_int_in("iters", 1, 1 << 20, sc.iters));
   sc.graphs = m->get_bool("graphs", false);
-  if (sc.warmup < 0) m->fail("warmup", "expected a non-negative integer");
   m->finish();
 }
 
@@ -216,12 +217,10 @@ layer_scenario load_layer_scenario(const std::string& ref) {
   sc.gpu = top.get_string("gpu", sc.gpu);
   sc.model = top.get_string("model", sc.model);
   read_parallel(top, sc);
-  if (top.has("micro_batch")) sc.micro_batch = top.get_positive_int("micro_batch");
-  if (top.has("seq_length")) sc.seq_length = top.get_positive_int("seq_length");
+  if (top.has("micro_batch")) sc.micro_batch = top.get_int_in("micro_batch", 1, 1 << 16);
+  if (top.has("seq_length")) sc.seq_length = top.get_int_in("seq_length", 1, 1 << 24);
   read_overlap(top, sc);
-  sc.layernorm_sm_margin = static_cast<int>(top.get_int("layernorm_sm_margin", 0));
-  if (sc.layernorm_sm_margin < 0)
-    top.fail("layernorm_sm_margin", "expected a non-negative integer");
+  sc.layernorm_sm_margin = static_cast<int>(top.get_int_in("layernorm_sm_margin", 0, 1024, 0));
   sc.te_launch_ordering =
       parse_enum<launch_ordering>(top.get_enum("te_launch_ordering", {"auto", "on", "off"}, "auto"),
                                   top.where("te_launch_ordering"));
@@ -243,6 +242,8 @@ void apply_override(layer_scenario& sc, const std::string& assignment) {
   for (const auto& v : values)
     if (v.empty()) throw config_error(where + ": empty value in list");
   if (is_sweep_axis(key)) {
+    // Checked here so that a bad value names --set, not the scenario file.
+    expand_axes({{key, values}}, "--set ", plan_knobs{});
     axis_mut(sc, key).values = values;
     return;
   }

@@ -3,8 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <map>
+#include <charconv>
 #include <set>
+#include <unordered_map>
 
 #include "core/answers.hpp"
 #include "core/bringup.hpp"
@@ -54,20 +55,23 @@ case_record make_record(const sweep_case& c, const std::string& scenario,
   return rec;
 }
 
-// Which cases this process measures, and which CDMC values must run elsewhere.
+// Which cases this process measures (indices into the request), and which CDMC values must run
+// elsewhere.
 struct cdmc_partition {
-  std::vector<const sweep_case*> here;
+  std::vector<std::size_t> here;
   std::set<int> elsewhere;
 };
 
-cdmc_partition partition_by_cdmc(const sweep_request& req, bool real, int own_cdmc, int only_cdmc) {
+cdmc_partition partition_by_cdmc(const sweep_request& req, bool real, int own_cdmc, int only_cdmc,
+                                 const std::set<std::string>& finished) {
   cdmc_partition p;
-  for (const auto& c : req.cases) {
-    if (only_cdmc && c.cdmc != only_cdmc) continue;
+  for (std::size_t i = 0; i < req.cases.size(); ++i) {
+    const sweep_case& c = req.cases[i];
+    if ((only_cdmc && c.cdmc != only_cdmc) || finished.count(c.id)) continue;
     if (real && c.cdmc != own_cdmc)
       p.elsewhere.insert(c.cdmc);
     else
-      p.here.push_back(&c);
+      p.here.push_back(i);
   }
   return p;
 }
@@ -82,6 +86,67 @@ void check_cdmc_reachable(const cdmc_partition& p, const communicator& comm, int
     throw config_error(asked +
                        "; under mpirun run one launch per value with scripts/sweep_cdmc.sh");
   if (!hooks.run_at_cdmc) throw config_error(asked + "; run one process per CDMC value");
+}
+
+// Rank 0 alone read the journal; every rank must skip the same cases, or the reductions pair up
+// different cases.
+std::set<std::string> finished_ids(const sweep_hooks& hooks, communicator& comm) {
+  std::string joined;
+  for (const case_record& r : hooks.finished) joined += r.id + "\n";
+  if (comm.size() > 1) comm.broadcast(joined, 0);
+  std::set<std::string> ids;
+  for (std::size_t start = 0, cut; (cut = joined.find('\n', start)) != std::string::npos;
+       start = cut + 1)
+    ids.insert(joined.substr(start, cut - start));
+  return ids;
+}
+
+// Rank 0 decides and every rank learns it, so all stop before the same case.
+int agreed_stop(const sweep_hooks& hooks, communicator& comm) {
+  int reason = comm.is_root() && hooks.should_stop ? hooks.should_stop() : 0;
+  if (comm.size() == 1) return reason;
+  std::string text = std::to_string(reason);
+  comm.broadcast(text, 0);
+  std::from_chars(text.data(), text.data() + text.size(), reason);
+  return reason;
+}
+
+// Plans, measures and reduces case `index`; the injected faults (a test hook) act here.
+case_record run_case(const sweep_request& req, std::size_t index, executor& exec,
+                     communicator& comm, const sweep_hooks& hooks, sweep_result& out,
+                     std::size_t traced) {
+  const sweep_case& c = req.cases[index];
+  schedule planned;
+  try {
+    planned = req.plan(c);
+  } catch (const config_error& e) {
+    // Name where the value came from: the scenario file (or flags) and the case.
+    throw config_error(req.source + ": case " + c.id + ": " + e.what());
+  }
+  const variant_schedules variants = make_variant_schedules(planned);
+  measure_options o = req.measure;
+  o.cdmc = c.cdmc;
+  variant_measurements m;
+  try {
+    m = measure_case(exec, comm, variants, o, hooks.inject, index);
+  } catch (const hang_error& e) {
+    throw hang_error("case " + std::to_string(index) + " (" + c.id + "): " + e.what());
+  }
+  if (traced < hooks.trace_cases) add_to_trace(out.trace, traced, exec, variants, m, c.id);
+  return make_record(c, req.scenario, variants, m, hooks.predictor, o);
+}
+
+// The cases measured in other processes (one per other CDMC value), rank 0 only.
+void run_elsewhere(const cdmc_partition& part, const sweep_hooks& hooks, communicator& comm,
+                   std::unordered_map<std::string, case_record>& by_id, sweep_result& out) {
+  if (!comm.is_root() || out.stopped) return;
+  for (int cdmc : part.elsewhere) {
+    if (hooks.should_stop && (out.stopped = hooks.should_stop()) != 0) return;
+    for (case_record& rec : hooks.run_at_cdmc(cdmc)) {
+      if (hooks.on_case) hooks.on_case(rec);
+      by_id.emplace(rec.id, std::move(rec));
+    }
+  }
 }
 
 }  // namespace
@@ -100,6 +165,22 @@ variant_measurements measure_variants(executor& exec, communicator& comm,
   comm.sum_reduce(wrong);
   for (std::size_t i = 0; i < m.size(); ++i) m[i].wrong = wrong[i];
   return m;
+}
+
+variant_measurements measure_case(executor& exec, communicator& comm,
+                                  const variant_schedules& variants, measure_options opts,
+                                  const fault_injection& inject, std::size_t index) {
+  maybe_die(inject, comm.rank(), index);
+  if (inject.kind != fault_kind::skip_collective || inject.case_index != index)
+    return measure_variants(exec, comm, variants, opts);
+  // One process: a simulated rank skips the collective. Under mpirun the process of that rank
+  // skips the reduction and leaves the others waiting in it.
+  if (comm.size() == 1) {
+    opts.inject_skip_rank = inject.rank;
+    return measure_variants(exec, comm, variants, opts);
+  }
+  if (comm.rank() == inject.rank) return exec.measure(variants, opts);
+  return measure_variants(exec, comm, variants, opts);
 }
 
 result_doc new_result_doc(const executor& exec, const gpu_spec& gpu, const communicator& comm,
@@ -127,42 +208,34 @@ result_doc new_result_doc(const executor& exec, const gpu_spec& gpu, const commu
 sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& comm,
                        const gpu_spec& gpu, const sweep_hooks& hooks) {
   const int own_cdmc = process_cdmc();
-  const cdmc_partition part = partition_by_cdmc(req, !exec.simulated(), own_cdmc, hooks.only_cdmc);
+  const std::set<std::string> finished = finished_ids(hooks, comm);
+  const cdmc_partition part =
+      partition_by_cdmc(req, !exec.simulated(), own_cdmc, hooks.only_cdmc, finished);
   check_cdmc_reachable(part, comm, own_cdmc, hooks);
 
   sweep_result out;
   out.trace.set_metadata(
       {{"backend", exec.backend()}, {"simulated", exec.simulated()}, {"label", exec.label()}});
-  std::map<std::string, case_record> by_id;
+  std::unordered_map<std::string, case_record> by_id;
+  for (const case_record& rec : hooks.finished) by_id.emplace(rec.id, rec);
   timeline_keeper timelines;
   std::size_t done = 0;
-  for (const sweep_case* c : part.here) {
-    schedule planned;
-    try {
-      planned = req.plan(*c);
-    } catch (const config_error& e) {
-      // Name where the value came from: the scenario file (or flags) and the case.
-      throw config_error(req.source + ": case " + c->id + ": " + e.what());
-    }
-    const variant_schedules variants = make_variant_schedules(planned);
-    measure_options o = req.measure;
-    o.cdmc = c->cdmc;
-    const variant_measurements m = measure_variants(exec, comm, variants, o);
-    if (done < hooks.trace_cases) add_to_trace(out.trace, done, exec, variants, m, c->id);
-    timelines.offer(
-        by_id.emplace(c->id, make_record(*c, req.scenario, variants, m, hooks.predictor, o))
-            .first->second);
-    if (hooks.progress) hooks.progress(++done, part.here.size(), c->id);
+  for (std::size_t index : part.here) {
+    if ((out.stopped = agreed_stop(hooks, comm)) != 0) break;
+    case_record rec = run_case(req, index, exec, comm, hooks, out, done);
+    if (hooks.on_case && comm.is_root()) hooks.on_case(rec);
+    timelines.offer(by_id.emplace(rec.id, std::move(rec)).first->second);
+    if (hooks.progress) hooks.progress(++done, part.here.size(), req.cases[index].id);
   }
-  if (comm.is_root())
-    for (int cdmc : part.elsewhere)
-      for (case_record& rec : hooks.run_at_cdmc(cdmc)) by_id.emplace(rec.id, std::move(rec));
+  run_elsewhere(part, hooks, comm, by_id, out);
 
   ordered_json config = req.config;
   config["warnings"] = req.warnings;
   out.doc = new_result_doc(exec, gpu, comm, config);
+  // Moved, not copied: a long sweep holds each record once.
   for (const auto& c : req.cases)
-    if (auto it = by_id.find(c.id); it != by_id.end()) out.doc.cases.push_back(it->second);
+    if (auto it = by_id.find(c.id); it != by_id.end())
+      out.doc.cases.push_back(std::move(it->second));
   finish_answers(out.doc);
   for (const auto& rec : out.doc.cases)
     if (rec.m.wrong > 0) out.exit_code = static_cast<int>(exit_code::runtime);

@@ -9,6 +9,7 @@
 
 #include "core/communicator.hpp"
 #include "core/executor.hpp"
+#include "core/fault_injection.hpp"
 #include "core/gpu_spec.hpp"
 #include "core/result.hpp"
 #include "core/sweep_axes.hpp"
@@ -34,6 +35,13 @@ variant_measurements measure_variants(executor& exec, communicator& comm,
                                       const variant_schedules& variants,
                                       const measure_options& opts);
 
+// measure_variants for case `index` of a sweep, with the injected fault of that case applied (a
+// test hook, core/fault_injection.hpp): this rank may die before it, or skip its collective (one
+// process, simulated) or its cross-rank reduction (under mpirun).
+variant_measurements measure_case(executor& exec, communicator& comm,
+                                  const variant_schedules& variants, measure_options opts,
+                                  const fault_injection& inject, std::size_t index);
+
 // What the caller of run_sweep can plug in. Every hook is optional.
 struct sweep_hooks {
   // After each case this process measured: (cases done, cases to do here, case id).
@@ -49,6 +57,17 @@ struct sweep_hooks {
   // A sim executor for measured runs: each case also records the simulator's prediction of the
   // same schedule (core/bringup.hpp).
   executor* predictor = nullptr;
+  // Each finished case as it completes (the journal appends it). Called on rank 0 only, for the
+  // cases measured here and those a CDMC child returned.
+  std::function<void(const case_record&)> on_case;
+  // Asked on rank 0 before each case: non-zero stops the sweep there and comes back as
+  // sweep_result::stopped. Every rank learns the answer (one broadcast per case), so no rank is
+  // left waiting in a reduction the others never enter.
+  std::function<int()> should_stop;
+  // Cases an earlier run finished (--resume, on rank 0): not measured again, kept in the result.
+  std::vector<case_record> finished;
+  // Test hook (core/fault_injection.hpp).
+  fault_injection inject;
 };
 
 struct sweep_result {
@@ -56,10 +75,14 @@ struct sweep_result {
   trace_writer trace;
   // 0, or 3 (runtime) when a case failed verification: its times do not count.
   int exit_code = 0;
+  // should_stop's answer when it stopped the sweep early (doc holds the cases finished); 0 when
+  // every case ran.
+  int stopped = 0;
 };
 
-// Runs the request's cases on `exec` (see sweep_hooks for CDMC). Throws config_error naming
-// the source and case when a case cannot be planned.
+// Runs the request's cases on `exec` (see sweep_hooks for CDMC, journaling and stopping).
+// Throws config_error naming the source and case when a case cannot be planned, and hang_error
+// naming the case when a rank stops answering.
 sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& comm,
                        const gpu_spec& gpu, const sweep_hooks& hooks);
 

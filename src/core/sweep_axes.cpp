@@ -12,9 +12,10 @@ namespace {
 int parse_int(const std::string& text, const std::string& where, int lo, int hi) {
   int v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+  const bool whole = !text.empty() && ptr == text.data() + text.size();
+  if (!whole || (ec != std::errc() && ec != std::errc::result_out_of_range))
     throw config_error(where + ": expected an integer, got '" + text + "'");
-  if (v < lo || v > hi)
+  if (ec == std::errc::result_out_of_range || v < lo || v > hi)
     throw config_error(where + ": " + text + " is out of range [" + std::to_string(lo) + ", " +
                        std::to_string(hi) + "]");
   return v;
@@ -71,6 +72,14 @@ const axis_row& row_of(const std::string& name, const std::string& where) {
   throw config_error(where + name + ": unknown sweep axis");
 }
 
+// How messages name an axis: "x.json: sweep.sm_margin", or "pair --sm-margin" for a flag.
+std::string axis_field(const std::string& where, const std::string& name) {
+  if (!where.ends_with("--")) return where + name;
+  std::string flag = name;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return where + flag;
+}
+
 // Every value is parsed (and so validated); an axis that does not apply to the case's method
 // stays out of its id and params, so such cases collapse into one (expand_axes keeps the first).
 sweep_case make_case(const std::vector<sweep_axis>& axes, const std::vector<std::size_t>& idx,
@@ -81,7 +90,8 @@ sweep_case make_case(const std::vector<sweep_axis>& axes, const std::vector<std:
   std::vector<std::pair<std::string, ordered_json>> parsed;
   for (std::size_t a = 0; a < axes.size(); ++a) {
     const std::string& name = axes[a].name;
-    parsed.emplace_back(name, row_of(name, where).parse(axes[a].values[idx[a]], where + name, c));
+    parsed.emplace_back(name, row_of(name, where).parse(axes[a].values[idx[a]],
+                                                        axis_field(where, name), c));
   }
   for (std::size_t a = 0; a < axes.size(); ++a) {
     const auto& [name, value] = parsed[a];
@@ -101,8 +111,14 @@ bool is_sweep_axis(std::string_view name) {
 
 std::vector<sweep_case> expand_axes(const std::vector<sweep_axis>& axes, const std::string& where,
                                     const plan_knobs& base) {
-  for (const auto& a : axes)
-    if (a.values.empty()) throw config_error(where + a.name + ": no values");
+  for (const auto& a : axes) {
+    if (a.values.empty()) throw config_error(axis_field(where, a.name) + ": no values");
+    // A value listed twice would give two cases one id, which no result reader accepts.
+    std::set<std::string> seen;
+    for (const auto& v : a.values)
+      if (!seen.insert(v).second)
+        throw config_error(axis_field(where, a.name) + ": value '" + v + "' is listed twice");
+  }
   std::vector<sweep_case> cases;
   std::set<std::string> ids;
   std::vector<std::size_t> idx(axes.size(), 0);

@@ -91,7 +91,7 @@ json trace_writer::to_json() const {
 }
 
 void trace_writer::write(const std::string& path) const {
-  write_file_atomic(path, to_json().dump(1) + "\n");
+  write_file_atomic(path, dump_json(to_json(), 1) + "\n");
 }
 
 }  // namespace ob

@@ -99,6 +99,8 @@ gemm_shape parse_gemm_shape(std::string_view text, std::string_view field) {
     if (part.empty() || ec != std::errc() || ptr != part.data() + part.size())
       fail("not an integer");
     if (v <= 0) fail("dimensions must be positive");
+    // Far beyond any layer's GEMM; the simulator's work grows with the tile count.
+    if (v > max_gemm_dim) fail("dimensions must be at most " + std::to_string(max_gemm_dim));
     dims[idx++] = v;
     if (cut == std::string_view::npos) break;
     rest = rest.substr(cut + 1);

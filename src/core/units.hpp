@@ -19,7 +19,8 @@ std::string format_fixed(double v, int decimals);
 struct gemm_shape {
   std::int64_t m = 0, n = 0, k = 0;
 };
-// "8192x8192x8192" (also 'X' or '*'); each dimension a positive integer.
+inline constexpr std::int64_t max_gemm_dim = std::int64_t{1} << 20;
+// "8192x8192x8192" (also 'X' or '*'); each dimension a positive integer up to max_gemm_dim.
 gemm_shape parse_gemm_shape(std::string_view text, std::string_view field);
 
 }  // namespace ob

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "core/error.hpp"
+#include "core/units.hpp"
 
 namespace ob {
 
@@ -40,6 +41,11 @@ void check_layout(const model_spec& model, const parallel_layout& layout) {
   if (layout.cp > 1 && model.attention == attention_backend::unfused)
     throw config_error("parallel layout: context parallelism (cp " + std::to_string(layout.cp) +
                        ") needs attention_backend flash; model " + model.name + " is unfused");
+  // The token dimension of every GEMM; beyond this the simulator's work explodes.
+  if (model.tokens() / layout.cp > max_gemm_dim)
+    throw config_error("parallel layout: tokens (seq_length x micro_batch / cp = " +
+                       std::to_string(model.tokens() / layout.cp) + ") exceed " +
+                       std::to_string(max_gemm_dim) + ", the largest GEMM dimension modelled");
   // Sequence parallelism shards T over TP ranks between the TP regions.
   if (layout.sequence_parallel)
     require_divisible(model.tokens() / layout.cp, t, "tokens (seq_length x micro_batch / cp)",

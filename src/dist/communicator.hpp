@@ -13,8 +13,11 @@ namespace ob {
 bool launched_by_mpi_launcher();
 
 // MPI when built with it and launched by a launcher (or `force_mpi`); single-rank otherwise.
-// Throws config_error when the launcher started several ranks but the build has no MPI.
-std::unique_ptr<communicator> make_communicator(int* argc, char*** argv, bool force_mpi = false);
+// Throws config_error when the launcher started several ranks but the build has no MPI. Every
+// cross-rank call gives up after `timeout_s` (--timeout) with a hang_error naming the rank and
+// the MPI call, so a dead or stuck rank never blocks the others for ever.
+std::unique_ptr<communicator> make_communicator(int* argc, char*** argv, double timeout_s = 300,
+                                                bool force_mpi = false);
 
 std::unique_ptr<communicator> make_single_communicator();
 

@@ -1,8 +1,11 @@
 // Built only when MPI is found (CMake drops mpi_*.cpp otherwise).
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <exception>
 #include <string>
+#include <thread>
 
 #include "core/error.hpp"
 #include "dist/communicator.hpp"
@@ -19,10 +22,12 @@ void check(int rc, const char* what) {
   }
 }
 
-// Owns MPI_Init/MPI_Finalize and the node-local communicator.
+// Owns MPI_Init/MPI_Finalize, the node-local communicator and two duplicates of the world: one
+// for the reductions, one for broadcasts. A rank that skips a reduction (or dies) then leaves
+// the others waiting in that reduction rather than pairing it with a later broadcast.
 class mpi_communicator final : public communicator {
  public:
-  mpi_communicator(int* argc, char*** argv) {
+  mpi_communicator(int* argc, char*** argv, double timeout_s) : timeout_s_(timeout_s) {
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (!initialized) {
@@ -34,6 +39,11 @@ class mpi_communicator final : public communicator {
     check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local_),
           "MPI_Comm_split_type");
     check(MPI_Comm_rank(local_, &local_rank_), "MPI_Comm_rank(local)");
+    for (MPI_Comm* c : {&reduce_, &bcast_}) {
+      check(MPI_Comm_dup(MPI_COMM_WORLD, c), "MPI_Comm_dup");
+      // Errors come back to check() with the rank and the call, instead of aborting the job.
+      check(MPI_Comm_set_errhandler(*c, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    }
     // The launcher's own idea of the local rank must agree, or GPUs get double-booked.
     for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}) {
       if (const char* v = std::getenv(name); v && *v && std::atoi(v) != local_rank_)
@@ -47,7 +57,11 @@ class mpi_communicator final : public communicator {
     if (auto nl = flavour_.find_first_of(",\n"); nl != std::string::npos) flavour_.resize(nl);
   }
   ~mpi_communicator() override {
-    if (local_ != MPI_COMM_NULL) MPI_Comm_free(&local_);
+    // On an error the other ranks may be gone or stuck in a collective, and MPI_Finalize would
+    // wait for them: leave without it, and mpirun ends the job with this rank's exit code.
+    if (std::uncaught_exceptions() > 0) return;
+    for (MPI_Comm* c : {&reduce_, &bcast_, &local_})
+      if (*c != MPI_COMM_NULL) MPI_Comm_free(c);
     if (owns_init_) MPI_Finalize();
   }
   mpi_communicator(const mpi_communicator&) = delete;
@@ -58,36 +72,72 @@ class mpi_communicator final : public communicator {
   int local_rank() const override { return local_rank_; }
   std::string flavour() const override { return flavour_; }
   void max_reduce(std::vector<double>& values) override {
-    check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
-                        MPI_MAX, MPI_COMM_WORLD),
-          "MPI_Allreduce(max)");
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Iallreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
+                         MPI_MAX, reduce_, &r),
+          "MPI_Iallreduce(max)");
+    wait(r, "MPI_Iallreduce(max)");
   }
   void sum_reduce(std::vector<long long>& values) override {
-    check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_LONG_LONG,
-                        MPI_SUM, MPI_COMM_WORLD),
-          "MPI_Allreduce(sum)");
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Iallreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
+                         MPI_LONG_LONG, MPI_SUM, reduce_, &r),
+          "MPI_Iallreduce(sum)");
+    wait(r, "MPI_Iallreduce(sum)");
   }
   void broadcast(std::string& bytes, int root) override {
     long long n = static_cast<long long>(bytes.size());
-    check(MPI_Bcast(&n, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD), "MPI_Bcast(size)");
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Ibcast(&n, 1, MPI_LONG_LONG, root, bcast_, &r), "MPI_Ibcast(size)");
+    wait(r, "MPI_Ibcast(size)");
     bytes.resize(static_cast<std::size_t>(n));
-    check(MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, root, MPI_COMM_WORLD),
-          "MPI_Bcast");
+    check(MPI_Ibcast(bytes.data(), static_cast<int>(n), MPI_BYTE, root, bcast_, &r), "MPI_Ibcast");
+    wait(r, "MPI_Ibcast");
   }
-  void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+  void barrier() override {
+    MPI_Request r = MPI_REQUEST_NULL;
+    check(MPI_Ibarrier(bcast_, &r), "MPI_Ibarrier");
+    wait(r, "MPI_Ibarrier");
+  }
 
  private:
+  // Polls `r` until it completes or --timeout passes; then hang_error names this rank and `what`.
+  // Spins briefly (a sim case is short), then yields, then sleeps, so oversubscribed ranks leave
+  // the cores to the ones still measuring.
+  void wait(MPI_Request& r, const char* what) {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    const auto deadline = start + std::chrono::duration<double>(timeout_s_);
+    for (long polls = 0;; ++polls) {
+      int done = 0;
+      check(MPI_Test(&r, &done, MPI_STATUS_IGNORE), what);
+      if (done) return;
+      const auto now = clock::now();
+      if (now >= deadline)
+        throw hang_error("rank " + std::to_string(rank_) + ": no answer within " +
+                         std::to_string(static_cast<long>(timeout_s_)) + " s (--timeout) in " +
+                         what + ": another rank skipped it, hung or died");
+      if (polls < 1000) continue;
+      if (now - start < std::chrono::milliseconds(10))
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  }
+
+  double timeout_s_;
   bool owns_init_ = false;
   int rank_ = 0, size_ = 1, local_rank_ = 0;
-  MPI_Comm local_ = MPI_COMM_NULL;
+  MPI_Comm local_ = MPI_COMM_NULL, reduce_ = MPI_COMM_NULL, bcast_ = MPI_COMM_NULL;
   std::string flavour_;
 };
 
 }  // namespace
 
-std::unique_ptr<communicator> make_communicator(int* argc, char*** argv, bool force_mpi) {
+std::unique_ptr<communicator> make_communicator(int* argc, char*** argv, double timeout_s,
+                                                bool force_mpi) {
   if (force_mpi || launched_by_mpi_launcher())
-    return std::make_unique<mpi_communicator>(argc, argv);
+    return std::make_unique<mpi_communicator>(argc, argv, timeout_s);
   return make_single_communicator();
 }
 

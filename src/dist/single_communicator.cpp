@@ -39,7 +39,7 @@ int env_int(const char* name, int fallback) {
 }
 }  // namespace
 
-std::unique_ptr<communicator> make_communicator(int*, char***, bool force_mpi) {
+std::unique_ptr<communicator> make_communicator(int*, char***, double, bool force_mpi) {
   const int world = env_int("OMPI_COMM_WORLD_SIZE", env_int("PMI_SIZE", 1));
   if (force_mpi || world > 1)
     throw config_error(

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <queue>
@@ -223,7 +224,8 @@ class device {
     if (p.model == progress_model::channels) {
       c.n = k;
       c.held = waits_for_partner(id);
-      c.latency_left = p.latency_us;
+      // A collective whose peers never arrive spins on its SMs, as an NCCL kernel does.
+      c.latency_left = id == in_.stalled_op ? infinity : p.latency_us;
       c.work_left = p.channel_bytes;
       cohorts_.push_back(c);
       return;
@@ -472,6 +474,11 @@ class device {
   }
 
   [[noreturn]] void stalled() const {
+    if (in_.stalled_op >= 0 && !state_[in_.stalled_op].finished) {
+      char at[32];
+      std::snprintf(at, sizeof at, "%.1f", now_);
+      throw hang_error("nothing could move after " + std::string(at) + " us");
+    }
     throw runtime_failure("simulator: schedule '" + in_.sched.name + "' stalled at " +
                           std::to_string(now_) + " us;" + heads());
   }

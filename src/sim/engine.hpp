@@ -28,6 +28,7 @@ struct device_inputs {
   int queue_count = 1;
   // By op id: 1 for an op that must wait for a partner on another device; empty for none.
   const std::vector<char>* rendezvous = nullptr;
+  int stalled_op = -1;  // sim_options::stalled_op
 };
 
 // One device, stepped from outside.

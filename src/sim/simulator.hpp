@@ -19,6 +19,9 @@ struct sim_options {
   bool graphs = false;      // host cost per op = graph_node_us instead of launch costs
   // Nodes and NICs for communication that leaves the NVLink domain; nullptr: default_cluster.
   const cluster_spec* cluster = nullptr;
+  // A collective whose peers never join (fault injection, a test hook): its CTAs wait forever,
+  // and simulate() throws hang_error naming it once nothing else can move. -1: none.
+  int stalled_op = -1;
 };
 
 // Every time below is µs from the iteration's origin: the moment the host finished enqueuing the

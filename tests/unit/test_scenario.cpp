@@ -32,8 +32,15 @@ TEST(Scenario, SetReplacesAxesAndScalars) {
   EXPECT_THROW(apply_override(sc, "tp=2,4"), config_error);  // not an axis
   EXPECT_THROW(apply_override(sc, "nonsense=1"), config_error);
   EXPECT_THROW(apply_override(sc, "cdmc"), config_error);
-  apply_override(sc, "cdmc=0");
-  EXPECT_THROW(expand_cases(sc), config_error);  // out of 1..32
+  // Out of 1..32: refused at once, naming --set rather than the scenario file.
+  try {
+    apply_override(sc, "cdmc=0");
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--set cdmc: 0 is out of range"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(apply_override(sc, "cdmc=1,8,1"), config_error);  // two cases with one id
 }
 
 TEST(Scenario, SmMarginPresetMeansTheSlotsOwnChoice) {

@@ -1,0 +1,10 @@
+// The result reader `compare` uses.
+#include "core/result.hpp"
+#include "fuzz_common.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static ob::fuzz::input_file file("result.json");
+  const std::string& path = file.write(data, size);
+  ob::fuzz::expect_clean([&] { ob::load_result(path); });
+  return 0;
+}
