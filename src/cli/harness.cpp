@@ -31,7 +31,8 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu, bool with_t
                  "seconds before a hung NCCL op or MPI reduction aborts the run (exit 4)")
       ->check(number_in(0, 1e6, true))
       ->capture_default_str();
-  app.add_option("--json", f.json_path, "write the result JSON (overlap-bench/result/v1; step/v1 for steps)")
+  app.add_option("--json", f.json_path,
+                 "write the result JSON (overlap-bench/result/v1; step/v1 for steps)")
       ->check(not_empty());
   app.add_option("--csv", f.csv_path, "write one CSV row per case")->check(not_empty());
   app.add_option("--trace", f.trace_path, "write a Chrome/Perfetto trace (one track per stream)")

@@ -29,8 +29,8 @@ struct common_flags {
   std::string json_path, csv_path, trace_path;
   bool quiet = false;
   answer_flags answers;  // run and pair only (add_answer_flags)
-  bool resume = false;  // run and pair: continue <json>.journal
-  std::string inject;   // test hook, core/fault_injection.hpp
+  bool resume = false;   // run and pair: continue <json>.journal
+  std::string inject;    // test hook, core/fault_injection.hpp
   // pair and coll: where the group's ranks sit (docs/ARCHITECTURE.md §5.4).
   std::string cluster;
   int gpus_per_node = 0;  // 0: the cluster's, else 8

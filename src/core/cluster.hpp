@@ -12,10 +12,10 @@ namespace ob {
 struct cluster_spec {
   std::string name;  // file stem, or "flags"
   std::string display_name;
-  std::string gpu;         // the GPU file its nodes hold
-  int gpus_per_node = 8;   // one NVLink domain
-  int nics_per_node = 8;   // compute-fabric NICs
-  double nic_gbps = 0;     // per NIC, per direction
+  std::string gpu;        // the GPU file its nodes hold
+  int gpus_per_node = 8;  // one NVLink domain
+  int nics_per_node = 8;  // compute-fabric NICs
+  double nic_gbps = 0;    // per NIC, per direction
   double nic_efficiency = 1;
   bool rail_optimized = true;
   // NCCL's per-step network latency by protocol: ring hops and tree hops (µs).

@@ -10,8 +10,8 @@
 #include "core/cdmc.hpp"
 #include "core/cluster.hpp"
 #include "core/ir.hpp"
-#include "core/program.hpp"
 #include "core/json_util.hpp"
+#include "core/program.hpp"
 
 namespace ob {
 
@@ -43,7 +43,6 @@ using variant_schedules = std::array<schedule, 5>;
 using variant_measurements = std::array<variant_measurement, 5>;
 
 variant_schedules make_variant_schedules(const schedule& planned);
-
 
 // How one case is measured: the one options struct every backend reads (docs/ARCHITECTURE.md §6).
 struct measure_options {

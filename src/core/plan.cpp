@@ -36,8 +36,15 @@ class layer_planner {
  public:
   layer_planner(const layer_workload& w, const slot_overlap_map& methods, const gpu_spec& gpu,
                 const plan_knobs& knobs, const layer_target& t)
-      : w_(w), methods_(methods), gpu_(gpu), knobs_(knobs), s_(*t.s), t_(t),
-        compute_(t.compute), comm_(t.comm), p2p_(t.p2p) {}
+      : w_(w),
+        methods_(methods),
+        gpu_(gpu),
+        knobs_(knobs),
+        s_(*t.s),
+        t_(t),
+        compute_(t.compute),
+        comm_(t.comm),
+        p2p_(t.p2p) {}
 
   void pass(bool backward, const std::string& prefix) {
     prefix_ = prefix;
@@ -405,8 +412,7 @@ class layer_planner {
 };
 
 layer_appender::layer_appender(const layer_workload& w, const slot_overlap_map& methods,
-                               const gpu_spec& gpu, const plan_knobs& knobs,
-                               const layer_target& t)
+                               const gpu_spec& gpu, const plan_knobs& knobs, const layer_target& t)
     : impl_(std::make_unique<layer_planner>(w, methods, gpu, knobs, t)) {}
 layer_appender::~layer_appender() = default;
 layer_appender::layer_appender(layer_appender&&) noexcept = default;

@@ -70,9 +70,7 @@ class interleaved {
   bool sends_input_grad(int k) const { return !first_virtual_stage(s_, chunk(k, false)); }
   // Whether the forward after virtual k needs an input from the previous stage.
   bool recv_prev_for(int next) const { return !(s_ == 0 && chunk(next, true) == 0); }
-  bool recv_next_for(int next) const {
-    return !(last_stage() && chunk(next, false) == l_.vp - 1);
-  }
+  bool recv_next_for(int next) const { return !(last_stage() && chunk(next, false) == l_.vp - 1); }
 
   void warmup_step(int k, int total, bool all_warmup, bool last_warmup) {
     a_.pass(pp_action::kind::forward, chunk(k, true), microbatch(k));

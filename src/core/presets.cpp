@@ -488,10 +488,9 @@ std::vector<std::string> preset_mismatches(const userbuffers_preset& p,
 
 namespace ob {
 
-std::optional<userbuffers_preset> preset_for_shape(const std::string& dtype,
-                                                   const std::string& gpu, std::int64_t hidden,
-                                                   int tp, int cp, std::int64_t mbs,
-                                                   std::int64_t seq) {
+std::optional<userbuffers_preset> preset_for_shape(const std::string& dtype, const std::string& gpu,
+                                                   std::int64_t hidden, int tp, int cp,
+                                                   std::int64_t mbs, std::int64_t seq) {
   std::optional<userbuffers_preset> close;
   for (userbuffers_preset& p : load_all_presets()) {
     if (p.dtype != dtype || p.gpu != gpu_family(gpu) || p.hidden != hidden || p.tp != tp ||

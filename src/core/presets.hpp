@@ -75,10 +75,9 @@ std::vector<userbuffers_preset> load_all_presets();
 // The preset Megatron-Bridge's recipes use for a shape: the one tuned for exactly this dtype,
 // GPU family, hidden size, TP, CP, micro-batch and sequence; else one for the same dtype, GPU,
 // hidden size, TP and CP; else none (Transformer Engine's defaults apply).
-std::optional<userbuffers_preset> preset_for_shape(const std::string& dtype,
-                                                   const std::string& gpu, std::int64_t hidden,
-                                                   int tp, int cp, std::int64_t mbs,
-                                                   std::int64_t seq);
+std::optional<userbuffers_preset> preset_for_shape(const std::string& dtype, const std::string& gpu,
+                                                   std::int64_t hidden, int tp, int cp,
+                                                   std::int64_t mbs, std::int64_t seq);
 
 // The preset as ordered JSON (name first, then the file's fields), for `presets --show`.
 ordered_json preset_to_json(const userbuffers_preset& p);

@@ -201,8 +201,9 @@ std::string scenario_kind(const std::string& ref) {
   const std::string path = find_config("scenarios", ref, "--config");
   const json doc = load_json_file(path);
   if (!doc.is_object() || !doc.contains("scenario") || !doc["scenario"].is_string())
-    throw config_error(path + ": scenario: required field is missing (expected \"layer\" or "
-                              "\"step\")");
+    throw config_error(path +
+                       ": scenario: required field is missing (expected \"layer\" or "
+                       "\"step\")");
   return doc["scenario"].get<std::string>();
 }
 

@@ -220,9 +220,9 @@ step_scenario load_step_scenario(const std::string& ref) {
   if (!sc.bridge_config.empty() && !std::filesystem::path(sc.bridge_config).is_absolute())
     sc.bridge_config =
         (std::filesystem::path(path).parent_path() / sc.bridge_config).lexically_normal().string();
-  sc.te_launch_ordering = parse_enum<launch_ordering>(
-      top.get_enum("te_launch_ordering", {"auto", "on", "off"}, "auto"),
-      top.where("te_launch_ordering"));
+  sc.te_launch_ordering =
+      parse_enum<launch_ordering>(top.get_enum("te_launch_ordering", {"auto", "on", "off"}, "auto"),
+                                  top.where("te_launch_ordering"));
   read_step_sweep(top, sc);
   if (const auto m = top.get_optional_object("measure")) {
     sc.warmup = static_cast<int>(m->get_int("warmup", sc.warmup));
@@ -246,10 +246,10 @@ std::string n(std::int64_t v) { return std::to_string(v); }
 void check_tp(const step_scenario& sc, const step_config& c, const model_spec& m) {
   const std::string tp = axis_label(sc, "tp");
   const std::string of = " of " + m.name;
-  require(m.heads % c.tp == 0, tp, n(c.tp) + " does not divide the " + n(m.heads) +
-                                       " attention heads" + of);
-  require(m.kv_heads % c.tp == 0, tp, n(c.tp) + " does not divide the " + n(m.kv_heads) +
-                                          " query groups" + of);
+  require(m.heads % c.tp == 0, tp,
+          n(c.tp) + " does not divide the " + n(m.heads) + " attention heads" + of);
+  require(m.kv_heads % c.tp == 0, tp,
+          n(c.tp) + " does not divide the " + n(m.kv_heads) + " query groups" + of);
   require(m.ffn_hidden % c.tp == 0, tp,
           n(c.tp) + " does not divide ffn_hidden_size " + n(m.ffn_hidden) + of);
   require(m.hidden % c.tp == 0, tp, n(c.tp) + " does not divide hidden_size " + n(m.hidden) + of);

@@ -31,8 +31,8 @@ struct step_config {
   int gpus = 8;
   int tp = 1, pp = 1, vp = 1, cp = 1;
   int mbs = 1;
-  int gbs = 0;  // 0: one micro-batch per data-parallel rank (mbs x dp)
-  int seq = 0;  // 0: the model's seq_length
+  int gbs = 0;                // 0: one micro-batch per data-parallel rank (mbs x dp)
+  int seq = 0;                // 0: the model's seq_length
   std::optional<dtype> type;  // nullopt: the model's
   recompute_mode recompute = recompute_mode::none;
   bool sequence_parallel = true;      // with tp > 1
@@ -68,12 +68,31 @@ struct step_scenario {
 
 // Every step axis, in the order a case id lists them. Layer knobs (order, sm_margin, comm_ctas,
 // priority) apply to the TP overlap inside each layer.
-inline constexpr std::string_view step_axis_names[] = {
-    "gpus",      "tp",          "pp",          "vp",          "cp",
-    "mbs",       "gbs",         "seq",         "dtype",       "recompute",
-    "sequence_parallel", "tp_overlap", "dp_overlap", "pp_overlap", "distributed_optimizer",
-    "grad_reduce_in_fp32", "bucket_size", "layers", "cdmc", "gpus_per_node",
-    "nic_gbps",  "order",       "sm_margin",   "comm_ctas",   "priority"};
+inline constexpr std::string_view step_axis_names[] = {"gpus",
+                                                       "tp",
+                                                       "pp",
+                                                       "vp",
+                                                       "cp",
+                                                       "mbs",
+                                                       "gbs",
+                                                       "seq",
+                                                       "dtype",
+                                                       "recompute",
+                                                       "sequence_parallel",
+                                                       "tp_overlap",
+                                                       "dp_overlap",
+                                                       "pp_overlap",
+                                                       "distributed_optimizer",
+                                                       "grad_reduce_in_fp32",
+                                                       "bucket_size",
+                                                       "layers",
+                                                       "cdmc",
+                                                       "gpus_per_node",
+                                                       "nic_gbps",
+                                                       "order",
+                                                       "sm_margin",
+                                                       "comm_ctas",
+                                                       "priority"};
 bool is_step_axis(std::string_view name);
 
 // One point of a step sweep.

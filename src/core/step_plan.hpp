@@ -21,7 +21,7 @@ struct step_inputs {
   const model_spec& model;  // with the step's seq, dtype and layers applied
   const gpu_spec& gpu;
   const cluster_spec& cluster;
-  const step_config& cfg;  // checked (check_step)
+  const step_config& cfg;              // checked (check_step)
   const slot_overlap_map& tp_methods;  // per GEMM slot; empty without TP overlap
   const plan_knobs& knobs;             // the layer knobs (order, margins, CTAs, priority)
 };

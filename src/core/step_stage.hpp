@@ -87,11 +87,11 @@ class stage_planner {
   std::int64_t params_ = 0;
 
   // State while the actions are laid out.
-  std::vector<int> next_waits_;              // what the next compute op waits on
-  std::deque<int> fwd_inputs_, bwd_inputs_;  // received, not yet consumed
-  std::vector<int> fwd_output_, bwd_output_;  // what a send of the latest pass waits on
-  std::map<std::pair<int, int>, int> param_gather_;  // (chunk, bucket) -> all-gather op
-  std::vector<int> grad_reduces_;                    // every DP reduction, for the optimizer
+  std::vector<int> next_waits_;                        // what the next compute op waits on
+  std::deque<int> fwd_inputs_, bwd_inputs_;            // received, not yet consumed
+  std::vector<int> fwd_output_, bwd_output_;           // what a send of the latest pass waits on
+  std::map<std::pair<int, int>, int> param_gather_;    // (chunk, bucket) -> all-gather op
+  std::vector<int> grad_reduces_;                      // every DP reduction, for the optimizer
   std::map<int, int> forwards_done_, backwards_done_;  // per chunk
 };
 

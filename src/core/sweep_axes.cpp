@@ -90,8 +90,8 @@ sweep_case make_case(const std::vector<sweep_axis>& axes, const std::vector<std:
   std::vector<std::pair<std::string, ordered_json>> parsed;
   for (std::size_t a = 0; a < axes.size(); ++a) {
     const std::string& name = axes[a].name;
-    parsed.emplace_back(name, row_of(name, where).parse(axes[a].values[idx[a]],
-                                                        axis_field(where, name), c));
+    parsed.emplace_back(
+        name, row_of(name, where).parse(axes[a].values[idx[a]], axis_field(where, name), c));
   }
   for (std::size_t a = 0; a < axes.size(); ++a) {
     const auto& [name, value] = parsed[a];
