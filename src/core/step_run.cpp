@@ -225,6 +225,7 @@ step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communic
   out.doc.config["warnings"] = spec.warnings;
   std::size_t done = 0;
   for (const step_run_case& rc : spec.cases) {
+    if ((out.stopped = agree_on_stop(hooks.should_stop, comm)) != 0) break;
     measure_options opts = spec.measure;
     opts.cdmc = rc.cdmc;
     opts.cluster = &rc.cluster;

@@ -48,11 +48,14 @@ step_plan plan_step_case(const step_spec& spec, const step_run_case& c);
 struct step_hooks {
   std::function<void(std::size_t done, std::size_t total, const std::string& id)> progress;
   bool trace = false;  // keep the first case's overlapped timeline, every stage a process
+  // Asked on rank 0 before each case (every rank learns the answer): non-zero stops the sweep.
+  std::function<int()> should_stop;
 };
 
 struct step_sweep_result {
-  step_doc doc;
-  json trace;  // Chrome/Perfetto JSON of the first case when asked
+  step_doc doc;     // the cases finished
+  json trace;       // Chrome/Perfetto JSON of the first case when asked
+  int stopped = 0;  // should_stop's answer when it stopped the sweep early, else 0
 };
 
 // Stages 4 to 6 for every case: the overlapped and compute-only variants of each program on

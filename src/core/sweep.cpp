@@ -103,12 +103,7 @@ std::set<std::string> finished_ids(const sweep_hooks& hooks, communicator& comm)
 
 // Rank 0 decides and every rank learns it, so all stop before the same case.
 int agreed_stop(const sweep_hooks& hooks, communicator& comm) {
-  int reason = comm.is_root() && hooks.should_stop ? hooks.should_stop() : 0;
-  if (comm.size() == 1) return reason;
-  std::string text = std::to_string(reason);
-  comm.broadcast(text, 0);
-  std::from_chars(text.data(), text.data() + text.size(), reason);
-  return reason;
+  return agree_on_stop(hooks.should_stop, comm);
 }
 
 // Plans, measures and reduces case `index`; the injected faults (a test hook) act here.
@@ -203,6 +198,15 @@ result_doc new_result_doc(const executor& exec, const gpu_spec& gpu, const commu
   doc.env = std::move(env);
   doc.config = std::move(config);
   return doc;
+}
+
+int agree_on_stop(const std::function<int()>& should_stop, communicator& comm) {
+  int reason = comm.is_root() && should_stop ? should_stop() : 0;
+  if (comm.size() == 1) return reason;
+  std::string text = std::to_string(reason);
+  comm.broadcast(text, 0);
+  std::from_chars(text.data(), text.data() + text.size(), reason);
+  return reason;
 }
 
 sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& comm,

@@ -83,6 +83,10 @@ struct sweep_result {
 // Runs the request's cases on `exec` (see sweep_hooks for CDMC, journaling and stopping).
 // Throws config_error naming the source and case when a case cannot be planned, and hang_error
 // naming the case when a rank stops answering.
+// Rank 0 asks `should_stop` (absent: 0) and every rank learns the answer (one broadcast), so no
+// rank is left waiting in a reduction the others never enter.
+int agree_on_stop(const std::function<int()>& should_stop, communicator& comm);
+
 sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& comm,
                        const gpu_spec& gpu, const sweep_hooks& hooks);
 

@@ -3,6 +3,7 @@ step/v1 document checked against its schema, bad layouts named, and the MPI path
 import json
 import os
 import shutil
+import signal
 import subprocess
 import unittest
 
@@ -79,6 +80,30 @@ class Step(TempDirTest):
 
 
 @unittest.skipUnless(HAVE_MPI and shutil.which("mpirun"), "built without MPI")
+class StepSignals(TempDirTest):
+    def test_sigint_writes_the_finished_cases_and_exits_130(self):
+        out = self.path("s.json")
+        cmd = [BIN, "step", "--backend", "sim", "--model", "gpt3_175b", "--cluster", "dgx_h100",
+               "--gpus", "256", "--tp", "4", "--pp", "8", "--vp", "3", "--gbs", "256",
+               "--cdmc", "1,8,32", "--tp-overlap", "on,off", "-q", "--json", out]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        for line in p.stderr:  # progress lines: "[k/6] id"
+            seen.append(line)
+            if line.startswith("[1/6]"):
+                p.send_signal(signal.SIGINT)
+                break
+        _, rest = p.communicate(timeout=120)
+        err = "".join(seen) + rest
+        self.assertEqual(p.returncode, 130, err)
+        doc = load(out)
+        validate(doc, "step_v1.schema.json")
+        done = len(doc["cases"])
+        self.assertGreaterEqual(done, 1)
+        self.assertLess(done, 6, "the signal came too late to test anything")
+        self.assertIn("stopped by SIGINT after %d of 6 cases" % done, err)
+
+
 class StepMpi(TempDirTest):
     def test_four_ranks_pp2_dp2(self):
         env = dict(os.environ, OVERLAP_BENCH_CONFIGS=os.path.join(SRC, "configs"),
