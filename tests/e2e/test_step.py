@@ -79,7 +79,6 @@ class Step(TempDirTest):
             self.assertIn(flag, err, args)
 
 
-@unittest.skipUnless(HAVE_MPI and shutil.which("mpirun"), "built without MPI")
 class StepSignals(TempDirTest):
     def test_sigint_writes_the_finished_cases_and_exits_130(self):
         out = self.path("s.json")
@@ -104,6 +103,7 @@ class StepSignals(TempDirTest):
         self.assertIn("stopped by SIGINT after %d of 6 cases" % done, err)
 
 
+@unittest.skipUnless(HAVE_MPI and shutil.which("mpirun"), "built without MPI")
 class StepMpi(TempDirTest):
     def test_four_ranks_pp2_dp2(self):
         env = dict(os.environ, OVERLAP_BENCH_CONFIGS=os.path.join(SRC, "configs"),
