@@ -36,6 +36,18 @@ double gpu_spec::gemm_efficiency(dtype t) const {
   return gemm_efficiency_bf16;
 }
 
+double gpu_spec::math_efficiency(elementwise_math m) const {
+  switch (m) {
+    case elementwise_math::gemm:
+      return gemm_efficiency_bf16;
+    case elementwise_math::flash_attention_fwd:
+      return flash_attention_efficiency_fwd;
+    case elementwise_math::flash_attention_bwd:
+      return flash_attention_efficiency_bwd;
+  }
+  return gemm_efficiency_bf16;
+}
+
 void gpu_spec::require(dtype t, const std::string& field) const {
   if (!supports(t))
     throw config_error(field + ": " + display_name + " has no " + std::string(to_string(t)) +
@@ -208,6 +220,10 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
   read_nccl_v2(sim, g);
   g.copy_engine_gbps = sourced_positive(sim, "copy_engine_gbps");
   g.elementwise_hbm_efficiency = sourced_fraction(sim, "elementwise_hbm_efficiency");
+  json_object flash = sim.get_object("flash_attention_efficiency");
+  g.flash_attention_efficiency_fwd = sourced_fraction(flash, "fwd");
+  g.flash_attention_efficiency_bwd = sourced_fraction(flash, "bwd");
+  flash.finish();
   sim.finish();
 }
 

@@ -70,12 +70,16 @@ struct gpu_spec {
       nccl_ctas_p2p = 8;
   double copy_engine_gbps = 0;               // p2p through copy engines (no SM)
   double elementwise_hbm_efficiency = 0.85;  // memory-bound kernels' fraction of HBM
+  // Fraction of the dense bf16/fp16 peak a fused flash-attention kernel's counted FLOPs reach.
+  double flash_attention_efficiency_fwd = 0, flash_attention_efficiency_bwd = 0;
 
   double peak_tflops(dtype t) const;
   bool supports(dtype t) const { return peak_tflops(t) > 0; }
   // Throws config_error naming `field` when this GPU has no tensor cores for `t` (fp8 on A100).
   void require(dtype t, const std::string& field) const;
   double gemm_efficiency(dtype t) const;
+  // Fraction of the bf16 peak at which an elementwise op's FLOPs run.
+  double math_efficiency(elementwise_math m) const;
   int default_ctas(coll_op op) const;
   const nccl_protocol_constants& proto(nccl_protocol p) const {
     return nccl_proto[static_cast<int>(p)];

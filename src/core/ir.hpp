@@ -109,11 +109,26 @@ struct p2p_params {
   p2p_direction direction = p2p_direction::exchange;
 };
 
+// What runs an elementwise op's FLOPs. Batched GEMMs (unfused attention's scores and context)
+// reach the GEMM efficiency; a fused flash-attention kernel interleaves softmax with its two
+// matmuls and reaches less, its backward less again (docs/ARCHITECTURE.md §5.1, item 5).
+enum class elementwise_math { gemm, flash_attention_fwd, flash_attention_bwd };
+
+template <>
+struct enum_names<elementwise_math> {
+  static constexpr std::string_view noun = "elementwise math";
+  static constexpr std::array names = {
+      enum_entry{elementwise_math::gemm, "gemm"},
+      enum_entry{elementwise_math::flash_attention_fwd, "flash_attention_fwd"},
+      enum_entry{elementwise_math::flash_attention_bwd, "flash_attention_bwd"}};
+};
+
 struct elementwise_params {
   std::uint64_t bytes = 0;  // read + written
   double flops = 0;
   int sm_margin = 0;        // SMs left free (NVTE_*_LAYERNORM_SM_MARGIN)
   bool persistent = false;  // TE LayerNorm: one CTA per usable SM, spin-waiting
+  elementwise_math math = elementwise_math::gemm;
 };
 
 struct delay_params {

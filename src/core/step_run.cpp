@@ -18,9 +18,16 @@ std::string label(const step_scenario& sc, const char* field, const char* flag) 
   return sc.file.empty() ? flag : sc.file + ": " + field;
 }
 
+// The userbuffers configuration a Bridge config hands TE (its tp_comm_overlap_cfg, a preset or
+// an object keyed by GEMM); without one the step uses the preset Bridge has for the shape.
+struct bridge_tp_cfg {
+  std::optional<tp_overlap_layer> layer;
+  std::string source;
+};
+
 // A Bridge config's layout and overlap settings become the defaults the swept axes override.
-void apply_bridge(step_scenario& sc) {
-  if (sc.bridge_config.empty()) return;
+bridge_tp_cfg apply_bridge(step_scenario& sc) {
+  if (sc.bridge_config.empty()) return {};
   const bridge_resolution r = resolve_bridge_file(sc.bridge_config);
   if (r.has_errors())
     throw config_error(sc.bridge_config +
@@ -41,6 +48,8 @@ void apply_bridge(step_scenario& sc) {
   if (r.bucket_size) b.bucket_size = *r.bucket_size;
   for (const auto& [name, value] : r.env)
     if (name == "CUDA_DEVICE_MAX_CONNECTIONS") b.cdmc = std::stoi(value);
+  if (!r.tp_comm_overlap_cfg) return {};
+  return {r.tp_comm_overlap_cfg, sc.bridge_config + ": tp_comm_overlap_cfg"};
 }
 
 // What Megatron-Bridge's launcher sets (docs/BRIDGE_RULES.md §8 B): 1 on Hopper with TP or CP
@@ -54,13 +63,19 @@ int bridge_cdmc(const step_config& c, const gpu_spec& gpu, std::string& source) 
 }
 
 // TE's userbuffers run only with TP > 1 and sequence parallelism (Bridge switches them off
-// otherwise); with them, the preset Bridge uses for the shape, else TE's defaults.
-void resolve_tp(step_run_case& rc, const gpu_spec& gpu) {
+// otherwise); with them, the Bridge config's own tp_comm_overlap_cfg, else the preset Bridge
+// uses for the shape, else TE's defaults.
+void resolve_tp(step_run_case& rc, const gpu_spec& gpu, const bridge_tp_cfg& bridge) {
   const step_config& c = rc.c.cfg;
   if (!(c.tp_overlap && c.tp > 1 && c.sequence_parallel)) {
     rc.tp_source = "none";
     if (c.tp_overlap && c.tp > 1)
       rc.c.cfg.tp_overlap = false;  // the Bridge gate: no sequence parallelism
+    return;
+  }
+  if (bridge.layer) {
+    rc.tp_methods = te_effective_overlap(&*bridge.layer, c.tp);
+    rc.tp_source = bridge.source;
     return;
   }
   const auto preset = preset_for_shape(std::string(to_string(rc.model.type)), gpu.name,
@@ -98,7 +113,8 @@ ordered_json case_config(const step_run_case& rc) {
 }
 
 step_run_case resolve_case(const step_scenario& sc, const step_case& c, const model_spec& base,
-                           const gpu_spec& gpu, const cluster_spec& cluster) {
+                           const gpu_spec& gpu, const cluster_spec& cluster,
+                           const bridge_tp_cfg& bridge) {
   step_run_case rc;
   rc.c = c;
   step_config& cfg = rc.c.cfg;
@@ -112,7 +128,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   if (cfg.type) rc.model.type = *cfg.type;
   check_step(sc, cfg, rc.model, gpu, rc.cluster);
   rc.model.layers = cfg.layers_used;
-  resolve_tp(rc, gpu);
+  resolve_tp(rc, gpu, bridge);
   rc.cdmc = cfg.cdmc ? *cfg.cdmc : bridge_cdmc(cfg, gpu, rc.cdmc_source);
   if (cfg.cdmc) rc.cdmc_source = "given";
   rc.c.knobs.te_launch_ordering = te_launch_ordering_applies(
@@ -126,7 +142,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
 
 step_spec resolve_step(const step_scenario& scenario) {
   step_scenario sc = scenario;
-  apply_bridge(sc);
+  const bridge_tp_cfg bridge = apply_bridge(sc);
   step_spec spec;
   spec.source = sc.file.empty() ? "step flags" : sc.file;
   const cluster_spec base_cluster =
@@ -139,7 +155,7 @@ step_spec resolve_step(const step_scenario& scenario) {
   const cluster_spec cluster = sc.cluster.empty() ? default_cluster(spec.gpu) : base_cluster;
   const model_spec model = load_model_spec(sc.model, label(sc, "model", "--model"));
   for (const step_case& c : expand_step_cases(sc))
-    spec.cases.push_back(resolve_case(sc, c, model, spec.gpu, cluster));
+    spec.cases.push_back(resolve_case(sc, c, model, spec.gpu, cluster, bridge));
   spec.measure.warmup = sc.warmup;
   spec.measure.iters = sc.iters;
   spec.config = {{"scenario", "step"},

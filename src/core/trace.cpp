@@ -37,6 +37,7 @@ json op_args(const op& o) {
           args["flops"] = x.flops;
           args["sm_margin"] = x.sm_margin;
           args["persistent"] = x.persistent;
+          args["math"] = to_string(x.math);
         } else if constexpr (std::is_same_v<T, delay_params>) {
           args["us"] = x.us;
           args["ctas"] = x.ctas;

@@ -135,7 +135,8 @@ class layer_builder {
   // context parallelism and selective recomputation find the core by that prefix.
   void attention_forward() {
     if (w_.model.attention == attention_backend::flash) {
-      elementwise("attn_fwd", false, attn_bytes(), attn_fwd_flops(), false);
+      elementwise("attn_fwd", false, attn_bytes(), attn_fwd_flops(), false, false,
+                  elementwise_math::flash_attention_fwd);
       return;
     }
     // Unfused: each kernel writes or reads the n scores (16-bit; the dropout mask is 1 byte).
@@ -149,7 +150,8 @@ class layer_builder {
   // Megatron's autograd order: context GEMMs (dV, dP), dropout, softmax, score GEMMs (dQ, dK).
   void attention_backward() {
     if (w_.model.attention == attention_backend::flash) {
-      elementwise("attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops(), false);
+      elementwise("attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops(), false, false,
+                  elementwise_math::flash_attention_bwd);
       return;
     }
     const double n = score_count(), d = static_cast<double>(w_.model.head_dim());
@@ -217,11 +219,11 @@ class layer_builder {
 
   // LayerNorms consume the residual stream, i.e. the reduce-scattered output before them.
   void elementwise(std::string slot, bool bwd, std::uint64_t bytes, double flops, bool persistent,
-                   bool consumes_rs = false) {
+                   bool consumes_rs = false, elementwise_math math = elementwise_math::gemm) {
     layer_elementwise e;
     e.slot = std::move(slot);
     e.backward = bwd;
-    e.params = elementwise_params{bytes, flops, 0, persistent};
+    e.params = elementwise_params{bytes, flops, 0, persistent, math};
     e.consumes_pending_rs = persistent || consumes_rs;
     w_.steps.emplace_back(std::move(e));
   }

@@ -349,6 +349,29 @@ TEST_F(SimModel, ElementwiseTimeFromBytesOrFlops) {
               1e12 / (gpu.peak_tflops_bf16 * 1e6 * gpu.gemm_efficiency_bf16), 1e-6);
 }
 
+// A fused flash-attention kernel runs its counted FLOPs at the GPU file's attention efficiency,
+// below the GEMM's: the same FLOPs as unfused attention's batched GEMM finish sooner, and the
+// backward (more recomputation and atomics per FLOP) runs slower than the forward.
+TEST_F(SimModel, FlashAttentionRunsBelowGemmEfficiency) {
+  ASSERT_LT(gpu.flash_attention_efficiency_fwd, gpu.gemm_efficiency_bf16);
+  ASSERT_LT(gpu.flash_attention_efficiency_bwd, gpu.flash_attention_efficiency_fwd);
+  schedule s;
+  s.name = "attention";
+  s.add_stream("compute", stream_role::compute, 0);
+  const double flops = 1e11;
+  for (elementwise_math m : {elementwise_math::gemm, elementwise_math::flash_attention_fwd,
+                             elementwise_math::flash_attention_bwd})
+    s.add_op(std::string(to_string(m)), 0, elementwise_params{1 << 20, flops, 0, false, m});
+  const sim_result r = run(s);
+  const auto us = [&](int i) { return r.ops[i].end_us - r.ops[i].start_us; };
+  const double peak = gpu.peak_tflops_bf16 * 1e6;
+  EXPECT_NEAR(us(0), flops / (peak * gpu.gemm_efficiency_bf16), 1e-6);
+  EXPECT_NEAR(us(1), flops / (peak * gpu.flash_attention_efficiency_fwd), 1e-6);
+  EXPECT_NEAR(us(2), flops / (peak * gpu.flash_attention_efficiency_bwd), 1e-6);
+  EXPECT_GT(us(2), us(1));
+  EXPECT_GT(us(1), us(0));
+}
+
 TEST_F(SimModel, ElementwiseWithFewerSmsRunsLonger) {
   for (bool persistent : {false, true}) {
     elementwise_params e;
@@ -430,7 +453,7 @@ TEST_F(SimExecutor, MeasureSimulatesEachVariantOnce) {
 TEST_F(SimExecutor, EnvironmentSaysSimulated) {
   const json env = sim_executor(gpu).environment();
   EXPECT_EQ(env.at("simulated"), true);
-  EXPECT_EQ(env.at("sim_model"), "sim-v2");
+  EXPECT_EQ(env.at("sim_model"), "sim-v2.1");
   EXPECT_EQ(env.at("gpu").at("sm_count"), 132);
   EXPECT_EQ(env.at("gpu").at("name"), gpu.display_name);
   EXPECT_EQ(env.at("gpu").at("config"), "h100_sxm");

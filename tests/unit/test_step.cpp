@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "core/pp_schedule.hpp"
 #include "core/step_result.hpp"
@@ -229,6 +230,32 @@ TEST(Step, UnevenLayersCountTheEmbeddingAndLossAsLayers) {
       scenario({{"gpus", {"256"}}, {"tp", {"8"}}, {"pp", {"16"}}, {"gbs", {"16"}}}, "llama31_405b");
   const step_spec spec = resolve_step(sc);
   EXPECT_EQ(spec.cases[0].c.cfg.layers_used, 126);
+}
+
+// A Bridge config's own tp_comm_overlap_cfg drives the TP overlap inside every layer: the NeMo
+// GPT-3 175B recipe runs fc2_fprop as a pipelined reduce-scatter on 20 SMs with an SM margin,
+// where Bridge's preset for the shape (used without a config) runs a ring exchange.
+TEST(Step, BridgeConfigSuppliesTheTpOverlapMethods) {
+  step_scenario sc = scenario({{"gbs", {"8"}}, {"layers", {"8"}}}, "gpt3_175b");
+  const step_spec preset_spec = resolve_step(sc);
+  ASSERT_EQ(preset_spec.cases[0].c.cfg.tp, 1);  // no Bridge config: no TP, no overlap
+  sc.bridge_config = std::string(OB_SOURCE_DIR) + "/configs/bridge/nemo_gpt3_175b_h100.json";
+  sc.axes = {{"gpus", {"32"}}, {"gbs", {"8"}}};  // the config's TP 4, PP 8, VP 12
+  const step_run_case rc = resolve_step(sc).cases[0];
+  EXPECT_EQ(rc.c.cfg.tp, 4);
+  EXPECT_EQ(rc.tp_source, sc.bridge_config + ": tp_comm_overlap_cfg");
+  const gemm_overlap_cfg& fc2 = rc.tp_methods.at("fc2_fprop");
+  EXPECT_EQ(fc2.method, overlap_method::pipeline);
+  EXPECT_EQ(fc2.num_sm, 20);
+  EXPECT_TRUE(fc2.set_sm_margin);
+  EXPECT_EQ(rc.tp_methods.at("qkv_wgrad").num_sm, 8);
+
+  step_scenario by_shape =
+      scenario({{"gpus", {"32"}}, {"tp", {"4"}}, {"pp", {"8"}}, {"gbs", {"8"}}, {"layers", {"8"}}},
+               "gpt3_175b");
+  const step_run_case preset = resolve_step(by_shape).cases[0];
+  EXPECT_EQ(preset.tp_source, "userbuffers_bf16_h100_h12288_tp4_mbs1_seqlen2048");
+  EXPECT_EQ(preset.tp_methods.at("fc2_fprop").method, overlap_method::ring_exchange);
 }
 
 // Selective recomputation replays the whole attention core before its backward: with unfused

@@ -129,6 +129,20 @@ TEST(Workload, UnfusedAttentionMovesTheScoresThroughHbm) {
   const auto [flash, flash_kernels] = attention_bytes(m);
   EXPECT_EQ(flash_kernels, 2);
   EXPECT_LT(flash * 20, unfused);
+  // The fused kernels run at flash attention's efficiency; unfused ones are batched GEMMs.
+  const auto math_of = [&](const model_spec& spec, const std::string& slot) {
+    for (const auto& s : make_layer_workload(spec, tp8).steps)
+      if (const auto* e = std::get_if<layer_elementwise>(&s); e && e->slot == slot)
+        return e->params.math;
+    ADD_FAILURE() << "no slot " << slot;
+    return elementwise_math::gemm;
+  };
+  EXPECT_EQ(math_of(m, "attn_fwd"), elementwise_math::flash_attention_fwd);
+  EXPECT_EQ(math_of(m, "attn_bwd"), elementwise_math::flash_attention_bwd);
+  model_spec unfused_spec = m;
+  unfused_spec.attention = attention_backend::unfused;
+  EXPECT_EQ(math_of(unfused_spec, "attn_fwd"), elementwise_math::gemm);
+  EXPECT_EQ(math_of(unfused_spec, "attn_fwd_scores"), elementwise_math::gemm);
   m.attention = attention_backend::unfused;
   EXPECT_THROW(make_layer_workload(m, parallel_layout{8, 2, 1, 1, 1, false}), config_error);
 }
