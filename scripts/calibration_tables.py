@@ -43,6 +43,7 @@ WHAT = {
     "sim.nvls": "NVLS all-reduce: fixed latency and busbw relative to the ring (absent: no NVLS)",
     "sim.copy_engine_gbps": "copy-engine send/recv rate, shared by concurrent copies",
     "sim.elementwise_hbm_efficiency": "fraction of `hbm_gbps` memory-bound kernels reach",
+    "sim.sustained_clock_factor": "tensor-core rate of a training step (busy for seconds) relative to the short loops the GEMM constants are fitted to",
     "sim.flash_attention_efficiency": "fraction of the bf16 peak a fused flash-attention kernel's counted FLOPs reach (forward, backward)",
 }
 

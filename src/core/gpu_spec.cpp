@@ -224,10 +224,21 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
   g.flash_attention_efficiency_fwd = sourced_fraction(flash, "fwd");
   g.flash_attention_efficiency_bwd = sourced_fraction(flash, "bwd");
   flash.finish();
+  g.sustained_clock_factor = sourced_fraction(sim, "sustained_clock_factor");
   sim.finish();
 }
 
 }  // namespace
+
+gpu_spec at_sustained_clock(gpu_spec g) {
+  const double f = g.sustained_clock_factor;
+  g.gemm_efficiency_bf16 *= f;
+  g.gemm_efficiency_fp16 *= f;
+  g.gemm_efficiency_fp8 *= f;
+  g.flash_attention_efficiency_fwd *= f;
+  g.flash_attention_efficiency_bwd *= f;
+  return g;
+}
 
 gpu_spec load_gpu_spec(const std::string& ref, const std::string& field) {
   const std::string path = find_config("gpus", ref, field);

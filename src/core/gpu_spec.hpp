@@ -72,6 +72,9 @@ struct gpu_spec {
   double elementwise_hbm_efficiency = 0.85;  // memory-bound kernels' fraction of HBM
   // Fraction of the dense bf16/fp16 peak a fused flash-attention kernel's counted FLOPs reach.
   double flash_attention_efficiency_fwd = 0, flash_attention_efficiency_bwd = 0;
+  // Tensor-core rate of a GPU busy for seconds (a training step) relative to the short loops the
+  // GEMM constants are fitted to: under the power limit the clock settles lower.
+  double sustained_clock_factor = 1;
 
   double peak_tflops(dtype t) const;
   bool supports(dtype t) const { return peak_tflops(t) > 0; }
@@ -89,6 +92,10 @@ struct gpu_spec {
   double hbm_bytes_per_us() const { return hbm_gbps * elementwise_hbm_efficiency * 1e3; }
   double nvlink_effective_gbps() const { return nvlink_gbps * nccl_link_efficiency; }
 };
+
+// The GPU as a long, continuously busy run sees it: every tensor-core efficiency (GEMM and flash
+// attention) times sustained_clock_factor; memory, links and the datasheet peaks unchanged.
+gpu_spec at_sustained_clock(gpu_spec g);
 
 // Loads and validates; errors name the file and field (exit 2). `ref` is a name in
 // configs/gpus/ or a path.

@@ -151,7 +151,8 @@ step_spec resolve_step(const step_scenario& scenario) {
   const std::string gpu_name = !sc.gpu.empty()       ? sc.gpu
                                : !sc.cluster.empty() ? base_cluster.gpu
                                                      : "h100_sxm";
-  spec.gpu = load_gpu_spec(gpu_name, label(sc, "gpu", "--gpu"));
+  // A step keeps every GPU busy for seconds: its tensor cores run at the sustained clock.
+  spec.gpu = at_sustained_clock(load_gpu_spec(gpu_name, label(sc, "gpu", "--gpu")));
   const cluster_spec cluster = sc.cluster.empty() ? default_cluster(spec.gpu) : base_cluster;
   const model_spec model = load_model_spec(sc.model, label(sc, "model", "--model"));
   for (const step_case& c : expand_step_cases(sc))
@@ -162,6 +163,7 @@ step_spec resolve_step(const step_scenario& scenario) {
                  {"source", spec.source},
                  {"model", model.name},
                  {"gpu", spec.gpu.name},
+                 {"sustained_clock_factor", spec.gpu.sustained_clock_factor},
                  {"cluster", cluster.name},
                  {"bridge_config", sc.bridge_config},
                  {"te_launch_ordering", to_string(sc.te_launch_ordering)}};

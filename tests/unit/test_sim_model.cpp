@@ -372,6 +372,29 @@ TEST_F(SimModel, FlashAttentionRunsBelowGemmEfficiency) {
   EXPECT_GT(us(1), us(0));
 }
 
+// A training step keeps the GPU busy for seconds: at the sustained clock its tensor cores (GEMM
+// and flash attention) run slower by the GPU file's factor, memory-bound kernels do not.
+TEST_F(SimModel, SustainedClockSlowsTensorCoresOnly) {
+  ASSERT_LT(gpu.sustained_clock_factor, 1.0);
+  const gpu_spec sustained = at_sustained_clock(gpu);
+  EXPECT_DOUBLE_EQ(sustained.peak_tflops_bf16, gpu.peak_tflops_bf16);  // MFU's denominator
+  schedule s;
+  s.name = "sustained";
+  s.add_stream("compute", stream_role::compute, 0);
+  s.add_op("gemm", 0, gemm_params{8192, 8192, 8192, dtype::bf16, 0});
+  s.add_op("attn", 0,
+           elementwise_params{1 << 20, 1e11, 0, false, elementwise_math::flash_attention_bwd});
+  s.add_op("ln", 0, elementwise_params{1ull << 30, 0, 0, false});
+  const auto us = [&](const gpu_spec& g, int i) {
+    const sim_result r = simulate(s, g, sim_options{});
+    return r.ops[i].end_us - r.ops[i].start_us;
+  };
+  const double f = gpu.sustained_clock_factor;
+  EXPECT_NEAR(us(sustained, 0) / us(gpu, 0), 1 / f, 0.02);  // the fixed µs do not scale
+  EXPECT_NEAR(us(sustained, 1) / us(gpu, 1), 1 / f, 1e-9);
+  EXPECT_NEAR(us(sustained, 2), us(gpu, 2), 1e-9);
+}
+
 TEST_F(SimModel, ElementwiseWithFewerSmsRunsLonger) {
   for (bool persistent : {false, true}) {
     elementwise_params e;
