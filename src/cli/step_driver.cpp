@@ -13,17 +13,6 @@
 namespace ob::cli {
 namespace {
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t cut = s.find(',', start);
-    out.push_back(s.substr(start, cut - start));
-    if (cut == std::string::npos) return out;
-    start = cut + 1;
-  }
-}
-
 // Rank 0: the table, --json and --trace (the trace only when a case ran).
 void write_step_outputs(const step_sweep_result& out, const common_flags& flags) {
   if (!flags.quiet) std::cout << format_step_table(out.doc) << std::flush;
@@ -33,24 +22,6 @@ void write_step_outputs(const step_sweep_result& out, const common_flags& flags)
 }
 
 }  // namespace
-
-void apply_step_override(step_scenario& sc, const std::string& assignment) {
-  const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == assignment.size())
-    throw config_error("--set " + assignment + ": expected key=value[,value...]");
-  const std::string key = assignment.substr(0, eq);
-  if (!is_step_axis(key)) {
-    std::string known;
-    for (std::string_view n : step_axis_names)
-      known += (known.empty() ? "" : ", ") + std::string(n);
-    throw config_error("--set " + assignment + ": unknown step axis '" + key + "' (" + known + ")");
-  }
-  const std::vector<std::string> values = split_list(assignment.substr(eq + 1));
-  for (const auto& v : values)
-    if (v.empty()) throw config_error("--set " + assignment + ": empty value in list");
-  std::erase_if(sc.axes, [&](const sweep_axis& a) { return a.name == key; });
-  sc.axes.push_back({key, values});
-}
 
 int drive_step(const step_scenario& sc, const common_flags& flags, const process_args& args) {
   step_spec spec = resolve_step(sc);

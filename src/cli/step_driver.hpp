@@ -9,7 +9,4 @@ namespace ob::cli {
 
 int drive_step(const step_scenario& sc, const common_flags& flags, const process_args& args);
 
-// Applies `--set axis=v1,v2` to a step scenario: any step axis; config_error otherwise.
-void apply_step_override(step_scenario& sc, const std::string& assignment);
-
 }  // namespace ob::cli

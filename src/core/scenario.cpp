@@ -1,40 +1,16 @@
 #include "core/scenario.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 
 #include "core/config_paths.hpp"
 #include "core/error.hpp"
+#include "core/units.hpp"
 
 namespace ob {
 namespace {
 
-std::vector<std::string> split(std::string_view s, char sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t cut = s.find(sep, start);
-    out.emplace_back(s.substr(start, cut - start));
-    if (cut == std::string_view::npos) break;
-    start = cut + 1;
-  }
-  return out;
-}
-
 std::string value_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
-
-int parse_int(const std::string& text, const std::string& where, int lo, int hi) {
-  int v = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  const bool whole = !text.empty() && ptr == text.data() + text.size();
-  if (!whole || (ec != std::errc() && ec != std::errc::result_out_of_range))
-    throw config_error(where + ": expected an integer, got '" + text + "'");
-  if (ec == std::errc::result_out_of_range || v < lo || v > hi)
-    throw config_error(where + ": " + text + " is out of range [" + std::to_string(lo) + ", " +
-                       std::to_string(hi) + "]");
-  return v;
-}
 
 bool parse_bool(const std::string& text, const std::string& where) {
   if (text == "true" || text == "1" || text == "on") return true;
@@ -157,24 +133,28 @@ constexpr field_row field_table[] = {
     {"model", [](layer_scenario& sc, const auto& v, const auto& k) { sc.model = single(v, k); }},
     {"preset", [](layer_scenario& sc, const auto& v, const auto& k) { sc.preset = single(v, k); }},
     {"tp", [](layer_scenario& sc, const auto& v,
-              const auto& k) { sc.layout.tp = parse_int(single(v, k), k, 1, 1024); }},
+              const auto& k) { sc.layout.tp = parse_int_in(single(v, k), k, 1, 1024); }},
     {"cp", [](layer_scenario& sc, const auto& v,
-              const auto& k) { sc.layout.cp = parse_int(single(v, k), k, 1, 1024); }},
+              const auto& k) { sc.layout.cp = parse_int_in(single(v, k), k, 1, 1024); }},
     {"dp", [](layer_scenario& sc, const auto& v,
-              const auto& k) { sc.layout.dp = parse_int(single(v, k), k, 1, 1 << 20); }},
+              const auto& k) { sc.layout.dp = parse_int_in(single(v, k), k, 1, 1 << 20); }},
     {"pp", [](layer_scenario& sc, const auto& v,
-              const auto& k) { sc.layout.pp = parse_int(single(v, k), k, 1, 1024); }},
+              const auto& k) { sc.layout.pp = parse_int_in(single(v, k), k, 1, 1024); }},
     {"sequence_parallel",
      [](layer_scenario& sc, const auto& v, const auto& k) {
        sc.layout.sequence_parallel = parse_bool(single(v, k), k);
      }},
-    {"micro_batch", [](layer_scenario& sc, const auto& v,
-                       const auto& k) { sc.micro_batch = parse_int(single(v, k), k, 1, 1 << 16); }},
-    {"seq_length", [](layer_scenario& sc, const auto& v,
-                      const auto& k) { sc.seq_length = parse_int(single(v, k), k, 1, 1 << 24); }},
+    {"micro_batch",
+     [](layer_scenario& sc, const auto& v, const auto& k) {
+       sc.micro_batch = parse_int_in(single(v, k), k, 1, 1 << 16);
+     }},
+    {"seq_length",
+     [](layer_scenario& sc, const auto& v, const auto& k) {
+       sc.seq_length = parse_int_in(single(v, k), k, 1, 1 << 24);
+     }},
     {"layernorm_sm_margin",
      [](layer_scenario& sc, const auto& v, const auto& k) {
-       sc.layernorm_sm_margin = parse_int(single(v, k), k, 0, 1024);
+       sc.layernorm_sm_margin = parse_int_in(single(v, k), k, 0, 1024);
      }},
     {"te_launch_ordering",
      [](layer_scenario& sc, const auto& v, const auto& k) {
@@ -182,9 +162,9 @@ constexpr field_row field_table[] = {
      }},
     {"passes", [](layer_scenario& sc, const auto& v, const auto& k) { set_passes(sc, v, k); }},
     {"iters", [](layer_scenario& sc, const auto& v,
-                 const auto& k) { sc.iters = parse_int(single(v, k), k, 1, 1 << 20); }},
+                 const auto& k) { sc.iters = parse_int_in(single(v, k), k, 1, 1 << 20); }},
     {"warmup", [](layer_scenario& sc, const auto& v,
-                  const auto& k) { sc.warmup = parse_int(single(v, k), k, 0, 1 << 20); }},
+                  const auto& k) { sc.warmup = parse_int_in(single(v, k), k, 0, 1 << 20); }},
 };
 
 std::string known_keys() {
@@ -234,14 +214,7 @@ layer_scenario load_layer_scenario(const std::string& ref) {
 }
 
 void apply_override(layer_scenario& sc, const std::string& assignment) {
-  const auto eq = assignment.find('=');
-  const std::string where = "--set " + assignment;
-  if (eq == std::string::npos || eq == 0 || eq + 1 == assignment.size())
-    throw config_error(where + ": expected key=value[,value...]");
-  const std::string key = assignment.substr(0, eq);
-  const std::vector<std::string> values = split(assignment.substr(eq + 1), ',');
-  for (const auto& v : values)
-    if (v.empty()) throw config_error(where + ": empty value in list");
+  const auto [key, values] = parse_set_assignment(assignment);
   if (is_sweep_axis(key)) {
     // Checked here so that a bad value names --set, not the scenario file.
     expand_axes({{key, values}}, "--set ", plan_knobs{});
@@ -250,7 +223,7 @@ void apply_override(layer_scenario& sc, const std::string& assignment) {
   }
   for (const field_row& r : field_table)
     if (r.key == key) return r.set(sc, values, "--set " + key);
-  throw config_error(where + ": unknown key '" + key + "' (" + known_keys() + ")");
+  throw config_error("--set " + assignment + ": unknown key '" + key + "' (" + known_keys() + ")");
 }
 
 std::vector<sweep_case> expand_cases(const layer_scenario& sc) {

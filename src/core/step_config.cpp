@@ -7,6 +7,7 @@
 
 #include "core/config_paths.hpp"
 #include "core/error.hpp"
+#include "core/units.hpp"
 
 namespace ob {
 namespace {
@@ -204,6 +205,21 @@ void read_step_sweep(const json_object& top, step_scenario& sc) {
 }
 
 }  // namespace
+
+void apply_step_override(step_scenario& sc, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  const std::string key = assignment.substr(0, eq);
+  // An unknown axis is named before a bad value list, as long as the assignment has both sides.
+  if (eq != std::string::npos && eq != 0 && eq + 1 < assignment.size() && !is_step_axis(key)) {
+    std::string known;
+    for (std::string_view n : step_axis_names)
+      known += (known.empty() ? "" : ", ") + std::string(n);
+    throw config_error("--set " + assignment + ": unknown step axis '" + key + "' (" + known + ")");
+  }
+  auto [name, values] = parse_set_assignment(assignment);
+  std::erase_if(sc.axes, [&](const sweep_axis& a) { return a.name == name; });
+  sc.axes.push_back({name, std::move(values)});
+}
 
 step_scenario load_step_scenario(const std::string& ref) {
   const std::string path = find_config("scenarios", ref, "--config");

@@ -110,6 +110,9 @@ std::string axis_label(const step_scenario& sc, std::string_view axis);
 // is a config_error naming the flag or field (exit 2).
 std::vector<step_case> expand_step_cases(const step_scenario& sc);
 
+// Applies `--set axis=v1,v2` to a step scenario: any step axis; config_error otherwise.
+void apply_step_override(step_scenario& sc, const std::string& assignment);
+
 // Loads a scenario file with "scenario": "step" (keys: model, gpu, cluster, bridge_config,
 // te_launch_ordering, sweep {axis: [values]}, measure {warmup, iters}).
 step_scenario load_step_scenario(const std::string& path);

@@ -1,31 +1,19 @@
 #include "core/sweep_axes.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <set>
 
 #include "core/error.hpp"
+#include "core/units.hpp"
 
 namespace ob {
 namespace {
-
-int parse_int(const std::string& text, const std::string& where, int lo, int hi) {
-  int v = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  const bool whole = !text.empty() && ptr == text.data() + text.size();
-  if (!whole || (ec != std::errc() && ec != std::errc::result_out_of_range))
-    throw config_error(where + ": expected an integer, got '" + text + "'");
-  if (ec == std::errc::result_out_of_range || v < lo || v > hi)
-    throw config_error(where + ": " + text + " is out of range [" + std::to_string(lo) + ", " +
-                       std::to_string(hi) + "]");
-  return v;
-}
 
 // Parses one value of an axis into the case and returns its typed form for `params`.
 using axis_parser = ordered_json (*)(const std::string& v, const std::string& field, sweep_case&);
 
 ordered_json parse_cdmc_value(const std::string& v, const std::string& field, sweep_case& c) {
-  c.cdmc = parse_int(v, field, 1, cdmc_max);
+  c.cdmc = parse_int_in(v, field, 1, cdmc_max);
   return c.cdmc;
 }
 ordered_json parse_method(const std::string& v, const std::string& field, sweep_case& c) {
@@ -39,11 +27,11 @@ ordered_json parse_order(const std::string& v, const std::string& field, sweep_c
 // "preset": each GEMM's own set_sm_margin/num_sm; a number overrides them all.
 ordered_json parse_sm_margin(const std::string& v, const std::string& field, sweep_case& c) {
   if (v == "preset") return v;
-  c.knobs.sm_margin = parse_int(v, field, 0, 1024);
+  c.knobs.sm_margin = parse_int_in(v, field, 0, 1024);
   return *c.knobs.sm_margin;
 }
 ordered_json parse_comm_ctas(const std::string& v, const std::string& field, sweep_case& c) {
-  c.knobs.comm_ctas = parse_int(v, field, 0, 1024);
+  c.knobs.comm_ctas = parse_int_in(v, field, 0, 1024);
   return c.knobs.comm_ctas;
 }
 ordered_json parse_priority(const std::string& v, const std::string& field, sweep_case& c) {

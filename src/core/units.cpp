@@ -115,4 +115,38 @@ std::string format_fixed(double v, int decimals) {
   return buf;
 }
 
+std::vector<std::string> split_list(std::string_view text, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t cut = text.find(sep, start);
+    out.emplace_back(text.substr(start, cut - start));
+    if (cut == std::string_view::npos) return out;
+    start = cut + 1;
+  }
+}
+
+int parse_int_in(const std::string& text, const std::string& where, int lo, int hi) {
+  int v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  const bool whole = !text.empty() && ptr == text.data() + text.size();
+  if (!whole || (ec != std::errc() && ec != std::errc::result_out_of_range))
+    throw config_error(where + ": expected an integer, got '" + text + "'");
+  if (ec == std::errc::result_out_of_range || v < lo || v > hi)
+    throw config_error(where + ": " + text + " is out of range [" + std::to_string(lo) + ", " +
+                       std::to_string(hi) + "]");
+  return v;
+}
+
+set_assignment parse_set_assignment(const std::string& assignment) {
+  const std::string where = "--set " + assignment;
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == assignment.size())
+    throw config_error(where + ": expected key=value[,value...]");
+  set_assignment a{assignment.substr(0, eq), split_list(assignment.substr(eq + 1))};
+  for (const auto& v : a.values)
+    if (v.empty()) throw config_error(where + ": empty value in list");
+  return a;
+}
+
 }  // namespace ob

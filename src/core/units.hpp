@@ -1,8 +1,10 @@
 #pragma once
-// Byte sizes and GEMM shapes as users type them on the command line.
+// Values as users type them on the command line and in scenario files: byte sizes, GEMM shapes,
+// integers in a range, comma lists and `--set key=v1,v2`.
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ob {
 
@@ -22,5 +24,19 @@ struct gemm_shape {
 inline constexpr std::int64_t max_gemm_dim = std::int64_t{1} << 20;
 // "8192x8192x8192" (also 'X' or '*'); each dimension a positive integer up to max_gemm_dim.
 gemm_shape parse_gemm_shape(std::string_view text, std::string_view field);
+
+// "a,b,,c" -> {"a", "b", "", "c"}: every item kept, empty ones too, so callers can refuse them.
+std::vector<std::string> split_list(std::string_view text, char sep = ',');
+
+// A whole decimal integer in [lo, hi]; config_error naming `where` otherwise (exit 2).
+int parse_int_in(const std::string& text, const std::string& where, int lo, int hi);
+
+// `--set key=v1,v2`: the key and its non-empty values; config_error naming the assignment for a
+// missing key, value or '=', or an empty item.
+struct set_assignment {
+  std::string key;
+  std::vector<std::string> values;
+};
+set_assignment parse_set_assignment(const std::string& assignment);
 
 }  // namespace ob

@@ -42,4 +42,31 @@ TEST(Units, ParsesGemmShapes) {
     EXPECT_THROW(parse_gemm_shape(bad, "--gemm"), config_error) << bad;
 }
 
+// Lists keep their empty items, so `--set` can refuse "8,,16" instead of reading "8,16".
+TEST(Units, SplitsListsKeepingEmptyItems) {
+  EXPECT_EQ(split_list("8,16"), (std::vector<std::string>{"8", "16"}));
+  EXPECT_EQ(split_list("8,,16,"), (std::vector<std::string>{"8", "", "16", ""}));
+  EXPECT_EQ(split_list(""), (std::vector<std::string>{""}));
+}
+
+TEST(Units, ParsesSetAssignmentsNamingTheAssignment) {
+  const set_assignment a = parse_set_assignment("cdmc=1,8");
+  EXPECT_EQ(a.key, "cdmc");
+  EXPECT_EQ(a.values, (std::vector<std::string>{"1", "8"}));
+  const auto message = [](const std::string& s) {
+    try {
+      parse_set_assignment(s);
+    } catch (const config_error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(message("cdmc"), "--set cdmc: expected key=value[,value...]");
+  EXPECT_EQ(message("=8"), "--set =8: expected key=value[,value...]");
+  EXPECT_EQ(message("cdmc=1,,8"), "--set cdmc=1,,8: empty value in list");
+  EXPECT_EQ(parse_int_in("32", "--x", 1, 32), 32);
+  EXPECT_THROW(parse_int_in("33", "--x", 1, 32), config_error);
+  EXPECT_THROW(parse_int_in("3x", "--x", 1, 32), config_error);
+}
+
 }  // namespace ob
