@@ -17,16 +17,21 @@
 
 namespace ob {
 
-json load_json_file(const std::string& path) {
+std::string read_file_text(const std::string& path, const std::string& what) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
-    throw config_error(path + ": is a folder, not a JSON file");
+    throw config_error(path + ": is a folder, not a " + what);
   std::ifstream in(path);
   if (!in) throw config_error(path + ": cannot open file: " + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
+  return ss.str();
+}
+
+json load_json_file(const std::string& path) {
+  const std::string text = read_file_text(path, "JSON file");
   try {
-    return json::parse(ss.str());
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw config_error(path + ": " + describe_parse_error(e));
   }

@@ -16,6 +16,9 @@ using ordered_json = nlohmann::ordered_json;
 
 // Reads and parses a JSON file; a missing file or a parse error is a config_error (exit 2).
 json load_json_file(const std::string& path);
+// A file's bytes; a folder ("x: is a folder, not a <what>") or a file that cannot be opened is a
+// config_error naming it.
+std::string read_file_text(const std::string& path, const std::string& what);
 
 // A view of one JSON object inside a file. Reading a key marks it used; `finish()` rejects the
 // keys nobody read, so a typo never silently falls back to a default.

@@ -5,21 +5,28 @@
 #include <map>
 
 #include "core/result.hpp"
+#include "core/step_result.hpp"
 #include "core/sweep_axes.hpp"
 #include "core/units.hpp"
 
 namespace ob {
 namespace {
 
+using entry = ranked_sweep::entry;
+
 std::string value_text(const ordered_json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-bool valid(const case_record& c) { return c.m.wrong == 0 && c.m.overlapped_ms.n > 0; }
+bool is_axis(const ranked_sweep& s, const std::string& key) { return !s.is_axis || s.is_axis(key); }
 
-const case_record* find_case(const result_doc& d, const std::string& id) {
-  for (const case_record& c : d.cases)
-    if (c.id == id) return &c;
+bool has(const entry& c, const std::string& key) {
+  return c.params->is_object() && c.params->contains(key);
+}
+
+const entry* find_case(const ranked_sweep& s, const std::string& id) {
+  for (const entry& c : s.cases)
+    if (*c.id == id) return &c;
   return nullptr;
 }
 
@@ -28,20 +35,18 @@ struct value_best {
   double ms = 0;
 };
 
-// For one param: per value (in first-seen order), the lowest overlapped time of the cases having
-// it.
-std::vector<value_best> best_per_value(const result_doc& d, const std::string& key) {
+// For one param: per value (in first-seen order), the lowest time of the cases having it.
+std::vector<value_best> best_per_value(const ranked_sweep& s, const std::string& key) {
   std::vector<value_best> out;
-  for (const case_record& c : d.cases) {
-    if (!valid(c) || !c.params.is_object() || !c.params.contains(key)) continue;
-    const ordered_json& v = c.params[key];
+  for (const entry& c : s.cases) {
+    if (!c.valid || !has(c, key)) continue;
+    const ordered_json& v = (*c.params)[key];
     auto it =
         std::find_if(out.begin(), out.end(), [&](const value_best& b) { return b.value == v; });
-    const double ms = c.m.overlapped_ms.median;
     if (it == out.end())
-      out.push_back({v, ms});
+      out.push_back({v, c.ms});
     else
-      it->ms = std::min(it->ms, ms);
+      it->ms = std::min(it->ms, c.ms);
   }
   return out;
 }
@@ -51,21 +56,42 @@ std::string gain_text(double pct, const std::string& than) {
          than;
 }
 
+std::vector<std::string> param_keys(const ranked_sweep& s) {
+  std::vector<std::string> keys;
+  for (const entry& c : s.cases)
+    if (c.params->is_object())
+      for (auto it = c.params->begin(); it != c.params->end(); ++it)
+        if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
+  return keys;
+}
+
 }  // namespace
 
-std::vector<knob_impact> param_impacts(const result_doc& d) {
-  std::vector<std::string> keys;
+ranked_sweep ranked(const result_doc& d) {
+  ranked_sweep s;
+  s.simulated = d.simulated();
+  s.is_axis = is_sweep_axis;
   for (const case_record& c : d.cases)
-    if (c.params.is_object())
-      for (auto it = c.params.begin(); it != c.params.end(); ++it)
-        if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
+    s.cases.push_back(
+        {&c.id, &c.params, c.m.overlapped_ms.median, c.m.wrong == 0 && c.m.overlapped_ms.n > 0});
+  return s;
+}
+
+ranked_sweep ranked(const step_doc& d) {
+  ranked_sweep s;
+  s.simulated = d.simulated();
+  for (const step_record& c : d.cases)
+    s.cases.push_back({&c.id, &c.params, c.step_ms.median, c.step_ms.n > 0});
+  return s;
+}
+
+std::vector<knob_impact> param_impacts(const ranked_sweep& s) {
   double best_ms = 0;
-  for (const case_record& c : d.cases)
-    if (valid(c) && (best_ms == 0 || c.m.overlapped_ms.median < best_ms))
-      best_ms = c.m.overlapped_ms.median;
+  for (const entry& c : s.cases)
+    if (c.valid && (best_ms == 0 || c.ms < best_ms)) best_ms = c.ms;
   std::vector<knob_impact> out;
-  for (const std::string& k : keys) {
-    const std::vector<value_best> per = best_per_value(d, k);
+  for (const std::string& k : param_keys(s)) {
+    const std::vector<value_best> per = best_per_value(s, k);
     if (per.size() < 2) continue;
     auto by_ms = [](const value_best& a, const value_best& b) { return a.ms < b.ms; };
     const auto lo = std::min_element(per.begin(), per.end(), by_ms);
@@ -80,76 +106,74 @@ std::vector<knob_impact> param_impacts(const result_doc& d) {
   return out;
 }
 
-std::optional<recommendation> recommend(const result_doc& d) {
-  const case_record *best = nullptr, *first = nullptr, *none = nullptr;
-  for (const case_record& c : d.cases) {
-    if (!valid(c)) continue;
+std::optional<recommendation> recommend(const ranked_sweep& s) {
+  const entry *best = nullptr, *first = nullptr, *none = nullptr;
+  for (const entry& c : s.cases) {
+    if (!c.valid) continue;
     if (!first) first = &c;
-    if (!best || c.m.overlapped_ms.median < best->m.overlapped_ms.median) best = &c;
-    const bool is_none = c.params.is_object() && c.params.contains("method") &&
-                         c.params["method"] == ordered_json("none");
-    if (is_none && (!none || c.m.overlapped_ms.median < none->m.overlapped_ms.median)) none = &c;
+    if (!best || c.ms < best->ms) best = &c;
+    const bool is_none = has(c, "method") && (*c.params)["method"] == ordered_json("none");
+    if (is_none && (!none || c.ms < none->ms)) none = &c;
   }
   if (!best) return std::nullopt;
   recommendation r;
-  r.best_case = best->id;
-  r.best_ms = best->m.overlapped_ms.median;
-  r.default_case = first->id;
-  r.default_ms = first->m.overlapped_ms.median;
+  r.best_case = *best->id;
+  r.best_ms = best->ms;
+  r.default_case = *first->id;
+  r.default_ms = first->ms;
   if (r.default_ms > 0) r.gain_vs_default_pct = 100.0 * (r.default_ms - r.best_ms) / r.default_ms;
   if (none) {
-    r.none_case = none->id;
-    r.none_ms = none->m.overlapped_ms.median;
+    r.none_case = *none->id;
+    r.none_ms = none->ms;
     if (*r.none_ms > 0) r.gain_vs_none_pct = 100.0 * (*r.none_ms - r.best_ms) / *r.none_ms;
   }
   // A knob that moves the best time by less than 0.1 % did not matter.
-  for (const knob_impact& k : param_impacts(d))
-    if (is_sweep_axis(k.axis)) {
+  for (const knob_impact& k : param_impacts(s))
+    if (is_axis(s, k.axis)) {
       if (k.spread_ms > 0.001 * r.best_ms) r.knob = k;
       break;
     }
   return r;
 }
 
-std::string short_case_name(const result_doc& d, const std::string& id) {
-  const case_record* c = find_case(d, id);
-  if (!c || !c->params.is_object()) return id;
+std::string short_case_name(const ranked_sweep& s, const std::string& id) {
+  const entry* c = find_case(s, id);
+  if (!c || !c->params->is_object()) return id;
   std::string out;
-  for (const knob_impact& k : param_impacts(d))
-    if (is_sweep_axis(k.axis) && c->params.contains(k.axis))
-      out += (out.empty() ? "" : " ") + k.axis + "=" + value_text(c->params[k.axis]);
-  if (out.empty()) return d.cases.size() == 1 ? "the only case" : id;
+  for (const knob_impact& k : param_impacts(s))
+    if (is_axis(s, k.axis) && has(*c, k.axis))
+      out += (out.empty() ? "" : " ") + k.axis + "=" + value_text((*c->params)[k.axis]);
+  if (out.empty()) return s.cases.size() == 1 ? "the only case" : id;
   return out;
 }
 
 namespace {
 
 // The swept params in which `to` differs from `from`, widest impact first.
-std::string changes(const result_doc& d, const std::string& from, const std::string& to) {
-  const case_record *a = find_case(d, from), *b = find_case(d, to);
-  if (!a || !b || !b->params.is_object()) return to;
+std::string changes(const ranked_sweep& s, const std::string& from, const std::string& to) {
+  const entry *a = find_case(s, from), *b = find_case(s, to);
+  if (!a || !b || !b->params->is_object()) return to;
   std::string out;
-  for (const knob_impact& k : param_impacts(d)) {
-    if (!is_sweep_axis(k.axis) || !b->params.contains(k.axis)) continue;
-    const bool same = a->params.is_object() && a->params.contains(k.axis) &&
-                      a->params[k.axis] == b->params[k.axis];
-    if (!same) out += (out.empty() ? "" : " ") + k.axis + "=" + value_text(b->params[k.axis]);
+  for (const knob_impact& k : param_impacts(s)) {
+    if (!is_axis(s, k.axis) || !has(*b, k.axis)) continue;
+    const bool same = has(*a, k.axis) && (*a->params)[k.axis] == (*b->params)[k.axis];
+    if (!same) out += (out.empty() ? "" : " ") + k.axis + "=" + value_text((*b->params)[k.axis]);
   }
-  return out.empty() ? short_case_name(d, to) : out;
+  return out.empty() ? short_case_name(s, to) : out;
 }
 
 }  // namespace
 
-std::string recommendation_line(const recommendation& r, const result_doc& d) {
-  std::string out = std::string("recommendation") + (d.simulated() ? " (SIMULATED)" : "") + ": ";
+std::string recommendation_line(const recommendation& r, const ranked_sweep& s) {
+  std::string out = std::string("recommendation") + (s.simulated ? " (SIMULATED)" : "") + ": ";
   const bool keep = r.best_case == r.default_case;
-  if (d.cases.size() == 1)
+  if (s.cases.size() == 1)
     out += "the only case — " + format_fixed(r.best_ms, 3) + " ms";
   else if (keep)
-    out += "keep the default case, " + short_case_name(d, r.best_case) + " — " +
+    out += "keep the default case, " + short_case_name(s, r.best_case) + " — " +
            format_fixed(r.best_ms, 3) + " ms";
   else
-    out += "from the default case, set " + changes(d, r.default_case, r.best_case) + " — " +
+    out += "from the default case, set " + changes(s, r.default_case, r.best_case) + " — " +
            format_fixed(r.best_ms, 3) + " ms, " + gain_text(r.gain_vs_default_pct, "the default");
   if (r.gain_vs_none_pct) out += ", " + gain_text(*r.gain_vs_none_pct, "no overlap");
   if (r.knob)
@@ -158,11 +182,32 @@ std::string recommendation_line(const recommendation& r, const result_doc& d) {
   return out;
 }
 
-ordered_json to_json(const recommendation& r) {
+std::vector<knob_impact> param_impacts(const result_doc& d) { return param_impacts(ranked(d)); }
+std::optional<recommendation> recommend(const result_doc& d) { return recommend(ranked(d)); }
+std::optional<recommendation> recommend(const step_doc& d) { return recommend(ranked(d)); }
+std::string recommendation_line(const recommendation& r, const result_doc& d) {
+  return recommendation_line(r, ranked(d));
+}
+std::string recommendation_line(const recommendation& r, const step_doc& d) {
+  return recommendation_line(r, ranked(d));
+}
+std::string short_case_name(const result_doc& d, const std::string& id) {
+  return short_case_name(ranked(d), id);
+}
+std::string short_case_name(const step_doc& d, const std::string& id) {
+  return short_case_name(ranked(d), id);
+}
+
+namespace {
+
+// `time` names the ranked time in the field names ("overlapped", "step"); the `none` fields
+// belong to documents whose sweeps may have a `method` axis.
+ordered_json rec_json(const recommendation& r, const std::string& time, bool with_none) {
   ordered_json j;
   j["best_case"] = r.best_case;
   j["gain_vs_default_pct"] = r.gain_vs_default_pct;
-  j["gain_vs_none_pct"] = r.gain_vs_none_pct ? ordered_json(*r.gain_vs_none_pct) : nullptr;
+  if (with_none)
+    j["gain_vs_none_pct"] = r.gain_vs_none_pct ? ordered_json(*r.gain_vs_none_pct) : nullptr;
   if (r.knob)
     j["knob"] = {{"axis", r.knob->axis},
                  {"best", r.knob->best},
@@ -171,45 +216,68 @@ ordered_json to_json(const recommendation& r) {
                  {"spread_pct", r.knob->spread_pct}};
   else
     j["knob"] = nullptr;
-  j["best_overlapped_ms"] = r.best_ms;
+  j["best_" + time + "_ms"] = r.best_ms;
   j["default_case"] = r.default_case;
-  j["default_overlapped_ms"] = r.default_ms;
-  j["none_case"] = r.none_case ? ordered_json(*r.none_case) : nullptr;
-  j["none_overlapped_ms"] = r.none_ms ? ordered_json(*r.none_ms) : nullptr;
+  j["default_" + time + "_ms"] = r.default_ms;
+  if (with_none) {
+    j["none_case"] = r.none_case ? ordered_json(*r.none_case) : nullptr;
+    j["none_" + time + "_ms"] = r.none_ms ? ordered_json(*r.none_ms) : nullptr;
+  }
   return j;
 }
 
-recommendation recommendation_from_json(const json_object& obj) {
-  auto nullable = [&obj](const std::string& key) -> std::optional<double> {
-    const json& v = obj.get_raw(key);
-    if (v.is_null()) return std::nullopt;
-    if (!v.is_number()) obj.fail(key, "expected a number or null, got " + describe_json(v));
-    return v.get<double>();
-  };
+std::optional<double> nullable(const json_object& obj, const std::string& key) {
+  const json& v = obj.get_raw(key);
+  if (v.is_null()) return std::nullopt;
+  if (!v.is_number()) obj.fail(key, "expected a number or null, got " + describe_json(v));
+  return v.get<double>();
+}
+
+std::optional<knob_impact> knob_from_json(const json_object& obj) {
+  const auto k = obj.get_optional_object("knob");
+  if (!k) {
+    obj.get_raw("knob");
+    return std::nullopt;
+  }
+  knob_impact ki;
+  ki.axis = k->get_string("axis");
+  ki.best = ordered_json::parse(k->get_raw("best").dump());
+  ki.worst = ordered_json::parse(k->get_raw("worst").dump());
+  ki.spread_ms = k->get_number("spread_ms");
+  ki.spread_pct = k->get_number("spread_pct");
+  k->finish();
+  return ki;
+}
+
+recommendation rec_from_json(const json_object& obj, const std::string& time, bool with_none) {
   recommendation r;
   r.best_case = obj.get_string("best_case");
   r.gain_vs_default_pct = obj.get_number("gain_vs_default_pct");
-  r.gain_vs_none_pct = nullable("gain_vs_none_pct");
-  if (const auto k = obj.get_optional_object("knob")) {
-    knob_impact ki;
-    ki.axis = k->get_string("axis");
-    ki.best = ordered_json::parse(k->get_raw("best").dump());
-    ki.worst = ordered_json::parse(k->get_raw("worst").dump());
-    ki.spread_ms = k->get_number("spread_ms");
-    ki.spread_pct = k->get_number("spread_pct");
-    k->finish();
-    r.knob = std::move(ki);
-  } else {
-    obj.get_raw("knob");
-  }
-  r.best_ms = obj.get_number("best_overlapped_ms");
+  if (with_none) r.gain_vs_none_pct = nullable(obj, "gain_vs_none_pct");
+  r.knob = knob_from_json(obj);
+  r.best_ms = obj.get_number("best_" + time + "_ms");
   r.default_case = obj.get_string("default_case");
-  r.default_ms = obj.get_number("default_overlapped_ms");
-  const json& none = obj.get_raw("none_case");
-  if (none.is_string()) r.none_case = none.get<std::string>();
-  r.none_ms = nullable("none_overlapped_ms");
+  r.default_ms = obj.get_number("default_" + time + "_ms");
+  if (with_none) {
+    const json& none = obj.get_raw("none_case");
+    if (none.is_string()) r.none_case = none.get<std::string>();
+    r.none_ms = nullable(obj, "none_" + time + "_ms");
+  }
   obj.finish();
   return r;
+}
+
+}  // namespace
+
+ordered_json to_json(const recommendation& r) { return rec_json(r, "overlapped", true); }
+recommendation recommendation_from_json(const json_object& obj) {
+  return rec_from_json(obj, "overlapped", true);
+}
+ordered_json step_recommendation_json(const recommendation& r) {
+  return rec_json(r, "step", false);
+}
+recommendation step_recommendation_from_json(const json_object& obj) {
+  return rec_from_json(obj, "step", false);
 }
 
 }  // namespace ob

@@ -1,10 +1,11 @@
 #pragma once
-// Which configuration to use (docs/ARCHITECTURE.md §7.2): the case with the lowest overlapped
-// (end-to-end) time, what it gains over the sweep's default case and over no overlap, and the
-// setting that mattered most. A result records it at the top level; the table prints it as one
-// line; `report` leads with it.
+// Which configuration to use (docs/ARCHITECTURE.md §7.2): the case with the lowest end-to-end
+// time (a layer's overlapped median, a training step's step median), what it gains over the
+// sweep's default case and over no overlap, and the setting that mattered most. A result or step
+// document records it at the top level; the table prints it as one line; `report` leads with it.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/json_util.hpp"
@@ -12,18 +13,37 @@
 namespace ob {
 
 struct result_doc;
+struct step_doc;
 
-// How much one param moves the best overlapped time: for each of its values, the best case
-// having it; the spread is worst value's best − best value's best.
+// What the recommendation reads of a sweep, whichever document holds it: per case its id, its
+// swept params, the time to minimise and whether its data are valid (no wrong data, measured);
+// whether the numbers are simulated; and which params are sweep axes (the knob and the short
+// case names use only those). The pointers point into the document.
+struct ranked_sweep {
+  struct entry {
+    const std::string* id;
+    const ordered_json* params;
+    double ms;
+    bool valid;
+  };
+  std::vector<entry> cases;
+  bool simulated = false;
+  bool (*is_axis)(std::string_view) = nullptr;  // nullptr: every param is one
+};
+ranked_sweep ranked(const result_doc& d);  // overlapped medians; the layer/pair sweep axes
+ranked_sweep ranked(const step_doc& d);    // step medians; every param (all of them are swept)
+
+// How much one param moves the best time: for each of its values, the best case having it; the
+// spread is worst value's best − best value's best.
 struct knob_impact {
   std::string axis;
   ordered_json best, worst;  // the values
   double spread_ms = 0;
-  double spread_pct = 0;  // of the best overlapped time
+  double spread_pct = 0;  // of the best time
 };
 
 struct recommendation {
-  std::string best_case;  // lowest overlapped median among cases without wrong data
+  std::string best_case;  // lowest time among cases with valid data
   double best_ms = 0;
   // The default case is the sweep's first (every axis at its first listed value): list the
   // configuration you run today first.
@@ -37,23 +57,35 @@ struct recommendation {
 };
 
 // Every param that takes two or more values, largest spread first (sweep order on ties).
+std::vector<knob_impact> param_impacts(const ranked_sweep& s);
 std::vector<knob_impact> param_impacts(const result_doc& d);
 
 // nullopt when no case has valid data.
+std::optional<recommendation> recommend(const ranked_sweep& s);
 std::optional<recommendation> recommend(const result_doc& d);
+std::optional<recommendation> recommend(const step_doc& d);
 
 // One line for under the table: "recommendation (SIMULATED): keep the default case, sm_margin=0
 // order=comm_first method=preset cdmc=1 — 8.627 ms, 0.3 % faster than no overlap; mattered
 // most: sm_margin (0 best, 32 worst: +1.384 ms)", or "from the default case, set comm_ctas=24
 // sm_margin=preset — 8.411 ms, 2.4 % faster than the default and 2.8 % faster than no overlap;
 // ...": what to change, and what it gains.
+std::string recommendation_line(const recommendation& r, const ranked_sweep& s);
 std::string recommendation_line(const recommendation& r, const result_doc& d);
+std::string recommendation_line(const recommendation& r, const step_doc& d);
 
-// The swept params of `id` that vary across the document, widest impact first, as "k=v k=v"
-// (the case's short name).
+// The swept params of `id` that vary across the sweep, widest impact first, as "k=v k=v" (the
+// case's short name).
+std::string short_case_name(const ranked_sweep& s, const std::string& id);
 std::string short_case_name(const result_doc& d, const std::string& id);
+std::string short_case_name(const step_doc& d, const std::string& id);
 
+// A result document's recommendation: its times are `best_overlapped_ms` ..., with the `none`
+// fields. A step document's names them `best_step_ms`, `default_step_ms` and has no `none`
+// fields (a step sweeps no `method`).
 ordered_json to_json(const recommendation& r);
 recommendation recommendation_from_json(const json_object& obj);
+ordered_json step_recommendation_json(const recommendation& r);
+recommendation step_recommendation_from_json(const json_object& obj);
 
 }  // namespace ob

@@ -1,16 +1,10 @@
 #include "core/result.hpp"
 
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "core/answers.hpp"
+#include "core/document.hpp"
 #include "core/error.hpp"
 
 namespace ob {
@@ -40,32 +34,6 @@ const json& get_object_raw(const json_object& obj, const std::string& key) {
   return obj.get_object(key).raw();  // validates presence and type
 }
 
-void check_schema(const json_object& top, const std::string& expected) {
-  const std::string schema = top.get_string("schema");
-  if (schema != expected)
-    top.fail("schema", "expected \"" + expected + "\", got \"" + schema +
-                           "\" (not an overlap-bench " +
-                           (expected == result_schema_v1 ? "result" : "coll") + " v1 document)");
-}
-
-// The top-level "simulated" flag is the one a reader sees first; it must agree with env's so
-// that no tool can pick one and miss the other.
-bool check_simulated(const json_object& top, const json& env) {
-  const bool simulated = top.get_bool("simulated");
-  if (env.contains("simulated")) {
-    const json& e = env["simulated"];
-    if (!e.is_boolean())
-      top.fail("env.simulated", "expected true or false, got " + describe_json(e));
-    if (e.get<bool>() != simulated) top.fail("simulated", "disagrees with env.simulated");
-  }
-  return simulated;
-}
-
-bool env_simulated(const ordered_json& env) {
-  auto it = env.find("simulated");
-  return it != env.end() && it->is_boolean() && it->get<bool>();
-}
-
 ordered_json to_ordered(const json& v) { return ordered_json::parse(v.dump()); }
 
 case_record case_from_json(const json_object& obj) {
@@ -93,16 +61,7 @@ case_record case_from_json(const json_object& obj) {
   m.comm_busbw_gbps = get_nullable_number(obj, "comm_busbw_gbps");
   m.comm_busbw_gbps_overlapped = get_nullable_number(obj, "comm_busbw_gbps_overlapped");
   m.wrong = get_non_negative_int(obj, "wrong");
-  const json& warnings = obj.get_raw("warnings");
-  if (!obj.has("warnings")) obj.fail_missing("warnings");
-  if (!warnings.is_array())
-    obj.fail("warnings", "expected an array of strings, got " + describe_json(warnings));
-  for (std::size_t i = 0; i < warnings.size(); ++i) {
-    if (!warnings[i].is_string())
-      obj.fail("warnings[" + std::to_string(i) + "]",
-               "expected a string, got " + describe_json(warnings[i]));
-    c.warnings.push_back(warnings[i].get<std::string>());
-  }
+  c.warnings = get_string_array(obj, "warnings");
   read_case_answers(obj, c);
   obj.finish();
   return c;
@@ -261,20 +220,7 @@ case_record case_record_from_json(const ordered_json& j, const std::string& file
 }
 
 result_doc load_result(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw config_error(path + ": is a folder, not a result file");
-  std::ifstream in(path);
-  if (!in) throw config_error(path + ": cannot open file: " + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  ordered_json j;
-  try {
-    j = ordered_json::parse(ss.str());
-  } catch (const ordered_json::exception& e) {
-    throw config_error(path + ": " + describe_parse_error(e));
-  }
-  return result_from_json(j, path);
+  return result_from_json(read_document(path), path);
 }
 
 void write_result_json(const std::string& path, const result_doc& d) {

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "core/document.hpp"
 #include "core/report_table.hpp"
 
 namespace ob {
@@ -25,16 +26,26 @@ std::string cell(const std::vector<std::string>& row, std::size_t i) {
 
 }  // namespace
 
-bool step_doc::simulated() const {
-  const auto it = env.find("simulated");
-  return it != env.end() && it->is_boolean() && it->get<bool>();
+bool step_doc::simulated() const { return env_simulated(env); }
+
+const std::array<breakdown_part, 8>& breakdown_parts() {
+  static const std::array<breakdown_part, 8> parts = {{
+      {"compute", "compute", &step_breakdown::compute},
+      {"tp_exposed", "tp exp", &step_breakdown::tp_exposed},
+      {"cp_exposed", "cp exp", &step_breakdown::cp_exposed},
+      {"dp_exposed", "dp exp", &step_breakdown::dp_exposed},
+      {"pp_exposed", "pp exp", &step_breakdown::pp_exposed},
+      {"bubble", "bubble", &step_breakdown::bubble},
+      {"optimizer", "optim", &step_breakdown::optimizer},
+      {"other", "other", &step_breakdown::other},
+  }};
+  return parts;
 }
 
 ordered_json to_json(const step_breakdown& b) {
-  return {{"compute", b.compute},       {"tp_exposed", b.tp_exposed},
-          {"cp_exposed", b.cp_exposed}, {"dp_exposed", b.dp_exposed},
-          {"pp_exposed", b.pp_exposed}, {"bubble", b.bubble},
-          {"optimizer", b.optimizer},   {"other", b.other}};
+  ordered_json j = ordered_json::object();
+  for (const breakdown_part& p : breakdown_parts()) j[p.key] = b.*p.value;
+  return j;
 }
 
 ordered_json to_json(const step_record& r) {
@@ -62,6 +73,8 @@ ordered_json to_json(const step_doc& d) {
   j["tool"] = d.tool;
   j["env"] = d.env;
   j["config"] = d.config;
+  // Before the cases, as in a result document: the cases stay the last, longest value.
+  j["recommendation"] = d.rec ? step_recommendation_json(*d.rec) : ordered_json(nullptr);
   j["cases"] = ordered_json::array();
   for (const step_record& r : d.cases) j["cases"].push_back(to_json(r));
   return j;
@@ -74,28 +87,19 @@ void write_step_json(const std::string& path, const step_doc& d) {
 std::string format_step_table(const step_doc& d) {
   std::size_t id_w = 4;
   for (const step_record& r : d.cases) id_w = std::max(id_w, r.id.size());
-  const std::vector<std::string> head = {"step ms", "compute", "tp exp", "cp exp", "dp exp",
-                                         "pp exp",  "bubble",  "optim",  "other",  "tok/s/GPU",
-                                         "TFLOP/s", "MFU %",   "why"};
+  std::vector<std::string> head = {"step ms"};
+  for (const breakdown_part& p : breakdown_parts()) head.push_back(p.heading);
+  head.insert(head.end(), {"tok/s/GPU", "TFLOP/s", "MFU %", "why"});
   std::string out = banner_line(d.env) + "\n";
   out += pad(d.simulated() ? "case (sim)" : "case", id_w, false);
   for (std::size_t i = 0; i < head.size(); ++i) out += "  " + cell(head, i);
   out += "\n";
   for (const step_record& r : d.cases) {
-    const step_breakdown& b = r.breakdown_ms;
-    const std::vector<std::string> cells = {fixed(r.step_ms.median, 1),
-                                            fixed(b.compute, 1),
-                                            fixed(b.tp_exposed, 1),
-                                            fixed(b.cp_exposed, 1),
-                                            fixed(b.dp_exposed, 1),
-                                            fixed(b.pp_exposed, 1),
-                                            fixed(b.bubble, 1),
-                                            fixed(b.optimizer, 1),
-                                            fixed(b.other, 1),
-                                            fixed(r.tokens_per_s_per_gpu, 0),
-                                            fixed(r.model_tflops_per_gpu, 1),
-                                            fixed(100 * r.mfu, 1),
-                                            r.diagnosis ? why_text(*r.diagnosis) : "-"};
+    std::vector<std::string> cells = {fixed(r.step_ms.median, 1)};
+    for (const breakdown_part& p : breakdown_parts())
+      cells.push_back(fixed(r.breakdown_ms.*p.value, 1));
+    cells.insert(cells.end(), {fixed(r.tokens_per_s_per_gpu, 0), fixed(r.model_tflops_per_gpu, 1),
+                               fixed(100 * r.mfu, 1), r.diagnosis ? why_text(*r.diagnosis) : "-"});
     out += pad(r.id, id_w, false);
     for (std::size_t i = 0; i < cells.size(); ++i) out += "  " + cell(cells, i);
     while (out.back() == ' ') out.pop_back();
@@ -105,6 +109,7 @@ std::string format_step_table(const step_doc& d) {
       "times in ms on the critical stage; the breakdown adds up to the step; TFLOP/s per GPU "
       "by Megatron's formula (no recompute), MFU against the dense peak; why = the main cause "
       "of the exposed time (docs/ARCHITECTURE.md §7.1)\n";
+  if (d.rec) out += recommendation_line(*d.rec, d) + "\n";
   for (const step_record& r : d.cases)
     for (const std::string& w : r.warnings) out += "warning: " + r.id + ": " + w + "\n";
   return out;

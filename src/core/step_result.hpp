@@ -1,12 +1,14 @@
 #pragma once
 // The step result document, schema "overlap-bench/step/v1" (results/README.md,
-// results/schema/step_v1.schema.json), and its table.
+// results/schema/step_v1.schema.json): writer, strict reader and table.
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/diagnosis.hpp"
 #include "core/json_util.hpp"
+#include "core/recommend.hpp"
 #include "core/stats.hpp"
 #include "core/step_metrics.hpp"
 
@@ -35,17 +37,34 @@ struct step_doc {
   ordered_json env = ordered_json::object();
   ordered_json config = ordered_json::object();
   std::vector<step_record> cases;
+  // Which case to use (core/recommend.hpp): the lowest step median; set at the end of the sweep.
+  std::optional<recommendation> rec;
   bool simulated() const;
 };
+
+// The breakdown's parts in document order: JSON key, the tables' heading, the field.
+struct breakdown_part {
+  const char* key;
+  const char* heading;
+  double step_breakdown::*value;
+};
+const std::array<breakdown_part, 8>& breakdown_parts();
 
 ordered_json to_json(const step_breakdown& b);
 ordered_json to_json(const step_record& r);
 ordered_json to_json(const step_doc& d);
+// Strict reader, as result_from_json (core/result.hpp): unknown or missing fields, wrong types, a
+// wrong schema string, duplicate case ids and a top-level "simulated" that disagrees with
+// env.simulated are config_errors (exit 2) naming `file` and the JSON path. `recommendation` may
+// be absent (documents written before it existed).
+step_doc step_from_json(const ordered_json& j, const std::string& file);
+// read_document (core/document.hpp), then step_from_json.
+step_doc load_step(const std::string& path);
 // Through a temporary file and a rename: a crash never leaves half a result (exit 3 on I/O).
 void write_step_json(const std::string& path, const step_doc& d);
 
 // The banner, then one row per case: step time, its breakdown, tokens/s/GPU, TFLOP/s/GPU, MFU,
-// and why (the diagnosis's main cause).
+// and why (the diagnosis's main cause); then the recommendation line.
 std::string format_step_table(const step_doc& d);
 
 }  // namespace ob

@@ -261,6 +261,7 @@ step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communic
       out.trace = trace_of(ov, m[static_cast<int>(variant::overlapped)], exec);
     if (hooks.progress) hooks.progress(++done, spec.cases.size(), rc.c.id);
   }
+  out.doc.rec = recommend(out.doc);  // of the cases finished (docs/ARCHITECTURE.md §7.2)
   return out;
 }
 
