@@ -4,9 +4,11 @@
 
 #include "cli/command.hpp"
 #include "core/compare.hpp"
+#include "core/document.hpp"
 #include "core/error.hpp"
 #include "core/json_util.hpp"
 #include "core/result.hpp"
+#include "core/step_compare.hpp"
 
 namespace ob::cli {
 namespace {
@@ -25,25 +27,41 @@ double parse_threshold(const std::string& given) {
 class compare_command final : public command {
  public:
   CLI::App* attach(CLI::App& parent) override {
-    auto* app = parent.add_subcommand("compare",
-                                      "compare two result files per case; exit 1 on a regression");
-    app->add_option("base", base_, "baseline result JSON")->required();
-    app->add_option("new", new_, "new result JSON")->required();
+    auto* app = parent.add_subcommand(
+        "compare", "compare two result (or two step) files per case; exit 1 on a regression");
+    app->add_option("base", base_, "baseline result or step JSON")->required();
+    app->add_option("new", new_, "new result or step JSON of the same kind")->required();
     app->add_option("--threshold", threshold_,
                     "percent change that counts, e.g. 5 or 5% (it must also exceed the measured "
                     "spread)")
         ->capture_default_str();
     return app;
   }
+  // Layer/pair results with each other, step documents with each other; never across.
   int run(const process_args&) override {
-    const result_doc base = load_result(base_);
-    const result_doc neu = load_result(new_);
-    const compare_outcome out = compare_results(base, neu, parse_threshold(threshold_));
-    std::cout << format_compare(out);
-    return out.has_regression() ? static_cast<int>(exit_code::regression) : 0;
+    const double threshold = parse_threshold(threshold_);
+    const ordered_json base = read_document(base_), neu = read_document(new_);
+    const std::string kind_base = schema_of(base), kind_new = schema_of(neu);
+    if (kind_base == step_schema_v1 || kind_new == step_schema_v1) {
+      if (kind_base != kind_new)
+        throw config_error("compare: " + base_ + " is " + describe_schema(kind_base) + " and " +
+                           new_ + " is " + describe_schema(kind_new) +
+                           "; compare documents of the same kind");
+      const step_doc b = step_from_json(base, base_), n = step_from_json(neu, new_);
+      const compare_outcome out = compare_steps(b, n, threshold);
+      return finish(out, format_step_compare(out, b, n));
+    }
+    const compare_outcome out =
+        compare_results(result_from_json(base, base_), result_from_json(neu, new_), threshold);
+    return finish(out, format_compare(out));
   }
 
  private:
+  static int finish(const compare_outcome& o, const std::string& text) {
+    std::cout << text;
+    return o.has_regression() ? static_cast<int>(exit_code::regression) : 0;
+  }
+
   std::string base_, new_;
   std::string threshold_ = "5%";
 };

@@ -30,10 +30,7 @@ class run_command final : public command {
   int run(const process_args& args) override {
     const std::string ref = config_.empty() ? "default_layer" : config_;
     if (scenario_kind(ref) == "step") {
-      if (!flags_.answers.expect_path.empty() || !flags_.answers.gbench_path.empty())
-        throw config_error(ref +
-                           ": --expect and --gbench-json read layer results; a step "
-                           "scenario writes a step/v1 document");
+      prepare_step_answers(flags_.answers);
       step_scenario sc = load_step_scenario(ref);
       for (const auto& s : sets_) apply_step_override(sc, s);
       return drive_step(sc, flags_, args);

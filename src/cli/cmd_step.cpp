@@ -22,6 +22,7 @@ class step_command final : public command {
     for (const auto& [axis, help] : flag_axes) add_axis(*app, axis, help);
     app->add_option("--set", sets_, "axis=v1,v2 for any step axis, e.g. sm_margin=0,16");
     add_common_flags(*app, flags_, true, false);
+    add_answer_flags(*app, flags_.answers);
     gpu_given_ = app->get_option("--gpu");
     return app;
   }
@@ -30,6 +31,7 @@ class step_command final : public command {
     if (!flags_.csv_path.empty())
       throw config_error("--csv " + flags_.csv_path + ": step writes no CSV; use --json");
     check_lists();
+    prepare_step_answers(flags_.answers);
     step_scenario sc = config_.empty() ? step_scenario{} : load_step_scenario(config_);
     if (!model_.empty()) sc.model = model_;
     if (gpu_given_->count() > 0) sc.gpu = flags_.gpu;

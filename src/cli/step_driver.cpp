@@ -42,10 +42,14 @@ int drive_step(const step_scenario& sc, const common_flags& flags, const process
       if (total > 1) std::cerr << "[" << done << "/" << total << "] " << id << "\n";
     };
   const step_sweep_result out = run_step_sweep(spec, *exec, *comm, hooks);
-  if (comm->is_root()) write_step_outputs(out, flags);
+  int answers_rc = 0;  // --gbench-json and --expect (prepared by the caller)
+  if (comm->is_root()) {
+    write_step_outputs(out, flags);
+    answers_rc = emit_answers(out.doc, flags.answers);
+  }
   // The others wait for rank 0's files: mpirun ends the whole job once a rank exits non-zero.
   comm->barrier();
-  if (!out.stopped) return 0;
+  if (!out.stopped) return answers_rc;
   // The finished cases are written; a step sweep keeps no journal, so there is nothing to resume.
   if (comm->is_root())
     std::cerr << "overlap-bench: stopped by " << (out.stopped == SIGINT ? "SIGINT" : "SIGTERM")

@@ -74,12 +74,9 @@ prediction prediction_from_json(const json_object& obj, double deviation_pct) {
   return p;
 }
 
-expect_outcome check_expectation(const result_doc& baseline, const result_doc& run,
-                                 double tolerance_pct, const std::string& baseline_path) {
-  const compare_outcome c = compare_results(baseline, run, tolerance_pct);
-  std::map<std::string, const case_record*> base_by_id, run_by_id;
-  for (const case_record& r : baseline.cases) base_by_id[r.id] = &r;
-  for (const case_record& r : run.cases) run_by_id[r.id] = &r;
+expect_outcome expectation_of(const compare_outcome& c, double tolerance_pct,
+                              const std::string& baseline_path,
+                              const std::function<void(expect_row&, double bar)>& explain) {
   expect_outcome o;
   o.tolerance_pct = tolerance_pct;
   o.warnings = c.warnings;
@@ -90,10 +87,7 @@ expect_outcome check_expectation(const result_doc& baseline, const result_doc& r
     if (row.verdict != "SLOWER" && row.verdict != "FASTER" && row.verdict != "WRONG") continue;
     if (!row.in_base) continue;  // a new case with wrong data fails the run on its own (exit 3)
     expect_row e{row.id, row.verdict, row.base_ms, row.new_ms, row.delta_pct, {}, {}, {}};
-    const case_record &b = *base_by_id[row.id], &n = *run_by_id[row.id];
-    e.compute_delta_pct = delta_pct(b.m.compute_ms.median, n.m.compute_ms.median);
-    e.comm_delta_pct = delta_pct(b.m.comm_ms.median, n.m.comm_ms.median);
-    e.hint = hint_for(e, std::max(tolerance_pct, row.noise_pct));
+    explain(e, row.bar_pct);
     o.outside.push_back(std::move(e));
   }
   if (o.matched == 0)
@@ -101,6 +95,21 @@ expect_outcome check_expectation(const result_doc& baseline, const result_doc& r
                        ": no case of this run is in the baseline (case ids differ: another "
                        "scenario or sweep?)");
   return o;
+}
+
+expect_outcome check_expectation(const result_doc& baseline, const result_doc& run,
+                                 double tolerance_pct, const std::string& baseline_path) {
+  std::map<std::string, const case_record*> base_by_id, run_by_id;
+  for (const case_record& r : baseline.cases) base_by_id[r.id] = &r;
+  for (const case_record& r : run.cases) run_by_id[r.id] = &r;
+  return expectation_of(compare_results(baseline, run, tolerance_pct), tolerance_pct, baseline_path,
+                        [&](expect_row& e, double bar) {
+                          const case_record &b = *base_by_id[e.id], &n = *run_by_id[e.id];
+                          e.compute_delta_pct =
+                              delta_pct(b.m.compute_ms.median, n.m.compute_ms.median);
+                          e.comm_delta_pct = delta_pct(b.m.comm_ms.median, n.m.comm_ms.median);
+                          e.hint = hint_for(e, bar);
+                        });
 }
 
 std::string format_expectation(const expect_outcome& o, const std::string& baseline_path) {

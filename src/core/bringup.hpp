@@ -3,10 +3,12 @@
 // should? Each measured case carries the simulator's prediction for the same schedule and how
 // far the measurement is from it; `--expect BASELINE.json` turns a run into pass or fail against
 // a known-good result and says, per case outside the tolerance, which side moved.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/compare.hpp"
 #include "core/executor.hpp"
 #include "core/metrics.hpp"
 #include "core/prediction.hpp"
@@ -42,6 +44,12 @@ struct expect_outcome {
 // measured spread), either way). No case in common is a config_error (exit 2).
 expect_outcome check_expectation(const result_doc& baseline, const result_doc& run,
                                  double tolerance_pct, const std::string& baseline_path);
+
+// The same judgement of any compare outcome (a step document's too, core/step_compare.hpp):
+// `explain` fills each case outside with its hint, given the bar it crossed.
+expect_outcome expectation_of(const compare_outcome& c, double tolerance_pct,
+                              const std::string& baseline_path,
+                              const std::function<void(expect_row&, double bar)>& explain);
 
 // Warnings, the cases outside with their hints, and a PASS or FAIL line.
 std::string format_expectation(const expect_outcome& o, const std::string& baseline_path);

@@ -23,29 +23,29 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
-std::string signed_pct(double v) {
-  if (std::isinf(v)) return v > 0 ? "+inf%" : "-inf%";
-  return (v >= 0 ? "+" : "") + fixed(v, 1) + "%";
-}
-
 ordered_json variables_of(const ordered_json& env) {
   auto it = env.find("variables");
   return it != env.end() && it->is_object() ? *it : ordered_json::object();
 }
 
-void environment_warnings(const result_doc& base, const result_doc& neu,
+std::string env_text(const ordered_json& env, const char* key) {
+  auto it = env.find(key);
+  return it != env.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void environment_warnings(const compare_side& base, const compare_side& neu,
                           std::vector<std::string>& out) {
-  auto kind = [](const result_doc& d) {
-    return d.simulated() ? std::string("simulated") : std::string("measured");
+  auto kind = [](const compare_side& d) {
+    return d.simulated ? std::string("simulated") : std::string("measured");
   };
-  if (base.simulated() != neu.simulated())
+  if (base.simulated != neu.simulated)
     out.push_back("comparing a " + kind(base) + " BASE with a " + kind(neu) +
                   " NEW: the difference is model error, not a performance change");
-  if (base.backend() != neu.backend())
-    out.push_back("backend differs: BASE " + base.backend() + ", NEW " + neu.backend());
-  const std::string gb = env_gpu_name(base.env), gn = env_gpu_name(neu.env);
+  const std::string bb = env_text(*base.env, "backend"), bn = env_text(*neu.env, "backend");
+  if (bb != bn) out.push_back("backend differs: BASE " + bb + ", NEW " + bn);
+  const std::string gb = env_gpu_name(*base.env), gn = env_gpu_name(*neu.env);
   if (gb != gn) out.push_back("GPU differs: BASE " + gb + ", NEW " + gn);
-  const ordered_json vb = variables_of(base.env), vn = variables_of(neu.env);
+  const ordered_json vb = variables_of(*base.env), vn = variables_of(*neu.env);
   std::set<std::string> names;
   for (auto it = vb.begin(); it != vb.end(); ++it) names.insert(it.key());
   for (auto it = vn.begin(); it != vn.end(); ++it) names.insert(it.key());
@@ -54,6 +54,38 @@ void environment_warnings(const result_doc& base, const result_doc& neu,
     const std::string v = vn.contains(n) ? vn[n].dump() : "(unset)";
     if (b != v) out.push_back("environment differs: " + n + ": BASE " + b + ", NEW " + v);
   }
+}
+
+// Simulated documents repeat nothing: each case is one deterministic iteration.
+void spread_notes(const compare_side& base, const compare_side& neu,
+                  std::vector<std::string>& out) {
+  if (!base.simulated && !neu.simulated) return;
+  const std::string which = base.simulated && neu.simulated ? "BASE and NEW are"
+                            : base.simulated                ? "BASE is"
+                                                            : "NEW is";
+  out.push_back(which +
+                " simulated: one deterministic iteration per case (n = 1, cv 0), so there is "
+                "no noise and the times are compared exactly against the threshold");
+}
+
+void judge(compare_row& r, const compare_side::entry& b, const compare_side::entry& n,
+           double threshold_pct) {
+  r.base_ms = b.time->median;
+  r.new_ms = n.time->median;
+  if (r.base_ms > 0)
+    r.delta_pct = (r.new_ms - r.base_ms) / r.base_ms * 100;
+  else if (r.new_ms > 0)
+    r.delta_pct = INFINITY;
+  r.noise_pct = relative_half_spread_pct(*b.time) + relative_half_spread_pct(*n.time);
+  r.bar_pct = std::max(threshold_pct, r.noise_pct);
+  if (n.wrong > 0)
+    r.verdict = "WRONG";
+  else if (r.delta_pct > r.bar_pct)
+    r.verdict = "SLOWER";
+  else if (r.delta_pct < -r.bar_pct)
+    r.verdict = "FASTER";
+  else
+    r.verdict = "SAME";
 }
 
 }  // namespace
@@ -66,76 +98,73 @@ bool has_regression(const compare_outcome& o) {
 
 bool compare_outcome::has_regression() const { return ob::has_regression(*this); }
 
-compare_outcome compare_results(const result_doc& base, const result_doc& neu,
-                                double threshold_pct) {
+std::string signed_pct_text(double v) {
+  if (std::isinf(v)) return v > 0 ? "+inf%" : "-inf%";
+  return (v >= 0 ? "+" : "") + fixed(v, 1) + "%";
+}
+
+compare_outcome compare_sides(const compare_side& base, const compare_side& neu,
+                              double threshold_pct) {
   compare_outcome o;
   o.threshold_pct = threshold_pct;
   environment_warnings(base, neu, o.warnings);
-
-  std::map<std::string, const case_record*> new_by_id;
-  for (const case_record& c : neu.cases) new_by_id[c.id] = &c;
+  spread_notes(base, neu, o.notes);
+  std::map<std::string, const compare_side::entry*> new_by_id;
+  for (const compare_side::entry& c : neu.cases) new_by_id[*c.id] = &c;
   std::set<std::string> base_ids;
-  for (const case_record& b : base.cases) {
-    base_ids.insert(b.id);
+  for (const compare_side::entry& b : base.cases) {
+    base_ids.insert(*b.id);
     compare_row r;
-    r.id = b.id;
-    r.base_ms = b.m.overlapped_ms.median;
-    r.base_exposed_ms = b.m.exposed_comm_ms;
-    auto it = new_by_id.find(b.id);
+    r.id = *b.id;
+    auto it = new_by_id.find(*b.id);
     if (it == new_by_id.end()) {
       r.verdict = "MISSING";
+      r.base_ms = b.time->median;
       r.in_new = false;
-      o.rows.push_back(r);
-      continue;
+    } else {
+      judge(r, b, *it->second, threshold_pct);
     }
-    const case_record& n = *it->second;
-    r.new_ms = n.m.overlapped_ms.median;
-    r.new_exposed_ms = n.m.exposed_comm_ms;
-    if (r.base_ms > 0)
-      r.delta_pct = (r.new_ms - r.base_ms) / r.base_ms * 100;
-    else if (r.new_ms > 0)
-      r.delta_pct = INFINITY;
-    r.noise_pct =
-        relative_half_spread_pct(b.m.overlapped_ms) + relative_half_spread_pct(n.m.overlapped_ms);
-    const double bar = std::max(threshold_pct, r.noise_pct);
-    if (n.m.wrong > 0)
-      r.verdict = "WRONG";
-    else if (r.delta_pct > bar)
-      r.verdict = "SLOWER";
-    else if (r.delta_pct < -bar)
-      r.verdict = "FASTER";
-    else
-      r.verdict = "SAME";
     o.rows.push_back(r);
   }
-  for (const case_record& n : neu.cases) {
-    if (base_ids.count(n.id)) continue;
+  for (const compare_side::entry& n : neu.cases) {
+    if (base_ids.count(*n.id)) continue;
     compare_row r;
-    r.id = n.id;
-    r.verdict = n.m.wrong > 0 ? "WRONG" : "NEW";
+    r.id = *n.id;
+    r.verdict = n.wrong > 0 ? "WRONG" : "NEW";
     r.in_base = false;
-    r.new_ms = n.m.overlapped_ms.median;
-    r.new_exposed_ms = n.m.exposed_comm_ms;
+    r.new_ms = n.time->median;
     o.rows.push_back(r);
   }
   return o;
 }
 
-std::string format_compare(const compare_outcome& o) {
+compare_outcome compare_results(const result_doc& base, const result_doc& neu,
+                                double threshold_pct) {
+  auto side = [](const result_doc& d) {
+    compare_side s{&d.env, d.simulated(), {}};
+    for (const case_record& c : d.cases) s.cases.push_back({&c.id, &c.m.overlapped_ms, c.m.wrong});
+    return s;
+  };
+  compare_outcome o = compare_sides(side(base), side(neu), threshold_pct);
+  std::map<std::string, double> base_exposed, new_exposed;
+  for (const case_record& c : base.cases) base_exposed[c.id] = c.m.exposed_comm_ms;
+  for (const case_record& c : neu.cases) new_exposed[c.id] = c.m.exposed_comm_ms;
+  for (compare_row& r : o.rows) {
+    if (r.in_base) r.base_exposed_ms = base_exposed[r.id];
+    if (r.in_new) r.new_exposed_ms = new_exposed[r.id];
+  }
+  return o;
+}
+
+std::string compare_preamble(const compare_outcome& o) {
   std::string out;
   for (const std::string& w : o.warnings) out += "warning: " + w + "\n";
-  const std::vector<std::string> header = {"case",  "verdict", "base ms",     "new ms",
-                                           "delta", "noise",   "base exp ms", "new exp ms"};
-  std::vector<std::vector<std::string>> rows;
-  std::map<std::string, int> counts;
-  for (const compare_row& r : o.rows) {
-    ++counts[r.verdict];
-    const bool has_base = r.in_base, has_new = r.in_new, both = has_base && has_new;
-    rows.push_back(
-        {r.id, r.verdict, has_base ? fixed(r.base_ms, 3) : "-", has_new ? fixed(r.new_ms, 3) : "-",
-         both ? signed_pct(r.delta_pct) : "-", both ? fixed(r.noise_pct, 1) + "%" : "-",
-         has_base ? fixed(r.base_exposed_ms, 3) : "-", has_new ? fixed(r.new_exposed_ms, 3) : "-"});
-  }
+  for (const std::string& n : o.notes) out += "note: " + n + "\n";
+  return out;
+}
+
+std::string aligned_table(const std::vector<std::string>& header,
+                          const std::vector<std::vector<std::string>>& rows, std::size_t left) {
   std::vector<std::size_t> width(header.size());
   for (std::size_t c = 0; c < header.size(); ++c) {
     width[c] = header[c].size();
@@ -146,15 +175,22 @@ std::string format_compare(const compare_outcome& o) {
     for (std::size_t c = 0; c < cells.size(); ++c) {
       const std::string pad(width[c] - cells[c].size(), ' ');
       if (c) l += "  ";
-      l += c < 2 ? cells[c] + pad : pad + cells[c];
+      l += c < left ? cells[c] + pad : pad + cells[c];
     }
     while (!l.empty() && l.back() == ' ') l.pop_back();
     return l + "\n";
   };
-  out += line(header);
+  std::string out = line(header);
   for (const auto& r : rows) out += line(r);
-  out += "threshold " + fixed(o.threshold_pct, 1) +
-         "%; a change counts only beyond max(threshold, noise); times are overlapped medians\n";
+  return out;
+}
+
+std::string compare_summary(const compare_outcome& o, const std::string& times) {
+  std::map<std::string, int> counts;
+  for (const compare_row& r : o.rows) ++counts[r.verdict];
+  std::string out = "threshold " + fixed(o.threshold_pct, 1) +
+                    "%; a change counts only beyond max(threshold, noise); times are " + times +
+                    "\n";
   std::string summary;
   for (const char* v : {"SAME", "FASTER", "SLOWER", "WRONG", "MISSING", "NEW"})
     if (counts[v]) {
@@ -164,6 +200,21 @@ std::string format_compare(const compare_outcome& o) {
   out += (summary.empty() ? std::string("no cases") : summary) + "\n";
   out += has_regression(o) ? "REGRESSION\n" : "no regression\n";
   return out;
+}
+
+std::string format_compare(const compare_outcome& o) {
+  const std::vector<std::string> header = {"case",  "verdict", "base ms",     "new ms",
+                                           "delta", "noise",   "base exp ms", "new exp ms"};
+  std::vector<std::vector<std::string>> rows;
+  for (const compare_row& r : o.rows) {
+    const bool has_base = r.in_base, has_new = r.in_new, both = has_base && has_new;
+    rows.push_back(
+        {r.id, r.verdict, has_base ? fixed(r.base_ms, 3) : "-", has_new ? fixed(r.new_ms, 3) : "-",
+         both ? signed_pct_text(r.delta_pct) : "-", both ? fixed(r.noise_pct, 1) + "%" : "-",
+         has_base ? fixed(r.base_exposed_ms, 3) : "-", has_new ? fixed(r.new_exposed_ms, 3) : "-"});
+  }
+  return compare_preamble(o) + aligned_table(header, rows, 2) +
+         compare_summary(o, "overlapped medians");
 }
 
 }  // namespace ob

@@ -44,12 +44,12 @@ void add_counters(ordered_json& b, const case_record& c) {
   if (c.predicted) b["deviation_pct"] = c.predicted->deviation_pct;
 }
 
-}  // namespace
-
-ordered_json gbench_json(const result_doc& d, const std::string& date) {
+// Google Benchmark's context keys, then ours (AddCustomContext writes strings).
+ordered_json context(const ordered_json& env, const ordered_json& tool, bool simulated,
+                     const std::string& date) {
   ordered_json ctx;
   ctx["date"] = date;
-  ctx["host_name"] = env_text(d.env, "hostname");
+  ctx["host_name"] = env_text(env, "hostname");
   ctx["executable"] = "overlap-bench";
   ctx["num_cpus"] = static_cast<int>(std::thread::hardware_concurrency());
   ctx["mhz_per_cpu"] = 0;  // not measured; Google Benchmark reads it from /proc/cpuinfo
@@ -57,38 +57,79 @@ ordered_json gbench_json(const result_doc& d, const std::string& date) {
   ctx["caches"] = ordered_json::array();
   ctx["load_avg"] = ordered_json::array();
   ctx["library_build_type"] = "release";
-  // Custom context (AddCustomContext): strings, as Google Benchmark writes them.
-  ctx["overlap_bench_backend"] = d.backend();
-  ctx["overlap_bench_simulated"] = d.simulated() ? "true" : "false";
-  ctx["overlap_bench_version"] = env_text(d.tool, "version");
+  ctx["overlap_bench_backend"] = env_text(env, "backend");
+  ctx["overlap_bench_simulated"] = simulated ? "true" : "false";
+  ctx["overlap_bench_version"] = env_text(tool, "version");
+  return ctx;
+}
+
+// One benchmark: `time` is its real_time. GPU time from events; there is no separate CPU time
+// to report, so both carry it.
+ordered_json benchmark(const std::string& name, int index, const stats& time,
+                       const std::string& label) {
+  ordered_json b;
+  b["name"] = name;
+  b["family_index"] = index;
+  b["per_family_instance_index"] = 0;
+  b["run_name"] = name;
+  b["run_type"] = "iteration";
+  b["repetitions"] = 1;
+  b["repetition_index"] = 0;
+  b["threads"] = 1;
+  b["iterations"] = std::max<std::int64_t>(1, time.n);
+  b["real_time"] = time.median;
+  b["cpu_time"] = time.median;
+  b["time_unit"] = "ms";
+  b["label"] = label;
+  return b;
+}
+
+// A step's counters: where the step went and its throughput.
+void add_step_counters(ordered_json& b, const step_record& r) {
+  b["exposed_ms"] = r.exposed_ms;
+  for (const breakdown_part& p : breakdown_parts())
+    b[std::string(p.key) + "_ms"] = r.breakdown_ms.*p.value;
+  if (r.compute_only_ms) b["compute_only_ms"] = r.compute_only_ms->median;
+  b["tokens_per_s_per_gpu"] = r.tokens_per_s_per_gpu;
+  b["model_tflops_per_gpu"] = r.model_tflops_per_gpu;
+  b["mfu"] = r.mfu;
+}
+
+}  // namespace
+
+ordered_json gbench_json(const result_doc& d, const std::string& date) {
   ordered_json out;
-  out["context"] = std::move(ctx);
+  out["context"] = context(d.env, d.tool, d.simulated(), date);
   out["benchmarks"] = ordered_json::array();
+  const std::string label = d.simulated() ? "SIMULATED" : d.backend();
   int index = 0;
   for (const case_record& c : d.cases) {
-    ordered_json b;
-    b["name"] = c.scenario + "/" + c.id;
-    b["family_index"] = index;
-    b["per_family_instance_index"] = 0;
-    b["run_name"] = b["name"];
-    b["run_type"] = "iteration";
-    b["repetitions"] = 1;
-    b["repetition_index"] = 0;
-    b["threads"] = 1;
-    b["iterations"] = std::max<std::int64_t>(1, c.m.overlapped_ms.n);
-    // GPU time from events; there is no separate CPU time to report, so both carry it.
-    b["real_time"] = c.m.overlapped_ms.median;
-    b["cpu_time"] = c.m.overlapped_ms.median;
-    b["time_unit"] = "ms";
-    b["label"] = d.simulated() ? "SIMULATED" : d.backend();
+    ordered_json b = benchmark(c.scenario + "/" + c.id, index++, c.m.overlapped_ms, label);
     add_counters(b, c);
     out["benchmarks"].push_back(std::move(b));
-    ++index;
+  }
+  return out;
+}
+
+ordered_json gbench_json(const step_doc& d, const std::string& date) {
+  ordered_json out;
+  out["context"] = context(d.env, d.tool, d.simulated(), date);
+  out["benchmarks"] = ordered_json::array();
+  const std::string label = d.simulated() ? "SIMULATED" : env_text(d.env, "backend");
+  int index = 0;
+  for (const step_record& r : d.cases) {
+    ordered_json b = benchmark("step/" + r.id, index++, r.step_ms, label);
+    add_step_counters(b, r);
+    out["benchmarks"].push_back(std::move(b));
   }
   return out;
 }
 
 void write_gbench_json(const std::string& path, const result_doc& d) {
+  write_file_atomic(path, gbench_json(d, now_iso8601()).dump(2) + "\n");
+}
+
+void write_gbench_json(const std::string& path, const step_doc& d) {
   write_file_atomic(path, gbench_json(d, now_iso8601()).dump(2) + "\n");
 }
 
