@@ -10,7 +10,9 @@ Writes into DIR, from an overlap-bench/result/v1 document:
   diagnosis.png            the exposed time of each case split into its causes
   timeline_best.png, timeline_worst.png   the overlapped timelines the result kept
   trend.png                best end-to-end time per method across the --trend results, in order
-and prints one line per picture: KIND<TAB>FILE<TAB>CAPTION (the report's manifest).
+and from an overlap-bench/step/v1 document the pictures of scripts/step_plots.py (breakdown.png,
+diagnosis.png, throughput.png; no trend), and prints one line per picture:
+KIND<TAB>FILE<TAB>CAPTION (the report's manifest).
 Every title says SIMULATED when the numbers come from the simulator. Exit 2 on a bad input file,
 3 when matplotlib is missing (Debian: apt-get install python3-matplotlib; run /usr/bin/python3).
 """
@@ -19,94 +21,23 @@ import json
 import math
 import os
 import sys
-import textwrap
 
-SCHEMA = "overlap-bench/result/v1"
+from plot_common import import_pyplot, is_step, load, save, short, text, title
+from plot_common import varying_axes as varying_params
+import plot_common
+import step_plots
+
 AXES = ["method", "cdmc", "order", "sm_margin", "comm_ctas", "priority"]
-# One colour per cause, the same in every picture.
-CAUSE_COLORS = {
-    "queue_blocked": "#8c564b", "sm_starved": "#d62728", "contention_slowdown": "#ff7f0e",
-    "chunking_cost": "#9467bd", "tail_not_overlapped": "#1f77b4", "bubble": "#17becf",
-    "late_bucket": "#bcbd22", "serialized_same_stream": "#7f7f7f", "launch_overhead": "#e377c2",
-    "other": "#c7c7c7",
-}
 KIND_COLORS = {"gemm": "#4c72b0", "elementwise": "#a0a0a0", "delay": "#d0d0d0",
                "collective": "#dd8452", "p2p": "#55a868"}
-CHARS_PER_INCH = 10  # of an 11 pt title line: titles are wrapped to fit their figure
-
-
-def fail(code, message):
-    print(f"report_plots.py: {message}", file=sys.stderr)
-    sys.exit(code)
-
-
-def load(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        fail(2, f"{path}: cannot read: {e}")
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("cases"), list):
-        fail(2, f"{path}: not an overlap-bench result v1 document")
-    return doc
-
-
-def provenance(doc):
-    env = doc.get("env") or {}
-    gpu = env.get("gpu")
-    gpu = gpu.get("name", "") if isinstance(gpu, dict) else (gpu or "")
-    if doc.get("simulated"):
-        text = "SIMULATED - model output, not a measurement"
-    elif env.get("backend") == "loopback":
-        text = "loopback (no NVLink)"
-    else:
-        text = f"measured ({env.get('backend', '?')})"
-    return f"{text}, {gpu}" if gpu else text
-
-
-def title(ax_or_fig, text, doc_or_flag, size=11):
-    """Title wrapped to the figure's width, then the provenance line; red when simulated. The
-    figure is saved with a tight bounding box, so nothing is cut off."""
-    simulated = doc_or_flag if isinstance(doc_or_flag, bool) else bool(doc_or_flag.get("simulated"))
-    prov = provenance(doc_or_flag) if isinstance(doc_or_flag, dict) else (
-        "SIMULATED results included" if simulated else "measured")
-    fig = ax_or_fig if hasattr(ax_or_fig, "suptitle") else ax_or_fig.figure
-    width = max(40, int(fig.get_figwidth() * CHARS_PER_INCH))
-    lines = textwrap.wrap(text, width) + [prov]
-    kw = dict(fontsize=size, color="#b00000" if simulated else "black")
-    if hasattr(ax_or_fig, "suptitle"):
-        ax_or_fig.suptitle("\n".join(lines), **kw)
-    else:
-        ax_or_fig.set_title("\n".join(lines), **kw)
-
-
-def text(v):
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return v if isinstance(v, str) else json.dumps(v)
 
 
 def varying_axes(cases):
-    out = []
-    for k in AXES:
-        values = {json.dumps(c["params"].get(k)) for c in cases if k in c["params"]}
-        if len(values) > 1:
-            out.append(k)
-    return out
-
-
-def short(case, axes):
-    return " ".join(f"{k}={text(case['params'][k])}" for k in axes if k in case["params"]) or case["id"]
+    return varying_params(cases, AXES)
 
 
 def valid(cases):
     return [c for c in cases if c.get("wrong", 0) == 0]
-
-
-def save(fig, out_dir, name, kind, caption, written):
-    path = os.path.join(out_dir, name)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    written.append((kind, name, caption))
 
 
 def e2e_by_method(doc, plt, out_dir, written):
@@ -206,38 +137,8 @@ def heatmaps(doc, plt, np, out_dir, written):
 
 
 def diagnosis_bars(doc, plt, out_dir, written):
-    cases = [c for c in doc["cases"] if c.get("diagnosis")]
-    if not cases:
-        return
-    caption = "Exposed communication of each case split into its causes (docs/ARCHITECTURE.md §7.1)"
-    if len(cases) > 40:
-        cases = sorted(cases, key=lambda c: -c["exposed_comm_ms"])[:40]
-        caption += "; the 40 most exposed cases"
-    axes = varying_axes(doc["cases"])
-    fig, ax = plt.subplots(figsize=(11, 0.3 * len(cases) + 2.2))
-    seen = set()
-    for y, c in enumerate(cases):
-        left = 0.0
-        for part in c["diagnosis"]["causes"]:
-            cause = part["cause"]
-            color = CAUSE_COLORS.get(cause, "#333333")
-            # The SM margin's share of contention, hatched: the GEMMs gave those SMs up.
-            margin = min(part.get("sm_margin_ms", 0.0), part["ms"])
-            if margin > 0:
-                ax.barh(y, margin, left=left, color=color, hatch="//", edgecolor="white",
-                        label="contention_slowdown: SM margin" if "margin" not in seen else None)
-                seen.add("margin")
-            ax.barh(y, part["ms"] - margin, left=left + margin, color=color,
-                    label=cause if cause not in seen else None)
-            seen.add(cause)
-            left += part["ms"]
-    ax.set_yticks(range(len(cases)), [short(c, axes) for c in cases], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("exposed communication (ms)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    title(ax, "Why communication was exposed, per case", doc)
-    save(fig, out_dir, "diagnosis.png", "diagnosis", caption, written)
-    plt.close(fig)
+    plot_common.diagnosis_bars(doc, plt, out_dir, written, "exposed_comm_ms",
+                               varying_axes(doc["cases"]), "communication was exposed")
 
 
 def timeline(doc, case, which, plt, out_dir, written):
@@ -303,6 +204,19 @@ def trend(points, plt, out_dir, written):
     plt.close(fig)
 
 
+def draw(doc, plt, np, out_dir):
+    """Every picture of the document; returns [(kind, file, caption)]."""
+    written = []
+    if is_step(doc):
+        step_plots.draw(doc, plt, out_dir, written)
+        return written
+    e2e_by_method(doc, plt, out_dir, written)
+    heatmaps(doc, plt, np, out_dir, written)
+    diagnosis_bars(doc, plt, out_dir, written)
+    timelines(doc, plt, out_dir, written)
+    return written
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
@@ -314,19 +228,9 @@ def main(argv):
     for spec in args.trend:
         label, _, path = spec.partition("=")
         points.append((label, load(path)))
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import numpy as np
-    except ImportError:
-        fail(3, "matplotlib not found: apt-get install python3-matplotlib and run /usr/bin/python3")
+    plt, np = import_pyplot()
     os.makedirs(args.out, exist_ok=True)
-    written = []
-    e2e_by_method(doc, plt, args.out, written)
-    heatmaps(doc, plt, np, args.out, written)
-    diagnosis_bars(doc, plt, args.out, written)
-    timelines(doc, plt, args.out, written)
+    written = draw(doc, plt, np, args.out)
     trend(points, plt, args.out, written)
     for kind, name, caption in written:
         print(f"{kind}\t{name}\t{caption}")

@@ -1,9 +1,11 @@
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "core/document.hpp"
 #include "core/gbench.hpp"
 #include "core/report.hpp"
 #include "core/result.hpp"
+#include "core/step_result.hpp"
 
 namespace ob::cli {
 namespace {
@@ -16,7 +18,7 @@ class report_command final : public command {
         "report", "write DIR/report.md with its pictures: the answer, why, and the trend");
     app->add_option("results", req_.results,
                     "result JSON files: the report's subject first, then earlier results (oldest "
-                    "first) for the trend");
+                    "first) for the trend; or one step JSON");
     app->add_option("--out", req_.out_dir, "folder for report.md and its PNGs")->required();
     app->add_flag("--html", req_.html, "also write one self-contained report.html");
     app->add_flag("--trend", req_.trend,
@@ -24,7 +26,7 @@ class report_command final : public command {
     app->add_option("--history", req_.history_dir, "the history folder --trend reads")
         ->capture_default_str();
     app->add_option("--gbench-json", gbench_path_,
-                    "also write the subject result in Google Benchmark's JSON format");
+                    "also write the subject (result or step) in Google Benchmark's JSON format");
     return app;
   }
 
@@ -33,7 +35,12 @@ class report_command final : public command {
     for (const std::string& n : o.notes) std::cerr << "overlap-bench: report: " << n << "\n";
     for (const std::string& p : o.written) std::cout << p << "\n";
     if (!gbench_path_.empty() && !req_.results.empty()) {
-      write_gbench_json(gbench_path_, load_result(req_.results.front()));
+      const std::string& subject = req_.results.front();
+      const ordered_json doc = read_document(subject);
+      if (schema_of(doc) == step_schema_v1)
+        write_gbench_json(gbench_path_, step_from_json(doc, subject));
+      else
+        write_gbench_json(gbench_path_, result_from_json(doc, subject));
       std::cout << gbench_path_ << "\n";
     }
     return 0;

@@ -4,13 +4,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
+#include "core/document.hpp"
 #include "core/error.hpp"
 #include "core/history.hpp"
 #include "core/report_content.hpp"
 #include "core/report_plots.hpp"
+#include "core/step_report.hpp"
 
 namespace ob {
 namespace {
@@ -45,6 +48,46 @@ void write_text(const std::string& path, const std::string& text, report_outcome
   o.written.push_back(path);
 }
 
+void make_folder(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw config_error("--out " + dir + ": cannot create the folder: " + ec.message());
+}
+
+// Draws the pictures of `subject` (and of the trend), builds the document around them and writes
+// report.md (and report.html).
+report_outcome draw_and_write(const report_request& r, const std::string& subject,
+                              const std::string& label,
+                              const std::vector<std::pair<std::string, std::string>>& trend,
+                              const std::function<report_doc(const plot_outcome&)>& build) {
+  make_folder(r.out_dir);
+  const plot_outcome plots = draw_report_figures(r.out_dir, subject, trend);
+  report_outcome o;
+  if (!plots.problem.empty()) o.notes.push_back("no pictures: " + plots.problem);
+  for (const figure& f : plots.figures)
+    o.written.push_back((fs::path(r.out_dir) / f.file).string());
+  const report_doc doc = build(plots);
+  write_text((fs::path(r.out_dir) / "report.md").string(), doc.markdown(), o);
+  if (r.html)
+    write_text((fs::path(r.out_dir) / "report.html").string(),
+               doc.html(r.out_dir, "overlap-bench report: " + label), o);
+  return o;
+}
+
+// A step document is its own report: no history or trend (they hold layer results).
+report_outcome write_step_report(const report_request& r, const ordered_json& subject) {
+  const std::string& path = r.results.front();
+  if (r.results.size() > 1 || r.trend)
+    throw config_error("report: " + path +
+                       " is a step document; earlier results and --trend read layer/pair results "
+                       "(give the step document alone)");
+  const step_doc d = step_from_json(subject, path);
+  return draw_and_write(
+      r, path, fs::path(path).stem().string(), {},
+      [&](const plot_outcome& plots) { return build_step_report(path, d, plots); });
+}
+
 }  // namespace
 
 report_outcome write_report(const report_request& req) {
@@ -55,28 +98,16 @@ report_outcome write_report(const report_request& req) {
     r.results.push_back(h.back());
   }
   if (r.results.empty()) throw config_error("report: give a result file (or --trend)");
+  const ordered_json first = read_document(r.results.front());
+  if (schema_of(first) == step_schema_v1) return write_step_report(r, first);
   const std::vector<trend_point> trend = load_trend(trend_paths(r));
   const trend_point& subject = trend.back();
-  std::error_code ec;
-  fs::create_directories(r.out_dir, ec);
-  if (ec || !fs::is_directory(r.out_dir))
-    throw config_error("--out " + r.out_dir + ": cannot create the folder: " + ec.message());
-
   std::vector<std::pair<std::string, std::string>> trend_args;
   if (trend.size() >= 2)
     for (const trend_point& t : trend) trend_args.emplace_back(t.label, t.path);
-  const plot_outcome plots = draw_report_figures(r.out_dir, subject.path, trend_args);
-  report_outcome o;
-  if (!plots.problem.empty()) o.notes.push_back("no pictures: " + plots.problem);
-  for (const figure& f : plots.figures)
-    o.written.push_back((fs::path(r.out_dir) / f.file).string());
-
-  const report_doc doc = build_report(subject, trend, plots);
-  write_text((fs::path(r.out_dir) / "report.md").string(), doc.markdown(), o);
-  if (r.html)
-    write_text((fs::path(r.out_dir) / "report.html").string(),
-               doc.html(r.out_dir, "overlap-bench report: " + subject.label), o);
-  return o;
+  return draw_and_write(r, subject.path, subject.label, trend_args, [&](const plot_outcome& plots) {
+    return build_report(subject, trend, plots);
+  });
 }
 
 }  // namespace ob

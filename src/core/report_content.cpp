@@ -9,7 +9,6 @@
 #include "core/units.hpp"
 
 namespace ob {
-namespace {
 
 std::string code(const std::string& s) { return "`" + s + "`"; }
 
@@ -17,14 +16,14 @@ std::string text_of(const ordered_json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-std::string faster_or_slower(double pct) {
-  return format_fixed(std::abs(pct), 1) + " % " + (pct >= 0 ? "faster" : "slower");
+std::vector<std::string> config_warnings(const ordered_json& config) {
+  std::vector<std::string> out;
+  for (const auto& w : config.value("warnings", ordered_json::array())) out.push_back(text_of(w));
+  return out;
 }
 
-const case_record* find_case(const result_doc& d, const std::string& id) {
-  for (const case_record& c : d.cases)
-    if (c.id == id) return &c;
-  return nullptr;
+std::string faster_or_slower(double pct) {
+  return format_fixed(std::abs(pct), 1) + " % " + (pct >= 0 ? "faster" : "slower");
 }
 
 void add_figures(report_doc& out, const plot_outcome& plots, const std::string& kind) {
@@ -45,6 +44,75 @@ std::string cause_list(const diagnosis& d, bool ms) {
       out += " (" + c.where + ")";
   }
   return out;
+}
+
+std::string use_item(const recommendation& r, const std::string& best_name,
+                     const std::string& best_what, const std::string& default_name, int decimals) {
+  std::string use = "**Use " + code(best_name) + "**: " + best_what;
+  if (r.best_case == r.default_case)
+    use += " — it is the default case (the sweep's first), so nothing to change";
+  else
+    use += ", " + faster_or_slower(r.gain_vs_default_pct) + " than the default case " +
+           code(default_name) + " (" + format_fixed(r.default_ms, decimals) + " ms)";
+  return use + ".";
+}
+
+std::string knob_item(const knob_impact& k, int decimals, const std::string& time_word) {
+  return "The setting that mattered most: **" + k.axis + "** — " + code(text_of(k.best)) +
+         " is best, " + code(text_of(k.worst)) + " worst (+" + format_fixed(k.spread_ms, decimals) +
+         " ms, +" + format_fixed(k.spread_pct, 1) + " % on the best " + time_word + ").";
+}
+
+void report_title(report_doc& out, const ordered_json& env, bool simulated) {
+  out.heading(1, "overlap-bench report");
+  if (simulated)
+    out.paragraph("**" + banner_line(env) +
+                  ".** Every number and picture below comes from the simulator: use it to reason "
+                  "about mechanisms and to plan, and measure with `--backend cuda` before "
+                  "believing a figure.");
+  else
+    out.paragraph("**" + banner_line(env) + "**.");
+}
+
+std::string tool_text(const ordered_json& tool) {
+  return "overlap-bench " + tool.value("version", std::string("?")) + " (" +
+         tool.value("git_sha", std::string("?")) + ")";
+}
+
+void diagnosis_table(report_doc& out, const std::string& time_header,
+                     const std::vector<diagnosed_case>& cases, int decimals) {
+  std::vector<std::vector<std::string>> rows;
+  for (const diagnosed_case& c : cases)
+    rows.push_back({code(c.name), format_fixed(c.time_ms, decimals),
+                    format_fixed(c.exposed_ms, decimals),
+                    c.diag ? std::string(to_string(c.diag->main_cause)) : "-",
+                    c.diag ? cause_list(*c.diag, true) : "nothing exposed"});
+  out.table({"case", time_header, "exposed ms", "main cause", "causes"}, rows);
+  causes_glossary(out);
+}
+
+void causes_glossary(report_doc& out) {
+  std::vector<std::vector<std::string>> glossary;
+  for (const cause_info& c : cause_table())
+    glossary.push_back(
+        {code(std::string(to_string(c.cause))), std::string(c.meaning), std::string(c.try_this)});
+  out.heading(3, "The causes");
+  out.table({"cause", "meaning", "what to try"}, glossary);
+}
+
+void notes_section(report_doc& out, std::vector<std::string> notes, const plot_outcome& plots) {
+  if (!plots.problem.empty()) notes.insert(notes.begin(), "No pictures: " + plots.problem + ".");
+  if (notes.empty()) return;
+  out.heading(2, "Notes");
+  out.bullets(notes);
+}
+
+namespace {
+
+const case_record* find_case(const result_doc& d, const std::string& id) {
+  for (const case_record& c : d.cases)
+    if (c.id == id) return &c;
+  return nullptr;
 }
 
 std::string scenario_text(const ordered_json& cfg) {
@@ -70,20 +138,11 @@ std::string scenario_text(const ordered_json& cfg) {
 
 void header_section(report_doc& out, const trend_point& s) {
   const result_doc& d = s.doc;
-  out.heading(1, "overlap-bench report");
-  if (d.simulated())
-    out.paragraph("**" + banner_line(d.env) +
-                  ".** Every number and picture below comes from the simulator: use it to reason "
-                  "about mechanisms and to plan, and measure with `--backend cuda` before "
-                  "believing a figure.");
-  else
-    out.paragraph("**" + banner_line(d.env) + "**.");
-  const std::string tool = d.tool.value("version", std::string("?")) + " (" +
-                           d.tool.value("git_sha", std::string("?")) + ")";
+  report_title(out, d.env, d.simulated());
   out.table({"", ""}, {{"result", code(s.path)},
                        {"what ran", scenario_text(d.config)},
                        {"cases", std::to_string(d.cases.size())},
-                       {"tool", "overlap-bench " + tool}});
+                       {"tool", tool_text(d.tool)}});
 }
 
 void answer_section(report_doc& out, const trend_point& s) {
@@ -94,24 +153,14 @@ void answer_section(report_doc& out, const trend_point& s) {
   }
   const recommendation& r = *s.rec;
   const result_doc& d = s.doc;
-  std::vector<std::string> items;
-  std::string use = "**Use " + code(short_case_name(d, r.best_case)) +
-                    "**: " + format_fixed(r.best_ms, 3) + " ms per iteration";
-  if (r.best_case == r.default_case)
-    use += " — it is the default case (the sweep's first), so nothing to change";
-  else
-    use += ", " + faster_or_slower(r.gain_vs_default_pct) + " than the default case " +
-           code(short_case_name(d, r.default_case)) + " (" + format_fixed(r.default_ms, 3) + " ms)";
-  items.push_back(use + ".");
+  std::vector<std::string> items = {use_item(r, short_case_name(d, r.best_case),
+                                             format_fixed(r.best_ms, 3) + " ms per iteration",
+                                             short_case_name(d, r.default_case), 3)};
   if (r.none_case && r.gain_vs_none_pct)
     items.push_back("Against no overlap (" + code(short_case_name(d, *r.none_case)) + ", " +
                     format_fixed(*r.none_ms, 3) + " ms): " + faster_or_slower(*r.gain_vs_none_pct) +
                     ".");
-  if (r.knob)
-    items.push_back("The setting that mattered most: **" + r.knob->axis + "** — " +
-                    code(text_of(r.knob->best)) + " is best, " + code(text_of(r.knob->worst)) +
-                    " worst (+" + format_fixed(r.knob->spread_ms, 3) + " ms, +" +
-                    format_fixed(r.knob->spread_pct, 1) + " % on the best time).");
+  if (r.knob) items.push_back(knob_item(*r.knob, 3, "time"));
   const case_record* best = find_case(d, r.best_case);
   if (best && best->diag)
     items.push_back(
@@ -174,19 +223,11 @@ void diagnosis_section(report_doc& out, const trend_point& s, const plot_outcome
       "overlapped timeline (docs/ARCHITECTURE.md §7.1); the causes add up to the exposed "
       "time.");
   add_figures(out, plots, "diagnosis");
-  std::vector<std::vector<std::string>> rows;
+  std::vector<diagnosed_case> rows;
   for (const case_record& c : s.doc.cases)
-    rows.push_back({code(short_case_name(s.doc, c.id)), format_fixed(c.m.overlapped_ms.median, 3),
-                    format_fixed(c.m.exposed_comm_ms, 3),
-                    c.diag ? std::string(to_string(c.diag->main_cause)) : "-",
-                    c.diag ? cause_list(*c.diag, true) : "nothing exposed"});
-  out.table({"case", "overlapped ms", "exposed ms", "main cause", "causes"}, rows);
-  std::vector<std::vector<std::string>> glossary;
-  for (const cause_info& c : cause_table())
-    glossary.push_back(
-        {code(std::string(to_string(c.cause))), std::string(c.meaning), std::string(c.try_this)});
-  out.heading(3, "The causes");
-  out.table({"cause", "meaning", "what to try"}, glossary);
+    rows.push_back({short_case_name(s.doc, c.id), c.m.overlapped_ms.median, c.m.exposed_comm_ms,
+                    c.diag ? &*c.diag : nullptr});
+  diagnosis_table(out, "overlapped ms", rows, 3);
 }
 
 void timeline_section(report_doc& out, const plot_outcome& plots) {
@@ -239,16 +280,6 @@ void trend_section(report_doc& out, const std::vector<trend_point>& trend,
   out.table(trend_header(), trend_rows(trend));
 }
 
-void notes_section(report_doc& out, const trend_point& s, const plot_outcome& plots) {
-  std::vector<std::string> notes;
-  if (!plots.problem.empty()) notes.push_back("No pictures: " + plots.problem + ".");
-  for (const auto& w : s.doc.config.value("warnings", ordered_json::array()))
-    notes.push_back(text_of(w));
-  if (notes.empty()) return;
-  out.heading(2, "Notes");
-  out.bullets(notes);
-}
-
 }  // namespace
 
 report_doc build_report(const trend_point& subject, const std::vector<trend_point>& trend,
@@ -262,7 +293,7 @@ report_doc build_report(const trend_point& subject, const std::vector<trend_poin
   timeline_section(out, plots);
   bringup_section(out, subject);
   trend_section(out, trend, plots);
-  notes_section(out, subject, plots);
+  notes_section(out, config_warnings(subject.doc.config), plots);
   return out;
 }
 

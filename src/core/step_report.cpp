@@ -1,0 +1,142 @@
+#include "core/step_report.hpp"
+
+#include "core/report_content.hpp"
+#include "core/units.hpp"
+
+namespace ob {
+namespace {
+
+std::string ms1(double v) { return format_fixed(v, 1); }
+
+const step_record* find_case(const step_doc& d, const std::string& id) {
+  for (const step_record& r : d.cases)
+    if (r.id == id) return &r;
+  return nullptr;
+}
+
+std::string name_of(const step_doc& d, const std::string& id) {
+  return code(short_case_name(d, id));
+}
+
+// "128 GPUs: TP 4, PP 8, VP 12, CP 1, DP 4; GBS 256, seq 2048, 96 layers, bf16".
+std::string layout_text(const ordered_json& c) {
+  auto f = [&c](const char* key) { return c.contains(key) ? text_of(c[key]) : std::string("?"); };
+  return f("gpus") + " GPUs: TP " + f("tp") + ", PP " + f("pp") + ", VP " + f("vp") + ", CP " +
+         f("cp") + ", DP " + f("dp") + "; GBS " + f("gbs") + ", seq " + f("seq") + ", " +
+         f("layers") + " layers, " + f("dtype");
+}
+
+// core/cluster.cpp names the cluster "flags" when none was given (the GPU file's links, or
+// --gpus-per-node and --nic-gbps).
+std::string cluster_text(const std::string& name) {
+  return name == "flags" ? "nodes from the flags and the GPU file" : "cluster " + code(name);
+}
+
+void header_section(report_doc& out, const std::string& path, const step_doc& d) {
+  report_title(out, d.env, d.simulated());
+  const ordered_json& cfg = d.config;
+  auto f = [&cfg](const char* key) { return cfg.contains(key) ? text_of(cfg[key]) : "?"; };
+  std::vector<std::vector<std::string>> rows = {
+      {"result", code(path)},
+      {"what ran", "one training step of " + code(f("model")) + " on " + code(f("gpu")) + ", " +
+                       cluster_text(f("cluster"))}};
+  if (!d.cases.empty())
+    rows.push_back({"layout of the default case", layout_text(d.cases.front().config)});
+  rows.push_back({"cases", std::to_string(d.cases.size())});
+  rows.push_back({"tool", tool_text(d.tool)});
+  out.table({"", ""}, rows);
+}
+
+void answer_section(report_doc& out, const step_doc& d) {
+  out.heading(2, "Answer");
+  if (!d.rec) {
+    out.paragraph("No case has a measured step.");
+    return;
+  }
+  const recommendation& r = *d.rec;
+  const step_record& best = *find_case(d, r.best_case);
+  std::vector<std::string> items = {
+      use_item(r, short_case_name(d, r.best_case),
+               ms1(r.best_ms) + " ms per step, " + format_fixed(best.tokens_per_s_per_gpu, 0) +
+                   " tokens/s per GPU, MFU " + format_fixed(100 * best.mfu, 1) + " %",
+               short_case_name(d, r.default_case), 1)};
+  if (r.knob) items.push_back(knob_item(*r.knob, 1, "step"));
+  if (best.diagnosis)
+    items.push_back("What the best case still spends beside compute: " + ms1(best.exposed_ms) +
+                    " ms — " + cause_list(*best.diagnosis, false) + ".");
+  else
+    items.push_back("The best case spends its step computing.");
+  out.bullets(items);
+}
+
+void breakdown_section(report_doc& out, const step_doc& d, const plot_outcome& plots) {
+  out.heading(2, "Where the step went");
+  out.paragraph(
+      "Each case's step on its critical stage (the last to finish), split into parts that add up "
+      "to it: compute, the exposed TP, CP, DP and PP communication, the pipeline bubble, the "
+      "optimizer and the rest (docs/ARCHITECTURE.md §9.4).");
+  add_figures(out, plots, "breakdown");
+  std::vector<std::string> header = {"case", "step ms"};
+  for (const breakdown_part& p : breakdown_parts()) header.push_back(std::string(p.key) + " ms");
+  std::vector<std::vector<std::string>> rows;
+  for (const step_record& r : d.cases) {
+    std::vector<std::string> row = {name_of(d, r.id), ms1(r.step_ms.median)};
+    for (const breakdown_part& p : breakdown_parts()) row.push_back(ms1(r.breakdown_ms.*p.value));
+    rows.push_back(std::move(row));
+  }
+  out.table(header, rows);
+}
+
+void diagnosis_section(report_doc& out, const step_doc& d, const plot_outcome& plots) {
+  out.heading(2, "Why the step was not all compute");
+  out.paragraph(
+      "Each case's exposed time (the breakdown less compute and optimizer) split into causes of "
+      "the layer diagnosis's vocabulary (docs/ARCHITECTURE.md §7.1); they add up to it.");
+  add_figures(out, plots, "diagnosis");
+  std::vector<diagnosed_case> rows;
+  for (const step_record& r : d.cases)
+    rows.push_back({short_case_name(d, r.id), r.step_ms.median, r.exposed_ms,
+                    r.diagnosis ? &*r.diagnosis : nullptr});
+  diagnosis_table(out, "step ms", rows, 1);
+}
+
+void throughput_section(report_doc& out, const step_doc& d, const plot_outcome& plots) {
+  out.heading(2, "Throughput");
+  out.paragraph(
+      "Tokens per second per GPU (gbs × seq / step / gpus) and model TFLOP/s per GPU by "
+      "Megatron-LM's formula (recomputation not counted); MFU against the GPU's dense peak for "
+      "the dtype. `compute only` is the same step with every communication op removed.");
+  add_figures(out, plots, "throughput");
+  std::vector<std::vector<std::string>> rows;
+  for (const step_record& r : d.cases)
+    rows.push_back({name_of(d, r.id), ms1(r.step_ms.median),
+                    format_fixed(r.tokens_per_s_per_gpu, 0),
+                    format_fixed(r.model_tflops_per_gpu, 1), format_fixed(100 * r.mfu, 1),
+                    r.compute_only_ms ? ms1(r.compute_only_ms->median) : "-"});
+  out.table(
+      {"case", "step ms", "tokens/s per GPU", "model TFLOP/s per GPU", "MFU %", "compute only ms"},
+      rows);
+}
+
+std::vector<std::string> warnings_of(const step_doc& d) {
+  std::vector<std::string> out = config_warnings(d.config);
+  for (const step_record& r : d.cases)
+    for (const std::string& w : r.warnings) out.push_back(r.id + ": " + w);
+  return out;
+}
+
+}  // namespace
+
+report_doc build_step_report(const std::string& path, const step_doc& d,
+                             const plot_outcome& plots) {
+  report_doc out;
+  header_section(out, path, d);
+  answer_section(out, d);
+  breakdown_section(out, d, plots);
+  diagnosis_section(out, d, plots);
+  throughput_section(out, d, plots);
+  notes_section(out, warnings_of(d), plots);
+  return out;
+}
+
+}  // namespace ob
