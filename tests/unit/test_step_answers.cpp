@@ -1,0 +1,155 @@
+// What a step sweep answers besides its numbers (docs/ARCHITECTURE.md §7.2–7.4): the
+// recommendation, the document read back strictly, compare and --expect on step medians with the
+// breakdown part that moved, and Google Benchmark JSON. Synthetic documents: nothing simulated.
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+#include "core/gbench.hpp"
+#include "core/step_compare.hpp"
+#include "core/step_result.hpp"
+
+namespace ob {
+namespace {
+
+// A simulated case (one iteration) of `ms`: 80 % compute, the rest split between DP and bubble.
+step_record step_case(const std::string& id, ordered_json params, double ms,
+                      double dp_share = 0.1) {
+  step_record r;
+  r.id = id;
+  r.params = std::move(params);
+  r.config = {{"tp", 2}, {"pp", 2}, {"vp", 1}, {"cp", 1}, {"dp", 2}, {"microbatches", 4}};
+  r.step_ms = compute_stats({ms});
+  r.breakdown_ms.compute = 0.8 * ms;
+  r.breakdown_ms.dp_exposed = dp_share * ms;
+  r.breakdown_ms.bubble = (0.2 - dp_share) * ms;
+  r.exposed_ms = 0.2 * ms;
+  r.tokens_per_s_per_gpu = 1e6 / ms;
+  r.model_tflops_per_gpu = 4e4 / ms;
+  r.mfu = r.model_tflops_per_gpu / 989;
+  return r;
+}
+
+// cdmc × dp_overlap: dp_overlap moves the best step most (90 against 125 ms), cdmc=8 wins.
+step_doc grid() {
+  step_doc d;
+  d.env = {{"backend", "sim"}, {"simulated", true}};
+  d.tool = {{"version", "test"}};
+  d.config = {{"scenario", "step"}, {"model", "gpt3_175b"}};
+  d.cases = {step_case("cdmc=1,dp_overlap=on", {{"cdmc", 1}, {"dp_overlap", "on"}}, 100),
+             step_case("cdmc=8,dp_overlap=on", {{"cdmc", 8}, {"dp_overlap", "on"}}, 90),
+             step_case("cdmc=1,dp_overlap=off", {{"cdmc", 1}, {"dp_overlap", "off"}}, 130),
+             step_case("cdmc=8,dp_overlap=off", {{"cdmc", 8}, {"dp_overlap", "off"}}, 125)};
+  d.rec = recommend(d);
+  return d;
+}
+
+TEST(StepAnswers, RecommendsTheLowestStepAndTheAxisThatMattered) {
+  const step_doc d = grid();
+  ASSERT_TRUE(d.rec);
+  EXPECT_EQ(d.rec->best_case, "cdmc=8,dp_overlap=on");
+  EXPECT_EQ(d.rec->default_case, "cdmc=1,dp_overlap=on");
+  EXPECT_NEAR(d.rec->gain_vs_default_pct, 10, 1e-9);
+  EXPECT_FALSE(d.rec->none_case);  // a step sweeps no `method`
+  ASSERT_TRUE(d.rec->knob);
+  EXPECT_EQ(d.rec->knob->axis, "dp_overlap");
+  EXPECT_EQ(d.rec->knob->best, "on");
+  EXPECT_EQ(d.rec->knob->worst, "off");
+  EXPECT_NEAR(d.rec->knob->spread_ms, 35, 1e-9);
+  EXPECT_EQ(recommendation_line(*d.rec, d),
+            "recommendation (SIMULATED): from the default case, set cdmc=8 — 90.000 ms, 10.0 % "
+            "faster than the default; mattered most: dp_overlap (on best, off worst: +35.000 ms)");
+  EXPECT_NE(format_step_table(d).find("recommendation (SIMULATED): from the default case"),
+            std::string::npos);
+  const ordered_json j = to_json(d)["recommendation"];
+  EXPECT_EQ(j["best_step_ms"], 90);
+  EXPECT_EQ(j["default_step_ms"], 100);
+  EXPECT_FALSE(j.contains("none_case"));
+  EXPECT_FALSE(j.contains("best_overlapped_ms"));
+}
+
+TEST(StepAnswers, NoMeasuredStepNoRecommendation) {
+  step_doc d = grid();
+  for (step_record& r : d.cases) r.step_ms = stats{};
+  EXPECT_FALSE(recommend(d));
+  EXPECT_TRUE(to_json(step_doc{})["recommendation"].is_null());
+}
+
+TEST(StepAnswers, TheDocumentReadsBackAsWritten) {
+  const step_doc d = grid();
+  const ordered_json j = to_json(d);
+  const step_doc back = step_from_json(j, "s.json");
+  EXPECT_EQ(to_json(back).dump(), j.dump());
+  ordered_json old = j;
+  old.erase("recommendation");  // written before it existed
+  EXPECT_FALSE(step_from_json(old, "s.json").rec);
+}
+
+TEST(StepAnswers, TheReaderIsStrictAndNamesTheField) {
+  ordered_json j = to_json(grid());
+  j["cases"][1]["step_msec"] = 1;
+  try {
+    step_from_json(j, "s.json");
+    FAIL() << "an unknown key was accepted";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("s.json: cases[1].step_msec"), std::string::npos)
+        << e.what();
+  }
+  ordered_json layer = to_json(grid());
+  layer["schema"] = "overlap-bench/result/v1";
+  EXPECT_THROW(step_from_json(layer, "r.json"), config_error);
+}
+
+TEST(StepAnswers, CompareJudgesStepMediansAndMarksThePartThatMoved) {
+  const step_doc base = grid();
+  step_doc neu = grid();
+  // The second case's DP traffic is exposed for 20 ms more: its step is 22 % slower.
+  neu.cases[1].breakdown_ms.dp_exposed += 20;
+  neu.cases[1].step_ms = compute_stats({110});
+  const compare_outcome o = compare_steps(base, neu, 5);
+  ASSERT_EQ(o.rows.size(), 4u);
+  EXPECT_EQ(o.rows[0].verdict, "SAME");
+  EXPECT_EQ(o.rows[1].verdict, "SLOWER");
+  EXPECT_DOUBLE_EQ(o.rows[1].noise_pct, 0);  // simulated: one iteration, no spread
+  EXPECT_TRUE(o.has_regression());
+  ASSERT_EQ(o.notes.size(), 1u);
+  EXPECT_NE(o.notes[0].find("BASE and NEW are simulated"), std::string::npos);
+  const std::string text = format_step_compare(o, base, neu);
+  EXPECT_NE(text.find("+20.0*"), std::string::npos) << text;
+  EXPECT_NE(text.find("times are step medians"), std::string::npos);
+  EXPECT_NE(text.find("REGRESSION"), std::string::npos);
+  EXPECT_FALSE(compare_steps(base, base, 5).has_regression());
+}
+
+TEST(StepAnswers, ExpectListsTheCasesOutsideWithWhatMoved) {
+  const step_doc base = grid();
+  step_doc run = grid();
+  run.cases[2].breakdown_ms.dp_exposed += 30;
+  run.cases[2].step_ms = compute_stats({160});
+  const expect_outcome o = check_step_expectation(base, run, 10, "base.json");
+  EXPECT_FALSE(o.passed());
+  ASSERT_EQ(o.outside.size(), 1u);
+  EXPECT_EQ(o.outside[0].id, "cdmc=1,dp_overlap=off");
+  EXPECT_EQ(o.outside[0].hint, "moved: dp_exposed +30.0 ms");
+  EXPECT_NE(format_expectation(o, "base.json").find("expect: FAIL: 1 of 4 cases outside"),
+            std::string::npos);
+  EXPECT_TRUE(check_step_expectation(base, run, 30, "base.json").passed());
+  step_doc other = grid();
+  for (step_record& r : other.cases) r.id += ",x";
+  EXPECT_THROW(check_step_expectation(base, other, 10, "base.json"), config_error);
+}
+
+TEST(StepAnswers, GoogleBenchmarkJsonHasOneBenchmarkPerCase) {
+  const ordered_json g = gbench_json(grid(), "2025-01-01T00:00:00+00:00");
+  ASSERT_EQ(g["benchmarks"].size(), 4u);
+  const ordered_json& b = g["benchmarks"][1];
+  EXPECT_EQ(b["name"], "step/cdmc=8,dp_overlap=on");
+  EXPECT_EQ(b["real_time"], 90);
+  EXPECT_EQ(b["time_unit"], "ms");
+  EXPECT_EQ(b["label"], "SIMULATED");
+  EXPECT_NEAR(b["dp_exposed_ms"].get<double>(), 9, 1e-9);
+  EXPECT_TRUE(b.contains("mfu"));
+  EXPECT_EQ(g["context"]["overlap_bench_simulated"], "true");
+}
+
+}  // namespace
+}  // namespace ob
