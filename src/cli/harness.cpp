@@ -56,8 +56,8 @@ fault_injection injected_fault(const common_flags& f, const communicator& comm,
   if (!fault.active()) return fault;
   const std::string where = source + " " + fault.describe() + ": ";
   // The step's simulator runs one device per pipeline stage, not one per rank, so there is no
-  // rank R to hold back; under mpirun the ranks would only time out in the per-case reduction,
-  // which the layer sweeps' test already covers.
+  // rank R to hold back. Under mpirun a rank could skip the per-case reduction, but that hang is
+  // the layer sweeps' (tests/e2e/test_mpi.py) and would test nothing new.
   if (step && fault.kind == fault_kind::skip_collective)
     throw config_error(where +
                        "a training step takes only die:rank=R:case=C (its simulator models one "
