@@ -45,6 +45,9 @@ __global__ void fill_random_kernel(void* p, std::size_t n, int type, std::uint64
       case static_cast<int>(elem_type::fp16):
         static_cast<__half*>(p)[i] = __float2half(v);
         break;
+      case static_cast<int>(elem_type::fp32):
+        static_cast<float*>(p)[i] = v;
+        break;
       default:
         static_cast<__nv_fp8_e4m3*>(p)[i] = __nv_fp8_e4m3(v);
         break;
@@ -55,8 +58,13 @@ __global__ void fill_random_kernel(void* p, std::size_t n, int type, std::uint64
 // The pattern's element types: one conversion pair each, so the kernels are written once.
 __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(float v) { return v; }
 template <class T>
 __device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) {
+  return v;
+}
 template <>
 __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
   return __float2bfloat16(v);
@@ -106,6 +114,9 @@ __global__ void compare_close_kernel(const void* out, const void* ref, std::size
     if (type == static_cast<int>(elem_type::fp16)) {
       o = __half2float(static_cast<const __half*>(out)[i]);
       r = __half2float(static_cast<const __half*>(ref)[i]);
+    } else if (type == static_cast<int>(elem_type::fp32)) {
+      o = static_cast<const float*>(out)[i];
+      r = static_cast<const float*>(ref)[i];
     } else {
       o = __bfloat162float(static_cast<const __nv_bfloat16*>(out)[i]);
       r = __bfloat162float(static_cast<const __nv_bfloat16*>(ref)[i]);
@@ -131,6 +142,9 @@ cudaError_t launch_fill_pattern(void* p, std::size_t n, elem_type t, int rank,
   if (t == elem_type::fp16)
     fill_pattern_kernel<<<grid_for(n), threads, 0, stream>>>(static_cast<__half*>(p), n, rank,
                                                              first_index);
+  else if (t == elem_type::fp32)
+    fill_pattern_kernel<<<grid_for(n), threads, 0, stream>>>(static_cast<float*>(p), n, rank,
+                                                             first_index);
   else
     fill_pattern_kernel<<<grid_for(n), threads, 0, stream>>>(static_cast<__nv_bfloat16*>(p), n,
                                                              rank, first_index);
@@ -144,6 +158,9 @@ cudaError_t launch_verify_collective(const void* out, const verify_spec& spec, e
   if (n == 0) return cudaSuccess;
   if (t == elem_type::fp16)
     verify_collective_kernel<<<grid_for(n), threads, 0, stream>>>(static_cast<const __half*>(out),
+                                                                  spec, n, wrong);
+  else if (t == elem_type::fp32)
+    verify_collective_kernel<<<grid_for(n), threads, 0, stream>>>(static_cast<const float*>(out),
                                                                   spec, n, wrong);
   else
     verify_collective_kernel<<<grid_for(n), threads, 0, stream>>>(
@@ -163,7 +180,7 @@ cudaError_t launch_compare_close(const void* out, const void* ref, std::size_t n
                                  float rtol, float atol, unsigned long long* wrong,
                                  cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  if (t == elem_type::fp8_e4m3) return cudaErrorInvalidValue;  // outputs are bf16 or fp16
+  if (t == elem_type::fp8_e4m3) return cudaErrorInvalidValue;  // outputs are bf16, fp16, fp32
   compare_close_kernel<<<grid_for(n), threads, 0, stream>>>(out, ref, n, static_cast<int>(t), rtol,
                                                             atol, wrong);
   return cudaGetLastError();

@@ -10,7 +10,8 @@
 
 namespace ob::kernels {
 
-enum class elem_type : int { bf16 = 0, fp16 = 1, fp8_e4m3 = 2 };
+// fp32 is never a GEMM operand: it types fp32 collective buffers (grad_reduce_in_fp32).
+enum class elem_type : int { bf16 = 0, fp16 = 1, fp8_e4m3 = 2, fp32 = 3 };
 
 // Threads per copy-proxy CTA: NCCL's Simple protocol runs 512 threads per channel, so one proxy
 // CTA occupies an SM about as much as one NCCL channel does.
@@ -35,12 +36,12 @@ cudaError_t launch_delay(double us, int ctas, cudaStream_t stream);
 cudaError_t launch_fill_random(void* p, std::size_t n, elem_type t, std::uint64_t seed, float scale,
                                cudaStream_t stream);
 
-// Fills `n` elements (bf16 or fp16) with pattern_value(rank, first_index + i). fp8 holds the
+// Fills `n` elements (bf16, fp16 or fp32) with pattern_value(rank, first_index + i). fp8 holds the
 // pattern's sums for too few ranks to be worth a third path: cudaErrorInvalidValue.
 cudaError_t launch_fill_pattern(void* p, std::size_t n, elem_type t, int rank,
                                 std::uint64_t first_index, cudaStream_t stream);
 
-// Adds to *wrong the number of output elements (bf16 or fp16) that differ from
+// Adds to *wrong the number of output elements (bf16, fp16 or fp32) that differ from
 // expected_value(spec, j). fp8: cudaErrorInvalidValue, as for the fill.
 cudaError_t launch_verify_collective(const void* out, const verify_spec& spec, elem_type t,
                                      unsigned long long* wrong, cudaStream_t stream);
@@ -49,8 +50,8 @@ cudaError_t launch_verify_collective(const void* out, const verify_spec& spec, e
 cudaError_t launch_compare_bytes(const void* a, const void* b, std::size_t bytes,
                                  unsigned long long* wrong, cudaStream_t stream);
 
-// Adds to *wrong the number of elements (bf16 or fp16) where |out - ref| > atol + rtol * |ref|,
-// or either is not finite (a poisoned element left unwritten is NaN).
+// Adds to *wrong the number of elements (bf16, fp16 or fp32) where |out - ref| > atol + rtol *
+// |ref|, or either is not finite (a poisoned element left unwritten is NaN).
 cudaError_t launch_compare_close(const void* out, const void* ref, std::size_t n, elem_type t,
                                  float rtol, float atol, unsigned long long* wrong,
                                  cudaStream_t stream);

@@ -2,8 +2,9 @@
 // The data every collective and p2p buffer starts from, shared by the init and verify kernels and
 // by host-side tests. Values are small non-zero integers so that any reduction order gives the
 // exact same sum: |sum| <= 3 * ranks stays an integer that bf16 holds exactly up to 85 ranks
-// (256) and fp16 up to 682 (2048). Verification can therefore be exact (nccl-tests' #wrong), not
-// tolerance-based. Plain C++17: the kernels include it, so it may include no other core header.
+// (256), fp16 up to 682 (2048) and fp32 up to 5,592,405 (2^24). Verification can therefore be
+// exact (nccl-tests' #wrong), not tolerance-based. Plain C++17: the kernels include it, so it may
+// include no other core header.
 #include <cstdint>
 
 #include "core/verify_kind.hpp"

@@ -69,6 +69,8 @@ class stage_planner {
   void output_forward(const std::string& prefix);
   void output_backward(const std::string& prefix);
   void grad_reduce(int chunk, int bucket, std::vector<int> after);
+  collective_params grad_reduce_params(int chunk, int bucket) const;
+  static std::string bucket_op_name(int chunk, int bucket, const char* what);
   std::vector<int> pass_outputs();
 
   const step_inputs& in_;

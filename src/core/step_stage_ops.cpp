@@ -187,7 +187,7 @@ void stage_planner::gather_params() {
     const int buckets = of.empty() ? 0 : of.front() + 1;
     for (int b = buckets - 1; b >= 0; --b) {
       const collective_params ag = dp_collective(coll_op::all_gather, bucket_params(c, b), 2);
-      const std::string name = "c" + std::to_string(c) + ".b" + std::to_string(b) + ".param_ag";
+      const std::string name = bucket_op_name(c, b, "param_ag");
       if (cfg_.dp_overlap)
         param_gather_[{c, b}] = s_.add_op(name, dp_, ag, {}, "param_gather");
       else
@@ -196,13 +196,21 @@ void stage_planner::gather_params() {
   }
 }
 
-void stage_planner::grad_reduce(int chunk, int bucket, std::vector<int> after) {
+std::string stage_planner::bucket_op_name(int chunk, int bucket, const char* what) {
+  return "c" + std::to_string(chunk) + ".b" + std::to_string(bucket) + "." + what;
+}
+
+// A bucket's gradient reduction: reduce-scatter for the distributed optimizer, else all-reduce,
+// in fp32 with grad_reduce_in_fp32.
+collective_params stage_planner::grad_reduce_params(int chunk, int bucket) const {
   const coll_op op = cfg_.distributed_optimizer ? coll_op::reduce_scatter : coll_op::all_reduce;
-  const collective_params c =
-      dp_collective(op, bucket_params(chunk, bucket), cfg_.grad_reduce_in_fp32 ? 4 : 2);
-  const std::string name =
-      "c" + std::to_string(chunk) + ".b" + std::to_string(bucket) + ".grad_reduce";
-  grad_reduces_.push_back(s_.add_op(name, dp_, c, std::move(after), "grad_reduce"));
+  return dp_collective(op, bucket_params(chunk, bucket), cfg_.grad_reduce_in_fp32 ? 4 : 2);
+}
+
+void stage_planner::grad_reduce(int chunk, int bucket, std::vector<int> after) {
+  grad_reduces_.push_back(s_.add_op(bucket_op_name(chunk, bucket, "grad_reduce"), dp_,
+                                    grad_reduce_params(chunk, bucket), std::move(after),
+                                    "grad_reduce"));
 }
 
 // Without overlap_grad_reduce every bucket is reduced at the end of the backward, on the
@@ -213,13 +221,8 @@ void stage_planner::finish_grads() {
     for (int c = 0; c < cfg_.vp; ++c) {
       const auto& of = bucket_of_[c];
       const int buckets = of.empty() ? 0 : of.front() + 1;
-      for (int b = 0; b < buckets; ++b) {
-        const coll_op op =
-            cfg_.distributed_optimizer ? coll_op::reduce_scatter : coll_op::all_reduce;
-        add_compute("c" + std::to_string(c) + ".b" + std::to_string(b) + ".grad_reduce",
-                    dp_collective(op, bucket_params(c, b), cfg_.grad_reduce_in_fp32 ? 4 : 2),
-                    "grad_reduce");
-      }
+      for (int b = 0; b < buckets; ++b)
+        add_compute(bucket_op_name(c, b, "grad_reduce"), grad_reduce_params(c, b), "grad_reduce");
     }
   if (w_.model.tie_embeddings && cfg_.pp > 1 && (stage_ == 0 || stage_ == cfg_.pp - 1)) {
     collective_params c;

@@ -16,7 +16,7 @@ kernels::elem_type operand_elem(dtype t) {
     case dtype::fp8:
       return kernels::elem_type::fp8_e4m3;
     case dtype::fp32:
-      break;  // never a GEMM operand
+      return kernels::elem_type::fp32;  // collective buffers only, never a GEMM operand
   }
   return kernels::elem_type::bf16;
 }
@@ -33,6 +33,8 @@ cudaDataType_t cuda_type(kernels::elem_type t) {
       return CUDA_R_16F;
     case kernels::elem_type::fp8_e4m3:
       return CUDA_R_8F_E4M3;
+    case kernels::elem_type::fp32:
+      return CUDA_R_32F;
   }
   return CUDA_R_16BF;
 }

@@ -30,8 +30,9 @@ int exact_integers(dtype t) {
       return 256;
     case dtype::fp16:
       return 2048;
-    case dtype::fp8:
     case dtype::fp32:
+      return 1 << 24;
+    case dtype::fp8:
       return 0;
   }
   return 0;
@@ -43,7 +44,8 @@ bool pattern_verifiable(verify_kind kind, dtype type, int group_size, std::strin
   const int exact = exact_integers(type);
   std::string reason;
   if (exact == 0)
-    reason = "the check patterns exist for bf16 and fp16 only, not " + std::string(to_string(type));
+    reason =
+        "the check patterns exist for bf16, fp16 and fp32, not " + std::string(to_string(type));
   else if (kernels::pattern_max_abs(kind, group_size) > exact)
     reason = "sums over " + std::to_string(group_size) + " ranks exceed the integers " +
              std::string(to_string(type)) + " holds exactly";
@@ -73,7 +75,7 @@ dtype comm_type(const op& o) {
   return o.kind() == op_kind::p2p ? o.as<p2p_params>().type : o.as<collective_params>().type;
 }
 
-// The pattern fill has bf16 and fp16 paths only; an fp8 send buffer starts random, and its
+// The pattern fill has bf16, fp16 and fp32 paths; an fp8 send buffer starts random, and its
 // output goes unverified (pattern_verifiable says so).
 buffer_init send_init(dtype t) {
   return exact_integers(t) > 0 ? buffer_init::pattern : buffer_init::random;

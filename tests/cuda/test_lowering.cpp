@@ -185,7 +185,7 @@ TEST(lowering, without_verify_no_references_and_no_checks) {
 }
 
 TEST(lowering, collectives_use_nccl_with_counts_per_element_type) {
-  for (dtype t : {dtype::bf16, dtype::fp16, dtype::fp8}) {
+  for (dtype t : {dtype::bf16, dtype::fp16, dtype::fp8, dtype::fp32}) {
     schedule s;
     const int m = s.add_stream("comm", stream_role::comm, -1);
     s.add_op("ag", m, collective(coll_op::all_gather, 1 << 20, 4, t));
@@ -212,6 +212,9 @@ TEST(lowering, collectives_use_nccl_with_counts_per_element_type) {
     EXPECT_EQ(low.buffer(ar.dst).bytes, elems * size);
     EXPECT_EQ(ar.member.position, 3);
     EXPECT_EQ(ar.member.group_size, 4);
+    // Send buffers start from the check pattern in their own type (fp8 has no pattern path).
+    EXPECT_EQ(low.buffer(rs.src).init, t == dtype::fp8 ? buffer_init::random : buffer_init::pattern)
+        << to_string(t);
   }
 }
 
@@ -371,6 +374,9 @@ TEST(lowering, pattern_exactness_limits) {
   EXPECT_FALSE(pattern_verifiable(verify_kind::reduce_scatter, dtype::fp16, 683, nullptr));
   EXPECT_FALSE(pattern_verifiable(verify_kind::recv_from, dtype::fp8, 2, &why));
   EXPECT_NE(why.find("fp8"), std::string::npos) << why;
+  // fp32 gradient reductions (grad_reduce_in_fp32) are checked exactly too, at any job's size.
+  EXPECT_TRUE(pattern_verifiable(verify_kind::reduce_scatter, dtype::fp32, 16384, nullptr));
+  EXPECT_TRUE(pattern_verifiable(verify_kind::all_reduce, dtype::fp32, 16384, nullptr));
 }
 
 TEST(lowering, unmeasured_variants_lower_to_nothing) {
