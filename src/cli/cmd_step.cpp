@@ -23,6 +23,7 @@ class step_command final : public command {
     app->add_option("--set", sets_, "axis=v1,v2 for any step axis, e.g. sm_margin=0,16");
     add_common_flags(*app, flags_, true, false);
     add_answer_flags(*app, flags_.answers);
+    add_sweep_flags(*app, flags_);
     gpu_given_ = app->get_option("--gpu");
     return app;
   }

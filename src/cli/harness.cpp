@@ -48,13 +48,21 @@ void add_sweep_flags(CLI::App& app, common_flags& f) {
 }
 
 fault_injection injected_fault(const common_flags& f, const communicator& comm,
-                               const std::string& backend, std::size_t cases) {
+                               const std::string& backend, std::size_t cases, bool step) {
   const char* env = std::getenv("OVERLAP_BENCH_INJECT");
   const std::string source = f.inject.empty() ? "OVERLAP_BENCH_INJECT" : "--inject";
   const fault_injection fault =
       parse_fault_injection(f.inject.empty() && env ? env : f.inject, source);
   if (!fault.active()) return fault;
   const std::string where = source + " " + fault.describe() + ": ";
+  // The step's simulator runs one device per pipeline stage, not one per rank, so there is no
+  // rank R to hold back. Under mpirun a rank could skip the per-case reduction, but that hang is
+  // the layer sweeps' (tests/e2e/test_mpi.py) and would test nothing new.
+  if (step && fault.kind == fault_kind::skip_collective)
+    throw config_error(where +
+                       "a training step takes only die:rank=R:case=C (its simulator models one "
+                       "device per pipeline stage, not each rank, so no rank can be kept out of "
+                       "a collective)");
   if (fault.case_index >= cases)
     throw config_error(where + "case " + std::to_string(fault.case_index) + " does not exist (" +
                        std::to_string(cases) + " cases, counted from 0)");
@@ -125,11 +133,10 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
 }
 
 int emit(const result_doc& doc, const common_flags& f, const communicator& comm,
-         const trace_writer& trace, sweep_journal* journal) {
+         const trace_writer& trace) {
   if (!comm.is_root()) return 0;
   if (!f.quiet) std::cout << format_case_table(doc) << std::flush;
-  if (!f.json_path.empty() && journal) journal->write_result(f.json_path, doc);
-  if (!f.json_path.empty() && !journal) write_result_json(f.json_path, doc);
+  if (!f.json_path.empty()) write_result_json(f.json_path, doc);
   if (!f.csv_path.empty()) write_result_csv(f.csv_path, doc);
   if (!f.trace_path.empty()) trace.write(f.trace_path);
   return emit_answers(doc, f.answers);

@@ -11,7 +11,6 @@
 #include "core/executor.hpp"
 #include "core/fault_injection.hpp"
 #include "core/gpu_spec.hpp"
-#include "core/journal.hpp"
 #include "core/result.hpp"
 #include "core/trace.hpp"
 
@@ -29,7 +28,7 @@ struct common_flags {
   std::string json_path, csv_path, trace_path;
   bool quiet = false;
   answer_flags answers;  // run and pair only (add_answer_flags)
-  bool resume = false;   // run and pair: continue <json>.journal
+  bool resume = false;   // run, pair and step: continue <json>.journal
   std::string inject;    // test hook, core/fault_injection.hpp
   // pair and coll: where the group's ranks sit (docs/ARCHITECTURE.md §5.4).
   std::string cluster;
@@ -40,13 +39,14 @@ struct common_flags {
 // job's size).
 void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true,
                       bool with_threads = true);
-// --resume, for the subcommands that sweep (run, pair).
+// --resume, for the subcommands that sweep (run, pair, step).
 void add_sweep_flags(CLI::App& app, common_flags& f);
 
 // The injected fault (a test hook): --inject, else $OVERLAP_BENCH_INJECT, read once here.
-// config_error when it is malformed or names a rank or case this run does not have.
+// config_error when it is malformed or names a rank or case this run does not have, and for a
+// training step (`step`) when it is skip_collective: a step takes `die` only.
 fault_injection injected_fault(const common_flags& f, const communicator& comm,
-                               const std::string& backend, std::size_t cases);
+                               const std::string& backend, std::size_t cases, bool step = false);
 
 // --cluster, --gpus-per-node and --nic-gbps for pair and coll.
 void add_network_flags(CLI::App& app, common_flags& f);
@@ -62,10 +62,10 @@ std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& g
 std::unique_ptr<executor> make_executor(const common_flags& f, const gpu_spec& gpu,
                                         const cluster_spec& cluster, communicator& comm);
 
-// Rank 0: prints the table and writes --json/--csv/--trace (the JSON streamed from `journal`
-// when there is one), then the answers (--gbench-json, --expect). Other ranks write nothing.
+// Rank 0: prints the table and writes --json/--csv/--trace (the JSON streamed case by case),
+// then the answers (--gbench-json, --expect). Other ranks write nothing.
 // Returns 1 when --expect fails, else 0.
 int emit(const result_doc& doc, const common_flags& f, const communicator& comm,
-         const trace_writer& trace, sweep_journal* journal = nullptr);
+         const trace_writer& trace);
 
 }  // namespace ob::cli

@@ -1,8 +1,7 @@
 #include "cli/step_driver.hpp"
 
-#include <signal.h>
-
 #include <iostream>
+#include <optional>
 
 #include "cli/signal_watch.hpp"
 #include "cli/sweep_outputs.hpp"
@@ -21,6 +20,29 @@ void write_step_outputs(const step_sweep_result& out, const common_flags& flags)
     write_file_atomic(flags.trace_path, out.trace.dump() + "\n");
 }
 
+step_hooks cli_step_hooks(const common_flags& flags, const communicator& comm,
+                          signal_watch& signals) {
+  step_hooks hooks;
+  hooks.trace = !flags.trace_path.empty();
+  hooks.should_stop = [&signals] { return signals.received(); };
+  if (comm.is_root())
+    hooks.progress = [](std::size_t done, std::size_t total, const std::string& id) {
+      if (total > 1) std::cerr << "[" << done << "/" << total << "] " << id << "\n";
+    };
+  return hooks;
+}
+
+// Rank 0 keeps <json>.journal as for run and pair (README: journaled sweeps): the cases it
+// holds go to hooks.finished, each new one is appended as it finishes.
+journal_keeper step_journal(const common_flags& flags, const step_spec& spec, const executor& exec,
+                            step_hooks& hooks) {
+  return journal_keeper(
+      flags, step_fingerprint(spec, exec.backend()), spec.cases.size(),
+      [&hooks](const ordered_json& c, const std::string& file, const std::string& where) {
+        hooks.finished.push_back(step_record_from_json(c, file, where));
+      });
+}
+
 }  // namespace
 
 int drive_step(const step_scenario& sc, const common_flags& flags, const process_args& args) {
@@ -34,27 +56,29 @@ int drive_step(const step_scenario& sc, const common_flags& flags, const process
     signals.announce();
   }
   auto exec = make_executor(flags, spec.gpu, *comm);
-  step_hooks hooks;
-  hooks.trace = !flags.trace_path.empty();
-  hooks.should_stop = [&signals] { return signals.received(); };
-  if (comm->is_root())
-    hooks.progress = [](std::size_t done, std::size_t total, const std::string& id) {
-      if (total > 1) std::cerr << "[" << done << "/" << total << "] " << id << "\n";
-    };
-  const step_sweep_result out = run_step_sweep(spec, *exec, *comm, hooks);
+  step_hooks hooks = cli_step_hooks(flags, *comm, signals);
+  hooks.inject = injected_fault(flags, *comm, exec->backend(), spec.cases.size(), true);
+  std::optional<journal_keeper> journal;
+  if (comm->is_root()) journal.emplace(step_journal(flags, spec, *exec, hooks));
+  if (journal && !flags.json_path.empty())
+    hooks.on_case = [&journal](const step_record& r) { journal->append(to_json(r)); };
+  step_sweep_result out;
+  try {
+    out = run_step_sweep(spec, *exec, *comm, hooks);
+  } catch (const error& e) {
+    if (journal) journal->after_failure(e);
+    throw;
+  }
   int answers_rc = 0;  // --gbench-json and --expect (prepared by the caller)
   if (comm->is_root()) {
     write_step_outputs(out, flags);
+    journal->finish(out.stopped != 0);
     answers_rc = emit_answers(out.doc, flags.answers);
   }
   // The others wait for rank 0's files: mpirun ends the whole job once a rank exits non-zero.
   comm->barrier();
   if (!out.stopped) return answers_rc;
-  // The finished cases are written; a step sweep keeps no journal, so there is nothing to resume.
-  if (comm->is_root())
-    std::cerr << "overlap-bench: stopped by " << (out.stopped == SIGINT ? "SIGINT" : "SIGTERM")
-              << " after " << out.doc.cases.size() << " of " << spec.cases.size() << " cases\n";
-  return 128 + out.stopped;
+  return stopped_exit(out.stopped, out.doc.cases.size(), spec.cases.size(), flags, *comm);
 }
 
 }  // namespace ob::cli

@@ -69,19 +69,6 @@ sweep_hooks cli_hooks(const common_flags& flags, const communicator& comm, signa
   return hooks;
 }
 
-// 128 + the signal, as a shell reports a process the signal ended.
-int stopped_exit(const sweep_result& out, const sweep_request& req, const common_flags& flags,
-                 const communicator& comm) {
-  if (comm.is_root())
-    std::cerr << "overlap-bench: stopped by " << (out.stopped == SIGINT ? "SIGINT" : "SIGTERM")
-              << " after " << out.doc.cases.size() << " of " << req.cases.size() << " cases"
-              << (flags.json_path.empty()
-                      ? std::string()
-                      : "; " + flags.json_path + " holds them; --resume measures the rest")
-              << "\n";
-  return 128 + out.stopped;
-}
-
 }  // namespace
 
 int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gpu,
@@ -115,7 +102,8 @@ int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gp
   const int answers_rc = outputs ? outputs->emit(out, *comm) : 0;
   // The others wait for rank 0's files: mpirun ends the whole job once any rank has left.
   comm->barrier();
-  if (out.stopped) return stopped_exit(out, req, flags, *comm);
+  if (out.stopped)
+    return stopped_exit(out.stopped, out.doc.cases.size(), req.cases.size(), flags, *comm);
   if (out.exit_code != 0 && comm->is_root())
     std::cerr << "overlap-bench: error: some cases failed verification (see #wrong)\n";
   return out.exit_code != 0 ? out.exit_code : answers_rc;

@@ -56,20 +56,6 @@ bool check_simulated(const json_object& top, const json& env) {
   return simulated;
 }
 
-std::vector<std::string> get_string_array(const json_object& obj, const std::string& key) {
-  if (!obj.has(key)) obj.fail_missing(key);
-  const json& v = obj.get_raw(key);
-  if (!v.is_array()) obj.fail(key, "expected an array of strings, got " + describe_json(v));
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (!v[i].is_string())
-      obj.fail(key + "[" + std::to_string(i) + "]",
-               "expected a string, got " + describe_json(v[i]));
-    out.push_back(v[i].get<std::string>());
-  }
-  return out;
-}
-
 bool env_simulated(const ordered_json& env) {
   auto it = env.find("simulated");
   return it != env.end() && it->is_boolean() && it->get<bool>();

@@ -24,8 +24,6 @@ void check_schema(const json_object& top, const std::string& expected);
 // The top-level "simulated" flag is the one a reader sees first; it must agree with env's so
 // that no tool can pick one and miss the other. Returns it.
 bool check_simulated(const json_object& top, const json& env);
-// A required array of strings ("warnings").
-std::vector<std::string> get_string_array(const json_object& obj, const std::string& key);
 // env.simulated; false when absent or not a bool.
 bool env_simulated(const ordered_json& env);
 

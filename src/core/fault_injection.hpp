@@ -11,6 +11,9 @@
 //                                   reduction, so the others time out in it (exit 4).
 //   die:rank=R:case=C               process R kills itself (SIGKILL) before case C, as a crashed
 //                                   rank would.
+//
+// A training step (core/step_run.hpp) takes `die` only; the CLI refuses skip_collective for it
+// (exit 2), since the step's simulator has one device per pipeline stage and no rank to hold back.
 #include <cstddef>
 #include <string>
 

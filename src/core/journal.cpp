@@ -6,26 +6,10 @@
 #include <cstring>
 #include <filesystem>
 
-#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 
 namespace ob {
 namespace {
-
-// FNV-1a: stable across builds and machines, which std::hash is not.
-std::uint64_t fnv1a(std::uint64_t h, std::string_view text) {
-  for (unsigned char ch : text) {
-    h ^= ch;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-std::string hex(std::uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 std::string header_line(const std::string& fingerprint) {
   return ordered_json{{"journal", journal_schema_v1}, {"fingerprint", fingerprint}}.dump() + "\n";
@@ -48,68 +32,49 @@ void check_header(const std::string& line, const std::string& path,
                        "--resume to start over");
 }
 
-// The result document's text up to the cases array, and what closes it, as dump(2) writes them.
-struct document_frame {
-  std::string head;  // ends with `"cases": `
-  std::string empty_tail = "[]\n}\n";
-};
-
-document_frame frame_of(const result_doc& doc) {
-  result_doc header;
-  header.tool = doc.tool;
-  header.env = doc.env;
-  header.config = doc.config;
-  header.rec = doc.rec;
-  document_frame f;
-  f.head = dump_json(to_json(header), 2);
-  f.head.resize(f.head.size() - std::string_view("[]\n}").size());
-  return f;
-}
-
-// One case at the nesting of the cases array: dump(2) with every line four spaces in.
-std::string indented_case(const ordered_json& c) {
-  const std::string text = c.dump(2);
-  std::string out = "    ";
-  out.reserve(text.size() + text.size() / 8);
-  for (char ch : text) {
-    out += ch;
-    if (ch == '\n') out += "    ";
-  }
-  return out;
+// The id every journaled case carries; config_error naming the line when it has none.
+std::string case_id(const ordered_json& c, const std::string& path, const std::string& where) {
+  if (c.is_discarded()) throw config_error(path + ": " + where + ": invalid JSON");
+  if (!c.is_object()) throw config_error(path + ": " + where + ": expected a case object");
+  const auto id = c.find("id");
+  if (id == c.end() || !id->is_string() || id->get<std::string>().empty())
+    throw config_error(path + ": " + where + ".id: expected a string (the case id), got " +
+                       (id == c.end() ? std::string("none") : dump_json(*id)));
+  return id->get<std::string>();
 }
 
 }  // namespace
 
-std::string sweep_fingerprint(const sweep_request& req, const std::string& backend) {
+std::string fingerprint_of(const std::vector<std::string>& parts) {
   std::uint64_t h = 14695981039346656037ull;
-  const measure_options& m = req.measure;
-  h = fnv1a(h, req.scenario + "\n" + backend + "\n" + dump_json(req.config) + "\n");
-  h = fnv1a(h, std::to_string(m.warmup) + "," + std::to_string(m.iters) + "," +
-                   std::to_string(m.graphs) + "," + std::to_string(m.verify) + "\n");
-  for (const std::string& w : req.warnings) h = fnv1a(h, w + "\n");
-  for (const sweep_case& c : req.cases) h = fnv1a(h, c.id + "\n");
-  return hex(h);
+  for (const std::string& part : parts)
+    for (unsigned char ch : part + "\n") {
+      h ^= ch;
+      h *= 1099511628211ull;
+    }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 sweep_journal sweep_journal::start(const std::string& path, const std::string& fingerprint) {
   sweep_journal j(path);
-  const std::string head = header_line(fingerprint);
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << head;
+    out << header_line(fingerprint);
     if (!out) throw runtime_failure(path + ": cannot write the journal: " + std::strerror(errno));
   }
-  j.end_ = static_cast<std::streamoff>(head.size());
   j.open_for_append();
   return j;
 }
 
 sweep_journal sweep_journal::resume(const std::string& path, const std::string& fingerprint,
-                                    std::vector<case_record>& finished) {
+                                    const case_reader& read) {
   sweep_journal j(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw config_error(path + ": cannot open the journal: " + std::strerror(errno));
   std::string line;
+  std::uintmax_t whole_lines = 0;  // bytes up to the end of the last complete line
   for (std::size_t number = 1; std::getline(in, line); ++number) {
     if (in.eof()) break;  // no newline: a write cut short by a crash; dropped below
     const std::string where = "line " + std::to_string(number);
@@ -117,16 +82,14 @@ sweep_journal sweep_journal::resume(const std::string& path, const std::string& 
       check_header(line, path, fingerprint);
     } else {
       const ordered_json c = ordered_json::parse(line, nullptr, false);
-      if (c.is_discarded()) throw config_error(path + ": " + where + ": invalid JSON");
-      case_record rec = case_record_from_json(c, path, where);
-      if (j.offsets_.emplace(rec.id, j.end_).second) finished.push_back(std::move(rec));
+      if (j.ids_.insert(case_id(c, path, where)).second) read(c, path, where);
     }
-    j.end_ += static_cast<std::streamoff>(line.size() + 1);
+    whole_lines += line.size() + 1;
   }
-  if (j.end_ == 0) throw config_error(path + ": line 1: not an overlap-bench journal (empty)");
+  if (whole_lines == 0) throw config_error(path + ": line 1: not an overlap-bench journal (empty)");
   in.close();
   std::error_code ec;
-  std::filesystem::resize_file(path, static_cast<std::uintmax_t>(j.end_), ec);
+  std::filesystem::resize_file(path, whole_lines, ec);
   if (ec) throw runtime_failure(path + ": cannot drop its cut-short last line: " + ec.message());
   j.open_for_append();
   return j;
@@ -138,29 +101,11 @@ void sweep_journal::open_for_append() {
     throw runtime_failure(path_ + ": cannot append to the journal: " + std::strerror(errno));
 }
 
-void sweep_journal::append(const case_record& c) {
-  const std::string line = dump_json(to_json(c)) + "\n";
-  out_ << line;
+void sweep_journal::append(const ordered_json& c) {
+  out_ << dump_json(c) << '\n';
   out_.flush();
   if (!out_) throw runtime_failure(path_ + ": journal write failed: " + std::strerror(errno));
-  offsets_.emplace(c.id, end_);
-  end_ += static_cast<std::streamoff>(line.size());
-}
-
-void sweep_journal::write_result(const std::string& json_path, const result_doc& doc) {
-  out_.flush();
-  const document_frame frame = frame_of(doc);
-  atomic_file out(json_path);
-  out.write(frame.head);
-  if (doc.cases.empty()) out.write(frame.empty_tail);
-  // Each case from the finished document (the sweep's answers may have changed a journaled
-  // record since: timelines stay only on the best and the worst case), one at a time.
-  for (std::size_t i = 0; i < doc.cases.size(); ++i) {
-    out.write(i == 0 ? "[\n" : ",\n");
-    out.write(indented_case(to_json(doc.cases[i])));
-  }
-  if (!doc.cases.empty()) out.write("\n  ]\n}\n");
-  out.commit();
+  ids_.insert(c.at("id").get<std::string>());
 }
 
 void sweep_journal::remove() {

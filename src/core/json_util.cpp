@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
+#include <string_view>
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
@@ -247,6 +249,18 @@ std::string json_object::get_string(const std::string& key, const std::string& f
   return get_string(key);
 }
 
+std::vector<std::string> json_object::get_string_list(const std::string& key) const {
+  const json& v = require(key);
+  if (!v.is_array()) fail(key, "expected an array of strings, got " + describe_json(v));
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_string())
+      fail(key + "[" + std::to_string(i) + "]", "expected a string, got " + describe_json(v[i]));
+    out.push_back(v[i].get<std::string>());
+  }
+  return out;
+}
+
 std::string json_object::get_enum(const std::string& key,
                                   const std::vector<std::string>& allowed) const {
   const std::string s = get_string(key);
@@ -296,6 +310,46 @@ void json_object::finish() const {
 void write_file_atomic(const std::string& path, const std::string& content) {
   atomic_file out(path);
   out.write(content);
+  out.commit();
+}
+
+namespace {
+
+// One item at the nesting of the document's array: dump(2) with every line four spaces in.
+std::string indented_item(const ordered_json& item) {
+  const std::string text = dump_json(item, 2);
+  std::string out = "    ";
+  out.reserve(text.size() + text.size() / 8);
+  for (char ch : text) {
+    out += ch;
+    if (ch == '\n') out += "    ";
+  }
+  return out;
+}
+
+}  // namespace
+
+void write_json_streamed(const std::string& path, const ordered_json& head, std::size_t count,
+                         const std::function<ordered_json(std::size_t)>& item) {
+  // dump(2) of `head` ends with `"cases": []\n}`: the frame is that text less the empty array.
+  constexpr std::string_view empty_tail = "[]\n}";
+  std::string frame = dump_json(head, 2);
+  if (head.empty() || !head.back().is_array() || !head.back().empty() ||
+      !frame.ends_with(empty_tail))
+    throw std::logic_error("write_json_streamed: the head's last value must be an empty array");
+  atomic_file out(path);
+  if (count == 0) {
+    out.write(frame + "\n");
+    out.commit();
+    return;
+  }
+  frame.resize(frame.size() - empty_tail.size());
+  out.write(frame);
+  for (std::size_t i = 0; i < count; ++i) {
+    out.write(i == 0 ? "[\n" : ",\n");
+    out.write(indented_item(item(i)));
+  }
+  out.write("\n  ]\n}\n");
   out.commit();
 }
 

@@ -2,6 +2,7 @@
 // Strict, path-aware access to JSON config objects. Every error names the file and the JSON path
 // (docs/ARCHITECTURE.md §1): "configs/x.json: model.hidden_size: expected a positive integer, got
 // -5".
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -56,6 +57,8 @@ class json_object {
   std::optional<bool> get_optional_bool(const std::string& key) const;  // absent or null -> nullopt
   std::string get_string(const std::string& key) const;
   std::string get_string(const std::string& key, const std::string& fallback) const;
+  // A required array of strings ("warnings"); the message names the item that is not one.
+  std::vector<std::string> get_string_list(const std::string& key) const;
   // One of `allowed`; the message lists them.
   std::string get_enum(const std::string& key, const std::vector<std::string>& allowed) const;
   std::string get_enum(const std::string& key, const std::vector<std::string>& allowed,
@@ -107,5 +110,13 @@ std::string describe_json(const json& v);
 // Writes `content` to `path` through a temporary file in the same folder and a rename, so a
 // crash never leaves half a file. Throws runtime_failure on I/O errors.
 void write_file_atomic(const std::string& path, const std::string& content);
+
+// A result document written one case at a time, still all or nothing (docs/ARCHITECTURE.md
+// §7.5): `head` is the document with an empty array as its last value ("cases"), which the file
+// gets as item(0) .. item(count - 1). Byte for byte what write_file_atomic(path,
+// dump_json(whole, 2) + "\n") writes, without building the whole document as one JSON value or
+// one string, so a sweep of any length holds one case's text at a time.
+void write_json_streamed(const std::string& path, const ordered_json& head, std::size_t count,
+                         const std::function<ordered_json(std::size_t)>& item);
 
 }  // namespace ob

@@ -61,7 +61,7 @@ case_record case_from_json(const json_object& obj) {
   m.comm_busbw_gbps = get_nullable_number(obj, "comm_busbw_gbps");
   m.comm_busbw_gbps_overlapped = get_nullable_number(obj, "comm_busbw_gbps_overlapped");
   m.wrong = get_non_negative_int(obj, "wrong");
-  c.warnings = get_string_array(obj, "warnings");
+  c.warnings = obj.get_string_list("warnings");
   read_case_answers(obj, c);
   obj.finish();
   return c;
@@ -195,7 +195,7 @@ ordered_json to_json(const result_doc& d) {
   j["tool"] = d.tool.is_null() ? ordered_json::object() : d.tool;
   j["env"] = d.env.is_null() ? ordered_json::object() : d.env;
   j["config"] = d.config.is_null() ? ordered_json::object() : d.config;
-  // The recommendation before the cases: the journal streams the cases as the document's tail.
+  // The recommendation before the cases: write_result_json streams the cases as the tail.
   doc_answers_to_json(d, j);
   j["cases"] = ordered_json::array();
   for (const case_record& c : d.cases) j["cases"].push_back(to_json(c));
@@ -224,7 +224,13 @@ result_doc load_result(const std::string& path) {
 }
 
 void write_result_json(const std::string& path, const result_doc& d) {
-  write_file_atomic(path, dump_json(to_json(d), 2) + "\n");
+  result_doc head;  // the document less its cases, which are written one at a time
+  head.tool = d.tool;
+  head.env = d.env;
+  head.config = d.config;
+  head.rec = d.rec;
+  write_json_streamed(path, to_json(head), d.cases.size(),
+                      [&d](std::size_t i) { return to_json(d.cases[i]); });
 }
 
 std::string result_csv(const result_doc& d) {

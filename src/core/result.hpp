@@ -65,8 +65,9 @@ case_record case_record_from_json(const ordered_json& j, const std::string& file
 // Reads and parses `path` keeping key order, then result_from_json. Exit 2 on any error.
 result_doc load_result(const std::string& path);
 
-// Through a temporary file and a rename (write_file_atomic): a crash never leaves half a result.
-// I/O errors throw runtime_failure (exit 3).
+// Streamed case by case through a temporary file and a rename (write_json_streamed): a crash
+// never leaves half a result, and a long sweep's document is never held as one string. I/O
+// errors throw runtime_failure (exit 3).
 void write_result_json(const std::string& path, const result_doc& d);
 
 // One header row and one row per case (RFC 4180 quoting). Columns: id, scenario, backend,

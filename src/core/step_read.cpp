@@ -5,40 +5,6 @@
 #include "core/step_result.hpp"
 
 namespace ob {
-namespace {
-
-step_breakdown breakdown_from_json(const json_object& obj) {
-  step_breakdown b;
-  for (const breakdown_part& p : breakdown_parts()) b.*p.value = obj.get_number(p.key);
-  obj.finish();
-  return b;
-}
-
-// The case's fields but `params` and `config`, which the caller copies keeping their key order.
-step_record step_record_from_json(const json_object& obj) {
-  step_record r;
-  r.id = obj.get_string("id");
-  if (r.id.empty()) obj.fail("id", "expected a non-empty string");
-  obj.get_object("params");
-  obj.get_object("config");
-  r.step_ms = stats_from_json(obj.get_object("step_ms"));
-  r.breakdown_ms = breakdown_from_json(obj.get_object("breakdown_ms"));
-  r.exposed_ms = obj.get_number("exposed_ms");
-  if (!obj.has("diagnosis")) obj.fail_missing("diagnosis");
-  if (const auto d = obj.get_optional_object("diagnosis")) r.diagnosis = diagnosis_from_json(*d);
-  if (!obj.has("compute_only_ms")) obj.fail_missing("compute_only_ms");
-  if (const auto c = obj.get_optional_object("compute_only_ms"))
-    r.compute_only_ms = stats_from_json(*c);
-  r.critical_stage = static_cast<int>(obj.get_int_in("critical_stage", 0, 1 << 30));
-  r.tokens_per_s_per_gpu = obj.get_number("tokens_per_s_per_gpu");
-  r.model_tflops_per_gpu = obj.get_number("model_tflops_per_gpu");
-  r.mfu = obj.get_number("mfu");
-  r.warnings = get_string_array(obj, "warnings");
-  obj.finish();
-  return r;
-}
-
-}  // namespace
 
 step_doc step_from_json(const ordered_json& oj, const std::string& file) {
   const json j = json::parse(oj.dump());
@@ -60,11 +26,10 @@ step_doc step_from_json(const ordered_json& oj, const std::string& file) {
   d.config = oj["config"];
   std::set<std::string> ids;
   for (std::size_t i = 0; i < cases.size(); ++i) {
-    const json_object obj(cases[i], file, "cases[" + std::to_string(i) + "]");
-    step_record r = step_record_from_json(obj);
-    if (!ids.insert(r.id).second) obj.fail("id", "duplicate case id '" + r.id + "'");
-    r.params = oj["cases"][i]["params"];
-    r.config = oj["cases"][i]["config"];
+    const std::string where = "cases[" + std::to_string(i) + "]";
+    step_record r = step_record_from_json(oj["cases"][i], file, where);
+    if (!ids.insert(r.id).second)
+      json_object(cases[i], file, where).fail("id", "duplicate case id '" + r.id + "'");
     d.cases.push_back(std::move(r));
   }
   return d;

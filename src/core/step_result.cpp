@@ -80,8 +80,61 @@ ordered_json to_json(const step_doc& d) {
   return j;
 }
 
+namespace {
+
+step_breakdown breakdown_from_json(const json_object& o) {
+  step_breakdown b;
+  b.compute = o.get_number("compute");
+  b.tp_exposed = o.get_number("tp_exposed");
+  b.cp_exposed = o.get_number("cp_exposed");
+  b.dp_exposed = o.get_number("dp_exposed");
+  b.pp_exposed = o.get_number("pp_exposed");
+  b.bubble = o.get_number("bubble");
+  b.optimizer = o.get_number("optimizer");
+  b.other = o.get_number("other");
+  o.finish();
+  return b;
+}
+
+// A key the writer always puts down, null when there is nothing to say.
+std::optional<json_object> nullable_object(const json_object& o, const std::string& key) {
+  if (!o.has(key)) o.fail_missing(key);
+  if (o.get_raw(key).is_null()) return std::nullopt;
+  return o.get_object(key);
+}
+
+}  // namespace
+
+step_record step_record_from_json(const ordered_json& j, const std::string& file,
+                                  const std::string& where) {
+  const json plain = json::parse(dump_json(j));
+  const json_object o(plain, file, where);
+  step_record r;
+  r.id = o.get_string("id");
+  if (r.id.empty()) o.fail("id", "expected a non-empty string");
+  o.get_object("params");  // checked here, copied from `j` below to keep the key order
+  o.get_object("config");
+  r.params = j.at("params");
+  r.config = j.at("config");
+  r.step_ms = stats_from_json(o.get_object("step_ms"));
+  r.breakdown_ms = breakdown_from_json(o.get_object("breakdown_ms"));
+  r.exposed_ms = o.get_number("exposed_ms");
+  if (const auto d = nullable_object(o, "diagnosis")) r.diagnosis = diagnosis_from_json(*d);
+  if (const auto c = nullable_object(o, "compute_only_ms")) r.compute_only_ms = stats_from_json(*c);
+  r.critical_stage = static_cast<int>(o.get_int_in("critical_stage", 0, 1 << 20));
+  r.tokens_per_s_per_gpu = o.get_number("tokens_per_s_per_gpu");
+  r.model_tflops_per_gpu = o.get_number("model_tflops_per_gpu");
+  r.mfu = o.get_number("mfu");
+  r.warnings = o.get_string_list("warnings");
+  o.finish();
+  return r;
+}
+
 void write_step_json(const std::string& path, const step_doc& d) {
-  write_file_atomic(path, to_json(d).dump(2) + "\n");
+  step_doc head = d;  // everything but the cases, which go one at a time
+  head.cases.clear();
+  write_json_streamed(path, to_json(head), d.cases.size(),
+                      [&d](std::size_t i) { return to_json(d.cases[i]); });
 }
 
 std::string format_step_table(const step_doc& d) {

@@ -60,7 +60,13 @@ ordered_json to_json(const step_doc& d);
 step_doc step_from_json(const ordered_json& j, const std::string& file);
 // read_document (core/document.hpp), then step_from_json.
 step_doc load_step(const std::string& path);
-// Through a temporary file and a rename: a crash never leaves half a result (exit 3 on I/O).
+// One case object (of a document, or a journal line) read back strictly: a missing, unknown or
+// mistyped field is a config_error (exit 2) naming `file` and `where` ("x.journal: line 3.mfu:
+// ..."). Params and config keep their key order, so to_json gives back the same text.
+step_record step_record_from_json(const ordered_json& j, const std::string& file,
+                                  const std::string& where);
+// Streamed case by case through a temporary file and a rename (write_json_streamed): a crash
+// never leaves half a result (exit 3 on I/O).
 void write_step_json(const std::string& path, const step_doc& d);
 
 // The banner, then one row per case: step time, its breakdown, tokens/s/GPU, TFLOP/s/GPU, MFU,

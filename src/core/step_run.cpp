@@ -1,8 +1,11 @@
 #include "core/step_run.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "core/error.hpp"
+#include "core/journal.hpp"
 #include "core/presets.hpp"
 #include "core/resolve.hpp"
 #include "core/run_spec.hpp"
@@ -231,7 +234,50 @@ json trace_of(const program& p, const std::vector<variant_measurement>& stages,
   return t.to_json();
 }
 
+// Case `index`: its program's overlapped and compute-only variants measured and reduced across
+// ranks; the injected fault (a test hook) acts before it. `trace`, when given, gets the
+// overlapped timeline.
+step_record run_step_case(const step_spec& spec, std::size_t index, executor& exec,
+                          communicator& comm, const fault_injection& inject, json* trace) {
+  maybe_die(inject, comm.rank(), index);
+  const step_run_case& rc = spec.cases[index];
+  measure_options opts = spec.measure;
+  opts.cdmc = rc.cdmc;
+  opts.cluster = &rc.cluster;
+  opts.variants = {};
+  opts.variants[static_cast<int>(variant::overlapped)] = true;
+  opts.variants[static_cast<int>(variant::compute_only)] = true;
+  program_variants pv;
+  pv[static_cast<int>(variant::overlapped)] = plan_step_case(spec, rc).prog;
+  const program& ov = pv[static_cast<int>(variant::overlapped)];
+  pv[static_cast<int>(variant::compute_only)] = derive_program_variant(ov, variant::compute_only);
+  program_measurements m = exec.measure_program(pv, opts);
+  reduce_across_ranks(m, comm);
+  if (trace) *trace = trace_of(ov, m[static_cast<int>(variant::overlapped)], exec);
+  return summarise(spec, rc, ov, m);
+}
+
+std::string model_dimensions(const model_spec& m) {
+  return std::to_string(m.hidden) + "," + std::to_string(m.ffn_hidden) + "," +
+         std::to_string(m.heads) + "," + std::to_string(m.kv_heads) + "," +
+         std::to_string(m.vocab_size) + "," + std::to_string(m.gated_mlp) + "," +
+         std::to_string(m.causal) + "," + std::to_string(m.tie_embeddings) + "," +
+         std::string(to_string(m.attention)) + "," + std::to_string(m.attention_dropout) + "," +
+         std::to_string(m.hidden_dropout);
+}
+
 }  // namespace
+
+std::string step_fingerprint(const step_spec& spec, const std::string& backend) {
+  const measure_options& m = spec.measure;
+  std::vector<std::string> parts = {
+      "step", backend, dump_json(spec.config),
+      std::to_string(m.warmup) + "," + std::to_string(m.iters) + "," + std::to_string(m.graphs)};
+  parts.insert(parts.end(), spec.warnings.begin(), spec.warnings.end());
+  for (const step_run_case& rc : spec.cases)
+    parts.push_back(rc.c.id + " " + dump_json(rc.config) + " " + model_dimensions(rc.model));
+  return fingerprint_of(parts);
+}
 
 step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communicator& comm,
                                  const step_hooks& hooks) {
@@ -241,26 +287,28 @@ step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communic
   out.doc.env = env.env;
   out.doc.config = spec.config;
   out.doc.config["warnings"] = spec.warnings;
-  std::size_t done = 0;
-  for (const step_run_case& rc : spec.cases) {
-    if ((out.stopped = agree_on_stop(hooks.should_stop, comm)) != 0) break;
-    measure_options opts = spec.measure;
-    opts.cdmc = rc.cdmc;
-    opts.cluster = &rc.cluster;
-    opts.variants = {};
-    opts.variants[static_cast<int>(variant::overlapped)] = true;
-    opts.variants[static_cast<int>(variant::compute_only)] = true;
-    program_variants pv;
-    pv[static_cast<int>(variant::overlapped)] = plan_step_case(spec, rc).prog;
-    const program& ov = pv[static_cast<int>(variant::overlapped)];
-    pv[static_cast<int>(variant::compute_only)] = derive_program_variant(ov, variant::compute_only);
-    program_measurements m = exec.measure_program(pv, opts);
-    reduce_across_ranks(m, comm);
-    out.doc.cases.push_back(summarise(spec, rc, ov, m));
-    if (hooks.trace && done == 0)
-      out.trace = trace_of(ov, m[static_cast<int>(variant::overlapped)], exec);
-    if (hooks.progress) hooks.progress(++done, spec.cases.size(), rc.c.id);
+  std::map<std::string, step_record> by_id;
+  std::vector<std::string> finished_here;
+  for (const step_record& r : hooks.finished) {
+    by_id.emplace(r.id, r);
+    finished_here.push_back(r.id);
   }
+  const std::set<std::string> finished = agree_on_finished(finished_here, comm);
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < spec.cases.size(); ++i)
+    if (!finished.count(spec.cases[i].c.id)) todo.push_back(i);
+  std::size_t done = 0;
+  for (std::size_t index : todo) {
+    if ((out.stopped = agree_on_stop(hooks.should_stop, comm)) != 0) break;
+    step_record r = run_step_case(spec, index, exec, comm, hooks.inject,
+                                  hooks.trace && done == 0 ? &out.trace : nullptr);
+    if (hooks.on_case && comm.is_root()) hooks.on_case(r);
+    by_id.emplace(r.id, std::move(r));
+    if (hooks.progress) hooks.progress(++done, todo.size(), spec.cases[index].c.id);
+  }
+  for (const step_run_case& rc : spec.cases)
+    if (auto it = by_id.find(rc.c.id); it != by_id.end())
+      out.doc.cases.push_back(std::move(it->second));
   out.doc.rec = recommend(out.doc);  // of the cases finished (docs/ARCHITECTURE.md §7.2)
   return out;
 }

@@ -9,6 +9,7 @@
 #include "core/cluster.hpp"
 #include "core/communicator.hpp"
 #include "core/executor.hpp"
+#include "core/fault_injection.hpp"
 #include "core/gpu_spec.hpp"
 #include "core/model_spec.hpp"
 #include "core/step_config.hpp"
@@ -45,21 +46,36 @@ step_spec resolve_step(const step_scenario& sc);
 // Stage 3: the case's program.
 step_plan plan_step_case(const step_spec& spec, const step_run_case& c);
 
+// What the caller of run_step_sweep can plug in, as for run_sweep (core/sweep.hpp). Every hook is
+// optional.
 struct step_hooks {
+  // After each case this process ran: (cases done, cases to run here, case id).
   std::function<void(std::size_t done, std::size_t total, const std::string& id)> progress;
   bool trace = false;  // keep the first case's overlapped timeline, every stage a process
   // Asked on rank 0 before each case (every rank learns the answer): non-zero stops the sweep.
   std::function<int()> should_stop;
+  // Each finished case as it completes (the journal appends it); rank 0 only.
+  std::function<void(const step_record&)> on_case;
+  // Cases an earlier run finished (--resume, on rank 0): not run again, kept in the result.
+  std::vector<step_record> finished;
+  // Test hook (core/fault_injection.hpp): `die` only; a step has no simulated rank to keep out
+  // of a collective (the CLI refuses skip_collective).
+  fault_injection inject;
 };
 
 struct step_sweep_result {
-  step_doc doc;     // the cases finished
-  json trace;       // Chrome/Perfetto JSON of the first case when asked
+  step_doc doc;     // the cases finished (this run's and hooks.finished), in the spec's order
+  json trace;       // Chrome/Perfetto JSON of the first case run here, when asked
   int stopped = 0;  // should_stop's answer when it stopped the sweep early, else 0
 };
 
-// Stages 4 to 6 for every case: the overlapped and compute-only variants of each program on
-// `exec`, reduced across ranks, attributed and summarised.
+// Identifies a step sweep for its journal (core/journal.hpp): the document's config, every
+// case's id and resolved config, the model's dimensions, the backend and the measurement
+// settings.
+std::string step_fingerprint(const step_spec& spec, const std::string& backend);
+
+// Stages 4 to 6 for every case not in hooks.finished: the overlapped and compute-only variants
+// of each program on `exec`, reduced across ranks, attributed and summarised.
 step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communicator& comm,
                                  const step_hooks& hooks);
 

@@ -13,6 +13,7 @@
 #include "core/cdmc.hpp"
 #include "core/env_snapshot.hpp"
 #include "core/error.hpp"
+#include "core/journal.hpp"
 #include "core/metrics.hpp"
 
 namespace ob {
@@ -86,19 +87,6 @@ void check_cdmc_reachable(const cdmc_partition& p, const communicator& comm, int
     throw config_error(asked +
                        "; under mpirun run one launch per value with scripts/sweep_cdmc.sh");
   if (!hooks.run_at_cdmc) throw config_error(asked + "; run one process per CDMC value");
-}
-
-// Rank 0 alone read the journal; every rank must skip the same cases, or the reductions pair up
-// different cases.
-std::set<std::string> finished_ids(const sweep_hooks& hooks, communicator& comm) {
-  std::string joined;
-  for (const case_record& r : hooks.finished) joined += r.id + "\n";
-  if (comm.size() > 1) comm.broadcast(joined, 0);
-  std::set<std::string> ids;
-  for (std::size_t start = 0, cut; (cut = joined.find('\n', start)) != std::string::npos;
-       start = cut + 1)
-    ids.insert(joined.substr(start, cut - start));
-  return ids;
 }
 
 // Rank 0 decides and every rank learns it, so all stop before the same case.
@@ -209,10 +197,34 @@ int agree_on_stop(const std::function<int()>& should_stop, communicator& comm) {
   return reason;
 }
 
+std::set<std::string> agree_on_finished(const std::vector<std::string>& root_ids,
+                                        communicator& comm) {
+  std::string joined;
+  for (const std::string& id : root_ids) joined += id + "\n";
+  if (comm.size() > 1) comm.broadcast(joined, 0);
+  std::set<std::string> ids;
+  for (std::size_t start = 0, cut; (cut = joined.find('\n', start)) != std::string::npos;
+       start = cut + 1)
+    ids.insert(joined.substr(start, cut - start));
+  return ids;
+}
+
+std::string sweep_fingerprint(const sweep_request& req, const std::string& backend) {
+  const measure_options& m = req.measure;
+  std::vector<std::string> parts = {req.scenario, backend, dump_json(req.config),
+                                    std::to_string(m.warmup) + "," + std::to_string(m.iters) + "," +
+                                        std::to_string(m.graphs) + "," + std::to_string(m.verify)};
+  parts.insert(parts.end(), req.warnings.begin(), req.warnings.end());
+  for (const sweep_case& c : req.cases) parts.push_back(c.id);
+  return fingerprint_of(parts);
+}
+
 sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& comm,
                        const gpu_spec& gpu, const sweep_hooks& hooks) {
   const int own_cdmc = process_cdmc();
-  const std::set<std::string> finished = finished_ids(hooks, comm);
+  std::vector<std::string> finished_here;
+  for (const case_record& r : hooks.finished) finished_here.push_back(r.id);
+  const std::set<std::string> finished = agree_on_finished(finished_here, comm);
   const cdmc_partition part =
       partition_by_cdmc(req, !exec.simulated(), own_cdmc, hooks.only_cdmc, finished);
   check_cdmc_reachable(part, comm, own_cdmc, hooks);

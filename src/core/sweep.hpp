@@ -4,6 +4,7 @@
 // (the slowest rank sets the step), compute the metrics, and collect the result document.
 #include <cstddef>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -80,13 +81,23 @@ struct sweep_result {
   int stopped = 0;
 };
 
-// Runs the request's cases on `exec` (see sweep_hooks for CDMC, journaling and stopping).
-// Throws config_error naming the source and case when a case cannot be planned, and hang_error
-// naming the case when a rank stops answering.
 // Rank 0 asks `should_stop` (absent: 0) and every rank learns the answer (one broadcast), so no
 // rank is left waiting in a reduction the others never enter.
 int agree_on_stop(const std::function<int()>& should_stop, communicator& comm);
 
+// The ids of the cases an earlier run finished, which rank 0 alone read from the journal: every
+// rank must skip the same cases, or the reductions pair up different cases (one broadcast).
+std::set<std::string> agree_on_finished(const std::vector<std::string>& root_ids,
+                                        communicator& comm);
+
+// Identifies a sweep for its journal (core/journal.hpp): equal for the same request on the same
+// backend, different when the config, a case id, the backend or a measurement setting
+// (iterations, warm-up, graphs, verification) differs.
+std::string sweep_fingerprint(const sweep_request& req, const std::string& backend);
+
+// Runs the request's cases on `exec` (see sweep_hooks for CDMC, journaling and stopping).
+// Throws config_error naming the source and case when a case cannot be planned, and hang_error
+// naming the case when a rank stops answering.
 sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& comm,
                        const gpu_spec& gpu, const sweep_hooks& hooks);
 

@@ -75,7 +75,7 @@ class Step(TempDirTest):
 
 
 class StepSignals(TempDirTest):
-    def test_sigint_writes_the_finished_cases_and_exits_130(self):
+    def test_sigint_writes_the_finished_cases_exits_130_and_resumes(self):
         out = self.path("s.json")
         cmd = [BIN, "step", "--backend", "sim", "--model", "gpt3_175b", "--cluster", "dgx_h100",
                "--gpus", "256", "--tp", "4", "--pp", "8", "--vp", "3", "--gbs", "256",
@@ -95,7 +95,18 @@ class StepSignals(TempDirTest):
         done = len(doc["cases"])
         self.assertGreaterEqual(done, 1)
         self.assertLess(done, 6, "the signal came too late to test anything")
-        self.assertIn("stopped by SIGINT after %d of 6 cases" % done, err)
+        self.assertIn("stopped by SIGINT after %d of 6 cases; %s holds them; --resume measures "
+                      "the rest" % (done, out), err)
+        with open(out + ".journal") as f:
+            self.assertEqual(len(f.read().splitlines()), done + 1)  # the header, then the cases
+        # --resume runs only the rest (tests/e2e/test_step_resume.py compares the bytes).
+        rc, _, err = run(cmd[1:] + ["--resume"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("%d of 6 cases already finished" % done, err)
+        whole = load(out)["cases"]
+        self.assertEqual(len(whole), 6)
+        self.assertEqual(whole[:done], doc["cases"])
+        self.assertFalse(os.path.exists(out + ".journal"))
 
 
 @unittest.skipUnless(HAVE_MPI and shutil.which("mpirun"), "built without MPI")
