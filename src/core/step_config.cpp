@@ -216,9 +216,9 @@ void apply_step_override(step_scenario& sc, const std::string& assignment) {
       known += (known.empty() ? "" : ", ") + std::string(n);
     throw config_error("--set " + assignment + ": unknown step axis '" + key + "' (" + known + ")");
   }
-  auto [name, values] = parse_set_assignment(assignment);
-  std::erase_if(sc.axes, [&](const sweep_axis& a) { return a.name == name; });
-  sc.axes.push_back({name, std::move(values)});
+  set_assignment set = parse_set_assignment(assignment);
+  std::erase_if(sc.axes, [&set](const sweep_axis& a) { return a.name == set.key; });
+  sc.axes.push_back({set.key, std::move(set.values)});
 }
 
 step_scenario load_step_scenario(const std::string& ref) {
