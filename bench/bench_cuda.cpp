@@ -2,10 +2,12 @@
 // TP=4 layer GEMMs), the loopback copy proxy alone (and cudaMemcpy D2D as its ceiling), the
 // LayerNorm stand-in under SM margins, and a GEMM + copy-proxy pair on two streams.
 // scripts/device_validate.sh reads the JSON of this binary (--benchmark_format=json).
-// Without a GPU it prints why and exits 0.
+// Without a GPU it prints why and exits 0; --benchmark_list_tests lists the names anyway (the
+// device script's --quick filter is tested against them).
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "cuda/cublaslt_gemm.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/cuda_raii.hpp"
+#include "cuda/kernel_grid_probe.hpp"
 #include "kernels/kernels.cuh"
 
 namespace {
@@ -57,6 +60,29 @@ void time_with_events(benchmark::State& state, cudaStream_t s, Body body, double
   }
 }
 
+// One more GEMM, traced by CUPTI: the grid of the kernel cuBLASLt chose against the SM target,
+// so the summary can say whether an SM margin was real (docs/ARCHITECTURE.md §6.3).
+void probe_grid(benchmark::State& state, const std::function<void()>& launch, cudaStream_t s,
+                int sm_target) {
+  std::string why;
+  const auto probe = kernel_grid_probe::open(&why);
+  if (!probe) {
+    state.SetLabel("grid probe unavailable: " + why);
+    return;
+  }
+  cudaDeviceProp prop{};
+  OB_CUDA_CHECK(bench_ctx, cudaGetDeviceProperties(&prop, 0));
+  const auto kernels = probe->record(launch, s);
+  const sm_target_check c = check_sm_target(kernels, prop.multiProcessorCount, sm_target);
+  state.counters["sm_count"] = c.sm_count;
+  state.counters["sm_target"] = c.sm_target;
+  state.counters["grid_ctas"] = static_cast<double>(c.largest_grid);
+  state.counters["kernels"] = static_cast<double>(kernels.size());
+  state.counters["target_respected"] = c.respected ? 1 : 0;
+  state.SetLabel((kernels.empty() ? std::string("?") : kernels.back().name.substr(0, 80)) + "; " +
+                 c.verdict);
+}
+
 void bm_gemm(benchmark::State& state, gemm_shape shape, dtype type, int sm_target) {
   try {
     cublaslt_gemm gemm(bench_ctx);
@@ -73,9 +99,11 @@ void bm_gemm(benchmark::State& state, gemm_shape shape, dtype type, int sm_targe
     OB_CUDA_CHECK(bench_ctx, kernels::launch_fill_random(w.get(), shape.n * shape.k,
                                                          operand_elem(type), 2, 1.0f, s.get()));
     double total_s = 0;
-    time_with_events(
-        state, s.get(),
-        [&] { gemm.run(key, x.get(), w.get(), d.get(), ws.get(), s.get(), bench_ctx); }, &total_s);
+    const auto launch = [&] {
+      gemm.run(key, x.get(), w.get(), d.get(), ws.get(), s.get(), bench_ctx);
+    };
+    time_with_events(state, s.get(), launch, &total_s);
+    probe_grid(state, launch, s.get(), sm_target);
     const double flops = 2.0 * shape.m * shape.n * shape.k;
     state.counters["TFLOPS"] = total_s > 0 ? flops * state.iterations() / total_s * 1e-12 : 0;
     state.counters["m"] = static_cast<double>(shape.m);
@@ -212,9 +240,11 @@ void register_all() {
   }
   reg("gemm/square8192/fp8",
       [](benchmark::State& st) { bm_gemm(st, gemm_shapes[0], dtype::fp8, 0); });
-  for (int target : {116, 100})
-    reg("gemm/square8192/bf16/sm" + std::to_string(target),
-        [target](benchmark::State& st) { bm_gemm(st, gemm_shapes[0], dtype::bf16, target); });
+  // SM-count targets of margins 16 and 32 on a 132-SM H100: the margins the sweeps use.
+  for (const gemm_shape& s : gemm_shapes)
+    for (int target : {116, 100})
+      reg(std::string("gemm/") + s.name + "/bf16/sm" + std::to_string(target),
+          [s, target](benchmark::State& st) { bm_gemm(st, s, dtype::bf16, target); });
   const std::size_t gib = std::size_t{1} << 30;
   for (int ctas : {4, 8, 16, 32, 64, 132, 264})
     reg("copy_proxy/1GiB/ctas" + std::to_string(ctas),
@@ -231,12 +261,15 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bool listing = false;
+  for (int i = 1; i < argc; ++i)
+    listing = listing || std::string(argv[i]).rfind("--benchmark_list_tests", 0) == 0;
   benchmark::Initialize(&argc, argv);
-  if (ob::cuda_device_count() == 0) {
+  register_all();
+  if (!listing && ob::cuda_device_count() == 0) {
     std::printf("bench_cuda: no CUDA device found; nothing to measure (use bench_sim)\n");
     return 0;
   }
-  register_all();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

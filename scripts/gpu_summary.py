@@ -212,6 +212,57 @@ def section_copy(bench, torch_doc, summary):
     )
 
 
+def section_sm_margin(bench, summary):
+    """cuBLASLt's SM-count target is a hint: the grid CUPTI saw says whether a margin was real."""
+    rows = []
+    for name, b in bench.items():
+        if not name.startswith("gemm/") or b.get("grid_ctas") is None:
+            continue
+        target = int(b.get("sm_target") or 0)
+        sms = int(b.get("sm_count") or 0)
+        grid = int(b.get("grid_ctas") or 0)
+        respected = bool(b.get("target_respected"))
+        verdict = ("no target" if target == 0 else
+                   "respected: the margin stays free" if respected else
+                   "NOT a cap: the kernel's grid is wider than the target")
+        rows.append([name, fmt(sms, 0), fmt(target, 0) if target else "all", fmt(grid, 0), verdict,
+                     (b.get("label") or "").split(";")[0][:60]])
+        summary["sm_margin"].append({"name": name, "sm_count": sms, "sm_target": target, "grid_ctas": grid,
+                                     "respected": respected if target else None})
+    unavailable = [n for n, b in bench.items() if n.startswith("gemm/") and "grid probe unavailable" in (b.get("label") or "")]
+    if not rows and not unavailable:
+        return []
+    lines = ["## SM margin: the kernel cuBLASLt chose (CUPTI)", "",
+             "An SM margin is real only when the chosen kernel's grid fits the SM-count target.", ""]
+    if rows:
+        lines += table(["benchmark", "SMs", "target", "grid CTAs", "verdict", "kernel"], rows) + [""]
+        ignored = [r for r in summary["sm_margin"] if r["respected"] is False]
+        if ignored:
+            lines += [f"**{len(ignored)} GEMM(s) ignored their SM target**: the measured SM-margin effect "
+                      "of those shapes is the hardware scheduler's, not a reserved margin.", ""]
+    if unavailable:
+        lines += [f"Grid probe unavailable for {len(unavailable)} benchmark(s): "
+                  + (bench[unavailable[0]].get("label") or ""), ""]
+    return lines
+
+
+def section_clocks(results_dir, summary):
+    """Clock warnings the measured documents carry (NVML samples taken on the stream)."""
+    notes = []
+    for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
+        doc = load_json(path)
+        if not isinstance(doc, dict) or doc.get("simulated"):
+            continue
+        texts = [w for c in doc.get("cases", []) or [] for w in (c.get("warnings") or [])]
+        for w in texts:
+            if "SM clock" in str(w):
+                notes.append(f"{os.path.basename(path)}: {w}")
+    summary["clock_warnings"] = len(notes)
+    if not notes:
+        return []
+    return ["## Clock warnings", ""] + [f"- {n}" for n in notes[:20]] + [""]
+
+
 def section_other_bench(bench):
     rows = []
     for name, b in bench.items():
@@ -319,7 +370,7 @@ def section_sanitizer(results_dir, summary):
 
 def build_summary(results_dir):
     del PROBLEMS[:]
-    summary = {"gemm": [], "copy": [], "pair": [], "layer": [], "coll": [], "problems": PROBLEMS}
+    summary = {"gemm": [], "copy": [], "pair": [], "layer": [], "coll": [], "sm_margin": [], "problems": PROBLEMS}
     env = load_json(os.path.join(results_dir, "env.json")) or {}
     steps = read_steps(os.path.join(results_dir, "steps.tsv"))
     bench = bench_rows(load_json(os.path.join(results_dir, "bench.json")))
@@ -330,11 +381,13 @@ def build_summary(results_dir):
     facts = [(k, v) for k, v in facts if v]
     if facts:
         lines += table(["fact", "value"], facts) + [""]
-    failed = [s for s in steps if s["status"] not in ("ok", "skipped", "expected-failure")]
+    failed = [s for s in steps if s["status"] not in ("ok", "skipped", "expected-failure", "fixture")]
+    fixtures = [s["name"] for s in steps if s["status"] == "fixture"]
     summary["failed_steps"] = [s["name"] for s in failed]
     lines += section_steps(steps)
     lines += section_gemm(bench, torch_doc, summary)
     lines += section_copy(bench, torch_doc, summary)
+    lines += section_sm_margin(bench, summary)
     lines += section_other_bench(bench)
     for scenario in ("pair", "layer"):
         measured = load_json(os.path.join(results_dir, f"{scenario}_loopback.json"))
@@ -350,10 +403,15 @@ def build_summary(results_dir):
     lines += section_coll(results_dir, summary)
     lines += section_step(results_dir, summary)
     lines += section_sanitizer(results_dir, summary)
+    lines += section_clocks(results_dir, summary)
     wrong = sum(x.get("wrong", 0) or 0 for k in ("pair", "layer") for x in summary[k])
     wrong += sum(x.get("wrong", 0) or 0 for x in summary["coll"])
     summary["wrong_total"] = wrong
     verdict = "PASS" if not failed and wrong == 0 and not summary.get("sanitizer_errors") else "ATTENTION"
+    if fixtures:
+        # A dry run's GPU outputs are fixtures: nothing here was measured.
+        verdict = "DRY RUN (fixtures, not measurements)" if not failed else "DRY RUN: ATTENTION"
+    summary["fixture_steps"] = fixtures
     summary["verdict"] = verdict
     lines[1:1] = ["", f"Verdict: **{verdict}**" + (f" (failed steps: {', '.join(summary['failed_steps'])})" if failed else "")
                   + (f" ({wrong} wrong elements)" if wrong else "")]

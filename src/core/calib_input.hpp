@@ -30,7 +30,9 @@ struct coll_point {
 struct calib_points {
   std::vector<gemm_point> gemms;
   std::vector<coll_point> colls;
-  std::vector<std::string> files;
+  std::vector<std::string> files;     // the files points came from
+  std::vector<std::string> skipped;   // "file: why" for files in a folder that hold no points
+  std::vector<std::string> excluded;  // "where: why" for measurements that are not model points
 };
 
 // Reads one input file, recognised by its content: a JSON document (result/v1, coll/v1, Google
@@ -40,7 +42,10 @@ struct calib_points {
 // Errors name the file and line (config_error, exit 2).
 void read_calibration_input(const std::string& path, calib_points& out);
 
-// Every file under `path` when it is a folder (sorted), else the file itself.
-std::vector<std::string> calibration_files(const std::string& path);
+// `path` as a file (read_calibration_input), or every file under it when it is a folder, sorted.
+// A results folder (scripts/device_validate.sh) holds more than points: env.json, torch.json,
+// summaries, step and simulated documents, logs. Those go to `skipped` with the reason instead of
+// failing; a malformed input still fails.
+void read_calibration_inputs(const std::string& path, calib_points& out);
 
 }  // namespace ob

@@ -8,18 +8,34 @@
 
 namespace ob::cuda {
 
-std::optional<unsigned> case_run::sample_clock() const {
-  if (!e_.nvml()) return std::nullopt;
-  return e_.nvml()->sm_clock_mhz(e_.facts().pci_bus_id);
+namespace {
+
+void CUDART_CB sample_clock_on_stream(void* arg) {
+  // Runs on CUDA's callback thread when the stream gets here; NVML is not a CUDA call, so it is
+  // allowed inside a host function.
+  auto* probe = static_cast<stream_clock_probe*>(arg);
+  probe->mhz = probe->nvml->sm_clock_mhz(probe->pci_bus_id);
+}
+
+}  // namespace
+
+void case_run::enqueue_clock_probe(stream_clock_probe& probe) {
+  probe.mhz.reset();
+  probe.nvml = e_.nvml();
+  probe.pci_bus_id = e_.facts().pci_bus_id;
+  if (!probe.nvml) return;
+  OB_CUDA_CHECK(ctx("clock sample"),
+                cudaLaunchHostFunc(res_.join(), sample_clock_on_stream, &probe));
 }
 
 // Variants interleaved in rounds (A B C D E, A B C D E, ...) so drift hits all alike; no host
-// synchronisation inside the loop, so the host runs ahead as it does in training.
-case_run::clock_samples case_run::enqueue_rounds(plan_span plans) {
+// synchronisation inside the loop, so the host runs ahead as it does in training. The clock
+// samples sit between rounds, outside every timed interval.
+void case_run::enqueue_rounds(plan_span plans) {
   const cudaStream_t join = res_.join();
-  clock_samples clocks;
   for (int it = 0; it < rounds(); ++it) {
     const auto i = static_cast<std::size_t>(it);
+    if (it == m_.warmup) enqueue_clock_probe(clocks_[0]);
     for (const bound_variant& p : plans) {
       const error_context c = ctx(p.name());
       OB_CUDA_CHECK(c, cudaEventRecord(p.ev->round_start[i].get(), join));
@@ -30,10 +46,8 @@ case_run::clock_samples case_run::enqueue_rounds(plan_span plans) {
       OB_CUDA_CHECK(c, cudaEventRecord(p.ev->round_end[i].get(), join));
     }
     dog_.beat("enqueuing round " + std::to_string(it + 1) + " of " + std::to_string(rounds()));
-    if (it == m_.warmup) clocks.timed_start = sample_clock();
   }
-  clocks.timed_end = sample_clock();
-  return clocks;
+  enqueue_clock_probe(clocks_[1]);
 }
 
 void case_run::wait_rounds(plan_span plans) {
@@ -58,23 +72,25 @@ void case_run::collect_round_times(plan_span plans, rank_result& out) const {
   }
 }
 
-void case_run::clock_warnings(const clock_samples& clocks, std::vector<std::string>& out) const {
+void case_run::clock_warnings(std::vector<std::string>& out) const {
   const nvml_telemetry* nvml = e_.nvml();
   if (!nvml) return;
   const auto def = nvml->default_sm_clock_mhz(e_.facts().pci_bus_id);
   const std::string who = "rank " + std::to_string(e_.identity().global_rank) + " (GPU " +
                           std::to_string(e_.identity().device) + ")";
-  for (const auto& [when, sample] :
-       {std::pair{"at the start of the timed iterations", clocks.timed_start},
-        std::pair{"at the end of the timed iterations", clocks.timed_end}})
-    if (auto w = clock_warning(who, when, sample, def)) out.push_back(*w);
+  const char* when[] = {"at the start of the timed iterations",
+                        "at the end of the timed iterations"};
+  for (std::size_t i = 0; i < clocks_.size(); ++i)
+    if (auto w = clock_warning(who, when[i], clocks_[i].mhz, def)) out.push_back(*w);
 }
 
 void case_run::measure_rounds(plan_span plans, rank_result& out) {
-  const clock_samples clocks = enqueue_rounds(plans);
+  enqueue_rounds(plans);
   wait_rounds(plans);
+  // The closing clock sample runs after the last round's end event.
+  wait_.wait_for_stream(res_.join(), "the clock sample after the timed rounds");
   collect_round_times(plans, out);
-  clock_warnings(clocks, out.warnings);
+  clock_warnings(out.warnings);
 }
 
 void case_run::align_ranks(const std::string& before) {

@@ -3,6 +3,7 @@
 // resources, warm-up and timed rounds of every measured variant interleaved, one instrumented
 // iteration for the op intervals, and the verification checks after it. Streams, buffers,
 // events and graphs live exactly as long as the case.
+#include <array>
 #include <functional>
 #include <optional>
 #include <span>
@@ -31,6 +32,14 @@ struct bound_variant {
   std::string name() const { return std::string(to_string(low->v)); }
 };
 
+// An SM clock sample taken when a stream reaches it (a host function on the stream), not when
+// the host enqueues it: the host runs ahead of the GPU by many rounds.
+struct stream_clock_probe {
+  const nvml_telemetry* nvml = nullptr;
+  std::string pci_bus_id;
+  std::optional<unsigned> mhz;
+};
+
 class case_run {
  public:
   // `sync` (may be empty): called before the timed rounds and before the instrumented iteration
@@ -52,17 +61,14 @@ class case_run {
   std::string describe_stuck(const bound_variant& p, int round) const;
 
   // case_measure.cpp: timed rounds, the instrumented iteration, verification.
-  struct clock_samples {
-    std::optional<unsigned> timed_start, timed_end;
-  };
   int rounds() const { return m_.warmup + m_.iters; }
   using plan_span = std::span<const bound_variant>;
-  clock_samples enqueue_rounds(plan_span plans);
+  void enqueue_clock_probe(stream_clock_probe& probe);
+  void enqueue_rounds(plan_span plans);
   void wait_rounds(plan_span plans);
   void collect_round_times(plan_span plans, rank_result& out) const;
   void measure_rounds(plan_span plans, rank_result& out);
-  void clock_warnings(const clock_samples& clocks, std::vector<std::string>& out) const;
-  std::optional<unsigned> sample_clock() const;
+  void clock_warnings(std::vector<std::string>& out) const;
   void poison_outputs(const bound_variant& p);
   void launch_checks(const bound_variant& p);
   void collect_instrumented(rank_result& out) const;
@@ -84,6 +90,8 @@ class case_run {
   action_launcher launcher_;
   case_resources res_;
   std::vector<bound_variant> plans_;  // the measured variants, in variant order
+  // At the start and the end of the timed rounds; written by the stream's host functions.
+  std::array<stream_clock_probe, 2> clocks_;
 };
 
 }  // namespace ob::cuda

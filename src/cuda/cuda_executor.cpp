@@ -61,12 +61,7 @@ cuda_executor::cuda_executor(const cuda_backend_options& options, communicator& 
     } else {
       const int v = nccl_runtime_version();
       if (!nccl_multi_rank_gpu_supported(v))
-        throw runtime_failure("more ranks (" + std::to_string(layout_.world_size) +
-                              ") than GPUs per node (" + std::to_string(devices) +
-                              "): several ranks on one GPU need NCCL >= 2.30 with "
-                              "NCCL_MULTI_RANK_GPU_ENABLE=1, but the loaded NCCL is " +
-                              nccl_version_string(v) +
-                              "; run one rank per GPU, or --backend loopback");
+        throw runtime_failure(multi_rank_gpu_refusal(layout_.world_size, devices, v));
       // NCCL reads it at communicator creation; a user's explicit value wins.
       ::setenv("NCCL_MULTI_RANK_GPU_ENABLE", "1", 0);
       setup_warnings_.push_back(std::to_string(layout_.world_size) + " ranks on " +

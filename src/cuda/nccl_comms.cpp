@@ -51,6 +51,14 @@ bool nccl_multi_rank_gpu_supported(int runtime_version) {
   return runtime_version >= NCCL_VERSION(2, 30, 0);
 }
 
+std::string multi_rank_gpu_refusal(int world_size, int devices, int runtime_version) {
+  return "more ranks (" + std::to_string(world_size) + ") than GPUs per node (" +
+         std::to_string(devices) +
+         "): several ranks on one GPU need NCCL >= 2.30 with NCCL_MULTI_RANK_GPU_ENABLE=1, but "
+         "the loaded NCCL is " +
+         nccl_version_string(runtime_version) + "; run one rank per GPU, or --backend loopback";
+}
+
 int parse_cta_policy(const std::string& name) {
   if (name.empty()) return -1;
 #if NCCL_VERSION_CODE >= NCCL_VERSION(2, 27, 0)

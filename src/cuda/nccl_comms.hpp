@@ -31,6 +31,9 @@ bool nccl_cta_policy_supported(int runtime_version);
 // Several ranks on one GPU: an error up to 2.29, allowed from 2.30 with
 // NCCL_MULTI_RANK_GPU_ENABLE=1.
 bool nccl_multi_rank_gpu_supported(int runtime_version);
+// Why a run with more ranks than GPUs stops on an older NCCL. scripts/device_validate.sh expects
+// this failure on such libraries and matches its text (tests/cuda/test_device_checks.cpp).
+std::string multi_rank_gpu_refusal(int world_size, int devices, int runtime_version);
 // "default" | "efficiency" | "zero" -> NCCL_CTA_POLICY_*; empty -> -1 (leave unset). Throws
 // config_error for anything else.
 int parse_cta_policy(const std::string& name);

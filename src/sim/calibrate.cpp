@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "core/collective_traits.hpp"
+#include "core/enum_names.hpp"
+#include "core/error.hpp"
 #include "core/json_util.hpp"
 #include "core/units.hpp"
 #include "sim/simulator.hpp"
@@ -190,6 +192,51 @@ std::string format_check(const std::vector<check_row>& rows) {
     o << std::fixed << std::setprecision(1) << rows.size() << " points: mean |error| "
       << sum / rows.size() * 100 << " %, worst " << worst * 100 << " %\n";
   return o.str();
+}
+
+check_summary summarize_check(const std::vector<check_row>& rows) {
+  check_summary c;
+  double sum = 0;
+  for (const check_row& r : rows) {
+    const double e = std::abs(r.error()) * 100;
+    sum += e;
+    if (e >= c.worst_abs_pct) {
+      c.worst_abs_pct = e;
+      c.worst_what = r.what + ", " + r.where;
+    }
+  }
+  if (!rows.empty()) c.mean_abs_pct = sum / static_cast<double>(rows.size());
+  return c;
+}
+
+namespace {
+
+std::string fixed1(double v) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(1) << v;
+  return o.str();
+}
+
+}  // namespace
+
+void check_plausible(const calib_points& pts, const gpu_spec& gpu) {
+  // 2 % over the datasheet covers boost-clock rounding in published peaks.
+  for (const gemm_point& g : pts.gemms) {
+    const double peak = gpu.peak_tflops(g.shape.type);
+    if (peak > 0 && g.tflops > peak * 1.02)
+      throw config_error(g.where + ": " + fixed1(g.tflops) + " TFLOP/s is above the " +
+                         gpu.display_name + " dense " + std::string(to_string(g.shape.type)) +
+                         " peak of " + fixed1(peak) +
+                         " TFLOP/s (wrong units, or the wrong --gpu?)");
+  }
+  for (const coll_point& c : pts.colls) {
+    const double bw = busbw(c, c.time_us);
+    if (gpu.nvlink_gbps > 0 && bw > 2 * gpu.nvlink_gbps)
+      throw config_error(c.where + ": a bus bandwidth of " + fixed1(bw) +
+                         " GB/s is over twice the " + gpu.display_name + "'s NVLink " +
+                         fixed1(gpu.nvlink_gbps) +
+                         " GB/s (time in the wrong units, or the wrong --gpu?)");
+  }
 }
 
 }  // namespace ob::sim

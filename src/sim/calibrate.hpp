@@ -44,4 +44,16 @@ std::string fitted_gpu_file(const std::string& base_path, const fit_result& fit,
 // "what  measured  model  error" lines, then the mean and worst absolute error.
 std::string format_check(const std::vector<check_row>& rows);
 
+struct check_summary {
+  double mean_abs_pct = 0, worst_abs_pct = 0;
+  std::string worst_what;  // the worst point's description and input
+};
+check_summary summarize_check(const std::vector<check_row>& rows);
+
+// Refuses (config_error naming the point's input) a measurement no GPU of this kind can make: a
+// GEMM above the datasheet's dense peak for its dtype, or a collective whose bus bandwidth is
+// over twice the GPU's NVLink bandwidth (NVLS reductions exceed the link rate, never twice it).
+// Such points are wrong units or the wrong --gpu, and would drag every fitted constant.
+void check_plausible(const calib_points& pts, const gpu_spec& gpu);
+
 }  // namespace ob::sim

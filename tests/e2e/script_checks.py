@@ -17,3 +17,12 @@ class Checks:
     def report(self):
         print(f"{self.passed} passed, {self.failed} failed")
         return 1 if self.failed else 0
+
+    def run_all(self, tests):
+        """Runs each test function; a crash in one is one failure, not the end of the run."""
+        for t in tests:
+            try:
+                t()
+            except Exception as e:  # noqa: BLE001
+                self.check(t.__name__, False, f"raised {type(e).__name__}: {e}")
+        return self.report()

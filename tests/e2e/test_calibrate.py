@@ -111,5 +111,99 @@ class Calibrate(TempDirTest):
         self.assertEqual(code, 2)
 
 
+
+class ResultsFolder(TempDirTest):
+    """calibrate on a device_validate.sh results folder (tests/data/gpu_results: fixtures shaped
+    like the script's outputs): the folder's own files that hold no points are skipped and named,
+    copy-proxy collectives and SM-limited GEMMs are left out, never taken as points."""
+
+    FOLDER = os.path.join(SRC, "tests", "data", "gpu_results")
+
+    def test_folder_is_read_and_non_inputs_are_skipped(self):
+        code, out, err = run(["calibrate", "--check", "--gpu", "h100_sxm", self.FOLDER])
+        self.assertEqual(code, 0, err)
+        rows = check_rows(out)
+        # bench.json: five bf16 shapes and fp8 at full SMs; the two pair documents' GEMM.
+        self.assertEqual(len(rows), 8, out)
+        self.assertTrue(all(r[0].startswith("gemm ") for r in rows), out)
+        for name in ("env.json", "torch.json", "step_cuda.json", "layer_loopback.json", "sanitizer.log"):
+            self.assertIn(f"skipped {os.path.join(self.FOLDER, name)}", err)
+        self.assertEqual(err.count("SM-limited GEMM"), 10, err)
+        self.assertIn("pair_loopback.json: cases[0]: collective left out (loopback", err)
+        self.assertIn("coll_nccl2_all_reduce.json: collective rows left out (ranks share one GPU)", err)
+        self.assertIn("verdict: 8 points", out)
+
+    def test_a_file_named_explicitly_is_still_strict(self):
+        for name in ("env.json", "step_cuda.json"):
+            code, _, err = run(["calibrate", "--check", os.path.join(self.FOLDER, name)])
+            self.assertEqual(code, 2, name)
+            self.assertIn(name, err)
+
+    def test_max_error_gives_a_verdict_for_ci(self):
+        code, out, _ = run(["calibrate", "--check", "--max-error", "50", self.FOLDER])
+        self.assertEqual(code, 0, out)
+        self.assertRegex(out, r"verdict: 8 points, mean \|error\| [\d.]+ %, worst [\d.]+ % \(gemm .*\) within")
+        code, out, _ = run(["calibrate", "--check", "--max-error", "1", self.FOLDER])
+        self.assertEqual(code, 1, out)
+        self.assertIn("OVER --max-error 1.0 %", out)
+
+
+class CalibrateFlags(TempDirTest):
+    def write(self, name, text):
+        p = self.path(name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    def test_out_never_overwrites_an_input(self):
+        p = self.write("g.csv", "M,N,K,dtype,TFLOP/s\n8192,8192,8192,bf16,780\n")
+        with open(p) as f:
+            before = f.read()
+        code, _, err = run(["calibrate", "--out", p, p])
+        self.assertEqual(code, 2)
+        self.assertIn("is also an input", err)
+        with open(p) as f:
+            self.assertEqual(f.read(), before)
+
+    def test_check_refuses_out_and_max_error_needs_check(self):
+        p = self.write("g.csv", "M,N,K,dtype,TFLOP/s\n8192,8192,8192,bf16,780\n")
+        code, _, err = run(["calibrate", "--check", "--out", self.path("x.json"), p])
+        self.assertEqual(code, 2)
+        self.assertIn("--out", err)
+        self.assertFalse(os.path.exists(self.path("x.json")))
+        code, _, err = run(["calibrate", "--max-error", "5", "--out", self.path("x.json"), p])
+        self.assertEqual(code, 2)
+        self.assertIn("--max-error", err)
+
+    def test_impossible_points_are_refused(self):
+        # 101x the H100's dense bf16 peak: TFLOP/s typed as GFLOP/s, say.
+        p = self.write("g.csv", "M,N,K,dtype,TFLOP/s\n8192,8192,8192,bf16,99900\n")
+        code, _, err = run(["calibrate", "--check", p])
+        self.assertEqual(code, 2)
+        self.assertIn("g.csv:2", err)
+        self.assertIn("above the", err)
+        # A 1 GiB all-gather in 24 us: over twice NVLink.
+        text = ("# Collective test starting: all_gather_perf\n" +
+                "".join(f"#  Rank {r} Group 0 Pid 1 on n device {r}\n" for r in range(8)) +
+                "   1073741824  67108864  bfloat16  none  -1  24.0  1.0  1.0  0  24.0  1.0  1.0  0\n")
+        code, _, err = run(["calibrate", "--check", self.write("ag.txt", text)])
+        self.assertEqual(code, 2)
+        self.assertIn("NVLink", err)
+
+    def test_two_nccl_tests_runs_in_one_file(self):
+        def run_text(op, ranks, size, us):
+            return (f"# nThread 1 nGpus 1 minBytes {size} maxBytes {size} step: 2(factor) warmup iters: 5\n"
+                    f"# Collective test starting: {op}_perf\n" +
+                    "".join(f"#  Rank {r} Group 0 Pid 1 on n device {r % 8}\n" for r in range(ranks)) +
+                    f"   {size}  {size // 2}  bfloat16  sum  -1  {us}  1.0  1.0  0  {us}  1.0  1.0  0\n")
+        p = self.write("two.txt", run_text("all_gather", 8, 1 << 30, 2900.0) + run_text("all_reduce", 16, 1 << 30, 9000.0))
+        code, out, err = run(["calibrate", "--check", p])
+        self.assertEqual(code, 0, err)
+        whats = [r[0] for r in check_rows(out)]
+        self.assertEqual(len(whats), 2, out)
+        self.assertTrue(whats[0].startswith("all_gather 8 ranks"), whats)
+        self.assertTrue(whats[1].startswith("all_reduce 16 ranks"), whats)
+
+
 if __name__ == "__main__":
     unittest.main()
