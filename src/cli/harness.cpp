@@ -45,6 +45,24 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu, bool with_t
 void add_sweep_flags(CLI::App& app, common_flags& f) {
   app.add_flag("--resume", f.resume,
                "continue an interrupted sweep: measure only the cases <json>.journal lacks");
+  app.add_option("--max-cases", f.max_cases,
+                 "refuse a sweep of more cases than this before the first runs (a typo in a "
+                 "comma list can ask for millions)")
+      ->check(CLI::Range(1LL, 1LL << 40))
+      ->capture_default_str();
+}
+
+void preflight(std::size_t cases, const common_flags& f, const std::string& what, bool announce) {
+  if (cases > static_cast<std::size_t>(f.max_cases))
+    throw config_error("--max-cases: the sweep has " + std::to_string(cases) + " " + what +
+                       " cases, over the limit of " + std::to_string(f.max_cases) +
+                       "; narrow the axes, or raise --max-cases to run them all");
+  if (!announce || f.quiet || cases < 2) return;
+  std::cerr << "overlap-bench: " << cases << " " << what << " cases";
+  if (!f.json_path.empty())
+    std::cerr << "; " << f.json_path << " and its journal grow as they finish (progress says by "
+              << "how much)";
+  std::cerr << "\n";
 }
 
 fault_injection injected_fault(const common_flags& f, const communicator& comm,

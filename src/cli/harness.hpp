@@ -29,7 +29,9 @@ struct common_flags {
   bool quiet = false;
   answer_flags answers;  // run and pair only (add_answer_flags)
   bool resume = false;   // run, pair and step: continue <json>.journal
-  std::string inject;    // test hook, core/fault_injection.hpp
+  // run, pair and step: a sweep with more cases is refused before the first (exit 2).
+  long long max_cases = 200000;
+  std::string inject;  // test hook, core/fault_injection.hpp
   // pair and coll: where the group's ranks sit (docs/ARCHITECTURE.md §5.4).
   std::string cluster;
   int gpus_per_node = 0;  // 0: the cluster's, else 8
@@ -39,8 +41,12 @@ struct common_flags {
 // job's size).
 void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true,
                       bool with_threads = true);
-// --resume, for the subcommands that sweep (run, pair, step).
+// --resume and --max-cases, for the subcommands that sweep (run, pair, step).
 void add_sweep_flags(CLI::App& app, common_flags& f);
+
+// Before the first case, on every rank: refuses a sweep over --max-cases (config_error naming the
+// flag); with `announce` (rank 0) and unless -q, says how many cases will run.
+void preflight(std::size_t cases, const common_flags& f, const std::string& what, bool announce);
 
 // The injected fault (a test hook): --inject, else $OVERLAP_BENCH_INJECT, read once here.
 // config_error when it is malformed or names a rank or case this run does not have, and for a

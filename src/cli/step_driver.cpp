@@ -50,6 +50,7 @@ int drive_step(const step_scenario& sc, const common_flags& flags, const process
   spec.measure = measure_from(flags, spec.measure);
   signal_watch signals;  // before MPI starts its threads
   auto comm = make_communicator(args.argc, args.argv, flags.timeout_s);
+  preflight(spec.cases.size(), flags, "step", comm->is_root());
   // Before the first case, as for run and pair (README: journaled sweeps).
   if (comm->is_root()) {
     check_output_paths(flags);

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -12,6 +13,8 @@
 #include "cli/sweep_outputs.hpp"
 #include "core/cdmc.hpp"
 #include "core/error.hpp"
+#include "core/journal.hpp"
+#include "core/units.hpp"
 #include "dist/communicator.hpp"
 #include "sim/simulator.hpp"
 
@@ -47,14 +50,30 @@ std::vector<case_record> run_child(int cdmc) {
   return std::move(child.cases);
 }
 
-// "[k/n] case" on stderr at every tenth of a long sweep.
-std::function<void(std::size_t, std::size_t, const std::string&)> progress_printer() {
-  return [last_decile = -1](std::size_t done, std::size_t total, const std::string& id) mutable {
-    if (total < 20) return;
+// "[k/n] case" on stderr at every tenth of a long sweep, with the time left and, with --json,
+// the journal's size projected to the whole sweep: both measured on this run so far.
+std::function<void(std::size_t, std::size_t, const std::string&)> progress_printer(
+    const std::string& journal) {
+  const auto start = std::chrono::steady_clock::now();
+  return [start, journal, last_decile = -1](std::size_t done, std::size_t total,
+                                            const std::string& id) mutable {
+    if (total < 20 || done == 0) return;
     const int decile = static_cast<int>(done * 10 / total);
     if (decile == last_decile && done != total) return;
     last_decile = decile;
-    std::cerr << "[" << done << "/" << total << "] " << id << "\n";
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::cerr << "[" << done << "/" << total << "] " << id;
+    if (done < total)
+      std::cerr << " (about "
+                << format_fixed(s / done * (total - done), s / done * (total - done) < 10 ? 1 : 0)
+                << " s left";
+    std::error_code ec;
+    const auto bytes = journal.empty() ? 0 : std::filesystem::file_size(journal, ec);
+    if (done < total && !journal.empty() && !ec)
+      std::cerr << "; journal heading for "
+                << format_size(static_cast<std::uint64_t>(bytes / done * total));
+    std::cerr << (done < total ? ")\n" : "\n");
   };
 }
 
@@ -62,7 +81,9 @@ std::function<void(std::size_t, std::size_t, const std::string&)> progress_print
 sweep_hooks cli_hooks(const common_flags& flags, const communicator& comm, signal_watch& signals) {
   sweep_hooks hooks;
   hooks.only_cdmc = child_cdmc();
-  if (comm.is_root() && !hooks.only_cdmc) hooks.progress = progress_printer();
+  if (comm.is_root() && !hooks.only_cdmc && !flags.quiet)
+    hooks.progress =
+        progress_printer(flags.json_path.empty() ? "" : journal_path_for(flags.json_path));
   if (!flags.trace_path.empty()) hooks.trace_cases = 16;
   hooks.run_at_cdmc = run_child;
   hooks.should_stop = [&signals] { return signals.received(); };
@@ -79,6 +100,7 @@ int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gp
   auto exec = make_executor(flags, gpu, *comm);
   sim_executor predictor(gpu);  // the simulator's view of each measured case (bring-up)
   req.measure = measure_from(flags, req.measure);
+  preflight(req.cases.size(), flags, req.scenario, comm->is_root() && !child_cdmc());
   sweep_hooks hooks = cli_hooks(flags, *comm, signals);
   hooks.inject = injected_fault(flags, *comm, exec->backend(), req.cases.size());
   if (!exec->simulated()) hooks.predictor = &predictor;

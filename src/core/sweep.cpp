@@ -238,9 +238,14 @@ sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& c
   std::size_t done = 0;
   for (std::size_t index : part.here) {
     if ((out.stopped = agreed_stop(hooks, comm)) != 0) break;
-    case_record rec = run_case(req, index, exec, comm, hooks, out, done);
+    case_record& rec =
+        by_id.emplace(req.cases[index].id, run_case(req, index, exec, comm, hooks, out, done))
+            .first->second;
+    // The journal gets the case after the keeper has judged its timeline: only the best and
+    // worst so far keep one, and the document's best and worst are always among those, so a
+    // resumed sweep still writes the same bytes while the journal stays small.
+    timelines.offer(rec);
     if (hooks.on_case && comm.is_root()) hooks.on_case(rec);
-    timelines.offer(by_id.emplace(rec.id, std::move(rec)).first->second);
     if (hooks.progress) hooks.progress(++done, part.here.size(), req.cases[index].id);
   }
   run_elsewhere(part, hooks, comm, by_id, out);
