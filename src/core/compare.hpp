@@ -13,7 +13,8 @@
 namespace ob {
 
 struct compare_row {
-  std::string id;
+  std::string id;  // as printed: the case's id, or what matched it when BASE and NEW ids differ
+  std::string base_id, new_id;  // the case's id on each side ("" for the absent side)
   // SAME | FASTER | SLOWER: the judged median moved by less / more than the bar.
   // MISSING: in BASE only. NEW: in NEW only. WRONG: NEW's case failed verification (#wrong > 0).
   std::string verdict;
@@ -37,6 +38,7 @@ struct compare_outcome {
   // (n = 1, cv 0), so their noise is 0 and the threshold alone decides.
   std::vector<std::string> notes;
   bool has_regression() const;  // same as the free function
+  std::size_t matched() const;  // cases in both documents: 0 means nothing was compared
 };
 
 // A SLOWER or WRONG verdict is a regression (exit 1). MISSING is reported, not a regression:
@@ -44,7 +46,8 @@ struct compare_outcome {
 bool has_regression(const compare_outcome& o);
 
 // What compare reads of a document: its env (backend, GPU and variables, for the warnings),
-// whether it is simulated, and per case the id, the judged time and #wrong. Pointers point into
+// whether it is simulated, and per case the id, the judged time, #wrong and the key cases are
+// matched on (a result's id; a step's varying params, core/step_compare.hpp). Pointers point into
 // the document.
 struct compare_side {
   const ordered_json* env = nullptr;
@@ -53,6 +56,7 @@ struct compare_side {
     const std::string* id;
     const stats* time;
     std::int64_t wrong;
+    std::string key;
   };
   std::vector<entry> cases;
 };
