@@ -1,7 +1,10 @@
+#include <filesystem>
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "cli/output_paths.hpp"
 #include "core/document.hpp"
+#include "core/error.hpp"
 #include "core/gbench.hpp"
 #include "core/report.hpp"
 #include "core/result.hpp"
@@ -23,14 +26,15 @@ class report_command final : public command {
     app->add_flag("--html", req_.html, "also write one self-contained report.html");
     app->add_flag("--trend", req_.trend,
                   "put every result file of --history first on the trend (regression tracking)");
-    app->add_option("--history", req_.history_dir, "the history folder --trend reads")
-        ->capture_default_str();
+    history_ = app->add_option("--history", req_.history_dir, "the history folder --trend reads")
+                   ->capture_default_str();
     app->add_option("--gbench-json", gbench_path_,
                     "also write the subject (result or step) in Google Benchmark's JSON format");
     return app;
   }
 
   int run(const process_args&) override {
+    check_paths();
     const report_outcome o = write_report(req_);
     for (const std::string& n : o.notes) std::cerr << "overlap-bench: report: " << n << "\n";
     for (const std::string& p : o.written) std::cout << p << "\n";
@@ -47,8 +51,24 @@ class report_command final : public command {
   }
 
  private:
+  // Before anything is written: --gbench-json against the inputs and the report's own files.
+  void check_paths() const {
+    namespace fs = std::filesystem;
+    std::vector<path_flag> inputs;
+    for (const std::string& r : req_.results) inputs.push_back({"RESULT", r});
+    check_output_paths({{"--gbench-json", gbench_path_}}, inputs);
+    if (gbench_path_.empty()) return;
+    const fs::path g = fs::weakly_canonical(fs::absolute(gbench_path_));
+    const std::string name = g.filename().string();
+    if (g.parent_path() == fs::weakly_canonical(fs::absolute(req_.out_dir)) &&
+        (name == "report.md" || name == "report.html" || g.extension() == ".png"))
+      throw config_error("--gbench-json " + gbench_path_ + ": the report writes " + name +
+                         " in --out " + req_.out_dir + "; give another file");
+  }
+
   report_request req_;
   std::string gbench_path_;
+  CLI::Option* history_ = nullptr;
 };
 
 }  // namespace

@@ -348,4 +348,38 @@ void write_coll_json(const std::string& path, const coll_doc& d) {
   write_file_atomic(path, dump_json(to_json(d), 2) + "\n");
 }
 
+std::string coll_csv(const coll_doc& d) {
+  const auto env_backend = d.env.find("backend");
+  const std::string backend =
+      env_backend != d.env.end() && env_backend->is_string() ? env_backend->get<std::string>() : "";
+  std::string out;
+  auto emit = [&out](const std::vector<std::string>& row) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (i) out += ',';
+      out += csv_field(row[i]);
+    }
+    out += "\r\n";  // RFC 4180 line ending
+  };
+  // Every row has the same fields (to_json(coll_row)), so an empty row names the columns.
+  std::vector<std::pair<std::string, ordered_json>> columns;
+  flatten(to_json(coll_row{}), "", columns);
+  std::vector<std::string> header;
+  for (const auto& [key, value] : columns) header.push_back(key.substr(1));  // no leading dot
+  header.insert(header.end(), {"backend", "simulated"});
+  emit(header);
+  for (const coll_row& r : d.rows) {
+    std::vector<std::pair<std::string, ordered_json>> flat;
+    flatten(to_json(r), "", flat);
+    std::vector<std::string> cells;
+    for (const auto& [key, value] : flat) cells.push_back(csv_value(value));
+    cells.insert(cells.end(), {backend, d.simulated() ? "true" : "false"});
+    emit(cells);
+  }
+  return out;
+}
+
+void write_coll_csv(const std::string& path, const coll_doc& d) {
+  write_file_atomic(path, coll_csv(d));
+}
+
 }  // namespace ob

@@ -90,5 +90,9 @@ struct coll_doc {
 ordered_json to_json(const coll_doc& d);
 coll_doc coll_from_json(const ordered_json& j, const std::string& file);
 void write_coll_json(const std::string& path, const coll_doc& d);
+// `coll --csv`: one header row and one row per size, the JSON row's fields in its order (time_ms
+// flattened to time_ms.median, ...), then backend and simulated. Written through a temporary file.
+std::string coll_csv(const coll_doc& d);
+void write_coll_csv(const std::string& path, const coll_doc& d);
 
 }  // namespace ob
