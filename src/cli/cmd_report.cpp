@@ -51,9 +51,13 @@ class report_command final : public command {
   }
 
  private:
-  // Before anything is written: --gbench-json against the inputs and the report's own files.
+  // Before anything is written: a --history that is not a folder (also without --trend, where
+  // it would be ignored), and --gbench-json against the inputs and the report's own files.
   void check_paths() const {
     namespace fs = std::filesystem;
+    // With --trend, write_report says the same.
+    if (history_->count() > 0 && !req_.trend && !fs::is_directory(req_.history_dir))
+      throw config_error("--history " + req_.history_dir + ": no such folder");
     std::vector<path_flag> inputs;
     for (const std::string& r : req_.results) inputs.push_back({"RESULT", r});
     check_output_paths({{"--gbench-json", gbench_path_}}, inputs);

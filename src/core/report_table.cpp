@@ -279,7 +279,7 @@ std::string format_case_table(const result_doc& d) {
     out += "(all in --json and --csv)\n";
   }
   out += best_per_method(d);
-  if (d.rec) out += recommendation_line(*d.rec, d) + "\n";
+  if (d.rec && !d.cases.empty()) out += recommendation_line(*d.rec, d) + "\n";
   std::int64_t wrong_cases = 0;
   for (const case_record& c : d.cases) {
     for (const std::string& w : c.warnings) out += "warning: " + c.id + ": " + w + "\n";

@@ -49,7 +49,12 @@ void header_section(report_doc& out, const std::string& path, const step_doc& d)
 
 void answer_section(report_doc& out, const step_doc& d) {
   out.heading(2, "Answer");
-  if (!d.rec) {
+  // A recommendation stored in a document without cases answers nothing that is in it.
+  if (d.cases.empty()) {
+    out.paragraph("The document holds no cases: there is nothing to recommend.");
+    return;
+  }
+  if (!d.rec || !find_case(d, d.rec->best_case)) {
     out.paragraph("No case has a measured step.");
     return;
   }

@@ -156,7 +156,8 @@ std::string format_step_table(const step_doc& d) {
       "times in ms on the critical stage; the breakdown adds up to the step; TFLOP/s per GPU "
       "by Megatron's formula (no recompute), MFU against the dense peak; why = the main cause "
       "of the exposed time (docs/ARCHITECTURE.md §7.1)\n";
-  if (d.rec) out += recommendation_line(*d.rec, d) + "\n";
+  if (d.cases.empty()) out += "(no cases)\n";
+  if (d.rec && !d.cases.empty()) out += recommendation_line(*d.rec, d) + "\n";
   for (const step_record& r : d.cases)
     for (const std::string& w : r.warnings) out += "warning: " + r.id + ": " + w + "\n";
   return out;

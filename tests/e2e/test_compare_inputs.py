@@ -87,6 +87,18 @@ class CompareInputs(TempDirTest):
         out, err = self.assertRuns(["compare", a, a])
         self.assertNotIn("simulator model", out + err)
 
+    def test_the_trend_warns_about_another_simulator_model(self):
+        a = self.layer("a.json", "--set", "cdmc=1")
+        old = self.edited(a, "old.json", lambda d: d["env"].update(sim_model="sim-v2"))
+        rep = self.path("rep")
+        _, err = self.assertRuns(["report", a, old, "--out", rep],
+                                 env={"OVERLAP_BENCH_PYTHON": self.path("no-python")})
+        self.assertIn("simulator model differs", err)
+        with open(os.path.join(rep, "report.md"), encoding="utf-8") as f:
+            md = f.read()
+        self.assertIn("simulator model differs: old is sim-v2", md)
+        self.assertIn("(model sim-v2 → ", md)
+
 
 if __name__ == "__main__":
     unittest.main()
