@@ -55,6 +55,7 @@ int drive_step(const step_scenario& sc, const common_flags& flags, const process
   if (comm->is_root()) {
     check_output_paths(flags, inputs);
     signals.announce();
+    signals.remove_temporaries_of(output_files(flags));
   }
   auto exec = make_executor(flags, spec.gpu, *comm);
   step_hooks hooks = cli_step_hooks(flags, *comm, signals);

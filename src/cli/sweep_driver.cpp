@@ -90,6 +90,7 @@ int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gp
   std::optional<sweep_outputs> outputs;
   if (comm->is_root()) {
     outputs.emplace(flags, req, *exec, hooks, inputs);
+    signals.remove_temporaries_of(output_files(flags));
   }
   if (comm->is_root())
     for (const auto& w : req.warnings) std::cerr << "overlap-bench: warning: " << w << "\n";

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/diagnosis.hpp"
+#include "core/document.hpp"
 #include "core/report_table.hpp"
 #include "core/units.hpp"
 
@@ -143,6 +144,7 @@ void header_section(report_doc& out, const trend_point& s) {
                        {"what ran", scenario_text(d.config)},
                        {"cases", std::to_string(d.cases.size())},
                        {"tool", tool_text(d.tool)}});
+  if (d.planned_cases) out.paragraph(partial_text(d.planned_cases, d.cases.size()) + ".");
 }
 
 void answer_section(report_doc& out, const trend_point& s) {

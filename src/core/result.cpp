@@ -79,6 +79,7 @@ result_doc read_result(const json& j, const ordered_json* ordered, const std::st
   if (!cases.is_array()) top.fail("cases", "expected an array, got " + describe_json(cases));
   result_doc d;
   read_doc_answers(top, d);
+  d.planned_cases = partial_marker_from_json(top, cases.size());
   top.finish();
 
   // Free-form sections come from the ordered original when there is one, keeping key order.
@@ -192,6 +193,7 @@ ordered_json to_json(const result_doc& d) {
   ordered_json j;
   j["schema"] = result_schema_v1;
   j["simulated"] = d.simulated();
+  partial_marker_to_json(d.planned_cases, j);
   j["tool"] = d.tool.is_null() ? ordered_json::object() : d.tool;
   j["env"] = d.env.is_null() ? ordered_json::object() : d.env;
   j["config"] = d.config.is_null() ? ordered_json::object() : d.config;
@@ -229,6 +231,7 @@ void write_result_json(const std::string& path, const result_doc& d) {
   head.env = d.env;
   head.config = d.config;
   head.rec = d.rec;
+  head.planned_cases = d.planned_cases;
   write_json_streamed(path, to_json(head), d.cases.size(),
                       [&d](std::size_t i) { return to_json(d.cases[i]); });
 }

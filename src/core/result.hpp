@@ -39,6 +39,9 @@ struct result_doc {
   ordered_json config = ordered_json::object();  // the resolved configuration
   std::vector<case_record> cases;
   std::optional<recommendation> rec;  // which case to use (core/recommend.hpp)
+  // The sweep's case count when it stopped before its last case ("complete": false,
+  // core/document.hpp); nullopt for a complete document.
+  std::optional<std::size_t> planned_cases;
 
   // env.simulated; false when absent. Simulated results must never pass for measurements.
   bool simulated() const;

@@ -181,6 +181,26 @@ TEST(StepAnswers, CompareMatchesCasesOnTheParamsThatVary) {
   EXPECT_EQ(same.notes.size(), 1u);
 }
 
+TEST(StepAnswers, ReportAndTableSayPartialAndDropTheRecommendationWithoutCases) {
+  step_doc d = grid();
+  d.planned_cases = 10;
+  const ordered_json j = to_json(d);
+  EXPECT_EQ(j["complete"], false);
+  EXPECT_EQ(j["planned_cases"], 10);
+  EXPECT_EQ(step_from_json(j, "s.json").planned_cases, 10u);
+  EXPECT_NE(format_step_table(d).find("PARTIAL: 4 of 10 cases"), std::string::npos);
+  const ordered_json complete = to_json(grid());
+  EXPECT_FALSE(complete.contains("complete"));
+  EXPECT_FALSE(step_from_json(complete, "s.json").planned_cases);
+  ordered_json bad = j;
+  bad["planned_cases"] = 3;  // fewer than the 4 cases it holds
+  EXPECT_THROW(step_from_json(bad, "s.json"), config_error);
+  step_doc empty = grid();
+  empty.cases.clear();  // the recommendation stays, as in a file edited by hand
+  EXPECT_EQ(format_step_table(empty).find("recommend"), std::string::npos)
+      << format_step_table(empty);
+}
+
 TEST(StepAnswers, GoogleBenchmarkJsonHasOneBenchmarkPerCase) {
   const ordered_json g = gbench_json(grid(), "2025-01-01T00:00:00+00:00");
   ASSERT_EQ(g["benchmarks"].size(), 4u);
