@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "core/document.hpp"
 #include "core/report_table.hpp"
 
 namespace ob {
@@ -159,6 +160,13 @@ compare_outcome compare_sides(const compare_side& base, const compare_side& neu,
   return o;
 }
 
+void partial_warnings(const std::optional<std::size_t>& base_planned, std::size_t base_cases,
+                      const std::optional<std::size_t>& new_planned, std::size_t new_cases,
+                      std::vector<std::string>& out) {
+  if (base_planned) out.push_back("BASE is " + partial_text(base_planned, base_cases));
+  if (new_planned) out.push_back("NEW is " + partial_text(new_planned, new_cases));
+}
+
 compare_outcome compare_results(const result_doc& base, const result_doc& neu,
                                 double threshold_pct) {
   auto side = [](const result_doc& d) {
@@ -168,6 +176,8 @@ compare_outcome compare_results(const result_doc& base, const result_doc& neu,
     return s;
   };
   compare_outcome o = compare_sides(side(base), side(neu), threshold_pct);
+  partial_warnings(base.planned_cases, base.cases.size(), neu.planned_cases, neu.cases.size(),
+                   o.warnings);
   std::map<std::string, double> base_exposed, new_exposed;
   for (const case_record& c : base.cases) base_exposed[c.id] = c.m.exposed_comm_ms;
   for (const case_record& c : neu.cases) new_exposed[c.id] = c.m.exposed_comm_ms;

@@ -5,6 +5,7 @@
 // rule reads a document through compare_side, so layer/pair results (the overlapped median) and
 // step documents (the step median, core/step_compare.hpp) are judged alike.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,12 @@ compare_outcome compare_sides(const compare_side& base, const compare_side& neu,
 // Result documents: judged on overlapped_ms, exposed_comm_ms shown beside it.
 compare_outcome compare_results(const result_doc& base, const result_doc& neu,
                                 double threshold_pct);
+
+// A warning for each side a stopped sweep wrote ("complete": false): its missing cases are not
+// cases dropped from the sweep. Used by compare_results and compare_steps.
+void partial_warnings(const std::optional<std::size_t>& base_planned, std::size_t base_cases,
+                      const std::optional<std::size_t>& new_planned, std::size_t new_cases,
+                      std::vector<std::string>& out);
 
 // Warnings and notes first, then one aligned row per case and a summary line.
 std::string format_compare(const compare_outcome& o);

@@ -137,6 +137,8 @@ std::vector<std::string> row_cells(const compare_row& r, const step_record* b,
 compare_outcome compare_steps(const step_doc& base, const step_doc& neu, double threshold_pct) {
   const std::vector<std::string> varying = varying_params(base, neu);
   compare_outcome o = compare_sides(side_of(base, varying), side_of(neu, varying), threshold_pct);
+  partial_warnings(base.planned_cases, base.cases.size(), neu.planned_cases, neu.cases.size(),
+                   o.warnings);
   if (const std::string changed = changed_constants(base, neu, varying); !changed.empty()) {
     std::string on;
     for (const std::string& n : varying) on += (on.empty() ? "" : ", ") + n;

@@ -129,4 +129,14 @@ TEST(Compare, WarnsWhenTheSimulatorModelDiffers) {
   EXPECT_TRUE(compare_results(base, neu, 5).warnings.empty());
 }
 
+// A stopped sweep's missing cases are not cases dropped on purpose.
+TEST(Compare, WarnsWhenASideIsPartial) {
+  result_doc base = doc({timed_case("a", 100, 0), timed_case("b", 100, 0)});
+  result_doc neu = doc({timed_case("a", 100, 0)});
+  neu.planned_cases = 2;
+  const auto o = compare_results(base, neu, 5);
+  ASSERT_EQ(o.warnings.size(), 1u);
+  EXPECT_EQ(o.warnings[0].rfind("NEW is PARTIAL: 1 of 2 cases", 0), 0u) << o.warnings[0];
+}
+
 }  // namespace ob
