@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "cli/flag_checks.hpp"
 #include "cli/output_paths.hpp"
 #include "core/document.hpp"
 #include "core/error.hpp"
@@ -29,7 +30,8 @@ class report_command final : public command {
     history_ = app->add_option("--history", req_.history_dir, "the history folder --trend reads")
                    ->capture_default_str();
     app->add_option("--gbench-json", gbench_path_,
-                    "also write the subject (result or step) in Google Benchmark's JSON format");
+                    "also write the subject (result or step) in Google Benchmark's JSON format")
+        ->check(not_empty());
     return app;
   }
 

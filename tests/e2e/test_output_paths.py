@@ -75,6 +75,8 @@ class OutputPaths(TempDirTest):
         os.mkdir(self.path("dir"))
         self.refused(RUN + ["--json", "dir"], "--json dir", "is a folder")
         self.refused(COLL + ["--csv", "/proc/x.csv"], "--csv /proc/x.csv")
+        for cmd in (RUN, PAIR, STEP):  # an empty path would write nothing, silently
+            self.refused(cmd + ["--gbench-json", ""], "--gbench-json: expected a value")
         # The run after a refused one is not blocked by a journal.
         self.assertRuns(RUN + ["--json", self.path("F")])
 
