@@ -54,22 +54,37 @@ class report_command final : public command {
 
  private:
   // Before anything is written: a --history that is not a folder (also without --trend, where
-  // it would be ignored), and --gbench-json against the inputs and the report's own files.
+  // it would be ignored), --gbench-json against the inputs, and neither --gbench-json nor an
+  // input among the files the report writes into --out.
   void check_paths() const {
-    namespace fs = std::filesystem;
     // With --trend, write_report says the same.
-    if (history_->count() > 0 && !req_.trend && !fs::is_directory(req_.history_dir))
+    if (history_->count() > 0 && !req_.trend && !std::filesystem::is_directory(req_.history_dir))
       throw config_error("--history " + req_.history_dir + ": no such folder");
     std::vector<path_flag> inputs;
     for (const std::string& r : req_.results) inputs.push_back({"RESULT", r});
     check_output_paths({{"--gbench-json", gbench_path_}}, inputs);
-    if (gbench_path_.empty()) return;
-    const fs::path g = fs::weakly_canonical(fs::absolute(gbench_path_));
-    const std::string name = g.filename().string();
-    if (g.parent_path() == fs::weakly_canonical(fs::absolute(req_.out_dir)) &&
-        (name == "report.md" || name == "report.html" || g.extension() == ".png"))
+    if (const std::string name = written_by_report(gbench_path_); !name.empty())
       throw config_error("--gbench-json " + gbench_path_ + ": the report writes " + name +
                          " in --out " + req_.out_dir + "; give another file");
+    for (const std::string& r : req_.results)
+      if (const std::string name = written_by_report(r); !name.empty())
+        throw config_error("--out " + req_.out_dir + ": the report writes " + name +
+                           " there, which is the input " + r +
+                           "; an output never overwrites "
+                           "an input");
+  }
+
+  // The name of `path` when it is one of the files the report writes into --out (report.md,
+  // report.html, a picture), else "".
+  std::string written_by_report(const std::string& path) const {
+    namespace fs = std::filesystem;
+    if (path.empty()) return "";
+    const fs::path p = fs::weakly_canonical(fs::absolute(path));
+    const std::string name = p.filename().string();
+    const bool report_file =
+        name == "report.md" || name == "report.html" || p.extension() == ".png";
+    return report_file && p.parent_path() == fs::weakly_canonical(fs::absolute(req_.out_dir)) ? name
+                                                                                              : "";
   }
 
   report_request req_;

@@ -95,6 +95,14 @@ class OutputPaths(TempDirTest):
                           os.path.join(rep, "report.md")])
         self.assertEqual(rc, 2, err)
         self.assertIn("the report writes report.md", err)
+        # An input where the report writes its own report.md.
+        os.makedirs(rep, exist_ok=True)  # the writability probe may have made it
+        inside = os.path.join(rep, "report.md")
+        shutil.copy(r, inside)
+        rc, _, err = run(["report", inside, "--out", rep])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--out " + rep + ": the report writes report.md there", err)
+        self.assertEqual(load(inside), load(r))
 
     def test_coll_writes_its_csv_and_refuses_a_trace(self):
         out = self.path("c.csv")
