@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "cli/flag_checks.hpp"
 #include "core/bringup.hpp"
 #include "core/document.hpp"
 #include "core/error.hpp"
@@ -48,8 +49,10 @@ void add_answer_flags(CLI::App& app, answer_flags& f) {
                  "percent a case may differ from --expect's, e.g. 5 or 5% (the measured spread "
                  "widens it)")
       ->capture_default_str();
+  // An empty path would write nothing, silently.
   app.add_option("--gbench-json", f.gbench_path,
-                 "also write the result in Google Benchmark's JSON format");
+                 "also write the result in Google Benchmark's JSON format")
+      ->check(not_empty());
 }
 
 void prepare_answers(answer_flags& f) {

@@ -42,6 +42,11 @@ class coll_command final : public command {
   }
 
   int run(const process_args& args) override {
+    // A collective alone has no overlap to look at, and nothing records its op intervals.
+    if (!flags_.trace_path.empty())
+      throw config_error("--trace " + flags_.trace_path +
+                         ": coll writes no trace (a collective alone has no overlap to show); "
+                         "use pair --trace for one beside a GEMM");
     const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
     coll_request r;
     r.c.op = parse_enum<coll_op>(op_, "--op");
@@ -52,7 +57,8 @@ class coll_command final : public command {
     r.sizes = sizes();
     check_coll_sizes(r, bytes_.empty() ? "--min/--max" : "--bytes");
     auto comm = make_communicator(args.argc, args.argv, flags_.timeout_s);
-    if (comm->is_root()) check_output_paths(flags_);
+    if (comm->is_root())
+      check_output_paths(flags_, {{"--gpu", flags_.gpu}, {"--cluster", flags_.cluster}});
     auto exec = make_executor(flags_, gpu, *comm);
     r.inject = injected_fault(flags_, *comm, exec->backend(), r.sizes.size());
     r.measure = measure_from(flags_, measure_options{});
@@ -60,7 +66,8 @@ class coll_command final : public command {
     const std::vector<coll_row> rows = run_coll(r, *exec, *comm);
     if (!comm->is_root()) return 0;
     if (!flags_.quiet) std::cout << format_coll_table(rows, exec->simulated(), exec->label());
-    if (!flags_.json_path.empty()) write_json(rows, r.c, *exec, gpu, *comm);
+    if (!flags_.json_path.empty() || !flags_.csv_path.empty())
+      write_files(rows, r.c, *exec, gpu, *comm);
     for (const auto& row : rows)
       if (row.wrong > 0) return static_cast<int>(exit_code::runtime);
     return 0;
@@ -76,15 +83,16 @@ class coll_command final : public command {
     return size_range(lo, hi, static_cast<std::uint64_t>(factor_));
   }
 
-  void write_json(const std::vector<coll_row>& rows, const collective_params& c,
-                  const executor& exec, const gpu_spec& gpu, const communicator& comm) const {
+  void write_files(const std::vector<coll_row>& rows, const collective_params& c,
+                   const executor& exec, const gpu_spec& gpu, const communicator& comm) const {
     const result_doc env = new_result_doc(exec, gpu, comm, ordered_json::object());
     coll_doc doc;
     doc.tool = env.tool;
     doc.env = env.env;
     doc.config = {{"op", to_string(c.op)}, {"ranks", ranks_}, {"ctas", ctas_}};
     doc.rows = rows;
-    write_coll_json(flags_.json_path, doc);
+    if (!flags_.json_path.empty()) write_coll_json(flags_.json_path, doc);
+    if (!flags_.csv_path.empty()) write_coll_csv(flags_.csv_path, doc);
   }
 
   std::string op_ = "all_gather", bytes_, min_, max_, algo_ = "auto";

@@ -49,16 +49,26 @@ class compare_command final : public command {
                            "; compare documents of the same kind");
       const step_doc b = step_from_json(base, base_), n = step_from_json(neu, new_);
       const compare_outcome out = compare_steps(b, n, threshold);
-      return finish(out, format_step_compare(out, b, n));
+      return finish(out, format_step_compare(out, b, n), b.cases.size(), n.cases.size());
     }
-    const compare_outcome out =
-        compare_results(result_from_json(base, base_), result_from_json(neu, new_), threshold);
-    return finish(out, format_compare(out));
+    const result_doc b = result_from_json(base, base_), n = result_from_json(neu, new_);
+    const compare_outcome out = compare_results(b, n, threshold);
+    return finish(out, format_compare(out), b.cases.size(), n.cases.size());
   }
 
  private:
-  static int finish(const compare_outcome& o, const std::string& text) {
-    std::cout << text;
+  // The table on stdout, its warnings on stderr too (a model change or another GPU must not
+  // pass unseen in a CI log); no case in both documents is unusable input (exit 2, as for
+  // --expect), never "no regression".
+  int finish(const compare_outcome& o, const std::string& text, std::size_t base_cases,
+             std::size_t new_cases) const {
+    std::cout << text << std::flush;
+    for (const std::string& w : o.warnings) std::cerr << "overlap-bench: warning: " << w << "\n";
+    if (o.matched() == 0)
+      throw config_error("compare: nothing was compared: " + base_ + " (" +
+                         std::to_string(base_cases) + " cases) and " + new_ + " (" +
+                         std::to_string(new_cases) +
+                         " cases) have no case in common (another scenario or sweep?)");
     return o.has_regression() ? static_cast<int>(exit_code::regression) : 0;
   }
 

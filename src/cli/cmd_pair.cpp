@@ -48,7 +48,8 @@ class pair_command final : public command {
     p.coll.nodes = nodes_for(ranks_, cluster_from(flags_, gpu));
     sweep_request req = pair_sweep(p, axes(), "pair --", gpu);
     req.source = "pair --sm-margin/--comm-ctas/--cdmc/--order/--priority";
-    return drive_sweep(std::move(req), flags_, gpu, args);
+    return drive_sweep(std::move(req), flags_, gpu, args,
+                       {{"--gpu", flags_.gpu}, {"--cluster", flags_.cluster}});
   }
 
  private:

@@ -1,7 +1,11 @@
+#include <filesystem>
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "cli/flag_checks.hpp"
+#include "cli/output_paths.hpp"
 #include "core/document.hpp"
+#include "core/error.hpp"
 #include "core/gbench.hpp"
 #include "core/report.hpp"
 #include "core/result.hpp"
@@ -23,14 +27,16 @@ class report_command final : public command {
     app->add_flag("--html", req_.html, "also write one self-contained report.html");
     app->add_flag("--trend", req_.trend,
                   "put every result file of --history first on the trend (regression tracking)");
-    app->add_option("--history", req_.history_dir, "the history folder --trend reads")
-        ->capture_default_str();
+    history_ = app->add_option("--history", req_.history_dir, "the history folder --trend reads")
+                   ->capture_default_str();
     app->add_option("--gbench-json", gbench_path_,
-                    "also write the subject (result or step) in Google Benchmark's JSON format");
+                    "also write the subject (result or step) in Google Benchmark's JSON format")
+        ->check(not_empty());
     return app;
   }
 
   int run(const process_args&) override {
+    check_paths();
     const report_outcome o = write_report(req_);
     for (const std::string& n : o.notes) std::cerr << "overlap-bench: report: " << n << "\n";
     for (const std::string& p : o.written) std::cout << p << "\n";
@@ -47,8 +53,43 @@ class report_command final : public command {
   }
 
  private:
+  // Before anything is written: a --history that is not a folder (also without --trend, where
+  // it would be ignored), --gbench-json against the inputs, and neither --gbench-json nor an
+  // input among the files the report writes into --out.
+  void check_paths() const {
+    // With --trend, write_report says the same.
+    if (history_->count() > 0 && !req_.trend && !std::filesystem::is_directory(req_.history_dir))
+      throw config_error("--history " + req_.history_dir + ": no such folder");
+    std::vector<path_flag> inputs;
+    for (const std::string& r : req_.results) inputs.push_back({"RESULT", r});
+    check_output_paths({{"--gbench-json", gbench_path_}}, inputs);
+    if (const std::string name = written_by_report(gbench_path_); !name.empty())
+      throw config_error("--gbench-json " + gbench_path_ + ": the report writes " + name +
+                         " in --out " + req_.out_dir + "; give another file");
+    for (const std::string& r : req_.results)
+      if (const std::string name = written_by_report(r); !name.empty())
+        throw config_error("--out " + req_.out_dir + ": the report writes " + name +
+                           " there, which is the input " + r +
+                           "; an output never overwrites "
+                           "an input");
+  }
+
+  // The name of `path` when it is one of the files the report writes into --out (report.md,
+  // report.html, a picture), else "".
+  std::string written_by_report(const std::string& path) const {
+    namespace fs = std::filesystem;
+    if (path.empty()) return "";
+    const fs::path p = fs::weakly_canonical(fs::absolute(path));
+    const std::string name = p.filename().string();
+    const bool report_file =
+        name == "report.md" || name == "report.html" || p.extension() == ".png";
+    return report_file && p.parent_path() == fs::weakly_canonical(fs::absolute(req_.out_dir)) ? name
+                                                                                              : "";
+  }
+
   report_request req_;
   std::string gbench_path_;
+  CLI::Option* history_ = nullptr;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "cli/harness.hpp"
 #include "cli/step_driver.hpp"
 #include "cli/sweep_driver.hpp"
+#include "core/error.hpp"
 #include "core/pipeline.hpp"
 
 namespace ob::cli {
@@ -29,11 +30,16 @@ class run_command final : public command {
 
   int run(const process_args& args) override {
     const std::string ref = config_.empty() ? "default_layer" : config_;
+    const std::vector<path_flag> inputs = {{"--config", config_}};
     if (scenario_kind(ref) == "step") {
+      // As `step` refuses it: a step document has no flat per-case row to write.
+      if (!flags_.csv_path.empty())
+        throw config_error("--csv " + flags_.csv_path + ": " + ref +
+                           " is a step scenario, which writes no CSV (as `step`); use --json");
       prepare_step_answers(flags_.answers);
       step_scenario sc = load_step_scenario(ref);
       for (const auto& s : sets_) apply_step_override(sc, s);
-      return drive_step(sc, flags_, args);
+      return drive_step(sc, flags_, args, inputs);
     }
     prepare_answers(flags_.answers);
     layer_scenario sc = load_layer_scenario(ref);
@@ -47,7 +53,7 @@ class run_command final : public command {
     req.measure = r.measure;
     req.source = r.source;
     req.warnings = r.warnings;
-    return drive_sweep(std::move(req), flags_, r.gpu, args);
+    return drive_sweep(std::move(req), flags_, r.gpu, args, inputs);
   }
 
  private:

@@ -43,7 +43,12 @@ class step_command final : public command {
     for (const auto& [axis, values] : values_)
       if (!values.empty()) apply_step_override(sc, axis + "=" + join(values));
     for (const auto& s : sets_) apply_step_override(sc, s);
-    return drive_step(sc, flags_, args);
+    return drive_step(sc, flags_, args,
+                      {{"--config", config_},
+                       {"--model", model_},
+                       {"--cluster", cluster_},
+                       {"--bridge-config", bridge_},
+                       {"--gpu", flags_.gpu}});
   }
 
  private:

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/atomic_file.hpp"
+
 namespace ob::cli {
 
 signal_watch::signal_watch() {
@@ -26,6 +28,12 @@ signal_watch::~signal_watch() {
   pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
 }
 
+void signal_watch::remove_temporaries_of(const std::vector<std::string>& outputs) {
+  const std::lock_guard lock(mutex_);
+  for (const std::string& o : outputs)
+    if (!o.empty()) temporaries_.push_back(temporary_path_for(o));
+}
+
 void signal_watch::watch(std::stop_token stop) {
   const timespec tick{0, 100'000'000};  // how soon the destructor's stop request is seen
   while (!stop.stop_requested()) {
@@ -42,7 +50,11 @@ void signal_watch::watch(std::stop_token stop) {
       }
       continue;
     }
-    // The second signal: end as the signal does, here and now.
+    // The second signal: end as the signal does, here and now, leaving no half-written file.
+    {
+      const std::lock_guard lock(mutex_);
+      for (const std::string& t : temporaries_) ::unlink(t.c_str());
+    }
     sigset_t one;
     sigemptyset(&one);
     sigaddset(&one, sig);

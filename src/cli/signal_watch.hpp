@@ -8,7 +8,10 @@
 #include <signal.h>
 
 #include <atomic>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace ob::cli {
 
@@ -24,10 +27,15 @@ class signal_watch {
   int received() const { return received_.load(); }
   // Say on stderr when the first signal arrives (rank 0 does, once it knows it is rank 0).
   void announce() { announce_ = true; }
+  // The files rank 0 will write: a second signal, which ends the process at once, first removes
+  // their temporaries (core/atomic_file.hpp), so no FILE.tmp.<pid> is left half written.
+  void remove_temporaries_of(const std::vector<std::string>& outputs);
 
  private:
   void watch(std::stop_token stop);
 
+  std::mutex mutex_;                      // guards temporaries_
+  std::vector<std::string> temporaries_;  // removed on the second signal
   sigset_t watched_{}, previous_{};
   std::atomic<bool> announce_{false};
   std::atomic<int> received_{0};

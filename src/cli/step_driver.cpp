@@ -45,7 +45,8 @@ journal_keeper step_journal(const common_flags& flags, const step_spec& spec, co
 
 }  // namespace
 
-int drive_step(const step_scenario& sc, const common_flags& flags, const process_args& args) {
+int drive_step(const step_scenario& sc, const common_flags& flags, const process_args& args,
+               const std::vector<path_flag>& inputs) {
   step_spec spec = resolve_step(sc);
   spec.measure = measure_from(flags, spec.measure);
   signal_watch signals;  // before MPI starts its threads
@@ -53,8 +54,9 @@ int drive_step(const step_scenario& sc, const common_flags& flags, const process
   preflight(spec.cases.size(), flags, "step", comm->is_root());
   // Before the first case, as for run and pair (README: journaled sweeps).
   if (comm->is_root()) {
-    check_output_paths(flags);
+    check_output_paths(flags, inputs);
     signals.announce();
+    signals.remove_temporaries_of(output_files(flags));
   }
   auto exec = make_executor(flags, spec.gpu, *comm);
   step_hooks hooks = cli_step_hooks(flags, *comm, signals);

@@ -3,10 +3,13 @@
 // makes the communicator and the executor, runs core's step sweep, prints and writes.
 #include "cli/command.hpp"
 #include "cli/harness.hpp"
+#include "cli/output_paths.hpp"
 #include "core/step_config.hpp"
 
 namespace ob::cli {
 
-int drive_step(const step_scenario& sc, const common_flags& flags, const process_args& args);
+// `inputs`: the files the command reads (--config, --model, ...), which no output may name.
+int drive_step(const step_scenario& sc, const common_flags& flags, const process_args& args,
+               const std::vector<path_flag>& inputs = {});
 
 }  // namespace ob::cli

@@ -93,7 +93,7 @@ sweep_hooks cli_hooks(const common_flags& flags, const communicator& comm, signa
 }  // namespace
 
 int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gpu,
-                const process_args& args) {
+                const process_args& args, const std::vector<path_flag>& inputs) {
   signal_watch signals;  // before MPI starts its threads
   auto comm = make_communicator(args.argc, args.argv, flags.timeout_s);
   if (comm->is_root()) signals.announce();
@@ -110,7 +110,10 @@ int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gp
     return out.stopped ? 128 + out.stopped : out.exit_code;
   }
   std::optional<sweep_outputs> outputs;
-  if (comm->is_root()) outputs.emplace(flags, req, *exec, hooks);
+  if (comm->is_root()) {
+    outputs.emplace(flags, req, *exec, hooks, inputs);
+    signals.remove_temporaries_of(output_files(flags));
+  }
   if (comm->is_root())
     for (const auto& w : req.warnings) std::cerr << "overlap-bench: warning: " << w << "\n";
 

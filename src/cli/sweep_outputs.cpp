@@ -8,36 +8,19 @@
 #include "core/atomic_file.hpp"
 
 namespace ob::cli {
-namespace {
-
-// Two flags naming one file would have the second write over the first.
-void check_distinct(const std::vector<std::pair<const char*, const std::string*>>& outputs) {
-  namespace fs = std::filesystem;
-  for (std::size_t i = 0; i < outputs.size(); ++i)
-    for (std::size_t j = i + 1; j < outputs.size(); ++j) {
-      const std::string& a = *outputs[i].second;
-      const std::string& b = *outputs[j].second;
-      if (a.empty() || b.empty()) continue;
-      if (fs::weakly_canonical(a) == fs::weakly_canonical(b) ||
-          fs::weakly_canonical(a) == fs::weakly_canonical(journal_path_for(b)))
-        throw config_error(std::string(outputs[j].first) + " " + b + ": the same file as " +
-                           outputs[i].first);
-    }
-}
-
-}  // namespace
-
-void check_output_paths(const common_flags& f) {
-  const std::vector<std::pair<const char*, const std::string*>> outputs = {
-      {"--json", &f.json_path}, {"--csv", &f.csv_path}, {"--trace", &f.trace_path}};
-  for (const auto& [flag, path] : outputs) {
-    if (path->empty()) continue;
-    if (const std::string why = why_not_writable(*path); !why.empty())
-      throw config_error(std::string(flag) + " " + *path + ": cannot write there: " + why);
-  }
-  check_distinct(outputs);
+void check_output_paths(const common_flags& f, std::vector<path_flag> inputs) {
+  inputs.push_back({"--expect", f.answers.expect_path});
+  check_output_paths({{"--json", f.json_path},
+                      {"--csv", f.csv_path},
+                      {"--trace", f.trace_path},
+                      {"--gbench-json", f.answers.gbench_path}},
+                     inputs, f.json_path);
   if (f.resume && f.json_path.empty())
     throw config_error("--resume: needs --json FILE (the journal is FILE.journal)");
+}
+
+std::vector<std::string> output_files(const common_flags& f) {
+  return {f.json_path, f.csv_path, f.trace_path, f.answers.gbench_path};
 }
 
 journal_keeper::journal_keeper(const common_flags& f, const std::string& fingerprint,
@@ -89,9 +72,9 @@ int stopped_exit(int signal, std::size_t done, std::size_t total, const common_f
 }
 
 sweep_outputs::sweep_outputs(const common_flags& f, const sweep_request& req, const executor& exec,
-                             sweep_hooks& hooks)
+                             sweep_hooks& hooks, const std::vector<path_flag>& inputs)
     : flags_(f) {
-  check_output_paths(f);
+  check_output_paths(f, inputs);
   journal_.emplace(
       f, sweep_fingerprint(req, exec.backend()), req.cases.size(),
       [&hooks](const ordered_json& c, const std::string& file, const std::string& where) {

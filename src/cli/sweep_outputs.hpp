@@ -6,15 +6,19 @@
 #include <optional>
 
 #include "cli/harness.hpp"
+#include "cli/output_paths.hpp"
 #include "core/error.hpp"
 #include "core/journal.hpp"
 #include "core/sweep.hpp"
 
 namespace ob::cli {
 
-// config_error (exit 2) naming the flag when --json, --csv or --trace cannot be written there, or
-// when two of them name the same file.
-void check_output_paths(const common_flags& f);
+// config_error (exit 2) naming the flag when --json, --csv, --trace or --gbench-json cannot be
+// written there, names a folder, or is the same file as another of them, as --json's journal,
+// as --expect or as one of `inputs` (the command's own: --config, --model, ...).
+void check_output_paths(const common_flags& f, std::vector<path_flag> inputs = {});
+// --json, --csv, --trace and --gbench-json as given ("" for a flag not given).
+std::vector<std::string> output_files(const common_flags& f);
 
 // <json>.journal of a sweep run from the command line (rank 0; nothing without --json): with
 // --resume continues it and hands each case it holds to `read`, else starts it afresh. An
@@ -51,7 +55,7 @@ class sweep_outputs {
   // hooks.finished, and hooks.on_case appends to it. Keep the object where it is: the hook
   // points to it.
   sweep_outputs(const common_flags& f, const sweep_request& req, const executor& exec,
-                sweep_hooks& hooks);
+                sweep_hooks& hooks, const std::vector<path_flag>& inputs);
   sweep_outputs(const sweep_outputs&) = delete;
   sweep_outputs& operator=(const sweep_outputs&) = delete;
 

@@ -14,10 +14,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string temporary_for(const std::string& path) {
-  return path + ".tmp." + std::to_string(::getpid());
-}
-
 // A rename would replace a device or a pipe (as root, /dev/null itself) with a plain file.
 std::string not_a_file(const std::string& path) {
   std::error_code ec;
@@ -38,7 +34,12 @@ std::string make_parent(const fs::path& target) {
 
 }  // namespace
 
-atomic_file::atomic_file(std::string path) : path_(std::move(path)), tmp_(temporary_for(path_)) {
+std::string temporary_path_for(const std::string& path) {
+  return path + ".tmp." + std::to_string(::getpid());
+}
+
+atomic_file::atomic_file(std::string path)
+    : path_(std::move(path)), tmp_(temporary_path_for(path_)) {
   if (const std::string why = not_a_file(path_); !why.empty())
     throw runtime_failure(path_ + ": " + why);
   if (const std::string why = make_parent(path_); !why.empty())
@@ -73,7 +74,7 @@ std::string why_not_writable(const std::string& path) {
   if (fs::is_directory(path, ec)) return "is a folder";
   if (const std::string why = not_a_file(path); !why.empty()) return why;
   if (const std::string why = make_parent(path); !why.empty()) return why;
-  const std::string tmp = temporary_for(path);
+  const std::string tmp = temporary_path_for(path);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) return std::string("cannot create a file there: ") + std::strerror(errno);
   std::fclose(f);

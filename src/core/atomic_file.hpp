@@ -29,6 +29,9 @@ class atomic_file {
   bool committed_ = false;
 };
 
+// The temporary file atomic_file writes `path` through: `path`.tmp.<pid>.
+std::string temporary_path_for(const std::string& path);
+
 // Why a result file could not be written at `path` ("" when it can): tries what writing does
 // (the parent folders, a temporary file beside it) and removes what it made. Lets a sweep refuse
 // an unwritable --json before its first case instead of after its last.

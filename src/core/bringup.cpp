@@ -76,7 +76,7 @@ prediction prediction_from_json(const json_object& obj, double deviation_pct) {
 
 expect_outcome expectation_of(const compare_outcome& c, double tolerance_pct,
                               const std::string& baseline_path,
-                              const std::function<void(expect_row&, double bar)>& explain) {
+                              const std::function<void(expect_row&, const compare_row&)>& explain) {
   expect_outcome o;
   o.tolerance_pct = tolerance_pct;
   o.warnings = c.warnings;
@@ -87,7 +87,7 @@ expect_outcome expectation_of(const compare_outcome& c, double tolerance_pct,
     if (row.verdict != "SLOWER" && row.verdict != "FASTER" && row.verdict != "WRONG") continue;
     if (!row.in_base) continue;  // a new case with wrong data fails the run on its own (exit 3)
     expect_row e{row.id, row.verdict, row.base_ms, row.new_ms, row.delta_pct, {}, {}, {}};
-    explain(e, row.bar_pct);
+    explain(e, row);
     o.outside.push_back(std::move(e));
   }
   if (o.matched == 0)
@@ -102,14 +102,14 @@ expect_outcome check_expectation(const result_doc& baseline, const result_doc& r
   std::map<std::string, const case_record*> base_by_id, run_by_id;
   for (const case_record& r : baseline.cases) base_by_id[r.id] = &r;
   for (const case_record& r : run.cases) run_by_id[r.id] = &r;
-  return expectation_of(compare_results(baseline, run, tolerance_pct), tolerance_pct, baseline_path,
-                        [&](expect_row& e, double bar) {
-                          const case_record &b = *base_by_id[e.id], &n = *run_by_id[e.id];
-                          e.compute_delta_pct =
-                              delta_pct(b.m.compute_ms.median, n.m.compute_ms.median);
-                          e.comm_delta_pct = delta_pct(b.m.comm_ms.median, n.m.comm_ms.median);
-                          e.hint = hint_for(e, bar);
-                        });
+  return expectation_of(
+      compare_results(baseline, run, tolerance_pct), tolerance_pct, baseline_path,
+      [&](expect_row& e, const compare_row& row) {
+        const case_record &b = *base_by_id[row.base_id], &n = *run_by_id[row.new_id];
+        e.compute_delta_pct = delta_pct(b.m.compute_ms.median, n.m.compute_ms.median);
+        e.comm_delta_pct = delta_pct(b.m.comm_ms.median, n.m.comm_ms.median);
+        e.hint = hint_for(e, row.bar_pct);
+      });
 }
 
 std::string format_expectation(const expect_outcome& o, const std::string& baseline_path) {

@@ -46,10 +46,11 @@ expect_outcome check_expectation(const result_doc& baseline, const result_doc& r
                                  double tolerance_pct, const std::string& baseline_path);
 
 // The same judgement of any compare outcome (a step document's too, core/step_compare.hpp):
-// `explain` fills each case outside with its hint, given the bar it crossed.
+// `explain` fills each case outside with its hint, given its compare row (the ids on each side
+// and the bar it crossed).
 expect_outcome expectation_of(const compare_outcome& c, double tolerance_pct,
                               const std::string& baseline_path,
-                              const std::function<void(expect_row&, double bar)>& explain);
+                              const std::function<void(expect_row&, const compare_row&)>& explain);
 
 // Warnings, the cases outside with their hints, and a PASS or FAIL line.
 std::string format_expectation(const expect_outcome& o, const std::string& baseline_path);

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "core/document.hpp"
 #include "core/report_table.hpp"
 
 namespace ob {
@@ -56,6 +57,18 @@ void environment_warnings(const compare_side& base, const compare_side& neu,
   }
 }
 
+// Two simulated documents of different model versions (env.sim_model, e.g. sim-v2 and sim-v2.1)
+// differ by the model's change as well: it must not read as a regression or a gain.
+void model_warnings(const compare_side& base, const compare_side& neu,
+                    std::vector<std::string>& out) {
+  if (!base.simulated || !neu.simulated) return;
+  const std::string mb = env_text(*base.env, "sim_model"), mn = env_text(*neu.env, "sim_model");
+  if (mb == mn) return;
+  auto shown = [](const std::string& m) { return m.empty() ? std::string("(not recorded)") : m; };
+  out.push_back("simulator model differs: BASE " + shown(mb) + ", NEW " + shown(mn) +
+                ": the times differ by the model's change too, not only by a performance change");
+}
+
 // Simulated documents repeat nothing: each case is one deterministic iteration.
 void spread_notes(const compare_side& base, const compare_side& neu,
                   std::vector<std::string>& out) {
@@ -98,6 +111,11 @@ bool has_regression(const compare_outcome& o) {
 
 bool compare_outcome::has_regression() const { return ob::has_regression(*this); }
 
+std::size_t compare_outcome::matched() const {
+  return static_cast<std::size_t>(std::count_if(
+      rows.begin(), rows.end(), [](const compare_row& r) { return r.in_base && r.in_new; }));
+}
+
 std::string signed_pct_text(double v) {
   if (std::isinf(v)) return v > 0 ? "+inf%" : "-inf%";
   return (v >= 0 ? "+" : "") + fixed(v, 1) + "%";
@@ -108,28 +126,32 @@ compare_outcome compare_sides(const compare_side& base, const compare_side& neu,
   compare_outcome o;
   o.threshold_pct = threshold_pct;
   environment_warnings(base, neu, o.warnings);
+  model_warnings(base, neu, o.warnings);
   spread_notes(base, neu, o.notes);
-  std::map<std::string, const compare_side::entry*> new_by_id;
-  for (const compare_side::entry& c : neu.cases) new_by_id[*c.id] = &c;
-  std::set<std::string> base_ids;
+  std::map<std::string, const compare_side::entry*> new_by_key;
+  for (const compare_side::entry& c : neu.cases) new_by_key[c.key] = &c;
+  std::set<std::string> base_keys;
   for (const compare_side::entry& b : base.cases) {
-    base_ids.insert(*b.id);
+    base_keys.insert(b.key);
     compare_row r;
-    r.id = *b.id;
-    auto it = new_by_id.find(*b.id);
-    if (it == new_by_id.end()) {
+    r.id = r.base_id = *b.id;
+    auto it = new_by_key.find(b.key);
+    if (it == new_by_key.end()) {
       r.verdict = "MISSING";
       r.base_ms = b.time->median;
       r.in_new = false;
     } else {
+      r.new_id = *it->second->id;
+      // Ids differ when a param held constant in each document changed between them (a step).
+      if (r.new_id != r.base_id) r.id = b.key.empty() ? r.new_id : b.key;
       judge(r, b, *it->second, threshold_pct);
     }
     o.rows.push_back(r);
   }
   for (const compare_side::entry& n : neu.cases) {
-    if (base_ids.count(*n.id)) continue;
+    if (base_keys.count(n.key)) continue;
     compare_row r;
-    r.id = *n.id;
+    r.id = r.new_id = *n.id;
     r.verdict = n.wrong > 0 ? "WRONG" : "NEW";
     r.in_base = false;
     r.new_ms = n.time->median;
@@ -138,20 +160,30 @@ compare_outcome compare_sides(const compare_side& base, const compare_side& neu,
   return o;
 }
 
+void partial_warnings(const std::optional<std::size_t>& base_planned, std::size_t base_cases,
+                      const std::optional<std::size_t>& new_planned, std::size_t new_cases,
+                      std::vector<std::string>& out) {
+  if (base_planned) out.push_back("BASE is " + partial_text(base_planned, base_cases));
+  if (new_planned) out.push_back("NEW is " + partial_text(new_planned, new_cases));
+}
+
 compare_outcome compare_results(const result_doc& base, const result_doc& neu,
                                 double threshold_pct) {
   auto side = [](const result_doc& d) {
     compare_side s{&d.env, d.simulated(), {}};
-    for (const case_record& c : d.cases) s.cases.push_back({&c.id, &c.m.overlapped_ms, c.m.wrong});
+    for (const case_record& c : d.cases)
+      s.cases.push_back({&c.id, &c.m.overlapped_ms, c.m.wrong, c.id});
     return s;
   };
   compare_outcome o = compare_sides(side(base), side(neu), threshold_pct);
+  partial_warnings(base.planned_cases, base.cases.size(), neu.planned_cases, neu.cases.size(),
+                   o.warnings);
   std::map<std::string, double> base_exposed, new_exposed;
   for (const case_record& c : base.cases) base_exposed[c.id] = c.m.exposed_comm_ms;
   for (const case_record& c : neu.cases) new_exposed[c.id] = c.m.exposed_comm_ms;
   for (compare_row& r : o.rows) {
-    if (r.in_base) r.base_exposed_ms = base_exposed[r.id];
-    if (r.in_new) r.new_exposed_ms = new_exposed[r.id];
+    if (r.in_base) r.base_exposed_ms = base_exposed[r.base_id];
+    if (r.in_new) r.new_exposed_ms = new_exposed[r.new_id];
   }
   return o;
 }
@@ -198,7 +230,11 @@ std::string compare_summary(const compare_outcome& o, const std::string& times) 
       summary += std::to_string(counts[v]) + " " + v;
     }
   out += (summary.empty() ? std::string("no cases") : summary) + "\n";
-  out += has_regression(o) ? "REGRESSION\n" : "no regression\n";
+  // No case in both: a verdict of "no regression" would claim a check that never happened.
+  if (o.matched() == 0)
+    out += "NOTHING COMPARED: no case is in both documents\n";
+  else
+    out += has_regression(o) ? "REGRESSION\n" : "no regression\n";
   return out;
 }
 

@@ -5,6 +5,7 @@
 // rule reads a document through compare_side, so layer/pair results (the overlapped median) and
 // step documents (the step median, core/step_compare.hpp) are judged alike.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,8 @@
 namespace ob {
 
 struct compare_row {
-  std::string id;
+  std::string id;  // as printed: the case's id, or what matched it when BASE and NEW ids differ
+  std::string base_id, new_id;  // the case's id on each side ("" for the absent side)
   // SAME | FASTER | SLOWER: the judged median moved by less / more than the bar.
   // MISSING: in BASE only. NEW: in NEW only. WRONG: NEW's case failed verification (#wrong > 0).
   std::string verdict;
@@ -37,6 +39,7 @@ struct compare_outcome {
   // (n = 1, cv 0), so their noise is 0 and the threshold alone decides.
   std::vector<std::string> notes;
   bool has_regression() const;  // same as the free function
+  std::size_t matched() const;  // cases in both documents: 0 means nothing was compared
 };
 
 // A SLOWER or WRONG verdict is a regression (exit 1). MISSING is reported, not a regression:
@@ -44,7 +47,8 @@ struct compare_outcome {
 bool has_regression(const compare_outcome& o);
 
 // What compare reads of a document: its env (backend, GPU and variables, for the warnings),
-// whether it is simulated, and per case the id, the judged time and #wrong. Pointers point into
+// whether it is simulated, and per case the id, the judged time, #wrong and the key cases are
+// matched on (a result's id; a step's varying params, core/step_compare.hpp). Pointers point into
 // the document.
 struct compare_side {
   const ordered_json* env = nullptr;
@@ -53,6 +57,7 @@ struct compare_side {
     const std::string* id;
     const stats* time;
     std::int64_t wrong;
+    std::string key;
   };
   std::vector<entry> cases;
 };
@@ -63,6 +68,12 @@ compare_outcome compare_sides(const compare_side& base, const compare_side& neu,
 // Result documents: judged on overlapped_ms, exposed_comm_ms shown beside it.
 compare_outcome compare_results(const result_doc& base, const result_doc& neu,
                                 double threshold_pct);
+
+// A warning for each side a stopped sweep wrote ("complete": false): its missing cases are not
+// cases dropped from the sweep. Used by compare_results and compare_steps.
+void partial_warnings(const std::optional<std::size_t>& base_planned, std::size_t base_cases,
+                      const std::optional<std::size_t>& new_planned, std::size_t new_cases,
+                      std::vector<std::string>& out);
 
 // Warnings and notes first, then one aligned row per case and a summary line.
 std::string format_compare(const compare_outcome& o);

@@ -61,4 +61,30 @@ bool env_simulated(const ordered_json& env) {
   return it != env.end() && it->is_boolean() && it->get<bool>();
 }
 
+void partial_marker_to_json(const std::optional<std::size_t>& planned, ordered_json& j) {
+  if (!planned) return;
+  j["complete"] = false;
+  j["planned_cases"] = *planned;
+}
+
+std::optional<std::size_t> partial_marker_from_json(const json_object& top, std::size_t cases) {
+  const bool complete = top.get_bool("complete", true);
+  const std::optional<std::int64_t> planned = top.get_optional_int("planned_cases");
+  if (complete) {
+    if (planned) top.fail("planned_cases", "only a partial document (\"complete\": false) has it");
+    return std::nullopt;
+  }
+  if (!planned) top.fail_missing("planned_cases");
+  if (*planned < static_cast<std::int64_t>(cases))
+    top.fail("planned_cases", "expected at least the " + std::to_string(cases) +
+                                  " cases the document holds, got " + std::to_string(*planned));
+  return static_cast<std::size_t>(*planned);
+}
+
+std::string partial_text(const std::optional<std::size_t>& planned, std::size_t cases) {
+  if (!planned) return "";
+  return "PARTIAL: " + std::to_string(cases) + " of " + std::to_string(*planned) +
+         " cases (the sweep was stopped; --resume measures the rest)";
+}
+
 }  // namespace ob

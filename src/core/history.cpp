@@ -21,6 +21,18 @@ std::string quoted(const std::string& s) {
   return out;
 }
 
+// env.sim_model of a simulated result ("sim-v2.1"); "" for a measured one or an older file.
+std::string sim_model_of(const result_doc& d) {
+  if (!d.simulated()) return "";
+  auto it = d.env.find("sim_model");
+  return it != d.env.end() && it->is_string() ? it->get<std::string>() : "(not recorded)";
+}
+
+bool model_changed(const trend_point& prev, const trend_point& now) {
+  return prev.doc.simulated() && now.doc.simulated() &&
+         sim_model_of(prev.doc) != sim_model_of(now.doc);
+}
+
 std::string verdicts_against(const trend_point& prev, const trend_point& now) {
   const compare_outcome c = compare_results(prev.doc, now.doc, 5.0);
   std::map<std::string, int> counts;
@@ -28,7 +40,10 @@ std::string verdicts_against(const trend_point& prev, const trend_point& now) {
   std::string out;
   for (const char* v : {"SLOWER", "WRONG", "FASTER", "SAME", "NEW", "MISSING"})
     if (counts[v]) out += (out.empty() ? "" : ", ") + std::to_string(counts[v]) + " " + v;
-  return out.empty() ? "-" : out;
+  if (out.empty()) out = "-";
+  if (model_changed(prev, now))
+    out += " (model " + sim_model_of(prev.doc) + " → " + sim_model_of(now.doc) + ")";
+  return out;
 }
 
 }  // namespace
@@ -48,9 +63,21 @@ std::vector<trend_point> load_trend(const std::vector<std::string>& paths) {
   std::vector<trend_point> out;
   for (const std::string& p : paths) {
     trend_point t{fs::path(p).stem().string(), p, load_result(p), std::nullopt};
-    t.rec = t.doc.rec ? t.doc.rec : recommend(t.doc);
+    // No cases: nothing to recommend, whatever the file stored.
+    if (!t.doc.cases.empty()) t.rec = t.doc.rec ? t.doc.rec : recommend(t.doc);
     out.push_back(std::move(t));
   }
+  return out;
+}
+
+std::vector<std::string> trend_warnings(const std::vector<trend_point>& points) {
+  std::vector<std::string> out;
+  for (std::size_t i = 1; i < points.size(); ++i)
+    if (model_changed(points[i - 1], points[i]))
+      out.push_back("simulator model differs: " + points[i - 1].label + " is " +
+                    sim_model_of(points[i - 1].doc) + ", " + points[i].label + " is " +
+                    sim_model_of(points[i].doc) +
+                    "; the change between them is partly the model's, not a performance change");
   return out;
 }
 

@@ -25,7 +25,12 @@ std::vector<trend_point> load_trend(const std::vector<std::string>& paths);
 
 // Per point: the best case, the default case, the best `none` case, and against the previous
 // point compare's verdict counts ("2 SLOWER, 29 SAME").
+// The verdicts say "(model sim-v2 → sim-v2.1)" where two simulated neighbours come from
+// different model versions (env.sim_model).
 std::vector<std::vector<std::string>> trend_rows(const std::vector<trend_point>& points);
+// One warning per pair of neighbours whose simulator model differs, so a model change does not
+// read as a regression or a gain.
+std::vector<std::string> trend_warnings(const std::vector<trend_point>& points);
 std::vector<std::string> trend_header();
 
 }  // namespace ob

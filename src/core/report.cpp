@@ -92,6 +92,10 @@ report_outcome write_step_report(const report_request& r, const ordered_json& su
 
 report_outcome write_report(const report_request& req) {
   report_request r = req;
+  // A trend that silently left out a mistyped history folder would look like a short history.
+  if (r.trend && !fs::is_directory(r.history_dir))
+    throw config_error("--history " + r.history_dir +
+                       ": no such folder, so --trend has no result files from it");
   if (r.results.empty() && r.trend) {
     const std::vector<std::string> h = history_files(r.history_dir);
     if (h.empty()) throw config_error("report --trend: no result files in " + r.history_dir);
@@ -105,9 +109,11 @@ report_outcome write_report(const report_request& req) {
   std::vector<std::pair<std::string, std::string>> trend_args;
   if (trend.size() >= 2)
     for (const trend_point& t : trend) trend_args.emplace_back(t.label, t.path);
-  return draw_and_write(r, subject.path, subject.label, trend_args, [&](const plot_outcome& plots) {
-    return build_report(subject, trend, plots);
-  });
+  report_outcome o = draw_and_write(
+      r, subject.path, subject.label, trend_args,
+      [&](const plot_outcome& plots) { return build_report(subject, trend, plots); });
+  for (const std::string& w : trend_warnings(trend)) o.notes.push_back("warning: " + w);
+  return o;
 }
 
 }  // namespace ob

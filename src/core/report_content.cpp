@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/diagnosis.hpp"
+#include "core/document.hpp"
 #include "core/report_table.hpp"
 #include "core/units.hpp"
 
@@ -143,10 +144,16 @@ void header_section(report_doc& out, const trend_point& s) {
                        {"what ran", scenario_text(d.config)},
                        {"cases", std::to_string(d.cases.size())},
                        {"tool", tool_text(d.tool)}});
+  if (d.planned_cases) out.paragraph(partial_text(d.planned_cases, d.cases.size()) + ".");
 }
 
 void answer_section(report_doc& out, const trend_point& s) {
   out.heading(2, "Answer");
+  // A recommendation stored in a document without cases answers nothing that is in it.
+  if (s.doc.cases.empty()) {
+    out.paragraph("The result holds no cases: there is nothing to recommend.");
+    return;
+  }
   if (!s.rec) {
     out.paragraph("No case has valid data (every case failed verification).");
     return;
@@ -276,6 +283,7 @@ void trend_section(report_doc& out, const std::vector<trend_point>& trend,
                 (simulated > 0 && simulated < static_cast<long>(trend.size())
                      ? " Simulated and measured points differ by model error, not by performance."
                      : ""));
+  for (const std::string& w : trend_warnings(trend)) out.paragraph("Warning: " + w + ".");
   add_figures(out, plots, "trend");
   out.table(trend_header(), trend_rows(trend));
 }

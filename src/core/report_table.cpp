@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/diagnosis.hpp"
+#include "core/document.hpp"
 #include "core/recommend.hpp"
 
 namespace ob {
@@ -262,6 +263,7 @@ std::string format_case_table(const result_doc& d) {
   const param_split params = split_params(d);
   std::vector<std::string> dropped;
   std::string out = banner_line(d.env) + "\n";
+  if (d.planned_cases) out += partial_text(d.planned_cases, d.cases.size()) + "\n";
   out += render_fitting(case_cells(d, params.varying), dropped);
   if (d.cases.empty()) out += "(no cases)\n";
   if (!params.fixed.empty()) {
@@ -279,7 +281,7 @@ std::string format_case_table(const result_doc& d) {
     out += "(all in --json and --csv)\n";
   }
   out += best_per_method(d);
-  if (d.rec) out += recommendation_line(*d.rec, d) + "\n";
+  if (d.rec && !d.cases.empty()) out += recommendation_line(*d.rec, d) + "\n";
   std::int64_t wrong_cases = 0;
   for (const case_record& c : d.cases) {
     for (const std::string& w : c.warnings) out += "warning: " + c.id + ": " + w + "\n";

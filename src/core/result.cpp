@@ -79,6 +79,7 @@ result_doc read_result(const json& j, const ordered_json* ordered, const std::st
   if (!cases.is_array()) top.fail("cases", "expected an array, got " + describe_json(cases));
   result_doc d;
   read_doc_answers(top, d);
+  d.planned_cases = partial_marker_from_json(top, cases.size());
   top.finish();
 
   // Free-form sections come from the ordered original when there is one, keeping key order.
@@ -192,6 +193,7 @@ ordered_json to_json(const result_doc& d) {
   ordered_json j;
   j["schema"] = result_schema_v1;
   j["simulated"] = d.simulated();
+  partial_marker_to_json(d.planned_cases, j);
   j["tool"] = d.tool.is_null() ? ordered_json::object() : d.tool;
   j["env"] = d.env.is_null() ? ordered_json::object() : d.env;
   j["config"] = d.config.is_null() ? ordered_json::object() : d.config;
@@ -229,6 +231,7 @@ void write_result_json(const std::string& path, const result_doc& d) {
   head.env = d.env;
   head.config = d.config;
   head.rec = d.rec;
+  head.planned_cases = d.planned_cases;
   write_json_streamed(path, to_json(head), d.cases.size(),
                       [&d](std::size_t i) { return to_json(d.cases[i]); });
 }
@@ -346,6 +349,40 @@ coll_doc coll_from_json(const ordered_json& oj, const std::string& file) {
 
 void write_coll_json(const std::string& path, const coll_doc& d) {
   write_file_atomic(path, dump_json(to_json(d), 2) + "\n");
+}
+
+std::string coll_csv(const coll_doc& d) {
+  const auto env_backend = d.env.find("backend");
+  const std::string backend =
+      env_backend != d.env.end() && env_backend->is_string() ? env_backend->get<std::string>() : "";
+  std::string out;
+  auto emit = [&out](const std::vector<std::string>& row) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (i) out += ',';
+      out += csv_field(row[i]);
+    }
+    out += "\r\n";  // RFC 4180 line ending
+  };
+  // Every row has the same fields (to_json(coll_row)), so an empty row names the columns.
+  std::vector<std::pair<std::string, ordered_json>> columns;
+  flatten(to_json(coll_row{}), "", columns);
+  std::vector<std::string> header;
+  for (const auto& [key, value] : columns) header.push_back(key.substr(1));  // no leading dot
+  header.insert(header.end(), {"backend", "simulated"});
+  emit(header);
+  for (const coll_row& r : d.rows) {
+    std::vector<std::pair<std::string, ordered_json>> flat;
+    flatten(to_json(r), "", flat);
+    std::vector<std::string> cells;
+    for (const auto& [key, value] : flat) cells.push_back(csv_value(value));
+    cells.insert(cells.end(), {backend, d.simulated() ? "true" : "false"});
+    emit(cells);
+  }
+  return out;
+}
+
+void write_coll_csv(const std::string& path, const coll_doc& d) {
+  write_file_atomic(path, coll_csv(d));
 }
 
 }  // namespace ob

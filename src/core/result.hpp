@@ -39,6 +39,9 @@ struct result_doc {
   ordered_json config = ordered_json::object();  // the resolved configuration
   std::vector<case_record> cases;
   std::optional<recommendation> rec;  // which case to use (core/recommend.hpp)
+  // The sweep's case count when it stopped before its last case ("complete": false,
+  // core/document.hpp); nullopt for a complete document.
+  std::optional<std::size_t> planned_cases;
 
   // env.simulated; false when absent. Simulated results must never pass for measurements.
   bool simulated() const;
@@ -90,5 +93,9 @@ struct coll_doc {
 ordered_json to_json(const coll_doc& d);
 coll_doc coll_from_json(const ordered_json& j, const std::string& file);
 void write_coll_json(const std::string& path, const coll_doc& d);
+// `coll --csv`: one header row and one row per size, the JSON row's fields in its order (time_ms
+// flattened to time_ms.median, ...), then backend and simulated. Written through a temporary file.
+std::string coll_csv(const coll_doc& d);
+void write_coll_csv(const std::string& path, const coll_doc& d);
 
 }  // namespace ob

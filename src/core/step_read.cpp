@@ -20,6 +20,7 @@ step_doc step_from_json(const ordered_json& oj, const std::string& file) {
   step_doc d;
   if (const auto r = top.get_optional_object("recommendation"))
     d.rec = step_recommendation_from_json(*r);
+  d.planned_cases = partial_marker_from_json(top, cases.size());
   top.finish();
   d.tool = oj["tool"];
   d.env = oj["env"];

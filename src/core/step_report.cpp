@@ -1,5 +1,6 @@
 #include "core/step_report.hpp"
 
+#include "core/document.hpp"
 #include "core/report_content.hpp"
 #include "core/units.hpp"
 
@@ -45,11 +46,17 @@ void header_section(report_doc& out, const std::string& path, const step_doc& d)
   rows.push_back({"cases", std::to_string(d.cases.size())});
   rows.push_back({"tool", tool_text(d.tool)});
   out.table({"", ""}, rows);
+  if (d.planned_cases) out.paragraph(partial_text(d.planned_cases, d.cases.size()) + ".");
 }
 
 void answer_section(report_doc& out, const step_doc& d) {
   out.heading(2, "Answer");
-  if (!d.rec) {
+  // A recommendation stored in a document without cases answers nothing that is in it.
+  if (d.cases.empty()) {
+    out.paragraph("The document holds no cases: there is nothing to recommend.");
+    return;
+  }
+  if (!d.rec || !find_case(d, d.rec->best_case)) {
     out.paragraph("No case has a measured step.");
     return;
   }

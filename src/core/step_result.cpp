@@ -70,6 +70,7 @@ ordered_json to_json(const step_doc& d) {
   ordered_json j;
   j["schema"] = step_schema_v1;
   j["simulated"] = d.simulated();
+  partial_marker_to_json(d.planned_cases, j);
   j["tool"] = d.tool;
   j["env"] = d.env;
   j["config"] = d.config;
@@ -138,6 +139,7 @@ std::string format_step_table(const step_doc& d) {
   for (const breakdown_part& p : breakdown_parts()) head.push_back(p.heading);
   head.insert(head.end(), {"tok/s/GPU", "TFLOP/s", "MFU %", "why"});
   std::string out = banner_line(d.env) + "\n";
+  if (d.planned_cases) out += partial_text(d.planned_cases, d.cases.size()) + "\n";
   out += pad(d.simulated() ? "case (sim)" : "case", id_w, false);
   for (std::size_t i = 0; i < head.size(); ++i) out += "  " + cell(head, i);
   out += "\n";
@@ -156,7 +158,8 @@ std::string format_step_table(const step_doc& d) {
       "times in ms on the critical stage; the breakdown adds up to the step; TFLOP/s per GPU "
       "by Megatron's formula (no recompute), MFU against the dense peak; why = the main cause "
       "of the exposed time (docs/ARCHITECTURE.md §7.1)\n";
-  if (d.rec) out += recommendation_line(*d.rec, d) + "\n";
+  if (d.cases.empty()) out += "(no cases)\n";
+  if (d.rec && !d.cases.empty()) out += recommendation_line(*d.rec, d) + "\n";
   for (const step_record& r : d.cases)
     for (const std::string& w : r.warnings) out += "warning: " + r.id + ": " + w + "\n";
   return out;

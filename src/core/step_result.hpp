@@ -39,6 +39,9 @@ struct step_doc {
   std::vector<step_record> cases;
   // Which case to use (core/recommend.hpp): the lowest step median; set at the end of the sweep.
   std::optional<recommendation> rec;
+  // The sweep's case count when it stopped before its last case ("complete": false,
+  // core/document.hpp); nullopt for a complete document.
+  std::optional<std::size_t> planned_cases;
   bool simulated() const;
 };
 

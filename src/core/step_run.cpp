@@ -310,6 +310,7 @@ step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communic
     if (auto it = by_id.find(rc.c.id); it != by_id.end())
       out.doc.cases.push_back(std::move(it->second));
   out.doc.rec = recommend(out.doc);  // of the cases finished (docs/ARCHITECTURE.md §7.2)
+  if (out.doc.cases.size() < spec.cases.size()) out.doc.planned_cases = spec.cases.size();
   return out;
 }
 

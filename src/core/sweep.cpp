@@ -258,6 +258,9 @@ sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& c
     if (auto it = by_id.find(c.id); it != by_id.end())
       out.doc.cases.push_back(std::move(it->second));
   finish_answers(out.doc);
+  // A child run of one CDMC value holds only its own cases; its parent's document is the sweep.
+  if (!hooks.only_cdmc && out.doc.cases.size() < req.cases.size())
+    out.doc.planned_cases = req.cases.size();
   for (const auto& rec : out.doc.cases)
     if (rec.m.wrong > 0) out.exit_code = static_cast<int>(exit_code::runtime);
   return out;

@@ -99,4 +99,44 @@ TEST(Compare, WarnsWhenComparingSimulatedWithMeasured) {
   EXPECT_TRUE(same.warnings.empty());
 }
 
+// No case in both documents: there is no verdict to give, least of all "no regression".
+TEST(Compare, NothingInCommonComparesNothing) {
+  const result_doc base = doc({timed_case("a", 100, 0)});
+  const auto empty = compare_results(base, doc({}), 5);
+  EXPECT_EQ(empty.matched(), 0u);
+  EXPECT_FALSE(empty.has_regression());
+  const std::string text = format_compare(empty);
+  EXPECT_NE(text.find("NOTHING COMPARED"), std::string::npos) << text;
+  EXPECT_EQ(text.find("no regression"), std::string::npos) << text;
+  const auto other = compare_results(base, doc({timed_case("b", 100, 0)}), 5);
+  EXPECT_EQ(other.matched(), 0u);
+  EXPECT_NE(format_compare(other).find("NOTHING COMPARED"), std::string::npos);
+  EXPECT_EQ(compare_results(base, base, 5).matched(), 1u);
+}
+
+// A model change (env.sim_model) moves every simulated time; it must not pass for a regression.
+TEST(Compare, WarnsWhenTheSimulatorModelDiffers) {
+  result_doc base = doc({timed_case("a", 100, 0)}, true);
+  result_doc neu = doc({timed_case("a", 120, 0)}, true);
+  base.env["sim_model"] = "sim-v2";
+  neu.env["sim_model"] = "sim-v2.1";
+  const auto o = compare_results(base, neu, 5);
+  const std::string text = format_compare(o);
+  EXPECT_NE(text.find("warning: simulator model differs: BASE sim-v2, NEW sim-v2.1"),
+            std::string::npos)
+      << text;
+  neu.env["sim_model"] = "sim-v2";
+  EXPECT_TRUE(compare_results(base, neu, 5).warnings.empty());
+}
+
+// A stopped sweep's missing cases are not cases dropped on purpose.
+TEST(Compare, WarnsWhenASideIsPartial) {
+  result_doc base = doc({timed_case("a", 100, 0), timed_case("b", 100, 0)});
+  result_doc neu = doc({timed_case("a", 100, 0)});
+  neu.planned_cases = 2;
+  const auto o = compare_results(base, neu, 5);
+  ASSERT_EQ(o.warnings.size(), 1u);
+  EXPECT_EQ(o.warnings[0].rfind("NEW is PARTIAL: 1 of 2 cases", 0), 0u) << o.warnings[0];
+}
+
 }  // namespace ob

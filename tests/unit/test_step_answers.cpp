@@ -133,9 +133,72 @@ TEST(StepAnswers, ExpectListsTheCasesOutsideWithWhatMoved) {
   EXPECT_NE(format_expectation(o, "base.json").find("expect: FAIL: 1 of 4 cases outside"),
             std::string::npos);
   EXPECT_TRUE(check_step_expectation(base, run, 30, "base.json").passed());
+  // Cases are matched on the params that vary; another sweep's values leave none in common.
   step_doc other = grid();
-  for (step_record& r : other.cases) r.id += ",x";
+  for (step_record& r : other.cases) {
+    r.params["cdmc"] = r.params["cdmc"].get<int>() * 2;
+    r.id = "cdmc=" + r.params["cdmc"].dump() +
+           ",dp_overlap=" + r.params["dp_overlap"].get<std::string>();
+  }
   EXPECT_THROW(check_step_expectation(base, other, 10, "base.json"), config_error);
+}
+
+// Every flag of `step` is an axis, so a flag changed between two runs (--tp 2 to --tp 4) is a
+// param held constant in each document: the cases are still matched on the params that vary.
+TEST(StepAnswers, CompareMatchesCasesOnTheParamsThatVary) {
+  step_doc base = grid(), neu = grid();
+  for (step_record& r : base.cases) {
+    r.params["tp"] = 2;
+    r.id = "tp=2," + r.id;
+  }
+  for (step_record& r : neu.cases) {
+    r.params["tp"] = 4;
+    r.id = "tp=4," + r.id;
+  }
+  neu.cases[3].step_ms = compute_stats({150});
+  const compare_outcome o = compare_steps(base, neu, 5);
+  ASSERT_EQ(o.rows.size(), 4u);
+  EXPECT_EQ(o.matched(), 4u);
+  EXPECT_EQ(o.rows[0].id, "cdmc=1,dp_overlap=on");
+  EXPECT_EQ(o.rows[0].base_id, "tp=2,cdmc=1,dp_overlap=on");
+  EXPECT_EQ(o.rows[0].new_id, "tp=4,cdmc=1,dp_overlap=on");
+  EXPECT_EQ(o.rows[3].verdict, "SLOWER");
+  const std::string text = format_step_compare(o, base, neu);
+  EXPECT_EQ(text.find("MISSING"), std::string::npos) << text;
+  EXPECT_NE(text.find("tp: BASE 2, NEW 4"), std::string::npos) << text;
+  // One case each, every param constant: the one case is compared with the other.
+  step_doc one_base = base, one_new = neu;
+  one_base.cases.resize(1);
+  one_new.cases.resize(1);
+  const compare_outcome single = compare_steps(one_base, one_new, 5);
+  ASSERT_EQ(single.rows.size(), 1u);
+  EXPECT_EQ(single.matched(), 1u);
+  EXPECT_NE(format_step_compare(single, one_base, one_new).find("no regression"),
+            std::string::npos);
+  // The same documents keep their ids and say nothing about matching.
+  const compare_outcome same = compare_steps(base, base, 5);
+  EXPECT_EQ(same.rows[0].id, "tp=2,cdmc=1,dp_overlap=on");
+  EXPECT_EQ(same.notes.size(), 1u);
+}
+
+TEST(StepAnswers, ReportAndTableSayPartialAndDropTheRecommendationWithoutCases) {
+  step_doc d = grid();
+  d.planned_cases = 10;
+  const ordered_json j = to_json(d);
+  EXPECT_EQ(j["complete"], false);
+  EXPECT_EQ(j["planned_cases"], 10);
+  EXPECT_EQ(step_from_json(j, "s.json").planned_cases, 10u);
+  EXPECT_NE(format_step_table(d).find("PARTIAL: 4 of 10 cases"), std::string::npos);
+  const ordered_json complete = to_json(grid());
+  EXPECT_FALSE(complete.contains("complete"));
+  EXPECT_FALSE(step_from_json(complete, "s.json").planned_cases);
+  ordered_json bad = j;
+  bad["planned_cases"] = 3;  // fewer than the 4 cases it holds
+  EXPECT_THROW(step_from_json(bad, "s.json"), config_error);
+  step_doc empty = grid();
+  empty.cases.clear();  // the recommendation stays, as in a file edited by hand
+  EXPECT_EQ(format_step_table(empty).find("recommend"), std::string::npos)
+      << format_step_table(empty);
 }
 
 TEST(StepAnswers, GoogleBenchmarkJsonHasOneBenchmarkPerCase) {
