@@ -50,8 +50,14 @@ fault_injection injected_fault(const common_flags& f, const communicator& comm,
 
 // --cluster, --gpus-per-node and --nic-gbps for pair and coll.
 void add_network_flags(CLI::App& app, common_flags& f);
-// The cluster the flags describe (a cluster file, or one NIC per GPU from the GPU file).
+// The cluster the flags describe: a cluster file, or one NIC per GPU from the GPU file with
+// --gpus-per-node and --nic-gbps. The flags are the alternative to a cluster file, not edits of
+// it: a value that differs from the file's is a config_error (exit 2) naming both.
 cluster_spec cluster_from(const common_flags& f, const gpu_spec& gpu);
+// pair and coll: the GPU file. A cluster file names the GPU its nodes hold, so without --gpu
+// (`gpu_given` false) that one; --gpu naming another GPU than the cluster's is a config_error
+// naming both.
+gpu_spec gpu_from(const common_flags& f, bool gpu_given);
 
 // The flags' iterations, warm-up, graphs and timeout over `defaults` (a scenario's own).
 measure_options measure_from(const common_flags& f, measure_options defaults);

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <filesystem>
 #include <numeric>
+#include <set>
 
 #include "core/config_paths.hpp"
 #include "core/error.hpp"
@@ -151,8 +152,15 @@ std::vector<step_case> expand_step_cases(const step_scenario& sc) {
   for (std::string_view name : step_axis_names)
     for (const sweep_axis& a : sc.axes)
       if (a.name == name) axes.push_back(&a);
-  for (const sweep_axis* a : axes)
+  for (const sweep_axis* a : axes) {
     if (a->values.empty()) throw config_error(axis_label(sc, a->name) + ": no values");
+    // A value listed twice would give two cases one id, which no step reader accepts (as for
+    // run's axes, core/sweep_axes.cpp).
+    std::set<std::string> seen;
+    for (const std::string& v : a->values)
+      if (!seen.insert(v).second)
+        throw config_error(axis_label(sc, a->name) + ": value '" + v + "' is listed twice");
+  }
   std::vector<step_case> cases;
   std::vector<std::size_t> idx(axes.size(), 0);
   while (true) {

@@ -64,7 +64,8 @@ class StepResume(TempDirTest):
     def test_a_journal_of_another_sweep_is_refused_and_kept(self):
         out = self.path("o.json")
         run(STEP + ["--json", out, "--inject", "die:rank=0:case=1"])
-        for other in (["--cdmc", "1,8"], ["--iters", "3"]):
+        # --set replaces STEP's cdmc axis (a second --cdmc would add values, listing 1 twice).
+        for other in (["--set", "cdmc=1,8"], ["--iters", "3"]):
             rc, _, err = run(STEP + other + ["--json", out, "--resume"])
             self.assertEqual(rc, 2, err)
             self.assertIn(out + ".journal: belongs to another sweep", err)

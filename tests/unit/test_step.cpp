@@ -224,6 +224,33 @@ TEST(Step, BadLayoutsNameTheFlag) {
   EXPECT_NE(msg({}, "no_such_model").find("--model"), std::string::npos);
 }
 
+// Issue 15, items 1 and 5: a value listed twice (two cases, one id: the document is unreadable)
+// and settings that contradict the cluster file are refused, naming both.
+TEST(Step, RepeatedValuesAndClusterConflictsAreRefused) {
+  const auto msg = [](std::vector<sweep_axis> axes) {
+    return message_of(scenario(std::move(axes), "gpt3_175b"));
+  };
+  EXPECT_EQ(msg({{"gpus", {"16", "16"}}}), "--gpus: value '16' is listed twice");
+  EXPECT_EQ(msg({{"tp", {"4"}}, {"cdmc", {"1", "8", "1"}}}), "--cdmc: value '1' is listed twice");
+  EXPECT_EQ(msg({{"sm_margin", {"0", "0"}}}), "--sm-margin: value '0' is listed twice");
+  EXPECT_EQ(msg({{"gpus_per_node", {"4"}}}),
+            "--gpus-per-node 4 and --cluster dgx_h100 disagree: the cluster file has "
+            "gpus_per_node 8");
+  EXPECT_EQ(msg({{"nic_gbps", {"25"}}}),
+            "--nic-gbps 25 and --cluster dgx_h100 disagree: the cluster file has nic_gbps 50");
+  EXPECT_EQ(msg({{"gpus_per_node", {"8"}}, {"nic_gbps", {"50"}}}), "");  // what the file says
+  step_scenario h100_on_a100 = scenario({}, "gpt3_175b");
+  h100_on_a100.cluster = "dgx_a100";
+  h100_on_a100.gpu = "h100_sxm";
+  EXPECT_EQ(message_of(h100_on_a100)
+                .rfind("--gpu h100_sxm and --cluster dgx_a100 disagree: the "
+                       "cluster file's nodes hold a100_sxm",
+                       0),
+            0u)
+      << message_of(h100_on_a100);
+  EXPECT_EQ(msg({{"comm_ctas", {"65"}}}), "--comm-ctas: 65 is out of range [0, 64]");
+}
+
 TEST(Step, UnevenLayersCountTheEmbeddingAndLossAsLayers) {
   // 126 layers over 16 stages: (126 + 2) / 16 = 8, the first and last stage hold 7.
   step_scenario sc =
