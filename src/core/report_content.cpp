@@ -37,6 +37,7 @@ std::string cause_list(const diagnosis& d, bool ms) {
   std::string out;
   for (const cause_share& c : d.causes) {
     out += (out.empty() ? "" : ", ") + std::string(info_of(c.cause).short_name) + " " +
+           (c.dimension.empty() ? "" : dimension_text(c.dimension) + " ") +
            (ms ? format_fixed(c.ms, 3) + " ms" : format_fixed(100 * c.ms / total, 0) + " %");
     if (c.sm_margin_ms && *c.sm_margin_ms > 0.005 * total)
       out += " (SM margin " + format_fixed(*c.sm_margin_ms, 3) + " ms)";
