@@ -60,7 +60,7 @@ std::string use_item(const recommendation& r, const std::string& best_name,
 
 std::string knob_item(const knob_impact& k, int decimals, const std::string& time_word) {
   return "The setting that mattered most: **" + k.axis + "** — " + code(text_of(k.best)) +
-         " is best, " + code(text_of(k.worst)) + " worst (+" + format_fixed(k.spread_ms, decimals) +
+         " is best, " + code(text_of(k.worst)) + " worst (+" + format_fixed(k.spread, decimals) +
          " ms, +" + format_fixed(k.spread_pct, 1) + " % on the best " + time_word + ").";
 }
 
