@@ -39,7 +39,7 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu, bool with_t
   app.add_option("--csv", f.csv_path, "write one CSV row per case")->check(not_empty());
   app.add_option("--trace", f.trace_path, "write a Chrome/Perfetto trace (one track per stream)")
       ->check(not_empty());
-  app.add_flag("-q,--quiet", f.quiet, "no table on stdout");
+  app.add_flag("-q,--quiet", f.quiet, "no table on stdout, no progress on stderr");
   // A test hook (README: fault injection), kept out of --help.
   app.add_option("--inject", f.inject, "test hook: skip_collective|die:rank=R:case=C")->group("");
 }

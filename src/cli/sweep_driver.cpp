@@ -62,7 +62,8 @@ std::function<void(std::size_t, std::size_t, const std::string&)> progress_print
 sweep_hooks cli_hooks(const common_flags& flags, const communicator& comm, signal_watch& signals) {
   sweep_hooks hooks;
   hooks.only_cdmc = child_cdmc();
-  if (comm.is_root() && !hooks.only_cdmc) hooks.progress = progress_printer();
+  // -q: no table and no progress either.
+  if (comm.is_root() && !hooks.only_cdmc && !flags.quiet) hooks.progress = progress_printer();
   if (!flags.trace_path.empty()) hooks.trace_cases = 16;
   hooks.run_at_cdmc = run_child;
   hooks.should_stop = [&signals] { return signals.received(); };

@@ -108,7 +108,7 @@ CASES = [
     (STEP + ["--iters", "0"], "--iters: expected an integer from 1 to 1048576"),
     (STEP + ["--json", "/proc/x.json"], "--json /proc/x.json: cannot write there"),
     (STEP + ["--trace", "/proc/x"], "--trace /proc/x: cannot write there"),
-    (STEP + ["--csv", "{tmp}/s.csv"], "step writes no CSV"),
+    (STEP + ["--csv", "/proc/x.csv"], "--csv /proc/x.csv: cannot write there"),
     (["resolve"], "--input is required"),
     (["resolve", "--input", "{tmp}"], "is a folder, not a JSON file"),
     (["resolve", "--input", "{bad}"], "invalid JSON at line"),

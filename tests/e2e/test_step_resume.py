@@ -11,7 +11,7 @@ from e2e_common import TempDirTest, load, run, validate
 # Six small cases (about 20 ms each on the sim).
 STEP = ["step", "--backend", "sim", "--model", "gpt3_175b", "--layers", "8", "--gpus", "16",
         "--tp", "4", "--pp", "2", "--gbs", "16", "--cluster", "dgx_h100", "--cdmc", "1,8,32",
-        "--tp-overlap", "on,off", "-q"]
+        "--tp-overlap", "on,off"]  # no -q: the tests read the progress lines
 SCENARIO = {"scenario": "step", "model": "gpt3_175b", "cluster": "dgx_h100",
             "sweep": {"gpus": 16, "tp": 4, "pp": 2, "gbs": 16, "layers": 8, "cdmc": [1, 8, 32]}}
 
