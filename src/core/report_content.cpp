@@ -41,7 +41,7 @@ std::string cause_list(const diagnosis& d, bool ms) {
            (ms ? format_fixed(c.ms, 3) + " ms" : format_fixed(100 * c.ms / total, 0) + " %");
     if (c.sm_margin_ms && *c.sm_margin_ms > 0.005 * total)
       out += " (SM margin " + format_fixed(*c.sm_margin_ms, 3) + " ms)";
-    else if (!c.where.empty())
+    else if (!c.where.empty() && c.where != c.dimension)  // "PP (pp)" says it twice
       out += " (" + c.where + ")";
   }
   return out;
