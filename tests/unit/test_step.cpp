@@ -320,6 +320,9 @@ TEST(Step, RepeatedValuesAndClusterConflictsAreRefused) {
   EXPECT_EQ(msg({{"gpus", {"16", "16"}}}), "--gpus: value '16' is listed twice");
   EXPECT_EQ(msg({{"tp", {"4"}}, {"cdmc", {"1", "8", "1"}}}), "--cdmc: value '1' is listed twice");
   EXPECT_EQ(msg({{"sm_margin", {"0", "0"}}}), "--sm-margin: value '0' is listed twice");
+  EXPECT_EQ(msg({{"gpus", {"16", "016"}}}), "--gpus: values '16' and '016' are the same");
+  EXPECT_EQ(msg({{"dp_overlap", {"on", "true"}}}),
+            "--dp-overlap: values 'on' and 'true' are the same");
   EXPECT_EQ(msg({{"gpus_per_node", {"4"}}}),
             "--gpus-per-node 4 and --cluster dgx_h100 disagree: the cluster file has "
             "gpus_per_node 8");
