@@ -20,15 +20,15 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
 def sweep_args(cases):
-    """--set axes whose product is `cases` (a multiple of 1,000): cdmc 25 x order 2 x sm_margin
-    10 x priority 2 x comm_ctas cases/1000."""
-    ctas = cases // 1000
-    assert ctas * 1000 == cases and ctas >= 1, "--cases must be a multiple of 1000"
+    """--set axes whose product is `cases` (a multiple of 1,000): cdmc 25 x order 2 x comm_ctas
+    10 x priority 2 x sm_margin cases/1000 (comm_ctas stops at NCCL's 64 channels)."""
+    margins = cases // 1000
+    assert margins * 1000 == cases and margins >= 1, "--cases must be a multiple of 1000"
     return ["--set", "cdmc=" + ",".join(str(i) for i in range(1, 26)),
             "--set", "method=preset", "--set", "order=comm_first,gemm_first",
-            "--set", "sm_margin=" + ",".join(str(i) for i in range(10)),
+            "--set", "comm_ctas=" + ",".join(str(i) for i in range(10)),
             "--set", "priority=comm_high,equal",
-            "--set", "comm_ctas=" + ",".join(str(i) for i in range(ctas))]
+            "--set", "sm_margin=" + ",".join(str(i) for i in range(margins))]
 
 
 def main():

@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/pipeline.hpp"
 #include "core/report_table.hpp"
+#include "core/sweep_axes.hpp"
 #include "core/units.hpp"
 #include "dist/communicator.hpp"
 
@@ -29,8 +30,8 @@ class coll_command final : public command {
     app->add_option("--ranks", ranks_, "ranks in the group")
         ->check(int_in(1, 1 << 16))
         ->capture_default_str();
-    app->add_option("--ctas", ctas_, "CTAs (0 = library default)")
-        ->check(int_in(0, 1024))
+    app->add_option("--ctas", ctas_, "CTAs (0 = library default; NCCL runs at most 64)")
+        ->check(int_in(0, nccl_max_ctas))
         ->capture_default_str();
     app->add_option("--algo", algo_,
                     "sim: auto (NCCL's choice) | ring | nvls | tree; real backends: set NCCL_ALGO")
@@ -38,6 +39,7 @@ class coll_command final : public command {
         ->capture_default_str();
     add_common_flags(*app, flags_);
     add_network_flags(*app, flags_);
+    gpu_given_ = app->get_option("--gpu");
     return app;
   }
 
@@ -47,7 +49,7 @@ class coll_command final : public command {
       throw config_error("--trace " + flags_.trace_path +
                          ": coll writes no trace (a collective alone has no overlap to show); "
                          "use pair --trace for one beside a GEMM");
-    const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
+    const gpu_spec gpu = gpu_from(flags_, gpu_given_->count() > 0);
     coll_request r;
     r.c.op = parse_enum<coll_op>(op_, "--op");
     r.c.group_size = ranks_;
@@ -98,6 +100,7 @@ class coll_command final : public command {
   std::string op_ = "all_gather", bytes_, min_, max_, algo_ = "auto";
   int factor_ = 2, ranks_ = 8, ctas_ = 0;
   common_flags flags_;
+  CLI::Option* gpu_given_ = nullptr;
 };
 
 }  // namespace

@@ -38,12 +38,13 @@ class pair_command final : public command {
     add_answer_flags(*app, flags_.answers);
     add_sweep_flags(*app, flags_);
     add_network_flags(*app, flags_);
+    gpu_given_ = app->get_option("--gpu");
     return app;
   }
 
   int run(const process_args& args) override {
     prepare_answers(flags_.answers);
-    const gpu_spec gpu = load_gpu_spec(flags_.gpu, "--gpu");
+    const gpu_spec gpu = gpu_from(flags_, gpu_given_->count() > 0);
     pair_spec p = spec();
     p.coll.nodes = nodes_for(ranks_, cluster_from(flags_, gpu));
     sweep_request req = pair_sweep(p, axes(), "pair --", gpu);
@@ -95,6 +96,7 @@ class pair_command final : public command {
       priority_{"comm_high"};
   double producer_us_ = 0;
   common_flags flags_;
+  CLI::Option* gpu_given_ = nullptr;
 };
 
 }  // namespace

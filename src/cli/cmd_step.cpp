@@ -29,8 +29,6 @@ class step_command final : public command {
   }
 
   int run(const process_args& args) override {
-    if (!flags_.csv_path.empty())
-      throw config_error("--csv " + flags_.csv_path + ": step writes no CSV; use --json");
     check_lists();
     prepare_step_answers(flags_.answers);
     step_scenario sc = config_.empty() ? step_scenario{} : load_step_scenario(config_);

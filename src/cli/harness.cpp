@@ -1,7 +1,9 @@
 #include "cli/harness.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 
 #include "cli/cuda_loader.hpp"
 #include "cli/flag_checks.hpp"
@@ -37,7 +39,7 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu, bool with_t
   app.add_option("--csv", f.csv_path, "write one CSV row per case")->check(not_empty());
   app.add_option("--trace", f.trace_path, "write a Chrome/Perfetto trace (one track per stream)")
       ->check(not_empty());
-  app.add_flag("-q,--quiet", f.quiet, "no table on stdout");
+  app.add_flag("-q,--quiet", f.quiet, "no table on stdout, no progress on stderr");
   // A test hook (README: fault injection), kept out of --help.
   app.add_option("--inject", f.inject, "test hook: skip_collective|die:rank=R:case=C")->group("");
 }
@@ -50,19 +52,6 @@ void add_sweep_flags(CLI::App& app, common_flags& f) {
                  "comma list can ask for millions)")
       ->check(CLI::Range(1LL, 1LL << 40))
       ->capture_default_str();
-}
-
-void preflight(std::size_t cases, const common_flags& f, const std::string& what, bool announce) {
-  if (cases > static_cast<std::size_t>(f.max_cases))
-    throw config_error("--max-cases: the sweep has " + std::to_string(cases) + " " + what +
-                       " cases, over the limit of " + std::to_string(f.max_cases) +
-                       "; narrow the axes, or raise --max-cases to run them all");
-  if (!announce || f.quiet || cases < 2) return;
-  std::cerr << "overlap-bench: " << cases << " " << what << " cases";
-  if (!f.json_path.empty())
-    std::cerr << "; " << f.json_path << " and its journal grow as they finish (progress says by "
-              << "how much)";
-  std::cerr << "\n";
 }
 
 fault_injection injected_fault(const common_flags& f, const communicator& comm,
@@ -103,11 +92,52 @@ void add_network_flags(CLI::App& app, common_flags& f) {
       ->check(number_in(0.001, 1e5));
 }
 
+namespace {
+
+std::string number_text(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+// A network flag given beside --cluster must say what the file says (README: pair and coll
+// across nodes: the flags describe a cluster without a file).
+void check_against_cluster(const common_flags& f, const cluster_spec& c) {
+  if (f.gpus_per_node > 0 && f.gpus_per_node != c.gpus_per_node)
+    throw config_error("--gpus-per-node " + std::to_string(f.gpus_per_node) + " and --cluster " +
+                       f.cluster + " disagree: the cluster file has gpus_per_node " +
+                       std::to_string(c.gpus_per_node) +
+                       " (give --cluster, or --gpus-per-node and --nic-gbps without it)");
+  if (f.nic_gbps > 0 && std::abs(f.nic_gbps - c.nic_gbps) > 1e-9 * c.nic_gbps)
+    throw config_error("--nic-gbps " + number_text(f.nic_gbps) + " and --cluster " + f.cluster +
+                       " disagree: the cluster file has nic_gbps " + number_text(c.nic_gbps) +
+                       " (give --cluster, or --gpus-per-node and --nic-gbps without it)");
+}
+
+}  // namespace
+
 cluster_spec cluster_from(const common_flags& f, const gpu_spec& gpu) {
-  cluster_spec c = f.cluster.empty() ? default_cluster(gpu) : load_cluster(f.cluster, "--cluster");
+  if (!f.cluster.empty()) {
+    const cluster_spec c = load_cluster(f.cluster, "--cluster");
+    check_against_cluster(f, c);
+    return c;
+  }
+  cluster_spec c = default_cluster(gpu);
   if (f.gpus_per_node > 0) c.gpus_per_node = c.nics_per_node = f.gpus_per_node;
   if (f.nic_gbps > 0) c.nic_gbps = f.nic_gbps;
   return c;
+}
+
+gpu_spec gpu_from(const common_flags& f, bool gpu_given) {
+  if (f.cluster.empty()) return load_gpu_spec(f.gpu, "--gpu");
+  const cluster_spec c = load_cluster(f.cluster, "--cluster");
+  if (!gpu_given) return load_gpu_spec(c.gpu, "--cluster " + f.cluster + ": gpu");
+  gpu_spec g = load_gpu_spec(f.gpu, "--gpu");
+  if (g.name != c.gpu)
+    throw config_error("--gpu " + f.gpu + " and --cluster " + f.cluster +
+                       " disagree: the cluster file's nodes hold " + c.gpu +
+                       " (leave out --gpu to use the cluster's GPU)");
+  return g;
 }
 
 measure_options measure_from(const common_flags& f, measure_options defaults) {

@@ -44,10 +44,6 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true,
 // --resume and --max-cases, for the subcommands that sweep (run, pair, step).
 void add_sweep_flags(CLI::App& app, common_flags& f);
 
-// Before the first case, on every rank: refuses a sweep over --max-cases (config_error naming the
-// flag); with `announce` (rank 0) and unless -q, says how many cases will run.
-void preflight(std::size_t cases, const common_flags& f, const std::string& what, bool announce);
-
 // The injected fault (a test hook): --inject, else $OVERLAP_BENCH_INJECT, read once here.
 // config_error when it is malformed or names a rank or case this run does not have, and for a
 // training step (`step`) when it is skip_collective: a step takes `die` only.
@@ -56,8 +52,14 @@ fault_injection injected_fault(const common_flags& f, const communicator& comm,
 
 // --cluster, --gpus-per-node and --nic-gbps for pair and coll.
 void add_network_flags(CLI::App& app, common_flags& f);
-// The cluster the flags describe (a cluster file, or one NIC per GPU from the GPU file).
+// The cluster the flags describe: a cluster file, or one NIC per GPU from the GPU file with
+// --gpus-per-node and --nic-gbps. The flags are the alternative to a cluster file, not edits of
+// it: a value that differs from the file's is a config_error (exit 2) naming both.
 cluster_spec cluster_from(const common_flags& f, const gpu_spec& gpu);
+// pair and coll: the GPU file. A cluster file names the GPU its nodes hold, so without --gpu
+// (`gpu_given` false) that one; --gpu naming another GPU than the cluster's is a config_error
+// naming both.
+gpu_spec gpu_from(const common_flags& f, bool gpu_given);
 
 // The flags' iterations, warm-up, graphs and timeout over `defaults` (a scenario's own).
 measure_options measure_from(const common_flags& f, measure_options defaults);

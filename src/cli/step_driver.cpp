@@ -3,6 +3,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cli/preflight.hpp"
 #include "cli/signal_watch.hpp"
 #include "cli/sweep_outputs.hpp"
 #include "core/error.hpp"
@@ -12,10 +13,11 @@
 namespace ob::cli {
 namespace {
 
-// Rank 0: the table, --json and --trace (the trace only when a case ran).
+// Rank 0: the table, --json, --csv and --trace (the trace only when a case ran).
 void write_step_outputs(const step_sweep_result& out, const common_flags& flags) {
   if (!flags.quiet) std::cout << format_step_table(out.doc) << std::flush;
   if (!flags.json_path.empty()) write_step_json(flags.json_path, out.doc);
+  if (!flags.csv_path.empty()) write_step_csv(flags.csv_path, out.doc);
   if (!flags.trace_path.empty() && !out.trace.is_null())
     write_file_atomic(flags.trace_path, out.trace.dump() + "\n");
 }
@@ -25,7 +27,8 @@ step_hooks cli_step_hooks(const common_flags& flags, const communicator& comm,
   step_hooks hooks;
   hooks.trace = !flags.trace_path.empty();
   hooks.should_stop = [&signals] { return signals.received(); };
-  if (comm.is_root())
+  // -q: nothing on stdout and no progress on stderr (as run and pair).
+  if (comm.is_root() && !flags.quiet)
     hooks.progress = [](std::size_t done, std::size_t total, const std::string& id) {
       if (total > 1) std::cerr << "[" << done << "/" << total << "] " << id << "\n";
     };

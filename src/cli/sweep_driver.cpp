@@ -9,6 +9,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cli/preflight.hpp"
 #include "cli/signal_watch.hpp"
 #include "cli/sweep_outputs.hpp"
 #include "core/cdmc.hpp"
@@ -81,6 +82,7 @@ std::function<void(std::size_t, std::size_t, const std::string&)> progress_print
 sweep_hooks cli_hooks(const common_flags& flags, const communicator& comm, signal_watch& signals) {
   sweep_hooks hooks;
   hooks.only_cdmc = child_cdmc();
+  // -q: no table and no progress either.
   if (comm.is_root() && !hooks.only_cdmc && !flags.quiet)
     hooks.progress =
         progress_printer(flags.json_path.empty() ? "" : journal_path_for(flags.json_path));

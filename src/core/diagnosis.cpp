@@ -1,6 +1,7 @@
 #include "core/diagnosis.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -52,9 +53,10 @@ struct piece {
   exposure_cause cause = exposure_cause::other;
   double us = 0;
   std::string where;
-  int rank = 0;          // hidden compute is taken off the lowest rank first
-  double margin_us = 0;  // contention from the SM margin
-  int comm_op = -1;      // a comm op's own run time: its cause is decided with its consumer
+  int rank = 0;             // hidden compute is taken off the lowest rank first
+  double margin_us = 0;     // contention from the SM margin
+  int comm_op = -1;         // a comm op's own run time: its cause is decided with its consumer
+  std::string dimension{};  // training steps: cause_share::dimension
 };
 
 // A run of path segments that are not compute executing: the compute waited for them.
@@ -241,13 +243,34 @@ struct cause_total {
   std::map<std::string, double> by_where;
 };
 
-// Sums the pieces per cause, drops what is not positive, and scales the rest to the exposed
-// time: for the simulator they already add up to it; measured intervals come from one
-// iteration while exposed_ms is a median.
+// The step breakdown's part a cause belongs to: its dimension's exposed time, the bubble, or
+// other (docs/ARCHITECTURE.md §9.4).
+std::string part_of(const cause_share& c) {
+  if (c.cause == exposure_cause::bubble) return "bubble";
+  return c.dimension.empty() ? "other" : c.dimension;
+}
+
+// A step's causes, the largest breakdown part first and within it the largest cause first, so
+// the main cause lies where the breakdown says most time went. Layer causes have no dimension
+// and keep their order (largest first).
+void order_by_part(std::vector<cause_share>& causes) {
+  const bool step = std::any_of(causes.begin(), causes.end(),
+                                [](const cause_share& c) { return !c.dimension.empty(); });
+  if (!step) return;
+  std::map<std::string, double> part_ms;
+  for (const cause_share& c : causes) part_ms[part_of(c)] += c.ms;
+  std::stable_sort(causes.begin(), causes.end(), [&](const cause_share& a, const cause_share& b) {
+    return part_ms[part_of(a)] > part_ms[part_of(b)];
+  });
+}
+
+// Sums the pieces per cause (and dimension), drops what is not positive, and scales the rest to
+// the exposed time: for the simulator they already add up to it; measured intervals come from
+// one iteration while exposed_ms is a median.
 diagnosis summarize(const std::vector<piece>& pieces, double exposed_ms) {
-  std::map<exposure_cause, cause_total> totals;
+  std::map<std::pair<exposure_cause, std::string>, cause_total> totals;
   for (const piece& p : pieces) {
-    cause_total& t = totals[p.cause];
+    cause_total& t = totals[{p.cause, p.dimension}];
     t.us += p.us;
     t.margin_us += p.margin_us;
     t.by_where[p.where] += p.us;
@@ -259,13 +282,14 @@ diagnosis summarize(const std::vector<piece>& pieces, double exposed_ms) {
   diagnosis d;
   d.attributed_ms = sum / 1000;
   if (!(kept > 0)) {
-    d.causes.push_back({exposure_cause::other, exposed_ms, "", std::nullopt});
+    d.causes.push_back({exposure_cause::other, exposed_ms, "", std::nullopt, ""});
     return d;
   }
   const double k = exposed_ms / kept;
-  for (const auto& [c, t] : totals) {
+  for (const auto& [key, t] : totals) {
     if (!(t.us > min_cause_fraction * sum)) continue;
-    cause_share s{c, t.us * k, "", std::nullopt};
+    const exposure_cause c = key.first;
+    cause_share s{c, t.us * k, "", std::nullopt, key.second};
     s.where = std::max_element(t.by_where.begin(), t.by_where.end(), [](auto& a, auto& b) {
                 return a.second < b.second;
               })->first;
@@ -275,6 +299,7 @@ diagnosis summarize(const std::vector<piece>& pieces, double exposed_ms) {
   }
   std::stable_sort(d.causes.begin(), d.causes.end(),
                    [](const cause_share& a, const cause_share& b) { return a.ms > b.ms; });
+  order_by_part(d.causes);
   d.main_cause = d.causes.front().cause;
   return d;
 }
@@ -329,9 +354,15 @@ std::optional<diagnosis> diagnosis_of(const std::vector<cause_share>& shares, do
     return std::nullopt;
   std::vector<piece> pieces;
   for (const cause_share& c : shares)
-    if (c.ms > 0) pieces.push_back({c.cause, 1000 * c.ms, c.where, 0, 0, -1});
+    if (c.ms > 0) pieces.push_back({c.cause, 1000 * c.ms, c.where, 0, 0, -1, c.dimension});
   if (pieces.empty()) return std::nullopt;
   return summarize(pieces, exposed_ms);
+}
+
+std::string dimension_text(const std::string& dimension) {
+  std::string out = dimension;
+  for (char& ch : out) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
 }
 
 std::string why_text(const diagnosis& d) {
@@ -340,7 +371,9 @@ std::string why_text(const diagnosis& d) {
   auto one = [&](const cause_share& c, bool with_where) {
     std::string where = c.where;
     if (c.sm_margin_ms && *c.sm_margin_ms >= 0.5 * c.ms) where = "sm margin";
+    if (where == c.dimension) where.clear();  // "tp" says nothing "TP" does not
     return std::string(info_of(c.cause).short_name) + " " + percent(c.ms, total) +
+           (c.dimension.empty() ? "" : " " + dimension_text(c.dimension)) +
            (with_where && !where.empty() ? " " + where : "");
   };
   if (d.causes.empty()) return "-";
@@ -359,6 +392,7 @@ ordered_json to_json(const diagnosis& d) {
     e["ms"] = c.ms;
     e["where"] = c.where;
     if (c.sm_margin_ms) e["sm_margin_ms"] = *c.sm_margin_ms;
+    if (!c.dimension.empty()) e["dimension"] = c.dimension;
     j["causes"].push_back(std::move(e));
   }
   return j;
@@ -381,6 +415,7 @@ diagnosis diagnosis_from_json(const json_object& obj) {
     c.ms = e.get_number("ms");
     c.where = e.get_string("where", "");
     if (e.has("sm_margin_ms")) c.sm_margin_ms = e.get_number("sm_margin_ms");
+    if (e.has("dimension")) c.dimension = e.get_enum("dimension", {"tp", "cp", "dp", "pp"});
     e.finish();
     d.causes.push_back(std::move(c));
   }

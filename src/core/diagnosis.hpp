@@ -63,11 +63,17 @@ struct cause_share {
   // contention_slowdown only: the part that comes from the SMs the overlapped GEMMs gave up
   // (compute_with_margin − compute_only on the path); the rest is interference.
   std::optional<double> sm_margin_ms;
+  // Training steps only: the parallel dimension whose communication it is (tp, cp, dp or pp;
+  // the bubble is pp's), as the step's breakdown splits it; empty for layers and for `other`.
+  std::string dimension{};
 };
 
 struct diagnosis {
   exposure_cause main_cause = exposure_cause::other;
-  // Largest first; each at least 0.5 % of the exposed time; they sum to the exposed time.
+  // Largest first; each at least 0.5 % of the exposed time; they sum to the exposed time. A
+  // training step's causes are split per dimension, and ordered by the breakdown part that holds
+  // them (tp, cp, dp, pp exposed, bubble, other: the largest part first), then largest first:
+  // the main cause is in the part that holds the most exposed time.
   std::vector<cause_share> causes;
   // What the critical path attributed before scaling to the exposed time (not written out):
   // the same for the simulator; a measured timeline is one iteration, exposed_ms a median.
@@ -100,14 +106,17 @@ std::optional<diagnosis> diagnose_case(const variant_schedules& v, const variant
                                        double exposed_ms, double overlapped_ms, int cdmc);
 
 // A diagnosis from causes another attribution measured (a training step's, docs/ARCHITECTURE.md
-// §9.4): summed per cause, negligible ones left out, scaled to exposed_ms, largest first. nullopt
-// when nothing is exposed or nothing was attributed.
+// §9.4): summed per cause and dimension, negligible ones left out, scaled to exposed_ms, ordered
+// as `diagnosis::causes` says. nullopt when nothing is exposed or nothing was attributed.
 std::optional<diagnosis> diagnosis_of(const std::vector<cause_share>& shares, double exposed_ms,
                                       double total_ms);
 
 // "tail 62% fc2_fprop, contention 30%": the main cause, its share and where; the second cause
-// when it holds a quarter or more.
+// when it holds a quarter or more. A step's causes name their dimension: "serialized 77% TP
+// fc1_fprop, serialized 23% DP".
 std::string why_text(const diagnosis& d);
+// A step cause's dimension as the tables print it: "tp" → "TP".
+std::string dimension_text(const std::string& dimension);
 
 ordered_json to_json(const diagnosis& d);
 diagnosis diagnosis_from_json(const json_object& obj);

@@ -30,12 +30,22 @@ const entry* find_case(const ranked_sweep& s, const std::string& id) {
   return nullptr;
 }
 
+// What the ranking minimises: the time, or the throughput negated (the highest wins).
+double cost(const ranked_sweep& s, const entry& c) {
+  return s.measure == rank_measure::throughput ? -c.tokens_per_s_per_gpu : c.ms;
+}
+
+// The ranked figure as a user reads it: ms, or tokens/s per GPU.
+double figure(const ranked_sweep& s, const entry& c) {
+  return s.measure == rank_measure::throughput ? c.tokens_per_s_per_gpu : c.ms;
+}
+
 struct value_best {
   ordered_json value;
-  double ms = 0;
+  double cost = 0;
 };
 
-// For one param: per value (in first-seen order), the lowest time of the cases having it.
+// For one param: per value (in first-seen order), the lowest cost of the cases having it.
 std::vector<value_best> best_per_value(const ranked_sweep& s, const std::string& key) {
   std::vector<value_best> out;
   for (const entry& c : s.cases) {
@@ -44,9 +54,9 @@ std::vector<value_best> best_per_value(const ranked_sweep& s, const std::string&
     auto it =
         std::find_if(out.begin(), out.end(), [&](const value_best& b) { return b.value == v; });
     if (it == out.end())
-      out.push_back({v, c.ms});
+      out.push_back({v, cost(s, c)});
     else
-      it->ms = std::min(it->ms, c.ms);
+      it->cost = std::min(it->cost, cost(s, c));
   }
   return out;
 }
@@ -77,32 +87,59 @@ ranked_sweep ranked(const result_doc& d) {
   return s;
 }
 
+namespace {
+
+// The resolved settings that set a step's work (tokens per step) and its GPU count: when any of
+// them differs between cases, a shorter step is not a faster one.
+constexpr const char* work_keys[] = {"gpus", "gbs", "seq"};
+
+// "gbs, seq" for the keys whose resolved values differ between the cases; "" when none does.
+std::string differing_work(const step_doc& d) {
+  std::string out;
+  for (const char* key : work_keys) {
+    const auto differs = std::any_of(d.cases.begin(), d.cases.end(), [&](const step_record& c) {
+      return c.config.value(key, ordered_json()) !=
+             d.cases.front().config.value(key, ordered_json());
+    });
+    if (differs) out += (out.empty() ? "" : ", ") + std::string(key);
+  }
+  return out;
+}
+
+}  // namespace
+
 ranked_sweep ranked(const step_doc& d) {
   ranked_sweep s;
   s.simulated = d.simulated();
   for (const step_record& c : d.cases)
-    s.cases.push_back({&c.id, &c.params, c.step_ms.median, c.step_ms.n > 0});
+    s.cases.push_back(
+        {&c.id, &c.params, c.step_ms.median, c.step_ms.n > 0, c.tokens_per_s_per_gpu});
+  const std::string differing = d.cases.empty() ? "" : differing_work(d);
+  s.measure = differing.empty() ? rank_measure::time : rank_measure::throughput;
+  s.ranked_by = differing.empty()
+                    ? "step time (every case has the same gpus, gbs and seq)"
+                    : "tokens/s/GPU, not step time (" + differing + " differ between cases)";
   return s;
 }
 
 std::vector<knob_impact> param_impacts(const ranked_sweep& s) {
-  double best_ms = 0;
+  const entry* best = nullptr;
   for (const entry& c : s.cases)
-    if (c.valid && (best_ms == 0 || c.ms < best_ms)) best_ms = c.ms;
+    if (c.valid && (!best || cost(s, c) < cost(s, *best))) best = &c;
+  const double best_figure = best ? std::abs(figure(s, *best)) : 0;
   std::vector<knob_impact> out;
   for (const std::string& k : param_keys(s)) {
     const std::vector<value_best> per = best_per_value(s, k);
     if (per.size() < 2) continue;
-    auto by_ms = [](const value_best& a, const value_best& b) { return a.ms < b.ms; };
-    const auto lo = std::min_element(per.begin(), per.end(), by_ms);
-    const auto hi = std::max_element(per.begin(), per.end(), by_ms);
-    knob_impact k_impact{k, lo->value, hi->value, hi->ms - lo->ms, 0};
-    if (best_ms > 0) k_impact.spread_pct = 100.0 * k_impact.spread_ms / best_ms;
+    auto by_cost = [](const value_best& a, const value_best& b) { return a.cost < b.cost; };
+    const auto lo = std::min_element(per.begin(), per.end(), by_cost);
+    const auto hi = std::max_element(per.begin(), per.end(), by_cost);
+    knob_impact k_impact{k, lo->value, hi->value, hi->cost - lo->cost, 0};
+    if (best_figure > 0) k_impact.spread_pct = 100.0 * k_impact.spread / best_figure;
     out.push_back(std::move(k_impact));
   }
-  std::stable_sort(out.begin(), out.end(), [](const knob_impact& a, const knob_impact& b) {
-    return a.spread_ms > b.spread_ms;
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const knob_impact& a, const knob_impact& b) { return a.spread > b.spread; });
   return out;
 }
 
@@ -111,26 +148,35 @@ std::optional<recommendation> recommend(const ranked_sweep& s) {
   for (const entry& c : s.cases) {
     if (!c.valid) continue;
     if (!first) first = &c;
-    if (!best || c.ms < best->ms) best = &c;
+    if (!best || cost(s, c) < cost(s, *best)) best = &c;
     const bool is_none = has(c, "method") && (*c.params)["method"] == ordered_json("none");
     if (is_none && (!none || c.ms < none->ms)) none = &c;
   }
   if (!best) return std::nullopt;
   recommendation r;
+  r.measure = s.measure;
   r.best_case = *best->id;
   r.best_ms = best->ms;
   r.default_case = *first->id;
   r.default_ms = first->ms;
-  if (r.default_ms > 0) r.gain_vs_default_pct = 100.0 * (r.default_ms - r.best_ms) / r.default_ms;
+  if (s.measure == rank_measure::throughput) {
+    r.best_tokens_per_s_per_gpu = best->tokens_per_s_per_gpu;
+    r.default_tokens_per_s_per_gpu = first->tokens_per_s_per_gpu;
+    if (first->tokens_per_s_per_gpu > 0)
+      r.gain_vs_default_pct = 100.0 * (best->tokens_per_s_per_gpu - first->tokens_per_s_per_gpu) /
+                              first->tokens_per_s_per_gpu;
+  } else if (r.default_ms > 0) {
+    r.gain_vs_default_pct = 100.0 * (r.default_ms - r.best_ms) / r.default_ms;
+  }
   if (none) {
     r.none_case = *none->id;
     r.none_ms = none->ms;
     if (*r.none_ms > 0) r.gain_vs_none_pct = 100.0 * (*r.none_ms - r.best_ms) / *r.none_ms;
   }
-  // A knob that moves the best time by less than 0.1 % did not matter.
+  // A knob that moves the best figure by less than 0.1 % did not matter.
   for (const knob_impact& k : param_impacts(s))
     if (is_axis(s, k.axis)) {
-      if (k.spread_ms > 0.001 * r.best_ms) r.knob = k;
+      if (k.spread > 0.001 * std::abs(figure(s, *best))) r.knob = k;
       break;
     }
   return r;
@@ -164,21 +210,39 @@ std::string changes(const ranked_sweep& s, const std::string& from, const std::s
 
 }  // namespace
 
+namespace {
+
+// The best case's figure: "8.627 ms", or "812 tokens/s/GPU (step 9100.123 ms)".
+std::string best_text(const recommendation& r) {
+  if (r.measure != rank_measure::throughput || !r.best_tokens_per_s_per_gpu)
+    return format_fixed(r.best_ms, 3) + " ms";
+  return format_fixed(*r.best_tokens_per_s_per_gpu, 0) + " tokens/s/GPU (step " +
+         format_fixed(r.best_ms, 3) + " ms)";
+}
+
+std::string spread_text(const recommendation& r, const knob_impact& k) {
+  if (r.measure == rank_measure::throughput)
+    return "-" + format_fixed(k.spread, 0) + " tokens/s/GPU";
+  return "+" + format_fixed(k.spread, 3) + " ms";
+}
+
+}  // namespace
+
 std::string recommendation_line(const recommendation& r, const ranked_sweep& s) {
   std::string out = std::string("recommendation") + (s.simulated ? " (SIMULATED)" : "") + ": ";
   const bool keep = r.best_case == r.default_case;
   if (s.cases.size() == 1)
-    out += "the only case — " + format_fixed(r.best_ms, 3) + " ms";
+    out += "the only case — " + best_text(r);
   else if (keep)
-    out += "keep the default case, " + short_case_name(s, r.best_case) + " — " +
-           format_fixed(r.best_ms, 3) + " ms";
+    out += "keep the default case, " + short_case_name(s, r.best_case) + " — " + best_text(r);
   else
     out += "from the default case, set " + changes(s, r.default_case, r.best_case) + " — " +
-           format_fixed(r.best_ms, 3) + " ms, " + gain_text(r.gain_vs_default_pct, "the default");
+           best_text(r) + ", " + gain_text(r.gain_vs_default_pct, "the default");
   if (r.gain_vs_none_pct) out += ", " + gain_text(*r.gain_vs_none_pct, "no overlap");
   if (r.knob)
     out += "; mattered most: " + r.knob->axis + " (" + value_text(r.knob->best) + " best, " +
-           value_text(r.knob->worst) + " worst: +" + format_fixed(r.knob->spread_ms, 3) + " ms)";
+           value_text(r.knob->worst) + " worst: " + spread_text(r, *r.knob) + ")";
+  if (!s.ranked_by.empty()) out += "; ranked by " + s.ranked_by;
   return out;
 }
 
@@ -202,6 +266,13 @@ namespace {
 
 // `time` names the ranked time in the field names ("overlapped", "step"); the `none` fields
 // belong to documents whose sweeps may have a `method` axis.
+constexpr const char* throughput_key = "tokens_per_s_per_gpu";
+
+// The knob's spread is named by the ranked measure's unit.
+std::string spread_key(rank_measure m) {
+  return m == rank_measure::throughput ? std::string("spread_") + throughput_key : "spread_ms";
+}
+
 ordered_json rec_json(const recommendation& r, const std::string& time, bool with_none) {
   ordered_json j;
   j["best_case"] = r.best_case;
@@ -212,7 +283,7 @@ ordered_json rec_json(const recommendation& r, const std::string& time, bool wit
     j["knob"] = {{"axis", r.knob->axis},
                  {"best", r.knob->best},
                  {"worst", r.knob->worst},
-                 {"spread_ms", r.knob->spread_ms},
+                 {spread_key(r.measure), r.knob->spread},
                  {"spread_pct", r.knob->spread_pct}};
   else
     j["knob"] = nullptr;
@@ -233,7 +304,7 @@ std::optional<double> nullable(const json_object& obj, const std::string& key) {
   return v.get<double>();
 }
 
-std::optional<knob_impact> knob_from_json(const json_object& obj) {
+std::optional<knob_impact> knob_from_json(const json_object& obj, rank_measure m) {
   const auto k = obj.get_optional_object("knob");
   if (!k) {
     obj.get_raw("knob");
@@ -243,7 +314,7 @@ std::optional<knob_impact> knob_from_json(const json_object& obj) {
   ki.axis = k->get_string("axis");
   ki.best = ordered_json::parse(k->get_raw("best").dump());
   ki.worst = ordered_json::parse(k->get_raw("worst").dump());
-  ki.spread_ms = k->get_number("spread_ms");
+  ki.spread = k->get_number(spread_key(m));
   ki.spread_pct = k->get_number("spread_pct");
   k->finish();
   return ki;
@@ -254,7 +325,7 @@ recommendation rec_from_json(const json_object& obj, const std::string& time, bo
   r.best_case = obj.get_string("best_case");
   r.gain_vs_default_pct = obj.get_number("gain_vs_default_pct");
   if (with_none) r.gain_vs_none_pct = nullable(obj, "gain_vs_none_pct");
-  r.knob = knob_from_json(obj);
+  r.knob = knob_from_json(obj, rank_measure::time);
   r.best_ms = obj.get_number("best_" + time + "_ms");
   r.default_case = obj.get_string("default_case");
   r.default_ms = obj.get_number("default_" + time + "_ms");
@@ -274,10 +345,35 @@ recommendation recommendation_from_json(const json_object& obj) {
   return rec_from_json(obj, "overlapped", true);
 }
 ordered_json step_recommendation_json(const recommendation& r) {
-  return rec_json(r, "step", false);
+  ordered_json j = rec_json(r, "step", false);
+  const bool by_throughput = r.measure == rank_measure::throughput;
+  j["ranked_by"] = by_throughput ? throughput_key : "step_ms";
+  if (by_throughput) {
+    j[std::string("best_") + throughput_key] = r.best_tokens_per_s_per_gpu.value_or(0);
+    j[std::string("default_") + throughput_key] = r.default_tokens_per_s_per_gpu.value_or(0);
+  }
+  return j;
 }
+
+// As rec_from_json, after `ranked_by` (absent in documents written before it: step time), which
+// says how the knob's spread is named and whether the throughput fields are there.
 recommendation step_recommendation_from_json(const json_object& obj) {
-  return rec_from_json(obj, "step", false);
+  const std::string by = obj.get_enum("ranked_by", {"step_ms", throughput_key}, "step_ms");
+  const rank_measure m = by == throughput_key ? rank_measure::throughput : rank_measure::time;
+  recommendation r;
+  r.measure = m;
+  r.best_case = obj.get_string("best_case");
+  r.gain_vs_default_pct = obj.get_number("gain_vs_default_pct");
+  r.knob = knob_from_json(obj, m);
+  r.best_ms = obj.get_number("best_step_ms");
+  r.default_case = obj.get_string("default_case");
+  r.default_ms = obj.get_number("default_step_ms");
+  if (m == rank_measure::throughput) {
+    r.best_tokens_per_s_per_gpu = obj.get_number(std::string("best_") + throughput_key);
+    r.default_tokens_per_s_per_gpu = obj.get_number(std::string("default_") + throughput_key);
+  }
+  obj.finish();
+  return r;
 }
 
 }  // namespace ob

@@ -15,41 +15,60 @@ namespace ob {
 struct result_doc;
 struct step_doc;
 
+// What a sweep is ranked by. Time (the lowest wins) compares like with like only while every
+// case does the same work on the same GPUs; a step sweep over gbs, seq or gpus is ranked by
+// throughput (tokens/s per GPU, the highest wins): a smaller batch or a larger job finishes its
+// step sooner without being faster (docs/ARCHITECTURE.md §7.2).
+enum class rank_measure { time, throughput };
+
 // What the recommendation reads of a sweep, whichever document holds it: per case its id, its
-// swept params, the time to minimise and whether its data are valid (no wrong data, measured);
-// whether the numbers are simulated; and which params are sweep axes (the knob and the short
-// case names use only those). The pointers point into the document.
+// swept params, its time, its throughput (steps only) and whether its data are valid (no wrong
+// data, measured); what it is ranked by; whether the numbers are simulated; and which params
+// are sweep axes (the knob and the short case names use only those). The pointers point into
+// the document.
 struct ranked_sweep {
   struct entry {
     const std::string* id;
     const ordered_json* params;
     double ms;
     bool valid;
+    double tokens_per_s_per_gpu = 0;
   };
   std::vector<entry> cases;
   bool simulated = false;
   bool (*is_axis)(std::string_view) = nullptr;  // nullptr: every param is one
+  rank_measure measure = rank_measure::time;
+  // Steps only: what the recommendation line says it ranked by and why ("step time", or
+  // "tokens/s/GPU (gbs differs between cases)"); empty for layer and pair sweeps, whose line
+  // needs no such note (they always rank by overlapped time).
+  std::string ranked_by;
 };
 ranked_sweep ranked(const result_doc& d);  // overlapped medians; the layer/pair sweep axes
-ranked_sweep ranked(const step_doc& d);    // step medians; every param (all of them are swept)
+// Step medians, or tokens/s per GPU when the cases' gpus, gbs or seq differ; every param (all of
+// them are swept).
+ranked_sweep ranked(const step_doc& d);
 
-// How much one param moves the best time: for each of its values, the best case having it; the
-// spread is worst value's best − best value's best.
+// How much one param moves the best figure: for each of its values, the best case having it;
+// the spread is how far the worst value's best lies from the best value's best.
 struct knob_impact {
   std::string axis;
   ordered_json best, worst;  // the values
-  double spread_ms = 0;
-  double spread_pct = 0;  // of the best time
+  double spread = 0;         // in the ranked measure's unit: ms, or tokens/s per GPU
+  double spread_pct = 0;     // of the best figure
 };
 
 struct recommendation {
-  std::string best_case;  // lowest time among cases with valid data
-  double best_ms = 0;
+  rank_measure measure = rank_measure::time;
+  std::string best_case;  // lowest time (highest throughput) among cases with valid data
+  double best_ms = 0;     // its time, whatever ranked it
   // The default case is the sweep's first (every axis at its first listed value): list the
   // configuration you run today first.
   std::string default_case;
   double default_ms = 0;
-  double gain_vs_default_pct = 0;        // (default − best) / default × 100
+  // Throughput ranking only: the two cases' tokens/s per GPU.
+  std::optional<double> best_tokens_per_s_per_gpu, default_tokens_per_s_per_gpu;
+  // Time: (default − best) / default × 100; throughput: (best − default) / default × 100.
+  double gain_vs_default_pct = 0;
   std::optional<std::string> none_case;  // the best case of method `none`, when swept
   std::optional<double> none_ms, gain_vs_none_pct;
   // The sweep axis with the largest spread; none when no axis moves the best time by 0.1 %.
@@ -81,8 +100,11 @@ std::string short_case_name(const result_doc& d, const std::string& id);
 std::string short_case_name(const step_doc& d, const std::string& id);
 
 // A result document's recommendation: its times are `best_overlapped_ms` ..., with the `none`
-// fields. A step document's names them `best_step_ms`, `default_step_ms` and has no `none`
-// fields (a step sweeps no `method`).
+// fields. A step document's names them `best_step_ms`, `default_step_ms`, has no `none` fields
+// (a step sweeps no `method`) and says what ranked it: `ranked_by` is `step_ms` or
+// `tokens_per_s_per_gpu`, the latter with `best_tokens_per_s_per_gpu`,
+// `default_tokens_per_s_per_gpu` and the knob's spread as `spread_tokens_per_s_per_gpu` (else
+// `spread_ms`). A document without `ranked_by` was ranked by step time.
 ordered_json to_json(const recommendation& r);
 recommendation recommendation_from_json(const json_object& obj);
 ordered_json step_recommendation_json(const recommendation& r);

@@ -38,10 +38,11 @@ std::string cause_list(const diagnosis& d, bool ms) {
   std::string out;
   for (const cause_share& c : d.causes) {
     out += (out.empty() ? "" : ", ") + std::string(info_of(c.cause).short_name) + " " +
+           (c.dimension.empty() ? "" : dimension_text(c.dimension) + " ") +
            (ms ? format_fixed(c.ms, 3) + " ms" : format_fixed(100 * c.ms / total, 0) + " %");
     if (c.sm_margin_ms && *c.sm_margin_ms > 0.005 * total)
       out += " (SM margin " + format_fixed(*c.sm_margin_ms, 3) + " ms)";
-    else if (!c.where.empty())
+    else if (!c.where.empty() && c.where != c.dimension)  // "PP (pp)" says it twice
       out += " (" + c.where + ")";
   }
   return out;
@@ -60,7 +61,7 @@ std::string use_item(const recommendation& r, const std::string& best_name,
 
 std::string knob_item(const knob_impact& k, int decimals, const std::string& time_word) {
   return "The setting that mattered most: **" + k.axis + "** — " + code(text_of(k.best)) +
-         " is best, " + code(text_of(k.worst)) + " worst (+" + format_fixed(k.spread_ms, decimals) +
+         " is best, " + code(text_of(k.worst)) + " worst (+" + format_fixed(k.spread, decimals) +
          " ms, +" + format_fixed(k.spread_pct, 1) + " % on the best " + time_word + ").";
 }
 

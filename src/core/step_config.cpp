@@ -4,6 +4,7 @@
 #include <charconv>
 #include <filesystem>
 #include <numeric>
+#include <set>
 
 #include "core/config_paths.hpp"
 #include "core/error.hpp"
@@ -132,6 +133,26 @@ ordered_json parse_axis(const std::string& name, const std::string& v, const std
   throw config_error(where + ": unknown step axis");
 }
 
+// A value listed twice would give two cases one id, which no step reader accepts (as for run's
+// axes, core/sweep_axes.cpp); two spellings of one value ("16" and "016", "on" and "true") two
+// cases that differ in nothing. Each value is parsed alone here, so the messages name the axis.
+void check_values(const step_scenario& sc, const sweep_axis& a) {
+  const std::string label = axis_label(sc, a.name);
+  if (a.values.empty()) throw config_error(label + ": no values");
+  std::set<std::string> seen;
+  std::vector<std::pair<ordered_json, std::string>> parsed;
+  for (const std::string& v : a.values) {
+    if (!seen.insert(v).second) throw config_error(label + ": value '" + v + "' is listed twice");
+    step_case c;
+    c.cfg = sc.base;
+    const ordered_json typed = parse_axis(a.name, v, label, c);
+    for (const auto& [earlier, text] : parsed)
+      if (earlier == typed)
+        throw config_error(label + ": values '" + text + "' and '" + v + "' are the same");
+    parsed.emplace_back(typed, v);
+  }
+}
+
 }  // namespace
 
 bool is_step_axis(std::string_view name) {
@@ -151,8 +172,7 @@ std::vector<step_case> expand_step_cases(const step_scenario& sc) {
   for (std::string_view name : step_axis_names)
     for (const sweep_axis& a : sc.axes)
       if (a.name == name) axes.push_back(&a);
-  for (const sweep_axis* a : axes)
-    if (a->values.empty()) throw config_error(axis_label(sc, a->name) + ": no values");
+  for (const sweep_axis* a : axes) check_values(sc, *a);
   std::vector<step_case> cases;
   std::vector<std::size_t> idx(axes.size(), 0);
   while (true) {

@@ -53,6 +53,24 @@ const char* name_of(part p) {
 
 bool is_exposed(part p) { return p != part::compute && p != part::optimizer; }
 
+// The parallel dimension a part's time belongs to, so the diagnosis splits as the breakdown does
+// (the bubble is the pipeline's); "" for other.
+std::string dimension_of(part p) {
+  switch (p) {
+    case part::tp:
+      return "tp";
+    case part::cp:
+      return "cp";
+    case part::dp:
+      return "dp";
+    case part::pp:
+    case part::bubble:
+      return "pp";
+    default:
+      return "";
+  }
+}
+
 // What an op's own time counts as.
 part part_of(const op& o) {
   if (o.slot == "optimizer") return part::optimizer;
@@ -143,7 +161,8 @@ class attributor {
   void add(part p, double us, exposure_cause c, const std::string& where) {
     if (!(us > 0)) return;
     slot_of(out_.breakdown, p) += us / 1000.0;
-    if (is_exposed(p)) out_.causes.push_back({c, us / 1000.0, where, std::nullopt});
+    if (is_exposed(p))
+      out_.causes.push_back({c, us / 1000.0, where, std::nullopt, dimension_of(p)});
   }
 
   // Compute waiting for `d` (or, d == nullptr, for what part p had in flight), after the backward

@@ -1,5 +1,7 @@
 #include "core/step_report.hpp"
 
+#include <cmath>
+
 #include "core/document.hpp"
 #include "core/report_content.hpp"
 #include "core/units.hpp"
@@ -49,6 +51,32 @@ void header_section(report_doc& out, const std::string& path, const step_doc& d)
   if (d.planned_cases) out.paragraph(partial_text(d.planned_cases, d.cases.size()) + ".");
 }
 
+// Cases that do different work per step (gbs, seq) or run on different GPU counts are ranked by
+// throughput (core/recommend.hpp): the default is compared in tokens/s per GPU, not in ms.
+std::string throughput_use_item(const recommendation& r, const std::string& best_name,
+                                const std::string& best_what, const std::string& default_name) {
+  std::string use = "**Use " + code(best_name) + "**: " + best_what;
+  if (r.best_case == r.default_case)
+    return use + " — it is the default case (the sweep's first), so nothing to change.";
+  return use + ", " + format_fixed(std::abs(r.gain_vs_default_pct), 1) + " % " +
+         (r.gain_vs_default_pct >= 0 ? "more" : "fewer") +
+         " tokens/s per GPU than the default case " + code(default_name) + " (" +
+         format_fixed(r.default_tokens_per_s_per_gpu.value_or(0), 0) + " tokens/s per GPU).";
+}
+
+std::string throughput_knob_item(const knob_impact& k) {
+  return "The setting that mattered most: **" + k.axis + "** — " + code(text_of(k.best)) +
+         " is best, " + code(text_of(k.worst)) + " worst (−" + format_fixed(k.spread, 0) +
+         " tokens/s per GPU, −" + format_fixed(k.spread_pct, 1) + " % of the best).";
+}
+
+std::string ranked_by_item(const recommendation& r) {
+  if (r.measure == rank_measure::throughput)
+    return "Ranked by tokens/s per GPU, not by step time: the cases differ in GPUs or in tokens "
+           "per step (gbs × seq), so a shorter step is not a faster one.";
+  return "Ranked by step time: every case runs the same tokens per step on the same GPUs.";
+}
+
 void answer_section(report_doc& out, const step_doc& d) {
   out.heading(2, "Answer");
   // A recommendation stored in a document without cases answers nothing that is in it.
@@ -62,12 +90,19 @@ void answer_section(report_doc& out, const step_doc& d) {
   }
   const recommendation& r = *d.rec;
   const step_record& best = *find_case(d, r.best_case);
-  std::vector<std::string> items = {
-      use_item(r, short_case_name(d, r.best_case),
-               ms1(r.best_ms) + " ms per step, " + format_fixed(best.tokens_per_s_per_gpu, 0) +
-                   " tokens/s per GPU, MFU " + format_fixed(100 * best.mfu, 1) + " %",
-               short_case_name(d, r.default_case), 1)};
-  if (r.knob) items.push_back(knob_item(*r.knob, 1, "step"));
+  const std::string what = ms1(r.best_ms) + " ms per step, " +
+                           format_fixed(best.tokens_per_s_per_gpu, 0) + " tokens/s per GPU, MFU " +
+                           format_fixed(100 * best.mfu, 1) + " %";
+  std::vector<std::string> items = {r.measure == rank_measure::throughput
+                                        ? throughput_use_item(r, short_case_name(d, r.best_case),
+                                                              what,
+                                                              short_case_name(d, r.default_case))
+                                        : use_item(r, short_case_name(d, r.best_case), what,
+                                                   short_case_name(d, r.default_case), 1)};
+  if (r.knob)
+    items.push_back(r.measure == rank_measure::throughput ? throughput_knob_item(*r.knob)
+                                                          : knob_item(*r.knob, 1, "step"));
+  items.push_back(ranked_by_item(r));
   if (best.diagnosis)
     items.push_back("What the best case still spends beside compute: " + ms1(best.exposed_ms) +
                     " ms — " + cause_list(*best.diagnosis, false) + ".");

@@ -1,5 +1,6 @@
 #include "core/step_result.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/document.hpp"
@@ -132,33 +133,96 @@ void write_step_json(const std::string& path, const step_doc& d) {
                       [&d](std::size_t i) { return to_json(d.cases[i]); });
 }
 
+namespace {
+
+std::string param_text(const ordered_json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+// As the layer table (core/report_table.cpp): params that differ between cases get columns, the
+// widest impact first (docs/ARCHITECTURE.md §7.2); those equal in every case are said once under
+// the table, so a sweep of two values does not repeat twenty constant settings per row.
+struct step_params {
+  std::vector<std::string> varying;
+  std::vector<std::string> fixed;  // "key=value"
+};
+
+step_params split_step_params(const step_doc& d) {
+  step_params out;
+  for (const knob_impact& k : param_impacts(ranked(d))) out.varying.push_back(k.axis);
+  std::vector<std::string> keys;
+  for (const step_record& r : d.cases)
+    for (auto it = r.params.begin(); it != r.params.end(); ++it)
+      if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
+  for (const std::string& k : keys) {
+    if (std::find(out.varying.begin(), out.varying.end(), k) != out.varying.end()) continue;
+    const ordered_json first = d.cases.front().params.value(k, ordered_json());
+    const bool same = std::all_of(d.cases.begin(), d.cases.end(), [&](const step_record& r) {
+      return r.params.value(k, ordered_json()) == first;
+    });
+    if (same)
+      out.fixed.push_back(k + "=" + param_text(first));
+    else
+      out.varying.push_back(k);
+  }
+  return out;
+}
+
+// The varying params' cells, left-aligned to their column; "-" where a case lacks the param.
+std::vector<std::string> param_cells(const step_doc& d, const std::vector<std::string>& varying,
+                                     const step_record* r) {
+  std::vector<std::string> out;
+  for (const std::string& k : varying) {
+    std::size_t w = k.size();
+    for (const step_record& c : d.cases)
+      w = std::max(w, c.params.contains(k) ? param_text(c.params[k]).size() : 1);
+    const std::string v = !r ? k : r->params.contains(k) ? param_text(r->params[k]) : "-";
+    out.push_back(pad(v, w, false));
+  }
+  return out;
+}
+
+std::vector<std::string> metric_cells(const step_record& r) {
+  std::vector<std::string> cells = {fixed(r.step_ms.median, 1)};
+  for (const breakdown_part& p : breakdown_parts())
+    cells.push_back(fixed(r.breakdown_ms.*p.value, 1));
+  cells.insert(cells.end(), {fixed(r.tokens_per_s_per_gpu, 0), fixed(r.model_tflops_per_gpu, 1),
+                             fixed(100 * r.mfu, 1), r.diagnosis ? why_text(*r.diagnosis) : "-"});
+  return cells;
+}
+
+std::string table_line(const std::vector<std::string>& params,
+                       const std::vector<std::string>& metrics) {
+  std::string out;
+  for (const std::string& p : params) out += (out.empty() ? "" : "  ") + p;
+  for (std::size_t i = 0; i < metrics.size(); ++i)
+    out += (out.empty() ? "" : "  ") + cell(metrics, i);
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out + "\n";
+}
+
+}  // namespace
+
 std::string format_step_table(const step_doc& d) {
-  std::size_t id_w = 4;
-  for (const step_record& r : d.cases) id_w = std::max(id_w, r.id.size());
+  const step_params params = d.cases.empty() ? step_params{} : split_step_params(d);
   std::vector<std::string> head = {"step ms"};
   for (const breakdown_part& p : breakdown_parts()) head.push_back(p.heading);
   head.insert(head.end(), {"tok/s/GPU", "TFLOP/s", "MFU %", "why"});
   std::string out = banner_line(d.env) + "\n";
   if (d.planned_cases) out += partial_text(d.planned_cases, d.cases.size()) + "\n";
-  out += pad(d.simulated() ? "case (sim)" : "case", id_w, false);
-  for (std::size_t i = 0; i < head.size(); ++i) out += "  " + cell(head, i);
-  out += "\n";
-  for (const step_record& r : d.cases) {
-    std::vector<std::string> cells = {fixed(r.step_ms.median, 1)};
-    for (const breakdown_part& p : breakdown_parts())
-      cells.push_back(fixed(r.breakdown_ms.*p.value, 1));
-    cells.insert(cells.end(), {fixed(r.tokens_per_s_per_gpu, 0), fixed(r.model_tflops_per_gpu, 1),
-                               fixed(100 * r.mfu, 1), r.diagnosis ? why_text(*r.diagnosis) : "-"});
-    out += pad(r.id, id_w, false);
-    for (std::size_t i = 0; i < cells.size(); ++i) out += "  " + cell(cells, i);
-    while (out.back() == ' ') out.pop_back();
+  out += table_line(param_cells(d, params.varying, nullptr), head);
+  for (const step_record& r : d.cases)
+    out += table_line(param_cells(d, params.varying, &r), metric_cells(r));
+  if (d.cases.empty()) out += "(no cases)\n";
+  if (!params.fixed.empty()) {
+    out += "all cases:";
+    for (const std::string& p : params.fixed) out += " " + p;
     out += "\n";
   }
   out +=
       "times in ms on the critical stage; the breakdown adds up to the step; TFLOP/s per GPU "
       "by Megatron's formula (no recompute), MFU against the dense peak; why = the main cause "
-      "of the exposed time (docs/ARCHITECTURE.md §7.1)\n";
-  if (d.cases.empty()) out += "(no cases)\n";
+      "of the exposed time and its dimension (docs/ARCHITECTURE.md §7.1)\n";
   if (d.rec && !d.cases.empty()) out += recommendation_line(*d.rec, d) + "\n";
   for (const step_record& r : d.cases)
     for (const std::string& w : r.warnings) out += "warning: " + r.id + ": " + w + "\n";

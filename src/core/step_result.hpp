@@ -72,6 +72,13 @@ step_record step_record_from_json(const ordered_json& j, const std::string& file
 // never leaves half a result (exit 3 on I/O).
 void write_step_json(const std::string& path, const step_doc& d);
 
+// One CSV row per case (RFC 4180, as the result CSV): id, backend, simulated, params.*, the step
+// median's stats, breakdown_ms.*, exposed_ms, critical_stage, tokens_per_s_per_gpu,
+// model_tflops_per_gpu, mfu, compute_only_ms.median, main_cause, why (as the table prints
+// it), warnings. Written to a temporary file and renamed (exit 3 on I/O).
+std::string step_csv(const step_doc& d);
+void write_step_csv(const std::string& path, const step_doc& d);
+
 // The banner, then one row per case: step time, its breakdown, tokens/s/GPU, TFLOP/s/GPU, MFU,
 // and why (the diagnosis's main cause); then the recommendation line.
 std::string format_step_table(const step_doc& d);

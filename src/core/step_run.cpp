@@ -1,8 +1,10 @@
 #include "core/step_run.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/journal.hpp"
@@ -115,6 +117,27 @@ ordered_json case_config(const step_run_case& rc) {
           {"nic_gbps", rc.cluster.nic_gbps}};
 }
 
+std::string number_text(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+// A cluster file fixes its nodes: gpus_per_node or nic_gbps that differ from it are refused,
+// naming both (README: the training step; the flags describe a cluster without a file).
+void check_cluster_settings(const step_scenario& sc, const step_config& cfg,
+                            const cluster_spec& cluster) {
+  if (sc.cluster.empty()) return;
+  const std::string against = " and " + label(sc, "cluster", "--cluster") + " " + sc.cluster +
+                              " disagree: the cluster file has ";
+  if (cfg.gpus_per_node > 0 && cfg.gpus_per_node != cluster.gpus_per_node)
+    throw config_error(axis_label(sc, "gpus_per_node") + " " + std::to_string(cfg.gpus_per_node) +
+                       against + "gpus_per_node " + std::to_string(cluster.gpus_per_node));
+  if (cfg.nic_gbps > 0 && std::abs(cfg.nic_gbps - cluster.nic_gbps) > 1e-9 * cluster.nic_gbps)
+    throw config_error(axis_label(sc, "nic_gbps") + " " + number_text(cfg.nic_gbps) + against +
+                       "nic_gbps " + number_text(cluster.nic_gbps));
+}
+
 step_run_case resolve_case(const step_scenario& sc, const step_case& c, const model_spec& base,
                            const gpu_spec& gpu, const cluster_spec& cluster,
                            const bridge_tp_cfg& bridge) {
@@ -122,6 +145,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   rc.c = c;
   step_config& cfg = rc.c.cfg;
   rc.cluster = cluster;
+  check_cluster_settings(sc, cfg, cluster);
   if (cfg.gpus_per_node > 0)
     rc.cluster.gpus_per_node = rc.cluster.nics_per_node = cfg.gpus_per_node;
   if (cfg.nic_gbps > 0) rc.cluster.nic_gbps = cfg.nic_gbps;
@@ -156,6 +180,12 @@ step_spec resolve_step(const step_scenario& scenario) {
                                                      : "h100_sxm";
   // A step keeps every GPU busy for seconds: its tensor cores run at the sustained clock.
   spec.gpu = at_sustained_clock(load_gpu_spec(gpu_name, label(sc, "gpu", "--gpu")));
+  // A cluster file names the GPU its nodes hold; another GPU beside it is a contradiction.
+  if (!sc.cluster.empty() && !sc.gpu.empty() && spec.gpu.name != base_cluster.gpu)
+    throw config_error(label(sc, "gpu", "--gpu") + " " + sc.gpu + " and " +
+                       label(sc, "cluster", "--cluster") + " " + sc.cluster +
+                       " disagree: the cluster file's nodes hold " + base_cluster.gpu +
+                       " (leave out the GPU to use the cluster's)");
   const cluster_spec cluster = sc.cluster.empty() ? default_cluster(spec.gpu) : base_cluster;
   const model_spec model = load_model_spec(sc.model, label(sc, "model", "--model"));
   for (const step_case& c : expand_step_cases(sc))

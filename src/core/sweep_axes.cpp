@@ -31,7 +31,7 @@ ordered_json parse_sm_margin(const std::string& v, const std::string& field, swe
   return *c.knobs.sm_margin;
 }
 ordered_json parse_comm_ctas(const std::string& v, const std::string& field, sweep_case& c) {
-  c.knobs.comm_ctas = parse_int_in(v, field, 0, 1024);
+  c.knobs.comm_ctas = parse_int_in(v, field, 0, nccl_max_ctas);
   return c.knobs.comm_ctas;
 }
 ordered_json parse_priority(const std::string& v, const std::string& field, sweep_case& c) {

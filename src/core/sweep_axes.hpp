@@ -37,6 +37,11 @@ inline constexpr std::string_view sweep_axis_names[] = {"cdmc",      "method",  
                                                         "sm_margin", "comm_ctas", "priority"};
 bool is_sweep_axis(std::string_view name);
 
+// The most CTAs (channels) one NCCL collective can run on: NCCL's MAXCHANNELS is 64 (NCCL 2.28),
+// and NCCL_MAX_CTAS takes 1 to 64. A larger comm_ctas (or coll --ctas) would model a kernel NCCL
+// cannot launch, so it is refused; 0 keeps the preset's or NCCL's default.
+inline constexpr int nccl_max_ctas = 64;
+
 // One point of a sweep.
 struct sweep_case {
   std::string id;  // "cdmc=8,method=preset,order=comm_first,..."

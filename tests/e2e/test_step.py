@@ -1,5 +1,6 @@
 """The training step end to end: the `step` subcommand and a step scenario through `run`, the
 step/v1 document checked against its schema, bad layouts named, and the MPI path."""
+import csv
 import json
 import os
 import shutil
@@ -44,6 +45,76 @@ class Step(TempDirTest):
         self.assertEqual(procs, {"stage 0 (sim)", "stage 1 (sim)"})
         self.assertTrue(trace["otherData"]["simulated"])
 
+    def with_flag(self, flag, value):
+        args = list(SMALL)
+        args[args.index(flag) + 1] = value
+        return args
+
+    def test_a_sweep_of_the_work_per_step_is_ranked_by_throughput(self):
+        # A larger batch takes longer per step but moves more tokens per second per GPU; more
+        # GPUs finish a step sooner with fewer tokens per GPU (issue 15, item 2).
+        for flag, values in (("--gbs", "16,64"), ("--gpus", "16,32")):
+            with self.subTest(flag=flag):
+                out, _ = self.assertRuns(self.with_flag(flag, values) + ["--json", self.path("s.json")])
+                doc = load(self.path("s.json"))
+                validate(doc, "step_v1.schema.json")
+                rec = doc["recommendation"]
+                self.assertEqual(rec["ranked_by"], "tokens_per_s_per_gpu")
+                by_rate = max(doc["cases"], key=lambda c: c["tokens_per_s_per_gpu"])
+                by_time = min(doc["cases"], key=lambda c: c["step_ms"]["median"])
+                self.assertNotEqual(by_rate["id"], by_time["id"], "the sweep tests nothing")
+                self.assertEqual(rec["best_case"], by_rate["id"])
+                self.assertEqual(rec["best_tokens_per_s_per_gpu"], by_rate["tokens_per_s_per_gpu"])
+                self.assertIn("spread_tokens_per_s_per_gpu", rec["knob"])
+                line = [l for l in out.splitlines() if l.startswith("recommendation")][0]
+                self.assertIn("tokens/s/GPU", line)
+                self.assertIn("ranked by tokens/s/GPU, not step time (%s differ between cases)"
+                              % flag[2:], line)
+
+    def test_the_same_work_is_ranked_by_step_time(self):
+        out, _ = self.assertRuns(SMALL + ["--cdmc", "1,8", "--json", self.path("s.json")])
+        rec = load(self.path("s.json"))["recommendation"]
+        self.assertEqual(rec["ranked_by"], "step_ms")
+        self.assertIn("spread_ms", rec["knob"] or {"spread_ms": 0})
+        self.assertIn("; ranked by step time", out)
+
+    def test_the_table_folds_constant_params_and_q_is_quiet(self):
+        out, _ = self.assertRuns(SMALL + ["--cdmc", "1,8", "--dp-overlap", "on,off"])
+        lines = out.splitlines()
+        self.assertTrue(lines[1].split()[0] in ("cdmc", "dp_overlap"), lines[1])
+        self.assertNotIn("gpus=16", "\n".join(lines[2:6]))
+        folded = [l for l in lines if l.startswith("all cases:")]
+        self.assertEqual(len(folded), 1, out)
+        for p in ("gpus=16", "tp=4", "pp=2", "gbs=16", "layers=8"):
+            self.assertIn(p, folded[0])
+        self.assertLessEqual(max(len(l) for l in lines[1:6]), 200, out)
+        rc, out, err = run(SMALL + ["--cdmc", "1,8", "-q"])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, "")
+        self.assertNotIn("[1/2]", err)
+        self.assertNotIn("[2/2]", err)
+
+    def test_the_csv_has_a_row_per_case_and_why(self):
+        out, _ = self.assertRuns(SMALL + ["--cdmc", "1,8", "--json", self.path("s.json"),
+                                          "--csv", self.path("s.csv")])
+        doc = load(self.path("s.json"))
+        with open(self.path("s.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([r["id"] for r in rows], [c["id"] for c in doc["cases"]])
+        for r, c in zip(rows, doc["cases"]):
+            self.assertEqual(r["simulated"], "true")
+            self.assertEqual(r["params.cdmc"], str(c["params"]["cdmc"]))
+            self.assertEqual(float(r["step_ms.median"]), c["step_ms"]["median"])
+            self.assertEqual(r["main_cause"], c["diagnosis"]["main_cause"])
+            self.assertTrue(r["why"], r)
+            self.assertIn(r["why"], out)  # the table's why, word for word
+
+    def test_a_repeated_value_is_refused(self):
+        rc, _, err = run(self.with_flag("--gpus", "16,16") + ["--json", self.path("s.json")])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--gpus: value '16' is listed twice", err)
+        self.assertFalse(os.path.exists(self.path("s.json")))
+
     def test_step_scenario_through_run(self):
         sc = {"scenario": "step", "model": "llama3_70b", "cluster": "dgx_h100",
               "sweep": {"gpus": 32, "tp": 4, "pp": 2, "vp": [1, 2], "layers": 8, "gbs": 16}}
@@ -79,7 +150,7 @@ class StepSignals(TempDirTest):
         out = self.path("s.json")
         cmd = [BIN, "step", "--backend", "sim", "--model", "gpt3_175b", "--cluster", "dgx_h100",
                "--gpus", "256", "--tp", "4", "--pp", "8", "--vp", "3", "--gbs", "256",
-               "--cdmc", "1,8,32", "--tp-overlap", "on,off", "-q", "--json", out]
+               "--cdmc", "1,8,32", "--tp-overlap", "on,off", "--json", out]  # progress: no -q
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         seen = []
         for line in p.stderr:  # progress lines: "[k/6] id"

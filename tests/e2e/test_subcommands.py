@@ -36,6 +36,18 @@ class Pair(TempDirTest):
         self.assertTrue(trace["otherData"]["simulated"])
         self.assertFalse([f for f in os.listdir(self.tmp) if ".tmp" in f])
 
+    def test_a_cluster_file_names_the_gpu(self):
+        # Issue 15, item 5: `--cluster dgx_a100` simulates its A100s, not the default H100.
+        for cluster, gpu in (("dgx_a100", "a100_sxm"), ("dgx_h100", "h100_sxm")):
+            self.assertRuns(PAIR + ["--cluster", cluster, "-q", "--json", self.path(cluster)])
+            self.assertEqual(load(self.path(cluster))["env"]["gpu"]["config"], gpu)
+        # --gpu naming the cluster's own GPU is no conflict.
+        self.assertRuns(PAIR + ["--cluster", "dgx_a100", "--gpu", "a100_sxm", "-q"])
+        rc, _, err = run(["coll", "--backend", "sim", "--bytes", "1MiB", "--ranks", "16",
+                          "--cluster", "dgx_a100", "--json", self.path("c.json")])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(load(self.path("c.json"))["env"]["gpu"]["config"], "a100_sxm")
+
     def test_producer_wait_changes_timeline_with_cdmc(self):
         self.assertRuns(PAIR + ["--comm-waits-on-producer", "50", "--cdmc", "1,8",
                                 "--json", self.path("r.json")])

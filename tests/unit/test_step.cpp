@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "core/build_info.hpp"
 #include "core/error.hpp"
@@ -138,11 +139,39 @@ TEST(Step, OverlappingDataParallelHidesItsReduction) {
   EXPECT_LT(cases[0].breakdown_ms.dp_exposed, 0.8 * cases[1].breakdown_ms.dp_exposed);
 }
 
+// A cause's time over every dimension it is split into.
 double cause_ms(const step_record& r, exposure_cause c) {
   if (!r.diagnosis) return 0;
+  double ms = 0;
   for (const cause_share& s : r.diagnosis->causes)
-    if (s.cause == c) return s.ms;
-  return 0;
+    if (s.cause == c) ms += s.ms;
+  return ms;
+}
+
+// The breakdown part a cause belongs to (its dimension, the bubble, other) and its time there.
+std::string part_of(const cause_share& c) {
+  if (c.cause == exposure_cause::bubble) return "bubble";
+  return c.dimension.empty() ? "other" : c.dimension;
+}
+
+std::map<std::string, double> exposed_parts(const step_breakdown& b) {
+  return {{"tp", b.tp_exposed}, {"cp", b.cp_exposed}, {"dp", b.dp_exposed},
+          {"pp", b.pp_exposed}, {"bubble", b.bubble}, {"other", b.other}};
+}
+
+// The diagnosis splits as the breakdown does: per part its causes add up to the part, and the
+// main cause lies in the part that holds the most exposed time (issue 15, item 4).
+void expect_consistent_with_breakdown(const step_record& r) {
+  ASSERT_TRUE(r.diagnosis) << r.id;
+  std::map<std::string, double> diag;
+  for (const cause_share& c : r.diagnosis->causes) diag[part_of(c)] += c.ms;
+  const auto parts = exposed_parts(r.breakdown_ms);
+  for (const auto& [part, ms] : parts)
+    EXPECT_NEAR(diag[part], ms, 0.02 * r.exposed_ms + 1e-6) << r.id << " " << part;
+  const auto largest = std::max_element(parts.begin(), parts.end(),
+                                        [](auto& a, auto& b) { return a.second < b.second; });
+  EXPECT_EQ(part_of(r.diagnosis->causes.front()), largest->first) << r.id;
+  EXPECT_EQ(r.diagnosis->main_cause, r.diagnosis->causes.front().cause) << r.id;
 }
 
 // Steps use the layer's cause vocabulary (docs/ARCHITECTURE.md §7.1): the causes add up to the
@@ -165,6 +194,7 @@ TEST(StepDiagnosis, CausesAddUpAndFollowTheBreakdown) {
     EXPECT_NEAR(sum, r.exposed_ms, 0.001 * r.exposed_ms) << r.id;
     EXPECT_EQ(r.diagnosis->main_cause, r.diagnosis->causes.front().cause) << r.id;
     EXPECT_NEAR(cause_ms(r, exposure_cause::bubble), b.bubble, 0.01 * r.exposed_ms + 1e-6) << r.id;
+    expect_consistent_with_breakdown(r);
   }
   const step_record& pp4_dp_off = cases[3];  // pp=4, dp_overlap=off
   EXPECT_GT(pp4_dp_off.breakdown_ms.bubble, 0);
@@ -175,6 +205,63 @@ TEST(StepDiagnosis, CausesAddUpAndFollowTheBreakdown) {
                 cause_ms(pp1_dp_on, exposure_cause::tail_not_overlapped),
             0)
       << pp1_dp_on.id;
+}
+
+// TP without overlap runs its collectives on the compute stream, spread over every layer's
+// slots; DP without overlap reduces its buckets there too, all in one slot (grad_reduce). The
+// main cause must name TP when TP holds most of the exposed time, not the single largest slot.
+TEST(StepDiagnosis, TheMainCauseNamesTheDimensionThatHoldsMostExposedTime) {
+  // GPT-3 175B cut to 8 layers, TP 8 × DP 2: TP exposes about 500 ms, DP about 130 ms, and
+  // before the split the table said "serialized 100% grad_reduce".
+  const auto cases = run(scenario({{"gpus", {"16"}},
+                                   {"tp", {"8"}},
+                                   {"pp", {"1"}},
+                                   {"gbs", {"64"}},
+                                   {"layers", {"8"}},
+                                   {"tp_overlap", {"off"}},
+                                   {"dp_overlap", {"off", "on"}}},
+                                  "gpt3_175b"));
+  ASSERT_EQ(cases.size(), 2u);
+  for (const step_record& r : cases) expect_consistent_with_breakdown(r);
+  const step_record& r = cases[0];  // dp_overlap=off
+  ASSERT_GT(r.breakdown_ms.tp_exposed, r.breakdown_ms.dp_exposed) << r.id;
+  const cause_share& main = r.diagnosis->causes.front();
+  EXPECT_EQ(main.dimension, "tp") << r.id;
+  EXPECT_NE(main.where, "grad_reduce") << r.id;
+  EXPECT_NE(why_text(*r.diagnosis).find(" TP"), std::string::npos) << why_text(*r.diagnosis);
+}
+
+// Synthetic: TP's 1,263 ms spread over ten slots, DP's 368 ms in one (the issue's figures).
+TEST(StepDiagnosis, CausesAreSplitPerDimension) {
+  std::vector<cause_share> shares;
+  for (int i = 0; i < 10; ++i)
+    shares.push_back({exposure_cause::serialized_same_stream, 126.3,
+                      "layer" + std::to_string(i) + "_fc1_fprop", std::nullopt, "tp"});
+  shares.push_back(
+      {exposure_cause::serialized_same_stream, 368, "grad_reduce", std::nullopt, "dp"});
+  const auto d = diagnosis_of(shares, 1631, 10000);
+  ASSERT_TRUE(d);
+  ASSERT_EQ(d->causes.size(), 2u);
+  EXPECT_EQ(d->causes[0].dimension, "tp");
+  EXPECT_NEAR(d->causes[0].ms, 1263, 1e-6);
+  EXPECT_EQ(d->causes[1].dimension, "dp");
+  EXPECT_EQ(d->causes[1].where, "grad_reduce");
+  EXPECT_EQ(why_text(*d), "serialized 77% TP layer0_fc1_fprop");
+  // A part's causes together outweigh a larger single cause of a smaller part: TP 900 ms
+  // (serialized 500, tail 400) against DP's late bucket of 600 ms; the main cause is TP's.
+  const auto e =
+      diagnosis_of({{exposure_cause::serialized_same_stream, 500, "fc1_fprop", std::nullopt, "tp"},
+                    {exposure_cause::tail_not_overlapped, 400, "fc2_fprop", std::nullopt, "tp"},
+                    {exposure_cause::late_bucket, 600, "grad_reduce", std::nullopt, "dp"}},
+                   1500, 10000);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->main_cause, exposure_cause::serialized_same_stream);
+  EXPECT_EQ(e->causes.front().dimension, "tp");
+  EXPECT_EQ(e->causes.back().cause, exposure_cause::late_bucket);
+  // Read back as written, the dimension included.
+  const json j = json::parse(to_json(*e).dump());
+  const diagnosis back = diagnosis_from_json(json_object(j, "d.json", ""));
+  EXPECT_EQ(to_json(back).dump(), to_json(*e).dump());
 }
 
 TEST(StepDiagnosis, TheTableSaysWhy) {
@@ -222,6 +309,36 @@ TEST(Step, BadLayoutsNameTheFlag) {
   a100.cluster = "dgx_a100";
   EXPECT_EQ(message_of(a100).rfind("--dtype: NVIDIA A100 SXM 80GB has no fp8", 0), 0u);
   EXPECT_NE(msg({}, "no_such_model").find("--model"), std::string::npos);
+}
+
+// Issue 15, items 1 and 5: a value listed twice (two cases, one id: the document is unreadable)
+// and settings that contradict the cluster file are refused, naming both.
+TEST(Step, RepeatedValuesAndClusterConflictsAreRefused) {
+  const auto msg = [](std::vector<sweep_axis> axes) {
+    return message_of(scenario(std::move(axes), "gpt3_175b"));
+  };
+  EXPECT_EQ(msg({{"gpus", {"16", "16"}}}), "--gpus: value '16' is listed twice");
+  EXPECT_EQ(msg({{"tp", {"4"}}, {"cdmc", {"1", "8", "1"}}}), "--cdmc: value '1' is listed twice");
+  EXPECT_EQ(msg({{"sm_margin", {"0", "0"}}}), "--sm-margin: value '0' is listed twice");
+  EXPECT_EQ(msg({{"gpus", {"16", "016"}}}), "--gpus: values '16' and '016' are the same");
+  EXPECT_EQ(msg({{"dp_overlap", {"on", "true"}}}),
+            "--dp-overlap: values 'on' and 'true' are the same");
+  EXPECT_EQ(msg({{"gpus_per_node", {"4"}}}),
+            "--gpus-per-node 4 and --cluster dgx_h100 disagree: the cluster file has "
+            "gpus_per_node 8");
+  EXPECT_EQ(msg({{"nic_gbps", {"25"}}}),
+            "--nic-gbps 25 and --cluster dgx_h100 disagree: the cluster file has nic_gbps 50");
+  EXPECT_EQ(msg({{"gpus_per_node", {"8"}}, {"nic_gbps", {"50"}}}), "");  // what the file says
+  step_scenario h100_on_a100 = scenario({}, "gpt3_175b");
+  h100_on_a100.cluster = "dgx_a100";
+  h100_on_a100.gpu = "h100_sxm";
+  EXPECT_EQ(message_of(h100_on_a100)
+                .rfind("--gpu h100_sxm and --cluster dgx_a100 disagree: the "
+                       "cluster file's nodes hold a100_sxm",
+                       0),
+            0u)
+      << message_of(h100_on_a100);
+  EXPECT_EQ(msg({{"comm_ctas", {"65"}}}), "--comm-ctas: 65 is out of range [0, 64]");
 }
 
 TEST(Step, UnevenLayersCountTheEmbeddingAndLossAsLayers) {

@@ -54,10 +54,11 @@ TEST(StepAnswers, RecommendsTheLowestStepAndTheAxisThatMattered) {
   EXPECT_EQ(d.rec->knob->axis, "dp_overlap");
   EXPECT_EQ(d.rec->knob->best, "on");
   EXPECT_EQ(d.rec->knob->worst, "off");
-  EXPECT_NEAR(d.rec->knob->spread_ms, 35, 1e-9);
+  EXPECT_NEAR(d.rec->knob->spread, 35, 1e-9);
   EXPECT_EQ(recommendation_line(*d.rec, d),
             "recommendation (SIMULATED): from the default case, set cdmc=8 — 90.000 ms, 10.0 % "
-            "faster than the default; mattered most: dp_overlap (on best, off worst: +35.000 ms)");
+            "faster than the default; mattered most: dp_overlap (on best, off worst: +35.000 ms); "
+            "ranked by step time (every case has the same gpus, gbs and seq)");
   EXPECT_NE(format_step_table(d).find("recommendation (SIMULATED): from the default case"),
             std::string::npos);
   const ordered_json j = to_json(d)["recommendation"];
@@ -65,6 +66,52 @@ TEST(StepAnswers, RecommendsTheLowestStepAndTheAxisThatMattered) {
   EXPECT_EQ(j["default_step_ms"], 100);
   EXPECT_FALSE(j.contains("none_case"));
   EXPECT_FALSE(j.contains("best_overlapped_ms"));
+  EXPECT_EQ(j["ranked_by"], "step_ms");
+  EXPECT_EQ(j["knob"]["spread_ms"], 35);
+}
+
+// A gbs (or gpus) sweep: the smaller batch finishes its step sooner but moves fewer tokens per
+// second; ranking by step time would call it faster (issue 15, item 2).
+step_doc work_sweep(const char* axis, int small, int large) {
+  step_doc d = grid();
+  step_record a = step_case(std::string(axis) + "=" + std::to_string(small), {{axis, small}}, 100);
+  step_record b = step_case(std::string(axis) + "=" + std::to_string(large), {{axis, large}}, 350);
+  a.config[axis] = small;
+  b.config[axis] = large;
+  a.tokens_per_s_per_gpu = 1000;
+  b.tokens_per_s_per_gpu = 1150;
+  d.cases = {a, b};
+  d.rec = recommend(d);
+  return d;
+}
+
+TEST(StepAnswers, DifferentWorkPerStepIsRankedByThroughput) {
+  for (const char* axis : {"gbs", "gpus", "seq"}) {
+    SCOPED_TRACE(axis);
+    const step_doc d = work_sweep(axis, 512, 2048);
+    ASSERT_TRUE(d.rec);
+    EXPECT_EQ(d.rec->measure, rank_measure::throughput);
+    EXPECT_EQ(d.rec->best_case, std::string(axis) + "=2048");
+    EXPECT_NEAR(d.rec->gain_vs_default_pct, 15, 1e-9);
+    ASSERT_TRUE(d.rec->knob);
+    EXPECT_EQ(d.rec->knob->best, 2048);
+    EXPECT_NEAR(d.rec->knob->spread, 150, 1e-9);
+    const std::string line = recommendation_line(*d.rec, d);
+    EXPECT_NE(line.find("1150 tokens/s/GPU (step 350.000 ms), 15.0 % faster than the default"),
+              std::string::npos)
+        << line;
+    EXPECT_NE(line.find("ranked by tokens/s/GPU, not step time (" + std::string(axis) +
+                        " differ between cases)"),
+              std::string::npos)
+        << line;
+    const ordered_json j = to_json(d)["recommendation"];
+    EXPECT_EQ(j["ranked_by"], "tokens_per_s_per_gpu");
+    EXPECT_EQ(j["best_tokens_per_s_per_gpu"], 1150);
+    EXPECT_EQ(j["knob"]["spread_tokens_per_s_per_gpu"], 150);
+    EXPECT_FALSE(j["knob"].contains("spread_ms"));
+    // Read back as written.
+    EXPECT_EQ(to_json(step_from_json(to_json(d), "s.json")).dump(), to_json(d).dump());
+  }
 }
 
 TEST(StepAnswers, NoMeasuredStepNoRecommendation) {
