@@ -88,6 +88,35 @@ class Journal(TempDirTest):
         self.assertIn("7 of %d cases already finished" % CASES, err)
         self.assertEqual(load(out)["cases"], load(self.reference())["cases"])
 
+    def test_the_journal_keeps_timelines_only_for_the_best_and_worst_so_far(self):
+        out = self.path("t.json")
+        run(RUN + ["--json", out], env={"OVERLAP_BENCH_INJECT": "die:rank=0:case=500"})
+        with open(out + ".journal") as f:
+            lines = f.readlines()[1:]  # after the fingerprint line
+        self.assertEqual(len(lines), 500)
+        with_timeline = sum(1 for line in lines if '"timeline"' in line)
+        # Each kept timeline was a new best or worst when its case finished: a handful, not 500.
+        self.assertGreaterEqual(with_timeline, 2)
+        self.assertLess(with_timeline, 50, "the journal holds a timeline for most cases")
+        _, err = self.assertRuns(RUN + ["--json", out, "--resume"])
+        self.assertEqual(load(out)["cases"], load(self.reference())["cases"])
+
+    def test_max_cases_refuses_a_runaway_sweep_before_the_first_case(self):
+        out = self.path("m.json")
+        rc, _, err = run(RUN + ["--json", out, "--max-cases", str(CASES - 1)])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--max-cases: the sweep has %d layer cases, over the limit of %d" % (CASES, CASES - 1), err)
+        self.assertFalse(os.path.exists(out))
+        self.assertFalse(os.path.exists(out + ".journal"))
+        args = [a for a in RUN if a != "-q"]
+        rc, _, err = run(args + ["--json", out, "--max-cases", str(CASES)])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("overlap-bench: %d layer cases" % CASES, err)
+        self.assertRegex(err, r"\[\d+/%d\] .* \(about [\d.]+ s left; journal heading for " % CASES)
+        rc, _, err = run(RUN + ["--json", out])  # -q: neither the preflight line nor progress
+        self.assertNotIn("layer cases", err)
+        self.assertNotIn("[", err)
+
     def test_a_cut_short_journal_line_is_dropped(self):
         out = self.path("c.json")
         run(RUN + ["--json", out], env={"OVERLAP_BENCH_INJECT": "die:rank=0:case=3"})
