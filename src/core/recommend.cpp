@@ -182,15 +182,34 @@ std::optional<recommendation> recommend(const ranked_sweep& s) {
   return r;
 }
 
-std::string short_case_name(const ranked_sweep& s, const std::string& id) {
-  const entry* c = find_case(s, id);
+namespace {
+
+std::string name_of(const ranked_sweep& s, const std::vector<knob_impact>& impacts, const entry* c,
+                    const std::string& id) {
   if (!c || !c->params->is_object()) return id;
   std::string out;
-  for (const knob_impact& k : param_impacts(s))
+  for (const knob_impact& k : impacts)
     if (is_axis(s, k.axis) && has(*c, k.axis))
       out += (out.empty() ? "" : " ") + k.axis + "=" + value_text((*c->params)[k.axis]);
   if (out.empty()) return s.cases.size() == 1 ? "the only case" : id;
   return out;
+}
+
+}  // namespace
+
+std::string short_case_name(const ranked_sweep& s, const std::string& id) {
+  return name_of(s, param_impacts(s), find_case(s, id), id);
+}
+
+case_namer::case_namer(ranked_sweep s) : s_(std::move(s)), impacts_(param_impacts(s_)) {
+  for (const entry& c : s_.cases) by_id_.emplace(*c.id, &c);
+}
+case_namer::case_namer(const result_doc& d) : case_namer(ranked(d)) {}
+case_namer::case_namer(const step_doc& d) : case_namer(ranked(d)) {}
+
+std::string case_namer::operator()(const std::string& id) const {
+  const auto it = by_id_.find(id);
+  return name_of(s_, impacts_, it == by_id_.end() ? nullptr : it->second, id);
 }
 
 namespace {

@@ -232,9 +232,10 @@ void diagnosis_section(report_doc& out, const trend_point& s, const plot_outcome
       "time.");
   add_figures(out, plots, "diagnosis");
   std::vector<diagnosed_case> rows;
+  const case_namer name(s.doc);
   for (const case_record& c : s.doc.cases)
-    rows.push_back({short_case_name(s.doc, c.id), c.m.overlapped_ms.median, c.m.exposed_comm_ms,
-                    c.diag ? &*c.diag : nullptr});
+    rows.push_back(
+        {name(c.id), c.m.overlapped_ms.median, c.m.exposed_comm_ms, c.diag ? &*c.diag : nullptr});
   diagnosis_table(out, "overlapped ms", rows, 3);
 }
 
@@ -252,9 +253,10 @@ void timeline_section(report_doc& out, const plot_outcome& plots) {
 
 void bringup_section(report_doc& out, const trend_point& s) {
   std::vector<std::vector<std::string>> rows;
+  const case_namer name(s.doc);
   for (const case_record& c : s.doc.cases)
     if (c.predicted)
-      rows.push_back({code(short_case_name(s.doc, c.id)), format_fixed(c.m.overlapped_ms.median, 3),
+      rows.push_back({code(name(c.id)), format_fixed(c.m.overlapped_ms.median, 3),
                       format_fixed(c.predicted->overlapped_ms, 3),
                       std::string(c.predicted->deviation_pct >= 0 ? "+" : "") +
                           format_fixed(c.predicted->deviation_pct, 1),

@@ -17,10 +17,6 @@ const step_record* find_case(const step_doc& d, const std::string& id) {
   return nullptr;
 }
 
-std::string name_of(const step_doc& d, const std::string& id) {
-  return code(short_case_name(d, id));
-}
-
 // "128 GPUs: TP 4, PP 8, VP 12, CP 1, DP 4; GBS 256, seq 2048, 96 layers, bf16".
 std::string layout_text(const ordered_json& c) {
   auto f = [&c](const char* key) { return c.contains(key) ? text_of(c[key]) : std::string("?"); };
@@ -121,8 +117,9 @@ void breakdown_section(report_doc& out, const step_doc& d, const plot_outcome& p
   std::vector<std::string> header = {"case", "step ms"};
   for (const breakdown_part& p : breakdown_parts()) header.push_back(std::string(p.key) + " ms");
   std::vector<std::vector<std::string>> rows;
+  const case_namer name(d);
   for (const step_record& r : d.cases) {
-    std::vector<std::string> row = {name_of(d, r.id), ms1(r.step_ms.median)};
+    std::vector<std::string> row = {code(name(r.id)), ms1(r.step_ms.median)};
     for (const breakdown_part& p : breakdown_parts()) row.push_back(ms1(r.breakdown_ms.*p.value));
     rows.push_back(std::move(row));
   }
@@ -136,9 +133,10 @@ void diagnosis_section(report_doc& out, const step_doc& d, const plot_outcome& p
       "the layer diagnosis's vocabulary (docs/ARCHITECTURE.md §7.1); they add up to it.");
   add_figures(out, plots, "diagnosis");
   std::vector<diagnosed_case> rows;
+  const case_namer name(d);
   for (const step_record& r : d.cases)
-    rows.push_back({short_case_name(d, r.id), r.step_ms.median, r.exposed_ms,
-                    r.diagnosis ? &*r.diagnosis : nullptr});
+    rows.push_back(
+        {name(r.id), r.step_ms.median, r.exposed_ms, r.diagnosis ? &*r.diagnosis : nullptr});
   diagnosis_table(out, "step ms", rows, 1);
 }
 
@@ -150,8 +148,9 @@ void throughput_section(report_doc& out, const step_doc& d, const plot_outcome& 
       "the dtype. `compute only` is the same step with every communication op removed.");
   add_figures(out, plots, "throughput");
   std::vector<std::vector<std::string>> rows;
+  const case_namer name(d);
   for (const step_record& r : d.cases)
-    rows.push_back({name_of(d, r.id), ms1(r.step_ms.median),
+    rows.push_back({code(name(r.id)), ms1(r.step_ms.median),
                     format_fixed(r.tokens_per_s_per_gpu, 0),
                     format_fixed(r.model_tflops_per_gpu, 1), format_fixed(100 * r.mfu, 1),
                     r.compute_only_ms ? ms1(r.compute_only_ms->median) : "-"});

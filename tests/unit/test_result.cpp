@@ -403,3 +403,17 @@ TEST(Result, WrittenJsonMatchesSchema) {
 }
 
 }  // namespace ob
+
+namespace ob {
+namespace {
+
+// The report names every row with one case_namer; it must say what short_case_name says.
+TEST(Result, CaseNamerNamesEveryCaseAsShortCaseNameDoes) {
+  const result_doc d = make_doc(false);
+  const case_namer name(d);
+  for (const case_record& c : d.cases) EXPECT_EQ(name(c.id), short_case_name(d, c.id)) << c.id;
+  EXPECT_EQ(name("no such case"), "no such case");
+}
+
+}  // namespace
+}  // namespace ob
