@@ -38,6 +38,7 @@ class coll_command final : public command {
         ->check(CLI::IsMember({"auto", "ring", "nvls", "tree"}))
         ->capture_default_str();
     add_common_flags(*app, flags_);
+    app->get_option("--json")->description("write the rows as JSON (overlap-bench/coll/v1)");
     add_network_flags(*app, flags_);
     gpu_given_ = app->get_option("--gpu");
     return app;

@@ -65,6 +65,11 @@ class Pair(TempDirTest):
 
 
 class Coll(TempDirTest):
+    def test_help_names_the_schema_it_writes(self):
+        out, _ = self.assertRuns(["coll", "--help"])
+        self.assertIn("overlap-bench/coll/v1", out)
+        self.assertNotIn("result/v1", out)
+
     def test_coll_rows(self):
         out, _ = self.assertRuns(["coll", "--backend", "sim", "--op", "all_reduce", "--min", "1MiB",
                                   "--max", "64MiB", "--factor", "4", "--ranks", "8",
