@@ -257,7 +257,8 @@ std::string result_csv(const result_doc& d) {
   for (const auto& [name, member] : stat_fields())
     for (const char* s : stat_names) header.push_back(std::string(name) + "." + s);
   for (const char* f : scalar_fields()) header.push_back(f);
-  header.push_back("warnings");
+  // The table's why, as in the step CSV: the main cause's name and the line a person reads.
+  header.insert(header.end(), {"main_cause", "why", "warnings"});
 
   std::string out;
   auto emit = [&out](const std::vector<std::string>& row) {
@@ -283,6 +284,8 @@ std::string result_csv(const result_doc& d) {
     for (const auto& [name, member] : stat_fields())
       for (const char* s : stat_names) row.push_back(csv_value(j[name][s]));
     for (const char* f : scalar_fields()) row.push_back(csv_value(j[f]));
+    row.push_back(c.diag ? std::string(to_string(c.diag->main_cause)) : "");
+    row.push_back(c.diag ? why_text(*c.diag) : "-");
     std::string warnings;
     for (const std::string& w : c.warnings) {
       if (!warnings.empty()) warnings += "; ";

@@ -244,6 +244,10 @@ TEST(Result, CsvHasOneRowPerCaseWithFlattenedParams) {
   result_doc d = make_doc(false);
   d.cases[1].params["nested"] = {{"x", 1}};
   d.cases[1].warnings = {"a, \"quoted\" warning"};
+  diagnosis dg;
+  dg.main_cause = exposure_cause::tail_not_overlapped;
+  dg.causes = {{exposure_cause::tail_not_overlapped, 1.5, "fc2_fprop", std::nullopt}};
+  d.cases[0].diag = dg;
   const std::string csv = result_csv(d);
   std::vector<std::string> lines;
   for (std::size_t pos = 0, end; (end = csv.find("\r\n", pos)) != std::string::npos; pos = end + 2)
@@ -255,7 +259,11 @@ TEST(Result, CsvHasOneRowPerCaseWithFlattenedParams) {
   EXPECT_NE(header.find("params.nested.x"), std::string::npos);
   EXPECT_NE(header.find("overlapped_ms.median,overlapped_ms.p10"), std::string::npos);
   EXPECT_NE(header.find("exposed_comm_ms"), std::string::npos);
-  EXPECT_EQ(header.substr(header.size() - 14), "wrong,warnings");
+  // The table's why, as the step CSV has it: the main cause, then the line a person reads.
+  EXPECT_EQ(header.substr(header.size() - 29), "wrong,main_cause,why,warnings");
+  EXPECT_NE(lines[1].find(",tail_not_overlapped," + why_text(dg) + ","), std::string::npos)
+      << lines[1];
+  EXPECT_NE(lines[2].find(",,-,"), std::string::npos) << lines[2];  // no diagnosis
   EXPECT_EQ(lines[1].rfind("cdmc=8/margin=16,pair,cuda,false,preset,8,comm_first,16,", 0), 0u)
       << lines[1];
   EXPECT_NE(lines[2].find("\"a, \"\"quoted\"\" warning\""), std::string::npos) << lines[2];
