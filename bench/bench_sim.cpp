@@ -4,19 +4,19 @@
 // (overlapped and compute-only) and attributed, < 2 s at 1,024 GPUs and < 10 s at 16,384.
 #include <benchmark/benchmark.h>
 
-#include "core/diagnosis.hpp"
-#include "core/executor.hpp"
-#include "core/gpu_spec.hpp"
-#include "core/metrics.hpp"
-#include "core/model_spec.hpp"
-#include "core/plan.hpp"
-#include "core/presets.hpp"
-#include "core/run_spec.hpp"
-#include "core/scenario.hpp"
-#include "core/step_run.hpp"
-#include "core/workload.hpp"
+#include "analysis/diagnosis.hpp"
+#include "analysis/metrics.hpp"
 #include "dist/communicator.hpp"
+#include "model/executor.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/model_spec.hpp"
+#include "model/workload.hpp"
+#include "plan/plan.hpp"
+#include "run/run_spec.hpp"
+#include "run/step_run.hpp"
 #include "sim/simulator.hpp"
+#include "spec/presets.hpp"
+#include "spec/scenario.hpp"
 
 namespace {
 

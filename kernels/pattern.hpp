@@ -7,7 +7,7 @@
 // include no other core header.
 #include <cstdint>
 
-#include "core/verify_kind.hpp"
+#include "model/verify_kind.hpp"
 
 #if defined(__CUDACC__)
 #define OB_HD __host__ __device__ __forceinline__

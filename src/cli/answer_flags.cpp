@@ -3,12 +3,12 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "base/error.hpp"
 #include "cli/flag_checks.hpp"
-#include "core/bringup.hpp"
-#include "core/document.hpp"
-#include "core/error.hpp"
-#include "core/gbench.hpp"
-#include "core/step_compare.hpp"
+#include "report/bringup.hpp"
+#include "report/step_compare.hpp"
+#include "results/document.hpp"
+#include "results/gbench.hpp"
 
 namespace ob::cli {
 namespace {

@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "core/result.hpp"
-#include "core/step_result.hpp"
+#include "results/result.hpp"
+#include "results/step_result.hpp"
 
 namespace ob::cli {
 

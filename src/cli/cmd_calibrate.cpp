@@ -3,13 +3,13 @@
 #include <iomanip>
 #include <iostream>
 
+#include "base/config_paths.hpp"
+#include "base/error.hpp"
+#include "base/json_util.hpp"
 #include "cli/command.hpp"
-#include "core/calib_input.hpp"
-#include "core/config_paths.hpp"
-#include "core/error.hpp"
-#include "core/gpu_spec.hpp"
-#include "core/json_util.hpp"
+#include "model/gpu_spec.hpp"
 #include "sim/calibrate.hpp"
+#include "spec/calib_input.hpp"
 
 namespace ob::cli {
 namespace {

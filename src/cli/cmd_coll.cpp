@@ -1,15 +1,15 @@
 #include <iostream>
 
+#include "base/error.hpp"
+#include "base/units.hpp"
 #include "cli/command.hpp"
 #include "cli/flag_checks.hpp"
 #include "cli/harness.hpp"
 #include "cli/sweep_outputs.hpp"
-#include "core/error.hpp"
-#include "core/pipeline.hpp"
-#include "core/report_table.hpp"
-#include "core/sweep_axes.hpp"
-#include "core/units.hpp"
 #include "dist/communicator.hpp"
+#include "results/report_table.hpp"
+#include "run/pipeline.hpp"
+#include "spec/sweep_axes.hpp"
 
 namespace ob::cli {
 namespace {

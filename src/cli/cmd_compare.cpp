@@ -2,13 +2,13 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "base/error.hpp"
+#include "base/json_util.hpp"
 #include "cli/command.hpp"
-#include "core/compare.hpp"
-#include "core/document.hpp"
-#include "core/error.hpp"
-#include "core/json_util.hpp"
-#include "core/result.hpp"
-#include "core/step_compare.hpp"
+#include "report/compare.hpp"
+#include "report/step_compare.hpp"
+#include "results/document.hpp"
+#include "results/result.hpp"
 
 namespace ob::cli {
 namespace {

@@ -1,10 +1,10 @@
+#include "base/error.hpp"
+#include "base/units.hpp"
 #include "cli/command.hpp"
 #include "cli/flag_checks.hpp"
 #include "cli/harness.hpp"
 #include "cli/sweep_driver.hpp"
-#include "core/error.hpp"
-#include "core/pipeline.hpp"
-#include "core/units.hpp"
+#include "run/pipeline.hpp"
 
 namespace ob::cli {
 namespace {

@@ -2,7 +2,7 @@
 
 #include "cli/command.hpp"
 #include "cli/flag_checks.hpp"
-#include "core/presets.hpp"
+#include "spec/presets.hpp"
 
 namespace ob::cli {
 namespace {

@@ -1,15 +1,15 @@
 #include <filesystem>
 #include <iostream>
 
+#include "base/error.hpp"
 #include "cli/command.hpp"
 #include "cli/flag_checks.hpp"
 #include "cli/output_paths.hpp"
-#include "core/document.hpp"
-#include "core/error.hpp"
-#include "core/gbench.hpp"
-#include "core/report.hpp"
-#include "core/result.hpp"
-#include "core/step_result.hpp"
+#include "report/report.hpp"
+#include "results/document.hpp"
+#include "results/gbench.hpp"
+#include "results/result.hpp"
+#include "results/step_result.hpp"
 
 namespace ob::cli {
 namespace {

@@ -1,8 +1,8 @@
 #include <iostream>
 
+#include "base/error.hpp"
+#include "bridge/resolve.hpp"
 #include "cli/command.hpp"
-#include "core/error.hpp"
-#include "core/resolve.hpp"
 
 namespace ob::cli {
 namespace {

@@ -1,7 +1,7 @@
+#include "base/error.hpp"
 #include "cli/command.hpp"
 #include "cli/harness.hpp"
 #include "cli/step_driver.hpp"
-#include "core/error.hpp"
 
 namespace ob::cli {
 namespace {

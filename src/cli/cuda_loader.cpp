@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 
 namespace ob::cli {
 

@@ -5,10 +5,10 @@
 #include <iostream>
 #include <sstream>
 
+#include "base/error.hpp"
 #include "cli/cuda_loader.hpp"
 #include "cli/flag_checks.hpp"
-#include "core/error.hpp"
-#include "core/report_table.hpp"
+#include "results/report_table.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob::cli {

@@ -1,18 +1,18 @@
 #pragma once
 // What every measuring subcommand shares on the command line: the common flags, the backend
-// choice, and printing and writing a result. The measuring itself is core's (core/sweep.hpp).
+// choice, and printing and writing a result. The measuring itself is core's (run/sweep.hpp).
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 
 #include "cli/answer_flags.hpp"
-#include "core/cluster.hpp"
-#include "core/communicator.hpp"
-#include "core/executor.hpp"
-#include "core/fault_injection.hpp"
-#include "core/gpu_spec.hpp"
-#include "core/result.hpp"
-#include "core/trace.hpp"
+#include "model/cluster.hpp"
+#include "model/communicator.hpp"
+#include "model/executor.hpp"
+#include "model/gpu_spec.hpp"
+#include "results/result.hpp"
+#include "results/trace.hpp"
+#include "run/fault_injection.hpp"
 
 namespace ob::cli {
 
@@ -31,7 +31,7 @@ struct common_flags {
   bool resume = false;   // run, pair and step: continue <json>.journal
   // run, pair and step: a sweep with more cases is refused before the first (exit 2).
   long long max_cases = 200000;
-  std::string inject;  // test hook, core/fault_injection.hpp
+  std::string inject;  // test hook, run/fault_injection.hpp
   // pair and coll: where the group's ranks sit (docs/ARCHITECTURE.md §5.4).
   std::string cluster;
   int gpus_per_node = 0;  // 0: the cluster's, else 8

@@ -3,10 +3,10 @@
 #include <exception>
 #include <iostream>
 
+#include "base/build_info.hpp"
+#include "base/error.hpp"
+#include "base/json_util.hpp"
 #include "cli/command.hpp"
-#include "core/build_info.hpp"
-#include "core/error.hpp"
-#include "core/json_util.hpp"
 
 namespace {
 

@@ -2,9 +2,9 @@
 
 #include <filesystem>
 
-#include "core/atomic_file.hpp"
-#include "core/error.hpp"
-#include "core/journal.hpp"
+#include "base/atomic_file.hpp"
+#include "base/error.hpp"
+#include "run/journal.hpp"
 
 namespace ob::cli {
 namespace {

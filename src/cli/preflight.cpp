@@ -2,7 +2,7 @@
 
 #include <iostream>
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 
 namespace ob::cli {
 

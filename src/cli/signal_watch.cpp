@@ -6,7 +6,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "core/atomic_file.hpp"
+#include "base/atomic_file.hpp"
 
 namespace ob::cli {
 

@@ -28,7 +28,7 @@ class signal_watch {
   // Say on stderr when the first signal arrives (rank 0 does, once it knows it is rank 0).
   void announce() { announce_ = true; }
   // The files rank 0 will write: a second signal, which ends the process at once, first removes
-  // their temporaries (core/atomic_file.hpp), so no FILE.tmp.<pid> is left half written.
+  // their temporaries (base/atomic_file.hpp), so no FILE.tmp.<pid> is left half written.
   void remove_temporaries_of(const std::vector<std::string>& outputs);
 
  private:

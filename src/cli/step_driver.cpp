@@ -3,12 +3,12 @@
 #include <iostream>
 #include <optional>
 
+#include "base/error.hpp"
 #include "cli/preflight.hpp"
 #include "cli/signal_watch.hpp"
 #include "cli/sweep_outputs.hpp"
-#include "core/error.hpp"
-#include "core/step_run.hpp"
 #include "dist/communicator.hpp"
+#include "run/step_run.hpp"
 
 namespace ob::cli {
 namespace {

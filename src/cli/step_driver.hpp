@@ -4,7 +4,7 @@
 #include "cli/command.hpp"
 #include "cli/harness.hpp"
 #include "cli/output_paths.hpp"
-#include "core/step_config.hpp"
+#include "spec/step_config.hpp"
 
 namespace ob::cli {
 

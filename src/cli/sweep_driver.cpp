@@ -9,14 +9,14 @@
 #include <iostream>
 #include <optional>
 
+#include "base/error.hpp"
+#include "base/units.hpp"
 #include "cli/preflight.hpp"
 #include "cli/signal_watch.hpp"
 #include "cli/sweep_outputs.hpp"
-#include "core/cdmc.hpp"
-#include "core/error.hpp"
-#include "core/journal.hpp"
-#include "core/units.hpp"
 #include "dist/communicator.hpp"
+#include "model/cdmc.hpp"
+#include "run/journal.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob::cli {

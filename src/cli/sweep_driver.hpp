@@ -5,7 +5,7 @@
 #include "cli/command.hpp"
 #include "cli/harness.hpp"
 #include "cli/output_paths.hpp"
-#include "core/sweep.hpp"
+#include "run/sweep.hpp"
 
 namespace ob::cli {
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "core/atomic_file.hpp"
+#include "base/atomic_file.hpp"
 
 namespace ob::cli {
 void check_output_paths(const common_flags& f, std::vector<path_flag> inputs) {

@@ -5,11 +5,11 @@
 // the training step (cli/step_driver) keep their journal the same way (journal_keeper).
 #include <optional>
 
+#include "base/error.hpp"
 #include "cli/harness.hpp"
 #include "cli/output_paths.hpp"
-#include "core/error.hpp"
-#include "core/journal.hpp"
-#include "core/sweep.hpp"
+#include "run/journal.hpp"
+#include "run/sweep.hpp"
 
 namespace ob::cli {
 

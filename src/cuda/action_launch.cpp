@@ -1,9 +1,9 @@
 #include "cuda/action_launch.hpp"
 
-#include "core/collective_traits.hpp"
-#include "core/error.hpp"
+#include "base/error.hpp"
 #include "cuda/rank_engine.hpp"
 #include "kernels/kernels.cuh"
+#include "model/collective_traits.hpp"
 
 namespace ob::cuda {
 

@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "core/executor.hpp"
 #include "cuda/abort_signal.hpp"
 #include "cuda/action_launch.hpp"
 #include "cuda/case_resources.hpp"
@@ -18,6 +17,7 @@
 #include "cuda/rank_engine.hpp"
 #include "cuda/rank_wait.hpp"
 #include "cuda/watchdog.hpp"
+#include "model/executor.hpp"
 
 namespace ob::cuda {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 
 namespace ob::cuda {
 

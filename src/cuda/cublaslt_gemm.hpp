@@ -6,11 +6,11 @@
 #include <map>
 #include <memory>
 
-#include "core/ir.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/cuda_raii.hpp"
 #include "cuda/gemm_key.hpp"
 #include "kernels/kernels.cuh"
+#include "model/ir.hpp"
 
 namespace ob::cuda {
 

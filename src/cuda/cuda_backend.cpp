@@ -2,7 +2,7 @@
 
 #include <cuda_runtime.h>
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 #include "cuda/cuda_executor.hpp"
 
 namespace ob {

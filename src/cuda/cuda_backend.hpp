@@ -5,10 +5,10 @@
 #include <memory>
 #include <string>
 
-#include "core/cdmc.hpp"
-#include "core/executor.hpp"
-#include "core/ir.hpp"
 #include "dist/communicator.hpp"
+#include "model/cdmc.hpp"
+#include "model/executor.hpp"
+#include "model/ir.hpp"
 
 namespace ob {
 

@@ -1,6 +1,6 @@
 #include "cuda/cuda_check.hpp"
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 
 namespace ob::cuda {
 

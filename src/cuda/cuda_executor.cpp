@@ -11,11 +11,11 @@
 #include <set>
 #include <thread>
 
-#include "core/cdmc.hpp"
-#include "core/env_snapshot.hpp"
-#include "core/error.hpp"
+#include "base/env_snapshot.hpp"
+#include "base/error.hpp"
 #include "cuda/nccl_comms.hpp"
 #include "cuda/rank_threads.hpp"
+#include "model/cdmc.hpp"
 
 namespace ob::cuda {
 namespace {

@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "core/executor.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/nvml_telemetry.hpp"
 #include "cuda/rank_engine.hpp"
 #include "dist/communicator.hpp"
+#include "model/executor.hpp"
 
 namespace ob::cuda {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/ir.hpp"
+#include "model/ir.hpp"
 
 namespace ob::cuda {
 

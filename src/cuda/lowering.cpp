@@ -6,9 +6,9 @@
 #include <map>
 #include <set>
 
-#include "core/collective_traits.hpp"
-#include "core/error.hpp"
+#include "base/error.hpp"
 #include "cuda/step_groups.hpp"
+#include "model/collective_traits.hpp"
 
 namespace ob::cuda {
 

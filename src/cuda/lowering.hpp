@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "core/executor.hpp"
-#include "core/ir.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/gemm_key.hpp"
 #include "cuda/schedule_prep.hpp"
 #include "kernels/pattern.hpp"
+#include "model/executor.hpp"
+#include "model/ir.hpp"
 
 namespace ob::cuda {
 

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <thread>
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 #include "cuda/step_groups.hpp"
 
 namespace ob::cuda {

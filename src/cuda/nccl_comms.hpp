@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "core/cluster.hpp"
 #include "cuda/abort_signal.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/schedule_prep.hpp"
+#include "model/cluster.hpp"
 
 namespace ob::cuda {
 

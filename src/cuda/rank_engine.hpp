@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "core/executor.hpp"
 #include "cuda/abort_signal.hpp"
 #include "cuda/cublaslt_gemm.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/lowering.hpp"
 #include "cuda/nccl_comms.hpp"
 #include "cuda/nvml_telemetry.hpp"
+#include "model/executor.hpp"
 
 namespace ob::cuda {
 

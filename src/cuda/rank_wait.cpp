@@ -4,7 +4,7 @@
 #include <chrono>
 #include <thread>
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 #include "cuda/rank_engine.hpp"
 
 namespace ob::cuda {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/ir.hpp"
+#include "model/ir.hpp"
 
 namespace ob::cuda {
 

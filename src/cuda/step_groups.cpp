@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 
 namespace ob::cuda {
 

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "core/cluster.hpp"
-#include "core/executor.hpp"
 #include "cuda/schedule_prep.hpp"
+#include "model/cluster.hpp"
+#include "model/executor.hpp"
 
 namespace ob::cuda {
 

@@ -6,10 +6,10 @@
 #include <limits>
 #include <set>
 
-#include "core/cdmc.hpp"
-#include "core/error.hpp"
+#include "base/error.hpp"
 #include "cuda/cuda_executor.hpp"
 #include "cuda/step_groups.hpp"
+#include "model/cdmc.hpp"
 
 namespace ob::cuda {
 namespace {

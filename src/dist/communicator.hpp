@@ -1,11 +1,11 @@
 #pragma once
-// Making the benchmark's communicator (core/communicator.hpp): MPI when launched under mpirun and
+// Making the benchmark's communicator (model/communicator.hpp): MPI when launched under mpirun and
 // built with it; a single rank otherwise.
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "core/communicator.hpp"
+#include "model/communicator.hpp"
 
 namespace ob {
 

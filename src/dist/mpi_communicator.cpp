@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 #include "dist/communicator.hpp"
 
 namespace ob {

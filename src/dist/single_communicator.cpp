@@ -1,7 +1,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 #include "dist/communicator.hpp"
 
 namespace ob {

@@ -6,11 +6,11 @@
 #include <iomanip>
 #include <sstream>
 
-#include "core/collective_traits.hpp"
-#include "core/enum_names.hpp"
-#include "core/error.hpp"
-#include "core/json_util.hpp"
-#include "core/units.hpp"
+#include "base/enum_names.hpp"
+#include "base/error.hpp"
+#include "base/json_util.hpp"
+#include "base/units.hpp"
+#include "model/collective_traits.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob::sim {

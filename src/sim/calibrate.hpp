@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/calib_input.hpp"
-#include "core/gpu_spec.hpp"
+#include "model/gpu_spec.hpp"
+#include "spec/calib_input.hpp"
 
 namespace ob::sim {
 

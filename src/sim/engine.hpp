@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "core/gpu_spec.hpp"
-#include "core/ir.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/ir.hpp"
 #include "sim/hw_queues.hpp"
 #include "sim/kernel_model.hpp"
 #include "sim/simulator.hpp"

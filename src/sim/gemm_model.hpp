@@ -8,8 +8,8 @@
 // empty is sliced along K instead of paying a full extra wave.
 #include <cstdint>
 
-#include "core/gpu_spec.hpp"
-#include "core/ir.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/ir.hpp"
 
 namespace ob::sim {
 

@@ -3,8 +3,8 @@
 // the GPU, so its timeline is known before the device model runs.
 #include <vector>
 
-#include "core/gpu_spec.hpp"
-#include "core/ir.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/ir.hpp"
 #include "sim/kernel_model.hpp"
 
 namespace ob::sim {

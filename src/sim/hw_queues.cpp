@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/cdmc.hpp"
+#include "model/cdmc.hpp"
 
 namespace ob::sim {
 

@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/gpu_spec.hpp"
-#include "core/ir.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/ir.hpp"
 
 namespace ob::sim {
 

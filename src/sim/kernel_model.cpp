@@ -5,7 +5,7 @@
 #include <type_traits>
 #include <variant>
 
-#include "core/collective_traits.hpp"
+#include "model/collective_traits.hpp"
 #include "sim/gemm_model.hpp"
 #include "sim/nccl_model.hpp"
 

@@ -4,9 +4,9 @@
 // turns these numbers into a timeline; nothing here depends on time or on other ops.
 #include <cstdint>
 
-#include "core/cluster.hpp"
-#include "core/gpu_spec.hpp"
-#include "core/ir.hpp"
+#include "model/cluster.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/ir.hpp"
 
 namespace ob::sim {
 

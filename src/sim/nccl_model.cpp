@@ -4,8 +4,8 @@
 #include <cmath>
 #include <string>
 
-#include "core/collective_traits.hpp"
-#include "core/error.hpp"
+#include "base/error.hpp"
+#include "model/collective_traits.hpp"
 #include "sim/network_model.hpp"
 
 namespace ob::sim {

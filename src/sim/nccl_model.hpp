@@ -5,9 +5,9 @@
 // protocol (LL, LL128, Simple), latency + bytes / bandwidth, and runs the fastest; it drops
 // channels for small messages (fewer CTAs, less bandwidth). The model does the same with the GPU
 // file's constants, then the engine moves the bytes over the chosen channels.
-#include "core/cluster.hpp"
-#include "core/gpu_spec.hpp"
-#include "core/ir.hpp"
+#include "model/cluster.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/ir.hpp"
 
 namespace ob::sim {
 

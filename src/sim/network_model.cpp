@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/collective_traits.hpp"
+#include "model/collective_traits.hpp"
 
 namespace ob::sim {
 namespace {

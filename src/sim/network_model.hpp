@@ -4,9 +4,9 @@
 // (a protocol base, then a hop latency per ring step, NVLink hops and network hops apart, or
 // NCCL's tree for all-reduce); bandwidth is bounded by the node's NICs, shared by the
 // groups of the node that communicate at the same time.
-#include "core/cluster.hpp"
-#include "core/gpu_spec.hpp"
-#include "core/ir.hpp"
+#include "model/cluster.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/ir.hpp"
 
 namespace ob::sim {
 

@@ -4,7 +4,7 @@
 #include <limits>
 #include <memory>
 
-#include "core/error.hpp"
+#include "base/error.hpp"
 #include "sim/engine.hpp"
 #include "sim/host.hpp"
 #include "sim/hw_queues.hpp"

@@ -2,11 +2,11 @@
 // Deterministic discrete-event model of one GPU executing a Schedule (docs/ARCHITECTURE.md §5.1).
 #include <vector>
 
-#include "core/cluster.hpp"
-#include "core/executor.hpp"
-#include "core/gpu_spec.hpp"
-#include "core/ir.hpp"
-#include "core/program.hpp"
+#include "model/cluster.hpp"
+#include "model/executor.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/ir.hpp"
+#include "model/program.hpp"
 
 namespace ob {
 

@@ -9,9 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "core/collective_traits.hpp"
-#include "core/env_snapshot.hpp"
-#include "core/error.hpp"
+#include "base/env_snapshot.hpp"
+#include "base/error.hpp"
 #include "cuda/action_launch.hpp"
 #include "cuda/cublaslt_gemm.hpp"
 #include "cuda/cuda_backend.hpp"
@@ -25,6 +24,7 @@
 #include "cuda/schedule_prep.hpp"
 #include "cuda/watchdog.hpp"
 #include "kernels/pattern.hpp"
+#include "model/collective_traits.hpp"
 
 namespace ob {
 namespace {

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <set>
 
-#include "core/error.hpp"
-#include "core/executor.hpp"
+#include "base/error.hpp"
 #include "cuda/lowering.hpp"
+#include "model/executor.hpp"
 
 namespace ob {
 namespace {

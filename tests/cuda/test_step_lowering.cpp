@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <set>
 
-#include "core/error.hpp"
-#include "core/step_run.hpp"
+#include "base/error.hpp"
 #include "cuda/lowering.hpp"
 #include "cuda/step_groups.hpp"
+#include "run/step_run.hpp"
 
 namespace ob {
 namespace {

@@ -1,5 +1,5 @@
 // The Bridge config resolver (`resolve`, and `run` with overlap.bridge_config).
-#include "core/resolve.hpp"
+#include "bridge/resolve.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

@@ -1,6 +1,6 @@
 // The model file loader (configs/models/, `--set model=FILE`).
-#include "core/model_spec.hpp"
 #include "fuzz_common.hpp"
+#include "model/model_spec.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static ob::fuzz::input_file file("model.json");

@@ -1,6 +1,6 @@
 // The result reader `compare` uses.
-#include "core/result.hpp"
 #include "fuzz_common.hpp"
+#include "results/result.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static ob::fuzz::input_file file("result.json");

@@ -1,8 +1,8 @@
 // The scenario loader `run --config` uses: layer scenarios (with their sweep expanded) and step
 // scenarios.
-#include "core/scenario.hpp"
-#include "core/step_config.hpp"
 #include "fuzz_common.hpp"
+#include "spec/scenario.hpp"
+#include "spec/step_config.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   ob::fuzz::use_source_configs();

@@ -1,7 +1,7 @@
 // The size parser (--bytes, --min, --max, sizes in scenarios) and the GEMM shape parser (--gemm).
 #include <string_view>
 
-#include "core/units.hpp"
+#include "base/units.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

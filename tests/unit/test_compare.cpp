@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "core/compare.hpp"
+#include "report/compare.hpp"
 
 namespace ob {
 

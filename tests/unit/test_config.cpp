@@ -4,12 +4,12 @@
 #include <fstream>
 #include <functional>
 
-#include "core/config_paths.hpp"
-#include "core/error.hpp"
-#include "core/gpu_spec.hpp"
-#include "core/json_util.hpp"
-#include "core/model_spec.hpp"
+#include "base/config_paths.hpp"
+#include "base/error.hpp"
+#include "base/json_util.hpp"
 #include "dist/communicator.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/model_spec.hpp"
 
 namespace ob {
 namespace {

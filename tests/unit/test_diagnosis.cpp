@@ -6,12 +6,12 @@
 
 #include <cmath>
 
-#include "core/critical_path.hpp"
-#include "core/diagnosis.hpp"
-#include "core/metrics.hpp"
-#include "core/run_spec.hpp"
-#include "core/scenario.hpp"
+#include "analysis/critical_path.hpp"
+#include "analysis/diagnosis.hpp"
+#include "analysis/metrics.hpp"
+#include "run/run_spec.hpp"
 #include "sim/simulator.hpp"
+#include "spec/scenario.hpp"
 #include "test_sim_schedules.hpp"
 
 namespace ob {

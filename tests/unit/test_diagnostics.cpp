@@ -4,8 +4,8 @@
 #include <map>
 #include <sstream>
 
-#include "core/build_info.hpp"
-#include "core/diagnostics.hpp"
+#include "base/build_info.hpp"
+#include "spec/diagnostics.hpp"
 
 namespace ob {
 namespace {

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "core/collective_traits.hpp"
-#include "core/error.hpp"
-#include "core/metrics.hpp"
+#include "analysis/metrics.hpp"
+#include "base/error.hpp"
+#include "model/collective_traits.hpp"
 
 namespace ob {
 

@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <set>
 
-#include "core/collective_traits.hpp"
-#include "core/error.hpp"
-#include "core/pipeline.hpp"
+#include "base/error.hpp"
 #include "dist/communicator.hpp"
+#include "model/collective_traits.hpp"
+#include "run/pipeline.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob {

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "core/error.hpp"
-#include "core/model_spec.hpp"
-#include "core/plan.hpp"
+#include "base/error.hpp"
+#include "model/model_spec.hpp"
+#include "plan/plan.hpp"
 
 namespace ob {
 namespace {

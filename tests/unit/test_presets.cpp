@@ -6,9 +6,9 @@
 #include <regex>
 #include <set>
 
-#include "core/config_paths.hpp"
-#include "core/error.hpp"
-#include "core/presets.hpp"
+#include "base/config_paths.hpp"
+#include "base/error.hpp"
+#include "spec/presets.hpp"
 
 namespace ob {
 namespace {

@@ -7,12 +7,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/atomic_file.hpp"
-#include "core/error.hpp"
-#include "core/fault_injection.hpp"
-#include "core/journal.hpp"
-#include "core/pipeline.hpp"
+#include "base/atomic_file.hpp"
+#include "base/error.hpp"
 #include "dist/communicator.hpp"
+#include "run/fault_injection.hpp"
+#include "run/journal.hpp"
+#include "run/pipeline.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob {

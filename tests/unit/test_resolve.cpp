@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "core/build_info.hpp"
-#include "core/error.hpp"
-#include "core/resolve.hpp"
+#include "base/build_info.hpp"
+#include "base/error.hpp"
+#include "bridge/resolve.hpp"
 
 namespace ob {
 namespace {

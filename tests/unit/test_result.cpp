@@ -5,11 +5,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/build_info.hpp"
-#include "core/env_snapshot.hpp"
-#include "core/error.hpp"
-#include "core/report_table.hpp"
-#include "core/result.hpp"
+#include "base/build_info.hpp"
+#include "base/env_snapshot.hpp"
+#include "base/error.hpp"
+#include "results/report_table.hpp"
+#include "results/result.hpp"
 
 namespace ob {
 

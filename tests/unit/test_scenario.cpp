@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "core/error.hpp"
-#include "core/scenario.hpp"
+#include "base/error.hpp"
+#include "spec/scenario.hpp"
 
 namespace ob {
 namespace {

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/executor.hpp"
-#include "core/gpu_spec.hpp"
+#include "model/executor.hpp"
+#include "model/gpu_spec.hpp"
 #include "sim/simulator.hpp"
 #include "test_sim_schedules.hpp"
 

@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <iostream>
 
-#include "core/cluster.hpp"
-#include "core/error.hpp"
-#include "core/executor.hpp"
-#include "core/gpu_spec.hpp"
+#include "base/error.hpp"
+#include "model/cluster.hpp"
+#include "model/executor.hpp"
+#include "model/gpu_spec.hpp"
 #include "sim/kernel_model.hpp"
 #include "sim/nccl_model.hpp"
 #include "sim/simulator.hpp"

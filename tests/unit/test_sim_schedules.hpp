@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/gpu_spec.hpp"
-#include "core/ir.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/ir.hpp"
 
 namespace ob::test {
 

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/cluster.hpp"
-#include "core/error.hpp"
-#include "core/gpu_spec.hpp"
+#include "base/error.hpp"
+#include "model/cluster.hpp"
+#include "model/gpu_spec.hpp"
 #include "sim/gemm_model.hpp"
 #include "sim/kernel_model.hpp"
 #include "sim/nccl_model.hpp"

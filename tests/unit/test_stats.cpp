@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "core/error.hpp"
-#include "core/stats.hpp"
+#include "base/error.hpp"
+#include "base/stats.hpp"
 
 namespace ob {
 

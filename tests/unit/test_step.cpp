@@ -7,12 +7,12 @@
 #include <fstream>
 #include <map>
 
-#include "core/build_info.hpp"
-#include "core/error.hpp"
-#include "core/pp_schedule.hpp"
-#include "core/step_result.hpp"
-#include "core/step_run.hpp"
+#include "base/build_info.hpp"
+#include "base/error.hpp"
 #include "dist/communicator.hpp"
+#include "plan/pp_schedule.hpp"
+#include "results/step_result.hpp"
+#include "run/step_run.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob {

@@ -3,10 +3,10 @@
 // breakdown part that moved, and Google Benchmark JSON. Synthetic documents: nothing simulated.
 #include <gtest/gtest.h>
 
-#include "core/error.hpp"
-#include "core/gbench.hpp"
-#include "core/step_compare.hpp"
-#include "core/step_result.hpp"
+#include "base/error.hpp"
+#include "report/step_compare.hpp"
+#include "results/gbench.hpp"
+#include "results/step_result.hpp"
 
 namespace ob {
 namespace {

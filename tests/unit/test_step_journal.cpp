@@ -8,11 +8,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/error.hpp"
-#include "core/journal.hpp"
-#include "core/step_result.hpp"
-#include "core/step_run.hpp"
+#include "base/error.hpp"
 #include "dist/communicator.hpp"
+#include "results/step_result.hpp"
+#include "run/journal.hpp"
+#include "run/step_run.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob {

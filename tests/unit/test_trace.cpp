@@ -8,10 +8,10 @@
 #include <set>
 #include <string>
 
-#include "core/error.hpp"
-#include "core/gpu_spec.hpp"
-#include "core/json_util.hpp"
-#include "core/trace.hpp"
+#include "base/error.hpp"
+#include "base/json_util.hpp"
+#include "model/gpu_spec.hpp"
+#include "results/trace.hpp"
 #include "sim/simulator.hpp"
 #include "test_sim_schedules.hpp"
 

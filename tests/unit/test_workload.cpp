@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "core/error.hpp"
-#include "core/model_spec.hpp"
-#include "core/workload.hpp"
+#include "base/error.hpp"
+#include "model/model_spec.hpp"
+#include "model/workload.hpp"
 
 namespace ob {
 namespace {

@@ -1,0 +1,256 @@
+#include "analysis/step_metrics.hpp"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+
+namespace ob {
+namespace {
+
+enum class part { compute, tp, cp, dp, pp, bubble, optimizer, other };
+
+double& slot_of(step_breakdown& b, part p) {
+  switch (p) {
+    case part::compute:
+      return b.compute;
+    case part::tp:
+      return b.tp_exposed;
+    case part::cp:
+      return b.cp_exposed;
+    case part::dp:
+      return b.dp_exposed;
+    case part::pp:
+      return b.pp_exposed;
+    case part::bubble:
+      return b.bubble;
+    case part::optimizer:
+      return b.optimizer;
+    case part::other:
+      break;
+  }
+  return b.other;
+}
+
+part part_of_group(comm_group g) {
+  switch (g) {
+    case comm_group::tp:
+      return part::tp;
+    case comm_group::cp:
+      return part::cp;
+    case comm_group::dp:
+      return part::dp;
+    case comm_group::pp:
+      return part::pp;
+  }
+  return part::other;
+}
+
+const char* name_of(part p) {
+  static constexpr const char* names[] = {"compute", "tp",     "cp",        "dp",
+                                          "pp",      "bubble", "optimizer", "other"};
+  return names[static_cast<int>(p)];
+}
+
+bool is_exposed(part p) { return p != part::compute && p != part::optimizer; }
+
+// The parallel dimension a part's time belongs to, so the diagnosis splits as the breakdown does
+// (the bubble is the pipeline's); "" for other.
+std::string dimension_of(part p) {
+  switch (p) {
+    case part::tp:
+      return "tp";
+    case part::cp:
+      return "cp";
+    case part::dp:
+      return "dp";
+    case part::pp:
+    case part::bubble:
+      return "pp";
+    default:
+      return "";
+  }
+}
+
+// What an op's own time counts as.
+part part_of(const op& o) {
+  if (o.slot == "optimizer") return part::optimizer;
+  if (o.slot == "grad_reduce" || o.slot == "param_gather" || o.slot == "embedding_grad")
+    return part::dp;
+  if (o.kind() == op_kind::collective) return part_of_group(o.as<collective_params>().group);
+  if (o.kind() == op_kind::p2p) return part_of_group(o.as<p2p_params>().group);
+  return part::compute;
+}
+
+struct span {
+  double start = -1, end = -1;
+};
+
+// Merged busy intervals of each communication part on one stage, for "what was in flight".
+class in_flight {
+ public:
+  in_flight(const schedule& s, const std::vector<span>& t) {
+    for (const op& o : s.ops)
+      if (o.is_comm() && t[o.id].end > t[o.id].start)
+        raw_[static_cast<int>(part_of(o))].push_back({t[o.id].start, t[o.id].end});
+    for (auto& v : raw_) merge(v);
+  }
+
+  // The part whose ops were in flight longest during [a, b]; other when none was.
+  part most_during(double a, double b) const {
+    part best = part::other;
+    double best_len = 0;
+    for (int p = 0; p < static_cast<int>(raw_.size()); ++p) {
+      const double len = overlap(raw_[p], a, b);
+      if (len > best_len) best_len = len, best = static_cast<part>(p);
+    }
+    return best;
+  }
+
+ private:
+  static void merge(std::vector<span>& v) {
+    std::sort(v.begin(), v.end(), [](const span& x, const span& y) { return x.start < y.start; });
+    std::vector<span> out;
+    for (const span& x : v) {
+      if (!out.empty() && x.start <= out.back().end)
+        out.back().end = std::max(out.back().end, x.end);
+      else
+        out.push_back(x);
+    }
+    v = std::move(out);
+  }
+
+  static double overlap(const std::vector<span>& v, double a, double b) {
+    auto it =
+        std::lower_bound(v.begin(), v.end(), a, [](const span& x, double t) { return x.end < t; });
+    double len = 0;
+    for (; it != v.end() && it->start < b; ++it)
+      len += std::max(0.0, std::min(b, it->end) - std::max(a, it->start));
+    return len;
+  }
+
+  std::array<std::vector<span>, 8> raw_;
+};
+
+class attributor {
+ public:
+  attributor(const program& p, const std::vector<std::vector<span>>& times, int stage)
+      : s_(p.stages[stage]), t_(times[stage]), flight_(s_, t_), partner_start_(s_.ops.size(), -1) {
+    for (const stage_link& l : p.links) {
+      if (l.recv_stage == stage) partner_start_[l.recv_op] = times[l.send_stage][l.send_op].start;
+      if (l.send_stage == stage) partner_start_[l.send_op] = times[l.recv_stage][l.recv_op].start;
+    }
+  }
+
+  step_attribution run(double stage_end) {
+    double t = 0;
+    for (const op& o : s_.ops) {
+      if (s_.streams[o.stream].role != stream_role::compute || o.stream != 0) continue;
+      const span x = t_[o.id];
+      if (x.start > t) gap(t, x.start, &o);
+      const part p = part_of(o);
+      add(p, x.end - x.start, exposure_cause::serialized_same_stream, where_of(o, p));
+      t = std::max(t, x.end);
+    }
+    if (stage_end > t) gap(t, stage_end, nullptr);
+    return out_;
+  }
+
+ private:
+  static std::string where_of(const op& o, part p) { return o.slot.empty() ? name_of(p) : o.slot; }
+
+  void add(part p, double us, exposure_cause c, const std::string& where) {
+    if (!(us > 0)) return;
+    slot_of(out_.breakdown, p) += us / 1000.0;
+    if (is_exposed(p))
+      out_.causes.push_back({c, us / 1000.0, where, std::nullopt, dimension_of(p)});
+  }
+
+  // Compute waiting for `d` (or, d == nullptr, for what part p had in flight), after the backward
+  // when `after_backward`.
+  static exposure_cause waited_for(part p, const op* d, bool after_backward) {
+    if (p == part::other) return exposure_cause::other;
+    const bool bucket = d ? d->slot == "grad_reduce" || d->slot == "embedding_grad"
+                          : p == part::dp && after_backward;
+    return bucket ? exposure_cause::late_bucket : exposure_cause::tail_not_overlapped;
+  }
+
+  void in_flight_gap(double a, double b, const op* next) {
+    const part p = flight_.most_during(a, b);
+    const bool after_backward = !next || next->slot == "optimizer";
+    add(p, b - a, waited_for(p, nullptr, after_backward), name_of(p));
+  }
+
+  // [a, b] with the compute stream idle before op `o` (nullptr: after its last op).
+  void gap(double a, double b, const op* o) {
+    const int dep = o ? binding_wait(*o) : -1;
+    if (dep < 0 || t_[dep].end <= a) return in_flight_gap(a, b, o);
+    const double explained = std::min(b, t_[dep].end);
+    const op& d = s_.ops[dep];
+    if (d.kind() == op_kind::p2p && partner_start_[dep] >= 0) {
+      // Waiting for the other stage to reach its side of the transfer is the pipeline's bubble;
+      // the transfer itself is exposed pipeline communication.
+      const double sent = std::clamp(partner_start_[dep], a, explained);
+      add(part::bubble, sent - a, exposure_cause::bubble, where_of(d, part::pp));
+      add(part::pp, explained - sent, exposure_cause::tail_not_overlapped, where_of(d, part::pp));
+    } else {
+      const part p = d.is_comm() ? part_of(d) : part::other;
+      add(p, explained - a, waited_for(p, &d, false), where_of(d, p));
+    }
+    if (b > explained) in_flight_gap(explained, b, o);
+  }
+
+  // The cross-stream wait that finished last.
+  int binding_wait(const op& o) const {
+    int best = -1;
+    for (int w : o.waits)
+      if (best < 0 || t_[w].end > t_[best].end) best = w;
+    return best;
+  }
+
+  const schedule& s_;
+  const std::vector<span>& t_;
+  in_flight flight_;
+  std::vector<double> partner_start_;  // the linked op's start on the other stage
+  step_attribution out_;
+};
+
+}  // namespace
+
+double step_breakdown::total() const {
+  return compute + tp_exposed + cp_exposed + dp_exposed + pp_exposed + bubble + optimizer + other;
+}
+
+double step_attribution::exposed_ms() const {
+  return breakdown.total() - breakdown.compute - breakdown.optimizer;
+}
+
+step_attribution attribute_step(const program& p,
+                                const std::vector<std::vector<op_interval>>& intervals) {
+  std::vector<std::vector<span>> times(p.stages.size());
+  std::vector<double> ends(p.stages.size(), 0);
+  for (std::size_t s = 0; s < p.stages.size(); ++s) {
+    times[s].assign(p.stages[s].ops.size(), span{});
+    for (const op_interval& i : intervals[s]) {
+      times[s][i.op_id] = {i.start_us, i.end_us};
+      ends[s] = std::max(ends[s], i.end_us);
+    }
+  }
+  const int critical = static_cast<int>(std::max_element(ends.begin(), ends.end()) - ends.begin());
+  step_attribution out = attributor(p, times, critical).run(ends[critical]);
+  out.critical_stage = critical;
+  return out;
+}
+
+double model_flops_per_step(const model_spec& m, std::int64_t global_batch, std::int64_t seq,
+                            std::int64_t layers) {
+  const double h = static_cast<double>(m.hidden);
+  const double q_ratio = static_cast<double>(m.heads * m.head_dim()) / h;
+  const double attention =
+      (1.0 + static_cast<double>(m.kv_heads) / m.heads + static_cast<double>(seq) / h) * q_ratio;
+  const double mlp = static_cast<double>(m.ffn_hidden) / h * (m.gated_mlp ? 1.5 : 1.0);
+  const double logits = static_cast<double>(m.vocab_size) / (2.0 * layers * h);
+  return 12.0 * static_cast<double>(global_batch) * seq * layers * h * h *
+         (attention + mlp + logits);
+}
+
+}  // namespace ob

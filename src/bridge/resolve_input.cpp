@@ -1,0 +1,285 @@
+#include "bridge/resolve_input.hpp"
+
+#include <algorithm>
+
+#include "base/config_paths.hpp"
+#include "base/error.hpp"
+
+namespace ob::resolve_detail {
+namespace {
+
+constexpr std::int64_t max_parallel = 1 << 20;
+
+std::optional<std::int64_t> opt_positive(const json_object& o, const std::string& key,
+                                         std::int64_t max = max_parallel) {
+  if (!o.has(key) || o.get_raw(key).is_null()) return std::nullopt;
+  const std::int64_t v = o.get_positive_int(key);
+  if (v > max)
+    o.fail(key, "expected at most " + std::to_string(max) + ", got " + std::to_string(v));
+  return v;
+}
+
+std::optional<std::string> opt_enum(const json_object& o, const std::string& key,
+                                    const std::vector<std::string>& allowed) {
+  if (!o.has(key) || o.get_raw(key).is_null()) return std::nullopt;
+  return o.get_enum(key, allowed);
+}
+
+// ---- fields the resolver does not model ----------------------------------------------------
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+bool is_expert_field(const std::string& k) {
+  return k == "expert_model_parallel_size" || k == "expert_tensor_parallel_size" ||
+         k == "num_moe_experts" || k == "overlap_moe_expert_parallel_comm" ||
+         k == "delay_wgrad_compute" || k.starts_with("moe_");
+}
+
+// The modelled field `k` most likely meant, and its edit distance.
+std::pair<const std::string*, std::size_t> nearest_field(const std::string& k,
+                                                         const std::vector<std::string>& modelled) {
+  // Ties go to the longer common prefix: tensor_parallel_size is as far from
+  // context_parallel_size as from tensor_model_parallel_size, but means the latter.
+  const auto prefix = [&](const std::string& m) {
+    return std::mismatch(k.begin(), k.end(), m.begin(), m.end()).first - k.begin();
+  };
+  const std::string* best = nullptr;
+  std::size_t best_d = 0;
+  for (const auto& m : modelled) {
+    const std::size_t d = edit_distance(k, m);
+    if (!best || d < best_d || (d == best_d && prefix(m) > prefix(*best))) best = &m, best_d = d;
+  }
+  return {best, best_d};
+}
+
+// model/ddp/optimizer take pasted Megatron configs: what the resolver does not read is reported
+// once per field instead of rejected.
+void report_unread(const json_object& o, const std::vector<std::string>& modelled, report& r) {
+  for (const auto& k : o.unused_keys()) {
+    const std::string path = o.path() + "." + k;
+    if (is_expert_field(k)) {
+      r.warn(diag_code::not_modelled, path,
+             "expert-parallel / MoE setting accepted but not modelled: Bridge's EP all-to-all "
+             "overlap and delay_wgrad_compute checks (docs/BRIDGE_RULES.md §3 D, E) are not run");
+      continue;
+    }
+    const auto [best, best_d] = nearest_field(k, modelled);
+    r.warn(diag_code::unused_field, path,
+           "not modelled by the resolver, ignored (nearest modelled field: " +
+               std::string(best ? *best : "none") + (best && best_d <= 3 ? ", a typo?" : "") + ")");
+  }
+}
+
+// ---- the sections --------------------------------------------------------------------------
+
+overlap_cfg_value read_overlap_cfg(const json_object& o, const std::string& key, report& r) {
+  overlap_cfg_value v;
+  v.path = o.path() + "." + key;
+  if (!o.has(key) || o.get_raw(key).is_null()) return v;
+  const json& raw = o.get_raw(key);
+  v.given = true;
+  std::vector<diagnostic> warnings;
+  if (raw.is_string()) {
+    std::string file;
+    try {
+      file = find_config("presets/userbuffers", raw.get<std::string>(), r.file + ": " + v.path);
+    } catch (const config_error& e) {
+      // A typo in a preset name is a rule violation to list with the others, not a parse error.
+      r.errors.push_back({diag_code::unknown_preset, e.what()});
+      v.invalid = true;
+      return v;
+    }
+    v.preset = load_preset(file);
+    v.layer = v.preset->gemms;
+    warnings = v.preset->warnings;
+  } else if (raw.is_object()) {
+    v.layer = parse_tp_overlap_layer(raw, r.file, v.path, warnings);
+  } else {
+    o.fail(key,
+           "expected a preset name, an object keyed by GEMM, or null, got " + describe_json(raw));
+  }
+  for (auto& w : warnings) r.warnings.push_back(std::move(w));
+  return v;
+}
+
+const std::vector<std::string> model_modelled = {"tensor_model_parallel_size",
+                                                 "pipeline_model_parallel_size",
+                                                 "virtual_pipeline_model_parallel_size",
+                                                 "context_parallel_size",
+                                                 "sequence_parallel",
+                                                 "hidden_size",
+                                                 "seq_length",
+                                                 "num_attention_heads",
+                                                 "gradient_accumulation_fusion",
+                                                 "fp8",
+                                                 "tp_comm_overlap",
+                                                 "tp_comm_overlap_cfg",
+                                                 "tp_comm_bootstrap_backend",
+                                                 "overlap_p2p_comm",
+                                                 "batch_p2p_comm",
+                                                 "defer_embedding_wgrad_compute",
+                                                 "wgrad_deferral_limit"};
+const std::vector<std::string> ddp_modelled = {
+    "use_distributed_optimizer", "overlap_grad_reduce", "overlap_param_gather",
+    "align_param_gather",        "bucket_size",         "num_buckets"};
+const std::vector<std::string> optimizer_modelled = {"use_distributed_optimizer",
+                                                     "overlap_param_gather",
+                                                     "overlap_param_gather_with_optimizer_step"};
+const std::vector<std::string> backends = {"nccl", "mpi", "gloo"};
+
+// The read order decides which of two bad fields the config_error names: keep it stable.
+void read_model(const json_object& o, bridge_input& in, report& r) {
+  bridge_model_input& s = in.shape;
+  model_in& m = in.model;
+  s.tp = opt_positive(o, "tensor_model_parallel_size").value_or(1);
+  s.pp = opt_positive(o, "pipeline_model_parallel_size").value_or(1);
+  s.vp = opt_positive(o, "virtual_pipeline_model_parallel_size");
+  s.cp = opt_positive(o, "context_parallel_size").value_or(1);
+  s.sequence_parallel = o.get_bool("sequence_parallel", false);
+  s.hidden_size = opt_positive(o, "hidden_size", std::int64_t{1} << 30);
+  s.seq_length = opt_positive(o, "seq_length", std::int64_t{1} << 30);
+  s.num_attention_heads = opt_positive(o, "num_attention_heads");
+  m.gradient_accumulation_fusion = o.get_bool("gradient_accumulation_fusion", false);
+  // A recipe name (e4m3, hybrid); null or "" means BF16.
+  if (o.has("fp8") && !o.get_raw("fp8").is_null()) s.fp8 = !o.get_string("fp8").empty();
+  m.tp_comm_overlap = o.get_optional_bool("tp_comm_overlap");
+  m.cfg = read_overlap_cfg(o, "tp_comm_overlap_cfg", r);
+  if (o.has("tp_comm_bootstrap_backend")) {
+    m.backend_set = true;
+    m.backend = opt_enum(o, "tp_comm_bootstrap_backend", backends);
+  }
+  m.overlap_p2p_comm = o.get_optional_bool("overlap_p2p_comm");
+  m.batch_p2p_comm = o.get_optional_bool("batch_p2p_comm");
+  m.defer = o.get_optional_bool("defer_embedding_wgrad_compute");
+  m.wgrad_deferral_limit = o.get_optional_int("wgrad_deferral_limit");
+  report_unread(o, model_modelled, r);
+}
+
+// A shape field the resolver does not model but a run does: read from the raw object without
+// marking it used, so it still gets its unused_field warning. A value that is not a positive
+// integer is left unset rather than rejected, as the resolver never validated these fields.
+std::optional<std::int64_t> unmodelled_positive(const json_object& o, const std::string& key) {
+  const json& obj = o.raw();
+  const auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number_integer() || it->get<std::int64_t>() <= 0)
+    return std::nullopt;
+  return it->get<std::int64_t>();
+}
+
+comm_in read_comm_overlap(const json_object& o, report& r) {
+  comm_in c;
+  // CommOverlapConfig has no default for it: constructing one without it fails in Python.
+  c.tp_comm_overlap = o.get_bool("tp_comm_overlap");
+  c.cfg = read_overlap_cfg(o, "tp_comm_overlap_cfg", r);
+  if (o.has("tp_comm_bootstrap_backend"))
+    c.backend = opt_enum(o, "tp_comm_bootstrap_backend", backends);
+  c.overlap_p2p_comm = o.get_optional_bool("overlap_p2p_comm");
+  c.batch_p2p_comm = o.get_optional_bool("batch_p2p_comm");
+  c.overlap_grad_reduce = o.get_optional_bool("overlap_grad_reduce");
+  c.overlap_param_gather = o.get_optional_bool("overlap_param_gather");
+  c.opg_with_step = o.get_optional_bool("overlap_param_gather_with_optimizer_step");
+  c.align_param_gather = o.get_optional_bool("align_param_gather");
+  c.bucket_size = opt_positive(o, "bucket_size", std::int64_t{1} << 40);
+  c.data_parallel_size = opt_positive(o, "data_parallel_size");
+  c.defer = o.get_optional_bool("defer_embedding_wgrad_compute");
+  c.wgrad_deferral_limit = o.get_optional_int("wgrad_deferral_limit");
+  for (const char* k : {"overlap_moe_expert_parallel_comm", "delay_wgrad_compute"})
+    if (o.get_optional_bool(k).has_value())
+      r.warn(diag_code::not_modelled, o.path() + "." + k,
+             "expert-parallel setting accepted but not modelled: Bridge's EP all-to-all overlap "
+             "and delay_wgrad_compute checks (docs/BRIDGE_RULES.md §3 D, E) are not run");
+  o.finish();
+  return c;
+}
+
+ddp_in read_ddp(const json_object& o, report& r) {
+  ddp_in d;
+  d.use_dist_opt = o.get_optional_bool("use_distributed_optimizer");
+  d.overlap_grad_reduce = o.get_optional_bool("overlap_grad_reduce");
+  d.overlap_param_gather = o.get_optional_bool("overlap_param_gather");
+  d.align_param_gather = o.get_optional_bool("align_param_gather");
+  d.bucket_size = opt_positive(o, "bucket_size", std::int64_t{1} << 40);
+  d.num_buckets = opt_positive(o, "num_buckets");
+  report_unread(o, ddp_modelled, r);
+  return d;
+}
+
+optimizer_in read_optimizer(const json_object& o, report& r) {
+  optimizer_in p;
+  p.use_dist_opt = o.get_optional_bool("use_distributed_optimizer");
+  p.overlap_param_gather = o.get_optional_bool("overlap_param_gather");
+  p.opg_with_step = o.get_optional_bool("overlap_param_gather_with_optimizer_step");
+  report_unread(o, optimizer_modelled, r);
+  return p;
+}
+
+platform_in read_platform(const json_object& o) {
+  platform_in p;
+  p.gpu =
+      opt_enum(o, "gpu", {"a100", "h100", "h100_sxm", "h200", "b200", "b300", "gb200", "gb300"});
+  p.have_te = o.get_bool("have_te", true);
+  p.num_gpus = opt_positive(o, "num_gpus", std::int64_t{1} << 24);
+  o.finish();
+  return p;
+}
+
+launcher_in read_launcher(const json_object& o) {
+  launcher_in l;
+  l.enable_ln_margin = o.get_bool("enable_layernorm_sm_margin", true);
+  l.ln_margin = o.get_int("layernorm_sm_margin", 16);
+  if (l.ln_margin < 0 || l.ln_margin > 1024)
+    o.fail("layernorm_sm_margin", "expected an SM count between 0 and 1024, got " +
+                                      describe_json(o.get_raw("layernorm_sm_margin")));
+  if (o.has("moe_flex_dispatcher_backend") && !o.get_raw("moe_flex_dispatcher_backend").is_null())
+    l.dispatcher = o.get_string("moe_flex_dispatcher_backend");
+  l.a2a_overlap = o.get_bool("a2a_overlap", false);
+  l.pp_chunksize = o.get_optional_int("nccl_pp_comm_chunksize");
+  // PerfEnvPlugin asserts an int > 1.
+  if (l.pp_chunksize && *l.pp_chunksize <= 1)
+    o.fail("nccl_pp_comm_chunksize", "expected an integer greater than 1, got " +
+                                         describe_json(o.get_raw("nccl_pp_comm_chunksize")));
+  o.finish();
+  return l;
+}
+
+std::optional<std::int64_t> read_train(const json_object& o) {
+  const auto mbs = opt_positive(o, "micro_batch_size");
+  o.finish();
+  return mbs;
+}
+
+}  // namespace
+
+bridge_input read_bridge_input(const json& input, report& r) {
+  const json_object top(input, r.file, "");
+  top.get_string("comment", "");
+  if (!top.has("model")) top.fail_missing("model", "section");
+  bridge_input in;
+  {
+    const json_object model = top.get_object("model");
+    read_model(model, in, r);
+    in.shape.ffn_hidden_size = unmodelled_positive(model, "ffn_hidden_size");
+    in.shape.num_query_groups = unmodelled_positive(model, "num_query_groups");
+  }
+  if (const auto o = top.get_optional_object("comm_overlap"))
+    in.comm_overlap = read_comm_overlap(*o, r);
+  if (const auto o = top.get_optional_object("ddp")) in.ddp = read_ddp(*o, r);
+  if (const auto o = top.get_optional_object("optimizer")) in.optimizer = read_optimizer(*o, r);
+  if (const auto o = top.get_optional_object("train")) in.shape.micro_batch_size = read_train(*o);
+  if (const auto o = top.get_optional_object("platform")) in.platform = read_platform(*o);
+  if (const auto o = top.get_optional_object("launcher")) in.launcher = read_launcher(*o);
+  top.finish();
+  return in;
+}
+
+}  // namespace ob::resolve_detail

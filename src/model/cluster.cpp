@@ -1,0 +1,138 @@
+#include "model/cluster.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "base/config_paths.hpp"
+#include "base/error.hpp"
+#include "base/json_util.hpp"
+
+namespace ob {
+namespace {
+
+json_object sourced(const json_object& obj, const std::string& key) {
+  json_object v = obj.get_object(key);
+  if (v.get_string("source").empty()) v.fail("source", "must name where the value comes from");
+  return v;
+}
+double positive(const json_object& obj, const std::string& key) {
+  json_object v = sourced(obj, key);
+  const double x = v.get_positive_number("value");
+  v.finish();
+  return x;
+}
+int count(const json_object& obj, const std::string& key) {
+  json_object v = sourced(obj, key);
+  const auto x = v.get_positive_int("value");
+  v.finish();
+  if (x > 1024) obj.fail(key, "expected at most 1024, got " + std::to_string(x));
+  return static_cast<int>(x);
+}
+bool flag(const json_object& obj, const std::string& key) {
+  json_object v = sourced(obj, key);
+  const bool x = v.get_bool("value");
+  v.finish();
+  return x;
+}
+
+// NCCL's network hop latencies (src/graph/tuning.cc), the defaults without a cluster file.
+void nccl_network_latencies(cluster_spec& c) {
+  c.net_ring_hop_us_ll = 2.7;
+  c.net_ring_hop_us_ll128 = 4.0;
+  c.net_ring_hop_us_simple = 9.6;
+  c.net_tree_hop_us_ll = 5.0;
+  c.net_tree_hop_us_ll128 = 8.5;
+  c.net_tree_hop_us_simple = 50;
+}
+
+}  // namespace
+
+cluster_spec load_cluster(const std::string& ref, const std::string& field) {
+  const std::string path = find_config("clusters", ref, field);
+  const json doc = load_json_file(path);
+  const json_object top(doc, path, "");
+  cluster_spec c;
+  c.name = std::filesystem::path(path).stem().string();
+  top.get_string("comment", "");
+  c.display_name = top.get_string("display_name");
+  c.gpu = top.get_string("gpu");
+  c.gpus_per_node = count(top, "gpus_per_node");
+  c.nics_per_node = count(top, "nics_per_node");
+  c.nic_gbps = positive(top, "nic_gbps");
+  c.nic_efficiency = positive(top, "nic_efficiency");
+  if (c.nic_efficiency > 1) top.fail("nic_efficiency", "expected a fraction in (0, 1]");
+  c.rail_optimized = flag(top, "rail_optimized");
+  json_object ring = top.get_object("net_ring_hop_us");
+  c.net_ring_hop_us_ll = positive(ring, "ll");
+  c.net_ring_hop_us_ll128 = positive(ring, "ll128");
+  c.net_ring_hop_us_simple = positive(ring, "simple");
+  ring.finish();
+  json_object tree = top.get_object("net_tree_hop_us");
+  c.net_tree_hop_us_ll = positive(tree, "ll");
+  c.net_tree_hop_us_ll128 = positive(tree, "ll128");
+  c.net_tree_hop_us_simple = positive(tree, "simple");
+  tree.finish();
+  top.finish();
+  return c;
+}
+
+cluster_spec default_cluster(const gpu_spec& gpu, int gpus_per_node, double nic_gbps) {
+  cluster_spec c;
+  c.name = "flags";
+  c.gpu = gpu.name;
+  c.gpus_per_node = gpus_per_node;
+  c.nics_per_node = gpus_per_node;
+  c.nic_gbps = nic_gbps > 0 ? nic_gbps : gpu.nic_gbps;
+  // nccl-tests issue #290: 46-48 of 50 GB/s achievable on NDR; taken for any NIC.
+  c.nic_efficiency = 0.94;
+  c.display_name = std::to_string(gpus_per_node) + " GPUs per node, one " +
+                   std::to_string(static_cast<int>(c.nic_gbps * 8)) + " Gb/s NIC per GPU";
+  nccl_network_latencies(c);
+  return c;
+}
+
+int rank_grid::stride(comm_group g) const {
+  switch (g) {
+    case comm_group::tp:
+      return 1;
+    case comm_group::cp:
+      return tp;
+    case comm_group::dp:
+      return tp * cp;
+    case comm_group::pp:
+      return tp * cp * dp;
+  }
+  return 1;
+}
+
+int rank_grid::size(comm_group g) const {
+  switch (g) {
+    case comm_group::tp:
+      return tp;
+    case comm_group::cp:
+      return cp;
+    case comm_group::dp:
+      return dp;
+    case comm_group::pp:
+      return pp;
+  }
+  return 1;
+}
+
+group_span span_of(comm_group g, const rank_grid& grid, int gpus_per_node) {
+  group_span s;
+  s.size = grid.size(g);
+  const int stride = grid.stride(g);
+  // Members sit `stride` ranks apart; a node of gpus_per_node consecutive ranks holds
+  // gpus_per_node / stride of them (at least one).
+  s.ranks_per_node = std::clamp(gpus_per_node / std::max(stride, 1), 1, s.size);
+  s.nodes = (s.size + s.ranks_per_node - 1) / s.ranks_per_node;
+  return s;
+}
+
+int nodes_for(int ranks, const cluster_spec& cluster) {
+  const int per_node = std::max(cluster.gpus_per_node, 1);
+  return std::max(1, (ranks + per_node - 1) / per_node);
+}
+
+}  // namespace ob

@@ -1,0 +1,58 @@
+#pragma once
+// Where ranks sit and what connects them (docs/ARCHITECTURE.md §5.4): a cluster file
+// (configs/clusters/*.json) or flags give the NVLink domain size and the NICs; Megatron's rank
+// order (tp fastest, then cp, dp, pp) gives each communication group's span over nodes.
+#include <string>
+
+#include "model/gpu_spec.hpp"
+#include "model/ir.hpp"
+
+namespace ob {
+
+struct cluster_spec {
+  std::string name;  // file stem, or "flags"
+  std::string display_name;
+  std::string gpu;        // the GPU file its nodes hold
+  int gpus_per_node = 8;  // one NVLink domain
+  int nics_per_node = 8;  // compute-fabric NICs
+  double nic_gbps = 0;    // per NIC, per direction
+  double nic_efficiency = 1;
+  bool rail_optimized = true;
+  // NCCL's per-step network latency by protocol: ring hops and tree hops (µs).
+  double net_ring_hop_us_ll = 0, net_ring_hop_us_ll128 = 0, net_ring_hop_us_simple = 0;
+  double net_tree_hop_us_ll = 0, net_tree_hop_us_ll128 = 0, net_tree_hop_us_simple = 0;
+
+  // What one node can send into the fabric, GB/s per direction.
+  double node_egress_gbps() const { return nics_per_node * nic_gbps * nic_efficiency; }
+};
+
+// A name in configs/clusters/ or a path. Errors name `field` and the JSON path (exit 2).
+cluster_spec load_cluster(const std::string& ref, const std::string& field = "--cluster");
+
+// The cluster a GPU file implies without a cluster file: `gpus_per_node` GPUs per node, one NIC
+// per GPU at `nic_gbps` (<= 0: the GPU file's nic_gbps), NCCL's network latencies.
+cluster_spec default_cluster(const gpu_spec& gpu, int gpus_per_node = 8, double nic_gbps = 0);
+
+// The parallel layout's sizes, in Megatron's rank order (tp fastest, then cp, dp, pp).
+struct rank_grid {
+  int tp = 1, cp = 1, dp = 1, pp = 1;
+  int world() const { return tp * cp * dp * pp; }
+  // Distance in global ranks between neighbours of a group.
+  int stride(comm_group g) const;
+  int size(comm_group g) const;
+  bool operator==(const rank_grid&) const = default;
+};
+
+// How a group of a layout spreads over nodes: its members per node and the nodes it touches.
+struct group_span {
+  int size = 1;
+  int ranks_per_node = 1;
+  int nodes = 1;
+};
+group_span span_of(comm_group g, const rank_grid& grid, int gpus_per_node);
+
+// Nodes a group of `ranks` consecutive ranks spans (pair and coll): ranks / GPUs per node,
+// rounded up.
+int nodes_for(int ranks, const cluster_spec& cluster);
+
+}  // namespace ob

@@ -1,0 +1,258 @@
+#include "model/gpu_spec.hpp"
+
+#include <filesystem>
+
+#include "base/config_paths.hpp"
+#include "base/error.hpp"
+#include "base/json_util.hpp"
+
+namespace ob {
+
+double gpu_spec::peak_tflops(dtype t) const {
+  switch (t) {
+    case dtype::bf16:
+      return peak_tflops_bf16;
+    case dtype::fp16:
+      return peak_tflops_fp16;
+    case dtype::fp8:
+      return peak_tflops_fp8;
+    case dtype::fp32:
+      return 0;  // no fp32 GEMMs are modelled
+  }
+  return peak_tflops_bf16;
+}
+
+double gpu_spec::gemm_efficiency(dtype t) const {
+  switch (t) {
+    case dtype::bf16:
+      return gemm_efficiency_bf16;
+    case dtype::fp16:
+      return gemm_efficiency_fp16;
+    case dtype::fp8:
+      return gemm_efficiency_fp8;
+    case dtype::fp32:
+      return 0;
+  }
+  return gemm_efficiency_bf16;
+}
+
+double gpu_spec::math_efficiency(elementwise_math m) const {
+  switch (m) {
+    case elementwise_math::gemm:
+      return gemm_efficiency_bf16;
+    case elementwise_math::flash_attention_fwd:
+      return flash_attention_efficiency_fwd;
+    case elementwise_math::flash_attention_bwd:
+      return flash_attention_efficiency_bwd;
+  }
+  return gemm_efficiency_bf16;
+}
+
+void gpu_spec::require(dtype t, const std::string& field) const {
+  if (!supports(t))
+    throw config_error(field + ": " + display_name + " has no " + std::string(to_string(t)) +
+                       " tensor cores (configs/gpus/" + name + ".json has no peak for it)");
+}
+
+const char* to_string(nccl_protocol p) {
+  switch (p) {
+    case nccl_protocol::ll:
+      return "LL";
+    case nccl_protocol::ll128:
+      return "LL128";
+    case nccl_protocol::simple:
+      return "Simple";
+  }
+  return "Simple";
+}
+
+int gpu_spec::default_ctas(coll_op op) const {
+  switch (op) {
+    case coll_op::all_gather:
+      return nccl_ctas_all_gather;
+    case coll_op::reduce_scatter:
+      return nccl_ctas_reduce_scatter;
+    case coll_op::all_reduce:
+      return nccl_ctas_all_reduce;
+  }
+  return nccl_ctas_all_gather;
+}
+
+namespace {
+
+// Each value is {"value": X, "source": "..."}; the source is mandatory so no number is unowned.
+json_object sourced(const json_object& obj, const std::string& key) {
+  json_object v = obj.get_object(key);
+  const std::string src = v.get_string("source");
+  if (src.empty()) v.fail("source", "must name where the value comes from");
+  return v;
+}
+// No GPU figure comes near 1e9 (TFLOP/s, GB/s, µs); beyond it the model's times overflow.
+constexpr double max_figure = 1e9;
+
+double sourced_positive(const json_object& obj, const std::string& key) {
+  json_object v = sourced(obj, key);
+  const double x = v.get_positive_number("value");
+  if (x > max_figure)
+    v.fail("value",
+           "expected a positive number up to 1e9, got " + describe_json(v.get_raw("value")));
+  v.finish();
+  return x;
+}
+double sourced_fraction(const json_object& obj, const std::string& key) {
+  json_object v = sourced(obj, key);
+  const double x = v.get_positive_number("value");
+  if (x > 1.0)
+    v.fail("value", "expected a fraction in (0, 1], got " + describe_json(v.get_raw("value")));
+  v.finish();
+  return x;
+}
+double sourced_factor(const json_object& obj, const std::string& key) {
+  json_object v = sourced(obj, key);
+  const double x = v.get_number("value");
+  if (!(x >= 1.0 && x <= 1e3))
+    v.fail("value",
+           "expected a slowdown factor from 1 to 1000, got " + describe_json(v.get_raw("value")));
+  v.finish();
+  return x;
+}
+int sourced_count(const json_object& obj, const std::string& key) {
+  json_object v = sourced(obj, key);
+  const auto x = v.get_int_in("value", 1, 1 << 20);  // SMs, tile sides, CTAs: never near it
+  v.finish();
+  return static_cast<int>(x);
+}
+
+constexpr const char* protocol_keys[nccl_protocol_count] = {"ll", "ll128", "simple"};
+
+// {"ll": {...}, "ll128": {...}, "simple": {...}} into one member of each protocol's constants.
+void read_per_protocol(const json_object& parent, const std::string& key, gpu_spec& g,
+                       double nccl_protocol_constants::*member) {
+  json_object obj = parent.get_object(key);
+  for (int p = 0; p < nccl_protocol_count; ++p)
+    g.nccl_proto[p].*member = sourced_positive(obj, protocol_keys[p]);
+  obj.finish();
+}
+
+void read_datasheet(const json_object& top, gpu_spec& g) {
+  g.compute_capability_major = sourced_count(top, "compute_capability_major");
+  g.sm_count = sourced_count(top, "sm_count");
+  json_object peak = top.get_object("peak_tflops");
+  g.peak_tflops_bf16 = sourced_positive(peak, "bf16");
+  g.peak_tflops_fp16 = sourced_positive(peak, "fp16");
+  // A GPU without FP8 tensor cores (A100) has no fp8 entry; fp8 runs on it are refused.
+  if (peak.has("fp8")) g.peak_tflops_fp8 = sourced_positive(peak, "fp8");
+  peak.finish();
+  g.hbm_gbps = sourced_positive(top, "hbm_gbps");
+  g.nvlink_gbps = sourced_positive(top, "nvlink_gbps");
+  g.nic_gbps = sourced_positive(top, "nic_gbps");
+  json_object tile = top.get_object("gemm_tile");
+  g.gemm_tile_m = sourced_count(tile, "m");
+  g.gemm_tile_n = sourced_count(tile, "n");
+  tile.finish();
+}
+
+void read_latencies(const json_object& top, gpu_spec& g) {
+  g.launch_us = sourced_positive(top, "launch_us");
+  g.nccl_launch_us = sourced_positive(top, "nccl_launch_us");
+  g.event_us = sourced_positive(top, "event_us");
+  g.graph_node_us = sourced_positive(top, "graph_node_us");
+  g.cross_queue_event_us = sourced_positive(top, "cross_queue_event_us");
+  g.max_pending_launches = sourced_count(top, "max_pending_launches");
+  read_per_protocol(top, "nccl_step_us", g, &nccl_protocol_constants::base_us);
+}
+
+// GEMM model v2 (docs/ARCHITECTURE.md §5.1, item 4).
+void read_gemm_v2(const json_object& sim, gpu_spec& g) {
+  g.gemm_setup_us = sourced_positive(sim, "gemm_setup_us");
+  g.gemm_unit_overhead_us = sourced_positive(sim, "gemm_unit_overhead_us");
+  g.gemm_splitk_fixup_us = sourced_positive(sim, "gemm_splitk_fixup_us");
+  g.gemm_splitk_min_k = sourced_count(sim, "gemm_splitk_min_k");
+  g.gemm_splitk_max = sourced_count(sim, "gemm_splitk_max");
+  g.gemm_mem_overlap_loss = sourced_fraction(sim, "gemm_mem_overlap_loss");
+}
+
+// Collective model v2 (docs/ARCHITECTURE.md §5.1, items 6-7): NCCL's protocols, its channel
+// rule, its chunk pipeline and NVLS where the GPU has it.
+void read_nccl_v2(const json_object& sim, gpu_spec& g) {
+  read_per_protocol(sim, "nccl_hop_us", g, &nccl_protocol_constants::hop_us);
+  read_per_protocol(sim, "nccl_protocol_bw", g, &nccl_protocol_constants::bw_fraction);
+  read_per_protocol(sim, "nccl_thread_bytes", g, &nccl_protocol_constants::thread_bytes);
+  g.nccl_threads = sourced_count(sim, "nccl_threads");
+  g.nccl_fill_fraction = sourced_positive(sim, "nccl_fill_fraction");
+  g.nccl_fill_bytes = sourced_positive(sim, "nccl_fill_bytes");
+  if (!sim.has("nvls")) return;  // no NVLink SHARP (A100)
+  json_object nvls = sim.get_object("nvls");
+  g.nvls_latency_us = sourced_positive(nvls, "latency_us");
+  g.nvls_bw_factor = sourced_positive(nvls, "bw_factor");
+  nvls.finish();
+}
+
+// HBM interference between GEMMs and communication (docs/ARCHITECTURE.md §5.1, item 8).
+void read_interference(const json_object& sim, gpu_spec& g) {
+  json_object hbm = sim.get_object("hbm_interference");
+  g.gemm_hbm_traffic = sourced_factor(hbm, "gemm_traffic");
+  g.comm_hbm_traffic = sourced_factor(hbm, "comm_traffic");
+  g.gemm_hbm_sensitivity = sourced_positive(hbm, "gemm_sensitivity");
+  g.comm_hbm_sensitivity = sourced_positive(hbm, "comm_sensitivity");
+  hbm.finish();
+}
+
+// The simulator's calibration constants (docs/ARCHITECTURE.md §5.1).
+void read_sim_constants(const json_object& top, gpu_spec& g) {
+  json_object sim = top.get_object("sim");
+  json_object eff = sim.get_object("gemm_efficiency");
+  g.gemm_efficiency_bf16 = sourced_fraction(eff, "bf16");
+  g.gemm_efficiency_fp16 = sourced_fraction(eff, "fp16");
+  if (g.peak_tflops_fp8 > 0) g.gemm_efficiency_fp8 = sourced_fraction(eff, "fp8");
+  eff.finish();
+  g.small_tile_efficiency = sourced_fraction(sim, "small_tile_efficiency");
+  read_gemm_v2(sim, g);
+  read_interference(sim, g);
+  g.nccl_channel_gbps = sourced_positive(sim, "nccl_channel_gbps");
+  g.nccl_link_efficiency = sourced_fraction(sim, "nccl_link_efficiency");
+  json_object ctas = sim.get_object("nccl_default_ctas");
+  g.nccl_ctas_all_gather = sourced_count(ctas, "all_gather");
+  g.nccl_ctas_reduce_scatter = sourced_count(ctas, "reduce_scatter");
+  g.nccl_ctas_all_reduce = sourced_count(ctas, "all_reduce");
+  g.nccl_ctas_p2p = sourced_count(ctas, "p2p");
+  ctas.finish();
+  read_nccl_v2(sim, g);
+  g.copy_engine_gbps = sourced_positive(sim, "copy_engine_gbps");
+  g.elementwise_hbm_efficiency = sourced_fraction(sim, "elementwise_hbm_efficiency");
+  json_object flash = sim.get_object("flash_attention_efficiency");
+  g.flash_attention_efficiency_fwd = sourced_fraction(flash, "fwd");
+  g.flash_attention_efficiency_bwd = sourced_fraction(flash, "bwd");
+  flash.finish();
+  g.sustained_clock_factor = sourced_fraction(sim, "sustained_clock_factor");
+  sim.finish();
+}
+
+}  // namespace
+
+gpu_spec at_sustained_clock(gpu_spec g) {
+  const double f = g.sustained_clock_factor;
+  g.gemm_efficiency_bf16 *= f;
+  g.gemm_efficiency_fp16 *= f;
+  g.gemm_efficiency_fp8 *= f;
+  g.flash_attention_efficiency_fwd *= f;
+  g.flash_attention_efficiency_bwd *= f;
+  return g;
+}
+
+gpu_spec load_gpu_spec(const std::string& ref, const std::string& field) {
+  const std::string path = find_config("gpus", ref, field);
+  const json doc = load_json_file(path);
+  const json_object top(doc, path, "");
+  gpu_spec g;
+  g.name = std::filesystem::path(path).stem().string();
+  top.get_string("comment", "");
+  g.display_name = top.get_string("display_name");
+  read_datasheet(top, g);
+  read_latencies(top, g);
+  read_sim_constants(top, g);
+  top.finish();
+  return g;
+}
+
+}  // namespace ob

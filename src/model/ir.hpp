@@ -1,0 +1,205 @@
+#pragma once
+// The schedule IR (docs/ARCHITECTURE.md §3): what one rank enqueues, in host enqueue order. Both
+// executors (sim and cuda) consume exactly this; nothing executor-specific lives here.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/enum_names.hpp"
+
+namespace ob {
+
+// fp32 appears only on the wire (gradients reduced in fp32); no GEMM runs in it.
+enum class dtype { bf16, fp16, fp8, fp32 };
+enum class stream_role { compute, comm, p2p };
+enum class op_kind { gemm, collective, p2p, elementwise, delay };
+enum class coll_op { all_gather, reduce_scatter, all_reduce };
+enum class comm_group { tp, dp, cp, pp };
+
+template <>
+struct enum_names<dtype> {
+  static constexpr std::string_view noun = "dtype";
+  static constexpr std::array names = {
+      enum_entry{dtype::bf16, "bf16"}, enum_entry{dtype::fp16, "fp16"},
+      enum_entry{dtype::fp8, "fp8"}, enum_entry{dtype::fp32, "fp32"}};
+  static constexpr std::array aliases = {enum_entry{dtype::fp8, "fp8_e4m3"}};
+};
+template <>
+struct enum_names<stream_role> {
+  static constexpr std::string_view noun = "stream role";
+  static constexpr std::array names = {enum_entry{stream_role::compute, "compute"},
+                                       enum_entry{stream_role::comm, "comm"},
+                                       enum_entry{stream_role::p2p, "p2p"}};
+};
+template <>
+struct enum_names<op_kind> {
+  static constexpr std::string_view noun = "op kind";
+  static constexpr std::array names = {
+      enum_entry{op_kind::gemm, "gemm"}, enum_entry{op_kind::collective, "collective"},
+      enum_entry{op_kind::p2p, "p2p"}, enum_entry{op_kind::elementwise, "elementwise"},
+      enum_entry{op_kind::delay, "delay"}};
+};
+template <>
+struct enum_names<coll_op> {
+  static constexpr std::string_view noun = "collective";
+  static constexpr std::array names = {enum_entry{coll_op::all_gather, "all_gather"},
+                                       enum_entry{coll_op::reduce_scatter, "reduce_scatter"},
+                                       enum_entry{coll_op::all_reduce, "all_reduce"}};
+  // nccl-tests' and common short spellings.
+  static constexpr std::array aliases = {enum_entry{coll_op::all_gather, "ag"},
+                                         enum_entry{coll_op::all_gather, "allgather"},
+                                         enum_entry{coll_op::reduce_scatter, "rs"},
+                                         enum_entry{coll_op::reduce_scatter, "reducescatter"},
+                                         enum_entry{coll_op::all_reduce, "ar"},
+                                         enum_entry{coll_op::all_reduce, "allreduce"}};
+};
+template <>
+struct enum_names<comm_group> {
+  static constexpr std::string_view noun = "communication group";
+  static constexpr std::array names = {
+      enum_entry{comm_group::tp, "tp"}, enum_entry{comm_group::dp, "dp"},
+      enum_entry{comm_group::cp, "cp"}, enum_entry{comm_group::pp, "pp"}};
+};
+
+std::size_t dtype_bytes(dtype v);  // bf16/fp16 2, fp8 1, fp32 4
+
+struct stream {
+  int id = 0;  // index in schedule::streams; creation order = index order
+  std::string name;
+  stream_role role = stream_role::compute;
+  int priority = 0;  // CUDA convention: lower number = higher priority
+};
+
+struct gemm_params {
+  std::int64_t m = 0, n = 0, k = 0;
+  dtype type = dtype::bf16;
+  int sm_target = 0;  // 0 = all SMs
+  double flops() const { return 2.0 * static_cast<double>(m) * n * k; }
+};
+
+struct collective_params {
+  coll_op op = coll_op::all_gather;
+  // nccl-tests `size`: AG = total gathered bytes, RS = total input bytes, AR = buffer bytes.
+  std::uint64_t bytes = 0;
+  dtype type = dtype::bf16;  // element type on the wire
+  comm_group group = comm_group::tp;
+  int group_size = 1;     // ranks in the group
+  int ctas = 0;           // 0 = library default for this op
+  std::string algorithm;  // hint ("ring", ...); empty = library choice
+  // Nodes the group's members spread over, evenly (docs/ARCHITECTURE.md §5.4); more than one
+  // is costed on the fabric, not on NVLink.
+  int nodes = 1;
+};
+
+// A ring exchange step sends and receives (TP, CP); a pipeline transfer does one of the two,
+// paired with the opposite op on the peer stage (model/program.hpp).
+enum class p2p_direction { exchange, send, recv };
+
+struct p2p_params {
+  int send_peer = 0;  // rank offset within the group (+1 = next in ring)
+  int recv_peer = 0;
+  std::uint64_t bytes = 0;  // bytes sent (nccl-tests send-recv size)
+  dtype type = dtype::bf16;
+  comm_group group = comm_group::tp;
+  int group_size = 1;
+  int ctas = 0;   // 0 = copy engine (no SM), as TE's userbuffers use_ce default
+  int nodes = 1;  // 2: the peers sit on different nodes (costed on the fabric)
+  p2p_direction direction = p2p_direction::exchange;
+};
+
+// What runs an elementwise op's FLOPs. Batched GEMMs (unfused attention's scores and context)
+// reach the GEMM efficiency; a fused flash-attention kernel interleaves softmax with its two
+// matmuls and reaches less, its backward less again (docs/ARCHITECTURE.md §5.1, item 5).
+enum class elementwise_math { gemm, flash_attention_fwd, flash_attention_bwd };
+
+template <>
+struct enum_names<elementwise_math> {
+  static constexpr std::string_view noun = "elementwise math";
+  static constexpr std::array names = {
+      enum_entry{elementwise_math::gemm, "gemm"},
+      enum_entry{elementwise_math::flash_attention_fwd, "flash_attention_fwd"},
+      enum_entry{elementwise_math::flash_attention_bwd, "flash_attention_bwd"}};
+};
+
+struct elementwise_params {
+  std::uint64_t bytes = 0;  // read + written
+  double flops = 0;
+  int sm_margin = 0;        // SMs left free (NVTE_*_LAYERNORM_SM_MARGIN)
+  bool persistent = false;  // TE LayerNorm: one CTA per usable SM, spin-waiting
+  elementwise_math math = elementwise_math::gemm;
+};
+
+struct delay_params {
+  double us = 0;
+  int ctas = 1;
+};
+
+using op_params =
+    std::variant<gemm_params, collective_params, p2p_params, elementwise_params, delay_params>;
+
+struct op {
+  int id = 0;  // index in schedule::ops (= host enqueue order)
+  std::string name;
+  int stream = 0;
+  std::vector<int> waits;  // op ids on other streams this op waits on (events)
+  // Op ids on other streams that must have *started* (their kernel resident) before this op may
+  // dispatch: Transformer Engine's launch-ordering event on Hopper with CDMC > 1, which keeps a
+  // persistent GEMM from taking every SM before its comm kernel (docs/BRIDGE_RULES.md §6.3).
+  std::vector<int> waits_started;
+  op_params params;
+  // Which layer slot produced it ("proj_fprop", "ln1_fwd", ...) and which pass; metrics group by
+  // it.
+  std::string slot;
+  op_kind kind() const { return static_cast<op_kind>(params.index()); }
+  bool is_comm() const { return kind() == op_kind::collective || kind() == op_kind::p2p; }
+  template <class T>
+  const T& as() const {
+    return std::get<T>(params);
+  }
+  template <class T>
+  T& as() {
+    return std::get<T>(params);
+  }
+};
+
+struct schedule {
+  std::string name;
+  std::vector<stream> streams;
+  std::vector<op> ops;
+
+  int add_stream(std::string name, stream_role role, int priority);
+  // Appends an op in enqueue order and returns its id.
+  int add_op(std::string name, int stream, op_params params, std::vector<int> waits = {},
+             std::string slot = {});
+  // Throws config_error when ids, streams or waits are inconsistent (waits must point backwards).
+  void validate() const;
+  double gemm_flops() const;
+};
+
+// The five measured variants of a case (docs/ARCHITECTURE.md §3).
+enum class variant { compute_only, compute_with_margin, comm_only, serial, overlapped };
+template <>
+struct enum_names<variant> {
+  static constexpr std::string_view noun = "variant";
+  static constexpr std::array names = {
+      enum_entry{variant::compute_only, "compute_only"},
+      enum_entry{variant::compute_with_margin, "compute_with_margin"},
+      enum_entry{variant::comm_only, "comm_only"}, enum_entry{variant::serial, "serial"},
+      enum_entry{variant::overlapped, "overlapped"}};
+};
+inline constexpr variant all_variants[] = {variant::compute_only, variant::compute_with_margin,
+                                           variant::comm_only, variant::serial,
+                                           variant::overlapped};
+
+// Derives a variant from the planned (overlapped) schedule:
+//  compute_only: comm ops dropped, GEMMs at full SMs, elementwise SM margins 0;
+//  compute_with_margin: comm ops dropped, sm_target kept;
+//  comm_only: only collective and p2p ops;
+//  serial: every op on one stream, same enqueue order;
+//  overlapped: unchanged.
+// Waits on dropped ops are rewired to their nearest kept ancestors so dependencies survive.
+schedule derive_variant(const schedule& planned, variant v);
+
+}  // namespace ob

@@ -1,0 +1,253 @@
+#include "model/workload.hpp"
+
+#include <stdexcept>
+
+#include "base/error.hpp"
+#include "base/units.hpp"
+
+namespace ob {
+
+const layer_gemm& layer_workload::gemm(std::string_view slot) const {
+  for (const auto& s : steps)
+    if (const auto* g = std::get_if<layer_gemm>(&s); g && g->slot == slot) return *g;
+  throw std::out_of_range("no GEMM slot " + std::string(slot));
+}
+
+double layer_workload::gemm_flops(bool backward) const {
+  double total = 0;
+  for (const auto& s : steps)
+    if (const auto* g = std::get_if<layer_gemm>(&s); g && g->backward == backward)
+      total += g->gemm.flops();
+  return total;
+}
+
+namespace {
+
+void require_divisible(std::int64_t value, std::int64_t by, const std::string& what,
+                       const std::string& by_what) {
+  if (by <= 0 || value % by != 0)
+    throw config_error("parallel layout: " + what + " (" + std::to_string(value) +
+                       ") is not divisible by " + by_what + " (" + std::to_string(by) + ")");
+}
+
+void check_layout(const model_spec& model, const parallel_layout& layout) {
+  const std::int64_t t = layout.tp;
+  if (t < 1 || layout.cp < 1) throw config_error("parallel layout: tp and cp must be >= 1");
+  require_divisible(model.heads, t, "num_attention_heads", "tp");
+  require_divisible(model.kv_heads, t, "num_query_groups", "tp");
+  require_divisible(model.ffn_hidden, t, "ffn_hidden_size", "tp");
+  require_divisible(model.hidden, t, "hidden_size", "tp");
+  require_divisible(model.seq_length, layout.cp, "seq_length", "cp");
+  if (layout.cp > 1 && model.attention == attention_backend::unfused)
+    throw config_error("parallel layout: context parallelism (cp " + std::to_string(layout.cp) +
+                       ") needs attention_backend flash; model " + model.name + " is unfused");
+  // The token dimension of every GEMM; beyond this the simulator's work explodes.
+  if (model.tokens() / layout.cp > max_gemm_dim)
+    throw config_error("parallel layout: tokens (seq_length x micro_batch / cp = " +
+                       std::to_string(model.tokens() / layout.cp) + ") exceed " +
+                       std::to_string(max_gemm_dim) + ", the largest GEMM dimension modelled");
+  // Sequence parallelism shards T over TP ranks between the TP regions.
+  if (layout.sequence_parallel)
+    require_divisible(model.tokens() / layout.cp, t, "tokens (seq_length x micro_batch / cp)",
+                      "tp");
+}
+
+// Appends one layer's steps in execution order. Sizes follow the shapes table of
+// docs/ARCHITECTURE.md §3.1: T tokens, h hidden, f ffn hidden, t = tp.
+class layer_builder {
+ public:
+  explicit layer_builder(layer_workload& w)
+      : w_(w),
+        t_(w.layout.tp),
+        T_(w.tokens),
+        h_(w.model.hidden),
+        f_(w.model.ffn_hidden),
+        f1_(w.model.gated_mlp ? 2 * f_ : f_),  // SwiGLU doubles fc1's output
+        qkv_(w.model.qkv_width()),
+        dt_(w.model.type),
+        in_bytes_(dtype_bytes(dt_)),
+        TH_(static_cast<std::uint64_t>(T_) * static_cast<std::uint64_t>(h_)),
+        local_T_(w.layout.sequence_parallel ? T_ / t_ : T_),
+        sp_(w.layout.sequence_parallel && t_ > 1) {}
+
+  void forward() {
+    elementwise("ln1_fwd", false, ln_bytes(), ln_flops(), true);
+    gemm("qkv_fprop", false, T_, h_, qkv_ / t_, comm_relation::ag_input, coll_op::all_gather,
+         activation_ag());
+    attention_forward();
+    gemm("proj_fprop", false, T_, h_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
+         output_comm());
+    residual_forward("bda_attn_fwd");
+    elementwise("ln2_fwd", false, ln_bytes(), ln_flops(), true);
+    gemm("fc1_fprop", false, T_, h_, f1_ / t_, comm_relation::ag_input, coll_op::all_gather,
+         activation_ag());
+    elementwise("act_fwd", false, act_bytes(), 4.0 * static_cast<double>(T_) * f1_ / t_, false);
+    gemm("fc2_fprop", false, T_, f_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
+         output_comm());
+    residual_forward("bda_mlp_fwd");
+  }
+
+  // The order Transformer Engine runs the backward: each module's dgrad, then its wgrad.
+  void backward() {
+    dropout_backward("bda_mlp_bwd");
+    gemm("fc2_dgrad", true, T_, h_, f_ / t_, comm_relation::ag_input, coll_op::all_gather,
+         output_comm());
+    gemm("fc2_wgrad", true, f_ / t_, T_, h_, comm_relation::external, coll_op::all_gather, {});
+    elementwise("act_bwd", true, act_bytes() * 2, 6.0 * static_cast<double>(T_) * f1_ / t_, false);
+    gemm("fc1_dgrad", true, T_, f1_ / t_, h_, comm_relation::independent_ag, coll_op::all_gather,
+         activation_ag());
+    gemm("fc1_wgrad", true, h_, T_, f1_ / t_, comm_relation::independent_rs,
+         coll_op::reduce_scatter, output_comm(), "fc1_dgrad");
+    elementwise("ln2_bwd", true, ln_bytes() * 2, 2 * ln_flops(), true);
+    residual_backward("residual_mlp_bwd");
+    dropout_backward("bda_attn_bwd");
+    gemm("proj_dgrad", true, T_, h_, h_ / t_, comm_relation::ag_input, coll_op::all_gather,
+         output_comm());
+    gemm("proj_wgrad", true, h_ / t_, T_, h_, comm_relation::external, coll_op::all_gather, {});
+    attention_backward();
+    gemm("qkv_dgrad", true, T_, qkv_ / t_, h_, comm_relation::independent_ag, coll_op::all_gather,
+         activation_ag());
+    gemm("qkv_wgrad", true, h_, T_, qkv_ / t_, comm_relation::independent_rs,
+         coll_op::reduce_scatter, output_comm(), "qkv_dgrad");
+    elementwise("ln1_bwd", true, ln_bytes() * 2, 2 * ln_flops(), true);
+    residual_backward("residual_attn_bwd");
+  }
+
+ private:
+  // Megatron's bias-dropout-add after each sub-layer: reads the reduced output and the residual,
+  // writes the sum (and a 1-byte mask with hidden dropout); it consumes the reduce-scatter before
+  // it. In the backward the residual's gradient is added to the LayerNorm's input gradient, and
+  // hidden dropout's mask is applied to the gradient before the dgrad GEMM.
+  void residual_forward(const char* slot) {
+    const double dropout = w_.model.hidden_dropout > 0 ? 1 : 0;
+    elementwise(slot, false, bytes(local_th() * (6 + dropout)), local_th(), false, true);
+  }
+  void residual_backward(const char* slot) {
+    elementwise(slot, true, bytes(local_th() * 6), local_th(), false);
+  }
+  void dropout_backward(const char* slot) {
+    if (w_.model.hidden_dropout > 0)
+      elementwise(slot, true, bytes(local_th() * 5), local_th(), false);
+  }
+  double local_th() const { return static_cast<double>(local_T_) * static_cast<double>(h_); }
+
+  // The attention core between qkv and proj. Every slot's name starts with attn_fwd or attn_bwd:
+  // context parallelism and selective recomputation find the core by that prefix.
+  void attention_forward() {
+    if (w_.model.attention == attention_backend::flash) {
+      elementwise("attn_fwd", false, attn_bytes(), attn_fwd_flops(), false, false,
+                  elementwise_math::flash_attention_fwd);
+      return;
+    }
+    // Unfused: each kernel writes or reads the n scores (16-bit; the dropout mask is 1 byte).
+    const double n = score_count(), d = static_cast<double>(w_.model.head_dim());
+    elementwise("attn_fwd_scores", false, qkv_read_bytes() + bytes(2 * n), 2 * n * d, false);
+    elementwise("attn_fwd_softmax", false, bytes(4 * n), 5 * n, false);
+    if (w_.model.attention_dropout > 0)
+      elementwise("attn_fwd_dropout", false, bytes(5 * n), 2 * n, false);
+    elementwise("attn_fwd", false, bytes(2 * n) + qkv_read_bytes() / 3, 2 * n * d, false);
+  }
+  // Megatron's autograd order: context GEMMs (dV, dP), dropout, softmax, score GEMMs (dQ, dK).
+  void attention_backward() {
+    if (w_.model.attention == attention_backend::flash) {
+      elementwise("attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops(), false, false,
+                  elementwise_math::flash_attention_bwd);
+      return;
+    }
+    const double n = score_count(), d = static_cast<double>(w_.model.head_dim());
+    elementwise("attn_bwd_context", true, bytes(4 * n) + qkv_read_bytes() / 3, 4 * n * d, false);
+    if (w_.model.attention_dropout > 0)
+      elementwise("attn_bwd_dropout", true, bytes(5 * n), n, false);
+    elementwise("attn_bwd_softmax", true, bytes(6 * n), 4 * n, false);
+    elementwise("attn_bwd", true, bytes(4 * n) + qkv_read_bytes(), 4 * n * d, false);
+  }
+  // Scores per TP rank: micro-batch x local heads x seq x seq (unfused attention has no CP).
+  double score_count() const {
+    return static_cast<double>(T_) * static_cast<double>(w_.model.heads / t_) *
+           static_cast<double>(w_.model.seq_length);
+  }
+  std::uint64_t qkv_read_bytes() const { return static_cast<std::uint64_t>(T_) * (qkv_ / t_) * 2; }
+  static std::uint64_t bytes(double b) { return static_cast<std::uint64_t>(b); }
+
+  struct comm_size {
+    std::uint64_t bytes = 0;
+    dtype type = dtype::bf16;
+  };
+  // Gathered activations travel in the GEMM input type; gradients and GEMM outputs in bf16
+  // (TE's reduce-scatter buffers are bf16 unless fp8_buf says otherwise).
+  comm_size activation_ag() const { return {TH_ * in_bytes_, dt_}; }
+  comm_size output_comm() const { return {TH_ * dtype_bytes(dtype::bf16), dtype::bf16}; }
+
+  std::uint64_t ln_bytes() const {
+    return static_cast<std::uint64_t>(local_T_) * h_ * (2 + in_bytes_);
+  }
+  double ln_flops() const { return 8.0 * static_cast<double>(local_T_) * h_; }
+  // Flash attention forward: about 4·T·seq·h/t FLOPs (two GEMM-like passes), half when causal;
+  // it reads q, k, v and writes o.
+  double attn_fwd_flops() const {
+    return 4.0 * static_cast<double>(T_) * w_.model.seq_length * h_ / t_ *
+           (w_.model.causal ? 0.5 : 1.0);
+  }
+  std::uint64_t attn_bytes() const {
+    return static_cast<std::uint64_t>(T_) * ((qkv_ + h_) / t_) * 2;
+  }
+  std::uint64_t act_bytes() const { return static_cast<std::uint64_t>(T_) * ((f1_ + f_) / t_) * 2; }
+
+  void gemm(std::string slot, bool bwd, std::int64_t m, std::int64_t k, std::int64_t n,
+            comm_relation rel, coll_op op, comm_size comm, std::string input = {}) {
+    layer_gemm g;
+    g.slot = std::move(slot);
+    g.backward = bwd;
+    g.gemm = gemm_params{m, n, k, dt_, 0};
+    g.relation = sp_ ? rel : comm_relation::external;
+    g.comm = op;
+    g.comm_bytes = sp_ && rel != comm_relation::external ? comm.bytes : 0;
+    g.comm_type = comm.type;
+    // Without sequence parallelism, TP all-reduces the row-parallel outputs (proj, fc2) in the
+    // forward and the column-parallel input gradients (qkv, fc1 dgrad) in the backward.
+    const bool reduces_output = g.slot == "proj_fprop" || g.slot == "fc2_fprop" ||
+                                g.slot == "qkv_dgrad" || g.slot == "fc1_dgrad";
+    if (!w_.layout.sequence_parallel && t_ > 1 && reduces_output) {
+      g.relation = comm_relation::ar_output;
+      g.comm = coll_op::all_reduce;
+      g.comm_bytes = output_comm().bytes;
+      g.comm_type = output_comm().type;
+    }
+    g.comm_input_slot = std::move(input);
+    w_.steps.emplace_back(std::move(g));
+  }
+
+  // LayerNorms consume the residual stream, i.e. the reduce-scattered output before them.
+  void elementwise(std::string slot, bool bwd, std::uint64_t bytes, double flops, bool persistent,
+                   bool consumes_rs = false, elementwise_math math = elementwise_math::gemm) {
+    layer_elementwise e;
+    e.slot = std::move(slot);
+    e.backward = bwd;
+    e.params = elementwise_params{bytes, flops, 0, persistent, math};
+    e.consumes_pending_rs = persistent || consumes_rs;
+    w_.steps.emplace_back(std::move(e));
+  }
+
+  layer_workload& w_;
+  const std::int64_t t_, T_, h_, f_, f1_, qkv_;
+  const dtype dt_;
+  const std::uint64_t in_bytes_, TH_;
+  const std::int64_t local_T_;
+  const bool sp_;
+};
+
+}  // namespace
+
+layer_workload make_layer_workload(const model_spec& model, const parallel_layout& layout) {
+  check_layout(model, layout);
+  layer_workload w;
+  w.model = model;
+  w.layout = layout;
+  w.tokens = model.tokens() / layout.cp;
+  layer_builder b(w);
+  b.forward();
+  b.backward();
+  return w;
+}
+
+}  // namespace ob

@@ -1,0 +1,492 @@
+#include "plan/plan.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "base/error.hpp"
+
+namespace ob {
+
+namespace {
+
+// CUDA convention: lower number = higher priority. TE gives comm streams the highest priority.
+struct stream_priorities {
+  int compute = 0, comm = 0;
+};
+stream_priorities priorities(priority_mode p) {
+  switch (p) {
+    case priority_mode::comm_high:
+      return {0, -1};
+    case priority_mode::equal:
+      return {0, 0};
+    case priority_mode::compute_high:
+      return {-1, 0};
+  }
+  return {};
+}
+
+}  // namespace
+
+// Appends layers step by step. Keeps the bookkeeping that links ops across steps: the last op
+// on the compute stream (what a side-stream op issued "now" must wait for), the reduce-scatters
+// whose output a later LayerNorm consumes, and the bulk all-gather a wgrad needs.
+class layer_planner {
+ public:
+  layer_planner(const layer_workload& w, const slot_overlap_map& methods, const gpu_spec& gpu,
+                const plan_knobs& knobs, const layer_target& t)
+      : w_(w),
+        methods_(methods),
+        gpu_(gpu),
+        knobs_(knobs),
+        s_(*t.s),
+        t_(t),
+        compute_(t.compute),
+        comm_(t.comm),
+        p2p_(t.p2p) {}
+
+  void pass(bool backward, const std::string& prefix) {
+    prefix_ = prefix;
+    for (const layer_step& step : w_.steps) {
+      if (const auto* e = std::get_if<layer_elementwise>(&step)) {
+        if (e->backward == backward) add_elementwise(*e);
+      } else {
+        const auto& g = std::get<layer_gemm>(step);
+        if (g.backward == backward) add_gemm(g);
+      }
+    }
+  }
+
+  int last_compute() const { return last_compute_; }
+  void set_last_compute(int id) { last_compute_ = id; }
+  void wait_before_next_compute(std::vector<int> ops) {
+    next_waits_.insert(next_waits_.end(), ops.begin(), ops.end());
+  }
+  std::vector<int> take_pending_outputs() { return std::exchange(pending_rs_, {}); }
+
+ private:
+  gemm_overlap_cfg cfg_for(const std::string& slot) const {
+    auto it = methods_.find(slot);
+    return it == methods_.end() ? gemm_overlap_cfg{} : it->second;
+  }
+
+  int overlapped_sm_target(const gemm_overlap_cfg& cfg) const {
+    const int margin = knobs_.sm_margin ? *knobs_.sm_margin : (cfg.set_sm_margin ? cfg.num_sm : 0);
+    if (margin <= 0) return 0;
+    if (margin >= gpu_.sm_count)
+      throw config_error("sm_margin " + std::to_string(margin) + " leaves no SM for the GEMM (" +
+                         gpu_.name + " has " + std::to_string(gpu_.sm_count) + ")");
+    return gpu_.sm_count - margin;
+  }
+
+  int coll_ctas(const gemm_overlap_cfg& cfg) const {
+    if (knobs_.comm_ctas > 0) return knobs_.comm_ctas;
+    return cfg.num_sm;  // 0 = library default
+  }
+
+  collective_params coll(const layer_gemm& g, std::uint64_t bytes, int ctas) const {
+    collective_params c;
+    c.op = g.comm;
+    c.bytes = bytes;
+    c.type = g.comm_type;
+    c.group = comm_group::tp;
+    c.group_size = w_.layout.tp;
+    c.ctas = ctas;
+    c.nodes = t_.tp_nodes;
+    return c;
+  }
+
+  // One step of a ring exchange: send to the next rank, receive from the previous one, through
+  // the copy engines (TE's userbuffers default).
+  p2p_params ring_step(const layer_gemm& g, std::uint64_t bytes) const {
+    p2p_params p;
+    p.send_peer = 1;
+    p.recv_peer = -1;
+    p.bytes = bytes;
+    p.type = g.comm_type;
+    p.group = comm_group::tp;
+    p.group_size = w_.layout.tp;
+    return p;
+  }
+
+  std::vector<int> after_compute() const {
+    return last_compute_ >= 0 ? std::vector<int>{last_compute_} : std::vector<int>{};
+  }
+
+  int add_compute(std::string name, op_params p, std::vector<int> waits, const std::string& slot) {
+    if (!next_waits_.empty()) {
+      waits.insert(waits.end(), next_waits_.begin(), next_waits_.end());
+      next_waits_.clear();
+    }
+    // Same-stream order is implicit; keep only cross-stream waits.
+    std::erase_if(waits, [&](int id) { return s_.ops[id].stream == compute_; });
+    last_compute_ = s_.add_op(prefix_ + name, compute_, std::move(p), std::move(waits), slot);
+    return last_compute_;
+  }
+
+  int add_side(std::string name, int stream, op_params p, std::vector<int> waits,
+               const std::string& slot) {
+    return s_.add_op(prefix_ + name, stream, std::move(p), std::move(waits), slot);
+  }
+
+  // Ring attention (context parallelism): the attention core runs in cp chunks, each on the KV
+  // block already here while send/recv brings the next one from the ring neighbours; the
+  // backward also sends the KV gradients back, twice the bytes.
+  bool is_attention(const layer_elementwise& e) const {
+    return t_.cp >= 0 && w_.layout.cp > 1 && e.slot.rfind("attn_", 0) == 0;
+  }
+
+  void add_ring_attention(const layer_elementwise& e) {
+    const int cp = w_.layout.cp;
+    const model_spec& m = w_.model;
+    const auto kv_bytes = static_cast<std::uint64_t>(w_.tokens) * 2 *
+                          static_cast<std::uint64_t>(m.kv_heads / w_.layout.tp * m.head_dim()) *
+                          dtype_bytes(dtype::bf16) * (e.backward ? 2 : 1);
+    p2p_params x;
+    x.send_peer = 1;
+    x.recv_peer = -1;
+    x.bytes = kv_bytes;
+    x.group = comm_group::cp;
+    x.group_size = cp;
+    x.ctas = t_.cp_ctas;
+    x.nodes = t_.cp_nodes;
+    elementwise_params part = e.params;
+    part.bytes /= static_cast<std::uint64_t>(cp);
+    part.flops /= cp;
+    const std::vector<int> producer = after_compute();
+    int prev = -1;
+    for (int j = 0; j < cp; ++j) {
+      const std::string base = e.slot + ".cp" + std::to_string(j);
+      const int recv = j + 1 < cp ? add_side(base + ".kv", t_.cp, x, producer, e.slot) : -1;
+      add_compute(base, part, prev >= 0 ? std::vector<int>{prev} : std::vector<int>{}, e.slot);
+      prev = recv;
+    }
+  }
+
+  void add_elementwise(const layer_elementwise& e) {
+    if (is_attention(e)) return add_ring_attention(e);
+    elementwise_params p = e.params;
+    if (p.persistent) p.sm_margin = knobs_.layernorm_sm_margin;
+    std::vector<int> waits;
+    if (e.consumes_pending_rs) {
+      waits = pending_rs_;
+      pending_rs_.clear();
+    }
+    add_compute(e.slot, p, std::move(waits), e.slot);
+  }
+
+  // Balanced split along M: the first m % parts chunks get one extra row.
+  static std::int64_t chunk_rows(std::int64_t m, int parts, int i) {
+    return m / parts + (i < m % parts ? 1 : 0);
+  }
+
+  gemm_params chunk(const layer_gemm& g, int parts, int i, int sm_target) const {
+    gemm_params c = g.gemm;
+    c.m = chunk_rows(g.gemm.m, parts, i);
+    c.sm_target = sm_target;
+    return c;
+  }
+
+  // The share of `total` bytes that belongs to chunk i (bytes follow rows; exact in sum).
+  static std::uint64_t chunk_bytes(std::uint64_t total, std::int64_t m, int parts, int i) {
+    std::int64_t before = 0;
+    for (int j = 0; j < i; ++j) before += chunk_rows(m, parts, j);
+    const auto um = static_cast<std::uint64_t>(m);
+    const auto lo = static_cast<std::uint64_t>(before);
+    const auto hi = lo + static_cast<std::uint64_t>(chunk_rows(m, parts, i));
+    return total / um * (hi - lo) + (total % um) * hi / um - (total % um) * lo / um;
+  }
+
+  bool gemm_first() const { return knobs_.order == launch_order::gemm_first; }
+
+  int plain_gemm(const layer_gemm& g, std::vector<int> waits = {}) {
+    return add_compute(g.slot, g.gemm, std::move(waits), g.slot);
+  }
+
+  // Without overlap the collective sits on the compute stream, in dependency order.
+  int serial_coll(const layer_gemm& g, const std::string& name, std::uint64_t bytes) {
+    return add_compute(name, coll(g, bytes, knobs_.comm_ctas), {}, g.slot);
+  }
+
+  void add_gemm(const layer_gemm& g) {
+    const gemm_overlap_cfg cfg = cfg_for(g.slot);
+    overlap_method method = g.comm_bytes == 0 ? overlap_method::none : cfg.method;
+    if (g.relation == comm_relation::external) method = overlap_method::none;
+    switch (g.relation) {
+      case comm_relation::ar_output:
+        // TE's userbuffers overlap needs sequence parallelism (Bridge gates it off without);
+        // MCore's async dgrad all-reduce is not modelled, so the all-reduce is serial.
+        plain_gemm(g, take_pending_ag());
+        serial_coll(g, g.slot + ".ar", g.comm_bytes);
+        return;
+      case comm_relation::external:
+        plain_gemm(g, take_pending_ag());
+        return;
+      case comm_relation::ag_input:
+        return add_ag_input(g, cfg, method);
+      case comm_relation::rs_output:
+        return add_rs_output(g, cfg, method);
+      case comm_relation::independent_ag:
+        return add_independent_ag(g, cfg, method);
+      case comm_relation::independent_rs:
+        return add_independent_rs(g, cfg, method);
+    }
+  }
+
+  // An all-gather produces the GEMM's input.
+  void add_ag_input(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
+    if (method == overlap_method::none) {
+      serial_coll(g, g.slot + ".ag", g.comm_bytes);
+      plain_gemm(g);
+    } else if (method == overlap_method::ring_exchange) {
+      add_ring_gather(g, cfg);
+    } else if (method == overlap_method::bulk) {
+      const int ag = add_side(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
+                              after_compute(), g.slot);
+      add_compute(g.slot, with_sm(g.gemm, overlapped_sm_target(cfg)), {ag}, g.slot);
+    } else {
+      throw config_error(g.slot + ": method " + std::string(to_string(method)) +
+                         " cannot overlap an all-gather (Transformer Engine rejects it)");
+    }
+  }
+
+  // Step j multiplies the chunk already here while send/recv brings chunk j+1.
+  void add_ring_gather(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
+    const int tp = w_.layout.tp;
+    const int sm = overlapped_sm_target(cfg);
+    const std::uint64_t step_bytes = g.comm_bytes / static_cast<std::uint64_t>(tp);
+    // Every exchange needs the producer's output, never the chunk GEMMs.
+    const std::vector<int> producer = after_compute();
+    int prev_recv = -1;
+    for (int j = 0; j < tp; ++j) {
+      const std::string base = g.slot + ".step" + std::to_string(j);
+      auto send = [&] {
+        if (j + 1 >= tp) return -1;
+        return add_side(base + ".sendrecv", p2p_, ring_step(g, step_bytes), producer, g.slot);
+      };
+      int recv = -1;
+      if (!gemm_first()) recv = send();
+      add_compute(base + ".gemm", chunk(g, tp, j, sm),
+                  prev_recv >= 0 ? std::vector<int>{prev_recv} : std::vector<int>{}, g.slot);
+      if (gemm_first()) recv = send();
+      prev_recv = recv;
+    }
+  }
+
+  // A reduce-scatter consumes the GEMM's output.
+  void add_rs_output(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
+    if (method == overlap_method::none) {
+      plain_gemm(g);
+      serial_coll(g, g.slot + ".rs", g.comm_bytes);
+    } else if (method == overlap_method::pipeline || method == overlap_method::ring_exchange) {
+      add_chunked_scatter(g, cfg, method == overlap_method::ring_exchange);
+    } else {  // bulk: the RS leaves the stream but waits on the whole GEMM
+      const int gemm = plain_gemm(g);
+      pending_rs_.push_back(
+          add_side(g.slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {gemm}, g.slot));
+    }
+  }
+
+  // Pipeline (num_splits chunks, an RS each) or ring exchange (tp chunks, a send/recv each).
+  void add_chunked_scatter(const layer_gemm& g, const gemm_overlap_cfg& cfg, bool ring) {
+    const int parts = ring ? w_.layout.tp : std::max(1, cfg.num_splits);
+    if (parts > g.gemm.m)
+      throw config_error(g.slot + ".num_splits: " + std::to_string(parts) +
+                         " chunks of a GEMM with only " + std::to_string(g.gemm.m) + " rows");
+    const int sm = overlapped_sm_target(cfg);
+    std::vector<int> chunks;
+    auto comm_for = [&](int i) {
+      const std::uint64_t part_bytes = chunk_bytes(g.comm_bytes, g.gemm.m, parts, i);
+      const std::string name = g.slot + ".chunk" + std::to_string(i) + (ring ? ".sendrecv" : ".rs");
+      const op_params p = ring ? op_params(ring_step(g, part_bytes))
+                               : op_params(coll(g, part_bytes, coll_ctas(cfg)));
+      pending_rs_.push_back(add_side(name, ring ? p2p_ : comm_, p, {chunks[i]}, g.slot));
+    };
+    // comm_first: each chunk's RS right behind its GEMM (TE's order); gemm_first: every chunk
+    // GEMM first, then the RSs.
+    for (int i = 0; i < parts; ++i) {
+      chunks.push_back(add_compute(g.slot + ".chunk" + std::to_string(i) + ".gemm",
+                                   chunk(g, parts, i, sm), {}, g.slot));
+      if (i > 0 && !gemm_first() && !ring) order_after_launch(chunks.back(), pending_rs_.back());
+      if (!gemm_first()) comm_for(i);
+    }
+    if (gemm_first())
+      for (int i = 0; i < parts; ++i) comm_for(i);
+  }
+
+  // An unrelated all-gather (LN output for the wgrad) runs beside the dgrad GEMM.
+  void add_independent_ag(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
+    if (method == overlap_method::pipeline || method == overlap_method::ring_exchange) {
+      // TE moves this dgrad off bulk: it reduce-scatters its own output with that method
+      // (dgrad_reduce_scatter_overlap), and the paired wgrad then has no comm beside it.
+      layer_gemm as_rs = g;
+      as_rs.relation = comm_relation::rs_output;
+      as_rs.comm = coll_op::reduce_scatter;
+      as_rs.comm_type = dtype::bf16;
+      as_rs.comm_bytes = static_cast<std::uint64_t>(g.gemm.m) * g.gemm.n * dtype_bytes(dtype::bf16);
+      add_gemm(as_rs);
+      dgrad_did_rs_ = true;
+      return;
+    }
+    if (method == overlap_method::none) {
+      // Unoverlapped TE gathers the LN output for wgrad right before the dgrad GEMM.
+      pending_ag_ = serial_coll(g, g.slot + ".ag", g.comm_bytes);
+      last_dgrad_ = plain_gemm(g);
+      return;
+    }
+    // Bulk: the gather is issued at this point of the backward (so it waits on the last compute
+    // op) and runs beside the dgrad GEMM.
+    const int sm = overlapped_sm_target(cfg);
+    const std::vector<int> issued_after = after_compute();
+    auto issue = [&] {
+      pending_ag_ = add_side(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
+                             issued_after, g.slot);
+    };
+    if (!gemm_first()) issue();
+    last_dgrad_ = add_compute(g.slot, with_sm(g.gemm, sm), {}, g.slot);
+    if (gemm_first())
+      issue();
+    else
+      order_after_launch(last_dgrad_, pending_ag_);
+  }
+
+  // An unrelated reduce-scatter (of the dgrad's output) runs beside the wgrad GEMM.
+  void add_independent_rs(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
+    const std::vector<int> need_ag = take_pending_ag();
+    const int dgrad = last_dgrad_;
+    if (std::exchange(dgrad_did_rs_, false)) {
+      plain_gemm(g, need_ag);
+      return;
+    }
+    if (method == overlap_method::none || dgrad < 0) {
+      if (dgrad >= 0) serial_coll(g, g.slot + ".rs", g.comm_bytes);
+      plain_gemm(g, need_ag);
+      return;
+    }
+    const int sm = overlapped_sm_target(cfg);
+    auto issue = [&] {
+      pending_rs_.push_back(
+          s_.add_op(g.slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {dgrad}, g.slot));
+    };
+    if (!gemm_first()) issue();
+    const int wgrad = add_compute(g.slot, with_sm(g.gemm, sm), need_ag, g.slot);
+    if (gemm_first())
+      issue();
+    else
+      order_after_launch(wgrad, pending_rs_.back());
+  }
+
+  // TE's launch-ordering event: the GEMM may not dispatch before the comm kernel is resident.
+  void order_after_launch(int gemm, int comm) {
+    if (knobs_.te_launch_ordering && comm >= 0 && comm < gemm)
+      s_.ops[gemm].waits_started.push_back(comm);
+  }
+
+  static gemm_params with_sm(gemm_params p, int sm_target) {
+    p.sm_target = sm_target;
+    return p;
+  }
+
+  std::vector<int> take_pending_ag() {
+    std::vector<int> out;
+    if (pending_ag_ >= 0) out.push_back(pending_ag_);
+    pending_ag_ = -1;
+    return out;
+  }
+
+  const layer_workload& w_;
+  const slot_overlap_map& methods_;
+  const gpu_spec& gpu_;
+  const plan_knobs& knobs_;
+  schedule& s_;
+  const layer_target t_;
+  int compute_ = 0, comm_ = 0, p2p_ = 0;
+  std::string prefix_;
+  std::vector<int> next_waits_;
+  int last_compute_ = -1;
+  int last_dgrad_ = -1;
+  int pending_ag_ = -1;
+  bool dgrad_did_rs_ = false;
+  std::vector<int> pending_rs_;
+};
+
+layer_appender::layer_appender(const layer_workload& w, const slot_overlap_map& methods,
+                               const gpu_spec& gpu, const plan_knobs& knobs, const layer_target& t)
+    : impl_(std::make_unique<layer_planner>(w, methods, gpu, knobs, t)) {}
+layer_appender::~layer_appender() = default;
+layer_appender::layer_appender(layer_appender&&) noexcept = default;
+void layer_appender::forward(const std::string& prefix) { impl_->pass(false, prefix); }
+void layer_appender::backward(const std::string& prefix) { impl_->pass(true, prefix); }
+int layer_appender::last_compute() const { return impl_->last_compute(); }
+void layer_appender::set_last_compute(int op) { impl_->set_last_compute(op); }
+void layer_appender::wait_before_next_compute(std::vector<int> ops) {
+  impl_->wait_before_next_compute(std::move(ops));
+}
+std::vector<int> layer_appender::take_pending_outputs() { return impl_->take_pending_outputs(); }
+
+schedule plan_layer(const layer_workload& w, const slot_overlap_map& methods, const gpu_spec& gpu,
+                    const plan_knobs& knobs) {
+  schedule s;
+  s.name = "layer/" + w.model.name + "/tp" + std::to_string(w.layout.tp);
+  const auto prio = priorities(knobs.priority);
+  // Creation order decides hardware queues under CDMC: compute first, then comm, then p2p.
+  layer_target t;
+  t.s = &s;
+  t.compute = s.add_stream("compute", stream_role::compute, prio.compute);
+  t.comm = s.add_stream("comm", stream_role::comm, prio.comm);
+  t.p2p = s.add_stream("p2p", stream_role::p2p, prio.comm);
+  layer_appender a(w, methods, gpu, knobs, t);
+  if (knobs.forward) a.forward("");
+  if (knobs.backward) a.backward("");
+  s.validate();
+  return s;
+}
+
+namespace {
+stream_priorities pair_priorities(priority_mode p) { return priorities(p); }
+}  // namespace
+
+schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& knobs) {
+  schedule s;
+  s.name = "pair";
+  const auto prio = pair_priorities(knobs.priority);
+  const int compute = s.add_stream("compute", stream_role::compute, prio.compute);
+  const int comm = s.add_stream("comm", stream_role::comm, prio.comm);
+  gemm_params g = p.gemm;
+  if (knobs.sm_margin && *knobs.sm_margin > 0) {
+    if (*knobs.sm_margin >= gpu.sm_count)
+      throw config_error("--sm-margin " + std::to_string(*knobs.sm_margin) +
+                         " leaves no SM for "
+                         "the GEMM (" +
+                         gpu.name + " has " + std::to_string(gpu.sm_count) + ")");
+    g.sm_target = gpu.sm_count - *knobs.sm_margin;
+  }
+  collective_params c = p.coll;
+  if (knobs.comm_ctas > 0) c.ctas = knobs.comm_ctas;
+  std::vector<int> comm_waits;
+  if (p.producer_us > 0) {
+    // A LayerNorm-like producer covering the GPU; the collective consumes its output.
+    comm_waits.push_back(
+        s.add_op("producer", compute, delay_params{p.producer_us, gpu.sm_count}, {}, "producer"));
+  }
+  if (knobs.order == launch_order::comm_first) {
+    s.add_op(std::string(to_string(c.op)), comm, c, comm_waits, "coll");
+    s.add_op("gemm", compute, g, {}, "gemm");
+  } else {
+    s.add_op("gemm", compute, g, {}, "gemm");
+    s.add_op(std::string(to_string(c.op)), comm, c, comm_waits, "coll");
+  }
+  s.validate();
+  return s;
+}
+
+schedule plan_collective(const collective_params& c) {
+  schedule s;
+  s.name = "collective";
+  const int comm = s.add_stream("comm", stream_role::comm, 0);
+  s.add_op(std::string(to_string(c.op)), comm, c, {}, "coll");
+  return s;
+}
+
+}  // namespace ob

@@ -1,0 +1,189 @@
+#include "plan/step_plan.hpp"
+
+#include <algorithm>
+
+#include "base/error.hpp"
+#include "plan/step_stage.hpp"
+
+namespace ob {
+namespace detail {
+
+std::int64_t layer_params(const model_spec& m, int tp) {
+  const std::int64_t h = m.hidden, f = m.ffn_hidden, f1 = m.gated_mlp ? 2 * f : f;
+  return h * (m.qkv_width() + h + f1 + f) / tp + 4 * h;
+}
+
+stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workload& w)
+    : in_(in), cfg_(in.cfg), stage_(stage), w_(w), layout_{cfg_.pp, cfg_.vp, cfg_.microbatches} {
+  s_.name = "stage" + std::to_string(stage);
+  make_streams();
+  appender_ = std::make_unique<layer_appender>(w_, in.tp_methods, in.gpu, in.knobs, target_);
+  plan_chunks();
+}
+
+void stage_planner::build() {
+  gather_params();
+  for (const pp_action& a : pp_actions(layout_, stage_, overlapped_p2p())) act(a);
+  finish_grads();
+  optimizer();
+  s_.validate();
+}
+
+// Creation order decides hardware queues under CDMC: compute and Transformer Engine's streams
+// exist before training starts; PyTorch creates its NCCL streams on first use.
+void stage_planner::make_streams() {
+  const int comm_prio = in_.knobs.priority == priority_mode::comm_high ? -1 : 0;
+  const int compute_prio = in_.knobs.priority == priority_mode::compute_high ? -1 : 0;
+  target_.s = &s_;
+  target_.compute = s_.add_stream("compute", stream_role::compute, compute_prio);
+  target_.comm = s_.add_stream("tp_comm", stream_role::comm, comm_prio);
+  target_.p2p = s_.add_stream("tp_p2p", stream_role::p2p, comm_prio);
+  if (cfg_.cp > 1) target_.cp = s_.add_stream("cp", stream_role::p2p, 0);
+  recv_prev_ = s_.add_stream("pp_recv_prev", stream_role::p2p, 0);
+  send_next_ = s_.add_stream("pp_send_next", stream_role::p2p, 0);
+  recv_next_ = s_.add_stream("pp_recv_next", stream_role::p2p, 0);
+  send_prev_ = s_.add_stream("pp_send_prev", stream_role::p2p, 0);
+  dp_ = s_.add_stream("dp", stream_role::comm, 0);
+  const rank_grid grid{cfg_.tp, cfg_.cp, cfg_.dp, cfg_.pp};
+  const int gpn = in_.cluster.gpus_per_node;
+  target_.tp_nodes = span_of(comm_group::tp, grid, gpn).nodes;
+  target_.cp_nodes = span_of(comm_group::cp, grid, gpn).nodes;
+  target_.cp_ctas = in_.gpu.nccl_ctas_p2p;
+  pp_nodes_ = grid.stride(comm_group::pp) >= gpn ? 2 : 1;
+  // Gradients reduce over DP x CP: the ranks with the same TP and PP coordinates.
+  dp_size_ = cfg_.dp * cfg_.cp;
+  const rank_grid dpcp{cfg_.tp, 1, dp_size_, cfg_.pp};
+  dp_nodes_ = span_of(comm_group::dp, dpcp, gpn).nodes;
+}
+
+// Megatron splits the layers evenly over pp x vp chunks; when the embedding and the loss are
+// counted as layers, the first and the last virtual stage hold one layer fewer.
+void stage_planner::plan_chunks() {
+  const int chunks = cfg_.pp * cfg_.vp;
+  const bool accounted = cfg_.layers_used % chunks != 0;
+  const int per_chunk = (cfg_.layers_used + (accounted ? 2 : 0)) / chunks;
+  layer_params_ = layer_params(w_.model, cfg_.tp);
+  for (int c = 0; c < cfg_.vp; ++c) {
+    int n = per_chunk;
+    if (accounted && first_virtual_stage(stage_, c)) --n;
+    if (accounted && last_virtual_stage(layout_, stage_, c)) --n;
+    layers_.push_back(n);
+    // Only the first chunk of the first stage splits its gradients into buckets; every other
+    // chunk reduces one bucket (docs/BRIDGE_RULES.md §10).
+    const bool bucketed = stage_ == 0 && c == 0 && cfg_.dp_overlap;
+    bucket_of_.push_back(
+        bucket_layers(std::vector<std::int64_t>(n, layer_params_), bucketed ? bucket_size() : 0));
+    params_ += n * layer_params_;
+  }
+  if (stage_ == 0) params_ += embedding_params();
+  if (stage_ == cfg_.pp - 1) params_ += embedding_params();  // the output layer
+}
+
+std::int64_t stage_planner::bucket_size() const {
+  if (cfg_.bucket_size > 0) return cfg_.bucket_size;
+  return 128LL * 1024 * 1024;  // Bridge's default, in elements (docs/BRIDGE_RULES.md §4.4)
+}
+
+std::int64_t stage_planner::embedding_params() const {
+  return w_.model.vocab_size / cfg_.tp * w_.model.hidden;
+}
+
+// The elements one bucket reduces: its layers, plus the embedding (first layers of the first
+// virtual stage) or the output layer (last layers of the last virtual stage).
+std::int64_t stage_planner::bucket_params(int chunk, int bucket) const {
+  const auto& of = bucket_of_[chunk];
+  std::int64_t n = layer_params_ * std::count(of.begin(), of.end(), bucket);
+  const int highest = of.empty() ? 0 : of.front();
+  if (first_virtual_stage(stage_, chunk) && bucket == highest) n += embedding_params();
+  if (last_virtual_stage(layout_, stage_, chunk) && bucket == 0) n += embedding_params();
+  return n;
+}
+
+}  // namespace detail
+
+std::vector<int> bucket_layers(const std::vector<std::int64_t>& layer_params,
+                               std::int64_t bucket_size) {
+  std::vector<int> out(layer_params.size(), 0);
+  int bucket = 0;
+  std::int64_t filled = 0;
+  for (std::size_t i = layer_params.size(); i-- > 0;) {
+    out[i] = bucket;
+    filled += layer_params[i];
+    if (bucket_size > 0 && filled >= bucket_size && i > 0) {
+      ++bucket;
+      filled = 0;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// The layer every stage runs: the model at the step's shape, plus the attention core again in
+// the backward under selective recomputation.
+layer_workload step_layer(const step_inputs& in) {
+  parallel_layout l;
+  l.tp = in.cfg.tp;
+  l.cp = in.cfg.cp;
+  l.dp = in.cfg.dp;
+  l.pp = in.cfg.pp;
+  l.vpp = in.cfg.vp;
+  l.sequence_parallel = in.cfg.sequence_parallel;
+  layer_workload w = make_layer_workload(in.model, l);
+  if (in.cfg.recompute != recompute_mode::selective) return w;
+  const auto is_core = [](const layer_step& s, std::string_view prefix) {
+    const auto* e = std::get_if<layer_elementwise>(&s);
+    return e && e->slot.rfind(prefix, 0) == 0;
+  };
+  std::vector<layer_step> again;
+  for (const layer_step& s : w.steps) {
+    if (!is_core(s, "attn_fwd")) continue;
+    layer_elementwise e = std::get<layer_elementwise>(s);
+    e.slot = "attn_recompute" + e.slot.substr(std::string_view("attn_fwd").size());
+    e.backward = true;
+    again.emplace_back(std::move(e));
+  }
+  const auto bwd = std::find_if(w.steps.begin(), w.steps.end(),
+                                [&](const layer_step& s) { return is_core(s, "attn_bwd"); });
+  w.steps.insert(bwd, again.begin(), again.end());
+  return w;
+}
+
+// Pairs the k-th send towards a stage with the k-th receive on it, per direction.
+void link_stages(step_plan& out, const std::vector<std::unique_ptr<detail::stage_planner>>& st) {
+  const int pp = static_cast<int>(st.size());
+  for (int s = 0; s < pp; ++s) {
+    const int next = (s + 1) % pp, prev = (s - 1 + pp) % pp;
+    const auto pair = [&](const std::vector<int>& sends, int to, const std::vector<int>& recvs) {
+      if (sends.size() != recvs.size())
+        throw runtime_failure("step planner: stage " + std::to_string(s) + " sends " +
+                              std::to_string(sends.size()) + " tensors to stage " +
+                              std::to_string(to) + ", which receives " +
+                              std::to_string(recvs.size()));
+      for (std::size_t k = 0; k < sends.size(); ++k)
+        out.prog.links.push_back({s, sends[k], to, recvs[k]});
+    };
+    pair(st[s]->sends_next, next, st[next]->recvs_prev);
+    pair(st[s]->sends_prev, prev, st[prev]->recvs_next);
+  }
+}
+
+}  // namespace
+
+step_plan plan_step(const step_inputs& in) {
+  const layer_workload w = step_layer(in);
+  std::vector<std::unique_ptr<detail::stage_planner>> stages;
+  for (int s = 0; s < in.cfg.pp; ++s) {
+    stages.push_back(std::make_unique<detail::stage_planner>(in, s, w));
+    stages.back()->build();
+  }
+  step_plan out;
+  out.prog.name = "step/" + in.model.name;
+  out.prog.grid = {in.cfg.tp, in.cfg.cp, in.cfg.dp, in.cfg.pp};
+  link_stages(out, stages);
+  for (const auto& st : stages) out.prog.stages.push_back(st->take());
+  out.params_per_rank_stage0 = stages.front()->params();
+  return out;
+}
+
+}  // namespace ob

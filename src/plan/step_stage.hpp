@@ -1,0 +1,100 @@
+#pragma once
+// The planner of one pipeline stage of a training step (plan/step_plan.hpp). Internal to the step
+// planner: step_plan.cpp builds the stage's structure (streams, chunks, buckets) and
+// step_stage_ops.cpp lays out its work (passes, p2p calls, DP, embedding, loss, optimizer).
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/workload.hpp"
+#include "plan/pp_schedule.hpp"
+#include "plan/step_plan.hpp"
+
+namespace ob::detail {
+
+// Bytes per parameter an Adam step reads and writes: the fp32 gradient, master weight and two
+// moments (read and written), and the bf16 weight written back.
+inline constexpr double adam_bytes_per_param = 4 + 8 + 8 + 8 + 2;
+// Bytes per logit the vocab-parallel cross entropy moves in each direction (fp32 softmax over
+// bf16 logits, a few passes).
+inline constexpr double loss_bytes_per_logit = 12;
+
+// Parameters of one transformer layer on one TP rank (the TP-sharded matrices plus the
+// replicated LayerNorm weights and biases).
+std::int64_t layer_params(const model_spec& m, int tp);
+
+// The ops of one pipeline stage, in the order its host enqueues them.
+class stage_planner {
+ public:
+  stage_planner(const step_inputs& in, int stage, const layer_workload& w);
+
+  void build();
+  schedule take() { return std::move(s_); }
+  std::int64_t params() const { return params_; }
+  // Bucket index per layer of chunk 0 (bucket 0 reduces first).
+  const std::vector<int>& first_chunk_buckets() const { return bucket_of_.front(); }
+
+  // The stage's p2p ops per direction, in call order (the links pair them across stages).
+  std::vector<int> sends_next, recvs_prev, sends_prev, recvs_next;
+
+ private:
+  // Structure (step_plan.cpp).
+  void make_streams();
+  void plan_chunks();
+  std::int64_t bucket_size() const;
+  std::int64_t embedding_params() const;
+  std::int64_t bucket_params(int chunk, int bucket) const;
+  bool overlapped_p2p() const { return cfg_.pp_overlap && cfg_.vp > 1; }
+
+  // Work (step_stage_ops.cpp).
+  void gather_params();
+  void act(const pp_action& a);
+  void forward(int chunk, int mb);
+  void backward(int chunk, int mb);
+  void backward_layer(int chunk, int layer, const std::string& prefix, bool last_of_chunk);
+  void call(const pp_call& c);
+  void finish_grads();
+  void optimizer();
+  int add_compute(const std::string& name, op_params p, const std::string& slot,
+                  std::vector<int> waits = {});
+  void hand_waits_to_layers();
+  collective_params dp_collective(coll_op op, std::int64_t elems, int bytes_per_elem) const;
+  collective_params tp_collective(coll_op op, std::uint64_t bytes) const;
+  p2p_params pp_transfer() const;
+  void embedding_forward(const std::string& prefix);
+  void embedding_backward(const std::string& prefix);
+  void output_forward(const std::string& prefix);
+  void output_backward(const std::string& prefix);
+  void grad_reduce(int chunk, int bucket, std::vector<int> after);
+  collective_params grad_reduce_params(int chunk, int bucket) const;
+  static std::string bucket_op_name(int chunk, int bucket, const char* what);
+  std::vector<int> pass_outputs();
+
+  const step_inputs& in_;
+  const step_config& cfg_;
+  const int stage_;
+  const layer_workload& w_;
+  const pp_layout layout_;
+  schedule s_;
+  layer_target target_;
+  std::unique_ptr<layer_appender> appender_;
+  int recv_prev_ = 0, send_next_ = 0, recv_next_ = 0, send_prev_ = 0, dp_ = 0;
+  int pp_nodes_ = 1, dp_size_ = 1, dp_nodes_ = 1;
+  std::int64_t layer_params_ = 0;
+  std::vector<int> layers_;                  // per chunk
+  std::vector<std::vector<int>> bucket_of_;  // per chunk, per layer: its bucket
+  std::int64_t params_ = 0;
+
+  // State while the actions are laid out.
+  std::vector<int> next_waits_;                        // what the next compute op waits on
+  std::deque<int> fwd_inputs_, bwd_inputs_;            // received, not yet consumed
+  std::vector<int> fwd_output_, bwd_output_;           // what a send of the latest pass waits on
+  std::map<std::pair<int, int>, int> param_gather_;    // (chunk, bucket) -> all-gather op
+  std::vector<int> grad_reduces_;                      // every DP reduction, for the optimizer
+  std::map<int, int> forwards_done_, backwards_done_;  // per chunk
+};
+
+}  // namespace ob::detail

@@ -1,0 +1,315 @@
+// One stage's work in host enqueue order: parameter gathers, the pipeline schedule's passes and
+// p2p calls, gradient buckets, the embedding, output layer and loss, and the optimizer step
+// (docs/ARCHITECTURE.md §9).
+#include <algorithm>
+
+#include "plan/step_stage.hpp"
+
+namespace ob::detail {
+namespace {
+
+std::string pass_prefix(int chunk, int mb) {
+  return "c" + std::to_string(chunk) + ".mb" + std::to_string(mb) + ".";
+}
+
+}  // namespace
+
+// ---- ops ------------------------------------------------------------------------------------
+
+int stage_planner::add_compute(const std::string& name, op_params p, const std::string& slot,
+                               std::vector<int> waits) {
+  waits.insert(waits.end(), next_waits_.begin(), next_waits_.end());
+  next_waits_.clear();
+  std::sort(waits.begin(), waits.end());
+  waits.erase(std::unique(waits.begin(), waits.end()), waits.end());
+  std::erase_if(waits, [&](int id) { return s_.ops[id].stream == target_.compute; });
+  const int id = s_.add_op(name, target_.compute, std::move(p), std::move(waits), slot);
+  appender_->set_last_compute(id);
+  return id;
+}
+
+// The layers' first compute op takes over what the stage's next compute op had to wait on.
+void stage_planner::hand_waits_to_layers() {
+  appender_->wait_before_next_compute(std::exchange(next_waits_, {}));
+}
+
+collective_params stage_planner::dp_collective(coll_op op, std::int64_t elems,
+                                               int bytes_per_elem) const {
+  collective_params c;
+  c.op = op;
+  c.bytes = static_cast<std::uint64_t>(elems) * static_cast<std::uint64_t>(bytes_per_elem);
+  c.type = bytes_per_elem == 4 ? dtype::fp32 : dtype::bf16;
+  c.group = comm_group::dp;
+  c.group_size = dp_size_;
+  c.nodes = dp_nodes_;
+  return c;
+}
+
+collective_params stage_planner::tp_collective(coll_op op, std::uint64_t bytes) const {
+  collective_params c;
+  c.op = op;
+  c.bytes = bytes;
+  c.group = comm_group::tp;
+  c.group_size = cfg_.tp;
+  c.nodes = target_.tp_nodes;
+  return c;
+}
+
+// One activation (or its gradient) between stages: the sequence-parallel shard of one
+// micro-batch, [seq / cp / tp, mbs, h] in bf16.
+p2p_params stage_planner::pp_transfer() const {
+  p2p_params p;
+  const std::uint64_t tokens = static_cast<std::uint64_t>(w_.tokens) /
+                               (cfg_.sequence_parallel ? static_cast<std::uint64_t>(cfg_.tp) : 1);
+  p.bytes = tokens * static_cast<std::uint64_t>(w_.model.hidden) * dtype_bytes(dtype::bf16);
+  p.group = comm_group::pp;
+  p.group_size = cfg_.pp;
+  p.ctas = in_.gpu.nccl_ctas_p2p;
+  p.nodes = pp_nodes_;
+  return p;
+}
+
+std::vector<int> stage_planner::pass_outputs() {
+  std::vector<int> out = appender_->take_pending_outputs();
+  if (appender_->last_compute() >= 0) out.push_back(appender_->last_compute());
+  return out;
+}
+
+// ---- the pipeline schedule ------------------------------------------------------------------
+
+void stage_planner::act(const pp_action& a) {
+  switch (a.what) {
+    case pp_action::kind::forward:
+      return forward(a.chunk, a.microbatch);
+    case pp_action::kind::backward:
+      return backward(a.chunk, a.microbatch);
+    case pp_action::kind::comm:
+      return call(a.call);
+  }
+}
+
+// One p2p call: each transfer on its direction's stream. Batched calls (batch_p2p_comm) are
+// waited for at once by the compute stream; with overlap_p2p_comm only the consumer waits.
+void stage_planner::call(const pp_call& c) {
+  std::vector<int> ops;
+  const auto add = [&](bool on, int stream, const char* name, const std::vector<int>& waits,
+                       std::vector<int>& list) {
+    if (!on) return -1;
+    p2p_params x = pp_transfer();
+    const bool next = stream == send_next_ || stream == recv_next_;
+    const bool sends = stream == send_next_ || stream == send_prev_;
+    x.direction = sends ? p2p_direction::send : p2p_direction::recv;
+    (sends ? x.send_peer : x.recv_peer) = next ? 1 : -1;
+    const int id = s_.add_op(name, stream, x, waits, "pp");
+    list.push_back(id);
+    ops.push_back(id);
+    return id;
+  };
+  add(c.send_next, send_next_, "pp.send_next", fwd_output_, sends_next);
+  add(c.send_prev, send_prev_, "pp.send_prev", bwd_output_, sends_prev);
+  if (const int r = add(c.recv_prev, recv_prev_, "pp.recv_prev", {}, recvs_prev); r >= 0)
+    fwd_inputs_.push_back(r);
+  if (const int r = add(c.recv_next, recv_next_, "pp.recv_next", {}, recvs_next); r >= 0)
+    bwd_inputs_.push_back(r);
+  if (!overlapped_p2p()) next_waits_.insert(next_waits_.end(), ops.begin(), ops.end());
+}
+
+void stage_planner::forward(int chunk, int mb) {
+  const std::string prefix = pass_prefix(chunk, mb);
+  if (first_virtual_stage(stage_, chunk)) {
+    embedding_forward(prefix);
+  } else if (!fwd_inputs_.empty()) {
+    next_waits_.push_back(fwd_inputs_.front());
+    fwd_inputs_.pop_front();
+  }
+  const bool first_pass = forwards_done_[chunk]++ == 0;
+  for (int l = 0; l < layers_[chunk]; ++l) {
+    // The first pass of a bucket's first layer needs its gathered parameters.
+    const auto ag = param_gather_.find({chunk, bucket_of_[chunk][l]});
+    if (first_pass && ag != param_gather_.end() &&
+        (l == 0 || bucket_of_[chunk][l - 1] != bucket_of_[chunk][l]))
+      next_waits_.push_back(ag->second);
+    hand_waits_to_layers();
+    appender_->forward(prefix + "L" + std::to_string(l) + ".");
+  }
+  fwd_output_ = pass_outputs();
+  if (last_virtual_stage(layout_, stage_, chunk)) {
+    next_waits_.insert(next_waits_.end(), fwd_output_.begin(), fwd_output_.end());
+    output_forward(prefix);
+  }
+}
+
+void stage_planner::backward(int chunk, int mb) {
+  const std::string prefix = pass_prefix(chunk, mb);
+  if (last_virtual_stage(layout_, stage_, chunk)) {
+    output_backward(prefix);
+  } else if (!bwd_inputs_.empty()) {
+    next_waits_.push_back(bwd_inputs_.front());
+    bwd_inputs_.pop_front();
+  }
+  const bool last_of_chunk = ++backwards_done_[chunk] == cfg_.microbatches;
+  for (int l = layers_[chunk] - 1; l >= 0; --l) backward_layer(chunk, l, prefix, last_of_chunk);
+  if (first_virtual_stage(stage_, chunk)) {
+    embedding_backward(prefix);
+    if (last_of_chunk && cfg_.dp_overlap && dp_size_ > 1 && !bucket_of_[chunk].empty())
+      grad_reduce(chunk, bucket_of_[chunk].front(), {appender_->last_compute()});
+  }
+  bwd_output_ = pass_outputs();
+}
+
+// A layer's backward (after its forward again under full recomputation); on the chunk's last
+// micro-batch a bucket whose every gradient is now ready starts its reduction (overlap_grad_
+// reduce), except the one holding the embedding, which waits for the embedding's backward.
+void stage_planner::backward_layer(int chunk, int l, const std::string& prefix, bool last) {
+  const std::string name = prefix + "L" + std::to_string(l) + ".";
+  if (cfg_.recompute == recompute_mode::full) {
+    hand_waits_to_layers();
+    appender_->forward(name + "re.");
+  }
+  hand_waits_to_layers();
+  appender_->backward(name);
+  const auto& of = bucket_of_[chunk];
+  const bool bucket_done = l == 0 || of[l - 1] != of[l];
+  const bool waits_for_embedding = l == 0 && first_virtual_stage(stage_, chunk);
+  if (last && bucket_done && cfg_.dp_overlap && dp_size_ > 1 && !waits_for_embedding)
+    grad_reduce(chunk, of[l], {appender_->last_compute()});
+}
+
+// ---- data parallelism -----------------------------------------------------------------------
+
+// The distributed optimizer all-gathers the updated parameters before the forward that needs
+// them: asynchronously per bucket ahead of the first pass (overlap_param_gather), or all at once
+// on the compute stream.
+void stage_planner::gather_params() {
+  if (!cfg_.distributed_optimizer || dp_size_ <= 1) return;
+  for (int c = 0; c < cfg_.vp; ++c) {
+    const auto& of = bucket_of_[c];
+    const int buckets = of.empty() ? 0 : of.front() + 1;
+    for (int b = buckets - 1; b >= 0; --b) {
+      const collective_params ag = dp_collective(coll_op::all_gather, bucket_params(c, b), 2);
+      const std::string name = bucket_op_name(c, b, "param_ag");
+      if (cfg_.dp_overlap)
+        param_gather_[{c, b}] = s_.add_op(name, dp_, ag, {}, "param_gather");
+      else
+        add_compute(name, ag, "param_gather");
+    }
+  }
+}
+
+std::string stage_planner::bucket_op_name(int chunk, int bucket, const char* what) {
+  return "c" + std::to_string(chunk) + ".b" + std::to_string(bucket) + "." + what;
+}
+
+// A bucket's gradient reduction: reduce-scatter for the distributed optimizer, else all-reduce,
+// in fp32 with grad_reduce_in_fp32.
+collective_params stage_planner::grad_reduce_params(int chunk, int bucket) const {
+  const coll_op op = cfg_.distributed_optimizer ? coll_op::reduce_scatter : coll_op::all_reduce;
+  return dp_collective(op, bucket_params(chunk, bucket), cfg_.grad_reduce_in_fp32 ? 4 : 2);
+}
+
+void stage_planner::grad_reduce(int chunk, int bucket, std::vector<int> after) {
+  grad_reduces_.push_back(s_.add_op(bucket_op_name(chunk, bucket, "grad_reduce"), dp_,
+                                    grad_reduce_params(chunk, bucket), std::move(after),
+                                    "grad_reduce"));
+}
+
+// Without overlap_grad_reduce every bucket is reduced at the end of the backward, on the
+// compute stream; tied embeddings all-reduce their gradients between the first and the last
+// stage.
+void stage_planner::finish_grads() {
+  if (!cfg_.dp_overlap && dp_size_ > 1)
+    for (int c = 0; c < cfg_.vp; ++c) {
+      const auto& of = bucket_of_[c];
+      const int buckets = of.empty() ? 0 : of.front() + 1;
+      for (int b = 0; b < buckets; ++b)
+        add_compute(bucket_op_name(c, b, "grad_reduce"), grad_reduce_params(c, b), "grad_reduce");
+    }
+  if (w_.model.tie_embeddings && cfg_.pp > 1 && (stage_ == 0 || stage_ == cfg_.pp - 1)) {
+    collective_params c;
+    c.op = coll_op::all_reduce;
+    c.bytes = static_cast<std::uint64_t>(embedding_params()) * (cfg_.grad_reduce_in_fp32 ? 4 : 2);
+    c.group = comm_group::pp;
+    c.group_size = 2;
+    c.nodes = pp_nodes_;
+    add_compute("embedding_grad_ar", c, "embedding_grad");
+  }
+}
+
+// The gradient-norm all-reduce (every rank) and the Adam step over this rank's shard, once every
+// gradient bucket has been reduced.
+void stage_planner::optimizer() {
+  collective_params norm;
+  norm.op = coll_op::all_reduce;
+  norm.bytes = 4;
+  norm.type = dtype::bf16;
+  norm.group = comm_group::dp;
+  norm.group_size = cfg_.gpus;
+  norm.nodes = std::max(1, cfg_.gpus / in_.cluster.gpus_per_node);
+  add_compute("grad_norm_ar", norm, "optimizer", grad_reduces_);
+  const double shard =
+      static_cast<double>(params_) / (cfg_.distributed_optimizer ? std::max(dp_size_, 1) : 1);
+  elementwise_params e;
+  e.bytes = static_cast<std::uint64_t>(shard * adam_bytes_per_param);
+  e.flops = shard * 10;
+  add_compute("optimizer_step", e, "optimizer");
+}
+
+// ---- embedding, output layer and loss -------------------------------------------------------
+
+void stage_planner::embedding_forward(const std::string& prefix) {
+  const auto th = static_cast<std::uint64_t>(w_.tokens) * w_.model.hidden * 2;
+  add_compute(prefix + "embedding", elementwise_params{th * 2, 0, 0, false}, "embedding");
+  if (cfg_.tp > 1)
+    add_compute(
+        prefix + "embedding.tp",
+        tp_collective(cfg_.sequence_parallel ? coll_op::reduce_scatter : coll_op::all_reduce, th),
+        "embedding");
+}
+
+void stage_planner::embedding_backward(const std::string& prefix) {
+  const auto th = static_cast<std::uint64_t>(w_.tokens) * w_.model.hidden * 2;
+  if (cfg_.tp > 1 && cfg_.sequence_parallel)
+    add_compute(prefix + "embedding_bwd.ag", tp_collective(coll_op::all_gather, th), "embedding");
+  add_compute(prefix + "embedding_bwd", elementwise_params{th * 2, 0, 0, false}, "embedding");
+}
+
+void stage_planner::output_forward(const std::string& prefix) {
+  const std::int64_t T = w_.tokens, h = w_.model.hidden, v = w_.model.vocab_size / cfg_.tp;
+  const std::int64_t local = cfg_.sequence_parallel ? T / cfg_.tp : T;
+  add_compute(
+      prefix + "final_ln",
+      elementwise_params{static_cast<std::uint64_t>(local * h * 4), 8.0 * local * h, 0, false},
+      "output");
+  if (cfg_.tp > 1 && cfg_.sequence_parallel)
+    add_compute(prefix + "output.ag",
+                tp_collective(coll_op::all_gather, static_cast<std::uint64_t>(T * h * 2)),
+                "output");
+  add_compute(prefix + "output_fprop", gemm_params{T, v, h, dtype::bf16, 0}, "output");
+  add_compute(prefix + "loss",
+              elementwise_params{static_cast<std::uint64_t>(T * v * loss_bytes_per_logit),
+                                 5.0 * T * v, 0, false},
+              "loss");
+  // Vocab-parallel cross entropy: the max, the sum of exponentials and the target logit.
+  if (cfg_.tp > 1)
+    for (int i = 0; i < 3; ++i)
+      add_compute(prefix + "loss.ar" + std::to_string(i),
+                  tp_collective(coll_op::all_reduce, static_cast<std::uint64_t>(T * 4)), "loss");
+}
+
+void stage_planner::output_backward(const std::string& prefix) {
+  const std::int64_t T = w_.tokens, h = w_.model.hidden, v = w_.model.vocab_size / cfg_.tp;
+  add_compute(prefix + "loss_bwd",
+              elementwise_params{static_cast<std::uint64_t>(T * v * loss_bytes_per_logit),
+                                 3.0 * T * v, 0, false},
+              "loss");
+  add_compute(prefix + "output_dgrad", gemm_params{T, h, v, dtype::bf16, 0}, "output");
+  if (cfg_.tp > 1)
+    add_compute(
+        prefix + "output.tp",
+        tp_collective(cfg_.sequence_parallel ? coll_op::reduce_scatter : coll_op::all_reduce,
+                      static_cast<std::uint64_t>(T * h * 2)),
+        "output");
+  add_compute(prefix + "output_wgrad", gemm_params{h, v, T, dtype::bf16, 0}, "output");
+}
+
+}  // namespace ob::detail

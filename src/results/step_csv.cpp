@@ -1,0 +1,93 @@
+// The step document as CSV (results/README.md): one row per case, the columns a spreadsheet
+// wants first, and `why` as the step table prints it.
+#include <set>
+
+#include "results/step_result.hpp"
+
+namespace ob {
+namespace {
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"') out += '"';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+std::string csv_value(const ordered_json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();  // numbers in shortest round-trip form, as the result CSV
+}
+
+constexpr const char* stat_names[] = {"median", "p10",   "p90", "min", "max",
+                                      "mean",   "stdev", "cv",  "n"};
+constexpr const char* scalar_names[] = {"exposed_ms", "critical_stage", "tokens_per_s_per_gpu",
+                                        "model_tflops_per_gpu", "mfu"};
+
+// Every case's param keys, in first-seen order, so every row has the same columns.
+std::vector<std::string> param_keys(const step_doc& d) {
+  std::vector<std::string> keys;
+  std::set<std::string> seen;
+  for (const step_record& r : d.cases)
+    for (auto it = r.params.begin(); it != r.params.end(); ++it)
+      if (seen.insert(it.key()).second) keys.push_back(it.key());
+  return keys;
+}
+
+std::vector<std::string> header(const std::vector<std::string>& keys) {
+  std::vector<std::string> h = {"id", "backend", "simulated"};
+  for (const std::string& k : keys) h.push_back("params." + k);
+  for (const char* s : stat_names) h.push_back(std::string("step_ms.") + s);
+  for (const breakdown_part& p : breakdown_parts())
+    h.push_back(std::string("breakdown_ms.") + p.key);
+  h.insert(h.end(), std::begin(scalar_names), std::end(scalar_names));
+  h.insert(h.end(), {"compute_only_ms.median", "main_cause", "why", "warnings"});
+  return h;
+}
+
+std::vector<std::string> row(const step_doc& d, const step_record& r,
+                             const std::vector<std::string>& keys) {
+  const ordered_json j = to_json(r);
+  std::vector<std::string> out = {r.id, d.env.value("backend", std::string()),
+                                  d.simulated() ? "true" : "false"};
+  for (const std::string& k : keys) out.push_back(csv_value(r.params.value(k, ordered_json())));
+  for (const char* s : stat_names) out.push_back(csv_value(j["step_ms"][s]));
+  for (const breakdown_part& p : breakdown_parts())
+    out.push_back(csv_value(j["breakdown_ms"][p.key]));
+  for (const char* s : scalar_names) out.push_back(csv_value(j[s]));
+  out.push_back(r.compute_only_ms ? csv_value(r.compute_only_ms->median) : "");
+  out.push_back(r.diagnosis ? std::string(to_string(r.diagnosis->main_cause)) : "");
+  out.push_back(r.diagnosis ? why_text(*r.diagnosis) : "-");
+  std::string warnings;
+  for (const std::string& w : r.warnings) warnings += (warnings.empty() ? "" : "; ") + w;
+  out.push_back(warnings);
+  return out;
+}
+
+void emit(std::string& out, const std::vector<std::string>& cells) {
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (i) out += ',';
+    out += csv_field(cells[i]);
+  }
+  out += "\r\n";  // RFC 4180 line ending, as the result CSV
+}
+
+}  // namespace
+
+std::string step_csv(const step_doc& d) {
+  const std::vector<std::string> keys = param_keys(d);
+  std::string out;
+  emit(out, header(keys));
+  for (const step_record& r : d.cases) emit(out, row(d, r, keys));
+  return out;
+}
+
+void write_step_csv(const std::string& path, const step_doc& d) {
+  write_file_atomic(path, step_csv(d));
+}
+
+}  // namespace ob

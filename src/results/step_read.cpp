@@ -1,0 +1,41 @@
+// The strict reader of step/v1 documents (results/step_result.hpp), for compare, --expect and report.
+#include <set>
+
+#include "results/document.hpp"
+#include "results/step_result.hpp"
+
+namespace ob {
+
+step_doc step_from_json(const ordered_json& oj, const std::string& file) {
+  const json j = json::parse(oj.dump());
+  const json_object top(j, file, "");
+  check_schema(top, step_schema_v1);
+  const json& env = top.get_object("env").raw();
+  top.get_object("tool");
+  top.get_object("config");
+  check_simulated(top, env);
+  const json& cases = top.get_raw("cases");
+  if (!top.has("cases")) top.fail_missing("cases");
+  if (!cases.is_array()) top.fail("cases", "expected an array, got " + describe_json(cases));
+  step_doc d;
+  if (const auto r = top.get_optional_object("recommendation"))
+    d.rec = step_recommendation_from_json(*r);
+  d.planned_cases = partial_marker_from_json(top, cases.size());
+  top.finish();
+  d.tool = oj["tool"];
+  d.env = oj["env"];
+  d.config = oj["config"];
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const std::string where = "cases[" + std::to_string(i) + "]";
+    step_record r = step_record_from_json(oj["cases"][i], file, where);
+    if (!ids.insert(r.id).second)
+      json_object(cases[i], file, where).fail("id", "duplicate case id '" + r.id + "'");
+    d.cases.push_back(std::move(r));
+  }
+  return d;
+}
+
+step_doc load_step(const std::string& path) { return step_from_json(read_document(path), path); }
+
+}  // namespace ob

@@ -1,0 +1,232 @@
+#include "results/step_result.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "results/document.hpp"
+#include "results/report_table.hpp"
+
+namespace ob {
+namespace {
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string pad(const std::string& s, std::size_t w, bool right = true) {
+  if (s.size() >= w) return s;
+  return right ? std::string(w - s.size(), ' ') + s : s + std::string(w - s.size(), ' ');
+}
+
+// Numbers right-aligned in 9 columns; the last, why, left-aligned.
+std::string cell(const std::vector<std::string>& row, std::size_t i) {
+  return i + 1 == row.size() ? row[i] : pad(row[i], 9);
+}
+
+}  // namespace
+
+bool step_doc::simulated() const { return env_simulated(env); }
+
+const std::array<breakdown_part, 8>& breakdown_parts() {
+  static const std::array<breakdown_part, 8> parts = {{
+      {"compute", "compute", &step_breakdown::compute},
+      {"tp_exposed", "tp exp", &step_breakdown::tp_exposed},
+      {"cp_exposed", "cp exp", &step_breakdown::cp_exposed},
+      {"dp_exposed", "dp exp", &step_breakdown::dp_exposed},
+      {"pp_exposed", "pp exp", &step_breakdown::pp_exposed},
+      {"bubble", "bubble", &step_breakdown::bubble},
+      {"optimizer", "optim", &step_breakdown::optimizer},
+      {"other", "other", &step_breakdown::other},
+  }};
+  return parts;
+}
+
+ordered_json to_json(const step_breakdown& b) {
+  ordered_json j = ordered_json::object();
+  for (const breakdown_part& p : breakdown_parts()) j[p.key] = b.*p.value;
+  return j;
+}
+
+ordered_json to_json(const step_record& r) {
+  ordered_json j;
+  j["id"] = r.id;
+  j["params"] = r.params;
+  j["config"] = r.config;
+  j["step_ms"] = to_json(r.step_ms);
+  j["breakdown_ms"] = to_json(r.breakdown_ms);
+  j["exposed_ms"] = r.exposed_ms;
+  j["diagnosis"] = r.diagnosis ? to_json(*r.diagnosis) : ordered_json();
+  j["compute_only_ms"] = r.compute_only_ms ? to_json(*r.compute_only_ms) : ordered_json();
+  j["critical_stage"] = r.critical_stage;
+  j["tokens_per_s_per_gpu"] = r.tokens_per_s_per_gpu;
+  j["model_tflops_per_gpu"] = r.model_tflops_per_gpu;
+  j["mfu"] = r.mfu;
+  j["warnings"] = r.warnings;
+  return j;
+}
+
+ordered_json to_json(const step_doc& d) {
+  ordered_json j;
+  j["schema"] = step_schema_v1;
+  j["simulated"] = d.simulated();
+  partial_marker_to_json(d.planned_cases, j);
+  j["tool"] = d.tool;
+  j["env"] = d.env;
+  j["config"] = d.config;
+  // Before the cases, as in a result document: the cases stay the last, longest value.
+  j["recommendation"] = d.rec ? step_recommendation_json(*d.rec) : ordered_json(nullptr);
+  j["cases"] = ordered_json::array();
+  for (const step_record& r : d.cases) j["cases"].push_back(to_json(r));
+  return j;
+}
+
+namespace {
+
+// The same table the writer and the step table use, so a new part is added in one place.
+step_breakdown breakdown_from_json(const json_object& o) {
+  step_breakdown b;
+  for (const breakdown_part& p : breakdown_parts()) b.*p.value = o.get_number(p.key);
+  o.finish();
+  return b;
+}
+
+// A key the writer always puts down, null when there is nothing to say.
+std::optional<json_object> nullable_object(const json_object& o, const std::string& key) {
+  if (!o.has(key)) o.fail_missing(key);
+  if (o.get_raw(key).is_null()) return std::nullopt;
+  return o.get_object(key);
+}
+
+}  // namespace
+
+step_record step_record_from_json(const ordered_json& j, const std::string& file,
+                                  const std::string& where) {
+  const json plain = json::parse(dump_json(j));
+  const json_object o(plain, file, where);
+  step_record r;
+  r.id = o.get_string("id");
+  if (r.id.empty()) o.fail("id", "expected a non-empty string");
+  o.get_object("params");  // checked here, copied from `j` below to keep the key order
+  o.get_object("config");
+  r.params = j.at("params");
+  r.config = j.at("config");
+  r.step_ms = stats_from_json(o.get_object("step_ms"));
+  r.breakdown_ms = breakdown_from_json(o.get_object("breakdown_ms"));
+  r.exposed_ms = o.get_number("exposed_ms");
+  if (const auto d = nullable_object(o, "diagnosis")) r.diagnosis = diagnosis_from_json(*d);
+  if (const auto c = nullable_object(o, "compute_only_ms")) r.compute_only_ms = stats_from_json(*c);
+  r.critical_stage = static_cast<int>(o.get_int_in("critical_stage", 0, 1 << 20));
+  r.tokens_per_s_per_gpu = o.get_number("tokens_per_s_per_gpu");
+  r.model_tflops_per_gpu = o.get_number("model_tflops_per_gpu");
+  r.mfu = o.get_number("mfu");
+  r.warnings = o.get_string_list("warnings");
+  o.finish();
+  return r;
+}
+
+void write_step_json(const std::string& path, const step_doc& d) {
+  step_doc head = d;  // everything but the cases, which go one at a time
+  head.cases.clear();
+  write_json_streamed(path, to_json(head), d.cases.size(),
+                      [&d](std::size_t i) { return to_json(d.cases[i]); });
+}
+
+namespace {
+
+std::string param_text(const ordered_json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+// As the layer table (results/report_table.cpp): params that differ between cases get columns, the
+// widest impact first (docs/ARCHITECTURE.md §7.2); those equal in every case are said once under
+// the table, so a sweep of two values does not repeat twenty constant settings per row.
+struct step_params {
+  std::vector<std::string> varying;
+  std::vector<std::string> fixed;  // "key=value"
+};
+
+step_params split_step_params(const step_doc& d) {
+  step_params out;
+  for (const knob_impact& k : param_impacts(ranked(d))) out.varying.push_back(k.axis);
+  std::vector<std::string> keys;
+  for (const step_record& r : d.cases)
+    for (auto it = r.params.begin(); it != r.params.end(); ++it)
+      if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
+  for (const std::string& k : keys) {
+    if (std::find(out.varying.begin(), out.varying.end(), k) != out.varying.end()) continue;
+    const ordered_json first = d.cases.front().params.value(k, ordered_json());
+    const bool same = std::all_of(d.cases.begin(), d.cases.end(), [&](const step_record& r) {
+      return r.params.value(k, ordered_json()) == first;
+    });
+    if (same)
+      out.fixed.push_back(k + "=" + param_text(first));
+    else
+      out.varying.push_back(k);
+  }
+  return out;
+}
+
+// The varying params' cells, left-aligned to their column; "-" where a case lacks the param.
+std::vector<std::string> param_cells(const step_doc& d, const std::vector<std::string>& varying,
+                                     const step_record* r) {
+  std::vector<std::string> out;
+  for (const std::string& k : varying) {
+    std::size_t w = k.size();
+    for (const step_record& c : d.cases)
+      w = std::max(w, c.params.contains(k) ? param_text(c.params[k]).size() : 1);
+    const std::string v = !r ? k : r->params.contains(k) ? param_text(r->params[k]) : "-";
+    out.push_back(pad(v, w, false));
+  }
+  return out;
+}
+
+std::vector<std::string> metric_cells(const step_record& r) {
+  std::vector<std::string> cells = {fixed(r.step_ms.median, 1)};
+  for (const breakdown_part& p : breakdown_parts())
+    cells.push_back(fixed(r.breakdown_ms.*p.value, 1));
+  cells.insert(cells.end(), {fixed(r.tokens_per_s_per_gpu, 0), fixed(r.model_tflops_per_gpu, 1),
+                             fixed(100 * r.mfu, 1), r.diagnosis ? why_text(*r.diagnosis) : "-"});
+  return cells;
+}
+
+std::string table_line(const std::vector<std::string>& params,
+                       const std::vector<std::string>& metrics) {
+  std::string out;
+  for (const std::string& p : params) out += (out.empty() ? "" : "  ") + p;
+  for (std::size_t i = 0; i < metrics.size(); ++i)
+    out += (out.empty() ? "" : "  ") + cell(metrics, i);
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out + "\n";
+}
+
+}  // namespace
+
+std::string format_step_table(const step_doc& d) {
+  const step_params params = d.cases.empty() ? step_params{} : split_step_params(d);
+  std::vector<std::string> head = {"step ms"};
+  for (const breakdown_part& p : breakdown_parts()) head.push_back(p.heading);
+  head.insert(head.end(), {"tok/s/GPU", "TFLOP/s", "MFU %", "why"});
+  std::string out = banner_line(d.env) + "\n";
+  if (d.planned_cases) out += partial_text(d.planned_cases, d.cases.size()) + "\n";
+  out += table_line(param_cells(d, params.varying, nullptr), head);
+  for (const step_record& r : d.cases)
+    out += table_line(param_cells(d, params.varying, &r), metric_cells(r));
+  if (d.cases.empty()) out += "(no cases)\n";
+  if (!params.fixed.empty()) {
+    out += "all cases:";
+    for (const std::string& p : params.fixed) out += " " + p;
+    out += "\n";
+  }
+  out +=
+      "times in ms on the critical stage; the breakdown adds up to the step; TFLOP/s per GPU "
+      "by Megatron's formula (no recompute), MFU against the dense peak; why = the main cause "
+      "of the exposed time and its dimension (docs/ARCHITECTURE.md §7.1)\n";
+  if (d.rec && !d.cases.empty()) out += recommendation_line(*d.rec, d) + "\n";
+  for (const step_record& r : d.cases)
+    for (const std::string& w : r.warnings) out += "warning: " + r.id + ": " + w + "\n";
+  return out;
+}
+
+}  // namespace ob

@@ -1,0 +1,347 @@
+#include "run/step_run.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "analysis/step_metrics.hpp"
+#include "base/error.hpp"
+#include "base/stats.hpp"
+#include "bridge/resolve.hpp"
+#include "results/trace.hpp"
+#include "run/journal.hpp"
+#include "run/run_spec.hpp"
+#include "run/sweep.hpp"
+#include "spec/presets.hpp"
+
+namespace ob {
+namespace {
+
+std::string label(const step_scenario& sc, const char* field, const char* flag) {
+  return sc.file.empty() ? flag : sc.file + ": " + field;
+}
+
+// The userbuffers configuration a Bridge config hands TE (its tp_comm_overlap_cfg, a preset or
+// an object keyed by GEMM); without one the step uses the preset Bridge has for the shape.
+struct bridge_tp_cfg {
+  std::optional<tp_overlap_layer> layer;
+  std::string source;
+};
+
+// A Bridge config's layout and overlap settings become the defaults the swept axes override.
+bridge_tp_cfg apply_bridge(step_scenario& sc) {
+  if (sc.bridge_config.empty()) return {};
+  const bridge_resolution r = resolve_bridge_file(sc.bridge_config);
+  if (r.has_errors())
+    throw config_error(sc.bridge_config +
+                       ": the Bridge config does not resolve: " + r.errors.front().message);
+  step_config& b = sc.base;
+  b.tp = static_cast<int>(r.input.tp);
+  b.pp = static_cast<int>(r.input.pp);
+  b.cp = static_cast<int>(r.input.cp);
+  b.vp = static_cast<int>(r.input.vp.value_or(1));
+  b.sequence_parallel = r.input.sequence_parallel;
+  if (r.input.micro_batch_size) b.mbs = static_cast<int>(*r.input.micro_batch_size);
+  if (r.input.seq_length) b.seq = static_cast<int>(*r.input.seq_length);
+  b.gpus = static_cast<int>(r.num_gpus);
+  b.tp_overlap = r.tp_comm_overlap;
+  b.pp_overlap = r.overlap_p2p_comm;
+  b.dp_overlap = r.overlap_grad_reduce;
+  b.distributed_optimizer = r.ddp_use_distributed_optimizer;
+  if (r.bucket_size) b.bucket_size = *r.bucket_size;
+  for (const auto& [name, value] : r.env)
+    if (name == "CUDA_DEVICE_MAX_CONNECTIONS") b.cdmc = std::stoi(value);
+  if (!r.tp_comm_overlap_cfg) return {};
+  return {r.tp_comm_overlap_cfg, sc.bridge_config + ": tp_comm_overlap_cfg"};
+}
+
+// What Megatron-Bridge's launcher sets (docs/BRIDGE_RULES.md §8 B): 1 on Hopper with TP or CP
+// (so the userbuffers comm kernel launches ahead of the GEMM), 32 on Blackwell when TP or CP meet
+// DP or PP, else the driver's 8.
+int bridge_cdmc(const step_config& c, const gpu_spec& gpu, std::string& source) {
+  source = "Megatron-Bridge's launcher rule (docs/BRIDGE_RULES.md §8)";
+  const bool tp_or_cp = c.tp > 1 || c.cp > 1;
+  if (is_sm100_or_newer(gpu.name)) return tp_or_cp && (c.dp > 1 || c.pp > 1) ? 32 : 8;
+  return tp_or_cp ? 1 : cdmc_default;
+}
+
+// TE's userbuffers run only with TP > 1 and sequence parallelism (Bridge switches them off
+// otherwise); with them, the Bridge config's own tp_comm_overlap_cfg, else the preset Bridge
+// uses for the shape, else TE's defaults.
+void resolve_tp(step_run_case& rc, const gpu_spec& gpu, const bridge_tp_cfg& bridge) {
+  const step_config& c = rc.c.cfg;
+  if (!(c.tp_overlap && c.tp > 1 && c.sequence_parallel)) {
+    rc.tp_source = "none";
+    if (c.tp_overlap && c.tp > 1)
+      rc.c.cfg.tp_overlap = false;  // the Bridge gate: no sequence parallelism
+    return;
+  }
+  if (bridge.layer) {
+    rc.tp_methods = te_effective_overlap(&*bridge.layer, c.tp);
+    rc.tp_source = bridge.source;
+    return;
+  }
+  const auto preset = preset_for_shape(std::string(to_string(rc.model.type)), gpu.name,
+                                       rc.model.hidden, c.tp, c.cp, c.mbs, rc.model.seq_length);
+  rc.tp_methods = te_effective_overlap(preset ? &preset->gemms : nullptr, c.tp);
+  rc.tp_source = preset ? preset->name : "te_default";
+}
+
+ordered_json case_config(const step_run_case& rc) {
+  const step_config& c = rc.c.cfg;
+  return {{"gpus", c.gpus},
+          {"tp", c.tp},
+          {"pp", c.pp},
+          {"vp", c.vp},
+          {"cp", c.cp},
+          {"dp", c.dp},
+          {"mbs", c.mbs},
+          {"gbs", c.gbs},
+          {"microbatches", c.microbatches},
+          {"seq", rc.model.seq_length},
+          {"layers", c.layers_used},
+          {"dtype", to_string(rc.model.type)},
+          {"recompute", to_string(c.recompute)},
+          {"sequence_parallel", c.sequence_parallel},
+          {"tp_overlap", rc.tp_source},
+          {"dp_overlap", c.dp_overlap},
+          {"pp_overlap", c.pp_overlap},
+          {"distributed_optimizer", c.distributed_optimizer},
+          {"grad_reduce_in_fp32", c.grad_reduce_in_fp32},
+          {"cdmc", rc.cdmc},
+          {"cdmc_source", rc.cdmc_source},
+          {"te_launch_ordering", rc.c.knobs.te_launch_ordering},
+          {"gpus_per_node", rc.cluster.gpus_per_node},
+          {"nic_gbps", rc.cluster.nic_gbps}};
+}
+
+std::string number_text(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+// A cluster file fixes its nodes: gpus_per_node or nic_gbps that differ from it are refused,
+// naming both (README: the training step; the flags describe a cluster without a file).
+void check_cluster_settings(const step_scenario& sc, const step_config& cfg,
+                            const cluster_spec& cluster) {
+  if (sc.cluster.empty()) return;
+  const std::string against = " and " + label(sc, "cluster", "--cluster") + " " + sc.cluster +
+                              " disagree: the cluster file has ";
+  if (cfg.gpus_per_node > 0 && cfg.gpus_per_node != cluster.gpus_per_node)
+    throw config_error(axis_label(sc, "gpus_per_node") + " " + std::to_string(cfg.gpus_per_node) +
+                       against + "gpus_per_node " + std::to_string(cluster.gpus_per_node));
+  if (cfg.nic_gbps > 0 && std::abs(cfg.nic_gbps - cluster.nic_gbps) > 1e-9 * cluster.nic_gbps)
+    throw config_error(axis_label(sc, "nic_gbps") + " " + number_text(cfg.nic_gbps) + against +
+                       "nic_gbps " + number_text(cluster.nic_gbps));
+}
+
+step_run_case resolve_case(const step_scenario& sc, const step_case& c, const model_spec& base,
+                           const gpu_spec& gpu, const cluster_spec& cluster,
+                           const bridge_tp_cfg& bridge) {
+  step_run_case rc;
+  rc.c = c;
+  step_config& cfg = rc.c.cfg;
+  rc.cluster = cluster;
+  check_cluster_settings(sc, cfg, cluster);
+  if (cfg.gpus_per_node > 0)
+    rc.cluster.gpus_per_node = rc.cluster.nics_per_node = cfg.gpus_per_node;
+  if (cfg.nic_gbps > 0) rc.cluster.nic_gbps = cfg.nic_gbps;
+  rc.model = base;
+  rc.model.micro_batch = cfg.mbs;
+  if (cfg.seq > 0) rc.model.seq_length = cfg.seq;
+  if (cfg.type) rc.model.type = *cfg.type;
+  check_step(sc, cfg, rc.model, gpu, rc.cluster);
+  rc.model.layers = cfg.layers_used;
+  resolve_tp(rc, gpu, bridge);
+  rc.cdmc = cfg.cdmc ? *cfg.cdmc : bridge_cdmc(cfg, gpu, rc.cdmc_source);
+  if (cfg.cdmc) rc.cdmc_source = "given";
+  rc.c.knobs.te_launch_ordering = te_launch_ordering_applies(
+      sc.te_launch_ordering, gpu, rc.cdmc,
+      rc.tp_methods.empty() ? overlap_setting::none : overlap_setting::preset);
+  rc.config = case_config(rc);
+  return rc;
+}
+
+}  // namespace
+
+step_spec resolve_step(const step_scenario& scenario) {
+  step_scenario sc = scenario;
+  const bridge_tp_cfg bridge = apply_bridge(sc);
+  step_spec spec;
+  spec.source = sc.file.empty() ? "step flags" : sc.file;
+  const cluster_spec base_cluster =
+      sc.cluster.empty() ? cluster_spec{}
+                         : load_cluster(sc.cluster, label(sc, "cluster", "--cluster"));
+  const std::string gpu_name = !sc.gpu.empty()       ? sc.gpu
+                               : !sc.cluster.empty() ? base_cluster.gpu
+                                                     : "h100_sxm";
+  // A step keeps every GPU busy for seconds: its tensor cores run at the sustained clock.
+  spec.gpu = at_sustained_clock(load_gpu_spec(gpu_name, label(sc, "gpu", "--gpu")));
+  // A cluster file names the GPU its nodes hold; another GPU beside it is a contradiction.
+  if (!sc.cluster.empty() && !sc.gpu.empty() && spec.gpu.name != base_cluster.gpu)
+    throw config_error(label(sc, "gpu", "--gpu") + " " + sc.gpu + " and " +
+                       label(sc, "cluster", "--cluster") + " " + sc.cluster +
+                       " disagree: the cluster file's nodes hold " + base_cluster.gpu +
+                       " (leave out the GPU to use the cluster's)");
+  const cluster_spec cluster = sc.cluster.empty() ? default_cluster(spec.gpu) : base_cluster;
+  const model_spec model = load_model_spec(sc.model, label(sc, "model", "--model"));
+  for (const step_case& c : expand_step_cases(sc))
+    spec.cases.push_back(resolve_case(sc, c, model, spec.gpu, cluster, bridge));
+  spec.measure.warmup = sc.warmup;
+  spec.measure.iters = sc.iters;
+  spec.config = {{"scenario", "step"},
+                 {"source", spec.source},
+                 {"model", model.name},
+                 {"gpu", spec.gpu.name},
+                 {"sustained_clock_factor", spec.gpu.sustained_clock_factor},
+                 {"cluster", cluster.name},
+                 {"bridge_config", sc.bridge_config},
+                 {"te_launch_ordering", to_string(sc.te_launch_ordering)}};
+  return spec;
+}
+
+step_plan plan_step_case(const step_spec& spec, const step_run_case& c) {
+  const step_inputs in{c.model, spec.gpu, c.cluster, c.c.cfg, c.tp_methods, c.c.knobs};
+  return plan_step(in);
+}
+
+namespace {
+
+std::vector<std::vector<op_interval>> stage_intervals(const std::vector<variant_measurement>& m) {
+  std::vector<std::vector<op_interval>> out;
+  for (const variant_measurement& s : m) out.push_back(s.ops);
+  return out;
+}
+
+// Each iteration's time is the slowest rank's; every rank runs the same cases.
+void reduce_across_ranks(program_measurements& m, communicator& comm) {
+  for (auto& stages : m)
+    for (variant_measurement& s : stages) comm.max_reduce(s.iter_ms);
+}
+
+step_record summarise(const step_spec& spec, const step_run_case& rc, const program& overlapped,
+                      const program_measurements& m) {
+  step_record r;
+  r.id = rc.c.id;
+  r.params = rc.c.params;
+  r.config = rc.config;
+  const auto ov = static_cast<int>(variant::overlapped);
+  const auto co = static_cast<int>(variant::compute_only);
+  r.step_ms = compute_stats(m[ov].front().iter_ms);
+  if (!m[co].empty()) r.compute_only_ms = compute_stats(m[co].front().iter_ms);
+  const step_attribution a = attribute_step(overlapped, stage_intervals(m[ov]));
+  r.breakdown_ms = a.breakdown;
+  r.critical_stage = a.critical_stage;
+  r.exposed_ms = a.exposed_ms();
+  r.diagnosis = diagnosis_of(a.causes, r.exposed_ms, a.breakdown.total());
+  for (const variant_measurement& s : m[ov])
+    for (const std::string& w : s.warnings)
+      if (std::find(r.warnings.begin(), r.warnings.end(), w) == r.warnings.end())
+        r.warnings.push_back(w);
+  const step_config& c = rc.c.cfg;
+  const double seconds = r.step_ms.median / 1000.0;
+  if (seconds > 0) {
+    r.tokens_per_s_per_gpu = static_cast<double>(c.gbs) * rc.model.seq_length / seconds / c.gpus;
+    r.model_tflops_per_gpu =
+        model_flops_per_step(rc.model, c.gbs, rc.model.seq_length, rc.model.layers) / seconds /
+        c.gpus / 1e12;
+    r.mfu = r.model_tflops_per_gpu / spec.gpu.peak_tflops(rc.model.type);
+  }
+  return r;
+}
+
+json trace_of(const program& p, const std::vector<variant_measurement>& stages,
+              const executor& exec) {
+  trace_writer t;
+  t.set_metadata(
+      {{"backend", exec.backend()}, {"simulated", exec.simulated()}, {"label", exec.label()}});
+  for (std::size_t s = 0; s < p.stages.size(); ++s)
+    t.add(p.stages[s], stages[s].ops, static_cast<int>(s),
+          "stage " + std::to_string(s) + (exec.simulated() ? " (sim)" : ""));
+  return t.to_json();
+}
+
+// Case `index`: its program's overlapped and compute-only variants measured and reduced across
+// ranks; the injected fault (a test hook) acts before it. `trace`, when given, gets the
+// overlapped timeline.
+step_record run_step_case(const step_spec& spec, std::size_t index, executor& exec,
+                          communicator& comm, const fault_injection& inject, json* trace) {
+  maybe_die(inject, comm.rank(), index);
+  const step_run_case& rc = spec.cases[index];
+  measure_options opts = spec.measure;
+  opts.cdmc = rc.cdmc;
+  opts.cluster = &rc.cluster;
+  opts.variants = {};
+  opts.variants[static_cast<int>(variant::overlapped)] = true;
+  opts.variants[static_cast<int>(variant::compute_only)] = true;
+  program_variants pv;
+  pv[static_cast<int>(variant::overlapped)] = plan_step_case(spec, rc).prog;
+  const program& ov = pv[static_cast<int>(variant::overlapped)];
+  pv[static_cast<int>(variant::compute_only)] = derive_program_variant(ov, variant::compute_only);
+  program_measurements m = exec.measure_program(pv, opts);
+  reduce_across_ranks(m, comm);
+  if (trace) *trace = trace_of(ov, m[static_cast<int>(variant::overlapped)], exec);
+  return summarise(spec, rc, ov, m);
+}
+
+std::string model_dimensions(const model_spec& m) {
+  return std::to_string(m.hidden) + "," + std::to_string(m.ffn_hidden) + "," +
+         std::to_string(m.heads) + "," + std::to_string(m.kv_heads) + "," +
+         std::to_string(m.vocab_size) + "," + std::to_string(m.gated_mlp) + "," +
+         std::to_string(m.causal) + "," + std::to_string(m.tie_embeddings) + "," +
+         std::string(to_string(m.attention)) + "," + std::to_string(m.attention_dropout) + "," +
+         std::to_string(m.hidden_dropout);
+}
+
+}  // namespace
+
+std::string step_fingerprint(const step_spec& spec, const std::string& backend) {
+  const measure_options& m = spec.measure;
+  std::vector<std::string> parts = {
+      "step", backend, dump_json(spec.config),
+      std::to_string(m.warmup) + "," + std::to_string(m.iters) + "," + std::to_string(m.graphs)};
+  parts.insert(parts.end(), spec.warnings.begin(), spec.warnings.end());
+  for (const step_run_case& rc : spec.cases)
+    parts.push_back(rc.c.id + " " + dump_json(rc.config) + " " + model_dimensions(rc.model));
+  return fingerprint_of(parts);
+}
+
+step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communicator& comm,
+                                 const step_hooks& hooks) {
+  step_sweep_result out;
+  const result_doc env = new_result_doc(exec, spec.gpu, comm, ordered_json::object());
+  out.doc.tool = env.tool;
+  out.doc.env = env.env;
+  out.doc.config = spec.config;
+  out.doc.config["warnings"] = spec.warnings;
+  std::map<std::string, step_record> by_id;
+  std::vector<std::string> finished_here;
+  for (const step_record& r : hooks.finished) {
+    by_id.emplace(r.id, r);
+    finished_here.push_back(r.id);
+  }
+  const std::set<std::string> finished = agree_on_finished(finished_here, comm);
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < spec.cases.size(); ++i)
+    if (!finished.count(spec.cases[i].c.id)) todo.push_back(i);
+  std::size_t done = 0;
+  for (std::size_t index : todo) {
+    if ((out.stopped = agree_on_stop(hooks.should_stop, comm)) != 0) break;
+    step_record r = run_step_case(spec, index, exec, comm, hooks.inject,
+                                  hooks.trace && done == 0 ? &out.trace : nullptr);
+    if (hooks.on_case && comm.is_root()) hooks.on_case(r);
+    by_id.emplace(r.id, std::move(r));
+    if (hooks.progress) hooks.progress(++done, todo.size(), spec.cases[index].c.id);
+  }
+  for (const step_run_case& rc : spec.cases)
+    if (auto it = by_id.find(rc.c.id); it != by_id.end())
+      out.doc.cases.push_back(std::move(it->second));
+  out.doc.rec = recommend(out.doc);  // of the cases finished (docs/ARCHITECTURE.md §7.2)
+  if (out.doc.cases.size() < spec.cases.size()) out.doc.planned_cases = spec.cases.size();
+  return out;
+}
+
+}  // namespace ob

@@ -1,0 +1,82 @@
+#pragma once
+// The training step through the pipeline (run/pipeline.hpp, docs/ARCHITECTURE.md §9): a step
+// scenario resolved into cases (stage 2), each planned as a multi-stage program (stage 3),
+// measured (stage 4), and turned into the step's breakdown and throughput (stages 5 and 6).
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/cluster.hpp"
+#include "model/communicator.hpp"
+#include "model/executor.hpp"
+#include "model/gpu_spec.hpp"
+#include "model/model_spec.hpp"
+#include "plan/step_plan.hpp"
+#include "results/step_result.hpp"
+#include "run/fault_injection.hpp"
+#include "spec/step_config.hpp"
+
+namespace ob {
+
+// One step case with everything resolved.
+struct step_run_case {
+  step_case c;  // cfg checked: dp, micro-batches and layers filled in
+  model_spec model;
+  cluster_spec cluster;
+  slot_overlap_map tp_methods;  // empty without TP overlap
+  std::string tp_source;        // the preset's name, "te_default" or "none"
+  int cdmc = cdmc_default;
+  std::string cdmc_source;  // "swept" or what set it
+  ordered_json config;      // the record's config
+};
+
+struct step_spec {
+  std::string source;  // the scenario file, or "step flags"
+  gpu_spec gpu;
+  std::vector<step_run_case> cases;
+  measure_options measure;
+  std::vector<std::string> warnings;
+  ordered_json config;  // the document's config
+};
+
+// Stage 2: loads the model, GPU and cluster, checks every case's layout (config_error naming
+// the flag or field), and decides the TP overlap, the CDMC and the launch ordering per case.
+step_spec resolve_step(const step_scenario& sc);
+
+// Stage 3: the case's program.
+step_plan plan_step_case(const step_spec& spec, const step_run_case& c);
+
+// What the caller of run_step_sweep can plug in, as for run_sweep (run/sweep.hpp). Every hook is
+// optional.
+struct step_hooks {
+  // After each case this process ran: (cases done, cases to run here, case id).
+  std::function<void(std::size_t done, std::size_t total, const std::string& id)> progress;
+  bool trace = false;  // keep the first case's overlapped timeline, every stage a process
+  // Asked on rank 0 before each case (every rank learns the answer): non-zero stops the sweep.
+  std::function<int()> should_stop;
+  // Each finished case as it completes (the journal appends it); rank 0 only.
+  std::function<void(const step_record&)> on_case;
+  // Cases an earlier run finished (--resume, on rank 0): not run again, kept in the result.
+  std::vector<step_record> finished;
+  // Test hook (run/fault_injection.hpp): `die` only; a step has no simulated rank to keep out
+  // of a collective (the CLI refuses skip_collective).
+  fault_injection inject;
+};
+
+struct step_sweep_result {
+  step_doc doc;     // the cases finished (this run's and hooks.finished), in the spec's order
+  json trace;       // Chrome/Perfetto JSON of the first case run here, when asked
+  int stopped = 0;  // should_stop's answer when it stopped the sweep early, else 0
+};
+
+// Identifies a step sweep for its journal (run/journal.hpp): the document's config, every
+// case's id and resolved config, the model's dimensions, the backend and the measurement
+// settings.
+std::string step_fingerprint(const step_spec& spec, const std::string& backend);
+
+// Stages 4 to 6 for every case not in hooks.finished: the overlapped and compute-only variants
+// of each program on `exec`, reduced across ranks, attributed and summarised.
+step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communicator& comm,
+                                 const step_hooks& hooks);
+
+}  // namespace ob

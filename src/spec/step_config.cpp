@@ -1,0 +1,345 @@
+#include "spec/step_config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <numeric>
+#include <set>
+
+#include "base/config_paths.hpp"
+#include "base/error.hpp"
+#include "base/units.hpp"
+
+namespace ob {
+namespace {
+
+long long parse_count(const std::string& text, const std::string& where, long long lo,
+                      long long hi) {
+  long long v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+    throw config_error(where + ": expected an integer, got '" + text + "'");
+  if (v < lo || v > hi)
+    throw config_error(where + ": " + text + " is out of range (" + std::to_string(lo) + " to " +
+                       std::to_string(hi) + ")");
+  return v;
+}
+
+int count(const std::string& v, const std::string& where, int lo = 1, int hi = 1 << 20) {
+  return static_cast<int>(parse_count(v, where, lo, hi));
+}
+
+bool on_off(const std::string& v, const std::string& where) {
+  if (v == "on" || v == "true" || v == "1") return true;
+  if (v == "off" || v == "false" || v == "0") return false;
+  throw config_error(where + ": expected on or off, got '" + v + "'");
+}
+
+double gbps(const std::string& v, const std::string& where) {
+  double x = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (v.empty() || ec != std::errc() || ptr != v.data() + v.size() || !(x > 0) || x > 1e5)
+    throw config_error(where + ": expected GB/s per NIC between 0 and 100000, got '" + v + "'");
+  return x;
+}
+
+// Parses one value into the case; returns its typed form for params.
+using step_parser = ordered_json (*)(const std::string&, const std::string&, step_case&);
+
+template <int step_config::*field, int lo, int hi>
+ordered_json count_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.*field = count(v, where, lo, hi);
+  return c.cfg.*field;
+}
+template <bool step_config::*field>
+ordered_json switch_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.*field = on_off(v, where);
+  return c.cfg.*field;
+}
+ordered_json dtype_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.type = parse_enum<dtype>(v, where);
+  return v;
+}
+ordered_json recompute_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.recompute = parse_enum<recompute_mode>(v, where);
+  return v;
+}
+ordered_json bucket_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.bucket_size = parse_count(v, where, 1, 1LL << 40);
+  return c.cfg.bucket_size;
+}
+ordered_json cdmc_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.cdmc = count(v, where, 1, cdmc_max);
+  return *c.cfg.cdmc;
+}
+ordered_json nic_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.nic_gbps = gbps(v, where);
+  return c.cfg.nic_gbps;
+}
+
+struct step_axis_row {
+  std::string_view name;
+  step_parser parse;
+};
+
+using C = step_config;
+constexpr step_axis_row step_axis_table[] = {
+    {"gpus", count_axis<&C::gpus, 1, (1 << 20)>},
+    {"tp", count_axis<&C::tp, 1, 1024>},
+    {"pp", count_axis<&C::pp, 1, 1024>},
+    {"vp", count_axis<&C::vp, 1, 1024>},
+    {"cp", count_axis<&C::cp, 1, 1024>},
+    {"mbs", count_axis<&C::mbs, 1, (1 << 16)>},
+    {"gbs", count_axis<&C::gbs, 1, (1 << 24)>},
+    {"seq", count_axis<&C::seq, 1, (1 << 24)>},
+    {"dtype", dtype_axis},
+    {"recompute", recompute_axis},
+    {"sequence_parallel", switch_axis<&C::sequence_parallel>},
+    {"tp_overlap", switch_axis<&C::tp_overlap>},
+    {"dp_overlap", switch_axis<&C::dp_overlap>},
+    {"pp_overlap", switch_axis<&C::pp_overlap>},
+    {"distributed_optimizer", switch_axis<&C::distributed_optimizer>},
+    {"grad_reduce_in_fp32", switch_axis<&C::grad_reduce_in_fp32>},
+    {"bucket_size", bucket_axis},
+    {"layers", count_axis<&C::layers, 1, (1 << 16)>},
+    {"cdmc", cdmc_axis},
+    {"gpus_per_node", count_axis<&C::gpus_per_node, 1, 1024>},
+    {"nic_gbps", nic_axis},
+};
+
+bool is_layer_axis(std::string_view name) {
+  return name == "order" || name == "sm_margin" || name == "comm_ctas" || name == "priority";
+}
+
+// Layer knobs go through the layer sweep's own parsers, so their rules stay in one place; the
+// message is re-labelled with the flag or field the value came from.
+ordered_json parse_layer_knob(const std::string& name, const std::string& v,
+                              const std::string& where, step_case& c) {
+  try {
+    sweep_case one = expand_axes({{name, {v}}}, "", c.knobs).front();
+    c.knobs = one.knobs;
+    return one.params[name];
+  } catch (const config_error& e) {
+    const std::string msg = e.what();
+    throw config_error(where + msg.substr(std::min(msg.size(), name.size())));
+  }
+}
+
+ordered_json parse_axis(const std::string& name, const std::string& v, const std::string& where,
+                        step_case& c) {
+  if (is_layer_axis(name)) return parse_layer_knob(name, v, where, c);
+  for (const step_axis_row& r : step_axis_table)
+    if (r.name == name) return r.parse(v, where, c);
+  throw config_error(where + ": unknown step axis");
+}
+
+// A value listed twice would give two cases one id, which no step reader accepts (as for run's
+// axes, spec/sweep_axes.cpp); two spellings of one value ("16" and "016", "on" and "true") two
+// cases that differ in nothing. Each value is parsed alone here, so the messages name the axis.
+void check_values(const step_scenario& sc, const sweep_axis& a) {
+  const std::string label = axis_label(sc, a.name);
+  if (a.values.empty()) throw config_error(label + ": no values");
+  std::set<std::string> seen;
+  std::vector<std::pair<ordered_json, std::string>> parsed;
+  for (const std::string& v : a.values) {
+    if (!seen.insert(v).second) throw config_error(label + ": value '" + v + "' is listed twice");
+    step_case c;
+    c.cfg = sc.base;
+    const ordered_json typed = parse_axis(a.name, v, label, c);
+    for (const auto& [earlier, text] : parsed)
+      if (earlier == typed)
+        throw config_error(label + ": values '" + text + "' and '" + v + "' are the same");
+    parsed.emplace_back(typed, v);
+  }
+}
+
+}  // namespace
+
+bool is_step_axis(std::string_view name) {
+  return std::find(std::begin(step_axis_names), std::end(step_axis_names), name) !=
+         std::end(step_axis_names);
+}
+
+std::string axis_label(const step_scenario& sc, std::string_view axis) {
+  if (!sc.file.empty()) return sc.file + ": sweep." + std::string(axis);
+  std::string flag(axis);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return "--" + flag;
+}
+
+std::vector<step_case> expand_step_cases(const step_scenario& sc) {
+  std::vector<const sweep_axis*> axes;
+  for (std::string_view name : step_axis_names)
+    for (const sweep_axis& a : sc.axes)
+      if (a.name == name) axes.push_back(&a);
+  for (const sweep_axis* a : axes) check_values(sc, *a);
+  std::vector<step_case> cases;
+  std::vector<std::size_t> idx(axes.size(), 0);
+  while (true) {
+    step_case c;
+    c.cfg = sc.base;
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+      const std::string& v = axes[i]->values[idx[i]];
+      c.params[axes[i]->name] = parse_axis(axes[i]->name, v, axis_label(sc, axes[i]->name), c);
+      c.id += (c.id.empty() ? "" : ",") + axes[i]->name + "=" + v;
+    }
+    if (c.id.empty()) c.id = "default";
+    cases.push_back(std::move(c));
+    std::size_t a = axes.size();
+    while (a > 0) {
+      --a;
+      if (++idx[a] < axes[a]->values.size()) break;
+      idx[a] = 0;
+      if (a == 0) return cases;
+    }
+    if (axes.empty()) return cases;
+  }
+}
+
+}  // namespace ob
+
+namespace ob {
+namespace {
+
+std::string value_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+void read_step_sweep(const json_object& top, step_scenario& sc) {
+  const auto sw = top.get_optional_object("sweep");
+  if (!sw) return;
+  for (std::string_view name : step_axis_names) {
+    const std::string key(name);
+    if (!sw->has(key)) continue;
+    const json& v = sw->get_raw(key);
+    sweep_axis a{key, {}};
+    if (v.is_array()) {
+      if (v.empty()) sw->fail(key, "expected a non-empty list of values");
+      for (const auto& x : v) a.values.push_back(value_text(x));
+    } else if (v.is_number() || v.is_string() || v.is_boolean()) {
+      a.values.push_back(value_text(v));
+    } else {
+      sw->fail(key, "expected a value or a list of values, got " + describe_json(v));
+    }
+    sc.axes.push_back(std::move(a));
+  }
+  sw->finish();
+}
+
+}  // namespace
+
+void apply_step_override(step_scenario& sc, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  const std::string key = assignment.substr(0, eq);
+  // An unknown axis is named before a bad value list, as long as the assignment has both sides.
+  if (eq != std::string::npos && eq != 0 && eq + 1 < assignment.size() && !is_step_axis(key)) {
+    std::string known;
+    for (std::string_view n : step_axis_names)
+      known += (known.empty() ? "" : ", ") + std::string(n);
+    throw config_error("--set " + assignment + ": unknown step axis '" + key + "' (" + known + ")");
+  }
+  set_assignment set = parse_set_assignment(assignment);
+  std::erase_if(sc.axes, [&set](const sweep_axis& a) { return a.name == set.key; });
+  sc.axes.push_back({set.key, std::move(set.values)});
+}
+
+step_scenario load_step_scenario(const std::string& ref) {
+  const std::string path = find_config("scenarios", ref, "--config");
+  const json doc = load_json_file(path);
+  const json_object top(doc, path, "");
+  step_scenario sc;
+  sc.file = path;
+  top.get_string("comment", "");
+  top.get_enum("scenario", {"step"});
+  sc.model = top.get_string("model", sc.model);
+  sc.gpu = top.get_string("gpu", "");
+  sc.cluster = top.get_string("cluster", "");
+  sc.bridge_config = top.get_string("bridge_config", "");
+  if (!sc.bridge_config.empty() && !std::filesystem::path(sc.bridge_config).is_absolute())
+    sc.bridge_config =
+        (std::filesystem::path(path).parent_path() / sc.bridge_config).lexically_normal().string();
+  sc.te_launch_ordering =
+      parse_enum<launch_ordering>(top.get_enum("te_launch_ordering", {"auto", "on", "off"}, "auto"),
+                                  top.where("te_launch_ordering"));
+  read_step_sweep(top, sc);
+  if (const auto m = top.get_optional_object("measure")) {
+    sc.warmup = static_cast<int>(m->get_int("warmup", sc.warmup));
+    sc.iters = static_cast<int>(m->get_positive_int("iters", sc.iters));
+    if (sc.warmup < 0) m->fail("warmup", "expected a non-negative integer");
+    m->finish();
+  }
+  top.finish();
+  expand_step_cases(sc);  // every value parses now, naming the file
+  return sc;
+}
+
+namespace {
+
+void require(bool ok, const std::string& label, const std::string& why) {
+  if (!ok) throw config_error(label + ": " + why);
+}
+
+std::string n(std::int64_t v) { return std::to_string(v); }
+
+void check_tp(const step_scenario& sc, const step_config& c, const model_spec& m) {
+  const std::string tp = axis_label(sc, "tp");
+  const std::string of = " of " + m.name;
+  require(m.heads % c.tp == 0, tp,
+          n(c.tp) + " does not divide the " + n(m.heads) + " attention heads" + of);
+  require(m.kv_heads % c.tp == 0, tp,
+          n(c.tp) + " does not divide the " + n(m.kv_heads) + " query groups" + of);
+  require(m.ffn_hidden % c.tp == 0, tp,
+          n(c.tp) + " does not divide ffn_hidden_size " + n(m.ffn_hidden) + of);
+  require(m.hidden % c.tp == 0, tp, n(c.tp) + " does not divide hidden_size " + n(m.hidden) + of);
+}
+
+// Megatron splits the layers evenly over pp x vp chunks; when they do not divide, counting the
+// embedding and the loss as one layer each (account_for_embedding/loss_in_pipeline_split) may.
+void check_layers(const step_scenario& sc, step_config& c, const model_spec& m) {
+  c.layers_used = c.layers > 0 ? c.layers : static_cast<int>(m.layers);
+  const int chunks = c.pp * c.vp;
+  if (c.layers_used % chunks == 0 || (c.pp > 1 && (c.layers_used + 2) % chunks == 0)) return;
+  throw config_error(axis_label(sc, c.vp > 1 ? "vp" : "pp") + ": pp x vp = " + n(chunks) +
+                     " does not divide the " + n(c.layers_used) + " layers of " + m.name +
+                     (c.layers > 0 ? " (--layers)" : "") +
+                     " (nor the layers plus the embedding and the loss)");
+}
+
+void check_batch(const step_scenario& sc, step_config& c) {
+  const int model_parallel = c.tp * c.pp * c.cp;
+  require(c.gpus % model_parallel == 0, axis_label(sc, "gpus"),
+          n(c.gpus) + " GPUs are not divisible by tp x pp x cp = " + n(model_parallel));
+  c.dp = c.gpus / model_parallel;
+  if (c.gbs == 0) c.gbs = c.mbs * c.dp;
+  require(c.gbs % (c.mbs * c.dp) == 0, axis_label(sc, "gbs"),
+          n(c.gbs) + " is not divisible by mbs x dp = " + n(c.mbs) + " x " + n(c.dp));
+  c.microbatches = c.gbs / (c.mbs * c.dp);
+  require(c.vp == 1 || c.microbatches % c.pp == 0, axis_label(sc, "gbs"),
+          "the interleaved schedule needs micro-batches per pipeline (" + n(c.microbatches) +
+              ") divisible by pp = " + n(c.pp));
+}
+
+}  // namespace
+
+void check_step(const step_scenario& sc, step_config& c, const model_spec& m, const gpu_spec& gpu,
+                const cluster_spec& cluster) {
+  require(c.vp == 1 || c.pp > 1, axis_label(sc, "vp"),
+          "virtual pipeline stages (vp = " + n(c.vp) + ") need pp > 1");
+  check_tp(sc, c, m);
+  check_layers(sc, c, m);
+  check_batch(sc, c);
+  const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
+  require(c.cp == 1 || seq % (2 * c.cp) == 0, axis_label(sc, "seq"),
+          n(seq) + " is not divisible by 2 x cp = " + n(2 * c.cp) +
+              " (context parallelism splits each sequence into 2 x cp chunks)");
+  if (c.tp == 1) c.sequence_parallel = false;  // nothing to shard over
+  require(!c.sequence_parallel || (static_cast<std::int64_t>(seq) * c.mbs / c.cp) % c.tp == 0,
+          axis_label(sc, "seq"), "seq x mbs / cp is not divisible by tp = " + n(c.tp));
+  gpu.require(c.type.value_or(m.type), axis_label(sc, "dtype"));
+  const int per_node = c.gpus_per_node > 0 ? c.gpus_per_node : cluster.gpus_per_node;
+  require(!(c.tp_overlap && c.tp > 1 && c.sequence_parallel && c.tp > per_node),
+          axis_label(sc, "tp"),
+          n(c.tp) + " spans nodes of " + n(per_node) +
+              " GPUs: Transformer Engine's userbuffers need the TP group in one NVLink domain "
+              "(set --tp-overlap off)");
+}
+
+}  // namespace ob

@@ -1,0 +1,127 @@
+#pragma once
+// The training step's settings (docs/ARCHITECTURE.md §9): a step scenario (flags of `step`, or a
+// scenario file with "scenario": "step") and the sweep over its axes. Every axis but the model
+// and the GPU takes a list of values; each point of the product is one step case.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/enum_names.hpp"
+#include "model/cluster.hpp"
+#include "model/ir.hpp"
+#include "model/knobs.hpp"
+#include "model/model_spec.hpp"
+#include "spec/scenario.hpp"
+#include "spec/sweep_axes.hpp"
+
+namespace ob {
+
+enum class recompute_mode { none, selective, full };
+template <>
+struct enum_names<recompute_mode> {
+  static constexpr std::string_view noun = "recompute mode";
+  static constexpr std::array names = {enum_entry{recompute_mode::none, "none"},
+                                       enum_entry{recompute_mode::selective, "selective"},
+                                       enum_entry{recompute_mode::full, "full"}};
+};
+
+// One step's layout and overlap settings (Megatron's names).
+struct step_config {
+  int gpus = 8;
+  int tp = 1, pp = 1, vp = 1, cp = 1;
+  int mbs = 1;
+  int gbs = 0;                // 0: one micro-batch per data-parallel rank (mbs x dp)
+  int seq = 0;                // 0: the model's seq_length
+  std::optional<dtype> type;  // nullopt: the model's
+  recompute_mode recompute = recompute_mode::none;
+  bool sequence_parallel = true;      // with tp > 1
+  bool tp_overlap = true;             // TE userbuffers: the Bridge preset for the shape, or TE's
+  bool dp_overlap = true;             // overlap_grad_reduce and overlap_param_gather
+  bool pp_overlap = true;             // overlap_p2p_comm (interleaved) instead of batch_p2p_comm
+  bool distributed_optimizer = true;  // reduce-scatter grads, all-gather params
+  bool grad_reduce_in_fp32 = true;    // Megatron-Bridge's recipes reduce fp32 gradients
+  std::int64_t bucket_size = 0;       // elements; 0: Bridge's default (128 Mi for dp > 1)
+  int layers = 0;                     // 0: the model's; fewer scales the model down
+  std::optional<int> cdmc;            // nullopt: what Bridge's launcher sets for the layout
+  int gpus_per_node = 0;              // 0: the cluster's
+  double nic_gbps = 0;                // 0: the cluster's
+
+  // Derived by check_step.
+  int dp = 1;
+  int microbatches = 1;  // per pipeline, per step
+  int layers_used = 0;
+};
+
+// A step scenario: the model, GPU and cluster, and the axes to sweep.
+struct step_scenario {
+  std::string file;  // the scenario file; empty for `step` flags
+  std::string model = "gpt3_175b";
+  std::string gpu;      // empty: the cluster's GPU, else h100_sxm
+  std::string cluster;  // empty: a cluster from the GPU file (gpus_per_node, nic_gbps)
+  std::string bridge_config;
+  launch_ordering te_launch_ordering = launch_ordering::automatic;
+  std::vector<sweep_axis> axes;  // only the axes given
+  step_config base;              // what an axis not given keeps (a Bridge config's settings)
+  int warmup = 5, iters = 20;
+};
+
+// Every step axis, in the order a case id lists them. Layer knobs (order, sm_margin, comm_ctas,
+// priority) apply to the TP overlap inside each layer.
+inline constexpr std::string_view step_axis_names[] = {"gpus",
+                                                       "tp",
+                                                       "pp",
+                                                       "vp",
+                                                       "cp",
+                                                       "mbs",
+                                                       "gbs",
+                                                       "seq",
+                                                       "dtype",
+                                                       "recompute",
+                                                       "sequence_parallel",
+                                                       "tp_overlap",
+                                                       "dp_overlap",
+                                                       "pp_overlap",
+                                                       "distributed_optimizer",
+                                                       "grad_reduce_in_fp32",
+                                                       "bucket_size",
+                                                       "layers",
+                                                       "cdmc",
+                                                       "gpus_per_node",
+                                                       "nic_gbps",
+                                                       "order",
+                                                       "sm_margin",
+                                                       "comm_ctas",
+                                                       "priority"};
+bool is_step_axis(std::string_view name);
+
+// One point of a step sweep.
+struct step_case {
+  std::string id;  // "tp=4,pp=8" (the swept axes), or "default"
+  ordered_json params = ordered_json::object();
+  step_config cfg;
+  plan_knobs knobs;
+};
+
+// Names an axis in messages: "--tp" for flags, "x.json: sweep.tp" for a scenario file.
+std::string axis_label(const step_scenario& sc, std::string_view axis);
+
+// The Cartesian product of the scenario's axes (last fastest). Values are parsed here; a bad one
+// is a config_error naming the flag or field (exit 2).
+std::vector<step_case> expand_step_cases(const step_scenario& sc);
+
+// Applies `--set axis=v1,v2` to a step scenario: any step axis; config_error otherwise.
+void apply_step_override(step_scenario& sc, const std::string& assignment);
+
+// Loads a scenario file with "scenario": "step" (keys: model, gpu, cluster, bridge_config,
+// te_launch_ordering, sweep {axis: [values]}, measure {warmup, iters}).
+step_scenario load_step_scenario(const std::string& path);
+
+// Checks the layout against the model and the cluster and fills the derived fields. Every
+// inconsistency throws config_error naming the flag or field: tp not dividing the heads or query
+// groups, pp x vp not dividing the layers, gpus not divisible by tp x pp x cp, gbs not divisible
+// by mbs x dp, vp without pp > 1, seq not divisible by 2 x cp, ...
+void check_step(const step_scenario& sc, step_config& cfg, const model_spec& model,
+                const gpu_spec& gpu, const cluster_spec& cluster);
+
+}  // namespace ob

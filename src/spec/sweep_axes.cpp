@@ -1,0 +1,128 @@
+#include "spec/sweep_axes.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "base/error.hpp"
+#include "base/units.hpp"
+
+namespace ob {
+namespace {
+
+// Parses one value of an axis into the case and returns its typed form for `params`.
+using axis_parser = ordered_json (*)(const std::string& v, const std::string& field, sweep_case&);
+
+ordered_json parse_cdmc_value(const std::string& v, const std::string& field, sweep_case& c) {
+  c.cdmc = parse_int_in(v, field, 1, cdmc_max);
+  return c.cdmc;
+}
+ordered_json parse_method(const std::string& v, const std::string& field, sweep_case& c) {
+  c.method = parse_enum<overlap_setting>(v, field);
+  return v;
+}
+ordered_json parse_order(const std::string& v, const std::string& field, sweep_case& c) {
+  c.knobs.order = parse_enum<launch_order>(v, field);
+  return v;
+}
+// "preset": each GEMM's own set_sm_margin/num_sm; a number overrides them all.
+ordered_json parse_sm_margin(const std::string& v, const std::string& field, sweep_case& c) {
+  if (v == "preset") return v;
+  c.knobs.sm_margin = parse_int_in(v, field, 0, 1024);
+  return *c.knobs.sm_margin;
+}
+ordered_json parse_comm_ctas(const std::string& v, const std::string& field, sweep_case& c) {
+  c.knobs.comm_ctas = parse_int_in(v, field, 0, nccl_max_ctas);
+  return c.knobs.comm_ctas;
+}
+ordered_json parse_priority(const std::string& v, const std::string& field, sweep_case& c) {
+  c.knobs.priority = parse_enum<priority_mode>(v, field);
+  return v;
+}
+
+struct axis_row {
+  std::string_view name;
+  axis_parser parse;
+  // Whether the axis changes anything without overlap (method none). There every collective
+  // runs on the compute stream in dependency order and no GEMM overlaps communication: the
+  // order of comm and GEMM, the overlapped GEMMs' SM margin, stream priorities (one busy
+  // stream) and CDMC (one stream, one hardware queue) change nothing; the collectives' CTAs do.
+  bool without_overlap;
+};
+constexpr axis_row axis_table[] = {
+    {"cdmc", parse_cdmc_value, false},    {"method", parse_method, true},
+    {"order", parse_order, false},        {"sm_margin", parse_sm_margin, false},
+    {"comm_ctas", parse_comm_ctas, true}, {"priority", parse_priority, false},
+};
+
+const axis_row& row_of(const std::string& name, const std::string& where) {
+  for (const axis_row& r : axis_table)
+    if (r.name == name) return r;
+  throw config_error(where + name + ": unknown sweep axis");
+}
+
+// How messages name an axis: "x.json: sweep.sm_margin", or "pair --sm-margin" for a flag.
+std::string axis_field(const std::string& where, const std::string& name) {
+  if (!where.ends_with("--")) return where + name;
+  std::string flag = name;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return where + flag;
+}
+
+// Every value is parsed (and so validated); an axis that does not apply to the case's method
+// stays out of its id and params, so such cases collapse into one (expand_axes keeps the first).
+sweep_case make_case(const std::vector<sweep_axis>& axes, const std::vector<std::size_t>& idx,
+                     const std::string& where, const plan_knobs& base) {
+  sweep_case c;
+  c.knobs = base;
+  c.params = ordered_json::object();
+  std::vector<std::pair<std::string, ordered_json>> parsed;
+  for (std::size_t a = 0; a < axes.size(); ++a) {
+    const std::string& name = axes[a].name;
+    parsed.emplace_back(
+        name, row_of(name, where).parse(axes[a].values[idx[a]], axis_field(where, name), c));
+  }
+  for (std::size_t a = 0; a < axes.size(); ++a) {
+    const auto& [name, value] = parsed[a];
+    if (c.method == overlap_setting::none && !row_of(name, where).without_overlap) continue;
+    c.params[name] = value;
+    c.id += (c.id.empty() ? "" : ",") + name + "=" + axes[a].values[idx[a]];
+  }
+  return c;
+}
+
+}  // namespace
+
+bool is_sweep_axis(std::string_view name) {
+  return std::find(std::begin(sweep_axis_names), std::end(sweep_axis_names), name) !=
+         std::end(sweep_axis_names);
+}
+
+std::vector<sweep_case> expand_axes(const std::vector<sweep_axis>& axes, const std::string& where,
+                                    const plan_knobs& base) {
+  for (const auto& a : axes) {
+    if (a.values.empty()) throw config_error(axis_field(where, a.name) + ": no values");
+    // A value listed twice would give two cases one id, which no result reader accepts.
+    std::set<std::string> seen;
+    for (const auto& v : a.values)
+      if (!seen.insert(v).second)
+        throw config_error(axis_field(where, a.name) + ": value '" + v + "' is listed twice");
+  }
+  std::vector<sweep_case> cases;
+  std::set<std::string> ids;
+  std::vector<std::size_t> idx(axes.size(), 0);
+  while (true) {
+    sweep_case c = make_case(axes, idx, where, base);
+    if (ids.insert(c.id).second) cases.push_back(std::move(c));
+    // Odometer increment, last axis fastest.
+    std::size_t a = axes.size();
+    while (a > 0) {
+      --a;
+      if (++idx[a] < axes[a].values.size()) break;
+      idx[a] = 0;
+      if (a == 0) return cases;
+    }
+    if (axes.empty()) return cases;
+  }
+}
+
+}  // namespace ob
