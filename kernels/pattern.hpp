@@ -4,7 +4,7 @@
 // exact same sum: |sum| <= 3 * ranks stays an integer that bf16 holds exactly up to 85 ranks
 // (256), fp16 up to 682 (2048) and fp32 up to 5,592,405 (2^24). Verification can therefore be
 // exact (nccl-tests' #wrong), not tolerance-based. Plain C++17: the kernels include it, so it may
-// include no other core header.
+// include no other header of src/.
 #include <cstdint>
 
 #include "model/verify_kind.hpp"

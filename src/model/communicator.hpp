@@ -1,6 +1,6 @@
 #pragma once
 // Ranks of the benchmark itself (not NCCL's): who am I, how many, and the few cross-rank
-// reductions a sweep needs. The pipeline in core measures through this interface; src/dist
+// reductions a sweep needs. The pipeline (src/run) measures through this interface; src/dist
 // implements it (MPI, or a single rank).
 #include <string>
 #include <vector>

@@ -1,7 +1,7 @@
 #pragma once
-// Workload + per-slot overlap method -> Schedule IR (docs/ARCHITECTURE.md §3). The knobs are the
-// sweep axes that change what is enqueued (CDMC changes only how the executor maps streams to
-// queues).
+// Workload + per-slot overlap method -> Schedule IR (docs/ARCHITECTURE.md §3). The knobs
+// (model/knobs.hpp) are the sweep axes that change what is enqueued (CDMC changes only how the
+// executor maps streams to queues).
 #include <memory>
 #include <optional>
 #include <string>

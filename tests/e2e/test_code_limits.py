@@ -1,6 +1,6 @@
 """The code stays readable: no function over 100 lines or cyclomatic complexity 30 in src/,
 kernels/ or bench/ (lizard), and no file in src/cli/ over 200 lines (the CLI parses flags and
-prints; the pipeline lives in src/core)."""
+prints; the pipeline lives in src/base ... src/run, docs/ARCHITECTURE.md §1)."""
 import glob
 import os
 import shutil
