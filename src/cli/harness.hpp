@@ -44,6 +44,10 @@ void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true,
 // --resume and --max-cases, for the subcommands that sweep (run, pair, step).
 void add_sweep_flags(CLI::App& app, common_flags& f);
 
+// Before the first case, on every rank: refuses a sweep over --max-cases (config_error naming the
+// flag); with `announce` (rank 0) and unless -q, says how many cases will run.
+void preflight(std::size_t cases, const common_flags& f, const std::string& what, bool announce);
+
 // The injected fault (a test hook): --inject, else $OVERLAP_BENCH_INJECT, read once here.
 // config_error when it is malformed or names a rank or case this run does not have, and for a
 // training step (`step`) when it is skip_collective: a step takes `die` only.

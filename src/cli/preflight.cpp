@@ -1,8 +1,8 @@
-#include "cli/preflight.hpp"
-
+// What a sweep is about to do, said before its first case (README: reliability).
 #include <iostream>
 
 #include "base/error.hpp"
+#include "cli/harness.hpp"
 
 namespace ob::cli {
 

@@ -4,7 +4,6 @@
 #include <optional>
 
 #include "base/error.hpp"
-#include "cli/preflight.hpp"
 #include "cli/signal_watch.hpp"
 #include "cli/sweep_outputs.hpp"
 #include "dist/communicator.hpp"

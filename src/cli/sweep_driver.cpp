@@ -11,7 +11,6 @@
 
 #include "base/error.hpp"
 #include "base/units.hpp"
-#include "cli/preflight.hpp"
 #include "cli/signal_watch.hpp"
 #include "cli/sweep_outputs.hpp"
 #include "dist/communicator.hpp"

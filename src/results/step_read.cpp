@@ -1,4 +1,5 @@
-// The strict reader of step/v1 documents (results/step_result.hpp), for compare, --expect and report.
+// The strict reader of step/v1 documents (results/step_result.hpp), for compare, --expect and
+// report.
 #include <set>
 
 #include "results/document.hpp"

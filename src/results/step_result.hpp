@@ -56,8 +56,8 @@ const std::array<breakdown_part, 8>& breakdown_parts();
 ordered_json to_json(const step_breakdown& b);
 ordered_json to_json(const step_record& r);
 ordered_json to_json(const step_doc& d);
-// Strict reader, as result_from_json (results/result.hpp): unknown or missing fields, wrong types, a
-// wrong schema string, duplicate case ids and a top-level "simulated" that disagrees with
+// Strict reader, as result_from_json (results/result.hpp): unknown or missing fields, wrong types,
+// a wrong schema string, duplicate case ids and a top-level "simulated" that disagrees with
 // env.simulated are config_errors (exit 2) naming `file` and the JSON path. `recommendation` may
 // be absent (documents written before it existed).
 step_doc step_from_json(const ordered_json& j, const std::string& file);

@@ -16,7 +16,9 @@ PAIR = ["pair", "--backend", "sim", "--gemm", "8192x8192x8192", "--coll", "reduc
 FAULTY = ["pair", "--backend", "sim", "--gemm", "1024x1024x1024", "--coll", "reduce_scatter",
           "--bytes", "8MiB", "--ranks", "8", "--cdmc", "1,8,16,32", "--timeout", "3", "-q"]
 # Thousands of cases, to be stopped half-way.
-LONG = FAULTY[:-3] + ["--sm-margin", ",".join(str(i) for i in range(100)), "-q"]
+LONG = FAULTY[:-3] + ["--sm-margin", ",".join(str(i) for i in range(100)), "--order", "comm_first,gemm_first",
+                      "--comm-ctas", "0,8,16,32", "-q"]
+LONG_CASES = 4 * 100 * 2 * 4  # long enough that a signal sent after 5 cases always lands mid-sweep
 
 
 def line_count(path):
@@ -108,8 +110,8 @@ class Mpi(TempDirTest):
         self.assertEqual(p.returncode, 143, err)
         done = len(load(out)["cases"])
         self.assertGreater(done, 4)
-        self.assertLess(done, 400)
-        self.assertIn("stopped by SIGTERM after %d of 400 cases" % done, err)
+        self.assertLess(done, LONG_CASES)
+        self.assertIn("stopped by SIGTERM after %d of %d cases" % (done, LONG_CASES), err)
 
     def test_an_unwritable_json_is_refused_before_any_case(self):
         p, took = self.timed(2, FAULTY + ["--json", "/proc/x.json"])
