@@ -77,8 +77,8 @@ def check_files(folder, steps, problems):
                 problems.append(f"step {step} is {steps[step]} but left no {pat}")
 
 
-def check_readers(binary, folder, work, problems):
-    code, out = run(binary, ["calibrate", "--check", "--gpu", "h100_sxm", folder])
+def check_readers(binary, folder, work, problems, gpu):
+    code, out = run(binary, ["calibrate", "--check", "--gpu", gpu, folder])
     if code != 0:
         problems.append(f"calibrate --check on the folder exited {code}: {out.strip().splitlines()[-1:]}")
     for doc in ("layer_loopback.json", "step_cuda.json", "layer_sim.json"):
@@ -92,7 +92,7 @@ def check_readers(binary, folder, work, problems):
         if os.path.exists(path):
             # 1 means the cases were compared and some moved (a measurement against the model):
             # the file was read. 2 or 3 means it could not be used as a baseline.
-            code, out = run(binary, LAYER + ["--expect", path])
+            code, out = run(binary, LAYER + ["--set", f"gpu={gpu}", "--expect", path])
             if code not in (0, 1):
                 problems.append(f"--expect {baseline} exited {code}: {out.strip().splitlines()[-1:]}")
 
@@ -101,6 +101,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archive", required=True)
     ap.add_argument("--bin", required=True, help="overlap-bench")
+    ap.add_argument("--gpu", default="h100_sxm", help="the simulator's GPU file for the measured card")
     args = ap.parse_args(argv)
     problems = []
     with tempfile.TemporaryDirectory() as work:
@@ -111,7 +112,7 @@ def main(argv=None):
             print(f"check_gpu_results: {e}", file=sys.stderr)
             return 1
         check_files(folder, steps, problems)
-        check_readers(args.bin, folder, work, problems)
+        check_readers(args.bin, folder, work, problems, args.gpu)
         name = os.path.basename(folder)
     for p in problems:
         print(f"check_gpu_results: {p}", file=sys.stderr)

@@ -211,6 +211,15 @@ elif command -v nvidia-smi >/dev/null 2>&1; then
   [ -n "$gpu_name" ] || gpu_name="unknown-gpu"
 fi
 gpu_slug=$(echo "$gpu_name" | tr '[:upper:]' '[:lower:]' | sed -e 's/[^a-z0-9]\{1,\}/-/g' -e 's/^-//' -e 's/-$//')
+# The simulator's GPU file for this card: the sim twins, the prediction beside each measured case
+# and calibrate --check must model the GPU that was measured (an H200 lease is as likely as an
+# H100 one).
+case "$gpu_slug" in
+  *h200*) sim_gpu=h200 ;;
+  *b200*) sim_gpu=b200 ;;
+  *a100*) sim_gpu=a100_sxm ;;
+  *) sim_gpu=h100_sxm ;;
+esac
 stamp=$(date +%Y-%m-%d)
 if [ "$mode" = dry ]; then
   quick=1
@@ -337,16 +346,16 @@ capture_env() {
     env | grep -E '^(CUDA_|NCCL_|NVTE_|LD_LIBRARY_PATH)' || true
     echo "inherited CUDA_DEVICE_MAX_CONNECTIONS='$inherited_cdmc' (unset for this run)"
   } >"$out_dir/env.log" 2>&1
-  "$py" - "$out_dir/env.json" "$gpu_name" "$stamp" "$root" "$inherited_cdmc" "$mode" <<'EOF' >>"$out_dir/env.log" 2>&1
+  "$py" - "$out_dir/env.json" "$gpu_name" "$stamp" "$root" "$inherited_cdmc" "$mode" "$sim_gpu" <<'EOF' >>"$out_dir/env.log" 2>&1
 import json, socket, subprocess, sys
-out, gpu, date, root, cdmc, mode = sys.argv[1:7]
+out, gpu, date, root, cdmc, mode, sim_gpu = sys.argv[1:8]
 def run(cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout.strip()
     except Exception:
         return ""
 env = {"gpu": gpu, "date": date, "host": socket.gethostname(), "mode": mode,
-       "inherited_cuda_device_max_connections": cdmc}
+       "inherited_cuda_device_max_connections": cdmc, "sim_gpu": sim_gpu}
 drv = run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]).splitlines()
 env["driver"] = drv[0] if drv else ""
 nv = run(["nvcc", "--version"]).splitlines()
@@ -437,17 +446,17 @@ if [ "$quick" = 1 ]; then
 else
   cdmcs="1,8,32"; margins="0,16,32"; iters=()
 fi
-pair_args=(pair --gemm 8192x8192x8192 --dtype bf16 --coll all_gather --bytes 256MiB --ranks 8
-           --cdmc "$cdmcs" --order comm_first,gemm_first --sm-margin "$margins")
+pair_args=(pair --gpu "$sim_gpu" --gemm 8192x8192x8192 --dtype bf16 --coll all_gather --bytes 256MiB
+           --ranks 8 --cdmc "$cdmcs" --order comm_first,gemm_first --sm-margin "$margins")
 # The CUDA executor cannot enforce TE's launch-ordering edges (NCCL launches its own kernels),
 # so the simulator's prediction beside each loopback case runs without them too.
-layer_args=(run --config "$root/configs/scenarios/default_layer.json" --set "cdmc=$cdmcs"
-            --set "sm_margin=$margins" --set te_launch_ordering=off)
+layer_args=(run --config "$root/configs/scenarios/default_layer.json" --set "gpu=$sim_gpu"
+            --set "cdmc=$cdmcs" --set "sm_margin=$margins" --set te_launch_ordering=off)
 # A training step scaled down to one GPU: one rank runs the whole pipeline (pp 1, tp 1), so the
 # binary runs without mpirun (world size 1); --layers keeps its buffers well inside the GPU.
 # CDMC 8 is the launcher rule's value without TP or CP, and the process's default.
-step_args=(step --model gpt3_20b --gpus 1 --tp 1 --pp 1 --layers 2 --gbs 4 --seq 2048 --cdmc 8
-           --te-launch-ordering off)
+step_args=(step --gpu "$sim_gpu" --model gpt3_20b --gpus 1 --tp 1 --pp 1 --layers 2 --gbs 4
+           --seq 2048 --cdmc 8 --te-launch-ordering off)
 # Two ranks on one GPU need NCCL >= 2.30; older libraries refuse with this message
 # (multi_rank_gpu_refusal in src/cuda/nccl_comms.cpp; tests/cuda/test_device_checks.cpp).
 nccl2_expected='need NCCL >= 2\.30'
@@ -501,7 +510,7 @@ if [ $have_ob -eq 0 ]; then
     skip_step sanitizer "compute-sanitizer not on PATH"
   fi
   # The folder's own files, read as calibrate reads results/gpu/: model vs every measured point.
-  run_step calibrate -- bash -c "'$ob' calibrate --check --gpu h100_sxm '$out_dir' \
+  run_step calibrate -- bash -c "'$ob' calibrate --check --gpu '$sim_gpu' '$out_dir' \
     > '$out_dir/calibrate_check.txt'; rc=\$?; cat '$out_dir/calibrate_check.txt'; exit \$rc"
 else
   for s in pair_sim pair_loopback layer_sim layer_loopback coll_nccl1 step_sim step_cuda pair_graphs coll_nccl2 sanitizer calibrate; do
@@ -512,7 +521,8 @@ fi
 # The archive as a reader gets it: calibrate, report and --expect must accept its files.
 if [ -n "$archive" ] && [ $have_ob -eq 0 ]; then
   checkpoint
-  run_step layout -- "$py" "$root/scripts/check_gpu_results.py" --archive "$archive" --bin "$ob"
+  run_step layout -- "$py" "$root/scripts/check_gpu_results.py" --archive "$archive" --bin "$ob" \
+    --gpu "$sim_gpu"
 else
   skip_step layout "no --archive, or no overlap-bench"
 fi

@@ -32,10 +32,7 @@ class run_command final : public command {
     const std::string ref = config_.empty() ? "default_layer" : config_;
     const std::vector<path_flag> inputs = {{"--config", config_}};
     if (scenario_kind(ref) == "step") {
-      // As `step` refuses it: a step document has no flat per-case row to write.
-      if (!flags_.csv_path.empty())
-        throw config_error("--csv " + flags_.csv_path + ": " + ref +
-                           " is a step scenario, which writes no CSV (as `step`); use --json");
+      // --csv writes the step CSV, as `step --csv` does.
       prepare_step_answers(flags_.answers);
       step_scenario sc = load_step_scenario(ref);
       for (const auto& s : sets_) apply_step_override(sc, s);

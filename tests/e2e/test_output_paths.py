@@ -117,9 +117,14 @@ class OutputPaths(TempDirTest):
         self.assertEqual(rows[0]["simulated"], "true")
         self.refused(COLL + ["--trace", "t.json"], "--trace t.json", "coll writes no trace")
 
-    def test_a_step_scenario_through_run_refuses_csv(self):
-        self.refused(["run", "--backend", "sim", "-q", "--config", "step_cdmc_conflict", "--csv",
-                      "s.csv"], "--csv s.csv", "writes no CSV")
+    def test_a_step_scenario_through_run_writes_the_step_csv(self):
+        # As `step --csv` does (scripts/run.sh passes --csv to every scenario).
+        out = self.path("s.csv")
+        self.assertRuns(["run", "--backend", "sim", "-q", "--config", "step_cdmc_conflict", "--csv", out])
+        with open(out, newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertGreater(len(rows), 1)
+        self.assertIn("why", rows[0])
 
 
 if __name__ == "__main__":
