@@ -483,14 +483,15 @@ void resolve_te_view(const bridge_input& in, const model_side& s, bridge_resolut
 // which give 32 on any SM100 GPU, whatever the layout).
 int launcher_cdmc(const bridge_input& in, const bridge_resolution& res, bool later) {
   const auto& dispatcher = in.launcher.dispatcher;
-  const bool deep = dispatcher && (*dispatcher == "deepep" || *dispatcher == "hybridep");
-  const bool tp_or_cp = in.shape.tp > 1 || in.shape.cp > 1;
-  if (res.gpu_sm100_or_newer) {
-    if (later || (tp_or_cp && (res.data_parallel_size > 1 || in.shape.pp > 1))) return cdmc_max;
-  } else if (tp_or_cp && !in.launcher.a2a_overlap) {
-    return 1;  // overrides deepep's 32 on Hopper
-  }
-  return deep ? cdmc_max : cdmc_default;
+  launcher_layout l;
+  l.sm100_or_newer = res.gpu_sm100_or_newer;
+  l.tp = static_cast<int>(in.shape.tp);
+  l.cp = static_cast<int>(in.shape.cp);
+  l.dp = static_cast<int>(res.data_parallel_size);
+  l.pp = static_cast<int>(in.shape.pp);
+  l.a2a_overlap = in.launcher.a2a_overlap;
+  l.deep_dispatcher = dispatcher && (*dispatcher == "deepep" || *dispatcher == "hybridep");
+  return launcher_cdmc_rule(l, later);
 }
 
 void warn_cdmc(const bridge_resolution& res, int cdmc, int cdmc_later, report& r) {
@@ -562,6 +563,16 @@ bridge_resolution resolve_bridge(const json& input, const std::string& file) {
 
 bridge_resolution resolve_bridge_file(const std::string& path) {
   return resolve_bridge(load_json_file(path), path);
+}
+
+int launcher_cdmc_rule(const launcher_layout& l, bool later_generations) {
+  const bool tp_or_cp = l.tp > 1 || l.cp > 1;
+  if (l.sm100_or_newer) {
+    if (later_generations || (tp_or_cp && (l.dp > 1 || l.pp > 1))) return cdmc_max;
+  } else if (tp_or_cp && !l.a2a_overlap) {
+    return 1;  // overrides deepep's 32 on Hopper
+  }
+  return l.deep_dispatcher ? cdmc_max : cdmc_default;
 }
 
 }  // namespace ob

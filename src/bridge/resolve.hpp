@@ -136,4 +136,16 @@ bridge_resolution resolve_bridge(const json& input, const std::string& file);
 // Loads `path` (config_error when it cannot be read or parsed) and resolves it.
 bridge_resolution resolve_bridge_file(const std::string& path);
 
+// Megatron-Bridge's launcher rule for CUDA_DEVICE_MAX_CONNECTIONS (docs/BRIDGE_RULES.md §8 B):
+// the one copy that `resolve` and the training step both apply, so the two cannot drift.
+struct launcher_layout {
+  bool sm100_or_newer = false;
+  int tp = 1, cp = 1, dp = 1, pp = 1;
+  bool a2a_overlap = false;      // the MoE all-to-all overlap the launcher checks on Hopper
+  bool deep_dispatcher = false;  // deepep / hybridep
+};
+// `later_generations`: the perf scripts' and today's recipes' rule (§8 C, D) rather than the
+// PerfEnvPlugin's (§8 B); they differ on Blackwell.
+int launcher_cdmc_rule(const launcher_layout& l, bool later_generations);
+
 }  // namespace ob

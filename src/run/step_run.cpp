@@ -62,9 +62,13 @@ bridge_tp_cfg apply_bridge(step_scenario& sc) {
 // DP or PP, else the driver's 8.
 int bridge_cdmc(const step_config& c, const gpu_spec& gpu, std::string& source) {
   source = "Megatron-Bridge's launcher rule (docs/BRIDGE_RULES.md §8)";
-  const bool tp_or_cp = c.tp > 1 || c.cp > 1;
-  if (is_sm100_or_newer(gpu.name)) return tp_or_cp && (c.dp > 1 || c.pp > 1) ? 32 : 8;
-  return tp_or_cp ? 1 : cdmc_default;
+  launcher_layout l;
+  l.sm100_or_newer = is_sm100_or_newer(gpu.name);
+  l.tp = c.tp;
+  l.cp = c.cp;
+  l.dp = c.dp;
+  l.pp = c.pp;
+  return launcher_cdmc_rule(l, false);
 }
 
 // TE's userbuffers run only with TP > 1 and sequence parallelism (Bridge switches them off

@@ -920,3 +920,30 @@ TEST(ResolveOutput, DiagnosticsPrintTheirCodeName) {
 }
 
 }  // namespace ob
+
+namespace ob {
+namespace {
+
+// One launcher rule for `resolve` and the training step (docs/BRIDGE_RULES.md §8 B–D).
+TEST(LauncherCdmc, HopperTpWantsOneBlackwellTpWithDpOrPpWants32) {
+  launcher_layout hopper;
+  hopper.tp = 4;
+  EXPECT_EQ(launcher_cdmc_rule(hopper, false), 1);
+  hopper.a2a_overlap = true;  // the MoE all-to-all overlap keeps the driver's default
+  EXPECT_EQ(launcher_cdmc_rule(hopper, false), 8);
+  hopper.deep_dispatcher = true;
+  EXPECT_EQ(launcher_cdmc_rule(hopper, false), 32);
+  launcher_layout blackwell;
+  blackwell.sm100_or_newer = true;
+  blackwell.tp = 2;
+  EXPECT_EQ(launcher_cdmc_rule(blackwell, false), 8);
+  blackwell.dp = 4;
+  EXPECT_EQ(launcher_cdmc_rule(blackwell, false), 32);
+  launcher_layout plain;  // no TP, no CP: the driver's default, on either generation
+  plain.sm100_or_newer = true;
+  EXPECT_EQ(launcher_cdmc_rule(plain, false), 8);
+  EXPECT_EQ(launcher_cdmc_rule(plain, true), 32);  // the later generations' rule
+}
+
+}  // namespace
+}  // namespace ob
