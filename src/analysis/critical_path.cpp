@@ -27,7 +27,7 @@ class path_walker {
  public:
   path_walker(const schedule& s, std::vector<const op_interval*> iv, int cdmc)
       : s_(s), iv_(std::move(iv)), prev_(s.ops.size(), -1) {
-    queues_ = std::clamp(cdmc > 0 ? cdmc : cdmc_default, 1, cdmc_max);
+    queues_ = hardware_queue_count(cdmc);
     std::vector<int> last(s.streams.size(), -1);
     for (const op& o : s.ops) {
       prev_[o.id] = last[o.stream];
@@ -102,7 +102,9 @@ class path_walker {
     double t = g.start_us;
     for (const op& a : s_.ops) {
       if (a.id >= o.id) break;
-      if (a.stream % queues_ != o.stream % queues_ || a.stream == o.stream) continue;
+      if (hardware_queue_of(a.stream, queues_) != hardware_queue_of(o.stream, queues_) ||
+          a.stream == o.stream)
+        continue;
       const double st = iv_[a.id]->start_us;
       if (st > g.start_us && st <= g.end_us) t = std::max(t, st);
     }

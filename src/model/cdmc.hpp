@@ -17,6 +17,15 @@ inline constexpr int cdmc_max = 32;     // the driver's documented maximum
 // clamp to 32, as the driver does). Anything else is a config_error naming the variable.
 int parse_cdmc(const char* value);
 
+// How CDMC maps streams to hardware queues, written once for the simulator and the diagnosis
+// (docs/ARCHITECTURE.md §5.1): a process gets clamp(cdmc, 1, 32) queues (unset: 8), and streams
+// take them round robin in creation order, so stream s and stream s + queues share one.
+inline int hardware_queue_count(int cdmc) {
+  const int v = cdmc > 0 ? cdmc : cdmc_default;
+  return v < 1 ? 1 : (v > cdmc_max ? cdmc_max : v);
+}
+inline int hardware_queue_of(int stream, int queue_count) { return stream % queue_count; }
+
 // The CDMC this process runs under, read from the environment the first time it is called and
 // never again (call it early in main, before anything could change the variable).
 int process_cdmc();

@@ -6,11 +6,6 @@
 
 namespace ob::sim {
 
-int hardware_queue_count(int cdmc) {
-  const int v = cdmc > 0 ? cdmc : cdmc_default;
-  return std::clamp(v, 1, cdmc_max);
-}
-
 hw_queues::hw_queues(const schedule& s, int queue_count)
     : fifo_(static_cast<std::size_t>(std::max(1, queue_count))),
       pos_(fifo_.size(), 0),
@@ -18,7 +13,7 @@ hw_queues::hw_queues(const schedule& s, int queue_count)
   const int q = count();
   for (const op& o : s.ops) {
     // Stream ids are creation indices (schedule::validate checks it).
-    op_queue_[o.id] = o.stream % q;
+    op_queue_[o.id] = hardware_queue_of(o.stream, q);
     fifo_[op_queue_[o.id]].push_back(o.id);
   }
 }

@@ -9,13 +9,11 @@
 #include <utility>
 #include <vector>
 
+#include "model/cdmc.hpp"
 #include "model/gpu_spec.hpp"
 #include "model/ir.hpp"
 
 namespace ob::sim {
-
-// CDMC as the driver uses it: <= 0 means unset (the driver's default), then clamped to 1..32.
-int hardware_queue_count(int cdmc);
 
 class hw_queues {
  public:

@@ -144,13 +144,8 @@ sim_result simulate(const schedule& s, const gpu_spec& gpu, const sim_options& o
   s.validate();
   const std::vector<sim::kernel_plan> plans = plan_kernels(s, gpu, opts);
   const sim::host_timeline host = sim::host_enqueue_times(s, plans, gpu, opts.graphs);
-  const sim::device_inputs in{s,
-                              gpu,
-                              plans,
-                              host.enqueue_us,
-                              sim::hardware_queue_count(opts.cdmc),
-                              nullptr,
-                              opts.stalled_op};
+  const sim::device_inputs in{
+      s, gpu, plans, host.enqueue_us, hardware_queue_count(opts.cdmc), nullptr, opts.stalled_op};
   sim_result r = sim::run_device(in);
   r.queues = in.queue_count;
   r.host_us = host.enqueue_us.empty() ? 0 : host.enqueue_us.back();
@@ -171,7 +166,7 @@ std::vector<sim_result> simulate_program(const program& p, const gpu_spec& gpu,
     inputs[l.send_stage].rendezvous[l.send_op] = 1;
     inputs[l.recv_stage].rendezvous[l.recv_op] = 1;
   }
-  const int queues = sim::hardware_queue_count(opts.cdmc);
+  const int queues = hardware_queue_count(opts.cdmc);
   std::vector<sim::device_inputs> dev_in;
   dev_in.reserve(p.stages.size());
   for (std::size_t s = 0; s < p.stages.size(); ++s)
