@@ -27,6 +27,24 @@ struct enum_names<priority_mode> {
                                        enum_entry{priority_mode::compute_high, "compute_high"}};
 };
 
+// The stream priorities a priority mode gives, in CUDA's convention (lower = higher priority;
+// Transformer Engine gives its comm streams the highest). One table for the layer, pair and step
+// planners.
+struct stream_priorities {
+  int compute = 0, comm = 0;
+};
+constexpr stream_priorities priorities_for(priority_mode p) {
+  switch (p) {
+    case priority_mode::comm_high:
+      return {0, -1};
+    case priority_mode::equal:
+      return {0, 0};
+    case priority_mode::compute_high:
+      return {-1, 0};
+  }
+  return {};
+}
+
 struct plan_knobs {
   launch_order order = launch_order::comm_first;
   priority_mode priority = priority_mode::comm_high;

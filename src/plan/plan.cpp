@@ -9,25 +9,7 @@
 
 namespace ob {
 
-namespace {
-
-// CUDA convention: lower number = higher priority. TE gives comm streams the highest priority.
-struct stream_priorities {
-  int compute = 0, comm = 0;
-};
-stream_priorities priorities(priority_mode p) {
-  switch (p) {
-    case priority_mode::comm_high:
-      return {0, -1};
-    case priority_mode::equal:
-      return {0, 0};
-    case priority_mode::compute_high:
-      return {-1, 0};
-  }
-  return {};
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // Appends layers step by step. Keeps the bookkeeping that links ops across steps: the last op
 // on the compute stream (what a side-stream op issued "now" must wait for), the reduce-scatters
@@ -429,7 +411,7 @@ schedule plan_layer(const layer_workload& w, const slot_overlap_map& methods, co
                     const plan_knobs& knobs) {
   schedule s;
   s.name = "layer/" + w.model.name + "/tp" + std::to_string(w.layout.tp);
-  const auto prio = priorities(knobs.priority);
+  const auto prio = priorities_for(knobs.priority);
   // Creation order decides hardware queues under CDMC: compute first, then comm, then p2p.
   layer_target t;
   t.s = &s;
@@ -443,14 +425,10 @@ schedule plan_layer(const layer_workload& w, const slot_overlap_map& methods, co
   return s;
 }
 
-namespace {
-stream_priorities pair_priorities(priority_mode p) { return priorities(p); }
-}  // namespace
-
 schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& knobs) {
   schedule s;
   s.name = "pair";
-  const auto prio = pair_priorities(knobs.priority);
+  const auto prio = priorities_for(knobs.priority);
   const int compute = s.add_stream("compute", stream_role::compute, prio.compute);
   const int comm = s.add_stream("comm", stream_role::comm, prio.comm);
   gemm_params g = p.gemm;

@@ -32,8 +32,9 @@ void stage_planner::build() {
 // Creation order decides hardware queues under CDMC: compute and Transformer Engine's streams
 // exist before training starts; PyTorch creates its NCCL streams on first use.
 void stage_planner::make_streams() {
-  const int comm_prio = in_.knobs.priority == priority_mode::comm_high ? -1 : 0;
-  const int compute_prio = in_.knobs.priority == priority_mode::compute_high ? -1 : 0;
+  const stream_priorities prio = priorities_for(in_.knobs.priority);
+  const int comm_prio = prio.comm;
+  const int compute_prio = prio.compute;
   target_.s = &s_;
   target_.compute = s_.add_stream("compute", stream_role::compute, compute_prio);
   target_.comm = s_.add_stream("tp_comm", stream_role::comm, comm_prio);
