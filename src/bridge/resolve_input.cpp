@@ -225,8 +225,10 @@ optimizer_in read_optimizer(const json_object& o, report& r) {
 
 platform_in read_platform(const json_object& o) {
   platform_in p;
-  p.gpu =
-      opt_enum(o, "gpu", {"a100", "h100", "h100_sxm", "h200", "b200", "b300", "gb200", "gb300"});
+  // The families, and after h100 the one GPU file name these configs also use.
+  std::vector<std::string> gpus = gpu_family_names();
+  gpus.insert(gpus.begin() + 2, "h100_sxm");
+  p.gpu = opt_enum(o, "gpu", gpus);
   p.have_te = o.get_bool("have_te", true);
   p.num_gpus = opt_positive(o, "num_gpus", std::int64_t{1} << 24);
   o.finish();

@@ -255,4 +255,24 @@ gpu_spec load_gpu_spec(const std::string& ref, const std::string& field) {
   return g;
 }
 
+std::string gpu_family(std::string_view gpu) { return std::string(gpu.substr(0, gpu.find('_'))); }
+
+const gpu_family_info* find_gpu_family(std::string_view gpu_family_or_name) {
+  const std::string f = gpu_family(gpu_family_or_name);
+  for (const gpu_family_info& g : gpu_families)
+    if (g.family == f) return &g;
+  return nullptr;
+}
+
+bool is_sm100_or_newer(std::string_view gpu_family_or_name) {
+  const gpu_family_info* g = find_gpu_family(gpu_family_or_name);
+  return g && g->compute_capability_major >= 10;
+}
+
+std::vector<std::string> gpu_family_names() {
+  std::vector<std::string> out;
+  for (const gpu_family_info& g : gpu_families) out.emplace_back(g.family);
+  return out;
+}
+
 }  // namespace ob

@@ -3,6 +3,8 @@
 // (configs/gpus/<name>.json). Every value in the file carries its source.
 #include <array>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "model/ir.hpp"
 
@@ -100,5 +102,29 @@ gpu_spec at_sustained_clock(gpu_spec g);
 // Loads and validates; errors name the file and field (exit 2). `ref` is a name in
 // configs/gpus/ or a path.
 gpu_spec load_gpu_spec(const std::string& ref, const std::string& field = "--gpu");
+
+// The GPU families the tool knows, in one table: the family a preset or a Bridge config names
+// ("h100"), its compute capability (9: Hopper, 10: Blackwell) and the names that belong to it
+// ("h100_sxm" is a GPU file of family h100). A GPU file's compute_capability_major must agree
+// with its family's (tests/unit/test_config.cpp).
+struct gpu_family_info {
+  std::string_view family;
+  int compute_capability_major;
+};
+inline constexpr std::array<gpu_family_info, 7> gpu_families = {{{"a100", 8},
+                                                                 {"h100", 9},
+                                                                 {"h200", 9},
+                                                                 {"b200", 10},
+                                                                 {"b300", 10},
+                                                                 {"gb200", 10},
+                                                                 {"gb300", 10}}};
+// "h100_sxm" -> "h100", "b200" -> "b200": the name up to its first underscore.
+std::string gpu_family(std::string_view gpu);
+// The family's entry, or nullptr for a name of no known family.
+const gpu_family_info* find_gpu_family(std::string_view gpu_family_or_name);
+// Blackwell or newer (compute capability 10+): Bridge's launcher and TE treat it apart.
+bool is_sm100_or_newer(std::string_view gpu_family_or_name);
+// The families' names, for a config field's allowed values.
+std::vector<std::string> gpu_family_names();
 
 }  // namespace ob

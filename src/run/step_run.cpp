@@ -63,7 +63,7 @@ bridge_tp_cfg apply_bridge(step_scenario& sc) {
 int bridge_cdmc(const step_config& c, const gpu_spec& gpu, std::string& source) {
   source = "Megatron-Bridge's launcher rule (docs/BRIDGE_RULES.md §8)";
   launcher_layout l;
-  l.sm100_or_newer = is_sm100_or_newer(gpu.name);
+  l.sm100_or_newer = gpu.compute_capability_major >= 10;  // the GPU file's own fact
   l.tp = c.tp;
   l.cp = c.cp;
   l.dp = c.dp;

@@ -171,7 +171,7 @@ userbuffers_preset load_preset_file(const std::string& path) {
   p.model_note = top.get_string("model_note", "");
   p.used_by = top.get_string("used_by", "");
   p.dtype = top.get_enum("dtype", {"bf16", "fp8"});
-  p.gpu = top.get_enum("gpu", {"a100", "h100", "h200", "b200", "b300", "gb200", "gb300"});
+  p.gpu = top.get_enum("gpu", gpu_family_names());
   p.hidden = small_positive_int(top, "hidden");
   p.tp = small_positive_int(top, "tp");
   p.cp = small_positive_int(top, "cp", 1);
@@ -447,13 +447,6 @@ ordered_json te_effective_to_json(const slot_overlap_map& effective) {
 }  // namespace ob
 
 namespace ob {
-
-std::string gpu_family(std::string_view gpu) { return std::string(gpu.substr(0, gpu.find('_'))); }
-
-bool is_sm100_or_newer(std::string_view gpu) {
-  const std::string f = gpu_family(gpu);
-  return f == "b200" || f == "b300" || f == "gb200" || f == "gb300";
-}
 
 std::vector<std::string> preset_mismatches(const userbuffers_preset& p,
                                            const preset_run_shape& run) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/json_util.hpp"
+#include "model/gpu_spec.hpp"
 #include "model/overlap_cfg.hpp"
 #include "spec/diagnostics.hpp"
 
@@ -131,9 +132,7 @@ bool te_is_reduce_scatter(std::string_view slot, const slot_overlap_map& effecti
 // num_splits, set_sm_margin, fp8_buf, atomic_gemm, aggregate).
 ordered_json te_effective_to_json(const slot_overlap_map& effective);
 
-// The GPU family a preset names from a GPU name: "h100_sxm" -> "h100", "b200" -> "b200".
-std::string gpu_family(std::string_view gpu);
-bool is_sm100_or_newer(std::string_view gpu_family_or_name);
+// gpu_family and is_sm100_or_newer: model/gpu_spec.hpp (the one table of GPU families).
 
 // What a run has, for comparison with the shape a preset was tuned for. Unset fields are not
 // compared.

@@ -97,6 +97,21 @@ TEST(ConfigFiles, EveryGpuAndModelLoads) {
   EXPECT_EQ(load_model_spec("nemotron_340b").hidden, 18432);
 }
 
+// One table of GPU families (model/gpu_spec.hpp): every GPU file belongs to a family whose
+// compute capability it repeats, and the Blackwell test follows the capability.
+TEST(ConfigFiles, EveryGpuFileBelongsToAFamilyWithItsCapability) {
+  for (const auto& name : list_configs("gpus")) {
+    const gpu_spec g = load_gpu_spec(name);
+    const gpu_family_info* f = find_gpu_family(name);
+    ASSERT_NE(f, nullptr) << name << ": no family in gpu_families";
+    EXPECT_EQ(f->compute_capability_major, g.compute_capability_major) << name;
+    EXPECT_EQ(is_sm100_or_newer(name), g.compute_capability_major >= 10) << name;
+  }
+  EXPECT_TRUE(is_sm100_or_newer("gb300"));
+  EXPECT_FALSE(is_sm100_or_newer("h200"));
+  EXPECT_FALSE(is_sm100_or_newer("h900"));  // unknown: not assumed new
+}
+
 TEST(ConfigFiles, UnknownNamesListTheKnownOnes) {
   const std::string msg = message_of([] { load_gpu_spec("h900", "--gpu"); });
   EXPECT_NE(msg.find("--gpu: unknown gpu 'h900'"), std::string::npos) << msg;
