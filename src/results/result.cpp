@@ -109,12 +109,6 @@ std::string csv_field(const std::string& s) {
   return out + "\"";
 }
 
-std::string csv_value(const ordered_json& v) {
-  if (v.is_null()) return "";
-  if (v.is_string()) return v.get<std::string>();
-  return v.dump();  // numbers in shortest round-trip form, bools, arrays as JSON
-}
-
 void flatten(const ordered_json& v, const std::string& prefix,
              std::vector<std::pair<std::string, ordered_json>>& out) {
   if (v.is_object() && !v.empty()) {
@@ -154,6 +148,20 @@ const std::vector<const char*>& scalar_fields() {
 }
 
 }  // namespace
+
+std::string csv_value(const ordered_json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();  // numbers in shortest round-trip form, bools, arrays as JSON
+}
+
+void append_csv_row(std::string& out, const std::vector<std::string>& cells) {
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (i) out += ',';
+    out += csv_field(cells[i]);
+  }
+  out += "\r\n";  // RFC 4180 line ending
+}
 
 bool result_doc::simulated() const { return env_simulated(env); }
 
@@ -249,26 +257,17 @@ std::string result_csv(const result_doc& d) {
     for (const auto& [k, v] : flat[i])
       if (seen.insert(k).second) param_cols.push_back(k);
   }
-  static const char* stat_names[] = {"median", "p10",   "p90", "min", "max",
-                                     "mean",   "stdev", "cv",  "n"};
 
   std::vector<std::string> header = {"id", "scenario", "backend", "simulated"};
   header.insert(header.end(), param_cols.begin(), param_cols.end());
   for (const auto& [name, member] : stat_fields())
-    for (const char* s : stat_names) header.push_back(std::string(name) + "." + s);
+    for (const char* s : csv_stat_names) header.push_back(std::string(name) + "." + s);
   for (const char* f : scalar_fields()) header.push_back(f);
   // The table's why, as in the step CSV: the main cause's name and the line a person reads.
   header.insert(header.end(), {"main_cause", "why", "warnings"});
 
   std::string out;
-  auto emit = [&out](const std::vector<std::string>& row) {
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      if (i) out += ',';
-      out += csv_field(row[i]);
-    }
-    out += "\r\n";  // RFC 4180 line ending
-  };
-  emit(header);
+  append_csv_row(out, header);
   const std::string backend = d.backend();
   const std::string simulated = d.simulated() ? "true" : "false";
   for (std::size_t i = 0; i < d.cases.size(); ++i) {
@@ -282,7 +281,7 @@ std::string result_csv(const result_doc& d) {
       row.push_back(cell);
     }
     for (const auto& [name, member] : stat_fields())
-      for (const char* s : stat_names) row.push_back(csv_value(j[name][s]));
+      for (const char* s : csv_stat_names) row.push_back(csv_value(j[name][s]));
     for (const char* f : scalar_fields()) row.push_back(csv_value(j[f]));
     row.push_back(c.diag ? std::string(to_string(c.diag->main_cause)) : "");
     row.push_back(c.diag ? why_text(*c.diag) : "-");
@@ -292,7 +291,7 @@ std::string result_csv(const result_doc& d) {
       warnings += w;
     }
     row.push_back(warnings);
-    emit(row);
+    append_csv_row(out, row);
   }
   return out;
 }
@@ -359,27 +358,20 @@ std::string coll_csv(const coll_doc& d) {
   const std::string backend =
       env_backend != d.env.end() && env_backend->is_string() ? env_backend->get<std::string>() : "";
   std::string out;
-  auto emit = [&out](const std::vector<std::string>& row) {
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      if (i) out += ',';
-      out += csv_field(row[i]);
-    }
-    out += "\r\n";  // RFC 4180 line ending
-  };
   // Every row has the same fields (to_json(coll_row)), so an empty row names the columns.
   std::vector<std::pair<std::string, ordered_json>> columns;
   flatten(to_json(coll_row{}), "", columns);
   std::vector<std::string> header;
   for (const auto& [key, value] : columns) header.push_back(key.substr(1));  // no leading dot
   header.insert(header.end(), {"backend", "simulated"});
-  emit(header);
+  append_csv_row(out, header);
   for (const coll_row& r : d.rows) {
     std::vector<std::pair<std::string, ordered_json>> flat;
     flatten(to_json(r), "", flat);
     std::vector<std::string> cells;
     for (const auto& [key, value] : flat) cells.push_back(csv_value(value));
     cells.insert(cells.end(), {backend, d.simulated() ? "true" : "false"});
-    emit(cells);
+    append_csv_row(out, cells);
   }
   return out;
 }

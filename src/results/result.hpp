@@ -73,6 +73,14 @@ result_doc load_result(const std::string& path);
 // errors throw runtime_failure (exit 3).
 void write_result_json(const std::string& path, const result_doc& d);
 
+// What every CSV writer here shares (results/README.md, CSV): a JSON value as a cell (null empty,
+// strings bare, numbers in shortest round-trip form), one row appended with RFC 4180 quoting and
+// its CRLF, and the stats' columns in order.
+std::string csv_value(const ordered_json& v);
+void append_csv_row(std::string& out, const std::vector<std::string>& cells);
+inline constexpr const char* csv_stat_names[] = {"median", "p10",   "p90", "min", "max",
+                                                 "mean",   "stdev", "cv",  "n"};
+
 // One header row and one row per case (RFC 4180 quoting). Columns: id, scenario, backend,
 // simulated, then params.<key> for the union of params keys in first-seen order (nested objects
 // flattened with dots), then <stat>.{median,p10,p90,min,max,mean,stdev,cv,n} for the five stats,

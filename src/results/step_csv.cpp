@@ -2,29 +2,12 @@
 // wants first, and `why` as the step table prints it.
 #include <set>
 
+#include "results/result.hpp"
 #include "results/step_result.hpp"
 
 namespace ob {
 namespace {
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"') out += '"';
-    out += ch;
-  }
-  return out + "\"";
-}
-
-std::string csv_value(const ordered_json& v) {
-  if (v.is_null()) return "";
-  if (v.is_string()) return v.get<std::string>();
-  return v.dump();  // numbers in shortest round-trip form, as the result CSV
-}
-
-constexpr const char* stat_names[] = {"median", "p10",   "p90", "min", "max",
-                                      "mean",   "stdev", "cv",  "n"};
 constexpr const char* scalar_names[] = {"exposed_ms", "critical_stage", "tokens_per_s_per_gpu",
                                         "model_tflops_per_gpu", "mfu"};
 
@@ -41,7 +24,7 @@ std::vector<std::string> param_keys(const step_doc& d) {
 std::vector<std::string> header(const std::vector<std::string>& keys) {
   std::vector<std::string> h = {"id", "backend", "simulated"};
   for (const std::string& k : keys) h.push_back("params." + k);
-  for (const char* s : stat_names) h.push_back(std::string("step_ms.") + s);
+  for (const char* s : csv_stat_names) h.push_back(std::string("step_ms.") + s);
   for (const breakdown_part& p : breakdown_parts())
     h.push_back(std::string("breakdown_ms.") + p.key);
   h.insert(h.end(), std::begin(scalar_names), std::end(scalar_names));
@@ -55,7 +38,7 @@ std::vector<std::string> row(const step_doc& d, const step_record& r,
   std::vector<std::string> out = {r.id, d.env.value("backend", std::string()),
                                   d.simulated() ? "true" : "false"};
   for (const std::string& k : keys) out.push_back(csv_value(r.params.value(k, ordered_json())));
-  for (const char* s : stat_names) out.push_back(csv_value(j["step_ms"][s]));
+  for (const char* s : csv_stat_names) out.push_back(csv_value(j["step_ms"][s]));
   for (const breakdown_part& p : breakdown_parts())
     out.push_back(csv_value(j["breakdown_ms"][p.key]));
   for (const char* s : scalar_names) out.push_back(csv_value(j[s]));
@@ -68,21 +51,13 @@ std::vector<std::string> row(const step_doc& d, const step_record& r,
   return out;
 }
 
-void emit(std::string& out, const std::vector<std::string>& cells) {
-  for (std::size_t i = 0; i < cells.size(); ++i) {
-    if (i) out += ',';
-    out += csv_field(cells[i]);
-  }
-  out += "\r\n";  // RFC 4180 line ending, as the result CSV
-}
-
 }  // namespace
 
 std::string step_csv(const step_doc& d) {
   const std::vector<std::string> keys = param_keys(d);
   std::string out;
-  emit(out, header(keys));
-  for (const step_record& r : d.cases) emit(out, row(d, r, keys));
+  append_csv_row(out, header(keys));
+  for (const step_record& r : d.cases) append_csv_row(out, row(d, r, keys));
   return out;
 }
 
