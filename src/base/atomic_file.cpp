@@ -74,7 +74,8 @@ std::string why_not_writable(const std::string& path) {
   if (fs::is_directory(path, ec)) return "is a folder";
   if (const std::string why = not_a_file(path); !why.empty()) return why;
   if (const std::string why = make_parent(path); !why.empty()) return why;
-  const std::string tmp = temporary_path_for(path);
+  // Not the name atomic_file writes through: a temporary seen on disk is always a result.
+  const std::string tmp = path + ".probe." + std::to_string(::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) return std::string("cannot create a file there: ") + std::strerror(errno);
   std::fclose(f);

@@ -60,7 +60,10 @@ class Partial(TempDirTest):
             out = self.path("big%d.json" % attempt)
             p = start(args + ["--json", out])
             tmp = "%s.tmp.%d" % (out, p.pid)
-            while p.poll() is None and not os.path.exists(tmp):
+            # The journal exists from the first case on: a temporary file seen beside it is the
+            # result being written, never the writability probe made before the sweep.
+            while p.poll() is None and not (os.path.exists(tmp) and
+                                            os.path.exists(out + ".journal")):
                 time.sleep(0.001)
             if p.poll() is not None:
                 continue
