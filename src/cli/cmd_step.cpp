@@ -21,6 +21,8 @@ class step_command final : public command {
     app->add_option("--te-launch-ordering", ordering_, "auto | on | off");
     for (const auto& [axis, help] : flag_axes) add_axis(*app, axis, help);
     app->add_option("--set", sets_, "axis=v1,v2 for any step axis, e.g. sm_margin=0,16");
+    app->add_flag("--allow-oom", allow_oom_,
+                  "predict cases over the GPU's memory too (never recommended; docs/MEMORY.md)");
     add_common_flags(*app, flags_, true, false);
     add_answer_flags(*app, flags_.answers);
     add_sweep_flags(*app, flags_);
@@ -41,6 +43,7 @@ class step_command final : public command {
     for (const auto& [axis, values] : values_)
       if (!values.empty()) apply_step_override(sc, axis + "=" + join(values));
     for (const auto& s : sets_) apply_step_override(sc, s);
+    sc.allow_oom = allow_oom_;
     return drive_step(sc, flags_, args,
                       {{"--config", config_},
                        {"--model", model_},
@@ -99,6 +102,7 @@ class step_command final : public command {
   std::map<std::string, std::string> flags_of_;
   common_flags flags_;
   CLI::Option* gpu_given_ = nullptr;
+  bool allow_oom_ = false;
 };
 
 }  // namespace

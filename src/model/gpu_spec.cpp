@@ -144,6 +144,8 @@ void read_datasheet(const json_object& top, gpu_spec& g) {
   if (peak.has("fp8")) g.peak_tflops_fp8 = sourced_positive(peak, "fp8");
   peak.finish();
   g.hbm_gbps = sourced_positive(top, "hbm_gbps");
+  // What the memory model checks a case against (docs/MEMORY.md); without it nothing is refused.
+  if (top.has("hbm_gib")) g.hbm_gib = sourced_positive(top, "hbm_gib");
   g.nvlink_gbps = sourced_positive(top, "nvlink_gbps");
   g.nic_gbps = sourced_positive(top, "nic_gbps");
   json_object tile = top.get_object("gemm_tile");

@@ -30,6 +30,7 @@ struct gpu_spec {
   int sm_count = 0;
   double peak_tflops_bf16 = 0, peak_tflops_fp16 = 0, peak_tflops_fp8 = 0;  // dense tensor
   double hbm_gbps = 0;
+  double hbm_gib = 0;      // memory a process can allocate from; 0 when the file does not say
   double nvlink_gbps = 0;  // per direction, per GPU
   double nic_gbps = 0;     // per NIC, per direction
   int gemm_tile_m = 128, gemm_tile_n = 256;

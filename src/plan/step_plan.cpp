@@ -60,15 +60,10 @@ void stage_planner::make_streams() {
 // Megatron splits the layers evenly over pp x vp chunks; when the embedding and the loss are
 // counted as layers, the first and the last virtual stage hold one layer fewer.
 void stage_planner::plan_chunks() {
-  const int chunks = cfg_.pp * cfg_.vp;
-  const bool accounted = cfg_.layers_used % chunks != 0;
-  const int per_chunk = (cfg_.layers_used + (accounted ? 2 : 0)) / chunks;
   layer_params_ = layer_params(w_.model, cfg_.tp);
+  layers_ = stage_chunk_layers(cfg_, stage_);
   for (int c = 0; c < cfg_.vp; ++c) {
-    int n = per_chunk;
-    if (accounted && first_virtual_stage(stage_, c)) --n;
-    if (accounted && last_virtual_stage(layout_, stage_, c)) --n;
-    layers_.push_back(n);
+    const int n = layers_[static_cast<std::size_t>(c)];
     // Only the first chunk of the first stage splits its gradients into buckets; every other
     // chunk reduces one bucket (docs/BRIDGE_RULES.md §10).
     const bool bucketed = stage_ == 0 && c == 0 && cfg_.dp_overlap;
@@ -101,6 +96,21 @@ std::int64_t stage_planner::bucket_params(int chunk, int bucket) const {
 }
 
 }  // namespace detail
+
+std::vector<int> stage_chunk_layers(const step_config& cfg, int stage) {
+  const int chunks = cfg.pp * cfg.vp;
+  const bool accounted = cfg.layers_used % chunks != 0;
+  const int per_chunk = (cfg.layers_used + (accounted ? 2 : 0)) / chunks;
+  const pp_layout layout{cfg.pp, cfg.vp, cfg.microbatches};
+  std::vector<int> out;
+  for (int c = 0; c < cfg.vp; ++c) {
+    int n = per_chunk;
+    if (accounted && first_virtual_stage(stage, c)) --n;
+    if (accounted && last_virtual_stage(layout, stage, c)) --n;
+    out.push_back(n);
+  }
+  return out;
+}
 
 std::vector<int> bucket_layers(const std::vector<std::int64_t>& layer_params,
                                std::int64_t bucket_size) {

@@ -42,6 +42,11 @@ struct step_plan {
 // should have run check_step).
 step_plan plan_step(const step_inputs& in);
 
+// The transformer layers of each of `stage`'s chunks: pp x vp even chunks, or, when the layers
+// do not divide, the embedding and the loss counted as a layer each in the first and the last
+// virtual stage (Megatron's account_for_embedding/loss_in_pipeline_split).
+std::vector<int> stage_chunk_layers(const step_config& cfg, int stage);
+
 // Gradient bucket sizes (elements) for a chunk's parameters taken in reverse registration order
 // (the order backprop finishes them): a bucket closes once it reaches `bucket_size`; 0 means one
 // bucket for everything (docs/BRIDGE_RULES.md §10).

@@ -111,9 +111,10 @@ std::string differing_work(const step_doc& d) {
 ranked_sweep ranked(const step_doc& d) {
   ranked_sweep s;
   s.simulated = d.simulated();
+  // A case over the GPU's memory (predicted with --allow-oom) cannot run: never the answer.
   for (const step_record& c : d.cases)
-    s.cases.push_back(
-        {&c.id, &c.params, c.step_ms.median, c.step_ms.n > 0, c.tokens_per_s_per_gpu});
+    s.cases.push_back({&c.id, &c.params, c.step_ms.median,
+                       c.step_ms.n > 0 && !(c.memory && c.memory->over()), c.tokens_per_s_per_gpu});
   const std::string differing = d.cases.empty() ? "" : differing_work(d);
   s.measure = differing.empty() ? rank_measure::time : rank_measure::throughput;
   s.ranked_by = differing.empty()

@@ -15,9 +15,12 @@ constexpr const char* scalar_names[] = {"exposed_ms", "critical_stage", "tokens_
 std::vector<std::string> param_keys(const step_doc& d) {
   std::vector<std::string> keys;
   std::set<std::string> seen;
-  for (const step_record& r : d.cases)
-    for (auto it = r.params.begin(); it != r.params.end(); ++it)
+  auto add = [&](const ordered_json& params) {
+    for (auto it = params.begin(); it != params.end(); ++it)
       if (seen.insert(it.key()).second) keys.push_back(it.key());
+  };
+  for (const step_record& r : d.cases) add(r.params);
+  for (const oom_record& r : d.oom) add(r.params);
   return keys;
 }
 
@@ -28,7 +31,8 @@ std::vector<std::string> header(const std::vector<std::string>& keys) {
   for (const breakdown_part& p : breakdown_parts())
     h.push_back(std::string("breakdown_ms.") + p.key);
   h.insert(h.end(), std::begin(scalar_names), std::end(scalar_names));
-  h.insert(h.end(), {"compute_only_ms.median", "main_cause", "why", "warnings"});
+  h.insert(h.end(),
+           {"compute_only_ms.median", "main_cause", "why", "memory_gib.total", "fits", "warnings"});
   return h;
 }
 
@@ -45,9 +49,25 @@ std::vector<std::string> row(const step_doc& d, const step_record& r,
   out.push_back(r.compute_only_ms ? csv_value(r.compute_only_ms->median) : "");
   out.push_back(r.diagnosis ? std::string(to_string(r.diagnosis->main_cause)) : "");
   out.push_back(r.diagnosis ? why_text(*r.diagnosis) : "-");
+  out.push_back(r.memory ? csv_value(r.memory->gib.total()) : "");
+  out.push_back(r.memory && r.memory->fits ? (*r.memory->fits ? "true" : "false") : "");
   std::string warnings;
   for (const std::string& w : r.warnings) warnings += (warnings.empty() ? "" : "; ") + w;
   out.push_back(warnings);
+  return out;
+}
+
+// A case over the GPU's memory: its params and memory, every predicted column empty.
+std::vector<std::string> oom_row(const step_doc& d, const oom_record& r,
+                                 const std::vector<std::string>& keys) {
+  std::vector<std::string> out = {r.id, d.env.value("backend", std::string()),
+                                  d.simulated() ? "true" : "false"};
+  for (const std::string& k : keys) out.push_back(csv_value(r.params.value(k, ordered_json())));
+  const std::size_t empty = std::size(csv_stat_names) + breakdown_parts().size() +
+                            std::size(scalar_names) + 2;  // + compute_only_ms, main_cause
+  out.insert(out.end(), empty, "");
+  out.insert(out.end(), {"not run: over the GPU's memory (--allow-oom predicts it)",
+                         csv_value(r.memory.gib.total()), "false", ""});
   return out;
 }
 
@@ -58,6 +78,7 @@ std::string step_csv(const step_doc& d) {
   std::string out;
   append_csv_row(out, header(keys));
   for (const step_record& r : d.cases) append_csv_row(out, row(d, r, keys));
+  for (const oom_record& r : d.oom) append_csv_row(out, oom_row(d, r, keys));
   return out;
 }
 

@@ -22,6 +22,9 @@ step_doc step_from_json(const ordered_json& oj, const std::string& file) {
   if (const auto r = top.get_optional_object("recommendation"))
     d.rec = step_recommendation_from_json(*r);
   d.planned_cases = partial_marker_from_json(top, cases.size());
+  const json& oom = top.get_raw("oom");
+  if (!oom.is_null() && !oom.is_array())
+    top.fail("oom", "expected an array, got " + describe_json(oom));
   top.finish();
   d.tool = oj["tool"];
   d.env = oj["env"];
@@ -33,6 +36,13 @@ step_doc step_from_json(const ordered_json& oj, const std::string& file) {
     if (!ids.insert(r.id).second)
       json_object(cases[i], file, where).fail("id", "duplicate case id '" + r.id + "'");
     d.cases.push_back(std::move(r));
+  }
+  for (std::size_t i = 0; oom.is_array() && i < oom.size(); ++i) {
+    oom_record r = oom_record_from_json(oj["oom"][i], file, "oom[" + std::to_string(i) + "]");
+    if (!ids.insert(r.id).second)
+      json_object(oom[i], file, "oom[" + std::to_string(i) + "]")
+          .fail("id", "duplicate case id '" + r.id + "'");
+    d.oom.push_back(std::move(r));
   }
   return d;
 }

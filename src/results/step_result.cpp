@@ -49,6 +49,52 @@ ordered_json to_json(const step_breakdown& b) {
   return j;
 }
 
+namespace {
+
+// The memory model's parts, in the order memory_gib lists them (docs/MEMORY.md).
+struct memory_part {
+  const char* key;
+  double memory_parts::*value;
+};
+constexpr std::array<memory_part, 6> memory_part_list = {
+    {{"weights", &memory_parts::weights},
+     {"gradients", &memory_parts::gradients},
+     {"optimizer", &memory_parts::optimizer},
+     {"activations", &memory_parts::activations},
+     {"buffers", &memory_parts::buffers},
+     {"reserve", &memory_parts::reserve}}};
+
+void memory_to_json(const memory_estimate& m, ordered_json& j) {
+  ordered_json gib = ordered_json::object();
+  for (const memory_part& p : memory_part_list) gib[p.key] = m.gib.*p.value;
+  gib["total"] = m.gib.total();
+  j["memory_gib"] = gib;
+  j["memory_stage"] = m.stage;
+  j["fits"] = m.fits ? ordered_json(*m.fits) : ordered_json(nullptr);
+}
+
+}  // namespace
+
+memory_estimate memory_from_json(const json_object& o) {
+  memory_estimate m;
+  const json_object gib = o.get_object("memory_gib");
+  for (const memory_part& p : memory_part_list) m.gib.*p.value = gib.get_number(p.key);
+  gib.get_number("total");  // the parts' sum, written for readers; recomputed here
+  gib.finish();
+  m.stage = static_cast<int>(o.get_int_in("memory_stage", 0, 1 << 20));
+  m.fits = o.get_optional_bool("fits");
+  return m;
+}
+
+ordered_json to_json(const oom_record& r) {
+  ordered_json j;
+  j["id"] = r.id;
+  j["params"] = r.params;
+  j["config"] = r.config;
+  memory_to_json(r.memory, j);
+  return j;
+}
+
 ordered_json to_json(const step_record& r) {
   ordered_json j;
   j["id"] = r.id;
@@ -64,6 +110,7 @@ ordered_json to_json(const step_record& r) {
   j["model_tflops_per_gpu"] = r.model_tflops_per_gpu;
   j["mfu"] = r.mfu;
   j["warnings"] = r.warnings;
+  if (r.memory) memory_to_json(*r.memory, j);
   return j;
 }
 
@@ -77,6 +124,10 @@ ordered_json to_json(const step_doc& d) {
   j["config"] = d.config;
   // Before the cases, as in a result document: the cases stay the last, longest value.
   j["recommendation"] = d.rec ? step_recommendation_json(*d.rec) : ordered_json(nullptr);
+  if (!d.oom.empty()) {
+    j["oom"] = ordered_json::array();
+    for (const oom_record& r : d.oom) j["oom"].push_back(to_json(r));
+  }
   j["cases"] = ordered_json::array();
   for (const step_record& r : d.cases) j["cases"].push_back(to_json(r));
   return j;
@@ -122,6 +173,24 @@ step_record step_record_from_json(const ordered_json& j, const std::string& file
   r.model_tflops_per_gpu = o.get_number("model_tflops_per_gpu");
   r.mfu = o.get_number("mfu");
   r.warnings = o.get_string_list("warnings");
+  if (o.has("memory_gib")) r.memory = memory_from_json(o);
+  o.finish();
+  return r;
+}
+
+oom_record oom_record_from_json(const ordered_json& j, const std::string& file,
+                                const std::string& where) {
+  const json plain = json::parse(dump_json(j));
+  const json_object o(plain, file, where);
+  oom_record r;
+  r.id = o.get_string("id");
+  if (r.id.empty()) o.fail("id", "expected a non-empty string");
+  o.get_object("params");
+  o.get_object("config");
+  r.params = j.at("params");
+  r.config = j.at("config");
+  r.memory = memory_from_json(o);
+  if (!r.memory.over()) o.fail("fits", "expected false: the oom list holds cases that do not fit");
   o.finish();
   return r;
 }
@@ -147,18 +216,27 @@ struct step_params {
   std::vector<std::string> fixed;  // "key=value"
 };
 
+// Every row's params: the predicted cases', then the oom entries'.
+std::vector<const ordered_json*> row_params(const step_doc& d) {
+  std::vector<const ordered_json*> out;
+  for (const step_record& r : d.cases) out.push_back(&r.params);
+  for (const oom_record& r : d.oom) out.push_back(&r.params);
+  return out;
+}
+
 step_params split_step_params(const step_doc& d) {
   step_params out;
   for (const knob_impact& k : param_impacts(ranked(d))) out.varying.push_back(k.axis);
+  const std::vector<const ordered_json*> rows = row_params(d);
   std::vector<std::string> keys;
-  for (const step_record& r : d.cases)
-    for (auto it = r.params.begin(); it != r.params.end(); ++it)
+  for (const ordered_json* p : rows)
+    for (auto it = p->begin(); it != p->end(); ++it)
       if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
   for (const std::string& k : keys) {
     if (std::find(out.varying.begin(), out.varying.end(), k) != out.varying.end()) continue;
-    const ordered_json first = d.cases.front().params.value(k, ordered_json());
-    const bool same = std::all_of(d.cases.begin(), d.cases.end(), [&](const step_record& r) {
-      return r.params.value(k, ordered_json()) == first;
+    const ordered_json first = rows.front()->value(k, ordered_json());
+    const bool same = std::all_of(rows.begin(), rows.end(), [&](const ordered_json* p) {
+      return p->value(k, ordered_json()) == first;
     });
     if (same)
       out.fixed.push_back(k + "=" + param_text(first));
@@ -168,18 +246,31 @@ step_params split_step_params(const step_doc& d) {
   return out;
 }
 
-// The varying params' cells, left-aligned to their column; "-" where a case lacks the param.
+// The varying params' cells of one row (the heading when `row` is null), left-aligned to their
+// column; "-" where a case lacks the param.
 std::vector<std::string> param_cells(const step_doc& d, const std::vector<std::string>& varying,
-                                     const step_record* r) {
+                                     const ordered_json* row) {
   std::vector<std::string> out;
   for (const std::string& k : varying) {
     std::size_t w = k.size();
-    for (const step_record& c : d.cases)
-      w = std::max(w, c.params.contains(k) ? param_text(c.params[k]).size() : 1);
-    const std::string v = !r ? k : r->params.contains(k) ? param_text(r->params[k]) : "-";
+    for (const ordered_json* p : row_params(d))
+      w = std::max(w, p->contains(k) ? param_text((*p)[k]).size() : 1);
+    const std::string v = !row ? k : row->contains(k) ? param_text((*row)[k]) : "-";
     out.push_back(pad(v, w, false));
   }
   return out;
+}
+
+// "79.6 GiB", or "memory (the GPU file gives none)".
+std::string memory_capacity_text(const step_doc& d) {
+  const double gib = d.config.value("hbm_gib", 0.0);
+  return gib > 0 ? fixed(gib, 1) + " GiB" : "memory (the GPU file gives none)";
+}
+
+// The estimate's total; "OOM" before it when it does not fit.
+std::string memory_cell(const std::optional<memory_estimate>& m) {
+  if (!m) return "-";
+  return (m->over() ? "OOM " : "") + fixed(m->gib.total(), 1);
 }
 
 std::vector<std::string> metric_cells(const step_record& r) {
@@ -187,7 +278,17 @@ std::vector<std::string> metric_cells(const step_record& r) {
   for (const breakdown_part& p : breakdown_parts())
     cells.push_back(fixed(r.breakdown_ms.*p.value, 1));
   cells.insert(cells.end(), {fixed(r.tokens_per_s_per_gpu, 0), fixed(r.model_tflops_per_gpu, 1),
-                             fixed(100 * r.mfu, 1), r.diagnosis ? why_text(*r.diagnosis) : "-"});
+                             fixed(100 * r.mfu, 1), memory_cell(r.memory),
+                             r.diagnosis ? why_text(*r.diagnosis) : "-"});
+  return cells;
+}
+
+// An oom entry's row: its params, OOM and its memory, nothing predicted.
+std::vector<std::string> oom_cells(const oom_record& r) {
+  std::vector<std::string> cells(breakdown_parts().size() + 4, "-");
+  cells.front() = "OOM";
+  cells.push_back(memory_cell(r.memory));
+  cells.push_back("not run: over the GPU's memory (--allow-oom predicts it)");
   return cells;
 }
 
@@ -201,19 +302,38 @@ std::string table_line(const std::vector<std::string>& params,
   return out + "\n";
 }
 
+// Why cases are missing from the ranking: over the GPU's memory, not run or never recommended.
+std::string oom_note(const step_doc& d) {
+  const auto over = std::count_if(d.cases.begin(), d.cases.end(), [](const step_record& r) {
+    return r.memory && r.memory->over();
+  });
+  std::string out;
+  if (!d.oom.empty())
+    out += std::to_string(d.oom.size()) + " case(s) over the GPU's " + memory_capacity_text(d) +
+           " not run (--allow-oom predicts them); the recommendation is among the cases that "
+           "fit\n";
+  if (over > 0)
+    out += std::to_string(over) +
+           " predicted case(s) do not fit the GPU's memory (OOM): never recommended\n";
+  return out;
+}
+
 }  // namespace
 
 std::string format_step_table(const step_doc& d) {
-  const step_params params = d.cases.empty() ? step_params{} : split_step_params(d);
+  const step_params params =
+      d.cases.empty() && d.oom.empty() ? step_params{} : split_step_params(d);
   std::vector<std::string> head = {"step ms"};
   for (const breakdown_part& p : breakdown_parts()) head.push_back(p.heading);
-  head.insert(head.end(), {"tok/s/GPU", "TFLOP/s", "MFU %", "why"});
+  head.insert(head.end(), {"tok/s/GPU", "TFLOP/s", "MFU %", "mem GiB", "why"});
   std::string out = banner_line(d.env) + "\n";
   if (d.planned_cases) out += partial_text(d.planned_cases, d.cases.size()) + "\n";
   out += table_line(param_cells(d, params.varying, nullptr), head);
   for (const step_record& r : d.cases)
-    out += table_line(param_cells(d, params.varying, &r), metric_cells(r));
-  if (d.cases.empty()) out += "(no cases)\n";
+    out += table_line(param_cells(d, params.varying, &r.params), metric_cells(r));
+  for (const oom_record& r : d.oom)
+    out += table_line(param_cells(d, params.varying, &r.params), oom_cells(r));
+  if (d.cases.empty() && d.oom.empty()) out += "(no cases)\n";
   if (!params.fixed.empty()) {
     out += "all cases:";
     for (const std::string& p : params.fixed) out += " " + p;
@@ -222,8 +342,11 @@ std::string format_step_table(const step_doc& d) {
   out +=
       "times in ms on the critical stage; the breakdown adds up to the step; TFLOP/s per GPU "
       "by Megatron's formula (no recompute), MFU against the dense peak; why = the main cause "
-      "of the exposed time and its dimension (docs/ARCHITECTURE.md §7.1)\n";
+      "of the exposed time and its dimension (docs/ARCHITECTURE.md §7.1); mem GiB = the memory "
+      "model's estimate per GPU on the most loaded stage (docs/MEMORY.md), OOM over the GPU's " +
+      memory_capacity_text(d) + "\n";
   if (d.rec && !d.cases.empty()) out += recommendation_line(*d.rec, d) + "\n";
+  out += oom_note(d);
   for (const step_record& r : d.cases)
     for (const std::string& w : r.warnings) out += "warning: " + r.id + ": " + w + "\n";
   return out;

@@ -10,6 +10,7 @@
 #include "analysis/step_metrics.hpp"
 #include "base/json_util.hpp"
 #include "base/stats.hpp"
+#include "model/memory.hpp"
 #include "results/recommend.hpp"
 
 namespace ob {
@@ -30,6 +31,15 @@ struct step_record {
   double model_tflops_per_gpu = 0;  // Megatron's formula, recomputation not counted
   double mfu = 0;                   // model TFLOP/s over the GPU's dense peak for the dtype
   std::vector<std::string> warnings;
+  std::optional<memory_estimate> memory;  // absent in documents written before the memory model
+};
+
+// A case the memory model says does not fit: listed in the document's "oom", never run.
+struct oom_record {
+  std::string id;
+  ordered_json params = ordered_json::object();
+  ordered_json config = ordered_json::object();
+  memory_estimate memory;
 };
 
 struct step_doc {
@@ -37,7 +47,9 @@ struct step_doc {
   ordered_json env = ordered_json::object();
   ordered_json config = ordered_json::object();
   std::vector<step_record> cases;
-  // Which case to use (results/recommend.hpp): the lowest step median; set at the end of the sweep.
+  std::vector<oom_record> oom;  // not run: over the GPU's memory (docs/MEMORY.md)
+  // Which case to use (results/recommend.hpp): the lowest step median of the cases that fit; set
+  // at the end of the sweep.
   std::optional<recommendation> rec;
   // The sweep's case count when it stopped before its last case ("complete": false,
   // results/document.hpp); nullopt for a complete document.
@@ -55,6 +67,7 @@ const std::array<breakdown_part, 8>& breakdown_parts();
 
 ordered_json to_json(const step_breakdown& b);
 ordered_json to_json(const step_record& r);
+ordered_json to_json(const oom_record& r);
 ordered_json to_json(const step_doc& d);
 // Strict reader, as result_from_json (results/result.hpp): unknown or missing fields, wrong types,
 // a wrong schema string, duplicate case ids and a top-level "simulated" that disagrees with
@@ -68,6 +81,11 @@ step_doc load_step(const std::string& path);
 // ..."). Params and config keep their key order, so to_json gives back the same text.
 step_record step_record_from_json(const ordered_json& j, const std::string& file,
                                   const std::string& where);
+// An entry of the document's "oom" list, read as strictly; "fits" must be false.
+oom_record oom_record_from_json(const ordered_json& j, const std::string& file,
+                                const std::string& where);
+// "memory_gib", "memory_stage" and "fits" of a case or an oom entry.
+memory_estimate memory_from_json(const json_object& o);
 // Streamed case by case through a temporary file and a rename (write_json_streamed): a crash
 // never leaves half a result (exit 3 on I/O).
 void write_step_json(const std::string& path, const step_doc& d);

@@ -10,6 +10,7 @@
 #include "base/error.hpp"
 #include "base/stats.hpp"
 #include "bridge/resolve.hpp"
+#include "plan/memory_model.hpp"
 #include "results/trace.hpp"
 #include "run/journal.hpp"
 #include "run/run_spec.hpp"
@@ -93,6 +94,13 @@ void resolve_tp(step_run_case& rc, const gpu_spec& gpu, const bridge_tp_cfg& bri
   rc.tp_source = preset ? preset->name : "te_default";
 }
 
+// TE allocates one userbuffer per GEMM slot it overlaps (docs/MEMORY.md §3).
+int userbuffer_count(const slot_overlap_map& methods) {
+  return static_cast<int>(std::count_if(methods.begin(), methods.end(), [](const auto& m) {
+    return m.second.method != overlap_method::none;
+  }));
+}
+
 ordered_json case_config(const step_run_case& rc) {
   const step_config& c = rc.c.cfg;
   return {{"gpus", c.gpus},
@@ -160,6 +168,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   check_step(sc, cfg, rc.model, gpu, rc.cluster);
   rc.model.layers = cfg.layers_used;
   resolve_tp(rc, gpu, bridge);
+  rc.memory = estimate_memory(rc.model, gpu, cfg, userbuffer_count(rc.tp_methods));
   rc.cdmc = cfg.cdmc ? *cfg.cdmc : bridge_cdmc(cfg, gpu, rc.cdmc_source);
   if (cfg.cdmc) rc.cdmc_source = "given";
   rc.c.knobs.te_launch_ordering = te_launch_ordering_applies(
@@ -203,7 +212,10 @@ step_spec resolve_step(const step_scenario& scenario) {
                  {"sustained_clock_factor", spec.gpu.sustained_clock_factor},
                  {"cluster", cluster.name},
                  {"bridge_config", sc.bridge_config},
-                 {"te_launch_ordering", to_string(sc.te_launch_ordering)}};
+                 {"te_launch_ordering", to_string(sc.te_launch_ordering)},
+                 {"hbm_gib", spec.gpu.hbm_gib},
+                 {"allow_oom", sc.allow_oom}};
+  spec.allow_oom = sc.allow_oom;
   return spec;
 }
 
@@ -232,6 +244,7 @@ step_record summarise(const step_spec& spec, const step_run_case& rc, const prog
   r.id = rc.c.id;
   r.params = rc.c.params;
   r.config = rc.config;
+  r.memory = rc.memory;
   const auto ov = static_cast<int>(variant::overlapped);
   const auto co = static_cast<int>(variant::compute_only);
   r.step_ms = compute_stats(m[ov].front().iter_ms);
@@ -329,8 +342,14 @@ step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communic
   }
   const std::set<std::string> finished = agree_on_finished(finished_here, comm);
   std::vector<std::size_t> todo;
-  for (std::size_t i = 0; i < spec.cases.size(); ++i)
-    if (!finished.count(spec.cases[i].c.id)) todo.push_back(i);
+  std::set<std::string> oom;
+  for (std::size_t i = 0; i < spec.cases.size(); ++i) {
+    const step_run_case& rc = spec.cases[i];
+    if (rc.memory.over() && !spec.allow_oom)
+      oom.insert(rc.c.id);
+    else if (!finished.count(rc.c.id))
+      todo.push_back(i);
+  }
   std::size_t done = 0;
   for (std::size_t index : todo) {
     if ((out.stopped = agree_on_stop(hooks.should_stop, comm)) != 0) break;
@@ -340,11 +359,14 @@ step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communic
     by_id.emplace(r.id, std::move(r));
     if (hooks.progress) hooks.progress(++done, todo.size(), spec.cases[index].c.id);
   }
-  for (const step_run_case& rc : spec.cases)
+  for (const step_run_case& rc : spec.cases) {
+    if (oom.count(rc.c.id)) out.doc.oom.push_back({rc.c.id, rc.c.params, rc.config, rc.memory});
     if (auto it = by_id.find(rc.c.id); it != by_id.end())
       out.doc.cases.push_back(std::move(it->second));
+  }
   out.doc.rec = recommend(out.doc);  // of the cases finished (docs/ARCHITECTURE.md §7.2)
-  if (out.doc.cases.size() < spec.cases.size()) out.doc.planned_cases = spec.cases.size();
+  if (out.doc.cases.size() + out.doc.oom.size() < spec.cases.size())
+    out.doc.planned_cases = spec.cases.size();
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include "model/communicator.hpp"
 #include "model/executor.hpp"
 #include "model/gpu_spec.hpp"
+#include "model/memory.hpp"
 #include "model/model_spec.hpp"
 #include "plan/step_plan.hpp"
 #include "results/step_result.hpp"
@@ -28,6 +29,7 @@ struct step_run_case {
   int cdmc = cdmc_default;
   std::string cdmc_source;  // "swept" or what set it
   ordered_json config;      // the record's config
+  memory_estimate memory;   // the memory model's estimate (plan/memory_model.hpp)
 };
 
 struct step_spec {
@@ -37,6 +39,9 @@ struct step_spec {
   measure_options measure;
   std::vector<std::string> warnings;
   ordered_json config;  // the document's config
+  // Cases that do not fit the GPU's memory are predicted only when asked (--allow-oom); else
+  // they are listed in the document's "oom" and never run (docs/MEMORY.md).
+  bool allow_oom = false;
 };
 
 // Stage 2: loads the model, GPU and cluster, checks every case's layout (config_error naming

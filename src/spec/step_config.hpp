@@ -64,6 +64,7 @@ struct step_scenario {
   std::vector<sweep_axis> axes;  // only the axes given
   step_config base;              // what an axis not given keeps (a Bridge config's settings)
   int warmup = 5, iters = 20;
+  bool allow_oom = false;  // --allow-oom: predict cases over the GPU's memory (never recommended)
 };
 
 // Every step axis, in the order a case id lists them. Layer knobs (order, sm_margin, comm_ctas,

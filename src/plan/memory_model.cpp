@@ -1,0 +1,148 @@
+#include "plan/memory_model.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "plan/pp_schedule.hpp"
+#include "plan/step_plan.hpp"
+#include "plan/step_stage.hpp"
+
+namespace ob {
+namespace {
+
+constexpr double gib = 1024.0 * 1024.0 * 1024.0;
+
+// Bytes per token of one layer's stored tensors (docs/MEMORY.md §2), by what shards them.
+struct layer_bytes {
+  double replicated = 0;  // norms, GEMM inputs, dropout masks: sharded by TP only under SP
+  double tp_sharded = 0;  // Q, K, V, the attention output, the MLP's hidden activations
+  double scores = 0;      // the attention scores of unfused attention (per token, per key)
+};
+
+layer_bytes per_token(const model_spec& m) {
+  const double h = static_cast<double>(m.hidden), f = static_cast<double>(m.ffn_hidden);
+  const double hkv = static_cast<double>(m.kv_heads * m.head_dim());
+  const double f1 = m.gated_mlp ? 2 * f : f;
+  const double mask = m.hidden_dropout > 0 ? h : 0;  // one byte per element
+  layer_bytes b;
+  // Two norms' inputs, the QKV and FC1 inputs, the two dropout masks after the sub-layers.
+  b.replicated = 4 * h + 2 * h + 2 * h + 2 * mask;
+  // Q, K, V; the attention output (the projection's input); FC1's output and the activation's.
+  b.tp_sharded = 2 * (h + 2 * hkv) + 2 * h + 2 * f1 + 2 * f;
+  if (m.attention == attention_backend::unfused)
+    b.scores = m.attention_dropout > 0 ? 5 : 2;  // softmax out; + dropout mask and output
+  else
+    b.tp_sharded += 4.0 * static_cast<double>(m.heads);  // flash: fp32 log-sum-exp per head
+  return b;
+}
+
+}  // namespace
+
+double layer_activation_bytes(const model_spec& m, const step_config& cfg) {
+  const double t = cfg.tp;
+  const bool sp = cfg.sequence_parallel && cfg.tp > 1;
+  const double tokens = static_cast<double>(m.seq_length) / cfg.cp * static_cast<double>(cfg.mbs);
+  const layer_bytes b = per_token(m);
+  const double rep = sp ? 1.0 / t : 1.0;
+  if (cfg.recompute == recompute_mode::full)
+    return tokens * 2 * static_cast<double>(m.hidden) * rep;
+  double bytes = tokens * (b.replicated * rep + b.tp_sharded / t);
+  // Scores: every local query against the whole sequence's keys, each head's share on its rank.
+  if (cfg.recompute == recompute_mode::none)
+    bytes +=
+        tokens * b.scores * static_cast<double>(m.heads) * static_cast<double>(m.seq_length) / t;
+  return bytes;
+}
+
+namespace {
+
+// The most activation bytes `stage` holds at once: Megatron's schedule run forward, each
+// forward pass adding its chunk's layers until the matching backward frees them.
+double peak_stored(const step_config& cfg, int stage, double per_layer) {
+  const pp_layout layout{cfg.pp, cfg.vp, cfg.microbatches};
+  const std::vector<int> layers = stage_chunk_layers(cfg, stage);
+  double now = 0, peak = 0;
+  for (const pp_action& a : pp_actions(layout, stage, false)) {
+    if (a.what == pp_action::kind::comm) continue;
+    const double d = per_layer * layers[static_cast<std::size_t>(a.chunk)];
+    now += a.what == pp_action::kind::forward ? d : -d;
+    peak = std::max(peak, now);
+  }
+  return peak;
+}
+
+// The stage's activations: the schedule's peak, the working layer of full recompute, and the
+// loss's fp32 logits on the last stage (Korthikanti et al. §4.3: 4sbv/t).
+double stage_activations(const model_spec& m, const step_config& cfg, int stage) {
+  double bytes = peak_stored(cfg, stage, layer_activation_bytes(m, cfg));
+  if (cfg.recompute == recompute_mode::full) {
+    step_config whole = cfg;
+    whole.recompute = recompute_mode::none;
+    bytes += layer_activation_bytes(m, whole);
+  }
+  const double tokens = static_cast<double>(m.seq_length) / cfg.cp * cfg.mbs;
+  if (stage == cfg.pp - 1) bytes += 4 * tokens * static_cast<double>(m.vocab_size) / cfg.tp;
+  return bytes;
+}
+
+std::int64_t stage_params(const model_spec& m, const step_config& cfg, int stage) {
+  std::int64_t layers = 0;
+  for (int n : stage_chunk_layers(cfg, stage)) layers += n;
+  std::int64_t p = layers * detail::layer_params(m, cfg.tp);
+  const std::int64_t embedding = m.vocab_size / cfg.tp * m.hidden;
+  if (stage == 0) p += embedding;
+  if (stage == cfg.pp - 1) p += embedding;  // the output layer (a copy when tied)
+  return p;
+}
+
+// Megatron's mixed precision (docs/MEMORY.md §1): 16-bit weights (fp8 adds its cached copy),
+// fp32 or 16-bit main gradients, fp32 master weights and Adam's two moments, sharded over
+// DP x CP by the distributed optimizer (with 16-bit gradients it also keeps an fp32 copy).
+void add_model_state(memory_parts& out, const model_spec& m, const step_config& cfg, int stage) {
+  const double p = static_cast<double>(stage_params(m, cfg, stage));
+  out.weights = p * (m.type == dtype::fp8 ? 3 : 2) / gib;
+  out.gradients = p * (cfg.grad_reduce_in_fp32 ? 4 : 2) / gib;
+  const double shards = cfg.distributed_optimizer ? cfg.dp * cfg.cp : 1;
+  out.optimizer = p * (cfg.grad_reduce_in_fp32 ? 12 : 16) / shards / gib;
+}
+
+// NCCL's per-communicator buffers, TE's userbuffers (one [s·b, h] 16-bit buffer per
+// overlapped GEMM) and the two pipeline receive buffers (docs/MEMORY.md §3).
+double buffer_bytes(const model_spec& m, const step_config& cfg, int ub_buffers) {
+  constexpr double nccl_per_communicator = 0.25 * gib;
+  int communicators = 0;
+  for (int size : {cfg.tp, cfg.cp, cfg.dp * cfg.cp, cfg.pp}) communicators += size > 1 ? 1 : 0;
+  const double tokens = static_cast<double>(m.seq_length) / cfg.cp * cfg.mbs;
+  const double h = static_cast<double>(m.hidden);
+  const double ub = ub_buffers * 2 * tokens * h;
+  const double p2p = cfg.pp > 1 ? 2 * 2 * tokens * h / (cfg.sequence_parallel ? cfg.tp : 1) : 0;
+  return communicators * nccl_per_communicator + ub + p2p;
+}
+
+memory_parts stage_memory(const model_spec& m, const step_config& cfg, int stage, int ub) {
+  memory_parts out;
+  add_model_state(out, m, cfg, stage);
+  out.activations = stage_activations(m, cfg, stage) / gib;
+  out.buffers = buffer_bytes(m, cfg, ub) / gib;
+  // The CUDA context and library workspaces, and the caching allocator's fragmentation.
+  out.reserve = 1.0 + 0.05 * out.total();
+  return out;
+}
+
+}  // namespace
+
+memory_estimate estimate_memory(const model_spec& model, const gpu_spec& gpu,
+                                const step_config& cfg, int ub_buffers) {
+  memory_estimate best;
+  for (int stage : {0, cfg.pp - 1}) {
+    const memory_parts parts = stage_memory(model, cfg, stage, ub_buffers);
+    if (stage == 0 || parts.total() > best.gib.total()) {
+      best.gib = parts;
+      best.stage = stage;
+    }
+  }
+  if (gpu.hbm_gib > 0) best.fits = best.gib.total() <= gpu.hbm_gib;
+  return best;
+}
+
+}  // namespace ob

@@ -1,0 +1,177 @@
+// The memory model (docs/MEMORY.md): Korthikanti et al.'s per-layer activation formulas, the
+// in-flight micro-batches of 1F1B and interleaved schedules, Megatron's bytes per parameter,
+// and the cases that must not fit and published layouts that must.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "base/build_info.hpp"
+#include "model/gpu_spec.hpp"
+#include "plan/memory_model.hpp"
+#include "plan/step_stage.hpp"
+#include "run/step_run.hpp"
+
+namespace ob {
+namespace {
+
+constexpr double gib = 1024.0 * 1024.0 * 1024.0;
+
+// The GPT shape Korthikanti et al. count: MHA, a 4h GeLU MLP, unfused attention, dropout.
+model_spec korthikanti_gpt() {
+  model_spec m;
+  m.hidden = 12288;
+  m.ffn_hidden = 4 * 12288;
+  m.heads = m.kv_heads = 96;
+  m.seq_length = 2048;
+  m.layers = 96;
+  m.vocab_size = 51200;
+  m.attention = attention_backend::unfused;
+  m.attention_dropout = m.hidden_dropout = 0.1;
+  return m;
+}
+
+step_config layout(int tp, bool sp, recompute_mode r, int mbs = 1, int cp = 1) {
+  step_config c;
+  c.tp = tp;
+  c.sequence_parallel = sp;
+  c.recompute = r;
+  c.mbs = mbs;
+  c.cp = cp;
+  return c;
+}
+
+// Table 2 of arXiv 2205.05198: activation bytes per layer, s b h (34 + 5as/h) and its shards.
+TEST(Memory, LayerActivationsFollowKorthikanti) {
+  const model_spec m = korthikanti_gpt();
+  const double s = 2048, b = 2, h = 12288, a = 96, t = 8;
+  const double sbh = s * b * h;
+  const auto at = [&](int tp, bool sp, recompute_mode r) {
+    return layer_activation_bytes(m, layout(tp, sp, r, 2));
+  };
+  EXPECT_DOUBLE_EQ(at(1, false, recompute_mode::none), sbh * (34 + 5 * a * s / h));
+  EXPECT_DOUBLE_EQ(at(8, false, recompute_mode::none), sbh * (10 + 24 / t + 5 * a * s / (h * t)));
+  EXPECT_DOUBLE_EQ(at(8, true, recompute_mode::none), sbh / t * (34 + 5 * a * s / h));
+  EXPECT_DOUBLE_EQ(at(8, true, recompute_mode::selective), sbh / t * 34);
+  EXPECT_DOUBLE_EQ(at(8, false, recompute_mode::selective), sbh * (10 + 24 / t));
+  EXPECT_DOUBLE_EQ(at(8, false, recompute_mode::full), 2 * sbh);
+  EXPECT_DOUBLE_EQ(at(8, true, recompute_mode::full), 2 * sbh / t);
+}
+
+// Context parallelism splits the sequence: every per-token tensor halves with cp = 2; the
+// scores of unfused attention keep every key, so they halve too (half the queries).
+TEST(Memory, ContextParallelHalvesTheLayer) {
+  model_spec m = korthikanti_gpt();
+  for (auto backend : {attention_backend::unfused, attention_backend::flash}) {
+    m.attention = backend;
+    const double one = layer_activation_bytes(m, layout(4, true, recompute_mode::none, 1, 1));
+    const double two = layer_activation_bytes(m, layout(4, true, recompute_mode::none, 1, 2));
+    EXPECT_DOUBLE_EQ(two, one / 2) << to_string(backend);
+  }
+}
+
+// Flash attention never stores the s x s scores: its layer is selective recompute's.
+TEST(Memory, FlashAttentionStoresNoScores) {
+  model_spec m = korthikanti_gpt();
+  m.attention = attention_backend::flash;
+  m.attention_dropout = 0;
+  const step_config c = layout(8, true, recompute_mode::none);
+  const double sbh = 2048.0 * 12288;
+  // 34 s b h / t, plus the fp32 log-sum-exp per head: 4 a s b / t.
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(m, c), sbh / 8 * 34 + 4.0 * 96 * 2048 / 8);
+}
+
+gpu_spec gpu_with(double hbm_gib) {
+  gpu_spec g;
+  g.hbm_gib = hbm_gib;
+  return g;
+}
+
+// A checked layout: dp, micro-batches and layers filled as check_step would.
+step_config pipeline(int pp, int vp, int microbatches, int layers) {
+  step_config c = layout(1, false, recompute_mode::none);
+  c.pp = pp;
+  c.vp = vp;
+  c.microbatches = microbatches;
+  c.layers_used = layers;
+  c.gpus = pp;
+  return c;
+}
+
+// 1F1B holds pp micro-batches on the first stage: L layers' worth; interleaving holds
+// L (1 + (p - 1) / (p v)) (Korthikanti et al. §4.2.3).
+TEST(Memory, FirstStageHoldsThePipelinesInFlightMicroBatches) {
+  model_spec m = korthikanti_gpt();
+  m.vocab_size = 128;  // the last stage's logits stay small: the first stage is the loaded one
+  const double layer = layer_activation_bytes(m, pipeline(4, 1, 8, 32)) / gib;
+  const memory_estimate plain = estimate_memory(m, gpu_with(0), pipeline(4, 1, 8, 32), 0);
+  EXPECT_EQ(plain.stage, 0);
+  EXPECT_NEAR(plain.gib.activations, 32 * layer, 1e-6);
+  const memory_estimate inter = estimate_memory(m, gpu_with(0), pipeline(4, 2, 8, 32), 0);
+  EXPECT_NEAR(inter.gib.activations, 32 * (1 + 3.0 / (4 * 2)) * layer, 1e-6);
+  // Fewer micro-batches than stages: only those are in flight.
+  const memory_estimate few = estimate_memory(m, gpu_with(0), pipeline(4, 1, 2, 32), 0);
+  EXPECT_NEAR(few.gib.activations, 2 * 8 * layer, 1e-6);
+}
+
+// Megatron's bytes per parameter (docs/MEMORY.md §1): bf16 weights with fp32 gradients take
+// 6 + 12/d with the distributed optimizer over d ranks, 18 without; bf16 gradients 4 + 16/d.
+TEST(Memory, BytesPerParameterFollowMegatron) {
+  const model_spec m = korthikanti_gpt();
+  step_config c = pipeline(1, 1, 1, 96);
+  c.dp = 4;
+  c.cp = 2;
+  const auto per_param = [&](const step_config& cfg) {
+    const memory_estimate e = estimate_memory(m, gpu_with(0), cfg, 0);
+    const double params = e.gib.weights / 2;
+    return (e.gib.weights + e.gib.gradients + e.gib.optimizer) / params;
+  };
+  EXPECT_NEAR(per_param(c), 6 + 12.0 / 8, 1e-9);
+  c.distributed_optimizer = false;
+  EXPECT_NEAR(per_param(c), 18, 1e-9);
+  c.distributed_optimizer = true;
+  c.grad_reduce_in_fp32 = false;
+  EXPECT_NEAR(per_param(c), 4 + 16.0 / 8, 1e-9);
+}
+
+TEST(Memory, FitsAgainstTheGpuFilesCapacity) {
+  const model_spec m = korthikanti_gpt();
+  const step_config c = pipeline(1, 1, 1, 96);
+  EXPECT_FALSE(estimate_memory(m, gpu_with(0), c, 0).fits.has_value());
+  const memory_estimate e = estimate_memory(m, gpu_with(1e6), c, 0);
+  ASSERT_TRUE(e.fits.has_value());
+  EXPECT_TRUE(*e.fits);
+  EXPECT_TRUE(estimate_memory(m, gpu_with(e.gib.total() * 0.99), c, 0).over());
+}
+
+step_scenario flags(const std::string& model, int gpus, int tp, int pp) {
+  step_scenario sc;
+  sc.model = model;
+  sc.cluster = "dgx_h100";
+  sc.axes = {
+      {"gpus", {std::to_string(gpus)}}, {"tp", {std::to_string(tp)}}, {"pp", {std::to_string(pp)}}};
+  return sc;
+}
+
+// The infeasible layouts: Llama 3.1 405B on 8 H100 (its bf16 weights alone are 101 GB
+// per GPU at TP 8); Llama 3.1 70B at TP 1 PP 1 without the distributed optimizer.
+TEST(Memory, InfeasibleLayoutsDoNotFit) {
+  const step_run_case big = resolve_step(flags("llama31_405b", 8, 8, 1)).cases.at(0);
+  EXPECT_TRUE(big.memory.over());
+  EXPECT_GT(big.memory.gib.weights, 90);
+  step_scenario sc = flags("llama31_70b", 8, 1, 1);
+  sc.axes.push_back({"distributed_optimizer", {"off"}});
+  EXPECT_TRUE(resolve_step(sc).cases.at(0).memory.over());
+}
+
+// The published dense layouts (configs/scenarios/step_published_*.json) fit as published.
+TEST(Memory, PublishedLayoutsFit) {
+  for (const char* name : {"gpt3_175b_h100", "llama31_70b_h100"}) {
+    const std::string path =
+        std::string(OB_SOURCE_DIR) + "/configs/scenarios/step_published_" + name + ".json";
+    for (const step_run_case& rc : resolve_step(load_step_scenario(path)).cases)
+      EXPECT_FALSE(rc.memory.over()) << name << " " << rc.memory.gib.total() << " GiB";
+  }
+}
+
+}  // namespace
+}  // namespace ob
