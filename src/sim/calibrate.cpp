@@ -11,7 +11,9 @@
 #include "base/error.hpp"
 #include "base/json_util.hpp"
 #include "base/units.hpp"
+#include "model/cluster.hpp"
 #include "model/collective_traits.hpp"
+#include "sim/nccl_model.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob::sim {
@@ -138,11 +140,13 @@ std::vector<check_row> check_points(const calib_points& pts, const gpu_spec& gpu
   }
   for (const coll_point& c : pts.colls) {
     const double model_us = op_us(as_params(c, gpu), gpu);
+    const comm_plan plan = plan_nccl_collective(as_params(c, gpu), gpu, default_cluster(gpu));
     rows.push_back({std::string(to_string(c.op)) + " " + std::to_string(c.ranks) + " ranks " +
                         size_text(c.bytes) + (c.algorithm.empty() ? "" : " " + c.algorithm),
                     "GB/s busbw", c.where, busbw(c, c.time_us), busbw(c, model_us),
                     single_node(c) ? "collective, one node" : "collective, across nodes", c.time_us,
-                    model_us});
+                    model_us,
+                    std::string(to_string(plan.algorithm)) + "/" + to_string(plan.protocol)});
   }
   return rows;
 }
@@ -198,14 +202,14 @@ std::string format_check(const std::vector<check_row>& rows) {
   std::ostringstream o;
   o << std::left << std::setw(44) << "SIMULATED model vs measured point" << std::right
     << std::setw(12) << "measured" << std::setw(12) << "model" << std::setw(9) << "error"
-    << "  unit        measured us    model us  input\n";
+    << "  unit        measured us    model us  runs         input\n";
   std::vector<std::string> families;
   for (const check_row& r : rows) {
     o << std::left << std::setw(44) << r.what << std::right << std::fixed << std::setprecision(2)
       << std::setw(12) << r.measured << std::setw(12) << r.model << std::setw(8) << std::showpos
       << r.error() * 100 << std::noshowpos << "%  " << std::left << std::setw(12) << r.unit
       << std::right << std::setw(11) << r.measured_us << std::setw(12) << r.model_us << "  "
-      << r.where << "\n";
+      << std::left << std::setw(13) << (r.runs.empty() ? "-" : r.runs) << r.where << "\n";
     if (std::find(families.begin(), families.end(), r.family) == families.end())
       families.push_back(r.family);
   }

@@ -22,6 +22,7 @@ struct check_row {
   std::string family;  // "gemm", "collective, one node" or "collective, across nodes"
   double measured_us = 0, model_us = 0;  // the same point as a time (the 8 B all-reduce's busbw
                                          // rounds to zero; its time does not)
+  std::string runs;  // what the model runs for a collective, as NCCL's tuner picks: "tree/LL128"
   double error() const { return model / measured - 1; }  // +0.05: the model is 5 % high
 };
 
