@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "base/config_paths.hpp"
 #include "base/error.hpp"
@@ -35,14 +36,39 @@ bool flag(const json_object& obj, const std::string& key) {
   return x;
 }
 
-// NCCL's network hop latencies (src/graph/tuning.cc), the defaults without a cluster file.
+// NCCL's tuning model across nodes, the defaults without a cluster file (figures and sources in
+// docs/CALIBRATION.md §2.6).
 void nccl_network_latencies(cluster_spec& c) {
   c.net_ring_hop_us_ll = 2.7;
   c.net_ring_hop_us_ll128 = 4.0;
-  c.net_ring_hop_us_simple = 9.6;
+  c.net_ring_hop_us_simple = 14.0;
   c.net_tree_hop_us_ll = 5.0;
   c.net_tree_hop_us_ll128 = 8.5;
-  c.net_tree_hop_us_simple = 50;
+  c.net_tree_hop_us_simple = 14.0;
+  c.proxy_post_us_ll = 1.0;
+  c.proxy_post_us_ll128 = 1.0;
+  c.proxy_post_us_simple = 3.0;
+  c.ll_max_busbw_gbps_2_nodes = 39.0;
+  c.ll_max_busbw_gbps_more = 20.4;
+  c.ring_simple_plateau = 1.4;
+  c.tree_bw_factor = 0.92;
+}
+
+// The optional "nccl_net_tuning" object of a cluster file; absent keys keep NCCL's defaults.
+void nccl_net_tuning(const json_object& top, cluster_spec& c) {
+  const std::optional<json_object> t = top.get_optional_object("nccl_net_tuning");
+  if (!t) return;
+  auto opt = [&](const char* key, double& out) {
+    if (t->has(key)) out = positive(*t, key);
+  };
+  opt("proxy_post_us_ll", c.proxy_post_us_ll);
+  opt("proxy_post_us_ll128", c.proxy_post_us_ll128);
+  opt("proxy_post_us_simple", c.proxy_post_us_simple);
+  opt("ll_max_busbw_gbps_2_nodes", c.ll_max_busbw_gbps_2_nodes);
+  opt("ll_max_busbw_gbps_more", c.ll_max_busbw_gbps_more);
+  opt("ring_simple_plateau", c.ring_simple_plateau);
+  opt("tree_bw_factor", c.tree_bw_factor);
+  t->finish();
 }
 
 }  // namespace
@@ -52,6 +78,7 @@ cluster_spec load_cluster(const std::string& ref, const std::string& field) {
   const json doc = load_json_file(path);
   const json_object top(doc, path, "");
   cluster_spec c;
+  nccl_network_latencies(c);
   c.name = std::filesystem::path(path).stem().string();
   top.get_string("comment", "");
   c.display_name = top.get_string("display_name");
@@ -72,6 +99,7 @@ cluster_spec load_cluster(const std::string& ref, const std::string& field) {
   c.net_tree_hop_us_ll128 = positive(tree, "ll128");
   c.net_tree_hop_us_simple = positive(tree, "simple");
   tree.finish();
+  nccl_net_tuning(top, c);
   top.finish();
   return c;
 }

@@ -21,6 +21,13 @@ struct cluster_spec {
   // NCCL's per-step network latency by protocol: ring hops and tree hops (µs).
   double net_ring_hop_us_ll = 0, net_ring_hop_us_ll128 = 0, net_ring_hop_us_simple = 0;
   double net_tree_hop_us_ll = 0, net_tree_hop_us_ll128 = 0, net_tree_hop_us_simple = 0;
+  // NCCL's tuning model across nodes (docs/CALIBRATION.md §2.6): the proxy thread's post cost
+  // that bounds every step of a ring that crosses nodes (LL, LL128, Simple); LL's bus-bandwidth
+  // ceiling over the network on 2 nodes and on more; the ring Simple all-reduce's plateau
+  // latency factor; the tree all-reduce's bandwidth factor.
+  double proxy_post_us_ll = 0, proxy_post_us_ll128 = 0, proxy_post_us_simple = 0;
+  double ll_max_busbw_gbps_2_nodes = 0, ll_max_busbw_gbps_more = 0;
+  double ring_simple_plateau = 1, tree_bw_factor = 1;
 
   // What one node can send into the fabric, GB/s per direction.
   double node_egress_gbps() const { return nics_per_node * nic_gbps * nic_efficiency; }

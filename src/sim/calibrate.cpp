@@ -4,13 +4,16 @@
 #include <cmath>
 #include <functional>
 #include <iomanip>
+#include <iterator>
 #include <sstream>
 
 #include "base/enum_names.hpp"
 #include "base/error.hpp"
 #include "base/json_util.hpp"
 #include "base/units.hpp"
+#include "model/cluster.hpp"
 #include "model/collective_traits.hpp"
+#include "sim/nccl_model.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob::sim {
@@ -129,14 +132,21 @@ std::string size_text(std::uint64_t bytes) { return format_size(bytes); }
 std::vector<check_row> check_points(const calib_points& pts, const gpu_spec& gpu) {
   std::vector<check_row> rows;
   for (const gemm_point& g : pts.gemms) {
+    const double model = gemm_tflops(g.shape, gpu);
     rows.push_back({"gemm " + std::to_string(g.shape.m) + "x" + std::to_string(g.shape.n) + "x" +
                         std::to_string(g.shape.k) + " " + std::string(to_string(g.shape.type)),
-                    "TFLOP/s", g.where, g.tflops, gemm_tflops(g.shape, gpu)});
+                    "TFLOP/s", g.where, g.tflops, model, "gemm", g.shape.flops() / g.tflops / 1e6,
+                    g.shape.flops() / model / 1e6});
   }
   for (const coll_point& c : pts.colls) {
+    const double model_us = op_us(as_params(c, gpu), gpu);
+    const comm_plan plan = plan_nccl_collective(as_params(c, gpu), gpu, default_cluster(gpu));
     rows.push_back({std::string(to_string(c.op)) + " " + std::to_string(c.ranks) + " ranks " +
                         size_text(c.bytes) + (c.algorithm.empty() ? "" : " " + c.algorithm),
-                    "GB/s busbw", c.where, busbw(c, c.time_us), coll_busbw(c, gpu)});
+                    "GB/s busbw", c.where, busbw(c, c.time_us), busbw(c, model_us),
+                    single_node(c) ? "collective, one node" : "collective, across nodes", c.time_us,
+                    model_us,
+                    std::string(to_string(plan.algorithm)) + "/" + to_string(plan.protocol)});
   }
   return rows;
 }
@@ -174,23 +184,44 @@ std::string fitted_gpu_file(const std::string& base_path, const fit_result& fit,
   return doc.dump(2) + "\n";
 }
 
+namespace {
+
+void summary_line(std::ostream& o, const std::string& label, const std::vector<check_row>& rows) {
+  double sum = 0, worst = 0;
+  for (const check_row& r : rows) {
+    sum += std::abs(r.error());
+    worst = std::max(worst, std::abs(r.error()));
+  }
+  o << std::fixed << std::setprecision(1) << label << rows.size() << " points: mean |error| "
+    << sum / static_cast<double>(rows.size()) * 100 << " %, worst " << worst * 100 << " %\n";
+}
+
+}  // namespace
+
 std::string format_check(const std::vector<check_row>& rows) {
   std::ostringstream o;
   o << std::left << std::setw(44) << "SIMULATED model vs measured point" << std::right
     << std::setw(12) << "measured" << std::setw(12) << "model" << std::setw(9) << "error"
-    << "  unit        input\n";
-  double sum = 0, worst = 0;
+    << "  unit        measured us    model us  runs         input\n";
+  std::vector<std::string> families;
   for (const check_row& r : rows) {
     o << std::left << std::setw(44) << r.what << std::right << std::fixed << std::setprecision(2)
       << std::setw(12) << r.measured << std::setw(12) << r.model << std::setw(8) << std::showpos
       << r.error() * 100 << std::noshowpos << "%  " << std::left << std::setw(12) << r.unit
-      << r.where << "\n";
-    sum += std::abs(r.error());
-    worst = std::max(worst, std::abs(r.error()));
+      << std::right << std::setw(11) << r.measured_us << std::setw(12) << r.model_us << "  "
+      << std::left << std::setw(13) << (r.runs.empty() ? "-" : r.runs) << r.where << "\n";
+    if (std::find(families.begin(), families.end(), r.family) == families.end())
+      families.push_back(r.family);
   }
-  if (!rows.empty())
-    o << std::fixed << std::setprecision(1) << rows.size() << " points: mean |error| "
-      << sum / rows.size() * 100 << " %, worst " << worst * 100 << " %\n";
+  if (rows.empty()) return o.str();
+  if (families.size() > 1)
+    for (const std::string& f : families) {
+      std::vector<check_row> of;
+      std::copy_if(rows.begin(), rows.end(), std::back_inserter(of),
+                   [&](const check_row& r) { return r.family == f; });
+      summary_line(o, f + ": ", of);
+    }
+  summary_line(o, "", rows);
   return o.str();
 }
 

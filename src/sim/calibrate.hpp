@@ -19,6 +19,10 @@ struct check_row {
   std::string where;  // the input's file and line
   double measured = 0;
   double model = 0;
+  std::string family;  // "gemm", "collective, one node" or "collective, across nodes"
+  double measured_us = 0, model_us = 0;  // the same point as a time (the 8 B all-reduce's busbw
+                                         // rounds to zero; its time does not)
+  std::string runs;  // what the model runs for a collective, as NCCL's tuner picks: "tree/LL128"
   double error() const { return model / measured - 1; }  // +0.05: the model is 5 % high
 };
 
@@ -41,7 +45,8 @@ fit_result fit_constants(const calib_points& pts, const gpu_spec& start);
 std::string fitted_gpu_file(const std::string& base_path, const fit_result& fit,
                             const std::vector<std::string>& inputs);
 
-// "what  measured  model  error" lines, then the mean and worst absolute error.
+// "what  measured  model  error  unit  measured-µs  model-µs  input" lines, then the mean and
+// worst absolute error of each family and of all points.
 std::string format_check(const std::vector<check_row>& rows);
 
 struct check_summary {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "model/collective_traits.hpp"
 
@@ -38,11 +39,67 @@ double group_cap_gbps(int ranks_per_node, const gpu_spec& gpu, const cluster_spe
   return std::min(share, gpu.nvlink_effective_gbps());
 }
 
+// The proxy thread posts every step of a ring that crosses nodes, so even a step inside the node
+// costs at least one post (NCCL's net overhead; Simple posts three times: data, flush, ack).
+double proxy_post_us(nccl_protocol p, const cluster_spec& n) {
+  switch (p) {
+    case nccl_protocol::ll:
+      return n.proxy_post_us_ll;
+    case nccl_protocol::ll128:
+      return n.proxy_post_us_ll128;
+    case nccl_protocol::simple:
+      return n.proxy_post_us_simple;
+  }
+  return n.proxy_post_us_simple;
+}
+
+// LL's flag-per-8-bytes lines go through the proxy's host-side polling across nodes: NCCL caps
+// its bus bandwidth at a figure that falls with the number of nodes.
+double ll_max_busbw(int nodes, const cluster_spec& n) {
+  return nodes <= 2 ? n.ll_max_busbw_gbps_2_nodes : n.ll_max_busbw_gbps_more;
+}
+
+// NCCL's correction of the tree's bandwidth at medium sizes (its tuner's measured shape), by
+// protocol and log2(bytes / 64); sizes outside the table keep the full bandwidth.
+// Figures: docs/CALIBRATION.md §2.6.
+constexpr int tree_size_bins = 23;
+constexpr double tree_size_factor[3][tree_size_bins] = {
+    {1.0, 1.0, 1.0, 1.0, .9, .8, .7, .7,  .7,  .7,  .6, .5,
+     .4,  .4,  .5,  .6,  .7, .8, .9, 1.0, 1.0, 1.0, 1.0},
+    {1.0, 1.0, 1.0, 1.0, 1.0, .9, .8, .8, .8, .7,  .6, .6,
+     .6,  .6,  .6,  .6,  .8,  .9, .9, .9, .9, 1.0, 1.0},
+    {.9, .9, .9, .9, .9, .9, .9, .8, .7, .6, .6, .5, .5, .5, .5, .6, .7, .8, .7, .7, .8, .9, .9}};
+
+double tree_size_correction(nccl_protocol p, std::uint64_t bytes) {
+  if (bytes < 64) return 1.0;
+  const int bin = static_cast<int>(std::floor(std::log2(static_cast<double>(bytes / 64))));
+  if (bin >= tree_size_bins) return 1.0;
+  return tree_size_factor[static_cast<int>(p)][bin];
+}
+
+// The ring: a step that crosses a node boundary pays the network hop, the others the NVLink hop
+// but never less than one proxy post. A Simple all-reduce past its smallest sizes pays NCCL's
+// plateau factor on the whole latency.
+double ring_latency_us(const collective_params& c, nccl_protocol proto, int nodes,
+                       const gpu_spec& gpu, const cluster_spec& net) {
+  const collective_traits& t = traits_of(c.op);
+  const nccl_protocol_constants& k = gpu.proto(proto);
+  const int n = std::max(c.group_size, 1);
+  const int steps = t.ring_steps(n);
+  const int inter = t.ring_passes * (nodes - 1);
+  const double intra_hop = std::max(k.hop_us, proxy_post_us(proto, net));
+  double lat = k.base_us + (steps - 1 - inter) * intra_hop + inter * ring_net_hop_us(proto, net);
+  const int channels = c.ctas > 0 ? c.ctas : gpu.default_ctas(c.op);
+  const bool past_small = static_cast<double>(c.bytes) / (channels * n) >= 64;
+  if (proto == nccl_protocol::simple && c.op == coll_op::all_reduce && past_small)
+    lat *= net.ring_simple_plateau;
+  return lat;
+}
+
 }  // namespace
 
 network_cost inter_node_collective(const collective_params& c, nccl_protocol proto, bool tree,
                                    const gpu_spec& gpu, const cluster_spec& net) {
-  const collective_traits& t = traits_of(c.op);
   const int n = std::max(c.group_size, 1);
   const int nodes = std::clamp(c.nodes, 1, n);
   const int per_node = std::max(1, n / nodes);
@@ -50,20 +107,18 @@ network_cost inter_node_collective(const collective_params& c, nccl_protocol pro
   network_cost cost;
   // The protocol carries a fraction of what the NICs move (LL: half its lines are flags).
   cost.cap_gbps = group_cap_gbps(per_node, gpu, net) * k.bw_fraction;
+  if (proto == nccl_protocol::ll) cost.cap_gbps = std::min(cost.cap_gbps, ll_max_busbw(nodes, net));
   if (!tree) {
-    // A ring step that crosses a node boundary pays the network hop, the others the NVLink hop.
-    const int steps = t.ring_steps(n);
-    const int inter = t.ring_passes * (nodes - 1);
-    cost.latency_us =
-        k.base_us + (steps - 1 - inter) * k.hop_us + inter * ring_net_hop_us(proto, net);
+    cost.latency_us = ring_latency_us(c, proto, nodes, gpu, net);
     return cost;
   }
-  // NCCL's tree: up and down a chain inside the node and a binary tree across nodes; about 10 %
-  // less bandwidth than the ring, so it wins on latency only.
+  // NCCL's tree: up and down a chain inside the node and a binary tree of depth log2(nodes)
+  // across nodes; its bandwidth factor, and its tuner's correction at medium sizes.
   cost.tree = true;
-  cost.cap_gbps *= 0.9;
-  cost.latency_us = k.base_us + 2.0 * ((per_node - 1) * k.hop_us +
-                                       std::log2(nodes) * tree_net_hop_us(proto, net));
+  cost.cap_gbps *= net.tree_bw_factor * tree_size_correction(proto, c.bytes);
+  const double depth = std::floor(std::log2(static_cast<double>(nodes)));
+  cost.latency_us =
+      k.base_us + 2.0 * ((per_node - 1) * k.hop_us + depth * tree_net_hop_us(proto, net));
   return cost;
 }
 

@@ -36,11 +36,27 @@ class Calibrate(TempDirTest):
             for what, meas, model, err in rows:
                 self.assertLessEqual(abs(err), 10.0, f"{gpu}: {what}: {meas} vs model {model}")
 
+    # Given points the model does not bring within 10 %, each kept at its current bound
+    # (docs/CALIBRATION.md §3.7 says why); every other given point stays within 10 %.
+    KNOWN_OVER_10 = {"all_reduce 32 ranks 8 B": 18.0, "all_reduce 32 ranks 16 MiB": 15.0}
+
     def test_multinode_points_are_checked(self):
         rows = self.check("h100_sxm", os.path.join(CAL, "multinode"))
         self.assertEqual(len(rows), 5)
-        for what, _, _, err in rows:
-            self.assertLessEqual(abs(err), 40.0, what)  # the network model: see docs/CALIBRATION.md
+        for what, meas, model, err in rows:
+            bound = self.KNOWN_OVER_10.get(what, 10.0)
+            self.assertLessEqual(abs(err), bound, f"{what}: {meas} vs model {model}")
+
+    def test_every_point_prints_its_time_and_each_family_its_error(self):
+        code, out, err = run(["calibrate", "--check", "--gpu", "h100_sxm",
+                              os.path.join(CAL, "h100_sxm"), os.path.join(CAL, "multinode")])
+        self.assertEqual(code, 0, err)
+        # The 8 B all-reduce's busbw rounds to 0.00; its measured and model times do not.
+        self.assertRegex(out, r"all_reduce 32 ranks 8 B .*GB/s busbw\s+38\.37\s+[1-9][\d.]+\s")
+        for family, count in [("gemm", 11), ("collective, one node", 9),
+                              ("collective, across nodes", 5)]:
+            self.assertRegex(out, rf"(?m)^{family}: {count} points: mean \|error\| [\d.]+ %, worst")
+        self.assertRegex(out, r"(?m)^25 points: mean \|error\|")
 
     def write(self, name, text):
         p = self.path(name)

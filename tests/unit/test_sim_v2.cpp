@@ -11,6 +11,7 @@
 #include "sim/gemm_model.hpp"
 #include "sim/kernel_model.hpp"
 #include "sim/nccl_model.hpp"
+#include "sim/network_model.hpp"
 #include "sim/simulator.hpp"
 #include "test_sim_schedules.hpp"
 
@@ -179,6 +180,56 @@ TEST_F(SimV2, MemoryBoundGemmSlowsACollectiveMoreThanAComputeBoundOne) {
   EXPECT_GT(compute_bound, 1.02);
   EXPECT_GT(memory_bound, compute_bound + 0.2);
   EXPECT_LT(memory_bound, 2.2);  // nccl #1433: up to 2x
+}
+
+// Across nodes (docs/CALIBRATION.md §2.6): NCCL's tuning model, as figures of the cluster.
+sim::network_cost across(coll_op op, std::uint64_t bytes, int ranks, nccl_protocol p, bool tree,
+                         const gpu_spec& gpu, const cluster_spec& net) {
+  collective_params c = test::collective(op, bytes, ranks, 0);
+  c.nodes = ranks / net.gpus_per_node;
+  return sim::inter_node_collective(c, p, tree, gpu, net);
+}
+
+TEST_F(SimV2, EveryStepOfARingThatLeavesTheNodeCostsAProxyPost) {
+  const cluster_spec net = default_cluster(gpu);
+  const nccl_protocol_constants& ll = gpu.proto(nccl_protocol::ll);
+  // 32 ranks on 4 nodes, all-gather: 31 steps, 3 cross a node boundary; the 27 others cost the
+  // proxy's 1 us post, not LL's 0.4 us NVLink hop.
+  ASSERT_LT(ll.hop_us, net.proxy_post_us_ll);
+  const double lat =
+      across(coll_op::all_gather, 1 << 20, 32, nccl_protocol::ll, false, gpu, net).latency_us;
+  EXPECT_NEAR(lat, ll.base_us + 27 * net.proxy_post_us_ll + 3 * net.net_ring_hop_us_ll, 1e-9);
+}
+
+TEST_F(SimV2, LlAcrossNodesIsCappedByNodeCount) {
+  const cluster_spec net = default_cluster(gpu);
+  auto cap = [&](int ranks) {
+    return across(coll_op::all_gather, 1 << 20, ranks, nccl_protocol::ll, false, gpu, net).cap_gbps;
+  };
+  EXPECT_DOUBLE_EQ(cap(16), net.ll_max_busbw_gbps_2_nodes);
+  EXPECT_DOUBLE_EQ(cap(32), net.ll_max_busbw_gbps_more);
+  EXPECT_DOUBLE_EQ(cap(128), net.ll_max_busbw_gbps_more);
+}
+
+TEST_F(SimV2, TreeDepthAndMediumSizeCorrection) {
+  const cluster_spec net = default_cluster(gpu);
+  auto tree = [&](std::uint64_t bytes, int ranks) {
+    return across(coll_op::all_reduce, bytes, ranks, nccl_protocol::simple, true, gpu, net);
+  };
+  // Each doubling of the nodes adds one level up and one down.
+  EXPECT_NEAR(tree(8, 64).latency_us - tree(8, 32).latency_us, 2 * net.net_tree_hop_us_simple,
+              1e-9);
+  // NCCL's correction: Simple at 1 MiB runs at half the tree's bandwidth, at 1 GiB at all of it.
+  EXPECT_NEAR(tree(1 << 20, 32).cap_gbps / tree(1ull << 30, 32).cap_gbps, 0.5, 1e-9);
+}
+
+TEST_F(SimV2, ClusterFileMayOverrideNcclNetTuning) {
+  const cluster_spec net = load_cluster("dgx_h100");
+  const cluster_spec def = default_cluster(gpu);
+  EXPECT_DOUBLE_EQ(net.proxy_post_us_simple, def.proxy_post_us_simple);
+  EXPECT_DOUBLE_EQ(net.ring_simple_plateau, def.ring_simple_plateau);
+  EXPECT_DOUBLE_EQ(net.net_ring_hop_us_simple, def.net_ring_hop_us_simple);
+  EXPECT_DOUBLE_EQ(net.net_tree_hop_us_simple, def.net_tree_hop_us_simple);
 }
 
 }  // namespace
