@@ -23,6 +23,12 @@ class step_command final : public command {
     app->add_option("--set", sets_, "axis=v1,v2 for any step axis, e.g. sm_margin=0,16");
     app->add_flag("--allow-oom", allow_oom_,
                   "predict cases over the GPU's memory too (never recommended; docs/MEMORY.md)");
+    app->add_flag("--search", search_.on,
+                  "search tp, pp, vp, cp, mbs and recompute for this model, GPU count and batch, "
+                  "then the overlap settings (README: which layout)");
+    app->add_option("--top", search_.top, "--search: the cases kept, best first (default 5)");
+    app->add_option("--budget-s", search_.budget_s,
+                    "--search: stop simulating after S seconds (default: none)");
     add_common_flags(*app, flags_, true, false);
     add_answer_flags(*app, flags_.answers);
     add_sweep_flags(*app, flags_);
@@ -44,6 +50,13 @@ class step_command final : public command {
       if (!values.empty()) apply_step_override(sc, axis + "=" + join(values));
     for (const auto& s : sets_) apply_step_override(sc, s);
     sc.allow_oom = allow_oom_;
+    if (search_.on)
+      return drive_search(sc, flags_, search_, args,
+                          {{"--config", config_},
+                           {"--model", model_},
+                           {"--cluster", cluster_},
+                           {"--bridge-config", bridge_},
+                           {"--gpu", flags_.gpu}});
     return drive_step(sc, flags_, args,
                       {{"--config", config_},
                        {"--model", model_},
@@ -103,6 +116,7 @@ class step_command final : public command {
   common_flags flags_;
   CLI::Option* gpu_given_ = nullptr;
   bool allow_oom_ = false;
+  search_flags search_;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "cli/step_driver.hpp"
 
+#include <chrono>
 #include <iostream>
 #include <optional>
 
@@ -8,6 +9,8 @@
 #include "cli/sweep_outputs.hpp"
 #include "dist/communicator.hpp"
 #include "run/step_run.hpp"
+#include "run/step_search.hpp"
+#include "sim/simulator.hpp"
 
 namespace ob::cli {
 namespace {
@@ -84,6 +87,57 @@ int drive_step(const step_scenario& sc, const common_flags& flags, const process
   comm->barrier();
   if (!out.stopped) return answers_rc;
   return stopped_exit(out.stopped, out.doc.cases.size(), spec.cases.size(), flags, *comm);
+}
+
+namespace {
+
+// What a search cannot do: it simulates (the layouts it has not been told), keeps no journal,
+// and its answer is no baseline's case list.
+void check_search_flags(const common_flags& flags) {
+  if (flags.backend != "sim" && flags.backend != "auto")
+    throw config_error("--search --backend " + flags.backend +
+                       ": the search simulates every candidate; measure the layout it finds "
+                       "with `step --backend " +
+                       flags.backend + "` and its flags");
+  const std::pair<bool, const char*> refused[] = {
+      {flags.resume, "--resume (a search keeps no journal)"},
+      {!flags.trace_path.empty(), "--trace (trace the layout it finds with `step --trace`)"},
+      {!flags.answers.expect_path.empty(), "--expect"},
+      {!flags.answers.gbench_path.empty(), "--gbench-json"}};
+  for (const auto& [given, what] : refused)
+    if (given) throw config_error("--search does not take " + std::string(what));
+}
+
+}  // namespace
+
+int drive_search(const step_scenario& sc, const common_flags& flags, const search_flags& search,
+                 const process_args& args, const std::vector<path_flag>& inputs) {
+  check_search_flags(flags);
+  if (search.top < 1) throw config_error("--top " + std::to_string(search.top) + ": at least 1");
+  if (search.budget_s < 0) throw config_error("--budget-s: not negative");
+  auto comm = make_communicator(args.argc, args.argv, flags.timeout_s);
+  if (comm->is_root()) check_output_paths(flags, inputs);
+  search_options o;
+  o.top = search.top;
+  o.budget_s = search.budget_s;
+  o.make_executor = [](const gpu_spec& gpu) { return std::make_unique<sim_executor>(gpu); };
+  if (comm->is_root() && !flags.quiet)
+    o.progress = [last = std::chrono::steady_clock::time_point()](
+                     std::size_t done, std::size_t total, const std::string& best) mutable {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last < std::chrono::seconds(5)) return;  // a line every 5 s, not per batch
+      last = now;
+      std::cerr << "[search] " << done << " of at most " << total
+                << " layouts simulated (in bound order); best so far " << best << "\n";
+    };
+  const step_doc doc = search_step(sc, o, *comm);
+  if (comm->is_root()) {
+    if (!flags.quiet) std::cout << format_step_table(doc) << std::flush;
+    if (!flags.json_path.empty()) write_step_json(flags.json_path, doc);
+    if (!flags.csv_path.empty()) write_step_csv(flags.csv_path, doc);
+  }
+  comm->barrier();
+  return 0;
 }
 
 }  // namespace ob::cli

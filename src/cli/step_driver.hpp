@@ -12,4 +12,13 @@ namespace ob::cli {
 int drive_step(const step_scenario& sc, const common_flags& flags, const process_args& args,
                const std::vector<path_flag>& inputs = {});
 
+// step --search (run/step_search.hpp): --top cases kept, --budget-s seconds at most (0: none).
+struct search_flags {
+  bool on = false;
+  int top = 5;
+  double budget_s = 0;
+};
+int drive_search(const step_scenario& sc, const common_flags& flags, const search_flags& search,
+                 const process_args& args, const std::vector<path_flag>& inputs);
+
 }  // namespace ob::cli

@@ -22,6 +22,7 @@ step_doc step_from_json(const ordered_json& oj, const std::string& file) {
   if (const auto r = top.get_optional_object("recommendation"))
     d.rec = step_recommendation_from_json(*r);
   d.planned_cases = partial_marker_from_json(top, cases.size());
+  if (top.get_optional_object("search")) d.search = oj["search"];
   const json& oom = top.get_raw("oom");
   if (!oom.is_null() && !oom.is_array())
     top.fail("oom", "expected an array, got " + describe_json(oom));

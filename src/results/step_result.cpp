@@ -122,6 +122,7 @@ ordered_json to_json(const step_doc& d) {
   j["tool"] = d.tool;
   j["env"] = d.env;
   j["config"] = d.config;
+  if (!d.search.is_null()) j["search"] = d.search;
   // Before the cases, as in a result document: the cases stay the last, longest value.
   j["recommendation"] = d.rec ? step_recommendation_json(*d.rec) : ordered_json(nullptr);
   if (!d.oom.empty()) {
@@ -302,6 +303,47 @@ std::string table_line(const std::vector<std::string>& params,
   return out + "\n";
 }
 
+// The breakdown parts where `loser` spent more than `winner`, largest first: "bubble +120.0 ms,
+// tp exp +31.2 ms".
+std::string losing_parts(const step_record& winner, const step_record& loser) {
+  std::vector<std::pair<double, std::string>> parts;
+  for (const breakdown_part& p : breakdown_parts()) {
+    const double d = loser.breakdown_ms.*p.value - winner.breakdown_ms.*p.value;
+    if (d > 0.005 * winner.step_ms.median) parts.emplace_back(d, p.heading);
+  }
+  std::sort(parts.rbegin(), parts.rend());
+  std::string out;
+  for (std::size_t i = 0; i < parts.size() && i < 2; ++i)
+    out += (i ? ", " : "") + parts[i].second + " +" + fixed(parts[i].first, 1) + " ms";
+  return out.empty() ? "no single part" : out;
+}
+
+// step --search's answer: what it looked at, the best case and why it beats the runner-up.
+std::string search_lines(const step_doc& d) {
+  const ordered_json& n = d.search;
+  const auto count = [&n](const char* key) { return std::to_string(n.value(key, 0)); };
+  std::string out = std::string("search (") + (d.simulated() ? "SIMULATED" : "MEASURED") +
+                    "): " + count("candidates") + " layouts, " + count("refused") +
+                    " invalid; of " + count("evaluated") + ": " + count("pruned_oom") +
+                    " over memory, " + count("pruned_dominated") +
+                    " dominated (a lighter recompute fits), " + count("pruned_bound") +
+                    " beyond the bound, " + count("skipped_budget") + " left by the budget; " +
+                    count("simulated") + " simulated, then " + count("variants") +
+                    " overlap settings on the best, in " + fixed(n.value("seconds", 0.0), 1) +
+                    " s (stopped by " + n.value("stopped_by", std::string("?")) + ")\n";
+  if (d.cases.empty()) return out + "no layout fits: nothing to recommend\n";
+  const step_record& best = d.cases[0];
+  out += "best: " + best.id + " — " + fixed(best.step_ms.median, 1) + " ms, " +
+         fixed(best.tokens_per_s_per_gpu, 0) + " tokens/s/GPU";
+  if (d.cases.size() > 1) {
+    const step_record& next = d.cases[1];
+    const double ahead = next.step_ms.median - best.step_ms.median;
+    out += "; " + fixed(ahead, 1) + " ms (" + fixed(100 * ahead / next.step_ms.median, 2) +
+           " %) ahead of the runner-up " + next.id + ", which loses on " + losing_parts(best, next);
+  }
+  return out + "\n";
+}
+
 // Why cases are missing from the ranking: over the GPU's memory, not run or never recommended.
 std::string oom_note(const step_doc& d) {
   const auto over = std::count_if(d.cases.begin(), d.cases.end(), [](const step_record& r) {
@@ -345,7 +387,10 @@ std::string format_step_table(const step_doc& d) {
       "of the exposed time and its dimension (docs/ARCHITECTURE.md §7.1); mem GiB = the memory "
       "model's estimate per GPU on the most loaded stage (docs/MEMORY.md), OOM over the GPU's " +
       memory_capacity_text(d) + "\n";
-  if (d.rec && !d.cases.empty()) out += recommendation_line(*d.rec, d) + "\n";
+  if (!d.search.is_null())
+    out += search_lines(d);
+  else if (d.rec && !d.cases.empty())
+    out += recommendation_line(*d.rec, d) + "\n";
   out += oom_note(d);
   for (const step_record& r : d.cases)
     for (const std::string& w : r.warnings) out += "warning: " + r.id + ": " + w + "\n";

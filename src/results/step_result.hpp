@@ -48,6 +48,8 @@ struct step_doc {
   ordered_json config = ordered_json::object();
   std::vector<step_record> cases;
   std::vector<oom_record> oom;  // not run: over the GPU's memory (docs/MEMORY.md)
+  // step --search's counts (run/step_search.hpp); null for a sweep.
+  ordered_json search = nullptr;
   // Which case to use (results/recommend.hpp): the lowest step median of the cases that fit; set
   // at the end of the sweep.
   std::optional<recommendation> rec;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -180,7 +181,14 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
 
 }  // namespace
 
-step_spec resolve_step(const step_scenario& scenario) {
+namespace {
+
+// Stage 2 with the cases from `make_cases` (the scenario's axes, or a search's candidates);
+// `refused`, when given, counts the cases check_step refuses instead of throwing.
+step_spec resolve_with(
+    const step_scenario& scenario,
+    const std::function<std::vector<step_case>(const step_scenario&)>& make_cases,
+    std::size_t* refused) {
   step_scenario sc = scenario;
   const bridge_tp_cfg bridge = apply_bridge(sc);
   step_spec spec;
@@ -201,8 +209,17 @@ step_spec resolve_step(const step_scenario& scenario) {
                        " (leave out the GPU to use the cluster's)");
   const cluster_spec cluster = sc.cluster.empty() ? default_cluster(spec.gpu) : base_cluster;
   const model_spec model = load_model_spec(sc.model, label(sc, "model", "--model"));
-  for (const step_case& c : expand_step_cases(sc))
-    spec.cases.push_back(resolve_case(sc, c, model, spec.gpu, cluster, bridge));
+  for (const step_case& c : make_cases(sc)) {
+    if (!refused) {
+      spec.cases.push_back(resolve_case(sc, c, model, spec.gpu, cluster, bridge));
+      continue;
+    }
+    try {
+      spec.cases.push_back(resolve_case(sc, c, model, spec.gpu, cluster, bridge));
+    } catch (const config_error&) {
+      ++*refused;
+    }
+  }
   spec.measure.warmup = sc.warmup;
   spec.measure.iters = sc.iters;
   spec.config = {{"scenario", "step"},
@@ -217,6 +234,18 @@ step_spec resolve_step(const step_scenario& scenario) {
                  {"allow_oom", sc.allow_oom}};
   spec.allow_oom = sc.allow_oom;
   return spec;
+}
+
+}  // namespace
+
+step_spec resolve_step(const step_scenario& scenario) {
+  return resolve_with(scenario, expand_step_cases, nullptr);
+}
+
+step_spec resolve_step_cases(const step_scenario& scenario, const std::vector<step_case>& cases,
+                             std::size_t& refused) {
+  return resolve_with(
+      scenario, [&cases](const step_scenario&) { return cases; }, &refused);
 }
 
 step_plan plan_step_case(const step_spec& spec, const step_run_case& c) {
@@ -281,6 +310,29 @@ json trace_of(const program& p, const std::vector<variant_measurement>& stages,
   return t.to_json();
 }
 
+// The case's program measured: its overlapped variant, and its compute-only variant when asked.
+struct case_measurement {
+  program overlapped;
+  program_measurements m;
+};
+
+case_measurement measure_case(const step_spec& spec, const step_run_case& rc, executor& exec,
+                              bool compute_only, bool overlapped = true) {
+  measure_options opts = spec.measure;
+  opts.cdmc = rc.cdmc;
+  opts.cluster = &rc.cluster;
+  opts.variants = {};
+  opts.variants[static_cast<int>(variant::overlapped)] = overlapped;
+  opts.variants[static_cast<int>(variant::compute_only)] = compute_only;
+  program_variants pv;
+  pv[static_cast<int>(variant::overlapped)] = plan_step_case(spec, rc).prog;
+  const program& ov = pv[static_cast<int>(variant::overlapped)];
+  if (compute_only)
+    pv[static_cast<int>(variant::compute_only)] = derive_program_variant(ov, variant::compute_only);
+  case_measurement out{ov, exec.measure_program(pv, opts)};
+  return out;
+}
+
 // Case `index`: its program's overlapped and compute-only variants measured and reduced across
 // ranks; the injected fault (a test hook) acts before it. `trace`, when given, gets the
 // overlapped timeline.
@@ -288,20 +340,10 @@ step_record run_step_case(const step_spec& spec, std::size_t index, executor& ex
                           communicator& comm, const fault_injection& inject, json* trace) {
   maybe_die(inject, comm.rank(), index);
   const step_run_case& rc = spec.cases[index];
-  measure_options opts = spec.measure;
-  opts.cdmc = rc.cdmc;
-  opts.cluster = &rc.cluster;
-  opts.variants = {};
-  opts.variants[static_cast<int>(variant::overlapped)] = true;
-  opts.variants[static_cast<int>(variant::compute_only)] = true;
-  program_variants pv;
-  pv[static_cast<int>(variant::overlapped)] = plan_step_case(spec, rc).prog;
-  const program& ov = pv[static_cast<int>(variant::overlapped)];
-  pv[static_cast<int>(variant::compute_only)] = derive_program_variant(ov, variant::compute_only);
-  program_measurements m = exec.measure_program(pv, opts);
-  reduce_across_ranks(m, comm);
-  if (trace) *trace = trace_of(ov, m[static_cast<int>(variant::overlapped)], exec);
-  return summarise(spec, rc, ov, m);
+  case_measurement cm = measure_case(spec, rc, exec, true);
+  reduce_across_ranks(cm.m, comm);
+  if (trace) *trace = trace_of(cm.overlapped, cm.m[static_cast<int>(variant::overlapped)], exec);
+  return summarise(spec, rc, cm.overlapped, cm.m);
 }
 
 std::string model_dimensions(const model_spec& m) {
@@ -314,6 +356,16 @@ std::string model_dimensions(const model_spec& m) {
 }
 
 }  // namespace
+
+step_record predict_step_case(const step_spec& spec, const step_run_case& rc, executor& exec) {
+  const case_measurement cm = measure_case(spec, rc, exec, false);
+  return summarise(spec, rc, cm.overlapped, cm.m);
+}
+
+double compute_only_ms(const step_spec& spec, const step_run_case& rc, executor& exec) {
+  const case_measurement cm = measure_case(spec, rc, exec, true, false);
+  return compute_stats(cm.m[static_cast<int>(variant::compute_only)].front().iter_ms).median;
+}
 
 std::string step_fingerprint(const step_spec& spec, const std::string& backend) {
   const measure_options& m = spec.measure;

@@ -48,6 +48,11 @@ struct step_spec {
 // the flag or field), and decides the TP overlap, the CDMC and the launch ordering per case.
 step_spec resolve_step(const step_scenario& sc);
 
+// Stage 2 for cases made elsewhere (step --search): as resolve_step, with `cases` in place of
+// the scenario's axes; a case check_step refuses is left out and counted in `refused`.
+step_spec resolve_step_cases(const step_scenario& sc, const std::vector<step_case>& cases,
+                             std::size_t& refused);
+
 // Stage 3: the case's program.
 step_plan plan_step_case(const step_spec& spec, const step_run_case& c);
 
@@ -78,6 +83,14 @@ struct step_sweep_result {
 // case's id and resolved config, the model's dimensions, the backend and the measurement
 // settings.
 std::string step_fingerprint(const step_spec& spec, const std::string& backend);
+
+// Stages 4 to 6 for one case on this process alone (a deterministic executor, step --search): the
+// overlapped variant only, so compute_only_ms stays null. Safe to call from several threads,
+// each with its own executor.
+step_record predict_step_case(const step_spec& spec, const step_run_case& rc, executor& exec);
+
+// The case's compute-only variant's step median (ms): every communication op dropped.
+double compute_only_ms(const step_spec& spec, const step_run_case& rc, executor& exec);
 
 // Stages 4 to 6 for every case not in hooks.finished: the overlapped and compute-only variants
 // of each program on `exec`, reduced across ranks, attributed and summarised.

@@ -11,6 +11,16 @@ HAVE_MPI = os.environ.get("OB_HAVE_MPI", "OFF") in ("ON", "1", "TRUE")
 HAVE_CUDA = os.environ.get("OB_HAVE_CUDA", "OFF") in ("ON", "1", "TRUE")
 
 
+def mpi_command(n, args, mpirun_args=()):
+    """mpirun of the binary on n ranks, as root in a container, over shared memory only."""
+    env = dict(os.environ, OVERLAP_BENCH_CONFIGS=os.path.join(SRC, "configs"),
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_btl="self,vader", OMPI_MCA_btl_vader_single_copy_mechanism="none",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+    cmd = ["mpirun", "-np", str(n), "--oversubscribe", "--allow-run-as-root"]
+    return cmd + list(mpirun_args) + [BIN] + list(args), env
+
+
 def run(args, env=None, timeout=300, cwd=None):
     """Runs overlap-bench; returns (exit code, stdout, stderr)."""
     full_env = dict(os.environ)

@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from e2e_common import BIN, HAVE_MPI, SRC, TempDirTest, load
+from e2e_common import BIN, HAVE_MPI, SRC, TempDirTest, load, mpi_command
 
 PAIR = ["pair", "--backend", "sim", "--gemm", "8192x8192x8192", "--coll", "reduce_scatter",
         "--bytes", "128MiB", "--ranks", "8", "--cdmc", "1,8"]
@@ -31,12 +31,7 @@ def line_count(path):
 @unittest.skipUnless(HAVE_MPI and shutil.which("mpirun"), "built without MPI")
 class Mpi(TempDirTest):
     def command(self, n, args, mpirun_args=()):
-        env = dict(os.environ, OVERLAP_BENCH_CONFIGS=os.path.join(SRC, "configs"),
-                   OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                   OMPI_MCA_btl="self,vader", OMPI_MCA_btl_vader_single_copy_mechanism="none",
-                   OMPI_MCA_rmaps_base_oversubscribe="1")
-        cmd = ["mpirun", "-np", str(n), "--oversubscribe", "--allow-run-as-root"]
-        return cmd + list(mpirun_args) + [BIN] + args, env
+        return mpi_command(n, args, mpirun_args)
 
     def mpirun(self, n, args, timeout=300):
         cmd, env = self.command(n, args)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import unittest
 
-from e2e_common import BIN, HAVE_MPI, SRC, TempDirTest, load, run, validate
+from e2e_common import BIN, HAVE_MPI, SRC, TempDirTest, load, run, validate, mpi_command
 
 SMALL = ["step", "--backend", "sim", "--model", "gpt3_175b", "--layers", "8", "--gpus", "16",
          "--tp", "4", "--pp", "2", "--gbs", "16", "--cluster", "dgx_h100"]
@@ -183,13 +183,9 @@ class StepSignals(TempDirTest):
 @unittest.skipUnless(HAVE_MPI and shutil.which("mpirun"), "built without MPI")
 class StepMpi(TempDirTest):
     def test_four_ranks_pp2_dp2(self):
-        env = dict(os.environ, OVERLAP_BENCH_CONFIGS=os.path.join(SRC, "configs"),
-                   OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                   OMPI_MCA_btl="self,vader", OMPI_MCA_btl_vader_single_copy_mechanism="none",
-                   OMPI_MCA_rmaps_base_oversubscribe="1")
-        cmd = ["mpirun", "-np", "4", "--oversubscribe", "--allow-run-as-root", BIN, "step",
-               "--backend", "sim", "--model", "gpt3_175b", "--layers", "4", "--gpus", "4",
-               "--pp", "2", "--gbs", "8", "--json", self.path("s.json")]
+        cmd, env = mpi_command(4, ["step", "--backend", "sim", "--model", "gpt3_175b", "--layers",
+                                   "4", "--gpus", "4", "--pp", "2", "--gbs", "8", "--json",
+                                   self.path("s.json")])
         p = subprocess.run(cmd + ["--trace", self.path("t.json")], capture_output=True, text=True,
                            env=env, timeout=300)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)

@@ -1,0 +1,92 @@
+// step --search (run/step_search.hpp): its bound never exceeds a simulated step, and what it
+// prunes could not have won: its answer is the brute-force best over every layout that fits.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "dist/communicator.hpp"
+#include "run/step_run.hpp"
+#include "run/step_search.hpp"
+#include "sim/simulator.hpp"
+
+namespace ob {
+namespace {
+
+// A small model: the search's whole space simulates in seconds.
+step_scenario small_job() {
+  const auto p = std::filesystem::temp_directory_path() / "ob_search_model.json";
+  std::ofstream(p) << R"({"hidden_size": 2048, "ffn_hidden_size": 8192,
+    "num_attention_heads": 16, "seq_length": 2048, "num_layers": 4, "vocab_size": 32000})";
+  step_scenario sc;
+  sc.model = p.string();
+  sc.cluster = "dgx_h100";
+  sc.axes = {{"gpus", {"8"}}, {"gbs", {"16"}}};
+  return sc;
+}
+
+search_options sim_options() {
+  search_options o;
+  o.threads = 2;
+  o.make_executor = [](const gpu_spec& g) { return std::make_unique<sim_executor>(g); };
+  return o;
+}
+
+TEST(Search, TheBoundNeverExceedsTheSimulatedStep) {
+  std::size_t refused = 0;
+  const step_scenario sc = small_job();
+  const step_spec spec = resolve_step_cases(sc, search_candidates(sc), refused);
+  sim_executor exec(spec.gpu);
+  int checked = 0;
+  for (std::size_t i = 0; i < spec.cases.size(); i += 7, ++checked) {
+    const step_run_case& rc = spec.cases[i];
+    const double simulated = predict_step_case(spec, rc, exec).step_ms.median;
+    EXPECT_LE(step_time_bound_ms(rc.model, spec.gpu, rc.c.cfg), simulated) << rc.c.id;
+  }
+  EXPECT_GT(checked, 10);
+}
+
+// Every layout that fits, simulated: the search's best is theirs (its pruning lost nothing),
+// and its counts add up to the candidates.
+TEST(Search, FindsTheBruteForceBest) {
+  const step_scenario sc = small_job();
+  auto comm = make_single_communicator();
+  const step_doc doc = search_step(sc, sim_options(), *comm);
+  ASSERT_FALSE(doc.cases.empty());
+  const ordered_json& n = doc.search;
+  EXPECT_EQ(n["candidates"].get<std::size_t>(),
+            n["refused"].get<std::size_t>() + n["pruned_oom"].get<std::size_t>() +
+                n["pruned_dominated"].get<std::size_t>() + n["pruned_bound"].get<std::size_t>() +
+                n["skipped_budget"].get<std::size_t>() + n["simulated"].get<std::size_t>());
+  EXPECT_GT(n["pruned_bound"].get<std::size_t>(), 0u) << "the bound pruned nothing";
+  std::size_t refused = 0;
+  const step_spec spec = resolve_step_cases(sc, search_candidates(sc), refused);
+  sim_executor exec(spec.gpu);
+  double best = std::numeric_limits<double>::infinity();
+  std::string best_id;
+  for (const step_run_case& rc : spec.cases) {
+    if (rc.memory.over() || rc.c.cfg.tp > rc.cluster.gpus_per_node) continue;
+    const double ms = predict_step_case(spec, rc, exec).step_ms.median;
+    if (ms < best) best = ms, best_id = rc.c.id;
+  }
+  // The search may also have improved on the best layout with an overlap setting.
+  EXPECT_LE(doc.cases.front().step_ms.median, best * (1 + 1e-9)) << best_id;
+  for (std::size_t i = 1; i < doc.cases.size(); ++i)
+    EXPECT_LE(doc.cases[i - 1].step_ms.median, doc.cases[i].step_ms.median);
+}
+
+TEST(Search, RefusesASearchedAxisOrAMissingBatch) {
+  step_scenario sc = small_job();
+  sc.axes.push_back({"tp", {"2"}});
+  EXPECT_THROW(search_candidates(sc), config_error);
+  sc = small_job();
+  sc.axes = {{"gpus", {"8"}}};
+  EXPECT_THROW(search_candidates(sc), config_error);
+  sc = small_job();
+  sc.axes.push_back({"cdmc", {"1", "8"}});
+  EXPECT_THROW(search_candidates(sc), config_error);
+}
+
+}  // namespace
+}  // namespace ob
