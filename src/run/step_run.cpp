@@ -312,7 +312,7 @@ json trace_of(const program& p, const std::vector<variant_measurement>& stages,
 
 // The case's program measured: its overlapped variant, and its compute-only variant when asked.
 struct case_measurement {
-  program overlapped;
+  program overlapped, compute_only;
   program_measurements m;
 };
 
@@ -329,7 +329,8 @@ case_measurement measure_case(const step_spec& spec, const step_run_case& rc, ex
   const program& ov = pv[static_cast<int>(variant::overlapped)];
   if (compute_only)
     pv[static_cast<int>(variant::compute_only)] = derive_program_variant(ov, variant::compute_only);
-  case_measurement out{ov, exec.measure_program(pv, opts)};
+  case_measurement out{ov, pv[static_cast<int>(variant::compute_only)],
+                       exec.measure_program(pv, opts)};
   return out;
 }
 
@@ -362,9 +363,10 @@ step_record predict_step_case(const step_spec& spec, const step_run_case& rc, ex
   return summarise(spec, rc, cm.overlapped, cm.m);
 }
 
-double compute_only_ms(const step_spec& spec, const step_run_case& rc, executor& exec) {
+double compute_only_busy_ms(const step_spec& spec, const step_run_case& rc, executor& exec) {
   const case_measurement cm = measure_case(spec, rc, exec, true, false);
-  return compute_stats(cm.m[static_cast<int>(variant::compute_only)].front().iter_ms).median;
+  const auto& stages = cm.m[static_cast<int>(variant::compute_only)];
+  return attribute_step(cm.compute_only, stage_intervals(stages)).breakdown.compute;
 }
 
 std::string step_fingerprint(const step_spec& spec, const std::string& backend) {

@@ -89,8 +89,9 @@ std::string step_fingerprint(const step_spec& spec, const std::string& backend);
 // each with its own executor.
 step_record predict_step_case(const step_spec& spec, const step_run_case& rc, executor& exec);
 
-// The case's compute-only variant's step median (ms): every communication op dropped.
-double compute_only_ms(const step_spec& spec, const step_run_case& rc, executor& exec);
+// The case's compute-only variant (every communication op dropped): the time its critical stage
+// computes (ms), the optimizer step not counted.
+double compute_only_busy_ms(const step_spec& spec, const step_run_case& rc, executor& exec);
 
 // Stages 4 to 6 for every case not in hooks.finished: the overlapped and compute-only variants
 // of each program on `exec`, reduced across ranks, attributed and summarised.

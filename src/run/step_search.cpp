@@ -333,9 +333,10 @@ std::string shape_key(const step_config& c) {
          std::string(to_string(c.recompute));
 }
 
-// One layer's forward and backward with no communication (ms): two one-micro-batch steps of one
-// and two layers on tp x cp GPUs, compute-only, differenced so the embedding, the loss and the
-// optimizer drop out. nullopt when the small step cannot be built.
+// One layer's forward and backward with no communication (ms): the compute (the optimizer's
+// step not counted: it grows with the layers) of two one-micro-batch steps of one and two layers
+// on tp x cp GPUs, compute-only, differenced so the embedding and the loss drop out. nullopt when
+// the small step cannot be built.
 std::optional<double> layer_compute_ms(const step_scenario& sc, const step_run_case& rc,
                                        executor& exec) {
   std::vector<step_case> tiny;
@@ -351,7 +352,8 @@ std::optional<double> layer_compute_ms(const step_scenario& sc, const step_run_c
   std::size_t refused = 0;
   const step_spec spec = resolve_step_cases(sc, tiny, refused);
   if (refused > 0) return std::nullopt;
-  return compute_only_ms(spec, spec.cases[1], exec) - compute_only_ms(spec, spec.cases[0], exec);
+  return compute_only_busy_ms(spec, spec.cases[1], exec) -
+         compute_only_busy_ms(spec, spec.cases[0], exec);
 }
 
 // The transformer layers on the most loaded stage.
@@ -365,11 +367,10 @@ int most_stage_layers(const step_config& c) {
   return most;
 }
 
-// Each survivor's lower bound: the peak-FLOP bound, or better, its most loaded stage's layers
-// at the simulated compute-only time of its layer shape for every micro-batch, stretched by the
-// bubble (docs/ARCHITECTURE.md §9.6).
-std::vector<double> bounds(const step_scenario& sc, const step_spec& spec,
-                           const std::vector<std::size_t>& order, const search_options& o) {
+}  // namespace
+
+std::vector<double> search_bounds(const step_scenario& sc, const step_spec& spec,
+                                  const std::vector<std::size_t>& order, const search_options& o) {
   std::vector<double> out(spec.cases.size(), 0.0);
   std::map<std::string, std::optional<double>> per_layer;
   const std::unique_ptr<executor> exec = o.make_executor(spec.gpu);
@@ -387,8 +388,6 @@ std::vector<double> bounds(const step_scenario& sc, const step_spec& spec,
   return out;
 }
 
-}  // namespace
-
 step_doc search_step(const step_scenario& sc, const search_options& o, communicator& comm) {
   check_search_scenario(sc);
   const auto t0 = search_clock::now();
@@ -397,7 +396,7 @@ step_doc search_step(const step_scenario& sc, const search_options& o, communica
   n.candidates = all.size();
   const step_spec spec = resolve_step_cases(sc, all, n.refused);
   std::vector<std::size_t> order = survivors(spec, n);
-  const std::vector<double> bound = bounds(sc, spec, order, o);
+  const std::vector<double> bound = search_bounds(sc, spec, order, o);
   std::stable_sort(order.begin(), order.end(),
                    [&bound](std::size_t a, std::size_t b) { return bound[a] < bound[b]; });
   const int threads = o.threads > 0

@@ -10,12 +10,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model/communicator.hpp"
 #include "model/executor.hpp"
 #include "model/gpu_spec.hpp"
 #include "model/model_spec.hpp"
 #include "results/step_result.hpp"
+#include "run/step_run.hpp"
 #include "spec/step_config.hpp"
 
 namespace ob {
@@ -56,6 +58,12 @@ step_doc search_step(const step_scenario& sc, const search_options& o, communica
 // Every layout the search considers, before check_step: tp, cp, pp, vp, mbs and recompute
 // over the scenario's fixed settings.
 std::vector<step_case> search_candidates(const step_scenario& sc);
+
+// Each case's lower bound on its step (ms), for the cases `which` names (0 for the rest): the
+// peak-FLOP bound below, or better, its most loaded stage's layers at the simulated compute-only
+// time of one layer of its shape, for every micro-batch, stretched by the bubble.
+std::vector<double> search_bounds(const step_scenario& sc, const step_spec& spec,
+                                  const std::vector<std::size_t>& which, const search_options& o);
 
 // A lower bound on the step time (ms) of a resolved layout: the model's FLOPs (with the
 // recomputed forward passes) at the GPU's dense peak on every GPU, stretched by 1F1B's bubble,

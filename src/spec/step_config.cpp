@@ -330,6 +330,10 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   require(c.cp == 1 || seq % (2 * c.cp) == 0, axis_label(sc, "seq"),
           n(seq) + " is not divisible by 2 x cp = " + n(2 * c.cp) +
               " (context parallelism splits each sequence into 2 x cp chunks)");
+  // Ring attention exchanges K and V blocks inside a fused kernel (docs/ARCHITECTURE.md §9.3).
+  require(c.cp == 1 || m.attention == attention_backend::flash, axis_label(sc, "cp"),
+          "context parallelism (cp " + n(c.cp) + ") needs attention_backend flash; model " +
+              m.name + " is unfused");
   if (c.tp == 1) c.sequence_parallel = false;  // nothing to shard over
   require(!c.sequence_parallel || (static_cast<std::int64_t>(seq) * c.mbs / c.cp) % c.tp == 0,
           axis_label(sc, "seq"), "seq x mbs / cp is not divisible by tp = " + n(c.tp));

@@ -2,6 +2,7 @@
 // prunes could not have won: its answer is the brute-force best over every layout that fits.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -33,18 +34,33 @@ search_options sim_options() {
   return o;
 }
 
-TEST(Search, TheBoundNeverExceedsTheSimulatedStep) {
+// Both bounds, on GPT-3 175B's layers cut to 8 (each layer's optimizer step as large as in the
+// whole model, which a bound that counted it would overstate).
+TEST(Search, TheBoundsNeverExceedTheSimulatedStep) {
+  step_scenario sc;
+  sc.model = "gpt3_175b";
+  sc.cluster = "dgx_h100";
+  sc.axes = {{"gpus", {"16"}}, {"gbs", {"32"}}, {"layers", {"8"}}};
   std::size_t refused = 0;
-  const step_scenario sc = small_job();
   const step_spec spec = resolve_step_cases(sc, search_candidates(sc), refused);
+  std::vector<std::size_t> sample;
+  for (std::size_t i = 0; i < spec.cases.size(); i += 5)
+    if (!spec.cases[i].memory.over() && spec.cases[i].c.cfg.tp <= 8) sample.push_back(i);
+  ASSERT_GT(sample.size(), 10u);
+  const std::vector<double> bound = search_bounds(sc, spec, sample, sim_options());
   sim_executor exec(spec.gpu);
-  int checked = 0;
-  for (std::size_t i = 0; i < spec.cases.size(); i += 7, ++checked) {
+  std::vector<double> tightness;
+  for (std::size_t i : sample) {
     const step_run_case& rc = spec.cases[i];
     const double simulated = predict_step_case(spec, rc, exec).step_ms.median;
     EXPECT_LE(step_time_bound_ms(rc.model, spec.gpu, rc.c.cfg), simulated) << rc.c.id;
+    EXPECT_LE(bound[i], simulated) << rc.c.id;
+    tightness.push_back(bound[i] / simulated);
   }
-  EXPECT_GT(checked, 10);
+  // Communication-bound layouts (wide CP) sit far above their bound; the typical one must not,
+  // or the bound prunes nothing.
+  std::nth_element(tightness.begin(), tightness.begin() + tightness.size() / 2, tightness.end());
+  EXPECT_GT(tightness[tightness.size() / 2], 0.6);
 }
 
 // Every layout that fits, simulated: the search's best is theirs (its pruning lost nothing),

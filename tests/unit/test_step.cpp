@@ -309,6 +309,11 @@ TEST(Step, BadLayoutsNameTheFlag) {
   a100.cluster = "dgx_a100";
   EXPECT_EQ(message_of(a100).rfind("--dtype: NVIDIA A100 SXM 80GB has no fp8", 0), 0u);
   EXPECT_NE(msg({}, "no_such_model").find("--model"), std::string::npos);
+  // Ring attention runs in a fused kernel: an unfused model cannot take CP (before planning, so
+  // step --search counts it as refused instead of failing on it).
+  EXPECT_EQ(msg({{"gpus", {"16"}}, {"tp", {"8"}}, {"cp", {"2"}}}, "gpt_22b")
+                .rfind("--cp: context parallelism (cp 2) needs attention_backend flash", 0),
+            0u);
 }
 
 // Issue 15, items 1 and 5: a value listed twice (two cases, one id: the document is unreadable)
