@@ -102,6 +102,32 @@ int userbuffer_count(const slot_overlap_map& methods) {
   }));
 }
 
+// The transformer layers of each pipeline stage, all chunks together.
+std::vector<int> stage_layers(const step_config& c) {
+  std::vector<int> out;
+  for (int stage = 0; stage < c.pp; ++stage) {
+    int n = 0;
+    for (int l : stage_chunk_layers(c, stage)) n += l;
+    out.push_back(n);
+  }
+  return out;
+}
+
+// Megatron's uneven split is a choice the user may not know was made (docs/ARCHITECTURE.md
+// §9.3): said on every case that takes it.
+std::vector<std::string> split_warnings(const step_config& c) {
+  const int chunks = c.pp * c.vp;
+  if (c.pp == 1 || c.layers_used % chunks == 0) return {};
+  const std::vector<int> per_stage = stage_layers(c);
+  return {std::to_string(c.layers_used) +
+          " layers do not divide over pp x vp = " + std::to_string(chunks) +
+          " chunks: the embedding and the loss count as a layer each "
+          "(Megatron's account_for_embedding_in_pipeline_split and "
+          "account_for_loss_in_pipeline_split), so the first and the last stage hold " +
+          std::to_string(per_stage.front()) + " and " + std::to_string(per_stage.back()) +
+          " layers and the others " + std::to_string(per_stage[c.pp / 2])};
+}
+
 ordered_json case_config(const step_run_case& rc) {
   const step_config& c = rc.c.cfg;
   return {{"gpus", c.gpus},
@@ -115,6 +141,7 @@ ordered_json case_config(const step_run_case& rc) {
           {"microbatches", c.microbatches},
           {"seq", rc.model.seq_length},
           {"layers", c.layers_used},
+          {"stage_layers", stage_layers(c)},
           {"dtype", to_string(rc.model.type)},
           {"recompute", to_string(c.recompute)},
           {"sequence_parallel", c.sequence_parallel},
@@ -170,6 +197,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   rc.model.layers = cfg.layers_used;
   resolve_tp(rc, gpu, bridge);
   rc.memory = estimate_memory(rc.model, gpu, cfg, userbuffer_count(rc.tp_methods));
+  rc.warnings = split_warnings(cfg);
   rc.cdmc = cfg.cdmc ? *cfg.cdmc : bridge_cdmc(cfg, gpu, rc.cdmc_source);
   if (cfg.cdmc) rc.cdmc_source = "given";
   rc.c.knobs.te_launch_ordering = te_launch_ordering_applies(
@@ -274,6 +302,7 @@ step_record summarise(const step_spec& spec, const step_run_case& rc, const prog
   r.params = rc.c.params;
   r.config = rc.config;
   r.memory = rc.memory;
+  r.warnings = rc.warnings;
   const auto ov = static_cast<int>(variant::overlapped);
   const auto co = static_cast<int>(variant::compute_only);
   r.step_ms = compute_stats(m[ov].front().iter_ms);

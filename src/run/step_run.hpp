@@ -30,6 +30,7 @@ struct step_run_case {
   std::string cdmc_source;  // "swept" or what set it
   ordered_json config;      // the record's config
   memory_estimate memory;   // the memory model's estimate (plan/memory_model.hpp)
+  std::vector<std::string> warnings;  // what resolving the case noticed; the record carries them
 };
 
 struct step_spec {

@@ -316,6 +316,21 @@ TEST(Step, BadLayoutsNameTheFlag) {
             0u);
 }
 
+// Issue 20: the uneven split Megatron makes when the layers do not divide is in the result and
+// said: Llama 3.1 405B's 126 layers over 16 stages put 7 on the first and the last, 8 elsewhere.
+TEST(Step, TheLayerSplitIsPrintedAndWarnedAbout) {
+  step_scenario sc = scenario({{"gpus", {"128"}}, {"tp", {"8"}}, {"pp", {"16"}}}, "llama31_405b");
+  const step_run_case rc = resolve_step(sc).cases.at(0);
+  std::vector<int> expected(16, 8);
+  expected.front() = expected.back() = 7;
+  EXPECT_EQ(rc.config.at("stage_layers").get<std::vector<int>>(), expected);
+  ASSERT_EQ(rc.warnings.size(), 1u);
+  EXPECT_NE(rc.warnings[0].find("first and the last stage hold 7 and 7 layers and the others 8"),
+            std::string::npos);
+  sc = scenario({{"gpus", {"64"}}, {"tp", {"8"}}, {"pp", {"8"}}}, "gpt3_175b");
+  EXPECT_TRUE(resolve_step(sc).cases.at(0).warnings.empty());  // 96 = 8 x 12
+}
+
 // Issue 15, items 1 and 5: a value listed twice (two cases, one id: the document is unreadable)
 // and settings that contradict the cluster file are refused, naming both.
 TEST(Step, RepeatedValuesAndClusterConflictsAreRefused) {
