@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -206,31 +207,63 @@ class layer_planner {
         plain_gemm(g, take_pending_ag());
         return;
       case comm_relation::ag_input:
-        return add_ag_input(g, cfg, method);
       case comm_relation::rs_output:
-        return add_rs_output(g, cfg, method);
       case comm_relation::independent_ag:
-        return add_independent_ag(g, cfg, method);
       case comm_relation::independent_rs:
-        return add_independent_rs(g, cfg, method);
+        return lay_out(g, cfg, method);
     }
   }
 
-  // An all-gather produces the GEMM's input.
-  void add_ag_input(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
-    if (method == overlap_method::none) {
-      serial_coll(g, g.slot + ".ag", g.comm_bytes);
-      plain_gemm(g);
-    } else if (method == overlap_method::ring_exchange) {
-      add_ring_gather(g, cfg);
-    } else if (method == overlap_method::bulk) {
-      const int ag = add_side(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
-                              after_compute(), g.slot);
-      add_compute(g.slot, with_sm(g.gemm, overlapped_sm_target(cfg)), {ag}, g.slot);
-    } else {
-      throw config_error(g.slot + ": method " + std::string(to_string(method)) +
-                         " cannot overlap an all-gather (Transformer Engine rejects it)");
-    }
+  // How each overlap method lays out a GEMM and the communication it relates to
+  // (docs/ARCHITECTURE.md §3.3, §10.3): one row per pair Transformer Engine accepts.
+  using layout_fn = void (layer_planner::*)(const layer_gemm&, const gemm_overlap_cfg&);
+  struct method_row {
+    comm_relation relation;
+    overlap_method method;
+    layout_fn lay;
+  };
+  static std::span<const method_row> method_table() {
+    using r = comm_relation;
+    using m = overlap_method;
+    using p = layer_planner;
+    static constexpr method_row rows[] = {
+        {r::ag_input, m::none, &p::serial_ag_then_gemm},
+        {r::ag_input, m::ring_exchange, &p::add_ring_gather},
+        {r::ag_input, m::bulk, &p::bulk_ag_beside_gemm},
+        {r::rs_output, m::none, &p::gemm_then_serial_rs},
+        {r::rs_output, m::pipeline, &p::pipelined_scatter},
+        {r::rs_output, m::ring_exchange, &p::ring_scatter},
+        {r::rs_output, m::bulk, &p::bulk_rs_after_gemm},
+        {r::independent_ag, m::none, &p::serial_ag_before_dgrad},
+        {r::independent_ag, m::bulk, &p::bulk_ag_beside_dgrad},
+        {r::independent_ag, m::pipeline, &p::dgrad_scatters_itself},
+        {r::independent_ag, m::ring_exchange, &p::dgrad_scatters_itself},
+        {r::independent_rs, m::none, &p::serial_rs_before_wgrad},
+        {r::independent_rs, m::bulk, &p::rs_beside_wgrad},
+        {r::independent_rs, m::pipeline, &p::rs_beside_wgrad},
+        {r::independent_rs, m::ring_exchange, &p::rs_beside_wgrad},
+    };
+    return rows;
+  }
+
+  void lay_out(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
+    for (const method_row& row : method_table())
+      if (row.relation == g.relation && row.method == method) return (this->*row.lay)(g, cfg);
+    throw config_error(g.slot + ": method " + std::string(to_string(method)) +
+                       " cannot overlap an all-gather (Transformer Engine rejects it)");
+  }
+
+  // An all-gather produces the GEMM's input: unoverlapped, it runs on the compute stream first.
+  void serial_ag_then_gemm(const layer_gemm& g, const gemm_overlap_cfg&) {
+    serial_coll(g, g.slot + ".ag", g.comm_bytes);
+    plain_gemm(g);
+  }
+
+  // Bulk: the whole gather on the comm stream, the GEMM waiting for it on fewer SMs.
+  void bulk_ag_beside_gemm(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
+    const int ag = add_side(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
+                            after_compute(), g.slot);
+    add_compute(g.slot, with_sm(g.gemm, overlapped_sm_target(cfg)), {ag}, g.slot);
   }
 
   // Step j multiplies the chunk already here while send/recv brings chunk j+1.
@@ -256,18 +289,24 @@ class layer_planner {
     }
   }
 
-  // A reduce-scatter consumes the GEMM's output.
-  void add_rs_output(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
-    if (method == overlap_method::none) {
-      plain_gemm(g);
-      serial_coll(g, g.slot + ".rs", g.comm_bytes);
-    } else if (method == overlap_method::pipeline || method == overlap_method::ring_exchange) {
-      add_chunked_scatter(g, cfg, method == overlap_method::ring_exchange);
-    } else {  // bulk: the RS leaves the stream but waits on the whole GEMM
-      const int gemm = plain_gemm(g);
-      pending_rs_.push_back(
-          add_side(g.slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {gemm}, g.slot));
-    }
+  // A reduce-scatter consumes the GEMM's output: unoverlapped, it follows on the compute stream.
+  void gemm_then_serial_rs(const layer_gemm& g, const gemm_overlap_cfg&) {
+    plain_gemm(g);
+    serial_coll(g, g.slot + ".rs", g.comm_bytes);
+  }
+
+  void pipelined_scatter(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
+    add_chunked_scatter(g, cfg, false);
+  }
+  void ring_scatter(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
+    add_chunked_scatter(g, cfg, true);
+  }
+
+  // Bulk: the RS leaves the stream but waits on the whole GEMM.
+  void bulk_rs_after_gemm(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
+    const int gemm = plain_gemm(g);
+    pending_rs_.push_back(
+        add_side(g.slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {gemm}, g.slot));
   }
 
   // Pipeline (num_splits chunks, an RS each) or ring exchange (tp chunks, a send/recv each).
@@ -297,28 +336,28 @@ class layer_planner {
       for (int i = 0; i < parts; ++i) comm_for(i);
   }
 
-  // An unrelated all-gather (LN output for the wgrad) runs beside the dgrad GEMM.
-  void add_independent_ag(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
-    if (method == overlap_method::pipeline || method == overlap_method::ring_exchange) {
-      // TE moves this dgrad off bulk: it reduce-scatters its own output with that method
-      // (dgrad_reduce_scatter_overlap), and the paired wgrad then has no comm beside it.
-      layer_gemm as_rs = g;
-      as_rs.relation = comm_relation::rs_output;
-      as_rs.comm = coll_op::reduce_scatter;
-      as_rs.comm_type = dtype::bf16;
-      as_rs.comm_bytes = static_cast<std::uint64_t>(g.gemm.m) * g.gemm.n * dtype_bytes(dtype::bf16);
-      add_gemm(as_rs);
-      dgrad_did_rs_ = true;
-      return;
-    }
-    if (method == overlap_method::none) {
-      // Unoverlapped TE gathers the LN output for wgrad right before the dgrad GEMM.
-      pending_ag_ = serial_coll(g, g.slot + ".ag", g.comm_bytes);
-      last_dgrad_ = plain_gemm(g);
-      return;
-    }
-    // Bulk: the gather is issued at this point of the backward (so it waits on the last compute
-    // op) and runs beside the dgrad GEMM.
+  // An unrelated all-gather (LN output for the wgrad) runs beside the dgrad GEMM. With pipeline
+  // or ring exchange TE moves this dgrad off bulk: it reduce-scatters its own output with that
+  // method (dgrad_reduce_scatter_overlap), and the paired wgrad then has no comm beside it.
+  void dgrad_scatters_itself(const layer_gemm& g, const gemm_overlap_cfg&) {
+    layer_gemm as_rs = g;
+    as_rs.relation = comm_relation::rs_output;
+    as_rs.comm = coll_op::reduce_scatter;
+    as_rs.comm_type = dtype::bf16;
+    as_rs.comm_bytes = static_cast<std::uint64_t>(g.gemm.m) * g.gemm.n * dtype_bytes(dtype::bf16);
+    add_gemm(as_rs);
+    dgrad_did_rs_ = true;
+  }
+
+  // Unoverlapped TE gathers the LN output for wgrad right before the dgrad GEMM.
+  void serial_ag_before_dgrad(const layer_gemm& g, const gemm_overlap_cfg&) {
+    pending_ag_ = serial_coll(g, g.slot + ".ag", g.comm_bytes);
+    last_dgrad_ = plain_gemm(g);
+  }
+
+  // Bulk: the gather is issued at this point of the backward (so it waits on the last compute
+  // op) and runs beside the dgrad GEMM.
+  void bulk_ag_beside_dgrad(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
     const int sm = overlapped_sm_target(cfg);
     const std::vector<int> issued_after = after_compute();
     auto issue = [&] {
@@ -333,19 +372,26 @@ class layer_planner {
       order_after_launch(last_dgrad_, pending_ag_);
   }
 
-  // An unrelated reduce-scatter (of the dgrad's output) runs beside the wgrad GEMM.
-  void add_independent_rs(const layer_gemm& g, const gemm_overlap_cfg& cfg, overlap_method method) {
+  // An unrelated reduce-scatter (of the dgrad's output) runs beside the wgrad GEMM: the wgrad
+  // waits for the LN gather; a dgrad that scattered itself, or none, leaves nothing beside it.
+  // True when the wgrad was laid out here.
+  bool wgrad_alone(const layer_gemm& g, const std::vector<int>& need_ag) {
+    if (!std::exchange(dgrad_did_rs_, false) && last_dgrad_ >= 0) return false;
+    plain_gemm(g, need_ag);
+    return true;
+  }
+
+  void serial_rs_before_wgrad(const layer_gemm& g, const gemm_overlap_cfg&) {
     const std::vector<int> need_ag = take_pending_ag();
+    if (wgrad_alone(g, need_ag)) return;
+    serial_coll(g, g.slot + ".rs", g.comm_bytes);
+    plain_gemm(g, need_ag);
+  }
+
+  void rs_beside_wgrad(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
+    const std::vector<int> need_ag = take_pending_ag();
+    if (wgrad_alone(g, need_ag)) return;
     const int dgrad = last_dgrad_;
-    if (std::exchange(dgrad_did_rs_, false)) {
-      plain_gemm(g, need_ag);
-      return;
-    }
-    if (method == overlap_method::none || dgrad < 0) {
-      if (dgrad >= 0) serial_coll(g, g.slot + ".rs", g.comm_bytes);
-      plain_gemm(g, need_ag);
-      return;
-    }
     const int sm = overlapped_sm_target(cfg);
     auto issue = [&] {
       pending_rs_.push_back(
