@@ -20,8 +20,8 @@ class run_command final : public command {
                     "GPT-3 175B TP4 layer sweep")
         ->check(not_empty());
     app->add_option("--set", sets_,
-                    "override: axis=v1,v2 (cdmc, method, order, sm_margin, comm_ctas, priority) "
-                    "or field=v (gpu, model, preset, tp, ...)");
+                    "override: axis=v1,v2 (" + sweep_axis_list() +
+                        ") or field=v (gpu, model, preset, tp, ...)");
     add_common_flags(*app, flags_, false);
     add_answer_flags(*app, flags_.answers);
     add_sweep_flags(*app, flags_);

@@ -85,12 +85,9 @@ void read_passes(const json_object& top, layer_scenario& sc) {
 
 // Defaults for every axis, so a scenario lists only what it sweeps.
 void read_sweep(const json_object& top, layer_scenario& sc) {
-  sc.axes = {{"cdmc", {std::to_string(cdmc_default)}},
-             {"method", {"preset"}},
-             {"order", {"comm_first"}},
-             {"sm_margin", {"preset"}},
-             {"comm_ctas", {"0"}},
-             {"priority", {"comm_high"}}};
+  sc.axes.clear();
+  for (const layer_axis& a : layer_axes)
+    sc.axes.push_back({std::string(a.name), {std::string(a.default_value)}});
   const auto sw = top.get_optional_object("sweep");
   if (!sw) return;
   for (std::string_view axis_name : sweep_axis_names) {
@@ -168,11 +165,10 @@ constexpr field_row field_table[] = {
 };
 
 std::string known_keys() {
-  std::string axes, fields;
-  for (std::string_view n : sweep_axis_names) axes += (axes.empty() ? "" : ", ") + std::string(n);
+  std::string fields;
   for (const field_row& r : field_table)
     fields += (fields.empty() ? "" : ", ") + std::string(r.key);
-  return "axes: " + axes + "; fields: " + fields;
+  return "axes: " + sweep_axis_list() + "; fields: " + fields;
 }
 
 }  // namespace

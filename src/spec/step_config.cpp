@@ -108,7 +108,8 @@ constexpr step_axis_row step_axis_table[] = {
 };
 
 bool is_layer_axis(std::string_view name) {
-  return name == "order" || name == "sm_margin" || name == "comm_ctas" || name == "priority";
+  return std::any_of(std::begin(layer_axes), std::end(layer_axes),
+                     [name](const layer_axis& a) { return a.step_knob && a.name == name; });
 }
 
 // Layer knobs go through the layer sweep's own parsers, so their rules stay in one place; the
@@ -155,9 +156,20 @@ void check_values(const step_scenario& sc, const sweep_axis& a) {
 
 }  // namespace
 
+const std::vector<std::string_view>& step_axis_names() {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> out;
+    for (const step_axis_row& r : step_axis_table) out.push_back(r.name);
+    for (const layer_axis& a : layer_axes)
+      if (a.step_knob) out.push_back(a.name);
+    return out;
+  }();
+  return names;
+}
+
 bool is_step_axis(std::string_view name) {
-  return std::find(std::begin(step_axis_names), std::end(step_axis_names), name) !=
-         std::end(step_axis_names);
+  const auto& names = step_axis_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 std::string axis_label(const step_scenario& sc, std::string_view axis) {
@@ -169,7 +181,7 @@ std::string axis_label(const step_scenario& sc, std::string_view axis) {
 
 std::vector<step_case> expand_step_cases(const step_scenario& sc) {
   std::vector<const sweep_axis*> axes;
-  for (std::string_view name : step_axis_names)
+  for (std::string_view name : step_axis_names())
     for (const sweep_axis& a : sc.axes)
       if (a.name == name) axes.push_back(&a);
   for (const sweep_axis* a : axes) check_values(sc, *a);
@@ -206,7 +218,7 @@ std::string value_text(const json& v) { return v.is_string() ? v.get<std::string
 void read_step_sweep(const json_object& top, step_scenario& sc) {
   const auto sw = top.get_optional_object("sweep");
   if (!sw) return;
-  for (std::string_view name : step_axis_names) {
+  for (std::string_view name : step_axis_names()) {
     const std::string key(name);
     if (!sw->has(key)) continue;
     const json& v = sw->get_raw(key);
@@ -232,7 +244,7 @@ void apply_step_override(step_scenario& sc, const std::string& assignment) {
   // An unknown axis is named before a bad value list, as long as the assignment has both sides.
   if (eq != std::string::npos && eq != 0 && eq + 1 < assignment.size() && !is_step_axis(key)) {
     std::string known;
-    for (std::string_view n : step_axis_names)
+    for (std::string_view n : step_axis_names())
       known += (known.empty() ? "" : ", ") + std::string(n);
     throw config_error("--set " + assignment + ": unknown step axis '" + key + "' (" + known + ")");
   }

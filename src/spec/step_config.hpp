@@ -67,33 +67,10 @@ struct step_scenario {
   bool allow_oom = false;  // --allow-oom: predict cases over the GPU's memory (never recommended)
 };
 
-// Every step axis, in the order a case id lists them. Layer knobs (order, sm_margin, comm_ctas,
-// priority) apply to the TP overlap inside each layer.
-inline constexpr std::string_view step_axis_names[] = {"gpus",
-                                                       "tp",
-                                                       "pp",
-                                                       "vp",
-                                                       "cp",
-                                                       "mbs",
-                                                       "gbs",
-                                                       "seq",
-                                                       "dtype",
-                                                       "recompute",
-                                                       "sequence_parallel",
-                                                       "tp_overlap",
-                                                       "dp_overlap",
-                                                       "pp_overlap",
-                                                       "distributed_optimizer",
-                                                       "grad_reduce_in_fp32",
-                                                       "bucket_size",
-                                                       "layers",
-                                                       "cdmc",
-                                                       "gpus_per_node",
-                                                       "nic_gbps",
-                                                       "order",
-                                                       "sm_margin",
-                                                       "comm_ctas",
-                                                       "priority"};
+// Every step axis, in the order a case id lists them: the step's own (step_config.cpp's table),
+// then the layer knobs a step takes for the TP overlap inside each layer (order, sm_margin,
+// comm_ctas, priority: layer_axes' step knobs).
+const std::vector<std::string_view>& step_axis_names();
 bool is_step_axis(std::string_view name);
 
 // One point of a step sweep.

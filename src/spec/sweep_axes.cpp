@@ -92,6 +92,12 @@ sweep_case make_case(const std::vector<sweep_axis>& axes, const std::vector<std:
 
 }  // namespace
 
+std::string sweep_axis_list() {
+  std::string out;
+  for (std::string_view n : sweep_axis_names) out += (out.empty() ? "" : ", ") + std::string(n);
+  return out;
+}
+
 bool is_sweep_axis(std::string_view name) {
   return std::find(std::begin(sweep_axis_names), std::end(sweep_axis_names), name) !=
          std::end(sweep_axis_names);

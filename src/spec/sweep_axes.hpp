@@ -2,6 +2,7 @@
 // Sweep axes as data: every axis is a name and a list of values (text, as a user types them),
 // and a sweep is their Cartesian product. Each axis knows how to parse its value into a case's
 // knobs, so adding an axis is one row in sweep_axes.cpp.
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,11 +32,30 @@ struct sweep_axis {
   std::vector<std::string> values;
 };
 
-// The axes a sweep may have, in the order a layer scenario enumerates them (cdmc outermost, so a
-// real backend runs one process per CDMC value).
-inline constexpr std::string_view sweep_axis_names[] = {"cdmc",      "method",    "order",
-                                                        "sm_margin", "comm_ctas", "priority"};
+// Every layer axis as data (docs/ARCHITECTURE.md §10.5), in the order a layer case id lists them
+// (cdmc outermost, so a real backend runs one process per CDMC value): the value a layer
+// scenario takes when it does not list the axis, and whether a training step takes it for the
+// TP overlap inside its layers (with --set). Each axis' parser is its row in sweep_axes.cpp.
+struct layer_axis {
+  std::string_view name;
+  std::string_view default_value;
+  bool step_knob;
+};
+inline constexpr layer_axis layer_axes[] = {
+    {"cdmc", "8", false},          {"method", "preset", false}, {"order", "comm_first", true},
+    {"sm_margin", "preset", true}, {"comm_ctas", "0", true},    {"priority", "comm_high", true}};
+static_assert(layer_axes[0].default_value == "8" && cdmc_default == 8,
+              "a layer scenario's default CDMC is the driver's");
+
+// The names alone, in that order.
+inline constexpr auto sweep_axis_names = [] {
+  std::array<std::string_view, std::size(layer_axes)> names{};
+  for (std::size_t i = 0; i < names.size(); ++i) names[i] = layer_axes[i].name;
+  return names;
+}();
 bool is_sweep_axis(std::string_view name);
+// "cdmc, method, order, sm_margin, comm_ctas, priority": for help texts and messages.
+std::string sweep_axis_list();
 
 // The most CTAs (channels) one NCCL collective can run on: NCCL's MAXCHANNELS is 64 (NCCL 2.28),
 // and NCCL_MAX_CTAS takes 1 to 64. A larger comm_ctas (or coll --ctas) would model a kernel NCCL
