@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "base/error.hpp"
+#include "base/json_util.hpp"
 #include "cli/command.hpp"
 #include "cli/flag_checks.hpp"
 #include "cli/output_paths.hpp"
@@ -10,6 +11,7 @@
 #include "results/gbench.hpp"
 #include "results/result.hpp"
 #include "results/step_result.hpp"
+#include "trace/analyze.hpp"
 
 namespace ob::cli {
 namespace {
@@ -92,8 +94,45 @@ class report_command final : public command {
   CLI::Option* history_ = nullptr;
 };
 
+// analyze FILE|DIR... [--json F] [--layout tp=..] [--steps K]: exposed communication in real
+// profiles (docs/ANALYZE.md). It sits here, beside `report`, as the other reader of what was
+// measured; src/cli holds its 30 files (docs/ARCHITECTURE.md §1).
+class analyze_command final : public command {
+ public:
+  CLI::App* attach(CLI::App& parent) override {
+    auto* app = parent.add_subcommand(
+        "analyze",
+        "exposed communication per rank, kind, dimension and step, from PyTorch "
+        "profiler (Kineto) traces or Nsight Systems SQLite exports");
+    app->add_option("traces", req_.inputs, "trace files (.json, .json.gz, .sqlite) or folders")
+        ->required();
+    app->add_option("--json", json_, "write the analysis/v1 document here")->check(not_empty());
+    app->add_option("--layout", req_.layout,
+                    "tp=N,cp=N,pp=N[,dp=N][,ep=N]: split communication by dimension (Megatron "
+                    "rank order)");
+    app->add_option("--steps", req_.last_steps, "measure only the last K steps of each rank")
+        ->check(CLI::PositiveNumber);
+    return app;
+  }
+
+  int run(const process_args&) override {
+    std::vector<path_flag> inputs;
+    for (const std::string& f : trace::expand_inputs(req_.inputs)) inputs.push_back({"TRACE", f});
+    check_output_paths({{"--json", json_}}, inputs);
+    const trace::analysis a = trace::analyze_traces(req_);
+    std::cout << trace::format_analysis(a) << std::flush;
+    if (!json_.empty()) write_file_atomic(json_, dump_json(trace::analysis_to_json(a), 2) + "\n");
+    return 0;
+  }
+
+ private:
+  trace::analyze_request req_;
+  std::string json_;
+};
+
 }  // namespace
 
 std::unique_ptr<command> make_report_command() { return std::make_unique<report_command>(); }
+std::unique_ptr<command> make_analyze_command() { return std::make_unique<analyze_command>(); }
 
 }  // namespace ob::cli

@@ -1,0 +1,220 @@
+"""`overlap-bench analyze` end to end (issue 16, docs/ANALYZE.md): synthetic PyTorch profiler
+(Kineto) traces and Nsight Systems SQLite exports written here, one per mechanism: exposure
+arithmetic, dimension attribution on an 8-rank TP4 x DP2 job, the step split, clock alignment, and
+bad input (exit 2 naming the file and the problem)."""
+import gzip
+import json
+import os
+import sqlite3
+import unittest
+
+from e2e_common import TempDirTest, load, run, validate
+
+US = 1.0  # Kineto times are microseconds
+
+
+def kernel(name, ts, dur, stream, **args):
+    a = {"device": 0, "stream": stream}
+    a.update(args)
+    return {"ph": "X", "cat": "kernel", "name": name, "pid": 0, "tid": stream, "ts": ts,
+            "dur": dur, "args": a}
+
+
+def step(n, ts, dur):
+    return {"ph": "X", "cat": "user_annotation", "name": f"ProfilerStep#{n}", "pid": 1, "tid": 1,
+            "ts": ts, "dur": dur}
+
+
+def kineto(rank, world, events):
+    return {"schemaVersion": 1, "distributedInfo": {"backend": "nccl", "rank": rank,
+                                                    "world_size": world},
+            "traceEvents": events}
+
+
+def tp4dp2_rank(rank, steps=3):
+    """One step = GEMM [0, 100) us; TP all-gather [80, 120) (20 us exposed); DP all-reduce
+    [200, 250) with no compute (50 us exposed). Rank 5 is slower: its GEMM takes 300 us."""
+    tp = [rank // 4 * 4 + i for i in range(4)]
+    dp = [rank % 4, rank % 4 + 4]
+    gemm = 300 if rank == 5 else 100
+    ev = []
+    for s in range(steps):
+        t0 = 1_700_000_000_000_000 + s * 1000
+        ev.append(step(s + 10, t0, 1000))
+        ev.append(kernel("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n", t0, gemm, 7))
+        ev.append(kernel("ncclDevKernel_AllGather_RING_LL", t0 + 80, 40, 20,
+                         **{"Collective name": "_allgather_base",
+                            "Process Group Ranks": str(tp), "In msg nelems": 1024}))
+        ev.append(kernel("ncclDevKernel_AllReduce_Sum_bf16_RING_LL", t0 + 200, 50, 24,
+                         **{"Collective name": "allreduce", "Process Group Ranks": str(dp)}))
+    return kineto(rank, 8, ev)
+
+
+def make_nsys(path, devices=(0,), session_start=1_000_000, tables=("all",), steps=2):
+    """A minimal nsys SQLite export: StringIds, kernels, a memcpy, NVTX steps, session start."""
+    con = sqlite3.connect(path)
+    c = con.cursor()
+    every = "all" in tables
+    c.execute("CREATE TABLE StringIds (id INTEGER PRIMARY KEY, value TEXT)")
+    c.executemany("INSERT INTO StringIds VALUES (?, ?)",
+                  [(1, "sm90_xmma_gemm_bf16"), (2, "ncclDevKernel_ReduceScatter_Sum_RING_LL"),
+                   (3, "iteration 1"), (4, "iteration 2")])
+    if every or "kernel" in tables:
+        c.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_KERNEL (start INTEGER, end INTEGER, "
+                  "deviceId INTEGER, streamId INTEGER, correlationId INTEGER, "
+                  "globalPid INTEGER, demangledName INTEGER, shortName INTEGER)")
+        rows = []
+        for d in devices:
+            for s in range(steps):
+                t0 = s * 1_000_000
+                # GEMM [0, 300) us; reduce-scatter [200, 500) us: 200 us exposed.
+                rows.append((t0, t0 + 300_000, d, 7, 1, 1, 1, 1))
+                rows.append((t0 + 200_000, t0 + 500_000, d, 20, 2, 1, 2, 2))
+        c.executemany("INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL VALUES (?,?,?,?,?,?,?,?)", rows)
+    if every:
+        c.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_MEMCPY (start INTEGER, end INTEGER, "
+                  "deviceId INTEGER, streamId INTEGER, copyKind INTEGER, bytes INTEGER)")
+        c.executemany("INSERT INTO CUPTI_ACTIVITY_KIND_MEMCPY VALUES (?,?,?,?,?,?)",
+                      [(600_000, 700_000, d, 30, 1, 4096) for d in devices])
+        c.execute("CREATE TABLE NVTX_EVENTS (start INTEGER, end INTEGER, eventType INTEGER, "
+                  "text TEXT, textId INTEGER, globalTid INTEGER)")
+        c.executemany("INSERT INTO NVTX_EVENTS VALUES (?,?,?,?,?,?)",
+                      [(s * 1_000_000, (s + 1) * 1_000_000, 59, None, 3 + s, 1)
+                       for s in range(steps)])
+        c.execute("CREATE TABLE TARGET_INFO_SESSION_START_TIME (utcEpochNs INTEGER, "
+                  "utcTime TEXT, localTime TEXT)")
+        c.execute("INSERT INTO TARGET_INFO_SESSION_START_TIME VALUES (?, '', '')",
+                  (session_start,))
+    con.commit()
+    con.close()
+    return path
+
+
+class AnalyzeKineto(TempDirTest):
+    def write_ranks(self, gz=False):
+        paths = []
+        for r in range(8):
+            text = json.dumps(tp4dp2_rank(r))
+            p = self.path(f"rank{r}.json" + (".gz" if gz else ""))
+            if gz:
+                with gzip.open(p, "wt") as f:
+                    f.write(text)
+            else:
+                with open(p, "w") as f:
+                    f.write(text)
+            paths.append(p)
+        return paths
+
+    def test_tp4_dp2_dimensions_steps_and_schema(self):
+        self.write_ranks(gz=True)
+        out, _ = self.assertRuns(["analyze", self.tmp, "--layout", "tp=4", "--json",
+                                  self.path("a.json")])
+        self.assertIn("MEASURED", out)
+        self.assertTrue(all(len(line) <= 200 for line in out.splitlines()))
+        doc = load(self.path("a.json"))
+        validate(doc, "analysis_v1.schema.json")
+        self.assertEqual(doc["schema"], "overlap-bench/analysis/v1")
+        self.assertEqual(doc["layout"], {"tp": 4, "cp": 1, "dp": 2, "pp": 1, "ep": 1})
+        self.assertEqual([r["rank"] for r in doc["ranks"]], list(range(8)))
+        r0 = doc["ranks"][0]
+        self.assertTrue(r0["file"].endswith("rank0.json.gz"))
+        self.assertAlmostEqual(r0["comm_ms"], 3 * 0.090)
+        self.assertAlmostEqual(r0["exposed_comm_ms"], 3 * 0.070)
+        self.assertAlmostEqual(r0["by_dim"]["tp"]["exposed_ms"], 3 * 0.020)
+        self.assertAlmostEqual(r0["by_dim"]["dp"]["exposed_ms"], 3 * 0.050)
+        self.assertAlmostEqual(r0["by_kind"]["all_gather"]["ms"], 3 * 0.040)
+        self.assertEqual([s["step"] for s in r0["steps"]], [10, 11, 12])
+        self.assertEqual(doc["summary"]["slowest_rank"]["rank"], 5)
+        # Rank 5's longer GEMM covers its whole all-gather and all-reduce.
+        self.assertAlmostEqual(doc["ranks"][5]["by_dim"]["tp"]["exposed_ms"], 0.0)
+        self.assertAlmostEqual(doc["ranks"][5]["exposed_comm_ms"], 0.0)
+        self.assertIn("slowest rank: 5", out)
+
+    def test_without_layout_per_kind_only_and_last_steps(self):
+        paths = self.write_ranks()
+        self.assertRuns(["analyze", paths[0], "--steps", "2", "--json", self.path("a.json")])
+        doc = load(self.path("a.json"))
+        validate(doc, "analysis_v1.schema.json")
+        r0 = doc["ranks"][0]
+        self.assertEqual(r0["by_dim"], {})
+        self.assertEqual([s["step"] for s in r0["steps"]], [11, 12])
+        self.assertAlmostEqual(r0["exposed_comm_ms"], 2 * 0.070)
+
+    def test_unknown_kernels_are_listed(self):
+        doc = tp4dp2_rank(0)
+        doc["traceEvents"].append(kernel("my_fused_thing", 1_700_000_000_000_500, 5, 7))
+        p = self.write_json("r.json", doc)
+        out, _ = self.assertRuns(["analyze", p, "--json", self.path("a.json")])
+        self.assertIn("my_fused_thing", out)
+        self.assertEqual(load(self.path("a.json"))["ranks"][0]["unknown_kernels"],
+                         {"my_fused_thing": 1})
+
+
+class AnalyzeNsys(TempDirTest):
+    def test_nsys_export_steps_and_exposure(self):
+        p = make_nsys(self.path("r.sqlite"), devices=(0, 1))
+        out, _ = self.assertRuns(["analyze", p, "--json", self.path("a.json")])
+        self.assertIn("MEASURED", out)
+        doc = load(self.path("a.json"))
+        validate(doc, "analysis_v1.schema.json")
+        self.assertEqual(len(doc["ranks"]), 2)
+        r = doc["ranks"][0]
+        self.assertEqual(r["format"], "nsys")
+        self.assertAlmostEqual(r["exposed_comm_ms"], 2 * 0.2)
+        self.assertAlmostEqual(r["memory_ms"], 0.1)
+        self.assertEqual([s["step"] for s in r["steps"]], [1, 2])
+        self.assertAlmostEqual(r["steps"][0]["exposed_comm_ms"], 0.2)
+
+    def test_files_without_session_start_cannot_be_aligned(self):
+        a = make_nsys(self.path("a.sqlite"))
+        b = make_nsys(self.path("b.sqlite"), tables=("kernel",))
+        self.assertRuns(["analyze", b])  # one file: nothing to align
+        rc, _, err = run(["analyze", a, b])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("b.sqlite", err)
+        self.assertIn("cannot be aligned", err)
+
+
+class AnalyzeBadInput(TempDirTest):
+    def assertBad(self, path, words):
+        rc, _, err = run(["analyze", path])
+        self.assertEqual(rc, 2, err)
+        self.assertIn(os.path.basename(path), err)
+        for w in words:
+            self.assertIn(w, err)
+
+    def test_bad_inputs_exit_2_naming_file_and_problem(self):
+        self.assertBad(self.write_json("x.json", "this is no trace"), ["not a Kineto"])
+        self.assertBad(self.write_json("e.json", {"traceEvents": [step(1, 0, 5)]}),
+                       ["no GPU kernels"])
+        text = json.dumps(tp4dp2_rank(0)).encode()
+        with open(self.path("t.json.gz"), "wb") as f:
+            f.write(gzip.compress(text)[:200])
+        self.assertBad(self.path("t.json.gz"), ["gzip"])
+        with open(self.path("c.json.gz"), "wb") as f:
+            f.write(b"\x1f\x8b\x08\x00" + b"\x00" * 6 + b"garbage" * 50)
+        self.assertBad(self.path("c.json.gz"), ["gzip"])
+        con = sqlite3.connect(self.path("n.sqlite"))
+        con.execute("CREATE TABLE foo (a INTEGER)")
+        con.commit()
+        con.close()
+        self.assertBad(self.path("n.sqlite"), ["not an nsys export", "StringIds"])
+        self.assertBad(make_nsys(self.path("k.sqlite"), tables=()),
+                       ["CUPTI_ACTIVITY_KIND_KERNEL"])
+        self.assertBad(self.path("missing.json"), ["no such trace"])
+        rc, _, err = run(["analyze", self.write_json("r.json", tp4dp2_rank(0)), "--layout", "tp=3"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--layout", err)
+
+    def test_output_never_overwrites_an_input(self):
+        p = self.write_json("r.json", tp4dp2_rank(0))
+        with open(p) as f:
+            before = f.read()
+        rc, _, err = run(["analyze", p, "--json", p])
+        self.assertEqual(rc, 2, err)
+        with open(p) as f:
+            self.assertEqual(f.read(), before)
+
+
+if __name__ == "__main__":
+    unittest.main()
