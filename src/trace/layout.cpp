@@ -90,11 +90,14 @@ std::string dimension_of(const std::vector<int>& group, const parallel_layout& l
   // A group over the outer part of DP (with or without ep) is a data-parallel one; over ep alone
   // it is the expert-parallel group.
   const bool dp = dp_outer;
+  const std::array<std::pair<bool, const char*>, 5> parts{
+      {{tp, "tp"}, {cp, "cp"}, {ep && !dp, "ep"}, {dp, "dp"}, {pp, "pp"}}};
   std::string out;
-  const auto add = [&](bool on, const char* name) {
-    if (on) out += (out.empty() ? "" : "+") + std::string(name);
-  };
-  add(tp, "tp"), add(cp, "cp"), add(ep && !dp, "ep"), add(dp, "dp"), add(pp, "pp");
+  for (const auto& [on, name] : parts) {
+    if (!on) continue;
+    if (!out.empty()) out += '+';
+    out += name;
+  }
   return out.empty() ? "unknown" : out;
 }
 
