@@ -8,7 +8,9 @@ import os
 import sqlite3
 import unittest
 
-from e2e_common import TempDirTest, load, run, validate
+from e2e_common import SRC, TempDirTest, load, run, validate
+
+PUBLIC = os.path.join(SRC, "tests", "data", "traces", "hta_trace_filter")
 
 US = 1.0  # Kineto times are microseconds
 
@@ -173,6 +175,28 @@ class AnalyzeNsys(TempDirTest):
         self.assertEqual(rc, 2, err)
         self.assertIn("b.sqlite", err)
         self.assertIn("cannot be aligned", err)
+
+
+class AnalyzePublicTrace(TempDirTest):
+    """Two real ranks from HolisticTraceAnalysis's tests (MIT, LICENSE beside them)."""
+
+    def test_agrees_with_hta_comm_comp_overlap(self):
+        out, _ = self.assertRuns(["analyze", PUBLIC, "--json", self.path("a.json")])
+        self.assertIn("MEASURED from 2 trace files", out)
+        doc = load(self.path("a.json"))
+        validate(doc, "analysis_v1.schema.json")
+        self.assertEqual([r["rank"] for r in doc["ranks"]], [0, 1])
+        # HTA 0.5.0, TraceAnalysis(trace_dir=...).get_comm_comp_overlap(): 11.81 and 20.05 (%),
+        # over every step but the last one, which it leaves out by default: here step 551.
+        hta = {0: 11.81, 1: 20.05}
+        for r in doc["ranks"]:
+            self.assertEqual([s["step"] for s in r["steps"]], [551, 552])
+            self.assertAlmostEqual(r["steps"][0]["overlap_pct"], hta[r["rank"]], places=2)
+            self.assertEqual(list(r["by_kind"]), ["send_recv"])
+        # HTA's kernel sums of step 551 on rank 0 (no two compute kernels overlap there): compute
+        # 106,252 us, communication 195,327 us.
+        self.assertAlmostEqual(doc["ranks"][0]["steps"][0]["compute_ms"], 106.252)
+        self.assertAlmostEqual(doc["ranks"][0]["steps"][0]["comm_ms"], 195.327)
 
 
 class AnalyzeBadInput(TempDirTest):
