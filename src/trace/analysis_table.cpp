@@ -1,5 +1,6 @@
 // The table `analyze` prints (≤ 200 columns): one line per rank, then communication per kind and
 // per dimension as a mean over ranks, the steps' spread, the slowest rank and the unknown names.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -68,21 +69,21 @@ void summary_lines(std::ostringstream& o, const analysis& a) {
     << (steps > 0 ? ", median step " : ", span ") << fmt("%.3f ms\n", s.slowest_ms);
 }
 
+// The most frequent first: those are the ones a new rule in kernel_class.cpp would move most.
 void unknown_lines(std::ostringstream& o, const analysis& a) {
   std::map<std::string, long long> all;
   for (const rank_metrics& r : a.ranks)
     for (const auto& [name, n] : r.unknown_kernels) all[name] += n;
   if (all.empty()) return;
+  std::vector<std::pair<long long, std::string>> order;
+  for (const auto& [name, n] : all) order.emplace_back(-n, name);
+  std::sort(order.begin(), order.end());
   o << "unknown kernels (counted as compute, no rule in src/trace/kernel_class.cpp): " << all.size()
     << "\n";
-  int shown = 0;
-  for (const auto& [name, n] : all) {
-    if (++shown > 10) {
-      o << "  ... " << all.size() - 10 << " more in the JSON (ranks[].unknown_kernels)\n";
-      break;
-    }
-    o << "  " << n << "x " << name.substr(0, 180) << "\n";
-  }
+  for (std::size_t i = 0; i < order.size() && i < 10; ++i)
+    o << "  " << -order[i].first << "x " << order[i].second.substr(0, 120) << "\n";
+  if (order.size() > 10)
+    o << "  ... " << order.size() - 10 << " more in the JSON (ranks[].unknown_kernels)\n";
 }
 
 }  // namespace
@@ -97,7 +98,8 @@ std::string format_analysis(const analysis& a) {
     o << (i ? ", " : "") << base_name(a.files[i]).substr(0, 50);
   if (a.files.size() > 3) o << " +" << a.files.size() - 3 << " more";
   o << "\n"
-    << (a.last_steps > 0 ? "the last " + std::to_string(a.last_steps) + " steps per rank\n" : "");
+    << (a.last_steps > 0 ? "the last " + std::to_string(a.last_steps) + " step(s) of each rank\n"
+                         : "");
   rank_lines(o, a);
   part_lines(o, a, "communication by kind", &rank_metrics::by_kind);
   std::string dims = "communication by dimension";
