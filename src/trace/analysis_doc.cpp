@@ -1,4 +1,5 @@
 // The analysis document (results/schema/analysis_v1.schema.json) and the table.
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -35,6 +36,20 @@ ordered_json parts_json(const std::map<std::string, part_metrics>& parts, bool e
   return j;
 }
 
+// The causes, the largest first (docs/ANALYZE.md §6); they sum to exposed_comm_ms.
+ordered_json diagnosis_json(const exposure_causes& c) {
+  std::vector<std::pair<double, std::string>> order;
+  for (const auto& [cause, ms] : c.ms) order.emplace_back(-ms, cause);
+  std::sort(order.begin(), order.end());
+  ordered_json causes = ordered_json::array();
+  for (const auto& [neg_ms, cause] : order)
+    causes.push_back(ordered_json{{"cause", cause}, {"ms", ms3(-neg_ms)}});
+  ordered_json j;
+  j["main_cause"] = c.main_cause.empty() ? ordered_json(nullptr) : ordered_json(c.main_cause);
+  j["causes"] = causes;
+  return j;
+}
+
 ordered_json rank_json(const rank_metrics& r) {
   ordered_json j;
   j["rank"] = r.rank;
@@ -57,6 +72,7 @@ ordered_json rank_json(const rank_metrics& r) {
   ordered_json unknown = ordered_json::object();
   for (const auto& [name, n] : r.unknown_kernels) unknown[name] = n;
   j["unknown_kernels"] = unknown;
+  j["diagnosis"] = diagnosis_json(r.causes);
   return j;
 }
 

@@ -22,12 +22,14 @@ std::string fmt(const char* f, double a, double b = 0, double c = 0, double d = 
 }
 
 void rank_lines(std::ostringstream& o, const analysis& a) {
-  o << "rank   span_ms  compute_ms   comm_ms  exposed_ms  overlap%  steps  file\n";
+  o << "rank   span_ms  compute_ms   comm_ms  exposed_ms  overlap%  steps  main cause of exposure  "
+       "file\n";
   for (const rank_metrics& r : a.ranks) {
     char buf[200];
-    std::snprintf(buf, sizeof buf, "%4d %9.3f %11.3f %9.3f %11.3f %9.1f %6zu  %s\n", r.rank,
+    const std::string cause = r.causes.main_cause.empty() ? "-" : r.causes.main_cause;
+    std::snprintf(buf, sizeof buf, "%4d %9.3f %11.3f %9.3f %11.3f %9.1f %6zu  %-22s  %s\n", r.rank,
                   r.t.span_ms, r.t.compute_ms, r.t.comm_ms, r.t.exposed_comm_ms, r.t.overlap_pct,
-                  r.steps.size(), base_name(r.file).substr(0, 100).c_str());
+                  r.steps.size(), cause.c_str(), base_name(r.file).substr(0, 80).c_str());
     o << buf;
   }
 }

@@ -110,6 +110,7 @@ rank_metrics measure_rank(const rank_trace& r, const measure_options& opt) {
     for (const gpu_event& e : r.events) kept.push_back(&e);
   }
   measure_events(r, kept, dims, opt, &m, m.t);
+  m.causes = diagnose_exposure(r, kept, dims);
   for (std::size_t i = first_step; i < per_step.size(); ++i) {
     if (per_step[i].empty()) continue;
     step_metrics s{r.steps[i].number, {}};

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "trace/layout.hpp"
+#include "trace/trace_diagnosis.hpp"
 #include "trace/trace_types.hpp"
 
 namespace ob::trace {
@@ -38,6 +39,7 @@ struct rank_metrics {
   std::map<std::string, part_metrics> compute_by_kind;
   std::vector<step_metrics> steps;
   std::map<std::string, long long> unknown_kernels;  // name -> count
+  exposure_causes causes;                            // why exposed_comm_ms was exposed
 };
 
 struct measure_options {

@@ -126,6 +126,11 @@ class AnalyzeKineto(TempDirTest):
         self.assertAlmostEqual(r0["by_dim"]["dp"]["exposed_ms"], 3 * 0.050)
         self.assertAlmostEqual(r0["by_kind"]["all_gather"]["ms"], 3 * 0.040)
         self.assertEqual([s["step"] for s in r0["steps"]], [10, 11, 12])
+        # The DP all-reduce after the GEMM is a late bucket; the TP all-gather's exposed end,
+        # beside no other cause, is other.
+        self.assertEqual(r0["diagnosis"]["main_cause"], "late_bucket")
+        self.assertEqual(r0["diagnosis"]["causes"], [{"cause": "late_bucket", "ms": 0.15},
+                                                     {"cause": "other", "ms": 0.06}])
         self.assertEqual(doc["summary"]["slowest_rank"]["rank"], 5)
         # Rank 5's longer GEMM covers its whole all-gather and all-reduce.
         self.assertAlmostEqual(doc["ranks"][5]["by_dim"]["tp"]["exposed_ms"], 0.0)

@@ -219,6 +219,39 @@ TEST(TraceKineto, BadInputNamesTheFileAndTheProblem) {
       << trunc;
 }
 
+// One rank of an 8-rank TP4 x DP2 job: how each exposed interval's cause is found.
+TEST(TraceDiagnosis, CausesSumToExposed) {
+  TempDir d;
+  const std::string p = d.path("r.json");
+  const std::string tp = R"(, "Process Group Ranks": "[0, 1, 2, 3]")";
+  const std::string dp = R"(, "Process Group Ranks": "[0, 4]")";
+  std::vector<std::string> ev{
+      kernel("gemm_a", 0, 100, 7), kernel("gemm_b", 200, 100, 7),
+      // On the compute stream: 10 µs exposed in the gap [100, 200).
+      kernel("ncclDevKernel_AllGather", 100, 10, 7, tp),
+      // A pipeline receive in the gap: 30 µs.
+      kernel("ncclDevKernel_SendRecv", 150, 30, 20),
+      // A TP all-gather in the gap, partly hidden by gemm_b: 10 µs exposed, other.
+      kernel("ncclDevKernel_AllGather", 190, 20, 21, tp),
+      // After the last compute: DP is a late bucket (50 µs), TP the tail (20 µs).
+      kernel("ncclDevKernel_AllReduce", 300, 50, 22, dp),
+      kernel("ncclDevKernel_AllReduce", 360, 20, 23, tp)};
+  write_text(p, trace_text(0, ev));
+  measure_options opt;
+  opt.layout = resolve_layout(parse_layout("tp=4"), 8);
+  const rank_metrics m = measure_rank(read_kineto(p), opt);
+  const auto& c = m.causes.ms;
+  EXPECT_NEAR(c.at("serialized_same_stream"), 0.010, 1e-9);
+  EXPECT_NEAR(c.at("bubble"), 0.030, 1e-9);
+  EXPECT_NEAR(c.at("other"), 0.010, 1e-9);
+  EXPECT_NEAR(c.at("late_bucket"), 0.050, 1e-9);
+  EXPECT_NEAR(c.at("tail_not_overlapped"), 0.020, 1e-9);
+  EXPECT_EQ(m.causes.main_cause, "late_bucket");
+  double sum = 0;
+  for (const auto& [cause, ms] : c) sum += ms;
+  EXPECT_NEAR(sum, m.t.exposed_comm_ms, 1e-9);
+}
+
 TEST(TraceNsys, StepMarkers) {
   EXPECT_EQ(step_number_of("ProfilerStep#12"), 12);
   EXPECT_EQ(step_number_of("iteration 3"), 3);
