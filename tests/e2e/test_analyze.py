@@ -157,6 +157,44 @@ class AnalyzeKineto(TempDirTest):
                          {"my_fused_thing": 1})
 
 
+class AnalyzeCompare(TempDirTest):
+    """`compare` on two analysis documents: the regression in exposed communication per
+    dimension between two runs of one job."""
+
+    def analysis(self, name, extra_us):
+        os.makedirs(self.path(name))
+        for r in range(8):
+            doc = tp4dp2_rank(r)
+            for e in doc["traceEvents"]:
+                if "AllReduce" in e.get("name", ""):
+                    e["dur"] += extra_us
+            with open(os.path.join(self.path(name), f"rank{r}.json"), "w") as f:
+                json.dump(doc, f)
+        self.assertRuns(["analyze", self.path(name), "--layout", "tp=4", "--json",
+                         self.path(name + ".json")])
+        return self.path(name + ".json")
+
+    def test_later_dp_all_reduce_is_a_regression_in_dp(self):
+        a, b = self.analysis("a", 0), self.analysis("b", 30)
+        rc, out, err = run(["compare", a, b])
+        self.assertEqual(rc, 1, out + err)
+        worse = {line.split()[0] + " " + line.split()[1] for line in out.splitlines()
+                 if line.endswith("WORSE")}
+        self.assertIn("dim dp", worse)
+        self.assertNotIn("dim tp", worse)
+        self.assertIn("verdict: regression", out)
+        self.assertRuns(["compare", a, a])
+        rc, _, err = run(["compare", b, a])
+        self.assertEqual(rc, 0, err)
+
+    def test_an_analysis_against_another_document_is_refused(self):
+        a = self.analysis("a", 0)
+        other = self.write_json("x.json", {"schema": "overlap-bench/step/v1"})
+        rc, _, err = run(["compare", a, other])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("x.json", err)
+
+
 class AnalyzeNsys(TempDirTest):
     def test_nsys_export_steps_and_exposure(self):
         p = make_nsys(self.path("r.sqlite"), devices=(0, 1))
