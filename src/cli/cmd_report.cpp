@@ -112,6 +112,10 @@ class analyze_command final : public command {
                     "rank order)");
     app->add_option("--steps", req_.last_steps, "measure only the last K steps of each rank")
         ->check(CLI::PositiveNumber);
+    app->add_option("--step-marker", req_.step_marker,
+                    "steps are the ranges whose name starts with NAME (default: ProfilerStep#N, "
+                    "NVTX 'iteration N' or 'step N')")
+        ->check(not_empty());
     return app;
   }
 

@@ -31,10 +31,10 @@ int world_of(const parallel_layout& l, int reported, int files) {
 }
 
 // One Kineto file is one rank; an nsys export holds one rank per GPU it profiled.
-std::vector<rank_trace> read_file(const std::string& path) {
-  if (sniff_format(path) == file_format::nsys_sqlite) return read_nsys(path);
+std::vector<rank_trace> read_file(const std::string& path, const std::string& marker) {
+  if (sniff_format(path) == file_format::nsys_sqlite) return read_nsys(path, marker);
   std::vector<rank_trace> one;
-  one.push_back(read_kineto(path));
+  one.push_back(read_kineto(path, marker));
   return one;
 }
 
@@ -123,7 +123,7 @@ analysis analyze_traces(const analyze_request& req) {
   std::vector<std::string> unaligned;
   std::size_t nsys_files = 0;
   for (const std::string& f : a.files) {
-    std::vector<rank_trace> traces = read_file(f);
+    std::vector<rank_trace> traces = read_file(f, req.step_marker);
     nsys_files += traces.front().format == "nsys" ? 1 : 0;
     for (rank_trace& t : traces) {
       if (!t.clock_known && (unaligned.empty() || unaligned.back() != f)) unaligned.push_back(f);

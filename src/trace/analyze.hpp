@@ -17,6 +17,7 @@ struct analyze_request {
   std::vector<std::string> inputs;  // files, or folders of them
   std::string layout;               // --layout text; "" for none
   int last_steps = 0;               // --steps K
+  std::string step_marker;          // --step-marker NAME; "" for the built-in markers
 };
 
 struct analysis_summary {

@@ -71,7 +71,7 @@ std::vector<int> integers_in(const std::string& s) {
 class kineto_sax {
  public:
   using json = nlohmann::json;
-  explicit kineto_sax(rank_trace& out) : out_(out) {}
+  kineto_sax(rank_trace& out, std::string marker) : out_(out), marker_(std::move(marker)) {}
 
   bool null() { return true; }
   bool boolean(bool) { return true; }
@@ -186,6 +186,7 @@ class kineto_sax {
   int intern_group(std::vector<int> ranks);
 
   rank_trace& out_;
+  std::string marker_;
   std::vector<char> stack_;
   int events_depth_ = 0;
   bool in_dist_ = false;
@@ -197,9 +198,13 @@ class kineto_sax {
 
 void kineto_sax::commit() {
   if (ev_.ph != "X" || ev_.dur_ns < 0) return;
-  if (ev_.name.rfind("ProfilerStep#", 0) == 0) {
-    const step_range s{trailing_integer(ev_.name), ev_.ts_ns, ev_.ts_ns + ev_.dur_ns};
-    (ev_.cat == "gpu_user_annotation" ? gpu_steps : cpu_steps).push_back(s);
+  const bool gpu_side = ev_.cat == "gpu_user_annotation";
+  const bool annotation = gpu_side || ev_.cat == "user_annotation" || ev_.cat == "cpu_op" ||
+                          ev_.cat == "python_function";
+  if (annotation) {
+    std::vector<step_range>& steps = gpu_side ? gpu_steps : cpu_steps;
+    const auto n = step_marker_number(ev_.name, marker_, static_cast<long long>(steps.size()));
+    if (n) steps.push_back({*n, ev_.ts_ns, ev_.ts_ns + ev_.dur_ns});
     return;
   }
   if (ev_.cat == "kernel" || ev_.cat == "Kernel")
@@ -239,13 +244,13 @@ int kineto_sax::intern_group(std::vector<int> ranks) {
 
 }  // namespace
 
-rank_trace read_kineto(const std::string& path) {
+rank_trace read_kineto(const std::string& path, const std::string& step_marker) {
   rank_trace out;
   out.file = path;
   out.format = "kineto";
   gz_streambuf buf(path);
   std::istream in(&buf);
-  kineto_sax sax(out);
+  kineto_sax sax(out, step_marker);
   nlohmann::json::sax_parse(in, &sax);
   if (!sax.saw_events())
     throw config_error(path + ": not a Kineto/Chrome trace (no \"traceEvents\" array)");

@@ -10,7 +10,8 @@ namespace ob::trace {
 // Keeps complete events ("ph": "X") of category kernel, gpu_memcpy and gpu_memset, and
 // `ProfilerStep#N` ranges; the rank from "distributedInfo". config_error (exit 2) naming the file
 // when it is not JSON, has no "traceEvents", is a corrupt gzip, or holds no GPU activity.
-rank_trace read_kineto(const std::string& path);
+// Steps: the ranges step_marker_number (trace_input.hpp) accepts for `step_marker`.
+rank_trace read_kineto(const std::string& path, const std::string& step_marker = "");
 
 // Microseconds as Kineto writes them ("1700000000123.456") to integer nanoseconds, exactly: a
 // double holds epoch microseconds only to a quarter of a microsecond.

@@ -6,20 +6,12 @@
 #include <cctype>
 #include <map>
 #include <memory>
-#include <regex>
 #include <set>
 
 #include "base/error.hpp"
+#include "trace/trace_input.hpp"
 
 namespace ob::trace {
-
-long long step_number_of(const std::string& range_text) {
-  static const std::regex marker(R"(^\s*(profilerstep#|iteration[ _#]?|step[ _#]?)(\d+)\s*$)",
-                                 std::regex::icase);
-  std::smatch m;
-  if (!std::regex_match(range_text, m, marker)) return -1;
-  return std::stoll(m[2].str());
-}
 
 namespace {
 
@@ -112,15 +104,18 @@ void read_activity(sqlite3* db, nsys_state& st, const std::set<std::string>& tab
           });
 }
 
-std::vector<step_range> read_steps(sqlite3* db, const std::string& path) {
+std::vector<step_range> read_steps(sqlite3* db, const std::string& path,
+                                   const std::string& marker) {
   std::vector<step_range> steps;
   query(db, path,
         "SELECT n.start, n.end, COALESCE(n.text, s.value, '') FROM NVTX_EVENTS n "
-        "LEFT JOIN StringIds s ON s.id = n.textId WHERE n.end IS NOT NULL AND n.end > n.start",
+        "LEFT JOIN StringIds s ON s.id = n.textId WHERE n.end IS NOT NULL AND n.end > n.start "
+        "ORDER BY n.start",
         [&](sqlite3_stmt* s) {
-          const long long number = step_number_of(text_at(s, 2));
-          if (number >= 0)
-            steps.push_back({number, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)});
+          const auto number =
+              step_marker_number(text_at(s, 2), marker, static_cast<long long>(steps.size()));
+          if (number)
+            steps.push_back({*number, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)});
         });
   std::sort(steps.begin(), steps.end(),
             [](const step_range& a, const step_range& b) { return a.start_ns < b.start_ns; });
@@ -155,15 +150,16 @@ void check_tables(const std::set<std::string>& tables, const std::string& path) 
 
 }  // namespace
 
-std::vector<rank_trace> read_nsys(const std::string& path) {
+std::vector<rank_trace> read_nsys(const std::string& path, const std::string& step_marker) {
   const db_ptr db = open_db(path);
   const std::set<std::string> tables = table_names(db.get(), path);
   check_tables(tables, path);
   nsys_state st{path, {}, {}};
   read_activity(db.get(), st, tables);
   if (st.by_device.empty()) throw config_error(path + ": no GPU kernels in the nsys export");
-  const std::vector<step_range> steps =
-      tables.count("NVTX_EVENTS") ? read_steps(db.get(), path) : std::vector<step_range>{};
+  const std::vector<step_range> steps = tables.count("NVTX_EVENTS")
+                                            ? read_steps(db.get(), path, step_marker)
+                                            : std::vector<step_range>{};
   const bool aligned = tables.count("TARGET_INFO_SESSION_START_TIME") > 0;
   const std::int64_t origin = aligned ? session_start(db.get(), path) : 0;
   std::vector<rank_trace> out;

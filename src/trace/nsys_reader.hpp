@@ -13,10 +13,7 @@ namespace ob::trace {
 // (rank = -1). Times are shifted by TARGET_INFO_SESSION_START_TIME.utcEpochNs when the table is
 // there (clock_origin_ns says by how much). config_error (exit 2) naming the file and the table
 // when the file is not SQLite, not an nsys export (no StringIds), or has no kernel table.
-std::vector<rank_trace> read_nsys(const std::string& path);
-
-// `ProfilerStep#12`, `iteration 12`, `iteration_12`, `step 12`, `step_12` (any case): the step
-// number; -1 for any other NVTX range text.
-long long step_number_of(const std::string& range_text);
+// Steps are the NVTX ranges step_marker_number (trace_input.hpp) accepts for `step_marker`.
+std::vector<rank_trace> read_nsys(const std::string& path, const std::string& step_marker = "");
 
 }  // namespace ob::trace

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstring>
 #include <fstream>
+#include <regex>
 
 #include "base/error.hpp"
 
@@ -19,6 +20,22 @@ file_format sniff_format(const std::string& path) {
   if (in.gcount() == 16 && std::memcmp(head.data(), "SQLite format 3", 16) == 0)
     return file_format::nsys_sqlite;
   return file_format::kineto_json;
+}
+
+std::optional<long long> step_marker_number(const std::string& range_text,
+                                            const std::string& marker, long long next_index) {
+  if (marker.empty()) {
+    static const std::regex builtin(R"(^\s*(profilerstep#|iteration[ _#]?|step[ _#]?)(\d+)\s*$)",
+                                    std::regex::icase);
+    std::smatch m;
+    if (!std::regex_match(range_text, m, builtin)) return std::nullopt;
+    return std::stoll(m[2].str());
+  }
+  if (range_text.rfind(marker, 0) != 0) return std::nullopt;
+  const std::size_t digit = range_text.find_first_of("0123456789", marker.size());
+  if (digit == std::string::npos) return next_index;
+  const std::size_t end = range_text.find_first_not_of("0123456789", digit);
+  return std::stoll(range_text.substr(digit, std::min<std::size_t>(end, digit + 18) - digit));
 }
 
 gz_streambuf::gz_streambuf(std::string path, std::size_t buffer_bytes)

@@ -147,6 +147,17 @@ class AnalyzeKineto(TempDirTest):
         self.assertEqual([s["step"] for s in r0["steps"]], [11, 12])
         self.assertAlmostEqual(r0["exposed_comm_ms"], 2 * 0.070)
 
+    def test_step_marker_names_the_step_ranges(self):
+        doc = tp4dp2_rank(0)
+        for e in doc["traceEvents"]:
+            e["name"] = e["name"].replace("ProfilerStep#", "train_iter_")
+        p = self.write_json("r.json", doc)
+        self.assertRuns(["analyze", p, "--json", self.path("none.json")])
+        self.assertEqual(load(self.path("none.json"))["ranks"][0]["steps"], [])
+        self.assertRuns(["analyze", p, "--step-marker", "train_iter", "--json", self.path("a.json")])
+        steps = load(self.path("a.json"))["ranks"][0]["steps"]
+        self.assertEqual([s["step"] for s in steps], [10, 11, 12])
+
     def test_unknown_kernels_are_listed(self):
         doc = tp4dp2_rank(0)
         doc["traceEvents"].append(kernel("my_fused_thing", 1_700_000_000_000_500, 5, 7))

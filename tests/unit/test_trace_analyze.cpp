@@ -13,6 +13,7 @@
 #include "trace/kineto_reader.hpp"
 #include "trace/layout.hpp"
 #include "trace/nsys_reader.hpp"
+#include "trace/trace_input.hpp"
 
 namespace ob::trace {
 namespace {
@@ -252,11 +253,15 @@ TEST(TraceDiagnosis, CausesSumToExposed) {
   EXPECT_NEAR(sum, m.t.exposed_comm_ms, 1e-9);
 }
 
-TEST(TraceNsys, StepMarkers) {
-  EXPECT_EQ(step_number_of("ProfilerStep#12"), 12);
-  EXPECT_EQ(step_number_of("iteration 3"), 3);
-  EXPECT_EQ(step_number_of("step_4"), 4);
-  EXPECT_EQ(step_number_of("forward"), -1);
+TEST(TraceSteps, BuiltInAndGivenMarkers) {
+  EXPECT_EQ(step_marker_number("ProfilerStep#12", "", 0), 12);
+  EXPECT_EQ(step_marker_number("iteration 3", "", 0), 3);
+  EXPECT_EQ(step_marker_number("step_4", "", 0), 4);
+  EXPECT_FALSE(step_marker_number("forward", "", 0));
+  EXPECT_FALSE(step_marker_number("Optimizer.step#SGD.step", "", 0));
+  EXPECT_EQ(step_marker_number("train_step[7]", "train_step", 0), 7);
+  EXPECT_EQ(step_marker_number("train_step", "train_step", 5), 5);
+  EXPECT_FALSE(step_marker_number("ProfilerStep#1", "train_step", 0));
 }
 
 TEST(TraceAnalyze, RanksFromDistributedInfoAndNoTwoAlike) {
