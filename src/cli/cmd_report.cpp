@@ -11,6 +11,7 @@
 #include "results/gbench.hpp"
 #include "results/result.hpp"
 #include "results/step_result.hpp"
+#include "trace/analysis_compare.hpp"
 #include "trace/analyze.hpp"
 
 namespace ob::cli {
@@ -116,22 +117,41 @@ class analyze_command final : public command {
                     "steps are the ranges whose name starts with NAME (default: ProfilerStep#N, "
                     "NVTX 'iteration N' or 'step N')")
         ->check(not_empty());
+    app->add_option("--expect", expect_,
+                    "an earlier analysis JSON: exit 1 when exposed communication (in all, per "
+                    "dimension or kind) or the median step grew beyond --tolerance")
+        ->check(CLI::ExistingFile);
+    app->add_option("--tolerance", tolerance_, "percent growth that counts against --expect")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     return app;
   }
 
   int run(const process_args&) override {
-    std::vector<path_flag> inputs;
+    std::vector<path_flag> inputs{{"--expect", expect_}};
     for (const std::string& f : trace::expand_inputs(req_.inputs)) inputs.push_back({"TRACE", f});
     check_output_paths({{"--json", json_}}, inputs);
+    // Read first, so that a baseline of another kind stops before the traces are read.
+    const ordered_json baseline = expect_.empty() ? ordered_json() : read_document(expect_);
+    if (!expect_.empty() && schema_of(baseline) != trace::analysis_schema_v1)
+      throw config_error("--expect " + expect_ + ": " + describe_schema(schema_of(baseline)) +
+                         "; analyze compares with an analysis document");
     const trace::analysis a = trace::analyze_traces(req_);
     std::cout << trace::format_analysis(a) << std::flush;
-    if (!json_.empty()) write_file_atomic(json_, dump_json(trace::analysis_to_json(a), 2) + "\n");
-    return 0;
+    const ordered_json doc = trace::analysis_to_json(a);
+    if (!json_.empty()) write_file_atomic(json_, dump_json(doc, 2) + "\n");
+    if (expect_.empty()) return 0;
+    const trace::analysis_comparison c =
+        trace::compare_analyses(baseline, expect_, doc, "this analysis", tolerance_);
+    std::cout << "\n" << trace::format_analysis_comparison(c, expect_, "this analysis");
+    std::cout << (c.regression() ? "expect: FAIL\n" : "expect: PASS\n") << std::flush;
+    return c.regression() ? static_cast<int>(exit_code::regression) : 0;
   }
 
  private:
   trace::analyze_request req_;
-  std::string json_;
+  std::string json_, expect_;
+  double tolerance_ = 5;
 };
 
 }  // namespace

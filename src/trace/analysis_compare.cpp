@@ -84,7 +84,7 @@ analysis_comparison compare_analyses(const ordered_json& base, const std::string
 
 std::string format_analysis_comparison(const analysis_comparison& c, const std::string& base_file,
                                        const std::string& new_file) {
-  std::string out = "MEASURED: analysis " + new_file + " against " + base_file +
+  std::string out = "MEASURED: " + new_file + " against " + base_file +
                     " (ms, mean per rank; exposed time unless named)\n";
   out += "part                       base_ms      new_ms     change  verdict\n";
   for (const analysis_delta& d : c.rows) {

@@ -198,6 +198,22 @@ class AnalyzeCompare(TempDirTest):
         rc, _, err = run(["compare", b, a])
         self.assertEqual(rc, 0, err)
 
+    def test_analyze_expect_a_baseline(self):
+        a = self.analysis("a", 0)
+        self.analysis("b", 30)
+        rc, out, err = run(["analyze", self.path("b"), "--layout", "tp=4", "--expect", a])
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("expect: FAIL", out)
+        out, _ = self.assertRuns(["analyze", self.path("a"), "--layout", "tp=4", "--expect", a])
+        self.assertIn("expect: PASS", out)
+        # Within a 100 % tolerance the 60 % growth passes.
+        self.assertRuns(["analyze", self.path("b"), "--layout", "tp=4", "--expect", a,
+                         "--tolerance", "100"])
+        other = self.write_json("x.json", {"schema": "overlap-bench/step/v1"})
+        rc, _, err = run(["analyze", self.path("a"), "--expect", other])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("x.json", err)
+
     def test_an_analysis_against_another_document_is_refused(self):
         a = self.analysis("a", 0)
         other = self.write_json("x.json", {"schema": "overlap-bench/step/v1"})
