@@ -7,6 +7,7 @@
 #include "cli/flag_checks.hpp"
 #include "cli/output_paths.hpp"
 #include "report/report.hpp"
+#include "report/report_plots.hpp"
 #include "results/document.hpp"
 #include "results/gbench.hpp"
 #include "results/result.hpp"
@@ -117,6 +118,8 @@ class analyze_command final : public command {
                     "steps are the ranges whose name starts with NAME (default: ProfilerStep#N, "
                     "NVTX 'iteration N' or 'step N')")
         ->check(not_empty());
+    app->add_option("--report", report_dir_, "also write DIR/report.md, analysis.json and PNGs")
+        ->check(not_empty());
     app->add_option("--expect", expect_,
                     "an earlier analysis JSON: exit 1 when exposed communication (in all, per "
                     "dimension or kind) or the median step grew beyond --tolerance")
@@ -130,7 +133,9 @@ class analyze_command final : public command {
   int run(const process_args&) override {
     std::vector<path_flag> inputs{{"--expect", expect_}};
     for (const std::string& f : trace::expand_inputs(req_.inputs)) inputs.push_back({"TRACE", f});
-    check_output_paths({{"--json", json_}}, inputs);
+    const std::string md = report_dir_.empty() ? "" : report_dir_ + "/report.md";
+    const std::string doc_path = report_dir_.empty() ? "" : report_dir_ + "/analysis.json";
+    check_output_paths({{"--json", json_}, {"--report", md}, {"--report", doc_path}}, inputs);
     // Read first, so that a baseline of another kind stops before the traces are read.
     const ordered_json baseline = expect_.empty() ? ordered_json() : read_document(expect_);
     if (!expect_.empty() && schema_of(baseline) != trace::analysis_schema_v1)
@@ -140,6 +145,7 @@ class analyze_command final : public command {
     std::cout << trace::format_analysis(a) << std::flush;
     const ordered_json doc = trace::analysis_to_json(a);
     if (!json_.empty()) write_file_atomic(json_, dump_json(doc, 2) + "\n");
+    if (!report_dir_.empty()) write_analysis_report(a, doc, doc_path, md);
     if (expect_.empty()) return 0;
     const trace::analysis_comparison c =
         trace::compare_analyses(baseline, expect_, doc, "this analysis", tolerance_);
@@ -149,8 +155,21 @@ class analyze_command final : public command {
   }
 
  private:
+  // The document, then the pictures drawn from it, then report.md naming them.
+  void write_analysis_report(const trace::analysis& a, const ordered_json& doc,
+                             const std::string& doc_path, const std::string& md) const {
+    write_file_atomic(doc_path, dump_json(doc, 2) + "\n");
+    const plot_outcome p =
+        run_plot_script("analyze_plots.py", {"--out", report_dir_, "--analysis", doc_path});
+    std::vector<std::pair<std::string, std::string>> figures;
+    for (const figure& f : p.figures) figures.emplace_back(f.file, f.caption);
+    write_file_atomic(md, trace::analysis_markdown(a, figures, p.problem));
+    if (!p.problem.empty()) std::cerr << "overlap-bench: analyze: " << p.problem << "\n";
+    std::cout << md << "\n";
+  }
+
   trace::analyze_request req_;
-  std::string json_, expect_;
+  std::string json_, expect_, report_dir_;
   double tolerance_ = 5;
 };
 

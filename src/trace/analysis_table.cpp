@@ -114,4 +114,18 @@ std::string format_analysis(const analysis& a) {
   return o.str();
 }
 
+std::string analysis_markdown(const analysis& a,
+                              const std::vector<std::pair<std::string, std::string>>& figures,
+                              const std::string& problem) {
+  std::ostringstream o;
+  o << "# Exposed communication, MEASURED\n\n"
+    << "Every number comes from the trace files named below (overlap-bench analyze; definitions "
+       "in docs/ANALYZE.md of overlap-bench). The JSON beside this file is analysis.json.\n\n";
+  for (const std::string& f : a.files) o << "- `" << f << "`\n";
+  o << "\n```\n" << format_analysis(a) << "```\n";
+  for (const auto& [file, caption] : figures) o << "\n![" << caption << "](" << file << ")\n";
+  if (!problem.empty()) o << "\nNo pictures: " << problem << "\n";
+  return o.str();
+}
+
 }  // namespace ob::trace

@@ -49,4 +49,10 @@ ordered_json analysis_to_json(const analysis& a);
 // The table: ≤ 200 columns, labelled MEASURED with the files it comes from.
 std::string format_analysis(const analysis& a);
 
+// report.md of `analyze --report DIR`: the table, the pictures (file, caption) the plot script
+// drew, and `problem` when it drew none.
+std::string analysis_markdown(const analysis& a,
+                              const std::vector<std::pair<std::string, std::string>>& figures,
+                              const std::string& problem);
+
 }  // namespace ob::trace

@@ -158,6 +158,21 @@ class AnalyzeKineto(TempDirTest):
         steps = load(self.path("a.json"))["ranks"][0]["steps"]
         self.assertEqual([s["step"] for s in steps], [10, 11, 12])
 
+    def test_report_folder(self):
+        self.write_ranks()
+        out, _ = self.assertRuns(["analyze", self.tmp, "--layout", "tp=4", "--report",
+                                  self.path("rep")])
+        names = set(os.listdir(self.path("rep")))
+        self.assertTrue({"report.md", "analysis.json"} <= names, names)
+        validate(load(self.path("rep/analysis.json")), "analysis_v1.schema.json")
+        with open(self.path("rep/report.md")) as f:
+            md = f.read()
+        self.assertIn("MEASURED", md)
+        if {"steps_strip.png", "exposed_by_dim.png"} <= names:  # with matplotlib
+            self.assertIn("](exposed_by_dim.png)", md)
+        else:
+            self.assertIn("No pictures", md)
+
     def test_unknown_kernels_are_listed(self):
         doc = tp4dp2_rank(0)
         doc["traceEvents"].append(kernel("my_fused_thing", 1_700_000_000_000_500, 5, 7))
