@@ -2,18 +2,14 @@
 #include <iostream>
 
 #include "base/error.hpp"
-#include "base/json_util.hpp"
 #include "cli/command.hpp"
 #include "cli/flag_checks.hpp"
 #include "cli/output_paths.hpp"
 #include "report/report.hpp"
-#include "report/report_plots.hpp"
 #include "results/document.hpp"
 #include "results/gbench.hpp"
 #include "results/result.hpp"
 #include "results/step_result.hpp"
-#include "trace/analysis_compare.hpp"
-#include "trace/analyze.hpp"
 
 namespace ob::cli {
 namespace {
@@ -96,86 +92,8 @@ class report_command final : public command {
   CLI::Option* history_ = nullptr;
 };
 
-// analyze FILE|DIR... [--json F] [--layout tp=..] [--steps K]: exposed communication in real
-// profiles (docs/ANALYZE.md). It sits here, beside `report`, as the other reader of what was
-// measured; src/cli holds its 30 files (docs/ARCHITECTURE.md §1).
-class analyze_command final : public command {
- public:
-  CLI::App* attach(CLI::App& parent) override {
-    auto* app = parent.add_subcommand(
-        "analyze",
-        "exposed communication per rank, kind, dimension and step, from PyTorch "
-        "profiler (Kineto) traces or Nsight Systems SQLite exports");
-    app->add_option("traces", req_.inputs, "trace files (.json, .json.gz, .sqlite) or folders")
-        ->required();
-    app->add_option("--json", json_, "write the analysis/v1 document here")->check(not_empty());
-    app->add_option("--layout", req_.layout,
-                    "tp=N,cp=N,pp=N[,dp=N][,ep=N]: split communication by dimension (Megatron "
-                    "rank order)");
-    app->add_option("--steps", req_.last_steps, "measure only the last K steps of each rank")
-        ->check(CLI::PositiveNumber);
-    app->add_option("--step-marker", req_.step_marker,
-                    "steps are the ranges whose name starts with NAME (default: ProfilerStep#N, "
-                    "NVTX 'iteration N' or 'step N')")
-        ->check(not_empty());
-    app->add_option("--report", report_dir_, "also write DIR/report.md, analysis.json and PNGs")
-        ->check(not_empty());
-    app->add_option("--expect", expect_,
-                    "an earlier analysis JSON: exit 1 when exposed communication (in all, per "
-                    "dimension or kind) or the median step grew beyond --tolerance")
-        ->check(CLI::ExistingFile);
-    app->add_option("--tolerance", tolerance_, "percent growth that counts against --expect")
-        ->check(CLI::NonNegativeNumber)
-        ->capture_default_str();
-    return app;
-  }
-
-  int run(const process_args&) override {
-    std::vector<path_flag> inputs{{"--expect", expect_}};
-    for (const std::string& f : trace::expand_inputs(req_.inputs)) inputs.push_back({"TRACE", f});
-    const std::string md = report_dir_.empty() ? "" : report_dir_ + "/report.md";
-    const std::string doc_path = report_dir_.empty() ? "" : report_dir_ + "/analysis.json";
-    check_output_paths({{"--json", json_}, {"--report", md}, {"--report", doc_path}}, inputs);
-    // Read first, so that a baseline of another kind stops before the traces are read.
-    const ordered_json baseline = expect_.empty() ? ordered_json() : read_document(expect_);
-    if (!expect_.empty() && schema_of(baseline) != trace::analysis_schema_v1)
-      throw config_error("--expect " + expect_ + ": " + describe_schema(schema_of(baseline)) +
-                         "; analyze compares with an analysis document");
-    const trace::analysis a = trace::analyze_traces(req_);
-    std::cout << trace::format_analysis(a) << std::flush;
-    const ordered_json doc = trace::analysis_to_json(a);
-    if (!json_.empty()) write_file_atomic(json_, dump_json(doc, 2) + "\n");
-    if (!report_dir_.empty()) write_analysis_report(a, doc, doc_path, md);
-    if (expect_.empty()) return 0;
-    const trace::analysis_comparison c =
-        trace::compare_analyses(baseline, expect_, doc, "this analysis", tolerance_);
-    std::cout << "\n" << trace::format_analysis_comparison(c, expect_, "this analysis");
-    std::cout << (c.regression() ? "expect: FAIL\n" : "expect: PASS\n") << std::flush;
-    return c.regression() ? static_cast<int>(exit_code::regression) : 0;
-  }
-
- private:
-  // The document, then the pictures drawn from it, then report.md naming them.
-  void write_analysis_report(const trace::analysis& a, const ordered_json& doc,
-                             const std::string& doc_path, const std::string& md) const {
-    write_file_atomic(doc_path, dump_json(doc, 2) + "\n");
-    const plot_outcome p =
-        run_plot_script("analyze_plots.py", {"--out", report_dir_, "--analysis", doc_path});
-    std::vector<std::pair<std::string, std::string>> figures;
-    for (const figure& f : p.figures) figures.emplace_back(f.file, f.caption);
-    write_file_atomic(md, trace::analysis_markdown(a, figures, p.problem));
-    if (!p.problem.empty()) std::cerr << "overlap-bench: analyze: " << p.problem << "\n";
-    std::cout << md << "\n";
-  }
-
-  trace::analyze_request req_;
-  std::string json_, expect_, report_dir_;
-  double tolerance_ = 5;
-};
-
 }  // namespace
 
 std::unique_ptr<command> make_report_command() { return std::make_unique<report_command>(); }
-std::unique_ptr<command> make_analyze_command() { return std::make_unique<analyze_command>(); }
 
 }  // namespace ob::cli

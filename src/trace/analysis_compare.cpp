@@ -1,5 +1,6 @@
 #include "trace/analysis_compare.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -98,6 +99,64 @@ std::string format_analysis_comparison(const analysis_comparison& c, const std::
   out += c.regression() ? "verdict: regression in exposed communication\n"
                         : "verdict: no regression\n";
   return out;
+}
+
+std::vector<model_part> measured_step_parts(const analysis& a) {
+  std::vector<model_part> parts{{"step", a.summary.step_ms.median, 0}, {"compute", 0, 0}};
+  for (const char* d : {"tp", "cp", "dp", "pp", "ep"})
+    parts.push_back({std::string(d) + " exposed", 0, 0});
+  parts.push_back({"bubble", 0, 0});
+  const auto add = [&parts](const std::string& part, double ms) {
+    for (model_part& p : parts)
+      if (p.part == part) p.measured_ms += ms;
+  };
+  const double n = static_cast<double>(a.ranks.size());
+  for (const rank_metrics& r : a.ranks) {
+    const double per = 1.0 / (n * static_cast<double>(std::max<std::size_t>(1, r.steps.size())));
+    add("compute", r.t.compute_ms * per);
+    for (const auto& [dim, p] : r.by_dim)
+      add((dim == "cp+dp" ? "dp" : dim) + " exposed", p.exposed_ms * per);
+    const auto bubble = r.causes.ms.find("bubble");
+    if (bubble != r.causes.ms.end()) add("bubble", bubble->second * per);
+  }
+  return parts;
+}
+
+std::string format_prediction(const std::vector<model_part>& parts,
+                              const std::string& model_label) {
+  std::string out = "\nMEASURED (the traces, per step, mean per rank) against PREDICTED (" +
+                    model_label.substr(0, 120) + ")\n";
+  out += "part               measured_ms  predicted_ms  deviation\n";
+  for (const model_part& p : parts) {
+    char buf[160];
+    if (p.predicted_ms > 0)
+      std::snprintf(buf, sizeof buf, "%-18s %11.3f %13.3f  %+8.1f%%\n", p.part.c_str(),
+                    p.measured_ms, p.predicted_ms,
+                    100.0 * (p.measured_ms - p.predicted_ms) / p.predicted_ms);
+    else
+      std::snprintf(buf, sizeof buf, "%-18s %11.3f %13.3f  %9s\n", p.part.c_str(), p.measured_ms,
+                    p.predicted_ms, "-");
+    out += buf;
+  }
+  return out;
+}
+
+ordered_json prediction_to_json(const std::vector<model_part>& parts, const std::string& model,
+                                const std::string& gpu) {
+  ordered_json rows = ordered_json::array();
+  for (const model_part& p : parts) {
+    ordered_json r;
+    r["part"] = p.part;
+    r["measured_ms"] = std::round(p.measured_ms * 1000.0) / 1000.0;
+    r["predicted_ms"] = std::round(p.predicted_ms * 1000.0) / 1000.0;
+    r["deviation_pct"] =
+        p.predicted_ms > 0
+            ? ordered_json(std::round(1000.0 * (p.measured_ms - p.predicted_ms) / p.predicted_ms) /
+                           10.0)
+            : ordered_json(nullptr);
+    rows.push_back(r);
+  }
+  return ordered_json{{"model", model}, {"gpu", gpu}, {"simulated", true}, {"parts", rows}};
 }
 
 }  // namespace ob::trace

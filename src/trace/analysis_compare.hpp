@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "base/json_util.hpp"
+#include "trace/analyze.hpp"
 
 namespace ob::trace {
 
@@ -29,5 +30,20 @@ analysis_comparison compare_analyses(const ordered_json& base, const std::string
 
 std::string format_analysis_comparison(const analysis_comparison& c, const std::string& base_file,
                                        const std::string& new_file);
+
+// --predict: a measured part per step beside the step model's figure for it.
+struct model_part {
+  std::string part;  // "step", "compute", "tp exposed", "cp exposed", "dp exposed", ...
+  double measured_ms = 0, predicted_ms = 0;
+};
+
+// The measured side, per step and mean over ranks (a rank without marked steps counts as one
+// step): the median step, compute, exposed communication per dimension (a group over cp and dp
+// counts as dp, Megatron's gradient group) and the bubble (docs/ANALYZE.md §6).
+std::vector<model_part> measured_step_parts(const analysis& a);
+// The table, labelled MEASURED and PREDICTED, with the deviation from the prediction in %.
+std::string format_prediction(const std::vector<model_part>& parts, const std::string& model_label);
+ordered_json prediction_to_json(const std::vector<model_part>& parts, const std::string& model,
+                                const std::string& gpu);
 
 }  // namespace ob::trace

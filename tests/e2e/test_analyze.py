@@ -173,6 +173,23 @@ class AnalyzeKineto(TempDirTest):
         else:
             self.assertIn("No pictures", md)
 
+    def test_predict_puts_the_step_model_beside_the_measurement(self):
+        self.write_ranks()
+        out, _ = self.assertRuns(["analyze", self.tmp, "--layout", "tp=4", "--predict",
+                                  "--model", "gpt3_175b", "--json", self.path("a.json")])
+        self.assertIn("PREDICTED", out)
+        self.assertIn("SIMULATED step model: gpt3_175b on h100_sxm, tp=4 cp=1 dp=2 pp=1", out)
+        doc = load(self.path("a.json"))
+        validate(doc, "analysis_v1.schema.json")
+        parts = {p["part"]: p for p in doc["prediction"]["parts"]}
+        self.assertAlmostEqual(parts["tp exposed"]["measured_ms"], 7 * 0.020 / 8, delta=0.001)
+        self.assertAlmostEqual(parts["dp exposed"]["measured_ms"], 7 * 0.050 / 8, delta=0.001)
+        self.assertGreater(parts["step"]["predicted_ms"], 0)
+        self.assertGreater(parts["compute"]["predicted_ms"], 0)
+        rc, _, err = run(["analyze", self.tmp, "--predict", "--model", "gpt3_175b"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--layout", err)
+
     def test_unknown_kernels_are_listed(self):
         doc = tp4dp2_rank(0)
         doc["traceEvents"].append(kernel("my_fused_thing", 1_700_000_000_000_500, 5, 7))
