@@ -30,9 +30,20 @@ int world_of(const parallel_layout& l, int reported, int files) {
   return std::max(reported, files);
 }
 
+// nsys exports carry no process groups of their own: NCCL's NVTX payloads of every file together
+// say which world ranks joined each communicator (docs/ANALYZE.md §4). Read before any file is
+// measured; empty without nsys files or payloads.
+comm_groups nsys_groups(const std::vector<std::string>& files) {
+  std::vector<std::vector<nsys_comm>> per_file;
+  for (const std::string& f : files)
+    if (sniff_format(f) == file_format::nsys_sqlite) per_file.push_back(read_nsys_communicators(f));
+  return communicator_groups(per_file);
+}
+
 // One Kineto file is one rank; an nsys export holds one rank per GPU it profiled.
-std::vector<rank_trace> read_file(const std::string& path, const std::string& marker) {
-  if (sniff_format(path) == file_format::nsys_sqlite) return read_nsys(path, marker);
+std::vector<rank_trace> read_file(const std::string& path, const std::string& marker,
+                                  const comm_groups& groups) {
+  if (sniff_format(path) == file_format::nsys_sqlite) return read_nsys(path, marker, &groups);
   std::vector<rank_trace> one;
   one.push_back(read_kineto(path, marker));
   return one;
@@ -122,8 +133,9 @@ analysis analyze_traces(const analyze_request& req) {
   if (!req.layout.empty()) given = parse_layout(req.layout);
   std::vector<std::string> unaligned;
   std::size_t nsys_files = 0;
+  const comm_groups groups = nsys_groups(a.files);
   for (const std::string& f : a.files) {
-    std::vector<rank_trace> traces = read_file(f, req.step_marker);
+    std::vector<rank_trace> traces = read_file(f, req.step_marker, groups);
     nsys_files += traces.front().format == "nsys" ? 1 : 0;
     for (rank_trace& t : traces) {
       if (!t.clock_known && (unaligned.empty() || unaligned.back() != f)) unaligned.push_back(f);

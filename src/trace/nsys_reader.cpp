@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "base/error.hpp"
@@ -14,6 +17,8 @@
 namespace ob::trace {
 
 namespace {
+
+using json = nlohmann::json;
 
 struct db_closer {
   void operator()(sqlite3* db) const { sqlite3_close(db); }
@@ -59,6 +64,14 @@ struct nsys_state {
     if (r.file.empty()) r.file = path, r.format = "nsys";
     return r;
   }
+  // Communication kernels' launches (thread, time), to find their NCCL range.
+  struct launch {
+    int device;
+    std::size_t index;
+    std::int64_t tid, at;
+  };
+  std::vector<launch> launches;
+
   void add(int device, std::int64_t start, std::int64_t end, std::int64_t stream,
            const std::string& name, kernel_class cls) {
     rank_trace& r = rank_of(device);
@@ -78,13 +91,24 @@ std::string text_at(sqlite3_stmt* s, int col) {
 }
 
 void read_activity(sqlite3* db, nsys_state& st, const std::set<std::string>& tables) {
+  const bool runtime = tables.count("CUPTI_ACTIVITY_KIND_RUNTIME") > 0;
+  const std::string launch_cols = runtime ? ", r.start, r.globalTid" : ", NULL, NULL";
+  const std::string launch_join =
+      runtime ? " LEFT JOIN CUPTI_ACTIVITY_KIND_RUNTIME r ON r.correlationId = k.correlationId"
+              : "";
   query(db, st.path,
-        "SELECT k.start, k.end, k.deviceId, k.streamId, s.value FROM CUPTI_ACTIVITY_KIND_KERNEL k "
-        "JOIN StringIds s ON s.id = k.demangledName",
+        "SELECT k.start, k.end, k.deviceId, k.streamId, s.value" + launch_cols +
+            " FROM CUPTI_ACTIVITY_KIND_KERNEL k JOIN StringIds s ON s.id = k.demangledName" +
+            launch_join,
         [&](sqlite3_stmt* s) {
           const std::string name = text_at(s, 4);
-          st.add(sqlite3_column_int(s, 2), sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                 sqlite3_column_int64(s, 3), name, classify_kernel(name));
+          const kernel_class cls = classify_kernel(name);
+          const int device = sqlite3_column_int(s, 2);
+          st.add(device, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                 sqlite3_column_int64(s, 3), name, cls);
+          if (cls.cat == category::comm && sqlite3_column_type(s, 5) != SQLITE_NULL)
+            st.launches.push_back({device, st.by_device[device].events.size() - 1,
+                                   sqlite3_column_int64(s, 6), sqlite3_column_int64(s, 5)});
         });
   // CUPTI's copy kind 10 is peer-to-peer (CUpti_ActivityMemcpyKind).
   if (tables.count("CUPTI_ACTIVITY_KIND_MEMCPY"))
@@ -139,6 +163,111 @@ db_ptr open_db(const std::string& path) {
   return db;
 }
 
+// One NCCL NVTX range with its payload's communicator (NCCL's nvtx_payload_schemas.h names the
+// payload fields; nsys exports a payload as JSON text).
+struct nccl_range {
+  std::int64_t start = 0, end = 0, tid = 0;
+  bool init = false;  // ncclCommInit* or ncclCommSplit: nranks and rank are set
+  nsys_comm comm;
+};
+
+// The JSON text of each NVTX row's payload: the column(s) this export has, or "" for none.
+std::string payload_sql(sqlite3* db, const std::string& path) {
+  std::set<std::string> cols;
+  query(db, path, "PRAGMA table_info(NVTX_EVENTS)",
+        [&](sqlite3_stmt* s) { cols.insert(text_at(s, 1)); });
+  if (cols.count("jsonText") && cols.count("jsonTextId")) return "COALESCE(n.jsonText, j.value)";
+  if (cols.count("jsonText")) return "n.jsonText";
+  if (cols.count("jsonTextId")) return "j.value";
+  return "";
+}
+
+// The first value named `key` anywhere in `j` (nsys may nest a payload's fields).
+const json* find_key(const json& j, const std::string& key) {
+  if (j.is_object()) {
+    if (const auto it = j.find(key); it != j.end()) return &*it;
+    for (const auto& [k, v] : j.items())
+      if (const json* f = find_key(v, key)) return f;
+  } else if (j.is_array()) {
+    for (const json& v : j)
+      if (const json* f = find_key(v, key)) return f;
+  }
+  return nullptr;
+}
+
+std::optional<std::uint64_t> unsigned_at(const json& payload, const std::string& key) {
+  const json* v = find_key(payload, key);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_number_unsigned()) return v->get<std::uint64_t>();
+  if (v->is_number_integer()) return static_cast<std::uint64_t>(v->get<std::int64_t>());
+  if (v->is_string()) {
+    std::uint64_t out = 0;
+    const std::string& t = v->get_ref<const std::string&>();
+    if (std::from_chars(t.data(), t.data() + t.size(), out).ec == std::errc()) return out;
+  }
+  return std::nullopt;
+}
+
+std::vector<nccl_range> read_nccl_ranges(sqlite3* db, const std::string& path) {
+  std::vector<nccl_range> out;
+  const std::string payload = payload_sql(db, path);
+  if (payload.empty()) return out;
+  const std::string join = payload.find("j.value") != std::string::npos
+                               ? " LEFT JOIN StringIds j ON j.id = n.jsonTextId"
+                               : "";
+  query(db, path,
+        "SELECT n.start, n.end, n.globalTid, COALESCE(n.text, s.value, ''), " + payload +
+            " FROM NVTX_EVENTS n LEFT JOIN StringIds s ON s.id = n.textId" + join +
+            " WHERE n.end IS NOT NULL",
+        [&](sqlite3_stmt* s) {
+          const std::string name = text_at(s, 3);
+          if (name.rfind("nccl", 0) != 0) return;
+          const json p = json::parse(text_at(s, 4), nullptr, false);
+          const auto comm = unsigned_at(p, "NCCL communicator ID");
+          if (p.is_discarded() || !comm) return;
+          nccl_range r{sqlite3_column_int64(s, 0),
+                       sqlite3_column_int64(s, 1),
+                       sqlite3_column_int64(s, 2),
+                       false,
+                       {*comm, 0, -1}};
+          const auto nranks = unsigned_at(p, "No. of ranks"), rank = unsigned_at(p, "Rank");
+          r.init = (name.rfind("ncclCommInit", 0) == 0 || name.rfind("ncclCommSplit", 0) == 0) &&
+                   nranks && rank;
+          if (r.init)
+            r.comm.nranks = static_cast<int>(*nranks), r.comm.rank = static_cast<int>(*rank);
+          out.push_back(r);
+        });
+  return out;
+}
+
+// Gives each communication kernel launched inside an NCCL range (the innermost on its thread)
+// that range's communicator's ranks as its group.
+void attach_groups(nsys_state& st, const std::vector<nccl_range>& ranges,
+                   const comm_groups& groups) {
+  std::map<std::int64_t, std::vector<const nccl_range*>> by_tid;
+  for (const nccl_range& r : ranges) by_tid[r.tid].push_back(&r);
+  std::map<int, std::map<std::vector<int>, int>> group_ids;
+  for (const nsys_state::launch& l : st.launches) {
+    const nccl_range* inner = nullptr;
+    for (const nccl_range* r : by_tid[l.tid])
+      if (r->start <= l.at && l.at <= r->end && (!inner || r->start >= inner->start)) inner = r;
+    const auto g = inner ? groups.find(inner->comm.id) : groups.end();
+    if (g == groups.end()) continue;
+    rank_trace& t = st.by_device[l.device];
+    const auto [it, added] =
+        group_ids[l.device].try_emplace(g->second, static_cast<int>(t.groups.size()));
+    if (added) t.groups.push_back(g->second);
+    t.events[l.index].group_id = it->second;
+  }
+}
+
+std::vector<nsys_comm> communicators_in(const std::vector<nccl_range>& ranges) {
+  std::vector<nsys_comm> out;
+  for (const nccl_range& r : ranges)
+    if (r.init) out.push_back(r.comm);
+  return out;
+}
+
 void check_tables(const std::set<std::string>& tables, const std::string& path) {
   if (!tables.count("StringIds"))
     throw config_error(path + ": a SQLite file but not an nsys export (no table StringIds)");
@@ -150,13 +279,51 @@ void check_tables(const std::set<std::string>& tables, const std::string& path) 
 
 }  // namespace
 
-std::vector<rank_trace> read_nsys(const std::string& path, const std::string& step_marker) {
+std::vector<nsys_comm> read_nsys_communicators(const std::string& path) {
   const db_ptr db = open_db(path);
   const std::set<std::string> tables = table_names(db.get(), path);
   check_tables(tables, path);
-  nsys_state st{path, {}, {}};
+  if (!tables.count("NVTX_EVENTS")) return {};
+  return communicators_in(read_nccl_ranges(db.get(), path));
+}
+
+int world_rank_of(const std::vector<nsys_comm>& comms) {
+  const nsys_comm* world = nullptr;
+  for (const nsys_comm& c : comms)
+    if (!world || c.nranks > world->nranks) world = &c;
+  return world ? world->rank : -1;
+}
+
+comm_groups communicator_groups(const std::vector<std::vector<nsys_comm>>& per_file) {
+  comm_groups out;
+  for (const std::vector<nsys_comm>& comms : per_file) {
+    const int me = world_rank_of(comms);
+    if (me < 0) continue;
+    for (const nsys_comm& c : comms) out[c.id].push_back(me);
+  }
+  for (auto& [id, ranks] : out) {
+    std::sort(ranks.begin(), ranks.end());
+    ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  }
+  return out;
+}
+
+std::vector<rank_trace> read_nsys(const std::string& path, const std::string& step_marker,
+                                  const comm_groups* groups) {
+  const db_ptr db = open_db(path);
+  const std::set<std::string> tables = table_names(db.get(), path);
+  check_tables(tables, path);
+  nsys_state st{path, {}, {}, {}};
   read_activity(db.get(), st, tables);
   if (st.by_device.empty()) throw config_error(path + ": no GPU kernels in the nsys export");
+  int world_rank = -1, world_size = 0;
+  if (groups && tables.count("NVTX_EVENTS")) {
+    const std::vector<nccl_range> ranges = read_nccl_ranges(db.get(), path);
+    attach_groups(st, ranges, *groups);
+    const std::vector<nsys_comm> comms = communicators_in(ranges);
+    world_rank = world_rank_of(comms);
+    for (const nsys_comm& c : comms) world_size = std::max(world_size, c.nranks);
+  }
   const std::vector<step_range> steps = tables.count("NVTX_EVENTS")
                                             ? read_steps(db.get(), path, step_marker)
                                             : std::vector<step_range>{};
@@ -165,6 +332,8 @@ std::vector<rank_trace> read_nsys(const std::string& path, const std::string& st
   std::vector<rank_trace> out;
   for (auto& [device, r] : st.by_device) {
     r.steps = steps;
+    if (st.by_device.size() == 1) r.rank = world_rank;
+    r.world_size = world_size;
     r.clock_origin_ns = origin;
     r.clock_known = aligned;
     for (gpu_event& e : r.events) e.start_ns += origin, e.end_ns += origin;

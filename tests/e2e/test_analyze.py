@@ -92,6 +92,51 @@ def make_nsys(path, devices=(0,), session_start=1_000_000, tables=("all",), step
     return path
 
 
+def make_nsys_rank(path, rank):
+    """One rank of an 8-rank TP4 x DP2 job as an nsys export with NCCL's NVTX payloads: the
+    communicators it joined (world, its TP group, its DP group), one GEMM [0, 100) us, a TP
+    all-gather [80, 120) us and a DP all-reduce [200, 250) us, each launched inside its NCCL
+    range."""
+    con = sqlite3.connect(path)
+    c = con.cursor()
+    c.execute("CREATE TABLE StringIds (id INTEGER PRIMARY KEY, value TEXT)")
+    c.executemany("INSERT INTO StringIds VALUES (?, ?)",
+                  [(1, "sm90_xmma_gemm_bf16"), (2, "ncclDevKernel_AllGather_RING_LL"),
+                   (3, "ncclDevKernel_AllReduce_Sum_bf16_RING_LL")])
+    c.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_KERNEL (start INTEGER, end INTEGER, "
+              "deviceId INTEGER, streamId INTEGER, correlationId INTEGER, globalPid INTEGER, "
+              "demangledName INTEGER, shortName INTEGER)")
+    c.executemany("INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL VALUES (?,?,?,?,?,?,?,?)",
+                  [(100_000, 200_000, 0, 7, 1, 1, 1, 1), (180_000, 220_000, 0, 20, 2, 1, 2, 2),
+                   (300_000, 350_000, 0, 24, 3, 1, 3, 3)])
+    c.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_RUNTIME (start INTEGER, end INTEGER, "
+              "globalTid INTEGER, correlationId INTEGER)")
+    c.executemany("INSERT INTO CUPTI_ACTIVITY_KIND_RUNTIME VALUES (?,?,?,?)",
+                  [(10_000, 11_000, 77, 1), (20_000, 21_000, 77, 2), (30_000, 31_000, 77, 3)])
+    c.execute("CREATE TABLE NVTX_EVENTS (start INTEGER, end INTEGER, eventType INTEGER, "
+              "text TEXT, textId INTEGER, globalTid INTEGER, jsonText TEXT)")
+
+    def comm(name, start, end, payload):
+        return (start, end, 59, name, None, 77, json.dumps(payload))
+    init = lambda cid, n, r: {"NCCL communicator ID": cid, "No. of ranks": n, "Rank": r,
+                              "CUDA device": 0}
+    c.executemany("INSERT INTO NVTX_EVENTS VALUES (?,?,?,?,?,?,?)", [
+        comm("ncclCommInitRank", 0, 1000, init(1000, 8, rank)),
+        comm("ncclCommSplit", 1000, 2000, init(2000 + rank // 4, 4, rank % 4)),
+        comm("ncclCommSplit", 2000, 3000, init(3000 + rank % 4, 2, rank // 4)),
+        comm("ncclAllGather", 19_000, 22_000,
+             {"NCCL communicator ID": 2000 + rank // 4, "Message size [bytes]": 1 << 20}),
+        comm("ncclAllReduce", 29_000, 32_000,
+             {"NCCL communicator ID": 3000 + rank % 4, "Message size [bytes]": 1 << 20}),
+        (0, 1_000_000, 59, "iteration 1", None, 77, None)])
+    c.execute("CREATE TABLE TARGET_INFO_SESSION_START_TIME (utcEpochNs INTEGER, utcTime TEXT, "
+              "localTime TEXT)")
+    c.execute("INSERT INTO TARGET_INFO_SESSION_START_TIME VALUES (5000000, '', '')")
+    con.commit()
+    con.close()
+    return path
+
+
 class AnalyzeKineto(TempDirTest):
     def write_ranks(self, gz=False):
         paths = []
@@ -268,6 +313,23 @@ class AnalyzeNsys(TempDirTest):
         self.assertAlmostEqual(r["memory_ms"], 0.1)
         self.assertEqual([s["step"] for s in r["steps"]], [1, 2])
         self.assertAlmostEqual(r["steps"][0]["exposed_comm_ms"], 0.2)
+
+    def test_tp4_dp2_dimensions_from_nccl_nvtx_payloads(self):
+        # File names run against the ranks: the rank comes from the world communicator's payload.
+        for r in range(8):
+            make_nsys_rank(self.path(f"node{7 - r}.sqlite"), r)
+        self.assertRuns(["analyze", self.tmp, "--layout", "tp=4", "--json", self.path("a.json")])
+        doc = load(self.path("a.json"))
+        validate(doc, "analysis_v1.schema.json")
+        self.assertEqual(doc["layout"]["dp"], 2)
+        self.assertEqual([r["rank"] for r in doc["ranks"]], list(range(8)))
+        for r in doc["ranks"]:
+            self.assertTrue(r["file"].endswith(f"node{7 - r['rank']}.sqlite"), r["file"])
+            self.assertEqual(set(r["by_dim"]), {"tp", "dp"})
+            self.assertAlmostEqual(r["by_dim"]["tp"]["ms"], 0.040)
+            self.assertAlmostEqual(r["by_dim"]["tp"]["exposed_ms"], 0.020)
+            self.assertAlmostEqual(r["by_dim"]["dp"]["exposed_ms"], 0.050)
+            self.assertEqual(r["diagnosis"]["main_cause"], "late_bucket")
 
     def test_files_without_session_start_cannot_be_aligned(self):
         a = make_nsys(self.path("a.sqlite"))
