@@ -4,6 +4,7 @@
 
 #include "base/error.hpp"
 #include "base/json_util.hpp"
+#include "bridge/resolve.hpp"
 #include "cli/command.hpp"
 #include "cli/flag_checks.hpp"
 #include "cli/output_paths.hpp"
@@ -67,6 +68,10 @@ class analyze_command final : public command {
     app->add_option("--layout", req_.layout,
                     "tp=N,cp=N,pp=N[,dp=N][,ep=N]: split communication by dimension (Megatron "
                     "rank order)");
+    app->add_option("--bridge-config", bridge_,
+                    "a Megatron-Bridge config: the layout from its parallel sizes (instead of "
+                    "--layout)")
+        ->check(CLI::ExistingFile);
     app->add_option("--steps", req_.last_steps, "measure only the last K steps of each rank")
         ->check(CLI::PositiveNumber);
     app->add_option("--step-marker", req_.step_marker,
@@ -93,7 +98,8 @@ class analyze_command final : public command {
   }
 
   int run(const process_args&) override {
-    std::vector<path_flag> inputs{{"--expect", expect_}};
+    layout_from_bridge();
+    std::vector<path_flag> inputs{{"--expect", expect_}, {"--bridge-config", bridge_}};
     for (const std::string& f : trace::expand_inputs(req_.inputs)) inputs.push_back({"TRACE", f});
     const std::string md = report_dir_.empty() ? "" : report_dir_ + "/report.md";
     const std::string doc_path = report_dir_.empty() ? "" : report_dir_ + "/analysis.json";
@@ -120,6 +126,17 @@ class analyze_command final : public command {
   }
 
  private:
+  // --bridge-config: tp, cp, pp and dp as Bridge resolves them (docs/BRIDGE_RULES.md).
+  void layout_from_bridge() {
+    if (bridge_.empty()) return;
+    if (!req_.layout.empty())
+      throw config_error("--bridge-config " + bridge_ + ": give it or --layout, not both");
+    const bridge_resolution r = resolve_bridge_file(bridge_);
+    req_.layout = "tp=" + std::to_string(r.input.tp) + ",cp=" + std::to_string(r.input.cp) +
+                  ",pp=" + std::to_string(r.input.pp) +
+                  ",dp=" + std::to_string(r.data_parallel_size);
+  }
+
   // --predict: the table on stdout, the JSON for the document.
   ordered_json prediction(const trace::analysis& a) const {
     std::vector<trace::model_part> parts = trace::measured_step_parts(a);
@@ -147,7 +164,7 @@ class analyze_command final : public command {
   }
 
   trace::analyze_request req_;
-  std::string json_, expect_, report_dir_, model_, gpu_;
+  std::string json_, expect_, report_dir_, model_, gpu_, bridge_;
   bool predict_ = false;
   double tolerance_ = 5;
 };

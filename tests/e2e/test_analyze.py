@@ -235,6 +235,18 @@ class AnalyzeKineto(TempDirTest):
         self.assertEqual(rc, 2, err)
         self.assertIn("--layout", err)
 
+    def test_layout_from_a_bridge_config(self):
+        self.write_ranks()
+        bridge = os.path.join(SRC, "configs", "bridge", "nemo_gpt3_175b_h100.json")
+        self.assertRuns(["analyze", self.tmp, "--bridge-config", bridge, "--json",
+                         self.path("a.json")])
+        doc = load(self.path("a.json"))
+        self.assertEqual((doc["layout"]["tp"], doc["layout"]["pp"]), (4, 8))
+        self.assertEqual(set(doc["ranks"][0]["by_dim"]), {"tp", "dp"})
+        rc, _, err = run(["analyze", self.tmp, "--bridge-config", bridge, "--layout", "tp=4"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("not both", err)
+
     def test_unknown_kernels_are_listed(self):
         doc = tp4dp2_rank(0)
         doc["traceEvents"].append(kernel("my_fused_thing", 1_700_000_000_000_500, 5, 7))
