@@ -36,10 +36,11 @@ namespace {
 struct raw_event {
   std::string ph, cat, name, collective, group_text;
   std::int64_t ts_ns = 0, dur_ns = -1, pid = -1, tid = -1, device = -1, stream = -1;
+  std::int64_t correlation = -1;
   std::vector<int> group;
   void reset() {
     ph.clear(), cat.clear(), name.clear(), collective.clear(), group_text.clear(), group.clear();
-    ts_ns = 0, dur_ns = -1, pid = tid = device = stream = -1;
+    ts_ns = 0, dur_ns = -1, pid = tid = device = stream = correlation = -1;
   }
 };
 
@@ -149,6 +150,8 @@ class kineto_sax {
         ev_.device = v;
       else if (arg_key_ == "stream")
         ev_.stream = v;
+      else if (arg_key_ == "correlation")
+        ev_.correlation = v;
     } else if (d == event_depth() + 2 && arg_key_ == "Process Group Ranks") {
       ev_.group.push_back(static_cast<int>(v));
     }
@@ -182,6 +185,11 @@ class kineto_sax {
   }
   void commit();
   void commit_gpu(kernel_class cls);
+
+ public:
+  void attach_launches();
+
+ private:
   int intern_name(std::string& name);
   int intern_group(std::vector<int> ranks);
 
@@ -194,6 +202,8 @@ class kineto_sax {
   raw_event ev_;
   std::unordered_map<std::string, int> name_ids_;
   std::map<std::vector<int>, int> group_ids_;
+  std::unordered_map<std::int64_t, std::int64_t> launch_end_;  // correlation -> launch call end
+  std::vector<std::pair<std::size_t, std::int64_t>> comm_correlations_;
 };
 
 void kineto_sax::commit() {
@@ -205,6 +215,11 @@ void kineto_sax::commit() {
     std::vector<step_range>& steps = gpu_side ? gpu_steps : cpu_steps;
     const auto n = step_marker_number(ev_.name, marker_, static_cast<long long>(steps.size()));
     if (n) steps.push_back({*n, ev_.ts_ns, ev_.ts_ns + ev_.dur_ns});
+    return;
+  }
+  if (ev_.cat == "cuda_runtime" || ev_.cat == "cuda_driver") {
+    if (ev_.correlation >= 0 && ev_.name.find("Launch") != std::string::npos)
+      launch_end_[ev_.correlation] = ev_.ts_ns + ev_.dur_ns;
     return;
   }
   if (ev_.cat == "kernel" || ev_.cat == "Kernel")
@@ -226,7 +241,17 @@ void kineto_sax::commit_gpu(kernel_class cls) {
   e.name_id = intern_name(ev_.name);
   if (!ev_.group_text.empty()) ev_.group = integers_in(ev_.group_text);
   if (!ev_.group.empty()) e.group_id = intern_group(std::move(ev_.group));
+  if (cls.cat == category::comm && ev_.correlation >= 0)
+    comm_correlations_.emplace_back(out_.events.size(), ev_.correlation);
   out_.events.push_back(e);
+}
+
+// The launch call of each communication kernel, by CUPTI's correlation id (either may come first
+// in the file).
+void kineto_sax::attach_launches() {
+  for (const auto& [index, correlation] : comm_correlations_)
+    if (const auto it = launch_end_.find(correlation); it != launch_end_.end())
+      out_.events[index].launch_ns = it->second;
 }
 
 int kineto_sax::intern_name(std::string& name) {
@@ -254,6 +279,7 @@ rank_trace read_kineto(const std::string& path, const std::string& step_marker) 
   nlohmann::json::sax_parse(in, &sax);
   if (!sax.saw_events())
     throw config_error(path + ": not a Kineto/Chrome trace (no \"traceEvents\" array)");
+  sax.attach_launches();
   if (out.events.empty())
     throw config_error(path +
                        ": no GPU kernels in the trace (was the profiler run with "

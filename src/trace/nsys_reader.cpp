@@ -92,7 +92,7 @@ std::string text_at(sqlite3_stmt* s, int col) {
 
 void read_activity(sqlite3* db, nsys_state& st, const std::set<std::string>& tables) {
   const bool runtime = tables.count("CUPTI_ACTIVITY_KIND_RUNTIME") > 0;
-  const std::string launch_cols = runtime ? ", r.start, r.globalTid" : ", NULL, NULL";
+  const std::string launch_cols = runtime ? ", r.start, r.globalTid, r.end" : ", NULL, NULL, NULL";
   const std::string launch_join =
       runtime ? " LEFT JOIN CUPTI_ACTIVITY_KIND_RUNTIME r ON r.correlationId = k.correlationId"
               : "";
@@ -106,9 +106,12 @@ void read_activity(sqlite3* db, nsys_state& st, const std::set<std::string>& tab
           const int device = sqlite3_column_int(s, 2);
           st.add(device, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
                  sqlite3_column_int64(s, 3), name, cls);
-          if (cls.cat == category::comm && sqlite3_column_type(s, 5) != SQLITE_NULL)
-            st.launches.push_back({device, st.by_device[device].events.size() - 1,
-                                   sqlite3_column_int64(s, 6), sqlite3_column_int64(s, 5)});
+          if (cls.cat == category::comm && sqlite3_column_type(s, 5) != SQLITE_NULL) {
+            std::vector<gpu_event>& evs = st.by_device[device].events;
+            evs.back().launch_ns = sqlite3_column_int64(s, 7);
+            st.launches.push_back(
+                {device, evs.size() - 1, sqlite3_column_int64(s, 6), sqlite3_column_int64(s, 5)});
+          }
         });
   // CUPTI's copy kind 10 is peer-to-peer (CUpti_ActivityMemcpyKind).
   if (tables.count("CUPTI_ACTIVITY_KIND_MEMCPY"))
@@ -336,7 +339,10 @@ std::vector<rank_trace> read_nsys(const std::string& path, const std::string& st
     r.world_size = world_size;
     r.clock_origin_ns = origin;
     r.clock_known = aligned;
-    for (gpu_event& e : r.events) e.start_ns += origin, e.end_ns += origin;
+    for (gpu_event& e : r.events) {
+      e.start_ns += origin, e.end_ns += origin;
+      if (e.launch_ns >= 0) e.launch_ns += origin;
+    }
     for (step_range& s : r.steps) s.start_ns += origin, s.end_ns += origin;
     std::sort(r.events.begin(), r.events.end(),
               [](const gpu_event& a, const gpu_event& b) { return a.start_ns < b.start_ns; });

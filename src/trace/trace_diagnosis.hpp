@@ -17,10 +17,12 @@ struct exposure_causes {
 };
 
 // `dims`: the dimension of each of r.groups ("unknown" without a layout). A kernel's cause:
-// serialized_same_stream when its stream also runs compute kernels; else, when it starts after
-// the last compute kernel of its step, late_bucket for data-parallel communication and
-// tail_not_overlapped for the rest; else bubble for pipeline sends and receives (kind send_recv
-// or dimension pp), which wait on another stage; else other.
+// serialized_same_stream when its stream also runs compute kernels; else, when it started over
+// 10 µs after its launch call returned, queue_blocked if the kernel before it on its stream was
+// still running then, sm_starved if compute kernels ran through at least half of that wait; else,
+// when it starts after the last compute kernel of its step, late_bucket for data-parallel
+// communication and tail_not_overlapped for the rest; else bubble for pipeline sends and receives
+// (kind send_recv or dimension pp), which wait on another stage; else other.
 exposure_causes diagnose_exposure(const rank_trace& r, const std::vector<const gpu_event*>& evs,
                                   const std::vector<std::string>& dims);
 

@@ -15,7 +15,9 @@ struct gpu_event {
   std::int64_t start_ns = 0;
   std::int64_t end_ns = 0;
   std::int64_t stream = 0;
-  std::int32_t name_id = 0;    // index into rank_trace::names
+  std::int64_t launch_ns =
+      -1;                    // communication only: when the CPU's launch call returned; -1 unknown
+  std::int32_t name_id = 0;  // index into rank_trace::names
   std::int32_t group_id = -1;  // index into rank_trace::groups; -1: no process group known
   std::int32_t device = 0;
   kernel_class cls{};

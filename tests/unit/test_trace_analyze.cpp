@@ -253,6 +253,35 @@ TEST(TraceDiagnosis, CausesSumToExposed) {
   EXPECT_NEAR(sum, m.t.exposed_comm_ms, 1e-9);
 }
 
+std::string launch(double ts, double dur, int correlation) {
+  return R"({"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 1, "tid": 1, )"
+         R"("ts": )" +
+         std::to_string(ts) + R"(, "dur": )" + std::to_string(dur) +
+         R"(, "args": {"correlation": )" + std::to_string(correlation) + "}}";
+}
+
+// The launch-to-start wait: behind compute (sm_starved) or behind the stream's own previous
+// kernel (queue_blocked).
+TEST(TraceDiagnosis, LaunchWaits) {
+  TempDir d;
+  const std::string p = d.path("r.json");
+  std::vector<std::string> ev{
+      kernel("gemm", 0, 100, 7),
+      // Launched at 5 µs, started at 90 while the GEMM held the GPU: 30 µs exposed.
+      launch(0, 5, 11), kernel("ncclDevKernel_AllGather", 90, 40, 20, R"(, "correlation": 11)"),
+      // No launch known: after the last compute, the tail (70 µs claimed after the all-gather).
+      kernel("ncclDevKernel_Broadcast", 100, 100, 21),
+      // Launched at 110, started at 200 behind the broadcast on its stream: 20 µs.
+      launch(105, 5, 12), kernel("ncclDevKernel_AllReduce", 200, 20, 21, R"(, "correlation": 12)")};
+  write_text(p, trace_text(0, ev));
+  const rank_metrics m = measure_rank(read_kineto(p), {});
+  const auto& c = m.causes.ms;
+  EXPECT_NEAR(c.at("sm_starved"), 0.030, 1e-9);
+  EXPECT_NEAR(c.at("tail_not_overlapped"), 0.070, 1e-9);
+  EXPECT_NEAR(c.at("queue_blocked"), 0.020, 1e-9);
+  EXPECT_NEAR(m.t.exposed_comm_ms, 0.120, 1e-9);
+}
+
 TEST(TraceSteps, BuiltInAndGivenMarkers) {
   EXPECT_EQ(step_marker_number("ProfilerStep#12", "", 0), 12);
   EXPECT_EQ(step_marker_number("iteration 3", "", 0), 3);
