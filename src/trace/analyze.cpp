@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -21,6 +22,16 @@ bool trace_name(const std::string& name) {
            name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
   };
   return ends(".json") || ends(".json.gz") || ends(".sqlite");
+}
+
+// An overlap-bench document (an earlier --json or --report into the traces' folder): its first
+// bytes name an overlap-bench schema. A folder's files skip it; a file named outright is read.
+bool overlap_bench_document(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(256, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  return head.find("\"schema\": \"overlap-bench/") != std::string::npos;
 }
 
 // The layout's world: a given dp fixes it; else the largest world any Kineto trace reports,
@@ -109,7 +120,8 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
     if (fs::is_directory(in, ec)) {
       std::vector<std::string> found;
       for (const fs::directory_entry& e : fs::directory_iterator(in, ec))
-        if (e.is_regular_file() && trace_name(e.path().filename().string()))
+        if (e.is_regular_file() && trace_name(e.path().filename().string()) &&
+            !overlap_bench_document(e.path().string()))
           found.push_back(e.path().string());
       if (found.empty())
         throw config_error(in + ": a folder without traces (*.json, *.json.gz, *.sqlite)");

@@ -182,6 +182,12 @@ class AnalyzeKineto(TempDirTest):
         self.assertAlmostEqual(doc["ranks"][5]["exposed_comm_ms"], 0.0)
         self.assertIn("slowest rank: 5", out)
 
+    def test_a_document_in_the_traces_folder_is_no_trace(self):
+        self.write_ranks()
+        for _ in range(2):  # the second run finds the first one's analysis.json beside the traces
+            self.assertRuns(["analyze", self.tmp, "--json", self.path("analysis.json")])
+        self.assertEqual(len(load(self.path("analysis.json"))["ranks"]), 8)
+
     def test_without_layout_per_kind_only_and_last_steps(self):
         paths = self.write_ranks()
         self.assertRuns(["analyze", paths[0], "--steps", "2", "--json", self.path("a.json")])
