@@ -103,6 +103,7 @@ class kineto_sax {
   }
 
   bool saw_events() const { return events_depth_ > 0; }
+  std::int64_t base_ns = 0;  // "baseTimeNanoseconds": newer traces' times count from it
   std::vector<step_range> cpu_steps, gpu_steps;
 
  private:
@@ -135,6 +136,7 @@ class kineto_sax {
       if (dist_key_ == "world_size") out_.world_size = static_cast<int>(v);
       return true;
     }
+    if (d == 1 && top_key_ == "baseTimeNanoseconds") base_ns = v;
     if (!in_event()) return true;
     if (d == event_depth()) {
       if (event_key_ == "ts")
@@ -267,6 +269,17 @@ int kineto_sax::intern_group(std::vector<int> ranks) {
   return it->second;
 }
 
+// Newer Kineto traces write times from "baseTimeNanoseconds" (epoch ns); older ones epoch times
+// already. Either way the rank's times end on the epoch clock, so that ranks line up.
+void shift_clock(rank_trace& t, std::int64_t base) {
+  if (base == 0) return;
+  t.clock_origin_ns = base;
+  for (gpu_event& e : t.events) {
+    e.start_ns += base, e.end_ns += base;
+    if (e.launch_ns >= 0) e.launch_ns += base;
+  }
+}
+
 }  // namespace
 
 rank_trace read_kineto(const std::string& path, const std::string& step_marker) {
@@ -280,11 +293,13 @@ rank_trace read_kineto(const std::string& path, const std::string& step_marker) 
   if (!sax.saw_events())
     throw config_error(path + ": not a Kineto/Chrome trace (no \"traceEvents\" array)");
   sax.attach_launches();
+  shift_clock(out, sax.base_ns);
   if (out.events.empty())
     throw config_error(path +
                        ": no GPU kernels in the trace (was the profiler run with "
                        "ProfilerActivity.CUDA?)");
   out.steps = sax.cpu_steps.empty() ? std::move(sax.gpu_steps) : std::move(sax.cpu_steps);
+  for (step_range& st : out.steps) st.start_ns += sax.base_ns, st.end_ns += sax.base_ns;
   std::sort(out.steps.begin(), out.steps.end(),
             [](const step_range& a, const step_range& b) { return a.start_ns < b.start_ns; });
   std::sort(out.events.begin(), out.events.end(),

@@ -111,6 +111,18 @@ TEST(TraceKineto, MicrosecondTextIsExactToTheNanosecond) {
   EXPECT_EQ(microseconds_text_to_ns("1.5e3"), 1500000);
 }
 
+TEST(TraceKineto, BaseTimeNanosecondsPutsTimesOnTheEpochClock) {
+  TempDir d;
+  const std::string p = d.path("r.json");
+  std::string text = trace_text(0, {step(1, 0, 500), kernel("gemm", 10, 5, 7)});
+  text.insert(1, R"("baseTimeNanoseconds": 1700000000000000000, )");
+  write_text(p, text);
+  const rank_trace t = read_kineto(p);
+  EXPECT_EQ(t.events.at(0).start_ns, 1700000000000010000);
+  EXPECT_EQ(t.steps.at(0).start_ns, 1700000000000000000);
+  EXPECT_EQ(t.clock_origin_ns, 1700000000000000000);
+}
+
 TEST(TraceLayout, MegatronRankOrder) {
   const parallel_layout tp4dp2 = resolve_layout(parse_layout("tp=4"), 8);
   EXPECT_EQ(tp4dp2.dp, 2);
