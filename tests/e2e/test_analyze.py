@@ -381,6 +381,31 @@ class AnalyzePublicTrace(TempDirTest):
         self.assertAlmostEqual(doc["ranks"][0]["steps"][0]["comm_ms"], 195.327)
 
 
+class AnalyzeMemory(TempDirTest):
+    """Bounded memory (issue 16: a 2 GB trace under 1 GB): memory follows the GPU events kept,
+    not the file. A 110 MB trace of mostly CPU events must stay far under its own size."""
+
+    def test_a_large_trace_is_read_in_little_memory(self):
+        import resource
+        p = self.path("big.json")
+        base = 1_700_000_000_000_000
+        with open(p, "w") as f:
+            f.write('{"distributedInfo": {"rank": 0, "world_size": 1}, "traceEvents": [\n')
+            cpu = ('{"ph": "X", "cat": "cpu_op", "name": "aten::mm", "pid": 1, "tid": 1, '
+                   '"ts": %d, "dur": 5, "args": {"Input Dims": [[4096, 4096], [4096, 4096]], '
+                   '"External id": %d}},\n')
+            for i in range(600_000):
+                f.write(cpu % (base + i * 10, i))
+                if i % 100 == 0:
+                    f.write(json.dumps(kernel("sm90_xmma_gemm", base + i * 10, 4, 7)) + ",\n")
+            f.write(json.dumps(kernel("ncclDevKernel_AllReduce", base, 4, 20)) + "]}\n")
+        size_mb = os.path.getsize(p) / 1e6
+        self.assertGreater(size_mb, 90)
+        self.assertRuns(["analyze", p])
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        self.assertLess(peak_mb, size_mb / 2, f"{peak_mb:.0f} MB resident for {size_mb:.0f} MB")
+
+
 class AnalyzeBadInput(TempDirTest):
     def assertBad(self, path, words):
         rc, _, err = run(["analyze", path])
