@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ ccache pkg-config
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev zlib1g-dev libsqlite3-dev
   libgtest-dev googletest libbenchmark-dev
   openmpi-bin libopenmpi-dev
   clang libclang-rt-dev

@@ -9,6 +9,8 @@
 #include "report/step_compare.hpp"
 #include "results/document.hpp"
 #include "results/result.hpp"
+#include "trace/analysis_compare.hpp"
+#include "trace/analyze.hpp"
 
 namespace ob::cli {
 namespace {
@@ -28,7 +30,8 @@ class compare_command final : public command {
  public:
   CLI::App* attach(CLI::App& parent) override {
     auto* app = parent.add_subcommand(
-        "compare", "compare two result (or two step) files per case; exit 1 on a regression");
+        "compare",
+        "compare two result (or two step, or two analysis) files; exit 1 on a regression");
     app->add_option("base", base_, "baseline result or step JSON")->required();
     app->add_option("new", new_, "new result or step JSON of the same kind")->required();
     app->add_option("--threshold", threshold_,
@@ -42,6 +45,13 @@ class compare_command final : public command {
     const double threshold = parse_threshold(threshold_);
     const ordered_json base = read_document(base_), neu = read_document(new_);
     const std::string kind_base = schema_of(base), kind_new = schema_of(neu);
+    if (kind_base == trace::analysis_schema_v1 || kind_new == trace::analysis_schema_v1) {
+      // Two analyses of real traces (docs/ANALYZE.md §5); read_parts names a non-analysis.
+      const trace::analysis_comparison c =
+          trace::compare_analyses(base, base_, neu, new_, threshold);
+      std::cout << trace::format_analysis_comparison(c, base_, new_) << std::flush;
+      return c.regression() ? static_cast<int>(exit_code::regression) : 0;
+    }
     if (kind_base == step_schema_v1 || kind_new == step_schema_v1) {
       if (kind_base != kind_new)
         throw config_error("compare: " + base_ + " is " + describe_schema(kind_base) + " and " +

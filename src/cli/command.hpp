@@ -28,5 +28,6 @@ std::unique_ptr<command> make_presets_command();
 std::unique_ptr<command> make_report_command();
 std::unique_ptr<command> make_step_command();
 std::unique_ptr<command> make_calibrate_command();
+std::unique_ptr<command> make_analyze_command();
 
 }  // namespace ob::cli

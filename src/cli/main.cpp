@@ -22,6 +22,7 @@ std::vector<std::unique_ptr<ob::cli::command>> command_table() {
   t.push_back(ob::cli::make_report_command());
   t.push_back(ob::cli::make_step_command());
   t.push_back(ob::cli::make_calibrate_command());
+  t.push_back(ob::cli::make_analyze_command());
   return t;
 }
 

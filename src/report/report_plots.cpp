@@ -95,19 +95,15 @@ std::string find_script(const std::string& name) {
   return {};
 }
 
-plot_outcome draw_report_figures(const std::string& out_dir, const std::string& result,
-                                 const std::vector<std::pair<std::string, std::string>>& trend) {
+plot_outcome run_plot_script(const std::string& name, const std::vector<std::string>& script_args) {
   plot_outcome o;
-  const std::string script = find_script("report_plots.py");
+  const std::string script = find_script(name);
   if (script.empty()) {
-    o.problem = "scripts/report_plots.py not found (set OVERLAP_BENCH_SCRIPTS)";
+    o.problem = "scripts/" + name + " not found (set OVERLAP_BENCH_SCRIPTS)";
     return o;
   }
-  std::vector<std::string> args = {python(), script, "--out", out_dir, "--result", result};
-  for (const auto& [label, path] : trend) {
-    args.push_back("--trend");
-    args.push_back(label + "=" + path);
-  }
+  std::vector<std::string> args = {python(), script};
+  args.insert(args.end(), script_args.begin(), script_args.end());
   const child_output r = run_capture(args);
   o.figures = parse_manifest(r.out);
   if (r.rc == 127)
@@ -115,8 +111,18 @@ plot_outcome draw_report_figures(const std::string& out_dir, const std::string& 
   else if (r.rc == 3)
     o.problem = "matplotlib is missing (apt-get install python3-matplotlib)";
   else if (r.rc != 0)
-    o.problem = "scripts/report_plots.py failed with exit code " + std::to_string(r.rc);
+    o.problem = "scripts/" + name + " failed with exit code " + std::to_string(r.rc);
   return o;
+}
+
+plot_outcome draw_report_figures(const std::string& out_dir, const std::string& result,
+                                 const std::vector<std::pair<std::string, std::string>>& trend) {
+  std::vector<std::string> args = {"--out", out_dir, "--result", result};
+  for (const auto& [label, path] : trend) {
+    args.push_back("--trend");
+    args.push_back(label + "=" + path);
+  }
+  return run_plot_script("report_plots.py", args);
 }
 
 }  // namespace ob

@@ -24,6 +24,10 @@ struct plot_outcome {
 plot_outcome draw_report_figures(const std::string& out_dir, const std::string& result,
                                  const std::vector<std::pair<std::string, std::string>>& trend);
 
+// Any picture script of scripts/ that prints the same manifest (analyze's analyze_plots.py), run
+// with `args`; never throws, as above.
+plot_outcome run_plot_script(const std::string& name, const std::vector<std::string>& args);
+
 // scripts/<name>: $OVERLAP_BENCH_SCRIPTS, then beside the binary (../scripts, ../../scripts),
 // then the source tree it was built from. "" when none has it.
 std::string find_script(const std::string& name);
