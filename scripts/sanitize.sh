@@ -25,6 +25,8 @@ fi
 cmake --build "$build" -j "$jobs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Tests that measure memory skip under AddressSanitizer, whose shadow memory inflates the RSS.
+export OB_SANITIZED=1
 cd "$build"
 # Left out: the line-count and complexity limits (source checks, which the main build's run
 # covers) and the simulator's speed floor (sanitizers slow it several times).
