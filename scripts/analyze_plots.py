@@ -12,11 +12,10 @@ and prints one line per picture: KIND<TAB>FILE<TAB>CAPTION (the report's manifes
 says MEASURED and names the trace files. Exit 2 on a bad input file, 3 without matplotlib.
 """
 import argparse
-import json
 import os
 import sys
 
-from plot_common import fail, import_pyplot, save
+from plot_common import fail, import_pyplot, read_json, save
 
 SCHEMA = "overlap-bench/analysis/v1"
 COLORS = {"compute": "#4c72b0", "exposed": "#c44e52", "rest": "#d9d9d9"}
@@ -24,11 +23,7 @@ MAX_RANKS = 64
 
 
 def load(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        fail(2, f"{path}: cannot read: {e}")
+    doc = read_json(path)
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not doc.get("ranks"):
         fail(2, f"{path}: not an {SCHEMA} document")
     return doc

@@ -25,13 +25,18 @@ def fail(code, message):
     sys.exit(code)
 
 
-def load(path):
-    """A result or step document with its cases; exit 2 naming the file otherwise."""
+def read_json(path):
+    """A JSON file's value; exit 2 naming the file when it cannot be read or parsed."""
     try:
         with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+            return json.load(f)
     except (OSError, ValueError) as e:
         fail(2, f"{path}: cannot read: {e}")
+
+
+def load(path):
+    """A result or step document with its cases; exit 2 naming the file otherwise."""
+    doc = read_json(path)
     if (not isinstance(doc, dict) or doc.get("schema") not in (RESULT_SCHEMA, STEP_SCHEMA)
             or not isinstance(doc.get("cases"), list)):
         fail(2, f"{path}: not an overlap-bench result or step v1 document")

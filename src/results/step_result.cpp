@@ -86,20 +86,39 @@ memory_estimate memory_from_json(const json_object& o) {
   return m;
 }
 
-ordered_json to_json(const oom_record& r) {
+namespace {
+
+// What a predicted case and an oom entry both begin with.
+ordered_json case_head_json(const std::string& id, const ordered_json& params,
+                            const ordered_json& config) {
   ordered_json j;
-  j["id"] = r.id;
-  j["params"] = r.params;
-  j["config"] = r.config;
+  j["id"] = id;
+  j["params"] = params;
+  j["config"] = config;
+  return j;
+}
+
+// The same, read back strictly; params and config copied from `j` to keep their key order.
+void read_case_head(const json_object& o, const ordered_json& j, std::string& id,
+                    ordered_json& params, ordered_json& config) {
+  id = o.get_string("id");
+  if (id.empty()) o.fail("id", "expected a non-empty string");
+  o.get_object("params");
+  o.get_object("config");
+  params = j.at("params");
+  config = j.at("config");
+}
+
+}  // namespace
+
+ordered_json to_json(const oom_record& r) {
+  ordered_json j = case_head_json(r.id, r.params, r.config);
   memory_to_json(r.memory, j);
   return j;
 }
 
 ordered_json to_json(const step_record& r) {
-  ordered_json j;
-  j["id"] = r.id;
-  j["params"] = r.params;
-  j["config"] = r.config;
+  ordered_json j = case_head_json(r.id, r.params, r.config);
   j["step_ms"] = to_json(r.step_ms);
   j["breakdown_ms"] = to_json(r.breakdown_ms);
   j["exposed_ms"] = r.exposed_ms;
@@ -158,12 +177,7 @@ step_record step_record_from_json(const ordered_json& j, const std::string& file
   const json plain = json::parse(dump_json(j));
   const json_object o(plain, file, where);
   step_record r;
-  r.id = o.get_string("id");
-  if (r.id.empty()) o.fail("id", "expected a non-empty string");
-  o.get_object("params");  // checked here, copied from `j` below to keep the key order
-  o.get_object("config");
-  r.params = j.at("params");
-  r.config = j.at("config");
+  read_case_head(o, j, r.id, r.params, r.config);
   r.step_ms = stats_from_json(o.get_object("step_ms"));
   r.breakdown_ms = breakdown_from_json(o.get_object("breakdown_ms"));
   r.exposed_ms = o.get_number("exposed_ms");
@@ -184,12 +198,7 @@ oom_record oom_record_from_json(const ordered_json& j, const std::string& file,
   const json plain = json::parse(dump_json(j));
   const json_object o(plain, file, where);
   oom_record r;
-  r.id = o.get_string("id");
-  if (r.id.empty()) o.fail("id", "expected a non-empty string");
-  o.get_object("params");
-  o.get_object("config");
-  r.params = j.at("params");
-  r.config = j.at("config");
+  read_case_head(o, j, r.id, r.params, r.config);
   r.memory = memory_from_json(o);
   if (!r.memory.over()) o.fail("fits", "expected false: the oom list holds cases that do not fit");
   o.finish();

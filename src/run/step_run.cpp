@@ -238,13 +238,10 @@ step_spec resolve_with(
   const cluster_spec cluster = sc.cluster.empty() ? default_cluster(spec.gpu) : base_cluster;
   const model_spec model = load_model_spec(sc.model, label(sc, "model", "--model"));
   for (const step_case& c : make_cases(sc)) {
-    if (!refused) {
-      spec.cases.push_back(resolve_case(sc, c, model, spec.gpu, cluster, bridge));
-      continue;
-    }
     try {
       spec.cases.push_back(resolve_case(sc, c, model, spec.gpu, cluster, bridge));
     } catch (const config_error&) {
+      if (!refused) throw;
       ++*refused;
     }
   }

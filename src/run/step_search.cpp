@@ -105,6 +105,15 @@ std::vector<step_case> search_candidates(const step_scenario& sc) {
   return enumerate(base, base.cfg.layers > 0 ? base.cfg.layers : static_cast<int>(model.layers));
 }
 
+namespace {
+
+// 1F1B's idle share of the busy time: (p - 1) / (m v).
+double bubble_fraction(const step_config& c) {
+  return static_cast<double>(c.pp - 1) / (static_cast<double>(c.microbatches) * c.vp);
+}
+
+}  // namespace
+
 double step_time_bound_ms(const model_spec& m, const gpu_spec& gpu, const step_config& cfg) {
   const double total = model_flops_per_step(m, cfg.gbs, m.seq_length, cfg.layers_used);
   // The logits' share of Megatron's formula, 6 gbs s h V: not recomputed.
@@ -113,9 +122,7 @@ double step_time_bound_ms(const model_spec& m, const gpu_spec& gpu, const step_c
   // Full recompute runs each layer's forward again: a third of its forward-and-backward FLOPs.
   const double recomputed = cfg.recompute == recompute_mode::full ? (total - logits) / 3 : 0;
   const double per_gpu_s = (total + recomputed) / cfg.gpus / (gpu.peak_tflops(m.type) * 1e12);
-  const double bubble =
-      static_cast<double>(cfg.pp - 1) / (static_cast<double>(cfg.microbatches) * cfg.vp);
-  return per_gpu_s * (1 + bubble) * 1e3;
+  return per_gpu_s * (1 + bubble_fraction(cfg)) * 1e3;
 }
 
 namespace {
@@ -333,27 +340,35 @@ std::string shape_key(const step_config& c) {
          std::string(to_string(c.recompute));
 }
 
-// One layer's forward and backward with no communication (ms): the compute (the optimizer's
-// step not counted: it grows with the layers) of two one-micro-batch steps of one and two layers
-// on tp x cp GPUs, compute-only, differenced so the embedding and the loss drop out. nullopt when
-// the small step cannot be built.
-std::optional<double> layer_compute_ms(const step_scenario& sc, const step_run_case& rc,
-                                       executor& exec) {
+// One layer's forward and backward with no communication (ms), per layer shape: the compute
+// (the optimizer's step not counted: it grows with the layers) of two one-micro-batch steps of
+// one and two layers on tp x cp GPUs, compute-only, differenced so the embedding and the loss
+// drop out. Every shape's small steps are resolved in one pass; a shape whose small step cannot
+// be built is left out.
+std::map<std::string, double> layer_compute_ms(
+    const step_scenario& sc, const std::map<std::string, const step_run_case*>& shapes,
+    executor& exec) {
   std::vector<step_case> tiny;
-  for (int layers : {1, 2}) {
-    step_case t = rc.c;
-    t.id = "layers=" + std::to_string(layers);
-    t.cfg.pp = t.cfg.vp = 1;
-    t.cfg.gpus = t.cfg.tp * t.cfg.cp;
-    t.cfg.gbs = t.cfg.mbs;
-    t.cfg.layers = layers;
-    tiny.push_back(std::move(t));
-  }
+  for (const auto& [key, rc] : shapes)
+    for (int layers : {1, 2}) {
+      step_case t = rc->c;
+      t.id = key + "/layers=" + std::to_string(layers);
+      t.cfg.pp = t.cfg.vp = 1;
+      t.cfg.gpus = t.cfg.tp * t.cfg.cp;
+      t.cfg.gbs = t.cfg.mbs;
+      t.cfg.layers = layers;
+      tiny.push_back(std::move(t));
+    }
   std::size_t refused = 0;
   const step_spec spec = resolve_step_cases(sc, tiny, refused);
-  if (refused > 0) return std::nullopt;
-  return compute_only_busy_ms(spec, spec.cases[1], exec) -
-         compute_only_busy_ms(spec, spec.cases[0], exec);
+  std::map<std::string, double> busy;
+  for (const step_run_case& rc : spec.cases) busy[rc.c.id] = compute_only_busy_ms(spec, rc, exec);
+  std::map<std::string, double> out;
+  for (const auto& [key, rc] : shapes) {
+    const auto one = busy.find(key + "/layers=1"), two = busy.find(key + "/layers=2");
+    if (one != busy.end() && two != busy.end()) out[key] = two->second - one->second;
+  }
+  return out;
 }
 
 // The transformer layers on the most loaded stage.
@@ -371,19 +386,18 @@ int most_stage_layers(const step_config& c) {
 
 std::vector<double> search_bounds(const step_scenario& sc, const step_spec& spec,
                                   const std::vector<std::size_t>& order, const search_options& o) {
-  std::vector<double> out(spec.cases.size(), 0.0);
-  std::map<std::string, std::optional<double>> per_layer;
+  std::map<std::string, const step_run_case*> shapes;
+  for (std::size_t i : order) shapes.emplace(shape_key(spec.cases[i].c.cfg), &spec.cases[i]);
   const std::unique_ptr<executor> exec = o.make_executor(spec.gpu);
+  const std::map<std::string, double> per_layer = layer_compute_ms(sc, shapes, *exec);
+  std::vector<double> out(spec.cases.size(), 0.0);
   for (std::size_t i : order) {
     const step_run_case& rc = spec.cases[i];
     const step_config& c = rc.c.cfg;
     out[i] = step_time_bound_ms(rc.model, spec.gpu, c);
-    const auto [it, added] = per_layer.emplace(shape_key(c), std::nullopt);
-    if (added) it->second = layer_compute_ms(sc, rc, *exec);
-    if (!it->second) continue;
-    const double bubble =
-        static_cast<double>(c.pp - 1) / (static_cast<double>(c.microbatches) * c.vp);
-    out[i] = std::max(out[i], *it->second * most_stage_layers(c) * c.microbatches * (1 + bubble));
+    if (const auto it = per_layer.find(shape_key(c)); it != per_layer.end())
+      out[i] = std::max(
+          out[i], it->second * most_stage_layers(c) * c.microbatches * (1 + bubble_fraction(c)));
   }
   return out;
 }
