@@ -88,11 +88,9 @@ class coll_command final : public command {
 
   void write_files(const std::vector<coll_row>& rows, const collective_params& c,
                    const executor& exec, const gpu_spec& gpu, const communicator& comm) const {
-    const result_doc env = new_result_doc(exec, gpu, comm, ordered_json::object());
     coll_doc doc;
-    doc.tool = env.tool;
-    doc.env = env.env;
-    doc.config = {{"op", to_string(c.op)}, {"ranks", ranks_}, {"ctas", ctas_}};
+    static_cast<doc_header&>(doc) = new_doc_header(
+        exec, gpu, comm, {{"op", to_string(c.op)}, {"ranks", ranks_}, {"ctas", ctas_}});
     doc.rows = rows;
     if (!flags_.json_path.empty()) write_coll_json(flags_.json_path, doc);
     if (!flags_.csv_path.empty()) write_coll_csv(flags_.csv_path, doc);

@@ -13,6 +13,8 @@ std::string kind_word(const std::string& schema) {
   return schema.substr(prefix.size(), slash == std::string::npos ? slash : slash - prefix.size());
 }
 
+ordered_json to_ordered(const json& v) { return ordered_json::parse(v.dump()); }
+
 }  // namespace
 
 ordered_json read_document(const std::string& path) {
@@ -79,6 +81,42 @@ std::optional<std::size_t> partial_marker_from_json(const json_object& top, std:
     top.fail("planned_cases", "expected at least the " + std::to_string(cases) +
                                   " cases the document holds, got " + std::to_string(*planned));
   return static_cast<std::size_t>(*planned);
+}
+
+bool doc_header::simulated() const { return env_simulated(env); }
+
+std::string doc_header::backend() const {
+  auto it = env.find("backend");
+  return it != env.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void header_to_json(const doc_header& h, const char* schema, ordered_json& j) {
+  j["schema"] = schema;
+  j["simulated"] = h.simulated();
+  partial_marker_to_json(h.planned_cases, j);
+  j["tool"] = h.tool.is_null() ? ordered_json::object() : h.tool;
+  j["env"] = h.env.is_null() ? ordered_json::object() : h.env;
+  j["config"] = h.config.is_null() ? ordered_json::object() : h.config;
+}
+
+const json& read_header(const json_object& top, const ordered_json* ordered,
+                        const std::string& schema, const std::string& payload, doc_header& h,
+                        bool config_optional) {
+  check_schema(top, schema);
+  const json& env = top.get_object("env").raw();
+  top.get_object("tool");
+  const bool has_config = !config_optional || top.get_optional_object("config").has_value();
+  if (!config_optional) top.get_object("config");
+  check_simulated(top, env);
+  const json& items = top.get_raw(payload);
+  if (!top.has(payload)) top.fail_missing(payload);
+  if (!items.is_array()) top.fail(payload, "expected an array, got " + describe_json(items));
+  h.planned_cases = partial_marker_from_json(top, items.size());
+  const json& j = top.raw();
+  h.tool = ordered ? (*ordered)["tool"] : to_ordered(j["tool"]);
+  h.env = ordered ? (*ordered)["env"] : to_ordered(j["env"]);
+  if (has_config) h.config = ordered ? (*ordered)["config"] : to_ordered(j["config"]);
+  return items;
 }
 
 std::string partial_text(const std::optional<std::size_t>& planned, std::size_t cases) {

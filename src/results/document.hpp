@@ -7,8 +7,44 @@
 #include <vector>
 
 #include "base/json_util.hpp"
+#include "results/recommend.hpp"
 
 namespace ob {
+
+// The header every result document carries (results/README.md, docs/ARCHITECTURE.md §7): what
+// ran it, on what, with which configuration, whether it is whole, and which case to use. Each
+// kind adds its payload: the layer and pair cases (result_doc), the training-step cases
+// (step_doc), the collective rows (coll_doc). Writers and readers of every kind go through
+// header_to_json and read_header, so the common fields are written and checked in one place.
+struct doc_header {
+  ordered_json tool = ordered_json::object();  // {"name", "version", "git_sha"}
+  // {"backend", "simulated", "label", "gpu": {...}, ..., "variables": {...}}; free-form except
+  // that "simulated" (when present) must be a bool and match the top level.
+  ordered_json env = ordered_json::object();
+  ordered_json config = ordered_json::object();  // the resolved configuration
+  std::optional<recommendation> rec;             // which case to use (results/recommend.hpp)
+  // The sweep's case count when it stopped before its last case ("complete": false); nullopt
+  // for a complete document.
+  std::optional<std::size_t> planned_cases;
+
+  // env.simulated; false when absent. Simulated results must never pass for measurements.
+  bool simulated() const;
+  // env.backend ("sim" | "cuda" | "loopback"); "" when absent.
+  std::string backend() const;
+};
+
+// The top of every document, in the order every kind keeps: schema, simulated, the partial
+// marker, tool, env, config. The kind appends its recommendation and payload after it.
+void header_to_json(const doc_header& h, const char* schema, ordered_json& j);
+
+// The strict checks of the top every reader makes: the schema, env/tool/config objects (config
+// optional when `config_optional`), "simulated" against env, and the payload array `payload`
+// ("cases", "rows"), returned. Fills tool, env and config (key order from `ordered` when given)
+// and the partial marker checked against the payload's size. The kind reads the rest and calls
+// top.finish().
+const json& read_header(const json_object& top, const ordered_json* ordered,
+                        const std::string& schema, const std::string& payload, doc_header& h,
+                        bool config_optional = false);
 
 // Reads and parses `path`, keeping key order. A folder, a file that cannot be opened or invalid
 // JSON is a config_error naming it (exit 2).

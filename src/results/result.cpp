@@ -69,23 +69,11 @@ case_record case_from_json(const json_object& obj) {
 
 result_doc read_result(const json& j, const ordered_json* ordered, const std::string& file) {
   const json_object top(j, file, "");
-  check_schema(top, result_schema_v1);
-  const json& env = get_object_raw(top, "env");
-  get_object_raw(top, "tool");
-  get_object_raw(top, "config");
-  check_simulated(top, env);
-  const json& cases = top.get_raw("cases");
-  if (!top.has("cases")) top.fail_missing("cases");
-  if (!cases.is_array()) top.fail("cases", "expected an array, got " + describe_json(cases));
   result_doc d;
+  const json& cases = read_header(top, ordered, result_schema_v1, "cases", d);
   read_doc_answers(top, d);
-  d.planned_cases = partial_marker_from_json(top, cases.size());
   top.finish();
 
-  // Free-form sections come from the ordered original when there is one, keeping key order.
-  d.tool = ordered ? (*ordered)["tool"] : to_ordered(j["tool"]);
-  d.env = ordered ? (*ordered)["env"] : to_ordered(j["env"]);
-  d.config = ordered ? (*ordered)["config"] : to_ordered(j["config"]);
   std::set<std::string> ids;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const json_object obj(cases[i], file, "cases[" + std::to_string(i) + "]");
@@ -163,15 +151,6 @@ void append_csv_row(std::string& out, const std::vector<std::string>& cells) {
   out += "\r\n";  // RFC 4180 line ending
 }
 
-bool result_doc::simulated() const { return env_simulated(env); }
-
-std::string result_doc::backend() const {
-  auto it = env.find("backend");
-  return it != env.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-bool coll_doc::simulated() const { return env_simulated(env); }
-
 ordered_json to_json(const case_record& c) {
   const case_metrics& m = c.m;
   ordered_json j;
@@ -199,12 +178,7 @@ ordered_json to_json(const case_record& c) {
 
 ordered_json to_json(const result_doc& d) {
   ordered_json j;
-  j["schema"] = result_schema_v1;
-  j["simulated"] = d.simulated();
-  partial_marker_to_json(d.planned_cases, j);
-  j["tool"] = d.tool.is_null() ? ordered_json::object() : d.tool;
-  j["env"] = d.env.is_null() ? ordered_json::object() : d.env;
-  j["config"] = d.config.is_null() ? ordered_json::object() : d.config;
+  header_to_json(d, result_schema_v1, j);
   // The recommendation before the cases: write_result_json streams the cases as the tail.
   doc_answers_to_json(d, j);
   j["cases"] = ordered_json::array();
@@ -235,11 +209,7 @@ result_doc load_result(const std::string& path) {
 
 void write_result_json(const std::string& path, const result_doc& d) {
   result_doc head;  // the document less its cases, which are written one at a time
-  head.tool = d.tool;
-  head.env = d.env;
-  head.config = d.config;
-  head.rec = d.rec;
-  head.planned_cases = d.planned_cases;
+  static_cast<doc_header&>(head) = d;
   write_json_streamed(path, to_json(head), d.cases.size(),
                       [&d](std::size_t i) { return to_json(d.cases[i]); });
 }
@@ -304,11 +274,7 @@ void write_result_csv(const std::string& path, const result_doc& d) {
 
 ordered_json to_json(const coll_doc& d) {
   ordered_json j;
-  j["schema"] = coll_schema_v1;
-  j["simulated"] = d.simulated();
-  j["tool"] = d.tool.is_null() ? ordered_json::object() : d.tool;
-  j["env"] = d.env.is_null() ? ordered_json::object() : d.env;
-  j["config"] = d.config.is_null() ? ordered_json::object() : d.config;
+  header_to_json(d, coll_schema_v1, j);
   // One sweep is one op over one group; said once up top for readers that skip the rows.
   if (!d.rows.empty()) {
     j["op"] = d.rows.front().op;
@@ -322,23 +288,13 @@ ordered_json to_json(const coll_doc& d) {
 coll_doc coll_from_json(const ordered_json& oj, const std::string& file) {
   const json j = json::parse(oj.dump());
   const json_object top(j, file, "");
-  check_schema(top, coll_schema_v1);
-  const json& env = get_object_raw(top, "env");
-  get_object_raw(top, "tool");
-  const bool has_config = top.get_optional_object("config").has_value();
-  check_simulated(top, env);
+  coll_doc d;
+  const json& rows = read_header(top, &oj, coll_schema_v1, "rows", d, true);
   // Summaries of the rows, re-derived on write; checked against them so they cannot disagree.
   const std::string op =
       top.get_enum("op", {"all_gather", "reduce_scatter", "all_reduce"}, std::string());
   const std::int64_t ranks = top.get_positive_int("ranks", 0);
-  const json& rows = top.get_raw("rows");
-  if (!top.has("rows")) top.fail_missing("rows");
-  if (!rows.is_array()) top.fail("rows", "expected an array, got " + describe_json(rows));
   top.finish();
-  coll_doc d;
-  d.tool = oj["tool"];
-  d.env = oj["env"];
-  d.config = has_config ? oj["config"] : ordered_json::object();
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const json_object row(rows[i], file, "rows[" + std::to_string(i) + "]");
     d.rows.push_back(coll_row_from_json(row));

@@ -10,6 +10,7 @@
 #include "analysis/metrics.hpp"
 #include "analysis/timeline.hpp"
 #include "base/json_util.hpp"
+#include "results/document.hpp"
 #include "results/prediction.hpp"
 #include "results/recommend.hpp"
 
@@ -31,22 +32,9 @@ struct case_record {
   std::optional<case_timeline> timeline;
 };
 
-struct result_doc {
-  ordered_json tool = ordered_json::object();  // {"version", "git_sha", ...}
-  // {"backend", "simulated", "label", "gpu": {"name", "sm_count"}, ..., "variables": {...}};
-  // free-form except that "simulated" (when present) must be a bool and match the top level.
-  ordered_json env = ordered_json::object();
-  ordered_json config = ordered_json::object();  // the resolved configuration
+// The layer and pair payload: one record per case.
+struct result_doc : doc_header {
   std::vector<case_record> cases;
-  std::optional<recommendation> rec;  // which case to use (results/recommend.hpp)
-  // The sweep's case count when it stopped before its last case ("complete": false,
-  // results/document.hpp); nullopt for a complete document.
-  std::optional<std::size_t> planned_cases;
-
-  // env.simulated; false when absent. Simulated results must never pass for measurements.
-  bool simulated() const;
-  // env.backend ("sim" | "cuda" | "loopback"); "" when absent.
-  std::string backend() const;
 };
 
 // Field order is fixed so files diff well: schema, simulated, tool, env, config, cases,
@@ -91,12 +79,9 @@ void write_result_csv(const std::string& path, const result_doc& d);
 // `coll --json`: {"schema": "overlap-bench/coll/v1", "simulated", "tool", "env", "config",
 // "op", "ranks", "rows": [...]}. "op" and "ranks" repeat the rows' (absent when there is no row);
 // the reader accepts documents without "config".
-struct coll_doc {
-  ordered_json tool = ordered_json::object();
-  ordered_json env = ordered_json::object();
-  ordered_json config = ordered_json::object();
+// The collective payload: one row per size (no recommendation, never partial).
+struct coll_doc : doc_header {
   std::vector<coll_row> rows;
-  bool simulated() const;
 };
 ordered_json to_json(const coll_doc& d);
 coll_doc coll_from_json(const ordered_json& j, const std::string& file);

@@ -10,26 +10,15 @@ namespace ob {
 step_doc step_from_json(const ordered_json& oj, const std::string& file) {
   const json j = json::parse(oj.dump());
   const json_object top(j, file, "");
-  check_schema(top, step_schema_v1);
-  const json& env = top.get_object("env").raw();
-  top.get_object("tool");
-  top.get_object("config");
-  check_simulated(top, env);
-  const json& cases = top.get_raw("cases");
-  if (!top.has("cases")) top.fail_missing("cases");
-  if (!cases.is_array()) top.fail("cases", "expected an array, got " + describe_json(cases));
   step_doc d;
+  const json& cases = read_header(top, &oj, step_schema_v1, "cases", d);
   if (const auto r = top.get_optional_object("recommendation"))
     d.rec = step_recommendation_from_json(*r);
-  d.planned_cases = partial_marker_from_json(top, cases.size());
   if (top.get_optional_object("search")) d.search = oj["search"];
   const json& oom = top.get_raw("oom");
   if (!oom.is_null() && !oom.is_array())
     top.fail("oom", "expected an array, got " + describe_json(oom));
   top.finish();
-  d.tool = oj["tool"];
-  d.env = oj["env"];
-  d.config = oj["config"];
   std::set<std::string> ids;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const std::string where = "cases[" + std::to_string(i) + "]";

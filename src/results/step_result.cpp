@@ -27,8 +27,6 @@ std::string cell(const std::vector<std::string>& row, std::size_t i) {
 
 }  // namespace
 
-bool step_doc::simulated() const { return env_simulated(env); }
-
 const std::array<breakdown_part, 8>& breakdown_parts() {
   static const std::array<breakdown_part, 8> parts = {{
       {"compute", "compute", &step_breakdown::compute},
@@ -135,12 +133,7 @@ ordered_json to_json(const step_record& r) {
 
 ordered_json to_json(const step_doc& d) {
   ordered_json j;
-  j["schema"] = step_schema_v1;
-  j["simulated"] = d.simulated();
-  partial_marker_to_json(d.planned_cases, j);
-  j["tool"] = d.tool;
-  j["env"] = d.env;
-  j["config"] = d.config;
+  header_to_json(d, step_schema_v1, j);
   if (!d.search.is_null()) j["search"] = d.search;
   // Before the cases, as in a result document: the cases stay the last, longest value.
   j["recommendation"] = d.rec ? step_recommendation_json(*d.rec) : ordered_json(nullptr);

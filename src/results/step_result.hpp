@@ -11,6 +11,7 @@
 #include "base/json_util.hpp"
 #include "base/stats.hpp"
 #include "model/memory.hpp"
+#include "results/document.hpp"
 #include "results/recommend.hpp"
 
 namespace ob {
@@ -42,21 +43,14 @@ struct oom_record {
   memory_estimate memory;
 };
 
-struct step_doc {
-  ordered_json tool = ordered_json::object();
-  ordered_json env = ordered_json::object();
-  ordered_json config = ordered_json::object();
+// The training-step payload (doc_header, results/document.hpp): the cases run, the cases that do
+// not fit, and a search's counts. The recommendation is the lowest step median (or the highest
+// throughput) of the cases that fit, set at the end of the sweep.
+struct step_doc : doc_header {
   std::vector<step_record> cases;
   std::vector<oom_record> oom;  // not run: over the GPU's memory (docs/MEMORY.md)
   // step --search's counts (run/step_search.hpp); null for a sweep.
   ordered_json search = nullptr;
-  // Which case to use (results/recommend.hpp): the lowest step median of the cases that fit; set
-  // at the end of the sweep.
-  std::optional<recommendation> rec;
-  // The sweep's case count when it stopped before its last case ("complete": false,
-  // results/document.hpp); nullopt for a complete document.
-  std::optional<std::size_t> planned_cases;
-  bool simulated() const;
 };
 
 // The breakdown's parts in document order: JSON key, the tables' heading, the field.

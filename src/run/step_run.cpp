@@ -409,41 +409,28 @@ std::string step_fingerprint(const step_spec& spec, const std::string& backend) 
 step_sweep_result run_step_sweep(const step_spec& spec, executor& exec, communicator& comm,
                                  const step_hooks& hooks) {
   step_sweep_result out;
-  const result_doc env = new_result_doc(exec, spec.gpu, comm, ordered_json::object());
-  out.doc.tool = env.tool;
-  out.doc.env = env.env;
-  out.doc.config = spec.config;
-  out.doc.config["warnings"] = spec.warnings;
-  std::map<std::string, step_record> by_id;
-  std::vector<std::string> finished_here;
-  for (const step_record& r : hooks.finished) {
-    by_id.emplace(r.id, r);
-    finished_here.push_back(r.id);
-  }
-  const std::set<std::string> finished = agree_on_finished(finished_here, comm);
+  ordered_json config = spec.config;
+  config["warnings"] = spec.warnings;
+  static_cast<doc_header&>(out.doc) = new_doc_header(exec, spec.gpu, comm, config);
+  case_engine<step_record> engine(hooks, comm);
   std::vector<std::size_t> todo;
-  std::set<std::string> oom;
+  std::vector<std::string> ids;
   for (std::size_t i = 0; i < spec.cases.size(); ++i) {
     const step_run_case& rc = spec.cases[i];
+    ids.push_back(rc.c.id);
     if (rc.memory.over() && !spec.allow_oom)
-      oom.insert(rc.c.id);
-    else if (!finished.count(rc.c.id))
+      out.doc.oom.push_back({rc.c.id, rc.c.params, rc.config, rc.memory});
+    else if (!engine.finished(rc.c.id))
       todo.push_back(i);
   }
-  std::size_t done = 0;
-  for (std::size_t index : todo) {
-    if ((out.stopped = agree_on_stop(hooks.should_stop, comm)) != 0) break;
-    step_record r = run_step_case(spec, index, exec, comm, hooks.inject,
-                                  hooks.trace && done == 0 ? &out.trace : nullptr);
-    if (hooks.on_case && comm.is_root()) hooks.on_case(r);
-    by_id.emplace(r.id, std::move(r));
-    if (hooks.progress) hooks.progress(++done, todo.size(), spec.cases[index].c.id);
-  }
-  for (const step_run_case& rc : spec.cases) {
-    if (oom.count(rc.c.id)) out.doc.oom.push_back({rc.c.id, rc.c.params, rc.config, rc.memory});
-    if (auto it = by_id.find(rc.c.id); it != by_id.end())
-      out.doc.cases.push_back(std::move(it->second));
-  }
+  out.stopped = engine.run(
+      todo, [&spec](std::size_t i) { return spec.cases[i].c.id; },
+      [&](std::size_t index, std::size_t done) {
+        return run_step_case(spec, index, exec, comm, hooks.inject,
+                             hooks.trace && done == 0 ? &out.trace : nullptr);
+      },
+      [](step_record&) {});
+  out.doc.cases = engine.take_in_order(ids);
   out.doc.rec = recommend(out.doc);  // of the cases finished (docs/ARCHITECTURE.md §7.2)
   if (out.doc.cases.size() + out.doc.oom.size() < spec.cases.size())
     out.doc.planned_cases = spec.cases.size();

@@ -15,6 +15,7 @@
 #include "plan/step_plan.hpp"
 #include "results/step_result.hpp"
 #include "run/fault_injection.hpp"
+#include "run/sweep_engine.hpp"
 #include "spec/step_config.hpp"
 
 namespace ob {
@@ -27,9 +28,9 @@ struct step_run_case {
   slot_overlap_map tp_methods;  // empty without TP overlap
   std::string tp_source;        // the preset's name, "te_default" or "none"
   int cdmc = cdmc_default;
-  std::string cdmc_source;  // "swept" or what set it
-  ordered_json config;      // the record's config
-  memory_estimate memory;   // the memory model's estimate (plan/memory_model.hpp)
+  std::string cdmc_source;            // "swept" or what set it
+  ordered_json config;                // the record's config
+  memory_estimate memory;             // the memory model's estimate (plan/memory_model.hpp)
   std::vector<std::string> warnings;  // what resolving the case noticed; the record carries them
 };
 
@@ -57,21 +58,11 @@ step_spec resolve_step_cases(const step_scenario& sc, const std::vector<step_cas
 // Stage 3: the case's program.
 step_plan plan_step_case(const step_spec& spec, const step_run_case& c);
 
-// What the caller of run_step_sweep can plug in, as for run_sweep (run/sweep.hpp). Every hook is
-// optional.
-struct step_hooks {
-  // After each case this process ran: (cases done, cases to run here, case id).
-  std::function<void(std::size_t done, std::size_t total, const std::string& id)> progress;
+// What the caller of run_step_sweep can plug in, beyond every sweep's hooks
+// (run/sweep_engine.hpp). The injected fault is `die` only: a step has no simulated rank to keep
+// out of a collective (the CLI refuses skip_collective).
+struct step_hooks : engine_hooks<step_record> {
   bool trace = false;  // keep the first case's overlapped timeline, every stage a process
-  // Asked on rank 0 before each case (every rank learns the answer): non-zero stops the sweep.
-  std::function<int()> should_stop;
-  // Each finished case as it completes (the journal appends it); rank 0 only.
-  std::function<void(const step_record&)> on_case;
-  // Cases an earlier run finished (--resume, on rank 0): not run again, kept in the result.
-  std::vector<step_record> finished;
-  // Test hook (run/fault_injection.hpp): `die` only; a step has no simulated rank to keep out
-  // of a collective (the CLI refuses skip_collective).
-  fault_injection inject;
 };
 
 struct step_sweep_result {

@@ -431,11 +431,9 @@ step_doc search_step(const step_scenario& sc, const search_options& o, communica
   }
   step_doc doc;
   const std::unique_ptr<executor> exec = o.make_executor(spec.gpu);
-  const result_doc env = new_result_doc(*exec, spec.gpu, comm, ordered_json::object());
-  doc.tool = env.tool;
-  doc.env = env.env;
-  doc.config = spec.config;
-  doc.config["warnings"] = spec.warnings;
+  ordered_json config = spec.config;
+  config["warnings"] = spec.warnings;
+  static_cast<doc_header&>(doc) = new_doc_header(*exec, spec.gpu, comm, config);
   doc.cases = top_records(st, specs, o);
   n.seconds = seconds_since(t0);
   doc.search = counts_json(n, threads, comm);

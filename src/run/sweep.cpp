@@ -89,11 +89,6 @@ void check_cdmc_reachable(const cdmc_partition& p, const communicator& comm, int
   if (!hooks.run_at_cdmc) throw config_error(asked + "; run one process per CDMC value");
 }
 
-// Rank 0 decides and every rank learns it, so all stop before the same case.
-int agreed_stop(const sweep_hooks& hooks, communicator& comm) {
-  return agree_on_stop(hooks.should_stop, comm);
-}
-
 // Plans, measures and reduces case `index`; the injected faults (a test hook) act here.
 case_record run_case(const sweep_request& req, std::size_t index, executor& exec,
                      communicator& comm, const sweep_hooks& hooks, sweep_result& out,
@@ -120,16 +115,14 @@ case_record run_case(const sweep_request& req, std::size_t index, executor& exec
 }
 
 // The cases measured in other processes (one per other CDMC value), rank 0 only.
-void run_elsewhere(const cdmc_partition& part, const sweep_hooks& hooks, communicator& comm,
-                   std::unordered_map<std::string, case_record>& by_id, sweep_result& out) {
-  if (!comm.is_root() || out.stopped) return;
+int run_elsewhere(const cdmc_partition& part, const sweep_hooks& hooks, communicator& comm,
+                  case_engine<case_record>& engine) {
+  if (!comm.is_root()) return 0;
   for (int cdmc : part.elsewhere) {
-    if (hooks.should_stop && (out.stopped = hooks.should_stop()) != 0) return;
-    for (case_record& rec : hooks.run_at_cdmc(cdmc)) {
-      if (hooks.on_case) hooks.on_case(rec);
-      by_id.emplace(rec.id, std::move(rec));
-    }
+    if (const int stop = hooks.should_stop ? hooks.should_stop() : 0; stop != 0) return stop;
+    for (case_record& rec : hooks.run_at_cdmc(cdmc)) engine.add(std::move(rec));
   }
+  return 0;
 }
 
 }  // namespace
@@ -166,9 +159,9 @@ variant_measurements measure_case(executor& exec, communicator& comm,
   return measure_variants(exec, comm, variants, opts);
 }
 
-result_doc new_result_doc(const executor& exec, const gpu_spec& gpu, const communicator& comm,
+doc_header new_doc_header(const executor& exec, const gpu_spec& gpu, const communicator& comm,
                           ordered_json config) {
-  result_doc doc;
+  doc_header doc;
   doc.tool = {{"name", "overlap-bench"}, {"version", OB_VERSION}, {"git_sha", OB_GIT_SHA}};
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
@@ -188,27 +181,6 @@ result_doc new_result_doc(const executor& exec, const gpu_spec& gpu, const commu
   return doc;
 }
 
-int agree_on_stop(const std::function<int()>& should_stop, communicator& comm) {
-  int reason = comm.is_root() && should_stop ? should_stop() : 0;
-  if (comm.size() == 1) return reason;
-  std::string text = std::to_string(reason);
-  comm.broadcast(text, 0);
-  std::from_chars(text.data(), text.data() + text.size(), reason);
-  return reason;
-}
-
-std::set<std::string> agree_on_finished(const std::vector<std::string>& root_ids,
-                                        communicator& comm) {
-  std::string joined;
-  for (const std::string& id : root_ids) joined += id + "\n";
-  if (comm.size() > 1) comm.broadcast(joined, 0);
-  std::set<std::string> ids;
-  for (std::size_t start = 0, cut; (cut = joined.find('\n', start)) != std::string::npos;
-       start = cut + 1)
-    ids.insert(joined.substr(start, cut - start));
-  return ids;
-}
-
 std::string sweep_fingerprint(const sweep_request& req, const std::string& backend) {
   const measure_options& m = req.measure;
   std::vector<std::string> parts = {req.scenario, backend, dump_json(req.config),
@@ -222,9 +194,10 @@ std::string sweep_fingerprint(const sweep_request& req, const std::string& backe
 sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& comm,
                        const gpu_spec& gpu, const sweep_hooks& hooks) {
   const int own_cdmc = process_cdmc();
-  std::vector<std::string> finished_here;
-  for (const case_record& r : hooks.finished) finished_here.push_back(r.id);
-  const std::set<std::string> finished = agree_on_finished(finished_here, comm);
+  case_engine<case_record> engine(hooks, comm);
+  std::set<std::string> finished;
+  for (const sweep_case& c : req.cases)
+    if (engine.finished(c.id)) finished.insert(c.id);
   const cdmc_partition part =
       partition_by_cdmc(req, !exec.simulated(), own_cdmc, hooks.only_cdmc, finished);
   check_cdmc_reachable(part, comm, own_cdmc, hooks);
@@ -232,31 +205,24 @@ sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& c
   sweep_result out;
   out.trace.set_metadata(
       {{"backend", exec.backend()}, {"simulated", exec.simulated()}, {"label", exec.label()}});
-  std::unordered_map<std::string, case_record> by_id;
-  for (const case_record& rec : hooks.finished) by_id.emplace(rec.id, rec);
   timeline_keeper timelines;
-  std::size_t done = 0;
-  for (std::size_t index : part.here) {
-    if ((out.stopped = agreed_stop(hooks, comm)) != 0) break;
-    case_record& rec =
-        by_id.emplace(req.cases[index].id, run_case(req, index, exec, comm, hooks, out, done))
-            .first->second;
-    // The journal gets the case after the keeper has judged its timeline: only the best and
-    // worst so far keep one, and the document's best and worst are always among those, so a
-    // resumed sweep still writes the same bytes while the journal stays small.
-    timelines.offer(rec);
-    if (hooks.on_case && comm.is_root()) hooks.on_case(rec);
-    if (hooks.progress) hooks.progress(++done, part.here.size(), req.cases[index].id);
-  }
-  run_elsewhere(part, hooks, comm, by_id, out);
+  out.stopped = engine.run(
+      part.here, [&req](std::size_t i) { return req.cases[i].id; },
+      [&](std::size_t index, std::size_t done) {
+        return run_case(req, index, exec, comm, hooks, out, done);
+      },
+      // The journal gets the case after the keeper has judged its timeline: only the best and
+      // worst so far keep one, and the document's best and worst are always among those, so a
+      // resumed sweep still writes the same bytes while the journal stays small.
+      [&timelines](case_record& rec) { timelines.offer(rec); });
+  if (!out.stopped) out.stopped = run_elsewhere(part, hooks, comm, engine);
 
   ordered_json config = req.config;
   config["warnings"] = req.warnings;
-  out.doc = new_result_doc(exec, gpu, comm, config);
-  // Moved, not copied: a long sweep holds each record once.
-  for (const auto& c : req.cases)
-    if (auto it = by_id.find(c.id); it != by_id.end())
-      out.doc.cases.push_back(std::move(it->second));
+  static_cast<doc_header&>(out.doc) = new_doc_header(exec, gpu, comm, config);
+  std::vector<std::string> ids;
+  for (const auto& c : req.cases) ids.push_back(c.id);
+  out.doc.cases = engine.take_in_order(ids);
   finish_answers(out.doc);
   // A child run of one CDMC value holds only its own cases; its parent's document is the sweep.
   if (!hooks.only_cdmc && out.doc.cases.size() < req.cases.size())

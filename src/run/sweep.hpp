@@ -14,6 +14,7 @@
 #include "results/result.hpp"
 #include "results/trace.hpp"
 #include "run/fault_injection.hpp"
+#include "run/sweep_engine.hpp"
 #include "spec/sweep_axes.hpp"
 
 namespace ob {
@@ -43,10 +44,9 @@ variant_measurements measure_case(executor& exec, communicator& comm,
                                   const variant_schedules& variants, measure_options opts,
                                   const fault_injection& inject, std::size_t index);
 
-// What the caller of run_sweep can plug in. Every hook is optional.
-struct sweep_hooks {
-  // After each case this process measured: (cases done, cases to do here, case id).
-  std::function<void(std::size_t, std::size_t, const std::string&)> progress;
+// What the caller of run_sweep can plug in, beyond every sweep's hooks (run/sweep_engine.hpp).
+// Every hook is optional.
+struct sweep_hooks : engine_hooks<case_record> {
   // Cases whose overlapped, compute-only, comm-only and serial timelines go into the trace.
   std::size_t trace_cases = 0;
   // Real backends measure only the CDMC their CUDA context was created with (the driver reads
@@ -58,17 +58,6 @@ struct sweep_hooks {
   // A sim executor for measured runs: each case also records the simulator's prediction of the
   // same schedule (report/bringup.hpp).
   executor* predictor = nullptr;
-  // Each finished case as it completes (the journal appends it). Called on rank 0 only, for the
-  // cases measured here and those a CDMC child returned.
-  std::function<void(const case_record&)> on_case;
-  // Asked on rank 0 before each case: non-zero stops the sweep there and comes back as
-  // sweep_result::stopped. Every rank learns the answer (one broadcast per case), so no rank is
-  // left waiting in a reduction the others never enter.
-  std::function<int()> should_stop;
-  // Cases an earlier run finished (--resume, on rank 0): not measured again, kept in the result.
-  std::vector<case_record> finished;
-  // Test hook (run/fault_injection.hpp).
-  fault_injection inject;
 };
 
 struct sweep_result {
@@ -81,15 +70,6 @@ struct sweep_result {
   int stopped = 0;
 };
 
-// Rank 0 asks `should_stop` (absent: 0) and every rank learns the answer (one broadcast), so no
-// rank is left waiting in a reduction the others never enter.
-int agree_on_stop(const std::function<int()>& should_stop, communicator& comm);
-
-// The ids of the cases an earlier run finished, which rank 0 alone read from the journal: every
-// rank must skip the same cases, or the reductions pair up different cases (one broadcast).
-std::set<std::string> agree_on_finished(const std::vector<std::string>& root_ids,
-                                        communicator& comm);
-
 // Identifies a sweep for its journal (run/journal.hpp): equal for the same request on the same
 // backend, different when the config, a case id, the backend or a measurement setting
 // (iterations, warm-up, graphs, verification) differs.
@@ -101,8 +81,9 @@ std::string sweep_fingerprint(const sweep_request& req, const std::string& backe
 sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& comm,
                        const gpu_spec& gpu, const sweep_hooks& hooks);
 
-// The document's tool and env sections for this executor, GPU and world.
-result_doc new_result_doc(const executor& exec, const gpu_spec& gpu, const communicator& comm,
+// The header of every document a sweep writes (results/document.hpp): tool and env for this
+// executor, GPU and world, and the config.
+doc_header new_doc_header(const executor& exec, const gpu_spec& gpu, const communicator& comm,
                           ordered_json config);
 
 }  // namespace ob
