@@ -52,6 +52,8 @@ void add_sweep_flags(CLI::App& app, common_flags& f) {
                  "comma list can ask for millions)")
       ->check(CLI::Range(1LL, 1LL << 40))
       ->capture_default_str();
+  // The parent of a CDMC child run adds it to the child's command line; kept out of --help.
+  app.add_option("--cdmc-child-journal", f.cdmc_child_journal, "internal")->group("");
 }
 
 fault_injection injected_fault(const common_flags& f, const communicator& comm,
@@ -62,6 +64,11 @@ fault_injection injected_fault(const common_flags& f, const communicator& comm,
       parse_fault_injection(f.inject.empty() && env ? env : f.inject, source);
   if (!fault.active()) return fault;
   const std::string where = source + " " + fault.describe() + ": ";
+  if (fault.kind == fault_kind::reexec_cdmc) {
+    if (step || comm.size() > 1 || backend != "sim")
+      throw config_error(where + "for run and pair with --backend sim in one process");
+    return fault;
+  }
   // The step's simulator runs one device per pipeline stage, not one per rank, so there is no
   // rank R to hold back. Under mpirun a rank could skip the per-case reduction, but that hang is
   // the layer sweeps' (tests/e2e/test_mpi.py) and would test nothing new.

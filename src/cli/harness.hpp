@@ -32,6 +32,9 @@ struct common_flags {
   // run, pair and step: a sweep with more cases is refused before the first (exit 2).
   long long max_cases = 200000;
   std::string inject;  // test hook, run/fault_injection.hpp
+  // Internal, set only on the command line of a CDMC child run (cli/sweep_driver.cpp): the
+  // journal it appends its cases to, which the parent reads back.
+  std::string cdmc_child_journal;
   // pair and coll: where the group's ranks sit (docs/ARCHITECTURE.md §5.4).
   std::string cluster;
   int gpus_per_node = 0;  // 0: the cluster's, else 8

@@ -21,33 +21,72 @@
 namespace ob::cli {
 namespace {
 
-// Set in a re-executed child: run only this CDMC and write the result here.
-constexpr const char* child_cdmc_var = "OVERLAP_BENCH_CHILD_CDMC";
-constexpr const char* child_json_var = "OVERLAP_BENCH_CHILD_JSON";
+// ---- CDMC child runs (docs/ARCHITECTURE.md §6) -------------------------------------------
+// The CUDA driver reads CUDA_DEVICE_MAX_CONNECTIONS once per process, so a sweep over it runs
+// each other value in a child: this binary re-executed with the variable set and
+// --cdmc-child-journal PATH. The child measures the cases at its own value and journals each one
+// to PATH (the sweep's own journal format and fingerprint); the parent reads PATH back. A child
+// stopped by a signal keeps what it finished there, and a parent run with --resume hands the
+// same journal to its next child, which measures only the rest.
 
-int child_cdmc() {
-  const char* v = std::getenv(child_cdmc_var);
-  return v && *v ? std::atoi(v) : 0;
+// Next to the result's journal with --json (kept for --resume), else in the temporary folder.
+std::string child_journal_path(const common_flags& flags, int cdmc) {
+  const std::string tail = ".cdmc" + std::to_string(cdmc);
+  if (!flags.json_path.empty()) return journal_path_for(flags.json_path) + tail;
+  return (std::filesystem::temp_directory_path() /
+          ("overlap-bench-" + std::to_string(::getpid()) + tail + ".journal"))
+      .string();
 }
 
-// Re-executes this binary with CUDA_DEVICE_MAX_CONNECTIONS=cdmc; returns its cases.
-std::vector<case_record> run_child(int cdmc) {
+// Parent: re-executes this binary at `cdmc` and returns the cases its journal holds.
+std::vector<case_record> run_child(const common_flags& flags, const std::string& fingerprint,
+                                   int cdmc) {
   std::cerr << "overlap-bench: CUDA_DEVICE_MAX_CONNECTIONS=" << cdmc
             << ": re-running in a fresh process (the driver reads it at context creation)\n";
-  const auto json_path =
-      std::filesystem::temp_directory_path() /
-      ("overlap-bench-cdmc" + std::to_string(cdmc) + "-" + std::to_string(::getpid()) + ".json");
-  const int rc = reexec_with_cdmc(
-      cdmc, {}, {{child_cdmc_var, std::to_string(cdmc)}, {child_json_var, json_path.string()}});
-  // 130 and 143: the child was interrupted with this process and wrote what it finished.
+  const std::string path = child_journal_path(flags, cdmc);
+  std::vector<std::string> argv = self_command_line();
+  argv.insert(argv.end(), {"--cdmc-child-journal", path});
+  const int rc = reexec_with_cdmc(cdmc, argv);
+  // 130 and 143: the child was interrupted with this process and journaled what it finished.
   if (rc != 0 && rc != static_cast<int>(exit_code::runtime) && rc != 128 + SIGINT &&
       rc != 128 + SIGTERM)
     throw error(rc == 2 || rc == 4 ? static_cast<exit_code>(rc) : exit_code::runtime,
                 "the CUDA_DEVICE_MAX_CONNECTIONS=" + std::to_string(cdmc) +
                     " child run failed with exit code " + std::to_string(rc));
-  result_doc child = load_result(json_path.string());
-  std::filesystem::remove(json_path);
-  return std::move(child.cases);
+  std::vector<case_record> cases;
+  sweep_journal journal = sweep_journal::resume(
+      path, fingerprint,
+      [&cases](const ordered_json& c, const std::string& f, const std::string& w) {
+        cases.push_back(case_record_from_json(c, f, w));
+      });
+  // The parent's own journal takes the cases over (on_case), so this one has done its work.
+  journal.remove();
+  return cases;
+}
+
+// Child: measures the cases at this process's CDMC, each journaled the moment it finishes; no
+// table and no result file (the parent writes them).
+int run_as_child(const sweep_request& req, const common_flags& flags, executor& exec,
+                 communicator& comm, const gpu_spec& gpu, sweep_hooks hooks) {
+  hooks.only_cdmc = process_cdmc();
+  hooks.progress = nullptr;
+  const std::string& path = flags.cdmc_child_journal;
+  const std::string fingerprint = sweep_fingerprint(req, exec.backend());
+  std::optional<sweep_journal> journal;
+  if (flags.resume && std::filesystem::exists(path)) {
+    journal.emplace(sweep_journal::resume(
+        path, fingerprint,
+        [&hooks](const ordered_json& c, const std::string& f, const std::string& w) {
+          hooks.finished.push_back(case_record_from_json(c, f, w));
+        }));
+    std::cerr << "overlap-bench: CUDA_DEVICE_MAX_CONNECTIONS=" << hooks.only_cdmc << ": resuming "
+              << path << ": " << journal->size() << " case(s) already finished\n";
+  } else {
+    journal.emplace(sweep_journal::start(path, fingerprint));
+  }
+  hooks.on_case = [&journal](const case_record& rec) { journal->append(to_json(rec)); };
+  const sweep_result out = run_sweep(req, exec, comm, gpu, hooks);
+  return out.stopped ? 128 + out.stopped : out.exit_code;
 }
 
 // "[k/n] case" on stderr at every tenth of a long sweep, with the time left and, with --json,
@@ -78,15 +117,17 @@ std::function<void(std::size_t, std::size_t, const std::string&)> progress_print
 }
 
 // The hooks every sweep from the command line gets.
-sweep_hooks cli_hooks(const common_flags& flags, const communicator& comm, signal_watch& signals) {
+sweep_hooks cli_hooks(const common_flags& flags, const communicator& comm, signal_watch& signals,
+                      const std::string& fingerprint) {
   sweep_hooks hooks;
-  hooks.only_cdmc = child_cdmc();
   // -q: no table and no progress either.
-  if (comm.is_root() && !hooks.only_cdmc && !flags.quiet)
+  if (comm.is_root() && !flags.quiet)
     hooks.progress =
         progress_printer(flags.json_path.empty() ? "" : journal_path_for(flags.json_path));
   if (!flags.trace_path.empty()) hooks.trace_cases = 16;
-  hooks.run_at_cdmc = run_child;
+  hooks.run_at_cdmc = [&flags, fingerprint](int cdmc) {
+    return run_child(flags, fingerprint, cdmc);
+  };
   hooks.should_stop = [&signals] { return signals.received(); };
   return hooks;
 }
@@ -101,15 +142,12 @@ int drive_sweep(sweep_request req, const common_flags& flags, const gpu_spec& gp
   auto exec = make_executor(flags, gpu, *comm);
   sim_executor predictor(gpu);  // the simulator's view of each measured case (bring-up)
   req.measure = measure_from(flags, req.measure);
-  preflight(req.cases.size(), flags, req.scenario, comm->is_root() && !child_cdmc());
-  sweep_hooks hooks = cli_hooks(flags, *comm, signals);
+  const bool child = !flags.cdmc_child_journal.empty();
+  preflight(req.cases.size(), flags, req.scenario, comm->is_root() && !child);
+  sweep_hooks hooks = cli_hooks(flags, *comm, signals, sweep_fingerprint(req, exec->backend()));
   hooks.inject = injected_fault(flags, *comm, exec->backend(), req.cases.size());
   if (!exec->simulated()) hooks.predictor = &predictor;
-  if (hooks.only_cdmc) {
-    const sweep_result out = run_sweep(req, *exec, *comm, gpu, hooks);
-    if (comm->is_root()) write_result_json(std::getenv(child_json_var), out.doc);
-    return out.stopped ? 128 + out.stopped : out.exit_code;
-  }
+  if (child) return run_as_child(req, flags, *exec, *comm, gpu, hooks);
   std::optional<sweep_outputs> outputs;
   if (comm->is_root()) {
     outputs.emplace(flags, req, *exec, hooks, inputs);

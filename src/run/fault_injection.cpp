@@ -12,7 +12,8 @@ namespace ob {
 namespace {
 
 constexpr const char* fault_syntax =
-    "expected skip_collective:rank=R:case=C or die:rank=R:case=C (R and C non-negative integers)";
+    "expected skip_collective:rank=R:case=C, die:rank=R:case=C (R and C non-negative integers) "
+    "or reexec_cdmc";
 
 [[noreturn]] void bad(const std::string& source, const std::string& text, const std::string& why) {
   throw config_error(source + ": '" + text + "': " + why + "; " + fault_syntax);
@@ -34,6 +35,7 @@ int field_value(std::string_view part, std::string_view key, const std::string& 
 }  // namespace
 
 std::string fault_injection::describe() const {
+  if (kind == fault_kind::reexec_cdmc) return "reexec_cdmc";
   const char* name = kind == fault_kind::die ? "die" : "skip_collective";
   return std::string(name) + ":rank=" + std::to_string(rank) +
          ":case=" + std::to_string(case_index);
@@ -42,6 +44,10 @@ std::string fault_injection::describe() const {
 fault_injection parse_fault_injection(const std::string& text, const std::string& source) {
   fault_injection f;
   if (text.empty()) return f;
+  if (text == "reexec_cdmc") {
+    f.kind = fault_kind::reexec_cdmc;
+    return f;
+  }
   std::string_view rest = text;
   std::string_view parts[3];
   for (auto& p : parts) {

@@ -11,6 +11,9 @@
 //                                   reduction, so the others time out in it (exit 4).
 //   die:rank=R:case=C               process R kills itself (SIGKILL) before case C, as a crashed
 //                                   rank would.
+//   reexec_cdmc                     the simulator is treated as a real backend for CDMC: cases at
+//                                   another CDMC than the process's run in a re-executed child
+//                                   (one process only), so the child path is tested without a GPU.
 //
 // A training step (run/step_run.hpp) takes `die` only; the CLI refuses skip_collective for it
 // (exit 2), since the step's simulator has one device per pipeline stage and no rank to hold back.
@@ -19,7 +22,7 @@
 
 namespace ob {
 
-enum class fault_kind { none, skip_collective, die };
+enum class fault_kind { none, skip_collective, die, reexec_cdmc };
 
 struct fault_injection {
   fault_kind kind = fault_kind::none;

@@ -56,6 +56,12 @@ case_record make_record(const sweep_case& c, const std::string& scenario,
   return rec;
 }
 
+// Real backends measure only the CDMC the process started with; the reexec_cdmc test hook makes
+// the simulator do the same, so the child path runs without a GPU.
+bool per_process_cdmc(const executor& exec, const sweep_hooks& hooks) {
+  return !exec.simulated() || hooks.inject.kind == fault_kind::reexec_cdmc;
+}
+
 // Which cases this process measures (indices into the request), and which CDMC values must run
 // elsewhere.
 struct cdmc_partition {
@@ -199,7 +205,7 @@ sweep_result run_sweep(const sweep_request& req, executor& exec, communicator& c
   for (const sweep_case& c : req.cases)
     if (engine.finished(c.id)) finished.insert(c.id);
   const cdmc_partition part =
-      partition_by_cdmc(req, !exec.simulated(), own_cdmc, hooks.only_cdmc, finished);
+      partition_by_cdmc(req, per_process_cdmc(exec, hooks), own_cdmc, hooks.only_cdmc, finished);
   check_cdmc_reachable(part, comm, own_cdmc, hooks);
 
   sweep_result out;
