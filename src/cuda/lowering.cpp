@@ -147,14 +147,6 @@ class lowerer {
     return it->second.as_gemm ? &it->second.gemm : nullptr;
   }
 
-  // The plan's sm_target is "SMs - margin" for the GPU file's SM count; on a device with another
-  // count the margin, not the absolute number, is what TE would keep.
-  int device_sm_target(int planned) const {
-    const int sms = t_.sm_count, hint = b_.sm_count_hint;
-    if (planned > 0 && hint > 0 && hint != sms) planned = std::max(1, planned + sms - hint);
-    return effective_sm_target(planned, sms);
-  }
-
   // Pass 1: the GEMM groups of every measured variant, their buffers and reference GEMMs.
   void plan_gemm_buffers() {
     for (int v = 0; v < 5; ++v) {
@@ -202,9 +194,7 @@ class lowerer {
     const gemm_slice& sl = layout.slices.at(o.id);
     const gemm_group& grp = layout.groups[static_cast<std::size_t>(sl.group)];
     const group_buffers& b = groups_.at(grp.key);
-    // Stand-ins for elementwise ops already count SMs on this device.
-    const int target = o.kind() == op_kind::gemm ? device_sm_target(g.sm_target)
-                                                 : effective_sm_target(g.sm_target, t_.sm_count);
+    const int target = sm_target_for(g.sm_margin, t_.sm_count);
     const auto row = static_cast<std::size_t>(sl.row_offset);
     const std::size_t x_off = row * static_cast<std::size_t>(g.k) * dtype_bytes(g.type);
     const std::size_t d_off = row * static_cast<std::size_t>(g.n) * output_bytes_per_elem(g.type);

@@ -93,7 +93,7 @@ void rank_engine::engine_warnings(const variant_schedules& variants, const measu
   if (hint > 0 && hint != sms && !warned_sm_hint_) {
     out.push_back(context().prefix() + "the plan assumed " + std::to_string(hint) +
                   " SMs but this GPU has " + std::to_string(sms) +
-                  "; GEMM SM targets keep their margin (SMs - target) on the real count");
+                  "; GEMMs keep their SM margin on the real count");
     warned_sm_hint_ = true;
   }
   // TE's launch-ordering event (op::waits_started) needs a launch-completion event on the comm

@@ -186,7 +186,7 @@ elementwise_plan plan_elementwise(const elementwise_params& p, int sm_count) {
     out.gemm.n = mn;
     out.gemm.k = std::max<std::int64_t>(k, 64);
     out.gemm.type = elementwise_type;
-    out.gemm.sm_target = p.sm_margin > 0 ? out.ctas : 0;
+    out.gemm.sm_margin = std::max(0, p.sm_margin);
     return out;
   }
   // Half the bytes are read, half written; whole 16-byte vectors, as the kernel loads them.
@@ -200,9 +200,8 @@ elementwise_plan plan_elementwise(const elementwise_params& p, int sm_count) {
   return out;
 }
 
-int effective_sm_target(int sm_target, int sm_count) {
-  if (sm_target <= 0 || sm_target >= sm_count) return 0;
-  return sm_target;
+int sm_target_for(int sm_margin, int sm_count) {
+  return sm_margin > 0 ? std::max(1, sm_count - sm_margin) : 0;
 }
 
 }  // namespace ob::cuda

@@ -101,7 +101,7 @@ gemm_layout plan_gemm_groups(const schedule& s,
 // How an elementwise op runs. Memory-bound ops (LayerNorm, activations) become the LayerNorm-like
 // kernel on SMs - margin CTAs, moving the op's bytes. Compute-bound ones (the attention core:
 // more than `compute_bound_flops_per_byte`) become a cuBLASLt GEMM with the same FLOPs and
-// sm_target = SMs - margin, so they occupy tensor cores and SMs like flash attention does.
+// the op's SM margin, so they occupy tensor cores and SMs like flash attention does.
 inline constexpr double compute_bound_flops_per_byte = 64.0;
 // The element type of both stand-ins: the IR gives an elementwise op bytes and FLOPs, not a type,
 // and TE runs LayerNorm and attention in bf16 (the LayerNorm-like kernel handles only bf16).
@@ -120,7 +120,9 @@ struct elementwise_plan {
 };
 elementwise_plan plan_elementwise(const elementwise_params& p, int sm_count);
 
-// cuBLASLt SM target for a GEMM: 0 (all SMs) or the requested count clamped to the device.
-int effective_sm_target(int sm_target, int sm_count);
+// cuBLASLt's SM count target for a GEMM whose plan keeps `sm_margin` SMs free: 0 (all SMs) without
+// a margin, else this device's SMs less the margin, at least 1. The margin, not a count, crosses
+// from the plan: a GPU file with another SM count than the device still keeps TE's margin.
+int sm_target_for(int sm_margin, int sm_count);
 
 }  // namespace ob::cuda

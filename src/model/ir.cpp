@@ -86,7 +86,7 @@ op adapted(const op& o, variant v) {
   op copy = o;
   if (v == variant::serial) copy.stream = 0;
   if (v == variant::compute_only) {
-    if (copy.kind() == op_kind::gemm) copy.as<gemm_params>().sm_target = 0;
+    if (copy.kind() == op_kind::gemm) copy.as<gemm_params>().sm_margin = 0;
     if (copy.kind() == op_kind::elementwise) copy.as<elementwise_params>().sm_margin = 0;
   }
   return copy;

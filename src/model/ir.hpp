@@ -75,7 +75,9 @@ struct stream {
 struct gemm_params {
   std::int64_t m = 0, n = 0, k = 0;
   dtype type = dtype::bf16;
-  int sm_target = 0;  // 0 = all SMs
+  // SMs kept free of the GEMM for the communication beside it (TE's num_sm, --sm-margin); 0: all
+  // SMs. A margin, not a count: each executor takes it from its own device's SMs.
+  int sm_margin = 0;
   double flops() const { return 2.0 * static_cast<double>(m) * n * k; }
 };
 
@@ -195,7 +197,7 @@ inline constexpr variant all_variants[] = {variant::compute_only, variant::compu
 
 // Derives a variant from the planned (overlapped) schedule:
 //  compute_only: comm ops dropped, GEMMs at full SMs, elementwise SM margins 0;
-//  compute_with_margin: comm ops dropped, sm_target kept;
+//  compute_with_margin: comm ops dropped, the GEMMs' SM margins kept;
 //  comm_only: only collective and p2p ops;
 //  serial: every op on one stream, same enqueue order;
 //  overlapped: unchanged.

@@ -54,13 +54,13 @@ class layer_planner {
     return it == methods_.end() ? gemm_overlap_cfg{} : it->second;
   }
 
-  int overlapped_sm_target(const gemm_overlap_cfg& cfg) const {
+  int overlapped_sm_margin(const gemm_overlap_cfg& cfg) const {
     const int margin = knobs_.sm_margin ? *knobs_.sm_margin : (cfg.set_sm_margin ? cfg.num_sm : 0);
     if (margin <= 0) return 0;
     if (margin >= gpu_.sm_count)
       throw config_error("sm_margin " + std::to_string(margin) + " leaves no SM for the GEMM (" +
                          gpu_.name + " has " + std::to_string(gpu_.sm_count) + ")");
-    return gpu_.sm_count - margin;
+    return margin;
   }
 
   int coll_ctas(const gemm_overlap_cfg& cfg) const {
@@ -164,10 +164,10 @@ class layer_planner {
     return m / parts + (i < m % parts ? 1 : 0);
   }
 
-  gemm_params chunk(const layer_gemm& g, int parts, int i, int sm_target) const {
+  gemm_params chunk(const layer_gemm& g, int parts, int i, int sm_margin) const {
     gemm_params c = g.gemm;
     c.m = chunk_rows(g.gemm.m, parts, i);
-    c.sm_target = sm_target;
+    c.sm_margin = sm_margin;
     return c;
   }
 
@@ -263,13 +263,13 @@ class layer_planner {
   void bulk_ag_beside_gemm(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
     const int ag = add_side(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
                             after_compute(), g.slot);
-    add_compute(g.slot, with_sm(g.gemm, overlapped_sm_target(cfg)), {ag}, g.slot);
+    add_compute(g.slot, with_sm(g.gemm, overlapped_sm_margin(cfg)), {ag}, g.slot);
   }
 
   // Step j multiplies the chunk already here while send/recv brings chunk j+1.
   void add_ring_gather(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
     const int tp = w_.layout.tp;
-    const int sm = overlapped_sm_target(cfg);
+    const int margin = overlapped_sm_margin(cfg);
     const std::uint64_t step_bytes = g.comm_bytes / static_cast<std::uint64_t>(tp);
     // Every exchange needs the producer's output, never the chunk GEMMs.
     const std::vector<int> producer = after_compute();
@@ -282,7 +282,7 @@ class layer_planner {
       };
       int recv = -1;
       if (!gemm_first()) recv = send();
-      add_compute(base + ".gemm", chunk(g, tp, j, sm),
+      add_compute(base + ".gemm", chunk(g, tp, j, margin),
                   prev_recv >= 0 ? std::vector<int>{prev_recv} : std::vector<int>{}, g.slot);
       if (gemm_first()) recv = send();
       prev_recv = recv;
@@ -315,7 +315,7 @@ class layer_planner {
     if (parts > g.gemm.m)
       throw config_error(g.slot + ".num_splits: " + std::to_string(parts) +
                          " chunks of a GEMM with only " + std::to_string(g.gemm.m) + " rows");
-    const int sm = overlapped_sm_target(cfg);
+    const int margin = overlapped_sm_margin(cfg);
     std::vector<int> chunks;
     auto comm_for = [&](int i) {
       const std::uint64_t part_bytes = chunk_bytes(g.comm_bytes, g.gemm.m, parts, i);
@@ -328,7 +328,7 @@ class layer_planner {
     // GEMM first, then the RSs.
     for (int i = 0; i < parts; ++i) {
       chunks.push_back(add_compute(g.slot + ".chunk" + std::to_string(i) + ".gemm",
-                                   chunk(g, parts, i, sm), {}, g.slot));
+                                   chunk(g, parts, i, margin), {}, g.slot));
       if (i > 0 && !gemm_first() && !ring) order_after_launch(chunks.back(), pending_rs_.back());
       if (!gemm_first()) comm_for(i);
     }
@@ -358,14 +358,14 @@ class layer_planner {
   // Bulk: the gather is issued at this point of the backward (so it waits on the last compute
   // op) and runs beside the dgrad GEMM.
   void bulk_ag_beside_dgrad(const layer_gemm& g, const gemm_overlap_cfg& cfg) {
-    const int sm = overlapped_sm_target(cfg);
+    const int margin = overlapped_sm_margin(cfg);
     const std::vector<int> issued_after = after_compute();
     auto issue = [&] {
       pending_ag_ = add_side(g.slot + ".ag", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)),
                              issued_after, g.slot);
     };
     if (!gemm_first()) issue();
-    last_dgrad_ = add_compute(g.slot, with_sm(g.gemm, sm), {}, g.slot);
+    last_dgrad_ = add_compute(g.slot, with_sm(g.gemm, margin), {}, g.slot);
     if (gemm_first())
       issue();
     else
@@ -392,13 +392,13 @@ class layer_planner {
     const std::vector<int> need_ag = take_pending_ag();
     if (wgrad_alone(g, need_ag)) return;
     const int dgrad = last_dgrad_;
-    const int sm = overlapped_sm_target(cfg);
+    const int margin = overlapped_sm_margin(cfg);
     auto issue = [&] {
       pending_rs_.push_back(
           s_.add_op(g.slot + ".rs", comm_, coll(g, g.comm_bytes, coll_ctas(cfg)), {dgrad}, g.slot));
     };
     if (!gemm_first()) issue();
-    const int wgrad = add_compute(g.slot, with_sm(g.gemm, sm), need_ag, g.slot);
+    const int wgrad = add_compute(g.slot, with_sm(g.gemm, margin), need_ag, g.slot);
     if (gemm_first())
       issue();
     else
@@ -411,8 +411,8 @@ class layer_planner {
       s_.ops[gemm].waits_started.push_back(comm);
   }
 
-  static gemm_params with_sm(gemm_params p, int sm_target) {
-    p.sm_target = sm_target;
+  static gemm_params with_sm(gemm_params p, int sm_margin) {
+    p.sm_margin = sm_margin;
     return p;
   }
 
@@ -484,7 +484,7 @@ schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& kn
                          " leaves no SM for "
                          "the GEMM (" +
                          gpu.name + " has " + std::to_string(gpu.sm_count) + ")");
-    g.sm_target = gpu.sm_count - *knobs.sm_margin;
+    g.sm_margin = *knobs.sm_margin;
   }
   collective_params c = p.coll;
   if (knobs.comm_ctas > 0) c.ctas = knobs.comm_ctas;

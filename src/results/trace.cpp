@@ -20,7 +20,7 @@ json op_args(const op& o) {
           args["shape"] =
               std::to_string(x.m) + "x" + std::to_string(x.n) + "x" + std::to_string(x.k);
           args["dtype"] = std::string(to_string(x.type));
-          args["sm_target"] = x.sm_target;
+          args["sm_margin"] = x.sm_margin;
         } else if constexpr (std::is_same_v<T, collective_params>) {
           args["op"] = std::string(to_string(x.op));
           args["bytes"] = x.bytes;

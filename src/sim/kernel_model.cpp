@@ -24,7 +24,7 @@ kernel_plan plan_gemm(const gemm_params& g, const gpu_spec& gpu) {
   if (g.m <= 0 || g.n <= 0 || g.k <= 0) return p;  // nothing to compute
   p.model = progress_model::tiles;
   p.gemm_contended = true;
-  const int target = g.sm_target > 0 ? std::min(g.sm_target, gpu.sm_count) : gpu.sm_count;
+  const int target = g.sm_margin > 0 ? std::max(1, gpu.sm_count - g.sm_margin) : gpu.sm_count;
   // The kernel is persistent over `ctas` CTAs (the SM margin caps them), so losing SMs still
   // costs whole waves of units.
   const gemm_choice c = choose_gemm(g, gpu, target);

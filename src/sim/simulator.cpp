@@ -38,7 +38,7 @@ std::vector<sim::kernel_plan> plan_kernels(const schedule& s, const gpu_spec& gp
     const auto* g = std::get_if<gemm_params>(&o.params);
     const auto same = [g](const auto& e) {
       return e.first.m == g->m && e.first.n == g->n && e.first.k == g->k &&
-             e.first.type == g->type && e.first.sm_target == g->sm_target;
+             e.first.type == g->type && e.first.sm_margin == g->sm_margin;
     };
     const auto hit = g ? std::find_if(seen.begin(), seen.end(), same) : seen.end();
     if (hit != seen.end()) {

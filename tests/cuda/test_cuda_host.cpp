@@ -300,8 +300,8 @@ TEST(gemm_groups, chunks_along_m_share_weight_and_output) {
   const int c = s.add_stream("c", stream_role::compute, 0);
   const int m = s.add_stream("m", stream_role::comm, -1);
   for (int i = 0; i < 4; ++i) {
-    const int g = s.add_op("proj_chunk", c, gemm_params{512, 12288, 3072, dtype::bf16, 116}, {},
-                           "proj_fprop");
+    const int g =
+        s.add_op("proj_chunk", c, gemm_params{512, 12288, 3072, dtype::bf16, 16}, {}, "proj_fprop");
     collective_params rs;
     rs.op = coll_op::reduce_scatter;
     s.add_op("rs_chunk", m, rs, {g}, "proj_fprop");
@@ -342,23 +342,23 @@ TEST(elementwise, layernorm_is_memory_bound_attention_becomes_a_gemm) {
   attn.flops = 4.0 * 2048 * 2048 * 12288 / 4;
   const auto a = plan_elementwise(attn, 132);
   ASSERT_TRUE(a.as_gemm);
-  EXPECT_EQ(a.gemm.sm_target, 0);
+  EXPECT_EQ(a.gemm.sm_margin, 0);
   EXPECT_EQ(a.gemm.k % 64, 0);
   EXPECT_NEAR(a.gemm.flops(), attn.flops, attn.flops * 0.05);
   attn.sm_margin = 8;
-  EXPECT_EQ(plan_elementwise(attn, 132).gemm.sm_target, 124);
+  EXPECT_EQ(plan_elementwise(attn, 132).gemm.sm_margin, 8);
 
   elementwise_params huge_margin = ln;
   huge_margin.sm_margin = 500;
   EXPECT_EQ(plan_elementwise(huge_margin, 132).ctas, 1);
 }
 
-TEST(gemm, sm_target_clamps_to_device) {
-  EXPECT_EQ(effective_sm_target(0, 132), 0);
-  EXPECT_EQ(effective_sm_target(116, 132), 116);
-  EXPECT_EQ(effective_sm_target(132, 132), 0);
-  EXPECT_EQ(effective_sm_target(200, 132), 0);
-  EXPECT_EQ(effective_sm_target(-3, 132), 0);
+TEST(gemm, sm_target_is_the_device_less_the_margin) {
+  EXPECT_EQ(sm_target_for(0, 132), 0);  // no margin: all SMs
+  EXPECT_EQ(sm_target_for(16, 132), 116);
+  EXPECT_EQ(sm_target_for(16, 148), 132);  // the margin crosses devices, not the count
+  EXPECT_EQ(sm_target_for(500, 132), 1);
+  EXPECT_EQ(sm_target_for(-3, 132), 0);
 }
 
 TEST(gemm, pointer_alignment_for_chunks) {

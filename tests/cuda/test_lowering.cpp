@@ -56,8 +56,8 @@ schedule chunked_rs_schedule(int group = 4) {
   const int m = s.add_stream("comm", stream_role::comm, -1);
   int last = -1;
   for (int i = 0; i < 4; ++i) {
-    const int g = s.add_op("proj_chunk", c, gemm_params{512, 12288, 3072, dtype::bf16, 116}, {},
-                           "proj_fprop");
+    const int g =
+        s.add_op("proj_chunk", c, gemm_params{512, 12288, 3072, dtype::bf16, 16}, {}, "proj_fprop");
     last = s.add_op("rs_chunk", m,
                     collective(coll_op::reduce_scatter, 512ull * 12288 * 2, group, dtype::bf16, 8),
                     {g}, "proj_fprop");
@@ -429,7 +429,7 @@ TEST(lowering, waited_ops_signal_and_waits_are_kept) {
 TEST(lowering, sm_targets_keep_their_margin_on_another_device) {
   const variant_schedules v = make_variant_schedules(chunked_rs_schedule());
   cuda_backend_options b = backend("cuda");
-  b.sm_count_hint = 132;  // planned for 132 SMs, target 116: a margin of 16
+  b.sm_count_hint = 132;  // planned for 132 SMs with a margin of 16
   const case_lowering low = lower_case(v, measure_options{}, b, rank_of(0, 4, 148));
   EXPECT_EQ(action_named(low.variants[overlapped], "proj_chunk").gemm.sm_target, 132);
   // compute_only drops the margin altogether.

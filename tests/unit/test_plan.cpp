@@ -45,7 +45,7 @@ TEST_F(plan_fixture, PipelineSplitsAlongMAndEachRsWaitsOnItsChunk) {
     ASSERT_EQ(proj[i]->kind(), op_kind::gemm);
     ASSERT_EQ(proj[i + 1]->kind(), op_kind::collective);
     rows += proj[i]->as<gemm_params>().m;
-    EXPECT_EQ(proj[i]->as<gemm_params>().sm_target, 132 - 24);  // set_sm_margin
+    EXPECT_EQ(proj[i]->as<gemm_params>().sm_margin, 24);  // set_sm_margin
     EXPECT_EQ(proj[i + 1]->waits, std::vector<int>{proj[i]->id});
     EXPECT_EQ(proj[i + 1]->as<collective_params>().bytes, 50331648u / 4);
     EXPECT_EQ(proj[i + 1]->as<collective_params>().ctas, 24);
@@ -110,7 +110,7 @@ TEST_F(plan_fixture, SmMarginKnobOverridesThePresetForOverlappedGemmsOnly) {
   const schedule s = plan_layer(w, m, gpu, k);
   for (const auto& o : s.ops) {
     if (o.kind() != op_kind::gemm) continue;
-    EXPECT_EQ(o.as<gemm_params>().sm_target, o.slot == "proj_fprop" ? 124 : 0) << o.name;
+    EXPECT_EQ(o.as<gemm_params>().sm_margin, o.slot == "proj_fprop" ? 8 : 0) << o.name;
   }
 }
 
@@ -210,7 +210,7 @@ TEST_F(plan_fixture, PairOrderAndProducer) {
   EXPECT_EQ(s.ops[1].kind(), op_kind::collective);
   EXPECT_EQ(s.ops[1].waits, std::vector<int>{0});
   EXPECT_EQ(s.ops[2].kind(), op_kind::gemm);
-  EXPECT_EQ(s.ops[2].as<gemm_params>().sm_target, 116);
+  EXPECT_EQ(s.ops[2].as<gemm_params>().sm_margin, 16);
   k.order = launch_order::gemm_first;
   EXPECT_EQ(plan_pair(p, gpu, k).ops[1].kind(), op_kind::gemm);
 }
@@ -226,12 +226,12 @@ TEST_F(plan_fixture, VariantsDropCommAndKeepDependencies) {
   for (const auto& o : compute.ops) {
     EXPECT_FALSE(o.is_comm());
     if (o.kind() == op_kind::gemm) {
-      EXPECT_EQ(o.as<gemm_params>().sm_target, 0);
+      EXPECT_EQ(o.as<gemm_params>().sm_margin, 0);
     }
   }
   bool kept_margin = false;
   for (const auto& o : margin.ops)
-    kept_margin |= o.kind() == op_kind::gemm && o.as<gemm_params>().sm_target == 108;
+    kept_margin |= o.kind() == op_kind::gemm && o.as<gemm_params>().sm_margin == 24;
   EXPECT_TRUE(kept_margin);
   for (const auto& o : comm.ops) EXPECT_TRUE(o.is_comm());
   EXPECT_EQ(serial.streams.size(), 1u);

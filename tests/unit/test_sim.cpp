@@ -206,7 +206,7 @@ TEST_F(SimMechanism, SmMarginMovesGemmTimeInWaveSteps) {
     schedule s;
     s.name = "margin";
     s.add_stream("compute", stream_role::compute, 0);
-    s.add_op("gemm", 0, gemm(4096, 4096, k, target));
+    s.add_op("gemm", 0, gemm(4096, 4096, k, gpu.sm_count - target));
     const sim_result r = run(s, 8);
     const double dur = r.ops[0].end_us - r.ops[0].start_us;
     const std::int64_t waves = (tiles + target - 1) / target;
@@ -229,7 +229,7 @@ TEST_F(SimMechanism, MoreSplitsHideMoreRsUntilFixedCostsDominate) {
   const std::vector<int> splits = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   std::vector<double> exposed;
   for (int n : splits) {
-    const schedule s = test::pipeline_rs(n, 16384, 8192, 4096, gpu.sm_count);
+    const schedule s = test::pipeline_rs(n, 16384, 8192, 4096);
     const sim_result over = run(s, 8);
     const sim_result compute = run(derive_variant(s, variant::compute_only), 8);
     exposed.push_back(over.total_us - compute.total_us);

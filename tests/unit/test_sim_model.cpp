@@ -277,7 +277,7 @@ TEST_F(SimModel, HbmSharingSlowsGemmAndCommByTheirBytes) {
   // The collective starts first and outlasts the GEMM, which keeps its SMs free (margin 16).
   s.add_op("ag", 0, collective(coll_op::all_gather, 2ull << 30, 8, 16));
   s.add_op("wait", 1, delay(200, 0));  // until the collective's bytes move
-  s.add_op("gemm", 1, gemm(8192, 8192, k, gpu.sm_count - 16));
+  s.add_op("gemm", 1, gemm(8192, 8192, k, 16));
   const sim_result r = run(s);
   const auto &c = r.ops[0], &g = r.ops[2];
   ASSERT_LT(c.start_us, g.start_us);
@@ -446,7 +446,7 @@ TEST_F(SimModel, RejectsInvalidSchedule) {
 class SimExecutor : public SimModel {};
 
 TEST_F(SimExecutor, MeasureSimulatesEachVariantOnce) {
-  const schedule planned = test::pipeline_rs(4, 16384, 8192, 4096, gpu.sm_count);
+  const schedule planned = test::pipeline_rs(4, 16384, 8192, 4096);
   const variant_schedules variants = make_variant_schedules(planned);
   sim_executor ex(gpu);
   measure_options opts;

@@ -8,8 +8,8 @@
 
 namespace ob::test {
 
-inline gemm_params gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_target = 0) {
-  return gemm_params{m, n, k, dtype::bf16, sm_target};
+inline gemm_params gemm(std::int64_t m, std::int64_t n, std::int64_t k, int sm_margin = 0) {
+  return gemm_params{m, n, k, dtype::bf16, sm_margin};
 }
 
 inline collective_params collective(coll_op op, std::uint64_t bytes, int group_size, int ctas) {
@@ -42,7 +42,7 @@ inline double tile_us(const gpu_spec& g, std::int64_t k, dtype t = dtype::bf16) 
 
 // A chunked GEMM + reduce-scatter (TE's pipeline method): chunk i's RS waits on chunk i; the
 // GEMM leaves the RS's SMs free.
-inline schedule pipeline_rs(int splits, std::int64_t m, std::int64_t n, std::int64_t k, int sms) {
+inline schedule pipeline_rs(int splits, std::int64_t m, std::int64_t n, std::int64_t k) {
   schedule s;
   s.name = "pipeline_" + std::to_string(splits);
   const int compute = s.add_stream("compute", stream_role::compute, 0);
@@ -50,8 +50,8 @@ inline schedule pipeline_rs(int splits, std::int64_t m, std::int64_t n, std::int
   const int comm_ctas = 16;
   for (int i = 0; i < splits; ++i) {
     const std::int64_t rows = m / splits;
-    const int g = s.add_op("gemm_" + std::to_string(i), compute, gemm(rows, n, k, sms - comm_ctas),
-                           {}, "fc2_fprop");
+    const int g = s.add_op("gemm_" + std::to_string(i), compute, gemm(rows, n, k, comm_ctas), {},
+                           "fc2_fprop");
     s.add_op(
         "rs_" + std::to_string(i), comm,
         collective(coll_op::reduce_scatter, static_cast<std::uint64_t>(rows * n * 2), 8, comm_ctas),
@@ -99,7 +99,7 @@ inline schedule layer_like(int splits = 16, bool launch_ordering = false) {
   auto pipeline = [&](const std::string& slot, std::int64_t n, std::int64_t k) {
     for (int i = 0; i < splits; ++i) {
       const int g = s.add_op(slot + "_gemm_" + std::to_string(i), compute,
-                             gemm(T / splits, n, k, 132 - 16), {}, slot);
+                             gemm(T / splits, n, k, 16), {}, slot);
       s.add_op(slot + "_rs_" + std::to_string(i), comm,
                collective(coll_op::reduce_scatter, static_cast<std::uint64_t>(T / splits * n * 2),
                           tp, 16),

@@ -79,7 +79,7 @@ TEST_F(SimV2, FixedCostsMakeSmallGemmsSlowAndFp8NeedsLargerShapes) {
 TEST_F(SimV2, SplitKChargesAChunkLessThanAFullExtraWave) {
   // A ring-exchange chunk of a GPT-3 175B layer (512 rows, TP 4) on 116 SMs (margin 16): 144
   // tiles of 128x256 would need two waves for 1.24 waves of work.
-  const gemm_params g{512, 9216, 12288, dtype::bf16, 116};
+  const gemm_params g{512, 9216, 12288, dtype::bf16, 16};
   const sim::gemm_choice c = sim::choose_gemm(g, gpu, 116);
   EXPECT_GT(c.splits, 1);
   const gpu_spec plain = test::plain_tiles(gpu);
@@ -93,7 +93,7 @@ TEST_F(SimV2, SmMarginStillMovesPersistentGemmInWaveSteps) {
   const std::int64_t tiles = (4096 / 128) * (4096 / 256);
   double prev = 0;
   for (int target : {132, 128, 120, 103, 100, 86}) {
-    const gemm_params g{4096, 4096, 1536, dtype::bf16, target};
+    const gemm_params g{4096, 4096, 1536, dtype::bf16, gpu.sm_count - target};
     const sim::gemm_choice c = sim::choose_gemm(g, gpu, target);
     EXPECT_EQ(c.splits, 1);
     const double dur = op_us(g, gpu);
@@ -175,8 +175,8 @@ TEST_F(SimV2, MemoryBoundGemmSlowsACollectiveMoreThanAComputeBoundOne) {
   };
   const double alone = op_us(test::collective(coll_op::all_gather, 256u << 20, 8, 16), gpu);
   // Both GEMMs run on the SMs the collective leaves free and outlast it.
-  const double compute_bound = comm_with({8192, 8192, 8192, dtype::bf16, 116}) / alone;
-  const double memory_bound = comm_with({1 << 22, 128, 1024, dtype::bf16, 116}) / alone;
+  const double compute_bound = comm_with({8192, 8192, 8192, dtype::bf16, 16}) / alone;
+  const double memory_bound = comm_with({1 << 22, 128, 1024, dtype::bf16, 16}) / alone;
   EXPECT_GT(compute_bound, 1.02);
   EXPECT_GT(memory_bound, compute_bound + 0.2);
   EXPECT_LT(memory_bound, 2.2);  // nccl #1433: up to 2x
