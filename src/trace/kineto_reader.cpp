@@ -204,8 +204,12 @@ class kineto_sax {
   raw_event ev_;
   std::unordered_map<std::string, int> name_ids_;
   std::map<std::vector<int>, int> group_ids_;
-  std::unordered_map<std::int64_t, std::int64_t> launch_end_;  // correlation -> launch call end
-  std::vector<std::pair<std::size_t, std::int64_t>> comm_correlations_;
+  struct call {
+    std::int64_t start = 0, end = 0;
+    bool launch = false;  // a kernel launch (not a memcpy or memset call)
+  };
+  std::unordered_map<std::int64_t, call> calls_;                    // by correlation id
+  std::vector<std::pair<std::size_t, std::int64_t>> correlations_;  // event index, correlation
 };
 
 void kineto_sax::commit() {
@@ -220,8 +224,10 @@ void kineto_sax::commit() {
     return;
   }
   if (ev_.cat == "cuda_runtime" || ev_.cat == "cuda_driver") {
-    if (ev_.correlation >= 0 && ev_.name.find("Launch") != std::string::npos)
-      launch_end_[ev_.correlation] = ev_.ts_ns + ev_.dur_ns;
+    const bool launch = ev_.name.find("Launch") != std::string::npos;
+    if (ev_.correlation >= 0 && (launch || ev_.name.find("Memcpy") != std::string::npos ||
+                                 ev_.name.find("Memset") != std::string::npos))
+      calls_[ev_.correlation] = {ev_.ts_ns, ev_.ts_ns + ev_.dur_ns, launch};
     return;
   }
   if (ev_.cat == "kernel" || ev_.cat == "Kernel")
@@ -243,17 +249,25 @@ void kineto_sax::commit_gpu(kernel_class cls) {
   e.name_id = intern_name(ev_.name);
   if (!ev_.group_text.empty()) ev_.group = integers_in(ev_.group_text);
   if (!ev_.group.empty()) e.group_id = intern_group(std::move(ev_.group));
-  if (cls.cat == category::comm && ev_.correlation >= 0)
-    comm_correlations_.emplace_back(out_.events.size(), ev_.correlation);
+  if (ev_.correlation >= 0) correlations_.emplace_back(out_.events.size(), ev_.correlation);
   out_.events.push_back(e);
 }
 
-// The launch call of each communication kernel, by CUPTI's correlation id (either may come first
-// in the file).
+// The CPU call that issued each GPU activity, by CUPTI's correlation id (either may come first in
+// the file): its start places the activity in a step, and a communication kernel's launch end
+// is where its queue wait begins (docs/ANALYZE.md §6). A trace that records calls but not an
+// activity's issued it before the profile's window.
 void kineto_sax::attach_launches() {
-  for (const auto& [index, correlation] : comm_correlations_)
-    if (const auto it = launch_end_.find(correlation); it != launch_end_.end())
-      out_.events[index].launch_ns = it->second;
+  for (const auto& [index, correlation] : correlations_) {
+    gpu_event& e = out_.events[index];
+    const auto it = calls_.find(correlation);
+    if (it == calls_.end()) {
+      if (!calls_.empty()) e.issued_ns = issued_before_trace;
+      continue;
+    }
+    e.issued_ns = it->second.start;
+    if (e.cls.cat == category::comm && it->second.launch) e.launch_ns = it->second.end;
+  }
 }
 
 int kineto_sax::intern_name(std::string& name) {
@@ -277,6 +291,7 @@ void shift_clock(rank_trace& t, std::int64_t base) {
   for (gpu_event& e : t.events) {
     e.start_ns += base, e.end_ns += base;
     if (e.launch_ns >= 0) e.launch_ns += base;
+    if (e.issued_ns >= 0) e.issued_ns += base;
   }
 }
 
@@ -298,7 +313,8 @@ rank_trace read_kineto(const std::string& path, const std::string& step_marker) 
     throw config_error(path +
                        ": no GPU kernels in the trace (was the profiler run with "
                        "ProfilerActivity.CUDA?)");
-  out.steps = sax.cpu_steps.empty() ? std::move(sax.gpu_steps) : std::move(sax.cpu_steps);
+  out.steps_on_cpu = !sax.cpu_steps.empty() || sax.gpu_steps.empty();
+  out.steps = out.steps_on_cpu ? std::move(sax.cpu_steps) : std::move(sax.gpu_steps);
   for (step_range& st : out.steps) st.start_ns += sax.base_ns, st.end_ns += sax.base_ns;
   std::sort(out.steps.begin(), out.steps.end(),
             [](const step_range& a, const step_range& b) { return a.start_ns < b.start_ns; });

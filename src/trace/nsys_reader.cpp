@@ -90,45 +90,63 @@ std::string text_at(sqlite3_stmt* s, int col) {
   return t ? reinterpret_cast<const char*>(t) : "";
 }
 
+// The SQL that joins `table`'s rows (alias t) with the CUPTI_ACTIVITY_KIND_RUNTIME call that
+// issued them, by correlationId: its columns r.start, r.globalTid, r.end and the join, or NULLs
+// where the export has no such table or column.
+std::pair<std::string, std::string> call_join(sqlite3* db, const std::string& path,
+                                              const std::string& table, bool runtime) {
+  bool correlated = false;
+  query(db, path, "PRAGMA table_info(" + table + ")",
+        [&](sqlite3_stmt* s) { correlated = correlated || text_at(s, 1) == "correlationId"; });
+  if (!runtime || !correlated) return {", NULL, NULL, NULL", ""};
+  return {", r.start, r.globalTid, r.end",
+          " LEFT JOIN CUPTI_ACTIVITY_KIND_RUNTIME r ON r.correlationId = t.correlationId"};
+}
+
+// The issuing call's start (column `col`); with calls recorded but not this one's, the activity
+// was issued before the capture began (trace_types.hpp).
+std::int64_t issued_at(sqlite3_stmt* s, int col, bool calls) {
+  if (sqlite3_column_type(s, col) != SQLITE_NULL) return sqlite3_column_int64(s, col);
+  return calls ? issued_before_trace : -1;
+}
+
 void read_activity(sqlite3* db, nsys_state& st, const std::set<std::string>& tables) {
   const bool runtime = tables.count("CUPTI_ACTIVITY_KIND_RUNTIME") > 0;
-  const std::string launch_cols = runtime ? ", r.start, r.globalTid, r.end" : ", NULL, NULL, NULL";
-  const std::string launch_join =
-      runtime ? " LEFT JOIN CUPTI_ACTIVITY_KIND_RUNTIME r ON r.correlationId = k.correlationId"
-              : "";
+  const auto [cols, join] = call_join(db, st.path, "CUPTI_ACTIVITY_KIND_KERNEL", runtime);
   query(db, st.path,
-        "SELECT k.start, k.end, k.deviceId, k.streamId, s.value" + launch_cols +
-            " FROM CUPTI_ACTIVITY_KIND_KERNEL k JOIN StringIds s ON s.id = k.demangledName" +
-            launch_join,
-        [&](sqlite3_stmt* s) {
+        "SELECT t.start, t.end, t.deviceId, t.streamId, s.value" + cols +
+            " FROM CUPTI_ACTIVITY_KIND_KERNEL t JOIN StringIds s ON s.id = t.demangledName" + join,
+        [&, calls = !join.empty()](sqlite3_stmt* s) {
           const std::string name = text_at(s, 4);
           const kernel_class cls = classify_kernel(name);
           const int device = sqlite3_column_int(s, 2);
           st.add(device, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
                  sqlite3_column_int64(s, 3), name, cls);
+          std::vector<gpu_event>& evs = st.by_device[device].events;
+          evs.back().issued_ns = issued_at(s, 5, calls);
           if (cls.cat == category::comm && sqlite3_column_type(s, 5) != SQLITE_NULL) {
-            std::vector<gpu_event>& evs = st.by_device[device].events;
             evs.back().launch_ns = sqlite3_column_int64(s, 7);
             st.launches.push_back(
                 {device, evs.size() - 1, sqlite3_column_int64(s, 6), sqlite3_column_int64(s, 5)});
           }
         });
   // CUPTI's copy kind 10 is peer-to-peer (CUpti_ActivityMemcpyKind).
-  if (tables.count("CUPTI_ACTIVITY_KIND_MEMCPY"))
+  for (const bool copy : {true, false}) {
+    const std::string table = copy ? "CUPTI_ACTIVITY_KIND_MEMCPY" : "CUPTI_ACTIVITY_KIND_MEMSET";
+    if (!tables.count(table)) continue;
+    const auto [ccols, cjoin] = call_join(db, st.path, table, runtime);
     query(db, st.path,
-          "SELECT start, end, deviceId, streamId, copyKind FROM CUPTI_ACTIVITY_KIND_MEMCPY",
-          [&](sqlite3_stmt* s) {
-            const bool peer = sqlite3_column_int(s, 4) == 10;
-            st.add(sqlite3_column_int(s, 2), sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                   sqlite3_column_int64(s, 3), peer ? "Memcpy PtoP" : "Memcpy",
-                   classify_copy(peer));
+          "SELECT t.start, t.end, t.deviceId, t.streamId, " +
+              std::string(copy ? "t.copyKind" : "0") + ccols + " FROM " + table + " t" + cjoin,
+          [&, calls = !cjoin.empty()](sqlite3_stmt* s) {
+            const bool peer = copy && sqlite3_column_int(s, 4) == 10;
+            const int device = sqlite3_column_int(s, 2);
+            st.add(device, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                   sqlite3_column_int64(s, 3), copy ? (peer ? "Memcpy PtoP" : "Memcpy") : "Memset",
+                   copy ? classify_copy(peer) : classify_memset());
+            st.by_device[device].events.back().issued_ns = issued_at(s, 5, calls);
           });
-  if (tables.count("CUPTI_ACTIVITY_KIND_MEMSET"))
-    query(db, st.path, "SELECT start, end, deviceId, streamId FROM CUPTI_ACTIVITY_KIND_MEMSET",
-          [&](sqlite3_stmt* s) {
-            st.add(sqlite3_column_int(s, 2), sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                   sqlite3_column_int64(s, 3), "Memset", classify_memset());
-          });
+  }
 }
 
 std::vector<step_range> read_steps(sqlite3* db, const std::string& path,
@@ -342,6 +360,7 @@ std::vector<rank_trace> read_nsys(const std::string& path, const std::string& st
     for (gpu_event& e : r.events) {
       e.start_ns += origin, e.end_ns += origin;
       if (e.launch_ns >= 0) e.launch_ns += origin;
+      if (e.issued_ns >= 0) e.issued_ns += origin;
     }
     for (step_range& s : r.steps) s.start_ns += origin, s.end_ns += origin;
     std::sort(r.events.begin(), r.events.end(),

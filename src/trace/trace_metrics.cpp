@@ -83,7 +83,7 @@ std::vector<std::vector<const gpu_event*>> split_by_step(const rank_trace& r) {
   std::vector<std::int64_t> starts;
   for (const step_range& s : r.steps) starts.push_back(s.start_ns);
   for (const gpu_event& e : r.events) {
-    const auto it = std::upper_bound(starts.begin(), starts.end(), e.start_ns);
+    const auto it = std::upper_bound(starts.begin(), starts.end(), step_time(r, e));
     if (it == starts.begin()) continue;
     out[static_cast<std::size_t>(it - starts.begin() - 1)].push_back(&e);
   }

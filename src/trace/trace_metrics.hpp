@@ -47,8 +47,9 @@ struct measure_options {
   int last_steps = 0;                     // 0: every step and every event
 };
 
-// Steps: each GPU activity belongs to the last step that started at or before it starts (the
-// GPU runs behind the CPU's ProfilerStep range, so a step's kernels may end after it).
+// Steps: each GPU activity belongs to the last step that started at or before its step_time (the
+// CPU call that issued it, where the profile holds it: the GPU runs behind the CPU's
+// ProfilerStep range, so a step's kernels may start after the next range began).
 rank_metrics measure_rank(const rank_trace& r, const measure_options& opt);
 
 }  // namespace ob::trace

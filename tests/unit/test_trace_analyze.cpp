@@ -94,6 +94,9 @@ TEST(TraceKernelClass, OneTableNamesEveryFamily) {
             kernel_kind::ep_dispatch);
   EXPECT_EQ(classify_kernel("hybrid_ep::combine_kernel").kind, kernel_kind::ep_combine);
   EXPECT_EQ(classify_kernel("nvshmemi_transfer_kernel").cat, category::comm);
+  // RCCL's generic kernel (ROCm), as TraceLens names communication too.
+  EXPECT_EQ(classify_kernel("void rcclGenericKernel<1, false>(ncclDevComm*)").kind,
+            kernel_kind::other_comm);
   EXPECT_EQ(classify_kernel("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTN").kind, kernel_kind::gemm);
   EXPECT_EQ(classify_kernel("flash_fwd_kernel<Flash_fwd_kernel_traits>").kind,
             kernel_kind::attention);
@@ -292,6 +295,40 @@ TEST(TraceDiagnosis, LaunchWaits) {
   EXPECT_NEAR(c.at("tail_not_overlapped"), 0.070, 1e-9);
   EXPECT_NEAR(c.at("queue_blocked"), 0.020, 1e-9);
   EXPECT_NEAR(m.t.exposed_comm_ms, 0.120, 1e-9);
+}
+
+// The GPU runs behind the CPU: a kernel belongs to the step whose CPU range issued it, however
+// late it starts; one whose call the trace does not hold (while it holds calls) was issued
+// before the profile began, and belongs to no step.
+TEST(TraceKineto, StepsOwnWhatTheirCpuRangeIssued) {
+  TempDir d;
+  const std::string p = d.path("r.json");
+  const auto corr = [](int c) { return R"(, "correlation": )" + std::to_string(c); };
+  std::vector<std::string> ev{
+      step(1, 0, 100), step(2, 100, 100),
+      // Launched in step 1, run in step 2's time: compute [150, 250), all-reduce [250, 300).
+      launch(10, 5, 1), kernel("gemm", 150, 100, 7, corr(1)), launch(20, 5, 2),
+      kernel("ncclDevKernel_AllReduce", 250, 50, 20, corr(2)),
+      // A copy issued in step 1 too, by its memcpy call.
+      R"({"ph": "X", "cat": "cuda_runtime", "name": "cudaMemcpyAsync", "pid": 1, "tid": 1, )"
+      R"("ts": 30, "dur": 5, "args": {"correlation": 4}})",
+      R"({"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy DtoD", "pid": 0, "tid": 9, )"
+      R"("ts": 400, "dur": 20, "args": {"device": 0, "stream": 9, "correlation": 4}})",
+      // Launched in step 2.
+      launch(110, 5, 3), kernel("gemm", 300, 50, 7, corr(3)),
+      // Its launch is not in the trace: issued before it began.
+      kernel("gemm", 120, 10, 7, corr(99))};
+  write_text(p, trace_text(0, ev));
+  const rank_metrics m = measure_rank(read_kineto(p), {});
+  EXPECT_EQ(m.t.kernels, 5);
+  ASSERT_EQ(m.steps.size(), 2u);
+  EXPECT_EQ(m.steps[0].number, 1);
+  EXPECT_EQ(m.steps[0].t.kernels, 3);
+  EXPECT_NEAR(m.steps[0].t.compute_ms, 0.100, 1e-9);
+  EXPECT_NEAR(m.steps[0].t.exposed_comm_ms, 0.050, 1e-9);
+  EXPECT_NEAR(m.steps[0].t.memory_ms, 0.020, 1e-9);
+  EXPECT_EQ(m.steps[1].t.kernels, 1);
+  EXPECT_NEAR(m.steps[1].t.compute_ms, 0.050, 1e-9);
 }
 
 TEST(TraceSteps, BuiltInAndGivenMarkers) {
