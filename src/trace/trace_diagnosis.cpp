@@ -84,17 +84,8 @@ void diagnose_device(const rank_trace& r, device_view& d, const std::vector<std:
   for (auto& [stream, ks] : d.by_stream) std::sort(ks.begin(), ks.end());
   std::vector<interval> comm;
   for (const gpu_event* e : d.comm) comm.emplace_back(e->start_ns, e->end_ns);
-  std::vector<interval> exposed;  // comm union minus compute union, as intervals
-  std::size_t k0 = 0;
-  for (const interval& c : merge_intervals(std::move(comm))) {
-    while (k0 < compute.size() && compute[k0].second <= c.first) ++k0;
-    std::int64_t at = c.first;
-    for (std::size_t k = k0; k < compute.size() && compute[k].first < c.second; ++k) {
-      if (compute[k].first > at) exposed.emplace_back(at, compute[k].first);
-      at = std::max(at, compute[k].second);
-    }
-    if (at < c.second) exposed.emplace_back(at, c.second);
-  }
+  const std::vector<interval> exposed =
+      uncovered_intervals(merge_intervals(std::move(comm)), compute);
   std::sort(d.comm.begin(), d.comm.end(),
             [](const gpu_event* a, const gpu_event* b) { return a->start_ns < b->start_ns; });
   std::int64_t claimed = std::numeric_limits<std::int64_t>::min();

@@ -224,8 +224,17 @@ class AnalyzeKineto(TempDirTest):
         with open(self.path("rep/report.md")) as f:
             md = f.read()
         self.assertIn("MEASURED", md)
-        if {"steps_strip.png", "exposed_by_dim.png"} <= names:  # with matplotlib
+        strip = load(self.path("rep/timeline.json"))
+        self.assertEqual(strip["source"], "MEASURED")
+        self.assertEqual(len(strip["ranks"]), 8)
+        # Each rank's median step: the TP all-gather [80, 120) us beside the GEMM [0, 100)
+        # (rank 5's takes 300), the DP all-reduce [200, 250) alone.
+        r0 = next(r for r in strip["ranks"] if r["rank"] == 0)
+        self.assertEqual(r0["compute_ms"], [[0.0, 0.1]])
+        self.assertEqual(r0["exposed_ms"], [[0.1, 0.12], [0.2, 0.25]])
+        if {"steps_strip.png", "exposed_by_dim.png", "kernel_strip.png"} <= names:  # matplotlib
             self.assertIn("](exposed_by_dim.png)", md)
+            self.assertIn("](kernel_strip.png)", md)
         else:
             self.assertIn("No pictures", md)
 

@@ -209,6 +209,30 @@ TEST(TraceKineto, StepsSplitByProfilerStep) {
   EXPECT_NEAR(one.t.exposed_comm_ms, 0.040, 1e-9);
 }
 
+// The report's kernel-level strip: the median step's busy intervals on one GPU, from its first
+// activity.
+TEST(TraceKineto, TimelineOfTheMedianStep) {
+  TempDir d;
+  const std::string p = d.path("r.json");
+  // Step spans 100, 250 and 300 µs; the median, step 2: GEMM [0, 200), all-reduce [150, 250).
+  write_text(p, trace_text(0, {step(1, 0, 500), step(2, 500, 500), step(3, 1000, 500),
+                               kernel("gemm", 0, 100, 7), kernel("gemm", 500, 200, 7),
+                               kernel("ncclDevKernel_AllReduce", 650, 100, 20),
+                               kernel("gemm", 1000, 300, 7)}));
+  measure_options opt;
+  opt.timeline = true;
+  const rank_metrics m = measure_rank(read_kineto(p), opt);
+  ASSERT_TRUE(m.timeline.has_value());
+  const rank_timeline& t = *m.timeline;
+  EXPECT_EQ(t.step, 2);
+  using ivs = std::vector<interval>;
+  EXPECT_EQ(t.compute, (ivs{{0, 200'000}}));
+  EXPECT_EQ(t.comm, (ivs{{150'000, 250'000}}));
+  EXPECT_EQ(t.exposed, (ivs{{200'000, 250'000}}));
+  EXPECT_FALSE(t.truncated);
+  EXPECT_FALSE(measure_rank(read_kineto(p), {}).timeline.has_value());
+}
+
 TEST(TraceKineto, BadInputNamesTheFileAndTheProblem) {
   TempDir d;
   const auto message = [](const std::string& p) {
