@@ -112,8 +112,7 @@ double ms6(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 ordered_json intervals_json(const std::vector<interval>& v) {
   ordered_json j = ordered_json::array();
-  for (const interval& iv : v)
-    j.push_back({ms6(iv.first), ms6(iv.second)});
+  for (const interval& iv : v) j.push_back({ms6(iv.first), ms6(iv.second)});
   return j;
 }
 

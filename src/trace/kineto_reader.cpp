@@ -205,9 +205,18 @@ class kineto_sax {
   std::unordered_map<std::string, int> name_ids_;
   std::map<std::vector<int>, int> group_ids_;
   struct call {
-    std::int64_t start = 0, end = 0;
+    std::int64_t start = 0, end = 0, tid = -1;
     bool launch = false;  // a kernel launch (not a memcpy or memset call)
   };
+  // A CPU op with process-group args (PyTorch's record_param_comms around each c10d call).
+  struct comm_op {
+    std::int64_t start = 0, end = 0;
+    int group_id = -1;
+    std::string collective;
+  };
+  std::map<std::int64_t, std::vector<comm_op>> comm_ops_;  // by thread
+  void keep_comm_op();
+  void group_from_comm_op(gpu_event& e, const call& c);
   std::unordered_map<std::int64_t, call> calls_;                    // by correlation id
   std::vector<std::pair<std::size_t, std::int64_t>> correlations_;  // event index, correlation
 };
@@ -218,6 +227,7 @@ void kineto_sax::commit() {
   const bool annotation = gpu_side || ev_.cat == "user_annotation" || ev_.cat == "cpu_op" ||
                           ev_.cat == "python_function";
   if (annotation) {
+    if (ev_.cat == "cpu_op" && (!ev_.group.empty() || !ev_.group_text.empty())) keep_comm_op();
     std::vector<step_range>& steps = gpu_side ? gpu_steps : cpu_steps;
     const auto n = step_marker_number(ev_.name, marker_, static_cast<long long>(steps.size()));
     if (n) steps.push_back({*n, ev_.ts_ns, ev_.ts_ns + ev_.dur_ns});
@@ -227,7 +237,7 @@ void kineto_sax::commit() {
     const bool launch = ev_.name.find("Launch") != std::string::npos;
     if (ev_.correlation >= 0 && (launch || ev_.name.find("Memcpy") != std::string::npos ||
                                  ev_.name.find("Memset") != std::string::npos))
-      calls_[ev_.correlation] = {ev_.ts_ns, ev_.ts_ns + ev_.dur_ns, launch};
+      calls_[ev_.correlation] = {ev_.ts_ns, ev_.ts_ns + ev_.dur_ns, ev_.tid, launch};
     return;
   }
   if (ev_.cat == "kernel" || ev_.cat == "Kernel")
@@ -258,6 +268,9 @@ void kineto_sax::commit_gpu(kernel_class cls) {
 // is where its queue wait begins (docs/ANALYZE.md §6). A trace that records calls but not an
 // activity's issued it before the profile's window.
 void kineto_sax::attach_launches() {
+  for (auto& [tid, ops] : comm_ops_)
+    std::sort(ops.begin(), ops.end(),
+              [](const comm_op& a, const comm_op& b) { return a.start < b.start; });
   for (const auto& [index, correlation] : correlations_) {
     gpu_event& e = out_.events[index];
     const auto it = calls_.find(correlation);
@@ -267,7 +280,34 @@ void kineto_sax::attach_launches() {
     }
     e.issued_ns = it->second.start;
     if (e.cls.cat == category::comm && it->second.launch) e.launch_ns = it->second.end;
+    if (e.cls.cat == category::comm && e.group_id < 0) group_from_comm_op(e, it->second);
   }
+}
+
+void kineto_sax::keep_comm_op() {
+  if (!ev_.group_text.empty()) ev_.group = integers_in(ev_.group_text);
+  if (ev_.group.empty()) return;
+  comm_ops_[ev_.tid].push_back(
+      {ev_.ts_ns, ev_.ts_ns + ev_.dur_ns, intern_group(std::move(ev_.group)), ev_.collective});
+}
+
+// Communication without process-group args of its own (a peer copy, or a kernel of a PyTorch
+// that writes them on the CPU op only) takes those of the innermost CPU op with them that
+// encloses its issuing call on the same thread; a kernel's kind follows that op's collective.
+void kineto_sax::group_from_comm_op(gpu_event& e, const call& c) {
+  const auto ops = comm_ops_.find(c.tid);
+  if (ops == comm_ops_.end()) return;
+  // Sorted by start (attach_launches): the latest-starting op that contains the call is the
+  // innermost; ops nest only a few deep, so a short look back finds it.
+  const std::vector<comm_op>& v = ops->second;
+  auto it = std::upper_bound(v.begin(), v.end(), c.start,
+                             [](std::int64_t t, const comm_op& op) { return t < op.start; });
+  const comm_op* inner = nullptr;
+  for (int back = 0; it != v.begin() && back < 8 && !inner; ++back)
+    if (--it; c.start <= it->end) inner = &*it;
+  if (!inner) return;
+  e.group_id = inner->group_id;
+  if (e.cls.kind != kernel_kind::p2p_copy) e.cls = refine_by_collective(e.cls, inner->collective);
 }
 
 int kineto_sax::intern_name(std::string& name) {

@@ -64,7 +64,8 @@ struct nsys_state {
     if (r.file.empty()) r.file = path, r.format = "nsys";
     return r;
   }
-  // Communication kernels' launches (thread, time), to find their NCCL range.
+  // Communication kernels' and peer copies' issuing calls (thread, time), to find their NCCL
+  // range.
   struct launch {
     int device;
     std::size_t index;
@@ -144,7 +145,12 @@ void read_activity(sqlite3* db, nsys_state& st, const std::set<std::string>& tab
             st.add(device, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
                    sqlite3_column_int64(s, 3), copy ? (peer ? "Memcpy PtoP" : "Memcpy") : "Memset",
                    copy ? classify_copy(peer) : classify_memset());
-            st.by_device[device].events.back().issued_ns = issued_at(s, 5, calls);
+            std::vector<gpu_event>& evs = st.by_device[device].events;
+            evs.back().issued_ns = issued_at(s, 5, calls);
+            // A peer copy (a copy-engine collective or p2p) joins its NCCL range as kernels do.
+            if (peer && sqlite3_column_type(s, 5) != SQLITE_NULL)
+              st.launches.push_back(
+                  {device, evs.size() - 1, sqlite3_column_int64(s, 6), sqlite3_column_int64(s, 5)});
           });
   }
 }

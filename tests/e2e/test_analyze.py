@@ -97,11 +97,12 @@ def make_nsys(path, devices=(0,), session_start=1_000_000, tables=("all",), step
     return path
 
 
-def make_nsys_rank(path, rank):
+def make_nsys_rank(path, rank, peer_copy=False):
     """One rank of an 8-rank TP4 x DP2 job as an nsys export with NCCL's NVTX payloads: the
     communicators it joined (world, its TP group, its DP group), one GEMM [0, 100) us, a TP
     all-gather [80, 120) us and a DP all-reduce [200, 250) us, each launched inside its NCCL
-    range."""
+    range; with `peer_copy`, also a peer-to-peer copy [400, 430) us issued inside a TP
+    all-gather's range (a copy-engine collective)."""
     con = sqlite3.connect(path)
     c = con.cursor()
     c.execute("CREATE TABLE StringIds (id INTEGER PRIMARY KEY, value TEXT)")
@@ -117,7 +118,14 @@ def make_nsys_rank(path, rank):
     c.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_RUNTIME (start INTEGER, end INTEGER, "
               "globalTid INTEGER, correlationId INTEGER)")
     c.executemany("INSERT INTO CUPTI_ACTIVITY_KIND_RUNTIME VALUES (?,?,?,?)",
-                  [(10_000, 11_000, 77, 1), (20_000, 21_000, 77, 2), (30_000, 31_000, 77, 3)])
+                  [(10_000, 11_000, 77, 1), (20_000, 21_000, 77, 2), (30_000, 31_000, 77, 3),
+                   (40_000, 41_000, 77, 4)])
+    if peer_copy:
+        c.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_MEMCPY (start INTEGER, end INTEGER, "
+                  "deviceId INTEGER, streamId INTEGER, copyKind INTEGER, bytes INTEGER, "
+                  "correlationId INTEGER)")
+        c.execute("INSERT INTO CUPTI_ACTIVITY_KIND_MEMCPY VALUES (400000, 430000, 0, 30, 10, "
+                  "1048576, 4)")
     c.execute("CREATE TABLE NVTX_EVENTS (start INTEGER, end INTEGER, eventType INTEGER, "
               "text TEXT, textId INTEGER, globalTid INTEGER, jsonText TEXT)")
 
@@ -133,6 +141,8 @@ def make_nsys_rank(path, rank):
              {"NCCL communicator ID": 2000 + rank // 4, "Message size [bytes]": 1 << 20}),
         comm("ncclAllReduce", 29_000, 32_000,
              {"NCCL communicator ID": 3000 + rank % 4, "Message size [bytes]": 1 << 20}),
+        comm("ncclAllGather", 39_000, 42_000,
+             {"NCCL communicator ID": 2000 + rank // 4, "Message size [bytes]": 1 << 20}),
         (0, 1_000_000, 59, "iteration 1", None, 77, None)])
     c.execute("CREATE TABLE TARGET_INFO_SESSION_START_TIME (utcEpochNs INTEGER, utcTime TEXT, "
               "localTime TEXT)")
@@ -362,6 +372,15 @@ class AnalyzeNsys(TempDirTest):
             self.assertAlmostEqual(r["by_dim"]["tp"]["exposed_ms"], 0.020)
             self.assertAlmostEqual(r["by_dim"]["dp"]["exposed_ms"], 0.050)
             self.assertEqual(r["diagnosis"]["main_cause"], "late_bucket")
+
+    def test_a_peer_copy_joins_its_nccl_range(self):
+        for r in range(8):
+            make_nsys_rank(self.path(f"r{r}.sqlite"), r, peer_copy=True)
+        self.assertRuns(["analyze", self.tmp, "--layout", "tp=4", "--json", self.path("a.json")])
+        for r in load(self.path("a.json"))["ranks"]:
+            self.assertAlmostEqual(r["by_kind"]["p2p_copy"]["ms"], 0.030)
+            self.assertAlmostEqual(r["by_dim"]["tp"]["ms"], 0.070)
+            self.assertNotIn("unknown", r["by_dim"])
 
     def test_files_without_session_start_cannot_be_aligned(self):
         a = make_nsys(self.path("a.sqlite"))

@@ -355,6 +355,42 @@ TEST(TraceKineto, StepsOwnWhatTheirCpuRangeIssued) {
   EXPECT_NEAR(m.steps[1].t.compute_ms, 0.050, 1e-9);
 }
 
+// Communication without process-group args takes those of PyTorch's record_param_comms CPU op
+// around its issuing call: a peer copy (a copy-engine collective), and a kernel whose args lack
+// them (its kind then follows the op's collective).
+TEST(TraceKineto, GroupsFromTheCommOpAroundTheCall) {
+  TempDir d;
+  const std::string p = d.path("r.json");
+  const auto op = [](double ts, const std::string& coll, const std::string& ranks) {
+    return R"({"ph": "X", "cat": "cpu_op", "name": "record_param_comms", "pid": 1, "tid": 1, )"
+           R"("ts": )" +
+           std::to_string(ts) + R"(, "dur": 20, "args": {"Collective name": ")" + coll +
+           R"(", "Process Group Ranks": ")" + ranks + R"("}})";
+  };
+  write_text(
+      p,
+      trace_text(
+          0,
+          {op(0, "all_to_all", "[0, 1, 2, 3]"), launch(5, 5, 1),
+           kernel("ncclDevKernel_SendRecv", 100, 50, 20, R"(, "correlation": 1)"),
+           op(50, "allgather", "[0, 4]"),
+           R"({"ph": "X", "cat": "cuda_runtime", "name": "cudaMemcpyAsync", "pid": 1, "tid": 1, )"
+           R"("ts": 55, "dur": 5, "args": {"correlation": 2}})",
+           R"x({"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy PtoP (Device -> Device)", "pid": 0, )x"
+           R"x("tid": 9, "ts": 200, "dur": 30, "args": {"device": 0, "stream": 9, "correlation": 2}})x",
+           // Launched outside any such op: no group.
+           launch(90, 5, 3),
+           kernel("ncclDevKernel_AllReduce", 300, 10, 20, R"(, "correlation": 3)")}));
+  measure_options opt;
+  opt.layout = resolve_layout(parse_layout("tp=4"), 8);
+  const rank_metrics m = measure_rank(read_kineto(p), opt);
+  EXPECT_NEAR(m.by_kind.at("all_to_all").ms, 0.050, 1e-9);
+  EXPECT_NEAR(m.by_kind.at("p2p_copy").ms, 0.030, 1e-9);
+  EXPECT_NEAR(m.by_dim.at("tp").ms, 0.050, 1e-9);
+  EXPECT_NEAR(m.by_dim.at("dp").ms, 0.030, 1e-9);
+  EXPECT_NEAR(m.by_dim.at("unknown").ms, 0.010, 1e-9);
+}
+
 TEST(TraceSteps, BuiltInAndGivenMarkers) {
   EXPECT_EQ(step_marker_number("ProfilerStep#12", "", 0), 12);
   EXPECT_EQ(step_marker_number("iteration 3", "", 0), 3);
