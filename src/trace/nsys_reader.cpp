@@ -72,6 +72,7 @@ struct nsys_state {
     std::int64_t tid, at;
   };
   std::vector<launch> launches;
+  std::map<int, std::int64_t> device_process;  // the process whose kernels a GPU ran
 
   void add(int device, std::int64_t start, std::int64_t end, std::int64_t stream,
            const std::string& name, kernel_class cls) {
@@ -91,15 +92,24 @@ std::string text_at(sqlite3_stmt* s, int col) {
   return t ? reinterpret_cast<const char*>(t) : "";
 }
 
+std::set<std::string> columns_of(sqlite3* db, const std::string& path, const std::string& table) {
+  std::set<std::string> cols;
+  query(db, path, "PRAGMA table_info(" + table + ")",
+        [&](sqlite3_stmt* s) { cols.insert(text_at(s, 1)); });
+  return cols;
+}
+
+// nsys's global ids put the process id above the low 24 bits (the thread's): a kernel's
+// globalPid and an NVTX range's globalTid name the same process when these bits agree.
+std::int64_t process_of(std::int64_t global_id) { return global_id >> 24; }
+
 // The SQL that joins `table`'s rows (alias t) with the CUPTI_ACTIVITY_KIND_RUNTIME call that
 // issued them, by correlationId: its columns r.start, r.globalTid, r.end and the join, or NULLs
 // where the export has no such table or column.
 std::pair<std::string, std::string> call_join(sqlite3* db, const std::string& path,
                                               const std::string& table, bool runtime) {
-  bool correlated = false;
-  query(db, path, "PRAGMA table_info(" + table + ")",
-        [&](sqlite3_stmt* s) { correlated = correlated || text_at(s, 1) == "correlationId"; });
-  if (!runtime || !correlated) return {", NULL, NULL, NULL", ""};
+  if (!runtime || !columns_of(db, path, table).count("correlationId"))
+    return {", NULL, NULL, NULL", ""};
   return {", r.start, r.globalTid, r.end",
           " LEFT JOIN CUPTI_ACTIVITY_KIND_RUNTIME r ON r.correlationId = t.correlationId"};
 }
@@ -114,8 +124,11 @@ std::int64_t issued_at(sqlite3_stmt* s, int col, bool calls) {
 void read_activity(sqlite3* db, nsys_state& st, const std::set<std::string>& tables) {
   const bool runtime = tables.count("CUPTI_ACTIVITY_KIND_RUNTIME") > 0;
   const auto [cols, join] = call_join(db, st.path, "CUPTI_ACTIVITY_KIND_KERNEL", runtime);
+  const std::string pid = columns_of(db, st.path, "CUPTI_ACTIVITY_KIND_KERNEL").count("globalPid")
+                              ? ", t.globalPid"
+                              : ", NULL";
   query(db, st.path,
-        "SELECT t.start, t.end, t.deviceId, t.streamId, s.value" + cols +
+        "SELECT t.start, t.end, t.deviceId, t.streamId, s.value" + cols + pid +
             " FROM CUPTI_ACTIVITY_KIND_KERNEL t JOIN StringIds s ON s.id = t.demangledName" + join,
         [&, calls = !join.empty()](sqlite3_stmt* s) {
           const std::string name = text_at(s, 4);
@@ -125,6 +138,8 @@ void read_activity(sqlite3* db, nsys_state& st, const std::set<std::string>& tab
                  sqlite3_column_int64(s, 3), name, cls);
           std::vector<gpu_event>& evs = st.by_device[device].events;
           evs.back().issued_ns = issued_at(s, 5, calls);
+          if (sqlite3_column_type(s, 8) != SQLITE_NULL)
+            st.device_process.try_emplace(device, process_of(sqlite3_column_int64(s, 8)));
           if (cls.cat == category::comm && sqlite3_column_type(s, 5) != SQLITE_NULL) {
             evs.back().launch_ns = sqlite3_column_int64(s, 7);
             st.launches.push_back(
@@ -155,22 +170,46 @@ void read_activity(sqlite3* db, nsys_state& st, const std::set<std::string>& tab
   }
 }
 
-std::vector<step_range> read_steps(sqlite3* db, const std::string& path,
-                                   const std::string& marker) {
-  std::vector<step_range> steps;
+// An NVTX step range and the process that opened it (-1: the export does not say).
+struct process_step {
+  std::int64_t process = -1;
+  step_range step;
+};
+
+std::vector<process_step> read_steps(sqlite3* db, const std::string& path,
+                                     const std::string& marker) {
+  std::vector<process_step> steps;
+  const std::string tid =
+      columns_of(db, path, "NVTX_EVENTS").count("globalTid") ? "n.globalTid" : "NULL";
   query(db, path,
-        "SELECT n.start, n.end, COALESCE(n.text, s.value, '') FROM NVTX_EVENTS n "
-        "LEFT JOIN StringIds s ON s.id = n.textId WHERE n.end IS NOT NULL AND n.end > n.start "
-        "ORDER BY n.start",
+        "SELECT n.start, n.end, COALESCE(n.text, s.value, ''), " + tid +
+            " FROM NVTX_EVENTS n LEFT JOIN StringIds s ON s.id = n.textId WHERE n.end IS NOT "
+            "NULL AND n.end > n.start ORDER BY n.start",
         [&](sqlite3_stmt* s) {
           const auto number =
               step_marker_number(text_at(s, 2), marker, static_cast<long long>(steps.size()));
-          if (number)
-            steps.push_back({*number, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)});
+          if (!number) return;
+          const bool known = sqlite3_column_type(s, 3) != SQLITE_NULL;
+          steps.push_back({known ? process_of(sqlite3_column_int64(s, 3)) : -1,
+                           {*number, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)}});
         });
-  std::sort(steps.begin(), steps.end(),
-            [](const step_range& a, const step_range& b) { return a.start_ns < b.start_ns; });
   return steps;
+}
+
+// A GPU's steps: those its own process marked, in an export of several processes; every step
+// where the export cannot tell which process ran the GPU or marked the steps.
+std::vector<step_range> steps_of(const std::vector<process_step>& all, const nsys_state& st,
+                                 int device) {
+  std::vector<step_range> mine, every;
+  const auto owner = st.device_process.find(device);
+  for (const process_step& p : all) {
+    every.push_back(p.step);
+    if (owner != st.device_process.end() && p.process == owner->second) mine.push_back(p.step);
+  }
+  std::vector<step_range>& out = mine.empty() ? every : mine;
+  std::sort(out.begin(), out.end(),
+            [](const step_range& a, const step_range& b) { return a.start_ns < b.start_ns; });
+  return out;
 }
 
 std::int64_t session_start(sqlite3* db, const std::string& path) {
@@ -200,9 +239,7 @@ struct nccl_range {
 
 // The JSON text of each NVTX row's payload: the column(s) this export has, or "" for none.
 std::string payload_sql(sqlite3* db, const std::string& path) {
-  std::set<std::string> cols;
-  query(db, path, "PRAGMA table_info(NVTX_EVENTS)",
-        [&](sqlite3_stmt* s) { cols.insert(text_at(s, 1)); });
+  const std::set<std::string> cols = columns_of(db, path, "NVTX_EVENTS");
   if (cols.count("jsonText") && cols.count("jsonTextId")) return "COALESCE(n.jsonText, j.value)";
   if (cols.count("jsonText")) return "n.jsonText";
   if (cols.count("jsonTextId")) return "j.value";
@@ -340,7 +377,7 @@ std::vector<rank_trace> read_nsys(const std::string& path, const std::string& st
   const db_ptr db = open_db(path);
   const std::set<std::string> tables = table_names(db.get(), path);
   check_tables(tables, path);
-  nsys_state st{path, {}, {}, {}};
+  nsys_state st{path, {}, {}, {}, {}};
   read_activity(db.get(), st, tables);
   if (st.by_device.empty()) throw config_error(path + ": no GPU kernels in the nsys export");
   int world_rank = -1, world_size = 0;
@@ -351,14 +388,14 @@ std::vector<rank_trace> read_nsys(const std::string& path, const std::string& st
     world_rank = world_rank_of(comms);
     for (const nsys_comm& c : comms) world_size = std::max(world_size, c.nranks);
   }
-  const std::vector<step_range> steps = tables.count("NVTX_EVENTS")
-                                            ? read_steps(db.get(), path, step_marker)
-                                            : std::vector<step_range>{};
+  const std::vector<process_step> steps = tables.count("NVTX_EVENTS")
+                                              ? read_steps(db.get(), path, step_marker)
+                                              : std::vector<process_step>{};
   const bool aligned = tables.count("TARGET_INFO_SESSION_START_TIME") > 0;
   const std::int64_t origin = aligned ? session_start(db.get(), path) : 0;
   std::vector<rank_trace> out;
   for (auto& [device, r] : st.by_device) {
-    r.steps = steps;
+    r.steps = steps_of(steps, st, device);
     if (st.by_device.size() == 1) r.rank = world_rank;
     r.world_size = world_size;
     r.clock_origin_ns = origin;

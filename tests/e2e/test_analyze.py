@@ -382,6 +382,37 @@ class AnalyzeNsys(TempDirTest):
             self.assertAlmostEqual(r["by_dim"]["tp"]["ms"], 0.070)
             self.assertNotIn("unknown", r["by_dim"])
 
+    def test_steps_of_each_process_in_one_export(self):
+        # One export of two processes (nsys profile of a launcher): process 100 runs GPU 0 and
+        # marks iterations [0, 1000) and [1000, 2000) us; process 200 runs GPU 1, its
+        # iterations start 500 us later. GPU 0's kernels at 100 and 700 us are both in its
+        # iteration 1, though process 200's iteration 1 began at 500.
+        path = self.path("node.sqlite")
+        con = sqlite3.connect(path)
+        c = con.cursor()
+        c.execute("CREATE TABLE StringIds (id INTEGER PRIMARY KEY, value TEXT)")
+        c.execute("INSERT INTO StringIds VALUES (1, 'sm90_xmma_gemm_bf16')")
+        c.execute("CREATE TABLE CUPTI_ACTIVITY_KIND_KERNEL (start INTEGER, end INTEGER, "
+                  "deviceId INTEGER, streamId INTEGER, correlationId INTEGER, "
+                  "globalPid INTEGER, demangledName INTEGER, shortName INTEGER)")
+        kernels = []
+        for dev, pid, offset in ((0, 100, 0), (1, 200, 500_000)):
+            for t in (100_000, 700_000, 1_100_000):
+                kernels.append((t + offset, t + offset + 50_000, dev, 7, 0, pid << 24, 1, 1))
+        c.executemany("INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL VALUES (?,?,?,?,?,?,?,?)", kernels)
+        c.execute("CREATE TABLE NVTX_EVENTS (start INTEGER, end INTEGER, eventType INTEGER, "
+                  "text TEXT, textId INTEGER, globalTid INTEGER)")
+        c.executemany("INSERT INTO NVTX_EVENTS VALUES (?,?,?,?,?,?)", [
+            (offset + i * 1_000_000, offset + (i + 1) * 1_000_000, 59, f"iteration {i + 1}",
+             None, (pid << 24) | 7)
+            for pid, offset in ((100, 0), (200, 500_000)) for i in range(2)])
+        con.commit()
+        con.close()
+        self.assertRuns(["analyze", path, "--json", self.path("a.json")])
+        for r in load(self.path("a.json"))["ranks"]:
+            self.assertEqual([s["step"] for s in r["steps"]], [1, 2])
+            self.assertEqual([s["kernels"] for s in r["steps"]], [2, 1])
+
     def test_files_without_session_start_cannot_be_aligned(self):
         a = make_nsys(self.path("a.sqlite"))
         b = make_nsys(self.path("b.sqlite"), tables=("kernel",))
