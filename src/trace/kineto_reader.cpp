@@ -217,8 +217,7 @@ class kineto_sax {
   std::map<std::int64_t, std::vector<comm_op>> comm_ops_;  // by thread
   void keep_comm_op();
   void group_from_comm_op(gpu_event& e, const call& c);
-  std::unordered_map<std::int64_t, call> calls_;                    // by correlation id
-  std::vector<std::pair<std::size_t, std::int64_t>> correlations_;  // event index, correlation
+  std::unordered_map<std::int64_t, call> calls_;  // by correlation id
 };
 
 void kineto_sax::commit() {
@@ -259,7 +258,9 @@ void kineto_sax::commit_gpu(kernel_class cls) {
   e.name_id = intern_name(ev_.name);
   if (!ev_.group_text.empty()) ev_.group = integers_in(ev_.group_text);
   if (!ev_.group.empty()) e.group_id = intern_group(std::move(ev_.group));
-  if (ev_.correlation >= 0) correlations_.emplace_back(out_.events.size(), ev_.correlation);
+  // Until attach_launches, issued_ns holds the correlation id (-1: none), which costs no memory
+  // of its own in a trace of millions of kernels.
+  e.issued_ns = ev_.correlation;
   out_.events.push_back(e);
 }
 
@@ -271,11 +272,11 @@ void kineto_sax::attach_launches() {
   for (auto& [tid, ops] : comm_ops_)
     std::sort(ops.begin(), ops.end(),
               [](const comm_op& a, const comm_op& b) { return a.start < b.start; });
-  for (const auto& [index, correlation] : correlations_) {
-    gpu_event& e = out_.events[index];
-    const auto it = calls_.find(correlation);
+  for (gpu_event& e : out_.events) {
+    if (e.issued_ns < 0) continue;  // no correlation: issued_ns stays "unknown"
+    const auto it = calls_.find(e.issued_ns);
     if (it == calls_.end()) {
-      if (!calls_.empty()) e.issued_ns = issued_before_trace;
+      e.issued_ns = calls_.empty() ? -1 : issued_before_trace;
       continue;
     }
     e.issued_ns = it->second.start;

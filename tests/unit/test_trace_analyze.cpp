@@ -353,6 +353,12 @@ TEST(TraceKineto, StepsOwnWhatTheirCpuRangeIssued) {
   EXPECT_NEAR(m.steps[0].t.memory_ms, 0.020, 1e-9);
   EXPECT_EQ(m.steps[1].t.kernels, 1);
   EXPECT_NEAR(m.steps[1].t.compute_ms, 0.050, 1e-9);
+  // A trace without calls: its kernels' correlations place nothing; their GPU starts do.
+  write_text(
+      p, trace_text(0, {step(1, 0, 100), step(2, 100, 100), kernel("gemm", 150, 10, 7, corr(1))}));
+  const rank_metrics bare = measure_rank(read_kineto(p), {});
+  ASSERT_EQ(bare.steps.size(), 1u);
+  EXPECT_EQ(bare.steps[0].number, 2);
 }
 
 // Communication without process-group args takes those of PyTorch's record_param_comms CPU op
