@@ -103,7 +103,10 @@ class analyze_command final : public command {
     for (const std::string& f : trace::expand_inputs(req_.inputs)) inputs.push_back({"TRACE", f});
     const std::string md = report_dir_.empty() ? "" : report_dir_ + "/report.md";
     const std::string doc_path = report_dir_.empty() ? "" : report_dir_ + "/analysis.json";
-    check_output_paths({{"--json", json_}, {"--report", md}, {"--report", doc_path}}, inputs);
+    const std::string strip = report_dir_.empty() ? "" : report_dir_ + "/timeline.json";
+    check_output_paths(
+        {{"--json", json_}, {"--report", md}, {"--report", doc_path}, {"--report", strip}}, inputs);
+    req_.timelines = !report_dir_.empty();
     // Read first, so that a baseline of another kind stops before the traces are read.
     const ordered_json baseline = expect_.empty() ? ordered_json() : read_document(expect_);
     if (!expect_.empty() && schema_of(baseline) != trace::analysis_schema_v1)
@@ -150,12 +153,15 @@ class analyze_command final : public command {
     return trace::prediction_to_json(parts, model_, gpu);
   }
 
-  // The document, then the pictures drawn from it, then report.md naming them.
+  // The document and the timelines, then the pictures drawn from them, then report.md naming
+  // them.
   void write_analysis_report(const trace::analysis& a, const ordered_json& doc,
                              const std::string& doc_path, const std::string& md) const {
     write_file_atomic(doc_path, dump_json(doc, 2) + "\n");
-    const plot_outcome p =
-        run_plot_script("analyze_plots.py", {"--out", report_dir_, "--analysis", doc_path});
+    const std::string strip = report_dir_ + "/timeline.json";
+    write_file_atomic(strip, dump_json(trace::timelines_to_json(a)) + "\n");
+    const plot_outcome p = run_plot_script(
+        "analyze_plots.py", {"--out", report_dir_, "--analysis", doc_path, "--timeline", strip});
     std::vector<std::pair<std::string, std::string>> figures;
     for (const figure& f : p.figures) figures.emplace_back(f.file, f.caption);
     write_file_atomic(md, trace::analysis_markdown(a, figures, p.problem));

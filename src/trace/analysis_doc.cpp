@@ -105,4 +105,39 @@ ordered_json analysis_to_json(const analysis& a) {
   return j;
 }
 
+namespace {
+
+// Nanoseconds to milliseconds, kept to the nanosecond.
+double ms6(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+ordered_json intervals_json(const std::vector<interval>& v) {
+  ordered_json j = ordered_json::array();
+  for (const interval& iv : v) j.push_back({ms6(iv.first), ms6(iv.second)});
+  return j;
+}
+
+}  // namespace
+
+ordered_json timelines_to_json(const analysis& a) {
+  ordered_json doc;
+  doc["source"] = "MEASURED";
+  doc["inputs"] = a.files;
+  doc["ranks"] = ordered_json::array();
+  for (const rank_metrics& r : a.ranks) {
+    if (!r.timeline) continue;
+    const rank_timeline& t = *r.timeline;
+    ordered_json j;
+    j["rank"] = r.rank;
+    j["file"] = r.file;
+    j["step"] = t.step < 0 ? ordered_json() : ordered_json(t.step);
+    j["device"] = t.device;
+    j["compute_ms"] = intervals_json(t.compute);
+    j["comm_ms"] = intervals_json(t.comm);
+    j["exposed_ms"] = intervals_json(t.exposed);
+    j["truncated"] = t.truncated;
+    doc["ranks"].push_back(j);
+  }
+  return doc;
+}
+
 }  // namespace ob::trace

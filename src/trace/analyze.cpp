@@ -153,6 +153,7 @@ analysis analyze_traces(const analyze_request& req) {
       if (!t.clock_known && (unaligned.empty() || unaligned.back() != f)) unaligned.push_back(f);
       measure_options opt;
       opt.last_steps = req.last_steps;
+      opt.timeline = req.timelines && a.ranks.size() < max_timeline_ranks;
       if (given) {
         opt.layout = resolve_layout(
             *given, world_of(*given, t.world_size, static_cast<int>(a.files.size())));

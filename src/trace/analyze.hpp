@@ -18,7 +18,10 @@ struct analyze_request {
   std::string layout;               // --layout text; "" for none
   int last_steps = 0;               // --steps K
   std::string step_marker;          // --step-marker NAME; "" for the built-in markers
+  bool timelines = false;           // keep the first max_timeline_ranks ranks' timelines
 };
+
+inline constexpr std::size_t max_timeline_ranks = 16;
 
 struct analysis_summary {
   stats step_ms;          // step spans over every rank and step (rank spans without steps)
@@ -46,6 +49,9 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
 analysis analyze_traces(const analyze_request& req);
 
 ordered_json analysis_to_json(const analysis& a);
+// The kept timelines (rank_timeline), for the report's kernel-level strip: times in ms from
+// each window's first activity, labelled MEASURED with the files.
+ordered_json timelines_to_json(const analysis& a);
 // The table: ≤ 200 columns, labelled MEASURED with the files it comes from.
 std::string format_analysis(const analysis& a);
 

@@ -38,4 +38,20 @@ std::int64_t uncovered_length(const std::vector<interval>& a, const std::vector<
   return exposed;
 }
 
+std::vector<interval> uncovered_intervals(const std::vector<interval>& a,
+                                          const std::vector<interval>& b) {
+  std::vector<interval> out;
+  std::size_t j = 0;
+  for (const interval& iv : a) {
+    while (j < b.size() && b[j].second <= iv.first) ++j;
+    std::int64_t at = iv.first;
+    for (std::size_t k = j; k < b.size() && b[k].first < iv.second; ++k) {
+      if (b[k].first > at) out.emplace_back(at, b[k].first);
+      at = std::max(at, b[k].second);
+    }
+    if (at < iv.second) out.emplace_back(at, iv.second);
+  }
+  return out;
+}
+
 }  // namespace ob::trace

@@ -16,5 +16,8 @@ std::vector<interval> merge_intervals(std::vector<interval> v);
 std::int64_t covered_length(const std::vector<interval>& merged);
 // Length of `a` not covered by `b`; both merged.
 std::int64_t uncovered_length(const std::vector<interval>& a, const std::vector<interval>& b);
+// The parts of `a` not covered by `b`, as sorted disjoint intervals; both merged.
+std::vector<interval> uncovered_intervals(const std::vector<interval>& a,
+                                          const std::vector<interval>& b);
 
 }  // namespace ob::trace

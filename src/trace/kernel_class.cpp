@@ -18,7 +18,7 @@ struct rule {
   kernel_kind kind;
 };
 
-constexpr std::string_view nccl = "nccldevkernel_|ncclkernel_";
+constexpr std::string_view nccl = "nccldevkernel_|ncclkernel_|rccl";
 constexpr std::string_view ep = "deep_ep|deepep|hybrid_ep|hybridep";
 
 constexpr rule rules[] = {

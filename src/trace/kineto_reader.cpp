@@ -204,8 +204,20 @@ class kineto_sax {
   raw_event ev_;
   std::unordered_map<std::string, int> name_ids_;
   std::map<std::vector<int>, int> group_ids_;
-  std::unordered_map<std::int64_t, std::int64_t> launch_end_;  // correlation -> launch call end
-  std::vector<std::pair<std::size_t, std::int64_t>> comm_correlations_;
+  struct call {
+    std::int64_t start = 0, end = 0, tid = -1;
+    bool launch = false;  // a kernel launch (not a memcpy or memset call)
+  };
+  // A CPU op with process-group args (PyTorch's record_param_comms around each c10d call).
+  struct comm_op {
+    std::int64_t start = 0, end = 0;
+    int group_id = -1;
+    std::string collective;
+  };
+  std::map<std::int64_t, std::vector<comm_op>> comm_ops_;  // by thread
+  void keep_comm_op();
+  void group_from_comm_op(gpu_event& e, const call& c);
+  std::unordered_map<std::int64_t, call> calls_;  // by correlation id
 };
 
 void kineto_sax::commit() {
@@ -214,14 +226,17 @@ void kineto_sax::commit() {
   const bool annotation = gpu_side || ev_.cat == "user_annotation" || ev_.cat == "cpu_op" ||
                           ev_.cat == "python_function";
   if (annotation) {
+    if (ev_.cat == "cpu_op" && (!ev_.group.empty() || !ev_.group_text.empty())) keep_comm_op();
     std::vector<step_range>& steps = gpu_side ? gpu_steps : cpu_steps;
     const auto n = step_marker_number(ev_.name, marker_, static_cast<long long>(steps.size()));
     if (n) steps.push_back({*n, ev_.ts_ns, ev_.ts_ns + ev_.dur_ns});
     return;
   }
   if (ev_.cat == "cuda_runtime" || ev_.cat == "cuda_driver") {
-    if (ev_.correlation >= 0 && ev_.name.find("Launch") != std::string::npos)
-      launch_end_[ev_.correlation] = ev_.ts_ns + ev_.dur_ns;
+    const bool launch = ev_.name.find("Launch") != std::string::npos;
+    if (ev_.correlation >= 0 && (launch || ev_.name.find("Memcpy") != std::string::npos ||
+                                 ev_.name.find("Memset") != std::string::npos))
+      calls_[ev_.correlation] = {ev_.ts_ns, ev_.ts_ns + ev_.dur_ns, ev_.tid, launch};
     return;
   }
   if (ev_.cat == "kernel" || ev_.cat == "Kernel")
@@ -243,17 +258,57 @@ void kineto_sax::commit_gpu(kernel_class cls) {
   e.name_id = intern_name(ev_.name);
   if (!ev_.group_text.empty()) ev_.group = integers_in(ev_.group_text);
   if (!ev_.group.empty()) e.group_id = intern_group(std::move(ev_.group));
-  if (cls.cat == category::comm && ev_.correlation >= 0)
-    comm_correlations_.emplace_back(out_.events.size(), ev_.correlation);
+  // Until attach_launches, issued_ns holds the correlation id (-1: none), which costs no memory
+  // of its own in a trace of millions of kernels.
+  e.issued_ns = ev_.correlation;
   out_.events.push_back(e);
 }
 
-// The launch call of each communication kernel, by CUPTI's correlation id (either may come first
-// in the file).
+// The CPU call that issued each GPU activity, by CUPTI's correlation id (either may come first in
+// the file): its start places the activity in a step, and a communication kernel's launch end
+// is where its queue wait begins (docs/ANALYZE.md §6). A trace that records calls but not an
+// activity's issued it before the profile's window.
 void kineto_sax::attach_launches() {
-  for (const auto& [index, correlation] : comm_correlations_)
-    if (const auto it = launch_end_.find(correlation); it != launch_end_.end())
-      out_.events[index].launch_ns = it->second;
+  for (auto& [tid, ops] : comm_ops_)
+    std::sort(ops.begin(), ops.end(),
+              [](const comm_op& a, const comm_op& b) { return a.start < b.start; });
+  for (gpu_event& e : out_.events) {
+    if (e.issued_ns < 0) continue;  // no correlation: issued_ns stays "unknown"
+    const auto it = calls_.find(e.issued_ns);
+    if (it == calls_.end()) {
+      e.issued_ns = calls_.empty() ? -1 : issued_before_trace;
+      continue;
+    }
+    e.issued_ns = it->second.start;
+    if (e.cls.cat == category::comm && it->second.launch) e.launch_ns = it->second.end;
+    if (e.cls.cat == category::comm && e.group_id < 0) group_from_comm_op(e, it->second);
+  }
+}
+
+void kineto_sax::keep_comm_op() {
+  if (!ev_.group_text.empty()) ev_.group = integers_in(ev_.group_text);
+  if (ev_.group.empty()) return;
+  comm_ops_[ev_.tid].push_back(
+      {ev_.ts_ns, ev_.ts_ns + ev_.dur_ns, intern_group(std::move(ev_.group)), ev_.collective});
+}
+
+// Communication without process-group args of its own (a peer copy, or a kernel of a PyTorch
+// that writes them on the CPU op only) takes those of the innermost CPU op with them that
+// encloses its issuing call on the same thread; a kernel's kind follows that op's collective.
+void kineto_sax::group_from_comm_op(gpu_event& e, const call& c) {
+  const auto ops = comm_ops_.find(c.tid);
+  if (ops == comm_ops_.end()) return;
+  // Sorted by start (attach_launches): the latest-starting op that contains the call is the
+  // innermost; ops nest only a few deep, so a short look back finds it.
+  const std::vector<comm_op>& v = ops->second;
+  auto it = std::upper_bound(v.begin(), v.end(), c.start,
+                             [](std::int64_t t, const comm_op& op) { return t < op.start; });
+  const comm_op* inner = nullptr;
+  for (int back = 0; it != v.begin() && back < 8 && !inner; ++back)
+    if (--it; c.start <= it->end) inner = &*it;
+  if (!inner) return;
+  e.group_id = inner->group_id;
+  if (e.cls.kind != kernel_kind::p2p_copy) e.cls = refine_by_collective(e.cls, inner->collective);
 }
 
 int kineto_sax::intern_name(std::string& name) {
@@ -277,6 +332,7 @@ void shift_clock(rank_trace& t, std::int64_t base) {
   for (gpu_event& e : t.events) {
     e.start_ns += base, e.end_ns += base;
     if (e.launch_ns >= 0) e.launch_ns += base;
+    if (e.issued_ns >= 0) e.issued_ns += base;
   }
 }
 
@@ -298,7 +354,8 @@ rank_trace read_kineto(const std::string& path, const std::string& step_marker) 
     throw config_error(path +
                        ": no GPU kernels in the trace (was the profiler run with "
                        "ProfilerActivity.CUDA?)");
-  out.steps = sax.cpu_steps.empty() ? std::move(sax.gpu_steps) : std::move(sax.cpu_steps);
+  out.steps_on_cpu = !sax.cpu_steps.empty() || sax.gpu_steps.empty();
+  out.steps = out.steps_on_cpu ? std::move(sax.cpu_steps) : std::move(sax.gpu_steps);
   for (step_range& st : out.steps) st.start_ns += sax.base_ns, st.end_ns += sax.base_ns;
   std::sort(out.steps.begin(), out.steps.end(),
             [](const step_range& a, const step_range& b) { return a.start_ns < b.start_ns; });

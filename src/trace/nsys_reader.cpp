@@ -64,13 +64,15 @@ struct nsys_state {
     if (r.file.empty()) r.file = path, r.format = "nsys";
     return r;
   }
-  // Communication kernels' launches (thread, time), to find their NCCL range.
+  // Communication kernels' and peer copies' issuing calls (thread, time), to find their NCCL
+  // range.
   struct launch {
     int device;
     std::size_t index;
     std::int64_t tid, at;
   };
   std::vector<launch> launches;
+  std::map<int, std::int64_t> device_process;  // the process whose kernels a GPU ran
 
   void add(int device, std::int64_t start, std::int64_t end, std::int64_t stream,
            const std::string& name, kernel_class cls) {
@@ -90,63 +92,124 @@ std::string text_at(sqlite3_stmt* s, int col) {
   return t ? reinterpret_cast<const char*>(t) : "";
 }
 
+std::set<std::string> columns_of(sqlite3* db, const std::string& path, const std::string& table) {
+  std::set<std::string> cols;
+  query(db, path, "PRAGMA table_info(" + table + ")",
+        [&](sqlite3_stmt* s) { cols.insert(text_at(s, 1)); });
+  return cols;
+}
+
+// nsys's global ids put the process id above the low 24 bits (the thread's): a kernel's
+// globalPid and an NVTX range's globalTid name the same process when these bits agree.
+std::int64_t process_of(std::int64_t global_id) { return global_id >> 24; }
+
+// The SQL that joins `table`'s rows (alias t) with the CUPTI_ACTIVITY_KIND_RUNTIME call that
+// issued them, by correlationId: its columns r.start, r.globalTid, r.end and the join, or NULLs
+// where the export has no such table or column.
+std::pair<std::string, std::string> call_join(sqlite3* db, const std::string& path,
+                                              const std::string& table, bool runtime) {
+  if (!runtime || !columns_of(db, path, table).count("correlationId"))
+    return {", NULL, NULL, NULL", ""};
+  return {", r.start, r.globalTid, r.end",
+          " LEFT JOIN CUPTI_ACTIVITY_KIND_RUNTIME r ON r.correlationId = t.correlationId"};
+}
+
+// The issuing call's start (column `col`); with calls recorded but not this one's, the activity
+// was issued before the capture began (trace_types.hpp).
+std::int64_t issued_at(sqlite3_stmt* s, int col, bool calls) {
+  if (sqlite3_column_type(s, col) != SQLITE_NULL) return sqlite3_column_int64(s, col);
+  return calls ? issued_before_trace : -1;
+}
+
 void read_activity(sqlite3* db, nsys_state& st, const std::set<std::string>& tables) {
   const bool runtime = tables.count("CUPTI_ACTIVITY_KIND_RUNTIME") > 0;
-  const std::string launch_cols = runtime ? ", r.start, r.globalTid, r.end" : ", NULL, NULL, NULL";
-  const std::string launch_join =
-      runtime ? " LEFT JOIN CUPTI_ACTIVITY_KIND_RUNTIME r ON r.correlationId = k.correlationId"
-              : "";
+  const auto [cols, join] = call_join(db, st.path, "CUPTI_ACTIVITY_KIND_KERNEL", runtime);
+  const std::string pid = columns_of(db, st.path, "CUPTI_ACTIVITY_KIND_KERNEL").count("globalPid")
+                              ? ", t.globalPid"
+                              : ", NULL";
   query(db, st.path,
-        "SELECT k.start, k.end, k.deviceId, k.streamId, s.value" + launch_cols +
-            " FROM CUPTI_ACTIVITY_KIND_KERNEL k JOIN StringIds s ON s.id = k.demangledName" +
-            launch_join,
-        [&](sqlite3_stmt* s) {
+        "SELECT t.start, t.end, t.deviceId, t.streamId, s.value" + cols + pid +
+            " FROM CUPTI_ACTIVITY_KIND_KERNEL t JOIN StringIds s ON s.id = t.demangledName" + join,
+        [&, calls = !join.empty()](sqlite3_stmt* s) {
           const std::string name = text_at(s, 4);
           const kernel_class cls = classify_kernel(name);
           const int device = sqlite3_column_int(s, 2);
           st.add(device, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
                  sqlite3_column_int64(s, 3), name, cls);
+          std::vector<gpu_event>& evs = st.by_device[device].events;
+          evs.back().issued_ns = issued_at(s, 5, calls);
+          if (sqlite3_column_type(s, 8) != SQLITE_NULL)
+            st.device_process.try_emplace(device, process_of(sqlite3_column_int64(s, 8)));
           if (cls.cat == category::comm && sqlite3_column_type(s, 5) != SQLITE_NULL) {
-            std::vector<gpu_event>& evs = st.by_device[device].events;
             evs.back().launch_ns = sqlite3_column_int64(s, 7);
             st.launches.push_back(
                 {device, evs.size() - 1, sqlite3_column_int64(s, 6), sqlite3_column_int64(s, 5)});
           }
         });
   // CUPTI's copy kind 10 is peer-to-peer (CUpti_ActivityMemcpyKind).
-  if (tables.count("CUPTI_ACTIVITY_KIND_MEMCPY"))
+  for (const bool copy : {true, false}) {
+    const std::string table = copy ? "CUPTI_ACTIVITY_KIND_MEMCPY" : "CUPTI_ACTIVITY_KIND_MEMSET";
+    if (!tables.count(table)) continue;
+    const auto [ccols, cjoin] = call_join(db, st.path, table, runtime);
     query(db, st.path,
-          "SELECT start, end, deviceId, streamId, copyKind FROM CUPTI_ACTIVITY_KIND_MEMCPY",
-          [&](sqlite3_stmt* s) {
-            const bool peer = sqlite3_column_int(s, 4) == 10;
-            st.add(sqlite3_column_int(s, 2), sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                   sqlite3_column_int64(s, 3), peer ? "Memcpy PtoP" : "Memcpy",
-                   classify_copy(peer));
+          "SELECT t.start, t.end, t.deviceId, t.streamId, " +
+              std::string(copy ? "t.copyKind" : "0") + ccols + " FROM " + table + " t" + cjoin,
+          [&, calls = !cjoin.empty()](sqlite3_stmt* s) {
+            const bool peer = copy && sqlite3_column_int(s, 4) == 10;
+            const int device = sqlite3_column_int(s, 2);
+            st.add(device, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                   sqlite3_column_int64(s, 3), copy ? (peer ? "Memcpy PtoP" : "Memcpy") : "Memset",
+                   copy ? classify_copy(peer) : classify_memset());
+            std::vector<gpu_event>& evs = st.by_device[device].events;
+            evs.back().issued_ns = issued_at(s, 5, calls);
+            // A peer copy (a copy-engine collective or p2p) joins its NCCL range as kernels do.
+            if (peer && sqlite3_column_type(s, 5) != SQLITE_NULL)
+              st.launches.push_back(
+                  {device, evs.size() - 1, sqlite3_column_int64(s, 6), sqlite3_column_int64(s, 5)});
           });
-  if (tables.count("CUPTI_ACTIVITY_KIND_MEMSET"))
-    query(db, st.path, "SELECT start, end, deviceId, streamId FROM CUPTI_ACTIVITY_KIND_MEMSET",
-          [&](sqlite3_stmt* s) {
-            st.add(sqlite3_column_int(s, 2), sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                   sqlite3_column_int64(s, 3), "Memset", classify_memset());
-          });
+  }
 }
 
-std::vector<step_range> read_steps(sqlite3* db, const std::string& path,
-                                   const std::string& marker) {
-  std::vector<step_range> steps;
+// An NVTX step range and the process that opened it (-1: the export does not say).
+struct process_step {
+  std::int64_t process = -1;
+  step_range step;
+};
+
+std::vector<process_step> read_steps(sqlite3* db, const std::string& path,
+                                     const std::string& marker) {
+  std::vector<process_step> steps;
+  const std::string tid =
+      columns_of(db, path, "NVTX_EVENTS").count("globalTid") ? "n.globalTid" : "NULL";
   query(db, path,
-        "SELECT n.start, n.end, COALESCE(n.text, s.value, '') FROM NVTX_EVENTS n "
-        "LEFT JOIN StringIds s ON s.id = n.textId WHERE n.end IS NOT NULL AND n.end > n.start "
-        "ORDER BY n.start",
+        "SELECT n.start, n.end, COALESCE(n.text, s.value, ''), " + tid +
+            " FROM NVTX_EVENTS n LEFT JOIN StringIds s ON s.id = n.textId WHERE n.end IS NOT "
+            "NULL AND n.end > n.start ORDER BY n.start",
         [&](sqlite3_stmt* s) {
           const auto number =
               step_marker_number(text_at(s, 2), marker, static_cast<long long>(steps.size()));
-          if (number)
-            steps.push_back({*number, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)});
+          if (!number) return;
+          const bool known = sqlite3_column_type(s, 3) != SQLITE_NULL;
+          steps.push_back({known ? process_of(sqlite3_column_int64(s, 3)) : -1,
+                           {*number, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1)}});
         });
-  std::sort(steps.begin(), steps.end(),
-            [](const step_range& a, const step_range& b) { return a.start_ns < b.start_ns; });
   return steps;
+}
+
+// A GPU's steps: those its own process marked, in an export of several processes; every step
+// where the export cannot tell which process ran the GPU or marked the steps.
+std::vector<step_range> steps_of(const std::vector<process_step>& all, const nsys_state& st,
+                                 int device) {
+  std::vector<step_range> mine, every;
+  const auto owner = st.device_process.find(device);
+  for (const process_step& p : all) {
+    every.push_back(p.step);
+    if (owner != st.device_process.end() && p.process == owner->second) mine.push_back(p.step);
+  }
+  std::vector<step_range>& out = mine.empty() ? every : mine;
+  std::sort(out.begin(), out.end(),
+            [](const step_range& a, const step_range& b) { return a.start_ns < b.start_ns; });
+  return out;
 }
 
 std::int64_t session_start(sqlite3* db, const std::string& path) {
@@ -176,9 +239,7 @@ struct nccl_range {
 
 // The JSON text of each NVTX row's payload: the column(s) this export has, or "" for none.
 std::string payload_sql(sqlite3* db, const std::string& path) {
-  std::set<std::string> cols;
-  query(db, path, "PRAGMA table_info(NVTX_EVENTS)",
-        [&](sqlite3_stmt* s) { cols.insert(text_at(s, 1)); });
+  const std::set<std::string> cols = columns_of(db, path, "NVTX_EVENTS");
   if (cols.count("jsonText") && cols.count("jsonTextId")) return "COALESCE(n.jsonText, j.value)";
   if (cols.count("jsonText")) return "n.jsonText";
   if (cols.count("jsonTextId")) return "j.value";
@@ -316,7 +377,7 @@ std::vector<rank_trace> read_nsys(const std::string& path, const std::string& st
   const db_ptr db = open_db(path);
   const std::set<std::string> tables = table_names(db.get(), path);
   check_tables(tables, path);
-  nsys_state st{path, {}, {}, {}};
+  nsys_state st{path, {}, {}, {}, {}};
   read_activity(db.get(), st, tables);
   if (st.by_device.empty()) throw config_error(path + ": no GPU kernels in the nsys export");
   int world_rank = -1, world_size = 0;
@@ -327,14 +388,14 @@ std::vector<rank_trace> read_nsys(const std::string& path, const std::string& st
     world_rank = world_rank_of(comms);
     for (const nsys_comm& c : comms) world_size = std::max(world_size, c.nranks);
   }
-  const std::vector<step_range> steps = tables.count("NVTX_EVENTS")
-                                            ? read_steps(db.get(), path, step_marker)
-                                            : std::vector<step_range>{};
+  const std::vector<process_step> steps = tables.count("NVTX_EVENTS")
+                                              ? read_steps(db.get(), path, step_marker)
+                                              : std::vector<process_step>{};
   const bool aligned = tables.count("TARGET_INFO_SESSION_START_TIME") > 0;
   const std::int64_t origin = aligned ? session_start(db.get(), path) : 0;
   std::vector<rank_trace> out;
   for (auto& [device, r] : st.by_device) {
-    r.steps = steps;
+    r.steps = steps_of(steps, st, device);
     if (st.by_device.size() == 1) r.rank = world_rank;
     r.world_size = world_size;
     r.clock_origin_ns = origin;
@@ -342,6 +403,7 @@ std::vector<rank_trace> read_nsys(const std::string& path, const std::string& st
     for (gpu_event& e : r.events) {
       e.start_ns += origin, e.end_ns += origin;
       if (e.launch_ns >= 0) e.launch_ns += origin;
+      if (e.issued_ns >= 0) e.issued_ns += origin;
     }
     for (step_range& s : r.steps) s.start_ns += origin, s.end_ns += origin;
     std::sort(r.events.begin(), r.events.end(),

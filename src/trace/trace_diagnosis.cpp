@@ -13,10 +13,10 @@ constexpr double ns_to_ms = 1e-6;
 
 // The step an activity belongs to (as trace_metrics splits them); -1 before the first step, and
 // 0 for every activity when no step is marked.
-long step_of(const rank_trace& r, std::int64_t start) {
+long step_of(const rank_trace& r, std::int64_t at) {
   if (r.steps.empty()) return 0;
   const auto it =
-      std::upper_bound(r.steps.begin(), r.steps.end(), start,
+      std::upper_bound(r.steps.begin(), r.steps.end(), at,
                        [](std::int64_t t, const step_range& s) { return t < s.start_ns; });
   return static_cast<long>(it - r.steps.begin()) - 1;
 }
@@ -60,7 +60,7 @@ std::string cause_of(const rank_trace& r, const gpu_event& e, const device_view&
   if (d.compute_streams.count(e.stream)) return "serialized_same_stream";
   if (std::string waited = launch_wait_cause(e, d); !waited.empty()) return waited;
   const std::string dim = e.group_id < 0 ? "unknown" : dims[static_cast<std::size_t>(e.group_id)];
-  const auto last = d.last_compute_end.find(step_of(r, e.start_ns));
+  const auto last = d.last_compute_end.find(step_of(r, step_time(r, e)));
   if (last == d.last_compute_end.end() || e.start_ns >= last->second)
     return dim.find("dp") != std::string::npos ? "late_bucket" : "tail_not_overlapped";
   if (e.cls.kind == kernel_kind::send_recv || dim.find("pp") != std::string::npos) return "bubble";
@@ -84,17 +84,8 @@ void diagnose_device(const rank_trace& r, device_view& d, const std::vector<std:
   for (auto& [stream, ks] : d.by_stream) std::sort(ks.begin(), ks.end());
   std::vector<interval> comm;
   for (const gpu_event* e : d.comm) comm.emplace_back(e->start_ns, e->end_ns);
-  std::vector<interval> exposed;  // comm union minus compute union, as intervals
-  std::size_t k0 = 0;
-  for (const interval& c : merge_intervals(std::move(comm))) {
-    while (k0 < compute.size() && compute[k0].second <= c.first) ++k0;
-    std::int64_t at = c.first;
-    for (std::size_t k = k0; k < compute.size() && compute[k].first < c.second; ++k) {
-      if (compute[k].first > at) exposed.emplace_back(at, compute[k].first);
-      at = std::max(at, compute[k].second);
-    }
-    if (at < c.second) exposed.emplace_back(at, c.second);
-  }
+  const std::vector<interval> exposed =
+      uncovered_intervals(merge_intervals(std::move(comm)), compute);
   std::sort(d.comm.begin(), d.comm.end(),
             [](const gpu_event* a, const gpu_event* b) { return a->start_ns < b->start_ns; });
   std::int64_t claimed = std::numeric_limits<std::int64_t>::min();
@@ -120,7 +111,7 @@ exposure_causes diagnose_exposure(const rank_trace& r, const std::vector<const g
     if (e->cls.cat != category::compute) continue;
     d.compute.emplace_back(e->start_ns, e->end_ns);
     d.compute_streams.insert(e->stream);
-    std::int64_t& last = d.last_compute_end[step_of(r, e->start_ns)];
+    std::int64_t& last = d.last_compute_end[step_of(r, step_time(r, *e))];
     last = std::max(last, e->end_ns);
   }
   exposure_causes out;

@@ -1,6 +1,7 @@
 #include "trace/trace_metrics.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "trace/intervals.hpp"
 
@@ -83,11 +84,51 @@ std::vector<std::vector<const gpu_event*>> split_by_step(const rank_trace& r) {
   std::vector<std::int64_t> starts;
   for (const step_range& s : r.steps) starts.push_back(s.start_ns);
   for (const gpu_event& e : r.events) {
-    const auto it = std::upper_bound(starts.begin(), starts.end(), e.start_ns);
+    const auto it = std::upper_bound(starts.begin(), starts.end(), step_time(r, e));
     if (it == starts.begin()) continue;
     out[static_cast<std::size_t>(it - starts.begin() - 1)].push_back(&e);
   }
   return out;
+}
+
+// At most max_timeline_intervals of `v`, relative to `origin`.
+std::vector<interval> window(std::vector<interval> v, std::int64_t origin, bool& truncated) {
+  if (v.size() > max_timeline_intervals) v.resize(max_timeline_intervals), truncated = true;
+  for (interval& iv : v) iv.first -= origin, iv.second -= origin;
+  return v;
+}
+
+rank_timeline timeline_of(const std::vector<const gpu_event*>& evs, long long step) {
+  rank_timeline tl;
+  tl.step = step;
+  tl.device = evs.front()->device;
+  for (const gpu_event* e : evs) tl.device = std::min(tl.device, e->device);
+  std::vector<interval> compute, comm;
+  tl.origin_ns = std::numeric_limits<std::int64_t>::max();
+  for (const gpu_event* e : evs) {
+    if (e->device != tl.device) continue;
+    tl.origin_ns = std::min(tl.origin_ns, e->start_ns);
+    if (e->cls.cat == category::compute) compute.emplace_back(e->start_ns, e->end_ns);
+    if (e->cls.cat == category::comm) comm.emplace_back(e->start_ns, e->end_ns);
+  }
+  compute = merge_intervals(std::move(compute));
+  comm = merge_intervals(std::move(comm));
+  tl.exposed = window(uncovered_intervals(comm, compute), tl.origin_ns, tl.truncated);
+  tl.compute = window(std::move(compute), tl.origin_ns, tl.truncated);
+  tl.comm = window(std::move(comm), tl.origin_ns, tl.truncated);
+  return tl;
+}
+
+// The step of median span among the kept ones (index into per_step), or -1 without steps.
+long median_step(const std::vector<std::vector<const gpu_event*>>& per_step,
+                 const std::vector<step_metrics>& steps, std::size_t first_step) {
+  std::vector<std::pair<double, long>> spans;
+  std::size_t k = 0;
+  for (std::size_t i = first_step; i < per_step.size(); ++i)
+    if (!per_step[i].empty()) spans.emplace_back(steps[k++].t.span_ms, static_cast<long>(i));
+  if (spans.empty()) return -1;
+  std::nth_element(spans.begin(), spans.begin() + static_cast<long>(spans.size() / 2), spans.end());
+  return spans[spans.size() / 2].second;
 }
 
 }  // namespace
@@ -116,6 +157,12 @@ rank_metrics measure_rank(const rank_trace& r, const measure_options& opt) {
     step_metrics s{r.steps[i].number, {}};
     measure_events(r, per_step[i], dims, opt, nullptr, s.t);
     m.steps.push_back(s);
+  }
+  if (opt.timeline && !kept.empty()) {
+    const long i = median_step(per_step, m.steps, first_step);
+    m.timeline = i < 0 ? timeline_of(kept, -1)
+                       : timeline_of(per_step[static_cast<std::size_t>(i)],
+                                     r.steps[static_cast<std::size_t>(i)].number);
   }
   return m;
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "trace/intervals.hpp"
 #include "trace/layout.hpp"
 #include "trace/trace_diagnosis.hpp"
 #include "trace/trace_types.hpp"
@@ -30,6 +31,19 @@ struct step_metrics {
   totals t;
 };
 
+// One GPU's busy intervals over one step, for the report's kernel-level strip
+// (docs/ANALYZE.md §5): the rank's median step (by span; its whole activity without steps), on
+// the lowest-numbered GPU of that step, in ns from its first activity.
+struct rank_timeline {
+  long long step = -1;  // -1: no step marked
+  int device = 0;
+  std::int64_t origin_ns = 0;
+  std::vector<interval> compute, comm, exposed;  // merged; exposed = comm less compute
+  bool truncated = false;                        // each set keeps its first max_timeline_intervals
+};
+
+inline constexpr std::size_t max_timeline_intervals = 5000;
+
 struct rank_metrics {
   int rank = 0;
   std::string file, format;
@@ -40,15 +54,18 @@ struct rank_metrics {
   std::vector<step_metrics> steps;
   std::map<std::string, long long> unknown_kernels;  // name -> count
   exposure_causes causes;                            // why exposed_comm_ms was exposed
+  std::optional<rank_timeline> timeline;             // only when measure_options::timeline
 };
 
 struct measure_options {
   std::optional<parallel_layout> layout;  // resolved; none: no per-dimension split
   int last_steps = 0;                     // 0: every step and every event
+  bool timeline = false;                  // also keep rank_metrics::timeline
 };
 
-// Steps: each GPU activity belongs to the last step that started at or before it starts (the
-// GPU runs behind the CPU's ProfilerStep range, so a step's kernels may end after it).
+// Steps: each GPU activity belongs to the last step that started at or before its step_time (the
+// CPU call that issued it, where the profile holds it: the GPU runs behind the CPU's
+// ProfilerStep range, so a step's kernels may start after the next range began).
 rank_metrics measure_rank(const rank_trace& r, const measure_options& opt);
 
 }  // namespace ob::trace

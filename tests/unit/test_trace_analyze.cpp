@@ -94,6 +94,9 @@ TEST(TraceKernelClass, OneTableNamesEveryFamily) {
             kernel_kind::ep_dispatch);
   EXPECT_EQ(classify_kernel("hybrid_ep::combine_kernel").kind, kernel_kind::ep_combine);
   EXPECT_EQ(classify_kernel("nvshmemi_transfer_kernel").cat, category::comm);
+  // RCCL's generic kernel (ROCm), as TraceLens names communication too.
+  EXPECT_EQ(classify_kernel("void rcclGenericKernel<1, false>(ncclDevComm*)").kind,
+            kernel_kind::other_comm);
   EXPECT_EQ(classify_kernel("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NTN").kind, kernel_kind::gemm);
   EXPECT_EQ(classify_kernel("flash_fwd_kernel<Flash_fwd_kernel_traits>").kind,
             kernel_kind::attention);
@@ -206,6 +209,30 @@ TEST(TraceKineto, StepsSplitByProfilerStep) {
   EXPECT_NEAR(one.t.exposed_comm_ms, 0.040, 1e-9);
 }
 
+// The report's kernel-level strip: the median step's busy intervals on one GPU, from its first
+// activity.
+TEST(TraceKineto, TimelineOfTheMedianStep) {
+  TempDir d;
+  const std::string p = d.path("r.json");
+  // Step spans 100, 250 and 300 µs; the median, step 2: GEMM [0, 200), all-reduce [150, 250).
+  write_text(p, trace_text(0, {step(1, 0, 500), step(2, 500, 500), step(3, 1000, 500),
+                               kernel("gemm", 0, 100, 7), kernel("gemm", 500, 200, 7),
+                               kernel("ncclDevKernel_AllReduce", 650, 100, 20),
+                               kernel("gemm", 1000, 300, 7)}));
+  measure_options opt;
+  opt.timeline = true;
+  const rank_metrics m = measure_rank(read_kineto(p), opt);
+  ASSERT_TRUE(m.timeline.has_value());
+  const rank_timeline& t = *m.timeline;
+  EXPECT_EQ(t.step, 2);
+  using ivs = std::vector<interval>;
+  EXPECT_EQ(t.compute, (ivs{{0, 200'000}}));
+  EXPECT_EQ(t.comm, (ivs{{150'000, 250'000}}));
+  EXPECT_EQ(t.exposed, (ivs{{200'000, 250'000}}));
+  EXPECT_FALSE(t.truncated);
+  EXPECT_FALSE(measure_rank(read_kineto(p), {}).timeline.has_value());
+}
+
 TEST(TraceKineto, BadInputNamesTheFileAndTheProblem) {
   TempDir d;
   const auto message = [](const std::string& p) {
@@ -292,6 +319,82 @@ TEST(TraceDiagnosis, LaunchWaits) {
   EXPECT_NEAR(c.at("tail_not_overlapped"), 0.070, 1e-9);
   EXPECT_NEAR(c.at("queue_blocked"), 0.020, 1e-9);
   EXPECT_NEAR(m.t.exposed_comm_ms, 0.120, 1e-9);
+}
+
+// The GPU runs behind the CPU: a kernel belongs to the step whose CPU range issued it, however
+// late it starts; one whose call the trace does not hold (while it holds calls) was issued
+// before the profile began, and belongs to no step.
+TEST(TraceKineto, StepsOwnWhatTheirCpuRangeIssued) {
+  TempDir d;
+  const std::string p = d.path("r.json");
+  const auto corr = [](int c) { return R"(, "correlation": )" + std::to_string(c); };
+  std::vector<std::string> ev{
+      step(1, 0, 100), step(2, 100, 100),
+      // Launched in step 1, run in step 2's time: compute [150, 250), all-reduce [250, 300).
+      launch(10, 5, 1), kernel("gemm", 150, 100, 7, corr(1)), launch(20, 5, 2),
+      kernel("ncclDevKernel_AllReduce", 250, 50, 20, corr(2)),
+      // A copy issued in step 1 too, by its memcpy call.
+      R"({"ph": "X", "cat": "cuda_runtime", "name": "cudaMemcpyAsync", "pid": 1, "tid": 1, )"
+      R"("ts": 30, "dur": 5, "args": {"correlation": 4}})",
+      R"({"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy DtoD", "pid": 0, "tid": 9, )"
+      R"("ts": 400, "dur": 20, "args": {"device": 0, "stream": 9, "correlation": 4}})",
+      // Launched in step 2.
+      launch(110, 5, 3), kernel("gemm", 300, 50, 7, corr(3)),
+      // Its launch is not in the trace: issued before it began.
+      kernel("gemm", 120, 10, 7, corr(99))};
+  write_text(p, trace_text(0, ev));
+  const rank_metrics m = measure_rank(read_kineto(p), {});
+  EXPECT_EQ(m.t.kernels, 5);
+  ASSERT_EQ(m.steps.size(), 2u);
+  EXPECT_EQ(m.steps[0].number, 1);
+  EXPECT_EQ(m.steps[0].t.kernels, 3);
+  EXPECT_NEAR(m.steps[0].t.compute_ms, 0.100, 1e-9);
+  EXPECT_NEAR(m.steps[0].t.exposed_comm_ms, 0.050, 1e-9);
+  EXPECT_NEAR(m.steps[0].t.memory_ms, 0.020, 1e-9);
+  EXPECT_EQ(m.steps[1].t.kernels, 1);
+  EXPECT_NEAR(m.steps[1].t.compute_ms, 0.050, 1e-9);
+  // A trace without calls: its kernels' correlations place nothing; their GPU starts do.
+  write_text(
+      p, trace_text(0, {step(1, 0, 100), step(2, 100, 100), kernel("gemm", 150, 10, 7, corr(1))}));
+  const rank_metrics bare = measure_rank(read_kineto(p), {});
+  ASSERT_EQ(bare.steps.size(), 1u);
+  EXPECT_EQ(bare.steps[0].number, 2);
+}
+
+// Communication without process-group args takes those of PyTorch's record_param_comms CPU op
+// around its issuing call: a peer copy (a copy-engine collective), and a kernel whose args lack
+// them (its kind then follows the op's collective).
+TEST(TraceKineto, GroupsFromTheCommOpAroundTheCall) {
+  TempDir d;
+  const std::string p = d.path("r.json");
+  const auto op = [](double ts, const std::string& coll, const std::string& ranks) {
+    return R"({"ph": "X", "cat": "cpu_op", "name": "record_param_comms", "pid": 1, "tid": 1, )"
+           R"("ts": )" +
+           std::to_string(ts) + R"(, "dur": 20, "args": {"Collective name": ")" + coll +
+           R"(", "Process Group Ranks": ")" + ranks + R"("}})";
+  };
+  write_text(
+      p,
+      trace_text(
+          0,
+          {op(0, "all_to_all", "[0, 1, 2, 3]"), launch(5, 5, 1),
+           kernel("ncclDevKernel_SendRecv", 100, 50, 20, R"(, "correlation": 1)"),
+           op(50, "allgather", "[0, 4]"),
+           R"({"ph": "X", "cat": "cuda_runtime", "name": "cudaMemcpyAsync", "pid": 1, "tid": 1, )"
+           R"("ts": 55, "dur": 5, "args": {"correlation": 2}})",
+           R"x({"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy PtoP (Device -> Device)", "pid": 0, )x"
+           R"x("tid": 9, "ts": 200, "dur": 30, "args": {"device": 0, "stream": 9, "correlation": 2}})x",
+           // Launched outside any such op: no group.
+           launch(90, 5, 3),
+           kernel("ncclDevKernel_AllReduce", 300, 10, 20, R"(, "correlation": 3)")}));
+  measure_options opt;
+  opt.layout = resolve_layout(parse_layout("tp=4"), 8);
+  const rank_metrics m = measure_rank(read_kineto(p), opt);
+  EXPECT_NEAR(m.by_kind.at("all_to_all").ms, 0.050, 1e-9);
+  EXPECT_NEAR(m.by_kind.at("p2p_copy").ms, 0.030, 1e-9);
+  EXPECT_NEAR(m.by_dim.at("tp").ms, 0.050, 1e-9);
+  EXPECT_NEAR(m.by_dim.at("dp").ms, 0.030, 1e-9);
+  EXPECT_NEAR(m.by_dim.at("unknown").ms, 0.010, 1e-9);
 }
 
 TEST(TraceSteps, BuiltInAndGivenMarkers) {
