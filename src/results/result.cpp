@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/error.hpp"
+#include "model/collective_traits.hpp"
 #include "results/answers.hpp"
 #include "results/document.hpp"
 
@@ -328,8 +329,7 @@ coll_doc coll_from_json(const ordered_json& oj, const std::string& file) {
   const bool has_config = top.get_optional_object("config").has_value();
   check_simulated(top, env);
   // Summaries of the rows, re-derived on write; checked against them so they cannot disagree.
-  const std::string op =
-      top.get_enum("op", {"all_gather", "reduce_scatter", "all_reduce"}, std::string());
+  const std::string op = top.get_enum("op", collective_names(), std::string());
   const std::int64_t ranks = top.get_positive_int("ranks", 0);
   const json& rows = top.get_raw("rows");
   if (!top.has("rows")) top.fail_missing("rows");

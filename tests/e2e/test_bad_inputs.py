@@ -130,8 +130,8 @@ class BadInputs(TempDirTest):
 
     def test_unknown_collective(self):
         args = list(PAIR)
-        args[args.index("all_gather")] = "all_to_all"
-        self.expect_usage_error(args, "--coll", "all_to_all")
+        args[args.index("all_gather")] = "broadcast"
+        self.expect_usage_error(args, "--coll", "broadcast", "all_to_all")
 
     def test_sm_margin_swallows_gpu(self):
         self.expect_usage_error(PAIR + ["--sm-margin", "132"], "sm-margin")
