@@ -82,7 +82,7 @@ TEST(ConfigFiles, EveryGpuAndModelLoads) {
   EXPECT_EQ(list_configs("gpus"),
             (std::vector<std::string>{"a100_sxm", "b200", "h100_sxm", "h200"}));
   const auto models = list_configs("models");
-  EXPECT_EQ(models.size(), 8u);
+  EXPECT_EQ(models.size(), 13u);
   for (const auto& name : models) {
     const model_spec m = load_model_spec(name);
     EXPECT_GT(m.qkv_width(), 0) << name;
@@ -95,6 +95,43 @@ TEST(ConfigFiles, EveryGpuAndModelLoads) {
   EXPECT_EQ(l.kv_heads, 8);
   EXPECT_TRUE(l.gated_mlp);
   EXPECT_EQ(load_model_spec("nemotron_340b").hidden, 18432);
+}
+
+// The MoE models (docs/MOE.md): their published shapes in Megatron's argument names.
+TEST(ConfigFiles, MoeModelsCarryTheirPublishedShape) {
+  const model_spec ds = load_model_spec("deepseek_v3");
+  EXPECT_EQ(ds.moe.experts, 256);
+  EXPECT_EQ(ds.moe.topk, 8);
+  EXPECT_EQ(ds.moe.shared_ffn_hidden, 2048);
+  ASSERT_EQ(ds.moe.layers.size(), 61u);
+  EXPECT_FALSE(ds.moe.layers[2]);
+  EXPECT_TRUE(ds.moe.layers[3]);
+  EXPECT_EQ(ds.moe.moe_layer_count(), 58);
+  EXPECT_TRUE(ds.mla.enabled);
+  EXPECT_EQ(ds.mla.kv_lora_rank, 512);
+  EXPECT_EQ(ds.mla.qk_pos_emb_head_dim, 64);
+  EXPECT_EQ(ds.mtp_num_layers, 1);
+  const model_spec q = load_model_spec("qwen3_235b_a22b");
+  EXPECT_EQ(q.moe.moe_layer_count(), 94);
+  EXPECT_EQ(q.head_dim(), 128);  // kv_channels, not 4096 / 64
+  EXPECT_EQ(q.moe.shared_ffn_hidden, 0);
+  EXPECT_EQ(load_model_spec("qwen3_30b_a3b").moe.ffn_hidden, 768);
+  EXPECT_EQ(load_model_spec("mixtral_8x22b").moe.topk, 2);
+  const model_spec g = load_model_spec("gpt_oss_120b");
+  EXPECT_EQ(g.window_size, 128);
+  EXPECT_EQ(g.window_attn_skip_freq, 2);
+  EXPECT_EQ(g.moe.experts, 128);
+  // Dense models stay dense; the planners refuse what they do not model, naming it.
+  EXPECT_FALSE(load_model_spec("llama3_70b").moe.enabled());
+  EXPECT_NO_THROW(require_dense_planner_support(load_model_spec("llama3_70b"), "--model"));
+  try {
+    require_dense_planner_support(ds, "--model");
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--model: model 'deepseek_v3' has mixture-of-experts"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // One table of GPU families (model/gpu_spec.hpp): every GPU file belongs to a family whose
