@@ -8,6 +8,7 @@
 #include "base/error.hpp"
 #include "base/json_util.hpp"
 #include "dist/communicator.hpp"
+#include "model/cluster.hpp"
 #include "model/gpu_spec.hpp"
 #include "model/model_spec.hpp"
 
@@ -136,6 +137,26 @@ TEST(ConfigFiles, MoeModelsCarryTheirPublishedShape) {
 
 // One table of GPU families (model/gpu_spec.hpp): every GPU file belongs to a family whose
 // compute capability it repeats, and the Blackwell test follows the capability.
+// Megatron's expert rank order "tp-ep-dp-pp" with etp as its tp (docs/MOE.md §2): ETP ranks are
+// neighbours, EP groups etp apart, expert DP etp x ep apart, and every rank keeps the pipeline
+// stage the dense order gives it.
+TEST(ExpertLayout, MegatronRankOrder) {
+  const expert_grid g{2, 4, 2, 2};
+  ASSERT_EQ(g.world(), 32);
+  EXPECT_EQ(g.of(0), (expert_grid::coords{0, 0, 0, 0}));
+  EXPECT_EQ(g.of(1), (expert_grid::coords{1, 0, 0, 0}));
+  EXPECT_EQ(g.of(2), (expert_grid::coords{0, 1, 0, 0}));
+  EXPECT_EQ(g.of(7), (expert_grid::coords{1, 3, 0, 0}));
+  EXPECT_EQ(g.of(8), (expert_grid::coords{0, 0, 1, 0}));
+  EXPECT_EQ(g.of(16), (expert_grid::coords{0, 0, 0, 1}));
+  const rank_grid dense{4, 1, 4, 2};  // tp 4, dp 4, pp 2 over the same 32 ranks
+  for (int r = 0; r < 32; ++r) EXPECT_EQ(g.of(r).pp, r / dense.stride(comm_group::pp)) << r;
+  // EP 4 two ranks apart fits a node of 8; EP 8 two apart spans two.
+  EXPECT_EQ(ep_span(g, 8).nodes, 1);
+  EXPECT_EQ(ep_span(expert_grid{2, 8, 1, 2}, 8).nodes, 2);
+  EXPECT_EQ(ep_span(expert_grid{2, 8, 1, 2}, 8).ranks_per_node, 4);
+}
+
 TEST(ConfigFiles, EveryGpuFileBelongsToAFamilyWithItsCapability) {
   for (const auto& name : list_configs("gpus")) {
     const gpu_spec g = load_gpu_spec(name);
