@@ -46,13 +46,14 @@ struct verify_spec {
   int position = 0;    // this rank's position in the group
   int peer = 0;        // recv_from: the sender's position
   // Elements per rank: AG the send count (output holds group_size * count), RS the receive count
-  // (each input holds group_size * count), AR and recv_from the buffer count.
+  // (each input holds group_size * count), A2A the count per peer (both buffers hold
+  // group_size * count), AR and recv_from the buffer count.
   std::uint64_t count = 0;
 };
 
 inline std::uint64_t output_elements(const verify_spec& s) {
-  return s.kind == verify_kind::all_gather ? s.count * static_cast<std::uint64_t>(s.group_size)
-                                           : s.count;
+  const bool whole_group = s.kind == verify_kind::all_gather || s.kind == verify_kind::all_to_all;
+  return whole_group ? s.count * static_cast<std::uint64_t>(s.group_size) : s.count;
 }
 
 // Expected output element `j` (as an exact integer).
@@ -75,6 +76,11 @@ OB_HD int expected_value(const verify_spec& s, std::uint64_t j) {
     }
     case verify_kind::recv_from:
       return pattern_value(s.peer, j);
+    case verify_kind::all_to_all: {
+      // Block `src` of the output is the shard peer `src` addressed to this rank.
+      const auto src = static_cast<int>(j / s.count);
+      return pattern_value(src, static_cast<std::uint64_t>(s.position) * s.count + j % s.count);
+    }
   }
   return 0;
 }

@@ -490,7 +490,7 @@ if [ $have_ob -eq 0 ]; then
   gpu_step layer_loopback layer_loopback.json -- "$ob" "${layer_args[@]}" --backend loopback \
     "${iters[@]}" "${common[@]}" --json "$out_dir/layer_loopback.json"
   # Single-rank NCCL: a real communicator of one rank, every collective verified element-wise.
-  gpu_step coll_nccl1 coll_nccl1_all_gather.json -- bash -c "for op in all_gather reduce_scatter all_reduce; do \
+  gpu_step coll_nccl1 coll_nccl1_all_gather.json -- bash -c "for op in all_gather reduce_scatter all_reduce all_to_all; do \
     '$ob' coll --backend cuda --gpus 1 --ranks 1 --op \$op --min 1MiB --max 256MiB --factor 4 \
       --timeout 60 --json '$out_dir/coll_nccl1_'\$op'.json' || exit \$?; done"
   run_step step_sim -- "$ob" "${step_args[@]}" --backend sim "${common[@]}" --json "$out_dir/step_sim.json"

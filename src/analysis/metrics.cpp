@@ -201,7 +201,7 @@ ordered_json to_json(const coll_row& r) {
 
 coll_row coll_row_from_json(const json_object& obj) {
   coll_row r;
-  r.op = obj.get_enum("op", {"all_gather", "reduce_scatter", "all_reduce"});
+  r.op = obj.get_enum("op", collective_names());
   r.ranks = static_cast<int>(obj.get_positive_int("ranks"));
   const auto non_negative = [&obj](const std::string& key) {
     const std::int64_t v = obj.get_int(key);

@@ -19,7 +19,7 @@ class coll_command final : public command {
  public:
   CLI::App* attach(CLI::App& parent) override {
     auto* app = parent.add_subcommand("coll", "one collective alone over sizes (nccl-tests style)");
-    app->add_option("--op", op_, "all_gather | reduce_scatter | all_reduce")->capture_default_str();
+    app->add_option("--op", op_, enum_choices<coll_op>())->capture_default_str();
     auto* bytes = app->add_option("--bytes", bytes_, "one size (nccl-tests convention)");
     app->add_option("--min", min_, "smallest size")->excludes(bytes);
     app->add_option("--max", max_, "largest size")->excludes(bytes);

@@ -17,8 +17,7 @@ class pair_command final : public command {
     auto* app = parent.add_subcommand("pair", "one GEMM beside one collective");
     app->add_option("--gemm", gemm_, "GEMM shape MxNxK")->required();
     app->add_option("--dtype", dtype_, "bf16 | fp16 | fp8")->capture_default_str();
-    app->add_option("--coll", coll_, "all_gather | reduce_scatter | all_reduce")
-        ->capture_default_str();
+    app->add_option("--coll", coll_, enum_choices<coll_op>())->capture_default_str();
     app->add_option("--bytes", bytes_,
                     "collective size, nccl-tests convention (AG: gathered total, RS: input "
                     "total, AR: buffer), e.g. 64MiB")

@@ -74,6 +74,8 @@ class step_command final : public command {
       {"pp", "pipeline parallel"},
       {"vp", "virtual pipeline chunks per stage"},
       {"cp", "context parallel"},
+      {"ep", "expert parallel (MoE models)"},
+      {"etp", "expert tensor parallel (MoE models; default: tp)"},
       {"mbs", "micro-batch size"},
       {"gbs", "global batch size"},
       {"seq", "sequence length"},

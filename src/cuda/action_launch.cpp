@@ -68,6 +68,24 @@ void action_launcher::finish_nccl(ncclResult_t rc, const bound_action& b,
   }
 }
 
+// Grouped send/recv to every peer (nccl-tests' alltoall; ncclAlltoAll only exists from NCCL
+// 2.28): the group is ended whatever a call returned, and the first failure is reported.
+ncclResult_t action_launcher::all_to_all(const bound_action& b, cudaStream_t s) const {
+  const lowered_action& a = *b.a;
+  ncclResult_t rc = ncclGroupStart();
+  if (rc != ncclSuccess) return rc;
+  const auto* src = static_cast<const char*>(b.src);
+  auto* dst = static_cast<char*>(b.dst);
+  for (const a2a_transfer& t : all_to_all_transfers(a)) {
+    const ncclResult_t r1 = ncclSend(src + t.send_offset, a.count, b.nccl_type, t.peer, b.comm, s);
+    const ncclResult_t r2 = ncclRecv(dst + t.recv_offset, a.count, b.nccl_type, t.peer, b.comm, s);
+    for (ncclResult_t r : {r1, r2})
+      if (rc == ncclSuccess && r != ncclInProgress) rc = r;
+  }
+  const ncclResult_t end = ncclGroupEnd();
+  return rc != ncclSuccess ? rc : end;
+}
+
 void action_launcher::launch_collective(const bound_action& b, cudaStream_t s) const {
   const lowered_action& a = *b.a;
   ncclResult_t rc = ncclSuccess;
@@ -80,6 +98,9 @@ void action_launcher::launch_collective(const bound_action& b, cudaStream_t s) c
       break;
     case coll_op::all_reduce:
       rc = ncclAllReduce(b.src, b.dst, a.count, b.nccl_type, ncclSum, b.comm, s);
+      break;
+    case coll_op::all_to_all:
+      rc = all_to_all(b, s);
       break;
   }
   finish_nccl(rc, b, traits_of(a.coll).nccl_call);

@@ -43,6 +43,7 @@ class action_launcher {
   void launch(const bound_action& b, cudaStream_t s) const;
 
  private:
+  ncclResult_t all_to_all(const bound_action& b, cudaStream_t s) const;
   void launch_collective(const bound_action& b, cudaStream_t s) const;
   void launch_p2p(const bound_action& b, cudaStream_t s) const;
   void finish_nccl(ncclResult_t rc, const bound_action& b, std::string_view call) const;

@@ -53,6 +53,16 @@ bool pattern_verifiable(verify_kind kind, dtype type, int group_size, std::strin
   return reason.empty();
 }
 
+std::vector<a2a_transfer> all_to_all_transfers(const lowered_action& a) {
+  const std::size_t shard = a.count * dtype_bytes(a.type);
+  std::vector<a2a_transfer> out;
+  for (int peer = 0; peer < a.member.group_size; ++peer) {
+    const std::size_t at = static_cast<std::size_t>(peer) * shard;
+    out.push_back({peer, at, at});
+  }
+  return out;
+}
+
 bool uses_launch_ordering(const variant_schedules& variants, const measure_options& m) {
   for (variant v : all_variants)
     if (m.measures(v))

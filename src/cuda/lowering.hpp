@@ -170,6 +170,16 @@ std::size_t lowered_bytes(const case_lowering& low);
 // `why` says why not (the element type, or too many ranks for its exact integers).
 bool pattern_verifiable(verify_kind kind, dtype type, int group_size, std::string* why);
 
+// One peer's share of an all-to-all run as grouped ncclSend/ncclRecv (nccl-tests' alltoall):
+// `count` elements at byte `send_offset` of the send buffer go to `peer`, and what `peer` sends
+// this rank lands at byte `recv_offset` of the receive buffer. Every position, this rank's own
+// included, in group order.
+struct a2a_transfer {
+  int peer = 0;
+  std::size_t send_offset = 0, recv_offset = 0;
+};
+std::vector<a2a_transfer> all_to_all_transfers(const lowered_action& a);
+
 // Whether any measured op carries a launch-ordering dependency (op::waits_started), which the GPU
 // does not enforce.
 bool uses_launch_ordering(const variant_schedules& variants, const measure_options& m);

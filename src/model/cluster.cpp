@@ -158,6 +158,23 @@ group_span span_of(comm_group g, const rank_grid& grid, int gpus_per_node) {
   return s;
 }
 
+expert_grid::coords expert_grid::of(int rank) const {
+  coords c;
+  c.etp = rank % etp;
+  c.ep = rank / etp % ep;
+  c.edp = rank / (etp * ep) % edp;
+  c.pp = rank / (etp * ep * edp);
+  return c;
+}
+
+group_span ep_span(const expert_grid& g, int gpus_per_node) {
+  group_span s;
+  s.size = g.ep;
+  s.ranks_per_node = std::clamp(gpus_per_node / std::max(g.etp, 1), 1, s.size);
+  s.nodes = (s.size + s.ranks_per_node - 1) / s.ranks_per_node;
+  return s;
+}
+
 int nodes_for(int ranks, const cluster_spec& cluster) {
   const int per_node = std::max(cluster.gpus_per_node, 1);
   return std::max(1, (ranks + per_node - 1) / per_node);

@@ -58,6 +58,22 @@ struct group_span {
 };
 group_span span_of(comm_group g, const rank_grid& grid, int gpus_per_node);
 
+// The expert layers' layout (docs/MOE.md §2): Megatron-Core's second rank generator, in the order
+// "tp-ep-dp-pp" with the expert tensor parallel size as its tp. Expert tensor parallel ranks are
+// neighbours, EP groups are etp ranks apart, expert data parallel (edp) groups etp x ep apart,
+// and the pipeline is slowest, as in the dense layout, so a rank keeps its stage.
+struct expert_grid {
+  int etp = 1, ep = 1, edp = 1, pp = 1;
+  int world() const { return etp * ep * edp * pp; }
+  struct coords {
+    int etp = 0, ep = 0, edp = 0, pp = 0;
+    bool operator==(const coords&) const = default;
+  };
+  coords of(int rank) const;
+};
+// The EP group's spread over nodes of gpus_per_node consecutive ranks.
+group_span ep_span(const expert_grid& g, int gpus_per_node);
+
 // Nodes a group of `ranks` consecutive ranks spans (pair and coll): ranks / GPUs per node,
 // rounded up.
 int nodes_for(int ranks, const cluster_spec& cluster);

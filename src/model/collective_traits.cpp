@@ -6,21 +6,40 @@
 namespace ob {
 namespace {
 
-// nccl-tests' conventions (its all_gather.cu, reduce_scatter.cu, all_reduce.cu); NCCL's API
-// names. See docs/ARCHITECTURE.md §3.2.
-constexpr std::array<collective_traits, 3> table = {{
-    {coll_op::all_gather, "ncclAllGather", "none", 1, true, false, true, verify_kind::all_gather},
+// nccl-tests' conventions (its all_gather.cu, reduce_scatter.cu, all_reduce.cu, alltoall.cu);
+// NCCL's API names and algorithm rules. See docs/ARCHITECTURE.md §3.2.
+constexpr collective_sim_hooks gather_like{};
+constexpr collective_sim_hooks reduce_all{true, true, true, network_shape::ring};
+constexpr collective_sim_hooks exchange{false, false, false, network_shape::pairwise};
+
+constexpr std::array<collective_traits, 4> table = {{
+    {coll_op::all_gather, "ncclAllGather", "none", 1, true, false, true, verify_kind::all_gather,
+     "all_gather", gather_like},
     {coll_op::reduce_scatter, "ncclReduceScatter", "sum", 1, true, true, false,
-     verify_kind::reduce_scatter},
-    {coll_op::all_reduce, "ncclAllReduce", "sum", 2, false, false, false, verify_kind::all_reduce},
+     verify_kind::reduce_scatter, "reduce_scatter", gather_like},
+    {coll_op::all_reduce, "ncclAllReduce", "sum", 2, false, false, false, verify_kind::all_reduce,
+     "all_reduce", reduce_all},
+    {coll_op::all_to_all, "ncclSend/ncclRecv", "none", 1, true, true, true, verify_kind::all_to_all,
+     "p2p", exchange},
 }};
+
+constexpr bool rows_in_enum_order() {
+  for (std::size_t i = 0; i < table.size(); ++i)
+    if (static_cast<std::size_t>(table[i].op) != i) return false;
+  return table.size() == enum_names<coll_op>::names.size();
+}
+static_assert(rows_in_enum_order(), "one row per coll_op, in its order");
 
 }  // namespace
 
-const collective_traits& traits_of(coll_op op) {
-  for (const collective_traits& t : table)
-    if (t.op == op) return t;
-  return table.front();  // unreachable: every coll_op has a row
+const collective_traits& traits_of(coll_op op) { return table.at(static_cast<std::size_t>(op)); }
+
+std::span<const collective_traits> all_collectives() { return table; }
+
+std::vector<std::string> collective_names() {
+  std::vector<std::string> out;
+  for (const auto& e : enum_names<coll_op>::names) out.emplace_back(e.name);
+  return out;
 }
 
 double collective_traits::bus_factor(int group_size) const {

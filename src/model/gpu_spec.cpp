@@ -5,6 +5,7 @@
 #include "base/config_paths.hpp"
 #include "base/error.hpp"
 #include "base/json_util.hpp"
+#include "model/collective_traits.hpp"
 
 namespace ob {
 
@@ -67,15 +68,8 @@ const char* to_string(nccl_protocol p) {
 }
 
 int gpu_spec::default_ctas(coll_op op) const {
-  switch (op) {
-    case coll_op::all_gather:
-      return nccl_ctas_all_gather;
-    case coll_op::reduce_scatter:
-      return nccl_ctas_reduce_scatter;
-    case coll_op::all_reduce:
-      return nccl_ctas_all_reduce;
-  }
-  return nccl_ctas_all_gather;
+  const auto it = nccl_default_ctas.find(traits_of(op).ctas_key);
+  return it == nccl_default_ctas.end() ? nccl_ctas_p2p : it->second;
 }
 
 namespace {
@@ -214,10 +208,11 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
   g.nccl_channel_gbps = sourced_positive(sim, "nccl_channel_gbps");
   g.nccl_link_efficiency = sourced_fraction(sim, "nccl_link_efficiency");
   json_object ctas = sim.get_object("nccl_default_ctas");
-  g.nccl_ctas_all_gather = sourced_count(ctas, "all_gather");
-  g.nccl_ctas_reduce_scatter = sourced_count(ctas, "reduce_scatter");
-  g.nccl_ctas_all_reduce = sourced_count(ctas, "all_reduce");
   g.nccl_ctas_p2p = sourced_count(ctas, "p2p");
+  g.nccl_default_ctas.emplace("p2p", g.nccl_ctas_p2p);
+  for (const collective_traits& t : all_collectives())
+    if (!g.nccl_default_ctas.contains(t.ctas_key))
+      g.nccl_default_ctas.emplace(t.ctas_key, sourced_count(ctas, std::string(t.ctas_key)));
   ctas.finish();
   read_nccl_v2(sim, g);
   g.copy_engine_gbps = sourced_positive(sim, "copy_engine_gbps");

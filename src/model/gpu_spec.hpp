@@ -2,6 +2,7 @@
 // One GPU model: datasheet figures plus the simulator's calibration constants
 // (configs/gpus/<name>.json). Every value in the file carries its source.
 #include <array>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,8 +70,10 @@ struct gpu_spec {
   double gemm_hbm_sensitivity = 0, comm_hbm_sensitivity = 0;
   double nccl_channel_gbps = 0;     // one channel (one CTA) at most
   double nccl_link_efficiency = 1;  // achievable fraction of NVLink after protocol overhead
-  int nccl_ctas_all_gather = 16, nccl_ctas_reduce_scatter = 16, nccl_ctas_all_reduce = 16,
-      nccl_ctas_p2p = 8;
+  // `sim.nccl_default_ctas`: channels per key; a collective reads the key its
+  // collective_traits row names (model/collective_traits.hpp).
+  std::map<std::string, int, std::less<>> nccl_default_ctas;
+  int nccl_ctas_p2p = 8;
   double copy_engine_gbps = 0;               // p2p through copy engines (no SM)
   double elementwise_hbm_efficiency = 0.85;  // memory-bound kernels' fraction of HBM
   // Fraction of the dense bf16/fp16 peak a fused flash-attention kernel's counted FLOPs reach.

@@ -15,7 +15,7 @@ namespace ob {
 enum class dtype { bf16, fp16, fp8, fp32 };
 enum class stream_role { compute, comm, p2p };
 enum class op_kind { gemm, collective, p2p, elementwise, delay };
-enum class coll_op { all_gather, reduce_scatter, all_reduce };
+enum class coll_op { all_gather, reduce_scatter, all_reduce, all_to_all };
 enum class comm_group { tp, dp, cp, pp };
 
 template <>
@@ -46,14 +46,17 @@ struct enum_names<coll_op> {
   static constexpr std::string_view noun = "collective";
   static constexpr std::array names = {enum_entry{coll_op::all_gather, "all_gather"},
                                        enum_entry{coll_op::reduce_scatter, "reduce_scatter"},
-                                       enum_entry{coll_op::all_reduce, "all_reduce"}};
+                                       enum_entry{coll_op::all_reduce, "all_reduce"},
+                                       enum_entry{coll_op::all_to_all, "all_to_all"}};
   // nccl-tests' and common short spellings.
   static constexpr std::array aliases = {enum_entry{coll_op::all_gather, "ag"},
                                          enum_entry{coll_op::all_gather, "allgather"},
                                          enum_entry{coll_op::reduce_scatter, "rs"},
                                          enum_entry{coll_op::reduce_scatter, "reducescatter"},
                                          enum_entry{coll_op::all_reduce, "ar"},
-                                         enum_entry{coll_op::all_reduce, "allreduce"}};
+                                         enum_entry{coll_op::all_reduce, "allreduce"},
+                                         enum_entry{coll_op::all_to_all, "a2a"},
+                                         enum_entry{coll_op::all_to_all, "alltoall"}};
 };
 template <>
 struct enum_names<comm_group> {
@@ -83,7 +86,8 @@ struct gemm_params {
 
 struct collective_params {
   coll_op op = coll_op::all_gather;
-  // nccl-tests `size`: AG = total gathered bytes, RS = total input bytes, AR = buffer bytes.
+  // nccl-tests `size`: AG = total gathered bytes, RS = total input bytes, AR = buffer bytes,
+  // A2A = one rank's send buffer (every peer's shard).
   std::uint64_t bytes = 0;
   dtype type = dtype::bf16;  // element type on the wire
   comm_group group = comm_group::tp;

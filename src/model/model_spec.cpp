@@ -3,10 +3,98 @@
 #include <filesystem>
 
 #include "base/config_paths.hpp"
+#include "base/error.hpp"
 #include "base/json_util.hpp"
 #include "base/units.hpp"
 
 namespace ob {
+
+std::int64_t moe_shape::moe_layer_count() const {
+  std::int64_t n = 0;
+  for (bool b : layers) n += b ? 1 : 0;
+  return n;
+}
+
+namespace {
+
+// moe_layer_freq: an integer k (Megatron: layer i is MoE when i % k == 0) or one 0/1 per layer.
+std::vector<bool> moe_layer_pattern(const json_object& top, std::int64_t layers) {
+  std::vector<bool> out(static_cast<std::size_t>(layers), true);
+  if (!top.has("moe_layer_freq")) return out;
+  const json& f = top.get_raw("moe_layer_freq");
+  if (f.is_number_integer()) {
+    const std::int64_t k = top.get_int_in("moe_layer_freq", 1, layers);
+    for (std::int64_t i = 0; i < layers; ++i) out[static_cast<std::size_t>(i)] = i % k == 0;
+    return out;
+  }
+  const auto bad = [&](const std::string& why) { top.fail("moe_layer_freq", why); };
+  if (!f.is_array()) bad("expected an integer or an array of 0/1, got " + describe_json(f));
+  if (static_cast<std::int64_t>(f.size()) != layers)
+    bad("expected one entry per layer (" + std::to_string(layers) + "), got " +
+        std::to_string(f.size()));
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    if (!f[i].is_number_integer() || (f[i] != 0 && f[i] != 1))
+      bad("entry " + std::to_string(i) + ": expected 0 or 1, got " + describe_json(f[i]));
+    out[i] = f[i] == 1;
+  }
+  return out;
+}
+
+void read_moe(const json_object& top, model_spec& m) {
+  const bool any = top.has("num_moe_experts");
+  for (const char* key : {"moe_router_topk", "moe_ffn_hidden_size",
+                          "moe_shared_expert_intermediate_size", "moe_layer_freq"})
+    if (!any && top.has(key)) top.fail(key, "needs num_moe_experts");
+  if (!any) return;
+  moe_shape& e = m.moe;
+  e.experts = top.get_int_in("num_moe_experts", 1, 1 << 16);
+  e.topk = top.get_int_in("moe_router_topk", 1, e.experts);
+  e.ffn_hidden = top.get_int_in("moe_ffn_hidden_size", 1, max_gemm_dim, m.ffn_hidden);
+  e.shared_ffn_hidden = top.get_int_in("moe_shared_expert_intermediate_size", 0, max_gemm_dim, 0);
+  e.layers = moe_layer_pattern(top, m.layers);
+}
+
+void read_mla(const json_object& top, model_spec& m) {
+  mla_shape& a = m.mla;
+  a.enabled = top.get_bool("multi_latent_attention", false);
+  for (const char* key :
+       {"q_lora_rank", "kv_lora_rank", "qk_head_dim", "qk_pos_emb_head_dim", "v_head_dim"}) {
+    if (!a.enabled && top.has(key)) top.fail(key, "needs multi_latent_attention: true");
+  }
+  if (!a.enabled) return;
+  a.q_lora_rank = top.get_int_in("q_lora_rank", 0, max_gemm_dim, 0);
+  a.kv_lora_rank = top.get_int_in("kv_lora_rank", 1, max_gemm_dim);
+  a.qk_head_dim = top.get_int_in("qk_head_dim", 1, 1 << 16);
+  a.qk_pos_emb_head_dim = top.get_int_in("qk_pos_emb_head_dim", 0, 1 << 16);
+  a.v_head_dim = top.get_int_in("v_head_dim", 1, 1 << 16);
+}
+
+void read_attention_extras(const json_object& top, model_spec& m) {
+  m.kv_channels = top.get_int_in("kv_channels", 1, 1 << 16, 0);
+  m.window_size = top.get_int_in("window_size", 1, 1 << 24, 0);
+  m.window_attn_skip_freq = top.get_int_in("window_attn_skip_freq", 1, m.layers, 0);
+  if (m.window_attn_skip_freq > 0 && m.window_size == 0)
+    top.fail("window_attn_skip_freq", "needs window_size");
+  m.mtp_num_layers = top.get_int_in("mtp_num_layers", 0, 1 << 8, 0);
+}
+
+}  // namespace
+
+void require_dense_planner_support(const model_spec& m, const std::string& field) {
+  std::vector<std::string> parts;
+  if (m.moe.enabled()) parts.emplace_back("mixture-of-experts layers (num_moe_experts)");
+  if (m.mla.enabled) parts.emplace_back("multi-latent attention");
+  if (m.kv_channels > 0 && m.kv_channels * m.heads != m.hidden)
+    parts.emplace_back("heads of kv_channels " + std::to_string(m.kv_channels) +
+                       " != hidden_size / num_attention_heads");
+  if (m.window_size > 0) parts.emplace_back("sliding-window attention (window_size)");
+  if (m.mtp_num_layers > 0) parts.emplace_back("multi-token prediction (mtp_num_layers)");
+  if (parts.empty()) return;
+  std::string what = parts.front();
+  for (std::size_t i = 1; i < parts.size(); ++i) what += ", " + parts[i];
+  throw config_error(field + ": model '" + m.name + "' has " + what +
+                     ", which the layer and step planners do not model yet (docs/MOE.md)");
+}
 
 model_spec load_model_spec(const std::string& ref, const std::string& field) {
   const std::string path = find_config("models", ref, field);
@@ -37,6 +125,9 @@ model_spec load_model_spec(const std::string& ref, const std::string& field) {
       path + ": attention_backend");
   m.attention_dropout = top.get_number("attention_dropout", 0.0);
   m.hidden_dropout = top.get_number("hidden_dropout", 0.0);
+  read_attention_extras(top, m);
+  read_moe(top, m);
+  read_mla(top, m);
   top.finish();
   if (m.attention_dropout < 0 || m.attention_dropout >= 1)
     top.fail("attention_dropout", "must be in [0, 1), got " + std::to_string(m.attention_dropout));

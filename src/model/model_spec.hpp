@@ -2,6 +2,7 @@
 // A transformer model's shape (configs/models/<name>.json).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/ir.hpp"
 
@@ -19,6 +20,29 @@ struct enum_names<attention_backend> {
   static constexpr std::string_view noun = "attention backend";
   static constexpr std::array names = {enum_entry{attention_backend::flash, "flash"},
                                        enum_entry{attention_backend::unfused, "unfused"}};
+};
+
+// Mixture of experts, in Megatron-Core's argument names (docs/MOE.md).
+struct moe_shape {
+  std::int64_t experts = 0;            // num_moe_experts; 0: every MLP is dense
+  std::int64_t topk = 0;               // moe_router_topk: experts each token goes to
+  std::int64_t ffn_hidden = 0;         // moe_ffn_hidden_size: one routed expert's FFN width
+  std::int64_t shared_ffn_hidden = 0;  // moe_shared_expert_intermediate_size; 0: none
+  // moe_layer_freq expanded to one entry per layer: true where the layer's MLP is MoE.
+  std::vector<bool> layers;
+
+  bool enabled() const { return experts > 0; }
+  std::int64_t moe_layer_count() const;
+};
+
+// Multi-latent attention (DeepSeek-V2/V3), in Megatron-Core's argument names.
+struct mla_shape {
+  bool enabled = false;                  // multi_latent_attention
+  std::int64_t q_lora_rank = 0;          // 0: queries are not compressed
+  std::int64_t kv_lora_rank = 0;         // the compressed key-value width
+  std::int64_t qk_head_dim = 0;          // a head's query/key width without the rotary part
+  std::int64_t qk_pos_emb_head_dim = 0;  // the rotary part of a query/key head
+  std::int64_t v_head_dim = 0;
 };
 
 struct model_spec {
@@ -41,8 +65,17 @@ struct model_spec {
   attention_backend attention = attention_backend::flash;
   double attention_dropout = 0;  // probability; unfused attention runs a dropout kernel when > 0
   double hidden_dropout = 0;     // after each sub-layer, in the bias-dropout-add
+  // kv_channels: a head's width where it is not hidden / heads (Qwen3, GPT-OSS); 0: hidden / heads.
+  std::int64_t kv_channels = 0;
+  // Sliding-window attention: window_size tokens (0: every layer attends to the whole sequence);
+  // every window_attn_skip_freq-th layer attends fully (GPT-OSS alternates: 2).
+  std::int64_t window_size = 0;
+  std::int64_t window_attn_skip_freq = 0;
+  std::int64_t mtp_num_layers = 0;  // multi-token prediction layers after the last (DeepSeek-V3)
+  moe_shape moe;
+  mla_shape mla;
 
-  std::int64_t head_dim() const { return hidden / heads; }
+  std::int64_t head_dim() const { return kv_channels > 0 ? kv_channels : hidden / heads; }
   std::int64_t qkv_width() const { return (heads + 2 * kv_heads) * head_dim(); }
   std::int64_t tokens() const { return seq_length * micro_batch; }
 };
@@ -51,9 +84,19 @@ struct model_spec {
 // ffn_hidden_size, num_attention_heads, num_query_groups (default: no GQA), seq_length,
 // vocab_size, micro_batch_size (default 1), dtype (bf16 | fp16 | fp8, default bf16),
 // gated_linear_unit, causal, share_embeddings_and_output_weights, attention_backend (flash |
-// unfused, default flash), attention_dropout and hidden_dropout (default 0), display_name,
-// comment, source.
+// unfused, default flash), attention_dropout and hidden_dropout (default 0), kv_channels,
+// window_size, window_attn_skip_freq, mtp_num_layers, the MoE fields (num_moe_experts,
+// moe_router_topk, moe_ffn_hidden_size, moe_shared_expert_intermediate_size, moe_layer_freq: an
+// integer k, MoE on every k-th layer from the first, or one 0/1 per layer) and the MLA fields
+// (multi_latent_attention, q_lora_rank, kv_lora_rank, qk_head_dim, qk_pos_emb_head_dim,
+// v_head_dim), display_name, comment, source.
 // Unknown keys and bad values are config errors naming the file and key (exit 2).
 model_spec load_model_spec(const std::string& ref, const std::string& field = "model");
+
+// The layer and step planners build dense layers with multi-head (or grouped-query) attention
+// over hidden / heads wide heads. A model with MoE, MLA, other head widths, sliding windows or
+// MTP layers is refused (config_error naming `field`, exit 2) until they model it, rather than
+// simulated as the dense model it is not.
+void require_dense_planner_support(const model_spec& m, const std::string& field);
 
 }  // namespace ob

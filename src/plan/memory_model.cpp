@@ -85,25 +85,96 @@ double stage_activations(const model_spec& m, const step_config& cfg, int stage)
   return bytes;
 }
 
-std::int64_t stage_params(const model_spec& m, const step_config& cfg, int stage) {
-  std::int64_t layers = 0;
-  for (int n : stage_chunk_layers(cfg, stage)) layers += n;
-  std::int64_t p = layers * detail::layer_params(m, cfg.tp);
-  const std::int64_t embedding = m.vocab_size / cfg.tp * m.hidden;
-  if (stage == 0) p += embedding;
-  if (stage == cfg.pp - 1) p += embedding;  // the output layer (a copy when tied)
+// Parameters one GPU of a stage holds, by the group the distributed optimizer shards them over:
+// everything but the routed experts over DP x CP, the routed experts over expert DP.
+struct stage_params_split {
+  double dense = 0, expert = 0;
+  double total() const { return dense + expert; }
+};
+
+// The global index of the first layer of each of the stage's chunks: the virtual stages in
+// Megatron's order (chunk-major), each after all those before it.
+std::vector<int> chunk_first_layers(const step_config& cfg, int stage) {
+  std::vector<int> first(static_cast<std::size_t>(cfg.vp), 0);
+  int at = 0;
+  for (int v = 0; v < cfg.vp; ++v)
+    for (int s = 0; s < cfg.pp; ++s) {
+      if (s == stage) first[static_cast<std::size_t>(v)] = at;
+      at += stage_chunk_layers(cfg, s)[static_cast<std::size_t>(v)];
+    }
+  return first;
+}
+
+// One layer of a model with MoE or MLA on one GPU (docs/MEMORY.md §1): attention split by TP
+// (MLA's down-projections whole), the MLP dense and split by TP, or a router, a TP-split shared
+// expert and experts / ep routed experts each split by ETP.
+stage_params_split moe_layer_params(const model_spec& m, const step_config& cfg, bool moe) {
+  const double h = static_cast<double>(m.hidden), tp = cfg.tp, heads = static_cast<double>(m.heads);
+  const auto width = [&](std::int64_t f) {
+    return static_cast<double>(m.gated_mlp ? 3 * f : 2 * f);
+  };
+  stage_params_split p;
+  if (m.mla.enabled) {
+    const mla_shape& a = m.mla;
+    const double qk = static_cast<double>(a.qk_head_dim + a.qk_pos_emb_head_dim);
+    const double q_lora = static_cast<double>(a.q_lora_rank),
+                 kv_lora = static_cast<double>(a.kv_lora_rank);
+    const double q =
+        a.q_lora_rank > 0 ? h * q_lora + q_lora * heads * qk / tp : h * heads * qk / tp;
+    const double kv = h * (kv_lora + static_cast<double>(a.qk_pos_emb_head_dim)) +
+                      kv_lora * heads * static_cast<double>(a.qk_head_dim + a.v_head_dim) / tp;
+    p.dense = q + kv + heads * static_cast<double>(a.v_head_dim) * h / tp;
+  } else {
+    p.dense = h * static_cast<double>(m.qkv_width() + m.heads * m.head_dim()) / tp;
+  }
+  p.dense += 4 * h;
+  if (!moe) {
+    p.dense += h * width(m.ffn_hidden) / tp;
+    return p;
+  }
+  const moe_shape& e = m.moe;
+  p.dense += h * static_cast<double>(e.experts) + h * width(e.shared_ffn_hidden) / tp;
+  p.expert = static_cast<double>(e.experts / cfg.ep) * h * width(e.ffn_hidden) / cfg.etp;
+  return p;
+}
+
+stage_params_split stage_params(const model_spec& m, const step_config& cfg, int stage) {
+  stage_params_split p;
+  const std::vector<int> layers = stage_chunk_layers(cfg, stage);
+  const bool special = m.moe.enabled() || m.mla.enabled;
+  const std::vector<int> first = special ? chunk_first_layers(cfg, stage) : std::vector<int>{};
+  for (std::size_t c = 0; c < layers.size(); ++c) {
+    if (!special) {
+      p.dense += static_cast<double>(layers[c] * detail::layer_params(m, cfg.tp));
+      continue;
+    }
+    for (int i = first[c]; i < first[c] + layers[c]; ++i) {
+      const auto at = static_cast<std::size_t>(i);
+      const bool moe = m.moe.enabled() && (at >= m.moe.layers.size() || m.moe.layers[at]);
+      const stage_params_split l = moe_layer_params(m, cfg, moe);
+      p.dense += l.dense;
+      p.expert += l.expert;
+    }
+  }
+  const double embedding = static_cast<double>(m.vocab_size / cfg.tp * m.hidden);
+  if (stage == 0) p.dense += embedding;
+  if (stage == cfg.pp - 1) p.dense += embedding;  // the output layer (a copy when tied)
   return p;
 }
 
 // Megatron's mixed precision (docs/MEMORY.md §1): 16-bit weights (fp8 adds its cached copy),
-// fp32 or 16-bit main gradients, fp32 master weights and Adam's two moments, sharded over
-// DP x CP by the distributed optimizer (with 16-bit gradients it also keeps an fp32 copy).
+// fp32 or 16-bit main gradients, fp32 master weights and Adam's two moments, sharded by the
+// distributed optimizer over DP x CP (routed experts: over expert DP); with 16-bit gradients it
+// also keeps an fp32 copy.
 void add_model_state(memory_parts& out, const model_spec& m, const step_config& cfg, int stage) {
-  const double p = static_cast<double>(stage_params(m, cfg, stage));
-  out.weights = p * (m.type == dtype::fp8 ? 3 : 2) / gib;
-  out.gradients = p * (cfg.grad_reduce_in_fp32 ? 4 : 2) / gib;
+  const stage_params_split p = stage_params(m, cfg, stage);
+  out.weights = p.total() * (m.type == dtype::fp8 ? 3 : 2) / gib;
+  out.gradients = p.total() * (cfg.grad_reduce_in_fp32 ? 4 : 2) / gib;
   const double shards = cfg.distributed_optimizer ? cfg.dp * cfg.cp : 1;
-  out.optimizer = p * (cfg.grad_reduce_in_fp32 ? 12 : 16) / shards / gib;
+  const double expert_shards = cfg.distributed_optimizer ? cfg.edp : 1;
+  const double per_param = cfg.grad_reduce_in_fp32 ? 12 : 16;
+  // In this order so that a dense model's figure stays bit-identical to the golden outputs.
+  out.optimizer = p.dense * per_param / shards / gib + p.expert * per_param / expert_shards / gib;
 }
 
 // NCCL's per-communicator buffers, TE's userbuffers (one [s·b, h] 16-bit buffer per

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "base/error.hpp"
+#include "model/collective_traits.hpp"
 #include "results/answers.hpp"
 #include "results/document.hpp"
 
@@ -291,8 +292,7 @@ coll_doc coll_from_json(const ordered_json& oj, const std::string& file) {
   coll_doc d;
   const json& rows = read_header(top, &oj, coll_schema_v1, "rows", d, true);
   // Summaries of the rows, re-derived on write; checked against them so they cannot disagree.
-  const std::string op =
-      top.get_enum("op", {"all_gather", "reduce_scatter", "all_reduce"}, std::string());
+  const std::string op = top.get_enum("op", collective_names(), std::string());
   const std::int64_t ranks = top.get_positive_int("ranks", 0);
   top.finish();
   for (std::size_t i = 0; i < rows.size(); ++i) {

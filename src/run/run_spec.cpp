@@ -54,6 +54,7 @@ parallel_layout resolve_layout(const layer_scenario& sc, const overlap_source& s
 // model shape, which wins.
 model_spec resolve_model(const layer_scenario& sc, const overlap_source& src) {
   model_spec m = load_model_spec(sc.model, sc.file + ": model");
+  require_dense_planner_support(m, sc.file + ": model");
   if (sc.micro_batch) m.micro_batch = *sc.micro_batch;
   if (sc.seq_length) m.seq_length = *sc.seq_length;
   if (!src.bridge) return m;

@@ -245,6 +245,8 @@ step_spec resolve_with(
       ++*refused;
     }
   }
+  // After the layout checks, so that a bad expert layout is named first.
+  require_dense_planner_support(model, label(sc, "model", "--model"));
   spec.measure.warmup = sc.warmup;
   spec.measure.iters = sc.iters;
   spec.config = {{"scenario", "step"},

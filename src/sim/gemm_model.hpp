@@ -7,6 +7,7 @@
 // whole waves, as cuBLAS's heuristics rank kernels, so a chunk whose last wave would be nearly
 // empty is sliced along K instead of paying a full extra wave.
 #include <cstdint>
+#include <span>
 
 #include "model/gpu_spec.hpp"
 #include "model/ir.hpp"
@@ -30,5 +31,11 @@ double gemm_hbm_bytes(const gemm_params& g);
 
 // The kernel cuBLAS would run for `g` on `gpu` with `sms` SMs available to it.
 gemm_choice choose_gemm(const gemm_params& g, const gpu_spec& gpu, int sms);
+
+// A grouped GEMM (MoE experts, docs/MOE.md §4): one persistent kernel over every member's tiles.
+// Members share the type and differ in the tokens routed to each expert (m for fprop and dgrad,
+// k for wgrad); each member rounds up to whole tiles, so many small experts cost more than one
+// GEMM of the same FLOPs. No split-K. An empty group, or one with no work, has no units.
+gemm_choice choose_grouped_gemm(std::span<const gemm_params> group, const gpu_spec& gpu, int sms);
 
 }  // namespace ob::sim

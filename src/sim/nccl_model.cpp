@@ -87,9 +87,9 @@ struct allowed {
 };
 allowed allowed_by(const collective_params& c, const gpu_spec& gpu) {
   const std::string& a = c.algorithm;
-  const bool ar = c.op == coll_op::all_reduce;
-  const bool can_nvls = ar && gpu.has_nvls() && c.nodes <= 1;
-  const bool can_tree = ar && c.nodes > 1;
+  const collective_sim_hooks& hooks = traits_of(c.op).sim;
+  const bool can_nvls = hooks.nvls && gpu.has_nvls() && c.nodes <= 1;
+  const bool can_tree = hooks.tree && c.nodes > 1;
   if (a.empty() || a == "auto") return {true, can_nvls, can_tree};
   if (a == "ring") return {true, false, false};
   if (a == "nvls") {

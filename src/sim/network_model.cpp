@@ -39,6 +39,17 @@ double group_cap_gbps(int ranks_per_node, const gpu_spec& gpu, const cluster_spe
   return std::min(share, gpu.nvlink_effective_gbps());
 }
 
+// An all-to-all sends each peer its shard directly: of the size × (n−1)/n bytes a rank moves
+// (nccl-tests' bus bytes), only the size × (n − per_node)/n addressed to other nodes leave
+// through its rail NIC, so the bus rate the NIC allows is its rate × (n−1)/(n − per_node); the
+// shards to the node's own peers go over NVLink at the same time.
+double pairwise_cap_gbps(int ranks, int ranks_per_node, const gpu_spec& gpu,
+                         const cluster_spec& net) {
+  const double nic_gbps = net.node_egress_gbps() / net.gpus_per_node;
+  const double remote = std::max(ranks - ranks_per_node, 1);
+  return std::min(nic_gbps * (ranks - 1) / remote, gpu.nvlink_effective_gbps());
+}
+
 // The proxy thread posts every step of a ring that crosses nodes, so even a step inside the node
 // costs at least one post (NCCL's net overhead; Simple posts three times: data, flush, ack).
 double proxy_post_us(nccl_protocol p, const cluster_spec& n) {
@@ -91,7 +102,7 @@ double ring_latency_us(const collective_params& c, nccl_protocol proto, int node
   double lat = k.base_us + (steps - 1 - inter) * intra_hop + inter * ring_net_hop_us(proto, net);
   const int channels = c.ctas > 0 ? c.ctas : gpu.default_ctas(c.op);
   const bool past_small = static_cast<double>(c.bytes) / (channels * n) >= 64;
-  if (proto == nccl_protocol::simple && c.op == coll_op::all_reduce && past_small)
+  if (proto == nccl_protocol::simple && t.sim.simple_plateau && past_small)
     lat *= net.ring_simple_plateau;
   return lat;
 }
@@ -106,7 +117,10 @@ network_cost inter_node_collective(const collective_params& c, nccl_protocol pro
   const nccl_protocol_constants& k = gpu.proto(proto);
   network_cost cost;
   // The protocol carries a fraction of what the NICs move (LL: half its lines are flags).
-  cost.cap_gbps = group_cap_gbps(per_node, gpu, net) * k.bw_fraction;
+  cost.cap_gbps = (traits_of(c.op).sim.across_nodes == network_shape::pairwise
+                       ? pairwise_cap_gbps(n, per_node, gpu, net)
+                       : group_cap_gbps(per_node, gpu, net)) *
+                  k.bw_fraction;
   if (proto == nccl_protocol::ll) cost.cap_gbps = std::min(cost.cap_gbps, ll_max_busbw(nodes, net));
   if (!tree) {
     cost.latency_us = ring_latency_us(c, proto, nodes, gpu, net);

@@ -89,6 +89,8 @@ constexpr step_axis_row step_axis_table[] = {
     {"pp", count_axis<&C::pp, 1, 1024>},
     {"vp", count_axis<&C::vp, 1, 1024>},
     {"cp", count_axis<&C::cp, 1, 1024>},
+    {"ep", count_axis<&C::ep, 1, (1 << 16)>},
+    {"etp", count_axis<&C::etp, 1, 1024>},
     {"mbs", count_axis<&C::mbs, 1, (1 << 16)>},
     {"gbs", count_axis<&C::gbs, 1, (1 << 24)>},
     {"seq", count_axis<&C::seq, 1, (1 << 24)>},
@@ -315,6 +317,34 @@ void check_layers(const step_scenario& sc, step_config& c, const model_spec& m) 
                      " (nor the layers plus the embedding and the loss)");
 }
 
+// Megatron-Core's rules for the expert layout (docs/MOE.md §2): the experts split evenly over
+// EP, each expert's FFN over ETP, and ETP x EP x PP ranks tile the world (initialize_model_parallel
+// refuses otherwise); EP beside TP needs sequence parallelism (arguments.py).
+void check_experts(const step_scenario& sc, step_config& c, const model_spec& m) {
+  const std::string ep = axis_label(sc, "ep"), etp = axis_label(sc, "etp");
+  if (!m.moe.enabled()) {
+    require(c.ep == 1, ep, "model " + m.name + " has no experts (num_moe_experts)");
+    require(c.etp <= 1, etp, "model " + m.name + " has no experts (num_moe_experts)");
+    c.etp = 1;
+    return;
+  }
+  if (c.etp == 0) c.etp = c.tp;
+  require(m.moe.experts % c.ep == 0, ep,
+          n(c.ep) + " does not divide the " + n(m.moe.experts) + " experts of " + m.name);
+  require(
+      m.moe.ffn_hidden % c.etp == 0, etp,
+      n(c.etp) + " does not divide moe_ffn_hidden_size " + n(m.moe.ffn_hidden) + " of " + m.name);
+  const int tile = c.etp * c.ep * c.pp;
+  require(c.gpus % tile == 0, ep,
+          "etp x ep x pp = " + n(c.etp) + " x " + n(c.ep) + " x " + n(c.pp) +
+              " does not divide the " + n(c.gpus) +
+              " GPUs (Megatron: each pipeline stage's ranks split into whole expert groups)");
+  c.edp = c.gpus / tile;
+  require(c.ep == 1 || c.tp == 1 || c.sequence_parallel, ep,
+          "expert parallelism beside tp " + n(c.tp) +
+              " needs sequence parallelism (Megatron-Core's rule; --sequence-parallel on)");
+}
+
 void check_batch(const step_scenario& sc, step_config& c) {
   const int model_parallel = c.tp * c.pp * c.cp;
   require(c.gpus % model_parallel == 0, axis_label(sc, "gpus"),
@@ -338,6 +368,7 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   check_tp(sc, c, m);
   check_layers(sc, c, m);
   check_batch(sc, c);
+  check_experts(sc, c, m);
   const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
   require(c.cp == 1 || seq % (2 * c.cp) == 0, axis_label(sc, "seq"),
           n(seq) + " is not divisible by 2 x cp = " + n(2 * c.cp) +

@@ -30,6 +30,9 @@ struct enum_names<recompute_mode> {
 struct step_config {
   int gpus = 8;
   int tp = 1, pp = 1, vp = 1, cp = 1;
+  // Expert layers (docs/MOE.md §2): expert parallel and expert tensor parallel sizes; etp 0
+  // takes tp, as Megatron's expert_tensor_parallel_size does by default.
+  int ep = 1, etp = 0;
   int mbs = 1;
   int gbs = 0;                // 0: one micro-batch per data-parallel rank (mbs x dp)
   int seq = 0;                // 0: the model's seq_length
@@ -49,6 +52,7 @@ struct step_config {
 
   // Derived by check_step.
   int dp = 1;
+  int edp = 1;           // expert data parallel: gpus / (etp x ep x pp)
   int microbatches = 1;  // per pipeline, per step
   int layers_used = 0;
 };

@@ -431,7 +431,7 @@ TEST(pattern, largest_value_bounds_every_expected_value) {
   const int g = 5;
   const std::uint64_t c = 200;
   for (verify_kind k : {verify_kind::all_gather, verify_kind::reduce_scatter,
-                        verify_kind::all_reduce, verify_kind::recv_from}) {
+                        verify_kind::all_reduce, verify_kind::recv_from, verify_kind::all_to_all}) {
     const kernels::verify_spec spec{k, g, 1, 2, c};
     int seen = 0;
     for (std::uint64_t j = 0; j < kernels::output_elements(spec); ++j)

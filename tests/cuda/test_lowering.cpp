@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <set>
+#include <vector>
 
 #include "base/error.hpp"
 #include "cuda/lowering.hpp"
@@ -216,6 +217,50 @@ TEST(lowering, collectives_use_nccl_with_counts_per_element_type) {
     EXPECT_EQ(low.buffer(rs.src).init, t == dtype::fp8 ? buffer_init::random : buffer_init::pattern)
         << to_string(t);
   }
+}
+
+// An all-to-all lowers to grouped send/recv: one shard per peer, at the same offsets in both
+// buffers. Played out on the host over every rank's pattern, the transfers leave each rank
+// exactly what its check expects.
+TEST(lowering, all_to_all_is_grouped_send_recv_that_its_check_accepts) {
+  const int n = 4;
+  const std::uint64_t bytes = 4096;  // 2048 bf16 elements per rank, 512 per peer
+  std::vector<lowered_action> ranks;
+  std::vector<verify_job> checks;
+  for (int r = 0; r < n; ++r) {
+    schedule s;
+    const int m = s.add_stream("comm", stream_role::comm, -1);
+    s.add_op("a2a", m, collective(coll_op::all_to_all, bytes, n));
+    const case_lowering low =
+        lower_case(make_variant_schedules(s), measure_options{}, backend("cuda"), rank_of(r, n));
+    const lowered_variant& ov = low.variants[comm_only];
+    ranks.push_back(action_named(ov, "a2a"));
+    EXPECT_EQ(low.buffer(ranks.back().src).bytes, bytes);
+    EXPECT_EQ(low.buffer(ranks.back().dst).bytes, bytes);
+    ASSERT_EQ(count_checks(ov, check_kind::pattern), 1u);
+    checks.push_back(ov.verifies.front());
+  }
+  const std::uint64_t shard = bytes / 2 / n;
+  EXPECT_EQ(ranks[0].count, shard);
+  EXPECT_EQ(ranks[0].kind, action_kind::nccl_collective);
+  EXPECT_EQ(checks[1].spec.kind, verify_kind::all_to_all);
+  EXPECT_EQ(kernels::output_elements(checks[1].spec), shard * n);
+  // Element e of rank r's send buffer holds pattern_value(r, e); deliver every transfer.
+  std::vector<std::vector<int>> recv(n, std::vector<int>(shard * n, 0));
+  for (int r = 0; r < n; ++r) {
+    const std::vector<a2a_transfer> sends = all_to_all_transfers(ranks[r]);
+    ASSERT_EQ(sends.size(), static_cast<std::size_t>(n));
+    for (const a2a_transfer& t : sends) {
+      // The peer posts the matching receive for rank r at its own offset for r.
+      const a2a_transfer back = all_to_all_transfers(ranks[t.peer])[r];
+      ASSERT_EQ(back.peer, r);
+      for (std::uint64_t e = 0; e < shard; ++e)
+        recv[t.peer][back.recv_offset / 2 + e] = kernels::pattern_value(r, t.send_offset / 2 + e);
+    }
+  }
+  for (int r = 0; r < n; ++r)
+    for (std::uint64_t j = 0; j < shard * n; ++j)
+      ASSERT_EQ(recv[r][j], kernels::expected_value(checks[r].spec, j)) << r << " " << j;
 }
 
 TEST(lowering, communicators_are_listed_once_sorted) {

@@ -14,6 +14,7 @@ PAIR = ["pair", "--backend", "sim", "-q"]
 PAIR_OK = PAIR + ["--gemm", "1024x1024x1024", "--bytes", "1MiB"]
 COLL = ["coll", "--backend", "sim", "-q"]
 STEP = ["step", "--backend", "sim", "-q", "--layers", "2"]
+MOE = ["--model", "qwen3_30b_a3b", "--gpus", "16", "--tp", "1", "--pp", "1"]
 
 # (arguments, text the message must hold). {tmp} is a fresh folder, {bad} a file that is not JSON,
 # {res} a valid result file.
@@ -103,6 +104,13 @@ CASES = [
     (STEP + ["--layers", "-1"], "--layers: -1 is out of range"),
     (STEP + ["--set", "foo=1"], "--set foo=1: unknown step axis 'foo'"),
     (STEP + ["--model", "nosuch"], "--model: unknown model 'nosuch'"),
+    (STEP + ["--ep", "2"], "--ep: model gpt3_175b has no experts (num_moe_experts)"),
+    (STEP + MOE + ["--ep", "48"], "--ep: 48 does not divide the 128 experts of qwen3_30b_a3b"),
+    (STEP + MOE + ["--ep", "32"],
+     "--ep: etp x ep x pp = 1 x 32 x 1 does not divide the 16 GPUs"),
+    (STEP + MOE + ["--etp", "5", "--ep", "2"], "--etp: 5 does not divide moe_ffn_hidden_size 768"),
+    (STEP + MOE[:-4] + ["--tp", "2", "--pp", "1", "--ep", "8", "--sequence-parallel", "off"],
+     "--ep: expert parallelism beside tp 2 needs sequence parallelism"),
     (STEP + ["--bridge-config", "{tmp}/nosuch.json"], "nosuch.json: cannot open file"),
     (STEP + ["--te-launch-ordering", "maybe"], "--te-launch-ordering: unknown te_launch_ordering"),
     (STEP + ["--iters", "0"], "--iters: expected an integer from 1 to 1048576"),

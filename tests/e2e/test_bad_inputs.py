@@ -105,6 +105,30 @@ class BadInputs(TempDirTest):
         # The message names the file that holds the bad value: the model file.
         self.expect_usage_error(["run", "--backend", "sim", "--config", sp], mp, "hidden_size", "-5")
 
+    def test_moe_model_file_errors_name_the_field(self):
+        base = {"display_name": "moe", "hidden_size": 1024, "ffn_hidden_size": 4096,
+                "num_attention_heads": 8, "seq_length": 2048, "num_layers": 4, "vocab_size": 32000}
+        bad = [
+            ({"moe_router_topk": 2}, "moe_router_topk", "needs num_moe_experts"),
+            ({"num_moe_experts": 8, "moe_router_topk": 9}, "moe_router_topk", "9"),
+            ({"num_moe_experts": 8, "moe_router_topk": 2, "moe_layer_freq": [1, 0]},
+             "moe_layer_freq", "one entry per layer (4)"),
+            ({"num_moe_experts": 8, "moe_router_topk": 2, "moe_layer_freq": [1, 0, 2, 1]},
+             "moe_layer_freq", "entry 2"),
+            ({"num_moe_experts": 8, "moe_router_topk": 2, "moe_expert_count": 8},
+             "moe_expert_count", "unknown key"),
+            ({"kv_lora_rank": 512}, "kv_lora_rank", "multi_latent_attention"),
+            ({"window_attn_skip_freq": 2}, "window_attn_skip_freq", "needs window_size"),
+        ]
+        for extra, *needles in bad:
+            mp = self.write_json("model.json", dict(base, **extra))
+            sp = self.write_json("scenario.json", scenario(model=mp))
+            self.expect_usage_error(["run", "--backend", "sim", "--config", sp], mp, *needles)
+
+    def test_moe_model_is_refused_until_the_planners_model_it(self):
+        self.expect_usage_error(["step", "--backend", "sim", "--model", "qwen3_30b_a3b", "--gpus", "8",
+                                 "--tp", "1", "--pp", "1"], "--model", "mixture-of-experts")
+
     def test_gpu_file_missing_source(self):
         with open(os.path.join(SRC, "configs", "gpus", "h100_sxm.json")) as f:
             g = json.load(f)
@@ -130,8 +154,8 @@ class BadInputs(TempDirTest):
 
     def test_unknown_collective(self):
         args = list(PAIR)
-        args[args.index("all_gather")] = "all_to_all"
-        self.expect_usage_error(args, "--coll", "all_to_all")
+        args[args.index("all_gather")] = "broadcast"
+        self.expect_usage_error(args, "--coll", "broadcast", "all_to_all")
 
     def test_sm_margin_swallows_gpu(self):
         self.expect_usage_error(PAIR + ["--sm-margin", "132"], "sm-margin")

@@ -220,6 +220,18 @@ class CalibrateFlags(TempDirTest):
         self.assertTrue(whats[0].startswith("all_gather 8 ranks"), whats)
         self.assertTrue(whats[1].startswith("all_reduce 16 ranks"), whats)
 
+    def test_alltoall_perf_is_read_as_all_to_all(self):
+        # nccl-tests names the test alltoall_perf; its rows are read as all_to_all points. The
+        # timing is a placeholder: only the parse is checked.
+        text = ("# Collective test starting: alltoall_perf\n" +
+                "".join(f"#  Rank {r} Group 0 Pid 1 on n device {r}\n" for r in range(8)) +
+                "   1073741824  536870912  bfloat16  none  -1  6000.0  1.0  1.0  0  6000.0  1.0  1.0  0\n")
+        code, out, err = run(["calibrate", "--check", self.write("a2a.txt", text)])
+        self.assertEqual(code, 0, err)
+        whats = [r[0] for r in check_rows(out)]
+        self.assertEqual(len(whats), 1, out)
+        self.assertTrue(whats[0].startswith("all_to_all 8 ranks"), whats)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -52,7 +52,7 @@ def cases():
         "pair_fp8_ar": (["pair", "--backend", "sim", "--gemm", "512x12288x3072", "--dtype", "fp8",
                          "--coll", "all_reduce", "--bytes", "12MiB", "--ranks", "4"], True),
     }
-    for op in ("all_gather", "reduce_scatter", "all_reduce"):
+    for op in ("all_gather", "reduce_scatter", "all_reduce", "all_to_all"):
         c["coll_" + op] = (["coll", "--backend", "sim", "--op", op, "--min", "1KiB", "--max", "1GiB",
                             "--factor", "4", "--ranks", "8"], True)
     c["coll_ctas_4ranks"] = (["coll", "--backend", "sim", "--op", "all_gather", "--bytes", "48MiB",

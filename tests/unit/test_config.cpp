@@ -8,6 +8,7 @@
 #include "base/error.hpp"
 #include "base/json_util.hpp"
 #include "dist/communicator.hpp"
+#include "model/cluster.hpp"
 #include "model/gpu_spec.hpp"
 #include "model/model_spec.hpp"
 
@@ -82,7 +83,7 @@ TEST(ConfigFiles, EveryGpuAndModelLoads) {
   EXPECT_EQ(list_configs("gpus"),
             (std::vector<std::string>{"a100_sxm", "b200", "h100_sxm", "h200"}));
   const auto models = list_configs("models");
-  EXPECT_EQ(models.size(), 8u);
+  EXPECT_EQ(models.size(), 13u);
   for (const auto& name : models) {
     const model_spec m = load_model_spec(name);
     EXPECT_GT(m.qkv_width(), 0) << name;
@@ -97,8 +98,65 @@ TEST(ConfigFiles, EveryGpuAndModelLoads) {
   EXPECT_EQ(load_model_spec("nemotron_340b").hidden, 18432);
 }
 
+// The MoE models (docs/MOE.md): their published shapes in Megatron's argument names.
+TEST(ConfigFiles, MoeModelsCarryTheirPublishedShape) {
+  const model_spec ds = load_model_spec("deepseek_v3");
+  EXPECT_EQ(ds.moe.experts, 256);
+  EXPECT_EQ(ds.moe.topk, 8);
+  EXPECT_EQ(ds.moe.shared_ffn_hidden, 2048);
+  ASSERT_EQ(ds.moe.layers.size(), 61u);
+  EXPECT_FALSE(ds.moe.layers[2]);
+  EXPECT_TRUE(ds.moe.layers[3]);
+  EXPECT_EQ(ds.moe.moe_layer_count(), 58);
+  EXPECT_TRUE(ds.mla.enabled);
+  EXPECT_EQ(ds.mla.kv_lora_rank, 512);
+  EXPECT_EQ(ds.mla.qk_pos_emb_head_dim, 64);
+  EXPECT_EQ(ds.mtp_num_layers, 1);
+  const model_spec q = load_model_spec("qwen3_235b_a22b");
+  EXPECT_EQ(q.moe.moe_layer_count(), 94);
+  EXPECT_EQ(q.head_dim(), 128);  // kv_channels, not 4096 / 64
+  EXPECT_EQ(q.moe.shared_ffn_hidden, 0);
+  EXPECT_EQ(load_model_spec("qwen3_30b_a3b").moe.ffn_hidden, 768);
+  EXPECT_EQ(load_model_spec("mixtral_8x22b").moe.topk, 2);
+  const model_spec g = load_model_spec("gpt_oss_120b");
+  EXPECT_EQ(g.window_size, 128);
+  EXPECT_EQ(g.window_attn_skip_freq, 2);
+  EXPECT_EQ(g.moe.experts, 128);
+  // Dense models stay dense; the planners refuse what they do not model, naming it.
+  EXPECT_FALSE(load_model_spec("llama3_70b").moe.enabled());
+  EXPECT_NO_THROW(require_dense_planner_support(load_model_spec("llama3_70b"), "--model"));
+  try {
+    require_dense_planner_support(ds, "--model");
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--model: model 'deepseek_v3' has mixture-of-experts"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 // One table of GPU families (model/gpu_spec.hpp): every GPU file belongs to a family whose
 // compute capability it repeats, and the Blackwell test follows the capability.
+// Megatron's expert rank order "tp-ep-dp-pp" with etp as its tp (docs/MOE.md §2): ETP ranks are
+// neighbours, EP groups etp apart, expert DP etp x ep apart, and every rank keeps the pipeline
+// stage the dense order gives it.
+TEST(ExpertLayout, MegatronRankOrder) {
+  const expert_grid g{2, 4, 2, 2};
+  ASSERT_EQ(g.world(), 32);
+  EXPECT_EQ(g.of(0), (expert_grid::coords{0, 0, 0, 0}));
+  EXPECT_EQ(g.of(1), (expert_grid::coords{1, 0, 0, 0}));
+  EXPECT_EQ(g.of(2), (expert_grid::coords{0, 1, 0, 0}));
+  EXPECT_EQ(g.of(7), (expert_grid::coords{1, 3, 0, 0}));
+  EXPECT_EQ(g.of(8), (expert_grid::coords{0, 0, 1, 0}));
+  EXPECT_EQ(g.of(16), (expert_grid::coords{0, 0, 0, 1}));
+  const rank_grid dense{4, 1, 4, 2};  // tp 4, dp 4, pp 2 over the same 32 ranks
+  for (int r = 0; r < 32; ++r) EXPECT_EQ(g.of(r).pp, r / dense.stride(comm_group::pp)) << r;
+  // EP 4 two ranks apart fits a node of 8; EP 8 two apart spans two.
+  EXPECT_EQ(ep_span(g, 8).nodes, 1);
+  EXPECT_EQ(ep_span(expert_grid{2, 8, 1, 2}, 8).nodes, 2);
+  EXPECT_EQ(ep_span(expert_grid{2, 8, 1, 2}, 8).ranks_per_node, 4);
+}
+
 TEST(ConfigFiles, EveryGpuFileBelongsToAFamilyWithItsCapability) {
   for (const auto& name : list_configs("gpus")) {
     const gpu_spec g = load_gpu_spec(name);

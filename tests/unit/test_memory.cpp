@@ -8,6 +8,7 @@
 
 #include "base/build_info.hpp"
 #include "model/gpu_spec.hpp"
+#include "model/model_spec.hpp"
 #include "plan/memory_model.hpp"
 #include "plan/step_stage.hpp"
 #include "run/step_run.hpp"
@@ -132,6 +133,47 @@ TEST(Memory, BytesPerParameterFollowMegatron) {
   c.distributed_optimizer = true;
   c.grad_reduce_in_fp32 = false;
   EXPECT_NEAR(per_param(c), 4 + 16.0 / 8, 1e-9);
+}
+
+// Routed experts shard over EP x ETP (docs/MEMORY.md §1): doubling EP halves the expert weights a
+// GPU holds; dense layers (DeepSeek-V3's first three) hold none; the distributed optimizer
+// shards the experts' states over expert DP.
+TEST(Memory, ExpertWeightsShardOverEpAndEtp) {
+  model_spec m = load_model_spec("qwen3_30b_a3b");
+  m.moe.layers.assign(4, true);
+  m.moe.layers[0] = false;  // one dense layer first
+  step_config c = pipeline(1, 1, 1, 4);
+  c.gpus = c.dp = 16;
+  c.ep = 1;
+  c.etp = 1;
+  c.edp = 16;
+  const double h = 2048, f = 768, experts = 128;
+  const auto weights = [&](int ep, int etp) {
+    step_config x = c;
+    x.ep = ep;
+    x.etp = etp;
+    x.edp = 16 / (ep * etp);
+    return estimate_memory(m, gpu_with(0), x, 0).gib.weights * gib / 2;  // parameters
+  };
+  const double routed = 3 * experts * h * 3 * f;  // 3 MoE layers, gated (3 h f per expert)
+  EXPECT_NEAR(weights(1, 1) - weights(8, 1), routed * (1 - 1.0 / 8), 1);
+  EXPECT_NEAR(weights(2, 1) - weights(2, 2), routed / 4, 1);
+  // The dense layer carries the dense MLP, not experts: moving it to MoE adds experts x 3hf'
+  // and a router, and drops the dense 3hf.
+  model_spec all = m;
+  all.moe.layers.assign(4, true);
+  const auto params = [&](const model_spec& mm) {
+    return estimate_memory(mm, gpu_with(0), c, 0).gib.weights * gib / 2;
+  };
+  EXPECT_NEAR(params(all) - params(m), experts * h * 3 * f + h * experts - h * 3 * 6144, 1);
+  // Adam's states: the experts' over expert DP (16 / ep), the rest over DP x CP (16).
+  step_config x = c;
+  x.ep = 8;
+  x.edp = 2;
+  const memory_estimate e = estimate_memory(m, gpu_with(0), x, 0);
+  const double expert_params = 3 * (experts / 8) * h * 3 * f;
+  const double dense_params = e.gib.weights * gib / 2 - expert_params;
+  EXPECT_NEAR(e.gib.optimizer * gib, dense_params * 12 / 16 + expert_params * 12 / 2, 64);
 }
 
 TEST(Memory, FitsAgainstTheGpuFilesCapacity) {

@@ -57,6 +57,33 @@ TEST(CollectiveTraits, FollowNcclTestsConventions) {
   EXPECT_EQ(ag.verify, verify_kind::all_gather);
 }
 
+TEST(CollectiveTraits, AllToAllFollowsAlltoallPerf) {
+  const auto& a2a = traits_of(coll_op::all_to_all);
+  // alltoall_perf: size is one rank's send buffer, busbw = algbw × (n−1)/n.
+  EXPECT_DOUBLE_EQ(a2a.bus_factor(8), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(a2a.bus_factor(1), 0);
+  EXPECT_EQ(a2a.ring_steps(8), 7);
+  const collective_counts c = a2a.counts(1 << 20, 4, dtype::bf16);
+  EXPECT_EQ(c.per_rank, 131072u);  // one peer's shard
+  EXPECT_EQ(c.send_elems, 524288u);
+  EXPECT_EQ(c.recv_elems, 524288u);
+  EXPECT_EQ(a2a.size_multiple(8, dtype::bf16), 16u);
+  EXPECT_EQ(a2a.verify, verify_kind::all_to_all);
+  EXPECT_EQ(a2a.ctas_key, "p2p");  // grouped send/recv run on NCCL's p2p channels
+  EXPECT_FALSE(a2a.sim.nvls || a2a.sim.tree || a2a.sim.simple_plateau);
+  EXPECT_EQ(a2a.sim.across_nodes, network_shape::pairwise);
+  EXPECT_EQ(parse_enum<coll_op>("alltoall", "--op"), coll_op::all_to_all);
+}
+
+TEST(CollectiveTraits, OneRowPerCollectiveInEnumOrder) {
+  ASSERT_EQ(all_collectives().size(), collective_names().size());
+  for (std::size_t i = 0; i < all_collectives().size(); ++i) {
+    EXPECT_EQ(static_cast<std::size_t>(all_collectives()[i].op), i);
+    EXPECT_EQ(to_string(all_collectives()[i].op), collective_names()[i]);
+    EXPECT_FALSE(all_collectives()[i].nccl_call.empty());
+  }
+}
+
 TEST(SweepAxes, ProductIsLastAxisFastestAndTyped) {
   const auto cases = expand_axes({{"cdmc", {"1", "8"}}, {"method", {"preset", "none"}}},
                                  "x.json: sweep.", plan_knobs{});

@@ -117,7 +117,8 @@ TEST_F(SimV2, ProtocolAndChannelsFollowMessageSize) {
   EXPECT_EQ(plan(coll_op::all_reduce, 32 << 10, 8, "ring").protocol, nccl_protocol::ll);
   EXPECT_EQ(plan(coll_op::all_reduce, 1ull << 30, 8, "ring").protocol, nccl_protocol::simple);
   EXPECT_LT(plan(coll_op::all_gather, 64 << 10, 8).channels, 4);  // NCCL drops channels
-  EXPECT_EQ(plan(coll_op::all_gather, 256u << 20, 8).channels, gpu.nccl_ctas_all_gather);
+  EXPECT_EQ(plan(coll_op::all_gather, 256u << 20, 8).channels,
+            gpu.default_ctas(coll_op::all_gather));
 }
 
 TEST_F(SimV2, NvlsIsNcclsDefaultForLargeAllReducesWhereTheGpuHasIt) {
@@ -221,6 +222,33 @@ TEST_F(SimV2, TreeDepthAndMediumSizeCorrection) {
               1e-9);
   // NCCL's correction: Simple at 1 MiB runs at half the tree's bandwidth, at 1 GiB at all of it.
   EXPECT_NEAR(tree(1 << 20, 32).cap_gbps / tree(1ull << 30, 32).cap_gbps, 0.5, 1e-9);
+}
+
+TEST_F(SimV2, AllToAllRunsOnP2pChannelsAndOnlyRemoteShardsUseTheNics) {
+  // Inside the node: NCCL's send/recv channels, and neither NVLS nor the tree.
+  EXPECT_EQ(plan(coll_op::all_to_all, 256u << 20, 8).channels, gpu.nccl_ctas_p2p);
+  EXPECT_EQ(plan(coll_op::all_to_all, 1ull << 30, 8).algorithm, sim::nccl_algorithm::ring);
+  EXPECT_THROW(plan(coll_op::all_to_all, 1ull << 30, 8, "nvls"), config_error);
+  EXPECT_THROW(plan(coll_op::all_to_all, 1ull << 30, 16, "tree"), config_error);
+  const cluster_spec net = default_cluster(gpu);
+  const double nic = net.node_egress_gbps() / net.gpus_per_node;
+  const double simple = gpu.proto(nccl_protocol::simple).bw_fraction;
+  auto a2a = [&](int ranks) {
+    return across(coll_op::all_to_all, 1ull << 30, ranks, nccl_protocol::simple, false, gpu, net);
+  };
+  // 2 nodes of 8: 8 of a rank's 15 peer shards leave the node, through its own rail NIC.
+  EXPECT_NEAR(a2a(16).cap_gbps, nic * 15 / 8 * simple, 1e-9);
+  // 8 nodes: 56 of 63 shards are remote, so the bus rate nears the NIC's.
+  EXPECT_NEAR(a2a(64).cap_gbps, nic * 63 / 56 * simple, 1e-9);
+  // The all-gather ring pushes every byte through the node's whole NIC share instead.
+  const double ring_cap =
+      across(coll_op::all_gather, 1ull << 30, 16, nccl_protocol::simple, false, gpu, net).cap_gbps;
+  EXPECT_LT(a2a(16).cap_gbps, ring_cap);
+  // Its n−1 rounds of peers pay a hop each, a network hop once per other node: the ring's
+  // latency without the all-reduce's Simple plateau.
+  EXPECT_DOUBLE_EQ(a2a(16).latency_us, across(coll_op::all_gather, 1ull << 30, 16,
+                                              nccl_protocol::simple, false, gpu, net)
+                                           .latency_us);
 }
 
 TEST_F(SimV2, ClusterFileMayOverrideNcclNetTuning) {
