@@ -77,7 +77,7 @@ class step_command final : public command {
       {"mbs", "micro-batch size"},
       {"gbs", "global batch size"},
       {"seq", "sequence length"},
-      {"dtype", "bf16 | fp16 | fp8"},
+      {"dtype", "bf16 | fp16 | fp8 | mxfp8 | nvfp4"},
       {"recompute", "none | selective | full"},
       {"sequence_parallel", "on | off"},
       {"tp_overlap", "on | off (TE userbuffers: the Bridge preset for the shape, or TE's)"},

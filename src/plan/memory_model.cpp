@@ -100,7 +100,7 @@ std::int64_t stage_params(const model_spec& m, const step_config& cfg, int stage
 // DP x CP by the distributed optimizer (with 16-bit gradients it also keeps an fp32 copy).
 void add_model_state(memory_parts& out, const model_spec& m, const step_config& cfg, int stage) {
   const double p = static_cast<double>(stage_params(m, cfg, stage));
-  out.weights = p * (m.type == dtype::fp8 ? 3 : 2) / gib;
+  out.weights = p * (is_low_precision(m.type) ? 3 : 2) / gib;
   out.gradients = p * (cfg.grad_reduce_in_fp32 ? 4 : 2) / gib;
   const double shards = cfg.distributed_optimizer ? cfg.dp * cfg.cp : 1;
   out.optimizer = p * (cfg.grad_reduce_in_fp32 ? 12 : 16) / shards / gib;

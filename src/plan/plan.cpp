@@ -77,6 +77,11 @@ class layer_planner {
     c.group_size = w_.layout.tp;
     c.ctas = ctas;
     c.nodes = t_.tp_nodes;
+    c.nccl = knobs_.nccl;
+    c.algorithm = knobs_.nccl_algorithm;
+    // Copy engines cannot reduce: the layer's reduce-scatters keep NCCL's SM kernels.
+    if (c.op != coll_op::all_gather && c.nccl.policy == cta_policy::zero)
+      c.nccl.policy = cta_policy::standard;
     return c;
   }
 
@@ -488,6 +493,8 @@ schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& kn
   }
   collective_params c = p.coll;
   if (knobs.comm_ctas > 0) c.ctas = knobs.comm_ctas;
+  if (!knobs.nccl.is_default()) c.nccl = knobs.nccl;
+  if (!knobs.nccl_algorithm.empty()) c.algorithm = knobs.nccl_algorithm;
   std::vector<int> comm_waits;
   if (p.producer_us > 0) {
     // A LayerNorm-like producer covering the GPU; the collective consumes its output.

@@ -244,7 +244,7 @@ void stage_planner::optimizer() {
   norm.type = dtype::bf16;
   norm.group = comm_group::dp;
   norm.group_size = cfg_.gpus;
-  norm.nodes = std::max(1, cfg_.gpus / in_.cluster.gpus_per_node);
+  norm.nodes = std::max(1, cfg_.gpus / in_.cluster.nvlink_domain);
   add_compute("grad_norm_ar", norm, "optimizer", grad_reduces_);
   const double shard =
       static_cast<double>(params_) / (cfg_.distributed_optimizer ? std::max(dp_size_, 1) : 1);

@@ -187,7 +187,8 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   rc.cluster = cluster;
   check_cluster_settings(sc, cfg, cluster);
   if (cfg.gpus_per_node > 0)
-    rc.cluster.gpus_per_node = rc.cluster.nics_per_node = cfg.gpus_per_node;
+    rc.cluster.gpus_per_node = rc.cluster.nics_per_node = rc.cluster.nvlink_domain =
+        cfg.gpus_per_node;
   if (cfg.nic_gbps > 0) rc.cluster.nic_gbps = cfg.nic_gbps;
   rc.model = base;
   rc.model.micro_batch = cfg.mbs;

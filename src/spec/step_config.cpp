@@ -350,7 +350,7 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   require(!c.sequence_parallel || (static_cast<std::int64_t>(seq) * c.mbs / c.cp) % c.tp == 0,
           axis_label(sc, "seq"), "seq x mbs / cp is not divisible by tp = " + n(c.tp));
   gpu.require(c.type.value_or(m.type), axis_label(sc, "dtype"));
-  const int per_node = c.gpus_per_node > 0 ? c.gpus_per_node : cluster.gpus_per_node;
+  const int per_node = c.gpus_per_node > 0 ? c.gpus_per_node : cluster.nvlink_domain;
   require(!(c.tp_overlap && c.tp > 1 && c.sequence_parallel && c.tp > per_node),
           axis_label(sc, "tp"),
           n(c.tp) + " spans nodes of " + n(per_node) +
