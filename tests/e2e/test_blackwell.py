@@ -1,0 +1,72 @@
+"""Blackwell, NVL72 and NCCL's newer settings end to end (README "Blackwell, NVL72 and NCCL
+2.28+"): the NCCL axes enter case ids only where given, the copy-engine all-gather beside a GEMM
+runs on no SM, an NVLink domain larger than a node keeps a group off the NICs, and the new dtypes
+run where the GPU file has them."""
+import os
+import re
+import unittest
+
+from e2e_common import TempDirTest, load, run
+
+SIM = ["--backend", "sim", "-q"]
+
+
+class NcclAxes(TempDirTest):
+    def test_a_run_lists_the_nccl_axes_only_where_given(self):
+        out = self.path("r.json")
+        code, _, err = run(["run"] + SIM + ["--set", "cta_policy=default,zero", "--set", "cdmc=8",
+                                            "--json", out])
+        self.assertEqual(code, 0, err)
+        ids = [c["id"] for c in load(out)["cases"]]
+        self.assertTrue(all(re.search(r",cta_policy=(default|zero)$", i) for i in ids), ids[:4])
+        self.assertEqual(sum(i.endswith("cta_policy=zero") for i in ids), len(ids) // 2)
+        plain = self.path("p.json")
+        code, _, err = run(["run"] + SIM + ["--set", "cdmc=8", "--json", plain])
+        self.assertEqual(code, 0, err)
+        self.assertFalse(any("cta_policy" in c["id"] for c in load(plain)["cases"]))
+
+    def test_zero_sm_all_gather_beside_a_gemm_frees_the_gemm(self):
+        out = self.path("pair.json")
+        code, _, err = run(["pair"] + SIM + ["--gpu", "gb200", "--gemm", "8192x8192x8192",
+                                             "--bytes", "256MiB", "--cta-policy", "default,zero",
+                                             "--json", out])
+        self.assertEqual(code, 0, err)
+        cases = {c["params"]["cta_policy"]: c for c in load(out)["cases"]}
+        self.assertEqual(set(cases), {"default", "zero"})
+        # The GEMM beside the copy engines slows by HBM sharing only, less than beside SM channels.
+        def gemm_slow(c):
+            return c["gemm_slowdown"]
+        self.assertGreater(gemm_slow(cases["zero"]), 1.0)
+        self.assertLess(gemm_slow(cases["zero"]), gemm_slow(cases["default"]))
+
+
+class NvlinkDomain(TempDirTest):
+    def busbw(self, *extra):
+        out = self.path("coll.json")
+        code, _, err = run(["coll"] + SIM + ["--gpu", "gb200", "--cluster", "gb200_nvl72",
+                                             "--op", "all_reduce", "--bytes", "1GiB",
+                                             "--ranks", "16", "--json", out] + list(extra))
+        self.assertEqual(code, 0, err)
+        return load(out)["rows"][0]["busbw_gbps"]
+
+    def test_sixteen_ranks_stay_on_nvlink_in_a_rack_and_not_in_trays(self):
+        rack = self.busbw()
+        trays = self.busbw("--nvlink-domain", "4")
+        self.assertGreater(rack, 3 * trays)
+
+
+class BlockScaledDtypes(TempDirTest):
+    def test_nvfp4_runs_on_b300_faster_than_mxfp8(self):
+        times = {}
+        for dtype in ("mxfp8", "nvfp4"):
+            out = self.path(dtype + ".json")
+            code, _, err = run(["pair"] + SIM + ["--gpu", "b300", "--gemm", "8192x8192x8192",
+                                                 "--dtype", dtype, "--bytes", "1MiB", "--ranks",
+                                                 "1", "--json", out])
+            self.assertEqual(code, 0, err)
+            times[dtype] = load(out)["cases"][0]["compute_ms"]["median"]
+        self.assertLess(times["nvfp4"], times["mxfp8"])
+
+
+if __name__ == "__main__":
+    unittest.main()
