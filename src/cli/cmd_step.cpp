@@ -68,7 +68,8 @@ class step_command final : public command {
  private:
   static constexpr std::pair<const char*, const char*> flag_axes[] = {
       {"gpus", "GPUs in the job"},
-      {"gpus_per_node", "GPUs per node (one NVLink domain)"},
+      {"gpus_per_node", "GPUs per node (a host)"},
+      {"nvlink_domain", "GPUs sharing NVLink, a whole number of nodes (72: NVL72); the cluster's"},
       {"nic_gbps", "GB/s per NIC per direction"},
       {"tp", "tensor parallel"},
       {"pp", "pipeline parallel"},

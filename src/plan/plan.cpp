@@ -77,12 +77,7 @@ class layer_planner {
     c.group_size = w_.layout.tp;
     c.ctas = ctas;
     c.nodes = t_.tp_nodes;
-    c.nccl = knobs_.nccl;
-    c.algorithm = knobs_.nccl_algorithm;
-    // Copy engines cannot reduce: the layer's reduce-scatters keep NCCL's SM kernels.
-    if (c.op != coll_op::all_gather && c.nccl.policy == cta_policy::zero)
-      c.nccl.policy = cta_policy::standard;
-    return c;
+    return with_nccl_knobs(c, knobs_);
   }
 
   // One step of a ring exchange: send to the next rank, receive from the previous one, through
@@ -474,6 +469,15 @@ schedule plan_layer(const layer_workload& w, const slot_overlap_map& methods, co
   if (knobs.backward) a.backward("");
   s.validate();
   return s;
+}
+
+collective_params with_nccl_knobs(collective_params c, const plan_knobs& knobs) {
+  c.nccl = knobs.nccl;
+  if (!knobs.nccl_algorithm.empty()) c.algorithm = knobs.nccl_algorithm;
+  // Copy engines cannot reduce, nor (before NCCL 2.30) leave the NVLink domain.
+  if (c.nccl.policy == cta_policy::zero && (c.op != coll_op::all_gather || c.nodes > 1))
+    c.nccl.policy = cta_policy::standard;
+  return c;
 }
 
 schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& knobs) {

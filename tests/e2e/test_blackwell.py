@@ -55,6 +55,42 @@ class NvlinkDomain(TempDirTest):
         self.assertGreater(rack, 3 * trays)
 
 
+class StepOnNvl72(TempDirTest):
+    def test_the_domain_and_the_cta_policy_are_step_axes(self):
+        out = self.path("step.json")
+        code, _, err = run(["step"] + SIM + ["--model", "llama31_70b", "--cluster", "gb200_nvl72",
+                                             "--gpus", "64", "--tp", "4", "--pp", "4", "--vp", "5",
+                                             "--cp", "2", "--gbs", "128", "--seq", "8192",
+                                             "--layers", "20", "--nvlink-domain", "72,8",
+                                             "--set", "cta_policy=default,zero", "--json", out])
+        self.assertEqual(code, 0, err)
+        cases = {(c["params"]["nvlink_domain"], c["params"]["cta_policy"]): c
+                 for c in load(out)["cases"]}
+        self.assertEqual(len(cases), 4)
+        self.assertEqual(cases[(72, "default")]["config"]["nvlink_domain"], 72)
+        # Trays of 4 on their own NVLink: the gradient reduction (DP x CP, 4 ranks 4 apart) and
+        # the PP neighbours leave the domain and wait on the NICs.
+        dp = {d: cases[(d, "default")]["breakdown_ms"]["dp_exposed"] for d in (72, 8)}
+        self.assertGreater(dp[8], 3 * dp[72])
+        # Zero SMs for the all-gathers: the layers' GEMMs run faster (compute falls).
+        compute = {p: cases[(72, p)]["breakdown_ms"]["compute"] for p in ("default", "zero")}
+        self.assertLess(compute["zero"], compute["default"])
+
+    def test_a_node_sized_domain_is_not_named_in_the_config(self):
+        out = self.path("h100.json")
+        code, _, err = run(["step"] + SIM + ["--model", "llama31_70b", "--cluster", "dgx_h100",
+                                             "--gpus", "64", "--tp", "4", "--pp", "4", "--vp", "5",
+                                             "--cp", "2", "--gbs", "128", "--seq", "8192",
+                                             "--layers", "20", "--json", out])
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("nvlink_domain", load(out)["cases"][0]["config"])
+        code, _, err = run(["step"] + SIM + ["--model", "llama31_70b", "--cluster", "dgx_h100",
+                                             "--gpus", "64", "--tp", "4", "--pp", "4",
+                                             "--nvlink-domain", "12", "--json", out])
+        self.assertEqual(code, 2, err)
+        self.assertIn("--nvlink-domain 12", err)
+
+
 class BlockScaledDtypes(TempDirTest):
     def test_nvfp4_runs_on_b300_faster_than_mxfp8(self):
         times = {}
