@@ -91,6 +91,22 @@ class StepOnNvl72(TempDirTest):
         self.assertIn("--nvlink-domain 12", err)
 
 
+class PublishedB200Step(TempDirTest):
+    # Megatron-Bridge's performance table (release 25.11; docs/CALIBRATION.md §3.8): Llama 3.1
+    # 405B on 128 B200, TP 4, PP 8, CP 2, VP 8, GBS 64, MBS 1, seq 8192, fp8: 661 tokens/s/GPU.
+    PUBLISHED = 661
+
+    def test_llama31_405b_on_128_b200_within_10_percent(self):
+        out = self.path("405b.json")
+        code, _, err = run(["step"] + SIM + ["--model", "llama31_405b", "--cluster", "dgx_b200",
+                                             "--gpus", "128", "--tp", "4", "--pp", "8", "--vp", "8",
+                                             "--cp", "2", "--gbs", "64", "--mbs", "1", "--seq",
+                                             "8192", "--dtype", "fp8", "--allow-oom", "--json", out])
+        self.assertEqual(code, 0, err)
+        model = load(out)["cases"][0]["tokens_per_s_per_gpu"]
+        self.assertLessEqual(abs(model / self.PUBLISHED - 1), 0.10, model)
+
+
 class BlockScaledDtypes(TempDirTest):
     def test_nvfp4_runs_on_b300_faster_than_mxfp8(self):
         times = {}
