@@ -41,6 +41,7 @@ WHAT = {
     "sim.nccl_fill_fraction": "chunk pipeline: a channel runs 1/(1 + this) slower over its first `nccl_fill_bytes`",
     "sim.nccl_fill_bytes": "bytes per channel over which the pipeline fills",
     "sim.nvls": "NVLS all-reduce: fixed latency and busbw relative to the ring (absent: no NVLS)",
+    "sim.nccl_symmetric_latency_factor": "NVLink latency of NCCL's symmetric-memory kernels relative to the usual ones (absent: `symmetric on` refused)",
     "sim.copy_engine_gbps": "copy-engine send/recv rate, shared by concurrent copies",
     "sim.elementwise_hbm_efficiency": "fraction of `hbm_gbps` memory-bound kernels reach",
     "sim.sustained_clock_factor": "tensor-core rate of a training step (busy for seconds) relative to the short loops the GEMM constants are fitted to",
@@ -77,5 +78,5 @@ def table(name):
 
 
 if __name__ == "__main__":
-    names = sys.argv[1:] or ["h100_sxm", "h200", "b200", "a100_sxm"]
+    names = sys.argv[1:] or ["h100_sxm", "h200", "b200", "a100_sxm", "b300", "gb200", "gb300"]
     print("\n".join(table(n) for n in names))

@@ -216,6 +216,9 @@ gpu_slug=$(echo "$gpu_name" | tr '[:upper:]' '[:lower:]' | sed -e 's/[^a-z0-9]\{
 # H100 one).
 case "$gpu_slug" in
   *h200*) sim_gpu=h200 ;;
+  *gb300*) sim_gpu=gb300 ;;
+  *gb200*) sim_gpu=gb200 ;;
+  *b300*) sim_gpu=b300 ;;
   *b200*) sim_gpu=b200 ;;
   *a100*) sim_gpu=a100_sxm ;;
   *) sim_gpu=h100_sxm ;;

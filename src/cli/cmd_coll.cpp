@@ -34,12 +34,14 @@ class coll_command final : public command {
         ->check(int_in(0, nccl_max_ctas))
         ->capture_default_str();
     app->add_option("--algo", algo_,
-                    "sim: auto (NCCL's choice) | ring | nvls | tree; real backends: set NCCL_ALGO")
-        ->check(CLI::IsMember({"auto", "ring", "nvls", "tree"}))
+                    "sim: auto (NCCL's choice) | ring | nvls | tree | nvls_tree; real backends: "
+                    "set NCCL_ALGO")
+        ->check(CLI::IsMember({"auto", "ring", "nvls", "tree", "nvls_tree"}))
         ->capture_default_str();
     add_common_flags(*app, flags_);
     app->get_option("--json")->description("write the rows as JSON (overlap-bench/coll/v1)");
     add_network_flags(*app, flags_);
+    add_nccl_flags(*app, flags_, false);
     gpu_given_ = app->get_option("--gpu");
     return app;
   }
@@ -57,6 +59,7 @@ class coll_command final : public command {
     r.c.ctas = ctas_;
     r.c.algorithm = algo_ == "auto" ? "" : algo_;
     r.c.nodes = nodes_for(ranks_, cluster_from(flags_, gpu));
+    apply_nccl_axes(nccl_axes_given(flags_.nccl), gpu, r.c);
     r.sizes = sizes();
     check_coll_sizes(r, bytes_.empty() ? "--min/--max" : "--bytes");
     auto comm = make_communicator(args.argc, args.argv, flags_.timeout_s);

@@ -16,7 +16,8 @@ class pair_command final : public command {
   CLI::App* attach(CLI::App& parent) override {
     auto* app = parent.add_subcommand("pair", "one GEMM beside one collective");
     app->add_option("--gemm", gemm_, "GEMM shape MxNxK")->required();
-    app->add_option("--dtype", dtype_, "bf16 | fp16 | fp8")->capture_default_str();
+    app->add_option("--dtype", dtype_, "bf16 | fp16 | fp8 | mxfp8 | nvfp4 (Blackwell)")
+        ->capture_default_str();
     app->add_option("--coll", coll_, enum_choices<coll_op>())->capture_default_str();
     app->add_option("--bytes", bytes_,
                     "collective size, nccl-tests convention (AG: gathered total, RS: input "
@@ -37,6 +38,7 @@ class pair_command final : public command {
     add_answer_flags(*app, flags_.answers);
     add_sweep_flags(*app, flags_);
     add_network_flags(*app, flags_);
+    add_nccl_flags(*app, flags_);
     gpu_given_ = app->get_option("--gpu");
     return app;
   }
@@ -46,6 +48,8 @@ class pair_command final : public command {
     const gpu_spec gpu = gpu_from(flags_, gpu_given_->count() > 0);
     pair_spec p = spec();
     p.coll.nodes = nodes_for(ranks_, cluster_from(flags_, gpu));
+    collective_params checked = p.coll;
+    apply_nccl_axes(nccl_axes_given(flags_.nccl), gpu, checked);  // refused before any case
     sweep_request req = pair_sweep(p, axes(), "pair --", gpu);
     req.source = "pair --sm-margin/--comm-ctas/--cdmc/--order/--priority";
     return drive_sweep(std::move(req), flags_, gpu, args,
@@ -67,11 +71,14 @@ class pair_command final : public command {
   std::vector<sweep_axis> axes() const {
     const std::vector<std::string> cdmc =
         cdmc_.empty() ? std::vector<std::string>{std::to_string(process_cdmc())} : cdmc_;
-    return {{"cdmc", values(cdmc, "--cdmc")},
-            {"order", values(order_, "--order")},
-            {"sm_margin", values(sm_margin_, "--sm-margin")},
-            {"comm_ctas", values(comm_ctas_, "--comm-ctas")},
-            {"priority", values(priority_, "--priority")}};
+    std::vector<sweep_axis> out = {{"cdmc", values(cdmc, "--cdmc")},
+                                   {"order", values(order_, "--order")},
+                                   {"sm_margin", values(sm_margin_, "--sm-margin")},
+                                   {"comm_ctas", values(comm_ctas_, "--comm-ctas")},
+                                   {"priority", values(priority_, "--priority")}};
+    // NCCL's settings only where given, so the other pair sweeps keep their case ids.
+    for (sweep_axis& a : nccl_axes_given(flags_.nccl)) out.push_back(std::move(a));
+    return out;
   }
 
   // Comma lists, split here rather than by CLI11, which drops the empty item of "0,,16".

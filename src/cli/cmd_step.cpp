@@ -68,7 +68,8 @@ class step_command final : public command {
  private:
   static constexpr std::pair<const char*, const char*> flag_axes[] = {
       {"gpus", "GPUs in the job"},
-      {"gpus_per_node", "GPUs per node (one NVLink domain)"},
+      {"gpus_per_node", "GPUs per node (a host)"},
+      {"nvlink_domain", "GPUs sharing NVLink, a whole number of nodes (72: NVL72); the cluster's"},
       {"nic_gbps", "GB/s per NIC per direction"},
       {"tp", "tensor parallel"},
       {"pp", "pipeline parallel"},
@@ -79,7 +80,7 @@ class step_command final : public command {
       {"mbs", "micro-batch size"},
       {"gbs", "global batch size"},
       {"seq", "sequence length"},
-      {"dtype", "bf16 | fp16 | fp8"},
+      {"dtype", "bf16 | fp16 | fp8 | mxfp8 | nvfp4"},
       {"recompute", "none | selective | full"},
       {"sequence_parallel", "on | off"},
       {"tp_overlap", "on | off (TE userbuffers: the Bridge preset for the shape, or TE's)"},

@@ -1,5 +1,6 @@
 #include "cli/harness.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "cli/flag_checks.hpp"
 #include "results/report_table.hpp"
 #include "sim/simulator.hpp"
+#include "spec/nccl_axes.hpp"
 
 namespace ob::cli {
 
@@ -88,51 +90,6 @@ fault_injection injected_fault(const common_flags& f, const communicator& comm,
     throw config_error(where + "rank " + std::to_string(fault.rank) + " does not exist (" +
                        std::to_string(comm.size()) + " rank(s))");
   return fault;
-}
-
-void add_network_flags(CLI::App& app, common_flags& f) {
-  app.add_option("--cluster", f.cluster, "nodes and NICs: a name in configs/clusters/ or a file");
-  app.add_option("--gpus-per-node", f.gpus_per_node,
-                 "GPUs per node (one NVLink domain); more ranks than this span nodes")
-      ->check(int_in(1, 1024));
-  app.add_option("--nic-gbps", f.nic_gbps, "GB/s per NIC per direction")
-      ->check(number_in(0.001, 1e5));
-}
-
-namespace {
-
-std::string number_text(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
-// A network flag given beside --cluster must say what the file says (README: pair and coll
-// across nodes: the flags describe a cluster without a file).
-void check_against_cluster(const common_flags& f, const cluster_spec& c) {
-  if (f.gpus_per_node > 0 && f.gpus_per_node != c.gpus_per_node)
-    throw config_error("--gpus-per-node " + std::to_string(f.gpus_per_node) + " and --cluster " +
-                       f.cluster + " disagree: the cluster file has gpus_per_node " +
-                       std::to_string(c.gpus_per_node) +
-                       " (give --cluster, or --gpus-per-node and --nic-gbps without it)");
-  if (f.nic_gbps > 0 && std::abs(f.nic_gbps - c.nic_gbps) > 1e-9 * c.nic_gbps)
-    throw config_error("--nic-gbps " + number_text(f.nic_gbps) + " and --cluster " + f.cluster +
-                       " disagree: the cluster file has nic_gbps " + number_text(c.nic_gbps) +
-                       " (give --cluster, or --gpus-per-node and --nic-gbps without it)");
-}
-
-}  // namespace
-
-cluster_spec cluster_from(const common_flags& f, const gpu_spec& gpu) {
-  if (!f.cluster.empty()) {
-    const cluster_spec c = load_cluster(f.cluster, "--cluster");
-    check_against_cluster(f, c);
-    return c;
-  }
-  cluster_spec c = default_cluster(gpu);
-  if (f.gpus_per_node > 0) c.gpus_per_node = c.nics_per_node = f.gpus_per_node;
-  if (f.nic_gbps > 0) c.nic_gbps = f.nic_gbps;
-  return c;
 }
 
 gpu_spec gpu_from(const common_flags& f, bool gpu_given) {

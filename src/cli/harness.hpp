@@ -2,6 +2,7 @@
 // What every measuring subcommand shares on the command line: the common flags, the backend
 // choice, and printing and writing a result. The measuring itself is core's (run/sweep.hpp).
 #include <CLI/CLI.hpp>
+#include <array>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "results/result.hpp"
 #include "results/trace.hpp"
 #include "run/fault_injection.hpp"
+#include "spec/nccl_axes.hpp"
 
 namespace ob::cli {
 
@@ -38,8 +40,15 @@ struct common_flags {
   // pair and coll: where the group's ranks sit (docs/ARCHITECTURE.md §5.4).
   std::string cluster;
   int gpus_per_node = 0;  // 0: the cluster's, else 8
+  int nvlink_domain = 0;  // 0: the cluster's (its gpus_per_node unless it says otherwise)
   double nic_gbps = 0;    // 0: the cluster's, else the GPU file's
+  // pair and coll: NCCL's settings as given (--cta-policy, ...), by nccl_axis_names; "" = unset.
+  nccl_axis_values nccl;
 };
+// --cta-policy, --symmetric, --min-ctas, --max-ctas, --nccl-algo (unless `with_algo` is false:
+// coll has --algo), --nccl-version: NCCL's communicator settings (docs/ARCHITECTURE.md §5.5).
+void add_nccl_flags(CLI::App& app, common_flags& f, bool with_algo = true);
+// NCCL's settings given as flags: nccl_axes_given and apply_nccl_axes (spec/nccl_axes.hpp).
 // `with_threads`: --gpus N runs N local ranks as threads (not for `step`, whose --gpus is the
 // job's size).
 void add_common_flags(CLI::App& app, common_flags& f, bool with_gpu = true,

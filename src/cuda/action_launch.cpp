@@ -20,6 +20,9 @@ ncclDataType_t nccl_data_type(dtype t, const error_context& ctx) {
       break;
     case dtype::fp32:
       return ncclFloat32;
+    case dtype::mxfp8:
+    case dtype::nvfp4:
+      break;
   }
   throw config_error(ctx.prefix() + std::string(to_string(t)) +
                      " communication needs NCCL >= 2.24 (ncclFloat8e4m3); built against " +

@@ -12,8 +12,17 @@ case_resources::case_resources(const case_lowering& low, int rounds, int join_pr
   buffers_.reserve(low.buffers.size());
   // Never empty: a zero-byte request still gets a distinct, valid pointer (NCCL and the kernels
   // are handed real addresses even for empty transfers).
-  for (const buffer_request& b : low.buffers)
-    buffers_.emplace_back(std::max<std::size_t>(b.bytes, 16), ctx.with_op("allocate " + b.key));
+  for (const buffer_request& b : low.buffers) {
+    const std::size_t bytes = std::max<std::size_t>(b.bytes, 16);
+    if (b.symmetric) {
+      symmetric_.emplace_back(bytes, ctx.with_op("allocate " + b.key));
+      buffers_.emplace_back();
+      starts_.push_back(symmetric_.back().get());
+    } else {
+      buffers_.emplace_back(bytes, ctx.with_op("allocate " + b.key));
+      starts_.push_back(buffers_.back().get());
+    }
+  }
   // Created in IR order, consecutively: the driver hands hardware queues to streams in creation
   // order, so IR stream i and j share a queue exactly when the sim says they do.
   for (const stream_set_request& r : low.stream_sets) {
@@ -50,7 +59,7 @@ void case_resources::make_events(const lowered_variant& lv, int rounds, const er
 
 void* case_resources::address(buffer_ref r) const {
   if (!r) return nullptr;
-  return buffers_.at(static_cast<std::size_t>(r.buffer)).as<char>() + r.offset;
+  return static_cast<char*>(starts_.at(static_cast<std::size_t>(r.buffer))) + r.offset;
 }
 
 void case_resources::fill(const buffer_request& b, void* p, const error_context& ctx) {
@@ -69,7 +78,7 @@ void case_resources::initialise(const case_lowering& low, cublaslt_gemm& gemm, v
                                 const error_context& ctx) {
   for (std::size_t i = 0; i < low.buffers.size(); ++i) {
     const buffer_request& b = low.buffers[i];
-    if (b.init != buffer_init::none) fill(b, buffers_[i].get(), ctx.with_op("init " + b.key));
+    if (b.init != buffer_init::none) fill(b, starts_[i], ctx.with_op("init " + b.key));
   }
   for (const reference_gemm& r : low.references)
     gemm.run(r.gemm, address(r.x), address(r.w), address(r.d), workspace, join_.get(),

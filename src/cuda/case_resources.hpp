@@ -8,6 +8,7 @@
 #include "cuda/cublaslt_gemm.hpp"
 #include "cuda/cuda_raii.hpp"
 #include "cuda/lowering.hpp"
+#include "cuda/nccl_comms.hpp"
 
 namespace ob::cuda {
 
@@ -34,6 +35,8 @@ class case_resources {
   case_resources(const case_lowering& low, int rounds, int join_priority, const error_context& ctx);
 
   void* address(buffer_ref r) const;
+  // The start of requested buffer `i` (lowering order).
+  void* buffer_start(std::size_t i) const { return starts_.at(i); }
   const stream_set& streams(int set) const { return sets_.at(static_cast<std::size_t>(set)); }
   cudaStream_t join() const { return join_.get(); }
   variant_events& events(std::size_t v) { return events_.at(v); }
@@ -51,6 +54,8 @@ class case_resources {
   void fill(const buffer_request& b, void* p, const error_context& ctx);
 
   std::vector<device_buffer> buffers_;
+  std::vector<nccl_mem_buffer> symmetric_;  // buffers in a symmetric window
+  std::vector<void*> starts_;               // every requested buffer, wherever it lives
   std::vector<stream_set> sets_;
   stream_handle join_;
   std::array<variant_events, 5> events_;

@@ -16,6 +16,19 @@ case_run::case_run(rank_engine& engine, const case_lowering& low, const measure_
       launcher_(engine, m.timeout_s, abort),
       res_(low, m.warmup + m.iters, engine.facts().priority_least, engine.context("setup")) {}
 
+void case_run::register_windows() {
+  for (std::size_t i = 0; i < low_.buffers.size(); ++i) {
+    const buffer_request& b = low_.buffers[i];
+    if (!b.symmetric) continue;
+    dog_.beat("registering symmetric window " + b.key);
+    const error_context c = ctx("window " + b.key);
+    ncclComm_t comm = e_.comms().get(b.window, b.key, m_.timeout_s, &abort_, c);
+    if (!comm) continue;  // this rank is not in that communicator
+    windows_.emplace_back(comm, res_.buffer_start(i), std::max<std::size_t>(b.bytes, 16),
+                          m_.timeout_s, &abort_, c);
+  }
+}
+
 void case_run::bind() {
   for (const lowered_variant& lv : low_.variants) {
     if (!lv.measured) continue;
@@ -31,6 +44,7 @@ void case_run::bind() {
 void case_run::run(rank_result& out) {
   require_nccl_types(low_, ctx());
   e_.setup_comms(low_.comms, low_.grid, world_id_, m_.timeout_s, abort_, dog_);
+  register_windows();
   bind();
   dog_.beat("initialising buffers");
   res_.initialise(low_, e_.gemm(), e_.workspace(0), ctx());

@@ -52,6 +52,8 @@ class case_run {
  private:
   error_context ctx(const std::string& op = {}) const { return e_.context(op); }
   void bind();
+  // Registers every buffer the lowering put in a symmetric window, in lowering order.
+  void register_windows();
 
   // case_enqueue.cpp: one iteration of a variant, its graph, and what a stuck one waits on.
   void enqueue_body(const bound_variant& p, bool instrument);
@@ -90,6 +92,8 @@ class case_run {
   action_launcher launcher_;
   case_resources res_;
   std::vector<bound_variant> plans_;  // the measured variants, in variant order
+  // Symmetric windows over res_'s buffers: declared after res_, so deregistered before it frees.
+  std::vector<nccl_window> windows_;
   // At the start and the end of the timed rounds; written by the stream's host functions.
   std::array<stream_clock_probe, 2> clocks_;
 };

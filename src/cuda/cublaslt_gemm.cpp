@@ -14,6 +14,8 @@ kernels::elem_type operand_elem(dtype t) {
     case dtype::fp16:
       return kernels::elem_type::fp16;
     case dtype::fp8:
+    case dtype::mxfp8:  // refused before lowering (lowering.cpp); bytes as fp8
+    case dtype::nvfp4:
       return kernels::elem_type::fp8_e4m3;
     case dtype::fp32:
       return kernels::elem_type::fp32;  // collective buffers only, never a GEMM operand

@@ -33,6 +33,8 @@ int exact_integers(dtype t) {
     case dtype::fp32:
       return 1 << 24;
     case dtype::fp8:
+    case dtype::mxfp8:
+    case dtype::nvfp4:
       return 0;
   }
   return 0;
@@ -130,7 +132,7 @@ class lowerer {
 
   buffer_ref buffer(const std::string& key, std::size_t bytes, buffer_init init, dtype type,
                     int pattern_rank = 0) {
-    buffer_request r{key, bytes, init, type, 0, pattern_rank};
+    buffer_request r{key, bytes, init, type, 0, pattern_rank, false, {}};
     if (init == buffer_init::random) r.seed = seed_of(key, t_.global_rank);
     auto [it, fresh] = buffer_index_.try_emplace(key, static_cast<int>(out_.buffers.size()));
     if (fresh) {
@@ -139,6 +141,8 @@ class lowerer {
     }
     buffer_request& have = out_.buffers[static_cast<std::size_t>(it->second)];
     r.bytes = have.bytes;
+    r.symmetric = have.symmetric;  // set by the collective after the request
+    r.window = have.window;
     if (!(r == have))
       throw runtime_failure(prefix() + "buffer '" + key +
                             "' starts differently in different variants (internal error)");
@@ -183,6 +187,10 @@ class lowerer {
 
   void request_group_buffers(group_buffers& b) {
     const gemm_group& g = b.group;
+    // Block-scaled GEMMs need cuBLASLt's scale-tensor layouts, which this backend does not set up.
+    if (g.type == dtype::mxfp8 || g.type == dtype::nvfp4)
+      throw config_error(prefix() + "GEMM '" + g.key + "': " + std::string(to_string(g.type)) +
+                         " GEMMs are simulated only; the cuda backend runs bf16, fp16 and fp8");
     const auto in = static_cast<std::size_t>(dtype_bytes(g.type));
     const auto out_bytes =
         static_cast<std::size_t>(g.total_m * g.n) * output_bytes_per_elem(g.type);
@@ -299,6 +307,7 @@ class lowerer {
   void lower_collective(const op& o, const std::string& key, lowered_action& a,
                         lowered_variant& lv) {
     const auto& cp = o.as<collective_params>();
+    check_collective_nccl(cp, nullptr, prefix() + "collective '" + o.name + "'");
     const collective_traits& traits = traits_of(cp.op);
     join_group(o, a);
     const collective_counts c = traits.counts(cp.bytes, a.member.group_size, cp.type);
@@ -307,6 +316,14 @@ class lowerer {
     a.type = cp.type;
     a.count = c.per_rank;
     comm_buffers(key, c.send_elems, c.recv_elems, a);
+    if (a.comm.symmetric) {
+      // Both buffers of the collective go into its communicator's symmetric window.
+      for (const buffer_ref r : {a.src, a.dst}) {
+        buffer_request& b = out_.buffers.at(static_cast<std::size_t>(r.buffer));
+        b.symmetric = true;
+        b.window = a.comm;
+      }
+    }
     a.what = std::string(to_string(cp.op)) + " over " + std::string(to_string(cp.group)) + " (" +
              std::to_string(a.member.group_size) + " ranks)";
     add_pattern_check(o, a, {traits.verify, a.member.group_size, a.member.position, 0, a.count},

@@ -47,6 +47,10 @@ struct buffer_request {
   dtype type = dtype::bf16;  // element type of random or pattern contents
   std::uint64_t seed = 0;    // random
   int pattern_rank = 0;      // pattern: the rank position whose data it holds
+  // In a symmetric window of the communicator `window` (NCCL 2.27): allocated with ncclMemAlloc
+  // and registered with ncclCommWindowRegister once the communicators exist.
+  bool symmetric = false;
+  comm_key window;
   bool operator==(const buffer_request&) const = default;
 };
 

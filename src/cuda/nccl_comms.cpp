@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "base/error.hpp"
 #include "cuda/step_groups.hpp"
@@ -57,6 +58,18 @@ std::string multi_rank_gpu_refusal(int world_size, int devices, int runtime_vers
          "): several ranks on one GPU need NCCL >= 2.30 with NCCL_MULTI_RANK_GPU_ENABLE=1, but "
          "the loaded NCCL is " +
          nccl_version_string(runtime_version) + "; run one rank per GPU, or --backend loopback";
+}
+
+int nccl_cta_policy_code(cta_policy p) {
+  switch (p) {
+    case cta_policy::standard:
+      return parse_cta_policy("default");
+    case cta_policy::efficiency:
+      return parse_cta_policy("efficiency");
+    case cta_policy::zero:
+      return parse_cta_policy("zero");
+  }
+  return -1;
 }
 
 int parse_cta_policy(const std::string& name) {
@@ -137,12 +150,15 @@ ncclConfig_t nccl_comm_cache::make_config(const comm_key* key) const {
   config.blocking = 0;
   if (key) {
     if (key->max_ctas > 0) config.maxCTAs = key->max_ctas;
+    if (key->min_ctas > 0) config.minCTAs = key->min_ctas;
     if (key->cga_cluster_size > 0) config.cgaClusterSize = key->cga_cluster_size;
   }
 #if NCCL_VERSION_CODE >= NCCL_VERSION(2, 27, 0)
-  // An older library would not know the field; only set it where it exists on both sides.
-  if (cta_policy_ >= 0 && nccl_cta_policy_supported(nccl_runtime_version()))
-    config.CTAPolicy = cta_policy_;
+  // An older library would not know the field; only set it where it exists on both sides (a
+  // communicator's own policy was checked against the loaded NCCL by require_nccl_features).
+  const int policy =
+      key && key->policy != cta_policy::standard ? nccl_cta_policy_code(key->policy) : cta_policy_;
+  if (policy >= 0 && nccl_cta_policy_supported(nccl_runtime_version())) config.CTAPolicy = policy;
 #endif
   return config;
 }
@@ -275,5 +291,44 @@ std::size_t nccl_comm_cache::size() const {
   std::lock_guard lock(mu_);
   return comms_.size() + (world_ ? 1 : 0);
 }
+
+nccl_mem_buffer::nccl_mem_buffer(std::size_t bytes, const error_context& ctx) {
+  check_nccl(ncclMemAlloc(&ptr_, bytes), "ncclMemAlloc(" + std::to_string(bytes) + " bytes)", ctx);
+}
+
+nccl_mem_buffer::~nccl_mem_buffer() {
+  if (ptr_) (void)ncclMemFree(ptr_);
+}
+
+nccl_mem_buffer::nccl_mem_buffer(nccl_mem_buffer&& o) noexcept
+    : ptr_(std::exchange(o.ptr_, nullptr)) {}
+
+nccl_window::nccl_window(ncclComm_t comm, void* buffer, std::size_t bytes, double timeout_s,
+                         const abort_signal* abort, const error_context& ctx)
+    : comm_(comm) {
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 27, 0)
+  ncclWindow_t win = nullptr;
+  const ncclResult_t rc =
+      ncclCommWindowRegister(comm, buffer, bytes, &win, NCCL_WIN_COLL_SYMMETRIC);
+  if (rc != ncclSuccess && rc != ncclInProgress)
+    throw_nccl(rc, "ncclCommWindowRegister(" + std::to_string(bytes) + " bytes, symmetric)", ctx,
+               comm);
+  wait_comm_ready(comm, timeout_s, abort, "ncclCommWindowRegister", ctx, false);
+  win_ = win;
+#else
+  (void)buffer, (void)bytes, (void)timeout_s, (void)abort;
+  throw config_error(ctx.prefix() + "symmetric windows need NCCL >= 2.27 headers; built against " +
+                     nccl_version_string(NCCL_VERSION_CODE));
+#endif
+}
+
+nccl_window::~nccl_window() {
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 27, 0)
+  if (win_) (void)ncclCommWindowDeregister(comm_, static_cast<ncclWindow_t>(win_));
+#endif
+}
+
+nccl_window::nccl_window(nccl_window&& o) noexcept
+    : comm_(std::exchange(o.comm_, nullptr)), win_(std::exchange(o.win_, nullptr)) {}
 
 }  // namespace ob::cuda

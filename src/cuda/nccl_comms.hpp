@@ -37,6 +37,8 @@ std::string multi_rank_gpu_refusal(int world_size, int devices, int runtime_vers
 // "default" | "efficiency" | "zero" -> NCCL_CTA_POLICY_*; empty -> -1 (leave unset). Throws
 // config_error for anything else.
 int parse_cta_policy(const std::string& name);
+// The NCCL_CTA_POLICY_* value of a collective's policy (config_error where the headers lack it).
+int nccl_cta_policy_code(cta_policy p);
 
 // Polls `comm` until it leaves ncclInProgress. An NCCL error throws runtime_failure; `abort`
 // raised by another rank throws runtime_failure; no completion within timeout_s throws
@@ -61,6 +63,41 @@ class nccl_comm {
 
  private:
   ncclComm_t comm_ = nullptr;
+};
+
+// Device memory from ncclMemAlloc, which a symmetric window needs (cudaMalloc memory cannot be
+// registered as one); ncclMemFree on destruction.
+class nccl_mem_buffer {
+ public:
+  nccl_mem_buffer(std::size_t bytes, const error_context& ctx);
+  ~nccl_mem_buffer();
+  nccl_mem_buffer(const nccl_mem_buffer&) = delete;
+  nccl_mem_buffer& operator=(const nccl_mem_buffer&) = delete;
+  nccl_mem_buffer(nccl_mem_buffer&& o) noexcept;
+  nccl_mem_buffer& operator=(nccl_mem_buffer&&) = delete;
+  void* get() const { return ptr_; }
+
+ private:
+  void* ptr_ = nullptr;
+};
+
+// One buffer registered in a communicator's symmetric window (ncclCommWindowRegister with
+// NCCL_WIN_COLL_SYMMETRIC, NCCL 2.27); deregistered on destruction, which must come before the
+// buffer is freed and the communicator destroyed. Registration is collective over the
+// communicator: every rank registers its buffers in the same order.
+class nccl_window {
+ public:
+  nccl_window(ncclComm_t comm, void* buffer, std::size_t bytes, double timeout_s,
+              const abort_signal* abort, const error_context& ctx);
+  ~nccl_window();
+  nccl_window(const nccl_window&) = delete;
+  nccl_window& operator=(const nccl_window&) = delete;
+  nccl_window(nccl_window&& o) noexcept;
+  nccl_window& operator=(nccl_window&&) = delete;
+
+ private:
+  ncclComm_t comm_ = nullptr;
+  void* win_ = nullptr;  // ncclWindow_t where the headers have it
 };
 
 class nccl_comm_cache {

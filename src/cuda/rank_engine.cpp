@@ -59,6 +59,7 @@ void rank_engine::setup_comms(const std::vector<comm_key>& keys,
                               const std::optional<rank_grid>& grid, const std::string* world_id,
                               double timeout_s, abort_signal& abort, watchdog& dog) {
   if (keys.empty()) return;
+  require_nccl_features(keys, nccl_runtime_version(), NCCL_VERSION_CODE);
   if (!comms_)
     comms_ = std::make_unique<nccl_comm_cache>(id_.global_rank, id_.world_size,
                                                parse_cta_policy(options_.nccl_cta_policy));

@@ -48,9 +48,45 @@ std::string to_string(const comm_key& k) {
                                ? ""
                                : " link from stage " + std::to_string(k.link_from) +
                                      (k.link_step > 0 ? " to the next" : " to the previous");
+  std::string nccl;
+  if (k.min_ctas > 0) nccl += "/minCTAs " + std::to_string(k.min_ctas);
+  if (k.policy != cta_policy::standard) nccl += "/CTA policy " + std::string(to_string(k.policy));
+  if (k.symmetric) nccl += "/symmetric";
   return std::string(to_string(k.group)) + link + "/" + std::to_string(k.group_size) +
          " ranks/maxCTAs " + (k.max_ctas ? std::to_string(k.max_ctas) : "default") + "/cga " +
-         (k.cga_cluster_size ? std::to_string(k.cga_cluster_size) : "default");
+         (k.cga_cluster_size ? std::to_string(k.cga_cluster_size) : "default") + nccl;
+}
+
+namespace {
+
+// NCCL versions in either encoding (2.8 and older: major*1000 + minor*100) as 2.9's.
+int modern_version(int code) { return code < 10000 ? code / 1000 * 10000 + code % 1000 : code; }
+
+void require_version(const comm_key& k, const char* what, int needed, int runtime, int header) {
+  if (modern_version(runtime) >= needed && modern_version(header) >= needed) return;
+  throw config_error("communicator " + to_string(k) + ": " + what +
+                     " needs NCCL >= " + nccl_version_text(needed) + "; built against " +
+                     nccl_version_text(modern_version(header)) + ", loaded " +
+                     nccl_version_text(modern_version(runtime)));
+}
+
+}  // namespace
+
+void require_nccl_features(const std::vector<comm_key>& keys, int runtime_version,
+                           int header_version) {
+  for (const comm_key& k : keys) {
+    if (k.min_ctas > 0)
+      require_version(k, "minCTAs", nccl_version_min_max_ctas, runtime_version, header_version);
+    if (k.policy == cta_policy::efficiency)
+      require_version(k, "CTA policy efficiency", nccl_version_cta_policy, runtime_version,
+                      header_version);
+    if (k.policy == cta_policy::zero)
+      require_version(k, "CTA policy zero", nccl_version_copy_engine, runtime_version,
+                      header_version);
+    if (k.symmetric)
+      require_version(k, "a symmetric window (ncclCommWindowRegister)", nccl_version_symmetric,
+                      runtime_version, header_version);
+  }
 }
 
 comm_key comm_key_for(const op& o) {
@@ -60,6 +96,11 @@ comm_key comm_key_for(const op& o) {
     k.group = p.group;
     k.group_size = p.group_size;
     k.max_ctas = p.ctas;
+    if (p.nccl.max_ctas > 0)
+      k.max_ctas = k.max_ctas > 0 ? std::min(k.max_ctas, p.nccl.max_ctas) : p.nccl.max_ctas;
+    k.min_ctas = p.nccl.min_ctas;
+    k.policy = p.nccl.policy;
+    k.symmetric = p.nccl.symmetric;
   } else if (o.kind() == op_kind::p2p) {
     const auto& p = o.as<p2p_params>();
     k.group = p.group;

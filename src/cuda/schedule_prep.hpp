@@ -45,9 +45,21 @@ struct comm_key {
   int cga_cluster_size = 0;
   int link_from = -1;  // pipeline link: the sending stage; -1 for every other communicator
   int link_step = 0;   // pipeline link: +1 or -1
+  // The collective's NCCL settings (docs/ARCHITECTURE.md §5.5): ncclConfig_t.minCTAs and
+  // CTAPolicy (standard = the process's --nccl-cta-policy), and whether its buffers go into a
+  // symmetric window (ncclCommWindowRegister).
+  int min_ctas = 0;
+  cta_policy policy = cta_policy::standard;
+  bool symmetric = false;
   auto operator<=>(const comm_key&) const = default;
 };
 std::string to_string(const comm_key& k);
+// What the communicators of `keys` need of the loaded NCCL (`runtime_version`, as
+// ncclGetVersion gives it) and of the headers built against (`header_version`): a config_error
+// naming the setting, the communicator and both versions when one is missing (exit 2), so a
+// run never silently measures NCCL's defaults instead of what was asked.
+void require_nccl_features(const std::vector<comm_key>& keys, int runtime_version,
+                           int header_version);
 // The key an op (collective or p2p) needs; throws for other kinds.
 comm_key comm_key_for(const op& o);
 // Every distinct key the schedules need, sorted, so all ranks create communicators in the same

@@ -84,6 +84,10 @@ cluster_spec load_cluster(const std::string& ref, const std::string& field) {
   c.display_name = top.get_string("display_name");
   c.gpu = top.get_string("gpu");
   c.gpus_per_node = count(top, "gpus_per_node");
+  c.nvlink_domain = c.gpus_per_node;
+  // Multi-node NVLink (NVL72): several hosts share one NVLink domain.
+  if (top.has("nvlink_domain"))
+    set_nvlink_domain(c, count(top, "nvlink_domain"), path + ": nvlink_domain");
   c.nics_per_node = count(top, "nics_per_node");
   c.nic_gbps = positive(top, "nic_gbps");
   c.nic_efficiency = positive(top, "nic_efficiency");
@@ -104,11 +108,20 @@ cluster_spec load_cluster(const std::string& ref, const std::string& field) {
   return c;
 }
 
+void set_nvlink_domain(cluster_spec& c, int domain, const std::string& field) {
+  if (domain < c.gpus_per_node || domain % c.gpus_per_node != 0)
+    throw config_error(field + " " + std::to_string(domain) +
+                       ": an NVLink domain is a whole number of nodes of " +
+                       std::to_string(c.gpus_per_node) + " GPUs (gpus_per_node)");
+  c.nvlink_domain = domain;
+}
+
 cluster_spec default_cluster(const gpu_spec& gpu, int gpus_per_node, double nic_gbps) {
   cluster_spec c;
   c.name = "flags";
   c.gpu = gpu.name;
   c.gpus_per_node = gpus_per_node;
+  c.nvlink_domain = gpus_per_node;
   c.nics_per_node = gpus_per_node;
   c.nic_gbps = nic_gbps > 0 ? nic_gbps : gpu.nic_gbps;
   // nccl-tests issue #290: 46-48 of 50 GB/s achievable on NDR; taken for any NIC.
@@ -147,13 +160,13 @@ int rank_grid::size(comm_group g) const {
   return 1;
 }
 
-group_span span_of(comm_group g, const rank_grid& grid, int gpus_per_node) {
+group_span span_of(comm_group g, const rank_grid& grid, int domain) {
   group_span s;
   s.size = grid.size(g);
   const int stride = grid.stride(g);
-  // Members sit `stride` ranks apart; a node of gpus_per_node consecutive ranks holds
-  // gpus_per_node / stride of them (at least one).
-  s.ranks_per_node = std::clamp(gpus_per_node / std::max(stride, 1), 1, s.size);
+  // Members sit `stride` ranks apart; a domain of `domain` consecutive ranks holds
+  // domain / stride of them (at least one).
+  s.ranks_per_node = std::clamp(domain / std::max(stride, 1), 1, s.size);
   s.nodes = (s.size + s.ranks_per_node - 1) / s.ranks_per_node;
   return s;
 }
@@ -176,7 +189,7 @@ group_span ep_span(const expert_grid& g, int gpus_per_node) {
 }
 
 int nodes_for(int ranks, const cluster_spec& cluster) {
-  const int per_node = std::max(cluster.gpus_per_node, 1);
+  const int per_node = std::max(cluster.nvlink_domain, 1);
   return std::max(1, (ranks + per_node - 1) / per_node);
 }
 

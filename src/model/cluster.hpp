@@ -13,7 +13,10 @@ struct cluster_spec {
   std::string name;  // file stem, or "flags"
   std::string display_name;
   std::string gpu;        // the GPU file its nodes hold
-  int gpus_per_node = 8;  // one NVLink domain
+  int gpus_per_node = 8;  // one host: 8 in a DGX, 4 in a GB200/GB300 tray
+  // GPUs that share NVLink: gpus_per_node, or a multiple of it with multi-node NVLink (72 in
+  // an NVL72 rack). Groups inside it are costed on NVLink (NVLS too), beyond it on the NICs.
+  int nvlink_domain = 8;
   int nics_per_node = 8;  // compute-fabric NICs
   double nic_gbps = 0;    // per NIC, per direction
   double nic_efficiency = 1;
@@ -36,8 +39,13 @@ struct cluster_spec {
 // A name in configs/clusters/ or a path. Errors name `field` and the JSON path (exit 2).
 cluster_spec load_cluster(const std::string& ref, const std::string& field = "--cluster");
 
-// The cluster a GPU file implies without a cluster file: `gpus_per_node` GPUs per node, one NIC
-// per GPU at `nic_gbps` (<= 0: the GPU file's nic_gbps), NCCL's network latencies.
+// Sets the NVLink domain (--nvlink-domain): a positive multiple of gpus_per_node, else exit 2
+// naming `field`.
+void set_nvlink_domain(cluster_spec& c, int domain, const std::string& field);
+
+// The cluster a GPU file implies without a cluster file: `gpus_per_node` GPUs per node (one
+// NVLink domain), one NIC per GPU at `nic_gbps` (<= 0: the GPU file's nic_gbps), NCCL's network
+// latencies.
 cluster_spec default_cluster(const gpu_spec& gpu, int gpus_per_node = 8, double nic_gbps = 0);
 
 // The parallel layout's sizes, in Megatron's rank order (tp fastest, then cp, dp, pp).
@@ -50,13 +58,14 @@ struct rank_grid {
   bool operator==(const rank_grid&) const = default;
 };
 
-// How a group of a layout spreads over nodes: its members per node and the nodes it touches.
+// How a group of a layout spreads over NVLink domains: its members per domain and the domains it
+// touches (callers pass the cluster's nvlink_domain; a node where the domain is the node).
 struct group_span {
   int size = 1;
   int ranks_per_node = 1;
   int nodes = 1;
 };
-group_span span_of(comm_group g, const rank_grid& grid, int gpus_per_node);
+group_span span_of(comm_group g, const rank_grid& grid, int domain);
 
 // The expert layers' layout (docs/MOE.md §2): Megatron-Core's second rank generator, in the order
 // "tp-ep-dp-pp" with the expert tensor parallel size as its tp. Expert tensor parallel ranks are
@@ -71,10 +80,10 @@ struct expert_grid {
   };
   coords of(int rank) const;
 };
-// The EP group's spread over nodes of gpus_per_node consecutive ranks.
-group_span ep_span(const expert_grid& g, int gpus_per_node);
+// The EP group's spread over NVLink domains of `domain` consecutive ranks.
+group_span ep_span(const expert_grid& g, int domain);
 
-// Nodes a group of `ranks` consecutive ranks spans (pair and coll): ranks / GPUs per node,
+// NVLink domains a group of `ranks` consecutive ranks spans (pair and coll): ranks / domain size,
 // rounded up.
 int nodes_for(int ranks, const cluster_spec& cluster);
 

@@ -17,6 +17,10 @@ double gpu_spec::peak_tflops(dtype t) const {
       return peak_tflops_fp16;
     case dtype::fp8:
       return peak_tflops_fp8;
+    case dtype::mxfp8:
+      return peak_tflops_mxfp8;
+    case dtype::nvfp4:
+      return peak_tflops_nvfp4;
     case dtype::fp32:
       return 0;  // no fp32 GEMMs are modelled
   }
@@ -31,6 +35,10 @@ double gpu_spec::gemm_efficiency(dtype t) const {
       return gemm_efficiency_fp16;
     case dtype::fp8:
       return gemm_efficiency_fp8;
+    case dtype::mxfp8:
+      return gemm_efficiency_mxfp8;
+    case dtype::nvfp4:
+      return gemm_efficiency_nvfp4;
     case dtype::fp32:
       return 0;
   }
@@ -136,6 +144,9 @@ void read_datasheet(const json_object& top, gpu_spec& g) {
   g.peak_tflops_fp16 = sourced_positive(peak, "fp16");
   // A GPU without FP8 tensor cores (A100) has no fp8 entry; fp8 runs on it are refused.
   if (peak.has("fp8")) g.peak_tflops_fp8 = sourced_positive(peak, "fp8");
+  // Blackwell's block-scaled formats; without an entry such GEMMs are refused.
+  if (peak.has("mxfp8")) g.peak_tflops_mxfp8 = sourced_positive(peak, "mxfp8");
+  if (peak.has("nvfp4")) g.peak_tflops_nvfp4 = sourced_positive(peak, "nvfp4");
   peak.finish();
   g.hbm_gbps = sourced_positive(top, "hbm_gbps");
   // What the memory model checks a case against (docs/MEMORY.md); without it nothing is refused.
@@ -177,6 +188,8 @@ void read_nccl_v2(const json_object& sim, gpu_spec& g) {
   g.nccl_threads = sourced_count(sim, "nccl_threads");
   g.nccl_fill_fraction = sourced_positive(sim, "nccl_fill_fraction");
   g.nccl_fill_bytes = sourced_positive(sim, "nccl_fill_bytes");
+  if (sim.has("nccl_symmetric_latency_factor"))
+    g.nccl_symmetric_latency_factor = sourced_fraction(sim, "nccl_symmetric_latency_factor");
   if (!sim.has("nvls")) return;  // no NVLink SHARP (A100)
   json_object nvls = sim.get_object("nvls");
   g.nvls_latency_us = sourced_positive(nvls, "latency_us");
@@ -201,6 +214,8 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
   g.gemm_efficiency_bf16 = sourced_fraction(eff, "bf16");
   g.gemm_efficiency_fp16 = sourced_fraction(eff, "fp16");
   if (g.peak_tflops_fp8 > 0) g.gemm_efficiency_fp8 = sourced_fraction(eff, "fp8");
+  if (g.peak_tflops_mxfp8 > 0) g.gemm_efficiency_mxfp8 = sourced_fraction(eff, "mxfp8");
+  if (g.peak_tflops_nvfp4 > 0) g.gemm_efficiency_nvfp4 = sourced_fraction(eff, "nvfp4");
   eff.finish();
   g.small_tile_efficiency = sourced_fraction(sim, "small_tile_efficiency");
   read_gemm_v2(sim, g);
@@ -232,6 +247,8 @@ gpu_spec at_sustained_clock(gpu_spec g) {
   g.gemm_efficiency_bf16 *= f;
   g.gemm_efficiency_fp16 *= f;
   g.gemm_efficiency_fp8 *= f;
+  g.gemm_efficiency_mxfp8 *= f;
+  g.gemm_efficiency_nvfp4 *= f;
   g.flash_attention_efficiency_fwd *= f;
   g.flash_attention_efficiency_bwd *= f;
   return g;

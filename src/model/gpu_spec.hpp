@@ -30,6 +30,8 @@ struct gpu_spec {
   int compute_capability_major = 9;
   int sm_count = 0;
   double peak_tflops_bf16 = 0, peak_tflops_fp16 = 0, peak_tflops_fp8 = 0;  // dense tensor
+  // Blackwell's block-scaled formats; 0 where the GPU has no tensor cores for them.
+  double peak_tflops_mxfp8 = 0, peak_tflops_nvfp4 = 0;
   double hbm_gbps = 0;
   double hbm_gib = 0;      // memory a process can allocate from; 0 when the file does not say
   double nvlink_gbps = 0;  // per direction, per GPU
@@ -52,8 +54,12 @@ struct gpu_spec {
   int nccl_threads = 512;  // threads per NCCL CTA (the channel-count rule's nt)
   // NVLink SHARP all-reduce: fixed latency and busbw relative to the ring; 0 = not available.
   double nvls_latency_us = 0, nvls_bw_factor = 0;
+  // NCCL's symmetric-memory kernels (NCCL 2.27): their NVLink latency relative to the usual
+  // kernels'; 0 = none (a symmetric window is refused on this GPU).
+  double nccl_symmetric_latency_factor = 0;
   // Calibration: fraction of per-SM peak a GEMM tile achieves.
   double gemm_efficiency_bf16 = 0, gemm_efficiency_fp16 = 0, gemm_efficiency_fp8 = 0;
+  double gemm_efficiency_mxfp8 = 0, gemm_efficiency_nvfp4 = 0;
   // GEMM model v2: once per CTA (prologue, pipeline fill, last epilogue), once per work unit
   // (epilogue store), once per split-K unit (partial-sum fixup); K slices no shorter than
   // gemm_splitk_min_k, at most gemm_splitk_max per tile; the share of the shorter of math and
@@ -84,7 +90,8 @@ struct gpu_spec {
 
   double peak_tflops(dtype t) const;
   bool supports(dtype t) const { return peak_tflops(t) > 0; }
-  // Throws config_error naming `field` when this GPU has no tensor cores for `t` (fp8 on A100).
+  // Throws config_error naming `field`, the GPU file and the dtype when this GPU has no tensor
+  // cores for `t` (fp8 on A100, mxfp8 or nvfp4 before Blackwell).
   void require(dtype t, const std::string& field) const;
   double gemm_efficiency(dtype t) const;
   // Fraction of the bf16 peak at which an elementwise op's FLOPs run.
@@ -94,6 +101,7 @@ struct gpu_spec {
     return nccl_proto[static_cast<int>(p)];
   }
   bool has_nvls() const { return nvls_bw_factor > 0; }
+  bool has_symmetric_kernels() const { return nccl_symmetric_latency_factor > 0; }
   // HBM bytes per µs GEMMs and collectives can share.
   double hbm_bytes_per_us() const { return hbm_gbps * elementwise_hbm_efficiency * 1e3; }
   double nvlink_effective_gbps() const { return nvlink_gbps * nccl_link_efficiency; }

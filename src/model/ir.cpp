@@ -11,6 +11,8 @@ namespace ob {
 std::size_t dtype_bytes(dtype v) {
   switch (v) {
     case dtype::fp8:
+    case dtype::mxfp8:
+    case dtype::nvfp4:
       return 1;
     case dtype::fp32:
       return 4;
@@ -18,6 +20,21 @@ std::size_t dtype_bytes(dtype v) {
       return 2;
   }
 }
+
+double dtype_operand_bytes(dtype v) {
+  // One 8-bit scale per block: 32 elements for MXFP8, 16 for NVFP4 (OCP MX spec; NVIDIA's
+  // NVFP4 format), so the scales add 1/32 and 1/16 byte per element.
+  switch (v) {
+    case dtype::mxfp8:
+      return 1.0 + 1.0 / 32;
+    case dtype::nvfp4:
+      return 0.5 + 1.0 / 16;
+    default:
+      return static_cast<double>(dtype_bytes(v));
+  }
+}
+
+bool is_low_precision(dtype v) { return v == dtype::fp8 || v == dtype::mxfp8 || v == dtype::nvfp4; }
 
 int schedule::add_stream(std::string stream_name, stream_role role, int priority) {
   const int id = static_cast<int>(streams.size());

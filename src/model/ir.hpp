@@ -8,11 +8,14 @@
 #include <vector>
 
 #include "base/enum_names.hpp"
+#include "model/nccl_config.hpp"
 
 namespace ob {
 
-// fp32 appears only on the wire (gradients reduced in fp32); no GEMM runs in it.
-enum class dtype { bf16, fp16, fp8, fp32 };
+// fp32 appears only on the wire (gradients reduced in fp32); no GEMM runs in it. mxfp8 and
+// nvfp4 are Blackwell's block-scaled formats (an 8-bit scale per 32, resp. 16, elements): GEMM
+// operands the simulator models; a collective moves them as bytes (docs/ARCHITECTURE.md §5.1).
+enum class dtype { bf16, fp16, fp8, fp32, mxfp8, nvfp4 };
 enum class stream_role { compute, comm, p2p };
 enum class op_kind { gemm, collective, p2p, elementwise, delay };
 enum class coll_op { all_gather, reduce_scatter, all_reduce, all_to_all };
@@ -22,8 +25,9 @@ template <>
 struct enum_names<dtype> {
   static constexpr std::string_view noun = "dtype";
   static constexpr std::array names = {
-      enum_entry{dtype::bf16, "bf16"}, enum_entry{dtype::fp16, "fp16"},
-      enum_entry{dtype::fp8, "fp8"}, enum_entry{dtype::fp32, "fp32"}};
+      enum_entry{dtype::bf16, "bf16"},   enum_entry{dtype::fp16, "fp16"},
+      enum_entry{dtype::fp8, "fp8"},     enum_entry{dtype::fp32, "fp32"},
+      enum_entry{dtype::mxfp8, "mxfp8"}, enum_entry{dtype::nvfp4, "nvfp4"}};
   static constexpr std::array aliases = {enum_entry{dtype::fp8, "fp8_e4m3"}};
 };
 template <>
@@ -66,7 +70,13 @@ struct enum_names<comm_group> {
       enum_entry{comm_group::cp, "cp"}, enum_entry{comm_group::pp, "pp"}};
 };
 
-std::size_t dtype_bytes(dtype v);  // bf16/fp16 2, fp8 1, fp32 4
+// Bytes of one element on the wire: bf16/fp16 2, fp8 and mxfp8 1, fp32 4; nvfp4 1 (a byte
+// holds two values and is what NCCL counts; the scales are not counted).
+std::size_t dtype_bytes(dtype v);
+// Bytes a GEMM reads per operand element, scales included: mxfp8 1 + 1/32, nvfp4 1/2 + 1/16.
+double dtype_operand_bytes(dtype v);
+// fp8, mxfp8 and nvfp4: the low-precision GEMM formats that keep a bf16 copy of the weights.
+bool is_low_precision(dtype v);
 
 struct stream {
   int id = 0;  // index in schedule::streams; creation order = index order
@@ -94,9 +104,11 @@ struct collective_params {
   int group_size = 1;     // ranks in the group
   int ctas = 0;           // 0 = library default for this op
   std::string algorithm;  // hint ("ring", ...); empty = library choice
-  // Nodes the group's members spread over, evenly (docs/ARCHITECTURE.md §5.4); more than one
-  // is costed on the fabric, not on NVLink.
+  // NVLink domains the group's members spread over, evenly (docs/ARCHITECTURE.md §5.4): a node,
+  // or a whole NVL72 rack; more than one is costed on the fabric, not on NVLink.
   int nodes = 1;
+  // The communicator's NCCL settings (docs/ARCHITECTURE.md §5.5).
+  nccl_comm_config nccl;
 };
 
 // A ring exchange step sends and receives (TP, CP); a pipeline transfer does one of the two,

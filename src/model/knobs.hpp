@@ -5,9 +5,11 @@
 // only how the executor maps streams to queues (model/cdmc.hpp).
 #include <array>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "base/enum_names.hpp"
+#include "model/nccl_config.hpp"
 
 namespace ob {
 
@@ -59,6 +61,11 @@ struct plan_knobs {
   // overlaps a comm kernel enqueued before it waits until that kernel has started, so the
   // persistent GEMM cannot take its SMs first (docs/BRIDGE_RULES.md §6.3).
   bool te_launch_ordering = false;
+  // NCCL's communicator settings for the case's collectives (the optional sweep axes cta_policy,
+  // symmetric, min_ctas, max_ctas, nccl_algo, nccl_version; docs/ARCHITECTURE.md §5.5). The
+  // policy zero applies to all-gathers; reductions keep their SM kernels.
+  nccl_comm_config nccl;
+  std::string nccl_algorithm;  // "" = NCCL's choice; ring | nvls | nvls_tree | tree
 };
 
 }  // namespace ob

@@ -115,8 +115,8 @@ model_spec load_model_spec(const std::string& ref, const std::string& field) {
   m.micro_batch = top.get_int_in("micro_batch_size", 1, 1 << 16, 1);
   m.layers = top.get_int_in("num_layers", 1, 1 << 16);
   m.vocab_size = top.get_int_in("vocab_size", 1, 1 << 24);
-  m.type =
-      parse_enum<dtype>(top.get_enum("dtype", {"bf16", "fp16", "fp8"}, "bf16"), path + ": dtype");
+  m.type = parse_enum<dtype>(
+      top.get_enum("dtype", {"bf16", "fp16", "fp8", "mxfp8", "nvfp4"}, "bf16"), path + ": dtype");
   m.gated_mlp = top.get_bool("gated_linear_unit", false);
   m.causal = top.get_bool("causal", true);
   m.tie_embeddings = top.get_bool("share_embeddings_and_output_weights", false);

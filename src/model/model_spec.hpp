@@ -82,7 +82,8 @@ struct model_spec {
 
 // A name in configs/models/ or a path to a file with the same fields: num_layers, hidden_size,
 // ffn_hidden_size, num_attention_heads, num_query_groups (default: no GQA), seq_length,
-// vocab_size, micro_batch_size (default 1), dtype (bf16 | fp16 | fp8, default bf16),
+// vocab_size, micro_batch_size (default 1), dtype (bf16 | fp16 | fp8 | mxfp8 | nvfp4,
+// default bf16),
 // gated_linear_unit, causal, share_embeddings_and_output_weights, attention_backend (flash |
 // unfused, default flash), attention_dropout and hidden_dropout (default 0), kv_channels,
 // window_size, window_attn_skip_freq, mtp_num_layers, the MoE fields (num_moe_experts,

@@ -168,7 +168,7 @@ stage_params_split stage_params(const model_spec& m, const step_config& cfg, int
 // also keeps an fp32 copy.
 void add_model_state(memory_parts& out, const model_spec& m, const step_config& cfg, int stage) {
   const stage_params_split p = stage_params(m, cfg, stage);
-  out.weights = p.total() * (m.type == dtype::fp8 ? 3 : 2) / gib;
+  out.weights = p.total() * (is_low_precision(m.type) ? 3 : 2) / gib;
   out.gradients = p.total() * (cfg.grad_reduce_in_fp32 ? 4 : 2) / gib;
   const double shards = cfg.distributed_optimizer ? cfg.dp * cfg.cp : 1;
   const double expert_shards = cfg.distributed_optimizer ? cfg.edp : 1;

@@ -77,7 +77,7 @@ class layer_planner {
     c.group_size = w_.layout.tp;
     c.ctas = ctas;
     c.nodes = t_.tp_nodes;
-    return c;
+    return with_nccl_knobs(c, knobs_);
   }
 
   // One step of a ring exchange: send to the next rank, receive from the previous one, through
@@ -471,6 +471,15 @@ schedule plan_layer(const layer_workload& w, const slot_overlap_map& methods, co
   return s;
 }
 
+collective_params with_nccl_knobs(collective_params c, const plan_knobs& knobs) {
+  c.nccl = knobs.nccl;
+  if (!knobs.nccl_algorithm.empty()) c.algorithm = knobs.nccl_algorithm;
+  // Copy engines cannot reduce, nor (before NCCL 2.30) leave the NVLink domain.
+  if (c.nccl.policy == cta_policy::zero && (c.op != coll_op::all_gather || c.nodes > 1))
+    c.nccl.policy = cta_policy::standard;
+  return c;
+}
+
 schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& knobs) {
   schedule s;
   s.name = "pair";
@@ -488,6 +497,8 @@ schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& kn
   }
   collective_params c = p.coll;
   if (knobs.comm_ctas > 0) c.ctas = knobs.comm_ctas;
+  if (!knobs.nccl.is_default()) c.nccl = knobs.nccl;
+  if (!knobs.nccl_algorithm.empty()) c.algorithm = knobs.nccl_algorithm;
   std::vector<int> comm_waits;
   if (p.producer_us > 0) {
     // A LayerNorm-like producer covering the GPU; the collective consumes its output.

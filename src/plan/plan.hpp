@@ -58,6 +58,11 @@ struct pair_spec {
   double producer_us = 0;  // > 0: the collective waits on a producer kernel of this length
 };
 
+// A planned collective with the case's NCCL settings (knobs.nccl, knobs.nccl_algorithm;
+// docs/ARCHITECTURE.md §5.5). The CTA policy zero stays only where copy engines can run it (an
+// all-gather inside one NVLink domain); elsewhere NCCL's SM kernels keep the default policy.
+collective_params with_nccl_knobs(collective_params c, const plan_knobs& knobs);
+
 // One GEMM (compute stream) and one collective (comm stream), independent, in knobs.order.
 schedule plan_pair(const pair_spec& p, const gpu_spec& gpu, const plan_knobs& knobs);
 

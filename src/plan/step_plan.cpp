@@ -46,7 +46,7 @@ void stage_planner::make_streams() {
   send_prev_ = s_.add_stream("pp_send_prev", stream_role::p2p, 0);
   dp_ = s_.add_stream("dp", stream_role::comm, 0);
   const rank_grid grid{cfg_.tp, cfg_.cp, cfg_.dp, cfg_.pp};
-  const int gpn = in_.cluster.gpus_per_node;
+  const int gpn = in_.cluster.nvlink_domain;  // groups inside it stay on NVLink
   target_.tp_nodes = span_of(comm_group::tp, grid, gpn).nodes;
   target_.cp_nodes = span_of(comm_group::cp, grid, gpn).nodes;
   target_.cp_ctas = in_.gpu.nccl_ctas_p2p;

@@ -42,7 +42,7 @@ collective_params stage_planner::dp_collective(coll_op op, std::int64_t elems,
   c.group = comm_group::dp;
   c.group_size = dp_size_;
   c.nodes = dp_nodes_;
-  return c;
+  return with_nccl_knobs(c, in_.knobs);
 }
 
 collective_params stage_planner::tp_collective(coll_op op, std::uint64_t bytes) const {
@@ -52,7 +52,7 @@ collective_params stage_planner::tp_collective(coll_op op, std::uint64_t bytes) 
   c.group = comm_group::tp;
   c.group_size = cfg_.tp;
   c.nodes = target_.tp_nodes;
-  return c;
+  return with_nccl_knobs(c, in_.knobs);
 }
 
 // One activation (or its gradient) between stages: the sequence-parallel shard of one
@@ -244,7 +244,7 @@ void stage_planner::optimizer() {
   norm.type = dtype::bf16;
   norm.group = comm_group::dp;
   norm.group_size = cfg_.gpus;
-  norm.nodes = std::max(1, cfg_.gpus / in_.cluster.gpus_per_node);
+  norm.nodes = std::max(1, cfg_.gpus / in_.cluster.nvlink_domain);
   add_compute("grad_norm_ar", norm, "optimizer", grad_reduces_);
   const double shard =
       static_cast<double>(params_) / (cfg_.distributed_optimizer ? std::max(dp_size_, 1) : 1);

@@ -157,6 +157,13 @@ ordered_json case_config(const step_run_case& rc) {
           {"nic_gbps", rc.cluster.nic_gbps}};
 }
 
+// NVLink domains larger than a node (NVL72) are named in the case's config; a node-sized one,
+// as every H100 and A100 cluster has, is what gpus_per_node already says.
+ordered_json with_domain(ordered_json config, const cluster_spec& c) {
+  if (c.nvlink_domain != c.gpus_per_node) config["nvlink_domain"] = c.nvlink_domain;
+  return config;
+}
+
 std::string number_text(double v) {
   std::ostringstream s;
   s << v;
@@ -187,7 +194,10 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   rc.cluster = cluster;
   check_cluster_settings(sc, cfg, cluster);
   if (cfg.gpus_per_node > 0)
-    rc.cluster.gpus_per_node = rc.cluster.nics_per_node = cfg.gpus_per_node;
+    rc.cluster.gpus_per_node = rc.cluster.nics_per_node = rc.cluster.nvlink_domain =
+        cfg.gpus_per_node;
+  if (cfg.nvlink_domain > 0)
+    set_nvlink_domain(rc.cluster, cfg.nvlink_domain, axis_label(sc, "nvlink_domain"));
   if (cfg.nic_gbps > 0) rc.cluster.nic_gbps = cfg.nic_gbps;
   rc.model = base;
   rc.model.micro_batch = cfg.mbs;
@@ -203,7 +213,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   rc.c.knobs.te_launch_ordering = te_launch_ordering_applies(
       sc.te_launch_ordering, gpu, rc.cdmc,
       rc.tp_methods.empty() ? overlap_setting::none : overlap_setting::preset);
-  rc.config = case_config(rc);
+  rc.config = with_domain(case_config(rc), rc.cluster);
   return rc;
 }
 

@@ -138,14 +138,14 @@ std::string layout_key(const step_config& c) {
 std::vector<std::size_t> survivors(const step_spec& spec, search_counts& n) {
   std::map<std::string, recompute_mode> lightest;
   for (const step_run_case& rc : spec.cases) {
-    if (rc.memory.over() || rc.c.cfg.tp > rc.cluster.gpus_per_node) continue;
+    if (rc.memory.over() || rc.c.cfg.tp > rc.cluster.nvlink_domain) continue;
     const auto [it, added] = lightest.emplace(layout_key(rc.c.cfg), rc.c.cfg.recompute);
     if (!added) it->second = std::min(it->second, rc.c.cfg.recompute);
   }
   std::vector<std::size_t> out;
   for (std::size_t i = 0; i < spec.cases.size(); ++i) {
     const step_config& c = spec.cases[i].c.cfg;
-    if (c.tp > spec.cases[i].cluster.gpus_per_node)
+    if (c.tp > spec.cases[i].cluster.nvlink_domain)
       ++n.refused;
     else if (spec.cases[i].memory.over())
       ++n.pruned_oom;

@@ -42,7 +42,7 @@ candidate_cost cost(std::int64_t tiles, int splits, double math_us, double mem_u
 }  // namespace
 
 double gemm_hbm_bytes(const gemm_params& g) {
-  const auto in = static_cast<double>(dtype_bytes(g.type));
+  const double in = dtype_operand_bytes(g.type);
   const auto m = static_cast<double>(g.m), n = static_cast<double>(g.n);
   const auto k = static_cast<double>(g.k);
   return (m * k + k * n) * in + m * n * output_bytes;

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <type_traits>
 #include <variant>
 
 #include "model/collective_traits.hpp"
+#include "model/nccl_config.hpp"
 #include "sim/gemm_model.hpp"
 #include "sim/nccl_model.hpp"
 
@@ -52,9 +54,17 @@ kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu,
   kernel_plan p;
   p.is_comm = true;
   p.launch_us = gpu.nccl_launch_us;
+  check_collective_nccl(c, &gpu, "collective " + std::string(to_string(c.op)));
   // A group of one has no peer: NCCL returns after the launch without moving anything.
   if (c.group_size <= 1) return p;
   const double bytes = traits_of(c.op).bytes_moved(static_cast<double>(c.bytes), c.group_size);
+  if (c.nccl.policy == cta_policy::zero) {
+    // NCCL 2.28's copy-engine all-gather: no CTA, so no SM taken from a GEMM; its bytes still
+    // cross HBM and share the copy engines (the engine's copy_engine model).
+    p.model = progress_model::copy_engine;
+    p.channel_bytes = bytes;
+    return p;
+  }
   set_channels(p, plan_nccl_collective(c, gpu, net), bytes, gpu.sm_count);
   return p;
 }

@@ -74,6 +74,16 @@ comm_plan across_nodes(const collective_params& c, nccl_protocol proto, bool tre
   return p;
 }
 
+// NVLS-tree: NVLink SHARP reduces inside each domain, NCCL's tree crosses the domains; the tree's
+// network cost, the NVLS fixed latency in place of the NVLink protocol base.
+comm_plan nvls_tree(const collective_params& c, int max_ch, const gpu_spec& gpu,
+                    const cluster_spec& net) {
+  comm_plan p = across_nodes(c, nccl_protocol::simple, true, max_ch, gpu, net);
+  p.algorithm = nccl_algorithm::nvls_tree;
+  p.latency_us += gpu.nvls_latency_us - gpu.proto(nccl_protocol::simple).base_us;
+  return p;
+}
+
 [[noreturn]] void bad_algorithm(const collective_params& c, const gpu_spec& gpu,
                                 const std::string& why) {
   throw config_error("algorithm '" + c.algorithm + "' for " +
@@ -83,8 +93,15 @@ comm_plan across_nodes(const collective_params& c, nccl_protocol proto, bool tre
 
 // Which algorithms the hint allows; validates it.
 struct allowed {
-  bool ring = true, nvls = true, tree = true;
+  bool ring = true, nvls = true, tree = true, nvls_tree = false;
 };
+// NVLS needs NVLink SHARP (an NVSwitch with it: not A100's) and an all-reduce.
+void require_nvls(const collective_params& c, const gpu_spec& gpu) {
+  if (!gpu.has_nvls())
+    bad_algorithm(
+        c, gpu, "no NVLink SHARP on this GPU (configs/gpus/" + gpu.name + ".json has no sim.nvls)");
+  if (c.op != coll_op::all_reduce) bad_algorithm(c, gpu, "NVLS runs all-reduces only");
+}
 allowed allowed_by(const collective_params& c, const gpu_spec& gpu) {
   const std::string& a = c.algorithm;
   const collective_sim_hooks& hooks = traits_of(c.op).sim;
@@ -93,15 +110,40 @@ allowed allowed_by(const collective_params& c, const gpu_spec& gpu) {
   if (a.empty() || a == "auto") return {true, can_nvls, can_tree};
   if (a == "ring") return {true, false, false};
   if (a == "nvls") {
+    require_nvls(c, gpu);
     if (!can_nvls)
-      bad_algorithm(c, gpu, "NVLS runs all-reduces inside one node with NVLink SHARP only");
+      bad_algorithm(c, gpu, "NVLS runs inside one NVLink domain (nvls_tree crosses domains)");
     return {false, true, false};
+  }
+  if (a == "nvls_tree") {
+    require_nvls(c, gpu);
+    if (c.nodes <= 1) bad_algorithm(c, gpu, "NVLS-tree crosses NVLink domains (nvls inside one)");
+    return {false, false, false, true};
   }
   if (a == "tree") {
     if (!can_tree) bad_algorithm(c, gpu, "the model's tree runs all-reduces across nodes only");
     return {false, false, true};
   }
-  bad_algorithm(c, gpu, "expected auto, ring, nvls or tree");
+  bad_algorithm(c, gpu, "expected auto, ring, nvls, tree or nvls_tree");
+}
+
+// The channels NCCL may use: the op's CTAs (or the GPU's default), within the communicator's
+// minCTAs/maxCTAs; the policy efficiency takes the fewest that still fill NVLink (an assumption
+// on what NCCL's CTA policy trades, docs/ARCHITECTURE.md §5.5).
+int max_channels(const collective_params& c, const gpu_spec& gpu) {
+  int ch = c.ctas > 0 ? c.ctas : gpu.default_ctas(c.op);
+  if (c.nccl.policy == cta_policy::efficiency)
+    ch = std::min(ch,
+                  static_cast<int>(std::ceil(gpu.nvlink_effective_gbps() / gpu.nccl_channel_gbps)));
+  if (c.nccl.max_ctas > 0) ch = std::min(ch, c.nccl.max_ctas);
+  if (c.nccl.min_ctas > 0) ch = std::max(ch, c.nccl.min_ctas);
+  return std::max(ch, 1);
+}
+
+// Symmetric windows (NCCL 2.27) cut the latency of the NVLink kernels, not of the network.
+void apply_symmetric(comm_plan& p, const collective_params& c, const gpu_spec& gpu) {
+  if (!c.nccl.symmetric || p.inter_node) return;
+  p.latency_us *= gpu.nccl_symmetric_latency_factor;
 }
 
 }  // namespace
@@ -114,6 +156,8 @@ const char* to_string(nccl_algorithm a) {
       return "nvls";
     case nccl_algorithm::tree:
       return "tree";
+    case nccl_algorithm::nvls_tree:
+      return "nvls_tree";
   }
   return "ring";
 }
@@ -121,14 +165,17 @@ const char* to_string(nccl_algorithm a) {
 comm_plan plan_nccl_collective(const collective_params& c, const gpu_spec& gpu,
                                const cluster_spec& net) {
   const allowed ok = allowed_by(c, gpu);
-  const int max_ch = c.ctas > 0 ? c.ctas : gpu.default_ctas(c.op);
+  const int max_ch = max_channels(c, gpu);
   const double bus = traits_of(c.op).bytes_moved(static_cast<double>(c.bytes), c.group_size);
   comm_plan best;
   auto consider = [&](comm_plan p) {
+    if (c.nccl.min_ctas > 0) p.channels = std::max(p.channels, std::min(c.nccl.min_ctas, max_ch));
+    apply_symmetric(p, c, gpu);
     finish_estimate(p, bus, gpu);
     if (best.est_us == 0 || p.est_us < best.est_us) best = p;
   };
   if (ok.nvls) consider(nvls(max_ch, gpu));
+  if (ok.nvls_tree) consider(nvls_tree(c, max_ch, gpu, net));
   for (nccl_protocol proto : protocols) {
     if (c.nodes <= 1) {
       if (ok.ring) consider(ring_intra(c, proto, max_ch, gpu));

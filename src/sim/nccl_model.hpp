@@ -11,7 +11,7 @@
 
 namespace ob::sim {
 
-enum class nccl_algorithm { ring, nvls, tree };
+enum class nccl_algorithm { ring, nvls, tree, nvls_tree };
 const char* to_string(nccl_algorithm a);
 
 struct comm_plan {
@@ -25,9 +25,12 @@ struct comm_plan {
   double est_us = 0;    // alone on the GPU: what NCCL's tuner ranks by
 };
 
-// A collective over c.group_size ranks on c.nodes nodes. c.algorithm: "" or "auto" (NCCL's
-// choice), "ring", "nvls" or "tree"; another name, or one the GPU/group cannot run, is a
-// config_error naming it.
+// A collective over c.group_size ranks on c.nodes NVLink domains. c.algorithm: "" or "auto"
+// (NCCL's choice), "ring", "nvls", "tree" or "nvls_tree" (NVLS inside each domain, the tree
+// across them; only when asked for); another name, or one the GPU/group cannot run, is a
+// config_error naming it. c.nccl: min/max CTAs bound the channels, the policy efficiency takes
+// the fewest channels that fill NVLink, symmetric windows cut the NVLink latency by the GPU
+// file's factor (docs/ARCHITECTURE.md §5.5).
 comm_plan plan_nccl_collective(const collective_params& c, const gpu_spec& gpu,
                                const cluster_spec& net);
 // An NCCL send/recv with x.ctas > 0 channels.

@@ -252,7 +252,7 @@ std::string not_an_input(const json& doc) {
   if (doc.value("simulated", false)) return "a simulated document; calibrate needs measurements";
   const std::string schema = doc.value("schema", "");
   if (schema == "overlap-bench/coll/v1" || schema == "overlap-bench/result/v1") return {};
-  if (doc.contains("benchmarks")) return {};
+  if (doc.contains("benchmarks") || is_nccl_tests_json(doc)) return {};
   if (!schema.empty()) return "holds no GEMM or collective points (" + schema + ")";
   return "not a result, coll or Google Benchmark document";
 }
@@ -267,6 +267,7 @@ void read_json_input(const std::string& path, calib_points& out, bool in_folder)
     const std::string schema = doc.value("schema", "");
     if (schema == "overlap-bench/coll/v1") return read_coll_doc(path, doc, out);
     if (schema == "overlap-bench/result/v1") return read_result_doc(path, doc, out);
+    if (is_nccl_tests_json(doc)) return read_nccl_tests_json(path, doc, out);
     return read_benchmark_doc(path, doc, out);
   } catch (const json::exception& e) {
     throw config_error(path + ": " + e.what());
@@ -281,8 +282,10 @@ bool looks_like_nccl_tests(const std::string& text) {
 
 void read_input(const std::string& path, calib_points& out, bool in_folder) {
   const std::string ext = fs::path(path).extension().string();
-  if (ext == ".json") return read_json_input(path, out, in_folder);
   const std::string text = slurp(path);
+  // Inspector records are several JSON objects in one file, whatever its extension.
+  if (looks_like_inspector(text)) return read_inspector(path, text, out);
+  if (ext == ".json") return read_json_input(path, out, in_folder);
   // In a folder the extension decides: a step's log names a command line with commas in it.
   if (in_folder) {
     if (ext == ".csv") return read_gemm_csv(path, text, out);

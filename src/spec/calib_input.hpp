@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/json_util.hpp"
 #include "model/ir.hpp"
 
 namespace ob {
@@ -41,6 +42,14 @@ struct calib_points {
 // header line "# op: all_reduce"; "# algorithm: nvls" sets the algorithm (as NCCL_ALGO would).
 // Errors name the file and line (config_error, exit 2).
 void read_calibration_input(const std::string& path, calib_points& out);
+
+// NCCL's own JSON (spec/calib_nccl_json.cpp): nccl-tests' -J report, one document with
+// "config", "args" and "results"; NCCL Inspector records, JSON objects one after another, each
+// with "header" and "coll_perf". Collectives the model does not have go to `excluded`.
+bool is_nccl_tests_json(const json& doc);
+void read_nccl_tests_json(const std::string& path, const json& doc, calib_points& out);
+bool looks_like_inspector(const std::string& text);
+void read_inspector(const std::string& path, const std::string& text, calib_points& out);
 
 // `path` as a file (read_calibration_input), or every file under it when it is a folder, sorted.
 // A results folder (scripts/device_validate.sh) holds more than points: env.json, torch.json,

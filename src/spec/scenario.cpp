@@ -90,7 +90,9 @@ void read_sweep(const json_object& top, layer_scenario& sc) {
     sc.axes.push_back({std::string(a.name), {std::string(a.default_value)}});
   const auto sw = top.get_optional_object("sweep");
   if (!sw) return;
-  for (std::string_view axis_name : sweep_axis_names) {
+  std::vector<std::string_view> names(std::begin(sweep_axis_names), std::end(sweep_axis_names));
+  names.insert(names.end(), std::begin(nccl_axis_names), std::end(nccl_axis_names));
+  for (std::string_view axis_name : names) {
     const std::string name(axis_name);
     if (!sw->has(name)) continue;
     const json& v = sw->get_raw(name);
@@ -225,6 +227,10 @@ void apply_override(layer_scenario& sc, const std::string& assignment) {
 std::vector<sweep_case> expand_cases(const layer_scenario& sc) {
   std::vector<sweep_axis> axes;
   for (std::string_view name : sweep_axis_names) axes.push_back(axis(sc, name));
+  // NCCL's axes only where given, so other sweeps keep their case ids.
+  for (std::string_view name : nccl_axis_names)
+    for (const sweep_axis& a : sc.axes)
+      if (a.name == name) axes.push_back(a);
   plan_knobs base;
   base.layernorm_sm_margin = sc.layernorm_sm_margin;
   base.forward = sc.forward;

@@ -106,11 +106,14 @@ constexpr step_axis_row step_axis_table[] = {
     {"layers", count_axis<&C::layers, 1, (1 << 16)>},
     {"cdmc", cdmc_axis},
     {"gpus_per_node", count_axis<&C::gpus_per_node, 1, 1024>},
+    {"nvlink_domain", count_axis<&C::nvlink_domain, 1, (1 << 16)>},
     {"nic_gbps", nic_axis},
 };
 
+// Layer knobs a step takes, and NCCL's settings for its layers' TP collectives.
 bool is_layer_axis(std::string_view name) {
-  return std::any_of(std::begin(layer_axes), std::end(layer_axes),
+  return is_nccl_axis(name) ||
+         std::any_of(std::begin(layer_axes), std::end(layer_axes),
                      [name](const layer_axis& a) { return a.step_knob && a.name == name; });
 }
 
@@ -164,6 +167,7 @@ const std::vector<std::string_view>& step_axis_names() {
     for (const step_axis_row& r : step_axis_table) out.push_back(r.name);
     for (const layer_axis& a : layer_axes)
       if (a.step_knob) out.push_back(a.name);
+    out.insert(out.end(), std::begin(nccl_axis_names), std::end(nccl_axis_names));
     return out;
   }();
   return names;
@@ -381,7 +385,9 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   require(!c.sequence_parallel || (static_cast<std::int64_t>(seq) * c.mbs / c.cp) % c.tp == 0,
           axis_label(sc, "seq"), "seq x mbs / cp is not divisible by tp = " + n(c.tp));
   gpu.require(c.type.value_or(m.type), axis_label(sc, "dtype"));
-  const int per_node = c.gpus_per_node > 0 ? c.gpus_per_node : cluster.gpus_per_node;
+  const int per_node = c.nvlink_domain > 0   ? c.nvlink_domain
+                       : c.gpus_per_node > 0 ? c.gpus_per_node
+                                             : cluster.nvlink_domain;
   require(!(c.tp_overlap && c.tp > 1 && c.sequence_parallel && c.tp > per_node),
           axis_label(sc, "tp"),
           n(c.tp) + " spans nodes of " + n(per_node) +

@@ -48,6 +48,7 @@ struct step_config {
   int layers = 0;                     // 0: the model's; fewer scales the model down
   std::optional<int> cdmc;            // nullopt: what Bridge's launcher sets for the layout
   int gpus_per_node = 0;              // 0: the cluster's
+  int nvlink_domain = 0;              // 0: the cluster's (docs/ARCHITECTURE.md §5.4)
   double nic_gbps = 0;                // 0: the cluster's
 
   // Derived by check_step.

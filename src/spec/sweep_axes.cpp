@@ -39,6 +39,42 @@ ordered_json parse_priority(const std::string& v, const std::string& field, swee
   return v;
 }
 
+ordered_json parse_cta_policy(const std::string& v, const std::string& field, sweep_case& c) {
+  c.knobs.nccl.policy = parse_enum<cta_policy>(v, field);
+  check_nccl_config(c.knobs.nccl, field);
+  return v;
+}
+ordered_json parse_symmetric(const std::string& v, const std::string& field, sweep_case& c) {
+  if (v != "on" && v != "off") throw config_error(field + ": expected on or off, got '" + v + "'");
+  c.knobs.nccl.symmetric = v == "on";
+  check_nccl_config(c.knobs.nccl, field);
+  return v;
+}
+ordered_json parse_min_ctas(const std::string& v, const std::string& field, sweep_case& c) {
+  c.knobs.nccl.min_ctas = parse_int_in(v, field, 0, nccl_max_ctas);
+  check_nccl_config(c.knobs.nccl, field);
+  return c.knobs.nccl.min_ctas;
+}
+ordered_json parse_max_ctas(const std::string& v, const std::string& field, sweep_case& c) {
+  c.knobs.nccl.max_ctas = parse_int_in(v, field, 0, nccl_max_ctas);
+  check_nccl_config(c.knobs.nccl, field);
+  return c.knobs.nccl.max_ctas;
+}
+ordered_json parse_nccl_algo(const std::string& v, const std::string& field, sweep_case& c) {
+  static const std::set<std::string> known = {"auto", "ring", "nvls", "nvls_tree", "tree"};
+  if (!known.count(v))
+    throw config_error(field + ": '" + v + "': expected auto, ring, nvls, nvls_tree or tree");
+  c.knobs.nccl_algorithm = v == "auto" ? "" : v;
+  return v;
+}
+// The NCCL the case's settings are checked against (the sim models 2.28's features).
+ordered_json parse_nccl_version_axis(const std::string& v, const std::string& field,
+                                     sweep_case& c) {
+  c.knobs.nccl.nccl_version = parse_nccl_version(v, field);
+  check_nccl_config(c.knobs.nccl, field);
+  return v;
+}
+
 struct axis_row {
   std::string_view name;
   axis_parser parse;
@@ -49,9 +85,12 @@ struct axis_row {
   bool without_overlap;
 };
 constexpr axis_row axis_table[] = {
-    {"cdmc", parse_cdmc_value, false},    {"method", parse_method, true},
-    {"order", parse_order, false},        {"sm_margin", parse_sm_margin, false},
-    {"comm_ctas", parse_comm_ctas, true}, {"priority", parse_priority, false},
+    {"cdmc", parse_cdmc_value, false},      {"method", parse_method, true},
+    {"order", parse_order, false},          {"sm_margin", parse_sm_margin, false},
+    {"comm_ctas", parse_comm_ctas, true},   {"priority", parse_priority, false},
+    {"cta_policy", parse_cta_policy, true}, {"symmetric", parse_symmetric, true},
+    {"min_ctas", parse_min_ctas, true},     {"max_ctas", parse_max_ctas, true},
+    {"nccl_algo", parse_nccl_algo, true},   {"nccl_version", parse_nccl_version_axis, true},
 };
 
 const axis_row& row_of(const std::string& name, const std::string& where) {
@@ -100,7 +139,13 @@ std::string sweep_axis_list() {
 
 bool is_sweep_axis(std::string_view name) {
   return std::find(std::begin(sweep_axis_names), std::end(sweep_axis_names), name) !=
-         std::end(sweep_axis_names);
+             std::end(sweep_axis_names) ||
+         is_nccl_axis(name);
+}
+
+bool is_nccl_axis(std::string_view name) {
+  return std::find(std::begin(nccl_axis_names), std::end(nccl_axis_names), name) !=
+         std::end(nccl_axis_names);
 }
 
 std::vector<sweep_case> expand_axes(const std::vector<sweep_axis>& axes, const std::string& where,

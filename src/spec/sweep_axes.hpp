@@ -53,7 +53,14 @@ inline constexpr auto sweep_axis_names = [] {
   for (std::size_t i = 0; i < names.size(); ++i) names[i] = layer_axes[i].name;
   return names;
 }();
+// NCCL's communicator settings as optional axes (docs/ARCHITECTURE.md §5.5), after the layer
+// axes: a case id and its params list one only where a scenario, --set or a flag gives it, so
+// the cases of a sweep without them keep their ids.
+inline constexpr std::string_view nccl_axis_names[] = {"cta_policy", "symmetric", "min_ctas",
+                                                       "max_ctas",   "nccl_algo", "nccl_version"};
+// Layer axes and NCCL axes.
 bool is_sweep_axis(std::string_view name);
+bool is_nccl_axis(std::string_view name);
 // "cdmc, method, order, sm_margin, comm_ctas, priority": for help texts and messages.
 std::string sweep_axis_list();
 

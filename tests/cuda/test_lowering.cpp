@@ -533,3 +533,92 @@ TEST(lowering, delays_and_launch_ordering) {
 
 }  // namespace
 }  // namespace ob
+
+namespace ob {
+namespace {
+
+using namespace ob::cuda;
+
+// An all-gather with NCCL's settings (docs/ARCHITECTURE.md §5.5) beside a GEMM.
+schedule nccl_settings_schedule(coll_op op, const nccl_comm_config& nccl) {
+  schedule s;
+  s.name = "nccl_settings";
+  const int c = s.add_stream("compute", stream_role::compute, 0);
+  const int m = s.add_stream("comm", stream_role::comm, -1);
+  collective_params p;
+  p.op = op;
+  p.bytes = 8 << 20;
+  p.group_size = 4;
+  p.ctas = 16;
+  p.nccl = nccl;
+  s.add_op("coll", m, p);
+  s.add_op("gemm", c, gemm_params{1024, 1024, 1024, dtype::bf16, 0});
+  return s;
+}
+
+lowering_target rank0_of(int world) {
+  lowering_target t;
+  t.world_size = world;
+  t.priority_greatest = -5;
+  return t;
+}
+
+TEST(lowering, nccl_settings_reach_the_communicator_and_the_window) {
+  nccl_comm_config n;
+  n.policy = cta_policy::zero;
+  n.symmetric = true;
+  n.min_ctas = 4;
+  n.max_ctas = 8;
+  cuda_backend_options b;
+  b.backend = "cuda";
+  const variant_schedules v =
+      make_variant_schedules(nccl_settings_schedule(coll_op::all_gather, n));
+  const case_lowering low = lower_case(v, measure_options{}, b, rank0_of(4));
+  ASSERT_EQ(low.comms.size(), 1u);
+  const comm_key& k = low.comms[0];
+  EXPECT_EQ(k.max_ctas, 8);  // the op's 16 within the communicator's maxCTAs
+  EXPECT_EQ(k.min_ctas, 4);
+  EXPECT_EQ(k.policy, cta_policy::zero);
+  EXPECT_TRUE(k.symmetric);
+  EXPECT_NE(to_string(k).find("CTA policy zero"), std::string::npos);
+  int windows = 0;
+  for (const buffer_request& r : low.buffers)
+    if (r.symmetric) {
+      ++windows;
+      EXPECT_EQ(r.window, k);
+    }
+  EXPECT_EQ(windows, 2);  // send and receive buffers
+  // Without the settings nothing is registered and the key is the plain one.
+  const case_lowering plain =
+      lower_case(make_variant_schedules(nccl_settings_schedule(coll_op::all_gather, {})),
+                 measure_options{}, b, rank0_of(4));
+  for (const buffer_request& r : plain.buffers) EXPECT_FALSE(r.symmetric);
+  EXPECT_EQ(to_string(plain.comms[0]).find("policy"), std::string::npos);
+}
+
+TEST(lowering, nccl_settings_nccl_cannot_run_are_refused_before_any_call) {
+  cuda_backend_options b;
+  b.backend = "cuda";
+  nccl_comm_config zero;
+  zero.policy = cta_policy::zero;
+  const variant_schedules ar =
+      make_variant_schedules(nccl_settings_schedule(coll_op::all_reduce, zero));
+  EXPECT_THROW(lower_case(ar, measure_options{}, b, rank0_of(4)), config_error);
+  // The loaded NCCL decides: the settings against 2.26, 2.27 and 2.28 libraries.
+  comm_key k;
+  k.symmetric = true;
+  EXPECT_THROW(require_nccl_features({k}, 22605, 22800), config_error);
+  EXPECT_NO_THROW(require_nccl_features({k}, 22700, 22800));
+  k.policy = cta_policy::zero;
+  try {
+    require_nccl_features({k}, 22703, 22800);
+    ADD_FAILURE() << "CTA policy zero accepted on NCCL 2.27";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("loaded 2.27.3"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(require_nccl_features({k}, 22800, 22800));
+  EXPECT_THROW(require_nccl_features({k}, 22800, 22605), config_error);  // old headers
+}
+
+}  // namespace
+}  // namespace ob

@@ -30,7 +30,8 @@ class Calibrate(TempDirTest):
         return check_rows(out)
 
     def test_shipped_files_reproduce_published_points(self):
-        for gpu, folder, count in [("h100_sxm", "h100_sxm", 20), ("h200", "h200", 9)]:
+        for gpu, folder, count in [("h100_sxm", "h100_sxm", 20), ("h200", "h200", 9),
+                                   ("b200", "b200", 1), ("b300", "b300", 2), ("gb200", "gb200", 1)]:
             rows = self.check(gpu, os.path.join(CAL, folder))
             self.assertEqual(len(rows), count, folder)
             for what, meas, model, err in rows:
@@ -57,6 +58,37 @@ class Calibrate(TempDirTest):
                               ("collective, across nodes", 5)]:
             self.assertRegex(out, rf"(?m)^{family}: {count} points: mean \|error\| [\d.]+ %, worst")
         self.assertRegex(out, r"(?m)^25 points: mean \|error\|")
+
+    def test_nccl_tests_json_and_inspector_records_are_read(self):
+        data = os.path.join(SRC, "tests", "data", "calibration")
+        code, out, err = run(["calibrate", "--check", "--gpu", "h100_sxm",
+                              os.path.join(data, "nccl_tests_allreduce_8gpu.json")])
+        self.assertEqual(code, 0, err)
+        rows = check_rows(out)
+        self.assertEqual([r[0] for r in rows], ["all_reduce 8 ranks 1 MiB", "all_reduce 8 ranks 64 MiB",
+                                                "all_reduce 8 ranks 1 GiB"])
+        for what, meas, model, e in rows:
+            self.assertLessEqual(abs(e), 10.0, f"{what}: {meas} vs model {model}")
+        self.assertIn("CPU time", err)
+        code, out, err = run(["calibrate", "--check", "--gpu", "h200",
+                              os.path.join(data, "inspector_allgather_8gpu.log")])
+        self.assertEqual(code, 0, err)
+        rows = check_rows(out)
+        self.assertEqual(len(rows), 1)
+        what, meas, model, e = rows[0]
+        self.assertEqual(what, "all_gather 8 ranks 16 GiB")
+        self.assertLessEqual(abs(e), 10.0)
+        self.assertIn("1 records of collectives the model does not have", err)
+        # A folder of both reads both.
+        code, out, err = run(["calibrate", "--check", "--gpu", "h100_sxm", data])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(len(check_rows(out)), 4)
+
+    def test_a_broken_inspector_record_names_the_file(self):
+        p = self.write("insp.log", '{"header": {"n_ranks": 8}, "coll_perf": {"coll": "AllReduce"}}\n{"header":')
+        code, out, err = run(["calibrate", "--check", "--gpu", "h100_sxm", p])
+        self.assertEqual(code, 2, err)
+        self.assertIn("insp.log", err)
 
     def write(self, name, text):
         p = self.path(name)

@@ -80,8 +80,8 @@ TEST(ConfigFiles, EveryGpuAndModelLoads) {
       EXPECT_THROW(g.require(dtype::fp8, "--dtype"), config_error) << name;
     EXPECT_LT(g.nvlink_effective_gbps(), g.nvlink_gbps) << name;
   }
-  EXPECT_EQ(list_configs("gpus"),
-            (std::vector<std::string>{"a100_sxm", "b200", "h100_sxm", "h200"}));
+  EXPECT_EQ(list_configs("gpus"), (std::vector<std::string>{"a100_sxm", "b200", "b300", "gb200",
+                                                            "gb300", "h100_sxm", "h200"}));
   const auto models = list_configs("models");
   EXPECT_EQ(models.size(), 13u);
   for (const auto& name : models) {

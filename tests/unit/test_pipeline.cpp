@@ -20,7 +20,7 @@ TEST(EnumNames, RoundTripAndAliases) {
   EXPECT_EQ(parse_enum<coll_op>("ar", "f"), coll_op::all_reduce);
   EXPECT_EQ(parse_enum<dtype>("fp8_e4m3", "f"), dtype::fp8);
   EXPECT_EQ(enum_choices<launch_order>(), "comm_first or gemm_first");
-  EXPECT_EQ(enum_choices<dtype>(), "bf16, fp16, fp8 or fp32");
+  EXPECT_EQ(enum_choices<dtype>(), "bf16, fp16, fp8, fp32, mxfp8 or nvfp4");
   try {
     parse_enum<priority_mode>("loud", "--priority");
     FAIL();

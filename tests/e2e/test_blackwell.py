@@ -1,0 +1,124 @@
+"""Blackwell, NVL72 and NCCL's newer settings end to end (README "Blackwell, NVL72 and NCCL
+2.28+"): the NCCL axes enter case ids only where given, the copy-engine all-gather beside a GEMM
+runs on no SM, an NVLink domain larger than a node keeps a group off the NICs, and the new dtypes
+run where the GPU file has them."""
+import os
+import re
+import unittest
+
+from e2e_common import TempDirTest, load, run
+
+SIM = ["--backend", "sim", "-q"]
+
+
+class NcclAxes(TempDirTest):
+    def test_a_run_lists_the_nccl_axes_only_where_given(self):
+        out = self.path("r.json")
+        code, _, err = run(["run"] + SIM + ["--set", "cta_policy=default,zero", "--set", "cdmc=8",
+                                            "--json", out])
+        self.assertEqual(code, 0, err)
+        ids = [c["id"] for c in load(out)["cases"]]
+        self.assertTrue(all(re.search(r",cta_policy=(default|zero)$", i) for i in ids), ids[:4])
+        self.assertEqual(sum(i.endswith("cta_policy=zero") for i in ids), len(ids) // 2)
+        plain = self.path("p.json")
+        code, _, err = run(["run"] + SIM + ["--set", "cdmc=8", "--json", plain])
+        self.assertEqual(code, 0, err)
+        self.assertFalse(any("cta_policy" in c["id"] for c in load(plain)["cases"]))
+
+    def test_zero_sm_all_gather_beside_a_gemm_frees_the_gemm(self):
+        out = self.path("pair.json")
+        code, _, err = run(["pair"] + SIM + ["--gpu", "gb200", "--gemm", "8192x8192x8192",
+                                             "--bytes", "256MiB", "--cta-policy", "default,zero",
+                                             "--json", out])
+        self.assertEqual(code, 0, err)
+        cases = {c["params"]["cta_policy"]: c for c in load(out)["cases"]}
+        self.assertEqual(set(cases), {"default", "zero"})
+        # The GEMM beside the copy engines slows by HBM sharing only, less than beside SM channels.
+        def gemm_slow(c):
+            return c["gemm_slowdown"]
+        self.assertGreater(gemm_slow(cases["zero"]), 1.0)
+        self.assertLess(gemm_slow(cases["zero"]), gemm_slow(cases["default"]))
+
+
+class NvlinkDomain(TempDirTest):
+    def busbw(self, *extra):
+        out = self.path("coll.json")
+        code, _, err = run(["coll"] + SIM + ["--gpu", "gb200", "--cluster", "gb200_nvl72",
+                                             "--op", "all_reduce", "--bytes", "1GiB",
+                                             "--ranks", "16", "--json", out] + list(extra))
+        self.assertEqual(code, 0, err)
+        return load(out)["rows"][0]["busbw_gbps"]
+
+    def test_sixteen_ranks_stay_on_nvlink_in_a_rack_and_not_in_trays(self):
+        rack = self.busbw()
+        trays = self.busbw("--nvlink-domain", "4")
+        self.assertGreater(rack, 3 * trays)
+
+
+class StepOnNvl72(TempDirTest):
+    def test_the_domain_and_the_cta_policy_are_step_axes(self):
+        out = self.path("step.json")
+        code, _, err = run(["step"] + SIM + ["--model", "llama31_70b", "--cluster", "gb200_nvl72",
+                                             "--gpus", "64", "--tp", "4", "--pp", "4", "--vp", "5",
+                                             "--cp", "2", "--gbs", "128", "--seq", "8192",
+                                             "--layers", "20", "--nvlink-domain", "72,8",
+                                             "--set", "cta_policy=default,zero", "--json", out])
+        self.assertEqual(code, 0, err)
+        cases = {(c["params"]["nvlink_domain"], c["params"]["cta_policy"]): c
+                 for c in load(out)["cases"]}
+        self.assertEqual(len(cases), 4)
+        self.assertEqual(cases[(72, "default")]["config"]["nvlink_domain"], 72)
+        # Trays of 4 on their own NVLink: the gradient reduction (DP x CP, 4 ranks 4 apart) and
+        # the PP neighbours leave the domain and wait on the NICs.
+        dp = {d: cases[(d, "default")]["breakdown_ms"]["dp_exposed"] for d in (72, 8)}
+        self.assertGreater(dp[8], 3 * dp[72])
+        # Zero SMs for the all-gathers: the layers' GEMMs run faster (compute falls).
+        compute = {p: cases[(72, p)]["breakdown_ms"]["compute"] for p in ("default", "zero")}
+        self.assertLess(compute["zero"], compute["default"])
+
+    def test_a_node_sized_domain_is_not_named_in_the_config(self):
+        out = self.path("h100.json")
+        code, _, err = run(["step"] + SIM + ["--model", "llama31_70b", "--cluster", "dgx_h100",
+                                             "--gpus", "64", "--tp", "4", "--pp", "4", "--vp", "5",
+                                             "--cp", "2", "--gbs", "128", "--seq", "8192",
+                                             "--layers", "20", "--json", out])
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("nvlink_domain", load(out)["cases"][0]["config"])
+        code, _, err = run(["step"] + SIM + ["--model", "llama31_70b", "--cluster", "dgx_h100",
+                                             "--gpus", "64", "--tp", "4", "--pp", "4",
+                                             "--nvlink-domain", "12", "--json", out])
+        self.assertEqual(code, 2, err)
+        self.assertIn("--nvlink-domain 12", err)
+
+
+class PublishedB200Step(TempDirTest):
+    # Megatron-Bridge's performance table (release 25.11; docs/CALIBRATION.md §3.8): Llama 3.1
+    # 405B on 128 B200, TP 4, PP 8, CP 2, VP 8, GBS 64, MBS 1, seq 8192, fp8: 661 tokens/s/GPU.
+    PUBLISHED = 661
+
+    def test_llama31_405b_on_128_b200_within_10_percent(self):
+        out = self.path("405b.json")
+        code, _, err = run(["step"] + SIM + ["--model", "llama31_405b", "--cluster", "dgx_b200",
+                                             "--gpus", "128", "--tp", "4", "--pp", "8", "--vp", "8",
+                                             "--cp", "2", "--gbs", "64", "--mbs", "1", "--seq",
+                                             "8192", "--dtype", "fp8", "--allow-oom", "--json", out])
+        self.assertEqual(code, 0, err)
+        model = load(out)["cases"][0]["tokens_per_s_per_gpu"]
+        self.assertLessEqual(abs(model / self.PUBLISHED - 1), 0.10, model)
+
+
+class BlockScaledDtypes(TempDirTest):
+    def test_nvfp4_runs_on_b300_faster_than_mxfp8(self):
+        times = {}
+        for dtype in ("mxfp8", "nvfp4"):
+            out = self.path(dtype + ".json")
+            code, _, err = run(["pair"] + SIM + ["--gpu", "b300", "--gemm", "8192x8192x8192",
+                                                 "--dtype", dtype, "--bytes", "1MiB", "--ranks",
+                                                 "1", "--json", out])
+            self.assertEqual(code, 0, err)
+            times[dtype] = load(out)["cases"][0]["compute_ms"]["median"]
+        self.assertLess(times["nvfp4"], times["mxfp8"])
+
+
+if __name__ == "__main__":
+    unittest.main()
