@@ -11,7 +11,8 @@ namespace ob {
 
 // Bumped whenever cuda_backend_options, measure_options or the executor interface change layout.
 // 4: program carries its rank_grid; the executor runs a training step (measure_program).
-inline constexpr int cuda_backend_plugin_abi = 4;
+// 5: one executor entry, measure(program_variants); a layer or pair case is a one-stage program.
+inline constexpr int cuda_backend_plugin_abi = 5;
 
 struct cuda_backend_plugin {
   int abi = cuda_backend_plugin_abi;

@@ -233,8 +233,21 @@ void add_notes(const std::vector<rank_result>& results, const measure_options& o
 
 }  // namespace
 
-variant_measurements cuda_executor::measure(const variant_schedules& variants,
+program_measurements cuda_executor::measure(const program_variants& pv,
                                             const measure_options& opts) {
+  if (!is_one_stage_case(pv, opts)) return measure_step(pv, opts);
+  variant_schedules variants;
+  for (std::size_t i = 0; i < pv.size(); ++i)
+    if (opts.variants[i]) variants[i] = pv[i].stages.front();
+  variant_measurements m = measure_case(variants, opts);
+  program_measurements out;
+  for (std::size_t i = 0; i < m.size(); ++i)
+    if (opts.variants[i]) out[i].push_back(std::move(m[i]));
+  return out;
+}
+
+variant_measurements cuda_executor::measure_case(const variant_schedules& variants,
+                                                 const measure_options& opts) {
   require_cdmc(opts.cdmc, process_cdmc());
   for (const schedule& s : variants) s.validate();
   bool needs_comm = false;

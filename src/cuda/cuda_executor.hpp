@@ -35,16 +35,20 @@ class cuda_executor final : public executor {
   std::string backend() const override { return loopback_ ? "loopback" : "cuda"; }
   bool simulated() const override { return false; }
   std::string label() const override;
-  variant_measurements measure(const variant_schedules& variants,
+  using executor::measure;
+  // A layer or pair case runs on every local rank (measure_case); a training step runs this
+  // process's stage (measure_step).
+  program_measurements measure(const program_variants& variants,
                                const measure_options& opts) override;
-  // A training step (cuda/step_measure.cpp): this process's rank runs its stage's schedule;
-  // iteration times and op intervals come back for every stage, gathered over the ranks.
-  program_measurements measure_program(const program_variants& variants,
-                                       const measure_options& opts) override;
   json environment() const override;
 
  private:
   json build_environment() const;
+  // A layer or pair case on every local rank, its groups the collectives' (cuda_executor.cpp).
+  variant_measurements measure_case(const variant_schedules& variants, const measure_options& opts);
+  // A training step (cuda/step_measure.cpp): this process's rank runs its stage's schedule;
+  // iteration times and op intervals come back for every stage, gathered over the ranks.
+  program_measurements measure_step(const program_variants& variants, const measure_options& opts);
   // Refuses a step this process cannot run: several local ranks, another world size than the
   // step's layout, or loopback over more than one GPU.
   void check_step(const rank_grid& grid) const;

@@ -43,7 +43,7 @@ struct rank_result {
   std::vector<std::string> warnings;
 };
 
-// A training step's stage on this rank (cuda_executor::measure_program): the whole program (the
+// A training step's stage on this rank (cuda_executor::measure_step): the whole program (the
 // rank lowers its own stage and creates every stage's communicators) and its layout.
 struct stage_run {
   const program_variants* program = nullptr;

@@ -69,8 +69,8 @@ void cuda_executor::check_step(const rank_grid& grid) const {
                        std::to_string(grid.world()) + " GPUs needs --backend cuda under mpirun");
 }
 
-program_measurements cuda_executor::measure_program(const program_variants& pv,
-                                                    const measure_options& opts) {
+program_measurements cuda_executor::measure_step(const program_variants& pv,
+                                                 const measure_options& opts) {
   require_cdmc(opts.cdmc, process_cdmc());
   const rank_grid grid = pv[static_cast<std::size_t>(first_measured(opts))].grid;
   check_step(grid);

@@ -17,9 +17,22 @@ program_variants make_program_variants(const program& planned, const measure_opt
   return out;
 }
 
-program_measurements executor::measure_program(const program_variants&, const measure_options&) {
-  throw runtime_failure("--backend " + backend() +
-                        " cannot run a multi-stage training step yet; use --backend sim");
+variant_measurements executor::measure(const variant_schedules& variants,
+                                       const measure_options& opts) {
+  program_variants pv;
+  for (std::size_t i = 0; i < variants.size(); ++i)
+    if (opts.variants[i]) pv[i] = one_stage_program(variants[i]);
+  program_measurements pm = measure(pv, opts);
+  variant_measurements out;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (!pm[i].empty()) out[i] = std::move(pm[i].front());
+  return out;
+}
+
+bool is_one_stage_case(const program_variants& pv, const measure_options& opts) {
+  for (std::size_t i = 0; i < pv.size(); ++i)
+    if (opts.variants[i]) return pv[i].one_stage_case;
+  return false;
 }
 
 }  // namespace ob

@@ -70,6 +70,9 @@ struct measure_options {
 using program_variants = std::array<program, 5>;
 using program_measurements = std::array<std::vector<variant_measurement>, 5>;
 program_variants make_program_variants(const program& planned, const measure_options& opts);
+// Whether the measured variants are a layer or pair case (program::one_stage_case), which
+// backends run on their per-case path rather than as a training step.
+bool is_one_stage_case(const program_variants& pv, const measure_options& opts);
 
 class executor {
  public:
@@ -78,12 +81,14 @@ class executor {
   virtual bool simulated() const = 0;
   // A human label for tables and JSON: "sim (model, not a measurement)", "loopback (no NVLink)".
   virtual std::string label() const = 0;
-  virtual variant_measurements measure(const variant_schedules& variants,
+  // The one contract (docs/ARCHITECTURE.md §2): every case is a program. A training step is one
+  // stage per pipeline stage with the transfers between them; a layer or pair case is one stage
+  // (one_stage_case), whose ranks are its collectives' groups. Only the measured variants are
+  // filled; each comes back with one measurement per stage.
+  virtual program_measurements measure(const program_variants& variants,
                                        const measure_options& opts) = 0;
-  // A training step: every stage's schedule with the transfers between them. Backends that
-  // cannot run one throw runtime_failure.
-  virtual program_measurements measure_program(const program_variants& variants,
-                                               const measure_options& opts);
+  // A layer or pair case's five schedules as a one-stage program, and its one stage back.
+  variant_measurements measure(const variant_schedules& variants, const measure_options& opts);
   // Environment fingerprint for result JSON `env` (docs/ARCHITECTURE.md §7), backend-specific
   // fields only.
   virtual json environment() const = 0;

@@ -28,10 +28,19 @@ void program::validate() const {
   }
 }
 
+program one_stage_program(schedule s) {
+  program p;
+  p.name = s.name;
+  p.stages.push_back(std::move(s));
+  p.one_stage_case = true;
+  return p;
+}
+
 program derive_program_variant(const program& planned, variant v) {
   program out;
   out.name = planned.name;
   out.grid = planned.grid;
+  out.one_stage_case = planned.one_stage_case;
   for (const schedule& s : planned.stages) out.stages.push_back(derive_variant(s, v));
   // Variants keep every p2p op or none (comm-only, serial and overlapped keep them; the
   // compute-only ones drop them all), and keep op order, so a link maps by counting kept ops.

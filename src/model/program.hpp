@@ -22,6 +22,9 @@ struct program {
   // The job's layout: stage s is run by every rank whose pp coordinate is s (a real backend
   // finds its stage and its communicators from it; the simulator runs one rank per stage).
   rank_grid grid;
+  // A layer or pair case (one_stage_program): one stage and no links, whose ranks are its
+  // collectives' groups rather than the grid's pipeline stages; false for a training step.
+  bool one_stage_case = false;
   std::size_t op_count() const;
   // Throws config_error when a link points at a missing op or at an op that is not p2p.
   void validate() const;
@@ -29,5 +32,8 @@ struct program {
 
 // The variant of every stage (derive_variant); links survive only where both ops are kept.
 program derive_program_variant(const program& planned, variant v);
+
+// A layer or pair case as the program every executor takes (docs/ARCHITECTURE.md §2).
+program one_stage_program(schedule s);
 
 }  // namespace ob

@@ -367,8 +367,7 @@ case_measurement measure_case(const step_spec& spec, const step_run_case& rc, ex
   const program& ov = pv[static_cast<int>(variant::overlapped)];
   if (compute_only)
     pv[static_cast<int>(variant::compute_only)] = derive_program_variant(ov, variant::compute_only);
-  case_measurement out{ov, pv[static_cast<int>(variant::compute_only)],
-                       exec.measure_program(pv, opts)};
+  case_measurement out{ov, pv[static_cast<int>(variant::compute_only)], exec.measure(pv, opts)};
   return out;
 }
 

@@ -216,22 +216,30 @@ sim_result simulate_skipping(const schedule& s, const gpu_spec& gpu, sim_options
 
 }  // namespace
 
-variant_measurements sim_executor::measure(const variant_schedules& variants,
+program_measurements sim_executor::measure(const program_variants& variants,
                                            const measure_options& opts) {
+  return is_one_stage_case(variants, opts) ? measure_case(variants, opts)
+                                           : measure_step(variants, opts);
+}
+
+program_measurements sim_executor::measure_case(const program_variants& variants,
+                                                const measure_options& opts) {
   // The model is deterministic: one simulated iteration is the exact answer, so warm-up and
   // repeated iterations would only repeat it. Iteration time and op intervals both run from the
   // origin (the first op's enqueue, see sim_result), not from the host starting to enqueue.
   const sim_options so{opts.cdmc, opts.graphs, opts.cluster ? opts.cluster : &cluster_};
-  variant_measurements out;
+  program_measurements out;
   for (std::size_t i = 0; i < variants.size(); ++i) {
     if (!opts.variants[i]) continue;
+    const schedule& s = variants[i].stages.front();
     const sim_result r =
         opts.inject_skip_rank >= 0
-            ? simulate_skipping(variants[i], gpu_, so, opts.inject_skip_rank, all_variants[i])
-            : simulate(variants[i], gpu_, so);
-    out[i].iter_ms = {r.total_us / 1000.0};
-    out[i].ops = r.intervals();
-    out[i].wrong = 0;
+            ? simulate_skipping(s, gpu_, so, opts.inject_skip_rank, all_variants[i])
+            : simulate(s, gpu_, so);
+    variant_measurement m;
+    m.iter_ms = {r.total_us / 1000.0};
+    m.ops = r.intervals();
+    out[i].push_back(std::move(m));
   }
   // Reaching here with a rank that skips means it belongs to no collective of the case.
   if (opts.inject_skip_rank >= 0)
@@ -241,8 +249,8 @@ variant_measurements sim_executor::measure(const variant_schedules& variants,
   return out;
 }
 
-program_measurements sim_executor::measure_program(const program_variants& variants,
-                                                   const measure_options& opts) {
+program_measurements sim_executor::measure_step(const program_variants& variants,
+                                                const measure_options& opts) {
   const sim_options so{opts.cdmc, opts.graphs, opts.cluster ? opts.cluster : &cluster_};
   program_measurements out;
   for (std::size_t i = 0; i < variants.size(); ++i) {

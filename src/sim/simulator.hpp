@@ -69,14 +69,18 @@ class sim_executor final : public executor {
   std::string backend() const override { return "sim"; }
   bool simulated() const override { return true; }
   std::string label() const override { return "sim (model, not a measurement)"; }
-  variant_measurements measure(const variant_schedules& variants,
+  using executor::measure;
+  program_measurements measure(const program_variants& variants,
                                const measure_options& opts) override;
-  program_measurements measure_program(const program_variants& variants,
-                                       const measure_options& opts) override;
   json environment() const override;
   const gpu_spec& gpu() const { return gpu_; }
 
  private:
+  // A layer or pair case: each variant's one schedule (with the skip_collective test hook).
+  program_measurements measure_case(const program_variants& variants, const measure_options& opts);
+  // A training step: every stage on one clock.
+  program_measurements measure_step(const program_variants& variants, const measure_options& opts);
+
   gpu_spec gpu_;
   cluster_spec cluster_;
 };

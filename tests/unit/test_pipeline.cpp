@@ -215,16 +215,18 @@ class slower_measured_executor final : public executor {
   bool simulated() const override { return false; }
   std::string label() const override { return "measured (test)"; }
   json environment() const override { return json{{"backend", "cuda"}, {"simulated", false}}; }
-  variant_measurements measure(const variant_schedules& v, const measure_options& o) override {
-    variant_measurements m = sim_.measure(v, o);
-    for (auto& vm : m) {
-      for (double& t : vm.iter_ms) t *= 1.1;
-      for (op_interval& i : vm.ops) {  // a real backend sees start and end only
-        i.start_us *= 1.1;
-        i.end_us *= 1.1;
-        i.enqueue_us = i.deps_met_us = i.ready_us = std::nullopt;
+  using executor::measure;
+  program_measurements measure(const program_variants& v, const measure_options& o) override {
+    program_measurements m = sim_.measure(v, o);
+    for (auto& stages : m)
+      for (auto& vm : stages) {
+        for (double& t : vm.iter_ms) t *= 1.1;
+        for (op_interval& i : vm.ops) {  // a real backend sees start and end only
+          i.start_us *= 1.1;
+          i.end_us *= 1.1;
+          i.enqueue_us = i.deps_met_us = i.ready_us = std::nullopt;
+        }
       }
-    }
     return m;
   }
 
