@@ -52,6 +52,10 @@ void nccl_network_latencies(cluster_spec& c) {
   c.ll_max_busbw_gbps_more = 20.4;
   c.ring_simple_plateau = 1.4;
   c.tree_bw_factor = 0.92;
+  c.tree_nvlink_hop_us_ll = 0.6;
+  c.tree_nvlink_hop_us_ll128 = 1.25;
+  c.tree_nvlink_hop_us_simple = 4.0;
+  c.tree_pattern_factor = 0.85;
 }
 
 // The optional "nccl_net_tuning" object of a cluster file; absent keys keep NCCL's defaults.
@@ -68,6 +72,10 @@ void nccl_net_tuning(const json_object& top, cluster_spec& c) {
   opt("ll_max_busbw_gbps_more", c.ll_max_busbw_gbps_more);
   opt("ring_simple_plateau", c.ring_simple_plateau);
   opt("tree_bw_factor", c.tree_bw_factor);
+  opt("tree_nvlink_hop_us_ll", c.tree_nvlink_hop_us_ll);
+  opt("tree_nvlink_hop_us_ll128", c.tree_nvlink_hop_us_ll128);
+  opt("tree_nvlink_hop_us_simple", c.tree_nvlink_hop_us_simple);
+  opt("tree_pattern_factor", c.tree_pattern_factor);
   t->finish();
 }
 

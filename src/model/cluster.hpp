@@ -27,10 +27,14 @@ struct cluster_spec {
   // NCCL's tuning model across nodes (docs/CALIBRATION.md §2.6): the proxy thread's post cost
   // that bounds every step of a ring that crosses nodes (LL, LL128, Simple); LL's bus-bandwidth
   // ceiling over the network on 2 nodes and on more; the ring Simple all-reduce's plateau
-  // latency factor; the tree all-reduce's bandwidth factor.
+  // latency factor; the tree all-reduce's bandwidth factor; the latency of each NVLink hop of
+  // the tree's chain inside a node (LL, LL128, Simple: NCCL's tree row, not the ring's); the
+  // bandwidth factor of the simple tree pattern NCCL's search settles on from Hopper on.
   double proxy_post_us_ll = 0, proxy_post_us_ll128 = 0, proxy_post_us_simple = 0;
   double ll_max_busbw_gbps_2_nodes = 0, ll_max_busbw_gbps_more = 0;
   double ring_simple_plateau = 1, tree_bw_factor = 1;
+  double tree_nvlink_hop_us_ll = 0, tree_nvlink_hop_us_ll128 = 0, tree_nvlink_hop_us_simple = 0;
+  double tree_pattern_factor = 1;
 
   // What one node can send into the fabric, GB/s per direction.
   double node_egress_gbps() const { return nics_per_node * nic_gbps * nic_efficiency; }

@@ -9,27 +9,24 @@
 namespace ob::sim {
 namespace {
 
-double ring_net_hop_us(nccl_protocol p, const cluster_spec& n) {
+// One figure per NCCL protocol, picked for `p`.
+double by_protocol(nccl_protocol p, double ll, double ll128, double simple) {
   switch (p) {
     case nccl_protocol::ll:
-      return n.net_ring_hop_us_ll;
+      return ll;
     case nccl_protocol::ll128:
-      return n.net_ring_hop_us_ll128;
+      return ll128;
     case nccl_protocol::simple:
-      return n.net_ring_hop_us_simple;
+      return simple;
   }
-  return n.net_ring_hop_us_simple;
+  return simple;
+}
+
+double ring_net_hop_us(nccl_protocol p, const cluster_spec& n) {
+  return by_protocol(p, n.net_ring_hop_us_ll, n.net_ring_hop_us_ll128, n.net_ring_hop_us_simple);
 }
 double tree_net_hop_us(nccl_protocol p, const cluster_spec& n) {
-  switch (p) {
-    case nccl_protocol::ll:
-      return n.net_tree_hop_us_ll;
-    case nccl_protocol::ll128:
-      return n.net_tree_hop_us_ll128;
-    case nccl_protocol::simple:
-      return n.net_tree_hop_us_simple;
-  }
-  return n.net_tree_hop_us_simple;
+  return by_protocol(p, n.net_tree_hop_us_ll, n.net_tree_hop_us_ll128, n.net_tree_hop_us_simple);
 }
 
 // What one group can push between nodes: its share of the node's NICs (the node's other
@@ -50,18 +47,22 @@ double pairwise_cap_gbps(int ranks, int ranks_per_node, const gpu_spec& gpu,
   return std::min(nic_gbps * (ranks - 1) / remote, gpu.nvlink_effective_gbps());
 }
 
+// The tree's chain inside a node: NCCL's tree row of NVLink hop latencies, not the ring's.
+double tree_nvlink_hop_us(nccl_protocol p, const cluster_spec& n) {
+  return by_protocol(p, n.tree_nvlink_hop_us_ll, n.tree_nvlink_hop_us_ll128,
+                     n.tree_nvlink_hop_us_simple);
+}
+
+// From compute capability 9.0 on NCCL's topology search falls back from the balanced tree to the
+// simple tree pattern, whose bandwidth its tuner scales down (docs/CALIBRATION.md §2.6).
+double tree_pattern_factor(const gpu_spec& gpu, const cluster_spec& n) {
+  return gpu.compute_capability_major >= 9 ? n.tree_pattern_factor : 1.0;
+}
+
 // The proxy thread posts every step of a ring that crosses nodes, so even a step inside the node
 // costs at least one post (NCCL's net overhead; Simple posts three times: data, flush, ack).
 double proxy_post_us(nccl_protocol p, const cluster_spec& n) {
-  switch (p) {
-    case nccl_protocol::ll:
-      return n.proxy_post_us_ll;
-    case nccl_protocol::ll128:
-      return n.proxy_post_us_ll128;
-    case nccl_protocol::simple:
-      return n.proxy_post_us_simple;
-  }
-  return n.proxy_post_us_simple;
+  return by_protocol(p, n.proxy_post_us_ll, n.proxy_post_us_ll128, n.proxy_post_us_simple);
 }
 
 // LL's flag-per-8-bytes lines go through the proxy's host-side polling across nodes: NCCL caps
@@ -127,12 +128,14 @@ network_cost inter_node_collective(const collective_params& c, nccl_protocol pro
     return cost;
   }
   // NCCL's tree: up and down a chain inside the node and a binary tree of depth log2(nodes)
-  // across nodes; its bandwidth factor, and its tuner's correction at medium sizes.
+  // across nodes; its bandwidth factor, its pattern's, and its tuner's correction at medium
+  // sizes. Each hop of the chain inside the node costs NCCL's tree NVLink hop.
   cost.tree = true;
-  cost.cap_gbps *= net.tree_bw_factor * tree_size_correction(proto, c.bytes);
+  cost.cap_gbps *=
+      net.tree_bw_factor * tree_pattern_factor(gpu, net) * tree_size_correction(proto, c.bytes);
   const double depth = std::floor(std::log2(static_cast<double>(nodes)));
-  cost.latency_us =
-      k.base_us + 2.0 * ((per_node - 1) * k.hop_us + depth * tree_net_hop_us(proto, net));
+  cost.latency_us = k.base_us + 2.0 * ((per_node - 1) * tree_nvlink_hop_us(proto, net) +
+                                       depth * tree_net_hop_us(proto, net));
   return cost;
 }
 

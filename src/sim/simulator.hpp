@@ -12,7 +12,7 @@ namespace ob {
 
 // Names the model in every result, so numbers from different model versions are never compared
 // silently.
-inline constexpr const char* sim_model_version = "sim-v2.1";
+inline constexpr const char* sim_model_version = "sim-v2.2";
 
 struct sim_options {
   int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32

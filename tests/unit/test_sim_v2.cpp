@@ -224,6 +224,44 @@ TEST_F(SimV2, TreeDepthAndMediumSizeCorrection) {
   EXPECT_NEAR(tree(1 << 20, 32).cap_gbps / tree(1ull << 30, 32).cap_gbps, 0.5, 1e-9);
 }
 
+// The tree's chain inside a node runs NCCL's tree NVLink hops (LL 0.6 us, not the ring's 0.4
+// of the GPU file): 7 hops up and 7 down on 8 GPUs per node, 2 network levels each way on 4 nodes.
+TEST_F(SimV2, TreeChainInsideTheNodePaysTheTreesOwnNvlinkHop) {
+  const cluster_spec net = default_cluster(gpu);
+  const nccl_protocol_constants& ll = gpu.proto(nccl_protocol::ll);
+  ASSERT_NE(net.tree_nvlink_hop_us_ll, ll.hop_us);
+  const double lat =
+      across(coll_op::all_reduce, 8, 32, nccl_protocol::ll, true, gpu, net).latency_us;
+  EXPECT_NEAR(lat, ll.base_us + 2 * (7 * net.tree_nvlink_hop_us_ll + 2 * net.net_tree_hop_us_ll),
+              1e-9);
+  // Two GPUs per node: one hop each way inside, so the chain's share shrinks with the node.
+  const double lat2 =
+      across(coll_op::all_reduce, 8, 8, nccl_protocol::ll, true, gpu, default_cluster(gpu, 2, 0))
+          .latency_us;
+  EXPECT_NEAR(lat2, ll.base_us + 2 * (net.tree_nvlink_hop_us_ll + 2 * net.net_tree_hop_us_ll),
+              1e-9);
+}
+
+// From compute capability 9 NCCL's search settles on the simple tree pattern, which its tuner
+// scales by 0.85: an H100 tree moves less than an A100 tree with the same NICs and NVLink cap.
+TEST_F(SimV2, TreePatternFactorAppliesFromHopperOn) {
+  const cluster_spec net = default_cluster(gpu);
+  ASSERT_LT(net.tree_pattern_factor, 1.0);
+  gpu_spec ampere = gpu;
+  ampere.compute_capability_major = 8;
+  auto cap = [&](const gpu_spec& g) {
+    return across(coll_op::all_reduce, 1ull << 30, 32, nccl_protocol::simple, true, g, net)
+        .cap_gbps;
+  };
+  EXPECT_NEAR(cap(gpu) / cap(ampere), net.tree_pattern_factor, 1e-9);
+  // The ring has no pattern factor.
+  gpu_spec h = gpu;
+  EXPECT_DOUBLE_EQ(
+      across(coll_op::all_reduce, 1ull << 30, 32, nccl_protocol::simple, false, h, net).cap_gbps,
+      across(coll_op::all_reduce, 1ull << 30, 32, nccl_protocol::simple, false, ampere, net)
+          .cap_gbps);
+}
+
 TEST_F(SimV2, AllToAllRunsOnP2pChannelsAndOnlyRemoteShardsUseTheNics) {
   // Inside the node: NCCL's send/recv channels, and neither NVLS nor the tree.
   EXPECT_EQ(plan(coll_op::all_to_all, 256u << 20, 8).channels, gpu.nccl_ctas_p2p);
@@ -258,6 +296,8 @@ TEST_F(SimV2, ClusterFileMayOverrideNcclNetTuning) {
   EXPECT_DOUBLE_EQ(net.ring_simple_plateau, def.ring_simple_plateau);
   EXPECT_DOUBLE_EQ(net.net_ring_hop_us_simple, def.net_ring_hop_us_simple);
   EXPECT_DOUBLE_EQ(net.net_tree_hop_us_simple, def.net_tree_hop_us_simple);
+  EXPECT_DOUBLE_EQ(net.tree_nvlink_hop_us_ll, def.tree_nvlink_hop_us_ll);
+  EXPECT_DOUBLE_EQ(net.tree_pattern_factor, def.tree_pattern_factor);
 }
 
 }  // namespace
