@@ -7,7 +7,7 @@
 namespace ob {
 namespace {
 
-enum class part { compute, tp, cp, dp, pp, bubble, optimizer, other };
+enum class part { compute, tp, cp, dp, pp, bubble, optimizer, other, ep };
 
 double& slot_of(step_breakdown& b, part p) {
   switch (p) {
@@ -25,6 +25,8 @@ double& slot_of(step_breakdown& b, part p) {
       return b.bubble;
     case part::optimizer:
       return b.optimizer;
+    case part::ep:
+      return b.ep_exposed;
     case part::other:
       break;
   }
@@ -41,13 +43,15 @@ part part_of_group(comm_group g) {
       return part::dp;
     case comm_group::pp:
       return part::pp;
+    case comm_group::ep:
+      return part::ep;
   }
   return part::other;
 }
 
 const char* name_of(part p) {
-  static constexpr const char* names[] = {"compute", "tp",     "cp",        "dp",
-                                          "pp",      "bubble", "optimizer", "other"};
+  static constexpr const char* names[] = {"compute", "tp",        "cp",    "dp", "pp",
+                                          "bubble",  "optimizer", "other", "ep"};
   return names[static_cast<int>(p)];
 }
 
@@ -63,6 +67,8 @@ std::string dimension_of(part p) {
       return "cp";
     case part::dp:
       return "dp";
+    case part::ep:
+      return "ep";
     case part::pp:
     case part::bubble:
       return "pp";
@@ -128,7 +134,7 @@ class in_flight {
     return len;
   }
 
-  std::array<std::vector<span>, 8> raw_;
+  std::array<std::vector<span>, 9> raw_;
 };
 
 class attributor {
@@ -217,7 +223,8 @@ class attributor {
 }  // namespace
 
 double step_breakdown::total() const {
-  return compute + tp_exposed + cp_exposed + dp_exposed + pp_exposed + bubble + optimizer + other;
+  return compute + tp_exposed + cp_exposed + dp_exposed + pp_exposed + ep_exposed + bubble +
+         optimizer + other;
 }
 
 double step_attribution::exposed_ms() const {

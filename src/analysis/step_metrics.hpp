@@ -16,11 +16,12 @@ namespace ob {
 // step and the gradient norm), running a collective or p2p op serially (that group's exposed
 // time), or standing still. A still stretch is charged to what the next compute op waited for:
 // a received activation or gradient is bubble until its sender started sending and pp_exposed
-// after; a TP, CP or DP op is that group's exposed time. A still stretch nothing explains is
+// after; a TP, CP, DP or EP op is that group's exposed time. A still stretch nothing explains is
 // charged to the communication group in flight for most of it, else `other`.
 struct step_breakdown {
   double compute = 0, tp_exposed = 0, cp_exposed = 0, dp_exposed = 0, pp_exposed = 0, bubble = 0,
          optimizer = 0, other = 0;
+  double ep_exposed = 0;  // a MoE layer's dispatch and combine all-to-alls (docs/MOE.md §5)
   double total() const;
 };
 

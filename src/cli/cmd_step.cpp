@@ -77,6 +77,8 @@ class step_command final : public command {
       {"cp", "context parallel"},
       {"ep", "expert parallel (MoE models)"},
       {"etp", "expert tensor parallel (MoE models; default: tp)"},
+      {"moe_imbalance", "busiest EP rank's routed tokens over the mean (1: force-balanced)"},
+      {"delay_wgrad", "on | off (delay_wgrad_compute: expert wgrad beside the a2a backward)"},
       {"mbs", "micro-batch size"},
       {"gbs", "global batch size"},
       {"seq", "sequence length"},

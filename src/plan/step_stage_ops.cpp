@@ -130,7 +130,10 @@ void stage_planner::forward(int chunk, int mb) {
         (l == 0 || bucket_of_[chunk][l - 1] != bucket_of_[chunk][l]))
       next_waits_.push_back(ag->second);
     hand_waits_to_layers();
-    appender_->forward(prefix + "L" + std::to_string(l) + ".");
+    const std::string name = prefix + "L" + std::to_string(l) + ".";
+    const bool moe = is_moe_layer(chunk, l);
+    appender_->forward(name, !moe);
+    if (moe) moe_forward(name);
   }
   fwd_output_ = pass_outputs();
   if (last_virtual_stage(layout_, stage_, chunk)) {
@@ -162,12 +165,15 @@ void stage_planner::backward(int chunk, int mb) {
 // reduce), except the one holding the embedding, which waits for the embedding's backward.
 void stage_planner::backward_layer(int chunk, int l, const std::string& prefix, bool last) {
   const std::string name = prefix + "L" + std::to_string(l) + ".";
+  const bool moe = is_moe_layer(chunk, l);
   if (cfg_.recompute == recompute_mode::full) {
     hand_waits_to_layers();
-    appender_->forward(name + "re.");
+    appender_->forward(name + "re.", !moe);
+    if (moe) moe_forward(name + "re.");
   }
+  if (moe) moe_backward(name);
   hand_waits_to_layers();
-  appender_->backward(name);
+  appender_->backward(name, !moe);
   const auto& of = bucket_of_[chunk];
   const bool bucket_done = l == 0 || of[l - 1] != of[l];
   const bool waits_for_embedding = l == 0 && first_virtual_stage(stage_, chunk);

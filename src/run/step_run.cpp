@@ -256,7 +256,7 @@ step_spec resolve_with(
     }
   }
   // After the layout checks, so that a bad expert layout is named first.
-  require_dense_planner_support(model, label(sc, "model", "--model"));
+  require_dense_planner_support(model, label(sc, "model", "--model"), true);
   spec.measure.warmup = sc.warmup;
   spec.measure.iters = sc.iters;
   spec.config = {{"scenario", "step"},

@@ -72,6 +72,15 @@ ordered_json cdmc_axis(const std::string& v, const std::string& where, step_case
   c.cfg.cdmc = count(v, where, 1, cdmc_max);
   return *c.cfg.cdmc;
 }
+ordered_json imbalance_axis(const std::string& v, const std::string& where, step_case& c) {
+  double x = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (v.empty() || ec != std::errc() || ptr != v.data() + v.size() || !(x >= 1) || x > 1e6)
+    throw config_error(where + ": expected the busiest EP rank's load over the mean, 1 or more " +
+                       "(1: force-balanced), got '" + v + "'");
+  c.cfg.moe_imbalance = x;
+  return x;
+}
 ordered_json nic_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.nic_gbps = gbps(v, where);
   return c.cfg.nic_gbps;
@@ -108,6 +117,8 @@ constexpr step_axis_row step_axis_table[] = {
     {"gpus_per_node", count_axis<&C::gpus_per_node, 1, 1024>},
     {"nvlink_domain", count_axis<&C::nvlink_domain, 1, (1 << 16)>},
     {"nic_gbps", nic_axis},
+    {"moe_imbalance", imbalance_axis},
+    {"delay_wgrad", switch_axis<&C::delay_wgrad>},
 };
 
 // Layer knobs a step takes, and NCCL's settings for its layers' TP collectives.
@@ -329,6 +340,8 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
   if (!m.moe.enabled()) {
     require(c.ep == 1, ep, "model " + m.name + " has no experts (num_moe_experts)");
     require(c.etp <= 1, etp, "model " + m.name + " has no experts (num_moe_experts)");
+    require(c.moe_imbalance == 1.0, axis_label(sc, "moe_imbalance"),
+            "model " + m.name + " has no experts (num_moe_experts)");
     c.etp = 1;
     return;
   }
@@ -344,6 +357,9 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
               " does not divide the " + n(c.gpus) +
               " GPUs (Megatron: each pipeline stage's ranks split into whole expert groups)");
   c.edp = c.gpus / tile;
+  require(c.moe_imbalance <= c.ep, axis_label(sc, "moe_imbalance"),
+          "the busiest rank's load over the mean cannot pass ep = " + n(c.ep) +
+              " (every token on one rank)");
   require(c.ep == 1 || c.tp == 1 || c.sequence_parallel, ep,
           "expert parallelism beside tp " + n(c.tp) +
               " needs sequence parallelism (Megatron-Core's rule; --sequence-parallel on)");

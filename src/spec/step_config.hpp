@@ -33,6 +33,12 @@ struct step_config {
   // Expert layers (docs/MOE.md §2): expert parallel and expert tensor parallel sizes; etp 0
   // takes tp, as Megatron's expert_tensor_parallel_size does by default.
   int ep = 1, etp = 0;
+  // The busiest EP rank's routed tokens over the mean: 1.0 force-balanced (Bridge's performance
+  // tables) up to ep (docs/MOE.md §5).
+  double moe_imbalance = 1.0;
+  // delay_wgrad_compute: the experts' weight gradients run after the dispatch's backward
+  // all-to-all is issued, beside it (docs/MOE.md §5).
+  bool delay_wgrad = false;
   int mbs = 1;
   int gbs = 0;                // 0: one micro-batch per data-parallel rank (mbs x dp)
   int seq = 0;                // 0: the model's seq_length
