@@ -79,6 +79,7 @@ class step_command final : public command {
       {"etp", "expert tensor parallel (MoE models; default: tp)"},
       {"moe_imbalance", "busiest EP rank's routed tokens over the mean (1: force-balanced)"},
       {"delay_wgrad", "on | off (delay_wgrad_compute: expert wgrad beside the a2a backward)"},
+      {"moe_a2a_overlap", "on | off (overlap_moe_expert_parallel_comm)"},
       {"mbs", "micro-batch size"},
       {"gbs", "global batch size"},
       {"seq", "sequence length"},

@@ -59,6 +59,8 @@ class stage_planner {
   void forward(int chunk, int mb);
   void backward(int chunk, int mb);
   void backward_layer(int chunk, int layer, const std::string& prefix, bool last_of_chunk);
+  void reduce_finished_bucket(int chunk, int layer, bool last_of_chunk);
+  void forward_backward(int forward_mb, int backward_mb);
   void call(const pp_call& c);
   void finish_grads();
   void optimizer();

@@ -70,6 +70,7 @@ int bridge_cdmc(const step_config& c, const gpu_spec& gpu, std::string& source) 
   l.cp = c.cp;
   l.dp = c.dp;
   l.pp = c.pp;
+  l.a2a_overlap = c.moe_a2a_overlap;
   return launcher_cdmc_rule(l, false);
 }
 

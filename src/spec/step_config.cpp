@@ -119,6 +119,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"nic_gbps", nic_axis},
     {"moe_imbalance", imbalance_axis},
     {"delay_wgrad", switch_axis<&C::delay_wgrad>},
+    {"moe_a2a_overlap", switch_axis<&C::moe_a2a_overlap>},
 };
 
 // Layer knobs a step takes, and NCCL's settings for its layers' TP collectives.
@@ -332,6 +333,27 @@ void check_layers(const step_scenario& sc, step_config& c, const model_spec& m) 
                      " (nor the layers plus the embedding and the loss)");
 }
 
+// Megatron-Core's and Bridge's preconditions of overlap_moe_expert_parallel_comm and
+// delay_wgrad_compute (shared/reference/megatron_bridge_overlap.md §3, steps D and E), then what
+// the planner models of it so far (docs/MOE.md §6).
+void check_a2a_overlap(const step_scenario& sc, const step_config& c, const model_spec& m) {
+  const std::string a2a = axis_label(sc, "moe_a2a_overlap");
+  require(!c.delay_wgrad || c.moe_a2a_overlap, axis_label(sc, "delay_wgrad"),
+          "delay_wgrad_compute needs overlap_moe_expert_parallel_comm (--moe-a2a-overlap on; "
+          "Megatron-Bridge's rule)");
+  if (!c.moe_a2a_overlap) return;
+  require(c.ep > 1, a2a, "overlap_moe_expert_parallel_comm needs expert_model_parallel_size > 1");
+  require(c.pp == 1 || c.vp > 1, a2a,
+          "overlap_moe_expert_parallel_comm with pp > 1 needs virtual pipeline stages (--vp)");
+  require(c.recompute != recompute_mode::full, a2a,
+          "overlap_moe_expert_parallel_comm refuses full recomputation (--recompute full)");
+  require(m.mtp_num_layers <= 1, a2a,
+          "overlap_moe_expert_parallel_comm takes at most one MTP layer (mtp_num_layers)");
+  require(c.pp == 1 && c.tp == 1 && c.cp == 1, a2a,
+          "the step planner models the a2a overlap with tp = pp = cp = 1 only, so far "
+          "(docs/MOE.md §6)");
+}
+
 // Megatron-Core's rules for the expert layout (docs/MOE.md §2): the experts split evenly over
 // EP, each expert's FFN over ETP, and ETP x EP x PP ranks tile the world (initialize_model_parallel
 // refuses otherwise); EP beside TP needs sequence parallelism (arguments.py).
@@ -341,6 +363,10 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
     require(c.ep == 1, ep, "model " + m.name + " has no experts (num_moe_experts)");
     require(c.etp <= 1, etp, "model " + m.name + " has no experts (num_moe_experts)");
     require(c.moe_imbalance == 1.0, axis_label(sc, "moe_imbalance"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(!c.moe_a2a_overlap, axis_label(sc, "moe_a2a_overlap"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(!c.delay_wgrad, axis_label(sc, "delay_wgrad"),
             "model " + m.name + " has no experts (num_moe_experts)");
     c.etp = 1;
     return;
@@ -357,6 +383,7 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
               " does not divide the " + n(c.gpus) +
               " GPUs (Megatron: each pipeline stage's ranks split into whole expert groups)");
   c.edp = c.gpus / tile;
+  check_a2a_overlap(sc, c, m);
   require(c.moe_imbalance <= c.ep, axis_label(sc, "moe_imbalance"),
           "the busiest rank's load over the mean cannot pass ep = " + n(c.ep) +
               " (every token on one rank)");

@@ -39,6 +39,9 @@ struct step_config {
   // delay_wgrad_compute: the experts' weight gradients run after the dispatch's backward
   // all-to-all is issued, beside it (docs/MOE.md §5).
   bool delay_wgrad = false;
+  // overlap_moe_expert_parallel_comm: one micro-batch's dispatch and combine beside the previous
+  // one's backward compute (docs/MOE.md §6).
+  bool moe_a2a_overlap = false;
   int mbs = 1;
   int gbs = 0;                // 0: one micro-batch per data-parallel rank (mbs x dp)
   int seq = 0;                // 0: the model's seq_length

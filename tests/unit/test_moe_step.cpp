@@ -3,6 +3,7 @@
 // delay_wgrad_compute, checked on the simulated timeline.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -19,7 +20,9 @@ step_scenario moe_scenario(std::vector<sweep_axis> axes) {
   sc.cluster = "dgx_h100";
   sc.allow_oom = true;
   axes.push_back({"layers", {"2"}});
-  axes.push_back({"gbs", {"16"}});
+  // Two micro-batches per rank on 8 GPUs unless the test says otherwise.
+  if (std::none_of(axes.begin(), axes.end(), [](const sweep_axis& a) { return a.name == "gbs"; }))
+    axes.push_back({"gbs", {"16"}});
   sc.axes = std::move(axes);
   return sc;
 }
@@ -48,6 +51,8 @@ timeline simulate_case(const step_scenario& sc, std::size_t i = 0) {
 }
 
 std::vector<step_record> run(const step_scenario& sc) { return test::run_sim_steps(sc); }
+
+std::string message_of(const step_scenario& sc) { return test::resolve_message(sc); }
 
 TEST(MoeStep, DispatchAndCombineBracketTheGroupedExperts) {
   const timeline t = simulate_case(moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}}));
@@ -108,7 +113,8 @@ TEST(MoeStep, ImbalanceLengthensTheHottestRanksExpertsAndDispatch) {
 // all-to-all is in flight, instead of before it is issued.
 TEST(MoeStep, DelayedWgradRunsBesideTheDispatchBackward) {
   const auto sc = [](const char* d) {
-    return moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"delay_wgrad", {d}}});
+    return moe_scenario(
+        {{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_a2a_overlap", {"on"}}, {"delay_wgrad", {d}}});
   };
   const timeline off = simulate_case(sc("off")), on = simulate_case(sc("on"));
   const std::string a2a = "c0.mb0.L0.moe_dispatch_bwd", wgrad = "c0.mb0.L0.moe_fc1_wgrad";
@@ -116,6 +122,47 @@ TEST(MoeStep, DelayedWgradRunsBesideTheDispatchBackward) {
   EXPECT_LT(on.at(wgrad).start_us, on.at(a2a).end_us);
   EXPECT_GT(on.at(wgrad).end_us, on.at(a2a).start_us);
   EXPECT_LT(on.at(a2a).start_us, on.at(wgrad).start_us);
+}
+
+// overlap_moe_expert_parallel_comm: micro-batch 1's forward is merged with micro-batch 0's
+// backward, so each one's all-to-all runs beside the other's compute.
+TEST(MoeStep, A2aOverlapRunsOneMicroBatchsDispatchBesideTheOthersBackward) {
+  const auto sc = [](const char* on) {
+    return moe_scenario(
+        {{"gpus", {"16"}}, {"ep", {"16"}}, {"gbs", {"32"}}, {"moe_a2a_overlap", {on}}});
+  };
+  const timeline off = simulate_case(sc("off")), on = simulate_case(sc("on"));
+  // Layers 0 and 1: the forward's layer 0 pairs with the backward's layer 1.
+  const std::string f = "c0.mb1.L0.moe_dispatch";
+  const auto& b_first = on.at("c0.mb0.L1.moe_fc2_dgrad");
+  const auto& b_last = on.at("c0.mb0.L1.moe_fc1_dgrad");
+  EXPECT_LT(on.at(f).start_us, b_last.end_us);
+  EXPECT_GT(on.at(f).end_us, b_first.start_us);
+  EXPECT_LT(on.named(f).id, on.named("c0.mb0.L1.moe_fc2_dgrad").id);
+  // Without it the backward of micro-batch 0 ends before micro-batch 1's forward begins.
+  EXPECT_LT(off.at("c0.mb0.L0.moe_router_wgrad").end_us, off.at(f).start_us);
+  const auto runs = run(sc("on"));
+  const auto base = run(sc("off"));
+  EXPECT_LT(runs.front().step_ms.median, base.front().step_ms.median);
+  EXPECT_LT(runs.front().breakdown_ms.ep_exposed, base.front().breakdown_ms.ep_exposed);
+}
+
+TEST(MoeStep, A2aOverlapPreconditionsAreNamed) {
+  const auto msg = [](std::vector<sweep_axis> axes) {
+    return message_of(moe_scenario(std::move(axes)));
+  };
+  EXPECT_NE(msg({{"gpus", {"8"}}, {"ep", {"8"}}, {"delay_wgrad", {"on"}}}).find("--delay-wgrad"),
+            std::string::npos);
+  EXPECT_NE(msg({{"gpus", {"8"}}, {"ep", {"1"}}, {"moe_a2a_overlap", {"on"}}})
+                .find("expert_model_parallel_size > 1"),
+            std::string::npos);
+  EXPECT_NE(
+      msg({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_a2a_overlap", {"on"}}, {"recompute", {"full"}}})
+          .find("--moe-a2a-overlap"),
+      std::string::npos);
+  EXPECT_NE(msg({{"gpus", {"16"}}, {"ep", {"8"}}, {"pp", {"2"}}, {"moe_a2a_overlap", {"on"}}})
+                .find("virtual pipeline"),
+            std::string::npos);
 }
 
 TEST(MoeStep, DenseLayersOfAMoeModelKeepTheDenseMlp) {
@@ -129,8 +176,6 @@ TEST(MoeStep, DenseLayersOfAMoeModelKeepTheDenseMlp) {
   EXPECT_EQ(fc1, 0);  // every Qwen3 layer is MoE
   EXPECT_GT(moe, 0);
 }
-
-std::string message_of(const step_scenario& sc) { return test::resolve_message(sc); }
 
 TEST(MoeStep, BadImbalanceAndUnplannedModelsAreNamed) {
   EXPECT_NE(message_of(moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_imbalance", {"9"}}}))
