@@ -80,6 +80,7 @@ class step_command final : public command {
       {"moe_imbalance", "busiest EP rank's routed tokens over the mean (1: force-balanced)"},
       {"delay_wgrad", "on | off (delay_wgrad_compute: expert wgrad beside the a2a backward)"},
       {"moe_a2a_overlap", "on | off (overlap_moe_expert_parallel_comm)"},
+      {"moe_dispatcher", "alltoall | allgather | deepep | hybridep (MoE token dispatcher)"},
       {"mbs", "micro-batch size"},
       {"gbs", "global batch size"},
       {"seq", "sequence length"},

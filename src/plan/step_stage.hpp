@@ -91,7 +91,7 @@ class stage_planner {
   int moe_backward_experts(const std::string& name, int combine);
   void moe_backward_tail(const std::string& name, int dispatch);
   void shared_expert(const std::string& name, bool backward);
-  int ep_all_to_all(const std::string& name, const char* slot);
+  int ep_all_to_all(const std::string& name, const char* slot, bool gathers);
   static std::vector<int> waits_on(int op);
   elementwise_params moe_elementwise(double bytes_per_copy, double flops_per_copy,
                                      bool experts) const;

@@ -48,8 +48,12 @@ void stage_planner::plan_moe() {
   ep_nodes_ = ep_span(grid, in_.cluster.nvlink_domain).nodes;
 }
 
-// One all-to-all of the dispatched tokens (or their gradients) on the EP stream; -1 without EP.
-int stage_planner::ep_all_to_all(const std::string& name, const char* slot) {
+// One exchange of the dispatched tokens (or their gradients) on the EP stream; -1 without EP.
+// `gathers`: the direction that brings tokens to the experts (the forward's dispatch, the
+// backward's combine), an all-gather of every rank's tokens under the allgather dispatcher (the
+// other direction reduce-scatters them back); the flex backends are all-to-alls on the SMs they
+// hold (docs/MOE.md §7).
+int stage_planner::ep_all_to_all(const std::string& name, const char* slot, bool gathers) {
   if (ep_ < 0) return -1;
   collective_params c;
   c.op = coll_op::all_to_all;
@@ -57,7 +61,16 @@ int stage_planner::ep_all_to_all(const std::string& name, const char* slot) {
   c.group = comm_group::ep;
   c.group_size = cfg_.ep;
   c.nodes = ep_nodes_;
-  return s_.add_op(name, ep_, with_nccl_knobs(c, in_.knobs), {appender_->last_compute()}, slot);
+  if (cfg_.dispatcher == moe_dispatcher::allgather) {
+    c.op = gathers ? coll_op::all_gather : coll_op::reduce_scatter;
+    c.bytes = static_cast<std::uint64_t>(dispatch_.tokens_routed / w_.model.moe.topk) *
+              static_cast<std::uint64_t>(w_.model.hidden) * dtype_bytes(dtype::bf16) *
+              static_cast<std::uint64_t>(cfg_.ep);
+  }
+  c = with_nccl_knobs(c, in_.knobs);
+  if (cfg_.dispatcher == moe_dispatcher::deepep) c.ctas = deepep_default_sms;
+  if (cfg_.dispatcher == moe_dispatcher::hybridep) c.ctas = hybridep_default_sms;
+  return s_.add_op(name, ep_, c, {appender_->last_compute()}, slot);
 }
 
 std::vector<int> stage_planner::waits_on(int op) {
@@ -88,7 +101,7 @@ int stage_planner::moe_forward_head(const std::string& name) {
   const std::int64_t t = dispatch_.tokens_routed / m.moe.topk, h = m.hidden, E = m.moe.experts;
   add_compute(name + "moe_router", gemm_params{t, E, h, m.type, 0}, "moe_router");
   add_compute(name + "moe_permute", moe_elementwise(4.0 * h, 0, false), "moe_permute");
-  return ep_all_to_all(name + "moe_dispatch", "moe_dispatch");
+  return ep_all_to_all(name + "moe_dispatch", "moe_dispatch", true);
 }
 
 // The local experts once the dispatch has arrived, then the combine; returns it.
@@ -100,7 +113,7 @@ int stage_planner::moe_forward_experts(const std::string& name, int dispatch) {
   add_compute(name + "moe_act", moe_elementwise((f1 + f) * 2, 4 * f1, true), "moe_experts");
   add_compute(name + "moe_fc2", grouped(m, experts_, cfg_.etp, expert_gemm::fc2_fprop),
               "moe_experts");
-  return ep_all_to_all(name + "moe_combine", "moe_combine");
+  return ep_all_to_all(name + "moe_combine", "moe_combine", false);
 }
 
 void stage_planner::moe_forward_tail(const std::string& name, int combine) {
@@ -116,7 +129,7 @@ int stage_planner::moe_backward_head(const std::string& name) {
   shared_expert(name, true);
   add_compute(name + "moe_unpermute_bwd", moe_elementwise(4 * h, h, false), "moe_permute",
               appender_->take_pending_outputs());
-  return ep_all_to_all(name + "moe_combine_bwd", "moe_combine");
+  return ep_all_to_all(name + "moe_combine_bwd", "moe_combine", true);
 }
 
 // The experts' gradients, then the dispatch's (before the weight gradients under
@@ -132,7 +145,7 @@ int stage_planner::moe_backward_experts(const std::string& name, int combine) {
   add_compute(name + "moe_act_bwd", moe_elementwise((f1 + f) * 4, 6 * f1, true), "moe_experts");
   gemm("moe_fc1_dgrad", expert_gemm::fc1_dgrad);
   if (!cfg_.delay_wgrad) gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad);
-  const int dispatch = ep_all_to_all(name + "moe_dispatch_bwd", "moe_dispatch");
+  const int dispatch = ep_all_to_all(name + "moe_dispatch_bwd", "moe_dispatch", false);
   if (cfg_.delay_wgrad) {
     gemm("moe_fc2_wgrad", expert_gemm::fc2_wgrad);
     gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad);

@@ -71,6 +71,8 @@ int bridge_cdmc(const step_config& c, const gpu_spec& gpu, std::string& source) 
   l.dp = c.dp;
   l.pp = c.pp;
   l.a2a_overlap = c.moe_a2a_overlap;
+  l.deep_dispatcher =
+      c.dispatcher == moe_dispatcher::deepep || c.dispatcher == moe_dispatcher::hybridep;
   return launcher_cdmc_rule(l, false);
 }
 

@@ -72,6 +72,10 @@ ordered_json cdmc_axis(const std::string& v, const std::string& where, step_case
   c.cfg.cdmc = count(v, where, 1, cdmc_max);
   return *c.cfg.cdmc;
 }
+ordered_json dispatcher_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.dispatcher = parse_enum<moe_dispatcher>(v, where);
+  return v;
+}
 ordered_json imbalance_axis(const std::string& v, const std::string& where, step_case& c) {
   double x = 0;
   auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
@@ -120,6 +124,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"moe_imbalance", imbalance_axis},
     {"delay_wgrad", switch_axis<&C::delay_wgrad>},
     {"moe_a2a_overlap", switch_axis<&C::moe_a2a_overlap>},
+    {"moe_dispatcher", dispatcher_axis},
 };
 
 // Layer knobs a step takes, and NCCL's settings for its layers' TP collectives.
@@ -343,6 +348,9 @@ void check_a2a_overlap(const step_scenario& sc, const step_config& c, const mode
           "Megatron-Bridge's rule)");
   if (!c.moe_a2a_overlap) return;
   require(c.ep > 1, a2a, "overlap_moe_expert_parallel_comm needs expert_model_parallel_size > 1");
+  require(c.dispatcher != moe_dispatcher::allgather, a2a,
+          "overlap_moe_expert_parallel_comm needs the alltoall or the flex dispatcher "
+          "(--moe-dispatcher alltoall, deepep or hybridep)");
   require(c.pp == 1 || c.vp > 1, a2a,
           "overlap_moe_expert_parallel_comm with pp > 1 needs virtual pipeline stages (--vp)");
   require(c.recompute != recompute_mode::full, a2a,
@@ -367,6 +375,8 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
     require(!c.moe_a2a_overlap, axis_label(sc, "moe_a2a_overlap"),
             "model " + m.name + " has no experts (num_moe_experts)");
     require(!c.delay_wgrad, axis_label(sc, "delay_wgrad"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(c.dispatcher == moe_dispatcher::alltoall, axis_label(sc, "moe_dispatcher"),
             "model " + m.name + " has no experts (num_moe_experts)");
     c.etp = 1;
     return;

@@ -165,6 +165,35 @@ TEST(MoeStep, A2aOverlapPreconditionsAreNamed) {
             std::string::npos);
 }
 
+// The dispatchers: allgather gathers every rank's tokens and reduce-scatters them back; DeepEP
+// and HybridEP are all-to-alls on the SMs they hold, and Bridge's launcher gives them CDMC 32.
+TEST(MoeStep, DispatchersChangeTheExchangeAndTheSmsItHolds) {
+  const auto sc = [](const char* d) {
+    return moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_dispatcher", {d}}});
+  };
+  const std::string dispatch = "c0.mb0.L0.moe_dispatch", combine = "c0.mb0.L0.moe_combine";
+  const timeline ag = simulate_case(sc("allgather"));
+  EXPECT_EQ(ag.named(dispatch).as<collective_params>().op, coll_op::all_gather);
+  EXPECT_EQ(ag.named(combine).as<collective_params>().op, coll_op::reduce_scatter);
+  EXPECT_EQ(ag.named("c0.mb0.L0.moe_combine_bwd").as<collective_params>().op, coll_op::all_gather);
+  EXPECT_EQ(ag.named(dispatch).as<collective_params>().bytes, 4096ull * 2048 * 2 * 8);
+  const timeline a2a = simulate_case(sc("alltoall"));
+  const timeline deep = simulate_case(sc("deepep")), hybrid = simulate_case(sc("hybridep"));
+  EXPECT_EQ(deep.named(dispatch).as<collective_params>().ctas, deepep_default_sms);
+  EXPECT_EQ(hybrid.named(dispatch).as<collective_params>().ctas, hybridep_default_sms);
+  EXPECT_EQ(deep.ops[deep.named(dispatch).id].ctas, deepep_default_sms);
+  // More channels than NCCL's p2p default move the same bytes sooner inside the node.
+  EXPECT_LT(deep.length(dispatch), a2a.length(dispatch));
+  const step_spec spec = resolve_step(sc("deepep"));
+  EXPECT_EQ(spec.cases.front().cdmc, 32);
+  EXPECT_NE(message_of(moe_scenario({{"gpus", {"8"}},
+                                     {"ep", {"8"}},
+                                     {"moe_dispatcher", {"allgather"}},
+                                     {"moe_a2a_overlap", {"on"}}}))
+                .find("dispatcher"),
+            std::string::npos);
+}
+
 TEST(MoeStep, DenseLayersOfAMoeModelKeepTheDenseMlp) {
   step_scenario sc = moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}});
   const timeline t = simulate_case(sc);
