@@ -167,6 +167,21 @@ ordered_json with_domain(ordered_json config, const cluster_spec& c) {
   return config;
 }
 
+// A MoE model's case carries its expert layout and MoE settings (docs/MOE.md §5); a dense
+// model's config is unchanged.
+ordered_json with_experts(ordered_json config, const step_run_case& rc) {
+  if (!rc.model.moe.enabled()) return config;
+  const step_config& c = rc.c.cfg;
+  config["experts"] = {{"ep", c.ep},
+                       {"etp", c.etp},
+                       {"edp", c.edp},
+                       {"moe_imbalance", c.moe_imbalance},
+                       {"moe_dispatcher", to_string(c.dispatcher)},
+                       {"moe_a2a_overlap", c.moe_a2a_overlap},
+                       {"delay_wgrad", c.delay_wgrad}};
+  return config;
+}
+
 std::string number_text(double v) {
   std::ostringstream s;
   s << v;
@@ -216,7 +231,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   rc.c.knobs.te_launch_ordering = te_launch_ordering_applies(
       sc.te_launch_ordering, gpu, rc.cdmc,
       rc.tp_methods.empty() ? overlap_setting::none : overlap_setting::preset);
-  rc.config = with_domain(case_config(rc), rc.cluster);
+  rc.config = with_experts(with_domain(case_config(rc), rc.cluster), rc);
   return rc;
 }
 

@@ -84,6 +84,9 @@ TEST(MoeStep, DispatchAndCombineBracketTheGroupedExperts) {
 TEST(MoeStep, ExposedAllToAllsAreEpTimeAndTheBreakdownAddsUp) {
   for (const step_record& r : run(moe_scenario({{"gpus", {"16"}}, {"ep", {"8", "16"}}}))) {
     EXPECT_GT(r.breakdown_ms.ep_exposed, 0) << r.id;
+    // The result carries the expert layout.
+    EXPECT_EQ(r.config.at("experts").at("ep"), r.params.at("ep").get<int>()) << r.id;
+    EXPECT_EQ(r.config.at("experts").at("edp"), 16 / r.params.at("ep").get<int>()) << r.id;
     EXPECT_NEAR(r.breakdown_ms.total(), r.step_ms.median, 0.01 * r.step_ms.median) << r.id;
   }
 }
