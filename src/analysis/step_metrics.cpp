@@ -248,13 +248,32 @@ step_attribution attribute_step(const program& p,
   return out;
 }
 
+namespace {
+
+// The MLP width a token meets per layer, averaged over the first `layers`: ffn_hidden_size on a
+// dense layer; top-k routed experts plus the shared expert on a MoE layer (Megatron's
+// num_floating_point_operations counts the experts a token is routed to).
+double mlp_width(const model_spec& m, std::int64_t layers) {
+  const double dense = static_cast<double>(m.ffn_hidden);
+  if (!m.moe.enabled() || layers <= 0) return dense;
+  const double moe = static_cast<double>(m.moe.topk * m.moe.ffn_hidden + m.moe.shared_ffn_hidden);
+  double sum = 0;
+  for (std::int64_t l = 0; l < layers; ++l) {
+    const auto i = static_cast<std::size_t>(l);
+    sum += i >= m.moe.layers.size() || m.moe.layers[i] ? moe : dense;
+  }
+  return sum / static_cast<double>(layers);
+}
+
+}  // namespace
+
 double model_flops_per_step(const model_spec& m, std::int64_t global_batch, std::int64_t seq,
                             std::int64_t layers) {
   const double h = static_cast<double>(m.hidden);
   const double q_ratio = static_cast<double>(m.heads * m.head_dim()) / h;
   const double attention =
       (1.0 + static_cast<double>(m.kv_heads) / m.heads + static_cast<double>(seq) / h) * q_ratio;
-  const double mlp = static_cast<double>(m.ffn_hidden) / h * (m.gated_mlp ? 1.5 : 1.0);
+  const double mlp = mlp_width(m, layers) / h * (m.gated_mlp ? 1.5 : 1.0);
   const double logits = static_cast<double>(m.vocab_size) / (2.0 * layers * h);
   return 12.0 * static_cast<double>(global_batch) * seq * layers * h * h *
          (attention + mlp + logits);

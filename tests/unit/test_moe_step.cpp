@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 
+#include "analysis/step_metrics.hpp"
+#include "model/model_spec.hpp"
 #include "run/step_run.hpp"
 #include "sim/simulator.hpp"
 #include "step_test_util.hpp"
@@ -195,6 +197,20 @@ TEST(MoeStep, DispatchersChangeTheExchangeAndTheSmsItHolds) {
                                      {"moe_a2a_overlap", {"on"}}}))
                 .find("dispatcher"),
             std::string::npos);
+}
+
+// Megatron's model FLOPs count the experts a token is routed to: Mixtral's top-2 of 16384-wide
+// experts are a dense 32768-wide MLP's FLOPs.
+TEST(MoeStep, ModelFlopsCountTheRoutedExperts) {
+  const model_spec moe = load_model_spec("mixtral_8x22b");
+  model_spec dense = moe;
+  dense.moe = moe_shape{};
+  dense.ffn_hidden = 2 * moe.moe.ffn_hidden;
+  EXPECT_DOUBLE_EQ(model_flops_per_step(moe, 64, 4096, moe.layers),
+                   model_flops_per_step(dense, 64, 4096, moe.layers));
+  dense.ffn_hidden = moe.moe.ffn_hidden;
+  EXPECT_GT(model_flops_per_step(moe, 64, 4096, moe.layers),
+            1.3 * model_flops_per_step(dense, 64, 4096, moe.layers));
 }
 
 TEST(MoeStep, DenseLayersOfAMoeModelKeepTheDenseMlp) {
