@@ -7,7 +7,7 @@
 namespace ob {
 namespace {
 
-enum class part { compute, tp, cp, dp, pp, bubble, optimizer, other };
+enum class part { compute, tp, cp, dp, pp, bubble, optimizer, other, ep };
 
 double& slot_of(step_breakdown& b, part p) {
   switch (p) {
@@ -25,6 +25,8 @@ double& slot_of(step_breakdown& b, part p) {
       return b.bubble;
     case part::optimizer:
       return b.optimizer;
+    case part::ep:
+      return b.ep_exposed;
     case part::other:
       break;
   }
@@ -41,13 +43,15 @@ part part_of_group(comm_group g) {
       return part::dp;
     case comm_group::pp:
       return part::pp;
+    case comm_group::ep:
+      return part::ep;
   }
   return part::other;
 }
 
 const char* name_of(part p) {
-  static constexpr const char* names[] = {"compute", "tp",     "cp",        "dp",
-                                          "pp",      "bubble", "optimizer", "other"};
+  static constexpr const char* names[] = {"compute", "tp",        "cp",    "dp", "pp",
+                                          "bubble",  "optimizer", "other", "ep"};
   return names[static_cast<int>(p)];
 }
 
@@ -63,6 +67,8 @@ std::string dimension_of(part p) {
       return "cp";
     case part::dp:
       return "dp";
+    case part::ep:
+      return "ep";
     case part::pp:
     case part::bubble:
       return "pp";
@@ -128,7 +134,7 @@ class in_flight {
     return len;
   }
 
-  std::array<std::vector<span>, 8> raw_;
+  std::array<std::vector<span>, 9> raw_;
 };
 
 class attributor {
@@ -217,7 +223,8 @@ class attributor {
 }  // namespace
 
 double step_breakdown::total() const {
-  return compute + tp_exposed + cp_exposed + dp_exposed + pp_exposed + bubble + optimizer + other;
+  return compute + tp_exposed + cp_exposed + dp_exposed + pp_exposed + ep_exposed + bubble +
+         optimizer + other;
 }
 
 double step_attribution::exposed_ms() const {
@@ -241,13 +248,32 @@ step_attribution attribute_step(const program& p,
   return out;
 }
 
+namespace {
+
+// The MLP width a token meets per layer, averaged over the first `layers`: ffn_hidden_size on a
+// dense layer; top-k routed experts plus the shared expert on a MoE layer (Megatron's
+// num_floating_point_operations counts the experts a token is routed to).
+double mlp_width(const model_spec& m, std::int64_t layers) {
+  const double dense = static_cast<double>(m.ffn_hidden);
+  if (!m.moe.enabled() || layers <= 0) return dense;
+  const double moe = static_cast<double>(m.moe.topk * m.moe.ffn_hidden + m.moe.shared_ffn_hidden);
+  double sum = 0;
+  for (std::int64_t l = 0; l < layers; ++l) {
+    const auto i = static_cast<std::size_t>(l);
+    sum += i >= m.moe.layers.size() || m.moe.layers[i] ? moe : dense;
+  }
+  return sum / static_cast<double>(layers);
+}
+
+}  // namespace
+
 double model_flops_per_step(const model_spec& m, std::int64_t global_batch, std::int64_t seq,
                             std::int64_t layers) {
   const double h = static_cast<double>(m.hidden);
   const double q_ratio = static_cast<double>(m.heads * m.head_dim()) / h;
   const double attention =
       (1.0 + static_cast<double>(m.kv_heads) / m.heads + static_cast<double>(seq) / h) * q_ratio;
-  const double mlp = static_cast<double>(m.ffn_hidden) / h * (m.gated_mlp ? 1.5 : 1.0);
+  const double mlp = mlp_width(m, layers) / h * (m.gated_mlp ? 1.5 : 1.0);
   const double logits = static_cast<double>(m.vocab_size) / (2.0 * layers * h);
   return 12.0 * static_cast<double>(global_batch) * seq * layers * h * h *
          (attention + mlp + logits);

@@ -16,11 +16,12 @@ namespace ob {
 // step and the gradient norm), running a collective or p2p op serially (that group's exposed
 // time), or standing still. A still stretch is charged to what the next compute op waited for:
 // a received activation or gradient is bubble until its sender started sending and pp_exposed
-// after; a TP, CP or DP op is that group's exposed time. A still stretch nothing explains is
+// after; a TP, CP, DP or EP op is that group's exposed time. A still stretch nothing explains is
 // charged to the communication group in flight for most of it, else `other`.
 struct step_breakdown {
   double compute = 0, tp_exposed = 0, cp_exposed = 0, dp_exposed = 0, pp_exposed = 0, bubble = 0,
          optimizer = 0, other = 0;
+  double ep_exposed = 0;  // a MoE layer's dispatch and combine all-to-alls (docs/MOE.md §5)
   double total() const;
 };
 
@@ -43,8 +44,8 @@ step_attribution attribute_step(const program& p,
 
 // Megatron-LM's model FLOPs per step (megatron/training/training.py,
 // num_floating_point_operations): forward and backward of every layer, attention with GQA and
-// the full sequence, the MLP (x 3/2 with a gated linear unit) and the logits; recomputation is
-// not counted.
+// the full sequence, the MLP (x 3/2 with a gated linear unit; on a MoE layer the top-k routed
+// experts and the shared expert) and the logits; recomputation is not counted.
 double model_flops_per_step(const model_spec& m, std::int64_t global_batch, std::int64_t seq,
                             std::int64_t layers);
 

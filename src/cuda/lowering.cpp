@@ -208,6 +208,10 @@ class lowerer {
 
   void lower_gemm(const op& o, const gemm_params& g, int v, lowered_action& a,
                   lowered_variant& lv) {
+    if (g.group > 1)
+      throw config_error("cuda backend: op " + o.name +
+                         " is a grouped GEMM (MoE experts), which the CUDA lowering does not run "
+                         "yet (docs/MOE.md §5); use --backend sim");
     const auto& layout = layouts_[static_cast<std::size_t>(v)];
     const gemm_slice& sl = layout.slices.at(o.id);
     const gemm_group& grp = layout.groups[static_cast<std::size_t>(sl.group)];

@@ -150,6 +150,8 @@ int rank_grid::stride(comm_group g) const {
       return tp * cp;
     case comm_group::pp:
       return tp * cp * dp;
+    case comm_group::ep:  // the expert grid's own order (expert_grid, ep_span)
+      break;
   }
   return 1;
 }
@@ -164,6 +166,8 @@ int rank_grid::size(comm_group g) const {
       return dp;
     case comm_group::pp:
       return pp;
+    case comm_group::ep:
+      break;
   }
   return 1;
 }

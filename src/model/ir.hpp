@@ -19,7 +19,8 @@ enum class dtype { bf16, fp16, fp8, fp32, mxfp8, nvfp4 };
 enum class stream_role { compute, comm, p2p };
 enum class op_kind { gemm, collective, p2p, elementwise, delay };
 enum class coll_op { all_gather, reduce_scatter, all_reduce, all_to_all };
-enum class comm_group { tp, dp, cp, pp };
+// ep: the expert-parallel group of a MoE layer's dispatch and combine (docs/MOE.md).
+enum class comm_group { tp, dp, cp, pp, ep };
 
 template <>
 struct enum_names<dtype> {
@@ -67,7 +68,8 @@ struct enum_names<comm_group> {
   static constexpr std::string_view noun = "communication group";
   static constexpr std::array names = {
       enum_entry{comm_group::tp, "tp"}, enum_entry{comm_group::dp, "dp"},
-      enum_entry{comm_group::cp, "cp"}, enum_entry{comm_group::pp, "pp"}};
+      enum_entry{comm_group::cp, "cp"}, enum_entry{comm_group::pp, "pp"},
+      enum_entry{comm_group::ep, "ep"}};
 };
 
 // Bytes of one element on the wire: bf16/fp16 2, fp8 and mxfp8 1, fp32 4; nvfp4 1 (a byte
@@ -91,7 +93,10 @@ struct gemm_params {
   // SMs kept free of the GEMM for the communication beside it (TE's num_sm, --sm-margin); 0: all
   // SMs. A margin, not a count: each executor takes it from its own device's SMs.
   int sm_margin = 0;
-  double flops() const { return 2.0 * static_cast<double>(m) * n * k; }
+  // Members of a grouped GEMM (MoE experts, docs/MOE.md §4): this many [m, k] x [k, n] GEMMs in
+  // one persistent kernel; 1 is a plain GEMM.
+  int group = 1;
+  double flops() const { return 2.0 * static_cast<double>(m) * n * k * group; }
 };
 
 struct collective_params {

@@ -80,13 +80,12 @@ void read_attention_extras(const json_object& top, model_spec& m) {
 
 }  // namespace
 
-void require_dense_planner_support(const model_spec& m, const std::string& field) {
+void require_dense_planner_support(const model_spec& m, const std::string& field,
+                                   bool experts_planned) {
   std::vector<std::string> parts;
-  if (m.moe.enabled()) parts.emplace_back("mixture-of-experts layers (num_moe_experts)");
+  if (m.moe.enabled() && !experts_planned)
+    parts.emplace_back("mixture-of-experts layers (num_moe_experts)");
   if (m.mla.enabled) parts.emplace_back("multi-latent attention");
-  if (m.kv_channels > 0 && m.kv_channels * m.heads != m.hidden)
-    parts.emplace_back("heads of kv_channels " + std::to_string(m.kv_channels) +
-                       " != hidden_size / num_attention_heads");
   if (m.window_size > 0) parts.emplace_back("sliding-window attention (window_size)");
   if (m.mtp_num_layers > 0) parts.emplace_back("multi-token prediction (mtp_num_layers)");
   if (parts.empty()) return;

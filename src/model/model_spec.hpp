@@ -94,10 +94,12 @@ struct model_spec {
 // Unknown keys and bad values are config errors naming the file and key (exit 2).
 model_spec load_model_spec(const std::string& ref, const std::string& field = "model");
 
-// The layer and step planners build dense layers with multi-head (or grouped-query) attention
-// over hidden / heads wide heads. A model with MoE, MLA, other head widths, sliding windows or
+// The layer and step planners build dense layers with multi-head (or grouped-query) attention,
+// heads hidden / heads or kv_channels wide; the step planner on the simulator also builds MoE
+// layers (`experts_planned`, docs/MOE.md §5). A model with MoE elsewhere, MLA, sliding windows or
 // MTP layers is refused (config_error naming `field`, exit 2) until they model it, rather than
 // simulated as the dense model it is not.
-void require_dense_planner_support(const model_spec& m, const std::string& field);
+void require_dense_planner_support(const model_spec& m, const std::string& field,
+                                   bool experts_planned = false);
 
 }  // namespace ob

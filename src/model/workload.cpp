@@ -64,6 +64,7 @@ class layer_builder {
         f_(w.model.ffn_hidden),
         f1_(w.model.gated_mlp ? 2 * f_ : f_),  // SwiGLU doubles fc1's output
         qkv_(w.model.qkv_width()),
+        a_(w.model.heads * w.model.head_dim()),
         dt_(w.model.type),
         in_bytes_(dtype_bytes(dt_)),
         TH_(static_cast<std::uint64_t>(T_) * static_cast<std::uint64_t>(h_)),
@@ -75,7 +76,7 @@ class layer_builder {
     gemm("qkv_fprop", false, T_, h_, qkv_ / t_, comm_relation::ag_input, coll_op::all_gather,
          activation_ag());
     attention_forward();
-    gemm("proj_fprop", false, T_, h_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
+    gemm("proj_fprop", false, T_, a_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
          output_comm());
     residual_forward("bda_attn_fwd");
     elementwise("ln2_fwd", false, ln_bytes(), ln_flops(), true);
@@ -101,9 +102,9 @@ class layer_builder {
     elementwise("ln2_bwd", true, ln_bytes() * 2, 2 * ln_flops(), true);
     residual_backward("residual_mlp_bwd");
     dropout_backward("bda_attn_bwd");
-    gemm("proj_dgrad", true, T_, h_, h_ / t_, comm_relation::ag_input, coll_op::all_gather,
+    gemm("proj_dgrad", true, T_, h_, a_ / t_, comm_relation::ag_input, coll_op::all_gather,
          output_comm());
-    gemm("proj_wgrad", true, h_ / t_, T_, h_, comm_relation::external, coll_op::all_gather, {});
+    gemm("proj_wgrad", true, a_ / t_, T_, h_, comm_relation::external, coll_op::all_gather, {});
     attention_backward();
     gemm("qkv_dgrad", true, T_, qkv_ / t_, h_, comm_relation::independent_ag, coll_op::all_gather,
          activation_ag());
@@ -185,11 +186,11 @@ class layer_builder {
   // Flash attention forward: about 4·T·seq·h/t FLOPs (two GEMM-like passes), half when causal;
   // it reads q, k, v and writes o.
   double attn_fwd_flops() const {
-    return 4.0 * static_cast<double>(T_) * w_.model.seq_length * h_ / t_ *
+    return 4.0 * static_cast<double>(T_) * w_.model.seq_length * a_ / t_ *
            (w_.model.causal ? 0.5 : 1.0);
   }
   std::uint64_t attn_bytes() const {
-    return static_cast<std::uint64_t>(T_) * ((qkv_ + h_) / t_) * 2;
+    return static_cast<std::uint64_t>(T_) * ((qkv_ + a_) / t_) * 2;
   }
   std::uint64_t act_bytes() const { return static_cast<std::uint64_t>(T_) * ((f1_ + f_) / t_) * 2; }
 
@@ -230,6 +231,8 @@ class layer_builder {
 
   layer_workload& w_;
   const std::int64_t t_, T_, h_, f_, f1_, qkv_;
+  const std::int64_t
+      a_;  // the attention heads' width: heads x head_dim (hidden unless kv_channels)
   const dtype dt_;
   const std::uint64_t in_bytes_, TH_;
   const std::int64_t local_T_;

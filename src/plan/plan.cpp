@@ -29,16 +29,21 @@ class layer_planner {
         comm_(t.comm),
         p2p_(t.p2p) {}
 
-  void pass(bool backward, const std::string& prefix) {
+  void pass(bool backward, const std::string& prefix, bool with_mlp) {
     prefix_ = prefix;
     for (const layer_step& step : w_.steps) {
       if (const auto* e = std::get_if<layer_elementwise>(&step)) {
-        if (e->backward == backward) add_elementwise(*e);
+        if (e->backward == backward && (with_mlp || !is_mlp_slot(e->slot))) add_elementwise(*e);
       } else {
         const auto& g = std::get<layer_gemm>(step);
-        if (g.backward == backward) add_gemm(g);
+        if (g.backward == backward && (with_mlp || !is_mlp_slot(g.slot))) add_gemm(g);
       }
     }
+  }
+
+  // The dense MLP's GEMMs and activation, which a MoE layer replaces (plan.hpp).
+  static bool is_mlp_slot(const std::string& slot) {
+    return slot.starts_with("fc1_") || slot.starts_with("fc2_") || slot.starts_with("act_");
   }
 
   int last_compute() const { return last_compute_; }
@@ -444,8 +449,12 @@ layer_appender::layer_appender(const layer_workload& w, const slot_overlap_map& 
     : impl_(std::make_unique<layer_planner>(w, methods, gpu, knobs, t)) {}
 layer_appender::~layer_appender() = default;
 layer_appender::layer_appender(layer_appender&&) noexcept = default;
-void layer_appender::forward(const std::string& prefix) { impl_->pass(false, prefix); }
-void layer_appender::backward(const std::string& prefix) { impl_->pass(true, prefix); }
+void layer_appender::forward(const std::string& prefix, bool with_mlp) {
+  impl_->pass(false, prefix, with_mlp);
+}
+void layer_appender::backward(const std::string& prefix, bool with_mlp) {
+  impl_->pass(true, prefix, with_mlp);
+}
 int layer_appender::last_compute() const { return impl_->last_compute(); }
 void layer_appender::set_last_compute(int op) { impl_->set_last_compute(op); }
 void layer_appender::wait_before_next_compute(std::vector<int> ops) {

@@ -37,8 +37,10 @@ class layer_appender {
                  const plan_knobs& knobs, const layer_target& t);
   ~layer_appender();
   layer_appender(layer_appender&&) noexcept;
-  void forward(const std::string& name_prefix);
-  void backward(const std::string& name_prefix);
+  // Without `with_mlp` the dense MLP (fc1, activation, fc2 and their TP communication) is left
+  // out: a MoE layer's planner lays out its experts there instead (plan/step_stage_moe.cpp).
+  void forward(const std::string& name_prefix, bool with_mlp = true);
+  void backward(const std::string& name_prefix, bool with_mlp = true);
   // The last op on the compute stream (-1 before the first); a pipeline's other compute ops go
   // through set_last_compute so TP ops issued next wait on the right one.
   int last_compute() const;

@@ -10,20 +10,37 @@ namespace detail {
 
 std::int64_t layer_params(const model_spec& m, int tp) {
   const std::int64_t h = m.hidden, f = m.ffn_hidden, f1 = m.gated_mlp ? 2 * f : f;
-  return h * (m.qkv_width() + h + f1 + f) / tp + 4 * h;
+  return h * (m.qkv_width() + m.heads * m.head_dim() + f1 + f) / tp + 4 * h;
+}
+
+std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c) {
+  const std::int64_t h = m.hidden, gate = m.gated_mlp ? 3 : 2;
+  const std::int64_t attention = h * (m.qkv_width() + m.heads * m.head_dim()) / c.tp + 4 * h;
+  const std::int64_t shared = h * gate * m.moe.shared_ffn_hidden / c.tp;
+  const std::int64_t experts = m.moe.experts / c.ep * h * gate * m.moe.ffn_hidden / c.etp;
+  return attention + h * m.moe.experts + shared + experts;
 }
 
 stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workload& w)
     : in_(in), cfg_(in.cfg), stage_(stage), w_(w), layout_{cfg_.pp, cfg_.vp, cfg_.microbatches} {
   s_.name = "stage" + std::to_string(stage);
   make_streams();
+  plan_moe();
   appender_ = std::make_unique<layer_appender>(w_, in.tp_methods, in.gpu, in.knobs, target_);
   plan_chunks();
 }
 
 void stage_planner::build() {
   gather_params();
-  for (const pp_action& a : pp_actions(layout_, stage_, overlapped_p2p())) act(a);
+  if (cfg_.moe_a2a_overlap) {
+    // overlap_moe_expert_parallel_comm without a pipeline (check_step): the first forward, then
+    // each forward merged with the backward before it, then the last backward.
+    forward(0, 0);
+    for (int mb = 1; mb < cfg_.microbatches; ++mb) forward_backward(mb, mb - 1);
+    backward(0, cfg_.microbatches - 1);
+  } else {
+    for (const pp_action& a : pp_actions(layout_, stage_, overlapped_p2p())) act(a);
+  }
   finish_grads();
   optimizer();
   s_.validate();
@@ -60,16 +77,22 @@ void stage_planner::make_streams() {
 // Megatron splits the layers evenly over pp x vp chunks; when the embedding and the loss are
 // counted as layers, the first and the last virtual stage hold one layer fewer.
 void stage_planner::plan_chunks() {
-  layer_params_ = layer_params(w_.model, cfg_.tp);
+  const std::int64_t dense = layer_params(w_.model, cfg_.tp);
   layers_ = stage_chunk_layers(cfg_, stage_);
   for (int c = 0; c < cfg_.vp; ++c) {
     const int n = layers_[static_cast<std::size_t>(c)];
+    // A MoE layer's gradients are all reduced over DP here, its experts' too (Megatron reduces
+    // those over expert DP, which moves as many bytes per rank; docs/MOE.md §5).
+    std::vector<std::int64_t> per_layer(static_cast<std::size_t>(n), dense);
+    for (int l = 0; l < n; ++l)
+      if (is_moe_layer(c, l))
+        per_layer[static_cast<std::size_t>(l)] = moe_layer_param_count(w_.model, cfg_);
     // Only the first chunk of the first stage splits its gradients into buckets; every other
     // chunk reduces one bucket (docs/BRIDGE_RULES.md §10).
     const bool bucketed = stage_ == 0 && c == 0 && cfg_.dp_overlap;
-    bucket_of_.push_back(
-        bucket_layers(std::vector<std::int64_t>(n, layer_params_), bucketed ? bucket_size() : 0));
-    params_ += n * layer_params_;
+    bucket_of_.push_back(bucket_layers(per_layer, bucketed ? bucket_size() : 0));
+    for (std::int64_t p : per_layer) params_ += p;
+    chunk_params_.push_back(std::move(per_layer));
   }
   if (stage_ == 0) params_ += embedding_params();
   if (stage_ == cfg_.pp - 1) params_ += embedding_params();  // the output layer
@@ -88,7 +111,9 @@ std::int64_t stage_planner::embedding_params() const {
 // virtual stage) or the output layer (last layers of the last virtual stage).
 std::int64_t stage_planner::bucket_params(int chunk, int bucket) const {
   const auto& of = bucket_of_[chunk];
-  std::int64_t n = layer_params_ * std::count(of.begin(), of.end(), bucket);
+  std::int64_t n = 0;
+  for (std::size_t l = 0; l < of.size(); ++l)
+    if (of[l] == bucket) n += chunk_params_[static_cast<std::size_t>(chunk)][l];
   const int highest = of.empty() ? 0 : of.front();
   if (first_virtual_stage(stage_, chunk) && bucket == highest) n += embedding_params();
   if (last_virtual_stage(layout_, stage_, chunk) && bucket == 0) n += embedding_params();

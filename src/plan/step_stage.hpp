@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "model/moe_layer.hpp"
 #include "model/workload.hpp"
 #include "plan/pp_schedule.hpp"
 #include "plan/step_plan.hpp"
@@ -25,6 +26,9 @@ inline constexpr double loss_bytes_per_logit = 12;
 // Parameters of one transformer layer on one TP rank (the TP-sharded matrices plus the
 // replicated LayerNorm weights and biases).
 std::int64_t layer_params(const model_spec& m, int tp);
+// A MoE layer's: the attention, the router, the shared expert split over TP and this rank's
+// routed experts (experts / ep, each FFN split over etp).
+std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c);
 
 // The ops of one pipeline stage, in the order its host enqueues them.
 class stage_planner {
@@ -55,6 +59,8 @@ class stage_planner {
   void forward(int chunk, int mb);
   void backward(int chunk, int mb);
   void backward_layer(int chunk, int layer, const std::string& prefix, bool last_of_chunk);
+  void reduce_finished_bucket(int chunk, int layer, bool last_of_chunk);
+  void forward_backward(int forward_mb, int backward_mb);
   void call(const pp_call& c);
   void finish_grads();
   void optimizer();
@@ -73,6 +79,23 @@ class stage_planner {
   static std::string bucket_op_name(int chunk, int bucket, const char* what);
   std::vector<int> pass_outputs();
 
+  // MoE layers (step_stage_moe.cpp).
+  void plan_moe();
+  bool is_moe_layer(int chunk, int l) const;
+  void moe_forward(const std::string& name);
+  void moe_backward(const std::string& name);
+  int moe_forward_head(const std::string& name);
+  int moe_forward_experts(const std::string& name, int dispatch);
+  void moe_forward_tail(const std::string& name, int combine);
+  int moe_backward_head(const std::string& name);
+  int moe_backward_experts(const std::string& name, int combine);
+  void moe_backward_tail(const std::string& name, int dispatch);
+  void shared_expert(const std::string& name, bool backward);
+  int ep_all_to_all(const std::string& name, const char* slot, bool gathers);
+  static std::vector<int> waits_on(int op);
+  elementwise_params moe_elementwise(double bytes_per_copy, double flops_per_copy,
+                                     bool experts) const;
+
   const step_inputs& in_;
   const step_config& cfg_;
   const int stage_;
@@ -83,10 +106,12 @@ class stage_planner {
   std::unique_ptr<layer_appender> appender_;
   int recv_prev_ = 0, send_next_ = 0, recv_next_ = 0, send_prev_ = 0, dp_ = 0;
   int pp_nodes_ = 1, dp_size_ = 1, dp_nodes_ = 1;
-  std::int64_t layer_params_ = 0;
   std::vector<int> layers_;                  // per chunk
   std::vector<std::vector<int>> bucket_of_;  // per chunk, per layer: its bucket
   std::int64_t params_ = 0;
+  moe_rank_load dispatch_, experts_;  // the busiest EP rank: its dispatch, its experts' tokens
+  int ep_ = -1, ep_nodes_ = 1;        // the EP stream (ep > 1) and the nodes its group spans
+  std::vector<std::vector<std::int64_t>> chunk_params_;  // per chunk, per layer
 
   // State while the actions are laid out.
   std::vector<int> next_waits_;                        // what the next compute op waits on

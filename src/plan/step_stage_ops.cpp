@@ -130,7 +130,10 @@ void stage_planner::forward(int chunk, int mb) {
         (l == 0 || bucket_of_[chunk][l - 1] != bucket_of_[chunk][l]))
       next_waits_.push_back(ag->second);
     hand_waits_to_layers();
-    appender_->forward(prefix + "L" + std::to_string(l) + ".");
+    const std::string name = prefix + "L" + std::to_string(l) + ".";
+    const bool moe = is_moe_layer(chunk, l);
+    appender_->forward(name, !moe);
+    if (moe) moe_forward(name);
   }
   fwd_output_ = pass_outputs();
   if (last_virtual_stage(layout_, stage_, chunk)) {
@@ -162,17 +165,61 @@ void stage_planner::backward(int chunk, int mb) {
 // reduce), except the one holding the embedding, which waits for the embedding's backward.
 void stage_planner::backward_layer(int chunk, int l, const std::string& prefix, bool last) {
   const std::string name = prefix + "L" + std::to_string(l) + ".";
+  const bool moe = is_moe_layer(chunk, l);
   if (cfg_.recompute == recompute_mode::full) {
     hand_waits_to_layers();
-    appender_->forward(name + "re.");
+    appender_->forward(name + "re.", !moe);
+    if (moe) moe_forward(name + "re.");
   }
+  if (moe) moe_backward(name);
   hand_waits_to_layers();
-  appender_->backward(name);
+  appender_->backward(name, !moe);
+  reduce_finished_bucket(chunk, l, last);
+}
+
+void stage_planner::reduce_finished_bucket(int chunk, int l, bool last) {
   const auto& of = bucket_of_[chunk];
   const bool bucket_done = l == 0 || of[l - 1] != of[l];
   const bool waits_for_embedding = l == 0 && first_virtual_stage(stage_, chunk);
   if (last && bucket_done && cfg_.dp_overlap && dp_size_ > 1 && !waits_for_embedding)
     grad_reduce(chunk, of[l], {appender_->last_compute()});
+}
+
+// ---- overlap_moe_expert_parallel_comm ---------------------------------------------------------
+
+// One micro-batch's forward beside the previous one's backward, layer by layer (Megatron's
+// combined 1F1B, docs/MOE.md §6): each all-to-all of one runs on the EP stream while the other's
+// compute runs on the compute stream.
+void stage_planner::forward_backward(int fmb, int bmb) {
+  const std::string fp = pass_prefix(0, fmb), bp = pass_prefix(0, bmb);
+  embedding_forward(fp);
+  output_backward(bp);
+  const int n = layers_[0];
+  const bool last = ++backwards_done_[0] == cfg_.microbatches;
+  ++forwards_done_[0];
+  for (int i = 0; i < n; ++i) {
+    const int fl = i, bl = n - 1 - i;
+    const std::string fn = fp + "L" + std::to_string(fl) + ".",
+                      bn = bp + "L" + std::to_string(bl) + ".";
+    const bool fmoe = is_moe_layer(0, fl), bmoe = is_moe_layer(0, bl);
+    const int b_combine = bmoe ? moe_backward_head(bn) : -1;
+    hand_waits_to_layers();
+    appender_->forward(fn, !fmoe);
+    const int f_dispatch = fmoe ? moe_forward_head(fn) : -1;
+    const int b_dispatch = bmoe ? moe_backward_experts(bn, b_combine) : -1;
+    const int f_combine = fmoe ? moe_forward_experts(fn, f_dispatch) : -1;
+    if (bmoe) moe_backward_tail(bn, b_dispatch);
+    hand_waits_to_layers();
+    appender_->backward(bn, !bmoe);
+    reduce_finished_bucket(0, bl, last);
+    if (fmoe) moe_forward_tail(fn, f_combine);
+  }
+  fwd_output_ = pass_outputs();
+  next_waits_.insert(next_waits_.end(), fwd_output_.begin(), fwd_output_.end());
+  output_forward(fp);
+  embedding_backward(bp);
+  if (last && cfg_.dp_overlap && dp_size_ > 1 && !bucket_of_[0].empty())
+    grad_reduce(0, bucket_of_[0].front(), {appender_->last_compute()});
 }
 
 // ---- data parallelism -----------------------------------------------------------------------

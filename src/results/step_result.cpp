@@ -27,13 +27,14 @@ std::string cell(const std::vector<std::string>& row, std::size_t i) {
 
 }  // namespace
 
-const std::array<breakdown_part, 8>& breakdown_parts() {
-  static const std::array<breakdown_part, 8> parts = {{
+const std::array<breakdown_part, 9>& breakdown_parts() {
+  static const std::array<breakdown_part, 9> parts = {{
       {"compute", "compute", &step_breakdown::compute},
       {"tp_exposed", "tp exp", &step_breakdown::tp_exposed},
       {"cp_exposed", "cp exp", &step_breakdown::cp_exposed},
       {"dp_exposed", "dp exp", &step_breakdown::dp_exposed},
       {"pp_exposed", "pp exp", &step_breakdown::pp_exposed},
+      {"ep_exposed", "ep exp", &step_breakdown::ep_exposed},
       {"bubble", "bubble", &step_breakdown::bubble},
       {"optimizer", "optim", &step_breakdown::optimizer},
       {"other", "other", &step_breakdown::other},
@@ -151,7 +152,10 @@ namespace {
 // The same table the writer and the step table use, so a new part is added in one place.
 step_breakdown breakdown_from_json(const json_object& o) {
   step_breakdown b;
-  for (const breakdown_part& p : breakdown_parts()) b.*p.value = o.get_number(p.key);
+  // ep_exposed came with MoE layers (issue 17): results written before it have none.
+  for (const breakdown_part& p : breakdown_parts())
+    b.*p.value =
+        p.value == &step_breakdown::ep_exposed ? o.get_number(p.key, 0.0) : o.get_number(p.key);
   o.finish();
   return b;
 }
@@ -276,10 +280,21 @@ std::string memory_cell(const std::optional<memory_estimate>& m) {
   return (m->over() ? "OOM " : "") + fixed(m->gib.total(), 1);
 }
 
-std::vector<std::string> metric_cells(const step_record& r) {
-  std::vector<std::string> cells = {fixed(r.step_ms.median, 1)};
+// The table's breakdown columns: "ep exp" only where a case has MoE all-to-alls, so a dense
+// sweep's table keeps its width.
+std::vector<const breakdown_part*> table_parts(const step_doc& d) {
+  const bool ep = std::any_of(d.cases.begin(), d.cases.end(),
+                              [](const step_record& r) { return r.breakdown_ms.ep_exposed > 0; });
+  std::vector<const breakdown_part*> out;
   for (const breakdown_part& p : breakdown_parts())
-    cells.push_back(fixed(r.breakdown_ms.*p.value, 1));
+    if (ep || p.value != &step_breakdown::ep_exposed) out.push_back(&p);
+  return out;
+}
+
+std::vector<std::string> metric_cells(const step_record& r,
+                                      const std::vector<const breakdown_part*>& parts) {
+  std::vector<std::string> cells = {fixed(r.step_ms.median, 1)};
+  for (const breakdown_part* p : parts) cells.push_back(fixed(r.breakdown_ms.*p->value, 1));
   cells.insert(cells.end(), {fixed(r.tokens_per_s_per_gpu, 0), fixed(r.model_tflops_per_gpu, 1),
                              fixed(100 * r.mfu, 1), memory_cell(r.memory),
                              r.diagnosis ? why_text(*r.diagnosis) : "-"});
@@ -287,8 +302,8 @@ std::vector<std::string> metric_cells(const step_record& r) {
 }
 
 // An oom entry's row: its params, OOM and its memory, nothing predicted.
-std::vector<std::string> oom_cells(const oom_record& r) {
-  std::vector<std::string> cells(breakdown_parts().size() + 4, "-");
+std::vector<std::string> oom_cells(const oom_record& r, std::size_t parts) {
+  std::vector<std::string> cells(parts + 4, "-");
   cells.front() = "OOM";
   cells.push_back(memory_cell(r.memory));
   cells.push_back("not run: over the GPU's memory (--allow-oom predicts it)");
@@ -367,16 +382,17 @@ std::string oom_note(const step_doc& d) {
 std::string format_step_table(const step_doc& d) {
   const step_params params =
       d.cases.empty() && d.oom.empty() ? step_params{} : split_step_params(d);
+  const std::vector<const breakdown_part*> parts = table_parts(d);
   std::vector<std::string> head = {"step ms"};
-  for (const breakdown_part& p : breakdown_parts()) head.push_back(p.heading);
+  for (const breakdown_part* p : parts) head.push_back(p->heading);
   head.insert(head.end(), {"tok/s/GPU", "TFLOP/s", "MFU %", "mem GiB", "why"});
   std::string out = banner_line(d.env) + "\n";
   if (d.planned_cases) out += partial_text(d.planned_cases, d.cases.size()) + "\n";
   out += table_line(param_cells(d, params.varying, nullptr), head);
   for (const step_record& r : d.cases)
-    out += table_line(param_cells(d, params.varying, &r.params), metric_cells(r));
+    out += table_line(param_cells(d, params.varying, &r.params), metric_cells(r, parts));
   for (const oom_record& r : d.oom)
-    out += table_line(param_cells(d, params.varying, &r.params), oom_cells(r));
+    out += table_line(param_cells(d, params.varying, &r.params), oom_cells(r, parts.size()));
   if (d.cases.empty() && d.oom.empty()) out += "(no cases)\n";
   if (!params.fixed.empty()) {
     out += "all cases:";

@@ -59,7 +59,7 @@ struct breakdown_part {
   const char* heading;
   double step_breakdown::*value;
 };
-const std::array<breakdown_part, 8>& breakdown_parts();
+const std::array<breakdown_part, 9>& breakdown_parts();
 
 ordered_json to_json(const step_breakdown& b);
 ordered_json to_json(const step_record& r);

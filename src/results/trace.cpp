@@ -21,6 +21,7 @@ json op_args(const op& o) {
               std::to_string(x.m) + "x" + std::to_string(x.n) + "x" + std::to_string(x.k);
           args["dtype"] = std::string(to_string(x.type));
           args["sm_margin"] = x.sm_margin;
+          if (x.group > 1) args["group"] = x.group;
         } else if constexpr (std::is_same_v<T, collective_params>) {
           args["op"] = std::string(to_string(x.op));
           args["bytes"] = x.bytes;

@@ -70,6 +70,9 @@ int bridge_cdmc(const step_config& c, const gpu_spec& gpu, std::string& source) 
   l.cp = c.cp;
   l.dp = c.dp;
   l.pp = c.pp;
+  l.a2a_overlap = c.moe_a2a_overlap;
+  l.deep_dispatcher =
+      c.dispatcher == moe_dispatcher::deepep || c.dispatcher == moe_dispatcher::hybridep;
   return launcher_cdmc_rule(l, false);
 }
 
@@ -164,6 +167,21 @@ ordered_json with_domain(ordered_json config, const cluster_spec& c) {
   return config;
 }
 
+// A MoE model's case carries its expert layout and MoE settings (docs/MOE.md §5); a dense
+// model's config is unchanged.
+ordered_json with_experts(ordered_json config, const step_run_case& rc) {
+  if (!rc.model.moe.enabled()) return config;
+  const step_config& c = rc.c.cfg;
+  config["experts"] = {{"ep", c.ep},
+                       {"etp", c.etp},
+                       {"edp", c.edp},
+                       {"moe_imbalance", c.moe_imbalance},
+                       {"moe_dispatcher", to_string(c.dispatcher)},
+                       {"moe_a2a_overlap", c.moe_a2a_overlap},
+                       {"delay_wgrad", c.delay_wgrad}};
+  return config;
+}
+
 std::string number_text(double v) {
   std::ostringstream s;
   s << v;
@@ -213,7 +231,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   rc.c.knobs.te_launch_ordering = te_launch_ordering_applies(
       sc.te_launch_ordering, gpu, rc.cdmc,
       rc.tp_methods.empty() ? overlap_setting::none : overlap_setting::preset);
-  rc.config = with_domain(case_config(rc), rc.cluster);
+  rc.config = with_experts(with_domain(case_config(rc), rc.cluster), rc);
   return rc;
 }
 
@@ -256,7 +274,7 @@ step_spec resolve_with(
     }
   }
   // After the layout checks, so that a bad expert layout is named first.
-  require_dense_planner_support(model, label(sc, "model", "--model"));
+  require_dense_planner_support(model, label(sc, "model", "--model"), true);
   spec.measure.warmup = sc.warmup;
   spec.measure.iters = sc.iters;
   spec.config = {{"scenario", "step"},

@@ -5,6 +5,7 @@
 #include <string>
 #include <type_traits>
 #include <variant>
+#include <vector>
 
 #include "model/collective_traits.hpp"
 #include "model/nccl_config.hpp"
@@ -29,7 +30,11 @@ kernel_plan plan_gemm(const gemm_params& g, const gpu_spec& gpu) {
   const int target = g.sm_margin > 0 ? std::max(1, gpu.sm_count - g.sm_margin) : gpu.sm_count;
   // The kernel is persistent over `ctas` CTAs (the SM margin caps them), so losing SMs still
   // costs whole waves of units.
-  const gemm_choice c = choose_gemm(g, gpu, target);
+  // A grouped GEMM (MoE experts) is one persistent kernel over every member's tiles.
+  const gemm_choice c =
+      g.group > 1 ? choose_grouped_gemm(
+                        std::vector<gemm_params>(static_cast<std::size_t>(g.group), g), gpu, target)
+                  : choose_gemm(g, gpu, target);
   p.tiles = c.units;
   p.ctas = c.ctas;
   p.tile_us = c.unit_us;

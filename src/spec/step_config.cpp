@@ -72,6 +72,19 @@ ordered_json cdmc_axis(const std::string& v, const std::string& where, step_case
   c.cfg.cdmc = count(v, where, 1, cdmc_max);
   return *c.cfg.cdmc;
 }
+ordered_json dispatcher_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.dispatcher = parse_enum<moe_dispatcher>(v, where);
+  return v;
+}
+ordered_json imbalance_axis(const std::string& v, const std::string& where, step_case& c) {
+  double x = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (v.empty() || ec != std::errc() || ptr != v.data() + v.size() || !(x >= 1) || x > 1e6)
+    throw config_error(where + ": expected the busiest EP rank's load over the mean, 1 or more " +
+                       "(1: force-balanced), got '" + v + "'");
+  c.cfg.moe_imbalance = x;
+  return x;
+}
 ordered_json nic_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.nic_gbps = gbps(v, where);
   return c.cfg.nic_gbps;
@@ -108,6 +121,10 @@ constexpr step_axis_row step_axis_table[] = {
     {"gpus_per_node", count_axis<&C::gpus_per_node, 1, 1024>},
     {"nvlink_domain", count_axis<&C::nvlink_domain, 1, (1 << 16)>},
     {"nic_gbps", nic_axis},
+    {"moe_imbalance", imbalance_axis},
+    {"delay_wgrad", switch_axis<&C::delay_wgrad>},
+    {"moe_a2a_overlap", switch_axis<&C::moe_a2a_overlap>},
+    {"moe_dispatcher", dispatcher_axis},
 };
 
 // Layer knobs a step takes, and NCCL's settings for its layers' TP collectives.
@@ -321,6 +338,30 @@ void check_layers(const step_scenario& sc, step_config& c, const model_spec& m) 
                      " (nor the layers plus the embedding and the loss)");
 }
 
+// Megatron-Core's and Bridge's preconditions of overlap_moe_expert_parallel_comm and
+// delay_wgrad_compute (shared/reference/megatron_bridge_overlap.md §3, steps D and E), then what
+// the planner models of it so far (docs/MOE.md §6).
+void check_a2a_overlap(const step_scenario& sc, const step_config& c, const model_spec& m) {
+  const std::string a2a = axis_label(sc, "moe_a2a_overlap");
+  require(!c.delay_wgrad || c.moe_a2a_overlap, axis_label(sc, "delay_wgrad"),
+          "delay_wgrad_compute needs overlap_moe_expert_parallel_comm (--moe-a2a-overlap on; "
+          "Megatron-Bridge's rule)");
+  if (!c.moe_a2a_overlap) return;
+  require(c.ep > 1, a2a, "overlap_moe_expert_parallel_comm needs expert_model_parallel_size > 1");
+  require(c.dispatcher != moe_dispatcher::allgather, a2a,
+          "overlap_moe_expert_parallel_comm needs the alltoall or the flex dispatcher "
+          "(--moe-dispatcher alltoall, deepep or hybridep)");
+  require(c.pp == 1 || c.vp > 1, a2a,
+          "overlap_moe_expert_parallel_comm with pp > 1 needs virtual pipeline stages (--vp)");
+  require(c.recompute != recompute_mode::full, a2a,
+          "overlap_moe_expert_parallel_comm refuses full recomputation (--recompute full)");
+  require(m.mtp_num_layers <= 1, a2a,
+          "overlap_moe_expert_parallel_comm takes at most one MTP layer (mtp_num_layers)");
+  require(c.pp == 1 && c.tp == 1 && c.cp == 1, a2a,
+          "the step planner models the a2a overlap with tp = pp = cp = 1 only, so far "
+          "(docs/MOE.md §6)");
+}
+
 // Megatron-Core's rules for the expert layout (docs/MOE.md §2): the experts split evenly over
 // EP, each expert's FFN over ETP, and ETP x EP x PP ranks tile the world (initialize_model_parallel
 // refuses otherwise); EP beside TP needs sequence parallelism (arguments.py).
@@ -329,6 +370,14 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
   if (!m.moe.enabled()) {
     require(c.ep == 1, ep, "model " + m.name + " has no experts (num_moe_experts)");
     require(c.etp <= 1, etp, "model " + m.name + " has no experts (num_moe_experts)");
+    require(c.moe_imbalance == 1.0, axis_label(sc, "moe_imbalance"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(!c.moe_a2a_overlap, axis_label(sc, "moe_a2a_overlap"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(!c.delay_wgrad, axis_label(sc, "delay_wgrad"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(c.dispatcher == moe_dispatcher::alltoall, axis_label(sc, "moe_dispatcher"),
+            "model " + m.name + " has no experts (num_moe_experts)");
     c.etp = 1;
     return;
   }
@@ -344,6 +393,10 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
               " does not divide the " + n(c.gpus) +
               " GPUs (Megatron: each pipeline stage's ranks split into whole expert groups)");
   c.edp = c.gpus / tile;
+  check_a2a_overlap(sc, c, m);
+  require(c.moe_imbalance <= c.ep, axis_label(sc, "moe_imbalance"),
+          "the busiest rank's load over the mean cannot pass ep = " + n(c.ep) +
+              " (every token on one rank)");
   require(c.ep == 1 || c.tp == 1 || c.sequence_parallel, ep,
           "expert parallelism beside tp " + n(c.tp) +
               " needs sequence parallelism (Megatron-Core's rule; --sequence-parallel on)");

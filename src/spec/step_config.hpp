@@ -26,6 +26,22 @@ struct enum_names<recompute_mode> {
                                        enum_entry{recompute_mode::full, "full"}};
 };
 
+// How a MoE layer's tokens reach their experts (Megatron's moe_token_dispatcher_type, with the
+// flex dispatcher's backends; docs/MOE.md §7).
+enum class moe_dispatcher { alltoall, allgather, deepep, hybridep };
+template <>
+struct enum_names<moe_dispatcher> {
+  static constexpr std::string_view noun = "MoE dispatcher";
+  static constexpr std::array names = {enum_entry{moe_dispatcher::alltoall, "alltoall"},
+                                       enum_entry{moe_dispatcher::allgather, "allgather"},
+                                       enum_entry{moe_dispatcher::deepep, "deepep"},
+                                       enum_entry{moe_dispatcher::hybridep, "hybridep"}};
+};
+// SMs the flex dispatcher's kernels hold by default: DeepEP 20 (DeepSeek-V3 report §3.2: 20 SMs
+// saturate NVLink and InfiniBand), HybridEP 16 (its README's benchmark runs on 16); docs/MOE.md §7.
+inline constexpr int deepep_default_sms = 20;
+inline constexpr int hybridep_default_sms = 16;
+
 // One step's layout and overlap settings (Megatron's names).
 struct step_config {
   int gpus = 8;
@@ -33,6 +49,16 @@ struct step_config {
   // Expert layers (docs/MOE.md §2): expert parallel and expert tensor parallel sizes; etp 0
   // takes tp, as Megatron's expert_tensor_parallel_size does by default.
   int ep = 1, etp = 0;
+  // The busiest EP rank's routed tokens over the mean: 1.0 force-balanced (Bridge's performance
+  // tables) up to ep (docs/MOE.md §5).
+  double moe_imbalance = 1.0;
+  // delay_wgrad_compute: the experts' weight gradients run after the dispatch's backward
+  // all-to-all is issued, beside it (docs/MOE.md §5).
+  bool delay_wgrad = false;
+  // overlap_moe_expert_parallel_comm: one micro-batch's dispatch and combine beside the previous
+  // one's backward compute (docs/MOE.md §6).
+  bool moe_a2a_overlap = false;
+  moe_dispatcher dispatcher = moe_dispatcher::alltoall;
   int mbs = 1;
   int gbs = 0;                // 0: one micro-batch per data-parallel rank (mbs x dp)
   int seq = 0;                // 0: the model's seq_length

@@ -14,6 +14,7 @@
 #include "results/step_result.hpp"
 #include "run/step_run.hpp"
 #include "sim/simulator.hpp"
+#include "step_test_util.hpp"
 
 namespace ob {
 namespace {
@@ -73,12 +74,7 @@ step_scenario scenario(std::vector<sweep_axis> axes, std::string model = balance
   return sc;
 }
 
-std::vector<step_record> run(const step_scenario& sc) {
-  const step_spec spec = resolve_step(sc);
-  sim_executor exec(spec.gpu);
-  auto comm = make_single_communicator();
-  return run_step_sweep(spec, exec, *comm, step_hooks{}).doc.cases;
-}
+std::vector<step_record> run(const step_scenario& sc) { return test::run_sim_steps(sc); }
 
 TEST(Step, BreakdownAddsUpToTheStep) {
   for (const step_record& r : run(scenario({{"gpus", {"64"}},
@@ -155,8 +151,8 @@ std::string part_of(const cause_share& c) {
 }
 
 std::map<std::string, double> exposed_parts(const step_breakdown& b) {
-  return {{"tp", b.tp_exposed}, {"cp", b.cp_exposed}, {"dp", b.dp_exposed},
-          {"pp", b.pp_exposed}, {"bubble", b.bubble}, {"other", b.other}};
+  return {{"tp", b.tp_exposed}, {"cp", b.cp_exposed}, {"dp", b.dp_exposed}, {"pp", b.pp_exposed},
+          {"ep", b.ep_exposed}, {"bubble", b.bubble}, {"other", b.other}};
 }
 
 // The diagnosis splits as the breakdown does: per part its causes add up to the part, and the
@@ -282,14 +278,7 @@ TEST(Step, ThroughputFollowsMegatronsFormula) {
   EXPECT_NEAR(model_flops_per_step(m, 256, 2048, 96), narayanan, 1e-9 * narayanan);
 }
 
-std::string message_of(const step_scenario& sc) {
-  try {
-    resolve_step(sc);
-  } catch (const config_error& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string message_of(const step_scenario& sc) { return test::resolve_message(sc); }
 
 TEST(Step, BadLayoutsNameTheFlag) {
   const auto msg = [](std::vector<sweep_axis> axes, std::string model = "gpt3_175b") {

@@ -1,0 +1,241 @@
+// MoE layers in a training step (docs/MOE.md §5): the router, the permutation, the dispatch and
+// combine all-to-alls on the EP stream, the grouped expert GEMMs, imbalance and
+// delay_wgrad_compute, checked on the simulated timeline.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "analysis/step_metrics.hpp"
+#include "model/model_spec.hpp"
+#include "run/step_run.hpp"
+#include "sim/simulator.hpp"
+#include "step_test_util.hpp"
+
+namespace ob {
+namespace {
+
+step_scenario moe_scenario(std::vector<sweep_axis> axes) {
+  step_scenario sc;
+  sc.model = "qwen3_30b_a3b";  // 48 MoE layers: 128 experts, top-8
+  sc.cluster = "dgx_h100";
+  sc.allow_oom = true;
+  axes.push_back({"layers", {"2"}});
+  // Two micro-batches per rank on 8 GPUs unless the test says otherwise.
+  if (std::none_of(axes.begin(), axes.end(), [](const sweep_axis& a) { return a.name == "gbs"; }))
+    axes.push_back({"gbs", {"16"}});
+  sc.axes = std::move(axes);
+  return sc;
+}
+
+struct timeline {
+  program prog;
+  std::vector<sim_op_result> ops;  // stage 0
+  const op& named(const std::string& name) const {
+    for (const op& o : prog.stages[0].ops)
+      if (o.name == name) return o;
+    throw std::out_of_range(name);
+  }
+  const sim_op_result& at(const std::string& name) const { return ops[named(name).id]; }
+  double length(const std::string& name) const { return at(name).end_us - at(name).start_us; }
+};
+
+timeline simulate_case(const step_scenario& sc, std::size_t i = 0) {
+  const step_spec spec = resolve_step(sc);
+  timeline t;
+  t.prog = plan_step_case(spec, spec.cases.at(i)).prog;
+  sim_options o;
+  o.cluster = &spec.cases.at(i).cluster;
+  o.cdmc = spec.cases.at(i).cdmc;
+  t.ops = simulate_program(t.prog, spec.gpu, o).front().ops;
+  return t;
+}
+
+std::vector<step_record> run(const step_scenario& sc) { return test::run_sim_steps(sc); }
+
+std::string message_of(const step_scenario& sc) { return test::resolve_message(sc); }
+
+TEST(MoeStep, DispatchAndCombineBracketTheGroupedExperts) {
+  const timeline t = simulate_case(moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}}));
+  const op& dispatch = t.named("c0.mb0.L0.moe_dispatch");
+  const stream& ep = t.prog.stages[0].streams[dispatch.stream];
+  EXPECT_EQ(ep.name, "ep");
+  const auto& a2a = dispatch.as<collective_params>();
+  EXPECT_EQ(a2a.op, coll_op::all_to_all);
+  EXPECT_EQ(a2a.group, comm_group::ep);
+  EXPECT_EQ(a2a.group_size, 8);
+  EXPECT_EQ(a2a.nodes, 1);
+  // 4096 tokens x top-8 copies, hidden 2048, bf16.
+  EXPECT_EQ(a2a.bytes, 4096ull * 8 * 2048 * 2);
+  const auto& fc1 = t.named("c0.mb0.L0.moe_fc1").as<gemm_params>();
+  EXPECT_EQ(fc1.group, 128 / 8);
+  EXPECT_EQ(fc1.m, 4096 * 8 / 16);
+  // On the timeline: permute, then the dispatch, then the experts; the combine after fc2, the
+  // unpermutation after the combine.
+  EXPECT_GE(t.at("c0.mb0.L0.moe_dispatch").start_us, t.at("c0.mb0.L0.moe_permute").end_us);
+  EXPECT_GE(t.at("c0.mb0.L0.moe_fc1").start_us, t.at("c0.mb0.L0.moe_dispatch").end_us);
+  EXPECT_GE(t.at("c0.mb0.L0.moe_combine").start_us, t.at("c0.mb0.L0.moe_fc2").end_us);
+  EXPECT_GE(t.at("c0.mb0.L0.moe_unpermute").start_us, t.at("c0.mb0.L0.moe_combine").end_us);
+  EXPECT_GT(t.length("c0.mb0.L0.moe_dispatch"), 0);
+  // Backward: the combine's gradient before the experts' dgrad, the dispatch's after fc1_dgrad.
+  EXPECT_GE(t.at("c0.mb0.L0.moe_fc2_dgrad").start_us, t.at("c0.mb0.L0.moe_combine_bwd").end_us);
+  EXPECT_GE(t.at("c0.mb0.L0.moe_permute_bwd").start_us, t.at("c0.mb0.L0.moe_dispatch_bwd").end_us);
+}
+
+TEST(MoeStep, ExposedAllToAllsAreEpTimeAndTheBreakdownAddsUp) {
+  for (const step_record& r : run(moe_scenario({{"gpus", {"16"}}, {"ep", {"8", "16"}}}))) {
+    EXPECT_GT(r.breakdown_ms.ep_exposed, 0) << r.id;
+    // The result carries the expert layout.
+    EXPECT_EQ(r.config.at("experts").at("ep"), r.params.at("ep").get<int>()) << r.id;
+    EXPECT_EQ(r.config.at("experts").at("edp"), 16 / r.params.at("ep").get<int>()) << r.id;
+    EXPECT_NEAR(r.breakdown_ms.total(), r.step_ms.median, 0.01 * r.step_ms.median) << r.id;
+  }
+}
+
+// Across two nodes each rank's shards for the other node go through its NIC: slower.
+TEST(MoeStep, AnEpGroupAcrossNodesIsCostedOnTheNetwork) {
+  const timeline one = simulate_case(moe_scenario({{"gpus", {"16"}}, {"ep", {"8"}}}));
+  const timeline two = simulate_case(moe_scenario({{"gpus", {"16"}}, {"ep", {"16"}}}));
+  EXPECT_EQ(two.named("c0.mb0.L0.moe_dispatch").as<collective_params>().nodes, 2);
+  EXPECT_GT(two.length("c0.mb0.L0.moe_dispatch"), 1.5 * one.length("c0.mb0.L0.moe_dispatch"));
+}
+
+// The busiest rank's experts get imbalance x the mean tokens: the grouped GEMMs and the dispatch
+// it receives grow with it.
+TEST(MoeStep, ImbalanceLengthensTheHottestRanksExpertsAndDispatch) {
+  const auto sc = [](const char* f) {
+    return moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_imbalance", {f}}});
+  };
+  const timeline even = simulate_case(sc("1")), hot = simulate_case(sc("2"));
+  EXPECT_EQ(hot.named("c0.mb0.L0.moe_fc1").as<gemm_params>().m,
+            2 * even.named("c0.mb0.L0.moe_fc1").as<gemm_params>().m);
+  EXPECT_GT(hot.length("c0.mb0.L0.moe_fc1"), 1.6 * even.length("c0.mb0.L0.moe_fc1"));
+  EXPECT_GT(hot.length("c0.mb0.L0.moe_dispatch"), 1.5 * even.length("c0.mb0.L0.moe_dispatch"));
+}
+
+// delay_wgrad_compute: the experts' weight gradients run while the dispatch's backward
+// all-to-all is in flight, instead of before it is issued.
+TEST(MoeStep, DelayedWgradRunsBesideTheDispatchBackward) {
+  const auto sc = [](const char* d) {
+    return moe_scenario(
+        {{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_a2a_overlap", {"on"}}, {"delay_wgrad", {d}}});
+  };
+  const timeline off = simulate_case(sc("off")), on = simulate_case(sc("on"));
+  const std::string a2a = "c0.mb0.L0.moe_dispatch_bwd", wgrad = "c0.mb0.L0.moe_fc1_wgrad";
+  EXPECT_GE(off.at(a2a).start_us, off.at(wgrad).end_us);
+  EXPECT_LT(on.at(wgrad).start_us, on.at(a2a).end_us);
+  EXPECT_GT(on.at(wgrad).end_us, on.at(a2a).start_us);
+  EXPECT_LT(on.at(a2a).start_us, on.at(wgrad).start_us);
+}
+
+// overlap_moe_expert_parallel_comm: micro-batch 1's forward is merged with micro-batch 0's
+// backward, so each one's all-to-all runs beside the other's compute.
+TEST(MoeStep, A2aOverlapRunsOneMicroBatchsDispatchBesideTheOthersBackward) {
+  const auto sc = [](const char* on) {
+    return moe_scenario(
+        {{"gpus", {"16"}}, {"ep", {"16"}}, {"gbs", {"32"}}, {"moe_a2a_overlap", {on}}});
+  };
+  const timeline off = simulate_case(sc("off")), on = simulate_case(sc("on"));
+  // Layers 0 and 1: the forward's layer 0 pairs with the backward's layer 1.
+  const std::string f = "c0.mb1.L0.moe_dispatch";
+  const auto& b_first = on.at("c0.mb0.L1.moe_fc2_dgrad");
+  const auto& b_last = on.at("c0.mb0.L1.moe_fc1_dgrad");
+  EXPECT_LT(on.at(f).start_us, b_last.end_us);
+  EXPECT_GT(on.at(f).end_us, b_first.start_us);
+  EXPECT_LT(on.named(f).id, on.named("c0.mb0.L1.moe_fc2_dgrad").id);
+  // Without it the backward of micro-batch 0 ends before micro-batch 1's forward begins.
+  EXPECT_LT(off.at("c0.mb0.L0.moe_router_wgrad").end_us, off.at(f).start_us);
+  const auto runs = run(sc("on"));
+  const auto base = run(sc("off"));
+  EXPECT_LT(runs.front().step_ms.median, base.front().step_ms.median);
+  EXPECT_LT(runs.front().breakdown_ms.ep_exposed, base.front().breakdown_ms.ep_exposed);
+}
+
+TEST(MoeStep, A2aOverlapPreconditionsAreNamed) {
+  const auto msg = [](std::vector<sweep_axis> axes) {
+    return message_of(moe_scenario(std::move(axes)));
+  };
+  EXPECT_NE(msg({{"gpus", {"8"}}, {"ep", {"8"}}, {"delay_wgrad", {"on"}}}).find("--delay-wgrad"),
+            std::string::npos);
+  EXPECT_NE(msg({{"gpus", {"8"}}, {"ep", {"1"}}, {"moe_a2a_overlap", {"on"}}})
+                .find("expert_model_parallel_size > 1"),
+            std::string::npos);
+  EXPECT_NE(
+      msg({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_a2a_overlap", {"on"}}, {"recompute", {"full"}}})
+          .find("--moe-a2a-overlap"),
+      std::string::npos);
+  EXPECT_NE(msg({{"gpus", {"16"}}, {"ep", {"8"}}, {"pp", {"2"}}, {"moe_a2a_overlap", {"on"}}})
+                .find("virtual pipeline"),
+            std::string::npos);
+}
+
+// The dispatchers: allgather gathers every rank's tokens and reduce-scatters them back; DeepEP
+// and HybridEP are all-to-alls on the SMs they hold, and Bridge's launcher gives them CDMC 32.
+TEST(MoeStep, DispatchersChangeTheExchangeAndTheSmsItHolds) {
+  const auto sc = [](const char* d) {
+    return moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_dispatcher", {d}}});
+  };
+  const std::string dispatch = "c0.mb0.L0.moe_dispatch", combine = "c0.mb0.L0.moe_combine";
+  const timeline ag = simulate_case(sc("allgather"));
+  EXPECT_EQ(ag.named(dispatch).as<collective_params>().op, coll_op::all_gather);
+  EXPECT_EQ(ag.named(combine).as<collective_params>().op, coll_op::reduce_scatter);
+  EXPECT_EQ(ag.named("c0.mb0.L0.moe_combine_bwd").as<collective_params>().op, coll_op::all_gather);
+  EXPECT_EQ(ag.named(dispatch).as<collective_params>().bytes, 4096ull * 2048 * 2 * 8);
+  const timeline a2a = simulate_case(sc("alltoall"));
+  const timeline deep = simulate_case(sc("deepep")), hybrid = simulate_case(sc("hybridep"));
+  EXPECT_EQ(deep.named(dispatch).as<collective_params>().ctas, deepep_default_sms);
+  EXPECT_EQ(hybrid.named(dispatch).as<collective_params>().ctas, hybridep_default_sms);
+  EXPECT_EQ(deep.ops[deep.named(dispatch).id].ctas, deepep_default_sms);
+  // More channels than NCCL's p2p default move the same bytes sooner inside the node.
+  EXPECT_LT(deep.length(dispatch), a2a.length(dispatch));
+  const step_spec spec = resolve_step(sc("deepep"));
+  EXPECT_EQ(spec.cases.front().cdmc, 32);
+  EXPECT_NE(message_of(moe_scenario({{"gpus", {"8"}},
+                                     {"ep", {"8"}},
+                                     {"moe_dispatcher", {"allgather"}},
+                                     {"moe_a2a_overlap", {"on"}}}))
+                .find("dispatcher"),
+            std::string::npos);
+}
+
+// Megatron's model FLOPs count the experts a token is routed to: Mixtral's top-2 of 16384-wide
+// experts are a dense 32768-wide MLP's FLOPs.
+TEST(MoeStep, ModelFlopsCountTheRoutedExperts) {
+  const model_spec moe = load_model_spec("mixtral_8x22b");
+  model_spec dense = moe;
+  dense.moe = moe_shape{};
+  dense.ffn_hidden = 2 * moe.moe.ffn_hidden;
+  EXPECT_DOUBLE_EQ(model_flops_per_step(moe, 64, 4096, moe.layers),
+                   model_flops_per_step(dense, 64, 4096, moe.layers));
+  dense.ffn_hidden = moe.moe.ffn_hidden;
+  EXPECT_GT(model_flops_per_step(moe, 64, 4096, moe.layers),
+            1.3 * model_flops_per_step(dense, 64, 4096, moe.layers));
+}
+
+TEST(MoeStep, DenseLayersOfAMoeModelKeepTheDenseMlp) {
+  step_scenario sc = moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}});
+  const timeline t = simulate_case(sc);
+  int fc1 = 0, moe = 0;
+  for (const op& o : t.prog.stages[0].ops) {
+    fc1 += o.slot == "fc1_fprop";
+    moe += o.slot == "moe_experts";
+  }
+  EXPECT_EQ(fc1, 0);  // every Qwen3 layer is MoE
+  EXPECT_GT(moe, 0);
+}
+
+TEST(MoeStep, BadImbalanceAndUnplannedModelsAreNamed) {
+  EXPECT_NE(message_of(moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_imbalance", {"9"}}}))
+                .find("--moe-imbalance"),
+            std::string::npos);
+  EXPECT_NE(message_of(moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_imbalance", {"0.5"}}}))
+                .find("--moe-imbalance"),
+            std::string::npos);
+  step_scenario mla = moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}});
+  mla.model = "deepseek_v3";
+  EXPECT_NE(message_of(mla).find("multi-latent attention"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ob
