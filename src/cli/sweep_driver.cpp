@@ -54,11 +54,7 @@ std::vector<case_record> run_child(const common_flags& flags, const std::string&
                 "the CUDA_DEVICE_MAX_CONNECTIONS=" + std::to_string(cdmc) +
                     " child run failed with exit code " + std::to_string(rc));
   std::vector<case_record> cases;
-  sweep_journal journal = sweep_journal::resume(
-      path, fingerprint,
-      [&cases](const ordered_json& c, const std::string& f, const std::string& w) {
-        cases.push_back(case_record_from_json(c, f, w));
-      });
+  sweep_journal journal = sweep_journal::resume(path, fingerprint, collect_cases(cases));
   // The parent's own journal takes the cases over (on_case), so this one has done its work.
   journal.remove();
   return cases;
@@ -74,11 +70,7 @@ int run_as_child(const sweep_request& req, const common_flags& flags, executor& 
   const std::string fingerprint = sweep_fingerprint(req, exec.backend());
   std::optional<sweep_journal> journal;
   if (flags.resume && std::filesystem::exists(path)) {
-    journal.emplace(sweep_journal::resume(
-        path, fingerprint,
-        [&hooks](const ordered_json& c, const std::string& f, const std::string& w) {
-          hooks.finished.push_back(case_record_from_json(c, f, w));
-        }));
+    journal.emplace(sweep_journal::resume(path, fingerprint, collect_cases(hooks.finished)));
     std::cerr << "overlap-bench: CUDA_DEVICE_MAX_CONNECTIONS=" << hooks.only_cdmc << ": resuming "
               << path << ": " << journal->size() << " case(s) already finished\n";
   } else {

@@ -23,6 +23,12 @@ std::vector<std::string> output_files(const common_flags& f) {
   return {f.json_path, f.csv_path, f.trace_path, f.answers.gbench_path};
 }
 
+sweep_journal::case_reader collect_cases(std::vector<case_record>& out) {
+  return [&out](const ordered_json& c, const std::string& file, const std::string& where) {
+    out.push_back(case_record_from_json(c, file, where));
+  };
+}
+
 journal_keeper::journal_keeper(const common_flags& f, const std::string& fingerprint,
                                std::size_t cases, const sweep_journal::case_reader& read) {
   if (f.json_path.empty()) return;
@@ -75,11 +81,8 @@ sweep_outputs::sweep_outputs(const common_flags& f, const sweep_request& req, co
                              sweep_hooks& hooks, const std::vector<path_flag>& inputs)
     : flags_(f) {
   check_output_paths(f, inputs);
-  journal_.emplace(
-      f, sweep_fingerprint(req, exec.backend()), req.cases.size(),
-      [&hooks](const ordered_json& c, const std::string& file, const std::string& where) {
-        hooks.finished.push_back(case_record_from_json(c, file, where));
-      });
+  journal_.emplace(f, sweep_fingerprint(req, exec.backend()), req.cases.size(),
+                   collect_cases(hooks.finished));
   if (!f.json_path.empty())
     hooks.on_case = [this](const case_record& rec) { journal_->append(to_json(rec)); };
 }

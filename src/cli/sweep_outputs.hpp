@@ -20,6 +20,10 @@ void check_output_paths(const common_flags& f, std::vector<path_flag> inputs = {
 // --json, --csv, --trace and --gbench-json as given ("" for a flag not given).
 std::vector<std::string> output_files(const common_flags& f);
 
+// A journal reader that keeps each layer or pair case it reads back, checked strictly, in `out`:
+// the parent's --resume, a CDMC child's own resume, and the parent reading a child's journal.
+sweep_journal::case_reader collect_cases(std::vector<case_record>& out);
+
 // <json>.journal of a sweep run from the command line (rank 0; nothing without --json): with
 // --resume continues it and hands each case it holds to `read`, else starts it afresh. An
 // existing journal is never replaced without --resume (config_error): it holds an interrupted
