@@ -10,6 +10,7 @@
 #include "base/error.hpp"
 #include "model/cluster.hpp"
 #include "model/gpu_spec.hpp"
+#include "run/step_run.hpp"
 #include "sim/ep_dispatch.hpp"
 #include "sim/simulator.hpp"
 #include "test_sim_schedules.hpp"
@@ -159,6 +160,50 @@ TEST(EpDispatch, TimelineHeldSmsBesideAPersistentGemm) {
   // 20 SMs of DeepEP move less than 16 of HybridEP's TMA copies: a longer exchange.
   EXPECT_GT(length(deepep.ops[0]) - gpu.deepep.dispatch_us,
             length(hybrid.ops[0]) - gpu.hybridep.dispatch_us);
+}
+
+// In a step on B200: --moe-dispatcher deepep hands the planner's exchanges to DeepEP's protocol
+// (the forward's dispatch a dispatch call, its combine a combine call), each as long alone as
+// the protocol says; the NCCL dispatcher keeps NCCL's all-to-all.
+TEST(EpDispatch, StepDispatchersUseTheProtocolOnBlackwell) {
+  const auto plan = [](const std::string& dispatcher) {
+    step_scenario sc;
+    sc.model = "qwen3_30b_a3b";
+    sc.cluster = "dgx_b200";
+    sc.allow_oom = true;
+    sc.axes = {{"gpus", {"8"}},
+               {"ep", {"8"}},
+               {"layers", {"2"}},
+               {"gbs", {"16"}},
+               {"moe_dispatcher", {dispatcher}}};
+    const step_spec spec = resolve_step(sc);
+    sim_options o;
+    o.cluster = &spec.cases.at(0).cluster;
+    program prog = plan_step_case(spec, spec.cases.at(0)).prog;
+    const auto ops = simulate_program(prog, spec.gpu, o).front().ops;
+    return std::make_tuple(prog, ops, spec.gpu, spec.cases.at(0).cluster);
+  };
+  const auto find = [](const program& p, const std::string& name) -> const op& {
+    for (const op& o : p.stages[0].ops)
+      if (o.name == name) return o;
+    throw std::out_of_range(name);
+  };
+  const auto [prog, ops, gpu, net] = plan("deepep");
+  const op& dispatch = find(prog, "c0.mb0.L0.moe_dispatch");
+  const op& combine = find(prog, "c0.mb0.L0.moe_combine");
+  const auto& d = dispatch.as<collective_params>();
+  EXPECT_EQ(d.ep.backend, ep_backend::deepep);
+  EXPECT_FALSE(d.ep.combine);
+  EXPECT_TRUE(combine.as<collective_params>().ep.combine);
+  EXPECT_EQ(d.ep.topk, 8);
+  EXPECT_EQ(d.ep.experts, 128);
+  EXPECT_EQ(d.ctas, 20);
+  const double alone = sim::plan_ep_exchange(d, gpu, net).est_us();
+  const auto& r = ops[dispatch.id];
+  EXPECT_NEAR(r.end_us - r.start_us, alone, 0.02 * alone);
+  const auto [nprog, nops, ngpu, nnet] = plan("alltoall");
+  EXPECT_EQ(find(nprog, "c0.mb0.L0.moe_dispatch").as<collective_params>().ep.backend,
+            ep_backend::nccl);
 }
 
 TEST(EpDispatch, MissingConstantsOrBadRoutesAreRefused) {
