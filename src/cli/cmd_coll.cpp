@@ -146,8 +146,14 @@ class coll_command final : public command {
   void write_files(const std::vector<coll_row>& rows, const collective_params& c,
                    const executor& exec, const gpu_spec& gpu, const communicator& comm) const {
     coll_doc doc;
-    static_cast<doc_header&>(doc) = new_doc_header(
-        exec, gpu, comm, {{"op", to_string(c.op)}, {"ranks", ranks_}, {"ctas", ctas_}});
+    ordered_json config{{"op", to_string(c.op)}, {"ranks", ranks_}, {"ctas", ctas_}};
+    // A DeepEP/HybridEP exchange says so: its rows are not NCCL's all-to-all.
+    if (c.ep.backend != ep_backend::nccl)
+      config["dispatch"] = {{"dispatcher", dispatcher_}, {"combine", c.ep.combine},
+                            {"tokens", c.ep.tokens},     {"hidden", c.ep.hidden},
+                            {"topk", c.ep.topk},         {"experts", c.ep.experts},
+                            {"dtype", to_string(c.type)}};
+    static_cast<doc_header&>(doc) = new_doc_header(exec, gpu, comm, std::move(config));
     doc.rows = rows;
     if (!flags_.json_path.empty()) write_coll_json(flags_.json_path, doc);
     if (!flags_.csv_path.empty()) write_coll_csv(flags_.csv_path, doc);
