@@ -265,8 +265,15 @@ class lowerer {
     const auto row = static_cast<std::size_t>(sl.row_offset);
     const std::size_t x_off = operand_bytes(g.type, sl.row_offset * g.k);
     const std::size_t d_off = row * static_cast<std::size_t>(g.n) * output_bytes_per_elem(g.type);
+    // A grouped GEMM's later members start one member further on: their alignment counts too.
+    const std::size_t later = grp.members > 1 ? 1 : 0;
+    const std::size_t x_step = later * operand_bytes(g.type, grp.total_m * g.k);
+    const std::size_t w_step = later * operand_bytes(g.type, g.n * g.k);
+    const std::size_t d_step =
+        later * static_cast<std::size_t>(grp.total_m * g.n) * output_bytes_per_elem(g.type);
     a.kind = action_kind::gemm;
-    a.gemm = {g.m, g.n, g.k, g.type, target, offset_alignment(x_off, 0, d_off)};
+    a.gemm = {g.m,    g.n,    g.k,
+              g.type, target, offset_alignment(x_off | x_step, w_step, d_off | d_step)};
     a.gemm.batch = grp.members;
     a.x = {b.x.buffer, x_off};
     a.w = b.w;

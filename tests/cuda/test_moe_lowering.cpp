@@ -70,11 +70,20 @@ TEST(moe_lowering, grouped_gemm_is_one_batched_gemm_over_every_members_buffers) 
   EXPECT_EQ(a.gemm.batch, 32);
   EXPECT_EQ(a.gemm.m, 384);  // per member: the busiest expert's tokens
   EXPECT_EQ(a.what, "gemm 384x1536x2048 bf16 x32");
+  EXPECT_EQ(a.gemm.alignment, 256);
   EXPECT_EQ(low.buffer(a.x).bytes, 32u * 384 * 2048 * 2);
   EXPECT_EQ(low.buffer(a.w).bytes, 32u * 1536 * 2048 * 2);
   EXPECT_EQ(low.buffer(a.dst).bytes, 32u * 384 * 1536 * 2);
   EXPECT_FALSE(a.x_scale);
   EXPECT_TRUE(low.references.empty());  // one chunk: nothing to check it against
+}
+
+TEST(moe_lowering, later_members_alignment_reaches_the_heuristic) {
+  // 100 x 1000 bf16 per member: the second member's X starts 200,000 bytes on (64-aligned).
+  schedule s;
+  const int c = s.add_stream("compute", stream_role::compute, 0);
+  s.add_op("L0.moe_fc1", c, grouped(100, 1536, 1000, 4), {}, "moe_experts");
+  EXPECT_EQ(only_action(lower_one(s, device(0, 1, 9)), "L0.moe_fc1").gemm.alignment, 64);
 }
 
 TEST(moe_lowering, expert_gemms_of_one_slot_are_not_chunks_of_one_gemm) {
