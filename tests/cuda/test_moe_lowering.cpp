@@ -201,6 +201,22 @@ TEST(moe_lowering, expert_gemms_are_batched_over_the_local_experts) {
   EXPECT_EQ(router.front()->gemm.n, 128);
 }
 
+TEST(moe_lowering, flex_dispatchers_run_on_communicators_limited_to_their_sms) {
+  // DeepEP's and HybridEP's own kernels are not run: NCCL's all-to-all on a communicator whose
+  // maxCTAs is the SMs they hold (docs/MOE.md §7, §8); allgather gathers and scatters over EP.
+  const std::vector<std::pair<std::string, int>> sms = {{"deepep", 20}, {"hybridep", 16}};
+  for (const auto& [dispatcher, ctas] : sms) {
+    const case_lowering low = lower_rank(moe_step(4, 4, {{"moe_dispatcher", {dispatcher}}}), 0);
+    const auto dispatch = actions_with(low, "moe_dispatch");
+    ASSERT_FALSE(dispatch.empty());
+    EXPECT_EQ(dispatch.front()->coll, coll_op::all_to_all);
+    EXPECT_EQ(dispatch.front()->comm.max_ctas, ctas) << dispatcher;
+  }
+  const case_lowering ag = lower_rank(moe_step(4, 4, {{"moe_dispatcher", {"allgather"}}}), 0);
+  EXPECT_EQ(actions_with(ag, "moe_dispatch").front()->coll, coll_op::all_gather);
+  EXPECT_EQ(actions_with(ag, "moe_combine").front()->coll, coll_op::reduce_scatter);
+}
+
 TEST(moe_lowering, ep_groups_follow_the_expert_rank_order_beside_tp) {
   // 8 GPUs, TP 2 (ETP 2 by default), EP 4: expert order etp fastest, then ep, edp, pp.
   const rank_grid g{2, 1, 4, 1, 2, 4};
@@ -211,6 +227,7 @@ TEST(moe_lowering, ep_groups_follow_the_expert_rank_order_beside_tp) {
   for (int r = 0; r < 8; ++r) {
     const group_membership m = step_membership(k, g, r, "moe_dispatch");
     EXPECT_EQ(m.position, r / 2 % 4) << r;
+    EXPECT_EQ(m.position, (expert_grid{2, 4, 1, 1}.of(r).ep)) << r;  // the planner's order
     if (m.color == step_membership(k, g, 1, "x").color) members.insert(r);
   }
   EXPECT_EQ(members, (std::set<int>{1, 3, 5, 7}));
