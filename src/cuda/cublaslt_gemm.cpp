@@ -194,6 +194,10 @@ void cublaslt_gemm::set_scaling(cublasLtMatmulDesc_t desc, const gemm_key& g,
                                                        : CUBLASLT_MATMUL_MATRIX_SCALE_VEC16_UE4M3);
   set_desc(desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, mode, "set A_SCALE_MODE", ctx);
   set_desc(desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, mode, "set B_SCALE_MODE", ctx);
+  // Non-null while the heuristic is asked, as a launch will have; each run sets its own.
+  const void* placeholder = scale_.get();
+  set_desc(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, placeholder, "set A_SCALE_POINTER", ctx);
+  set_desc(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, placeholder, "set B_SCALE_POINTER", ctx);
 #endif
 }
 
