@@ -132,8 +132,8 @@ class lowerer {
   }
 
   buffer_ref buffer(const std::string& key, std::size_t bytes, buffer_init init, dtype type,
-                    int pattern_rank = 0) {
-    buffer_request r{key, bytes, init, type, 0, pattern_rank, 0, false, {}};
+                    int pattern_rank = 0, std::uint8_t fill_byte = 0) {
+    buffer_request r{key, bytes, init, type, 0, pattern_rank, fill_byte, false, {}};
     if (init == buffer_init::random) r.seed = seed_of(key, t_.global_rank);
     auto [it, fresh] = buffer_index_.try_emplace(key, static_cast<int>(out_.buffers.size()));
     if (fresh) {
@@ -249,10 +249,8 @@ class lowerer {
   // Every scale 1.0: the GEMM reads the scales' bytes as a trained model's would; their values
   // do not change its time.
   buffer_ref scale_buffer(const std::string& key, std::size_t bytes, dtype t) {
-    const buffer_ref r = buffer(key, bytes, buffer_init::constant, t);
-    out_.buffers.at(static_cast<std::size_t>(r.buffer)).fill_byte =
-        t == dtype::mxfp8 ? ue8m0_one : ue4m3_one;
-    return r;
+    return buffer(key, bytes, buffer_init::constant, t, 0,
+                  t == dtype::mxfp8 ? ue8m0_one : ue4m3_one);
   }
 
   void lower_gemm(const op& o, const gemm_params& g, int v, lowered_action& a,

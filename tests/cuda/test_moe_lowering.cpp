@@ -117,9 +117,11 @@ TEST(moe_lowering, grouped_gemms_of_every_pass_share_their_buffers) {
 
 // --- a MoE training step ----------------------------------------------------------------------
 
-program_variants moe_step(int gpus, int ep, std::vector<sweep_axis> extra = {}) {
+program_variants moe_step(int gpus, int ep, std::vector<sweep_axis> extra = {},
+                          const std::string& gpu = "h100_sxm") {
   step_scenario sc;
   sc.model = "qwen3_30b_a3b";
+  sc.gpu = gpu;
   sc.axes = {{"gpus", {std::to_string(gpus)}},
              {"ep", {std::to_string(ep)}},
              {"layers", {"1"}},
@@ -266,6 +268,65 @@ TEST(moe_lowering, mxfp8_gemm_carries_ue8m0_block_scales_on_compute_capability_1
   EXPECT_EQ(xs.bytes, 2u * 256 * (2048 / 32));
   EXPECT_EQ(ws.bytes, 2u * 1024 * (2048 / 32));
   EXPECT_EQ(scale_bytes(dtype::mxfp8, 100, 96), 128u * 4);
+}
+
+TEST(moe_lowering, block_scales_are_shared_by_every_pass_like_the_operands) {
+  schedule s;
+  const int c = s.add_stream("compute", stream_role::compute, 0);
+  for (const char* pass : {"mb0.L0.", "mb0.L1."})
+    s.add_op(std::string(pass) + "moe_fc1", c, grouped(128, 512, 1024, 4, dtype::mxfp8), {},
+             "moe_experts");
+  const case_lowering low = lower_one(s, device(0, 1, 10));
+  const auto& actions = low.variants[overlapped].actions;
+  ASSERT_EQ(actions.size(), 2u);
+  EXPECT_EQ(actions[0].x_scale.buffer, actions[1].x_scale.buffer);
+  EXPECT_EQ(low.buffer(actions[1].w_scale).fill_byte, ue8m0_one);
+}
+
+TEST(moe_lowering, an_mxfp8_moe_step_lowers_on_blackwell_with_every_gemm_scaled) {
+  const program_variants pv = moe_step(4, 4, {{"dtype", {"mxfp8"}}}, "b200");
+  lowering_target t = device(2, 4, 10);
+  t.grid = pv[overlapped].grid;
+  const case_lowering low = lower_stage(pv, step_options(), cuda_options(), t);
+  int gemms = 0;
+  for (const lowered_action& a : low.variants[overlapped].actions) {
+    if (a.kind != action_kind::gemm || a.gemm.type != dtype::mxfp8) continue;
+    ++gemms;
+    EXPECT_TRUE(a.x_scale && a.w_scale) << a.name;
+  }
+  EXPECT_GT(gemms, 0);
+  t = device(2, 4, 9);
+  t.grid = pv[overlapped].grid;
+  EXPECT_THROW((void)lower_stage(pv, step_options(), cuda_options(), t), config_error);
+}
+
+TEST(moe_lowering, chunked_block_scaled_gemms_keep_their_scales_inside_the_buffer) {
+  // A dense TP 2 step with TE's overlap: GEMMs split along M, each chunk's scales at the 128-row
+  // tile of its first row, ending inside the group's scale buffer.
+  step_scenario sc;
+  sc.model = "gpt3_20b";
+  sc.gpu = "b200";
+  sc.axes = {{"gpus", {"2"}}, {"tp", {"2"}},   {"layers", {"1"}},
+             {"gbs", {"1"}},  {"cdmc", {"1"}}, {"dtype", {"mxfp8"}}};
+  const step_spec spec = resolve_step(sc);
+  program_variants pv;
+  pv[overlapped] = plan_step_case(spec, spec.cases.front()).prog;
+  pv[compute_only] = derive_program_variant(pv[overlapped], variant::compute_only);
+  lowering_target t = device(1, 2, 10);
+  t.grid = pv[overlapped].grid;
+  const case_lowering low = lower_stage(pv, step_options(), cuda_options(), t);
+  int scaled = 0, chunks = 0;
+  for (const lowered_action& a : low.variants[overlapped].actions) {
+    if (!a.x_scale) continue;
+    ++scaled;
+    chunks += a.x_scale.offset > 0;
+    EXPECT_LE(a.x_scale.offset + scale_bytes(a.gemm.type, a.gemm.m, a.gemm.k),
+              low.buffer(a.x_scale).bytes)
+        << a.name;
+    EXPECT_EQ(a.x_scale.offset % 16, 0u) << a.name;
+  }
+  EXPECT_GT(scaled, 0);
+  EXPECT_GT(chunks, 0);  // a chunk past the first tile
 }
 
 TEST(moe_lowering, nvfp4_packs_two_values_a_byte_with_ue4m3_scales) {
