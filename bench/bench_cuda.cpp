@@ -100,7 +100,7 @@ void bm_gemm(benchmark::State& state, gemm_shape shape, dtype type, int sm_targe
                                                          operand_elem(type), 2, 1.0f, s.get()));
     double total_s = 0;
     const auto launch = [&] {
-      gemm.run(key, x.get(), w.get(), d.get(), ws.get(), s.get(), bench_ctx);
+      gemm.run(key, {x.get(), w.get(), d.get()}, ws.get(), s.get(), bench_ctx);
     };
     time_with_events(state, s.get(), launch, &total_s);
     probe_grid(state, launch, s.get(), sm_target);
@@ -212,7 +212,7 @@ void bm_pair(benchmark::State& state, std::size_t bytes, int ctas) {
           OB_CUDA_CHECK(bench_ctx, cudaStreamWaitEvent(compute.get(), fork.get(), 0));
           OB_CUDA_CHECK(bench_ctx,
                         kernels::launch_copy_proxy(dst.get(), src.get(), bytes, ctas, comm.get()));
-          gemm.run(key, x.get(), w.get(), d.get(), ws.get(), compute.get(), bench_ctx);
+          gemm.run(key, {x.get(), w.get(), d.get()}, ws.get(), compute.get(), bench_ctx);
           OB_CUDA_CHECK(bench_ctx, cudaEventRecord(done_m.get(), comm.get()));
           OB_CUDA_CHECK(bench_ctx, cudaEventRecord(done_c.get(), compute.get()));
           OB_CUDA_CHECK(bench_ctx, cudaStreamWaitEvent(join.get(), done_m.get(), 0));

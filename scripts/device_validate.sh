@@ -55,11 +55,12 @@ deadline=0
 mode=run
 pack_dir="$root/build-devpack/pack"
 pack_build="$root/build-devpack"
-all_steps="env build unit bench_list bench torch pair_sim pair_loopback layer_sim layer_loopback coll_nccl1 step_sim step_cuda pair_graphs coll_nccl2 sanitizer calibrate layout"
+all_steps="env build unit bench_list bench torch pair_sim pair_loopback layer_sim layer_loopback coll_nccl1 step_sim step_cuda pair_a2a step_moe pair_mxfp8 pair_graphs coll_nccl2 sanitizer calibrate layout"
 # The lease path's expected seconds per step (--quick on one H100). Estimates until a GPU run
 # has timed them: its steps.tsv then holds the real seconds.
 declare -A expect_s=([env]=5 [build]=0 [unit]=15 [bench_list]=1 [bench]=50 [torch]=25 [pair_sim]=1
   [pair_loopback]=20 [layer_sim]=1 [layer_loopback]=30 [coll_nccl1]=15 [step_sim]=1 [step_cuda]=25
+  [pair_a2a]=8 [step_moe]=15 [pair_mxfp8]=4
   [pair_graphs]=20 [coll_nccl2]=10 [sanitizer]=45 [calibrate]=2 [layout]=5)
 # What the device tool is given (scripts/device_validate.sh --plan).
 device_deadline=270
@@ -460,6 +461,19 @@ layer_args=(run --config "$root/configs/scenarios/default_layer.json" --set "gpu
 # CDMC 8 is the launcher rule's value without TP or CP, and the process's default.
 step_args=(step --gpu "$sim_gpu" --model gpt3_20b --gpus 1 --tp 1 --pp 1 --layers 2 --gbs 4
            --seq 2048 --cdmc 8 --te-launch-ordering off)
+# MoE on one GPU (docs/MOE.md §8): an all-to-all beside a GEMM (NCCL's grouped send/recv on a
+# one-rank communicator, then the copy proxy standing in for 8 ranks), and a Qwen3-30B-A3B layer's
+# step at EP 1, the only expert layout one GPU has: its 128 experts as strided-batched grouped
+# GEMMs, no dispatch. Their files go to moe/, which calibrate does not read.
+a2a_args=(pair --gpu "$sim_gpu" --gemm 4096x4096x4096 --dtype bf16 --coll all_to_all --bytes 64MiB
+          --cdmc 8 --order comm_first --sm-margin 0)
+moe_args=(step --gpu "$sim_gpu" --model qwen3_30b_a3b --gpus 1 --ep 1 --layers 1 --gbs 2 --seq 2048
+          --cdmc 8)
+# mxfp8 through cuBLASLt's block scaling: measured on compute capability 10.x, refused by name on
+# any other GPU (the plan uses the b200 file so that the refusal is the device's, not the model's).
+mxfp8_args=(pair --gpu b200 --gemm 8192x8192x8192 --dtype mxfp8 --coll all_gather --bytes 64MiB
+            --ranks 8 --cdmc 8 --order comm_first --sm-margin 0)
+mxfp8_expected='needs a compute capability 10\.x GPU'
 # Two ranks on one GPU need NCCL >= 2.30; older libraries refuse with this message
 # (multi_rank_gpu_refusal in src/cuda/nccl_comms.cpp; tests/cuda/test_device_checks.cpp).
 nccl2_expected='need NCCL >= 2\.30'
@@ -499,6 +513,15 @@ if [ $have_ob -eq 0 ]; then
   run_step step_sim -- "$ob" "${step_args[@]}" --backend sim "${common[@]}" --json "$out_dir/step_sim.json"
   gpu_step step_cuda step_cuda.json -- "$ob" "${step_args[@]}" --backend cuda "${iters[@]}" "${common[@]}" \
     --json "$out_dir/step_cuda.json" --trace "$out_dir/step_cuda_trace.json"
+  mkdir -p "$out_dir/moe"
+  gpu_step pair_a2a moe_steps.log -- bash -c "'$ob' ${a2a_args[*]} --backend cuda --gpus 1 --ranks 1 \
+    ${iters[*]} --timeout 60 -q --json '$out_dir/moe/pair_a2a_nccl1.json' && \
+    '$ob' ${a2a_args[*]} --backend loopback --ranks 8 ${iters[*]} --timeout 60 -q \
+    --json '$out_dir/moe/pair_a2a_loopback.json'"
+  gpu_step step_moe moe_steps.log -- "$ob" "${moe_args[@]}" --backend cuda "${iters[@]}" "${common[@]}" \
+    --json "$out_dir/moe/step_moe_cuda.json"
+  gpu_step pair_mxfp8 moe_steps.log "$mxfp8_expected" -- "$ob" "${mxfp8_args[@]}" --backend loopback \
+    "${iters[@]}" "${common[@]}" -q --json "$out_dir/moe/pair_mxfp8_loopback.json"
   gpu_step pair_graphs pair_graphs_loopback.json -- "$ob" "${pair_args[@]}" --backend loopback --graphs \
     "${iters[@]}" "${common[@]}" -q --json "$out_dir/pair_graphs_loopback.json"
   gpu_step coll_nccl2 "coll_nccl2.log" "$nccl2_expected" -- "$ob" coll --backend cuda --gpus 2 --ranks 2 \
@@ -516,7 +539,7 @@ if [ $have_ob -eq 0 ]; then
   run_step calibrate -- bash -c "'$ob' calibrate --check --gpu '$sim_gpu' '$out_dir' \
     > '$out_dir/calibrate_check.txt'; rc=\$?; cat '$out_dir/calibrate_check.txt'; exit \$rc"
 else
-  for s in pair_sim pair_loopback layer_sim layer_loopback coll_nccl1 step_sim step_cuda pair_graphs coll_nccl2 sanitizer calibrate; do
+  for s in pair_sim pair_loopback layer_sim layer_loopback coll_nccl1 step_sim step_cuda pair_a2a step_moe pair_mxfp8 pair_graphs coll_nccl2 sanitizer calibrate; do
     skip_step "$s" "no overlap-bench in $build_dir"
   done
 fi

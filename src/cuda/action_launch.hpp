@@ -18,6 +18,8 @@ struct bound_action {
   const lowered_action* a = nullptr;
   const void* x = nullptr;
   const void* w = nullptr;
+  const void* x_scale = nullptr;  // block-scaled GEMMs
+  const void* w_scale = nullptr;
   const void* src = nullptr;
   void* dst = nullptr;
   ncclComm_t comm = nullptr;

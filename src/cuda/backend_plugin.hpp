@@ -12,7 +12,8 @@ namespace ob {
 // Bumped whenever cuda_backend_options, measure_options or the executor interface change layout.
 // 4: program carries its rank_grid; the executor runs a training step (measure_program).
 // 5: one executor entry, measure(program_variants); a layer or pair case is a one-stage program.
-inline constexpr int cuda_backend_plugin_abi = 5;
+// 6: rank_grid carries the expert layout (etp, ep); gemm_params::group reaches the GEMMs.
+inline constexpr int cuda_backend_plugin_abi = 6;
 
 struct cuda_backend_plugin {
   int abi = cuda_backend_plugin_abi;

@@ -65,6 +65,10 @@ void* case_resources::address(buffer_ref r) const {
 void case_resources::fill(const buffer_request& b, void* p, const error_context& ctx) {
   const cudaStream_t s = join_.get();
   const std::size_t elems = b.bytes / dtype_bytes(b.type);
+  if (b.init == buffer_init::constant) {
+    OB_CUDA_CHECK(ctx, cudaMemsetAsync(p, b.fill_byte, b.bytes, s));
+    return;
+  }
   OB_CUDA_CHECK(ctx, cudaMemsetAsync(p, 0, b.bytes, s));
   if (b.init == buffer_init::random)
     OB_CUDA_CHECK(ctx,
@@ -81,8 +85,9 @@ void case_resources::initialise(const case_lowering& low, cublaslt_gemm& gemm, v
     if (b.init != buffer_init::none) fill(b, starts_[i], ctx.with_op("init " + b.key));
   }
   for (const reference_gemm& r : low.references)
-    gemm.run(r.gemm, address(r.x), address(r.w), address(r.d), workspace, join_.get(),
-             ctx.with_op("reference " + r.key));
+    gemm.run(r.gemm,
+             {address(r.x), address(r.w), address(r.d), address(r.x_scale), address(r.w_scale)},
+             workspace, join_.get(), ctx.with_op("reference " + r.key));
   OB_CUDA_CHECK(ctx.with_op("init"), cudaGetLastError());
 }
 

@@ -14,8 +14,8 @@ kernels::elem_type operand_elem(dtype t) {
     case dtype::fp16:
       return kernels::elem_type::fp16;
     case dtype::fp8:
-    case dtype::mxfp8:  // refused before lowering (lowering.cpp); bytes as fp8
-    case dtype::nvfp4:
+    case dtype::mxfp8:
+    case dtype::nvfp4:  // filled as fp8 bytes: every pair of nibbles is a finite e2m1 pair
       return kernels::elem_type::fp8_e4m3;
     case dtype::fp32:
       return kernels::elem_type::fp32;  // collective buffers only, never a GEMM operand
@@ -24,6 +24,18 @@ kernels::elem_type operand_elem(dtype t) {
 }
 
 kernels::elem_type output_elem(dtype t) { return operand_elem(gemm_output_type(t)); }
+
+namespace {
+
+#if CUBLAS_VERSION >= 120800
+constexpr bool headers_block_scaling = true;
+#else
+constexpr bool headers_block_scaling = false;
+#endif
+
+}  // namespace
+
+bool cublaslt_block_scaling() { return headers_block_scaling && cublasLtGetVersion() >= 120800; }
 
 namespace {
 
@@ -47,12 +59,32 @@ void set_desc(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const
   check_cublas(cublasLtMatmulDescSetAttribute(d, attr, &value, sizeof(T)), name, ctx);
 }
 
+// The operands' cuBLASLt type: operand_elem's, except nvfp4's packed e2m1.
+cudaDataType_t operand_type(dtype t) {
+#if CUBLAS_VERSION >= 120800
+  if (t == dtype::nvfp4) return CUDA_R_4F_E2M1;
+#endif
+  return cuda_type(operand_elem(t));
+}
+
+// A column-major rows x cols matrix; with batch > 1, that many of them, each rows x cols after
+// the previous one (a grouped GEMM's members).
 matrix_layout_handle make_layout(cudaDataType_t t, std::int64_t rows, std::int64_t cols,
-                                 std::int64_t ld, const error_context& ctx) {
+                                 std::int64_t ld, int batch, const error_context& ctx) {
   cublasLtMatrixLayout_t l = nullptr;
   OB_CUBLAS_CHECK(ctx, cublasLtMatrixLayoutCreate(&l, t, static_cast<std::uint64_t>(rows),
                                                   static_cast<std::uint64_t>(cols), ld));
-  return matrix_layout_handle(l);
+  matrix_layout_handle owner(l);
+  if (batch > 1) {
+    const auto count = static_cast<std::int32_t>(batch);
+    const std::int64_t stride = rows * cols;  // elements
+    OB_CUBLAS_CHECK(ctx, cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                          &count, sizeof count));
+    OB_CUBLAS_CHECK(ctx,
+                    cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                     &stride, sizeof stride));
+  }
+  return owner;
 }
 
 // The heuristic's constraints: the workspace every stream has, and the operands' alignment.
@@ -108,19 +140,12 @@ const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const erro
   if (g.sm_target > 0)
     set_desc(desc, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, static_cast<std::int32_t>(g.sm_target),
              "set CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET", ctx);
-  if (g.type == dtype::fp8) {
-    const void* s = scale_.get();
-    set_desc(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, s, "set A_SCALE_POINTER", ctx);
-    set_desc(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, s, "set B_SCALE_POINTER", ctx);
-    // TE's forward FP8 GEMMs use fast accumulation; so does this stand-in.
-    set_desc(desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, static_cast<std::int8_t>(1), "set FAST_ACCUM",
-             ctx);
-  }
-  const cudaDataType_t in = cuda_type(operand_elem(g.type));
+  set_scaling(desc, g, ctx);
+  const cudaDataType_t in = operand_type(g.type);
   const cudaDataType_t out = cuda_type(output_elem(g.type));
-  p->a = make_layout(in, g.k, g.n, g.k, ctx);
-  p->b = make_layout(in, g.k, g.m, g.k, ctx);
-  p->c = make_layout(out, g.n, g.m, g.n, ctx);
+  p->a = make_layout(in, g.k, g.n, g.k, g.batch, ctx);
+  p->b = make_layout(in, g.k, g.m, g.k, g.batch, ctx);
+  p->c = make_layout(out, g.n, g.m, g.n, g.batch, ctx);
 
   const matmul_pref_handle pref_owner = make_preference(g, ctx);
   cublasLtMatmulPreference_t pref = pref_owner.get();
@@ -146,16 +171,56 @@ const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const erro
 
 void cublaslt_gemm::prepare(const gemm_key& g, const error_context& ctx) { (void)plan_for(g, ctx); }
 
-void cublaslt_gemm::run(const gemm_key& key, const void* x, const void* w, void* d, void* workspace,
+// fp8: per-tensor scales of 1.0 and fast accumulation, as TE's forward GEMMs. mxfp8 and nvfp4:
+// cuBLASLt's block scale modes on A (W) and B (X); their scale pointers come with each run.
+void cublaslt_gemm::set_scaling(cublasLtMatmulDesc_t desc, const gemm_key& g,
+                                const error_context& ctx) const {
+  if (g.type == dtype::fp8) {
+    const void* s = scale_.get();
+    set_desc(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, s, "set A_SCALE_POINTER", ctx);
+    set_desc(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, s, "set B_SCALE_POINTER", ctx);
+    set_desc(desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, static_cast<std::int8_t>(1), "set FAST_ACCUM",
+             ctx);
+    return;
+  }
+  if (scale_block(g.type) == 0) return;
+  if (!cublaslt_block_scaling())
+    throw config_error(ctx.prefix() + "GEMM " + to_string(g) +
+                       " needs cuBLASLt's block scaling (cuBLAS >= 12.8 in the headers and the "
+                       "library loaded)");
+#if CUBLAS_VERSION >= 120800
+  const auto mode =
+      static_cast<std::int32_t>(g.type == dtype::mxfp8 ? CUBLASLT_MATMUL_MATRIX_SCALE_VEC32_UE8M0
+                                                       : CUBLASLT_MATMUL_MATRIX_SCALE_VEC16_UE4M3);
+  set_desc(desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, mode, "set A_SCALE_MODE", ctx);
+  set_desc(desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, mode, "set B_SCALE_MODE", ctx);
+  // Non-null while the heuristic is asked, as a launch will have; each run sets its own.
+  const void* placeholder = scale_.get();
+  set_desc(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, placeholder, "set A_SCALE_POINTER", ctx);
+  set_desc(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, placeholder, "set B_SCALE_POINTER", ctx);
+#endif
+}
+
+void cublaslt_gemm::run(const gemm_key& key, const gemm_operands& ops, void* workspace,
                         cudaStream_t stream, const error_context& ctx) {
   gemm_key g = key;
-  g.alignment = std::min(g.alignment, pointer_alignment(x, w, d));
+  g.alignment = std::min(g.alignment, pointer_alignment(ops.x, ops.w, ops.d));
   const plan& p = plan_for(g, ctx);
+  if (scale_block(g.type) > 0) {
+    if (!ops.x_scale || !ops.w_scale)
+      throw runtime_failure(ctx.prefix() + "GEMM " + to_string(g) +
+                            " has no block scales (internal error)");
+    // Set per run: the plan is shared by every GEMM of this shape, each with its own scales.
+    set_desc(p.desc.get(), CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, ops.w_scale, "set A_SCALE_POINTER",
+             ctx);
+    set_desc(p.desc.get(), CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, ops.x_scale, "set B_SCALE_POINTER",
+             ctx);
+  }
   const float alpha = 1.0f, beta = 0.0f;
-  check_cublas(
-      cublasLtMatmul(handle_.get(), p.desc.get(), &alpha, w, p.a.get(), x, p.b.get(), &beta, d,
-                     p.c.get(), d, p.c.get(), &p.algo, workspace, workspace_bytes, stream),
-      "cublasLtMatmul(" + to_string(g) + ")", ctx);
+  check_cublas(cublasLtMatmul(handle_.get(), p.desc.get(), &alpha, ops.w, p.a.get(), ops.x,
+                              p.b.get(), &beta, ops.d, p.c.get(), ops.d, p.c.get(), &p.algo,
+                              workspace, workspace_bytes, stream),
+               "cublasLtMatmul(" + to_string(g) + ")", ctx);
 }
 
 }  // namespace ob::cuda

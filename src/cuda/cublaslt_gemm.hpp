@@ -14,7 +14,23 @@
 
 namespace ob::cuda {
 
-// Element type of the operands (also any buffer's elements) and of a GEMM's output.
+// A GEMM's device pointers. x: m*k operands, w: n*k operands, d: m*n outputs, each times the
+// key's batch (members one after the other); x_scale and w_scale: the block scales of mxfp8 and
+// nvfp4 operands (gemm_key.hpp's scale_bytes per member), null for other types.
+struct gemm_operands {
+  const void* x = nullptr;
+  const void* w = nullptr;
+  void* d = nullptr;
+  const void* x_scale = nullptr;
+  const void* w_scale = nullptr;
+};
+
+// Whether this build's cuBLASLt headers and the loaded library both have the block scale modes
+// (VEC32_UE8M0 for mxfp8, VEC16_UE4M3 for nvfp4: cuBLAS 12.8 on).
+bool cublaslt_block_scaling();
+
+// Element type of the operands (also any buffer's elements: what fills them; nvfp4 is filled as
+// bytes) and of a GEMM's output.
 kernels::elem_type operand_elem(dtype t);
 kernels::elem_type output_elem(dtype t);
 
@@ -28,10 +44,10 @@ class cublaslt_gemm {
   cublaslt_gemm(const cublaslt_gemm&) = delete;
   cublaslt_gemm& operator=(const cublaslt_gemm&) = delete;
 
-  // Enqueues one GEMM on `stream`. x: m*k operands, w: n*k operands, d: m*n outputs; workspace
-  // must hold workspace_bytes and must not be used by a concurrently running GEMM.
-  void run(const gemm_key& g, const void* x, const void* w, void* d, void* workspace,
-           cudaStream_t stream, const error_context& ctx);
+  // Enqueues one GEMM (a grouped one: one strided-batched matmul) on `stream`; workspace must
+  // hold workspace_bytes and must not be used by a concurrently running GEMM.
+  void run(const gemm_key& g, const gemm_operands& ops, void* workspace, cudaStream_t stream,
+           const error_context& ctx);
 
   // Resolves (and caches) the plan without running: lets setup fail before timing starts.
   void prepare(const gemm_key& g, const error_context& ctx);
@@ -40,6 +56,7 @@ class cublaslt_gemm {
  private:
   struct plan;
   const plan& plan_for(const gemm_key& g, const error_context& ctx);
+  void set_scaling(cublasLtMatmulDesc_t desc, const gemm_key& g, const error_context& ctx) const;
 
   cublaslt_handle handle_;
   device_buffer scale_;  // one float 1.0: the FP8 A/B scale pointers

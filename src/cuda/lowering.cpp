@@ -14,8 +14,9 @@ namespace ob::cuda {
 
 gemm_tolerance chunked_gemm_tolerance(std::int64_t k, dtype t) {
   const float typical = std::sqrt(static_cast<float>(std::max<std::int64_t>(k, 1))) / 3.0f;
-  // FP8 with fast accumulation differs more between algorithms than bf16/fp16 do.
-  const float ulps = t == dtype::fp8 ? 4.0f : 2.0f;
+  // FP8 with fast accumulation, and the block-scaled types, differ more between algorithms than
+  // bf16/fp16 do.
+  const float ulps = is_low_precision(t) ? 4.0f : 2.0f;
   const float ulp = t == dtype::fp16 ? 1.0f / 1024 : 1.0f / 128;
   return {ulps * ulp, ulps * ulp * typical};
 }
@@ -104,7 +105,7 @@ std::vector<bool> waited_ops(const schedule& s) {
 struct group_buffers {
   gemm_group group;
   bool needs_ref = false;
-  buffer_ref x, w, d, ref;
+  buffer_ref x, w, d, ref, x_scale, w_scale;
 };
 
 class lowerer {
@@ -131,8 +132,8 @@ class lowerer {
   }
 
   buffer_ref buffer(const std::string& key, std::size_t bytes, buffer_init init, dtype type,
-                    int pattern_rank = 0) {
-    buffer_request r{key, bytes, init, type, 0, pattern_rank, false, {}};
+                    int pattern_rank = 0, std::uint8_t fill_byte = 0) {
+    buffer_request r{key, bytes, init, type, 0, pattern_rank, fill_byte, false, {}};
     if (init == buffer_init::random) r.seed = seed_of(key, t_.global_rank);
     auto [it, fresh] = buffer_index_.try_emplace(key, static_cast<int>(out_.buffers.size()));
     if (fresh) {
@@ -185,46 +186,101 @@ class lowerer {
     it->second.needs_ref = it->second.needs_ref || (m_.verify && g.chunks > 1);
   }
 
+  // mxfp8 and nvfp4 run through cuBLASLt's block scaling, which only compute capability 10.x
+  // (B200, GB200, B300, GB300) has, and only cuBLASLt 12.8 on (docs/MOE.md §8).
+  void check_block_scaled(const gemm_group& g) const {
+    if (scale_block(g.type) == 0) return;
+    const std::string what = prefix() + "GEMM '" + g.key + "' in " + std::string(to_string(g.type));
+    const std::string device = (t_.device_name.empty() ? std::string("this GPU") : t_.device_name) +
+                               " (compute capability " + std::to_string(t_.cc_major) + "." +
+                               std::to_string(t_.cc_minor) + ")";
+    if (t_.cc_major != 10)
+      throw config_error(what + " needs a compute capability 10.x GPU (B200, GB200, B300, " +
+                         "GB300); this is " + device +
+                         ": use --dtype fp8 or bf16, or --backend sim");
+    if (!t_.block_scaled_gemms)
+      throw config_error(what +
+                         " needs cuBLASLt's block scaling (CUBLASLT_MATMUL_DESC_A_SCALE_MODE" +
+                         ", cuBLAS >= 12.8) in the headers built against and the library loaded; " +
+                         device + " has the GPU but not the library");
+    if (g.k % 32 != 0)
+      throw config_error(what + ": K = " + std::to_string(g.k) +
+                         " must be a multiple of 32 for block-scaled operands");
+  }
+
+  // Each member's operands and output follow the previous member's (gemm_key::batch).
+  std::size_t bytes_x(const gemm_group& g) const {
+    return operand_bytes(g.type, g.total_m * g.k) * static_cast<std::size_t>(g.members);
+  }
+  std::size_t bytes_w(const gemm_group& g) const {
+    return operand_bytes(g.type, g.n * g.k) * static_cast<std::size_t>(g.members);
+  }
+  // Scales of X for every chunk: 128 rows more than the total, so a chunk that starts inside a
+  // 128-row tile still finds its padded tiles (lower_gemm rounds its start down to one).
+  std::size_t bytes_x_scale(const gemm_group& g) const {
+    const std::int64_t rows = g.total_m + (g.chunks > 1 ? 128 : 0);
+    return scale_bytes(g.type, rows, g.k) * static_cast<std::size_t>(g.members);
+  }
+
   void request_group_buffers(group_buffers& b) {
     const gemm_group& g = b.group;
-    // Block-scaled GEMMs need cuBLASLt's scale-tensor layouts, which this backend does not set up.
-    if (g.type == dtype::mxfp8 || g.type == dtype::nvfp4)
-      throw config_error(prefix() + "GEMM '" + g.key + "': " + std::string(to_string(g.type)) +
-                         " GEMMs are simulated only; the cuda backend runs bf16, fp16 and fp8");
-    const auto in = static_cast<std::size_t>(dtype_bytes(g.type));
-    const auto out_bytes =
-        static_cast<std::size_t>(g.total_m * g.n) * output_bytes_per_elem(g.type);
+    check_block_scaled(g);
+    const auto out_bytes = static_cast<std::size_t>(g.total_m * g.n) *
+                           output_bytes_per_elem(g.type) * static_cast<std::size_t>(g.members);
     const dtype out_type = gemm_output_type(g.type);
     const std::string& key = g.buffer_key;
-    b.x = buffer(key + "|x", static_cast<std::size_t>(g.total_m * g.k) * in, buffer_init::random,
-                 g.type);
-    b.w = buffer(key + "|w", static_cast<std::size_t>(g.n * g.k) * in, buffer_init::random, g.type);
+    b.x = buffer(key + "|x", bytes_x(g), buffer_init::random, g.type);
+    b.w = buffer(key + "|w", bytes_w(g), buffer_init::random, g.type);
     b.d = buffer(key + "|d", out_bytes, buffer_init::none, out_type);
+    if (scale_block(g.type) > 0) {
+      b.x_scale = scale_buffer(key + "|x_scale", bytes_x_scale(g), g.type);
+      b.w_scale =
+          scale_buffer(key + "|w_scale",
+                       scale_bytes(g.type, g.n, g.k) * static_cast<std::size_t>(g.members), g.type);
+    }
     b.needs_ref = b.needs_ref && first_of_buffers(g);
     if (!b.needs_ref) return;
     b.ref = buffer(key + "|ref", out_bytes, buffer_init::none, out_type);
-    out_.references.push_back({key, gemm_key{g.total_m, g.n, g.k, g.type, 0}, b.x, b.w, b.ref});
+    gemm_key ref{g.total_m, g.n, g.k, g.type, 0};
+    ref.batch = g.members;
+    out_.references.push_back({key, ref, b.x, b.w, b.ref, b.x_scale, b.w_scale});
+  }
+
+  // Every scale 1.0: the GEMM reads the scales' bytes as a trained model's would; their values
+  // do not change its time.
+  buffer_ref scale_buffer(const std::string& key, std::size_t bytes, dtype t) {
+    return buffer(key, bytes, buffer_init::constant, t, 0,
+                  t == dtype::mxfp8 ? ue8m0_one : ue4m3_one);
   }
 
   void lower_gemm(const op& o, const gemm_params& g, int v, lowered_action& a,
                   lowered_variant& lv) {
-    if (g.group > 1)
-      throw config_error("cuda backend: op " + o.name +
-                         " is a grouped GEMM (MoE experts), which the CUDA lowering does not run "
-                         "yet (docs/MOE.md §5); use --backend sim");
     const auto& layout = layouts_[static_cast<std::size_t>(v)];
     const gemm_slice& sl = layout.slices.at(o.id);
     const gemm_group& grp = layout.groups[static_cast<std::size_t>(sl.group)];
     const group_buffers& b = groups_.at(grp.key);
     const int target = sm_target_for(g.sm_margin, t_.sm_count);
     const auto row = static_cast<std::size_t>(sl.row_offset);
-    const std::size_t x_off = row * static_cast<std::size_t>(g.k) * dtype_bytes(g.type);
+    const std::size_t x_off = operand_bytes(g.type, sl.row_offset * g.k);
     const std::size_t d_off = row * static_cast<std::size_t>(g.n) * output_bytes_per_elem(g.type);
+    // A grouped GEMM's later members start one member further on: their alignment counts too.
+    const std::size_t later = grp.members > 1 ? 1 : 0;
+    const std::size_t x_step = later * operand_bytes(g.type, grp.total_m * g.k);
+    const std::size_t w_step = later * operand_bytes(g.type, g.n * g.k);
+    const std::size_t d_step =
+        later * static_cast<std::size_t>(grp.total_m * g.n) * output_bytes_per_elem(g.type);
     a.kind = action_kind::gemm;
-    a.gemm = {g.m, g.n, g.k, g.type, target, offset_alignment(x_off, 0, d_off)};
+    a.gemm = {g.m,    g.n,    g.k,
+              g.type, target, offset_alignment(x_off | x_step, w_step, d_off | d_step)};
+    a.gemm.batch = grp.members;
     a.x = {b.x.buffer, x_off};
     a.w = b.w;
     a.dst = {b.d.buffer, d_off};
+    if (b.x_scale) {
+      // The chunk's scales start at the 128-row tile holding its first row.
+      a.x_scale = {b.x_scale.buffer, scale_bytes(g.type, sl.row_offset / 128 * 128, g.k)};
+      a.w_scale = b.w_scale;
+    }
     a.what = "gemm " + to_string(a.gemm);
     if (grp.chunks > 1 && b.needs_ref && checked_groups_.insert(grp.buffer_key).second)
       lv.verifies.push_back(close_check(o, grp, b));
@@ -313,6 +369,11 @@ class lowerer {
     const auto& cp = o.as<collective_params>();
     check_collective_nccl(cp, nullptr, prefix() + "collective '" + o.name + "'");
     const collective_traits& traits = traits_of(cp.op);
+    // NCCL moves block-scaled data as bytes (ncclUint8); it cannot add them.
+    if (scale_block(cp.type) > 0 && traits.redop != "none")
+      throw config_error(prefix() + "collective '" + o.name +
+                         "': " + std::string(to_string(cp.op)) + " cannot reduce " +
+                         std::string(to_string(cp.type)) + " data; reductions run in bf16 or fp32");
     join_group(o, a);
     const collective_counts c = traits.counts(cp.bytes, a.member.group_size, cp.type);
     a.kind = action_kind::nccl_collective;

@@ -30,23 +30,30 @@ struct lowering_target {
   // A training step's layout: groups follow the rank's coordinates (cuda/step_groups.hpp)
   // instead of the single-layer rule (comm_membership).
   std::optional<rank_grid> grid;
+  // The device, for the block-scaled GEMMs (mxfp8, nvfp4) only a compute capability 10.x GPU
+  // runs, and whether cuBLASLt (headers built against and library loaded) has their scale modes.
+  std::string device_name;
+  int cc_major = 0, cc_minor = 0;
+  bool block_scaled_gemms = false;
 };
 
 // How a buffer starts. Every buffer that starts with data is zeroed first, so bytes past the last
 // whole element are defined too.
 enum class buffer_init {
-  none,     // written by the ops before anything reads it (outputs, receive buffers)
-  random,   // non-zero values in [-1, 1] of `type` from `seed` (GEMM operands, copy sources)
-  pattern,  // pattern_value(pattern_rank, i) in `type` (collective and p2p send buffers)
+  none,      // written by the ops before anything reads it (outputs, receive buffers)
+  random,    // non-zero values in [-1, 1] of `type` from `seed` (GEMM operands, copy sources)
+  pattern,   // pattern_value(pattern_rank, i) in `type` (collective and p2p send buffers)
+  constant,  // every byte `fill_byte` (block scales: 1.0 in their format)
 };
 
 struct buffer_request {
   std::string key;  // stable across the variants of a case: "proj_fprop|n=..|x", "ag#0|send"
   std::size_t bytes = 0;
   buffer_init init = buffer_init::none;
-  dtype type = dtype::bf16;  // element type of random or pattern contents
-  std::uint64_t seed = 0;    // random
-  int pattern_rank = 0;      // pattern: the rank position whose data it holds
+  dtype type = dtype::bf16;    // element type of random or pattern contents
+  std::uint64_t seed = 0;      // random
+  int pattern_rank = 0;        // pattern: the rank position whose data it holds
+  std::uint8_t fill_byte = 0;  // constant
   // In a symmetric window of the communicator `window` (NCCL 2.27): allocated with ncclMemAlloc
   // and registered with ncclCommWindowRegister once the communicators exist.
   bool symmetric = false;
@@ -73,9 +80,11 @@ struct lowered_action {
   std::vector<int> waits;
   bool signals = false;  // a later op waits on it: it records a completion event
   bool is_comm = false;
-  // gemm: dst = x · w^T, x and dst at this chunk's first row (the whole group shares w).
+  // gemm: dst = x · w^T, x and dst at this chunk's first row (the whole group shares w); a
+  // grouped GEMM's members follow each other in x, w and dst (gemm_key::batch). Block-scaled
+  // types: the scales of x and w (cuBLASLt's B and A scale pointers).
   gemm_key gemm;
-  buffer_ref x, w;
+  buffer_ref x, w, x_scale, w_scale;
   // communication, copies, layernorm: src -> dst; gemm: dst only.
   buffer_ref src, dst;
   comm_key comm;            // nccl_*: the communicator
@@ -125,7 +134,7 @@ struct verify_job {
 struct reference_gemm {
   std::string key;
   gemm_key gemm;
-  buffer_ref x, w, d;
+  buffer_ref x, w, d, x_scale, w_scale;
 };
 
 // The IR streams of a variant, created once per distinct signature and shared by variants.
@@ -166,6 +175,9 @@ case_lowering lower_case(const variant_schedules& variants, const measure_option
 // case, with the communicators of every stage (all ranks create them all, in one order).
 case_lowering lower_stage(const program_variants& program, const measure_options& m,
                           const cuda_backend_options& backend, const lowering_target& target);
+
+// UE8M0 and UE4M3 bytes of 1.0: the block scales every block-scaled operand starts with.
+inline constexpr std::uint8_t ue8m0_one = 0x7F, ue4m3_one = 0x38;
 
 // Device memory the lowered buffers take (each at least 16 bytes, as they are allocated).
 std::size_t lowered_bytes(const case_lowering& low);

@@ -85,6 +85,10 @@ lowering_target rank_engine::target() const {
   t.sm_count = facts_.sm_count;
   t.priority_least = facts_.priority_least;
   t.priority_greatest = facts_.priority_greatest;
+  t.device_name = facts_.name;
+  t.cc_major = facts_.cc_major;
+  t.cc_minor = facts_.cc_minor;
+  t.block_scaled_gemms = cublaslt_block_scaling();
   return t;
 }
 

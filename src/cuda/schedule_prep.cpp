@@ -188,9 +188,11 @@ gemm_layout plan_gemm_groups(const schedule& s,
   for (const op& o : s.ops) {
     const gemm_params* g = gemm_of(o);
     if (!g) continue;
-    std::string stem = (o.slot.empty() ? "op:" + keys[o.id] : "slot:" + o.slot) +
+    const bool by_op = o.slot.empty() || g->group > 1;
+    std::string stem = (by_op ? "op:" + keys[o.id] : "slot:" + o.slot) +
                        "|n=" + std::to_string(g->n) + "|k=" + std::to_string(g->k) + "|" +
                        std::string(to_string(g->type));
+    if (g->group > 1) stem += "|g=" + std::to_string(g->group);
     // Chunks of one logical GEMM sit in one pass; the same slot in another pass is another GEMM.
     const std::size_t pass = pass_prefix_length(o.name);
     std::string key = pass == 0 ? stem : stem + "|pass=" + o.name.substr(0, pass);
@@ -202,6 +204,7 @@ gemm_layout plan_gemm_groups(const schedule& s,
       grp.n = g->n;
       grp.k = g->k;
       grp.type = g->type;
+      grp.members = std::max(g->group, 1);
       layout.groups.push_back(std::move(grp));
     }
     gemm_group& grp = layout.groups[it->second];

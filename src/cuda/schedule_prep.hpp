@@ -88,7 +88,8 @@ std::size_t pass_prefix_length(const std::string& name);
 
 // GEMMs of one slot with the same (n, k, dtype) are chunks of one logical GEMM split along M
 // (pipeline, ring_exchange): they share one weight and one output, each chunk at its row offset,
-// so the chunked output can be checked against the unchunked GEMM.
+// so the chunked output can be checked against the unchunked GEMM. A grouped GEMM (group > 1)
+// is a group of its own, one chunk.
 struct gemm_group {
   std::string key;  // "slot:proj_fprop|n=..|k=..|bf16" or "op:<buffer key>|..."
   // The key of its buffers: `key` without the pass (a step's passes of one slot share them).
@@ -97,6 +98,10 @@ struct gemm_group {
   std::int64_t n = 0, k = 0;
   dtype type = dtype::bf16;
   int chunks = 0;
+  // A grouped GEMM's members (gemm_params::group): X, W and D hold one block per member. Such a
+  // GEMM is keyed by its op, never by its slot: the MoE planner gives every expert GEMM of a
+  // layer one slot, and they are not chunks of one GEMM.
+  int members = 1;
 };
 struct gemm_slice {
   int group = -1;               // index into gemm_layout::groups

@@ -151,7 +151,7 @@ int rank_grid::stride(comm_group g) const {
     case comm_group::pp:
       return tp * cp * dp;
     case comm_group::ep:  // the expert grid's own order (expert_grid, ep_span)
-      break;
+      return etp;
   }
   return 1;
 }
@@ -167,7 +167,7 @@ int rank_grid::size(comm_group g) const {
     case comm_group::pp:
       return pp;
     case comm_group::ep:
-      break;
+      return ep;
   }
   return 1;
 }

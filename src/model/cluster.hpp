@@ -52,9 +52,13 @@ void set_nvlink_domain(cluster_spec& c, int domain, const std::string& field);
 // latencies.
 cluster_spec default_cluster(const gpu_spec& gpu, int gpus_per_node = 8, double nic_gbps = 0);
 
-// The parallel layout's sizes, in Megatron's rank order (tp fastest, then cp, dp, pp).
+// The parallel layout's sizes, in Megatron's rank order (tp fastest, then cp, dp, pp). A MoE
+// layout adds its expert layers' order (expert_grid below, Megatron-Core's "tp-ep-dp-pp" with ETP
+// as its tp): the EP group's members are `etp` ranks apart and `ep` many, so a rank's EP
+// coordinate is rank / etp mod ep; the pipeline stays the slowest coordinate of both orders.
 struct rank_grid {
   int tp = 1, cp = 1, dp = 1, pp = 1;
+  int etp = 1, ep = 1;
   int world() const { return tp * cp * dp * pp; }
   // Distance in global ranks between neighbours of a group.
   int stride(comm_group g) const;

@@ -218,7 +218,7 @@ step_plan plan_step(const step_inputs& in) {
   }
   step_plan out;
   out.prog.name = "step/" + in.model.name;
-  out.prog.grid = {in.cfg.tp, in.cfg.cp, in.cfg.dp, in.cfg.pp};
+  out.prog.grid = {in.cfg.tp, in.cfg.cp, in.cfg.dp, in.cfg.pp, in.cfg.etp, in.cfg.ep};
   link_stages(out, stages);
   for (const auto& st : stages) out.prog.stages.push_back(st->take());
   out.params_per_rank_stage0 = stages.front()->params();

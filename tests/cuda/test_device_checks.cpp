@@ -1,6 +1,6 @@
 // Host-side tests of what the first GPU run checks about itself (README "On a GPU"): the
-// SM-margin verdict on the kernel grid CUPTI reports, and the NCCL refusal that
-// scripts/device_validate.sh expects on libraries older than 2.30.
+// SM-margin verdict on the kernel grid CUPTI reports, and the refusals that
+// scripts/device_validate.sh expects: NCCL older than 2.30, and mxfp8 on a GPU before Blackwell.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -10,7 +10,9 @@
 #include <sstream>
 #include <string>
 
+#include "base/error.hpp"
 #include "cuda/kernel_grid_probe.hpp"
+#include "cuda/lowering.hpp"
 #include "cuda/nccl_comms.hpp"
 
 namespace ob::cuda {
@@ -43,8 +45,8 @@ TEST(sm_target_check, nothing_recorded_is_never_respected) {
   EXPECT_EQ(c.verdict, "no kernel recorded");
 }
 
-// The pattern device_validate.sh greps for, read from the script itself.
-std::string script_pattern() {
+// The pattern device_validate.sh greps for in `variable`, read from the script itself.
+std::string script_pattern(const std::string& variable) {
   const char* configs = std::getenv("OVERLAP_BENCH_CONFIGS");
   if (!configs) return {};
   const auto script =
@@ -54,18 +56,41 @@ std::string script_pattern() {
   ss << in.rdbuf();
   std::smatch m;
   const std::string text = ss.str();
-  if (!std::regex_search(text, m, std::regex("nccl2_expected='([^']*)'"))) return {};
+  if (!std::regex_search(text, m, std::regex(variable + "='([^']*)'"))) return {};
   return m[1];
 }
 
 TEST(multi_rank_gpu_refusal, matches_the_device_scripts_expected_failure) {
-  const std::string pattern = script_pattern();
+  const std::string pattern = script_pattern("nccl2_expected");
   ASSERT_FALSE(pattern.empty()) << "nccl2_expected not found in scripts/device_validate.sh";
   const std::string message = multi_rank_gpu_refusal(2, 1, 22809);
   // grep -E semantics: POSIX extended regular expressions.
   EXPECT_TRUE(std::regex_search(message, std::regex(pattern, std::regex::extended)))
       << "pattern '" << pattern << "' does not match: " << message;
   EXPECT_NE(message.find("2.28.9"), std::string::npos) << message;
+}
+
+// The pair_mxfp8 step runs on whatever GPU the lease has: before Blackwell its refusal is an
+// expected failure, which only holds while the message matches the script's pattern.
+TEST(block_scaled_refusal, matches_the_device_scripts_expected_failure) {
+  const std::string pattern = script_pattern("mxfp8_expected");
+  ASSERT_FALSE(pattern.empty()) << "mxfp8_expected not found in scripts/device_validate.sh";
+  schedule s;
+  const int c = s.add_stream("compute", stream_role::compute, 0);
+  s.add_op("gemm", c, gemm_params{8192, 8192, 8192, dtype::mxfp8, 0});
+  lowering_target t;
+  t.device_name = "NVIDIA H100 80GB HBM3";
+  t.cc_major = 9;
+  t.block_scaled_gemms = true;
+  cuda_backend_options b;
+  b.backend = "loopback";
+  try {
+    (void)lower_case(make_variant_schedules(s), measure_options{}, b, t);
+    FAIL() << "mxfp8 lowered on compute capability 9.0";
+  } catch (const config_error& e) {
+    EXPECT_TRUE(std::regex_search(std::string(e.what()), std::regex(pattern, std::regex::extended)))
+        << "pattern '" << pattern << "' does not match: " << e.what();
+  }
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "base/error.hpp"
 #include "cuda/lowering.hpp"
 #include "cuda/step_groups.hpp"
+#include "lowering_test_util.hpp"
 #include "run/step_run.hpp"
 
 namespace ob {
@@ -62,17 +63,8 @@ case_lowering lower(const program_variants& pv, int rank) {
                      rank_of(rank, pv[overlapped].grid));
 }
 
-const std::string& stream_of(const case_lowering& low, const lowered_action& a) {
-  const lowered_variant& lv = low.variants[overlapped];
-  return low.stream_sets.at(static_cast<std::size_t>(lv.stream_set)).names.at(a.stream);
-}
-
-std::vector<const lowered_action*> actions_with(const case_lowering& low, const std::string& part) {
-  std::vector<const lowered_action*> out;
-  for (const lowered_action& a : low.variants[overlapped].actions)
-    if (a.name.find(part) != std::string::npos) out.push_back(&a);
-  return out;
-}
+using test::actions_with;
+using test::stream_of;
 
 TEST(step_groups, coordinates_follow_megatrons_order) {
   const rank_grid g{2, 2, 2, 2};  // tp, cp, dp, pp: 16 ranks
