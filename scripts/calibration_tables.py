@@ -1,10 +1,20 @@
 #!/usr/bin/env python3
-"""Prints docs/CALIBRATION.md §2's tables from configs/gpus/*.json, so the page cannot drift from
-the files: every constant, its value, what it controls in the model (docs/ARCHITECTURE.md §5.1)
-and its source. Usage: scripts/calibration_tables.py > /tmp/tables.md"""
+"""Prints docs/CALIBRATION.md's tables, so the page cannot drift from the files or the model.
+
+Without --accuracy: §2's tables from configs/gpus/*.json, every constant, its value, what it
+controls in the model (docs/ARCHITECTURE.md §5.1) and its source.
+With --accuracy: §3.7's accuracy table, per family the mean and worst error of the given points,
+from running the simulator (`calibrate --check` on configs/calibration/<folder>, and the step
+rows of configs/calibration/published_steps.json).
+
+Usage: scripts/calibration_tables.py > /tmp/tables.md
+       scripts/calibration_tables.py --accuracy [--bin build/overlap-bench] > /tmp/accuracy.md"""
 import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WHAT = {
@@ -77,6 +87,93 @@ def table(name):
     return "\n".join(out) + "\n"
 
 
+# The collective and GEMM families: (family, [(gpu file, folder of configs/calibration)], which
+# rows of each folder's check belong to it).
+CHECK_FAMILIES = [
+    ("GEMM, H100", [("h100_sxm", "h100_sxm")], "TFLOP/s"),
+    ("collective, one node (H100 NVLS sweep, H200)", [("h100_sxm", "h100_sxm"), ("h200", "h200")],
+     "busbw"),
+    ("collective, across nodes (4 × 8 H100, NDR)", [("h100_sxm", "multinode")], "busbw"),
+    ("collective, NVLink 5 (B300, B200, GB200)",
+     [("b300", "b300"), ("b200", "b200"), ("gb200", "gb200")], "busbw"),
+]
+ROW = re.compile(r"^(?P<what>.+?)\s+(?P<meas>[\d.]+)\s+(?P<model>[\d.]+)\s+(?P<err>[+-][\d.]+)%\s+"
+                 r"(?P<unit>TFLOP/s|GB/s busbw)")
+
+
+def run(binary, args):
+    p = subprocess.run([binary] + args, cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(args)}: exit {p.returncode}\n{p.stderr}")
+    return p.stdout
+
+
+def check_points(binary, gpu, folder, unit):
+    out = run(binary, ["calibrate", "--check", "--gpu", gpu,
+                       os.path.join("configs", "calibration", folder)])
+    for line in out.splitlines():
+        m = ROW.match(line)
+        if m and unit in m["unit"]:
+            yield f"{m['what'].strip()} ({gpu})", float(m["err"])
+
+
+def step_cases(doc):
+    """Every step case of a result document, wherever the document keeps them."""
+    if isinstance(doc, dict):
+        if "config" in doc and "step_ms" in doc:
+            yield doc
+        for v in doc.values():
+            yield from step_cases(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from step_cases(v)
+
+
+def step_point(binary, row):
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "step.json")
+        run(binary, row["args"] + ["--backend", "sim", "--json", out])
+        with open(out) as f:
+            doc = json.load(f)
+    for case in step_cases(doc):
+        if all(case["config"].get(k) == v for k, v in row["match"].items()):
+            if row["unit"] == "ms":
+                model = case["step_ms"]["median"]
+            else:
+                model = case["tokens_per_s_per_gpu"]
+            return 100 * (model / row["published"] - 1)
+    sys.exit(f"{row['point']}: no case matches {row['match']}")
+
+
+def accuracy(binary):
+    families = {}
+    for family, inputs, unit in CHECK_FAMILIES:
+        cmd = "; ".join(f"`calibrate --check --gpu {g} configs/calibration/{f}`" for g, f in inputs)
+        pts = [p for g, f in inputs for p in check_points(binary, g, f, unit)]
+        families[family] = (pts, cmd)
+    with open(os.path.join(ROOT, "configs", "calibration", "published_steps.json")) as f:
+        for row in json.load(f)["rows"]:
+            pts, _ = families.setdefault(row["family"], ([], "the rows of "
+                                         "`configs/calibration/published_steps.json`"))
+            pts.append((f"{row['point']}, {row['unit']}", step_point(binary, row)))
+    out = ["| family | points | mean | worst (point) | command |", "|---|---|---|---|---|"]
+    for family, (pts, cmd) in families.items():
+        mean = sum(abs(e) for _, e in pts) / len(pts)
+        what, worst = max(pts, key=lambda p: abs(p[1]))
+        out.append(f"| {family} | {len(pts)} | {mean:.1f} % | {worst:+.1f} % ({what}) | {cmd} |")
+    every = [p for pts, _ in families.values() for p in pts]
+    what, worst = max(every, key=lambda p: abs(p[1]))
+    mean = sum(abs(e) for _, e in every) / len(every)
+    out.append(f"| every given point | {len(every)} | {mean:.1f} % | {worst:+.1f} % ({what}) | "
+               "`scripts/calibration_tables.py --accuracy` |")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
-    names = sys.argv[1:] or ["h100_sxm", "h200", "b200", "a100_sxm", "b300", "gb200", "gb300"]
-    print("\n".join(table(n) for n in names))
+    args = sys.argv[1:]
+    if args and args[0] == "--accuracy":
+        binary = args[2] if len(args) > 2 and args[1] == "--bin" else "build/overlap-bench"
+        print(accuracy(os.path.abspath(os.path.join(ROOT, binary))), end="")
+    else:
+        names = args or ["h100_sxm", "h200", "b200", "a100_sxm", "b300", "gb200", "gb300"]
+        print("\n".join(table(n) for n in names))

@@ -85,6 +85,7 @@ class step_command final : public command {
       {"gbs", "global batch size"},
       {"seq", "sequence length"},
       {"dtype", "bf16 | fp16 | fp8 | mxfp8 | nvfp4"},
+      {"fp8_recipe", "delayed | current (TE's per-tensor fp8 scaling; docs/CALIBRATION.md §3.8)"},
       {"recompute", "none | selective | full"},
       {"sequence_parallel", "on | off"},
       {"tp_overlap", "on | off (TE userbuffers: the Bridge preset for the shape, or TE's)"},

@@ -22,6 +22,19 @@ struct enum_names<attention_backend> {
                                        enum_entry{attention_backend::unfused, "unfused"}};
 };
 
+// How fp8 GEMM inputs get their per-tensor scale (Transformer Engine's recipes, docs/CALIBRATION.md
+// §3.8). delayed: DelayedScaling, the scale from the amax history, so the cast is one read and
+// fuses into the op that produces the tensor (the LayerNorm writes fp8). current:
+// Float8CurrentScaling, the scale from the tensor's own amax: an amax pass, then the cast, two
+// reads of each quantized tensor (TE's "FP8 Delayed Scaling" guide compares the two).
+enum class fp8_scaling { delayed, current };
+template <>
+struct enum_names<fp8_scaling> {
+  static constexpr std::string_view noun = "fp8 recipe";
+  static constexpr std::array names = {enum_entry{fp8_scaling::delayed, "delayed"},
+                                       enum_entry{fp8_scaling::current, "current"}};
+};
+
 // Mixture of experts, in Megatron-Core's argument names (docs/MOE.md).
 struct moe_shape {
   std::int64_t experts = 0;            // num_moe_experts; 0: every MLP is dense
@@ -57,7 +70,8 @@ struct model_spec {
   std::int64_t layers = 0;
   std::int64_t vocab_size = 0;  // padded, as Megatron-LM pads it
   dtype type = dtype::bf16;
-  bool gated_mlp = false;  // SwiGLU: fc1 produces 2·ffn_hidden
+  fp8_scaling scaling = fp8_scaling::delayed;  // fp8 only; the step's fp8_recipe axis sets it
+  bool gated_mlp = false;                      // SwiGLU: fc1 produces 2·ffn_hidden
   bool causal = true;
   // GPT ties the input embedding to the output layer: their gradients are all-reduced between the
   // first and the last pipeline stage.

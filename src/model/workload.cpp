@@ -69,20 +69,25 @@ class layer_builder {
         in_bytes_(dtype_bytes(dt_)),
         TH_(static_cast<std::uint64_t>(T_) * static_cast<std::uint64_t>(h_)),
         local_T_(w.layout.sequence_parallel ? T_ / t_ : T_),
-        sp_(w.layout.sequence_parallel && t_ > 1) {}
+        sp_(w.layout.sequence_parallel && t_ > 1),
+        current_(dt_ == dtype::fp8 && w.model.scaling == fp8_scaling::current) {}
 
   void forward() {
-    elementwise("ln1_fwd", false, ln_bytes(), ln_flops(), true);
+    elementwise("ln1_fwd", false, ln_fwd_bytes(), ln_flops(), true);
+    quantize("qkv_fp8_in", false, local_th(), true);
     gemm("qkv_fprop", false, T_, h_, qkv_ / t_, comm_relation::ag_input, coll_op::all_gather,
          activation_ag());
     attention_forward();
+    quantize("proj_fp8_in", false, rows(a_), false);
     gemm("proj_fprop", false, T_, a_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
          output_comm());
     residual_forward("bda_attn_fwd");
-    elementwise("ln2_fwd", false, ln_bytes(), ln_flops(), true);
+    elementwise("ln2_fwd", false, ln_fwd_bytes(), ln_flops(), true);
+    quantize("fc1_fp8_in", false, local_th(), true);
     gemm("fc1_fprop", false, T_, h_, f1_ / t_, comm_relation::ag_input, coll_op::all_gather,
          activation_ag());
     elementwise("act_fwd", false, act_bytes(), 4.0 * static_cast<double>(T_) * f1_ / t_, false);
+    quantize("fc2_fp8_in", false, rows(f_), true);
     gemm("fc2_fprop", false, T_, f_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
          output_comm());
     residual_forward("bda_mlp_fwd");
@@ -91,10 +96,12 @@ class layer_builder {
   // The order Transformer Engine runs the backward: each module's dgrad, then its wgrad.
   void backward() {
     dropout_backward("bda_mlp_bwd");
+    quantize("fc2_fp8_dout", true, local_th(), false);
     gemm("fc2_dgrad", true, T_, h_, f_ / t_, comm_relation::ag_input, coll_op::all_gather,
          output_comm());
     gemm("fc2_wgrad", true, f_ / t_, T_, h_, comm_relation::external, coll_op::all_gather, {});
     elementwise("act_bwd", true, act_bytes() * 2, 6.0 * static_cast<double>(T_) * f1_ / t_, false);
+    quantize("fc1_fp8_dout", true, rows(f1_), true);
     gemm("fc1_dgrad", true, T_, f1_ / t_, h_, comm_relation::independent_ag, coll_op::all_gather,
          activation_ag());
     gemm("fc1_wgrad", true, h_, T_, f1_ / t_, comm_relation::independent_rs,
@@ -102,10 +109,12 @@ class layer_builder {
     elementwise("ln2_bwd", true, ln_bytes() * 2, 2 * ln_flops(), true);
     residual_backward("residual_mlp_bwd");
     dropout_backward("bda_attn_bwd");
+    quantize("proj_fp8_dout", true, local_th(), false);
     gemm("proj_dgrad", true, T_, h_, a_ / t_, comm_relation::ag_input, coll_op::all_gather,
          output_comm());
     gemm("proj_wgrad", true, a_ / t_, T_, h_, comm_relation::external, coll_op::all_gather, {});
     attention_backward();
+    quantize("qkv_fp8_dout", true, rows(qkv_), false);
     gemm("qkv_dgrad", true, T_, qkv_ / t_, h_, comm_relation::independent_ag, coll_op::all_gather,
          activation_ag());
     gemm("qkv_wgrad", true, h_, T_, qkv_ / t_, comm_relation::independent_rs,
@@ -131,6 +140,24 @@ class layer_builder {
       elementwise(slot, true, bytes(local_th() * 5), local_th(), false);
   }
   double local_th() const { return static_cast<double>(local_T_) * static_cast<double>(h_); }
+  // All T tokens by `width / t` columns: a column-parallel GEMM's output on this rank.
+  double rows(std::int64_t width) const {
+    return static_cast<double>(T_) * static_cast<double>(width / t_);
+  }
+
+  // fp8 with current scaling (model_spec.hpp): before a GEMM reads a tensor in fp8, its amax is
+  // found, then it is cast, each an HBM pass over the 16-bit tensor (TE's FP8 Current Scaling
+  // guide: two reads per quantization, one with delayed scaling). A LayerNorm or activation
+  // kernel finds the amax while it writes its 16-bit output (`fused_amax`; TE's normalization and
+  // activation extensions, FUSED_NORM_AMAX_FP8 / FUSED_ACTIVATION_AMAX_FP8); elsewhere a separate
+  // amax kernel reads the tensor first. Not modelled: weights (TE casts them once per step, its
+  // first micro-batch), the transposed fp8 copy Hopper's wgrad reads, and the 4-byte amax
+  // all-reduce over TP of a sequence-parallel input (docs/CALIBRATION.md §3.8).
+  void quantize(const std::string& tensor, bool bwd, double elems, bool fused_amax) {
+    if (!current_) return;
+    if (!fused_amax) elementwise(tensor + "_amax", bwd, bytes(2 * elems), elems, false);
+    elementwise(tensor + "_cast", bwd, bytes(3 * elems), 2 * elems, false);
+  }
 
   // The attention core between qkv and proj. Every slot's name starts with attn_fwd or attn_bwd:
   // context parallelism and selective recomputation find the core by that prefix.
@@ -181,6 +208,11 @@ class layer_builder {
 
   std::uint64_t ln_bytes() const {
     return static_cast<std::uint64_t>(local_T_) * h_ * (2 + in_bytes_);
+  }
+  // The forward LayerNorm writes its output in the GEMM's input type, or in 16 bits under current
+  // scaling, where the cast follows (quantize).
+  std::uint64_t ln_fwd_bytes() const {
+    return static_cast<std::uint64_t>(local_T_) * h_ * (current_ ? 4 : 2 + in_bytes_);
   }
   double ln_flops() const { return 8.0 * static_cast<double>(local_T_) * h_; }
   // Flash attention forward: about 4·T·seq·h/t FLOPs (two GEMM-like passes), half when causal;
@@ -236,7 +268,7 @@ class layer_builder {
   const dtype dt_;
   const std::uint64_t in_bytes_, TH_;
   const std::int64_t local_T_;
-  const bool sp_;
+  const bool sp_, current_;
 };
 
 }  // namespace

@@ -227,6 +227,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   rc.model.micro_batch = cfg.mbs;
   if (cfg.seq > 0) rc.model.seq_length = cfg.seq;
   if (cfg.type) rc.model.type = *cfg.type;
+  rc.model.scaling = cfg.scaling;
   check_step(sc, cfg, rc.model, gpu, rc.cluster);
   rc.model.layers = cfg.layers_used;
   resolve_tp(rc, gpu, bridge);
@@ -238,6 +239,8 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
       sc.te_launch_ordering, gpu, rc.cdmc,
       rc.tp_methods.empty() ? overlap_setting::none : overlap_setting::preset);
   rc.config = with_experts(with_fsdp(with_domain(case_config(rc), rc.cluster), rc.c.cfg), rc);
+  // TE's scaling recipe means something for fp8 only (per-tensor; mxfp8 scales per block).
+  if (rc.model.type == dtype::fp8) rc.config["fp8_recipe"] = to_string(rc.model.scaling);
   return rc;
 }
 

@@ -60,6 +60,10 @@ ordered_json dtype_axis(const std::string& v, const std::string& where, step_cas
   c.cfg.type = parse_enum<dtype>(v, where);
   return v;
 }
+ordered_json recipe_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.scaling = parse_enum<fp8_scaling>(v, where);
+  return v;
+}
 ordered_json recompute_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.recompute = parse_enum<recompute_mode>(v, where);
   return v;
@@ -108,6 +112,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"gbs", count_axis<&C::gbs, 1, (1 << 24)>},
     {"seq", count_axis<&C::seq, 1, (1 << 24)>},
     {"dtype", dtype_axis},
+    {"fp8_recipe", recipe_axis},
     {"recompute", recompute_axis},
     {"sequence_parallel", switch_axis<&C::sequence_parallel>},
     {"tp_overlap", switch_axis<&C::tp_overlap>},

@@ -63,6 +63,7 @@ struct step_config {
   int gbs = 0;                // 0: one micro-batch per data-parallel rank (mbs x dp)
   int seq = 0;                // 0: the model's seq_length
   std::optional<dtype> type;  // nullopt: the model's
+  fp8_scaling scaling = fp8_scaling::delayed;  // fp8_recipe: TE's per-tensor scaling recipe
   recompute_mode recompute = recompute_mode::none;
   bool sequence_parallel = true;      // with tp > 1
   bool tp_overlap = true;             // TE userbuffers: the Bridge preset for the shape, or TE's

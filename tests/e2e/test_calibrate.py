@@ -5,9 +5,11 @@ its input says."""
 import json
 import os
 import re
+import subprocess
+import sys
 import unittest
 
-from e2e_common import SRC, TempDirTest, load, run
+from e2e_common import BIN, SRC, TempDirTest, load, run
 
 CAL = os.path.join(SRC, "configs", "calibration")
 ROW = re.compile(r"^(?P<what>.+?)\s+(?P<meas>[\d.]+)\s+(?P<model>[\d.]+)\s+(?P<err>[+-][\d.]+)%")
@@ -65,6 +67,38 @@ class Calibrate(TempDirTest):
         self.assertAlmostEqual(ib[2], 4 * 50 * 0.94, delta=1.0)  # the tray's NICs bound the ring
         self.assertGreater(mnnvl[2], 4 * ib[2])  # the same 8 GPUs on multi-node NVLink
         self.assertRegex(out, r"(?m)^collective, across nodes: 1 points")
+
+    # The published whole steps (configs/calibration/published_steps.json: H100, A100 and B200)
+    # within 10 % each, through the same command docs/CALIBRATION.md §3.7 gives for them.
+    def test_published_steps_within_10_percent(self):
+        with open(os.path.join(CAL, "published_steps.json")) as f:
+            rows = json.load(f)["rows"]
+        self.assertEqual(len(rows), 8)
+        for i, row in enumerate(rows):
+            out = self.path(f"step{i}.json")
+            code, _, err = run(row["args"] + ["--backend", "sim", "-q", "--json", out])
+            self.assertEqual(code, 0, err)
+            cases = [c for c in load(out)["cases"]
+                     if all(c["config"].get(k) == v for k, v in row["match"].items())]
+            self.assertEqual(len(cases), 1, row["point"])
+            key = "tokens_per_s_per_gpu" if row["unit"] == "tokens/s/GPU" else None
+            model = cases[0][key] if key else cases[0]["step_ms"]["median"]
+            self.assertLessEqual(abs(model / row["published"] - 1), 0.10,
+                                 f"{row['point']}: {model} vs published {row['published']}")
+
+    # docs/CALIBRATION.md §3.7's accuracy table is what scripts/calibration_tables.py prints from
+    # the model as built: a model change that moves a point must regenerate it.
+    def test_accuracy_table_in_the_docs_is_the_scripts_output(self):
+        p = subprocess.run([sys.executable, os.path.join(SRC, "scripts", "calibration_tables.py"),
+                            "--accuracy", "--bin", os.path.abspath(BIN)],
+                           capture_output=True, text=True, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(SRC, "docs", "CALIBRATION.md")) as f:
+            doc = f.read()
+        lines = p.stdout.splitlines()
+        self.assertEqual(len(lines), 9)  # header, rule, six families, every point
+        for line in lines:
+            self.assertIn(line, doc)
 
     def test_every_point_prints_its_time_and_each_family_its_error(self):
         code, out, err = run(["calibrate", "--check", "--gpu", "h100_sxm",

@@ -407,5 +407,44 @@ TEST(Step, SelectiveRecomputationReplaysTheAttentionCore) {
   EXPECT_EQ(again, fwd);
 }
 
+// fp8 current scaling on the timeline (docs/CALIBRATION.md §3.8): on the compute stream the
+// attention output's amax pass ends before its cast starts, the cast before proj's forward GEMM,
+// and each pass lasts its bytes at the GPU's elementwise HBM rate.
+TEST(Step, Fp8CurrentScalingCastsRunBeforeTheirGemmAtHbmRate) {
+  step_scenario sc;
+  sc.model = "llama3_8b";
+  sc.cluster = "dgx_b200";
+  sc.axes = {{"gpus", {"8"}},
+             {"gbs", {"8"}},
+             {"layers", {"1"}},
+             {"dtype", {"fp8"}},
+             {"fp8_recipe", {"current"}}};
+  const step_spec spec = resolve_step(sc);
+  const program prog = plan_step_case(spec, spec.cases.at(0)).prog;
+  sim_options o;
+  o.cluster = &spec.cases.at(0).cluster;
+  o.cdmc = spec.cases.at(0).cdmc;
+  const auto res = simulate_program(prog, spec.gpu, o).front().ops;
+  std::map<std::string, const op*> by_name;
+  for (const op& x : prog.stages[0].ops) by_name[x.name] = &x;
+  const auto span = [&](const std::string& n) { return res.at(by_name.at("c0.mb0.L0." + n)->id); };
+  EXPECT_LE(span("proj_fp8_in_amax").end_us, span("proj_fp8_in_cast").start_us);
+  EXPECT_LE(span("proj_fp8_in_cast").end_us, span("proj_fprop").start_us);
+  for (const char* n : {"proj_fp8_in_amax", "proj_fp8_in_cast", "qkv_fp8_dout_cast"}) {
+    const op& x = *by_name.at(std::string("c0.mb0.L0.") + n);
+    EXPECT_EQ(x.stream, by_name.at("c0.mb0.L0.proj_fprop")->stream) << n;
+    const double ideal_us =
+        static_cast<double>(x.as<elementwise_params>().bytes) / spec.gpu.hbm_bytes_per_us();
+    const double us = span(n).end_us - span(n).start_us;
+    EXPECT_GE(us, 0.99 * ideal_us) << n;
+    EXPECT_LE(us, 1.2 * ideal_us) << n;
+  }
+  // Delayed scaling plans none of them.
+  sc.axes.back() = {"fp8_recipe", {"delayed"}};
+  const step_spec delayed = resolve_step(sc);
+  for (const op& x : plan_step_case(delayed, delayed.cases.at(0)).prog.stages[0].ops)
+    EXPECT_EQ(x.name.find("_fp8_"), std::string::npos) << x.name;
+}
+
 }  // namespace
 }  // namespace ob

@@ -165,5 +165,48 @@ TEST(Workload, ResidualAddsFollowEachSubLayer) {
   EXPECT_EQ(slots().size(), 6u);
 }
 
+// fp8 with current scaling: every fp8 GEMM input is found its amax and cast right before the GEMM
+// that reads it, each pass sized from the tensor (TE's FP8 Current Scaling guide); LayerNorm and
+// activation outputs find their amax while written, so only the cast follows them. Delayed
+// scaling and bf16 add nothing.
+TEST(Workload, Fp8CurrentScalingCastsEachGemmInputBeforeTheGemm) {
+  model_spec m = load_model_spec("llama3_8b");
+  m.type = dtype::fp8;
+  const auto quantize_ops = [&](const parallel_layout& l) {
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    const auto w = make_layer_workload(m, l);
+    for (std::size_t i = 0; i < w.steps.size(); ++i)
+      if (const auto* e = std::get_if<layer_elementwise>(&w.steps[i]);
+          e && e->slot.find("_fp8_") != std::string::npos) {
+        out.emplace_back(e->slot, e->params.bytes);
+        // The next step is the next quantize op of the same tensor, or a GEMM.
+        const auto* g = std::get_if<layer_gemm>(&w.steps[i + 1]);
+        if (e->slot.ends_with("_cast")) EXPECT_NE(g, nullptr) << e->slot;
+      }
+    return out;
+  };
+  const parallel_layout tp1{1, 1, 8, 1, 1, true};
+  EXPECT_TRUE(quantize_ops(tp1).empty());  // delayed, the default
+  m.scaling = fp8_scaling::current;
+  const auto ops = quantize_ops(tp1);
+  const std::uint64_t T = 8192, h = 4096, f = 14336, qkv = (32 + 2 * 8) * 128;
+  const std::vector<std::pair<std::string, std::uint64_t>> want = {
+      {"qkv_fp8_in_cast", 3 * T * h},     {"proj_fp8_in_amax", 2 * T * h},
+      {"proj_fp8_in_cast", 3 * T * h},    {"fc1_fp8_in_cast", 3 * T * h},
+      {"fc2_fp8_in_cast", 3 * T * f},     {"fc2_fp8_dout_amax", 2 * T * h},
+      {"fc2_fp8_dout_cast", 3 * T * h},   {"fc1_fp8_dout_cast", 3 * T * 2 * f},
+      {"proj_fp8_dout_amax", 2 * T * h},  {"proj_fp8_dout_cast", 3 * T * h},
+      {"qkv_fp8_dout_amax", 2 * T * qkv}, {"qkv_fp8_dout_cast", 3 * T * qkv}};
+  EXPECT_EQ(ops, want);
+  // Under sequence parallelism a LayerNorm's output is cast on the rank's T / tp rows (before its
+  // all-gather); column-parallel outputs on all T rows and 1 / tp of the columns.
+  const auto tp4 = quantize_ops(parallel_layout{4, 1, 2, 1, 1, true});
+  EXPECT_EQ(tp4.front(), (std::pair<std::string, std::uint64_t>{"qkv_fp8_in_cast", 3 * T / 4 * h}));
+  EXPECT_EQ(tp4[4], (std::pair<std::string, std::uint64_t>{"fc2_fp8_in_cast", 3 * T * f / 4}));
+  // bf16 has no cast whatever the recipe.
+  m.type = dtype::bf16;
+  EXPECT_TRUE(quantize_ops(tp1).empty());
+}
+
 }  // namespace
 }  // namespace ob
