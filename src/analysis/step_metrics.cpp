@@ -267,8 +267,69 @@ double mlp_width(const model_spec& m, std::int64_t layers) {
 
 }  // namespace
 
+namespace {
+
+// Megatron's MLA attention term per token (num_floating_point_operations with
+// multi_latent_attention): the down- and up-projections with their norms, the rotary key, the
+// output projection and the causal core, QK^T qk_dim wide and PV v_dim wide over `keys` keys.
+double mla_attention_flops(const model_spec& m, double keys) {
+  const mla_shape& a = m.mla;
+  const double h = static_cast<double>(m.hidden), n = static_cast<double>(m.heads);
+  const double qk = static_cast<double>(m.qk_dim()), v = static_cast<double>(m.v_dim());
+  const double q_lora = static_cast<double>(a.q_lora_rank);
+  const double q = a.q_lora_rank > 0 ? q_lora * (h + n * qk + 1) : h * n * qk;
+  const double kv = static_cast<double>(a.kv_lora_rank) *
+                    (h + n * static_cast<double>(a.qk_head_dim + a.v_head_dim) + 1);
+  const double rope = h * static_cast<double>(a.qk_pos_emb_head_dim);
+  return 6 * (q + kv + rope + n * v * h + keys * n * qk + keys * n * v);
+}
+
+// One layer's FLOPs per token, forward and backward: attention (MLA, or GQA counted over the
+// whole sequence as the dense formula does, a sliding-window layer over its window instead) and
+// the MLP (dense, or the routed top-k and the shared expert).
+double layer_flops_per_token(const model_spec& m, std::int64_t seq, bool windowed, bool moe) {
+  const double h = static_cast<double>(m.hidden);
+  const double window =
+      std::min<double>(static_cast<double>(seq), static_cast<double>(m.window_size));
+  double attention = 0;
+  if (m.mla.enabled) {
+    attention = mla_attention_flops(m, windowed ? window : 0.5 * static_cast<double>(seq));
+  } else {
+    const double q = static_cast<double>(m.heads * m.head_dim());
+    const double keys = windowed ? window : static_cast<double>(seq);
+    attention = 12 * h * q * (1.0 + static_cast<double>(m.kv_heads) / m.heads) + 12 * q * keys;
+  }
+  const double width =
+      moe ? static_cast<double>(m.moe.topk * m.moe.ffn_hidden + m.moe.shared_ffn_hidden)
+          : static_cast<double>(m.ffn_hidden);
+  return attention + 12 * h * width * (m.gated_mlp ? 1.5 : 1.0);
+}
+
+// The formula with MLA, sliding windows or MTP layers, layer by layer; each MTP layer counts as
+// the model's last layer plus its norms (3h) and eh projection (2h^2), and its logits again.
+double special_model_flops(const model_spec& m, std::int64_t global_batch, std::int64_t seq,
+                           std::int64_t layers) {
+  const double h = static_cast<double>(m.hidden);
+  double per_token = 0;
+  for (std::int64_t l = 0; l < layers; ++l) {
+    const auto i = static_cast<std::size_t>(l);
+    const bool moe = m.moe.enabled() && (i >= m.moe.layers.size() || m.moe.layers[i]);
+    per_token += layer_flops_per_token(m, seq, m.windowed_layer(l), moe);
+  }
+  const double mtp = static_cast<double>(m.mtp_num_layers);
+  per_token +=
+      mtp * (layer_flops_per_token(m, seq, m.windowed_layer(m.layers), m.moe.last_is_moe()) +
+             6 * (3 * h + 2 * h * h));
+  per_token += 6 * h * static_cast<double>(m.vocab_size) * (1 + mtp);
+  return static_cast<double>(global_batch) * static_cast<double>(seq) * per_token;
+}
+
+}  // namespace
+
 double model_flops_per_step(const model_spec& m, std::int64_t global_batch, std::int64_t seq,
                             std::int64_t layers) {
+  if (m.mla.enabled || m.window_size > 0 || m.mtp_num_layers > 0)
+    return special_model_flops(m, global_batch, seq, layers);
   const double h = static_cast<double>(m.hidden);
   const double q_ratio = static_cast<double>(m.heads * m.head_dim()) / h;
   const double attention =

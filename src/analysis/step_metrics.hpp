@@ -45,7 +45,9 @@ step_attribution attribute_step(const program& p,
 // Megatron-LM's model FLOPs per step (megatron/training/training.py,
 // num_floating_point_operations): forward and backward of every layer, attention with GQA and
 // the full sequence, the MLP (x 3/2 with a gated linear unit; on a MoE layer the top-k routed
-// experts and the shared expert) and the logits; recomputation is not counted.
+// experts and the shared expert) and the logits; recomputation is not counted. MLA layers count
+// as Megatron's MLA term does (causal core), sliding-window layers' core over the window, and
+// each MTP layer as one more last layer with its norms, eh projection and logits (docs/MOE.md §8).
 double model_flops_per_step(const model_spec& m, std::int64_t global_batch, std::int64_t seq,
                             std::int64_t layers);
 

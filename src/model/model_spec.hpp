@@ -45,6 +45,8 @@ struct moe_shape {
   std::vector<bool> layers;
 
   bool enabled() const { return experts > 0; }
+  // Megatron builds an MTP layer as the model's last layer: MoE when that one is.
+  bool last_is_moe() const { return enabled() && (layers.empty() || layers.back()); }
   std::int64_t moe_layer_count() const;
 };
 
@@ -91,6 +93,17 @@ struct model_spec {
 
   std::int64_t head_dim() const { return kv_channels > 0 ? kv_channels : hidden / heads; }
   std::int64_t qkv_width() const { return (heads + 2 * kv_heads) * head_dim(); }
+  // A query/key head's width in the attention core: MLA's qk_head_dim + qk_pos_emb_head_dim.
+  std::int64_t qk_dim() const {
+    return mla.enabled ? mla.qk_head_dim + mla.qk_pos_emb_head_dim : head_dim();
+  }
+  // A value head's width (MLA's v_head_dim): the attention output is heads x v_dim wide.
+  std::int64_t v_dim() const { return mla.enabled ? mla.v_head_dim : head_dim(); }
+  // Megatron's window_attn_skip_freq k: layer i (from 0) attends fully when (i + 1) % k == 0,
+  // every other layer of a model with window_size through its window (docs/MOE.md §8).
+  bool windowed_layer(std::int64_t i) const {
+    return window_size > 0 && (window_attn_skip_freq == 0 || (i + 1) % window_attn_skip_freq != 0);
+  }
   std::int64_t tokens() const { return seq_length * micro_batch; }
 };
 
@@ -108,12 +121,12 @@ struct model_spec {
 // Unknown keys and bad values are config errors naming the file and key (exit 2).
 model_spec load_model_spec(const std::string& ref, const std::string& field = "model");
 
-// The layer and step planners build dense layers with multi-head (or grouped-query) attention,
-// heads hidden / heads or kv_channels wide; the step planner on the simulator also builds MoE
-// layers (`experts_planned`, docs/MOE.md §5). A model with MoE elsewhere, MLA, sliding windows or
-// MTP layers is refused (config_error naming `field`, exit 2) until they model it, rather than
-// simulated as the dense model it is not.
+// The layer planner builds dense layers with multi-head (or grouped-query) attention, heads
+// hidden / heads or kv_channels wide; the step planner also builds MoE layers, MLA, sliding
+// windows and MTP layers (`step_planner`, docs/MOE.md §5, §8). A layer scenario with any of them
+// is refused (config_error naming `field`, exit 2), rather than simulated as the dense model it is
+// not.
 void require_dense_planner_support(const model_spec& m, const std::string& field,
-                                   bool experts_planned = false);
+                                   bool step_planner = false);
 
 }  // namespace ob

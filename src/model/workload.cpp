@@ -1,5 +1,6 @@
 #include "model/workload.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "base/error.hpp"
@@ -38,6 +39,10 @@ void check_layout(const model_spec& model, const parallel_layout& layout) {
   require_divisible(model.ffn_hidden, t, "ffn_hidden_size", "tp");
   require_divisible(model.hidden, t, "hidden_size", "tp");
   require_divisible(model.seq_length, layout.cp, "seq_length", "cp");
+  if ((model.mla.enabled || model.window_size > 0) && model.attention == attention_backend::unfused)
+    throw config_error("model " + model.name +
+                       ": multi-latent and sliding-window attention are modelled with "
+                       "attention_backend flash only");
   if (layout.cp > 1 && model.attention == attention_backend::unfused)
     throw config_error("parallel layout: context parallelism (cp " + std::to_string(layout.cp) +
                        ") needs attention_backend flash; model " + model.name + " is unfused");
@@ -56,15 +61,18 @@ void check_layout(const model_spec& model, const parallel_layout& layout) {
 // docs/ARCHITECTURE.md §3.1: T tokens, h hidden, f ffn hidden, t = tp.
 class layer_builder {
  public:
-  explicit layer_builder(layer_workload& w)
+  layer_builder(layer_workload& w, bool windowed)
       : w_(w),
+        windowed_(windowed && w.model.window_size > 0),
+        keys_(attended_keys(w.model, windowed)),
         t_(w.layout.tp),
         T_(w.tokens),
         h_(w.model.hidden),
         f_(w.model.ffn_hidden),
         f1_(w.model.gated_mlp ? 2 * f_ : f_),  // SwiGLU doubles fc1's output
-        qkv_(w.model.qkv_width()),
-        a_(w.model.heads * w.model.head_dim()),
+        qkv_(w.model.mla.enabled ? w.model.heads * (2 * w.model.qk_dim() + w.model.v_dim())
+                                 : w.model.qkv_width()),
+        a_(w.model.heads * w.model.v_dim()),
         dt_(w.model.type),
         in_bytes_(dtype_bytes(dt_)),
         TH_(static_cast<std::uint64_t>(T_) * static_cast<std::uint64_t>(h_)),
@@ -75,8 +83,11 @@ class layer_builder {
   void forward() {
     elementwise("ln1_fwd", false, ln_fwd_bytes(), ln_flops(), true);
     quantize("qkv_fp8_in", false, local_th(), true);
-    gemm("qkv_fprop", false, T_, h_, qkv_ / t_, comm_relation::ag_input, coll_op::all_gather,
-         activation_ag());
+    if (w_.model.mla.enabled)
+      mla_forward();
+    else
+      gemm("qkv_fprop", false, T_, h_, qkv_ / t_, comm_relation::ag_input, coll_op::all_gather,
+           activation_ag());
     attention_forward();
     quantize("proj_fp8_in", false, rows(a_), false);
     gemm("proj_fprop", false, T_, a_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
@@ -114,11 +125,15 @@ class layer_builder {
          output_comm());
     gemm("proj_wgrad", true, a_ / t_, T_, h_, comm_relation::external, coll_op::all_gather, {});
     attention_backward();
-    quantize("qkv_fp8_dout", true, rows(qkv_), false);
-    gemm("qkv_dgrad", true, T_, qkv_ / t_, h_, comm_relation::independent_ag, coll_op::all_gather,
-         activation_ag());
-    gemm("qkv_wgrad", true, h_, T_, qkv_ / t_, comm_relation::independent_rs,
-         coll_op::reduce_scatter, output_comm(), "qkv_dgrad");
+    if (w_.model.mla.enabled) {
+      mla_backward();
+    } else {
+      quantize("qkv_fp8_dout", true, rows(qkv_), false);
+      gemm("qkv_dgrad", true, T_, qkv_ / t_, h_, comm_relation::independent_ag, coll_op::all_gather,
+           activation_ag());
+      gemm("qkv_wgrad", true, h_, T_, qkv_ / t_, comm_relation::independent_rs,
+           coll_op::reduce_scatter, output_comm(), "qkv_dgrad");
+    }
     elementwise("ln1_bwd", true, ln_bytes() * 2, 2 * ln_flops(), true);
     residual_backward("residual_attn_bwd");
   }
@@ -215,11 +230,14 @@ class layer_builder {
     return static_cast<std::uint64_t>(local_T_) * h_ * (current_ ? 4 : 2 + in_bytes_);
   }
   double ln_flops() const { return 8.0 * static_cast<double>(local_T_) * h_; }
-  // Flash attention forward: about 4·T·seq·h/t FLOPs (two GEMM-like passes), half when causal;
-  // it reads q, k, v and writes o.
+  // Flash attention forward: two GEMM-like passes over the attended keys, QK^T (qk_dim wide)
+  // and PV (v_dim wide), 2·T·keys·heads/t·(qk_dim + v_dim) FLOPs; it reads q, k, v and writes o.
   double attn_fwd_flops() const {
-    return 4.0 * static_cast<double>(T_) * w_.model.seq_length * a_ / t_ *
-           (w_.model.causal ? 0.5 : 1.0);
+    if (!w_.model.mla.enabled && !windowed_)  // as before MLA and windows, to the last bit
+      return 4.0 * static_cast<double>(T_) * w_.model.seq_length * a_ / t_ *
+             (w_.model.causal ? 0.5 : 1.0);
+    const double dims = static_cast<double>(w_.model.qk_dim() + w_.model.v_dim());
+    return 2.0 * static_cast<double>(T_) * keys_ * static_cast<double>(w_.model.heads / t_) * dims;
   }
   std::uint64_t attn_bytes() const {
     return static_cast<std::uint64_t>(T_) * ((qkv_ + a_) / t_) * 2;
@@ -239,7 +257,8 @@ class layer_builder {
     // Without sequence parallelism, TP all-reduces the row-parallel outputs (proj, fc2) in the
     // forward and the column-parallel input gradients (qkv, fc1 dgrad) in the backward.
     const bool reduces_output = g.slot == "proj_fprop" || g.slot == "fc2_fprop" ||
-                                g.slot == "qkv_dgrad" || g.slot == "fc1_dgrad";
+                                g.slot == "qkv_dgrad" || g.slot == "fc1_dgrad" ||
+                                g.slot == "q_up_dgrad" || g.slot == "kv_up_dgrad";
     if (!w_.layout.sequence_parallel && t_ > 1 && reduces_output) {
       g.relation = comm_relation::ar_output;
       g.comm = coll_op::all_reduce;
@@ -261,7 +280,75 @@ class layer_builder {
     w_.steps.emplace_back(std::move(e));
   }
 
+  // Multi-latent attention as Megatron-Core's MLASelfAttention lays it out (docs/MOE.md §8): the
+  // down-projections run replicated on each rank's sequence-parallel tokens, their compressed
+  // outputs (with the rotary key) are all-gathered over TP, normalised, and the column-parallel
+  // up-projections give every local head its query, key and value. Without q_lora_rank the
+  // query is projected from the gathered hidden states directly.
+  struct mla_widths {
+    std::int64_t q_in, kv_down, q_up, kv_up;
+  };
+  mla_widths mla() const {
+    const mla_shape& a = w_.model.mla;
+    return {a.q_lora_rank > 0 ? a.q_lora_rank : h_, a.kv_lora_rank + a.qk_pos_emb_head_dim,
+            w_.model.heads * w_.model.qk_dim(),
+            w_.model.heads * (a.qk_head_dim + w_.model.v_dim())};
+  }
+  comm_size gathered(std::int64_t width, dtype type) const {
+    return {static_cast<std::uint64_t>(T_) * static_cast<std::uint64_t>(width) * dtype_bytes(type),
+            type};
+  }
+  void mla_forward() {
+    const mla_widths m = mla();
+    const bool q_lora = w_.model.mla.q_lora_rank > 0;
+    if (q_lora)
+      gemm("q_down_fprop", false, local_T_, h_, m.q_in, comm_relation::external,
+           coll_op::all_gather, {});
+    gemm("kv_down_fprop", false, local_T_, h_, m.kv_down, comm_relation::external,
+         coll_op::all_gather, {});
+    elementwise("mla_norm_fwd", false, mla_norm_bytes(), mla_norm_flops(), false);
+    gemm("q_up_fprop", false, T_, m.q_in, m.q_up / t_, comm_relation::ag_input, coll_op::all_gather,
+         gathered(m.q_in, dt_));
+    gemm("kv_up_fprop", false, T_, w_.model.mla.kv_lora_rank, m.kv_up / t_, comm_relation::ag_input,
+         coll_op::all_gather, gathered(m.kv_down, dt_));
+  }
+  // Each up-projection's dgrad beside the gather of its input for the wgrad, the wgrad beside the
+  // reduce-scatter of that dgrad's output; the replicated down-projections need no TP traffic.
+  void mla_backward() {
+    const mla_widths m = mla();
+    const std::int64_t kv_lora = w_.model.mla.kv_lora_rank;
+    gemm("kv_up_dgrad", true, T_, m.kv_up / t_, kv_lora, comm_relation::independent_ag,
+         coll_op::all_gather, gathered(m.kv_down, dt_));
+    gemm("kv_up_wgrad", true, kv_lora, T_, m.kv_up / t_, comm_relation::independent_rs,
+         coll_op::reduce_scatter, gathered(m.kv_down, dtype::bf16), "kv_up_dgrad");
+    gemm("q_up_dgrad", true, T_, m.q_up / t_, m.q_in, comm_relation::independent_ag,
+         coll_op::all_gather, gathered(m.q_in, dt_));
+    gemm("q_up_wgrad", true, m.q_in, T_, m.q_up / t_, comm_relation::independent_rs,
+         coll_op::reduce_scatter, gathered(m.q_in, dtype::bf16), "q_up_dgrad");
+    elementwise("mla_norm_bwd", true, mla_norm_bytes() * 2, 2 * mla_norm_flops(), false);
+    gemm("kv_down_dgrad", true, local_T_, m.kv_down, h_, comm_relation::external,
+         coll_op::all_gather, {});
+    gemm("kv_down_wgrad", true, h_, local_T_, m.kv_down, comm_relation::external,
+         coll_op::all_gather, {});
+    if (w_.model.mla.q_lora_rank == 0) return;
+    gemm("q_down_dgrad", true, local_T_, m.q_in, h_, comm_relation::external, coll_op::all_gather,
+         {});
+    gemm("q_down_wgrad", true, h_, local_T_, m.q_in, comm_relation::external, coll_op::all_gather,
+         {});
+  }
+  // The query and key-value latent norms (RMSNorm) on the rank's tokens.
+  double mla_latent_width() const {
+    const mla_shape& a = w_.model.mla;
+    return static_cast<double>(a.q_lora_rank + a.kv_lora_rank);
+  }
+  std::uint64_t mla_norm_bytes() const {
+    return bytes(static_cast<double>(local_T_) * mla_latent_width() * 2 * 2);
+  }
+  double mla_norm_flops() const { return 8.0 * static_cast<double>(local_T_) * mla_latent_width(); }
+
   layer_workload& w_;
+  const bool windowed_;
+  const double keys_;  // attended keys per query (attended_keys)
   const std::int64_t t_, T_, h_, f_, f1_, qkv_;
   const std::int64_t
       a_;  // the attention heads' width: heads x head_dim (hidden unless kv_channels)
@@ -273,13 +360,23 @@ class layer_builder {
 
 }  // namespace
 
-layer_workload make_layer_workload(const model_spec& model, const parallel_layout& layout) {
+double attended_keys(const model_spec& model, bool windowed) {
+  const auto s = static_cast<double>(model.seq_length);
+  if (!windowed || model.window_size <= 0) return model.causal ? 0.5 * s : s;
+  const double w = std::min(s, static_cast<double>(model.window_size));
+  if (!model.causal) return std::min(s, 2 * w + 1);
+  // Queries 0 .. w-1 see i + 1 keys, the remaining s - w see w each.
+  return (w * (w + 1) / 2 + (s - w) * w) / s;
+}
+
+layer_workload make_layer_workload(const model_spec& model, const parallel_layout& layout,
+                                   bool windowed) {
   check_layout(model, layout);
   layer_workload w;
   w.model = model;
   w.layout = layout;
   w.tokens = model.tokens() / layout.cp;
-  layer_builder b(w);
+  layer_builder b(w, windowed);
   b.forward();
   b.backward();
   return w;

@@ -68,6 +68,15 @@ struct layer_workload {
 };
 
 // Throws config_error when the layout does not divide the model (heads, ffn, seq by tp/cp).
-layer_workload make_layer_workload(const model_spec& model, const parallel_layout& layout);
+// `windowed`: the layer attends through the model's sliding window (model_spec::windowed_layer);
+// only its attention core differs from a full layer's.
+layer_workload make_layer_workload(const model_spec& model, const parallel_layout& layout,
+                                   bool windowed = false);
+
+// Keys one query attends to on average in the attention core, as the cost model counts them: a
+// full causal layer half the sequence (seq / 2), a full bidirectional one all of it, a causal
+// sliding window of w tokens min(i + 1, w) for the query at position i, averaged over the
+// sequence (docs/MOE.md §8).
+double attended_keys(const model_spec& model, bool windowed);
 
 }  // namespace ob

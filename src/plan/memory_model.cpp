@@ -29,6 +29,14 @@ layer_bytes per_token(const model_spec& m) {
   b.replicated = 4 * h + 2 * h + 2 * h + 2 * mask;
   // Q, K, V; the attention output (the projection's input); FC1's output and the activation's.
   b.tp_sharded = 2 * (h + 2 * hkv) + 2 * h + 2 * f1 + 2 * f;
+  if (m.mla.enabled) {
+    // MLA (docs/MEMORY.md §2): per head a query and a key qk_dim wide and a value v_dim wide,
+    // the attention output heads x v_dim; the up-projections' inputs are the gathered latents.
+    const double heads = static_cast<double>(m.heads);
+    const double qkv = heads * static_cast<double>(2 * m.qk_dim() + m.v_dim());
+    b.tp_sharded = 2 * qkv + 2 * heads * static_cast<double>(m.v_dim()) + 2 * f1 + 2 * f;
+    b.replicated += 2.0 * static_cast<double>(m.mla.q_lora_rank + m.mla.kv_lora_rank);
+  }
   if (m.attention == attention_backend::unfused)
     b.scores = m.attention_dropout > 0 ? 5 : 2;  // softmax out; + dropout mask and output
   else
@@ -82,6 +90,12 @@ double stage_activations(const model_spec& m, const step_config& cfg, int stage)
   }
   const double tokens = static_cast<double>(m.seq_length) / cfg.cp * cfg.mbs;
   if (stage == cfg.pp - 1) bytes += 4 * tokens * static_cast<double>(m.vocab_size) / cfg.tp;
+  // Each MTP layer on the last stage: one more layer's activations and fp32 logits, held from
+  // the forward of the micro-batch until its backward (docs/MEMORY.md §2).
+  if (stage == cfg.pp - 1 && m.mtp_num_layers > 0)
+    bytes +=
+        static_cast<double>(m.mtp_num_layers) *
+        (layer_activation_bytes(m, cfg) + 4 * tokens * static_cast<double>(m.vocab_size) / cfg.tp);
   return bytes;
 }
 
@@ -109,21 +123,13 @@ std::vector<int> chunk_first_layers(const step_config& cfg, int stage) {
 // (MLA's down-projections whole), the MLP dense and split by TP, or a router, a TP-split shared
 // expert and experts / ep routed experts each split by ETP.
 stage_params_split moe_layer_params(const model_spec& m, const step_config& cfg, bool moe) {
-  const double h = static_cast<double>(m.hidden), tp = cfg.tp, heads = static_cast<double>(m.heads);
+  const double h = static_cast<double>(m.hidden), tp = cfg.tp;
   const auto width = [&](std::int64_t f) {
     return static_cast<double>(m.gated_mlp ? 3 * f : 2 * f);
   };
   stage_params_split p;
   if (m.mla.enabled) {
-    const mla_shape& a = m.mla;
-    const double qk = static_cast<double>(a.qk_head_dim + a.qk_pos_emb_head_dim);
-    const double q_lora = static_cast<double>(a.q_lora_rank),
-                 kv_lora = static_cast<double>(a.kv_lora_rank);
-    const double q =
-        a.q_lora_rank > 0 ? h * q_lora + q_lora * heads * qk / tp : h * heads * qk / tp;
-    const double kv = h * (kv_lora + static_cast<double>(a.qk_pos_emb_head_dim)) +
-                      kv_lora * heads * static_cast<double>(a.qk_head_dim + a.v_head_dim) / tp;
-    p.dense = q + kv + heads * static_cast<double>(a.v_head_dim) * h / tp;
+    p.dense = static_cast<double>(detail::attention_param_count(m, cfg.tp));
   } else {
     p.dense = h * static_cast<double>(m.qkv_width() + m.heads * m.head_dim()) / tp;
   }
@@ -136,6 +142,16 @@ stage_params_split moe_layer_params(const model_spec& m, const step_config& cfg,
   p.dense += h * static_cast<double>(e.experts) + h * width(e.shared_ffn_hidden) / tp;
   p.expert = static_cast<double>(e.experts / cfg.ep) * h * width(e.ffn_hidden) / cfg.etp;
   return p;
+}
+
+// The MTP layers on the last stage: each a layer built as the model's last, its norms and eh
+// projection; beyond one stage also the embedding's copy the MTP input needs.
+void add_mtp_params(stage_params_split& p, const model_spec& m, const step_config& cfg,
+                    double embedding) {
+  const stage_params_split layer = moe_layer_params(m, cfg, m.moe.last_is_moe());
+  const double h = static_cast<double>(m.hidden), n = static_cast<double>(m.mtp_num_layers);
+  p.dense += n * (layer.dense + 3 * h + 2 * h * h / cfg.tp) + (cfg.pp > 1 ? embedding : 0);
+  p.expert += n * layer.expert;
 }
 
 stage_params_split stage_params(const model_spec& m, const step_config& cfg, int stage) {
@@ -159,6 +175,7 @@ stage_params_split stage_params(const model_spec& m, const step_config& cfg, int
   const double embedding = static_cast<double>(m.vocab_size / cfg.tp * m.hidden);
   if (stage == 0) p.dense += embedding;
   if (stage == cfg.pp - 1) p.dense += embedding;  // the output layer (a copy when tied)
+  if (stage == cfg.pp - 1 && m.mtp_num_layers > 0) add_mtp_params(p, m, cfg, embedding);
   return p;
 }
 

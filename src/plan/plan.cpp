@@ -29,9 +29,10 @@ class layer_planner {
         comm_(t.comm),
         p2p_(t.p2p) {}
 
-  void pass(bool backward, const std::string& prefix, bool with_mlp) {
+  void pass(bool backward, const std::string& prefix, bool with_mlp,
+            const layer_workload* variant) {
     prefix_ = prefix;
-    for (const layer_step& step : w_.steps) {
+    for (const layer_step& step : (variant ? variant->steps : w_.steps)) {
       if (const auto* e = std::get_if<layer_elementwise>(&step)) {
         if (e->backward == backward && (with_mlp || !is_mlp_slot(e->slot))) add_elementwise(*e);
       } else {
@@ -449,11 +450,13 @@ layer_appender::layer_appender(const layer_workload& w, const slot_overlap_map& 
     : impl_(std::make_unique<layer_planner>(w, methods, gpu, knobs, t)) {}
 layer_appender::~layer_appender() = default;
 layer_appender::layer_appender(layer_appender&&) noexcept = default;
-void layer_appender::forward(const std::string& prefix, bool with_mlp) {
-  impl_->pass(false, prefix, with_mlp);
+void layer_appender::forward(const std::string& prefix, bool with_mlp,
+                             const layer_workload* variant) {
+  impl_->pass(false, prefix, with_mlp, variant);
 }
-void layer_appender::backward(const std::string& prefix, bool with_mlp) {
-  impl_->pass(true, prefix, with_mlp);
+void layer_appender::backward(const std::string& prefix, bool with_mlp,
+                              const layer_workload* variant) {
+  impl_->pass(true, prefix, with_mlp, variant);
 }
 int layer_appender::last_compute() const { return impl_->last_compute(); }
 void layer_appender::set_last_compute(int op) { impl_->set_last_compute(op); }

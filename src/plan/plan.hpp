@@ -39,8 +39,12 @@ class layer_appender {
   layer_appender(layer_appender&&) noexcept;
   // Without `with_mlp` the dense MLP (fc1, activation, fc2 and their TP communication) is left
   // out: a MoE layer's planner lays out its experts there instead (plan/step_stage_moe.cpp).
-  void forward(const std::string& name_prefix, bool with_mlp = true);
-  void backward(const std::string& name_prefix, bool with_mlp = true);
+  // `variant`: a workload of the same model and layout whose ops this pass lays out instead of
+  // the appender's own (a sliding-window layer's, make_layer_workload(..., true)); null: its own.
+  void forward(const std::string& name_prefix, bool with_mlp = true,
+               const layer_workload* variant = nullptr);
+  void backward(const std::string& name_prefix, bool with_mlp = true,
+                const layer_workload* variant = nullptr);
   // The last op on the compute stream (-1 before the first); a pipeline's other compute ops go
   // through set_last_compute so TP ops issued next wait on the right one.
   int last_compute() const;

@@ -1,6 +1,7 @@
 #include "plan/step_plan.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "base/error.hpp"
 #include "plan/step_stage.hpp"
@@ -10,19 +11,44 @@ namespace detail {
 
 std::int64_t layer_params(const model_spec& m, int tp) {
   const std::int64_t h = m.hidden, f = m.ffn_hidden, f1 = m.gated_mlp ? 2 * f : f;
+  if (m.mla.enabled) return attention_param_count(m, tp) + h * (f1 + f) / tp + 4 * h;
   return h * (m.qkv_width() + m.heads * m.head_dim() + f1 + f) / tp + 4 * h;
+}
+
+std::int64_t attention_param_count(const model_spec& m, int tp) {
+  const std::int64_t h = m.hidden;
+  if (!m.mla.enabled) return h * (m.qkv_width() + m.heads * m.head_dim()) / tp;
+  const mla_shape& a = m.mla;
+  const std::int64_t q_up = m.heads * m.qk_dim() / tp;
+  const std::int64_t q =
+      a.q_lora_rank > 0 ? h * a.q_lora_rank + a.q_lora_rank * (q_up + 1) : h * q_up;
+  const std::int64_t kv = h * (a.kv_lora_rank + a.qk_pos_emb_head_dim) +
+                          a.kv_lora_rank * (m.heads * (a.qk_head_dim + m.v_dim()) / tp + 1);
+  return q + kv + m.heads * m.v_dim() * h / tp;
+}
+
+std::int64_t mtp_layer_param_count(const model_spec& m, const step_config& c) {
+  const std::int64_t h = m.hidden;
+  return (m.moe.last_is_moe() ? moe_layer_param_count(m, c) : layer_params(m, c.tp)) + 3 * h +
+         2 * h * h / c.tp;
 }
 
 std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c) {
   const std::int64_t h = m.hidden, gate = m.gated_mlp ? 3 : 2;
-  const std::int64_t attention = h * (m.qkv_width() + m.heads * m.head_dim()) / c.tp + 4 * h;
+  const std::int64_t attention = attention_param_count(m, c.tp) + 4 * h;
   const std::int64_t shared = h * gate * m.moe.shared_ffn_hidden / c.tp;
   const std::int64_t experts = m.moe.experts / c.ep * h * gate * m.moe.ffn_hidden / c.etp;
   return attention + h * m.moe.experts + shared + experts;
 }
 
-stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workload& w)
-    : in_(in), cfg_(in.cfg), stage_(stage), w_(w), layout_{cfg_.pp, cfg_.vp, cfg_.microbatches} {
+stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workload& w,
+                             const layer_workload* windowed)
+    : in_(in),
+      cfg_(in.cfg),
+      stage_(stage),
+      w_(w),
+      windowed_(windowed),
+      layout_{cfg_.pp, cfg_.vp, cfg_.microbatches} {
   s_.name = "stage" + std::to_string(stage);
   make_streams();
   plan_moe();
@@ -99,6 +125,18 @@ void stage_planner::plan_chunks() {
   }
   if (stage_ == 0) params_ += embedding_params();
   if (stage_ == cfg_.pp - 1) params_ += embedding_params();  // the output layer
+  params_ += mtp_params();
+}
+
+int stage_planner::global_layer(int chunk, int l) const {
+  int index = l;
+  for (int v = 0; v < chunk * cfg_.pp + stage_; ++v)
+    index += stage_chunk_layers(cfg_, v % cfg_.pp)[static_cast<std::size_t>(v / cfg_.pp)];
+  return index;
+}
+
+const layer_workload* stage_planner::layer_variant(int chunk, int l) const {
+  return windowed_ && w_.model.windowed_layer(global_layer(chunk, l)) ? windowed_ : nullptr;
 }
 
 std::int64_t stage_planner::bucket_size() const {
@@ -119,7 +157,8 @@ std::int64_t stage_planner::bucket_params(int chunk, int bucket) const {
     if (of[l] == bucket) n += chunk_params_[static_cast<std::size_t>(chunk)][l];
   const int highest = of.empty() ? 0 : of.front();
   if (first_virtual_stage(stage_, chunk) && bucket == highest) n += embedding_params();
-  if (last_virtual_stage(layout_, stage_, chunk) && bucket == 0) n += embedding_params();
+  if (last_virtual_stage(layout_, stage_, chunk) && bucket == 0)
+    n += embedding_params() + mtp_params();
   return n;
 }
 
@@ -160,7 +199,7 @@ namespace {
 
 // The layer every stage runs: the model at the step's shape, plus the attention core again in
 // the backward under selective recomputation.
-layer_workload step_layer(const step_inputs& in) {
+layer_workload step_layer(const step_inputs& in, bool windowed) {
   parallel_layout l;
   l.tp = in.cfg.tp;
   l.cp = in.cfg.cp;
@@ -168,7 +207,7 @@ layer_workload step_layer(const step_inputs& in) {
   l.pp = in.cfg.pp;
   l.vpp = in.cfg.vp;
   l.sequence_parallel = in.cfg.sequence_parallel;
-  layer_workload w = make_layer_workload(in.model, l);
+  layer_workload w = make_layer_workload(in.model, l, windowed);
   if (in.cfg.recompute != recompute_mode::selective) return w;
   const auto is_core = [](const layer_step& s, std::string_view prefix) {
     const auto* e = std::get_if<layer_elementwise>(&s);
@@ -210,10 +249,13 @@ void link_stages(step_plan& out, const std::vector<std::unique_ptr<detail::stage
 }  // namespace
 
 step_plan plan_step(const step_inputs& in) {
-  const layer_workload w = step_layer(in);
+  const layer_workload w = step_layer(in, false);
+  std::optional<layer_workload> windowed;
+  if (in.model.window_size > 0) windowed = step_layer(in, true);
   std::vector<std::unique_ptr<detail::stage_planner>> stages;
   for (int s = 0; s < in.cfg.pp; ++s) {
-    stages.push_back(std::make_unique<detail::stage_planner>(in, s, w));
+    stages.push_back(
+        std::make_unique<detail::stage_planner>(in, s, w, windowed ? &*windowed : nullptr));
     stages.back()->build();
   }
   step_plan out;

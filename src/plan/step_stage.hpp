@@ -26,6 +26,13 @@ inline constexpr double loss_bytes_per_logit = 12;
 // Parameters of one transformer layer on one TP rank (the TP-sharded matrices plus the
 // replicated LayerNorm weights and biases).
 std::int64_t layer_params(const model_spec& m, int tp);
+// A layer's attention weights on one TP rank: QKV and the output projection, or MLA's
+// down-projections (whole on every rank), latent norms, TP-split up-projections and output.
+std::int64_t attention_param_count(const model_spec& m, int tp);
+// What one multi-token-prediction layer adds on the last stage (docs/MOE.md §8): its
+// transformer layer (MoE when the model's last layer is), the two input norms, the final norm and
+// the eh projection [2h -> h] split over TP.
+std::int64_t mtp_layer_param_count(const model_spec& m, const step_config& c);
 // A MoE layer's: the attention, the router, the shared expert split over TP and this rank's
 // routed experts (experts / ep, each FFN split over etp).
 std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c);
@@ -33,7 +40,10 @@ std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c);
 // The ops of one pipeline stage, in the order its host enqueues them.
 class stage_planner {
  public:
-  stage_planner(const step_inputs& in, int stage, const layer_workload& w);
+  // `windowed`: the layer of a model with a sliding window that attends through it (null
+  // without one).
+  stage_planner(const step_inputs& in, int stage, const layer_workload& w,
+                const layer_workload* windowed);
 
   void build();
   schedule take() { return std::move(s_); }
@@ -61,6 +71,10 @@ class stage_planner {
   void forward(int chunk, int mb);
   void backward(int chunk, int mb);
   void backward_layer(int chunk, int layer, const std::string& prefix, bool last_of_chunk);
+  // One layer's pass through the appender and, on a MoE layer, its experts; the backward after
+  // its forward again under full recomputation.
+  void layer_forward(const std::string& name, bool moe, const layer_workload* variant);
+  void layer_backward(const std::string& name, bool moe, const layer_workload* variant);
   void reduce_finished_bucket(int chunk, int layer, bool last_of_chunk);
   void forward_backward(int forward_mb, int backward_mb);
   void call(const pp_call& c);
@@ -76,6 +90,24 @@ class stage_planner {
   void embedding_backward(const std::string& prefix);
   void output_forward(const std::string& prefix);
   void output_backward(const std::string& prefix);
+  void logits_forward(const std::string& prefix);
+  void logits_backward(const std::string& prefix);
+  // The index of chunk's layer l in the model, and the ops its pass lays out (the windowed
+  // workload on a sliding-window layer, else null: the appender's own).
+  int global_layer(int chunk, int l) const;
+  const layer_workload* layer_variant(int chunk, int l) const;
+
+  // Multi-token prediction on the last stage (step_stage_mtp.cpp).
+  void mtp_forward(const std::string& prefix);
+  void mtp_backward(const std::string& prefix);
+  bool mtp_on_stage() const { return stage_ == cfg_.pp - 1 && w_.model.mtp_num_layers > 0; }
+  struct mtp_shape {
+    std::int64_t tokens, hidden, local_tokens;  // local: the sequence-parallel shard
+    bool moe;
+    const layer_workload* variant;
+  };
+  mtp_shape mtp_layer() const;
+  std::int64_t mtp_params() const;
   void grad_reduce(int chunk, int bucket, std::vector<int> after);
   collective_params grad_reduce_params(int chunk, int bucket) const;
   static std::string bucket_op_name(int chunk, int bucket, const char* what);
@@ -110,6 +142,7 @@ class stage_planner {
   const step_config& cfg_;
   const int stage_;
   const layer_workload& w_;
+  const layer_workload* windowed_;
   const pp_layout layout_;
   schedule s_;
   layer_target target_;

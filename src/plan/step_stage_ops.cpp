@@ -130,11 +130,8 @@ void stage_planner::forward(int chunk, int mb) {
         (l == 0 || bucket_of_[chunk][l - 1] != bucket_of_[chunk][l]))
       next_waits_.push_back(ag->second);
     fsdp_before_layer(prefix, chunk, l, false);
-    hand_waits_to_layers();
-    const std::string name = prefix + "L" + std::to_string(l) + ".";
-    const bool moe = is_moe_layer(chunk, l);
-    appender_->forward(name, !moe);
-    if (moe) moe_forward(name);
+    layer_forward(prefix + "L" + std::to_string(l) + ".", is_moe_layer(chunk, l),
+                  layer_variant(chunk, l));
   }
   fwd_output_ = pass_outputs();
   if (last_virtual_stage(layout_, stage_, chunk)) {
@@ -165,19 +162,26 @@ void stage_planner::backward(int chunk, int mb) {
 // micro-batch a bucket whose every gradient is now ready starts its reduction (overlap_grad_
 // reduce), except the one holding the embedding, which waits for the embedding's backward.
 void stage_planner::backward_layer(int chunk, int l, const std::string& prefix, bool last) {
-  const std::string name = prefix + "L" + std::to_string(l) + ".";
-  const bool moe = is_moe_layer(chunk, l);
   fsdp_before_layer(prefix, chunk, l, true);
-  if (cfg_.recompute == recompute_mode::full) {
-    hand_waits_to_layers();
-    appender_->forward(name + "re.", !moe);
-    if (moe) moe_forward(name + "re.");
-  }
-  if (moe) moe_backward(name);
-  hand_waits_to_layers();
-  appender_->backward(name, !moe);
+  layer_backward(prefix + "L" + std::to_string(l) + ".", is_moe_layer(chunk, l),
+                 layer_variant(chunk, l));
   fsdp_after_backward(prefix, chunk, l);
   reduce_finished_bucket(chunk, l, last);
+}
+
+void stage_planner::layer_forward(const std::string& name, bool moe,
+                                  const layer_workload* variant) {
+  hand_waits_to_layers();
+  appender_->forward(name, !moe, variant);
+  if (moe) moe_forward(name);
+}
+
+void stage_planner::layer_backward(const std::string& name, bool moe,
+                                   const layer_workload* variant) {
+  if (cfg_.recompute == recompute_mode::full) layer_forward(name + "re.", moe, variant);
+  if (moe) moe_backward(name);
+  hand_waits_to_layers();
+  appender_->backward(name, !moe, variant);
 }
 
 void stage_planner::reduce_finished_bucket(int chunk, int l, bool last) {
@@ -207,13 +211,13 @@ void stage_planner::forward_backward(int fmb, int bmb) {
     const bool fmoe = is_moe_layer(0, fl), bmoe = is_moe_layer(0, bl);
     const int b_combine = bmoe ? moe_backward_head(bn) : -1;
     hand_waits_to_layers();
-    appender_->forward(fn, !fmoe);
+    appender_->forward(fn, !fmoe, layer_variant(0, fl));
     const int f_dispatch = fmoe ? moe_forward_head(fn) : -1;
     const int b_dispatch = bmoe ? moe_backward_experts(bn, b_combine) : -1;
     const int f_combine = fmoe ? moe_forward_experts(fn, f_dispatch) : -1;
     if (bmoe) moe_backward_tail(bn, b_dispatch);
     hand_waits_to_layers();
-    appender_->backward(bn, !bmoe);
+    appender_->backward(bn, !bmoe, layer_variant(0, bl));
     reduce_finished_bucket(0, bl, last);
     if (fmoe) moe_forward_tail(fn, f_combine);
   }
@@ -274,7 +278,9 @@ void stage_planner::finish_grads() {
       for (int b = 0; b < buckets; ++b)
         add_compute(bucket_op_name(c, b, "grad_reduce"), grad_reduce_params(c, b), "grad_reduce");
     }
-  if (w_.model.tie_embeddings && cfg_.pp > 1 && (stage_ == 0 || stage_ == cfg_.pp - 1)) {
+  // MTP keeps a copy of the embedding on the last stage, reduced as a tied one is.
+  const bool shared = w_.model.tie_embeddings || w_.model.mtp_num_layers > 0;
+  if (shared && cfg_.pp > 1 && (stage_ == 0 || stage_ == cfg_.pp - 1)) {
     collective_params c;
     c.op = coll_op::all_reduce;
     c.bytes = static_cast<std::uint64_t>(embedding_params()) * (cfg_.grad_reduce_in_fp32 ? 4 : 2);
@@ -323,7 +329,19 @@ void stage_planner::embedding_backward(const std::string& prefix) {
   add_compute(prefix + "embedding_bwd", elementwise_params{th * 2, 0, 0, false}, "embedding");
 }
 
+// The main output layer and loss, then each MTP layer's (Megatron runs the MTP block on the
+// decoder's output before the logits; on one compute stream the order changes no time).
 void stage_planner::output_forward(const std::string& prefix) {
+  logits_forward(prefix);
+  mtp_forward(prefix);
+}
+
+void stage_planner::output_backward(const std::string& prefix) {
+  mtp_backward(prefix);
+  logits_backward(prefix);
+}
+
+void stage_planner::logits_forward(const std::string& prefix) {
   const std::int64_t T = w_.tokens, h = w_.model.hidden, v = w_.model.vocab_size / cfg_.tp;
   const std::int64_t local = cfg_.sequence_parallel ? T / cfg_.tp : T;
   add_compute(
@@ -346,7 +364,7 @@ void stage_planner::output_forward(const std::string& prefix) {
                   tp_collective(coll_op::all_reduce, static_cast<std::uint64_t>(T * 4)), "loss");
 }
 
-void stage_planner::output_backward(const std::string& prefix) {
+void stage_planner::logits_backward(const std::string& prefix) {
   const std::int64_t T = w_.tokens, h = w_.model.hidden, v = w_.model.vocab_size / cfg_.tp;
   add_compute(prefix + "loss_bwd",
               elementwise_params{static_cast<std::uint64_t>(T * v * loss_bytes_per_logit),

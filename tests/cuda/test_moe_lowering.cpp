@@ -1,4 +1,4 @@
-// MoE and block-scaled GEMMs on the cuda backend, tested without a GPU (docs/MOE.md §8): a
+// MoE and block-scaled GEMMs on the cuda backend, tested without a GPU (docs/MOE.md §9): a
 // grouped GEMM lowers to one strided-batched cuBLASLt GEMM whose buffers hold every member, the
 // expert GEMMs of one slot are not mistaken for chunks of one GEMM, a MoE step's dispatch and
 // combine run on the EP stream over the communicator of the rank's expert group (Megatron's

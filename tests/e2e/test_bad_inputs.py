@@ -125,10 +125,10 @@ class BadInputs(TempDirTest):
             sp = self.write_json("scenario.json", scenario(model=mp))
             self.expect_usage_error(["run", "--backend", "sim", "--config", sp], mp, *needles)
 
-    def test_mla_model_is_refused_until_the_planners_model_it(self):
-        # MoE layers are planned on the simulator (docs/MOE.md §5); MLA is not yet.
-        self.expect_usage_error(["step", "--backend", "sim", "--model", "deepseek_v3", "--gpus", "64",
-                                 "--tp", "1", "--pp", "1", "--ep", "64"], "--model",
+    def test_mla_model_is_refused_by_the_layer_scenario(self):
+        # step plans MoE, MLA, windows and MTP (docs/MOE.md §5, §8); the layer planner does not.
+        sp = self.write_json("scenario.json", scenario(model="deepseek_v3"))
+        self.expect_usage_error(["run", "--backend", "sim", "--config", sp], sp,
                                 "multi-latent attention")
 
     def test_gpu_file_missing_source(self):
