@@ -22,7 +22,11 @@ std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c) {
 }
 
 stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workload& w)
-    : in_(in), cfg_(in.cfg), stage_(stage), w_(w), layout_{cfg_.pp, cfg_.vp, cfg_.microbatches} {
+    : in_(in),
+      cfg_(in.cfg),
+      stage_(stage),
+      w_(w),
+      layout_{cfg_.pp, cfg_.vp, cfg_.microbatches, cfg_.moe_a2a_overlap} {
   s_.name = "stage" + std::to_string(stage);
   make_streams();
   plan_moe();
@@ -32,15 +36,7 @@ stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workl
 
 void stage_planner::build() {
   gather_params();
-  if (cfg_.moe_a2a_overlap) {
-    // overlap_moe_expert_parallel_comm without a pipeline (check_step): the first forward, then
-    // each forward merged with the backward before it, then the last backward.
-    forward(0, 0);
-    for (int mb = 1; mb < cfg_.microbatches; ++mb) forward_backward(mb, mb - 1);
-    backward(0, cfg_.microbatches - 1);
-  } else {
-    for (const pp_action& a : pp_actions(layout_, stage_, overlapped_p2p())) act(a);
-  }
+  for (const pp_action& a : pp_actions(layout_, stage_, overlapped_p2p())) act(a);
   finish_grads();
   optimizer();
   s_.validate();
