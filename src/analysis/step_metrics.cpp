@@ -95,8 +95,11 @@ struct span {
 class in_flight {
  public:
   in_flight(const schedule& s, const std::vector<span>& t) {
+    // Compute on a stream of its own (the shared expert under moe_shared_expert_overlap) counts
+    // as compute in flight: the compute stream stood still beside it, not unexplained.
     for (const op& o : s.ops)
-      if (o.is_comm() && t[o.id].end > t[o.id].start)
+      if ((o.is_comm() || (o.stream != 0 && s.streams[o.stream].role == stream_role::compute)) &&
+          t[o.id].end > t[o.id].start)
         raw_[static_cast<int>(part_of(o))].push_back({t[o.id].start, t[o.id].end});
     for (auto& v : raw_) merge(v);
   }
@@ -209,7 +212,10 @@ class attributor {
       add(part::bubble, sent - a, exposure_cause::bubble, where_of(d, part::pp));
       add(part::pp, explained - sent, exposure_cause::tail_not_overlapped, where_of(d, part::pp));
     } else {
-      const part p = d.is_comm() ? part_of(d) : part::other;
+      // A compute op on a stream of its own (the shared expert under moe_shared_expert_overlap)
+      // is compute the step waits for, not exposed time.
+      const bool side_compute = s_.streams[d.stream].role == stream_role::compute;
+      const part p = d.is_comm() ? part_of(d) : side_compute ? part::compute : part::other;
       add(p, explained - a, waited_for(p, &d, false), where_of(d, p));
     }
     if (b > explained) in_flight_gap(explained, b, o);

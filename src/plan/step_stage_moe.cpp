@@ -201,15 +201,16 @@ void stage_planner::moe_backward_tail(const std::string& name, int dispatch) {
               waits_on(dispatch));
   add_compute(name + "moe_router_dgrad", gemm_params{t, h, E, m.type, 0}, "moe_router");
   add_compute(name + "moe_router_wgrad", gemm_params{E, h, t, m.type, 0}, "moe_router");
-  // The shared expert's input gradient adds to the routed path's before the attention's backward.
+  // The shared expert's input gradient adds to the routed path's before the attention's backward,
+  // and its weight gradients join the layer's bucket: the compute stream waits for its stream.
   if (shared_ >= 0) next_waits_.push_back(std::exchange(shared_bwd_, -1));
 }
 
 // The shared expert: a dense gated MLP on every token of the rank, its FFN split over TP. Without
 // moe_shared_expert_overlap it runs on the compute stream after the routed experts' combine (and
 // first in the backward); with it, on its own stream after `waits` (docs/MOE.md §8). Returns its
-// last input-gradient (backward) or output (forward) op on that stream; -1 on the compute stream
-// or without a shared expert.
+// last op on that stream (the output, or the last weight gradient, which the layer's gradient
+// bucket needs); -1 on the compute stream or without a shared expert.
 int stage_planner::shared_expert(const std::string& name, bool backward, std::vector<int> waits) {
   const model_spec& m = w_.model;
   if (m.moe.shared_ffn_hidden <= 0) return -1;
@@ -227,8 +228,8 @@ int stage_planner::shared_expert(const std::string& name, bool backward, std::ve
   } else {
     gemm("moe_shared_fc2_dgrad", gemm_params{T, f, h, m.type, 0});
     gemm("moe_shared_fc2_wgrad", gemm_params{f, h, T, m.type, 0});
-    out = gemm("moe_shared_fc1_dgrad", gemm_params{T, h, f1, m.type, 0});
-    gemm("moe_shared_fc1_wgrad", gemm_params{h, f1, T, m.type, 0});
+    gemm("moe_shared_fc1_dgrad", gemm_params{T, h, f1, m.type, 0});
+    out = gemm("moe_shared_fc1_wgrad", gemm_params{h, f1, T, m.type, 0});
   }
   return shared_ >= 0 ? out : -1;
 }
