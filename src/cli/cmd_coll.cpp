@@ -9,6 +9,7 @@
 #include "dist/communicator.hpp"
 #include "results/report_table.hpp"
 #include "run/pipeline.hpp"
+#include "sim/ep_dispatch.hpp"
 #include "spec/sweep_axes.hpp"
 
 namespace ob::cli {
@@ -38,6 +39,7 @@ class coll_command final : public command {
                     "set NCCL_ALGO")
         ->check(CLI::IsMember({"auto", "ring", "nvls", "tree", "nvls_tree"}))
         ->capture_default_str();
+    attach_dispatch(*app);
     add_common_flags(*app, flags_);
     app->get_option("--json")->description("write the rows as JSON (overlap-bench/coll/v1)");
     add_network_flags(*app, flags_);
@@ -60,12 +62,20 @@ class coll_command final : public command {
     r.c.algorithm = algo_ == "auto" ? "" : algo_;
     r.c.nodes = nodes_for(ranks_, cluster_from(flags_, gpu));
     apply_nccl_axes(nccl_axes_given(flags_.nccl), gpu, r.c);
-    r.sizes = sizes();
-    check_coll_sizes(r, bytes_.empty() ? "--min/--max" : "--bytes");
+    if (dispatcher_ == "nccl") {
+      r.sizes = sizes();
+      check_coll_sizes(r, bytes_.empty() ? "--min/--max" : "--bytes");
+    } else {
+      r.sizes = {dispatch(r.c, gpu, cluster_from(flags_, gpu))};
+    }
     auto comm = make_communicator(args.argc, args.argv, flags_.timeout_s);
     if (comm->is_root())
       check_output_paths(flags_, {{"--gpu", flags_.gpu}, {"--cluster", flags_.cluster}});
     auto exec = make_executor(flags_, gpu, *comm);
+    if (dispatcher_ != "nccl" && !exec->simulated())
+      throw config_error("--dispatcher " + dispatcher_ +
+                         ": only the simulator runs DeepEP and HybridEP (the CUDA backend has "
+                         "NCCL's all-to-all; use --dispatcher nccl)");
     r.inject = injected_fault(flags_, *comm, exec->backend(), r.sizes.size());
     r.measure = measure_from(flags_, measure_options{});
     r.measure.cdmc = process_cdmc();
@@ -80,6 +90,50 @@ class coll_command final : public command {
   }
 
  private:
+  // One MoE dispatch or combine by DeepEP or HybridEP (docs/MOE.md §7), simulated only.
+  void attach_dispatch(CLI::App& app) {
+    app.add_option("--dispatcher", dispatcher_,
+                   "all_to_all by: nccl | deepep | deepep_ll | hybridep (sim: one MoE dispatch "
+                   "from --tokens/--hidden/--topk/--experts; the row's size is what a rank "
+                   "receives, as DeepEP's tests count it)")
+        ->check(CLI::IsMember({"nccl", "deepep", "deepep_ll", "hybridep"}))
+        ->capture_default_str();
+    app.add_option("--tokens", ep_.tokens, "--dispatcher: tokens a rank routes")
+        ->capture_default_str();
+    app.add_option("--hidden", ep_.hidden, "--dispatcher: hidden size")->capture_default_str();
+    app.add_option("--topk", ep_.topk, "--dispatcher: experts per token")->capture_default_str();
+    app.add_option("--experts", ep_.experts, "--dispatcher: routed experts (0 = 8 a rank)")
+        ->capture_default_str();
+    app.add_option("--ep-dtype", ep_dtype_, "--dispatcher: dispatch dtype (the combine is bf16)")
+        ->check(CLI::IsMember({"bf16", "fp8"}))
+        ->capture_default_str();
+    app.add_flag("--combine", ep_.combine, "--dispatcher: the combine instead of the dispatch");
+  }
+
+  // The exchange on c and its one row size: the bytes a rank receives.
+  std::uint64_t dispatch(collective_params& c, const gpu_spec& gpu, const cluster_spec& net) {
+    if (c.op != coll_op::all_to_all)
+      throw config_error("--dispatcher " + dispatcher_ + ": needs --op all_to_all");
+    if (!bytes_.empty() || !min_.empty())
+      throw config_error("--dispatcher " + dispatcher_ +
+                         ": the size follows --tokens/--hidden/--topk; drop --bytes/--min/--max");
+    c.ep = ep_;
+    c.ep.backend = parse_enum<ep_backend>(dispatcher_, "--dispatcher");
+    if (c.ep.experts == 0) c.ep.experts = 8 * c.group_size;
+    if (c.ep.experts % c.group_size != 0 || c.ep.topk < 1 || c.ep.topk > c.ep.experts)
+      throw config_error("--experts " + std::to_string(c.ep.experts) + " / --topk " +
+                         std::to_string(c.ep.topk) + ": the experts must split evenly over " +
+                         std::to_string(c.group_size) + " ranks (--ranks), top-k 1 to experts");
+    if (c.ep.tokens < 1 || c.ep.hidden < 1)
+      throw config_error("--tokens/--hidden: must be positive");
+    c.type = parse_enum<dtype>(ep_dtype_, "--ep-dtype");
+    const ep_dispatch_constants* k = sim::ep_constants(c, gpu);
+    if (k == nullptr)
+      throw config_error("--dispatcher " + dispatcher_ + ": configs/gpus/" + gpu.name +
+                         ".json has no sim.ep_dispatch." + dispatcher_ + " constants");
+    return static_cast<std::uint64_t>(sim::plan_ep_exchange(c, gpu, net).recv_bytes);
+  }
+
   std::vector<std::uint64_t> sizes() const {
     if (!bytes_.empty()) return {parse_size(bytes_, "--bytes")};
     if (min_.empty() || max_.empty())
@@ -92,14 +146,22 @@ class coll_command final : public command {
   void write_files(const std::vector<coll_row>& rows, const collective_params& c,
                    const executor& exec, const gpu_spec& gpu, const communicator& comm) const {
     coll_doc doc;
-    static_cast<doc_header&>(doc) = new_doc_header(
-        exec, gpu, comm, {{"op", to_string(c.op)}, {"ranks", ranks_}, {"ctas", ctas_}});
+    ordered_json config{{"op", to_string(c.op)}, {"ranks", ranks_}, {"ctas", ctas_}};
+    // A DeepEP/HybridEP exchange says so: its rows are not NCCL's all-to-all.
+    if (c.ep.backend != ep_backend::nccl)
+      config["dispatch"] = {{"dispatcher", dispatcher_}, {"combine", c.ep.combine},
+                            {"tokens", c.ep.tokens},     {"hidden", c.ep.hidden},
+                            {"topk", c.ep.topk},         {"experts", c.ep.experts},
+                            {"dtype", to_string(c.type)}};
+    static_cast<doc_header&>(doc) = new_doc_header(exec, gpu, comm, std::move(config));
     doc.rows = rows;
     if (!flags_.json_path.empty()) write_coll_json(flags_.json_path, doc);
     if (!flags_.csv_path.empty()) write_coll_csv(flags_.csv_path, doc);
   }
 
   std::string op_ = "all_gather", bytes_, min_, max_, algo_ = "auto";
+  std::string dispatcher_ = "nccl", ep_dtype_ = "bf16";
+  ep_exchange ep_{ep_backend::nccl, false, 4096, 7168, 8, 0, 1.0};
   int factor_ = 2, ranks_ = 8, ctas_ = 0;
   common_flags flags_;
   CLI::Option* gpu_given_ = nullptr;

@@ -93,6 +93,7 @@ class step_command final : public command {
       {"dp_overlap", "on | off (overlap_grad_reduce and overlap_param_gather)"},
       {"pp_overlap", "on | off (overlap_p2p_comm with interleaving)"},
       {"distributed_optimizer", "on | off"},
+      {"fsdp", "on | off (Megatron-FSDP: params, grads and optimizer sharded over DP)"},
       {"cdmc", "CUDA_DEVICE_MAX_CONNECTIONS (default: Bridge's launcher rule)"},
       {"layers", "scale the model down to N layers"}};
 

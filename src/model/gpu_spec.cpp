@@ -197,6 +197,30 @@ void read_nccl_v2(const json_object& sim, gpu_spec& g) {
   nvls.finish();
 }
 
+// EP dispatchers' protocols (docs/MOE.md §7), optional: a GPU file without them costs a flex
+// dispatcher as an NCCL all-to-all on its SMs.
+void read_ep_dispatch(const json_object& sim, gpu_spec& g) {
+  if (!sim.has("ep_dispatch")) return;
+  json_object all = sim.get_object("ep_dispatch");
+  all.get_string("comment", "");
+  const auto read = [&](const char* key, ep_dispatch_constants& k) {
+    if (!all.has(key)) return;
+    json_object o = all.get_object(key);
+    k.default_sms = sourced_count(o, "default_sms");
+    k.sm_gbps = sourced_positive(o, "sm_gbps");
+    if (o.has("token_sm_us")) k.token_sm_us = sourced_positive(o, "token_sm_us");
+    if (o.has("combine_token_sm_us"))
+      k.combine_token_sm_us = sourced_positive(o, "combine_token_sm_us");
+    k.dispatch_us = sourced_positive(o, "dispatch_us");
+    k.combine_us = sourced_positive(o, "combine_us");
+    o.finish();
+  };
+  read("deepep", g.deepep);
+  read("deepep_low_latency", g.deepep_low_latency);
+  read("hybridep", g.hybridep);
+  all.finish();
+}
+
 // HBM interference between GEMMs and communication (docs/ARCHITECTURE.md §5.1, item 8).
 void read_interference(const json_object& sim, gpu_spec& g) {
   json_object hbm = sim.get_object("hbm_interference");
@@ -230,6 +254,7 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
       g.nccl_default_ctas.emplace(t.ctas_key, sourced_count(ctas, std::string(t.ctas_key)));
   ctas.finish();
   read_nccl_v2(sim, g);
+  read_ep_dispatch(sim, g);
   g.copy_engine_gbps = sourced_positive(sim, "copy_engine_gbps");
   g.elementwise_hbm_efficiency = sourced_fraction(sim, "elementwise_hbm_efficiency");
   json_object flash = sim.get_object("flash_attention_efficiency");

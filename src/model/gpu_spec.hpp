@@ -24,6 +24,17 @@ struct nccl_protocol_constants {
   double thread_bytes = 0;  // NCCL's per-thread threshold: fewer channels below it (x ranks)
 };
 
+// One EP dispatcher's protocol constants (`sim.ep_dispatch.<backend>`, docs/MOE.md §7): the
+// SMs it holds move wire_bytes / sm_gbps plus token_sm_us per token copy (dispatch) or
+// combine_token_sm_us (combine), split over the SMs; NVLink caps them; each call pays a fixed
+// dispatch_us / combine_us (layout, notify, the host's view of the counts). 0 sm_gbps: unknown.
+struct ep_dispatch_constants {
+  int default_sms = 0;
+  double sm_gbps = 0, token_sm_us = 0, combine_token_sm_us = 0;
+  double dispatch_us = 0, combine_us = 0;
+  bool known() const { return sm_gbps > 0; }
+};
+
 struct gpu_spec {
   std::string name;          // file stem: h100_sxm
   std::string display_name;  // "NVIDIA H100 SXM 80GB"
@@ -57,6 +68,8 @@ struct gpu_spec {
   // NCCL's symmetric-memory kernels (NCCL 2.27): their NVLink latency relative to the usual
   // kernels'; 0 = none (a symmetric window is refused on this GPU).
   double nccl_symmetric_latency_factor = 0;
+  // DeepEP's normal and low-latency kernels and HybridEP; absent from the file: unknown.
+  ep_dispatch_constants deepep, deepep_low_latency, hybridep;
   // Calibration: fraction of per-SM peak a GEMM tile achieves.
   double gemm_efficiency_bf16 = 0, gemm_efficiency_fp16 = 0, gemm_efficiency_fp8 = 0;
   double gemm_efficiency_mxfp8 = 0, gemm_efficiency_nvfp4 = 0;

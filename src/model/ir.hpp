@@ -99,6 +99,32 @@ struct gemm_params {
   double flops() const { return 2.0 * static_cast<double>(m) * n * k * group; }
 };
 
+// Who moves a MoE layer's tokens to their experts and back (docs/MOE.md §7): NCCL's
+// all-to-all, or one of DeepEP's protocols (normal: NVLink inside the NVLink domain, RDMA once
+// per target domain and then forwarded on NVLink; low latency: pure RDMA, one copy per expert)
+// or HybridEP (TMA copies from few SMs). The sim costs each as its own protocol (sim/ep_dispatch).
+enum class ep_backend { nccl, deepep, deepep_low_latency, hybridep };
+
+template <>
+struct enum_names<ep_backend> {
+  static constexpr std::string_view noun = "EP dispatcher";
+  static constexpr std::array names = {enum_entry{ep_backend::nccl, "nccl"},
+                                       enum_entry{ep_backend::deepep, "deepep"},
+                                       enum_entry{ep_backend::deepep_low_latency, "deepep_ll"},
+                                       enum_entry{ep_backend::hybridep, "hybridep"}};
+};
+
+// The token exchange an EP dispatch or combine carries; backend nccl: none (c.bytes alone).
+struct ep_exchange {
+  ep_backend backend = ep_backend::nccl;
+  bool combine = false;     // the combine (bf16, reduces each token's copies) vs the dispatch
+  std::int64_t tokens = 0;  // tokens this rank routes (before top-k)
+  std::int64_t hidden = 0;
+  int topk = 1, experts = 1;
+  // Hottest rank's received load relative to the mean (--moe-imbalance).
+  double imbalance = 1;
+};
+
 struct collective_params {
   coll_op op = coll_op::all_gather;
   // nccl-tests `size`: AG = total gathered bytes, RS = total input bytes, AR = buffer bytes,
@@ -114,6 +140,8 @@ struct collective_params {
   int nodes = 1;
   // The communicator's NCCL settings (docs/ARCHITECTURE.md §5.5).
   nccl_comm_config nccl;
+  // An EP token exchange (all_to_all only): the protocol that moves it, when not NCCL's.
+  ep_exchange ep;
 };
 
 // A ring exchange step sends and receives (TP, CP); a pipeline transfer does one of the two,

@@ -63,11 +63,16 @@ void check_collective_nccl(const collective_params& c, const gpu_spec* gpu,
     throw config_error(field + ": cta_policy zero runs " + call +
                        " on no SM, which NCCL cannot do: its copy-engine collectives are "
                        "AllGather and AlltoAll, and a reduction needs SMs to add");
-  if (c.nccl.policy == cta_policy::zero && c.nodes > 1)
+  // NCCL 2.30 (its release notes): hierarchical zero-SM AllGather and AlltoAll, the copy
+  // engines inside the NVLink domain and the RMA CPU proxy across nodes.
+  constexpr int zero_across_nodes = nccl_version_code(2, 30);
+  if (c.nccl.policy == cta_policy::zero && c.nodes > 1 && c.nccl.nccl_version < zero_across_nodes)
     throw config_error(field + ": cta_policy zero: this " + call + " spans " +
                        std::to_string(c.nodes) +
-                       " NVLink domains; copy-engine collectives run inside one (NCCL 2.28, "
-                       "2.29; the model does not cost NCCL 2.30's across nodes)");
+                       " NVLink domains; copy-engine collectives run inside one before NCCL "
+                       "2.30 (NCCL " +
+                       nccl_version_text(c.nccl.nccl_version) +
+                       "; --nccl-version 2.30 costs NCCL's hierarchical zero-SM all-gather)");
   if (c.nccl.symmetric && gpu && !gpu->has_symmetric_kernels())
     throw config_error(field + ": symmetric on " + gpu->display_name +
                        ": NCCL's symmetric kernels need NVLink on Hopper or newer (configs/gpus/" +

@@ -173,8 +173,26 @@ stage_params_split stage_params(const model_spec& m, const step_config& cfg, int
 // fp32 or 16-bit main gradients, fp32 master weights and Adam's two moments, sharded by the
 // distributed optimizer over DP x CP (routed experts: over expert DP); with 16-bit gradients it
 // also keeps an fp32 copy.
+// Megatron-FSDP (docs/FSDP.md): weights, gradients and optimizer all sharded over DP x CP, plus
+// the unsharded layers it holds at once: the one computing and the one prefetched (16-bit), and
+// at most two layers' gradient buffers (Megatron-FSDP's reduce-grad drain).
+void add_fsdp_state(memory_parts& out, const model_spec& m, const step_config& cfg,
+                    const stage_params_split& p) {
+  const double shards = cfg.dp * cfg.cp;
+  const double grad_bytes = cfg.grad_reduce_in_fp32 ? 4 : 2;
+  const stage_params_split layer = moe_layer_params(m, cfg, m.moe.enabled());
+  out.weights =
+      (p.total() * (is_low_precision(m.type) ? 3 : 2) / shards + 2 * layer.total() * 2) / gib;
+  out.gradients = (p.total() * grad_bytes / shards + 2 * layer.total() * grad_bytes) / gib;
+  out.optimizer = p.total() * (cfg.grad_reduce_in_fp32 ? 12 : 16) / shards / gib;
+}
+
 void add_model_state(memory_parts& out, const model_spec& m, const step_config& cfg, int stage) {
   const stage_params_split p = stage_params(m, cfg, stage);
+  if (cfg.fsdp) {
+    add_fsdp_state(out, m, cfg, p);
+    return;
+  }
   out.weights = p.total() * (is_low_precision(m.type) ? 3 : 2) / gib;
   out.gradients = p.total() * (cfg.grad_reduce_in_fp32 ? 4 : 2) / gib;
   const double shards = cfg.distributed_optimizer ? cfg.dp * cfg.cp : 1;

@@ -36,7 +36,9 @@ stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workl
 
 void stage_planner::build() {
   gather_params();
+  fsdp_edges(true);
   for (const pp_action& a : pp_actions(layout_, stage_, overlapped_p2p())) act(a);
+  fsdp_edges(false);
   finish_grads();
   optimizer();
   s_.validate();
@@ -68,6 +70,7 @@ void stage_planner::make_streams() {
   dp_size_ = cfg_.dp * cfg_.cp;
   const rank_grid dpcp{cfg_.tp, 1, dp_size_, cfg_.pp};
   dp_nodes_ = span_of(comm_group::dp, dpcp, gpn).nodes;
+  if (cfg_.fsdp) fsdp_rs_ = s_.add_stream("fsdp_rs", stream_role::comm, 0);
 }
 
 // Megatron splits the layers evenly over pp x vp chunks; when the embedding and the loss are

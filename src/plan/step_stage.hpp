@@ -52,6 +52,8 @@ class stage_planner {
   std::int64_t embedding_params() const;
   std::int64_t bucket_params(int chunk, int bucket) const;
   bool overlapped_p2p() const { return cfg_.pp_overlap && cfg_.vp > 1; }
+  // overlap_grad_reduce's buckets (Megatron-FSDP reduces per layer instead).
+  bool bucketed_grads() const { return cfg_.dp_overlap && !cfg_.fsdp && dp_size_ > 1; }
 
   // Work (step_stage_ops.cpp).
   void gather_params();
@@ -83,6 +85,13 @@ class stage_planner {
   static std::string bucket_op_name(int chunk, int bucket, const char* what);
   std::vector<int> pass_outputs();
 
+  // Megatron-FSDP (step_stage_fsdp.cpp).
+  int fsdp_gather(const std::string& prefix, int chunk, int l, bool backward,
+                  std::vector<int> after);
+  void fsdp_before_layer(const std::string& prefix, int chunk, int l, bool backward);
+  void fsdp_after_backward(const std::string& prefix, int chunk, int l);
+  void fsdp_edges(bool start);
+
   // MoE layers (step_stage_moe.cpp).
   void plan_moe();
   bool is_moe_layer(int chunk, int l) const;
@@ -97,6 +106,7 @@ class stage_planner {
   int shared_expert(const std::string& name, bool backward, std::vector<int> waits);
   int ep_all_to_all(const std::string& name, const char* slot, bool gathers);
   void etp_exchange(const std::string& name, coll_op op, std::vector<int> waits);
+  ep_exchange flex_exchange(bool combine) const;
   static std::vector<int> waits_on(int op);
   elementwise_params moe_elementwise(double bytes_per_copy, double flops_per_copy,
                                      bool experts) const;
@@ -111,8 +121,10 @@ class stage_planner {
   std::unique_ptr<layer_appender> appender_;
   int recv_prev_ = 0, send_next_ = 0, recv_next_ = 0, send_prev_ = 0, dp_ = 0;
   int pp_nodes_ = 1, dp_size_ = 1, dp_nodes_ = 1;
-  std::vector<int> layers_;                  // per chunk
-  std::vector<std::vector<int>> bucket_of_;  // per chunk, per layer: its bucket
+  int fsdp_rs_ = -1;                                    // Megatron-FSDP's reduce-scatter stream
+  std::map<std::pair<int, int>, int> fsdp_prefetched_;  // (chunk, layer) -> its next gather
+  std::vector<int> layers_;                             // per chunk
+  std::vector<std::vector<int>> bucket_of_;             // per chunk, per layer: its bucket
   std::int64_t params_ = 0;
   moe_rank_load dispatch_, experts_;  // the busiest EP rank: its dispatch, its experts' tokens
   int ep_ = -1, ep_nodes_ = 1;        // the EP stream (ep > 1) and the nodes its group spans

@@ -78,6 +78,7 @@ int stage_planner::ep_all_to_all(const std::string& name, const char* slot, bool
   c = with_nccl_knobs(c, in_.knobs);
   if (cfg_.dispatcher == moe_dispatcher::deepep) c.ctas = deepep_default_sms;
   if (cfg_.dispatcher == moe_dispatcher::hybridep) c.ctas = hybridep_default_sms;
+  if (c.ctas > 0) c.ep = flex_exchange(!gathers);
   return s_.add_op(name, ep_, c, {appender_->last_compute()}, slot);
 }
 
@@ -95,6 +96,22 @@ void stage_planner::etp_exchange(const std::string& name, coll_op op, std::vecto
   c.group_size = cfg_.etp;
   c.nodes = etp_nodes_;
   add_compute(name, with_nccl_knobs(c, in_.knobs), "moe_etp", std::move(waits));
+}
+
+// The flex dispatcher's own protocol (sim/ep_dispatch.hpp): a combine where tokens return from
+// the experts (DeepEP's backward runs a dispatch call for the combine's gradient and a combine
+// call for the dispatch's).
+ep_exchange stage_planner::flex_exchange(bool combine) const {
+  ep_exchange x;
+  x.backend =
+      cfg_.dispatcher == moe_dispatcher::hybridep ? ep_backend::hybridep : ep_backend::deepep;
+  x.combine = combine;
+  x.tokens = dispatch_.tokens_routed / w_.model.moe.topk;
+  x.hidden = w_.model.hidden;
+  x.topk = w_.model.moe.topk;
+  x.experts = w_.model.moe.experts;
+  x.imbalance = cfg_.moe_imbalance;
+  return x;
 }
 
 std::vector<int> stage_planner::waits_on(int op) {

@@ -148,6 +148,7 @@ void stage_planner::forward(int chunk, int mb) {
     if (first_pass && ag != param_gather_.end() &&
         (l == 0 || bucket_of_[chunk][l - 1] != bucket_of_[chunk][l]))
       next_waits_.push_back(ag->second);
+    fsdp_before_layer(prefix, chunk, l, false);
     hand_waits_to_layers();
     const std::string name = prefix + "L" + std::to_string(l) + ".";
     const bool moe = is_moe_layer(chunk, l);
@@ -168,7 +169,7 @@ void stage_planner::backward(int chunk, int mb) {
   for (int l = layers_[chunk] - 1; l >= 0; --l) backward_layer(chunk, l, prefix, last_of_chunk);
   if (first_virtual_stage(stage_, chunk)) {
     embedding_backward(prefix);
-    if (last_of_chunk && cfg_.dp_overlap && dp_size_ > 1 && !bucket_of_[chunk].empty())
+    if (last_of_chunk && bucketed_grads() && !bucket_of_[chunk].empty())
       grad_reduce(chunk, bucket_of_[chunk].front(), {appender_->last_compute()});
   }
   bwd_output_ = pass_outputs();
@@ -180,6 +181,7 @@ void stage_planner::backward(int chunk, int mb) {
 void stage_planner::backward_layer(int chunk, int l, const std::string& prefix, bool last) {
   const std::string name = prefix + "L" + std::to_string(l) + ".";
   const bool moe = is_moe_layer(chunk, l);
+  fsdp_before_layer(prefix, chunk, l, true);
   if (cfg_.recompute == recompute_mode::full) {
     hand_waits_to_layers();
     appender_->forward(name + "re.", !moe);
@@ -188,6 +190,7 @@ void stage_planner::backward_layer(int chunk, int l, const std::string& prefix, 
   if (moe) moe_backward(name);
   hand_waits_to_layers();
   appender_->backward(name, !moe);
+  fsdp_after_backward(prefix, chunk, l);
   reduce_finished_bucket(chunk, l, last);
 }
 
@@ -195,7 +198,7 @@ void stage_planner::reduce_finished_bucket(int chunk, int l, bool last) {
   const auto& of = bucket_of_[chunk];
   const bool bucket_done = l == 0 || of[l - 1] != of[l];
   const bool waits_for_embedding = l == 0 && first_virtual_stage(stage_, chunk);
-  if (last && bucket_done && cfg_.dp_overlap && dp_size_ > 1 && !waits_for_embedding)
+  if (last && bucket_done && bucketed_grads() && !waits_for_embedding)
     grad_reduce(chunk, of[l], {appender_->last_compute()});
 }
 
@@ -264,7 +267,7 @@ void stage_planner::forward_backward_layers(int fc, int bc, const std::string& f
 // them: asynchronously per bucket ahead of the first pass (overlap_param_gather), or all at once
 // on the compute stream.
 void stage_planner::gather_params() {
-  if (!cfg_.distributed_optimizer || dp_size_ <= 1) return;
+  if (!cfg_.distributed_optimizer || cfg_.fsdp || dp_size_ <= 1) return;
   for (int c = 0; c < cfg_.vp; ++c) {
     const auto& of = bucket_of_[c];
     const int buckets = of.empty() ? 0 : of.front() + 1;
@@ -300,7 +303,7 @@ void stage_planner::grad_reduce(int chunk, int bucket, std::vector<int> after) {
 // compute stream; tied embeddings all-reduce their gradients between the first and the last
 // stage.
 void stage_planner::finish_grads() {
-  if (!cfg_.dp_overlap && dp_size_ > 1)
+  if (!cfg_.dp_overlap && !cfg_.fsdp && dp_size_ > 1)
     for (int c = 0; c < cfg_.vp; ++c) {
       const auto& of = bucket_of_[c];
       const int buckets = of.empty() ? 0 : of.front() + 1;
@@ -329,8 +332,8 @@ void stage_planner::optimizer() {
   norm.group_size = cfg_.gpus;
   norm.nodes = std::max(1, cfg_.gpus / in_.cluster.nvlink_domain);
   add_compute("grad_norm_ar", norm, "optimizer", grad_reduces_);
-  const double shard =
-      static_cast<double>(params_) / (cfg_.distributed_optimizer ? std::max(dp_size_, 1) : 1);
+  const double shard = static_cast<double>(params_) /
+                       (cfg_.distributed_optimizer || cfg_.fsdp ? std::max(dp_size_, 1) : 1);
   elementwise_params e;
   e.bytes = static_cast<std::uint64_t>(shard * adam_bytes_per_param);
   e.flops = shard * 10;

@@ -168,6 +168,12 @@ ordered_json with_domain(ordered_json config, const cluster_spec& c) {
   return config;
 }
 
+// Megatron-FSDP is named only where it is on: a dense case without it reads as before.
+ordered_json with_fsdp(ordered_json config, const step_config& c) {
+  if (c.fsdp) config["fsdp"] = true;
+  return config;
+}
+
 // A MoE model's case carries its expert layout and MoE settings (docs/MOE.md §5); a dense
 // model's config is unchanged.
 ordered_json with_experts(ordered_json config, const step_run_case& rc) {
@@ -235,7 +241,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   rc.c.knobs.te_launch_ordering = te_launch_ordering_applies(
       sc.te_launch_ordering, gpu, rc.cdmc,
       rc.tp_methods.empty() ? overlap_setting::none : overlap_setting::preset);
-  rc.config = with_experts(with_domain(case_config(rc), rc.cluster), rc);
+  rc.config = with_experts(with_fsdp(with_domain(case_config(rc), rc.cluster), rc.c.cfg), rc);
   return rc;
 }
 

@@ -20,12 +20,14 @@ namespace ob::sim {
 
 namespace {
 
-double op_us(const op_params& params, const gpu_spec& gpu) {
+double op_us(const op_params& params, const gpu_spec& gpu, const cluster_spec* net = nullptr) {
   schedule s;
   s.name = "calibrate";
   s.add_stream("s", stream_role::compute, 0);
   s.add_op("op", 0, params);
-  const sim_result r = simulate(s, gpu, sim_options{});
+  sim_options o;
+  o.cluster = net;
+  const sim_result r = simulate(s, gpu, o);
   return r.ops[0].end_us - r.ops[0].start_us;
 }
 
@@ -33,15 +35,24 @@ double gemm_tflops(const gemm_params& g, const gpu_spec& gpu) {
   return g.flops() / op_us(g, gpu) / 1e6;
 }
 
+int domain_of(const coll_point& p) { return p.nvlink_domain > 0 ? p.nvlink_domain : 8; }
+
 collective_params as_params(const coll_point& p, const gpu_spec& gpu) {
   collective_params c;
   c.op = p.op;
   c.bytes = p.bytes;
   c.group_size = p.ranks;
   c.algorithm = p.algorithm;
-  c.nodes = std::max(1, (p.ranks + 7) / 8);  // nccl-tests across nodes: 8 GPUs a node
+  // nccl-tests across nodes: 8 GPUs an NVLink domain, unless the input says (`# nvlink-domain`).
+  const int domain = domain_of(p);
+  c.nodes = std::max(1, (p.ranks + domain - 1) / domain);
   (void)gpu;
   return c;
+}
+
+// The cluster a point ran on: NVLink domains of its size, one NIC per GPU (the GPU file's).
+cluster_spec cluster_of(const coll_point& p, const gpu_spec& gpu) {
+  return default_cluster(gpu, domain_of(p));
 }
 
 double busbw(const coll_point& p, double us) {
@@ -49,7 +60,8 @@ double busbw(const coll_point& p, double us) {
 }
 
 double coll_busbw(const coll_point& p, const gpu_spec& gpu) {
-  return busbw(p, op_us(as_params(p, gpu), gpu));
+  const cluster_spec net = cluster_of(p, gpu);
+  return busbw(p, op_us(as_params(p, gpu), gpu, &net));
 }
 
 // Sum of squared log errors over the points `use` selects.
@@ -72,7 +84,7 @@ struct constant_def {
   std::function<bool(const coll_point&)> coll;
 };
 
-bool single_node(const coll_point& c) { return c.ranks <= 8; }
+bool single_node(const coll_point& c) { return c.ranks <= domain_of(c); }
 bool is_nvls(const coll_point& c) { return c.algorithm == "nvls"; }
 
 std::vector<constant_def> definitions(const gpu_spec& gpu) {
@@ -139,8 +151,9 @@ std::vector<check_row> check_points(const calib_points& pts, const gpu_spec& gpu
                     g.shape.flops() / model / 1e6});
   }
   for (const coll_point& c : pts.colls) {
-    const double model_us = op_us(as_params(c, gpu), gpu);
-    const comm_plan plan = plan_nccl_collective(as_params(c, gpu), gpu, default_cluster(gpu));
+    const cluster_spec net = cluster_of(c, gpu);
+    const double model_us = op_us(as_params(c, gpu), gpu, &net);
+    const comm_plan plan = plan_nccl_collective(as_params(c, gpu), gpu, net);
     rows.push_back({std::string(to_string(c.op)) + " " + std::to_string(c.ranks) + " ranks " +
                         size_text(c.bytes) + (c.algorithm.empty() ? "" : " " + c.algorithm),
                     "GB/s busbw", c.where, busbw(c, c.time_us), busbw(c, model_us),

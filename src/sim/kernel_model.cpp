@@ -7,8 +7,10 @@
 #include <variant>
 #include <vector>
 
+#include "base/error.hpp"
 #include "model/collective_traits.hpp"
 #include "model/nccl_config.hpp"
+#include "sim/ep_dispatch.hpp"
 #include "sim/gemm_model.hpp"
 #include "sim/nccl_model.hpp"
 
@@ -54,6 +56,40 @@ void set_channels(kernel_plan& p, const comm_plan& c, double bytes, int sms) {
   p.cap_gbps = c.cap_gbps;
 }
 
+// A DeepEP or HybridEP exchange (sim/ep_dispatch.hpp): its SMs as channels that move the bytes
+// it sends after its fixed cost, at the rate its protocol reaches alone, scaled with NVLink's
+// share when other channels move beside it.
+void set_ep_exchange(kernel_plan& p, const collective_params& c, const gpu_spec& gpu,
+                     const cluster_spec& net) {
+  const ep_cost e = plan_ep_exchange(c, gpu, net);
+  p.model = progress_model::channels;
+  p.ctas = e.sms;
+  const double sent = e.nvlink_bytes + e.rdma_bytes;
+  p.channel_bytes = sent / p.ctas;
+  p.latency_us = e.fixed_us;
+  const double alone = std::min(p.ctas * gpu.nccl_channel_gbps, gpu.nvlink_effective_gbps());
+  p.bw_factor = e.move_us > 0 ? sent / (e.move_us * bytes_per_us_per_gbps) / alone : 1;
+}
+
+// NCCL 2.30's hierarchical zero-SM all-gather across NVLink domains (docs/ARCHITECTURE.md
+// §5.5): each rank's shard crosses to its rail peer in every other domain through the CPU
+// proxy's RDMA (no SM), then the copy engines spread every domain's shards inside the domain.
+// The two stages pipeline, so the slower sets the time: returned as copy-engine bytes (the NIC
+// part scaled by the copy engines' rate over the GPU's NIC share), plus the proxy's post as one
+// network hop of latency at that rate (the engine's copies have no latency phase).
+double zero_sm_across_nodes(const collective_params& c, const gpu_spec& gpu,
+                            const cluster_spec& net) {
+  const double shard = static_cast<double>(c.bytes) / c.group_size;
+  const int domains = c.nodes, per_domain = std::max(1, c.group_size / c.nodes);
+  const double nic_bytes = shard * (domains - 1);
+  const double ce_bytes = shard * domains * (per_domain - 1);
+  const double nic_gbps = net.node_egress_gbps() / std::max(1, net.gpus_per_node);
+  if (nic_gbps <= 0)
+    throw config_error("cluster " + net.name + ": no NIC bandwidth for a zero-SM all-gather");
+  return std::max(ce_bytes, nic_bytes * gpu.copy_engine_gbps / nic_gbps) +
+         net.net_ring_hop_us_simple * gpu.copy_engine_gbps * bytes_per_us_per_gbps;
+}
+
 kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu,
                             const cluster_spec& net) {
   kernel_plan p;
@@ -63,11 +99,15 @@ kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu,
   // A group of one has no peer: NCCL returns after the launch without moving anything.
   if (c.group_size <= 1) return p;
   const double bytes = traits_of(c.op).bytes_moved(static_cast<double>(c.bytes), c.group_size);
+  if (c.op == coll_op::all_to_all && ep_constants(c, gpu) != nullptr) {
+    set_ep_exchange(p, c, gpu, net);
+    return p;
+  }
   if (c.nccl.policy == cta_policy::zero) {
     // NCCL 2.28's copy-engine all-gather: no CTA, so no SM taken from a GEMM; its bytes still
     // cross HBM and share the copy engines (the engine's copy_engine model).
     p.model = progress_model::copy_engine;
-    p.channel_bytes = bytes;
+    p.channel_bytes = c.nodes > 1 ? zero_sm_across_nodes(c, gpu, net) : bytes;
     return p;
   }
   set_channels(p, plan_nccl_collective(c, gpu, net), bytes, gpu.sm_count);

@@ -93,7 +93,7 @@ std::string op_from_test_name(std::string s) {
 // another: each starts with its own "# nThread ..." or "# Collective test starting" line.
 struct nccl_section {
   std::string op, algorithm;
-  int ranks = 0;
+  int ranks = 0, nvlink_domain = 0;
   std::vector<coll_point> rows;
 };
 
@@ -108,6 +108,7 @@ void flush_section(const std::string& path, nccl_section& sec, calib_points& out
       p.op = parse_enum<coll_op>(sec.op, path + ": op");
       p.ranks = sec.ranks;
       p.algorithm = sec.algorithm;
+      p.nvlink_domain = sec.nvlink_domain;
       out.colls.push_back(p);
     }
   }
@@ -126,6 +127,12 @@ void read_nccl_header(const std::vector<std::string>& w, const std::string& l, n
   if (w.size() >= 3 && lower(w[1]) == "algorithm:") sec.algorithm = lower(w[2]);
   if (w.size() >= 2 && w[1] == "Rank") ++sec.ranks;
   if (w.size() >= 3 && lower(w[1]) == "ranks:") sec.ranks = std::stoi(w[2]);
+  if (w.size() >= 3 && lower(w[1]) == "nvlink-domain:") {
+    sec.nvlink_domain = std::atoi(w[2].c_str());
+    if (sec.nvlink_domain < 1 || sec.nvlink_domain > 4096)
+      throw config_error("nccl-tests header '# nvlink-domain: " + w[2] +
+                         "': expected GPUs per NVLink domain, 1 to 4096");
+  }
 }
 
 void read_nccl_tests(const std::string& path, const std::string& text, calib_points& out) {

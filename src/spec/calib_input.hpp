@@ -26,6 +26,8 @@ struct coll_point {
   double time_us = 0;
   std::string algorithm;  // "" = NCCL's choice, else ring / nvls / tree
   std::string where;
+  // GPUs per NVLink domain (`# nvlink-domain: N`, one NIC per GPU beyond it); 0: 8.
+  int nvlink_domain = 0;
 };
 
 struct calib_points {

@@ -75,13 +75,17 @@ struct step_config {
   bool dp_overlap = true;             // overlap_grad_reduce and overlap_param_gather
   bool pp_overlap = true;             // overlap_p2p_comm (interleaved) instead of batch_p2p_comm
   bool distributed_optimizer = true;  // reduce-scatter grads, all-gather params
-  bool grad_reduce_in_fp32 = true;    // Megatron-Bridge's recipes reduce fp32 gradients
-  std::int64_t bucket_size = 0;       // elements; 0: Bridge's default (128 Mi for dp > 1)
-  int layers = 0;                     // 0: the model's; fewer scales the model down
-  std::optional<int> cdmc;            // nullopt: what Bridge's launcher sets for the layout
-  int gpus_per_node = 0;              // 0: the cluster's
-  int nvlink_domain = 0;              // 0: the cluster's (docs/ARCHITECTURE.md §5.4)
-  double nic_gbps = 0;                // 0: the cluster's
+  // Megatron-FSDP (use_megatron_fsdp, optim_grads_params, docs/FSDP.md): weights, gradients and
+  // optimizer sharded over DP; each layer all-gathered before its forward and its backward, its
+  // gradients reduce-scattered after; replaces the distributed optimizer's buckets.
+  bool fsdp = false;
+  bool grad_reduce_in_fp32 = true;  // Megatron-Bridge's recipes reduce fp32 gradients
+  std::int64_t bucket_size = 0;     // elements; 0: Bridge's default (128 Mi for dp > 1)
+  int layers = 0;                   // 0: the model's; fewer scales the model down
+  std::optional<int> cdmc;          // nullopt: what Bridge's launcher sets for the layout
+  int gpus_per_node = 0;            // 0: the cluster's
+  int nvlink_domain = 0;            // 0: the cluster's (docs/ARCHITECTURE.md §5.4)
+  double nic_gbps = 0;              // 0: the cluster's
 
   // Derived by check_step.
   int dp = 1;
