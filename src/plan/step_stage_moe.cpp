@@ -110,7 +110,8 @@ ep_exchange stage_planner::flex_exchange(bool combine) const {
   x.hidden = w_.model.hidden;
   x.topk = w_.model.moe.topk;
   x.experts = w_.model.moe.experts;
-  x.imbalance = cfg_.moe_imbalance;
+  // What the busiest rank receives over the mean, after a capacity factor's drop (§9).
+  x.imbalance = kept_load(cfg_.moe_imbalance, cfg_.moe_capacity_factor);
   return x;
 }
 
