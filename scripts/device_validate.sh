@@ -461,7 +461,7 @@ layer_args=(run --config "$root/configs/scenarios/default_layer.json" --set "gpu
 # CDMC 8 is the launcher rule's value without TP or CP, and the process's default.
 step_args=(step --gpu "$sim_gpu" --model gpt3_20b --gpus 1 --tp 1 --pp 1 --layers 2 --gbs 4
            --seq 2048 --cdmc 8 --te-launch-ordering off)
-# MoE on one GPU (docs/MOE.md §9): an all-to-all beside a GEMM (NCCL's grouped send/recv on a
+# MoE on one GPU (docs/MOE.md §15): an all-to-all beside a GEMM (NCCL's grouped send/recv on a
 # one-rank communicator, then the copy proxy standing in for 8 ranks), and a Qwen3-30B-A3B layer's
 # step at EP 1, the only expert layout one GPU has: its 128 experts as strided-batched grouped
 # GEMMs, no dispatch. Their files go to moe/, which calibrate does not read.

@@ -15,7 +15,7 @@ constexpr double min_exposed_ms = 0.0005;
 constexpr double min_exposed_fraction = 0.001;
 constexpr double min_cause_fraction = 0.005;  // smaller causes are left out
 
-const std::array<cause_info, 10> causes = {{
+const std::array<cause_info, 11> causes = {{
     {exposure_cause::queue_blocked, "queue blocked",
      "waited in its hardware queue behind an op that was not ready (CDMC maps streams to queues)",
      "CUDA_DEVICE_MAX_CONNECTIONS > 1 so comm and compute streams get their own queues, or "
@@ -44,6 +44,10 @@ const std::array<cause_info, 10> causes = {{
     {exposure_cause::launch_overhead, "launch",
      "waited for the host to enqueue it, or for an event from another queue",
      "CUDA graphs (--graphs), fewer and larger ops"},
+    {exposure_cause::hottest_expert, "hottest expert",
+     "the other expert-parallel ranks waited at the combine for the busiest rank's experts "
+     "(routing imbalance)",
+     "balance the routing (aux loss, expert bias), a capacity factor, or more experts per rank"},
     {exposure_cause::other, "other", "the timeline does not say (a late peer rank, a host stall)",
      "look at the timeline (--trace) of this case"},
 }};
@@ -312,7 +316,7 @@ std::string percent(double part, double whole) {
 
 }  // namespace
 
-const std::array<cause_info, 10>& cause_table() { return causes; }
+const std::array<cause_info, 11>& cause_table() { return causes; }
 
 const cause_info& info_of(exposure_cause c) {
   for (const cause_info& i : causes)

@@ -27,6 +27,7 @@ enum class exposure_cause {
   late_bucket,             // a data-parallel gradient bucket still reducing after the compute
   serialized_same_stream,  // communication on the compute stream: nothing can hide it
   launch_overhead,         // waited for the host to enqueue, or for an event to be seen
+  hottest_expert,          // EP ranks waited at the combine for the busiest rank's experts
   other,                   // what the timeline cannot explain
 };
 template <>
@@ -42,6 +43,7 @@ struct enum_names<exposure_cause> {
       enum_entry{exposure_cause::late_bucket, "late_bucket"},
       enum_entry{exposure_cause::serialized_same_stream, "serialized_same_stream"},
       enum_entry{exposure_cause::launch_overhead, "launch_overhead"},
+      enum_entry{exposure_cause::hottest_expert, "hottest_expert"},
       enum_entry{exposure_cause::other, "other"}};
 };
 
@@ -54,7 +56,7 @@ struct cause_info {
   std::string_view try_this;
 };
 const cause_info& info_of(exposure_cause c);
-const std::array<cause_info, 10>& cause_table();
+const std::array<cause_info, 11>& cause_table();
 
 struct cause_share {
   exposure_cause cause = exposure_cause::other;

@@ -95,8 +95,11 @@ struct span {
 class in_flight {
  public:
   in_flight(const schedule& s, const std::vector<span>& t) {
+    // Compute on a stream of its own (the shared expert under moe_shared_expert_overlap) counts
+    // as compute in flight: the compute stream stood still beside it, not unexplained.
     for (const op& o : s.ops)
-      if (o.is_comm() && t[o.id].end > t[o.id].start)
+      if ((o.is_comm() || (o.stream != 0 && s.streams[o.stream].role == stream_role::compute)) &&
+          t[o.id].end > t[o.id].start)
         raw_[static_cast<int>(part_of(o))].push_back({t[o.id].start, t[o.id].end});
     for (auto& v : raw_) merge(v);
   }
@@ -139,8 +142,13 @@ class in_flight {
 
 class attributor {
  public:
-  attributor(const program& p, const std::vector<std::vector<span>>& times, int stage)
-      : s_(p.stages[stage]), t_(times[stage]), flight_(s_, t_), partner_start_(s_.ops.size(), -1) {
+  attributor(const program& p, const std::vector<std::vector<span>>& times, int stage,
+             double hottest_share)
+      : s_(p.stages[stage]),
+        t_(times[stage]),
+        flight_(s_, t_),
+        partner_start_(s_.ops.size(), -1),
+        hottest_share_(hottest_share) {
     for (const stage_link& l : p.links) {
       if (l.recv_stage == stage) partner_start_[l.recv_op] = times[l.send_stage][l.send_op].start;
       if (l.send_stage == stage) partner_start_[l.send_op] = times[l.recv_stage][l.recv_op].start;
@@ -154,7 +162,12 @@ class attributor {
       const span x = t_[o.id];
       if (x.start > t) gap(t, x.start, &o);
       const part p = part_of(o);
-      add(p, x.end - x.start, exposure_cause::serialized_same_stream, where_of(o, p));
+      double len = x.end - x.start;
+      if (o.slot == "moe_experts" && hottest_share_ > 0) {
+        add(part::ep, len * hottest_share_, exposure_cause::hottest_expert, "moe_combine");
+        len -= len * hottest_share_;
+      }
+      add(p, len, exposure_cause::serialized_same_stream, where_of(o, p));
       t = std::max(t, x.end);
     }
     if (stage_end > t) gap(t, stage_end, nullptr);
@@ -199,7 +212,10 @@ class attributor {
       add(part::bubble, sent - a, exposure_cause::bubble, where_of(d, part::pp));
       add(part::pp, explained - sent, exposure_cause::tail_not_overlapped, where_of(d, part::pp));
     } else {
-      const part p = d.is_comm() ? part_of(d) : part::other;
+      // A compute op on a stream of its own (the shared expert under moe_shared_expert_overlap)
+      // is compute the step waits for, not exposed time.
+      const bool side_compute = s_.streams[d.stream].role == stream_role::compute;
+      const part p = d.is_comm() ? part_of(d) : side_compute ? part::compute : part::other;
       add(p, explained - a, waited_for(p, &d, false), where_of(d, p));
     }
     if (b > explained) in_flight_gap(explained, b, o);
@@ -217,6 +233,7 @@ class attributor {
   const std::vector<span>& t_;
   in_flight flight_;
   std::vector<double> partner_start_;  // the linked op's start on the other stage
+  const double hottest_share_;         // attribute_step's
   step_attribution out_;
 };
 
@@ -232,7 +249,8 @@ double step_attribution::exposed_ms() const {
 }
 
 step_attribution attribute_step(const program& p,
-                                const std::vector<std::vector<op_interval>>& intervals) {
+                                const std::vector<std::vector<op_interval>>& intervals,
+                                double hottest_share) {
   std::vector<std::vector<span>> times(p.stages.size());
   std::vector<double> ends(p.stages.size(), 0);
   for (std::size_t s = 0; s < p.stages.size(); ++s) {
@@ -243,7 +261,7 @@ step_attribution attribute_step(const program& p,
     }
   }
   const int critical = static_cast<int>(std::max_element(ends.begin(), ends.end()) - ends.begin());
-  step_attribution out = attributor(p, times, critical).run(ends[critical]);
+  step_attribution out = attributor(p, times, critical, hottest_share).run(ends[critical]);
   out.critical_stage = critical;
   return out;
 }

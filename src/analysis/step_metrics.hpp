@@ -39,15 +39,20 @@ struct step_attribution {
 };
 
 // `intervals[s]`: stage s's op intervals (µs) from one iteration of the overlapped variant.
+// `hottest_share`: under routing imbalance the planned rank is the busiest EP rank (docs/MOE.md
+// §4); the share of its routed experts' time (slot moe_experts) that the mean rank, with fewer
+// tokens, spends waiting at the combine instead (1 − mean / busiest load, an estimate linear in
+// the tokens). That share is charged to ep_exposed as hottest_expert, not to compute.
 step_attribution attribute_step(const program& p,
-                                const std::vector<std::vector<op_interval>>& intervals);
+                                const std::vector<std::vector<op_interval>>& intervals,
+                                double hottest_share = 0);
 
 // Megatron-LM's model FLOPs per step (megatron/training/training.py,
 // num_floating_point_operations): forward and backward of every layer, attention with GQA and
 // the full sequence, the MLP (x 3/2 with a gated linear unit; on a MoE layer the top-k routed
 // experts and the shared expert) and the logits; recomputation is not counted. MLA layers count
 // as Megatron's MLA term does (causal core), sliding-window layers' core over the window, and
-// each MTP layer as one more last layer with its norms, eh projection and logits (docs/MOE.md §8).
+// each MTP layer as one more last layer with its norms, eh projection and logits (docs/MOE.md §14).
 double model_flops_per_step(const model_spec& m, std::int64_t global_batch, std::int64_t seq,
                             std::int64_t layers);
 

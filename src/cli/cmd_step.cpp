@@ -81,6 +81,8 @@ class step_command final : public command {
       {"delay_wgrad", "on | off (delay_wgrad_compute: expert wgrad beside the a2a backward)"},
       {"moe_a2a_overlap", "on | off (overlap_moe_expert_parallel_comm)"},
       {"moe_dispatcher", "alltoall | allgather | deepep | hybridep (MoE token dispatcher)"},
+      {"moe_shared_overlap", "on | off (moe_shared_expert_overlap: shared expert beside the a2a)"},
+      {"moe_capacity_factor", "moe_expert_capacity_factor: drop beyond F x balanced (0: dropless)"},
       {"mbs", "micro-batch size"},
       {"gbs", "global batch size"},
       {"seq", "sequence length"},

@@ -19,7 +19,7 @@ struct gemm_key {
   // Guaranteed alignment (bytes) of the operand pointers. The heuristic assumes 256 unless told
   // otherwise, and an M-chunk of a GEMM can start at a less aligned row.
   int alignment = 256;
-  // Members of a grouped GEMM (MoE experts, docs/MOE.md §9): `batch` GEMMs of this shape, each
+  // Members of a grouped GEMM (MoE experts, docs/MOE.md §15): `batch` GEMMs of this shape, each
   // with its own X, W and D, packed one after the other; run as one strided-batched cuBLASLt
   // matmul, one kernel over every member's tiles. 1: a plain GEMM.
   int batch = 1;
@@ -48,7 +48,7 @@ inline std::size_t operand_bytes(dtype t, std::int64_t elems) {
   return t == dtype::nvfp4 ? (e + 1) / 2 : e * dtype_bytes(t);
 }
 // Bytes of one operand's block scales, `rows` rows of `k` elements (K innermost), in cuBLASLt's
-// tiled layout: rows padded to 128, scales per row padded to 4 (docs/MOE.md §9).
+// tiled layout: rows padded to 128, scales per row padded to 4 (docs/MOE.md §15).
 inline std::size_t scale_bytes(dtype t, std::int64_t rows, std::int64_t k) {
   const int block = scale_block(t);
   if (block == 0) return 0;

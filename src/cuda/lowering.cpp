@@ -187,7 +187,7 @@ class lowerer {
   }
 
   // mxfp8 and nvfp4 run through cuBLASLt's block scaling, which only compute capability 10.x
-  // (B200, GB200, B300, GB300) has, and only cuBLASLt 12.8 on (docs/MOE.md §9).
+  // (B200, GB200, B300, GB300) has, and only cuBLASLt 12.8 on (docs/MOE.md §15).
   void check_block_scaled(const gemm_group& g) const {
     if (scale_block(g.type) == 0) return;
     const std::string what = prefix() + "GEMM '" + g.key + "' in " + std::string(to_string(g.type));

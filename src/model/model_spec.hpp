@@ -100,7 +100,7 @@ struct model_spec {
   // A value head's width (MLA's v_head_dim): the attention output is heads x v_dim wide.
   std::int64_t v_dim() const { return mla.enabled ? mla.v_head_dim : head_dim(); }
   // Megatron's window_attn_skip_freq k: layer i (from 0) attends fully when (i + 1) % k == 0,
-  // every other layer of a model with window_size through its window (docs/MOE.md §8).
+  // every other layer of a model with window_size through its window (docs/MOE.md §14).
   bool windowed_layer(std::int64_t i) const {
     return window_size > 0 && (window_attn_skip_freq == 0 || (i + 1) % window_attn_skip_freq != 0);
   }
@@ -123,7 +123,7 @@ model_spec load_model_spec(const std::string& ref, const std::string& field = "m
 
 // The layer planner builds dense layers with multi-head (or grouped-query) attention, heads
 // hidden / heads or kv_channels wide; the step planner also builds MoE layers, MLA, sliding
-// windows and MTP layers (`step_planner`, docs/MOE.md §5, §8). A layer scenario with any of them
+// windows and MTP layers (`step_planner`, docs/MOE.md §5, §14). A layer scenario with any of them
 // is refused (config_error naming `field`, exit 2), rather than simulated as the dense model it is
 // not.
 void require_dense_planner_support(const model_spec& m, const std::string& field,

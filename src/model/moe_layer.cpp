@@ -1,13 +1,22 @@
 #include "model/moe_layer.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "base/error.hpp"
 
 namespace ob {
 
+double kept_load(double imbalance, double capacity) {
+  return capacity > 0 ? std::min(imbalance, capacity) : imbalance;
+}
+
+double dropped_fraction(double imbalance, double capacity) {
+  return 1 - kept_load(imbalance, capacity) / imbalance;
+}
+
 moe_rank_load busiest_rank_load(const model_spec& m, std::int64_t tokens, int ep, double imbalance,
-                                dtype type, const std::string& field) {
+                                dtype type, const std::string& field, double capacity) {
   if (!(imbalance >= 1.0) || imbalance > ep)
     throw config_error(field + ": expected the busiest rank's load relative to the mean, from 1 " +
                        "(balanced) to ep = " + std::to_string(ep) + ", got " +
@@ -15,8 +24,10 @@ moe_rank_load busiest_rank_load(const model_spec& m, std::int64_t tokens, int ep
   moe_rank_load l;
   l.local_experts = static_cast<int>(m.moe.experts / ep);
   l.tokens_routed = tokens * m.moe.topk;
-  // Dropless: every copy is computed; the mean rank receives as many as it sends.
-  l.tokens_received = static_cast<std::int64_t>(static_cast<double>(l.tokens_routed) * imbalance);
+  // Dropless, every copy is computed (the mean rank receives as many as it sends); with a
+  // capacity factor the copies beyond it are dropped before the dispatch.
+  l.tokens_received = static_cast<std::int64_t>(static_cast<double>(l.tokens_routed) *
+                                                kept_load(imbalance, capacity));
   const std::int64_t per = l.tokens_received / l.local_experts;
   const std::int64_t extra = l.tokens_received % l.local_experts;
   for (int e = 0; e < l.local_experts; ++e)

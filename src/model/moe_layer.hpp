@@ -25,8 +25,16 @@ struct moe_rank_load {
 // `tokens`: the tokens one rank routes (its sequence share); `imbalance`: the busiest rank's
 // load relative to the mean, 1.0 force-balanced (Megatron-Bridge's performance runs) up to ep
 // (every token on one rank); outside that range a config_error naming `field` (exit 2).
+// `capacity`: Megatron's moe_expert_capacity_factor, 0 dropless (kept_load).
 moe_rank_load busiest_rank_load(const model_spec& m, std::int64_t tokens, int ep, double imbalance,
-                                dtype type, const std::string& field);
+                                dtype type, const std::string& field, double capacity = 0);
+
+// moe_expert_capacity_factor F: each expert keeps at most F times its balanced share of every
+// source rank's copies and drops the rest (token drop), so the busiest rank computes and receives
+// min(imbalance, F) times the mean; F = 0 is dropless (docs/MOE.md §9).
+double kept_load(double imbalance, double capacity);
+// The share of the busiest rank's routed copies the capacity drops: 1 - kept / imbalance.
+double dropped_fraction(double imbalance, double capacity);
 
 // The expert GEMMs of one pass on the busiest rank, one member per local expert with its tokens
 // as m (fc1: [tokens, hidden] x [hidden, fc1 width / etp]; fc2: [tokens, ffn / etp] x

@@ -280,7 +280,7 @@ class layer_builder {
     w_.steps.emplace_back(std::move(e));
   }
 
-  // Multi-latent attention as Megatron-Core's MLASelfAttention lays it out (docs/MOE.md §8): the
+  // Multi-latent attention as Megatron-Core's MLASelfAttention lays it out (docs/MOE.md §14): the
   // down-projections run replicated on each rank's sequence-parallel tokens, their compressed
   // outputs (with the rotary key) are all-gathered over TP, normalised, and the column-parallel
   // up-projections give every local head its query, key and value. Without q_lora_rank the

@@ -76,7 +76,7 @@ layer_workload make_layer_workload(const model_spec& model, const parallel_layou
 // Keys one query attends to on average in the attention core, as the cost model counts them: a
 // full causal layer half the sequence (seq / 2), a full bidirectional one all of it, a causal
 // sliding window of w tokens min(i + 1, w) for the query at position i, averaged over the
-// sequence (docs/MOE.md §8).
+// sequence (docs/MOE.md §14).
 double attended_keys(const model_spec& model, bool windowed);
 
 }  // namespace ob

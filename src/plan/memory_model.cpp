@@ -67,13 +67,20 @@ namespace {
 // The most activation bytes `stage` holds at once: Megatron's schedule run forward, each
 // forward pass adding its chunk's layers until the matching backward frees them.
 double peak_stored(const step_config& cfg, int stage, double per_layer) {
-  const pp_layout layout{cfg.pp, cfg.vp, cfg.microbatches};
+  const pp_layout layout{cfg.pp, cfg.vp, cfg.microbatches, cfg.moe_a2a_overlap};
   const std::vector<int> layers = stage_chunk_layers(cfg, stage);
+  const auto of = [&](int chunk) { return per_layer * layers[static_cast<std::size_t>(chunk)]; };
   double now = 0, peak = 0;
   for (const pp_action& a : pp_actions(layout, stage, false)) {
     if (a.what == pp_action::kind::comm) continue;
-    const double d = per_layer * layers[static_cast<std::size_t>(a.chunk)];
-    now += a.what == pp_action::kind::forward ? d : -d;
+    // A combined step (a2a overlap) frees a backward layer as it stores a forward one: one layer
+    // more at most, then whatever the forward chunk has beyond the backward's.
+    if (a.what == pp_action::kind::forward_backward) {
+      peak = std::max(peak, now + per_layer + std::max(0.0, of(a.chunk) - of(a.b_chunk)));
+      now += of(a.chunk) - of(a.b_chunk);
+      continue;
+    }
+    now += a.what == pp_action::kind::forward ? of(a.chunk) : -of(a.chunk);
     peak = std::max(peak, now);
   }
   return peak;

@@ -9,6 +9,9 @@ namespace {
 struct action_list {
   std::vector<pp_action> out;
   void pass(pp_action::kind k, int chunk, int mb) { out.push_back({k, chunk, mb, {}}); }
+  void merged(int chunk, int mb, int b_chunk, int b_mb) {
+    out.push_back({pp_action::kind::forward_backward, chunk, mb, {}, b_chunk, b_mb});
+  }
   void call(pp_call c) {
     if (c.any()) out.push_back({pp_action::kind::comm, 0, 0, c});
   }
@@ -38,6 +41,16 @@ std::vector<pp_action> one_f_one_b(const pp_layout& l, int s) {
     a.pass(k::backward, 0, r + i);
     a.call({.send_prev = !first});
   }
+  return a.out;
+}
+
+// Megatron's combined_1f1b_schedule_for_no_pipelining: forward 0 alone, then backward i merged
+// with forward i + 1, then the last backward alone.
+std::vector<pp_action> combined_no_pipelining(const pp_layout& l) {
+  action_list a;
+  a.pass(pp_action::kind::forward, 0, 0);
+  for (int i = 1; i < l.microbatches; ++i) a.merged(0, i, 0, i - 1);
+  a.pass(pp_action::kind::backward, 0, l.microbatches - 1);
   return a.out;
 }
 
@@ -90,11 +103,17 @@ class interleaved {
 
   void steady_step(int k, int warm, int rem) {
     const int fk = k + warm;
-    a_.pass(pp_action::kind::forward, chunk(fk, true), microbatch(fk));
     const bool rp = k != rem - 1 && recv_prev_for(fk + 1);
-    if (split_) a_.call({.send_next = sends_output(fk), .recv_prev = rp});
-    a_.pass(pp_action::kind::backward, chunk(k, false), microbatch(k));
     const bool rn = recv_next_for(k + 1);
+    if (l_.a2a_overlap) {
+      // The combined step runs both passes at once; their transfers follow it.
+      a_.merged(chunk(fk, true), microbatch(fk), chunk(k, false), microbatch(k));
+      if (split_) a_.call({.send_next = sends_output(fk), .recv_prev = rp});
+    } else {
+      a_.pass(pp_action::kind::forward, chunk(fk, true), microbatch(fk));
+      if (split_) a_.call({.send_next = sends_output(fk), .recv_prev = rp});
+      a_.pass(pp_action::kind::backward, chunk(k, false), microbatch(k));
+    }
     if (split_)
       a_.call({.recv_next = rn, .send_prev = sends_input_grad(k)});
     else
@@ -118,12 +137,16 @@ class interleaved {
 
 }  // namespace
 
+// Megatron's get_pp_rank_microbatches; with overlap_moe_expert_parallel_comm one more warm-up
+// forward, so that each combined step pairs two independent micro-batches.
 int pp_warmup(const pp_layout& l, int stage) {
   if (l.vp <= 1) return std::min(l.pp - stage - 1, l.microbatches);
-  return std::min((l.pp - stage - 1) * 2 + (l.vp - 1) * l.pp, l.microbatches * l.vp);
+  const int extra = l.a2a_overlap ? 1 : 0;
+  return std::min((l.pp - stage - 1) * 2 + (l.vp - 1) * l.pp + extra, l.microbatches * l.vp);
 }
 
 std::vector<pp_action> pp_actions(const pp_layout& l, int stage, bool split_fwd_bwd) {
+  if (l.a2a_overlap && l.pp == 1 && l.vp <= 1) return combined_no_pipelining(l);
   if (l.vp <= 1) return one_f_one_b(l, stage);
   return interleaved(l, stage, split_fwd_bwd).build();
 }

@@ -18,17 +18,26 @@ struct pp_call {
 };
 
 struct pp_action {
-  enum class kind { forward, backward, comm };
+  // forward_backward: Megatron's combined 1F1B step (overlap_moe_expert_parallel_comm), the
+  // forward of (chunk, microbatch) merged layer by layer with the backward of
+  // (b_chunk, b_microbatch).
+  enum class kind { forward, backward, comm, forward_backward };
   kind what = kind::forward;
-  int chunk = 0;       // model chunk (virtual stage index on this rank)
-  int microbatch = 0;  // forward/backward
-  pp_call call;        // comm
+  int chunk = 0;                      // model chunk (virtual stage index on this rank)
+  int microbatch = 0;                 // forward/backward
+  pp_call call;                       // comm
+  int b_chunk = 0, b_microbatch = 0;  // forward_backward: the backward's
 };
 
 struct pp_layout {
   int pp = 1;            // pipeline stages
   int vp = 1;            // model chunks per stage (1 = non-interleaved)
   int microbatches = 1;  // per pipeline, per step
+  // overlap_moe_expert_parallel_comm: without a pipeline, the first forward alone, then each
+  // forward merged with the previous micro-batch's backward, then the last backward; interleaved,
+  // one more warm-up forward and every steady-state forward merged with its backward
+  // (docs/MOE.md §6). Megatron refuses it with pp > 1 and no virtual stages.
+  bool a2a_overlap = false;
 };
 
 // The actions of `stage`, in Megatron's order. Interleaving requires microbatches % pp == 0

@@ -48,7 +48,7 @@ stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workl
       stage_(stage),
       w_(w),
       windowed_(windowed),
-      layout_{cfg_.pp, cfg_.vp, cfg_.microbatches} {
+      layout_{cfg_.pp, cfg_.vp, cfg_.microbatches, cfg_.moe_a2a_overlap} {
   s_.name = "stage" + std::to_string(stage);
   make_streams();
   plan_moe();
@@ -59,15 +59,7 @@ stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workl
 void stage_planner::build() {
   gather_params();
   fsdp_edges(true);
-  if (cfg_.moe_a2a_overlap) {
-    // overlap_moe_expert_parallel_comm without a pipeline (check_step): the first forward, then
-    // each forward merged with the backward before it, then the last backward.
-    forward(0, 0);
-    for (int mb = 1; mb < cfg_.microbatches; ++mb) forward_backward(mb, mb - 1);
-    backward(0, cfg_.microbatches - 1);
-  } else {
-    for (const pp_action& a : pp_actions(layout_, stage_, overlapped_p2p())) act(a);
-  }
+  for (const pp_action& a : pp_actions(layout_, stage_, overlapped_p2p())) act(a);
   fsdp_edges(false);
   finish_grads();
   optimizer();

@@ -29,7 +29,7 @@ std::int64_t layer_params(const model_spec& m, int tp);
 // A layer's attention weights on one TP rank: QKV and the output projection, or MLA's
 // down-projections (whole on every rank), latent norms, TP-split up-projections and output.
 std::int64_t attention_param_count(const model_spec& m, int tp);
-// What one multi-token-prediction layer adds on the last stage (docs/MOE.md §8): its
+// What one multi-token-prediction layer adds on the last stage (docs/MOE.md §14): its
 // transformer layer (MoE when the model's last layer is), the two input norms, the final norm and
 // the eh projection [2h -> h] split over TP.
 std::int64_t mtp_layer_param_count(const model_spec& m, const step_config& c);
@@ -68,6 +68,8 @@ class stage_planner {
   // Work (step_stage_ops.cpp).
   void gather_params();
   void act(const pp_action& a);
+  void forward_input(int chunk, const std::string& prefix);
+  void backward_input(int chunk, const std::string& prefix);
   void forward(int chunk, int mb);
   void backward(int chunk, int mb);
   void backward_layer(int chunk, int layer, const std::string& prefix, bool last_of_chunk);
@@ -76,7 +78,9 @@ class stage_planner {
   void layer_forward(const std::string& name, bool moe, const layer_workload* variant);
   void layer_backward(const std::string& name, bool moe, const layer_workload* variant);
   void reduce_finished_bucket(int chunk, int layer, bool last_of_chunk);
-  void forward_backward(int forward_mb, int backward_mb);
+  void forward_backward(const pp_action& a);
+  void forward_backward_layers(int f_chunk, int b_chunk, const std::string& fp,
+                               const std::string& bp, bool last_of_chunk);
   void call(const pp_call& c);
   void finish_grads();
   void optimizer();
@@ -131,8 +135,9 @@ class stage_planner {
   int moe_backward_head(const std::string& name);
   int moe_backward_experts(const std::string& name, int combine);
   void moe_backward_tail(const std::string& name, int dispatch);
-  void shared_expert(const std::string& name, bool backward);
+  int shared_expert(const std::string& name, bool backward, std::vector<int> waits);
   int ep_all_to_all(const std::string& name, const char* slot, bool gathers);
+  void etp_exchange(const std::string& name, coll_op op, std::vector<int> waits);
   ep_exchange flex_exchange(bool combine) const;
   static std::vector<int> waits_on(int op);
   elementwise_params moe_elementwise(double bytes_per_copy, double flops_per_copy,
@@ -156,6 +161,9 @@ class stage_planner {
   std::int64_t params_ = 0;
   moe_rank_load dispatch_, experts_;  // the busiest EP rank: its dispatch, its experts' tokens
   int ep_ = -1, ep_nodes_ = 1;        // the EP stream (ep > 1) and the nodes its group spans
+  int etp_nodes_ = 1;                 // the nodes the expert TP group spans
+  int shared_ = -1;                   // the shared expert's stream under moe_shared_expert_overlap
+  int shared_fwd_ = -1, shared_bwd_ = -1;                // its pending output and input gradient
   std::vector<std::vector<std::int64_t>> chunk_params_;  // per chunk, per layer
 
   // State while the actions are laid out.

@@ -4,6 +4,7 @@
 // backward. The attention half of the layer is the dense planner's (layer_appender without its
 // MLP).
 #include <algorithm>
+#include <utility>
 
 #include "plan/step_stage.hpp"
 
@@ -39,13 +40,20 @@ void stage_planner::plan_moe() {
       cfg_.sequence_parallel && cfg_.tp > 1 ? w_.tokens / cfg_.tp : w_.tokens;
   const std::string field = cfg_.ep > 1 ? "--moe-imbalance" : "--ep";
   // The dispatch moves a rank's tokens, bf16; the experts see them gathered over ETP.
-  dispatch_ = busiest_rank_load(w_.model, tokens, cfg_.ep, cfg_.moe_imbalance, dtype::bf16, field);
+  const double cap = cfg_.moe_capacity_factor;
+  dispatch_ =
+      busiest_rank_load(w_.model, tokens, cfg_.ep, cfg_.moe_imbalance, dtype::bf16, field, cap);
   experts_ = busiest_rank_load(w_.model, tokens * cfg_.etp, cfg_.ep, cfg_.moe_imbalance,
-                               w_.model.type, field);
+                               w_.model.type, field, cap);
   if (cfg_.ep > 1)
     ep_ = s_.add_stream("ep", stream_role::comm, priorities_for(in_.knobs.priority).comm);
+  if (cfg_.moe_shared_overlap)
+    shared_ = s_.add_stream("moe_shared", stream_role::compute,
+                            priorities_for(in_.knobs.priority).compute);
   const expert_grid grid{cfg_.etp, cfg_.ep, cfg_.edp, cfg_.pp};
   ep_nodes_ = ep_span(grid, in_.cluster.nvlink_domain).nodes;
+  // ETP ranks are neighbours in the expert rank order (docs/MOE.md §2).
+  etp_nodes_ = (cfg_.etp + in_.cluster.nvlink_domain - 1) / in_.cluster.nvlink_domain;
 }
 
 // One exchange of the dispatched tokens (or their gradients) on the EP stream; -1 without EP.
@@ -74,6 +82,22 @@ int stage_planner::ep_all_to_all(const std::string& name, const char* slot, bool
   return s_.add_op(name, ep_, c, {appender_->last_compute()}, slot);
 }
 
+// With ETP > 1 Megatron's alltoall dispatcher all-gathers the dispatched tokens over the expert
+// TP group before the experts and reduce-scatters their outputs after them, on the compute
+// stream (the backward swaps the two); `bytes` is the gathered side, the experts' tokens. The
+// allgather and flex dispatchers exchange over TP x EP as one group instead.
+void stage_planner::etp_exchange(const std::string& name, coll_op op, std::vector<int> waits) {
+  if (cfg_.etp <= 1 || cfg_.dispatcher != moe_dispatcher::alltoall) return;
+  collective_params c;
+  c.op = op;
+  c.bytes = static_cast<std::uint64_t>(experts_.tokens_received) *
+            static_cast<std::uint64_t>(w_.model.hidden) * dtype_bytes(dtype::bf16);
+  c.group = comm_group::tp;
+  c.group_size = cfg_.etp;
+  c.nodes = etp_nodes_;
+  add_compute(name, with_nccl_knobs(c, in_.knobs), "moe_etp", std::move(waits));
+}
+
 // The flex dispatcher's own protocol (sim/ep_dispatch.hpp): a combine where tokens return from
 // the experts (DeepEP's backward runs a dispatch call for the combine's gradient and a combine
 // call for the dispatch's).
@@ -86,7 +110,8 @@ ep_exchange stage_planner::flex_exchange(bool combine) const {
   x.hidden = w_.model.hidden;
   x.topk = w_.model.moe.topk;
   x.experts = w_.model.moe.experts;
-  x.imbalance = cfg_.moe_imbalance;
+  // What the busiest rank receives over the mean, after a capacity factor's drop (§9).
+  x.imbalance = kept_load(cfg_.moe_imbalance, cfg_.moe_capacity_factor);
   return x;
 }
 
@@ -116,37 +141,52 @@ void stage_planner::moe_backward(const std::string& name) {
 int stage_planner::moe_forward_head(const std::string& name) {
   const model_spec& m = w_.model;
   const std::int64_t t = dispatch_.tokens_routed / m.moe.topk, h = m.hidden, E = m.moe.experts;
+  const int input = appender_->last_compute();
   add_compute(name + "moe_router", gemm_params{t, E, h, m.type, 0}, "moe_router");
   add_compute(name + "moe_permute", moe_elementwise(4.0 * h, 0, false), "moe_permute");
-  return ep_all_to_all(name + "moe_dispatch", "moe_dispatch", true);
+  const int dispatch = ep_all_to_all(name + "moe_dispatch", "moe_dispatch", true);
+  // moe_shared_expert_overlap: the shared expert's forward is issued once the dispatch is, on
+  // its own stream, from the layer's input.
+  if (shared_ >= 0) shared_fwd_ = shared_expert(name, false, waits_on(input));
+  return dispatch;
 }
 
 // The local experts once the dispatch has arrived, then the combine; returns it.
 int stage_planner::moe_forward_experts(const std::string& name, int dispatch) {
   const model_spec& m = w_.model;
+  etp_exchange(name + "moe_etp_ag", coll_op::all_gather, waits_on(dispatch));
   add_compute(name + "moe_fc1", grouped(m, experts_, cfg_.etp, expert_gemm::fc1_fprop),
               "moe_experts", waits_on(dispatch));
   const double f = static_cast<double>(m.moe.ffn_hidden) / cfg_.etp, f1 = m.gated_mlp ? 2 * f : f;
   add_compute(name + "moe_act", moe_elementwise((f1 + f) * 2, 4 * f1, true), "moe_experts");
   add_compute(name + "moe_fc2", grouped(m, experts_, cfg_.etp, expert_gemm::fc2_fprop),
               "moe_experts");
+  etp_exchange(name + "moe_etp_rs", coll_op::reduce_scatter, {});
   return ep_all_to_all(name + "moe_combine", "moe_combine", false);
 }
 
 void stage_planner::moe_forward_tail(const std::string& name, int combine) {
   const double h = static_cast<double>(w_.model.hidden);
+  std::vector<int> waits = waits_on(combine);
+  if (shared_ >= 0) waits.push_back(std::exchange(shared_fwd_, -1));  // the two outputs add
   add_compute(name + "moe_unpermute", moe_elementwise(4 * h, h, false), "moe_permute",
-              waits_on(combine));
-  shared_expert(name, false);
+              std::move(waits));
+  if (shared_ < 0) shared_expert(name, false, {});
 }
 
 // The shared expert's and the unpermutation's gradients, then the combine's; returns it.
 int stage_planner::moe_backward_head(const std::string& name) {
   const double h = static_cast<double>(w_.model.hidden);
-  shared_expert(name, true);
+  std::vector<int> grad = appender_->take_pending_outputs();
+  if (shared_ < 0) shared_expert(name, true, {});
+  std::vector<int> side = grad;  // what the shared expert's backward waits on beside it
+  side.insert(side.end(), next_waits_.begin(), next_waits_.end());
+  if (appender_->last_compute() >= 0) side.push_back(appender_->last_compute());
   add_compute(name + "moe_unpermute_bwd", moe_elementwise(4 * h, h, false), "moe_permute",
-              appender_->take_pending_outputs());
-  return ep_all_to_all(name + "moe_combine_bwd", "moe_combine", true);
+              std::move(grad));
+  const int combine = ep_all_to_all(name + "moe_combine_bwd", "moe_combine", true);
+  if (shared_ >= 0) shared_bwd_ = shared_expert(name, true, std::move(side));
+  return combine;
 }
 
 // The experts' gradients, then the dispatch's (before the weight gradients under
@@ -156,12 +196,14 @@ int stage_planner::moe_backward_experts(const std::string& name, int combine) {
   const auto gemm = [&](const char* op, expert_gemm which, std::vector<int> waits = {}) {
     add_compute(name + op, grouped(m, experts_, cfg_.etp, which), "moe_experts", std::move(waits));
   };
+  etp_exchange(name + "moe_etp_rs_bwd", coll_op::all_gather, waits_on(combine));
   gemm("moe_fc2_dgrad", expert_gemm::fc2_dgrad, waits_on(combine));
   if (!cfg_.delay_wgrad) gemm("moe_fc2_wgrad", expert_gemm::fc2_wgrad);
   const double f = static_cast<double>(m.moe.ffn_hidden) / cfg_.etp, f1 = m.gated_mlp ? 2 * f : f;
   add_compute(name + "moe_act_bwd", moe_elementwise((f1 + f) * 4, 6 * f1, true), "moe_experts");
   gemm("moe_fc1_dgrad", expert_gemm::fc1_dgrad);
   if (!cfg_.delay_wgrad) gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad);
+  etp_exchange(name + "moe_etp_ag_bwd", coll_op::reduce_scatter, {});
   const int dispatch = ep_all_to_all(name + "moe_dispatch_bwd", "moe_dispatch", false);
   if (cfg_.delay_wgrad) {
     gemm("moe_fc2_wgrad", expert_gemm::fc2_wgrad);
@@ -177,25 +219,37 @@ void stage_planner::moe_backward_tail(const std::string& name, int dispatch) {
               waits_on(dispatch));
   add_compute(name + "moe_router_dgrad", gemm_params{t, h, E, m.type, 0}, "moe_router");
   add_compute(name + "moe_router_wgrad", gemm_params{E, h, t, m.type, 0}, "moe_router");
+  // The shared expert's input gradient adds to the routed path's before the attention's backward,
+  // and its weight gradients join the layer's bucket: the compute stream waits for its stream.
+  if (shared_ >= 0) next_waits_.push_back(std::exchange(shared_bwd_, -1));
 }
 
-// The shared expert: a dense gated MLP on every token of the rank, its FFN split over TP, after
-// the routed experts' combine (without moe_shared_expert_overlap).
-void stage_planner::shared_expert(const std::string& name, bool backward) {
+// The shared expert: a dense gated MLP on every token of the rank, its FFN split over TP. Without
+// moe_shared_expert_overlap it runs on the compute stream after the routed experts' combine (and
+// first in the backward); with it, on its own stream after `waits` (docs/MOE.md §8). Returns its
+// last op on that stream (the output, or the last weight gradient, which the layer's gradient
+// bucket needs); -1 on the compute stream or without a shared expert.
+int stage_planner::shared_expert(const std::string& name, bool backward, std::vector<int> waits) {
   const model_spec& m = w_.model;
-  if (m.moe.shared_ffn_hidden <= 0) return;
+  if (m.moe.shared_ffn_hidden <= 0) return -1;
   const std::int64_t T = w_.tokens, h = m.hidden, f = m.moe.shared_ffn_hidden / cfg_.tp;
   const std::int64_t f1 = m.gated_mlp ? 2 * f : f;
-  const std::string s = "moe_shared";
+  int out = -1;
+  const auto gemm = [&](const char* op, gemm_params g) {
+    const std::string s = "moe_shared";
+    if (shared_ < 0) return add_compute(name + op, g, s);
+    return s_.add_op(name + op, shared_, g, std::exchange(waits, {}), s);
+  };
   if (!backward) {
-    add_compute(name + "moe_shared_fc1", gemm_params{T, f1, h, m.type, 0}, s);
-    add_compute(name + "moe_shared_fc2", gemm_params{T, h, f, m.type, 0}, s);
-    return;
+    gemm("moe_shared_fc1", gemm_params{T, f1, h, m.type, 0});
+    out = gemm("moe_shared_fc2", gemm_params{T, h, f, m.type, 0});
+  } else {
+    gemm("moe_shared_fc2_dgrad", gemm_params{T, f, h, m.type, 0});
+    gemm("moe_shared_fc2_wgrad", gemm_params{f, h, T, m.type, 0});
+    gemm("moe_shared_fc1_dgrad", gemm_params{T, h, f1, m.type, 0});
+    out = gemm("moe_shared_fc1_wgrad", gemm_params{h, f1, T, m.type, 0});
   }
-  add_compute(name + "moe_shared_fc2_dgrad", gemm_params{T, f, h, m.type, 0}, s);
-  add_compute(name + "moe_shared_fc2_wgrad", gemm_params{f, h, T, m.type, 0}, s);
-  add_compute(name + "moe_shared_fc1_dgrad", gemm_params{T, h, f1, m.type, 0}, s);
-  add_compute(name + "moe_shared_fc1_wgrad", gemm_params{h, f1, T, m.type, 0}, s);
+  return shared_ >= 0 ? out : -1;
 }
 
 }  // namespace ob::detail

@@ -1,4 +1,4 @@
-// Multi-token prediction on the last pipeline stage (docs/MOE.md §8), as Megatron-Core's
+// Multi-token prediction on the last pipeline stage (docs/MOE.md §14), as Megatron-Core's
 // MultiTokenPredictionBlock runs it: per MTP layer, the embedding of the tokens shifted by one
 // more, the two input norms, the eh projection of [embedding, hidden] (2h -> h, split over TP),
 // one transformer layer built as the model's last layer, and the output layer's logits and loss

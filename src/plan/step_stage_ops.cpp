@@ -85,6 +85,8 @@ void stage_planner::act(const pp_action& a) {
       return backward(a.chunk, a.microbatch);
     case pp_action::kind::comm:
       return call(a.call);
+    case pp_action::kind::forward_backward:
+      return forward_backward(a);
   }
 }
 
@@ -114,14 +116,31 @@ void stage_planner::call(const pp_call& c) {
   if (!overlapped_p2p()) next_waits_.insert(next_waits_.end(), ops.begin(), ops.end());
 }
 
-void stage_planner::forward(int chunk, int mb) {
-  const std::string prefix = pass_prefix(chunk, mb);
+// A forward pass's input: the embedding on the first virtual stage, else the activation received
+// from the previous stage.
+void stage_planner::forward_input(int chunk, const std::string& prefix) {
   if (first_virtual_stage(stage_, chunk)) {
     embedding_forward(prefix);
   } else if (!fwd_inputs_.empty()) {
     next_waits_.push_back(fwd_inputs_.front());
     fwd_inputs_.pop_front();
   }
+}
+
+// A backward pass's input: the loss's gradient on the last virtual stage, else the gradient
+// received from the next stage.
+void stage_planner::backward_input(int chunk, const std::string& prefix) {
+  if (last_virtual_stage(layout_, stage_, chunk)) {
+    output_backward(prefix);
+  } else if (!bwd_inputs_.empty()) {
+    next_waits_.push_back(bwd_inputs_.front());
+    bwd_inputs_.pop_front();
+  }
+}
+
+void stage_planner::forward(int chunk, int mb) {
+  const std::string prefix = pass_prefix(chunk, mb);
+  forward_input(chunk, prefix);
   const bool first_pass = forwards_done_[chunk]++ == 0;
   for (int l = 0; l < layers_[chunk]; ++l) {
     // The first pass of a bucket's first layer needs its gathered parameters.
@@ -142,12 +161,7 @@ void stage_planner::forward(int chunk, int mb) {
 
 void stage_planner::backward(int chunk, int mb) {
   const std::string prefix = pass_prefix(chunk, mb);
-  if (last_virtual_stage(layout_, stage_, chunk)) {
-    output_backward(prefix);
-  } else if (!bwd_inputs_.empty()) {
-    next_waits_.push_back(bwd_inputs_.front());
-    bwd_inputs_.pop_front();
-  }
+  backward_input(chunk, prefix);
   const bool last_of_chunk = ++backwards_done_[chunk] == cfg_.microbatches;
   for (int l = layers_[chunk] - 1; l >= 0; --l) backward_layer(chunk, l, prefix, last_of_chunk);
   if (first_virtual_stage(stage_, chunk)) {
@@ -194,39 +208,57 @@ void stage_planner::reduce_finished_bucket(int chunk, int l, bool last) {
 
 // ---- overlap_moe_expert_parallel_comm ---------------------------------------------------------
 
-// One micro-batch's forward beside the previous one's backward, layer by layer (Megatron's
-// combined 1F1B, docs/MOE.md §6): each all-to-all of one runs on the EP stream while the other's
-// compute runs on the compute stream.
-void stage_planner::forward_backward(int fmb, int bmb) {
-  const std::string fp = pass_prefix(0, fmb), bp = pass_prefix(0, bmb);
-  embedding_forward(fp);
-  output_backward(bp);
-  const int n = layers_[0];
-  const bool last = ++backwards_done_[0] == cfg_.microbatches;
-  ++forwards_done_[0];
-  for (int i = 0; i < n; ++i) {
-    const int fl = i, bl = n - 1 - i;
-    const std::string fn = fp + "L" + std::to_string(fl) + ".",
-                      bn = bp + "L" + std::to_string(bl) + ".";
-    const bool fmoe = is_moe_layer(0, fl), bmoe = is_moe_layer(0, bl);
+// One micro-batch's forward beside another's backward, layer by layer (Megatron's combined 1F1B
+// step, docs/MOE.md §6): each all-to-all of one runs on the EP stream while the other's compute
+// runs on the compute stream. The passes take their inputs and hand on their outputs as
+// forward() and backward() do.
+void stage_planner::forward_backward(const pp_action& a) {
+  const int fc = a.chunk, bc = a.b_chunk;
+  const std::string fp = pass_prefix(fc, a.microbatch), bp = pass_prefix(bc, a.b_microbatch);
+  forward_input(fc, fp);
+  backward_input(bc, bp);
+  const bool last = ++backwards_done_[bc] == cfg_.microbatches;
+  ++forwards_done_[fc];
+  forward_backward_layers(fc, bc, fp, bp, last);
+  fwd_output_ = pass_outputs();
+  if (last_virtual_stage(layout_, stage_, fc)) {
+    next_waits_.insert(next_waits_.end(), fwd_output_.begin(), fwd_output_.end());
+    output_forward(fp);
+  }
+  if (first_virtual_stage(stage_, bc)) {
+    embedding_backward(bp);
+    if (last && cfg_.dp_overlap && dp_size_ > 1 && !bucket_of_[bc].empty())
+      grad_reduce(bc, bucket_of_[bc].front(), {appender_->last_compute()});
+  }
+  bwd_output_ = pass_outputs();
+}
+
+// Forward layer i with backward layer n - 1 - i while both chunks have layers (Megatron's
+// TransformerModelChunkSchedulePlan.run), then the backward's remaining layers, then the
+// forward's.
+void stage_planner::forward_backward_layers(int fc, int bc, const std::string& fp,
+                                            const std::string& bp, bool last) {
+  const int nf = layers_[fc], nb = layers_[bc], pairs = std::min(nf, nb);
+  const auto lname = [](const std::string& p, int l) { return p + "L" + std::to_string(l) + "."; };
+  for (int i = 0; i < pairs; ++i) {
+    const int fl = i, bl = nb - 1 - i;
+    const std::string fn = lname(fp, fl), bn = lname(bp, bl);
+    const bool fmoe = is_moe_layer(fc, fl), bmoe = is_moe_layer(bc, bl);
     const int b_combine = bmoe ? moe_backward_head(bn) : -1;
     hand_waits_to_layers();
-    appender_->forward(fn, !fmoe, layer_variant(0, fl));
+    appender_->forward(fn, !fmoe, layer_variant(fc, fl));
     const int f_dispatch = fmoe ? moe_forward_head(fn) : -1;
     const int b_dispatch = bmoe ? moe_backward_experts(bn, b_combine) : -1;
     const int f_combine = fmoe ? moe_forward_experts(fn, f_dispatch) : -1;
     if (bmoe) moe_backward_tail(bn, b_dispatch);
     hand_waits_to_layers();
-    appender_->backward(bn, !bmoe, layer_variant(0, bl));
-    reduce_finished_bucket(0, bl, last);
+    appender_->backward(bn, !bmoe, layer_variant(bc, bl));
+    reduce_finished_bucket(bc, bl, last);
     if (fmoe) moe_forward_tail(fn, f_combine);
   }
-  fwd_output_ = pass_outputs();
-  next_waits_.insert(next_waits_.end(), fwd_output_.begin(), fwd_output_.end());
-  output_forward(fp);
-  embedding_backward(bp);
-  if (last && cfg_.dp_overlap && dp_size_ > 1 && !bucket_of_[0].empty())
-    grad_reduce(0, bucket_of_[0].front(), {appender_->last_compute()});
+  for (int bl = nb - 1 - pairs; bl >= 0; --bl) backward_layer(bc, bl, bp, last);
+  for (int fl = pairs; fl < nf; ++fl)
+    layer_forward(lname(fp, fl), is_moe_layer(fc, fl), layer_variant(fc, fl));
 }
 
 // ---- data parallelism -----------------------------------------------------------------------

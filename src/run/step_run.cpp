@@ -11,6 +11,7 @@
 #include "base/error.hpp"
 #include "base/stats.hpp"
 #include "bridge/resolve.hpp"
+#include "model/moe_layer.hpp"
 #include "plan/memory_model.hpp"
 #include "results/trace.hpp"
 #include "run/journal.hpp"
@@ -184,7 +185,10 @@ ordered_json with_experts(ordered_json config, const step_run_case& rc) {
                        {"moe_imbalance", c.moe_imbalance},
                        {"moe_dispatcher", to_string(c.dispatcher)},
                        {"moe_a2a_overlap", c.moe_a2a_overlap},
-                       {"delay_wgrad", c.delay_wgrad}};
+                       {"delay_wgrad", c.delay_wgrad},
+                       {"moe_shared_overlap", c.moe_shared_overlap},
+                       {"moe_capacity_factor", c.moe_capacity_factor},
+                       {"moe_dropped", dropped_fraction(c.moe_imbalance, c.moe_capacity_factor)}};
   return config;
 }
 
@@ -343,7 +347,11 @@ step_record summarise(const step_spec& spec, const step_run_case& rc, const prog
   const auto co = static_cast<int>(variant::compute_only);
   r.step_ms = compute_stats(m[ov].front().iter_ms);
   if (!m[co].empty()) r.compute_only_ms = compute_stats(m[co].front().iter_ms);
-  const step_attribution a = attribute_step(overlapped, stage_intervals(m[ov]));
+  const step_config& c = rc.c.cfg;
+  const double hottest = c.ep > 1 ? 1 - kept_load(1, c.moe_capacity_factor) /
+                                            kept_load(c.moe_imbalance, c.moe_capacity_factor)
+                                  : 0;
+  const step_attribution a = attribute_step(overlapped, stage_intervals(m[ov]), hottest);
   r.breakdown_ms = a.breakdown;
   r.critical_stage = a.critical_stage;
   r.exposed_ms = a.exposed_ms();
@@ -352,7 +360,6 @@ step_record summarise(const step_spec& spec, const step_run_case& rc, const prog
     for (const std::string& w : s.warnings)
       if (std::find(r.warnings.begin(), r.warnings.end(), w) == r.warnings.end())
         r.warnings.push_back(w);
-  const step_config& c = rc.c.cfg;
   const double seconds = r.step_ms.median / 1000.0;
   if (seconds > 0) {
     r.tokens_per_s_per_gpu = static_cast<double>(c.gbs) * rc.model.seq_length / seconds / c.gpus;

@@ -80,14 +80,24 @@ ordered_json dispatcher_axis(const std::string& v, const std::string& where, ste
   c.cfg.dispatcher = parse_enum<moe_dispatcher>(v, where);
   return v;
 }
-ordered_json imbalance_axis(const std::string& v, const std::string& where, step_case& c) {
+// A number from `low` to 1e6, else a config_error naming `where` and saying `expected`.
+double ratio(const std::string& v, const std::string& where, double low, const char* expected) {
   double x = 0;
   auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-  if (v.empty() || ec != std::errc() || ptr != v.data() + v.size() || !(x >= 1) || x > 1e6)
-    throw config_error(where + ": expected the busiest EP rank's load over the mean, 1 or more " +
-                       "(1: force-balanced), got '" + v + "'");
-  c.cfg.moe_imbalance = x;
+  if (v.empty() || ec != std::errc() || ptr != v.data() + v.size() || !(x >= low) || x > 1e6)
+    throw config_error(where + ": expected " + expected + ", got '" + v + "'");
   return x;
+}
+ordered_json imbalance_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.moe_imbalance = ratio(v, where, 1,
+                              "the busiest EP rank's load over the mean, 1 or more "
+                              "(1: force-balanced)");
+  return c.cfg.moe_imbalance;
+}
+ordered_json capacity_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.moe_capacity_factor =
+      ratio(v, where, 0, "moe_expert_capacity_factor, 0 or more (0: dropless)");
+  return c.cfg.moe_capacity_factor;
 }
 ordered_json nic_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.nic_gbps = gbps(v, where);
@@ -131,6 +141,8 @@ constexpr step_axis_row step_axis_table[] = {
     {"delay_wgrad", switch_axis<&C::delay_wgrad>},
     {"moe_a2a_overlap", switch_axis<&C::moe_a2a_overlap>},
     {"moe_dispatcher", dispatcher_axis},
+    {"moe_shared_overlap", switch_axis<&C::moe_shared_overlap>},
+    {"moe_capacity_factor", capacity_axis},
 };
 
 // Layer knobs a step takes, and NCCL's settings for its layers' TP collectives.
@@ -344,6 +356,18 @@ void check_layers(const step_scenario& sc, step_config& c, const model_spec& m) 
                      " (nor the layers plus the embedding and the loss)");
 }
 
+// Megatron-Core's TransformerConfig: moe_shared_expert_overlap with the alltoall or the flex
+// dispatcher only; a model without a shared expert has nothing to overlap.
+void check_shared_overlap(const step_scenario& sc, const step_config& c, const model_spec& m) {
+  if (!c.moe_shared_overlap) return;
+  const std::string f = axis_label(sc, "moe_shared_overlap");
+  require(m.moe.shared_ffn_hidden > 0, f,
+          "model " + m.name + " has no shared expert (moe_shared_expert_intermediate_size)");
+  require(c.dispatcher != moe_dispatcher::allgather, f,
+          "moe_shared_expert_overlap works with the alltoall or the flex dispatcher only "
+          "(--moe-dispatcher alltoall, deepep or hybridep)");
+}
+
 // Megatron-Core's and Bridge's preconditions of overlap_moe_expert_parallel_comm and
 // delay_wgrad_compute (shared/reference/megatron_bridge_overlap.md §3, steps D and E), then what
 // the planner models of it so far (docs/MOE.md §6).
@@ -364,9 +388,9 @@ void check_a2a_overlap(const step_scenario& sc, const step_config& c, const mode
           "overlap_moe_expert_parallel_comm refuses full recomputation (--recompute full)");
   require(m.mtp_num_layers <= 1, a2a,
           "overlap_moe_expert_parallel_comm takes at most one MTP layer (mtp_num_layers)");
-  require(c.pp == 1 && c.tp == 1 && c.cp == 1, a2a,
-          "the step planner models the a2a overlap with tp = pp = cp = 1 only, so far "
-          "(docs/MOE.md §6)");
+  require(!c.moe_shared_overlap, a2a,
+          "overlap_moe_expert_parallel_comm refuses moe_shared_expert_overlap "
+          "(--moe-shared-overlap off; Megatron-Bridge's rule)");
 }
 
 // Megatron-Core's rules for the expert layout (docs/MOE.md §2): the experts split evenly over
@@ -385,6 +409,10 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
             "model " + m.name + " has no experts (num_moe_experts)");
     require(c.dispatcher == moe_dispatcher::alltoall, axis_label(sc, "moe_dispatcher"),
             "model " + m.name + " has no experts (num_moe_experts)");
+    require(!c.moe_shared_overlap, axis_label(sc, "moe_shared_overlap"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(c.moe_capacity_factor == 0, axis_label(sc, "moe_capacity_factor"),
+            "model " + m.name + " has no experts (num_moe_experts)");
     c.etp = 1;
     return;
   }
@@ -400,6 +428,7 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
               " does not divide the " + n(c.gpus) +
               " GPUs (Megatron: each pipeline stage's ranks split into whole expert groups)");
   c.edp = c.gpus / tile;
+  check_shared_overlap(sc, c, m);
   check_a2a_overlap(sc, c, m);
   require(c.moe_imbalance <= c.ep, axis_label(sc, "moe_imbalance"),
           "the busiest rank's load over the mean cannot pass ep = " + n(c.ep) +

@@ -59,6 +59,12 @@ struct step_config {
   // one's backward compute (docs/MOE.md §6).
   bool moe_a2a_overlap = false;
   moe_dispatcher dispatcher = moe_dispatcher::alltoall;
+  // moe_shared_expert_overlap: the shared expert on a stream of its own beside the dispatch and
+  // the combine (docs/MOE.md §8).
+  bool moe_shared_overlap = false;
+  // moe_expert_capacity_factor: each expert takes at most this times its balanced share of a
+  // rank's token copies and drops the rest; 0 is dropless (docs/MOE.md §9).
+  double moe_capacity_factor = 0;
   int mbs = 1;
   int gbs = 0;                // 0: one micro-batch per data-parallel rank (mbs x dp)
   int seq = 0;                // 0: the model's seq_length

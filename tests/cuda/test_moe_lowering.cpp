@@ -1,4 +1,4 @@
-// MoE and block-scaled GEMMs on the cuda backend, tested without a GPU (docs/MOE.md §9): a
+// MoE and block-scaled GEMMs on the cuda backend, tested without a GPU (docs/MOE.md §15): a
 // grouped GEMM lowers to one strided-batched cuBLASLt GEMM whose buffers hold every member, the
 // expert GEMMs of one slot are not mistaken for chunks of one GEMM, a MoE step's dispatch and
 // combine run on the EP stream over the communicator of the rank's expert group (Megatron's
@@ -205,7 +205,7 @@ TEST(moe_lowering, expert_gemms_are_batched_over_the_local_experts) {
 
 TEST(moe_lowering, flex_dispatchers_run_on_communicators_limited_to_their_sms) {
   // DeepEP's and HybridEP's own kernels are not run: NCCL's all-to-all on a communicator whose
-  // maxCTAs is the SMs they hold (docs/MOE.md §7, §8); allgather gathers and scatters over EP.
+  // maxCTAs is the SMs they hold (docs/MOE.md §7, §15); allgather gathers and scatters over EP.
   const std::vector<std::pair<std::string, int>> sms = {{"deepep", 20}, {"hybridep", 16}};
   for (const auto& [dispatcher, ctas] : sms) {
     const case_lowering low = lower_rank(moe_step(4, 4, {{"moe_dispatcher", {dispatcher}}}), 0);

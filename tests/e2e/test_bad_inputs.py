@@ -126,7 +126,7 @@ class BadInputs(TempDirTest):
             self.expect_usage_error(["run", "--backend", "sim", "--config", sp], mp, *needles)
 
     def test_mla_model_is_refused_by_the_layer_scenario(self):
-        # step plans MoE, MLA, windows and MTP (docs/MOE.md §5, §8); the layer planner does not.
+        # step plans MoE, MLA, windows and MTP (docs/MOE.md §5, §14); the layer planner does not.
         sp = self.write_json("scenario.json", scenario(model="deepseek_v3"))
         self.expect_usage_error(["run", "--backend", "sim", "--config", sp], sp,
                                 "multi-latent attention")

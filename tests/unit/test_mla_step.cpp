@@ -1,5 +1,5 @@
 // Multi-latent attention, sliding-window attention and multi-token prediction in the step
-// planner (docs/MOE.md §8): MLA's GEMM shapes and TP split, a windowed layer's shorter attention
+// planner (docs/MOE.md §14): MLA's GEMM shapes and TP split, a windowed layer's shorter attention
 // core on the timeline, the MTP layer's ops on the last stage, their memory and model FLOPs.
 #include <gtest/gtest.h>
 

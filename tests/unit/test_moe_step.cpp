@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 
 #include "analysis/step_metrics.hpp"
+#include "base/config_paths.hpp"
 #include "model/model_spec.hpp"
+#include "plan/pp_schedule.hpp"
 #include "run/step_run.hpp"
 #include "sim/simulator.hpp"
 #include "step_test_util.hpp"
@@ -21,10 +25,13 @@ step_scenario moe_scenario(std::vector<sweep_axis> axes) {
   sc.model = "qwen3_30b_a3b";  // 48 MoE layers: 128 experts, top-8
   sc.cluster = "dgx_h100";
   sc.allow_oom = true;
-  axes.push_back({"layers", {"2"}});
-  // Two micro-batches per rank on 8 GPUs unless the test says otherwise.
-  if (std::none_of(axes.begin(), axes.end(), [](const sweep_axis& a) { return a.name == "gbs"; }))
-    axes.push_back({"gbs", {"16"}});
+  const auto has = [&](const char* name) {
+    return std::any_of(axes.begin(), axes.end(),
+                       [&](const sweep_axis& a) { return a.name == name; });
+  };
+  // Two layers, and two micro-batches per rank on 8 GPUs, unless the test says otherwise.
+  if (!has("layers")) axes.push_back({"layers", {"2"}});
+  if (!has("gbs")) axes.push_back({"gbs", {"16"}});
   sc.axes = std::move(axes);
   return sc;
 }
@@ -152,6 +159,61 @@ TEST(MoeStep, A2aOverlapRunsOneMicroBatchsDispatchBesideTheOthersBackward) {
   EXPECT_LT(runs.front().breakdown_ms.ep_exposed, base.front().breakdown_ms.ep_exposed);
 }
 
+// Under an interleaved pipeline the combined 1F1B step merges each steady-state forward with its
+// backward (Megatron's combined_1f1b_schedule_for_interleaved_pipelining), after one more warm-up
+// forward. Stage 0 of pp 2 x vp 2 warms up (2 - 1) x 2 + (2 - 1) x 2 + 1 = 5 virtual
+// micro-batches, so its first combined step is virtual 5 (chunk 0, micro-batch 3) with the
+// backward of virtual 0 (chunk 1, micro-batch 0).
+TEST(MoeStep, A2aOverlapUnderAnInterleavedPipelinePairsTheSteadyState) {
+  const pp_layout plain{2, 2, 4, false}, combined{2, 2, 4, true};
+  EXPECT_EQ(pp_warmup(combined, 0), pp_warmup(plain, 0) + 1);
+  const auto actions = pp_actions(combined, 0, true);
+  const auto first = std::find_if(actions.begin(), actions.end(), [](const pp_action& a) {
+    return a.what == pp_action::kind::forward_backward;
+  });
+  ASSERT_NE(first, actions.end());
+  EXPECT_EQ(first->chunk, 0);
+  EXPECT_EQ(first->microbatch, 3);
+  EXPECT_EQ(first->b_chunk, 1);
+  EXPECT_EQ(first->b_microbatch, 0);
+  const auto sc = [](const char* on) {
+    return moe_scenario({{"gpus", {"16"}},
+                         {"ep", {"8"}},
+                         {"pp", {"2"}},
+                         {"vp", {"2"}},
+                         {"layers", {"4"}},
+                         {"gbs", {"32"}},
+                         {"moe_a2a_overlap", {on}}});
+  };
+  const timeline off = simulate_case(sc("off")), on = simulate_case(sc("on"));
+  const std::string f = "c0.mb3.L0.moe_dispatch";
+  EXPECT_LT(on.at(f).start_us, on.at("c1.mb0.L0.moe_fc1_dgrad").end_us);
+  EXPECT_GT(on.at(f).end_us, on.at("c1.mb0.L0.moe_fc2_dgrad").start_us);
+  EXPECT_GT(off.at(f).start_us, off.at("c1.mb0.L0.moe_router_wgrad").end_us);
+  const auto runs = run(sc("on")), base = run(sc("off"));
+  EXPECT_LT(runs.front().step_ms.median, base.front().step_ms.median);
+  EXPECT_LT(runs.front().breakdown_ms.ep_exposed, base.front().breakdown_ms.ep_exposed);
+  // One micro-batch more in flight: the memory model counts its activations.
+  EXPECT_GT(runs.front().memory->gib.activations, base.front().memory->gib.activations);
+}
+
+// Megatron runs the a2a overlap beside TP (with sequence parallelism) and CP: the attention's
+// TP and CP communication stays where the dense planner puts it.
+TEST(MoeStep, A2aOverlapRunsWithTensorAndContextParallelism) {
+  for (const char* dim : {"tp", "cp"}) {
+    const auto sc = [&](const char* on) {
+      return moe_scenario({{"gpus", {"16"}},
+                           {dim, {"2"}},
+                           {"ep", {"8"}},
+                           {"gbs", {"32"}},
+                           {"moe_a2a_overlap", {on}}});
+    };
+    const auto on = run(sc("on")), off = run(sc("off"));
+    EXPECT_LT(on.front().step_ms.median, off.front().step_ms.median) << dim;
+    EXPECT_LT(on.front().breakdown_ms.ep_exposed, off.front().breakdown_ms.ep_exposed) << dim;
+  }
+}
+
 TEST(MoeStep, A2aOverlapPreconditionsAreNamed) {
   const auto msg = [](std::vector<sweep_axis> axes) {
     return message_of(moe_scenario(std::move(axes)));
@@ -168,6 +230,117 @@ TEST(MoeStep, A2aOverlapPreconditionsAreNamed) {
   EXPECT_NE(msg({{"gpus", {"16"}}, {"ep", {"8"}}, {"pp", {"2"}}, {"moe_a2a_overlap", {"on"}}})
                 .find("virtual pipeline"),
             std::string::npos);
+}
+
+// A model with a shared expert: Qwen3-30B-A3B's shape plus a 2048-wide shared expert, written
+// where the test can point at it.
+step_scenario shared_scenario(std::vector<sweep_axis> axes, int width = 2048) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("ob_test_moe_shared_" + std::to_string(width) + ".json");
+  nlohmann::json m =
+      nlohmann::json::parse(std::ifstream(config_root() + "/models/qwen3_30b_a3b.json"));
+  m["moe_shared_expert_intermediate_size"] = width;
+  std::ofstream(path) << m.dump();
+  step_scenario sc = moe_scenario(std::move(axes));
+  sc.model = path.string();
+  return sc;
+}
+
+// moe_shared_expert_overlap: the shared expert runs on its own stream beside the dispatch and the
+// combine instead of on the compute stream after the combine.
+TEST(MoeStep, SharedExpertOverlapRunsBesideTheDispatch) {
+  const auto sc = [](const char* on) {
+    return shared_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_shared_overlap", {on}}});
+  };
+  const timeline off = simulate_case(sc("off")), on = simulate_case(sc("on"));
+  const std::string fc1 = "c0.mb0.L0.moe_shared_fc1", dispatch = "c0.mb0.L0.moe_dispatch";
+  EXPECT_GE(off.at(fc1).start_us, off.at("c0.mb0.L0.moe_combine").end_us);
+  EXPECT_EQ(on.prog.stages[0].streams[on.named(fc1).stream].name, "moe_shared");
+  EXPECT_LT(on.at(fc1).start_us, on.at(dispatch).end_us);
+  EXPECT_GE(on.at("c0.mb0.L0.moe_unpermute").start_us, on.at("c0.mb0.L0.moe_shared_fc2").end_us);
+  const std::string dgrad = "c0.mb0.L0.moe_shared_fc1_dgrad";
+  EXPECT_LT(on.at(dgrad).start_us, on.at("c0.mb0.L0.moe_dispatch_bwd").end_us);
+  EXPECT_LT(run(sc("on")).front().step_ms.median, run(sc("off")).front().step_ms.median);
+  // A shared expert that outlasts the routed path: waiting for its stream is compute, not an
+  // unexplained stretch.
+  const auto wide =
+      run(shared_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_shared_overlap", {"on"}}}, 65536));
+  EXPECT_LT(wide.front().breakdown_ms.other, 0.01);
+  const auto msg = [](step_scenario s) { return message_of(s); };
+  EXPECT_NE(msg(shared_scenario({{"gpus", {"8"}},
+                                 {"ep", {"8"}},
+                                 {"moe_shared_overlap", {"on"}},
+                                 {"moe_a2a_overlap", {"on"}}}))
+                .find("moe_shared_expert_overlap"),
+            std::string::npos);
+  EXPECT_NE(msg(moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_shared_overlap", {"on"}}}))
+                .find("--moe-shared-overlap"),
+            std::string::npos);
+}
+
+// moe_expert_capacity_factor: the busiest rank keeps min(imbalance, F) times the mean and drops
+// the rest; the result says the dropped share.
+TEST(MoeStep, CapacityFactorDropsTheHottestRanksExcess) {
+  const auto sc = [](const char* cap) {
+    return moe_scenario(
+        {{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_imbalance", {"2"}}, {"moe_capacity_factor", {cap}}});
+  };
+  const timeline dropless = simulate_case(sc("0")), capped = simulate_case(sc("1.25"));
+  const std::string fc1 = "c0.mb0.L0.moe_fc1", dispatch = "c0.mb0.L0.moe_dispatch";
+  EXPECT_NEAR(static_cast<double>(capped.named(fc1).as<gemm_params>().m),
+              0.625 * static_cast<double>(dropless.named(fc1).as<gemm_params>().m), 1);
+  EXPECT_EQ(capped.named(dispatch).as<collective_params>().bytes, 4096ull * 8 * 2048 * 2 * 5 / 4);
+  EXPECT_LT(capped.length(fc1), dropless.length(fc1));
+  const auto r = run(sc("1.25"));
+  EXPECT_DOUBLE_EQ(r.front().config["experts"]["moe_dropped"].get<double>(), 0.375);
+  EXPECT_DOUBLE_EQ(run(sc("0")).front().config["experts"]["moe_dropped"].get<double>(), 0);
+}
+
+// ETP > 1 with the alltoall dispatcher: the experts' tokens are all-gathered over the expert TP
+// group after the dispatch and reduce-scattered before the combine.
+TEST(MoeStep, ExpertTensorParallelGathersTokensAroundTheExperts) {
+  const auto sc = [](const char* d) {
+    return moe_scenario({{"gpus", {"8"}}, {"tp", {"2"}}, {"ep", {"4"}}, {"moe_dispatcher", {d}}});
+  };
+  const timeline t = simulate_case(sc("alltoall"));
+  const op& ag = t.named("c0.mb0.L0.moe_etp_ag");
+  const auto& c = ag.as<collective_params>();
+  EXPECT_EQ(c.op, coll_op::all_gather);
+  EXPECT_EQ(c.group_size, 2);
+  const auto& fc1 = t.named("c0.mb0.L0.moe_fc1").as<gemm_params>();
+  EXPECT_EQ(c.bytes, static_cast<std::uint64_t>(fc1.m * fc1.group) * 2048 * 2);
+  EXPECT_GE(t.at("c0.mb0.L0.moe_fc1").start_us, t.at("c0.mb0.L0.moe_etp_ag").end_us);
+  EXPECT_GE(t.at("c0.mb0.L0.moe_etp_rs").start_us, t.at("c0.mb0.L0.moe_fc2").end_us);
+  EXPECT_LE(t.at("c0.mb0.L0.moe_etp_rs").end_us, t.at("c0.mb0.L0.moe_combine").start_us);
+  EXPECT_EQ(t.named("c0.mb0.L0.moe_etp_rs_bwd").as<collective_params>().op, coll_op::all_gather);
+  const timeline deep = simulate_case(sc("deepep"));
+  EXPECT_THROW(deep.named("c0.mb0.L0.moe_etp_ag"), std::out_of_range);
+}
+
+// Under imbalance the other EP ranks wait at the combine for the busiest rank's experts: the
+// diagnosis names it, with the share of the experts' time the mean rank does not need.
+TEST(MoeStep, DiagnosisNamesTheWaitOnTheHottestExpert) {
+  const auto sc = [](const char* imb) {
+    return moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_imbalance", {imb}}});
+  };
+  const auto cause_ms = [](const step_record& r) {
+    double ms = 0;
+    for (const cause_share& c : r.diagnosis->causes)
+      if (c.cause == exposure_cause::hottest_expert) ms += c.ms;
+    return ms;
+  };
+  const auto hot = run(sc("2")), even = run(sc("1"));
+  EXPECT_EQ(cause_ms(even.front()), 0);
+  const double ms = cause_ms(hot.front());
+  EXPECT_GT(ms, 0);
+  EXPECT_LE(ms, hot.front().breakdown_ms.ep_exposed + 1e-9);
+  // Half of the busiest rank's expert time: the mean rank computes half its tokens.
+  const timeline t = simulate_case(sc("2"));
+  double experts_ms = 0;
+  for (const op& o : t.prog.stages[0].ops)
+    if (o.slot == "moe_experts") experts_ms += (t.ops[o.id].end_us - t.ops[o.id].start_us) / 1000;
+  EXPECT_NEAR(ms, experts_ms / 2, 0.02 * experts_ms);
+  EXPECT_NEAR(hot.front().breakdown_ms.total(), hot.front().step_ms.median, 1e-6);
 }
 
 // The dispatchers: allgather gathers every rank's tokens and reduce-scatters them back; DeepEP
@@ -234,7 +407,7 @@ TEST(MoeStep, BadImbalanceAndUnplannedModelsAreNamed) {
             std::string::npos);
   step_scenario mla = moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}});
   mla.model = "deepseek_v3";
-  EXPECT_EQ(message_of(mla), "");  // MLA and MTP are planned (docs/MOE.md §8)
+  EXPECT_EQ(message_of(mla), "");  // MLA and MTP are planned (docs/MOE.md §14)
 }
 
 }  // namespace
