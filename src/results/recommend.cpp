@@ -106,15 +106,33 @@ std::string differing_work(const step_doc& d) {
   return out;
 }
 
+// The share of routed token copies a case drops under a capacity factor (docs/MOE.md §9); 0
+// for dense models and dropless MoE.
+double dropped_share(const step_record& c) {
+  const auto e = c.config.find("experts");
+  if (e == c.config.end() || !e->is_object()) return 0;
+  return e->value("moe_dropped", 0.0);
+}
+
+// Dropping tokens changes what the step trains, so a case that drops more than the sweep's least
+// is not the same work done faster: it may be shown, never recommended.
+bool drops_more(const step_record& c, double least_dropped) {
+  return dropped_share(c) > least_dropped + 1e-12;
+}
+
 }  // namespace
 
 ranked_sweep ranked(const step_doc& d) {
   ranked_sweep s;
   s.simulated = d.simulated();
+  double least_dropped = 1;
+  for (const step_record& c : d.cases) least_dropped = std::min(least_dropped, dropped_share(c));
   // A case over the GPU's memory (predicted with --allow-oom) cannot run: never the answer.
   for (const step_record& c : d.cases)
-    s.cases.push_back({&c.id, &c.params, c.step_ms.median,
-                       c.step_ms.n > 0 && !(c.memory && c.memory->over()), c.tokens_per_s_per_gpu});
+    s.cases.push_back(
+        {&c.id, &c.params, c.step_ms.median,
+         c.step_ms.n > 0 && !(c.memory && c.memory->over()) && !drops_more(c, least_dropped),
+         c.tokens_per_s_per_gpu});
   const std::string differing = d.cases.empty() ? "" : differing_work(d);
   s.measure = differing.empty() ? rank_measure::time : rank_measure::throughput;
   s.ranked_by = differing.empty()

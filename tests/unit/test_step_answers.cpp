@@ -114,6 +114,24 @@ TEST(StepAnswers, DifferentWorkPerStepIsRankedByThroughput) {
   }
 }
 
+// A capacity factor that drops tokens changes what the step trains (docs/MOE.md §9): the faster
+// case that drops more than the sweep's least is shown but never recommended.
+TEST(StepAnswers, ACaseThatDropsMoreTokensIsNeverTheAnswer) {
+  step_doc d = grid();
+  d.cases = {step_case("moe_capacity_factor=0", {{"moe_capacity_factor", 0}}, 100),
+             step_case("moe_capacity_factor=1", {{"moe_capacity_factor", 1}}, 80)};
+  d.cases[0].config["experts"] = {{"moe_dropped", 0.0}};
+  d.cases[1].config["experts"] = {{"moe_dropped", 0.25}};
+  d.rec = recommend(d);
+  ASSERT_TRUE(d.rec);
+  EXPECT_EQ(d.rec->best_case, "moe_capacity_factor=0");
+  // When every case drops the same share, they are the same work again and rank by time.
+  d.cases[0].config["experts"]["moe_dropped"] = 0.25;
+  d.rec = recommend(d);
+  ASSERT_TRUE(d.rec);
+  EXPECT_EQ(d.rec->best_case, "moe_capacity_factor=1");
+}
+
 TEST(StepAnswers, NoMeasuredStepNoRecommendation) {
   step_doc d = grid();
   for (step_record& r : d.cases) r.step_ms = stats{};
