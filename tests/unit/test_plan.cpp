@@ -199,7 +199,7 @@ TEST_F(plan_fixture, PipelineCannotOverlapAnAllGather) {
 TEST_F(plan_fixture, PairOrderAndProducer) {
   pair_spec p;
   p.gemm = {4096, 4096, 4096, dtype::bf16, 0};
-  p.coll = {coll_op::all_gather, 64 << 20, dtype::bf16, comm_group::tp, 8, 0, "", 1, {}};
+  p.coll = {coll_op::all_gather, 64 << 20, dtype::bf16, comm_group::tp, 8, 0, "", 1, {}, {}};
   p.producer_us = 20;
   plan_knobs k;
   k.order = launch_order::comm_first;
