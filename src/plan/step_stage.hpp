@@ -142,6 +142,7 @@ class stage_planner {
   static std::vector<int> waits_on(int op);
   elementwise_params moe_elementwise(double bytes_per_copy, double flops_per_copy,
                                      bool experts) const;
+  void mxfp8_cast(const std::string& name, double width, std::vector<int> waits = {});
 
   const step_inputs& in_;
   const step_config& cfg_;

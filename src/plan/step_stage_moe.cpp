@@ -129,6 +129,19 @@ elementwise_params stage_planner::moe_elementwise(double bytes_per_copy, double 
   return e;
 }
 
+// MXFP8 (docs/MOE.md §4.1): before a grouped GEMM reads an expert input or output gradient, TE
+// quantizes the 16-bit tensor into one E8M0 scale per 32 consecutive values. The blocks run
+// along one dimension, so the rowwise copy (fprop, dgrad) and the columnwise copy (wgrad) each
+// get their own scales from the 16-bit tensor: one HBM pass reads 2 bytes an element and writes
+// 1 + 1 bytes and 2/32 of scales. Megatron's grouped MLP applies the activation outside TE, so
+// no kernel fuses the cast. `width`: elements per token copy; nothing under other types.
+void stage_planner::mxfp8_cast(const std::string& name, double width, std::vector<int> waits) {
+  if (w_.model.type != dtype::mxfp8) return;
+  constexpr double bytes_per_elem = 2.0 + 1.0 + 1.0 + 2.0 / 32.0;
+  add_compute(name, moe_elementwise(bytes_per_elem * width, 2 * width, true), "moe_experts",
+              std::move(waits));
+}
+
 void stage_planner::moe_forward(const std::string& name) {
   moe_forward_tail(name, moe_forward_experts(name, moe_forward_head(name)));
 }
@@ -155,10 +168,12 @@ int stage_planner::moe_forward_head(const std::string& name) {
 int stage_planner::moe_forward_experts(const std::string& name, int dispatch) {
   const model_spec& m = w_.model;
   etp_exchange(name + "moe_etp_ag", coll_op::all_gather, waits_on(dispatch));
+  const double f = static_cast<double>(m.moe.ffn_hidden) / cfg_.etp, f1 = m.gated_mlp ? 2 * f : f;
+  mxfp8_cast(name + "moe_fc1_mxfp8_in", static_cast<double>(m.hidden), waits_on(dispatch));
   add_compute(name + "moe_fc1", grouped(m, experts_, cfg_.etp, expert_gemm::fc1_fprop),
               "moe_experts", waits_on(dispatch));
-  const double f = static_cast<double>(m.moe.ffn_hidden) / cfg_.etp, f1 = m.gated_mlp ? 2 * f : f;
   add_compute(name + "moe_act", moe_elementwise((f1 + f) * 2, 4 * f1, true), "moe_experts");
+  mxfp8_cast(name + "moe_fc2_mxfp8_in", f);
   add_compute(name + "moe_fc2", grouped(m, experts_, cfg_.etp, expert_gemm::fc2_fprop),
               "moe_experts");
   etp_exchange(name + "moe_etp_rs", coll_op::reduce_scatter, {});
@@ -197,10 +212,12 @@ int stage_planner::moe_backward_experts(const std::string& name, int combine) {
     add_compute(name + op, grouped(m, experts_, cfg_.etp, which), "moe_experts", std::move(waits));
   };
   etp_exchange(name + "moe_etp_rs_bwd", coll_op::all_gather, waits_on(combine));
+  mxfp8_cast(name + "moe_fc2_mxfp8_dout", static_cast<double>(m.hidden), waits_on(combine));
   gemm("moe_fc2_dgrad", expert_gemm::fc2_dgrad, waits_on(combine));
   if (!cfg_.delay_wgrad) gemm("moe_fc2_wgrad", expert_gemm::fc2_wgrad);
   const double f = static_cast<double>(m.moe.ffn_hidden) / cfg_.etp, f1 = m.gated_mlp ? 2 * f : f;
   add_compute(name + "moe_act_bwd", moe_elementwise((f1 + f) * 4, 6 * f1, true), "moe_experts");
+  mxfp8_cast(name + "moe_fc1_mxfp8_dout", f1);
   gemm("moe_fc1_dgrad", expert_gemm::fc1_dgrad);
   if (!cfg_.delay_wgrad) gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad);
   etp_exchange(name + "moe_etp_ag_bwd", coll_op::reduce_scatter, {});

@@ -90,6 +90,43 @@ TEST(MoeStep, DispatchAndCombineBracketTheGroupedExperts) {
   EXPECT_GE(t.at("c0.mb0.L0.moe_permute_bwd").start_us, t.at("c0.mb0.L0.moe_dispatch_bwd").end_us);
 }
 
+// MXFP8 quantizes each expert GEMM's activation input and output gradient on the compute stream
+// right before the grouped GEMM that reads it: one HBM pass that reads bf16 and writes the
+// rowwise and columnwise fp8 copies with their E8M0 scales (docs/MOE.md §4.1). bf16 and fp8
+// (per-tensor, delayed) add none.
+TEST(MoeStep, Mxfp8CastsEachExpertInputBeforeItsGroupedGemm) {
+  step_scenario sc = moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"dtype", {"mxfp8"}}});
+  sc.gpu = "b200";
+  sc.cluster = "dgx_b200";
+  const timeline t = simulate_case(sc);
+  const std::uint64_t copies = 4096ull * 8, h = 2048, f = 768;  // balanced: as many as it routes
+  const auto bytes = [&](std::uint64_t width) { return copies * width * 4 + copies * width / 16; };
+  const std::vector<std::pair<std::string, std::uint64_t>> want = {
+      {"moe_fc1_mxfp8_in", bytes(h)},
+      {"moe_fc2_mxfp8_in", bytes(f)},
+      {"moe_fc2_mxfp8_dout", bytes(h)},
+      {"moe_fc1_mxfp8_dout", bytes(2 * f)}};
+  const std::vector<std::string> gemm = {"moe_fc1", "moe_fc2", "moe_fc2_dgrad", "moe_fc1_dgrad"};
+  const int compute = t.named("c0.mb0.L0.moe_fc1").stream;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const std::string cast = "c0.mb0.L0." + want[i].first, next = "c0.mb0.L0." + gemm[i];
+    EXPECT_EQ(t.named(cast).as<elementwise_params>().bytes, want[i].second) << cast;
+    EXPECT_EQ(t.named(cast).stream, compute) << cast;
+    // On the timeline the cast takes time and its GEMM starts after it.
+    EXPECT_GT(t.length(cast), 0) << cast;
+    EXPECT_GE(t.at(next).start_us, t.at(cast).end_us) << cast;
+  }
+  // The inputs' casts wait for the tokens (the dispatch) and their gradients (the combine's).
+  EXPECT_GE(t.at("c0.mb0.L0.moe_fc1_mxfp8_in").start_us, t.at("c0.mb0.L0.moe_dispatch").end_us);
+  EXPECT_GE(t.at("c0.mb0.L0.moe_fc2_mxfp8_dout").start_us,
+            t.at("c0.mb0.L0.moe_combine_bwd").end_us);
+  for (const char* type : {"bf16", "fp8"}) {
+    sc.axes = moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"dtype", {type}}}).axes;
+    const timeline other = simulate_case(sc);
+    EXPECT_THROW(other.named("c0.mb0.L0.moe_fc1_mxfp8_in"), std::out_of_range) << type;
+  }
+}
+
 TEST(MoeStep, ExposedAllToAllsAreEpTimeAndTheBreakdownAddsUp) {
   for (const step_record& r : run(moe_scenario({{"gpus", {"16"}}, {"ep", {"8", "16"}}}))) {
     EXPECT_GT(r.breakdown_ms.ep_exposed, 0) << r.id;
