@@ -96,7 +96,9 @@ class step_command final : public command {
       {"distributed_optimizer", "on | off"},
       {"fsdp", "on | off (Megatron-FSDP: params, grads and optimizer sharded over DP)"},
       {"cdmc", "CUDA_DEVICE_MAX_CONNECTIONS (default: Bridge's launcher rule)"},
-      {"layers", "scale the model down to N layers"}};
+      {"layers", "scale the model down to N layers"},
+      {"pipeline_layout",
+       "Megatron's pipeline_model_parallel_layout, e.g. 'Et|(tt|)*30mL' (default: even split)"}};
 
   void add_axis(CLI::App& app, const std::string& axis, const std::string& help) {
     std::string flag = "--" + axis;

@@ -157,6 +157,12 @@ std::int64_t stage_planner::bucket_params(int chunk, int bucket) const {
 }  // namespace detail
 
 std::vector<int> stage_chunk_layers(const step_config& cfg, int stage) {
+  if (cfg.stage_layout) {
+    std::vector<int> out;
+    for (int c = 0; c < cfg.vp; ++c)
+      out.push_back(cfg.stage_layout->count(static_cast<std::size_t>(c * cfg.pp + stage), 't'));
+    return out;
+  }
   const int chunks = cfg.pp * cfg.vp;
   const bool accounted = cfg.layers_used % chunks != 0;
   const int per_chunk = (cfg.layers_used + (accounted ? 2 : 0)) / chunks;

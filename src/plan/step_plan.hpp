@@ -42,9 +42,10 @@ struct step_plan {
 // should have run check_step).
 step_plan plan_step(const step_inputs& in);
 
-// The transformer layers of each of `stage`'s chunks: pp x vp even chunks, or, when the layers
-// do not divide, the embedding and the loss counted as a layer each in the first and the last
-// virtual stage (Megatron's account_for_embedding/loss_in_pipeline_split).
+// The transformer layers of each of `stage`'s chunks: the pipeline layout's t's when one is given
+// (docs/MOE.md §14.2), else pp x vp even chunks, or, when the layers do not divide, the embedding
+// and the loss counted as a layer each in the first and the last virtual stage (Megatron's
+// account_for_embedding/loss_in_pipeline_split).
 std::vector<int> stage_chunk_layers(const step_config& cfg, int stage);
 
 // Gradient bucket sizes (elements) for a chunk's parameters taken in reverse registration order

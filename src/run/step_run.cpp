@@ -121,7 +121,7 @@ std::vector<int> stage_layers(const step_config& c) {
 // §9.3): said on every case that takes it.
 std::vector<std::string> split_warnings(const step_config& c) {
   const int chunks = c.pp * c.vp;
-  if (c.pp == 1 || c.layers_used % chunks == 0) return {};
+  if (c.pp == 1 || c.layers_used % chunks == 0 || c.stage_layout) return {};
   const std::vector<int> per_stage = stage_layers(c);
   return {std::to_string(c.layers_used) +
           " layers do not divide over pp x vp = " + std::to_string(chunks) +
@@ -171,6 +171,8 @@ ordered_json with_domain(ordered_json config, const cluster_spec& c) {
 // Megatron-FSDP is named only where it is on: a dense case without it reads as before.
 ordered_json with_fsdp(ordered_json config, const step_config& c) {
   if (c.fsdp) config["fsdp"] = true;
+  // An uneven pipeline layout likewise (docs/MOE.md §14.2).
+  if (c.stage_layout) config["pipeline_layout"] = c.stage_layout->text;
   return config;
 }
 

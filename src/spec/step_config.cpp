@@ -99,6 +99,10 @@ ordered_json capacity_axis(const std::string& v, const std::string& where, step_
       ratio(v, where, 0, "moe_expert_capacity_factor, 0 or more (0: dropless)");
   return c.cfg.moe_capacity_factor;
 }
+ordered_json layout_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.stage_layout = parse_pipeline_layout(v, where);
+  return v;
+}
 ordered_json nic_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.nic_gbps = gbps(v, where);
   return c.cfg.nic_gbps;
@@ -133,6 +137,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"grad_reduce_in_fp32", switch_axis<&C::grad_reduce_in_fp32>},
     {"bucket_size", bucket_axis},
     {"layers", count_axis<&C::layers, 1, (1 << 16)>},
+    {"pipeline_layout", layout_axis},
     {"cdmc", cdmc_axis},
     {"gpus_per_node", count_axis<&C::gpus_per_node, 1, 1024>},
     {"nvlink_domain", count_axis<&C::nvlink_domain, 1, (1 << 16)>},
@@ -348,6 +353,11 @@ void check_tp(const step_scenario& sc, const step_config& c, const model_spec& m
 // embedding and the loss as one layer each (account_for_embedding/loss_in_pipeline_split) may.
 void check_layers(const step_scenario& sc, step_config& c, const model_spec& m) {
   c.layers_used = c.layers > 0 ? c.layers : static_cast<int>(m.layers);
+  if (c.stage_layout) {
+    check_pipeline_layout(*c.stage_layout, c.pp, c.vp, c.layers_used,
+                          static_cast<int>(m.mtp_num_layers), axis_label(sc, "pipeline_layout"));
+    return;
+  }
   const int chunks = c.pp * c.vp;
   if (c.layers_used % chunks == 0 || (c.pp > 1 && (c.layers_used + 2) % chunks == 0)) return;
   throw config_error(axis_label(sc, c.vp > 1 ? "vp" : "pp") + ": pp x vp = " + n(chunks) +

@@ -12,6 +12,7 @@
 #include "model/ir.hpp"
 #include "model/knobs.hpp"
 #include "model/model_spec.hpp"
+#include "spec/pipeline_layout.hpp"
 #include "spec/scenario.hpp"
 #include "spec/sweep_axes.hpp"
 
@@ -83,10 +84,13 @@ struct step_config {
   bool grad_reduce_in_fp32 = true;  // Megatron-Bridge's recipes reduce fp32 gradients
   std::int64_t bucket_size = 0;     // elements; 0: Bridge's default (128 Mi for dp > 1)
   int layers = 0;                   // 0: the model's; fewer scales the model down
-  std::optional<int> cdmc;          // nullopt: what Bridge's launcher sets for the layout
-  int gpus_per_node = 0;            // 0: the cluster's
-  int nvlink_domain = 0;            // 0: the cluster's (docs/ARCHITECTURE.md §5.4)
-  double nic_gbps = 0;              // 0: the cluster's
+  // pipeline_model_parallel_layout (docs/MOE.md §14.2): each virtual stage's layers; nullopt:
+  // the even split.
+  std::optional<pipeline_layout> stage_layout;
+  std::optional<int> cdmc;  // nullopt: what Bridge's launcher sets for the layout
+  int gpus_per_node = 0;    // 0: the cluster's
+  int nvlink_domain = 0;    // 0: the cluster's (docs/ARCHITECTURE.md §5.4)
+  double nic_gbps = 0;      // 0: the cluster's
 
   // Derived by check_step.
   int dp = 1;

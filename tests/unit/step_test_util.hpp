@@ -1,5 +1,6 @@
 #pragma once
 // Helpers the step tests share: a sweep run on the simulator, and what resolving refuses.
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,39 @@ inline std::string resolve_message(const step_scenario& sc) {
     return e.what();
   }
   return "";
+}
+
+// A step case planned and simulated: every stage's ops and their times, found by name.
+struct timeline {
+  program prog;
+  std::vector<std::vector<sim_op_result>> ops;  // per stage
+  const op* find(int stage, const std::string& name) const {
+    for (const op& o : prog.stages[static_cast<std::size_t>(stage)].ops)
+      if (o.name == name) return &o;
+    return nullptr;
+  }
+  const op& named(int stage, const std::string& name) const {
+    const op* o = find(stage, name);
+    if (!o) throw std::out_of_range(name);
+    return *o;
+  }
+  const sim_op_result& at(int stage, const std::string& name) const {
+    return ops[static_cast<std::size_t>(stage)][named(stage, name).id];
+  }
+  double length(int stage, const std::string& name) const {
+    return at(stage, name).end_us - at(stage, name).start_us;
+  }
+};
+
+inline timeline simulate(const step_scenario& sc) {
+  const step_spec spec = resolve_step(sc);
+  timeline t;
+  t.prog = plan_step_case(spec, spec.cases.at(0)).prog;
+  sim_options o;
+  o.cluster = &spec.cases.at(0).cluster;
+  o.cdmc = spec.cases.at(0).cdmc;
+  for (const auto& stage : simulate_program(t.prog, spec.gpu, o)) t.ops.push_back(stage.ops);
+  return t;
 }
 
 }  // namespace ob::test

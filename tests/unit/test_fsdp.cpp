@@ -65,13 +65,10 @@ struct timeline {
 };
 
 timeline simulate_case(const step_scenario& sc) {
-  const step_spec spec = resolve_step(sc);
+  test::timeline all = test::simulate(sc);
   timeline t;
-  t.prog = plan_step_case(spec, spec.cases.at(0)).prog;
-  sim_options o;
-  o.cluster = &spec.cases.at(0).cluster;
-  o.cdmc = spec.cases.at(0).cdmc;
-  t.ops = simulate_program(t.prog, spec.gpu, o).front().ops;
+  t.prog = std::move(all.prog);
+  t.ops = std::move(all.ops.front());
   return t;
 }
 
