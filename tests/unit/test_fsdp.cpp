@@ -25,9 +25,7 @@ step_scenario fsdp_scenario(const std::string& fsdp) {
   return sc;
 }
 
-struct timeline {
-  program prog;
-  std::vector<sim_op_result> ops;  // stage 0
+struct timeline : test::stage0_run {
   const op* find(const std::string& name) const {
     for (const op& o : prog.stages[0].ops)
       if (o.name == name) return &o;
@@ -65,14 +63,7 @@ struct timeline {
 };
 
 timeline simulate_case(const step_scenario& sc) {
-  const step_spec spec = resolve_step(sc);
-  timeline t;
-  t.prog = plan_step_case(spec, spec.cases.at(0)).prog;
-  sim_options o;
-  o.cluster = &spec.cases.at(0).cluster;
-  o.cdmc = spec.cases.at(0).cdmc;
-  t.ops = simulate_program(t.prog, spec.gpu, o).front().ops;
-  return t;
+  return timeline{test::simulate_first_case(resolve_step(sc))};
 }
 
 TEST(Fsdp, EachLayerWaitsForItsGatherAndTheNextGatherRunsBesideIt) {
