@@ -101,6 +101,7 @@ cluster_spec load_cluster(const std::string& ref, const std::string& field) {
   c.nic_efficiency = positive(top, "nic_efficiency");
   if (c.nic_efficiency > 1) top.fail("nic_efficiency", "expected a fraction in (0, 1]");
   c.rail_optimized = flag(top, "rail_optimized");
+  if (top.has("host_link_gbps")) c.host_link_gbps = positive(top, "host_link_gbps");
   json_object ring = top.get_object("net_ring_hop_us");
   c.net_ring_hop_us_ll = positive(ring, "ll");
   c.net_ring_hop_us_ll128 = positive(ring, "ll128");

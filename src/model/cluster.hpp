@@ -21,6 +21,9 @@ struct cluster_spec {
   double nic_gbps = 0;    // per NIC, per direction
   double nic_efficiency = 1;
   bool rail_optimized = true;
+  // The CPU-GPU link one GPU can use for host copies, GB/s per direction, when every GPU of the
+  // host copies at once (NVLink-C2C shared by a superchip's two GPUs, or PCIe); 0: unknown.
+  double host_link_gbps = 0;
   // NCCL's per-step network latency by protocol: ring hops and tree hops (µs).
   double net_ring_hop_us_ll = 0, net_ring_hop_us_ll128 = 0, net_ring_hop_us_simple = 0;
   double net_tree_hop_us_ll = 0, net_tree_hop_us_ll128 = 0, net_tree_hop_us_simple = 0;

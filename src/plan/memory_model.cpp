@@ -90,6 +90,10 @@ double peak_stored(const step_config& cfg, int stage, double per_layer) {
 // loss's fp32 logits on the last stage (Korthikanti et al. §4.3: 4sbv/t).
 double stage_activations(const model_spec& m, const step_config& cfg, int stage) {
   double bytes = peak_stored(cfg, stage, layer_activation_bytes(m, cfg));
+  // Offloaded layers (pp 1, docs/FSDP.md §5) keep their activations in host memory, but for the
+  // one whose copy is running (TE's double buffer).
+  if (cfg.cpu_offload_layers > 0)
+    bytes -= (cfg.cpu_offload_layers - 1) * layer_activation_bytes(m, cfg);
   if (cfg.recompute == recompute_mode::full) {
     step_config whole = cfg;
     whole.recompute = recompute_mode::none;

@@ -124,6 +124,12 @@ class stage_planner {
   void fsdp_after_backward(const std::string& prefix, int chunk, int l);
   void fsdp_edges(bool start);
 
+  // Activation offloading to the host (step_stage_offload.cpp).
+  bool offloaded(int chunk, int l) const;
+  int host_copy(const std::string& name, int stream, std::vector<int> after);
+  void offload_after_forward(const std::string& prefix, int chunk, int l);
+  void reload_before_backward(const std::string& prefix, int chunk, int l);
+
   // MoE layers (step_stage_moe.cpp).
   void plan_moe();
   bool is_moe_layer(int chunk, int l) const;
@@ -157,8 +163,10 @@ class stage_planner {
   int pp_nodes_ = 1, dp_size_ = 1, dp_nodes_ = 1;
   int fsdp_rs_ = -1;                                    // Megatron-FSDP's reduce-scatter stream
   std::map<std::pair<int, int>, int> fsdp_prefetched_;  // (chunk, layer) -> its next gather
-  std::vector<int> layers_;                             // per chunk
-  std::vector<std::vector<int>> bucket_of_;             // per chunk, per layer: its bucket
+  int d2h_ = -1, h2d_ = -1;                       // the offload streams (cpu_offload_layers > 0)
+  std::map<int, int> offload_d2h_, offload_h2d_;  // layer -> its copy of this micro-batch
+  std::vector<int> layers_;                       // per chunk
+  std::vector<std::vector<int>> bucket_of_;       // per chunk, per layer: its bucket
   std::int64_t params_ = 0;
   moe_rank_load dispatch_, experts_;  // the busiest EP rank: its dispatch, its experts' tokens
   int ep_ = -1, ep_nodes_ = 1;        // the EP stream (ep > 1) and the nodes its group spans

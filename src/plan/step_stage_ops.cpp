@@ -151,6 +151,7 @@ void stage_planner::forward(int chunk, int mb) {
     fsdp_before_layer(prefix, chunk, l, false);
     layer_forward(prefix + "L" + std::to_string(l) + ".", is_moe_layer(chunk, l),
                   layer_variant(chunk, l));
+    offload_after_forward(prefix, chunk, l);
   }
   fwd_output_ = pass_outputs();
   if (last_virtual_stage(layout_, stage_, chunk)) {
@@ -177,6 +178,7 @@ void stage_planner::backward(int chunk, int mb) {
 // reduce), except the one holding the embedding, which waits for the embedding's backward.
 void stage_planner::backward_layer(int chunk, int l, const std::string& prefix, bool last) {
   fsdp_before_layer(prefix, chunk, l, true);
+  reload_before_backward(prefix, chunk, l);
   layer_backward(prefix + "L" + std::to_string(l) + ".", is_moe_layer(chunk, l),
                  layer_variant(chunk, l));
   fsdp_after_backward(prefix, chunk, l);

@@ -134,6 +134,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"pp_overlap", switch_axis<&C::pp_overlap>},
     {"distributed_optimizer", switch_axis<&C::distributed_optimizer>},
     {"fsdp", switch_axis<&C::fsdp>},
+    {"cpu_offload_layers", count_axis<&C::cpu_offload_layers, 0, (1 << 16)>},
     {"grad_reduce_in_fp32", switch_axis<&C::grad_reduce_in_fp32>},
     {"bucket_size", bucket_axis},
     {"layers", count_axis<&C::layers, 1, (1 << 16)>},
@@ -448,6 +449,23 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
               " needs sequence parallelism (Megatron-Core's rule; --sequence-parallel on)");
 }
 
+// Megatron-Core's TransformerConfig refuses CPU offloading with pipeline parallelism, with
+// activation recomputation and for as many layers as the model has (cpu_offloading_num_layers in
+// 0 .. num_layers - 1); the copies need the host link's bandwidth from the cluster file.
+void check_offload(const step_scenario& sc, const step_config& c, const cluster_spec& cluster) {
+  if (c.cpu_offload_layers == 0) return;
+  const std::string f = axis_label(sc, "cpu_offload_layers");
+  require(c.cpu_offload_layers < c.layers_used, f,
+          n(c.cpu_offload_layers) + " is not below the " + n(c.layers_used) +
+              " layers (Megatron-Core: cpu_offloading_num_layers is 0 to num_layers - 1)");
+  require(c.pp == 1, f, "Megatron-Core refuses CPU offloading with pipeline parallelism (pp 1)");
+  require(c.recompute == recompute_mode::none, f,
+          "Megatron-Core refuses CPU offloading with activation recomputation (--recompute none)");
+  require(cluster.host_link_gbps > 0, f,
+          "cluster " + cluster.name +
+              " gives no host_link_gbps (the CPU-GPU link the copies use; a cluster file)");
+}
+
 void check_batch(const step_scenario& sc, step_config& c) {
   const int model_parallel = c.tp * c.pp * c.cp;
   require(c.gpus % model_parallel == 0, axis_label(sc, "gpus"),
@@ -472,6 +490,7 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   check_layers(sc, c, m);
   check_batch(sc, c);
   check_experts(sc, c, m);
+  check_offload(sc, c, cluster);
   const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
   require(c.cp == 1 || seq % (2 * c.cp) == 0, axis_label(sc, "seq"),
           n(seq) + " is not divisible by 2 x cp = " + n(2 * c.cp) +

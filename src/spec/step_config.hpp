@@ -81,6 +81,10 @@ struct step_config {
   // optimizer sharded over DP; each layer all-gathered before its forward and its backward, its
   // gradients reduce-scattered after; replaces the distributed optimizer's buckets.
   bool fsdp = false;
+  // Activation offloading (Megatron-Core's cpu_offloading_num_layers, TE's CPU offload context;
+  // docs/FSDP.md §5): the first N layers' saved activations copied to host memory after their
+  // forward and back before their backward, on streams of their own; 0: none.
+  int cpu_offload_layers = 0;
   bool grad_reduce_in_fp32 = true;  // Megatron-Bridge's recipes reduce fp32 gradients
   std::int64_t bucket_size = 0;     // elements; 0: Bridge's default (128 Mi for dp > 1)
   int layers = 0;                   // 0: the model's; fewer scales the model down

@@ -2,6 +2,7 @@
 // Helpers the step tests share: a sweep run on the simulator, and what resolving refuses.
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/error.hpp"
@@ -50,8 +51,7 @@ struct timeline {
   }
 };
 
-inline timeline simulate(const step_scenario& sc) {
-  const step_spec spec = resolve_step(sc);
+inline timeline simulate_spec(const step_spec& spec) {
   timeline t;
   t.prog = plan_step_case(spec, spec.cases.at(0)).prog;
   sim_options o;
@@ -59,6 +59,18 @@ inline timeline simulate(const step_scenario& sc) {
   o.cdmc = spec.cases.at(0).cdmc;
   for (const auto& stage : simulate_program(t.prog, spec.gpu, o)) t.ops.push_back(stage.ops);
   return t;
+}
+
+inline timeline simulate(const step_scenario& sc) { return simulate_spec(resolve_step(sc)); }
+
+// The first case of a resolved spec planned and simulated: its program and stage 0's ops.
+struct stage0_run {
+  program prog;
+  std::vector<sim_op_result> ops;
+};
+inline stage0_run simulate_first_case(const step_spec& spec) {
+  timeline t = simulate_spec(spec);
+  return {std::move(t.prog), std::move(t.ops.front())};
 }
 
 }  // namespace ob::test

@@ -25,9 +25,7 @@ step_scenario fsdp_scenario(const std::string& fsdp) {
   return sc;
 }
 
-struct timeline {
-  program prog;
-  std::vector<sim_op_result> ops;  // stage 0
+struct timeline : test::stage0_run {
   const op* find(const std::string& name) const {
     for (const op& o : prog.stages[0].ops)
       if (o.name == name) return &o;
@@ -65,11 +63,7 @@ struct timeline {
 };
 
 timeline simulate_case(const step_scenario& sc) {
-  test::timeline all = test::simulate(sc);
-  timeline t;
-  t.prog = std::move(all.prog);
-  t.ops = std::move(all.ops.front());
-  return t;
+  return timeline{test::simulate_first_case(resolve_step(sc))};
 }
 
 TEST(Fsdp, EachLayerWaitsForItsGatherAndTheNextGatherRunsBesideIt) {

@@ -1,0 +1,128 @@
+// Activation offloading to host memory (docs/FSDP.md §5): each offloaded layer's copy on its own
+// stream after the layer's forward, its reload before its backward, the backward waiting for it
+// when the host link is slow, the refusals Megatron-Core makes, and the memory it frees.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "base/error.hpp"
+#include "model/memory.hpp"
+#include "run/step_run.hpp"
+#include "sim/simulator.hpp"
+#include "step_test_util.hpp"
+
+namespace ob {
+namespace {
+
+step_scenario offload_scenario(const std::string& layers, const std::string& recompute = "none") {
+  step_scenario sc;
+  sc.model = "llama3_8b";
+  sc.cluster = "dgx_h100";
+  sc.allow_oom = true;
+  sc.axes = {{"gpus", {"8"}},
+             {"tp", {"1"}},
+             {"layers", {"4"}},
+             {"gbs", {"8"}},
+             {"recompute", {recompute}},
+             {"cpu_offload_layers", {layers}}};
+  return sc;
+}
+
+struct run : test::stage0_run {
+  const op& find(const std::string& name) const {
+    for (const op& o : prog.stages[0].ops)
+      if (o.name == name) return o;
+    throw std::out_of_range(name);
+  }
+  const sim_op_result& at(const std::string& name) const { return ops[find(name).id]; }
+  // The first and last compute op of a layer's pass: "c0.mb0.L1." and whether the backward.
+  std::pair<double, double> pass(const std::string& prefix, bool backward) const {
+    const schedule& s = prog.stages[0];
+    double lo = 1e300, hi = 0;
+    bool seen_bwd = false;
+    for (const op& o : s.ops) {
+      if (o.name.rfind(prefix, 0) != 0 || s.streams[o.stream].name != "compute") continue;
+      const bool bwd = o.slot.find("bwd") != std::string::npos ||
+                       o.slot.find("dgrad") != std::string::npos ||
+                       o.slot.find("wgrad") != std::string::npos;
+      seen_bwd = seen_bwd || bwd;
+      if (seen_bwd != backward) continue;
+      lo = std::min(lo, ops[o.id].start_us);
+      hi = std::max(hi, ops[o.id].end_us);
+    }
+    return {lo, hi};
+  }
+};
+
+run simulate(const step_scenario& sc, double host_gbps = 0) {
+  step_spec spec = resolve_step(sc);
+  if (host_gbps > 0) spec.cases.at(0).cluster.host_link_gbps = host_gbps;
+  return run{test::simulate_first_case(spec)};
+}
+
+TEST(Offload, CopiesRunOnTheirOwnStreamsAfterTheForwardAndBeforeTheBackward) {
+  const run r = simulate(offload_scenario("2"));
+  const schedule& s = r.prog.stages[0];
+  const op& d2h = r.find("c0.mb0.L1.offload");
+  const op& h2d = r.find("c0.mb0.L1.reload");
+  EXPECT_EQ(s.streams[d2h.stream].name, "offload_d2h");
+  EXPECT_EQ(s.streams[h2d.stream].name, "offload_h2d");
+  EXPECT_EQ(d2h.slot, "activation_offload");
+  // Layers 2 and 3 stay on the GPU.
+  EXPECT_THROW(r.find("c0.mb0.L2.offload"), std::out_of_range);
+  const auto f1 = r.pass("c0.mb0.L1.", false), b1 = r.pass("c0.mb0.L1.", true);
+  const auto f2 = r.pass("c0.mb0.L2.", false);
+  EXPECT_GE(r.at("c0.mb0.L1.offload").start_us, f1.second);  // after its forward
+  EXPECT_LT(r.at("c0.mb0.L1.offload").start_us, f2.second);  // beside the next layer
+  EXPECT_GE(r.at("c0.mb0.L1.reload").start_us, r.at("c0.mb0.L1.offload").end_us);
+  EXPECT_LE(r.at("c0.mb0.L1.reload").end_us, b1.first);  // before its backward
+  // Layer 0's reload is issued beside layer 1's backward, not after it.
+  EXPECT_LT(r.at("c0.mb0.L0.reload").start_us, b1.second);
+}
+
+TEST(Offload, TheBackwardWaitsForTheReloadWhenTheHostLinkIsSlow) {
+  const run fast = simulate(offload_scenario("2"));
+  const run slow = simulate(offload_scenario("2"), 0.5);  // 0.5 GB/s per direction
+  const auto b1 = slow.pass("c0.mb0.L1.", true), b0 = slow.pass("c0.mb0.L0.", true);
+  // The slow reload of layer 0 outlasts layer 1's backward: layer 0's backward starts when it
+  // ends, not when layer 1's backward ends.
+  const sim_op_result& reload0 = slow.at("c0.mb0.L0.reload");
+  EXPECT_GT(reload0.end_us, b1.second);
+  EXPECT_NEAR(b0.first, reload0.end_us, 0.05 * (reload0.end_us - reload0.start_us));
+  const double slow_end = slow.ops.back().end_us, fast_end = fast.ops.back().end_us;
+  EXPECT_GT(slow_end, fast_end);
+  // The copy's duration is the layer's activations over the link: halving it doubles it.
+  const run slower = simulate(offload_scenario("2"), 0.25);
+  const sim_op_result& a = slow.at("c0.mb0.L1.offload");
+  const sim_op_result& b = slower.at("c0.mb0.L1.offload");
+  EXPECT_NEAR(b.end_us - b.start_us, 2 * (a.end_us - a.start_us), 1e-6 * (b.end_us - b.start_us));
+}
+
+TEST(Offload, RefusesWhatMegatronRefuses) {
+  EXPECT_THROW(resolve_step(offload_scenario("4")), config_error);  // not below the layers
+  EXPECT_THROW(resolve_step(offload_scenario("2", "full")), config_error);
+  step_scenario pp = offload_scenario("1");
+  pp.axes[1] = {"pp", {"2"}};
+  EXPECT_THROW(resolve_step(pp), config_error);
+  step_scenario flags = offload_scenario("1");
+  flags.cluster.clear();
+  flags.gpu = "h100_sxm";  // no cluster file: no host link
+  EXPECT_THROW(resolve_step(flags), config_error);
+}
+
+TEST(Offload, DropsTheOffloadedLayersActivationsButTheOneInFlight) {
+  const auto acts = [](const std::string& n) {
+    return resolve_step(offload_scenario(n)).cases.at(0).memory.gib.activations;
+  };
+  const double none = acts("0"), one = acts("1"), three = acts("3");
+  EXPECT_NEAR(one, none, 1e-9);  // the only offloaded layer is the one being copied
+  EXPECT_LT(three, none);
+  // Two layers fewer of four: the difference is twice one layer's (none minus three equals
+  // twice (none minus "two")).
+  const double two = acts("2");
+  EXPECT_NEAR(none - three, 2 * (none - two), 1e-9);
+  EXPECT_GT(none - two, 0);
+}
+
+}  // namespace
+}  // namespace ob
