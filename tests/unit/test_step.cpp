@@ -442,7 +442,8 @@ TEST(Step, Fp8CurrentScalingCastsRunBeforeTheirGemmAtHbmRate) {
   // Delayed scaling plans none of them.
   sc.axes.back() = {"fp8_recipe", {"delayed"}};
   const step_spec delayed = resolve_step(sc);
-  for (const op& x : plan_step_case(delayed, delayed.cases.at(0)).prog.stages[0].ops)
+  const program delayed_prog = plan_step_case(delayed, delayed.cases.at(0)).prog;
+  for (const op& x : delayed_prog.stages[0].ops)
     EXPECT_EQ(x.name.find("_fp8_"), std::string::npos) << x.name;
 }
 
