@@ -76,6 +76,15 @@ step_case candidate(const step_case& base, const layout_point& p) {
   return c;
 }
 
+// Whether pp x vp virtual stages can hold the layers: a given --pipeline-layout fixes their
+// count (docs/MOE.md §14.2); otherwise an even split, or one that leaves a layer's room to the
+// embedding and the loss.
+bool stages_fit(const step_case& base, int layers, int pp, int vp) {
+  if (base.cfg.stage_layout)
+    return static_cast<std::size_t>(pp * vp) == base.cfg.stage_layout->stages.size();
+  return layers % (pp * vp) == 0 || (layers + 2) % (pp * vp) == 0;
+}
+
 // Every point of the searched axes whose counts divide the job; check_step refuses the rest.
 std::vector<step_case> enumerate(const step_case& base, int layers) {
   std::vector<step_case> out;
@@ -86,7 +95,7 @@ std::vector<step_case> enumerate(const step_case& base, int layers) {
       for (int pp = 1; pp <= std::min(layers, gpus / (tp * cp)); ++pp) {
         if ((gpus / (tp * cp)) % pp != 0) continue;
         for (int vp = 1; vp <= (pp > 1 ? max_vp : 1); ++vp) {
-          if (layers % (pp * vp) != 0 && (layers + 2) % (pp * vp) != 0) continue;
+          if (!stages_fit(base, layers, pp, vp)) continue;
           for (int mbs : mbs_values)
             for (recompute_mode r : recompute_values)
               out.push_back(candidate(base, {tp, cp, pp, vp, mbs, r}));

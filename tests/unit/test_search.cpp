@@ -104,5 +104,23 @@ TEST(Search, RefusesASearchedAxisOrAMissingBatch) {
   EXPECT_THROW(search_candidates(sc), config_error);
 }
 
+// A given --pipeline-layout fixes the virtual stages: the search keeps pp x vp at its count, and
+// the candidates pass check_step, where before every one was refused for the layout.
+TEST(Search, KeepsAGivenPipelineLayoutsStageCount) {
+  step_scenario sc = small_job();
+  sc.axes.push_back({"pipeline_layout", {"Ett|ttL"}});
+  const std::vector<step_case> cases = search_candidates(sc);
+  ASSERT_FALSE(cases.empty());
+  for (const step_case& c : cases) EXPECT_EQ(c.cfg.pp * c.cfg.vp, 2) << c.id;
+  std::size_t refused = 0;
+  const step_spec spec = resolve_step_cases(sc, cases, refused);
+  EXPECT_LT(refused, cases.size());
+  for (const step_run_case& rc : spec.cases) EXPECT_EQ(rc.c.cfg.pp, 2) << rc.c.id;
+  // Without it, the even splits of 4 layers, pp 1 among them.
+  const std::vector<step_case> all = search_candidates(small_job());
+  EXPECT_TRUE(
+      std::any_of(all.begin(), all.end(), [](const step_case& c) { return c.cfg.pp == 1; }));
+}
+
 }  // namespace
 }  // namespace ob
