@@ -76,6 +76,28 @@ void read_attention_extras(const json_object& top, model_spec& m) {
   if (m.window_attn_skip_freq > 0 && m.window_size == 0)
     top.fail("window_attn_skip_freq", "needs window_size");
   m.mtp_num_layers = top.get_int_in("mtp_num_layers", 0, 1 << 8, 0);
+  m.softmax = parse_enum<softmax_kind>(
+      top.get_enum("softmax_type", {"vanilla", "off-by-one", "learnable"}, "vanilla"),
+      top.where("softmax_type"));
+}
+
+// Biases and the rotary embedding, in Megatron-Core's names (docs/MOE.md §14.3).
+void read_layer_extras(const json_object& top, model_spec& m) {
+  m.add_bias_linear = top.get_bool("add_bias_linear", false);
+  m.add_qkv_bias = top.get_bool("add_qkv_bias", m.add_bias_linear);
+  m.bias_dropout_fusion = top.get_bool("bias_dropout_fusion", true);
+  m.position = parse_enum<position_embedding>(
+      top.get_enum("position_embedding_type", {"learned_absolute", "rope", "yarn", "none"},
+                   "learned_absolute"),
+      top.where("position_embedding_type"));
+  m.apply_rope_fusion = top.get_bool("apply_rope_fusion", true);
+  const bool yarn = m.position == position_embedding::yarn;
+  if (!yarn && top.has("yarn_rotary_scaling_factor"))
+    top.fail("yarn_rotary_scaling_factor", "needs position_embedding_type: yarn");
+  m.yarn_rotary_scaling_factor = top.get_number("yarn_rotary_scaling_factor", 1.0);
+  if (!(m.yarn_rotary_scaling_factor >= 1 && m.yarn_rotary_scaling_factor <= 1e6))
+    top.fail("yarn_rotary_scaling_factor",
+             "must be in [1, 1e6], got " + std::to_string(m.yarn_rotary_scaling_factor));
 }
 
 }  // namespace
@@ -125,6 +147,7 @@ model_spec load_model_spec(const std::string& ref, const std::string& field) {
   m.attention_dropout = top.get_number("attention_dropout", 0.0);
   m.hidden_dropout = top.get_number("hidden_dropout", 0.0);
   read_attention_extras(top, m);
+  read_layer_extras(top, m);
   read_moe(top, m);
   read_mla(top, m);
   top.finish();

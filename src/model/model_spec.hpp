@@ -35,6 +35,30 @@ struct enum_names<fp8_scaling> {
                                        enum_entry{fp8_scaling::current, "current"}};
 };
 
+// Megatron-Core's softmax_type: the attention softmax with no sink (vanilla), with a fixed zero
+// logit added to every row's denominator (off-by-one), or with a learned logit per head
+// (learnable: GPT-OSS's attention sinks; docs/MOE.md §14.3).
+enum class softmax_kind { vanilla, off_by_one, learnable };
+template <>
+struct enum_names<softmax_kind> {
+  static constexpr std::string_view noun = "softmax type";
+  static constexpr std::array names = {enum_entry{softmax_kind::vanilla, "vanilla"},
+                                       enum_entry{softmax_kind::off_by_one, "off-by-one"},
+                                       enum_entry{softmax_kind::learnable, "learnable"}};
+};
+
+// Megatron-Core's position_embedding_type. rope and yarn rotate each layer's queries and keys
+// (a kernel per layer, docs/MOE.md §14.3); learned_absolute and none add nothing per layer.
+enum class position_embedding { learned_absolute, rope, yarn, none };
+template <>
+struct enum_names<position_embedding> {
+  static constexpr std::string_view noun = "position embedding type";
+  static constexpr std::array names = {
+      enum_entry{position_embedding::learned_absolute, "learned_absolute"},
+      enum_entry{position_embedding::rope, "rope"}, enum_entry{position_embedding::yarn, "yarn"},
+      enum_entry{position_embedding::none, "none"}};
+};
+
 // Mixture of experts, in Megatron-Core's argument names (docs/MOE.md).
 struct moe_shape {
   std::int64_t experts = 0;            // num_moe_experts; 0: every MLP is dense
@@ -88,6 +112,16 @@ struct model_spec {
   std::int64_t window_size = 0;
   std::int64_t window_attn_skip_freq = 0;
   std::int64_t mtp_num_layers = 0;  // multi-token prediction layers after the last (DeepSeek-V3)
+  softmax_kind softmax = softmax_kind::vanilla;  // softmax_type: attention sinks
+  // add_bias_linear: biases on the linear layers (the model files leave it false unless the model
+  // has them); add_qkv_bias: on the QKV projection only. bias_dropout_fusion: Megatron's fused
+  // bias-dropout-add; false adds the bias in a kernel of its own (docs/MOE.md §14.3).
+  bool add_bias_linear = false;
+  bool add_qkv_bias = false;
+  bool bias_dropout_fusion = true;
+  position_embedding position = position_embedding::learned_absolute;
+  bool apply_rope_fusion = true;
+  double yarn_rotary_scaling_factor = 1;  // YaRN's scale s; its concentration 0.1 ln s + 1
   moe_shape moe;
   mla_shape mla;
 
@@ -105,6 +139,16 @@ struct model_spec {
     return window_size > 0 && (window_attn_skip_freq == 0 || (i + 1) % window_attn_skip_freq != 0);
   }
   std::int64_t tokens() const { return seq_length * micro_batch; }
+  bool rotary() const {
+    return position == position_embedding::rope || position == position_embedding::yarn;
+  }
+  // Megatron-Core runs Transformer Engine's fused RoPE only where the rotation carries no scale:
+  // YaRN's concentration factor (0.1 ln s + 1 for s > 1, yarn_mscale unset) sends it to the
+  // unfused PyTorch path (rope_utils.py; docs/MOE.md §14.3).
+  bool rope_fused() const {
+    return rotary() && apply_rope_fusion &&
+           !(position == position_embedding::yarn && yarn_rotary_scaling_factor > 1);
+  }
 };
 
 // A name in configs/models/ or a path to a file with the same fields: num_layers, hidden_size,
@@ -113,7 +157,10 @@ struct model_spec {
 // default bf16),
 // gated_linear_unit, causal, share_embeddings_and_output_weights, attention_backend (flash |
 // unfused, default flash), attention_dropout and hidden_dropout (default 0), kv_channels,
-// window_size, window_attn_skip_freq, mtp_num_layers, the MoE fields (num_moe_experts,
+// window_size, window_attn_skip_freq, mtp_num_layers, softmax_type (vanilla | off-by-one |
+// learnable), add_bias_linear, add_qkv_bias, bias_dropout_fusion, position_embedding_type
+// (learned_absolute | rope | yarn | none), apply_rope_fusion, yarn_rotary_scaling_factor, the MoE
+// fields (num_moe_experts,
 // moe_router_topk, moe_ffn_hidden_size, moe_shared_expert_intermediate_size, moe_layer_freq: an
 // integer k, MoE on every k-th layer from the first, or one 0/1 per layer) and the MLA fields
 // (multi_latent_attention, q_lora_rank, kv_lora_rank, qk_head_dim, qk_pos_emb_head_dim,

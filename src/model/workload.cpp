@@ -39,10 +39,9 @@ void check_layout(const model_spec& model, const parallel_layout& layout) {
   require_divisible(model.ffn_hidden, t, "ffn_hidden_size", "tp");
   require_divisible(model.hidden, t, "hidden_size", "tp");
   require_divisible(model.seq_length, layout.cp, "seq_length", "cp");
-  if ((model.mla.enabled || model.window_size > 0) && model.attention == attention_backend::unfused)
+  if (model.mla.enabled && model.attention == attention_backend::unfused)
     throw config_error("model " + model.name +
-                       ": multi-latent and sliding-window attention are modelled with "
-                       "attention_backend flash only");
+                       ": multi-latent attention is modelled with attention_backend flash only");
   if (layout.cp > 1 && model.attention == attention_backend::unfused)
     throw config_error("parallel layout: context parallelism (cp " + std::to_string(layout.cp) +
                        ") needs attention_backend flash; model " + model.name + " is unfused");
@@ -64,7 +63,7 @@ class layer_builder {
   layer_builder(layer_workload& w, bool windowed)
       : w_(w),
         windowed_(windowed && w.model.window_size > 0),
-        keys_(attended_keys(w.model, windowed)),
+        keys_(computed_keys(w.model, windowed)),
         t_(w.layout.tp),
         T_(w.tokens),
         h_(w.model.hidden),
@@ -88,10 +87,12 @@ class layer_builder {
     else
       gemm("qkv_fprop", false, T_, h_, qkv_ / t_, comm_relation::ag_input, coll_op::all_gather,
            activation_ag());
+    rope("rope_fwd", false);
     attention_forward();
     quantize("proj_fp8_in", false, rows(a_), false);
     gemm("proj_fprop", false, T_, a_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
          output_comm());
+    bias_forward("proj_bias_fwd");
     residual_forward("bda_attn_fwd");
     elementwise("ln2_fwd", false, ln_fwd_bytes(), ln_flops(), true);
     quantize("fc1_fp8_in", false, local_th(), true);
@@ -101,12 +102,14 @@ class layer_builder {
     quantize("fc2_fp8_in", false, rows(f_), true);
     gemm("fc2_fprop", false, T_, f_ / t_, h_, comm_relation::rs_output, coll_op::reduce_scatter,
          output_comm());
+    bias_forward("fc2_bias_fwd");
     residual_forward("bda_mlp_fwd");
   }
 
   // The order Transformer Engine runs the backward: each module's dgrad, then its wgrad.
   void backward() {
     dropout_backward("bda_mlp_bwd");
+    bias_backward("fc2_bias_bgrad");
     quantize("fc2_fp8_dout", true, local_th(), false);
     gemm("fc2_dgrad", true, T_, h_, f_ / t_, comm_relation::ag_input, coll_op::all_gather,
          output_comm());
@@ -120,11 +123,13 @@ class layer_builder {
     elementwise("ln2_bwd", true, ln_bytes() * 2, 2 * ln_flops(), true);
     residual_backward("residual_mlp_bwd");
     dropout_backward("bda_attn_bwd");
+    bias_backward("proj_bias_bgrad");
     quantize("proj_fp8_dout", true, local_th(), false);
     gemm("proj_dgrad", true, T_, h_, a_ / t_, comm_relation::ag_input, coll_op::all_gather,
          output_comm());
     gemm("proj_wgrad", true, a_ / t_, T_, h_, comm_relation::external, coll_op::all_gather, {});
     attention_backward();
+    rope("rope_bwd", true);
     if (w_.model.mla.enabled) {
       mla_backward();
     } else {
@@ -154,6 +159,34 @@ class layer_builder {
     if (w_.model.hidden_dropout > 0)
       elementwise(slot, true, bytes(local_th() * 5), local_th(), false);
   }
+  // add_bias_linear (docs/MOE.md §14.3): the row-parallel projections (proj, fc2) return their
+  // bias for the bias-dropout-add (skip_bias_add). Without bias_dropout_fusion Megatron adds it in
+  // a kernel of its own before the residual add (and dropout at p = 0 launches none); in the
+  // backward autograd sums the output gradient over the tokens for the bias either way. The QKV
+  // and fc1 biases ride in the GEMM epilogue (Transformer Engine's Linear) and cost no kernel. The
+  // fc2_ names drop out of a MoE layer, whose experts return no bias to the bias-dropout-add.
+  void bias_forward(const char* slot) {
+    if (!w_.model.add_bias_linear || w_.model.bias_dropout_fusion) return;
+    elementwise(slot, false, bytes(local_th() * 4 + 2.0 * h_), local_th(), false, true);
+  }
+  void bias_backward(const char* slot) {
+    if (w_.model.add_bias_linear) elementwise(slot, true, bytes(local_th() * 2), local_th(), false);
+  }
+  // The rotary embedding of each local query and key head (docs/MOE.md §14.3). Fused (Transformer
+  // Engine's kernel): one read and one write of q and k in each direction. Unfused (PyTorch ops in
+  // Megatron-Core's rope_utils.py), 2-byte element accesses per rotated element: forward t * cos
+  // (2), the negated half (1), rotate_half's cat (2), * sin (2), the add (3) and the cat with the
+  // empty pass-through part (2) = 12; backward grad * sin (2), the negated half (1), the halves'
+  // cat (2), grad * cos (2) and the sum of the two paths (3) = 10. One op per direction here;
+  // the unfused path's five or six kernels per tensor are launched as one.
+  void rope(const char* slot, bool bwd) {
+    if (!w_.model.rotary() || w_.model.mla.enabled) return;
+    const double rotated = static_cast<double>(T_) *
+                           static_cast<double>((w_.model.heads + w_.model.kv_heads) / t_) *
+                           static_cast<double>(w_.model.head_dim());
+    const double accesses = w_.model.rope_fused() ? 2 : (bwd ? 10 : 12);
+    elementwise(slot, bwd, bytes(rotated * accesses * 2), 3 * rotated, false);
+  }
   double local_th() const { return static_cast<double>(local_T_) * static_cast<double>(h_); }
   // All T tokens by `width / t` columns: a column-parallel GEMM's output on this rank.
   double rows(std::int64_t width) const {
@@ -178,14 +211,18 @@ class layer_builder {
   // context parallelism and selective recomputation find the core by that prefix.
   void attention_forward() {
     if (w_.model.attention == attention_backend::flash) {
-      elementwise("attn_fwd", false, attn_bytes(), attn_fwd_flops(), false, false,
+      elementwise("attn_fwd", false, attn_bytes(), attn_fwd_flops() + sink_flops(2), false, false,
                   elementwise_math::flash_attention_fwd);
       return;
     }
-    // Unfused: each kernel writes or reads the n scores (16-bit; the dropout mask is 1 byte).
+    // Unfused: each kernel writes or reads the n scores (16-bit; the dropout mask is 1 byte). A
+    // window only masks (the scores stay s x s); with it, or with a sink, the softmax reads an
+    // arbitrary mask, 1 byte a score. A sink is a column concatenated to the scores (one more
+    // pass over them) and sliced off the probabilities (a view) (docs/MOE.md §14.3).
     const double n = score_count(), d = static_cast<double>(w_.model.head_dim());
     elementwise("attn_fwd_scores", false, qkv_read_bytes() + bytes(2 * n), 2 * n * d, false);
-    elementwise("attn_fwd_softmax", false, bytes(4 * n), 5 * n, false);
+    if (sinks()) elementwise("attn_fwd_sink", false, bytes(4 * n), 0, false);
+    elementwise("attn_fwd_softmax", false, bytes((arbitrary_mask() ? 5 : 4) * n), 5 * n, false);
     if (w_.model.attention_dropout > 0)
       elementwise("attn_fwd_dropout", false, bytes(5 * n), 2 * n, false);
     elementwise("attn_fwd", false, bytes(2 * n) + qkv_read_bytes() / 3, 2 * n * d, false);
@@ -193,8 +230,8 @@ class layer_builder {
   // Megatron's autograd order: context GEMMs (dV, dP), dropout, softmax, score GEMMs (dQ, dK).
   void attention_backward() {
     if (w_.model.attention == attention_backend::flash) {
-      elementwise("attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops(), false, false,
-                  elementwise_math::flash_attention_bwd);
+      elementwise("attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops() + sink_flops(2), false,
+                  false, elementwise_math::flash_attention_bwd);
       return;
     }
     const double n = score_count(), d = static_cast<double>(w_.model.head_dim());
@@ -202,7 +239,16 @@ class layer_builder {
     if (w_.model.attention_dropout > 0)
       elementwise("attn_bwd_dropout", true, bytes(5 * n), n, false);
     elementwise("attn_bwd_softmax", true, bytes(6 * n), 4 * n, false);
+    if (sinks()) elementwise("attn_bwd_sink", true, bytes(4 * n), 0, false);
     elementwise("attn_bwd", true, bytes(4 * n) + qkv_read_bytes(), 4 * n * d, false);
+  }
+  bool sinks() const { return w_.model.softmax != softmax_kind::vanilla; }
+  bool arbitrary_mask() const { return sinks() || windowed_; }
+  // A fused kernel adds a sink to each query row's softmax in the forward (the exp and the add)
+  // and, for a learnable one, sums its gradient per head in the backward: `per_row` FLOPs a row.
+  double sink_flops(double per_row) const {
+    if (!sinks()) return 0;
+    return per_row * static_cast<double>(T_) * static_cast<double>(w_.model.heads / t_);
   }
   // Scores per TP rank: micro-batch x local heads x seq x seq (unfused attention has no CP).
   double score_count() const {
@@ -367,6 +413,24 @@ double attended_keys(const model_spec& model, bool windowed) {
   if (!model.causal) return std::min(s, 2 * w + 1);
   // Queries 0 .. w-1 see i + 1 keys, the remaining s - w see w each.
   return (w * (w + 1) / 2 + (s - w) * w) / s;
+}
+
+double computed_keys(const model_spec& model, bool windowed) {
+  if (!windowed || model.window_size <= 0 || !model.causal ||
+      model.attention != attention_backend::flash)
+    return attended_keys(model, windowed);
+  // Query tile q (rows qB .. qB + B - 1) reaches back to key qB - (w - 1): key tiles
+  // floor((qB - w + 1) / B) .. q, each computed whole.
+  const std::int64_t s = model.seq_length, B = attention_tile;
+  const std::int64_t w = std::min(s, model.window_size), tiles = (s + B - 1) / B;
+  double computed = 0;
+  for (std::int64_t q = 0; q < tiles; ++q) {
+    const std::int64_t first = std::max<std::int64_t>(0, q * B - w + 1) / B;
+    const std::int64_t rows = std::min(B, s - q * B);
+    computed +=
+        static_cast<double>(rows) * static_cast<double>(std::min(s, (q + 1) * B) - first * B);
+  }
+  return computed / static_cast<double>(s);
 }
 
 layer_workload make_layer_workload(const model_spec& model, const parallel_layout& layout,

@@ -79,4 +79,12 @@ layer_workload make_layer_workload(const model_spec& model, const parallel_layou
 // sequence (docs/MOE.md §14).
 double attended_keys(const model_spec& model, bool windowed);
 
+// A fused attention kernel works on tiles of attention_tile queries by attention_tile keys and
+// computes every tile the mask leaves any key of (docs/MOE.md §14.3): a windowed causal layer
+// computes the key tiles its band touches, twice its attended keys at a window of one tile.
+// computed_keys is what the kernel computes per query on average; the full layers keep
+// attended_keys (their diagonal tiles, B / 2 more keys a query, are not counted).
+inline constexpr std::int64_t attention_tile = 128;
+double computed_keys(const model_spec& model, bool windowed);
+
 }  // namespace ob
