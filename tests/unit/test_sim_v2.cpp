@@ -358,6 +358,24 @@ TEST_F(SimV2, AllToAllRunsOnP2pChannelsAndOnlyRemoteShardsUseTheNics) {
                                            .latency_us);
 }
 
+// Ring against tree across nodes, as NCCL's tuner ranks them: the ring's latency grows with the
+// ranks (a step each), the tree's with log2 of the nodes, so the size below which the tree wins
+// grows with the node count: between 16 and 64 MiB on 4 nodes, past 64 MiB on 16.
+TEST_F(SimV2, TreeWinsUpToLargerSizesOnMoreNodes) {
+  const cluster_spec net = default_cluster(gpu);
+  auto algo = [&](std::uint64_t bytes, int nodes) {
+    collective_params c = test::collective(coll_op::all_reduce, bytes, 8 * nodes, 0);
+    c.nodes = nodes;
+    return sim::plan_nccl_collective(c, gpu, net).algorithm;
+  };
+  EXPECT_EQ(algo(16u << 20, 4), sim::nccl_algorithm::tree);
+  EXPECT_EQ(algo(64u << 20, 4), sim::nccl_algorithm::ring);
+  EXPECT_EQ(algo(64u << 20, 16), sim::nccl_algorithm::tree);
+  EXPECT_EQ(algo(4ull << 30, 16), sim::nccl_algorithm::ring);
+  // Small messages take the tree on any node count; the ring's 2 (n - 1) steps cost too much.
+  for (int nodes : {2, 4, 16}) EXPECT_EQ(algo(8, nodes), sim::nccl_algorithm::tree) << nodes;
+}
+
 // Two collectives that leave the node at once share its NICs (docs/ARCHITECTURE.md §5.4): each
 // moves at half its cap while both move, so together they take about twice as long as one alone,
 // and one that starts once the other is done runs at its full rate. NICs of 200 Gb/s, so the
