@@ -16,9 +16,8 @@ constexpr double bytes_per_us_per_gbps = 1e3;
 constexpr nccl_protocol protocols[] = {nccl_protocol::ll, nccl_protocol::ll128,
                                        nccl_protocol::simple};
 
-// NCCL_LL128_MAX_NTHREADS (src/include/device.h): an LL128 channel runs 640 threads where LL and
-// Simple run the GPU file's nccl_threads (512); the channel rule counts them (docs/CALIBRATION.md
-// §2.6).
+// NCCL's LL128 channel runs 640 threads where LL and Simple run the GPU file's nccl_threads (512);
+// the channel rule counts them (docs/CALIBRATION.md §2.6).
 constexpr int ll128_threads = 640;
 
 // Bus rate of `channels` channels on NVLink, before a protocol's or algorithm's factor.

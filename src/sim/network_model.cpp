@@ -89,12 +89,12 @@ double tree_size_correction(nccl_protocol p, std::uint64_t bytes) {
   return tree_size_factor[static_cast<int>(p)][bin];
 }
 
-// Levels of NCCL's binary tree across `nodes` nodes (src/graph/trees.cc: the root has one child,
-// every inner node two): floor(log2(nodes)) network hops from the root to the deepest leaf.
+// Levels of NCCL's binary tree across `nodes` nodes (docs/CALIBRATION.md §2.6: the root has one
+// child, every inner node two): floor(log2(nodes)) network hops from the root to the deepest leaf.
 double tree_depth(int nodes) { return std::floor(std::log2(static_cast<double>(nodes))); }
 
-// The proxy thread posts every network operation one after another (NCCL's net overhead per post,
-// getNetOverhead). NCCL's tuner charges one hop per tree level; on the deepest path every level
+// The proxy thread posts every network operation one after another (NCCL's net overhead per
+// post). NCCL's tuner charges one hop per tree level; on the deepest path every level
 // below the root's single child is an inner node with two children, whose proxy posts a receive
 // for each child going up and a send to each going down: one post more per level and direction
 // than the hop counts (docs/CALIBRATION.md §2.6).
