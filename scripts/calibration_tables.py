@@ -46,7 +46,7 @@ WHAT = {
     "sim.nccl_default_ctas": "channels when the op asks for the library default (ctas 0), before NCCL's small-message rule",
     "sim.nccl_hop_us": "latency of each further ring step, by protocol",
     "sim.nccl_protocol_bw": "rate of a protocol relative to Simple (channel and link)",
-    "sim.nccl_thread_bytes": "NCCL's per-thread threshold: channels drop while size < channels × threads × this × ranks",
+    "sim.nccl_thread_bytes": "NCCL's per-thread threshold: channels drop while size < channels × threads × this (× ranks for the LL ring only)",
     "sim.nccl_threads": "threads per NCCL CTA in that rule",
     "sim.nccl_fill_fraction": "chunk pipeline: a channel runs 1/(1 + this) slower over its first `nccl_fill_bytes`",
     "sim.nccl_fill_bytes": "bytes per channel over which the pipeline fills",

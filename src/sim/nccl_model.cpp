@@ -16,13 +16,9 @@ constexpr double bytes_per_us_per_gbps = 1e3;
 constexpr nccl_protocol protocols[] = {nccl_protocol::ll, nccl_protocol::ll128,
                                        nccl_protocol::simple};
 
-// NCCL's channel rule (enqueue.cc): while bytes < channels x threads x threshold x ranks, drop a
-// channel, so small messages run on few CTAs.
-int channels_for(double bytes, int ranks, int max_channels, nccl_protocol p, const gpu_spec& gpu) {
-  const double per_channel = gpu.nccl_threads * gpu.proto(p).thread_bytes * ranks;
-  const double fit = std::floor(bytes / per_channel);
-  return static_cast<int>(std::clamp(fit, 1.0, static_cast<double>(std::max(1, max_channels))));
-}
+// NCCL's LL128 channel runs 640 threads where LL and Simple run the GPU file's nccl_threads (512);
+// the channel rule counts them (docs/CALIBRATION.md §2.6).
+constexpr int ll128_threads = 640;
 
 // Bus rate of `channels` channels on NVLink, before a protocol's or algorithm's factor.
 double nvlink_rate_gbps(int channels, const gpu_spec& gpu) {
@@ -45,7 +41,8 @@ comm_plan ring_intra(const collective_params& c, nccl_protocol proto, int max_ch
   const nccl_protocol_constants& k = gpu.proto(proto);
   comm_plan p;
   p.protocol = proto;
-  p.channels = channels_for(static_cast<double>(c.bytes), c.group_size, max_ch, proto, gpu);
+  p.channels =
+      nccl_channels_for(static_cast<double>(c.bytes), c.group_size, max_ch, proto, true, gpu);
   p.latency_us = k.base_us + (traits_of(c.op).ring_steps(c.group_size) - 1) * k.hop_us;
   p.bw_factor = k.bw_fraction;
   return p;
@@ -66,7 +63,8 @@ comm_plan across_nodes(const collective_params& c, nccl_protocol proto, bool tre
   comm_plan p;
   p.algorithm = tree ? nccl_algorithm::tree : nccl_algorithm::ring;
   p.protocol = proto;
-  p.channels = channels_for(static_cast<double>(c.bytes), c.group_size, max_ch, proto, gpu);
+  p.channels =
+      nccl_channels_for(static_cast<double>(c.bytes), c.group_size, max_ch, proto, !tree, gpu);
   p.latency_us = cost.latency_us;
   p.bw_factor = gpu.proto(proto).bw_fraction;
   p.inter_node = true;
@@ -147,6 +145,15 @@ void apply_symmetric(comm_plan& p, const collective_params& c, const gpu_spec& g
 }
 
 }  // namespace
+
+int nccl_channels_for(double bytes, int ranks, int max_channels, nccl_protocol p, bool ring,
+                      const gpu_spec& gpu) {
+  const int threads = p == nccl_protocol::ll128 ? ll128_threads : gpu.nccl_threads;
+  const int per_rank = ring && p == nccl_protocol::ll ? ranks : 1;
+  const double per_channel = static_cast<double>(threads) * gpu.proto(p).thread_bytes * per_rank;
+  const double fit = std::floor(bytes / per_channel);
+  return static_cast<int>(std::clamp(fit, 1.0, static_cast<double>(std::max(1, max_channels))));
+}
 
 const char* to_string(nccl_algorithm a) {
   switch (a) {

@@ -25,6 +25,14 @@ struct comm_plan {
   double est_us = 0;    // alone on the GPU: what NCCL's tuner ranks by
 };
 
+// NCCL's channel rule (docs/CALIBRATION.md §2.6): while bytes < channels x threads x threshold,
+// drop a channel, so small messages run on few CTAs. Only the LL ring multiplies its per-thread
+// threshold by the communicator's ranks; LL128, Simple and the tree keep the bare threshold.
+// LL128 counts 640 threads, the others the GPU file's nccl_threads. `bytes`: nccl-tests' size;
+// the result lies in 1 .. max_channels.
+int nccl_channels_for(double bytes, int ranks, int max_channels, nccl_protocol p, bool ring,
+                      const gpu_spec& gpu);
+
 // A collective over c.group_size ranks on c.nodes NVLink domains. c.algorithm: "" or "auto"
 // (NCCL's choice), "ring", "nvls", "tree" or "nvls_tree" (NVLS inside each domain, the tree
 // across them; only when asked for); another name, or one the GPU/group cannot run, is a

@@ -89,6 +89,19 @@ double tree_size_correction(nccl_protocol p, std::uint64_t bytes) {
   return tree_size_factor[static_cast<int>(p)][bin];
 }
 
+// Levels of NCCL's binary tree across `nodes` nodes (docs/CALIBRATION.md §2.6: the root has one
+// child, every inner node two): floor(log2(nodes)) network hops from the root to the deepest leaf.
+double tree_depth(int nodes) { return std::floor(std::log2(static_cast<double>(nodes))); }
+
+// The proxy thread posts every network operation one after another (NCCL's net overhead per
+// post). NCCL's tuner charges one hop per tree level; on the deepest path every level
+// below the root's single child is an inner node with two children, whose proxy posts a receive
+// for each child going up and a send to each going down: one post more per level and direction
+// than the hop counts (docs/CALIBRATION.md §2.6).
+double tree_second_child_posts_us(double depth, nccl_protocol p, const cluster_spec& n) {
+  return 2.0 * std::max(depth - 1.0, 0.0) * proxy_post_us(p, n);
+}
+
 // The ring: a step that crosses a node boundary pays the network hop, the others the NVLink hop
 // but never less than one proxy post. A Simple all-reduce past its smallest sizes pays NCCL's
 // plateau factor on the whole latency.
@@ -133,9 +146,11 @@ network_cost inter_node_collective(const collective_params& c, nccl_protocol pro
   cost.tree = true;
   cost.cap_gbps *=
       net.tree_bw_factor * tree_pattern_factor(gpu, net) * tree_size_correction(proto, c.bytes);
-  const double depth = std::floor(std::log2(static_cast<double>(nodes)));
-  cost.latency_us = k.base_us + 2.0 * ((per_node - 1) * tree_nvlink_hop_us(proto, net) +
-                                       depth * tree_net_hop_us(proto, net));
+  const double depth = tree_depth(nodes);
+  cost.latency_us = k.base_us +
+                    2.0 * ((per_node - 1) * tree_nvlink_hop_us(proto, net) +
+                           depth * tree_net_hop_us(proto, net)) +
+                    tree_second_child_posts_us(depth, proto, net);
   return cost;
 }
 

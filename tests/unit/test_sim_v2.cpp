@@ -121,6 +121,43 @@ TEST_F(SimV2, ProtocolAndChannelsFollowMessageSize) {
             gpu.default_ctas(coll_op::all_gather));
 }
 
+// NCCL's channel rule (docs/CALIBRATION.md §2.6): channels drop while the size is below
+// channels x threads x threshold; only the LL ring multiplies the threshold by the ranks.
+TEST_F(SimV2, ChannelRuleMultipliesByRanksForTheLlRingOnly) {
+  auto ch = [&](std::uint64_t bytes, int ranks, nccl_protocol p, bool ring) {
+    return sim::nccl_channels_for(static_cast<double>(bytes), ranks, 16, p, ring, gpu);
+  };
+  ASSERT_EQ(gpu.nccl_threads, 512);
+  ASSERT_EQ(gpu.proto(nccl_protocol::ll).thread_bytes, 8);
+  // LL ring: 512 threads x 8 B x ranks per channel: 32 KiB on 8 ranks, 16 KiB on 4.
+  EXPECT_EQ(ch(64 << 10, 8, nccl_protocol::ll, true), 2);
+  EXPECT_EQ(ch(64 << 10, 4, nccl_protocol::ll, true), 4);
+  EXPECT_EQ(ch(64 << 10, 32, nccl_protocol::ll, true), 1);
+  // The LL tree, LL128 (640 threads x 8 B) and Simple (512 x 64 B) ignore the ranks.
+  EXPECT_EQ(ch(64 << 10, 32, nccl_protocol::ll, false), 16);
+  for (int ranks : {4, 8, 32}) {
+    EXPECT_EQ(ch(64 << 10, ranks, nccl_protocol::ll128, true), 12) << ranks;
+    EXPECT_EQ(ch(64 << 10, ranks, nccl_protocol::simple, true), 2) << ranks;
+  }
+  // Never fewer than one, never more than the communicator's channels.
+  EXPECT_EQ(ch(8, 8, nccl_protocol::simple, true), 1);
+  EXPECT_EQ(ch(1ull << 30, 8, nccl_protocol::ll, true), 16);
+}
+
+// At 1 MiB NCCL's rule leaves an all-gather or reduce-scatter in one node on all its channels,
+// on 4 GPUs and on 8: 1 MiB is 32 (8 ranks) or 64 (4 ranks) LL ring channels' worth.
+TEST_F(SimV2, OneMibInOneNodeKeepsEveryChannel) {
+  for (coll_op op : {coll_op::all_gather, coll_op::reduce_scatter})
+    for (int n : {4, 8}) {
+      const sim::comm_plan p = plan(op, 1 << 20, n);
+      EXPECT_EQ(p.channels, gpu.default_ctas(op)) << n;
+      EXPECT_EQ(p.protocol, nccl_protocol::ll) << n;
+    }
+  // Below it the LL ring drops channels, sooner on more ranks.
+  EXPECT_LT(plan(coll_op::all_gather, 128 << 10, 8).channels,
+            plan(coll_op::all_gather, 128 << 10, 4).channels);
+}
+
 TEST_F(SimV2, NvlsIsNcclsDefaultForLargeAllReducesWhereTheGpuHasIt) {
   EXPECT_EQ(plan(coll_op::all_reduce, 1ull << 30, 8).algorithm, sim::nccl_algorithm::nvls);
   EXPECT_EQ(plan(coll_op::all_reduce, 64 << 10, 8).algorithm, sim::nccl_algorithm::ring);
@@ -217,9 +254,10 @@ TEST_F(SimV2, TreeDepthAndMediumSizeCorrection) {
   auto tree = [&](std::uint64_t bytes, int ranks) {
     return across(coll_op::all_reduce, bytes, ranks, nccl_protocol::simple, true, gpu, net);
   };
-  // Each doubling of the nodes adds one level up and one down.
-  EXPECT_NEAR(tree(8, 64).latency_us - tree(8, 32).latency_us, 2 * net.net_tree_hop_us_simple,
-              1e-9);
+  // Each doubling of the nodes adds one level up and one down, each a network hop and the
+  // proxy's post for an inner node's second child.
+  EXPECT_NEAR(tree(8, 64).latency_us - tree(8, 32).latency_us,
+              2 * (net.net_tree_hop_us_simple + net.proxy_post_us_simple), 1e-9);
   // NCCL's correction: Simple at 1 MiB runs at half the tree's bandwidth, at 1 GiB at all of it.
   EXPECT_NEAR(tree(1 << 20, 32).cap_gbps / tree(1ull << 30, 32).cap_gbps, 0.5, 1e-9);
 }
@@ -232,14 +270,45 @@ TEST_F(SimV2, TreeChainInsideTheNodePaysTheTreesOwnNvlinkHop) {
   ASSERT_NE(net.tree_nvlink_hop_us_ll, ll.hop_us);
   const double lat =
       across(coll_op::all_reduce, 8, 32, nccl_protocol::ll, true, gpu, net).latency_us;
-  EXPECT_NEAR(lat, ll.base_us + 2 * (7 * net.tree_nvlink_hop_us_ll + 2 * net.net_tree_hop_us_ll),
+  // The deeper level's inner node has two children: one more proxy post up and one down.
+  EXPECT_NEAR(lat,
+              ll.base_us + 2 * (7 * net.tree_nvlink_hop_us_ll + 2 * net.net_tree_hop_us_ll +
+                                net.proxy_post_us_ll),
               1e-9);
   // Two GPUs per node: one hop each way inside, so the chain's share shrinks with the node.
   const double lat2 =
       across(coll_op::all_reduce, 8, 8, nccl_protocol::ll, true, gpu, default_cluster(gpu, 2, 0))
           .latency_us;
-  EXPECT_NEAR(lat2, ll.base_us + 2 * (net.tree_nvlink_hop_us_ll + 2 * net.net_tree_hop_us_ll),
+  EXPECT_NEAR(lat2,
+              ll.base_us + 2 * (net.tree_nvlink_hop_us_ll + 2 * net.net_tree_hop_us_ll +
+                                net.proxy_post_us_ll),
               1e-9);
+}
+
+// NCCL's binary tree across nodes (src/graph/trees.cc): the root has one child, each inner node
+// two, so the deepest path of 2^d nodes crosses d - 1 inner nodes whose proxy posts once more
+// per child going up and once more going down than the tuner's hop counts.
+TEST_F(SimV2, TreeInnerNodesPayAProxyPostForTheirSecondChild) {
+  const cluster_spec net = default_cluster(gpu);
+  auto lat = [&](int nodes, nccl_protocol p) {
+    return across(coll_op::all_reduce, 8, 8 * nodes, p, true, gpu, net).latency_us;
+  };
+  auto hops_only = [&](int nodes, nccl_protocol p, double net_hop, double nvl_hop) {
+    const double depth = std::log2(nodes);
+    return gpu.proto(p).base_us + 2 * (7 * nvl_hop + depth * net_hop);
+  };
+  const double hop = net.net_tree_hop_us_ll, nvl = net.tree_nvlink_hop_us_ll;
+  // Two nodes: the root's single child, no inner node, no extra post.
+  EXPECT_NEAR(lat(2, nccl_protocol::ll), hops_only(2, nccl_protocol::ll, hop, nvl), 1e-9);
+  // Sixteen nodes: depth 4, three inner nodes on the path, 3 posts up and 3 down.
+  EXPECT_NEAR(lat(16, nccl_protocol::ll) - hops_only(16, nccl_protocol::ll, hop, nvl),
+              6 * net.proxy_post_us_ll, 1e-9);
+  // Simple posts three times per operation (data, flush, ack), so its extra grows three times.
+  const double simple_extra = lat(16, nccl_protocol::simple) -
+                              hops_only(16, nccl_protocol::simple, net.net_tree_hop_us_simple,
+                                        net.tree_nvlink_hop_us_simple);
+  EXPECT_NEAR(simple_extra, 6 * net.proxy_post_us_simple, 1e-9);
+  EXPECT_GT(simple_extra, 6 * net.proxy_post_us_ll);
 }
 
 // From compute capability 9 NCCL's search settles on the simple tree pattern, which its tuner
@@ -287,6 +356,61 @@ TEST_F(SimV2, AllToAllRunsOnP2pChannelsAndOnlyRemoteShardsUseTheNics) {
   EXPECT_DOUBLE_EQ(a2a(16).latency_us, across(coll_op::all_gather, 1ull << 30, 16,
                                               nccl_protocol::simple, false, gpu, net)
                                            .latency_us);
+}
+
+// Ring against tree across nodes, as NCCL's tuner ranks them: the ring's latency grows with the
+// ranks (a step each), the tree's with log2 of the nodes, so the size below which the tree wins
+// grows with the node count: between 16 and 64 MiB on 4 nodes, past 64 MiB on 16.
+TEST_F(SimV2, TreeWinsUpToLargerSizesOnMoreNodes) {
+  const cluster_spec net = default_cluster(gpu);
+  auto algo = [&](std::uint64_t bytes, int nodes) {
+    collective_params c = test::collective(coll_op::all_reduce, bytes, 8 * nodes, 0);
+    c.nodes = nodes;
+    return sim::plan_nccl_collective(c, gpu, net).algorithm;
+  };
+  EXPECT_EQ(algo(16u << 20, 4), sim::nccl_algorithm::tree);
+  EXPECT_EQ(algo(64u << 20, 4), sim::nccl_algorithm::ring);
+  EXPECT_EQ(algo(64u << 20, 16), sim::nccl_algorithm::tree);
+  EXPECT_EQ(algo(4ull << 30, 16), sim::nccl_algorithm::ring);
+  // Small messages take the tree on any node count; the ring's 2 (n - 1) steps cost too much.
+  for (int nodes : {2, 4, 16}) EXPECT_EQ(algo(8, nodes), sim::nccl_algorithm::tree) << nodes;
+}
+
+// Two collectives that leave the node at once share its NICs (docs/ARCHITECTURE.md §5.4): each
+// moves at half its cap while both move, so together they take about twice as long as one alone,
+// and one that starts once the other is done runs at its full rate. NICs of 200 Gb/s, so the
+// NICs bind and not NVLink (which two collectives would share too).
+TEST_F(SimV2, ConcurrentCollectivesAcrossNodesShareTheNics) {
+  const cluster_spec net = default_cluster(gpu, 8, 25);
+  ASSERT_LT(net.node_egress_gbps(), 0.6 * gpu.nvlink_effective_gbps());
+  sim_options opts;
+  opts.cluster = &net;
+  collective_params ar = test::collective(coll_op::all_reduce, 1ull << 30, 16, 16);
+  ar.algorithm = "ring";
+  ar.nodes = 2;
+  auto run = [&](bool second_waits) {
+    schedule s;
+    s.name = "nics";
+    s.add_stream("dp", stream_role::comm, -1);
+    s.add_stream("other", stream_role::comm, -1);
+    s.add_op("first", 0, ar);
+    s.add_op("second", 1, ar, second_waits ? std::vector<int>{0} : std::vector<int>{});
+    return simulate(s, gpu, opts);
+  };
+  schedule one;
+  one.name = "one";
+  one.add_stream("dp", stream_role::comm, -1);
+  one.add_op("first", 0, ar);
+  const sim_result alone = simulate(one, gpu, opts);
+  const double t1 = alone.ops[0].end_us - alone.ops[0].start_us;
+  const sim_result both = run(false);
+  for (const sim_op_result& o : both.ops) {
+    EXPECT_GT(o.end_us - o.start_us, 1.8 * t1) << o.op_id;
+    EXPECT_LT(o.end_us - o.start_us, 2.1 * t1) << o.op_id;
+  }
+  const sim_result serial = run(true);
+  EXPECT_NEAR(serial.ops[1].end_us - serial.ops[1].start_us, t1, 0.02 * t1);
+  EXPECT_GE(serial.ops[1].start_us, serial.ops[0].end_us);
 }
 
 TEST_F(SimV2, ClusterFileMayOverrideNcclNetTuning) {
