@@ -151,6 +151,7 @@ class stage_planner {
   void mxfp8_cast(const std::string& name, double width, std::vector<int> waits = {});
   void token_count_sync(const std::string& name, int router);
   elementwise_params router_scores(bool backward) const;
+  int counts_exchange(const std::string& name, int scores);
   void device_sync(const std::vector<int>& transfers);
 
   const step_inputs& in_;

@@ -172,6 +172,24 @@ elementwise_params stage_planner::router_scores(bool backward) const {
   return e;
 }
 
+// Megatron's alltoall dispatcher gathers every EP rank's per-expert counts before it knows the
+// all-to-all's output splits (`preprocess`: gather_from_sequence_parallel_region over the TP x EP
+// group, a synchronous all-gather on the compute stream; experts x 8 bytes a rank). The flex
+// dispatchers exchange them inside their own protocol, the allgather dispatcher with its routing
+// map. Returns the op the counts' host copy waits on.
+int stage_planner::counts_exchange(const std::string& name, int scores) {
+  if (ep_ < 0 || cfg_.dispatcher != moe_dispatcher::alltoall) return scores;
+  collective_params c;
+  c.op = coll_op::all_gather;
+  c.bytes =
+      static_cast<std::uint64_t>(w_.model.moe.experts) * 8 * static_cast<std::uint64_t>(cfg_.ep);
+  c.type = dtype::fp32;
+  c.group = comm_group::ep;
+  c.group_size = cfg_.ep;
+  c.nodes = ep_nodes_;
+  return add_compute(name + "moe_counts_ag", with_nccl_knobs(c, in_.knobs), "moe_dispatch");
+}
+
 void stage_planner::moe_forward(const std::string& name) {
   moe_forward_tail(name, moe_forward_experts(name, moe_forward_head(name)));
 }
@@ -186,7 +204,8 @@ int stage_planner::moe_forward_head(const std::string& name) {
   const std::int64_t t = dispatch_.tokens_routed / m.moe.topk, h = m.hidden, E = m.moe.experts;
   const int input = appender_->last_compute();
   add_compute(name + "moe_router", gemm_params{t, E, h, m.type, 0}, "moe_router");
-  const int router = add_compute(name + "moe_router_scores", router_scores(false), "moe_router");
+  const int router = counts_exchange(
+      name, add_compute(name + "moe_router_scores", router_scores(false), "moe_router"));
   const bool dropping = cfg_.moe_capacity_factor > 0;
   if (dropping) token_count_sync(name, router);
   add_compute(name + "moe_permute", moe_elementwise(4.0 * h, 0, false), "moe_permute");

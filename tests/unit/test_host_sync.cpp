@@ -124,7 +124,15 @@ TEST(MoeTokenCountSync, EachForwardMoeLayerSyncsOnTheRoutersCountsBeforeTheDispa
   EXPECT_EQ(syncs, 2 * 2);  // forward only: 2 layers x 2 micro-batches; the backward reuses them
   const std::string l = "c0.mb1.L1.";
   const op& sync = t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + "moe_counts_sync"))];
-  EXPECT_EQ(sync.waits, std::vector<int>{t.id(l + "moe_router_scores")});
+  // Megatron's alltoall dispatcher first all-gathers the counts over EP (128 experts x 8 bytes a
+  // rank), on the compute stream; the host copy waits for them.
+  const op& ag = t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + "moe_counts_ag"))];
+  EXPECT_EQ(ag.stream,
+            t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + "moe_permute"))].stream);
+  EXPECT_EQ(ag.as<collective_params>().op, coll_op::all_gather);
+  EXPECT_EQ(ag.as<collective_params>().group, comm_group::ep);
+  EXPECT_EQ(ag.as<collective_params>().bytes, 128ull * 8 * 8);
+  EXPECT_EQ(sync.waits, std::vector<int>{ag.id});
   EXPECT_EQ(t.prog.stages[0].streams[static_cast<std::size_t>(sync.stream)].name, "moe_counts_d2h");
   // The router's scores after its GEMM, sized from [4096 tokens, 128 experts] in fp32.
   const op& scores = t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + "moe_router_scores"))];
@@ -140,7 +148,8 @@ TEST(MoeTokenCountSync, EachForwardMoeLayerSyncsOnTheRoutersCountsBeforeTheDispa
   // On the timeline: the copy starts once the router has counted, and nothing after it is
   // enqueued before it ends, the dispatch included.
   const sim_op_result& s = t.at(l + "moe_counts_sync");
-  EXPECT_GE(s.start_us, t.at(l + "moe_router_scores").end_us);
+  EXPECT_GE(t.at(l + "moe_counts_ag").start_us, t.at(l + "moe_router_scores").end_us);
+  EXPECT_GE(s.start_us, t.at(l + "moe_counts_ag").end_us);
   EXPECT_GE(t.at(l + "moe_dispatch").enqueue_us, s.end_us);
   for (std::size_t i = static_cast<std::size_t>(sync.id) + 1; i < t.ops.size(); ++i)
     ASSERT_GE(t.ops[i].enqueue_us, s.end_us) << t.prog.stages[0].ops[i].name;
