@@ -18,7 +18,7 @@ struct release {
 bool needs_sms(const op& o) {
   if (o.kind() == op_kind::p2p) return o.as<p2p_params>().ctas > 0;
   if (o.kind() == op_kind::delay) return o.as<delay_params>().ctas > 0;
-  return true;
+  return o.kind() != op_kind::host_sync;
 }
 
 double clamp_to(double v, double lo, double hi) { return std::min(std::max(v, lo), hi); }

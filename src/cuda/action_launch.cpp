@@ -132,6 +132,16 @@ void action_launcher::launch_p2p(const bound_action& b, cudaStream_t s) const {
   finish_nccl(end, b, "ncclGroupEnd(send/recv)");
 }
 
+// The host waits for everything before it on the stream (its waits included), as `.cpu()` on a
+// token count does; the few bytes of the copy itself are left out. A graph cannot hold a host
+// wait, so under capture it is skipped (the replayed graph has no sync, as a CUDA-graphed scope
+// in Megatron has none).
+void action_launcher::host_sync(cudaStream_t s, const error_context& c) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  OB_CUDA_CHECK(c, cudaStreamIsCapturing(s, &capture));
+  if (capture == cudaStreamCaptureStatusNone) OB_CUDA_CHECK(c, cudaStreamSynchronize(s));
+}
+
 void action_launcher::launch(const bound_action& b, cudaStream_t s) const {
   const lowered_action& a = *b.a;
   const error_context c = e_.context(a.name);
@@ -160,6 +170,8 @@ void action_launcher::launch(const bound_action& b, cudaStream_t s) const {
     case action_kind::delay:
       OB_CUDA_CHECK(c, kernels::launch_delay(a.us, a.ctas, s));
       return;
+    case action_kind::host_sync:
+      return host_sync(s, c);
   }
 }
 

@@ -48,6 +48,7 @@ class action_launcher {
   ncclResult_t all_to_all(const bound_action& b, cudaStream_t s) const;
   void launch_collective(const bound_action& b, cudaStream_t s) const;
   void launch_p2p(const bound_action& b, cudaStream_t s) const;
+  static void host_sync(cudaStream_t s, const error_context& c);
   void finish_nccl(ncclResult_t rc, const bound_action& b, std::string_view call) const;
 
   rank_engine& e_;

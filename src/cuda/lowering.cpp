@@ -502,6 +502,11 @@ class lowerer {
       case op_kind::delay:
         lower_delay(o.as<delay_params>(), a);
         break;
+      case op_kind::host_sync:
+        a.kind = action_kind::host_sync;
+        a.bytes = o.as<host_sync_params>().bytes;
+        a.what = o.as<host_sync_params>().device ? "device synchronize" : "host sync";
+        break;
       case op_kind::collective:
       case op_kind::p2p:
         if (b_.loopback())

@@ -68,7 +68,17 @@ struct buffer_ref {
   explicit operator bool() const { return buffer >= 0; }
 };
 
-enum class action_kind { gemm, nccl_collective, nccl_p2p, proxy_copy, ce_copy, layernorm, delay };
+// host_sync: the host waits for the stream (op_kind::host_sync), outside a graph capture.
+enum class action_kind {
+  gemm,
+  nccl_collective,
+  nccl_p2p,
+  proxy_copy,
+  ce_copy,
+  layernorm,
+  delay,
+  host_sync
+};
 
 // One op as the GPU runs it. Only the fields of its kind are set.
 struct lowered_action {
@@ -95,7 +105,7 @@ struct lowered_action {
   int send_peer = 0, recv_peer = 0;  // nccl_p2p: positions in the group
   // nccl_p2p: a ring step sends and receives; a pipeline transfer does one of the two.
   p2p_direction direction = p2p_direction::exchange;
-  std::size_t bytes = 0;  // proxy_copy, ce_copy
+  std::size_t bytes = 0;  // proxy_copy, ce_copy, host_sync
   int ctas = 0;           // proxy_copy, layernorm, delay
   int row_elems = 0;      // layernorm
   int repeat = 1;         // layernorm: launches over the same buffers

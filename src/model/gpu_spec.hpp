@@ -52,6 +52,9 @@ struct gpu_spec {
   double small_tile_efficiency = 0.9;
   // Host costs (µs).
   double launch_us = 0, nccl_launch_us = 0, event_us = 0, graph_node_us = 0;
+  // A host sync (op_kind::host_sync): from the device-to-host copy's start until the host thread
+  // runs again after its wait.
+  double host_sync_us = 0;
   // Launches the host can have outstanding before cudaLaunchKernel blocks: the host of a long
   // schedule (a training step) stays at most this many ops ahead of the GPU.
   int max_pending_launches = 1024;

@@ -17,7 +17,10 @@ namespace ob {
 // operands the simulator models; a collective moves them as bytes (docs/ARCHITECTURE.md §5.1).
 enum class dtype { bf16, fp16, fp8, fp32, mxfp8, nvfp4 };
 enum class stream_role { compute, comm, p2p };
-enum class op_kind { gemm, collective, p2p, elementwise, delay };
+// host_sync: the host blocks until the op has run on its stream (a device-to-host copy it then
+// reads, as `.cpu()` or `.tolist()` do): nothing later in enqueue order is enqueued before it
+// ends (docs/ARCHITECTURE.md §5.1, item 12).
+enum class op_kind { gemm, collective, p2p, elementwise, delay, host_sync };
 enum class coll_op { all_gather, reduce_scatter, all_reduce, all_to_all };
 // ep: the expert-parallel group of a MoE layer's dispatch and combine (docs/MOE.md).
 enum class comm_group { tp, dp, cp, pp, ep };
@@ -42,9 +45,9 @@ template <>
 struct enum_names<op_kind> {
   static constexpr std::string_view noun = "op kind";
   static constexpr std::array names = {
-      enum_entry{op_kind::gemm, "gemm"}, enum_entry{op_kind::collective, "collective"},
-      enum_entry{op_kind::p2p, "p2p"}, enum_entry{op_kind::elementwise, "elementwise"},
-      enum_entry{op_kind::delay, "delay"}};
+      enum_entry{op_kind::gemm, "gemm"},   enum_entry{op_kind::collective, "collective"},
+      enum_entry{op_kind::p2p, "p2p"},     enum_entry{op_kind::elementwise, "elementwise"},
+      enum_entry{op_kind::delay, "delay"}, enum_entry{op_kind::host_sync, "host_sync"}};
 };
 template <>
 struct enum_names<coll_op> {
@@ -187,8 +190,17 @@ struct delay_params {
   int ctas = 1;
 };
 
-using op_params =
-    std::variant<gemm_params, collective_params, p2p_params, elementwise_params, delay_params>;
+// A device-to-host copy of `bytes` (per-expert token counts, split sizes) on the op's stream
+// after its waits, which the host waits for before it enqueues anything else. `device`: a
+// device-wide synchronize instead (torch.cuda.synchronize()); its waits are every stream's last
+// op, and the host records no event for them.
+struct host_sync_params {
+  std::uint64_t bytes = 0;
+  bool device = false;
+};
+
+using op_params = std::variant<gemm_params, collective_params, p2p_params, elementwise_params,
+                               delay_params, host_sync_params>;
 
 struct op {
   int id = 0;  // index in schedule::ops (= host enqueue order)

@@ -52,6 +52,8 @@ stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workl
   s_.name = "stage" + std::to_string(stage);
   make_streams();
   plan_moe();
+  // Created last, so that every other stream keeps its id (and its hardware queue).
+  if (cfg_.pp > 1 && !overlapped_p2p()) pp_sync_ = s_.add_stream("pp_sync", stream_role::p2p, 0);
   appender_ = std::make_unique<layer_appender>(w_, in.tp_methods, in.gpu, in.knobs, target_);
   plan_chunks();
 }

@@ -149,6 +149,10 @@ class stage_planner {
   elementwise_params moe_elementwise(double bytes_per_copy, double flops_per_copy,
                                      bool experts) const;
   void mxfp8_cast(const std::string& name, double width, std::vector<int> waits = {});
+  void token_count_sync(const std::string& name, int router);
+  elementwise_params router_scores(bool backward) const;
+  int counts_exchange(const std::string& name, int scores);
+  void device_sync(const std::vector<int>& transfers);
 
   const step_inputs& in_;
   const step_config& cfg_;
@@ -172,6 +176,10 @@ class stage_planner {
   int ep_ = -1, ep_nodes_ = 1;        // the EP stream (ep > 1) and the nodes its group spans
   int etp_nodes_ = 1;                 // the nodes the expert TP group spans
   int shared_ = -1;                   // the shared expert's stream under moe_shared_expert_overlap
+  int counts_d2h_ = -1;               // the stream of the token counts' device-to-host copy
+  int pp_sync_ = -1;  // batch_p2p_sync's device synchronize (1F1B without virtual stages)
+  std::vector<int> last_on_stream_;  // the last op of each stream among the first `scanned_`
+  std::size_t scanned_ = 0;
   int shared_fwd_ = -1, shared_bwd_ = -1;                // its pending output and input gradient
   std::vector<std::vector<std::int64_t>> chunk_params_;  // per chunk, per layer
 

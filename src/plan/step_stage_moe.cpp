@@ -50,6 +50,7 @@ void stage_planner::plan_moe() {
   if (cfg_.moe_shared_overlap)
     shared_ = s_.add_stream("moe_shared", stream_role::compute,
                             priorities_for(in_.knobs.priority).compute);
+  counts_d2h_ = s_.add_stream("moe_counts_d2h", stream_role::p2p, 0);
   const expert_grid grid{cfg_.etp, cfg_.ep, cfg_.edp, cfg_.pp};
   ep_nodes_ = ep_span(grid, in_.cluster.nvlink_domain).nodes;
   // ETP ranks are neighbours in the expert rank order (docs/MOE.md §2).
@@ -142,6 +143,53 @@ void stage_planner::mxfp8_cast(const std::string& name, double width, std::vecto
               std::move(waits));
 }
 
+// Dropless routing needs the tokens per expert (and the all-to-all's splits) on the host: the
+// grouped GEMM's m_splits and the alltoallv's sizes are host lists (docs/MOE.md §16). Megatron's
+// alltoall dispatcher copies them on a side stream once the router has counted them and blocks
+// the host on that copy before the EP all-to-all (before the first permutation under a capacity
+// factor); the allgather dispatcher's `.cpu()` and DeepEP's host wait for its notify kernel's
+// counts do the same. The host stops there until the router has run, so the GPU's queue drains
+// and the launches after it are exposed.
+void stage_planner::token_count_sync(const std::string& name, int router) {
+  const auto counts = static_cast<std::uint64_t>(w_.model.moe.experts + 2 * cfg_.ep);
+  s_.add_op(name + "moe_counts_sync", counts_d2h_, host_sync_params{counts * 8}, {router},
+            "moe_router");
+}
+
+// The router's work after its GEMM, as memory passes over the [tokens, experts] scores in fp32
+// (Megatron's router.py computes the score function and the aux loss in fp32): forward, the
+// logits read and the probabilities written by the score function, read again by the top-k and
+// by the aux loss's own scores, and the boolean routing map written (4 + 4 + 4 + 4 + 1 bytes per
+// token and expert); backward, the probabilities' gradient and the probabilities read and the
+// logits' gradient written (12). Each pass an assumption of one kernel's traffic (docs/MOE.md
+// §16); the top-k values and indices (top-k per token) are left out.
+elementwise_params stage_planner::router_scores(bool backward) const {
+  const double scores =
+      static_cast<double>(dispatch_.tokens_routed / w_.model.moe.topk) * w_.model.moe.experts;
+  elementwise_params e;
+  e.bytes = static_cast<std::uint64_t>(scores * (backward ? 12.0 : 17.0));
+  e.flops = scores * (backward ? 4.0 : 8.0);
+  return e;
+}
+
+// Megatron's alltoall dispatcher gathers every EP rank's per-expert counts before it knows the
+// all-to-all's output splits (`preprocess`: gather_from_sequence_parallel_region over the TP x EP
+// group, a synchronous all-gather on the compute stream; experts x 8 bytes a rank). The flex
+// dispatchers exchange them inside their own protocol, the allgather dispatcher with its routing
+// map. Returns the op the counts' host copy waits on.
+int stage_planner::counts_exchange(const std::string& name, int scores) {
+  if (ep_ < 0 || cfg_.dispatcher != moe_dispatcher::alltoall) return scores;
+  collective_params c;
+  c.op = coll_op::all_gather;
+  c.bytes =
+      static_cast<std::uint64_t>(w_.model.moe.experts) * 8 * static_cast<std::uint64_t>(cfg_.ep);
+  c.type = dtype::fp32;
+  c.group = comm_group::ep;
+  c.group_size = cfg_.ep;
+  c.nodes = ep_nodes_;
+  return add_compute(name + "moe_counts_ag", with_nccl_knobs(c, in_.knobs), "moe_dispatch");
+}
+
 void stage_planner::moe_forward(const std::string& name) {
   moe_forward_tail(name, moe_forward_experts(name, moe_forward_head(name)));
 }
@@ -156,7 +204,12 @@ int stage_planner::moe_forward_head(const std::string& name) {
   const std::int64_t t = dispatch_.tokens_routed / m.moe.topk, h = m.hidden, E = m.moe.experts;
   const int input = appender_->last_compute();
   add_compute(name + "moe_router", gemm_params{t, E, h, m.type, 0}, "moe_router");
+  const int router = counts_exchange(
+      name, add_compute(name + "moe_router_scores", router_scores(false), "moe_router"));
+  const bool dropping = cfg_.moe_capacity_factor > 0;
+  if (dropping) token_count_sync(name, router);
   add_compute(name + "moe_permute", moe_elementwise(4.0 * h, 0, false), "moe_permute");
+  if (!dropping) token_count_sync(name, router);
   const int dispatch = ep_all_to_all(name + "moe_dispatch", "moe_dispatch", true);
   // moe_shared_expert_overlap: the shared expert's forward is issued once the dispatch is, on
   // its own stream, from the layer's input.
@@ -234,6 +287,7 @@ void stage_planner::moe_backward_tail(const std::string& name, int dispatch) {
   const std::int64_t t = dispatch_.tokens_routed / m.moe.topk, h = m.hidden, E = m.moe.experts;
   add_compute(name + "moe_permute_bwd", moe_elementwise(4.0 * h, 0, false), "moe_permute",
               waits_on(dispatch));
+  add_compute(name + "moe_router_scores_bwd", router_scores(true), "moe_router");
   add_compute(name + "moe_router_dgrad", gemm_params{t, h, E, m.type, 0}, "moe_router");
   add_compute(name + "moe_router_wgrad", gemm_params{E, h, t, m.type, 0}, "moe_router");
   // The shared expert's input gradient adds to the routed path's before the attention's backward,

@@ -114,6 +114,23 @@ void stage_planner::call(const pp_call& c) {
   if (const int r = add(c.recv_next, recv_next_, "pp.recv_next", {}, recvs_next); r >= 0)
     bwd_inputs_.push_back(r);
   if (!overlapped_p2p()) next_waits_.insert(next_waits_.end(), ops.begin(), ops.end());
+  device_sync(ops);
+}
+
+// Megatron's batched p2p call ends in torch.cuda.synchronize() (batch_p2p_sync, on by default
+// with batch_p2p_comm: 1F1B without virtual stages; docs/MOE.md §16): the host waits for every
+// stream, the call's transfers and any gradient reduction in flight included, before it enqueues
+// the next pass.
+void stage_planner::device_sync(const std::vector<int>& transfers) {
+  if (pp_sync_ < 0 || transfers.empty()) return;
+  last_on_stream_.resize(s_.streams.size(), -1);
+  for (; scanned_ < s_.ops.size(); ++scanned_)
+    last_on_stream_[static_cast<std::size_t>(s_.ops[scanned_].stream)] = s_.ops[scanned_].id;
+  std::vector<int> waits;
+  for (std::size_t st = 0; st < last_on_stream_.size(); ++st)
+    if (static_cast<int>(st) != pp_sync_ && last_on_stream_[st] >= 0)
+      waits.push_back(last_on_stream_[st]);
+  s_.add_op("pp.device_sync", pp_sync_, host_sync_params{0, true}, std::move(waits), "pp");
 }
 
 // A forward pass's input: the embedding on the first virtual stage, else the activation received

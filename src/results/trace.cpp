@@ -42,6 +42,9 @@ json op_args(const op& o) {
         } else if constexpr (std::is_same_v<T, delay_params>) {
           args["us"] = x.us;
           args["ctas"] = x.ctas;
+        } else if constexpr (std::is_same_v<T, host_sync_params>) {
+          args["bytes"] = x.bytes;
+          args["device"] = x.device;
         }
       },
       o.params);

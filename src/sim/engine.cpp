@@ -253,20 +253,44 @@ class device {
     if (!st.finished && st.to_dispatch == 0 && st.resident == 0) finish(id);
   }
 
-  // The host enqueues op i only once op i - D has completed (D = max_pending_launches): when
-  // an op completes, the ops it was holding back get their enqueue times.
+  // The host enqueues op i only once op i - D has completed (D = max_pending_launches) and,
+  // right after a host sync, once that sync has (docs/ARCHITECTURE.md §5.1, item 12): when an op
+  // completes, the ops it was holding back get their enqueue times.
   void release_host() {
-    const int depth = std::max(in_.gpu.max_pending_launches, 1);
-    while (host_known_ < n_ && state_[host_known_ - depth].finished) {
+    double after = 0;
+    while (host_known_ < n_ && host_may_enqueue(host_known_, after)) {
       const int i = host_known_;
       const double cost = in_.enqueue_us[i] - in_.enqueue_us[i - 1];
-      const double earliest = result_.ops[i - depth].end_us + cost;
-      arrival_[i] = std::max(in_.enqueue_us[i] + host_shift_, earliest);
+      arrival_[i] = std::max(in_.enqueue_us[i] + host_shift_, after + cost);
       host_shift_ = arrival_[i] - in_.enqueue_us[i];
       result_.ops[i].enqueue_us = arrival_[i];
       if (arrival_[i] > now_) timers_.push(arrival_[i]);
       ++host_known_;
     }
+  }
+
+  // Whether the host may enqueue op i yet; `after`: the latest completion it had to wait for.
+  bool host_may_enqueue(int i, double& after) const {
+    after = 0;
+    const int held_by = i - std::max(in_.gpu.max_pending_launches, 1);
+    if (held_by >= 0) {
+      if (!state_[held_by].finished) return false;
+      after = result_.ops[held_by].end_us;
+    }
+    if (in_.sched.ops[i - 1].kind() == op_kind::host_sync) {
+      if (!state_[i - 1].finished) return false;
+      after = std::max(after, result_.ops[i - 1].end_us);
+    }
+    return true;
+  }
+
+  // The host's first ops: up to the launch queue's depth, and not past the first host sync.
+  static int first_host_known(const schedule& s, int depth) {
+    const int n = static_cast<int>(s.ops.size());
+    const int limit = std::min(n, std::max(depth, 1));
+    for (int i = 0; i < limit; ++i)
+      if (s.ops[i].kind() == op_kind::host_sync) return i + 1;
+    return limit;
   }
 
   void finish(int id) {
@@ -497,9 +521,10 @@ class device {
   double now_ = 0;
   int next_arrival_ = 0;  // first op the host has not enqueued by now_
   // Host enqueue times: the precomputed ones, delayed where the host had to wait for the launch
-  // queue to drain (the op max_pending_launches earlier must have completed first).
+  // queue to drain (the op max_pending_launches earlier must have completed first) or for a
+  // host sync.
   std::vector<double> arrival_ = in_.enqueue_us;
-  int host_known_ = std::min(n_, std::max(in_.gpu.max_pending_launches, 1));
+  int host_known_ = first_host_known(in_.sched, in_.gpu.max_pending_launches);
   double host_shift_ = 0;
   int finished_ = 0;
   int free_slots_;

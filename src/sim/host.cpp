@@ -13,6 +13,8 @@ host_timeline host_enqueue_times(const schedule& s, const std::vector<kernel_pla
     double cost = 0;
     if (graphs) {
       cost = gpu.graph_node_us;
+    } else if (o.kind() == op_kind::host_sync && o.as<host_sync_params>().device) {
+      cost = 0;  // cudaDeviceSynchronize: no event, no launch; the wait itself is the engine's
     } else {
       for (const auto* list : {&o.waits, &o.waits_started})
         for (int w : *list)

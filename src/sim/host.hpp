@@ -1,6 +1,7 @@
 #pragma once
-// The host thread (docs/ARCHITECTURE.md §5.1): enqueues ops in schedule order and never waits for
-// the GPU, so its timeline is known before the device model runs.
+// The host thread (docs/ARCHITECTURE.md §5.1): enqueues ops in schedule order. Its costs are known
+// before the device model runs; where it waits for the GPU (a full launch queue, a host sync) the
+// engine delays the ops behind the wait (sim/engine.cpp).
 #include <vector>
 
 #include "model/gpu_spec.hpp"

@@ -176,6 +176,18 @@ kernel_plan plan_delay(const delay_params& d, const gpu_spec& gpu) {
   return p;
 }
 
+// The copy and the host's return from its wait (docs/ARCHITECTURE.md §5.1, item 12): no SM, a
+// fixed time; a few bytes of counts never make the copy engine's rate matter.
+kernel_plan plan_host_sync(const host_sync_params& h, const gpu_spec& gpu) {
+  kernel_plan p;
+  p.launch_us = gpu.launch_us;
+  p.model = progress_model::fixed;
+  p.fixed_us = gpu.host_sync_us;
+  if (gpu.copy_engine_gbps > 0)
+    p.fixed_us += static_cast<double>(h.bytes) / (gpu.copy_engine_gbps * bytes_per_us_per_gbps);
+  return p;
+}
+
 }  // namespace
 
 kernel_plan plan_kernel(const op& o, const gpu_spec& gpu, const cluster_spec& net) {
@@ -187,6 +199,7 @@ kernel_plan plan_kernel(const op& o, const gpu_spec& gpu, const cluster_spec& ne
         if constexpr (std::is_same_v<T, p2p_params>) return plan_p2p(x, gpu, net);
         if constexpr (std::is_same_v<T, elementwise_params>) return plan_elementwise(x, gpu);
         if constexpr (std::is_same_v<T, delay_params>) return plan_delay(x, gpu);
+        if constexpr (std::is_same_v<T, host_sync_params>) return plan_host_sync(x, gpu);
       },
       o.params);
 }

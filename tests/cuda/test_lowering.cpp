@@ -531,6 +531,27 @@ TEST(lowering, delays_and_launch_ordering) {
   EXPECT_FALSE(uses_launch_ordering(v, only_serial));
 }
 
+// A host sync (docs/ARCHITECTURE.md §5.1 item 12) becomes a stream synchronize after its waits:
+// no buffer, no kernel; the op it waits on records its completion event.
+TEST(lowering, host_syncs_wait_on_their_stream) {
+  schedule s;
+  const int c = s.add_stream("compute", stream_role::compute, 0);
+  const int d2h = s.add_stream("d2h", stream_role::p2p, 0);
+  const int g = s.add_op("router", c, delay_params{5.0, 2});
+  s.add_op("counts", d2h, host_sync_params{1024}, {g});
+  s.add_op("all", d2h, host_sync_params{0, true}, {g});
+  const case_lowering low =
+      lower_case(make_variant_schedules(s), measure_options{}, backend("cuda"), rank_of(0, 1));
+  const lowered_action& a = action_named(low.variants[overlapped], "counts");
+  EXPECT_EQ(a.kind, action_kind::host_sync);
+  EXPECT_EQ(a.bytes, 1024u);
+  EXPECT_EQ(a.waits, std::vector<int>{g});
+  EXPECT_EQ(a.what, "host sync");
+  EXPECT_EQ(action_named(low.variants[overlapped], "all").what, "device synchronize");
+  EXPECT_TRUE(action_named(low.variants[overlapped], "router").signals);
+  EXPECT_TRUE(low.buffers.empty());
+}
+
 }  // namespace
 }  // namespace ob
 

@@ -1,0 +1,209 @@
+// A host sync (op_kind::host_sync, docs/ARCHITECTURE.md §5.1 item 12): the host stops enqueuing
+// until a device-to-host copy has run, so the GPU's queue drains and the launches after it are
+// exposed; and the MoE layer's token-count sync that uses it (docs/MOE.md §16).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "model/gpu_spec.hpp"
+#include "run/step_run.hpp"
+#include "sim/simulator.hpp"
+#include "step_test_util.hpp"
+#include "test_sim_schedules.hpp"
+
+namespace ob {
+namespace {
+
+using test::delay;
+
+class HostSync : public ::testing::Test {
+ protected:
+  // compute: g (long), then `between` (enqueued before the sync), then k; the sync, on a copy
+  // stream, waits on g.
+  static schedule chain(double g_us, double between_us, bool sync) {
+    schedule s;
+    s.name = "host_sync";
+    const int compute = s.add_stream("compute", stream_role::compute, 0);
+    const int copy = s.add_stream("d2h", stream_role::p2p, 0);
+    const int g = s.add_op("g", compute, delay(g_us, 8));
+    if (between_us > 0) s.add_op("between", compute, delay(between_us, 8));
+    if (sync) s.add_op("sync", copy, host_sync_params{1024}, {g});
+    s.add_op("k", compute, delay(5, 8));
+    return s;
+  }
+  sim_result run(const schedule& s) const { return simulate(s, gpu, sim_options{}); }
+  const sim_op_result& named(const schedule& s, const sim_result& r, const std::string& n) const {
+    for (const op& o : s.ops)
+      if (o.name == n) return r.ops[static_cast<std::size_t>(o.id)];
+    throw std::out_of_range(n);
+  }
+  gpu_spec gpu = load_gpu_spec("h100_sxm");
+};
+
+TEST_F(HostSync, TheHostWaitsForTheCopyAndTheGpuIdlesForItsNextLaunch) {
+  const schedule plain = chain(500, 0, false), synced = chain(500, 0, true);
+  const sim_result a = run(plain), b = run(synced);
+  // Without the sync the host is far ahead: k is queued long before g ends and follows it at once.
+  EXPECT_LT(named(plain, a, "k").enqueue_us, 50.0);
+  EXPECT_DOUBLE_EQ(named(plain, a, "k").start_us, named(plain, a, "g").end_us);
+  // With it the copy starts once g's end is seen from its queue and takes host_sync_us (its 1 KiB
+  // adds next to nothing); only then does the host launch k, which the idle GPU runs at once.
+  const sim_op_result& sync = named(synced, b, "sync");
+  const sim_op_result& k = named(synced, b, "k");
+  EXPECT_DOUBLE_EQ(sync.start_us, named(synced, b, "g").end_us + gpu.cross_queue_event_us);
+  EXPECT_NEAR(sync.end_us - sync.start_us, gpu.host_sync_us, 0.01);
+  EXPECT_DOUBLE_EQ(k.enqueue_us, sync.end_us + gpu.launch_us);
+  EXPECT_DOUBLE_EQ(k.start_us, k.enqueue_us);
+  EXPECT_NEAR(b.total_us - a.total_us, gpu.cross_queue_event_us + gpu.host_sync_us + gpu.launch_us,
+              0.05);
+}
+
+TEST_F(HostSync, WorkEnqueuedBeforeTheSyncHidesIt) {
+  // An op queued behind g before the host blocks keeps the GPU busy while the host waits: k
+  // follows it without a gap once it is longer than the sync and k's launch.
+  const double hide = gpu.cross_queue_event_us + gpu.host_sync_us + gpu.launch_us;
+  const schedule longer = chain(500, 4 * hide, true), shorter = chain(500, hide / 4, true);
+  const sim_result l = run(longer), s = run(shorter);
+  EXPECT_DOUBLE_EQ(named(longer, l, "k").start_us, named(longer, l, "between").end_us);
+  const double gap = named(shorter, s, "k").start_us - named(shorter, s, "between").end_us;
+  EXPECT_NEAR(gap, hide - hide / 4, 0.05);
+}
+
+TEST_F(HostSync, GraphsKeepTheWait) {
+  // A graph cannot hold a host wait: the ops after it are still launched only after it ends.
+  const schedule synced = chain(500, 0, true);
+  const sim_result r = simulate(synced, gpu, sim_options{8, true});
+  EXPECT_DOUBLE_EQ(named(synced, r, "k").enqueue_us,
+                   named(synced, r, "sync").end_us + gpu.graph_node_us);
+}
+
+TEST_F(HostSync, CommOnlyVariantDropsItComputeVariantsKeepIt) {
+  const schedule synced = chain(500, 0, true);
+  for (variant v : {variant::compute_only, variant::serial, variant::overlapped}) {
+    const schedule d = derive_variant(synced, v);
+    EXPECT_EQ(d.ops.size(), synced.ops.size()) << to_string(v);
+  }
+}
+
+// Qwen3-30B-A3B, two layers, two micro-batches a rank on 8 GPUs at EP 8.
+struct moe_timeline {
+  program prog;
+  std::vector<sim_op_result> ops;
+  int id(const std::string& name) const {
+    for (const op& o : prog.stages[0].ops)
+      if (o.name == name) return o.id;
+    throw std::out_of_range(name);
+  }
+  const sim_op_result& at(const std::string& name) const {
+    return ops[static_cast<std::size_t>(id(name))];
+  }
+};
+
+moe_timeline moe_step(std::vector<sweep_axis> extra = {}) {
+  step_scenario sc;
+  sc.model = "qwen3_30b_a3b";
+  sc.cluster = "dgx_h100";
+  sc.allow_oom = true;
+  sc.axes = {{"gpus", {"8"}}, {"ep", {"8"}}, {"layers", {"2"}}, {"gbs", {"16"}}};
+  sc.axes.insert(sc.axes.end(), extra.begin(), extra.end());
+  const step_spec spec = resolve_step(sc);
+  moe_timeline t;
+  t.prog = plan_step_case(spec, spec.cases.at(0)).prog;
+  sim_options o;
+  o.cluster = &spec.cases.at(0).cluster;
+  o.cdmc = spec.cases.at(0).cdmc;
+  t.ops = simulate_program(t.prog, spec.gpu, o).front().ops;
+  return t;
+}
+
+TEST(MoeTokenCountSync, EachForwardMoeLayerSyncsOnTheRoutersCountsBeforeTheDispatch) {
+  const moe_timeline t = moe_step();
+  int syncs = 0;
+  for (const op& o : t.prog.stages[0].ops) syncs += o.kind() == op_kind::host_sync;
+  EXPECT_EQ(syncs, 2 * 2);  // forward only: 2 layers x 2 micro-batches; the backward reuses them
+  const std::string l = "c0.mb1.L1.";
+  const op& sync = t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + "moe_counts_sync"))];
+  // Megatron's alltoall dispatcher first all-gathers the counts over EP (128 experts x 8 bytes a
+  // rank), on the compute stream; the host copy waits for them.
+  const op& ag = t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + "moe_counts_ag"))];
+  EXPECT_EQ(ag.stream,
+            t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + "moe_permute"))].stream);
+  EXPECT_EQ(ag.as<collective_params>().op, coll_op::all_gather);
+  EXPECT_EQ(ag.as<collective_params>().group, comm_group::ep);
+  EXPECT_EQ(ag.as<collective_params>().bytes, 128ull * 8 * 8);
+  EXPECT_EQ(sync.waits, std::vector<int>{ag.id});
+  EXPECT_EQ(t.prog.stages[0].streams[static_cast<std::size_t>(sync.stream)].name, "moe_counts_d2h");
+  // The router's scores after its GEMM, sized from [4096 tokens, 128 experts] in fp32.
+  const op& scores = t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + "moe_router_scores"))];
+  EXPECT_EQ(scores.as<elementwise_params>().bytes, 4096ull * 128 * 17);
+  EXPECT_EQ(t.prog.stages[0]
+                .ops[static_cast<std::size_t>(t.id(l + "moe_router_scores_bwd"))]
+                .as<elementwise_params>()
+                .bytes,
+            4096ull * 128 * 12);
+  // Megatron's dropless alltoall dispatcher: the permutation is enqueued, then the host waits.
+  EXPECT_LT(t.id(l + "moe_permute"), sync.id);
+  EXPECT_LT(sync.id, t.id(l + "moe_dispatch"));
+  // On the timeline: the copy starts once the router has counted, and nothing after it is
+  // enqueued before it ends, the dispatch included.
+  const sim_op_result& s = t.at(l + "moe_counts_sync");
+  EXPECT_GE(t.at(l + "moe_counts_ag").start_us, t.at(l + "moe_router_scores").end_us);
+  EXPECT_GE(s.start_us, t.at(l + "moe_counts_ag").end_us);
+  EXPECT_GE(t.at(l + "moe_dispatch").enqueue_us, s.end_us);
+  for (std::size_t i = static_cast<std::size_t>(sync.id) + 1; i < t.ops.size(); ++i)
+    ASSERT_GE(t.ops[i].enqueue_us, s.end_us) << t.prog.stages[0].ops[i].name;
+}
+
+TEST(MoeTokenCountSync, ACapacityFactorSyncsBeforeThePermutation) {
+  const moe_timeline t = moe_step({{"moe_capacity_factor", {"1.5"}}});
+  const std::string l = "c0.mb0.L0.";
+  EXPECT_LT(t.id(l + "moe_counts_sync"), t.id(l + "moe_permute"));
+  EXPECT_GE(t.at(l + "moe_permute").enqueue_us, t.at(l + "moe_counts_sync").end_us);
+}
+
+// Megatron's batch_p2p_sync: 1F1B without virtual stages synchronizes the device after every
+// batched p2p call; the interleaved schedule (overlap_p2p_comm) does not.
+TEST(PipelineDeviceSync, OneFOneBSynchronizesTheDeviceAfterEachBatchedCall) {
+  step_scenario sc;
+  sc.model = "llama3_8b";
+  sc.cluster = "dgx_h100";
+  sc.allow_oom = true;
+  sc.axes = {{"gpus", {"2"}}, {"pp", {"2"}}, {"layers", {"4"}}, {"gbs", {"4"}}, {"vp", {"1"}}};
+  const step_spec spec = resolve_step(sc);
+  const program prog = plan_step_case(spec, spec.cases.at(0)).prog;
+  sim_options o;
+  o.cluster = &spec.cases.at(0).cluster;
+  const std::vector<sim_result> r = simulate_program(prog, spec.gpu, o);
+  for (std::size_t st = 0; st < prog.stages.size(); ++st) {
+    const schedule& s = prog.stages[st];
+    int syncs = 0, transfers = 0;
+    for (const op& x : s.ops) {
+      transfers += x.kind() == op_kind::p2p;
+      if (x.kind() != op_kind::host_sync) continue;
+      ++syncs;
+      ASSERT_TRUE(x.as<host_sync_params>().device);
+      // Right after its call's transfers, waiting on them and on every other busy stream.
+      ASSERT_EQ(s.ops[static_cast<std::size_t>(x.id - 1)].kind(), op_kind::p2p);
+      std::vector<bool> seen(s.streams.size(), false);
+      for (int w : x.waits) seen[static_cast<std::size_t>(s.ops[w].stream)] = true;
+      for (int before = 0; before < x.id; ++before)
+        if (s.ops[before].stream != x.stream)
+          ASSERT_TRUE(seen[static_cast<std::size_t>(s.ops[before].stream)]) << x.id;
+      // Nothing behind it is enqueued before every stream has drained and the host woke up.
+      const auto& ops = r[st].ops;
+      for (int w : x.waits) ASSERT_GE(ops[x.id].start_us, ops[w].end_us);
+      if (x.id + 1 < static_cast<int>(s.ops.size()))
+        ASSERT_GE(ops[x.id + 1].enqueue_us, ops[x.id].end_us);
+    }
+    EXPECT_GT(syncs, 0);
+    EXPECT_LE(syncs, transfers);  // one per call; a call holds one or two transfers
+  }
+  sc.axes = {{"gpus", {"2"}}, {"pp", {"2"}}, {"layers", {"4"}}, {"gbs", {"4"}}, {"vp", {"2"}}};
+  const step_spec inter = resolve_step(sc);
+  for (const schedule& s : plan_step_case(inter, inter.cases.at(0)).prog.stages)
+    for (const op& x : s.ops) EXPECT_NE(x.kind(), op_kind::host_sync) << x.name;
+}
+
+}  // namespace
+}  // namespace ob
