@@ -369,6 +369,14 @@ double attended_keys(const model_spec& model, bool windowed) {
   return (w * (w + 1) / 2 + (s - w) * w) / s;
 }
 
+void accumulate_weight_gradients(layer_workload& w, dtype main_grad) {
+  for (auto& s : w.steps)
+    if (auto* g = std::get_if<layer_gemm>(&s); g && g->slot.ends_with("_wgrad")) {
+      g->gemm.accumulate = true;
+      g->gemm.out = main_grad;
+    }
+}
+
 layer_workload make_layer_workload(const model_spec& model, const parallel_layout& layout,
                                    bool windowed) {
   check_layout(model, layout);
