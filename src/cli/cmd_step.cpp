@@ -95,6 +95,8 @@ class step_command final : public command {
       {"pp_overlap", "on | off (overlap_p2p_comm with interleaving)"},
       {"distributed_optimizer", "on | off"},
       {"fsdp", "on | off (Megatron-FSDP: params, grads and optimizer sharded over DP)"},
+      {"grad_accum_fusion",
+       "on | off (gradient_accumulation_fusion: wgrad GEMMs add into main_grad; default on)"},
       {"cpu_offload_layers",
        "N: the first N layers' activations offloaded to host memory (cpu_offloading_num_layers)"},
       {"cdmc", "CUDA_DEVICE_MAX_CONNECTIONS (default: Bridge's launcher rule)"},

@@ -174,6 +174,8 @@ std::vector<std::string> buffer_keys(const schedule& s) {
     const int n = seen[o.name]++;
     if (pipeline_transfer(o))
       out.push_back(o.name);
+    else if (o.kind() == op_kind::elementwise && o.slot == "optimizer")
+      out.push_back("optimizer");  // its passes run one after another: one buffer, the largest
     else
       out.push_back(o.name.substr(pass_prefix_length(o.name)) + "#" + std::to_string(n));
   }

@@ -79,7 +79,7 @@ int proxy_ctas(const op& o, const std::function<int(coll_op)>& default_ctas);
 // passes of one layer slot share buffers: the pass prefix of the name (pass_prefix_length) is
 // left out of the key, and a pipeline send or receive (one stream per direction, so one in flight
 // at a time) keeps one buffer per name. A step thus needs one layer's buffers, not one per layer
-// and micro-batch.
+// and micro-batch. The optimizer's memory-bound passes (slot "optimizer") share one buffer.
 std::vector<std::string> buffer_keys(const schedule& s);
 
 // The length of the step planner's pass prefix of an op name: leading components "c<chunk>.",

@@ -99,6 +99,14 @@ struct gemm_params {
   // Members of a grouped GEMM (MoE experts, docs/MOE.md §4): this many [m, k] x [k, n] GEMMs in
   // one persistent kernel; 1 is a plain GEMM.
   int group = 1;
+  // The output D's element type, and C's when the GEMM accumulates. bf16 for every GEMM (fp8 GEMMs
+  // write bf16, as Transformer Engine's do) except a weight-gradient GEMM that adds into
+  // Megatron's main_grad buffer (gradient_accumulation_fusion, docs/ARCHITECTURE.md §9.3): D and C
+  // are then that buffer, fp32 with grad_reduce_in_fp32.
+  dtype out = dtype::bf16;
+  // beta = 1: D = A x B + C with C the output buffer itself, so the GEMM reads its output once
+  // before it writes it.
+  bool accumulate = false;
   double flops() const { return 2.0 * static_cast<double>(m) * n * k * group; }
 };
 

@@ -433,6 +433,14 @@ double computed_keys(const model_spec& model, bool windowed) {
   return computed / static_cast<double>(s);
 }
 
+void accumulate_weight_gradients(layer_workload& w, dtype main_grad) {
+  for (auto& s : w.steps)
+    if (auto* g = std::get_if<layer_gemm>(&s); g && g->slot.ends_with("_wgrad")) {
+      g->gemm.accumulate = true;
+      g->gemm.out = main_grad;
+    }
+}
+
 layer_workload make_layer_workload(const model_spec& model, const parallel_layout& layout,
                                    bool windowed) {
   check_layout(model, layout);

@@ -73,6 +73,11 @@ struct layer_workload {
 layer_workload make_layer_workload(const model_spec& model, const parallel_layout& layout,
                                    bool windowed = false);
 
+// Megatron's gradient_accumulation_fusion (docs/ARCHITECTURE.md §9.3): every weight-gradient GEMM
+// of the layer adds its product into the parameter's main_grad buffer of type `main_grad` (beta =
+// 1), so it reads and writes that buffer instead of writing a bf16 gradient.
+void accumulate_weight_gradients(layer_workload& w, dtype main_grad);
+
 // Keys one query attends to on average in the attention core, as the cost model counts them: a
 // full causal layer half the sequence (seq / 2), a full bidirectional one all of it, a causal
 // sliding window of w tokens min(i + 1, w) for the query at position i, averaged over the

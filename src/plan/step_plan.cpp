@@ -60,6 +60,7 @@ stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workl
 
 void stage_planner::build() {
   gather_params();
+  zero_grads();
   fsdp_edges(true);
   for (const pp_action& a : pp_actions(layout_, stage_, overlapped_p2p())) act(a);
   fsdp_edges(false);
@@ -199,6 +200,11 @@ std::vector<int> bucket_layers(const std::vector<std::int64_t>& layer_params,
   return out;
 }
 
+dtype main_grad_type(const step_inputs& in) {
+  if (in.cfg.grad_reduce_in_fp32) return dtype::fp32;
+  return in.model.type == dtype::fp16 ? dtype::fp16 : dtype::bf16;
+}
+
 namespace {
 
 // The layer every stage runs: the model at the step's shape, plus the attention core again in
@@ -212,6 +218,7 @@ layer_workload step_layer(const step_inputs& in, bool windowed) {
   l.vpp = in.cfg.vp;
   l.sequence_parallel = in.cfg.sequence_parallel;
   layer_workload w = make_layer_workload(in.model, l, windowed);
+  if (in.cfg.grad_accum_fusion) accumulate_weight_gradients(w, main_grad_type(in));
   if (in.cfg.recompute != recompute_mode::selective) return w;
   const auto is_core = [](const layer_step& s, std::string_view prefix) {
     const auto* e = std::get_if<layer_elementwise>(&s);

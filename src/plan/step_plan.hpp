@@ -38,6 +38,11 @@ struct step_plan {
   std::int64_t params_per_rank_stage0 = 0;
 };
 
+// The type of Megatron's main_grad buffers, where the weight-gradient GEMMs accumulate (Megatron-
+// Core's DDP: fp32 with grad_reduce_in_fp32, else the parameters' type: fp16 for an fp16 model,
+// bf16 otherwise, fp8 GEMMs included).
+dtype main_grad_type(const step_inputs& in);
+
 // The step's program. Throws config_error for layouts the planner cannot build (the caller
 // should have run check_step).
 step_plan plan_step(const step_inputs& in);

@@ -342,9 +342,36 @@ void stage_planner::finish_grads() {
   }
 }
 
-// The gradient-norm all-reduce (every rank) and the Adam step over this rank's shard, once every
-// gradient bucket has been reduced.
+// One memory-bound pass of the optimizer over `elems` parameters, on the compute stream.
+void stage_planner::optimizer_pass(const char* name, double elems, double bytes_per_elem,
+                                   double flops_per_elem) {
+  elementwise_params e;
+  e.bytes = static_cast<std::uint64_t>(elems * bytes_per_elem);
+  e.flops = elems * flops_per_elem;
+  add_compute(name, e, "optimizer");
+}
+
+// Megatron zeroes the gradient buffers (every parameter's main_grad this rank holds, before the
+// reduce-scatter shards it) at the start of each step (zero_grad_buffer): one write of the buffer.
+void stage_planner::zero_grads() {
+  const double held = static_cast<double>(params_) / (cfg_.fsdp ? std::max(dp_size_, 1) : 1);
+  optimizer_pass("grad_zero", held, dtype_bytes(main_grad_type(in_)), 0);
+}
+
+// Once every gradient bucket has been reduced, Megatron-Core's optimizer step over this rank's
+// shard (docs/ARCHITECTURE.md §9.3): 16-bit main grads cast to fp32, fp16's unscale and inf
+// check, the gradient norm (a local pass, then its all-reduce over every rank), Adam, and the
+// updated master weights copied into the 16-bit parameters. Clipping (a further read and write
+// of the gradients, only when the norm exceeds clip_grad) is not planned.
 void stage_planner::optimizer() {
+  const double shard = static_cast<double>(params_) /
+                       (cfg_.distributed_optimizer || cfg_.fsdp ? std::max(dp_size_, 1) : 1);
+  const dtype grads = main_grad_type(in_);
+  next_waits_.insert(next_waits_.end(), grad_reduces_.begin(), grad_reduces_.end());
+  if (grads != dtype::fp32) optimizer_pass("main_grad_cast", shard, dtype_bytes(grads) + 4, 1);
+  if (w_.model.type == dtype::fp16)
+    optimizer_pass("grad_unscale", shard, grad_unscale_bytes_per_param, 2);
+  optimizer_pass("grad_norm", shard, grad_norm_bytes_per_param, 2);
   collective_params norm;
   norm.op = coll_op::all_reduce;
   norm.bytes = 4;
@@ -352,13 +379,9 @@ void stage_planner::optimizer() {
   norm.group = comm_group::dp;
   norm.group_size = cfg_.gpus;
   norm.nodes = std::max(1, cfg_.gpus / in_.cluster.nvlink_domain);
-  add_compute("grad_norm_ar", norm, "optimizer", grad_reduces_);
-  const double shard = static_cast<double>(params_) /
-                       (cfg_.distributed_optimizer || cfg_.fsdp ? std::max(dp_size_, 1) : 1);
-  elementwise_params e;
-  e.bytes = static_cast<std::uint64_t>(shard * adam_bytes_per_param);
-  e.flops = shard * 10;
-  add_compute("optimizer_step", e, "optimizer");
+  add_compute("grad_norm_ar", norm, "optimizer");
+  optimizer_pass("optimizer_step", shard, adam_bytes_per_param, 10);
+  optimizer_pass("param_copy", shard, param_copy_bytes_per_param, 0);
 }
 
 // ---- embedding, output layer and loss -------------------------------------------------------
@@ -428,7 +451,12 @@ void stage_planner::logits_backward(const std::string& prefix) {
         tp_collective(cfg_.sequence_parallel ? coll_op::reduce_scatter : coll_op::all_reduce,
                       static_cast<std::uint64_t>(T * h * 2)),
         "output");
-  add_compute(prefix + "output_wgrad", gemm_params{h, v, T, dtype::bf16, 0}, "output");
+  gemm_params wgrad{h, v, T, dtype::bf16, 0};
+  if (cfg_.grad_accum_fusion) {  // as the layers' (model/workload.hpp)
+    wgrad.accumulate = true;
+    wgrad.out = main_grad_type(in_);
+  }
+  add_compute(prefix + "output_wgrad", wgrad, "output");
 }
 
 }  // namespace ob::detail

@@ -171,6 +171,8 @@ ordered_json with_domain(ordered_json config, const cluster_spec& c) {
 // Megatron-FSDP is named only where it is on: a dense case without it reads as before.
 ordered_json with_fsdp(ordered_json config, const step_config& c) {
   if (c.fsdp) config["fsdp"] = true;
+  // gradient_accumulation_fusion likewise, where it is off.
+  if (!c.grad_accum_fusion) config["grad_accum_fusion"] = false;
   // An uneven pipeline layout likewise (docs/MOE.md §14.2).
   if (c.stage_layout) config["pipeline_layout"] = c.stage_layout->text;
   return config;

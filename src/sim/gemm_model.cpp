@@ -8,7 +8,6 @@ namespace ob::sim {
 namespace {
 
 constexpr double flops_per_us_per_tflops = 1e6;
-constexpr double output_bytes = 2;  // bf16 output, also for fp8 inputs
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -45,7 +44,9 @@ double gemm_hbm_bytes(const gemm_params& g) {
   const double in = dtype_operand_bytes(g.type);
   const auto m = static_cast<double>(g.m), n = static_cast<double>(g.n);
   const auto k = static_cast<double>(g.k);
-  return (m * k + k * n) * in + m * n * output_bytes;
+  // An accumulating GEMM (beta = 1) reads C, its own output buffer, before it writes D.
+  const double out = static_cast<double>(dtype_bytes(g.out)) * (g.accumulate ? 2 : 1);
+  return (m * k + k * n) * in + m * n * out;
 }
 
 namespace {

@@ -25,8 +25,9 @@ struct gemm_choice {
   double est_us = 0;       // whole kernel alone, whole waves (the heuristic's estimate)
 };
 
-// Bytes a GEMM must move through HBM at least: its operands once and its output (bf16; fp8
-// GEMMs write bf16 as Transformer Engine's do).
+// Bytes a GEMM must move through HBM at least: its operands once and its output in `out` (bf16;
+// fp8 GEMMs write bf16 as Transformer Engine's do), twice when it accumulates into it (C read, D
+// written: a weight gradient added into an fp32 main_grad moves 8 bytes per element, not 2).
 double gemm_hbm_bytes(const gemm_params& g);
 
 // The kernel cuBLAS would run for `g` on `gpu` with `sms` SMs available to it.

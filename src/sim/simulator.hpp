@@ -11,8 +11,9 @@
 namespace ob {
 
 // Names the model in every result, so numbers from different model versions are never compared
-// silently. sim-v2.3: fp8 current scaling's amax and cast passes (docs/CALIBRATION.md §3.8).
-inline constexpr const char* sim_model_version = "sim-v2.3";
+// silently. sim-v2.4: a step's weight gradients accumulate into main_grad and its optimizer runs
+// Megatron-Core's passes (docs/CALIBRATION.md §3.7).
+inline constexpr const char* sim_model_version = "sim-v2.4";
 
 struct sim_options {
   int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32

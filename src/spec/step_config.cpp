@@ -136,6 +136,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"fsdp", switch_axis<&C::fsdp>},
     {"cpu_offload_layers", count_axis<&C::cpu_offload_layers, 0, (1 << 16)>},
     {"grad_reduce_in_fp32", switch_axis<&C::grad_reduce_in_fp32>},
+    {"grad_accum_fusion", switch_axis<&C::grad_accum_fusion>},
     {"bucket_size", bucket_axis},
     {"layers", count_axis<&C::layers, 1, (1 << 16)>},
     {"pipeline_layout", layout_axis},

@@ -86,8 +86,11 @@ struct step_config {
   // forward and back before their backward, on streams of their own; 0: none.
   int cpu_offload_layers = 0;
   bool grad_reduce_in_fp32 = true;  // Megatron-Bridge's recipes reduce fp32 gradients
-  std::int64_t bucket_size = 0;     // elements; 0: Bridge's default (128 Mi for dp > 1)
-  int layers = 0;                   // 0: the model's; fewer scales the model down
+  // gradient_accumulation_fusion (Megatron's default, on): weight-gradient GEMMs add into the
+  // main_grad buffer (beta = 1) rather than writing a gradient (docs/ARCHITECTURE.md §9.3).
+  bool grad_accum_fusion = true;
+  std::int64_t bucket_size = 0;  // elements; 0: Bridge's default (128 Mi for dp > 1)
+  int layers = 0;                // 0: the model's; fewer scales the model down
   // pipeline_model_parallel_layout (docs/MOE.md §14.2): each virtual stage's layers; nullopt:
   // the even split.
   std::optional<pipeline_layout> stage_layout;

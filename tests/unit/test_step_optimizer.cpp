@@ -1,0 +1,105 @@
+// What a step adds around the layers' GEMMs for Megatron's gradients and optimizer
+// (docs/ARCHITECTURE.md §9.3, docs/CALIBRATION.md §3.7): the weight-gradient GEMMs that
+// accumulate into main_grad (gradient_accumulation_fusion), and the optimizer's passes over the
+// gradient buffer and this rank's shard, checked on the simulated timeline.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "sim/gemm_model.hpp"
+#include "step_test_util.hpp"
+
+namespace ob {
+namespace {
+
+// One layer of Llama 3 8B on one H100 at a short sequence: its weight-gradient GEMMs have
+// K = 256 tokens against a 4096 x 28672 output, so their output traffic bounds them.
+step_scenario one_gpu_layer(const char* fusion, const char* fp32_grads) {
+  step_scenario sc;
+  sc.model = "llama3_8b";
+  sc.cluster = "dgx_h100";
+  sc.axes = {{"gpus", {"1"}},
+             {"gbs", {"1"}},
+             {"seq", {"256"}},
+             {"layers", {"1"}},
+             {"grad_accum_fusion", {fusion}},
+             {"grad_reduce_in_fp32", {fp32_grads}}};
+  return sc;
+}
+
+// gradient_accumulation_fusion: each wgrad GEMM reads and writes its parameter's main_grad (fp32
+// with grad_reduce_in_fp32, else bf16), so a GEMM bound by its output moves 8 (or 4) bytes per
+// output element instead of 2 and lasts accordingly longer; dgrad and forward GEMMs are
+// untouched, and so is the output layer's wgrad when the fusion is off.
+TEST(StepOptimizer, FusedWgradAccumulationReadsAndWritesTheMainGrad) {
+  const test::timeline fp32 = test::simulate(one_gpu_layer("on", "on"));
+  const test::timeline bf16 = test::simulate(one_gpu_layer("on", "off"));
+  const test::timeline off = test::simulate(one_gpu_layer("off", "on"));
+  const std::string wgrad = "c0.mb0.L0.fc1_wgrad", dgrad = "c0.mb0.L0.fc1_dgrad";
+  const gemm_params& g = fp32.named(0, wgrad).as<gemm_params>();
+  EXPECT_TRUE(g.accumulate);
+  EXPECT_EQ(g.out, dtype::fp32);
+  EXPECT_EQ(bf16.named(0, wgrad).as<gemm_params>().out, dtype::bf16);
+  EXPECT_FALSE(off.named(0, wgrad).as<gemm_params>().accumulate);
+  EXPECT_FALSE(fp32.named(0, dgrad).as<gemm_params>().accumulate);
+  EXPECT_TRUE(fp32.named(0, "c0.mb0.output_wgrad").as<gemm_params>().accumulate);
+  EXPECT_FALSE(off.named(0, "c0.mb0.output_wgrad").as<gemm_params>().accumulate);
+
+  // Output-bound: the fused fp32 GEMM lasts at least its bytes at the HBM rate.
+  const gpu_spec gpu = resolve_step(one_gpu_layer("on", "on")).gpu;
+  const double out_bytes = static_cast<double>(g.m) * static_cast<double>(g.n);
+  EXPECT_DOUBLE_EQ(
+      sim::gemm_hbm_bytes(g) - sim::gemm_hbm_bytes(off.named(0, wgrad).as<gemm_params>()),
+      out_bytes * (8 - 2));
+  EXPECT_GE(fp32.length(0, wgrad), sim::gemm_hbm_bytes(g) / (gpu.hbm_gbps * 1e3));
+  EXPECT_GT(fp32.length(0, wgrad), 2.0 * off.length(0, wgrad));
+  EXPECT_GT(fp32.length(0, wgrad), 1.5 * bf16.length(0, wgrad));
+  EXPECT_GT(bf16.length(0, wgrad), 1.2 * off.length(0, wgrad));
+  EXPECT_NEAR(fp32.length(0, dgrad), off.length(0, dgrad), 1e-6);
+}
+
+// GPT 22B in fp16 on 8 A100 (TP 8, one pipeline stage, DP 1), bf16 gradients: the step zeroes
+// the gradient buffer before the first forward, and after the backward runs, in Megatron-Core's
+// order on the compute stream, the fp32 cast of the main grads, fp16's unscale, the gradient
+// norm and its all-reduce, Adam and the copy back into the fp16 weights, each for as long as its
+// bytes take at the elementwise HBM rate.
+TEST(StepOptimizer, OptimizerPassesRunInMegatronsOrderAtTheHbmRate) {
+  step_scenario sc;
+  sc.model = "gpt_22b";
+  sc.cluster = "dgx_a100";
+  sc.axes = {{"gpus", {"8"}},        {"tp", {"8"}},     {"mbs", {"4"}},
+             {"gbs", {"4"}},         {"layers", {"2"}}, {"grad_reduce_in_fp32", {"off"}},
+             {"dp_overlap", {"off"}}};
+  const step_spec spec = resolve_step(sc);
+  const test::timeline t = test::simulate_spec(spec);
+  const std::vector<std::string> order = {"main_grad_cast", "grad_unscale",   "grad_norm",
+                                          "grad_norm_ar",   "optimizer_step", "param_copy"};
+  EXPECT_LE(t.at(0, "grad_zero").end_us, t.at(0, "c0.mb0.L0.ln1_fwd").start_us);
+  EXPECT_LE(t.at(0, "c0.mb0.L0.ln1_bwd").end_us, t.at(0, "main_grad_cast").start_us);
+  for (std::size_t i = 1; i < order.size(); ++i)
+    EXPECT_LE(t.at(0, order[i - 1]).end_us, t.at(0, order[i]).start_us) << order[i];
+  const double shard =
+      static_cast<double>(t.named(0, "optimizer_step").as<elementwise_params>().bytes) / 28;
+  const std::map<std::string, double> bytes_per_param = {
+      {"grad_zero", 2}, {"main_grad_cast", 6},  {"grad_unscale", 8},
+      {"grad_norm", 4}, {"optimizer_step", 28}, {"param_copy", 6}};
+  for (const auto& [name, per] : bytes_per_param) {
+    const auto& e = t.named(0, name).as<elementwise_params>();
+    EXPECT_NEAR(static_cast<double>(e.bytes), shard * per, per) << name;
+    EXPECT_EQ(t.named(0, name).slot, "optimizer") << name;
+    const double ideal_us = static_cast<double>(e.bytes) / spec.gpu.hbm_bytes_per_us();
+    EXPECT_GE(t.length(0, name), 0.99 * ideal_us) << name;
+    EXPECT_LE(t.length(0, name), 1.2 * ideal_us) << name;
+  }
+  // fp32 gradients need no cast, and bf16 no unscale.
+  sc.axes = {{"gpus", {"8"}}, {"tp", {"8"}},     {"mbs", {"4"}},
+             {"gbs", {"4"}},  {"layers", {"2"}}, {"dtype", {"bf16"}}};
+  const test::timeline fp32 = test::simulate(sc);
+  EXPECT_EQ(fp32.find(0, "main_grad_cast"), nullptr);
+  EXPECT_EQ(fp32.find(0, "grad_unscale"), nullptr);
+  EXPECT_EQ(fp32.named(0, "grad_zero").as<elementwise_params>().bytes,
+            fp32.named(0, "grad_norm").as<elementwise_params>().bytes);  // DP 1: all of it, 4 B
+}
+
+}  // namespace
+}  // namespace ob
