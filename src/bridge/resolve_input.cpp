@@ -129,14 +129,11 @@ const std::vector<std::string> model_modelled = {"tensor_model_parallel_size",
                                                  "batch_p2p_comm",
                                                  "defer_embedding_wgrad_compute",
                                                  "wgrad_deferral_limit"};
-const std::vector<std::string> ddp_modelled = {"use_distributed_optimizer",
-                                               "overlap_grad_reduce",
-                                               "overlap_param_gather",
-                                               "align_param_gather",
-                                               "bucket_size",
-                                               "num_buckets",
-                                               "use_megatron_fsdp",
-                                               "data_parallel_sharding_strategy"};
+// The fields a typo is matched against. The FSDP fields (read too) stay out: by edit distance
+// they would be the nearest to common pasted fields such as grad_reduce_in_fp32.
+const std::vector<std::string> ddp_modelled = {
+    "use_distributed_optimizer", "overlap_grad_reduce", "overlap_param_gather",
+    "align_param_gather",        "bucket_size",         "num_buckets"};
 const std::vector<std::string> dist_modelled = {"use_megatron_fsdp", "use_torch_fsdp2"};
 const std::vector<std::string> optimizer_modelled = {"use_distributed_optimizer",
                                                      "overlap_param_gather",
