@@ -377,8 +377,7 @@ void sync_distributed_optimizer(bridge_resolution& res, report& r) {
                ": Bridge's validate() forces the two to match");
 }
 
-// Megatron-FSDP (Megatron-Bridge's ConfigContainer validation,
-// _validate_and_apply_megatron_fsdp_configs in training/config.py): either switch turns on
+// Megatron-FSDP as Bridge's config validation applies it (docs/FSDP.md §6): either switch turns on
 // both, it cannot run beside torch FSDP2, and it always uses the distributed optimizer, which
 // Bridge switches on (after the DP-overlap gate has read the ddp flag).
 void apply_megatron_fsdp(const bridge_input& in, bridge_resolution& res, report& r) {

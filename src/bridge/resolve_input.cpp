@@ -214,7 +214,7 @@ ddp_in read_ddp(const json_object& o, report& r) {
   d.bucket_size = opt_positive(o, "bucket_size", std::int64_t{1} << 40);
   d.num_buckets = opt_positive(o, "num_buckets");
   d.use_megatron_fsdp = o.get_bool("use_megatron_fsdp", false);
-  // Megatron-Core's ShardingStrategy names (its developer guide, megatron_fsdp.fully_shard).
+  // Megatron-Core's ShardingStrategy names (docs/FSDP.md §6).
   d.sharding_strategy = opt_enum(o, "data_parallel_sharding_strategy",
                                  {"no_shard", "optim", "optim_grads", "optim_grads_params"});
   report_unread(o, ddp_modelled, r);

@@ -100,7 +100,7 @@ ncclResult_t action_launcher::all_to_all(const bound_action& b, cudaStream_t s) 
 ncclResult_t action_launcher::configured_collective(const bound_action& b, cudaStream_t s) const {
   const lowered_action& a = *b.a;
 #if NCCL_VERSION_CODE >= NCCL_VERSION(2, 31, 0)
-  // NCCL's header: initialise with NCCL_COLLCONFIG_INITIALIZER, set every field on every rank.
+  // Initialised as NCCL requires, the same on every rank (docs/ARCHITECTURE.md §5.5).
   ncclCollConfig_t config = NCCL_COLLCONFIG_INITIALIZER;
   config.maxCTAs = a.comm.call_max_ctas;
   switch (a.coll) {

@@ -105,7 +105,7 @@ comm_key comm_key_for(const op& o) {
     k.min_ctas = p.nccl.min_ctas;
     k.policy = p.nccl.policy;
     // NCCL runs a collective on the copy engines only when both of its buffers sit in symmetric
-    // windows (NCCL 2.28, enqueue.cc): policy zero registers them too.
+    // windows (docs/ARCHITECTURE.md §5.5): policy zero registers them too.
     k.symmetric = p.nccl.symmetric || p.nccl.policy == cta_policy::zero;
     k.call_max_ctas = coll_max_ctas_of(p);
   } else if (o.kind() == op_kind::p2p) {

@@ -42,8 +42,9 @@ void require_version(const nccl_comm_config& c, int needed, const std::string& w
                        "; NCCL " + nccl_version_text(c.nccl_version) + " has no such setting");
 }
 
-// NCCL 2.31's per-call caps: its header has ncclCollConfig_t.maxCTAs at most the communicator's
-// maxCTAs; a cap below the communicator's minCTAs leaves NCCL no channel count to pick.
+// NCCL 2.31's per-call caps (docs/ARCHITECTURE.md §5.5): a call's maxCTAs is at most the
+// communicator's maxCTAs; a cap below the communicator's minCTAs leaves NCCL no channel count to
+// pick.
 void check_coll_caps(const nccl_comm_config& c, const std::string& field) {
   for (std::size_t i = 0; i < c.coll_max_ctas.size(); ++i) {
     const int cap = c.coll_max_ctas[i];
@@ -106,7 +107,6 @@ void check_nccl_config(const nccl_comm_config& c, const std::string& field) {
   if (c.min_ctas > 0 && c.max_ctas > 0 && c.min_ctas > c.max_ctas)
     throw config_error(field + ": min_ctas " + std::to_string(c.min_ctas) + " exceeds max_ctas " +
                        std::to_string(c.max_ctas));
-  check_coll_caps(c, field);
 }
 
 namespace {
@@ -116,7 +116,7 @@ bool copy_engine_op(const collective_params& c) {
          (c.op == coll_op::all_to_all && c.ep.backend == ep_backend::nccl);
 }
 
-// NCCL 2.28 (src/ce_coll.cc, ncclCeImplemented) runs AllGather and AlltoAll on the copy engines,
+// NCCL 2.28 runs AllGather and AlltoAll on the copy engines (docs/ARCHITECTURE.md §5.5),
 // and only inside one NVLink domain; 2.30 adds the hierarchical form across domains.
 void check_zero_sm(const collective_params& c, const std::string& field) {
   if (c.nccl.policy != cta_policy::zero) return;
@@ -148,6 +148,9 @@ bool zero_sm_possible(const collective_params& c) {
 void check_collective_nccl(const collective_params& c, const gpu_spec* gpu,
                            const std::string& field) {
   check_nccl_config(c.nccl, field);
+  // Checked here, once every axis is set, not with the communicator's settings: the axes are
+  // parsed in the order given, and --nccl-version may come after --coll-max-ctas.
+  check_coll_caps(c.nccl, field);
   check_zero_sm(c, field);
   if (const int cap = coll_max_ctas_of(c); cap > 0) {
     const std::string what =

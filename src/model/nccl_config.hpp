@@ -33,10 +33,10 @@ inline constexpr int nccl_version_symmetric = nccl_version_code(2, 27);
 inline constexpr int nccl_version_cta_policy = nccl_version_code(2, 27);
 inline constexpr int nccl_version_copy_engine = nccl_version_code(2, 28);
 inline constexpr int nccl_version_min_max_ctas = nccl_version_code(2, 17);
-// Hierarchical zero-SM AllGather and AlltoAll across NVLink domains (NCCL 2.30.7 release notes).
+// Hierarchical zero-SM AllGather and AlltoAll across NVLink domains (docs/ARCHITECTURE.md §5.5).
 inline constexpr int nccl_version_zero_across_nodes = nccl_version_code(2, 30);
-// Per-collective configuration: ncclCollConfig_t and the nccl*Config calls (NCCL 2.31.2 release
-// notes), with minCTAs, maxCTAs and CTAPolicy per call.
+// Per-collective configuration: ncclCollConfig_t and the nccl*Config calls, with minCTAs,
+// maxCTAs and CTAPolicy per call (docs/ARCHITECTURE.md §5.5).
 inline constexpr int nccl_version_coll_config = nccl_version_code(2, 31);
 
 // "2.28" or "2.28.3"; errors name `field` (exit 2).
@@ -70,8 +70,9 @@ struct gpu_spec;
 void check_collective_nccl(const collective_params& c, const gpu_spec* gpu,
                            const std::string& field);
 // Whether NCCL can run `c` on the copy engines with cta_policy zero: an AllGather or an NCCL
-// AlltoAll (NCCL 2.28's copy-engine collectives, src/ce_coll.cc), inside one NVLink domain or,
-// from NCCL 2.30, across domains. A training step keeps NCCL's SM kernels for the others.
+// AlltoAll (NCCL 2.28's copy-engine collectives, docs/ARCHITECTURE.md §5.5), inside one NVLink
+// domain or, from NCCL 2.30, across domains. A training step keeps NCCL's SM kernels for the
+// others.
 bool zero_sm_possible(const collective_params& c);
 // The per-call CTA cap of `c` (NCCL 2.31's ncclCollConfig_t.maxCTAs), 0 when none.
 int coll_max_ctas_of(const collective_params& c);

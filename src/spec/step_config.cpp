@@ -388,8 +388,7 @@ void check_a2a_overlap(const step_scenario& sc, const step_config& c, const mode
           "delay_wgrad_compute needs overlap_moe_expert_parallel_comm (--moe-a2a-overlap on; "
           "Megatron-Bridge's rule)");
   if (!c.moe_a2a_overlap) return;
-  // Megatron allows it (Megatron-LM PR #3797 triggers the FSDP hooks from the combined 1F1B
-  // schedule's sub-modules); the planner does not lay those gathers out yet (docs/FSDP.md §1).
+  // Megatron allows it; the planner does not lay those gathers out yet (docs/FSDP.md §1).
   require(!c.fsdp, a2a,
           "Megatron-Core runs Megatron-FSDP with overlap_moe_expert_parallel_comm (Megatron-LM "
           "PR #3797), but the step planner does not model the pair yet: use --fsdp off or "

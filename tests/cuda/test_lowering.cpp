@@ -621,7 +621,7 @@ TEST(lowering, nccl_settings_nccl_cannot_run_are_refused_before_any_call) {
 }
 
 // NCCL 2.28 runs an AlltoAll on the copy engines only through ncclAlltoAll with both buffers in
-// symmetric windows (its enqueue.cc): policy zero registers them without --symmetric.
+// symmetric windows (docs/ARCHITECTURE.md §5.5): policy zero registers them without --symmetric.
 TEST(lowering, zero_sm_all_to_all_registers_its_buffers_in_a_symmetric_window) {
   nccl_comm_config zero;
   zero.policy = cta_policy::zero;

@@ -58,6 +58,24 @@ class PerCollectiveCtaCap(TempDirTest):
             self.assertIn(words, err)
             self.assertRegex(err, r"coll[-_]max[-_]ctas")  # the flag, or the axis in the case id
 
+    def test_a_step_takes_the_cap_before_the_version(self):
+        # The step's flags are parsed in name order: the cap comes before --nccl-version and
+        # --cta-policy, and is checked once every axis is set.
+        out = self.path("step.json")
+        code, _, err = run(["step"] + SIM + ["--model", "qwen3_30b_a3b", "--cluster", "dgx_b200",
+                                             "--gpus", "8", "--ep", "8", "--gbs", "16",
+                                             "--layers", "2", "--coll-max-ctas", "4,8",
+                                             "--nccl-version", "2.31", "--cta-policy", "default",
+                                             "--json", out])
+        self.assertEqual(code, 0, err)
+        steps = {c["params"]["coll_max_ctas"]: c["step_ms"]["median"] for c in load(out)["cases"]}
+        self.assertGreater(steps["4"], steps["8"])  # fewer channels: a slower exchange
+        code, _, err = run(["step"] + SIM + ["--model", "qwen3_30b_a3b", "--cluster", "dgx_b200",
+                                             "--gpus", "8", "--ep", "8", "--gbs", "16",
+                                             "--layers", "2", "--coll-max-ctas", "4"])
+        self.assertEqual(code, 2, err)
+        self.assertIn("needs NCCL >= 2.31", err)
+
 
 if __name__ == "__main__":
     unittest.main()
