@@ -377,6 +377,32 @@ void sync_distributed_optimizer(bridge_resolution& res, report& r) {
                ": Bridge's validate() forces the two to match");
 }
 
+// Megatron-FSDP as Bridge's config validation applies it (docs/FSDP.md §6): either switch turns on
+// both, it cannot run beside torch FSDP2, and it always uses the distributed optimizer, which
+// Bridge switches on (after the DP-overlap gate has read the ddp flag).
+void apply_megatron_fsdp(const bridge_input& in, bridge_resolution& res, report& r) {
+  res.use_megatron_fsdp = in.dist.use_megatron_fsdp || in.ddp.use_megatron_fsdp;
+  if (in.dist.use_megatron_fsdp && in.dist.use_torch_fsdp2)
+    r.error(diag_code::fsdp_and_torch_fsdp2, "dist.use_torch_fsdp2",
+            "true with use_megatron_fsdp: Bridge raises 'Using use_megatron_fsdp and "
+            "use_torch_fsdp2 at the same time is not supported'");
+  if (!res.use_megatron_fsdp) return;
+  res.sharding_strategy = in.ddp.sharding_strategy.value_or("no_shard");
+  if (!res.ddp_use_distributed_optimizer || !res.optimizer_use_distributed_optimizer)
+    r.warn(diag_code::fsdp_distributed_optimizer_forced,
+           res.ddp_use_distributed_optimizer ? "optimizer.use_distributed_optimizer"
+                                             : "ddp.use_distributed_optimizer",
+           "false with Megatron-FSDP: Bridge turns use_distributed_optimizer on for ddp and "
+           "optimizer (Megatron-FSDP always shards the optimizer)");
+  res.ddp_use_distributed_optimizer = res.optimizer_use_distributed_optimizer = true;
+  if (!res.step_fsdp())
+    r.warn(diag_code::fsdp_strategy_not_planned, "ddp.data_parallel_sharding_strategy",
+           "'" + res.sharding_strategy + "'" +
+               (in.ddp.sharding_strategy ? "" : " (unset: Megatron-Core's default)") +
+               ": `step` plans Megatron-FSDP as optim_grads_params only (step --fsdp on); "
+               "this config runs there as the distributed optimizer (docs/FSDP.md)");
+}
+
 void resolve_dp_side(const bridge_input& in, bridge_resolution& res, report& r) {
   res.ddp_use_distributed_optimizer = in.ddp.use_dist_opt.value_or(false);
   res.optimizer_use_distributed_optimizer = in.optimizer.use_dist_opt.value_or(false);
@@ -392,6 +418,7 @@ void resolve_dp_side(const bridge_input& in, bridge_resolution& res, report& r) 
     apply_dp_gate(in, res, r);
   else if (in.comm_overlap)
     warn_dp_gate_closed(in, r);
+  apply_megatron_fsdp(in, res, r);
   sync_distributed_optimizer(res, r);
   // What Megatron-Core's DDP actually buckets with (docs/BRIDGE_RULES.md §10).
   if (res.overlap_grad_reduce)
@@ -523,6 +550,10 @@ void resolve_launch_env(const bridge_input& in, bridge_resolution& res, report& 
   const int cdmc = launcher_cdmc(in, res, false);
   warn_cdmc(res, cdmc, launcher_cdmc(in, res, true), r);
   res.env.emplace_back("CUDA_DEVICE_MAX_CONNECTIONS", std::to_string(cdmc));
+  if (res.use_megatron_fsdp && cdmc == 1)
+    r.error(diag_code::fsdp_cdmc_1, "env.CUDA_DEVICE_MAX_CONNECTIONS",
+            "1 (the launcher's rule for TP or CP on Hopper) with Megatron-FSDP: Bridge asserts "
+            "'FSDP requires CUDA_DEVICE_MAX_CONNECTIONS > 1 or unset'");
   const launcher_in& l = in.launcher;
   if (l.enable_ln_margin) {
     res.env.emplace_back("NVTE_FWD_LAYERNORM_SM_MARGIN", std::to_string(l.ln_margin));

@@ -19,7 +19,10 @@
 //                data_parallel_size, defer_embedding_wgrad_compute, wgrad_deferral_limit,
 //                overlap_moe_expert_parallel_comm, delay_wgrad_compute
 //   ddp          use_distributed_optimizer, overlap_grad_reduce, overlap_param_gather,
-//                align_param_gather, bucket_size, num_buckets
+//                align_param_gather, bucket_size, num_buckets, use_megatron_fsdp,
+//                data_parallel_sharding_strategy (no_shard | optim | optim_grads |
+//                optim_grads_params; Megatron-Core's default no_shard)
+//   dist         use_megatron_fsdp, use_torch_fsdp2 (Bridge's DistributedInitConfig)
 //   optimizer    use_distributed_optimizer, overlap_param_gather,
 //                overlap_param_gather_with_optimizer_step
 //   train        micro_batch_size
@@ -27,7 +30,7 @@
 //                num_gpus
 //   launcher     PerfEnvPlugin generation (B): enable_layernorm_sm_margin, layernorm_sm_margin,
 //                moe_flex_dispatcher_backend, a2a_overlap, nccl_pp_comm_chunksize
-// model/ddp/optimizer accept fields the resolver does not model (a pasted Megatron config):
+// model/ddp/optimizer/dist accept fields the resolver does not model (a pasted Megatron config):
 // each gives one warning. Every other section, and the top level, rejects unknown keys.
 //
 // Malformed input (a wrong JSON type, a value out of range, an unknown key in an owned section,
@@ -43,7 +46,9 @@
 //              tp_comm_bootstrap_backend, overlap_p2p_comm, batch_p2p_comm,
 //              defer_embedding_wgrad_compute, wgrad_deferral_limit
 //   ddp        use_distributed_optimizer, overlap_grad_reduce, overlap_param_gather,
-//              align_param_gather, bucket_size (elements, not bytes; null = MCore default)
+//              align_param_gather, bucket_size (elements, not bytes; null = MCore default);
+//              with Megatron-FSDP on (only then, so other outputs keep their bytes):
+//              use_megatron_fsdp, data_parallel_sharding_strategy
 //   optimizer  use_distributed_optimizer, overlap_param_gather,
 //              overlap_param_gather_with_optimizer_step
 //   env        CUDA_DEVICE_MAX_CONNECTIONS, NVTE_FWD_LAYERNORM_SM_MARGIN,
@@ -108,6 +113,11 @@ struct bridge_resolution {
   bool ddp_use_distributed_optimizer = false, overlap_grad_reduce = false,
        ddp_overlap_param_gather = false, align_param_gather = false;
   std::optional<std::int64_t> bucket_size;  // elements; nullopt = Megatron-Core's default
+  // Megatron-FSDP (dist.use_megatron_fsdp or ddp.use_megatron_fsdp: Bridge sets both), its
+  // sharding strategy, and whether `step` plans it (optim_grads_params: step --fsdp on).
+  bool use_megatron_fsdp = false;
+  std::string sharding_strategy = "no_shard";
+  bool step_fsdp() const { return use_megatron_fsdp && sharding_strategy == "optim_grads_params"; }
   // optimizer
   bool optimizer_use_distributed_optimizer = false, optimizer_overlap_param_gather = false,
        overlap_param_gather_with_optimizer_step = false;

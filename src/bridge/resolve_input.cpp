@@ -62,8 +62,8 @@ std::pair<const std::string*, std::size_t> nearest_field(const std::string& k,
   return {best, best_d};
 }
 
-// model/ddp/optimizer take pasted Megatron configs: what the resolver does not read is reported
-// once per field instead of rejected.
+// model/ddp/optimizer/dist take pasted Megatron configs: what the resolver does not read is
+// reported once per field instead of rejected.
 void report_unread(const json_object& o, const std::vector<std::string>& modelled, report& r) {
   for (const auto& k : o.unused_keys()) {
     const std::string path = o.path() + "." + k;
@@ -129,9 +129,12 @@ const std::vector<std::string> model_modelled = {"tensor_model_parallel_size",
                                                  "batch_p2p_comm",
                                                  "defer_embedding_wgrad_compute",
                                                  "wgrad_deferral_limit"};
+// The fields a typo is matched against. The FSDP fields (read too) stay out: by edit distance
+// they would be the nearest to common pasted fields such as grad_reduce_in_fp32.
 const std::vector<std::string> ddp_modelled = {
     "use_distributed_optimizer", "overlap_grad_reduce", "overlap_param_gather",
     "align_param_gather",        "bucket_size",         "num_buckets"};
+const std::vector<std::string> dist_modelled = {"use_megatron_fsdp", "use_torch_fsdp2"};
 const std::vector<std::string> optimizer_modelled = {"use_distributed_optimizer",
                                                      "overlap_param_gather",
                                                      "overlap_param_gather_with_optimizer_step"};
@@ -210,7 +213,19 @@ ddp_in read_ddp(const json_object& o, report& r) {
   d.align_param_gather = o.get_optional_bool("align_param_gather");
   d.bucket_size = opt_positive(o, "bucket_size", std::int64_t{1} << 40);
   d.num_buckets = opt_positive(o, "num_buckets");
+  d.use_megatron_fsdp = o.get_bool("use_megatron_fsdp", false);
+  // Megatron-Core's ShardingStrategy names (docs/FSDP.md §6).
+  d.sharding_strategy = opt_enum(o, "data_parallel_sharding_strategy",
+                                 {"no_shard", "optim", "optim_grads", "optim_grads_params"});
   report_unread(o, ddp_modelled, r);
+  return d;
+}
+
+dist_in read_dist(const json_object& o, report& r) {
+  dist_in d;
+  d.use_megatron_fsdp = o.get_bool("use_megatron_fsdp", false);
+  d.use_torch_fsdp2 = o.get_bool("use_torch_fsdp2", false);
+  report_unread(o, dist_modelled, r);
   return d;
 }
 
@@ -276,6 +291,7 @@ bridge_input read_bridge_input(const json& input, report& r) {
   if (const auto o = top.get_optional_object("comm_overlap"))
     in.comm_overlap = read_comm_overlap(*o, r);
   if (const auto o = top.get_optional_object("ddp")) in.ddp = read_ddp(*o, r);
+  if (const auto o = top.get_optional_object("dist")) in.dist = read_dist(*o, r);
   if (const auto o = top.get_optional_object("optimizer")) in.optimizer = read_optimizer(*o, r);
   if (const auto o = top.get_optional_object("train")) in.shape.micro_batch_size = read_train(*o);
   if (const auto o = top.get_optional_object("platform")) in.platform = read_platform(*o);

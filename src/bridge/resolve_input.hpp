@@ -61,6 +61,13 @@ struct comm_in {
 struct ddp_in {
   std::optional<bool> use_dist_opt, overlap_grad_reduce, overlap_param_gather, align_param_gather;
   std::optional<std::int64_t> bucket_size, num_buckets;
+  bool use_megatron_fsdp = false;
+  std::optional<std::string> sharding_strategy;  // data_parallel_sharding_strategy
+};
+
+// Bridge's DistributedInitConfig: the FSDP switches (the rest of a pasted one is unused).
+struct dist_in {
+  bool use_megatron_fsdp = false, use_torch_fsdp2 = false;
 };
 
 struct optimizer_in {
@@ -87,6 +94,7 @@ struct bridge_input {
   model_in model;
   std::optional<comm_in> comm_overlap;  // nullopt: absent or null, Bridge skips its setup
   ddp_in ddp;
+  dist_in dist;
   optimizer_in optimizer;
   platform_in platform;
   launcher_in launcher;

@@ -30,6 +30,10 @@ ordered_json ddp_json(const bridge_resolution& r) {
   d["overlap_param_gather"] = r.ddp_overlap_param_gather;
   d["align_param_gather"] = r.align_param_gather;
   d["bucket_size"] = or_null(r.bucket_size);
+  if (r.use_megatron_fsdp) {
+    d["use_megatron_fsdp"] = true;
+    d["data_parallel_sharding_strategy"] = r.sharding_strategy;
+  }
   return d;
 }
 

@@ -100,6 +100,10 @@ class step_command final : public command {
       {"cpu_offload_layers",
        "N: the first N layers' activations offloaded to host memory (cpu_offloading_num_layers)"},
       {"cdmc", "CUDA_DEVICE_MAX_CONNECTIONS (default: Bridge's launcher rule)"},
+      {"cta_policy",
+       "default | efficiency | zero (NCCL's; zero: copy-engine AllGather and EP AlltoAll)"},
+      {"nccl_version", "the NCCL costed, e.g. 2.30 (default 2.28)"},
+      {"coll_max_ctas", "NCCL 2.31's per-collective maxCTAs: N, or all_gather:4+reduce_scatter:16"},
       {"layers", "scale the model down to N layers"},
       {"pipeline_layout",
        "Megatron's pipeline_model_parallel_layout, e.g. 'Et|(tt|)*30mL' (default: even split)"}};

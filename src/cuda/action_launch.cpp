@@ -77,6 +77,12 @@ void action_launcher::finish_nccl(ncclResult_t rc, const bound_action& b,
 // 2.28): the group is ended whatever a call returned, and the first failure is reported.
 ncclResult_t action_launcher::all_to_all(const bound_action& b, cudaStream_t s) const {
   const lowered_action& a = *b.a;
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
+  // NCCL's copy-engine AlltoAll is behind ncclAlltoAll only: grouped send/recv stay on SMs.
+  // require_nccl_features has checked the loaded NCCL has it (policy zero needs 2.28).
+  if (a.comm.policy == cta_policy::zero)
+    return ncclAlltoAll(b.src, b.dst, a.count, b.nccl_type, b.comm, s);
+#endif
   ncclResult_t rc = ncclGroupStart();
   if (rc != ncclSuccess) return rc;
   const auto* src = static_cast<const char*>(b.src);
@@ -91,8 +97,38 @@ ncclResult_t action_launcher::all_to_all(const bound_action& b, cudaStream_t s) 
   return rc != ncclSuccess ? rc : end;
 }
 
+ncclResult_t action_launcher::configured_collective(const bound_action& b, cudaStream_t s) const {
+  const lowered_action& a = *b.a;
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 31, 0)
+  // Initialised as NCCL requires, the same on every rank (docs/ARCHITECTURE.md §5.5).
+  ncclCollConfig_t config = NCCL_COLLCONFIG_INITIALIZER;
+  config.maxCTAs = a.comm.call_max_ctas;
+  switch (a.coll) {
+    case coll_op::all_gather:
+      return ncclAllGatherConfig(b.src, b.dst, a.count, b.nccl_type, b.comm, s, &config);
+    case coll_op::reduce_scatter:
+      return ncclReduceScatterConfig(b.src, b.dst, a.count, b.nccl_type, ncclSum, b.comm, s,
+                                     &config);
+    case coll_op::all_reduce:
+      return ncclAllReduceConfig(b.src, b.dst, a.count, b.nccl_type, ncclSum, b.comm, s, &config);
+    case coll_op::all_to_all:
+      return ncclAlltoAllConfig(b.src, b.dst, a.count, b.nccl_type, b.comm, s, &config);
+  }
+  return ncclInvalidArgument;
+#else
+  (void)s;
+  // require_nccl_features refuses this before any communicator; kept for a direct caller.
+  throw config_error(e_.context(a.name).prefix() +
+                     "a per-collective CTA limit needs NCCL >= 2.31 headers; built against " +
+                     nccl_version_string(NCCL_VERSION_CODE));
+#endif
+}
+
 void action_launcher::launch_collective(const bound_action& b, cudaStream_t s) const {
   const lowered_action& a = *b.a;
+  if (a.comm.call_max_ctas > 0)
+    return finish_nccl(configured_collective(b, s), b,
+                       std::string(traits_of(a.coll).nccl_call) + " (ncclCollConfig_t)");
   ncclResult_t rc = ncclSuccess;
   switch (a.coll) {
     case coll_op::all_gather:

@@ -46,6 +46,8 @@ class action_launcher {
 
  private:
   ncclResult_t all_to_all(const bound_action& b, cudaStream_t s) const;
+  // NCCL 2.31's nccl*Config call with the per-collective cap (ncclCollConfig_t.maxCTAs).
+  ncclResult_t configured_collective(const bound_action& b, cudaStream_t s) const;
   void launch_collective(const bound_action& b, cudaStream_t s) const;
   void launch_p2p(const bound_action& b, cudaStream_t s) const;
   static void host_sync(cudaStream_t s, const error_context& c);

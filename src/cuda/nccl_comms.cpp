@@ -39,13 +39,22 @@ std::string nccl_version_string(int code) {
   return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
 }
 
+namespace {
+
+// A feature of NCCL `version` (NCCL_VERSION code): both the headers compiled against and the
+// loaded library must have it.
+bool headers_and_library_have(int runtime_version, int version) {
+  return NCCL_VERSION_CODE >= version && runtime_version >= version;
+}
+
+}  // namespace
+
 bool nccl_cta_policy_supported(int runtime_version) {
-#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 27, 0)
-  return runtime_version >= NCCL_VERSION(2, 27, 0);
-#else
-  (void)runtime_version;
-  return false;
-#endif
+  return headers_and_library_have(runtime_version, NCCL_VERSION(2, 27, 0));
+}
+
+bool nccl_coll_config_supported(int runtime_version) {
+  return headers_and_library_have(runtime_version, NCCL_VERSION(2, 31, 0));
 }
 
 bool nccl_multi_rank_gpu_supported(int runtime_version) {

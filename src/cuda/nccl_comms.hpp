@@ -28,6 +28,9 @@ std::string nccl_version_string(int code);
 // ncclConfig_t.CTAPolicy exists from 2.27: both the headers compiled against and the loaded
 // library must have it.
 bool nccl_cta_policy_supported(int runtime_version);
+// ncclCollConfig_t and the nccl*Config calls exist from 2.31 (per-collective minCTAs, maxCTAs
+// and CTAPolicy): both the headers compiled against and the loaded library must have them.
+bool nccl_coll_config_supported(int runtime_version);
 // Several ranks on one GPU: an error up to 2.29, allowed from 2.30 with
 // NCCL_MULTI_RANK_GPU_ENABLE=1.
 bool nccl_multi_rank_gpu_supported(int runtime_version);

@@ -52,6 +52,7 @@ std::string to_string(const comm_key& k) {
   if (k.min_ctas > 0) nccl += "/minCTAs " + std::to_string(k.min_ctas);
   if (k.policy != cta_policy::standard) nccl += "/CTA policy " + std::string(to_string(k.policy));
   if (k.symmetric) nccl += "/symmetric";
+  if (k.call_max_ctas > 0) nccl += "/per-call maxCTAs " + std::to_string(k.call_max_ctas);
   return std::string(to_string(k.group)) + link + "/" + std::to_string(k.group_size) +
          " ranks/maxCTAs " + (k.max_ctas ? std::to_string(k.max_ctas) : "default") + "/cga " +
          (k.cga_cluster_size ? std::to_string(k.cga_cluster_size) : "default") + nccl;
@@ -86,6 +87,9 @@ void require_nccl_features(const std::vector<comm_key>& keys, int runtime_versio
     if (k.symmetric)
       require_version(k, "a symmetric window (ncclCommWindowRegister)", nccl_version_symmetric,
                       runtime_version, header_version);
+    if (k.call_max_ctas > 0)
+      require_version(k, "a per-collective CTA limit (ncclCollConfig_t)", nccl_version_coll_config,
+                      runtime_version, header_version);
   }
 }
 
@@ -100,7 +104,10 @@ comm_key comm_key_for(const op& o) {
       k.max_ctas = k.max_ctas > 0 ? std::min(k.max_ctas, p.nccl.max_ctas) : p.nccl.max_ctas;
     k.min_ctas = p.nccl.min_ctas;
     k.policy = p.nccl.policy;
-    k.symmetric = p.nccl.symmetric;
+    // NCCL runs a collective on the copy engines only when both of its buffers sit in symmetric
+    // windows (docs/ARCHITECTURE.md §5.5): policy zero registers them too.
+    k.symmetric = p.nccl.symmetric || p.nccl.policy == cta_policy::zero;
+    k.call_max_ctas = coll_max_ctas_of(p);
   } else if (o.kind() == op_kind::p2p) {
     const auto& p = o.as<p2p_params>();
     k.group = p.group;
@@ -130,9 +137,13 @@ int ring_peer(int position, int offset, int group_size) {
 int proxy_ctas(const op& o, const std::function<int(coll_op)>& default_ctas) {
   if (o.kind() == op_kind::p2p) return std::max(0, o.as<p2p_params>().ctas);
   const auto& p = o.as<collective_params>();
-  if (p.ctas > 0) return p.ctas;
-  const int d = default_ctas ? default_ctas(p.op) : 0;
-  return d > 0 ? d : 16;
+  int ctas = p.ctas;
+  if (ctas <= 0) {
+    const int d = default_ctas ? default_ctas(p.op) : 0;
+    ctas = d > 0 ? d : 16;
+  }
+  const int cap = coll_max_ctas_of(p);  // NCCL 2.31's per-call maxCTAs
+  return cap > 0 ? std::min(ctas, cap) : ctas;
 }
 
 namespace {

@@ -51,6 +51,9 @@ struct comm_key {
   int min_ctas = 0;
   cta_policy policy = cta_policy::standard;
   bool symmetric = false;
+  // NCCL 2.31's per-call cap (ncclCollConfig_t.maxCTAs on each nccl*Config call), not a
+  // communicator setting; kept in the key so the version check sees it. 0 = none.
+  int call_max_ctas = 0;
   auto operator<=>(const comm_key&) const = default;
 };
 std::string to_string(const comm_key& k);

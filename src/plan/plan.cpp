@@ -487,7 +487,7 @@ collective_params with_nccl_knobs(collective_params c, const plan_knobs& knobs) 
   c.nccl = knobs.nccl;
   if (!knobs.nccl_algorithm.empty()) c.algorithm = knobs.nccl_algorithm;
   // Copy engines cannot reduce, nor (before NCCL 2.30) leave the NVLink domain.
-  if (c.nccl.policy == cta_policy::zero && (c.op != coll_op::all_gather || c.nodes > 1))
+  if (c.nccl.policy == cta_policy::zero && !zero_sm_possible(c))
     c.nccl.policy = cta_policy::standard;
   return c;
 }

@@ -79,7 +79,12 @@ int stage_planner::ep_all_to_all(const std::string& name, const char* slot, bool
   c = with_nccl_knobs(c, in_.knobs);
   if (cfg_.dispatcher == moe_dispatcher::deepep) c.ctas = deepep_default_sms;
   if (cfg_.dispatcher == moe_dispatcher::hybridep) c.ctas = hybridep_default_sms;
-  if (c.ctas > 0) c.ep = flex_exchange(!gathers);
+  if (c.ctas > 0) {
+    c.ep = flex_exchange(!gathers);
+    // DeepEP and HybridEP hold their own SMs whatever NCCL's policy or per-call cap.
+    c.nccl.policy = cta_policy::standard;
+    c.nccl.coll_max_ctas[static_cast<std::size_t>(coll_op::all_to_all)] = 0;
+  }
   return s_.add_op(name, ep_, c, {appender_->last_compute()}, slot);
 }
 

@@ -53,6 +53,7 @@ bridge_tp_cfg apply_bridge(step_scenario& sc) {
   b.pp_overlap = r.overlap_p2p_comm;
   b.dp_overlap = r.overlap_grad_reduce;
   b.distributed_optimizer = r.ddp_use_distributed_optimizer;
+  b.fsdp = r.step_fsdp();  // use_megatron_fsdp with optim_grads_params: step --fsdp on
   if (r.bucket_size) b.bucket_size = *r.bucket_size;
   for (const auto& [name, value] : r.env)
     if (name == "CUDA_DEVICE_MAX_CONNECTIONS") b.cdmc = std::stoi(value);

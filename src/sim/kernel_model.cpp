@@ -71,23 +71,42 @@ void set_ep_exchange(kernel_plan& p, const collective_params& c, const gpu_spec&
   p.bw_factor = e.move_us > 0 ? sent / (e.move_us * bytes_per_us_per_gbps) / alone : 1;
 }
 
-// NCCL 2.30's hierarchical zero-SM all-gather across NVLink domains (docs/ARCHITECTURE.md
-// §5.5): each rank's shard crosses to its rail peer in every other domain through the CPU
-// proxy's RDMA (no SM), then the copy engines spread every domain's shards inside the domain.
-// The two stages pipeline, so the slower sets the time: returned as copy-engine bytes (the NIC
-// part scaled by the copy engines' rate over the GPU's NIC share), plus the proxy's post as one
-// network hop of latency at that rate (the engine's copies have no latency phase).
+// NCCL 2.30's hierarchical zero-SM collectives across NVLink domains (docs/ARCHITECTURE.md
+// §5.5): the bytes that leave the domain go through the CPU proxy's RDMA (no SM), the rest
+// through the copy engines. The two stages pipeline, so the slower sets the time: returned as
+// copy-engine bytes (the NIC part scaled by the copy engines' rate over the GPU's NIC share),
+// plus the proxy's post as one network hop of latency at that rate (the engine's copies have no
+// latency phase).
+double zero_sm_pipelined(double ce_bytes, double nic_bytes, const collective_params& c,
+                         const gpu_spec& gpu, const cluster_spec& net) {
+  const double nic_gbps = net.node_egress_gbps() / std::max(1, net.gpus_per_node);
+  if (nic_gbps <= 0)
+    throw config_error("cluster " + net.name + ": no NIC bandwidth for a zero-SM " +
+                       std::string(to_string(c.op)));
+  return std::max(ce_bytes, nic_bytes * gpu.copy_engine_gbps / nic_gbps) +
+         net.net_ring_hop_us_simple * gpu.copy_engine_gbps * bytes_per_us_per_gbps;
+}
+
+// The all-gather: each rank's shard crosses to its rail peer in every other domain, then the
+// copy engines spread every domain's shards inside the domain. The all-to-all: each rank's
+// shards for peers in other domains go over RDMA, those for its own domain through the copy
+// engines (nothing is forwarded).
 double zero_sm_across_nodes(const collective_params& c, const gpu_spec& gpu,
                             const cluster_spec& net) {
   const double shard = static_cast<double>(c.bytes) / c.group_size;
   const int domains = c.nodes, per_domain = std::max(1, c.group_size / c.nodes);
-  const double nic_bytes = shard * (domains - 1);
-  const double ce_bytes = shard * domains * (per_domain - 1);
-  const double nic_gbps = net.node_egress_gbps() / std::max(1, net.gpus_per_node);
-  if (nic_gbps <= 0)
-    throw config_error("cluster " + net.name + ": no NIC bandwidth for a zero-SM all-gather");
-  return std::max(ce_bytes, nic_bytes * gpu.copy_engine_gbps / nic_gbps) +
-         net.net_ring_hop_us_simple * gpu.copy_engine_gbps * bytes_per_us_per_gbps;
+  if (c.op == coll_op::all_to_all)
+    return zero_sm_pipelined(shard * (per_domain - 1), shard * (c.group_size - per_domain), c, gpu,
+                             net);
+  return zero_sm_pipelined(shard * domains * (per_domain - 1), shard * (domains - 1), c, gpu, net);
+}
+
+// NCCL 2.31's per-call cap (ncclCollConfig_t.maxCTAs) bounds the channels like the
+// communicator's maxCTAs, for this collective only: costed as the tighter of the two.
+collective_params with_call_cap(collective_params c) {
+  const int cap = coll_max_ctas_of(c);
+  if (cap > 0) c.nccl.max_ctas = c.nccl.max_ctas > 0 ? std::min(c.nccl.max_ctas, cap) : cap;
+  return c;
 }
 
 kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu,
@@ -104,13 +123,13 @@ kernel_plan plan_collective(const collective_params& c, const gpu_spec& gpu,
     return p;
   }
   if (c.nccl.policy == cta_policy::zero) {
-    // NCCL 2.28's copy-engine all-gather: no CTA, so no SM taken from a GEMM; its bytes still
-    // cross HBM and share the copy engines (the engine's copy_engine model).
+    // NCCL 2.28's copy-engine AllGather and AlltoAll: no CTA, so no SM taken from a GEMM; the
+    // bytes still cross HBM and share the copy engines (the engine's copy_engine model).
     p.model = progress_model::copy_engine;
     p.channel_bytes = c.nodes > 1 ? zero_sm_across_nodes(c, gpu, net) : bytes;
     return p;
   }
-  set_channels(p, plan_nccl_collective(c, gpu, net), bytes, gpu.sm_count);
+  set_channels(p, plan_nccl_collective(with_call_cap(c), gpu, net), bytes, gpu.sm_count);
   return p;
 }
 

@@ -57,6 +57,11 @@ const std::vector<diag_info>& diagnostic_table() {
        "the launcher generations give different CUDA_DEVICE_MAX_CONNECTIONS"},
       {cdmc_tp_dp_conflict, W,
        "TP overlap on Hopper wants CDMC 1 while DP overlap wants several hardware queues"},
+      {fsdp_distributed_optimizer_forced, W,
+       "Megatron-FSDP on: Bridge turns ddp/optimizer use_distributed_optimizer on"},
+      {fsdp_strategy_not_planned, W,
+       "Megatron-FSDP with a data_parallel_sharding_strategy other than optim_grads_params: "
+       "step plans it as the distributed optimizer"},
       {unknown_preset, E, "tp_comm_overlap_cfg names no known preset"},
       {sequence_parallel_without_tp, E, "sequence_parallel with tensor parallel <= 1"},
       {heads_not_divisible_by_tp, E, "num_attention_heads is not a multiple of tensor parallel"},
@@ -74,6 +79,9 @@ const std::vector<diag_info>& diagnostic_table() {
       {te_userbuffers_invalid, E,
        "Transformer Engine's initialize_ub would reject the TP-overlap config (or an atomic GEMM "
        "without FP8)"},
+      {fsdp_and_torch_fsdp2, E, "use_megatron_fsdp and use_torch_fsdp2 together"},
+      {fsdp_cdmc_1, E,
+       "Megatron-FSDP with CUDA_DEVICE_MAX_CONNECTIONS 1 (Bridge asserts > 1 or unset)"},
   };
   return table;
 }

@@ -40,6 +40,8 @@ enum class diag_code {
   nccl_chunksize_ignored,
   cdmc_generations_differ,
   cdmc_tp_dp_conflict,
+  fsdp_distributed_optimizer_forced,
+  fsdp_strategy_not_planned,
   // errors
   unknown_preset,
   sequence_parallel_without_tp,
@@ -53,6 +55,8 @@ enum class diag_code {
   data_parallel_size_zero,
   num_buckets_with_bucket_size,
   te_userbuffers_invalid,
+  fsdp_and_torch_fsdp2,
+  fsdp_cdmc_1,
 };
 
 enum class severity { warning, error };
@@ -101,6 +105,8 @@ struct enum_names<diag_code> {
       enum_entry{diag_code::nccl_chunksize_ignored, "nccl_chunksize_ignored"},
       enum_entry{diag_code::cdmc_generations_differ, "cdmc_generations_differ"},
       enum_entry{diag_code::cdmc_tp_dp_conflict, "cdmc_tp_dp_conflict"},
+      enum_entry{diag_code::fsdp_distributed_optimizer_forced, "fsdp_distributed_optimizer_forced"},
+      enum_entry{diag_code::fsdp_strategy_not_planned, "fsdp_strategy_not_planned"},
       enum_entry{diag_code::unknown_preset, "unknown_preset"},
       enum_entry{diag_code::sequence_parallel_without_tp, "sequence_parallel_without_tp"},
       enum_entry{diag_code::heads_not_divisible_by_tp, "heads_not_divisible_by_tp"},
@@ -115,7 +121,9 @@ struct enum_names<diag_code> {
       enum_entry{diag_code::world_size_not_divisible, "world_size_not_divisible"},
       enum_entry{diag_code::data_parallel_size_zero, "data_parallel_size_zero"},
       enum_entry{diag_code::num_buckets_with_bucket_size, "num_buckets_with_bucket_size"},
-      enum_entry{diag_code::te_userbuffers_invalid, "te_userbuffers_invalid"}};
+      enum_entry{diag_code::te_userbuffers_invalid, "te_userbuffers_invalid"},
+      enum_entry{diag_code::fsdp_and_torch_fsdp2, "fsdp_and_torch_fsdp2"},
+      enum_entry{diag_code::fsdp_cdmc_1, "fsdp_cdmc_1"}};
 };
 
 struct diagnostic {

@@ -20,7 +20,8 @@ inline constexpr std::string_view nccl_axis_help[] = {
     "the communicator's minCTAs (0 = NCCL's)",
     "the communicator's maxCTAs (0 = NCCL's)",
     "sim algorithm: auto | ring | nvls | nvls_tree | tree",
-    "the NCCL version the settings are checked against (sim default 2.28)"};
+    "the NCCL version the settings are checked against (sim default 2.28)",
+    "NCCL 2.31's per-collective maxCTAs: N, or all_gather:4+reduce_scatter:16"};
 static_assert(std::size(nccl_axis_help) == std::size(nccl_axis_names));
 
 using nccl_axis_values = std::array<std::string, std::size(nccl_axis_names)>;

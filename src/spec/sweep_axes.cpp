@@ -75,6 +75,15 @@ ordered_json parse_nccl_version_axis(const std::string& v, const std::string& fi
   return v;
 }
 
+// NCCL 2.31's per-collective CTA cap: "8" (every collective) or "all_gather:4+reduce_scatter:16".
+// Its NCCL version is checked per collective (check_collective_nccl), once every axis is
+// parsed: --nccl-version may come after it.
+ordered_json parse_coll_max_ctas_axis(const std::string& v, const std::string& field,
+                                      sweep_case& c) {
+  parse_coll_max_ctas(v, field, nccl_max_ctas, c.knobs.nccl);
+  return v;
+}
+
 struct axis_row {
   std::string_view name;
   axis_parser parse;
@@ -84,6 +93,7 @@ struct axis_row {
   // stream) and CDMC (one stream, one hardware queue) change nothing; the collectives' CTAs do.
   bool without_overlap;
 };
+// clang-format off
 constexpr axis_row axis_table[] = {
     {"cdmc", parse_cdmc_value, false},      {"method", parse_method, true},
     {"order", parse_order, false},          {"sm_margin", parse_sm_margin, false},
@@ -91,7 +101,9 @@ constexpr axis_row axis_table[] = {
     {"cta_policy", parse_cta_policy, true}, {"symmetric", parse_symmetric, true},
     {"min_ctas", parse_min_ctas, true},     {"max_ctas", parse_max_ctas, true},
     {"nccl_algo", parse_nccl_algo, true},   {"nccl_version", parse_nccl_version_axis, true},
+    {"coll_max_ctas", parse_coll_max_ctas_axis, true},
 };
+// clang-format on
 
 const axis_row& row_of(const std::string& name, const std::string& where) {
   for (const axis_row& r : axis_table)

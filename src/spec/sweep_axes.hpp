@@ -56,8 +56,9 @@ inline constexpr auto sweep_axis_names = [] {
 // NCCL's communicator settings as optional axes (docs/ARCHITECTURE.md §5.5), after the layer
 // axes: a case id and its params list one only where a scenario, --set or a flag gives it, so
 // the cases of a sweep without them keep their ids.
-inline constexpr std::string_view nccl_axis_names[] = {"cta_policy", "symmetric", "min_ctas",
-                                                       "max_ctas",   "nccl_algo", "nccl_version"};
+inline constexpr std::string_view nccl_axis_names[] = {"cta_policy",   "symmetric", "min_ctas",
+                                                       "max_ctas",     "nccl_algo", "nccl_version",
+                                                       "coll_max_ctas"};
 // Layer axes and NCCL axes.
 bool is_sweep_axis(std::string_view name);
 bool is_nccl_axis(std::string_view name);

@@ -455,6 +455,9 @@ TEST(nccl_versions, strings_and_gates) {
   EXPECT_TRUE(nccl_cta_policy_supported(22700));
 #endif
   EXPECT_FALSE(nccl_multi_rank_gpu_supported(22909));
+  // Per-collective configs need 2.31 in the library and in the headers built against.
+  EXPECT_FALSE(nccl_coll_config_supported(23007));
+  EXPECT_EQ(nccl_coll_config_supported(23102), NCCL_VERSION_CODE >= NCCL_VERSION(2, 31, 0));
   EXPECT_TRUE(nccl_multi_rank_gpu_supported(23000));
   EXPECT_EQ(parse_cta_policy(""), -1);
   EXPECT_THROW(parse_cta_policy("fast"), config_error);

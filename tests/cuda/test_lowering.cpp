@@ -641,5 +641,52 @@ TEST(lowering, nccl_settings_nccl_cannot_run_are_refused_before_any_call) {
   EXPECT_THROW(require_nccl_features({k}, 22800, 22605), config_error);  // old headers
 }
 
+// NCCL 2.28 runs an AlltoAll on the copy engines only through ncclAlltoAll with both buffers in
+// symmetric windows (docs/ARCHITECTURE.md §5.5): policy zero registers them without --symmetric.
+TEST(lowering, zero_sm_all_to_all_registers_its_buffers_in_a_symmetric_window) {
+  nccl_comm_config zero;
+  zero.policy = cta_policy::zero;
+  const case_lowering low =
+      lower_case(make_variant_schedules(nccl_settings_schedule(coll_op::all_to_all, zero)),
+                 measure_options{}, backend("cuda"), rank0_of(4));
+  ASSERT_EQ(low.comms.size(), 1u);
+  EXPECT_EQ(low.comms[0].policy, cta_policy::zero);
+  EXPECT_TRUE(low.comms[0].symmetric);
+  int windows = 0;
+  for (const buffer_request& r : low.buffers) windows += r.symmetric ? 1 : 0;
+  EXPECT_EQ(windows, 2);
+  EXPECT_EQ(action_named(low.variants[comm_only], "coll").comm.policy, cta_policy::zero);
+}
+
+// NCCL 2.31's per-collective cap: set per call, checked against the loaded NCCL and the headers
+// built against (2.28 here: refused, naming both), and the loopback proxy runs that many CTAs.
+TEST(lowering, per_collective_cta_cap_reaches_the_call_and_needs_nccl_231) {
+  nccl_comm_config n;
+  n.nccl_version = nccl_version_code(2, 31);
+  n.coll_max_ctas[static_cast<std::size_t>(coll_op::all_gather)] = 4;
+  const variant_schedules v =
+      make_variant_schedules(nccl_settings_schedule(coll_op::all_gather, n));
+  const case_lowering low = lower_case(v, measure_options{}, backend("cuda"), rank0_of(4));
+  ASSERT_EQ(low.comms.size(), 1u);
+  const comm_key& k = low.comms[0];
+  EXPECT_EQ(k.call_max_ctas, 4);
+  EXPECT_EQ(k.max_ctas, 16);  // the communicator keeps the op's own CTAs
+  EXPECT_NE(to_string(k).find("per-call maxCTAs 4"), std::string::npos);
+  try {
+    require_nccl_features({k}, 23102, 22809);
+    ADD_FAILURE() << "a per-collective cap accepted with 2.28 headers";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("built against 2.28.9"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(require_nccl_features({k}, 23007, 23102), config_error);  // loaded 2.30
+  EXPECT_NO_THROW(require_nccl_features({k}, 23102, 23102));
+  EXPECT_EQ(proxy_ctas(v[overlapped].ops[0], nullptr), 4);
+  // Checked against the NCCL the settings name: below 2.31 the lowering refuses it.
+  n.nccl_version = nccl_version_code(2, 30);
+  EXPECT_THROW(lower_case(make_variant_schedules(nccl_settings_schedule(coll_op::all_gather, n)),
+                          measure_options{}, backend("cuda"), rank0_of(4)),
+               config_error);
+}
+
 }  // namespace
 }  // namespace ob

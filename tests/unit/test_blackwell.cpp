@@ -112,44 +112,7 @@ TEST(NvlinkDomain, ADomainIsAWholeNumberOfNodes) {
   EXPECT_TRUE(refused_with([&] { set_nvlink_domain(c, 2, "--nvlink-domain"); }, "whole number"));
 }
 
-// A schedule of one all-gather (comm stream, enqueued first) and one persistent GEMM on all SMs.
-schedule ag_beside_gemm(cta_policy policy, bool with_ag = true) {
-  schedule s;
-  s.name = "zero_sm";
-  s.add_stream("comm", stream_role::comm, -1);
-  s.add_stream("compute", stream_role::compute, 0);
-  collective_params c = test::collective(coll_op::all_gather, 1ull << 30, 8, 0);
-  c.nccl.policy = policy;
-  if (with_ag) s.add_op("ag", 0, c);
-  s.add_op("gemm", 1, test::gemm(8192, 8192, 8192));
-  return s;
-}
-
-TEST(ZeroSmCollective, BesideAPersistentGemmTakesNoSmButKeepsHbmInterference) {
-  const gpu_spec gpu = test::plain_tiles(load_gpu_spec("b200"));
-  const sim_options o{8, false};
-  const sim_result zero = simulate(ag_beside_gemm(cta_policy::zero), gpu, o);
-  const sim_result sms = simulate(ag_beside_gemm(cta_policy::standard), gpu, o);
-  const sim_result alone = simulate(ag_beside_gemm(cta_policy::zero, false), gpu, o);
-  const sim_op_result &ag = zero.ops[0], &g = zero.ops[1];
-  // No CTA: the copy engines start at once, and the GEMM gets every SM.
-  EXPECT_EQ(ag.ctas, 0);
-  EXPECT_EQ(ag.start_us, ag.enqueue_us);
-  EXPECT_EQ(g.ctas, gpu.sm_count);
-  ASSERT_LT(ag.start_us, g.start_us);
-  ASSERT_GT(ag.end_us, g.end_us);  // the GEMM runs wholly beside the moving bytes
-  // Only HBM slows it: 1 + sensitivity x the copies' share of HBM (the GEMM is compute-bound,
-  // so the two together stay under HBM's rate), exactly in whole tile waves.
-  const double d_comm = gpu.copy_engine_gbps * 1e3 * gpu.comm_hbm_traffic;
-  const double slow = 1 + gpu.gemm_hbm_sensitivity * d_comm / gpu.hbm_bytes_per_us();
-  const double solo = alone.ops[0].end_us - alone.ops[0].start_us;
-  EXPECT_GT(slow, 1.05);
-  EXPECT_NEAR(g.end_us - g.start_us, solo * slow, 1e-6 * solo);
-  // NCCL's SM kernel instead holds 16 SMs first: the persistent GEMM loses them (a further
-  // wave) on top of the same kind of HBM sharing.
-  EXPECT_EQ(sms.ops[0].ctas, gpu.default_ctas(coll_op::all_gather));
-  EXPECT_GT(sms.ops[1].end_us - sms.ops[1].start_us, 1.05 * (g.end_us - g.start_us));
-}
+// The zero-SM all-gather beside a persistent GEMM: tests/unit/test_zero_sm_a2a.cpp.
 
 TEST(NcclFeatures, RefusedCombinationsNameWhy) {
   const gpu_spec b200 = load_gpu_spec("b200"), a100 = load_gpu_spec("a100_sxm");
