@@ -34,8 +34,18 @@ std::int64_t attention_param_count(const model_spec& m, int tp);
 // the eh projection [2h -> h] split over TP.
 std::int64_t mtp_layer_param_count(const model_spec& m, const step_config& c);
 // A MoE layer's: the attention, the router, the shared expert split over TP and this rank's
-// routed experts (experts / ep, each FFN split over etp).
+// routed experts (experts / ep, each FFN split over etp). The one count of them: the DP buckets
+// use the sum, the memory model the split (the routed experts shard over expert DP).
+struct moe_layer_split {
+  std::int64_t dense = 0;   // attention, norms, router, shared expert
+  std::int64_t expert = 0;  // this rank's routed experts
+};
+moe_layer_split moe_layer_param_split(const model_spec& m, const step_config& c);
 std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c);
+
+// Selective recomputation (docs/MEMORY.md §2.1): the forward steps of each recompute module the
+// case names, run again in the backward before the first step that needs their output.
+void add_recompute(layer_workload& w, const step_config& cfg);
 
 // The ops of one pipeline stage, in the order its host enqueues them.
 class stage_planner {

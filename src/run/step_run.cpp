@@ -173,6 +173,12 @@ ordered_json with_fsdp(ordered_json config, const step_config& c) {
   if (c.fsdp) config["fsdp"] = true;
   // An uneven pipeline layout likewise (docs/MOE.md §14.2).
   if (c.stage_layout) config["pipeline_layout"] = c.stage_layout->text;
+  // Selective recomputation names its modules (docs/MEMORY.md §2.1).
+  if (c.recompute == recompute_mode::selective) {
+    config["recompute_modules"] = ordered_json::array();
+    for (const auto& e : enum_names<recompute_module>::names)
+      if (c.recomputes(e.value)) config["recompute_modules"].push_back(e.name);
+  }
   return config;
 }
 
