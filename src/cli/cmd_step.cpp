@@ -100,6 +100,8 @@ class step_command final : public command {
       {"fsdp", "on | off (Megatron-FSDP: params, grads and optimizer sharded over DP)"},
       {"cpu_offload_layers",
        "N: the first N layers' activations offloaded to host memory (cpu_offloading_num_layers)"},
+      {"fp8_param_gather", "on | off (weights kept and all-gathered in fp8; fp8 and mxfp8)"},
+      {"exp_avg_dtype", "fp32 | bf16 (precision-aware optimizer: Adam's moments in bf16)"},
       {"cdmc", "CUDA_DEVICE_MAX_CONNECTIONS (default: Bridge's launcher rule)"},
       {"layers", "scale the model down to N layers"},
       {"pipeline_layout",

@@ -228,15 +228,31 @@ stage_params_split stage_params(const model_spec& m, const step_config& cfg, int
 // Megatron-FSDP (docs/FSDP.md): weights, gradients and optimizer all sharded over DP x CP, plus
 // the unsharded layers it holds at once: the one computing and the one prefetched (16-bit), and
 // at most two layers' gradient buffers (Megatron-FSDP's reduce-grad drain).
+// Bytes per weight: 16-bit, plus fp8's cached copy; with fp8_param_gather the fp8 weight alone
+// (mxfp8: its row- and column-wise data and one scale per 32 of each).
+double weight_bytes(const model_spec& m, const step_config& cfg) {
+  if (!is_low_precision(m.type)) return 2;
+  if (!cfg.fp8_param_gather) return 3;
+  return m.type == dtype::mxfp8 ? 2 + 2.0 / 32 : 1;
+}
+
+// Optimizer bytes per parameter: fp32 master weights and Adam's moments (fp32, or bf16 with the
+// precision-aware optimizer), plus an fp32 gradient copy when gradients are 16-bit and the
+// optimizer is not precision-aware.
+double optimizer_bytes(const step_config& cfg) {
+  if (cfg.bf16_moments) return 4 + 2 + 2;
+  return cfg.grad_reduce_in_fp32 ? 12 : 16;
+}
+
 void add_fsdp_state(memory_parts& out, const model_spec& m, const step_config& cfg,
                     const stage_params_split& p) {
   const double shards = cfg.dp * cfg.cp;
   const double grad_bytes = cfg.grad_reduce_in_fp32 ? 4 : 2;
   const stage_params_split layer = moe_layer_params(m, cfg, m.moe.enabled());
-  out.weights =
-      (p.total() * (is_low_precision(m.type) ? 3 : 2) / shards + 2 * layer.total() * 2) / gib;
+  const double unsharded = cfg.fp8_param_gather ? weight_bytes(m, cfg) : 2;
+  out.weights = (p.total() * weight_bytes(m, cfg) / shards + 2 * layer.total() * unsharded) / gib;
   out.gradients = (p.total() * grad_bytes / shards + 2 * layer.total() * grad_bytes) / gib;
-  out.optimizer = p.total() * (cfg.grad_reduce_in_fp32 ? 12 : 16) / shards / gib;
+  out.optimizer = p.total() * optimizer_bytes(cfg) / shards / gib;
 }
 
 void add_model_state(memory_parts& out, const model_spec& m, const step_config& cfg, int stage) {
@@ -245,11 +261,11 @@ void add_model_state(memory_parts& out, const model_spec& m, const step_config& 
     add_fsdp_state(out, m, cfg, p);
     return;
   }
-  out.weights = p.total() * (is_low_precision(m.type) ? 3 : 2) / gib;
+  out.weights = p.total() * weight_bytes(m, cfg) / gib;
   out.gradients = p.total() * (cfg.grad_reduce_in_fp32 ? 4 : 2) / gib;
   const double shards = cfg.distributed_optimizer ? cfg.dp * cfg.cp : 1;
   const double expert_shards = cfg.distributed_optimizer ? cfg.edp : 1;
-  const double per_param = cfg.grad_reduce_in_fp32 ? 12 : 16;
+  const double per_param = optimizer_bytes(cfg);
   // In this order so that a dense model's figure stays bit-identical to the golden outputs.
   out.optimizer = p.dense * per_param / shards / gib + p.expert * per_param / expert_shards / gib;
 }

@@ -98,6 +98,8 @@ class stage_planner {
                   std::vector<int> waits = {});
   void hand_waits_to_layers();
   collective_params dp_collective(coll_op op, std::int64_t elems, int bytes_per_elem) const;
+  // A layer parameter's bytes in the DP all-gather: 1 with fp8_param_gather, else 2.
+  int param_bytes() const { return cfg_.fp8_param_gather ? 1 : 2; }
   collective_params tp_collective(coll_op op, std::uint64_t bytes) const;
   p2p_params pp_transfer() const;
   void embedding_forward(const std::string& prefix);

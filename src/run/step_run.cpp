@@ -173,6 +173,8 @@ ordered_json with_fsdp(ordered_json config, const step_config& c) {
   if (c.fsdp) config["fsdp"] = true;
   // An uneven pipeline layout likewise (docs/MOE.md §14.2).
   if (c.stage_layout) config["pipeline_layout"] = c.stage_layout->text;
+  if (c.fp8_param_gather) config["fp8_param_gather"] = true;
+  if (c.bf16_moments) config["exp_avg_dtype"] = "bf16";
   // Selective recomputation names its modules (docs/MEMORY.md §2.1).
   if (c.recompute == recompute_mode::selective) {
     config["recompute_modules"] = ordered_json::array();

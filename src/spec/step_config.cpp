@@ -90,6 +90,13 @@ ordered_json recompute_modules_axis(const std::string& v, const std::string& whe
       typed += (typed.empty() ? "" : "+") + std::string(e.name);
   return typed.empty() ? "none" : typed;
 }
+ordered_json moments_axis(const std::string& v, const std::string& where, step_case& c) {
+  if (v != "fp32" && v != "bf16")
+    throw config_error(where + ": expected fp32 or bf16 (Adam's exp_avg and exp_avg_sq), got '" +
+                       v + "'");
+  c.cfg.bf16_moments = v == "bf16";
+  return v;
+}
 ordered_json bucket_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.bucket_size = parse_count(v, where, 1, 1LL << 40);
   return c.cfg.bucket_size;
@@ -159,6 +166,8 @@ constexpr step_axis_row step_axis_table[] = {
     {"fsdp", switch_axis<&C::fsdp>},
     {"cpu_offload_layers", count_axis<&C::cpu_offload_layers, 0, (1 << 16)>},
     {"grad_reduce_in_fp32", switch_axis<&C::grad_reduce_in_fp32>},
+    {"fp8_param_gather", switch_axis<&C::fp8_param_gather>},
+    {"exp_avg_dtype", moments_axis},
     {"bucket_size", bucket_axis},
     {"layers", count_axis<&C::layers, 1, (1 << 16)>},
     {"pipeline_layout", layout_axis},
@@ -491,6 +500,10 @@ void check_recompute(const step_scenario& sc, step_config& c, const model_spec& 
                           has(recompute_module::shared_experts);
   require(!moe_module || m.moe.enabled(), f,
           "model " + m.name + " has no experts (moe_act, moe, shared_experts)");
+  const dtype type = c.type.value_or(m.type);
+  require(!c.fp8_param_gather || type == dtype::fp8 || type == dtype::mxfp8,
+          axis_label(sc, "fp8_param_gather"),
+          "fp8 parameters need --dtype fp8 or mxfp8, not " + std::string(to_string(type)));
   require(!has(recompute_module::moe) && !has(recompute_module::shared_experts), f,
           "moe and shared_experts are not modelled yet (core_attn, moe_act, layernorm, "
           "mla_up_proj and mlp are)");

@@ -121,8 +121,15 @@ struct step_config {
   // forward and back before their backward, on streams of their own; 0: none.
   int cpu_offload_layers = 0;
   bool grad_reduce_in_fp32 = true;  // Megatron-Bridge's recipes reduce fp32 gradients
-  std::int64_t bucket_size = 0;     // elements; 0: Bridge's default (128 Mi for dp > 1)
-  int layers = 0;                   // 0: the model's; fewer scales the model down
+  // fp8_param_gather (Megatron-Bridge's fp8 mixed-precision configs): the weights kept in fp8
+  // (mxfp8: its row- and column-wise copies) without a 16-bit copy, and gathered in fp8.
+  bool fp8_param_gather = false;
+  // exp_avg_dtype and exp_avg_sq_dtype bf16 (use_precision_aware_optimizer, as Bridge's
+  // DeepSeek-V3 recipe sets them with main_grads_dtype bf16): Adam's moments in 16 bits and no
+  // fp32 copy of the gradients (docs/MEMORY.md §1).
+  bool bf16_moments = false;
+  std::int64_t bucket_size = 0;  // elements; 0: Bridge's default (128 Mi for dp > 1)
+  int layers = 0;                // 0: the model's; fewer scales the model down
   // pipeline_model_parallel_layout (docs/MOE.md §14.2): each virtual stage's layers; nullopt:
   // the even split.
   std::optional<pipeline_layout> stage_layout;

@@ -1,6 +1,7 @@
 // Megatron-Core's recompute_modules (docs/MEMORY.md §2.1): each module the case names runs its
 // forward ops again in the backward, before the backward GEMM that needs them, and the memory
-// model drops the tensors those ops make; the refusals name the flag.
+// model drops the tensors those ops make; the refusals name the flag. Also the recipes' other
+// memory settings: fp8 parameters and the precision-aware optimizer's bf16 moments.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -106,6 +107,51 @@ TEST(Recompute, RefusalsNameTheFlag) {
   llama.model = "llama3_8b";
   llama.axes = {{"gpus", {"8"}}, {"layers", {"2"}}, {"recompute_modules", {"mla_up_proj"}}};
   EXPECT_NE(msg(llama).find("no multi-latent attention"), std::string::npos);
+}
+
+memory_estimate estimate(const std::vector<sweep_axis>& extra) {
+  step_scenario sc;
+  sc.model = "llama3_8b";
+  sc.cluster = "dgx_b200";
+  sc.allow_oom = true;
+  sc.axes = {{"gpus", {"8"}}, {"dtype", {"fp8"}}, {"layers", {"2"}}};
+  sc.axes.insert(sc.axes.end(), extra.begin(), extra.end());
+  const step_spec spec = resolve_step(sc);
+  return spec.cases.at(0).memory;
+}
+
+// Bytes per parameter: fp8 weights alone (1 instead of 2 + 1) with fp8_param_gather; Adam's
+// moments in bf16 and no fp32 gradient copy with exp_avg_dtype bf16: 8 instead of 12 or 16.
+TEST(MemoryPrecision, Fp8ParamsAndBf16MomentsShrinkTheModelState) {
+  const memory_estimate base = estimate({});
+  const memory_estimate fp8 = estimate({{"fp8_param_gather", {"on"}}});
+  EXPECT_DOUBLE_EQ(fp8.gib.weights * 3, base.gib.weights);
+  EXPECT_DOUBLE_EQ(fp8.gib.optimizer, base.gib.optimizer);
+  const memory_estimate moments = estimate({{"exp_avg_dtype", {"bf16"}}});
+  EXPECT_DOUBLE_EQ(moments.gib.optimizer * 12, base.gib.optimizer * 8);
+  const memory_estimate bf16_grads =
+      estimate({{"exp_avg_dtype", {"bf16"}}, {"grad_reduce_in_fp32", {"off"}}});
+  EXPECT_DOUBLE_EQ(bf16_grads.gib.optimizer, moments.gib.optimizer);
+  EXPECT_DOUBLE_EQ(bf16_grads.gib.gradients * 2, moments.gib.gradients);
+  step_scenario bf16;
+  bf16.model = "llama3_8b";
+  bf16.axes = {{"gpus", {"8"}}, {"layers", {"2"}}, {"fp8_param_gather", {"on"}}};
+  EXPECT_NE(test::resolve_message(bf16).find("--fp8-param-gather"), std::string::npos);
+}
+
+// With fp8 parameters the DP all-gather moves one byte per parameter.
+TEST(MemoryPrecision, Fp8ParamGatherHalvesTheParameterAllGather) {
+  const auto gather = [](const std::string& on) {
+    step_scenario sc = deepseek("none");
+    sc.model = "llama3_8b";
+    sc.axes = {{"gpus", {"8"}}, {"dtype", {"fp8"}}, {"layers", {"2"}}, {"fp8_param_gather", {on}}};
+    const timeline t = simulate(sc);
+    for (const op& o : t.prog.stages[0].ops)
+      if (o.slot == "param_gather") return o.as<collective_params>().bytes;
+    return std::uint64_t{0};
+  };
+  EXPECT_GT(gather("off"), 0u);
+  EXPECT_EQ(gather("on") * 2, gather("off"));
 }
 
 }  // namespace
