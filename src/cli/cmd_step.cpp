@@ -89,6 +89,9 @@ class step_command final : public command {
       {"dtype", "bf16 | fp16 | fp8 | mxfp8 | nvfp4"},
       {"fp8_recipe", "delayed | current (TE's per-tensor fp8 scaling; docs/CALIBRATION.md §3.8)"},
       {"recompute", "none | selective | full"},
+      {"recompute_modules",
+       "Megatron's recompute_modules joined by '+', e.g. mla_up_proj+mlp (core_attn, moe_act, "
+       "layernorm, mla_up_proj, mlp, moe, shared_experts; implies selective) or none"},
       {"sequence_parallel", "on | off"},
       {"tp_overlap", "on | off (TE userbuffers: the Bridge preset for the shape, or TE's)"},
       {"dp_overlap", "on | off (overlap_grad_reduce and overlap_param_gather)"},
@@ -99,6 +102,8 @@ class step_command final : public command {
        "on | off (gradient_accumulation_fusion: wgrad GEMMs add into main_grad; default on)"},
       {"cpu_offload_layers",
        "N: the first N layers' activations offloaded to host memory (cpu_offloading_num_layers)"},
+      {"fp8_param_gather", "on | off (weights kept and all-gathered in fp8; fp8 and mxfp8)"},
+      {"exp_avg_dtype", "fp32 | bf16 (precision-aware optimizer: Adam's moments in bf16)"},
       {"cdmc", "CUDA_DEVICE_MAX_CONNECTIONS (default: Bridge's launcher rule)"},
       {"cta_policy",
        "default | efficiency | zero (NCCL's; zero: copy-engine AllGather and EP AlltoAll)"},

@@ -196,6 +196,9 @@ struct elementwise_params {
 struct delay_params {
   double us = 0;
   int ctas = 1;
+  // HBM the op draws while it runs, GB/s: a host copy (activation offloading) reads or writes
+  // each byte it moves once; 0 for a plain delay (docs/ARCHITECTURE.md §5.1, item 8).
+  double hbm_gbps = 0;
 };
 
 // A device-to-host copy of `bytes` (per-expert token counts, split sizes) on the op's stream

@@ -17,26 +17,53 @@ struct layer_bytes {
   double replicated = 0;  // norms, GEMM inputs, dropout masks: sharded by TP only under SP
   double tp_sharded = 0;  // Q, K, V, the attention output, the MLP's hidden activations
   double scores = 0;      // the attention scores of unfused attention (per token, per key)
+  double experts = 0;     // a MoE layer's routed experts: per local token, sharded by ETP
 };
 
-layer_bytes per_token(const model_spec& m) {
-  const double h = static_cast<double>(m.hidden), f = static_cast<double>(m.ffn_hidden);
+// The MLP part of a layer: the dense MLP's FC1 and activation outputs, or a MoE layer's router
+// scores, its routed experts' copies and its shared expert (docs/MEMORY.md §2), less what the
+// case's recompute_modules drop (§2.1).
+void add_mlp(layer_bytes& b, const model_spec& m, const step_config& cfg, bool moe) {
+  const auto gated = [&](double f) { return m.gated_mlp ? 2 * f : f; };
+  if (!moe) {
+    const double f = static_cast<double>(m.ffn_hidden);
+    if (!cfg.recomputes(recompute_module::mlp)) b.tp_sharded += 2 * gated(f) + 2 * f;
+    return;
+  }
+  const moe_shape& e = m.moe;
+  const double fe = static_cast<double>(e.ffn_hidden),
+               fs = static_cast<double>(e.shared_ffn_hidden);
+  b.replicated += 4.0 * static_cast<double>(e.experts);  // fp32 router scores
+  b.tp_sharded += 2 * gated(fs) + 2 * fs;
+  // Each routed copy: the permuted token (FC1's input), FC1's and the activation's outputs; the
+  // busiest EP rank holds moe_imbalance times the mean of topk copies per token.
+  const double act = cfg.recomputes(recompute_module::moe_act) ? 0 : 2 * fe;
+  b.experts = static_cast<double>(e.topk) * cfg.moe_imbalance *
+              (2.0 * static_cast<double>(m.hidden) + (2 * gated(fe) + act) / cfg.etp);
+}
+
+layer_bytes per_token(const model_spec& m, const step_config& cfg, bool moe) {
+  const double h = static_cast<double>(m.hidden);
   const double hkv = static_cast<double>(m.kv_heads * m.head_dim());
-  const double f1 = m.gated_mlp ? 2 * f : f;
   const double mask = m.hidden_dropout > 0 ? h : 0;  // one byte per element
   layer_bytes b;
-  // Two norms' inputs, the QKV and FC1 inputs, the two dropout masks after the sub-layers.
-  b.replicated = 4 * h + 2 * h + 2 * h + 2 * mask;
-  // Q, K, V; the attention output (the projection's input); FC1's output and the activation's.
-  b.tp_sharded = 2 * (h + 2 * hkv) + 2 * h + 2 * f1 + 2 * f;
+  // Two norms' inputs, the QKV and FC1 inputs (the norms' outputs, dropped by layernorm
+  // recompute), the two dropout masks after the sub-layers.
+  b.replicated =
+      4 * h + (cfg.recomputes(recompute_module::layernorm) ? 0 : 2 * h + 2 * h) + 2 * mask;
+  // Q, K, V; the attention output (the projection's input); then the MLP's.
+  b.tp_sharded = 2 * (h + 2 * hkv) + 2 * h;
   if (m.mla.enabled) {
-    // MLA (docs/MEMORY.md §2): per head a query and a key qk_dim wide and a value v_dim wide,
-    // the attention output heads x v_dim; the up-projections' inputs are the gathered latents.
+    // MLA (docs/MEMORY.md §2): per head a query and a key qk_dim wide and a value v_dim wide
+    // (dropped by mla_up_proj recompute), the attention output heads x v_dim; the
+    // up-projections' inputs are the gathered latents.
     const double heads = static_cast<double>(m.heads);
     const double qkv = heads * static_cast<double>(2 * m.qk_dim() + m.v_dim());
-    b.tp_sharded = 2 * qkv + 2 * heads * static_cast<double>(m.v_dim()) + 2 * f1 + 2 * f;
+    b.tp_sharded = (cfg.recomputes(recompute_module::mla_up_proj) ? 0 : 2 * qkv) +
+                   2 * heads * static_cast<double>(m.v_dim());
     b.replicated += 2.0 * static_cast<double>(m.mla.q_lora_rank + m.mla.kv_lora_rank);
   }
+  add_mlp(b, m, cfg, moe);
   if (m.attention == attention_backend::unfused)
     b.scores = m.attention_dropout > 0 ? 5 : 2;  // softmax out; + dropout mask and output
   else
@@ -46,17 +73,18 @@ layer_bytes per_token(const model_spec& m) {
 
 }  // namespace
 
-double layer_activation_bytes(const model_spec& m, const step_config& cfg) {
+double layer_activation_bytes(const model_spec& m, const step_config& cfg, bool moe) {
   const double t = cfg.tp;
   const bool sp = cfg.sequence_parallel && cfg.tp > 1;
   const double tokens = static_cast<double>(m.seq_length) / cfg.cp * static_cast<double>(cfg.mbs);
-  const layer_bytes b = per_token(m);
+  const layer_bytes b = per_token(m, cfg, moe);
   const double rep = sp ? 1.0 / t : 1.0;
   if (cfg.recompute == recompute_mode::full)
     return tokens * 2 * static_cast<double>(m.hidden) * rep;
-  double bytes = tokens * (b.replicated * rep + b.tp_sharded / t);
+  // Routed experts see the rank's own tokens: the sequence-parallel shard.
+  double bytes = tokens * (b.replicated * rep + b.tp_sharded / t + b.experts * rep);
   // Scores: every local query against the whole sequence's keys, each head's share on its rank.
-  if (cfg.recompute == recompute_mode::none)
+  if (!cfg.recomputes(recompute_module::core_attn))
     bytes +=
         tokens * b.scores * static_cast<double>(m.heads) * static_cast<double>(m.seq_length) / t;
   return bytes;
@@ -64,12 +92,47 @@ double layer_activation_bytes(const model_spec& m, const step_config& cfg) {
 
 namespace {
 
+// The global index of the first layer of each of the stage's chunks: the virtual stages in
+// Megatron's order (chunk-major), each after all those before it.
+std::vector<int> chunk_first_layers(const step_config& cfg, int stage) {
+  std::vector<int> first(static_cast<std::size_t>(cfg.vp), 0);
+  int at = 0;
+  for (int v = 0; v < cfg.vp; ++v)
+    for (int s = 0; s < cfg.pp; ++s) {
+      if (s == stage) first[static_cast<std::size_t>(v)] = at;
+      at += stage_chunk_layers(cfg, s)[static_cast<std::size_t>(v)];
+    }
+  return first;
+}
+
+bool is_moe_layer(const model_spec& m, int i) {
+  const auto at = static_cast<std::size_t>(i);
+  return m.moe.enabled() && (at >= m.moe.layers.size() || m.moe.layers[at]);
+}
+
+// Each of the stage's chunks' stored bytes per micro-batch: its layers', dense or MoE.
+std::vector<double> chunk_bytes(const model_spec& m, const step_config& cfg, int stage) {
+  const std::vector<int> layers = stage_chunk_layers(cfg, stage);
+  std::vector<double> out(layers.size(), 0.0);
+  if (!m.moe.enabled()) {  // one product, so that a dense model's figure stays as it was
+    const double one = layer_activation_bytes(m, cfg);
+    for (std::size_t c = 0; c < layers.size(); ++c) out[c] = one * layers[c];
+    return out;
+  }
+  const std::vector<int> first = chunk_first_layers(cfg, stage);
+  for (std::size_t c = 0; c < layers.size(); ++c)
+    for (int i = first[c]; i < first[c] + layers[c]; ++i)
+      out[c] += layer_activation_bytes(m, cfg, is_moe_layer(m, i));
+  return out;
+}
+
 // The most activation bytes `stage` holds at once: Megatron's schedule run forward, each
 // forward pass adding its chunk's layers until the matching backward frees them.
-double peak_stored(const step_config& cfg, int stage, double per_layer) {
+double peak_stored(const model_spec& m, const step_config& cfg, int stage) {
   const pp_layout layout{cfg.pp, cfg.vp, cfg.microbatches, cfg.moe_a2a_overlap};
-  const std::vector<int> layers = stage_chunk_layers(cfg, stage);
-  const auto of = [&](int chunk) { return per_layer * layers[static_cast<std::size_t>(chunk)]; };
+  const std::vector<double> bytes = chunk_bytes(m, cfg, stage);
+  const auto of = [&](int chunk) { return bytes[static_cast<std::size_t>(chunk)]; };
+  const double per_layer = layer_activation_bytes(m, cfg, m.moe.enabled());
   double now = 0, peak = 0;
   for (const pp_action& a : pp_actions(layout, stage, false)) {
     if (a.what == pp_action::kind::comm) continue;
@@ -89,7 +152,7 @@ double peak_stored(const step_config& cfg, int stage, double per_layer) {
 // The stage's activations: the schedule's peak, the working layer of full recompute, and the
 // loss's fp32 logits on the last stage (Korthikanti et al. §4.3: 4sbv/t).
 double stage_activations(const model_spec& m, const step_config& cfg, int stage) {
-  double bytes = peak_stored(cfg, stage, layer_activation_bytes(m, cfg));
+  double bytes = peak_stored(m, cfg, stage);
   // Offloaded layers (pp 1, docs/FSDP.md §5) keep their activations in host memory, but for the
   // one whose copy is running (TE's double buffer).
   if (cfg.cpu_offload_layers > 0)
@@ -97,16 +160,16 @@ double stage_activations(const model_spec& m, const step_config& cfg, int stage)
   if (cfg.recompute == recompute_mode::full) {
     step_config whole = cfg;
     whole.recompute = recompute_mode::none;
-    bytes += layer_activation_bytes(m, whole);
+    bytes += layer_activation_bytes(m, whole, m.moe.enabled());
   }
   const double tokens = static_cast<double>(m.seq_length) / cfg.cp * cfg.mbs;
   if (stage == cfg.pp - 1) bytes += 4 * tokens * static_cast<double>(m.vocab_size) / cfg.tp;
   // Each MTP layer on the last stage: one more layer's activations and fp32 logits, held from
   // the forward of the micro-batch until its backward (docs/MEMORY.md §2).
   if (stage == cfg.pp - 1 && m.mtp_num_layers > 0)
-    bytes +=
-        static_cast<double>(m.mtp_num_layers) *
-        (layer_activation_bytes(m, cfg) + 4 * tokens * static_cast<double>(m.vocab_size) / cfg.tp);
+    bytes += static_cast<double>(m.mtp_num_layers) *
+             (layer_activation_bytes(m, cfg, m.moe.last_is_moe()) +
+              4 * tokens * static_cast<double>(m.vocab_size) / cfg.tp);
   return bytes;
 }
 
@@ -117,42 +180,12 @@ struct stage_params_split {
   double total() const { return dense + expert; }
 };
 
-// The global index of the first layer of each of the stage's chunks: the virtual stages in
-// Megatron's order (chunk-major), each after all those before it.
-std::vector<int> chunk_first_layers(const step_config& cfg, int stage) {
-  std::vector<int> first(static_cast<std::size_t>(cfg.vp), 0);
-  int at = 0;
-  for (int v = 0; v < cfg.vp; ++v)
-    for (int s = 0; s < cfg.pp; ++s) {
-      if (s == stage) first[static_cast<std::size_t>(v)] = at;
-      at += stage_chunk_layers(cfg, s)[static_cast<std::size_t>(v)];
-    }
-  return first;
-}
-
-// One layer of a model with MoE or MLA on one GPU (docs/MEMORY.md §1): attention split by TP
-// (MLA's down-projections whole), the MLP dense and split by TP, or a router, a TP-split shared
-// expert and experts / ep routed experts each split by ETP.
+// One layer of a model with MoE or MLA on one GPU (docs/MEMORY.md §1): a dense layer's count, or
+// a MoE layer's split as the step's DP buckets count it (detail::moe_layer_param_split).
 stage_params_split moe_layer_params(const model_spec& m, const step_config& cfg, bool moe) {
-  const double h = static_cast<double>(m.hidden), tp = cfg.tp;
-  const auto width = [&](std::int64_t f) {
-    return static_cast<double>(m.gated_mlp ? 3 * f : 2 * f);
-  };
-  stage_params_split p;
-  if (m.mla.enabled) {
-    p.dense = static_cast<double>(detail::attention_param_count(m, cfg.tp));
-  } else {
-    p.dense = h * static_cast<double>(m.qkv_width() + m.heads * m.head_dim()) / tp;
-  }
-  p.dense += 4 * h;
-  if (!moe) {
-    p.dense += h * width(m.ffn_hidden) / tp;
-    return p;
-  }
-  const moe_shape& e = m.moe;
-  p.dense += h * static_cast<double>(e.experts) + h * width(e.shared_ffn_hidden) / tp;
-  p.expert = static_cast<double>(e.experts / cfg.ep) * h * width(e.ffn_hidden) / cfg.etp;
-  return p;
+  if (!moe) return {static_cast<double>(detail::layer_params(m, cfg.tp)), 0};
+  const detail::moe_layer_split p = detail::moe_layer_param_split(m, cfg);
+  return {static_cast<double>(p.dense), static_cast<double>(p.expert)};
 }
 
 // The MTP layers on the last stage: each a layer built as the model's last, its norms and eh
@@ -176,9 +209,7 @@ stage_params_split stage_params(const model_spec& m, const step_config& cfg, int
       continue;
     }
     for (int i = first[c]; i < first[c] + layers[c]; ++i) {
-      const auto at = static_cast<std::size_t>(i);
-      const bool moe = m.moe.enabled() && (at >= m.moe.layers.size() || m.moe.layers[at]);
-      const stage_params_split l = moe_layer_params(m, cfg, moe);
+      const stage_params_split l = moe_layer_params(m, cfg, is_moe_layer(m, i));
       p.dense += l.dense;
       p.expert += l.expert;
     }
@@ -197,15 +228,31 @@ stage_params_split stage_params(const model_spec& m, const step_config& cfg, int
 // Megatron-FSDP (docs/FSDP.md): weights, gradients and optimizer all sharded over DP x CP, plus
 // the unsharded layers it holds at once: the one computing and the one prefetched (16-bit), and
 // at most two layers' gradient buffers (Megatron-FSDP's reduce-grad drain).
+// Bytes per weight: 16-bit, plus fp8's cached copy; with fp8_param_gather the fp8 weight alone
+// (mxfp8: its row- and column-wise data and one scale per 32 of each).
+double weight_bytes(const model_spec& m, const step_config& cfg) {
+  if (!is_low_precision(m.type)) return 2;
+  if (!cfg.fp8_param_gather) return 3;
+  return m.type == dtype::mxfp8 ? 2 + 2.0 / 32 : 1;
+}
+
+// Optimizer bytes per parameter: fp32 master weights and Adam's moments (fp32, or bf16 with the
+// precision-aware optimizer), plus an fp32 gradient copy when gradients are 16-bit and the
+// optimizer is not precision-aware.
+double optimizer_bytes(const step_config& cfg) {
+  if (cfg.bf16_moments) return 4 + 2 + 2;
+  return cfg.grad_reduce_in_fp32 ? 12 : 16;
+}
+
 void add_fsdp_state(memory_parts& out, const model_spec& m, const step_config& cfg,
                     const stage_params_split& p) {
   const double shards = cfg.dp * cfg.cp;
   const double grad_bytes = cfg.grad_reduce_in_fp32 ? 4 : 2;
   const stage_params_split layer = moe_layer_params(m, cfg, m.moe.enabled());
-  out.weights =
-      (p.total() * (is_low_precision(m.type) ? 3 : 2) / shards + 2 * layer.total() * 2) / gib;
+  const double unsharded = cfg.fp8_param_gather ? weight_bytes(m, cfg) : 2;
+  out.weights = (p.total() * weight_bytes(m, cfg) / shards + 2 * layer.total() * unsharded) / gib;
   out.gradients = (p.total() * grad_bytes / shards + 2 * layer.total() * grad_bytes) / gib;
-  out.optimizer = p.total() * (cfg.grad_reduce_in_fp32 ? 12 : 16) / shards / gib;
+  out.optimizer = p.total() * optimizer_bytes(cfg) / shards / gib;
 }
 
 void add_model_state(memory_parts& out, const model_spec& m, const step_config& cfg, int stage) {
@@ -214,11 +261,11 @@ void add_model_state(memory_parts& out, const model_spec& m, const step_config& 
     add_fsdp_state(out, m, cfg, p);
     return;
   }
-  out.weights = p.total() * (is_low_precision(m.type) ? 3 : 2) / gib;
+  out.weights = p.total() * weight_bytes(m, cfg) / gib;
   out.gradients = p.total() * (cfg.grad_reduce_in_fp32 ? 4 : 2) / gib;
   const double shards = cfg.distributed_optimizer ? cfg.dp * cfg.cp : 1;
   const double expert_shards = cfg.distributed_optimizer ? cfg.edp : 1;
-  const double per_param = cfg.grad_reduce_in_fp32 ? 12 : 16;
+  const double per_param = optimizer_bytes(cfg);
   // In this order so that a dense model's figure stays bit-identical to the golden outputs.
   out.optimizer = p.dense * per_param / shards / gib + p.expert * per_param / expert_shards / gib;
 }

@@ -33,12 +33,17 @@ std::int64_t mtp_layer_param_count(const model_spec& m, const step_config& c) {
          2 * h * h / c.tp;
 }
 
-std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c) {
+moe_layer_split moe_layer_param_split(const model_spec& m, const step_config& c) {
   const std::int64_t h = m.hidden, gate = m.gated_mlp ? 3 : 2;
   const std::int64_t attention = attention_param_count(m, c.tp) + 4 * h;
   const std::int64_t shared = h * gate * m.moe.shared_ffn_hidden / c.tp;
   const std::int64_t experts = m.moe.experts / c.ep * h * gate * m.moe.ffn_hidden / c.etp;
-  return attention + h * m.moe.experts + shared + experts;
+  return {attention + h * m.moe.experts + shared, experts};
+}
+
+std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c) {
+  const moe_layer_split p = moe_layer_param_split(m, c);
+  return p.dense + p.expert;
 }
 
 stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workload& w,
@@ -207,8 +212,8 @@ dtype main_grad_type(const step_inputs& in) {
 
 namespace {
 
-// The layer every stage runs: the model at the step's shape, plus the attention core again in
-// the backward under selective recomputation.
+// The layer every stage runs: the model at the step's shape, plus what selective recomputation
+// runs again in the backward (step_recompute.cpp).
 layer_workload step_layer(const step_inputs& in, bool windowed) {
   parallel_layout l;
   l.tp = in.cfg.tp;
@@ -219,22 +224,7 @@ layer_workload step_layer(const step_inputs& in, bool windowed) {
   l.sequence_parallel = in.cfg.sequence_parallel;
   layer_workload w = make_layer_workload(in.model, l, windowed);
   if (in.cfg.grad_accum_fusion) accumulate_weight_gradients(w, main_grad_type(in));
-  if (in.cfg.recompute != recompute_mode::selective) return w;
-  const auto is_core = [](const layer_step& s, std::string_view prefix) {
-    const auto* e = std::get_if<layer_elementwise>(&s);
-    return e && e->slot.rfind(prefix, 0) == 0;
-  };
-  std::vector<layer_step> again;
-  for (const layer_step& s : w.steps) {
-    if (!is_core(s, "attn_fwd")) continue;
-    layer_elementwise e = std::get<layer_elementwise>(s);
-    e.slot = "attn_recompute" + e.slot.substr(std::string_view("attn_fwd").size());
-    e.backward = true;
-    again.emplace_back(std::move(e));
-  }
-  const auto bwd = std::find_if(w.steps.begin(), w.steps.end(),
-                                [&](const layer_step& s) { return is_core(s, "attn_bwd"); });
-  w.steps.insert(bwd, again.begin(), again.end());
+  detail::add_recompute(w, in.cfg);
   return w;
 }
 

@@ -41,8 +41,18 @@ std::int64_t attention_param_count(const model_spec& m, int tp);
 // the eh projection [2h -> h] split over TP.
 std::int64_t mtp_layer_param_count(const model_spec& m, const step_config& c);
 // A MoE layer's: the attention, the router, the shared expert split over TP and this rank's
-// routed experts (experts / ep, each FFN split over etp).
+// routed experts (experts / ep, each FFN split over etp). The one count of them: the DP buckets
+// use the sum, the memory model the split (the routed experts shard over expert DP).
+struct moe_layer_split {
+  std::int64_t dense = 0;   // attention, norms, router, shared expert
+  std::int64_t expert = 0;  // this rank's routed experts
+};
+moe_layer_split moe_layer_param_split(const model_spec& m, const step_config& c);
 std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c);
+
+// Selective recomputation (docs/MEMORY.md §2.1): the forward steps of each recompute module the
+// case names, run again in the backward before the first step that needs their output.
+void add_recompute(layer_workload& w, const step_config& cfg);
 
 // The ops of one pipeline stage, in the order its host enqueues them.
 class stage_planner {
@@ -97,6 +107,8 @@ class stage_planner {
                   std::vector<int> waits = {});
   void hand_waits_to_layers();
   collective_params dp_collective(coll_op op, std::int64_t elems, int bytes_per_elem) const;
+  // A layer parameter's bytes in the DP all-gather: 1 with fp8_param_gather, else 2.
+  int param_bytes() const { return cfg_.fp8_param_gather ? 1 : 2; }
   collective_params tp_collective(coll_op op, std::uint64_t bytes) const;
   p2p_params pp_transfer() const;
   void embedding_forward(const std::string& prefix);

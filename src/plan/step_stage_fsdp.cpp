@@ -16,8 +16,8 @@ int stage_planner::fsdp_gather(const std::string& prefix, int chunk, int l, bool
       chunk_params_[static_cast<std::size_t>(chunk)][static_cast<std::size_t>(l)];
   const std::string name =
       prefix + "L" + std::to_string(l) + (backward ? ".fsdp_ag_bwd" : ".fsdp_ag");
-  return s_.add_op(name, dp_, dp_collective(coll_op::all_gather, elems, 2), std::move(after),
-                   "param_gather");
+  return s_.add_op(name, dp_, dp_collective(coll_op::all_gather, elems, param_bytes()),
+                   std::move(after), "param_gather");
 }
 
 // Before layer l of a pass: its gather (prefetched, or issued now for the pass's first layer)

@@ -271,9 +271,14 @@ int stage_planner::moe_backward_experts(const std::string& name, int combine) {
   };
   etp_exchange(name + "moe_etp_rs_bwd", coll_op::all_gather, waits_on(combine));
   mxfp8_cast(name + "moe_fc2_mxfp8_dout", static_cast<double>(m.hidden), waits_on(combine));
+  const double f = static_cast<double>(m.moe.ffn_hidden) / cfg_.etp, f1 = m.gated_mlp ? 2 * f : f;
+  // recompute_modules moe_act: the activation's output, fc2's input, is made again for its
+  // weight gradient (docs/MEMORY.md §2.1).
+  if (cfg_.recomputes(recompute_module::moe_act))
+    add_compute(name + "moe_act_recompute", moe_elementwise((f1 + f) * 2, 4 * f1, true),
+                "moe_experts", waits_on(combine));
   gemm("moe_fc2_dgrad", expert_gemm::fc2_dgrad, waits_on(combine));
   if (!cfg_.delay_wgrad) gemm("moe_fc2_wgrad", expert_gemm::fc2_wgrad);
-  const double f = static_cast<double>(m.moe.ffn_hidden) / cfg_.etp, f1 = m.gated_mlp ? 2 * f : f;
   add_compute(name + "moe_act_bwd", moe_elementwise((f1 + f) * 4, 6 * f1, true), "moe_experts");
   mxfp8_cast(name + "moe_fc1_mxfp8_dout", f1);
   gemm("moe_fc1_dgrad", expert_gemm::fc1_dgrad);

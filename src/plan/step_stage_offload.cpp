@@ -5,7 +5,8 @@
 // copy runs, but the layer after it waits for that copy; in the backward a layer's reload is
 // issued when the layer after it starts its backward, and its backward waits for the reload.
 // The copies take no SM: they run as fixed-duration ops of the layer's activation bytes over the
-// cluster's host link (host_link_gbps) or the copy engines, whichever is slower.
+// cluster's host link (host_link_gbps) or the copy engines, whichever is slower, and draw that
+// rate from HBM, which slows the GEMMs running beside them (docs/ARCHITECTURE.md §5.1, item 8).
 #include <algorithm>
 
 #include "base/error.hpp"
@@ -28,7 +29,8 @@ int stage_planner::host_copy(const std::string& name, int stream, std::vector<in
   if (in_.gpu.copy_engine_gbps > 0) gbps = std::min(gbps, in_.gpu.copy_engine_gbps);
   if (gbps <= 0) throw config_error("cluster " + in_.cluster.name + ": no host_link_gbps");
   const double us = layer_activation_bytes(w_.model, cfg_) / (gbps * bytes_per_us_per_gbps);
-  return s_.add_op(name, stream, delay_params{us, 0}, std::move(after), "activation_offload");
+  // Its HBM reads (to the host) or writes (back) slow the GEMMs beside it as collectives' do.
+  return s_.add_op(name, stream, delay_params{us, 0, gbps}, std::move(after), "activation_offload");
 }
 
 // After layer l's forward: its activations start for the host; the next compute op waits for the

@@ -291,7 +291,8 @@ void stage_planner::gather_params() {
     const auto& of = bucket_of_[c];
     const int buckets = of.empty() ? 0 : of.front() + 1;
     for (int b = buckets - 1; b >= 0; --b) {
-      const collective_params ag = dp_collective(coll_op::all_gather, bucket_params(c, b), 2);
+      const collective_params ag =
+          dp_collective(coll_op::all_gather, bucket_params(c, b), param_bytes());
       const std::string name = bucket_op_name(c, b, "param_ag");
       if (cfg_.dp_overlap)
         param_gather_[{c, b}] = s_.add_op(name, dp_, ag, {}, "param_gather");

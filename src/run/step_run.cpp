@@ -176,6 +176,14 @@ ordered_json with_fsdp(ordered_json config, const step_config& c) {
   if (!c.grad_accum_fusion) config["grad_accum_fusion"] = false;
   // An uneven pipeline layout likewise (docs/MOE.md §14.2).
   if (c.stage_layout) config["pipeline_layout"] = c.stage_layout->text;
+  if (c.fp8_param_gather) config["fp8_param_gather"] = true;
+  if (c.bf16_moments) config["exp_avg_dtype"] = "bf16";
+  // Selective recomputation names its modules (docs/MEMORY.md §2.1).
+  if (c.recompute == recompute_mode::selective) {
+    config["recompute_modules"] = ordered_json::array();
+    for (const auto& e : enum_names<recompute_module>::names)
+      if (c.recomputes(e.value)) config["recompute_modules"].push_back(e.name);
+  }
   return config;
 }
 

@@ -206,6 +206,10 @@ class device {
       case progress_model::fixed:
         c.work_left = p.fixed_us;
         cohorts_.push_back(c);
+        if (p.fixed_hbm > 0) {
+          ++host_copies_;
+          fixed_demand_ += p.fixed_hbm;
+        }
         return;
       default:
         finish(id);  // nothing runs on the device
@@ -346,7 +350,9 @@ class device {
     double gemm = 1, comm = 1;
   };
   slowdowns hbm_slowdowns(int moving_channels, double channel_bps, int net_ops) const {
-    if (gemm_running_ == 0 || (moving_channels == 0 && copies_running_ == 0)) return {};
+    const bool host_copies = host_copies_ > 0;
+    if (gemm_running_ == 0 || (moving_channels == 0 && copies_running_ == 0 && !host_copies))
+      return {};
     const gpu_spec& g = in_.gpu;
     const double hbm = g.hbm_bytes_per_us();
     double wire = copies_running_ > 0 ? g.copy_engine_gbps * bytes_per_us_per_gbps : 0;
@@ -357,7 +363,8 @@ class device {
       if (p.inter_node) r = std::min(r, inter_node_rate(p, net_ops, 1.0));
       wire += c.n * r;
     }
-    const double d_comm = wire * g.comm_hbm_traffic;
+    // Host copies read or write each byte once, beside what the collectives draw.
+    const double d_comm = wire * g.comm_hbm_traffic + (host_copies ? fixed_demand_ : 0);
     const double d_gemm = gemm_running_ > 0 ? std::min(std::max(gemm_demand_, 0.0), hbm) : 0;
     const double over = std::max(1.0, (d_gemm + d_comm) / hbm);
     slowdowns s;
@@ -491,6 +498,8 @@ class device {
         finish(c.op);
         return;
       default:
+        if (in_.plans[c.op].fixed_hbm > 0)  // the last one leaves no rounding behind
+          fixed_demand_ = --host_copies_ > 0 ? fixed_demand_ - in_.plans[c.op].fixed_hbm : 0;
         c.dead = true;
         finish(c.op);
         return;
@@ -532,6 +541,9 @@ class device {
   int gemm_running_ = 0;
   int copies_running_ = 0;
   double gemm_demand_ = 0;  // HBM bytes per µs the running GEMMs draw
+  // HBM bytes per µs the running fixed ops draw (host copies, delay_params::hbm_gbps).
+  double fixed_demand_ = 0;
+  int host_copies_ = 0;
   std::vector<int> started_rendezvous_;
   std::vector<unsigned> stamp_ = std::vector<unsigned>(in_.sched.ops.size(), 0);
   unsigned stamp_epoch_ = 0;

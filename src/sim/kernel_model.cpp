@@ -184,6 +184,7 @@ kernel_plan plan_delay(const delay_params& d, const gpu_spec& gpu) {
   if (d.ctas <= 0) {
     p.model = progress_model::fixed;
     p.fixed_us = us;
+    p.fixed_hbm = std::max(0.0, d.hbm_gbps) * bytes_per_us_per_gbps;
     return p;
   }
   // More CTAs than SMs run in waves: resident CTAs pick up the remaining ones.

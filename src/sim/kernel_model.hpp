@@ -40,6 +40,7 @@ struct kernel_plan {
   double latency_us = 0;
   double bw_factor = 1;  // channels: rate relative to Simple on the ring (protocol, NVLS)
   double fixed_us = 0;   // fixed
+  double fixed_hbm = 0;  // fixed: HBM bytes per µs it draws while running (delay_params::hbm_gbps)
   bool is_gemm = false;
   bool is_comm = false;
   // channels: leaves the node (docs/ARCHITECTURE.md §5.4); its channels together move at most

@@ -68,6 +68,35 @@ ordered_json recompute_axis(const std::string& v, const std::string& where, step
   c.cfg.recompute = parse_enum<recompute_mode>(v, where);
   return v;
 }
+// Megatron's recompute_modules list as one value: names joined by '+' (the comma separates sweep
+// values), or "none"; typed as the set in Megatron's order, so two spellings of one set clash.
+ordered_json recompute_modules_axis(const std::string& v, const std::string& where, step_case& c) {
+  unsigned set = 0;
+  if (v != "none") {
+    std::size_t at = 0;
+    while (at <= v.size()) {
+      const std::size_t end = std::min(v.find('+', at), v.size());
+      const auto bit =
+          static_cast<unsigned>(parse_enum<recompute_module>(v.substr(at, end - at), where));
+      if ((set & bit) != 0) throw config_error(where + ": '" + v + "' names a module twice");
+      set |= bit;
+      at = end + 1;
+    }
+  }
+  c.cfg.recompute_modules = set;
+  std::string typed;
+  for (const auto& e : enum_names<recompute_module>::names)
+    if ((set & static_cast<unsigned>(e.value)) != 0)
+      typed += (typed.empty() ? "" : "+") + std::string(e.name);
+  return typed.empty() ? "none" : typed;
+}
+ordered_json moments_axis(const std::string& v, const std::string& where, step_case& c) {
+  if (v != "fp32" && v != "bf16")
+    throw config_error(where + ": expected fp32 or bf16 (Adam's exp_avg and exp_avg_sq), got '" +
+                       v + "'");
+  c.cfg.bf16_moments = v == "bf16";
+  return v;
+}
 ordered_json bucket_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.bucket_size = parse_count(v, where, 1, 1LL << 40);
   return c.cfg.bucket_size;
@@ -128,6 +157,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"dtype", dtype_axis},
     {"fp8_recipe", recipe_axis},
     {"recompute", recompute_axis},
+    {"recompute_modules", recompute_modules_axis},
     {"sequence_parallel", switch_axis<&C::sequence_parallel>},
     {"tp_overlap", switch_axis<&C::tp_overlap>},
     {"dp_overlap", switch_axis<&C::dp_overlap>},
@@ -137,6 +167,8 @@ constexpr step_axis_row step_axis_table[] = {
     {"cpu_offload_layers", count_axis<&C::cpu_offload_layers, 0, (1 << 16)>},
     {"grad_reduce_in_fp32", switch_axis<&C::grad_reduce_in_fp32>},
     {"grad_accum_fusion", switch_axis<&C::grad_accum_fusion>},
+    {"fp8_param_gather", switch_axis<&C::fp8_param_gather>},
+    {"exp_avg_dtype", moments_axis},
     {"bucket_size", bucket_axis},
     {"layers", count_axis<&C::layers, 1, (1 << 16)>},
     {"pipeline_layout", layout_axis},
@@ -454,6 +486,39 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
               " needs sequence parallelism (Megatron-Core's rule; --sequence-parallel on)");
 }
 
+// Megatron-Core's TransformerConfig takes recompute_modules with selective granularity only, its
+// default list being ["core_attn"]; a module the model lacks would change nothing, so it is
+// refused rather than silently kept (docs/MEMORY.md §2.1).
+void check_recompute(const step_scenario& sc, step_config& c, const model_spec& m) {
+  const std::string f = axis_label(sc, "recompute_modules");
+  if (c.recompute_modules != 0) {
+    require(c.recompute != recompute_mode::full, f,
+            "recompute_modules applies to selective recomputation, not --recompute full");
+    c.recompute = recompute_mode::selective;
+  } else if (c.recompute == recompute_mode::selective) {
+    c.recompute_modules = static_cast<unsigned>(recompute_module::core_attn);
+  }
+  const auto has = [&](recompute_module r) { return c.recomputes(r); };
+  require(!has(recompute_module::mla_up_proj) || m.mla.enabled, f,
+          "mla_up_proj: model " + m.name + " has no multi-latent attention");
+  const bool moe_module = has(recompute_module::moe_act) || has(recompute_module::moe) ||
+                          has(recompute_module::shared_experts);
+  require(!moe_module || m.moe.enabled(), f,
+          "model " + m.name + " has no experts (moe_act, moe, shared_experts)");
+  const dtype type = c.type.value_or(m.type);
+  require(!c.fp8_param_gather || type == dtype::fp8 || type == dtype::mxfp8,
+          axis_label(sc, "fp8_param_gather"),
+          "fp8 parameters need --dtype fp8 or mxfp8, not " + std::string(to_string(type)));
+  require(!has(recompute_module::moe) && !has(recompute_module::shared_experts), f,
+          "moe and shared_experts are not modelled yet (core_attn, moe_act, layernorm, "
+          "mla_up_proj and mlp are)");
+  require(
+      !has(recompute_module::mlp) || !m.moe.enabled() ||
+          std::find(m.moe.layers.begin(), m.moe.layers.end(), false) != m.moe.layers.end(),
+      f,
+      "mlp: every layer of " + m.name + " is a MoE layer (the dense MLP is 'mlp', the MoE 'moe')");
+}
+
 // Megatron-Core's TransformerConfig refuses CPU offloading with pipeline parallelism, with
 // activation recomputation and for as many layers as the model has (cpu_offloading_num_layers in
 // 0 .. num_layers - 1); the copies need the host link's bandwidth from the cluster file.
@@ -495,6 +560,7 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   check_layers(sc, c, m);
   check_batch(sc, c);
   check_experts(sc, c, m);
+  check_recompute(sc, c, m);
   check_offload(sc, c, cluster);
   const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
   require(c.cp == 1 || seq % (2 * c.cp) == 0, axis_label(sc, "seq"),

@@ -27,6 +27,32 @@ struct enum_names<recompute_mode> {
                                        enum_entry{recompute_mode::full, "full"}};
 };
 
+// Megatron-Core's recompute_modules (TransformerConfig, selective granularity; docs/MEMORY.md
+// §2.1): the submodules whose saved activations are dropped and recomputed in the backward. A
+// bit each, so that a case holds a set; `--recompute selective` alone is {core_attn}, Megatron's
+// default list.
+enum class recompute_module : unsigned {
+  core_attn = 1,
+  moe_act = 2,
+  layernorm = 4,
+  mla_up_proj = 8,
+  mlp = 16,
+  moe = 32,
+  shared_experts = 64
+};
+template <>
+struct enum_names<recompute_module> {
+  static constexpr std::string_view noun = "recompute module";
+  static constexpr std::array names = {
+      enum_entry{recompute_module::core_attn, "core_attn"},
+      enum_entry{recompute_module::moe_act, "moe_act"},
+      enum_entry{recompute_module::layernorm, "layernorm"},
+      enum_entry{recompute_module::mla_up_proj, "mla_up_proj"},
+      enum_entry{recompute_module::mlp, "mlp"},
+      enum_entry{recompute_module::moe, "moe"},
+      enum_entry{recompute_module::shared_experts, "shared_experts"}};
+};
+
 // How a MoE layer's tokens reach their experts (Megatron's moe_token_dispatcher_type, with the
 // flex dispatcher's backends; docs/MOE.md §7).
 enum class moe_dispatcher { alltoall, allgather, deepep, hybridep };
@@ -72,6 +98,15 @@ struct step_config {
   std::optional<dtype> type;  // nullopt: the model's
   fp8_scaling scaling = fp8_scaling::delayed;  // fp8_recipe: TE's per-tensor scaling recipe
   recompute_mode recompute = recompute_mode::none;
+  // recompute_modules as bits of recompute_module; check_step sets {core_attn} under selective
+  // when none are given, and selective when some are (docs/MEMORY.md §2.1).
+  unsigned recompute_modules = 0;
+  bool recomputes(recompute_module m) const {
+    const unsigned set = recompute_modules != 0
+                             ? recompute_modules
+                             : static_cast<unsigned>(recompute_module::core_attn);
+    return recompute == recompute_mode::selective && (set & static_cast<unsigned>(m)) != 0;
+  }
   bool sequence_parallel = true;      // with tp > 1
   bool tp_overlap = true;             // TE userbuffers: the Bridge preset for the shape, or TE's
   bool dp_overlap = true;             // overlap_grad_reduce and overlap_param_gather
@@ -89,6 +124,13 @@ struct step_config {
   // gradient_accumulation_fusion (Megatron's default, on): weight-gradient GEMMs add into the
   // main_grad buffer (beta = 1) rather than writing a gradient (docs/ARCHITECTURE.md §9.3).
   bool grad_accum_fusion = true;
+  // fp8_param_gather (Megatron-Bridge's fp8 mixed-precision configs): the weights kept in fp8
+  // (mxfp8: its row- and column-wise copies) without a 16-bit copy, and gathered in fp8.
+  bool fp8_param_gather = false;
+  // exp_avg_dtype and exp_avg_sq_dtype bf16 (use_precision_aware_optimizer, as Bridge's
+  // DeepSeek-V3 recipe sets them with main_grads_dtype bf16): Adam's moments in 16 bits and no
+  // fp32 copy of the gradients (docs/MEMORY.md §1).
+  bool bf16_moments = false;
   std::int64_t bucket_size = 0;  // elements; 0: Bridge's default (128 Mi for dp > 1)
   int layers = 0;                // 0: the model's; fewer scales the model down
   // pipeline_model_parallel_layout (docs/MOE.md §14.2): each virtual stage's layers; nullopt:

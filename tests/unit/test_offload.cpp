@@ -98,6 +98,25 @@ TEST(Offload, TheBackwardWaitsForTheReloadWhenTheHostLinkIsSlow) {
   EXPECT_NEAR(b.end_us - b.start_us, 2 * (a.end_us - a.start_us), 1e-6 * (b.end_us - b.start_us));
 }
 
+// The copies read and write HBM: a GEMM running beside one is slowed as beside a collective
+// (docs/ARCHITECTURE.md §5.1, item 8). Layer 0's copy (tens of ms over PCIe) runs through layer
+// 1's forward; without offloading the same GEMM runs alone.
+TEST(Offload, CopiesSlowTheGemmsBesideThemThroughHbm) {
+  const std::string fc1 = "c0.mb0.L1.fc1_fprop";
+  const auto len = [&](const run& r) { return r.at(fc1).end_us - r.at(fc1).start_us; };
+  const run r = simulate(offload_scenario("2"));
+  const sim_op_result& copy = r.at("c0.mb0.L0.offload");
+  ASSERT_LE(copy.start_us, r.at(fc1).start_us);
+  ASSERT_GE(copy.end_us, r.at(fc1).end_us);
+  const run none = simulate(offload_scenario("0"));
+  // 64 GB/s of a 2948 GB/s HBM times the H100's gemm_sensitivity 0.6: 1.3 % slower.
+  EXPECT_NEAR(len(r) / len(none), 1 + 0.6 * 64.0 / 2948.0, 1e-3);
+  // A slower host link draws less HBM: the GEMM beside the copy slows less.
+  const run slow = simulate(offload_scenario("2"), 8);
+  EXPECT_LT(len(slow), len(r));
+  EXPECT_GT(len(slow), len(none));
+}
+
 TEST(Offload, RefusesWhatMegatronRefuses) {
   EXPECT_THROW(resolve_step(offload_scenario("4")), config_error);  // not below the layers
   EXPECT_THROW(resolve_step(offload_scenario("2", "full")), config_error);
