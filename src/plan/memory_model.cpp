@@ -20,9 +20,6 @@ struct layer_bytes {
   double experts = 0;     // a MoE layer's routed experts: per local token, sharded by ETP
 };
 
-// The MLP part of a layer: the dense MLP's FC1 and activation outputs, or a MoE layer's router
-// scores, its routed experts' copies and its shared expert (docs/MEMORY.md §2), less what the
-// case's recompute_modules drop (§2.1).
 // Bytes per element of a GEMM input kept for the weight gradient (docs/MEMORY.md §2.2): the
 // 16-bit tensor, or with a low-precision recipe the copy Transformer Engine's Linear quantized
 // and keeps instead, one of its row- or column-wise data: fp8 1 byte (a per-tensor scale),
@@ -40,6 +37,9 @@ double saved_input_bytes(dtype type) {
   }
 }
 
+// The MLP part of a layer: the dense MLP's FC1 and activation outputs, or a MoE layer's router
+// scores, its routed experts' copies and its shared expert (docs/MEMORY.md §2), less what the
+// case's recompute_modules drop (§2.1).
 void add_mlp(layer_bytes& b, const model_spec& m, const step_config& cfg, bool moe) {
   const auto gated = [&](double f) { return m.gated_mlp ? 2 * f : f; };
   const double q = saved_input_bytes(m.type);  // the activation output is FC2's input
