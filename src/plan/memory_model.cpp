@@ -20,39 +20,63 @@ struct layer_bytes {
   double experts = 0;     // a MoE layer's routed experts: per local token, sharded by ETP
 };
 
+// Bytes per element of a GEMM input kept for the weight gradient (docs/MEMORY.md §2.2): the
+// 16-bit tensor, or with a low-precision recipe the copy Transformer Engine's Linear quantized
+// and keeps instead, one of its row- or column-wise data: fp8 1 byte (a per-tensor scale),
+// mxfp8 1 + one E8M0 scale per 32, nvfp4 half a byte + one E4M3 scale per 16.
+double saved_input_bytes(dtype type) {
+  switch (type) {
+    case dtype::fp8:
+      return 1;
+    case dtype::mxfp8:
+      return 1 + 1.0 / 32;
+    case dtype::nvfp4:
+      return 0.5 + 1.0 / 16;
+    default:
+      return 2;
+  }
+}
+
 // The MLP part of a layer: the dense MLP's FC1 and activation outputs, or a MoE layer's router
 // scores, its routed experts' copies and its shared expert (docs/MEMORY.md §2), less what the
 // case's recompute_modules drop (§2.1).
 void add_mlp(layer_bytes& b, const model_spec& m, const step_config& cfg, bool moe) {
   const auto gated = [&](double f) { return m.gated_mlp ? 2 * f : f; };
+  const double q = saved_input_bytes(m.type);  // the activation output is FC2's input
   if (!moe) {
     const double f = static_cast<double>(m.ffn_hidden);
-    if (!cfg.recomputes(recompute_module::mlp)) b.tp_sharded += 2 * gated(f) + 2 * f;
+    if (!cfg.recomputes(recompute_module::mlp)) b.tp_sharded += 2 * gated(f) + q * f;
     return;
   }
   const moe_shape& e = m.moe;
   const double fe = static_cast<double>(e.ffn_hidden),
                fs = static_cast<double>(e.shared_ffn_hidden);
   b.replicated += 4.0 * static_cast<double>(e.experts);  // fp32 router scores
-  b.tp_sharded += 2 * gated(fs) + 2 * fs;
+  b.tp_sharded += 2 * gated(fs) + q * fs;
   // Each routed copy: the permuted token (FC1's input), FC1's and the activation's outputs; the
   // busiest EP rank holds moe_imbalance times the mean of topk copies per token.
-  const double act = cfg.recomputes(recompute_module::moe_act) ? 0 : 2 * fe;
+  const double act = cfg.recomputes(recompute_module::moe_act) ? 0 : q * fe;
   b.experts = static_cast<double>(e.topk) * cfg.moe_imbalance *
-              (2.0 * static_cast<double>(m.hidden) + (2 * gated(fe) + act) / cfg.etp);
+              (q * static_cast<double>(m.hidden) + (2 * gated(fe) + act) / cfg.etp);
 }
 
 layer_bytes per_token(const model_spec& m, const step_config& cfg, bool moe) {
   const double h = static_cast<double>(m.hidden);
   const double hkv = static_cast<double>(m.kv_heads * m.head_dim());
   const double mask = m.hidden_dropout > 0 ? h : 0;  // one byte per element
+  const double q = saved_input_bytes(m.type);
   layer_bytes b;
   // Two norms' inputs, the QKV and FC1 inputs (the norms' outputs, dropped by layernorm
-  // recompute), the two dropout masks after the sub-layers.
+  // recompute), the two dropout masks after the sub-layers. With fp8 the GEMMs keep their
+  // quantized inputs (§2.2), but for MLA's down-projections (left 16-bit) and a MoE layer's
+  // norm output, which the router keeps in 16 bits.
+  const double qkv_in = m.mla.enabled ? 2 : q, fc1_in = moe ? 2 : q;
   b.replicated =
-      4 * h + (cfg.recomputes(recompute_module::layernorm) ? 0 : 2 * h + 2 * h) + 2 * mask;
-  // Q, K, V; the attention output (the projection's input); then the MLP's.
-  b.tp_sharded = 2 * (h + 2 * hkv) + 2 * h;
+      4 * h + (cfg.recomputes(recompute_module::layernorm) ? 0 : (qkv_in + fc1_in) * h) + 2 * mask;
+  // Q, K, V; the attention output (flash attention's and the projection's input: 16-bit, and
+  // with delayed fp8 scaling also the projection's own fp8 copy); then the MLP's.
+  const bool proj_copy = m.type == dtype::fp8 && m.scaling == fp8_scaling::delayed;
+  b.tp_sharded = 2 * (h + 2 * hkv) + (2 + (proj_copy ? q : 0)) * h;
   if (m.mla.enabled) {
     // MLA (docs/MEMORY.md §2): per head a query and a key qk_dim wide and a value v_dim wide
     // (dropped by mla_up_proj recompute), the attention output heads x v_dim; the
@@ -60,7 +84,7 @@ layer_bytes per_token(const model_spec& m, const step_config& cfg, bool moe) {
     const double heads = static_cast<double>(m.heads);
     const double qkv = heads * static_cast<double>(2 * m.qk_dim() + m.v_dim());
     b.tp_sharded = (cfg.recomputes(recompute_module::mla_up_proj) ? 0 : 2 * qkv) +
-                   2 * heads * static_cast<double>(m.v_dim());
+                   (2 + (proj_copy ? q : 0)) * heads * static_cast<double>(m.v_dim());
     b.replicated += 2.0 * static_cast<double>(m.mla.q_lora_rank + m.mla.kv_lora_rank);
   }
   add_mlp(b, m, cfg, moe);

@@ -82,6 +82,68 @@ TEST(Memory, FlashAttentionStoresNoScores) {
   EXPECT_DOUBLE_EQ(layer_activation_bytes(m, c), sbh / 8 * 34 + 4.0 * 96 * 2048 / 8);
 }
 
+// With fp8 Transformer Engine keeps each GEMM's input as its own quantized copy (docs/MEMORY.md
+// §2.2): QKV's and FC1's inputs (sequence-parallel shards) and FC2's (the activation output)
+// shrink from 2 bytes to the recipe's width; the norms' inputs, Q, K, V, the attention output
+// and FC1's output stay 16-bit.
+TEST(Memory, LowPrecisionKeepsQuantizedGemmInputs) {
+  model_spec m = korthikanti_gpt();
+  m.attention = attention_backend::flash;
+  m.attention_dropout = m.hidden_dropout = 0;
+  m.scaling = fp8_scaling::current;
+  const step_config c = layout(8, true, recompute_mode::none);
+  const double tokens = 2048, h = 12288, f = 4 * h, t = 8;
+  const double bf16 = layer_activation_bytes(m, c);
+  const auto saved = [&](dtype type) {
+    model_spec x = m;
+    x.type = type;
+    return bf16 - layer_activation_bytes(x, c);
+  };
+  EXPECT_DOUBLE_EQ(saved(dtype::fp8), tokens / t * (2 * h + f));
+  EXPECT_DOUBLE_EQ(saved(dtype::mxfp8), tokens / t * (2 * h + f) * (1 - 1.0 / 32));
+  EXPECT_DOUBLE_EQ(saved(dtype::nvfp4), tokens / t * (2 * h + f) * (1.5 - 1.0 / 16));
+  // Layernorm recompute drops the norms' outputs whatever their width: nothing left to save.
+  step_config r = c;
+  r.recompute = recompute_mode::selective;
+  r.recompute_modules = static_cast<unsigned>(recompute_module::core_attn) |
+                        static_cast<unsigned>(recompute_module::layernorm);
+  model_spec x = m;
+  x.type = dtype::fp8;
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(m, r) - layer_activation_bytes(x, r), tokens / t * f);
+}
+
+// Megatron lets the output projection keep the 16-bit attention output flash attention keeps,
+// except with delayed scaling, where TE's projection also keeps its fp8 copy (one byte more).
+TEST(Memory, DelayedScalingKeepsTheProjectionsFp8Copy) {
+  model_spec m = korthikanti_gpt();
+  m.attention = attention_backend::flash;
+  m.type = dtype::fp8;
+  const step_config c = layout(8, true, recompute_mode::none);
+  m.scaling = fp8_scaling::current;
+  const double current = layer_activation_bytes(m, c);
+  m.scaling = fp8_scaling::delayed;
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(m, c) - current, 2048.0 * 12288 / 8);
+  m.type = dtype::mxfp8;  // no per-tensor scaling: no copy
+  const double mx = layer_activation_bytes(m, c);
+  m.scaling = fp8_scaling::current;
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(m, c), mx);
+}
+
+// A MoE layer with fp8: the router keeps the pre-MLP norm's 16-bit output, so only QKV's input
+// shrinks there, and each routed copy's permuted token and activation output (the grouped
+// GEMMs' inputs) are kept in fp8.
+TEST(Memory, Fp8ExpertsKeepQuantizedTokens) {
+  model_spec m = load_model_spec("qwen3_30b_a3b");
+  m.scaling = fp8_scaling::current;
+  step_config c = layout(1, false, recompute_mode::none);
+  c.ep = c.etp = 1;
+  const double tokens = static_cast<double>(m.seq_length), h = 2048, fe = 768, topk = 8;
+  model_spec x = m;
+  x.type = dtype::fp8;
+  const double saved = layer_activation_bytes(m, c, true) - layer_activation_bytes(x, c, true);
+  EXPECT_DOUBLE_EQ(saved, tokens * (h + topk * c.moe_imbalance * (h + fe)));
+}
+
 gpu_spec gpu_with(double hbm_gib) {
   gpu_spec g;
   g.hbm_gib = hbm_gib;
