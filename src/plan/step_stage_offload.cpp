@@ -10,14 +10,11 @@
 #include <algorithm>
 
 #include "base/error.hpp"
+#include "base/rates.hpp"
 #include "plan/memory_model.hpp"
 #include "plan/step_stage.hpp"
 
 namespace ob::detail {
-
-namespace {
-constexpr double bytes_per_us_per_gbps = 1e3;  // GB/s as bytes per µs
-}  // namespace
 
 bool stage_planner::offloaded(int chunk, int l) const {
   return chunk == 0 && l >= 0 && l < cfg_.cpu_offload_layers;

@@ -10,13 +10,13 @@
 #include <utility>
 
 #include "base/error.hpp"
+#include "base/rates.hpp"
 
 namespace ob::sim {
 
 namespace {
 
 constexpr double infinity = std::numeric_limits<double>::infinity();
-constexpr double bytes_per_us_per_gbps = 1e3;
 
 // CTAs of one op that got their SMs at the same instant move in lockstep, so they are advanced
 // as one unit: the event count grows with waves and dispatch instants, not with CTAs or tiles.

@@ -5,12 +5,11 @@
 #include <string>
 
 #include "base/error.hpp"
+#include "base/rates.hpp"
 
 namespace ob::sim {
 
 namespace {
-
-constexpr double bytes_per_us_per_gbps = 1e3;
 
 // DeepEP and HybridEP send fp8 with one fp32 scale per 128 values (their tests count
 // (1 + 4 / 128) / 2 of the bf16 bytes).

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "base/rates.hpp"
 #include "model/collective_traits.hpp"
 #include "model/nccl_config.hpp"
 #include "sim/ep_dispatch.hpp"
@@ -18,8 +19,7 @@ namespace ob::sim {
 
 namespace {
 
-// GB/s and TFLOP/s as the engine's units: bytes per µs and FLOPs per µs.
-constexpr double bytes_per_us_per_gbps = 1e3;
+// TFLOP/s as the engine's unit, FLOPs per µs (GB/s: base/rates.hpp).
 constexpr double flops_per_us_per_tflops = 1e6;
 
 kernel_plan plan_gemm(const gemm_params& g, const gpu_spec& gpu) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "base/error.hpp"
+#include "base/rates.hpp"
 #include "model/collective_traits.hpp"
 #include "sim/network_model.hpp"
 
@@ -12,7 +13,6 @@ namespace ob::sim {
 
 namespace {
 
-constexpr double bytes_per_us_per_gbps = 1e3;
 constexpr nccl_protocol protocols[] = {nccl_protocol::ll, nccl_protocol::ll128,
                                        nccl_protocol::simple};
 
