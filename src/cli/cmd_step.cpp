@@ -100,6 +100,8 @@ class step_command final : public command {
       {"fsdp", "on | off (Megatron-FSDP: params, grads and optimizer sharded over DP)"},
       {"grad_accum_fusion",
        "on | off (gradient_accumulation_fusion: wgrad GEMMs add into main_grad; default on)"},
+      {"cross_entropy_fusion_impl",
+       "native | te (the loss keeps fp32 softmax, or TE's in-place 16-bit logits; default native)"},
       {"cpu_offload_layers",
        "N: the first N layers' activations offloaded to host memory (cpu_offloading_num_layers)"},
       {"fp8_param_gather", "on | off (weights kept and all-gathered in fp8; fp8 and mxfp8)"},

@@ -173,27 +173,34 @@ double peak_stored(const model_spec& m, const step_config& cfg, int stage) {
   return peak;
 }
 
+// Bytes per logit the loss keeps for its backward (docs/MEMORY.md §2.2): Megatron's native fused
+// and unfused cross entropy save an fp32 softmax (Korthikanti et al. §4.3: 4sbv/t); TE's writes
+// the gradient into the 16-bit logits in place and saves only them.
+double logit_bytes(const step_config& cfg) {
+  return cfg.cross_entropy == cross_entropy_impl::te ? 2 : 4;
+}
+
 // The stage's activations: the schedule's peak, the working layer of full recompute, and the
-// loss's fp32 logits on the last stage (Korthikanti et al. §4.3: 4sbv/t).
+// loss's logits on the last stage.
 double stage_activations(const model_spec& m, const step_config& cfg, int stage) {
   double bytes = peak_stored(m, cfg, stage);
-  // Offloaded layers (pp 1, docs/FSDP.md §5) keep their activations in host memory, but for the
-  // one whose copy is running (TE's double buffer).
-  if (cfg.cpu_offload_layers > 0)
-    bytes -= (cfg.cpu_offload_layers - 1) * layer_activation_bytes(m, cfg);
+  // Offloaded layers (pp 1, docs/FSDP.md §5) keep their activations in host memory: TE frees
+  // layer i's once the forward of layer L - N + i starts and reloads it one layer ahead of the
+  // backward that needs it, so L - N layers' are on the GPU at most.
+  if (cfg.cpu_offload_layers > 0) bytes -= cfg.cpu_offload_layers * layer_activation_bytes(m, cfg);
   if (cfg.recompute == recompute_mode::full) {
     step_config whole = cfg;
     whole.recompute = recompute_mode::none;
     bytes += layer_activation_bytes(m, whole, m.moe.enabled());
   }
   const double tokens = static_cast<double>(m.seq_length) / cfg.cp * cfg.mbs;
-  if (stage == cfg.pp - 1) bytes += 4 * tokens * static_cast<double>(m.vocab_size) / cfg.tp;
+  const double logits = logit_bytes(cfg) * tokens * static_cast<double>(m.vocab_size) / cfg.tp;
+  if (stage == cfg.pp - 1) bytes += logits;
   // Each MTP layer on the last stage: one more layer's activations and fp32 logits, held from
   // the forward of the micro-batch until its backward (docs/MEMORY.md §2).
   if (stage == cfg.pp - 1 && m.mtp_num_layers > 0)
     bytes += static_cast<double>(m.mtp_num_layers) *
-             (layer_activation_bytes(m, cfg, m.moe.last_is_moe()) +
-              4 * tokens * static_cast<double>(m.vocab_size) / cfg.tp);
+             (layer_activation_bytes(m, cfg, m.moe.last_is_moe()) + logits);
   return bytes;
 }
 
@@ -268,21 +275,43 @@ double optimizer_bytes(const step_config& cfg) {
   return cfg.grad_reduce_in_fp32 ? 12 : 16;
 }
 
+// Megatron-FSDP's fp32 copy of a 16-bit gradient shard: made for the optimizer once the backward
+// is done (update_main_grads) and dropped at the next step's zero_grad (Megatron-LM
+// megatron_fsdp/param_and_grad_buffer.py), so it never meets the activations.
+double fsdp_grad_copy_bytes(const step_config& cfg) {
+  return !cfg.bf16_moments && !cfg.grad_reduce_in_fp32 ? 4 : 0;
+}
+
+// The input embedding's (first stage) or the output layer's (last) parameters on one GPU.
+double vocab_params(const model_spec& m, const step_config& cfg) {
+  return static_cast<double>(m.vocab_size / cfg.tp * m.hidden);
+}
+
+// Megatron-FSDP (docs/FSDP.md §2): weights, gradients and optimizer sharded over DP x CP; then
+// fsdp_double_buffer's two fixed buffers, each one layer's parameters in their gathered dtype
+// (fp8 with fp8_param_gather) and two of its gradients in the main gradients' dtype. The
+// embedding and the output layer are no FSDP unit (Megatron-Core makes each transformer layer
+// one): gathered whole in 16 bits (no TE module, so never fp8) before their forward and held
+// until their backward; the output layer's whole gradient is made at the activations' peak.
 void add_fsdp_state(memory_parts& out, const model_spec& m, const step_config& cfg,
-                    const stage_params_split& p) {
+                    const stage_params_split& p, int stage) {
   const double shards = cfg.dp * cfg.cp;
   const double grad_bytes = cfg.grad_reduce_in_fp32 ? 4 : 2;
   const stage_params_split layer = moe_layer_params(m, cfg, m.moe.enabled());
   const double unsharded = cfg.fp8_param_gather ? weight_bytes(m, cfg) : 2;
-  out.weights = (p.total() * weight_bytes(m, cfg) / shards + 2 * layer.total() * unsharded) / gib;
-  out.gradients = (p.total() * grad_bytes / shards + 2 * layer.total() * grad_bytes) / gib;
-  out.optimizer = p.total() * optimizer_bytes(cfg) / shards / gib;
+  const double output = stage == cfg.pp - 1 ? vocab_params(m, cfg) : 0;
+  const double edges = output + (stage == 0 ? vocab_params(m, cfg) : 0);
+  out.weights =
+      (p.total() * weight_bytes(m, cfg) / shards + 2 * layer.total() * unsharded + 2 * edges) / gib;
+  out.gradients =
+      (p.total() * grad_bytes / shards + (2 * layer.total() + output) * grad_bytes) / gib;
+  out.optimizer = p.total() * (optimizer_bytes(cfg) - fsdp_grad_copy_bytes(cfg)) / shards / gib;
 }
 
 void add_model_state(memory_parts& out, const model_spec& m, const step_config& cfg, int stage) {
   const stage_params_split p = stage_params(m, cfg, stage);
   if (cfg.fsdp) {
-    add_fsdp_state(out, m, cfg, p);
+    add_fsdp_state(out, m, cfg, p, stage);
     return;
   }
   out.weights = p.total() * weight_bytes(m, cfg) / gib;
@@ -311,6 +340,12 @@ memory_parts stage_memory(const model_spec& m, const step_config& cfg, int stage
   memory_parts out;
   add_model_state(out, m, cfg, stage);
   out.activations = stage_activations(m, cfg, stage) / gib;
+  // Megatron-FSDP's fp32 gradient copy counts only where it outgrows the activations it follows.
+  if (cfg.fsdp) {
+    const double copy =
+        stage_params(m, cfg, stage).total() * fsdp_grad_copy_bytes(cfg) / (cfg.dp * cfg.cp) / gib;
+    out.optimizer += std::max(0.0, copy - out.activations);
+  }
   out.buffers = buffer_bytes(m, cfg, ub) / gib;
   // The CUDA context and library workspaces, and the caching allocator's fragmentation.
   out.reserve = 1.0 + 0.05 * out.total();

@@ -101,10 +101,8 @@ void stage_planner::make_streams() {
   const rank_grid dpcp{cfg_.tp, 1, dp_size_, cfg_.pp};
   dp_nodes_ = span_of(comm_group::dp, dpcp, gpn).nodes;
   if (cfg_.fsdp) fsdp_rs_ = s_.add_stream("fsdp_rs", stream_role::comm, 0);
-  if (cfg_.cpu_offload_layers > 0) {
-    d2h_ = s_.add_stream("offload_d2h", stream_role::p2p, 0);
-    h2d_ = s_.add_stream("offload_h2d", stream_role::p2p, 0);
-  }
+  // TE's CPU offload runs its copies both ways on one stream of its own (docs/FSDP.md §5).
+  if (cfg_.cpu_offload_layers > 0) offload_ = s_.add_stream("offload", stream_role::p2p, 0);
 }
 
 // Megatron splits the layers evenly over pp x vp chunks; when the embedding and the loss are

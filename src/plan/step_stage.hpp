@@ -147,7 +147,7 @@ class stage_planner {
 
   // Activation offloading to the host (step_stage_offload.cpp).
   bool offloaded(int chunk, int l) const;
-  int host_copy(const std::string& name, int stream, std::vector<int> after);
+  int host_copy(const std::string& name, std::vector<int> after);
   void offload_after_forward(const std::string& prefix, int chunk, int l);
   void reload_before_backward(const std::string& prefix, int chunk, int l);
 
@@ -188,7 +188,7 @@ class stage_planner {
   int pp_nodes_ = 1, dp_size_ = 1, dp_nodes_ = 1;
   int fsdp_rs_ = -1;                                    // Megatron-FSDP's reduce-scatter stream
   std::map<std::pair<int, int>, int> fsdp_prefetched_;  // (chunk, layer) -> its next gather
-  int d2h_ = -1, h2d_ = -1;                       // the offload streams (cpu_offload_layers > 0)
+  int offload_ = -1;                              // the offload stream (cpu_offload_layers > 0)
   std::map<int, int> offload_d2h_, offload_h2d_;  // layer -> its copy of this micro-batch
   std::vector<int> layers_;                       // per chunk
   std::vector<std::vector<int>> bucket_of_;       // per chunk, per layer: its bucket

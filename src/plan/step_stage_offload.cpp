@@ -1,12 +1,14 @@
 // Activation offloading on one stage (docs/FSDP.md §5): Megatron-Core's cpu_offloading_num_layers
-// through Transformer Engine's CPU offload context. The first N layers' saved activations are
-// copied to host memory after each layer's forward and back before its backward, each direction
-// on a stream of its own. TE double-buffers: the next layer's forward may start while one layer's
-// copy runs, but the layer after it waits for that copy; in the backward a layer's reload is
-// issued when the layer after it starts its backward, and its backward waits for the reload.
-// The copies take no SM: they run as fixed-duration ops of the layer's activation bytes over the
-// cluster's host link (host_link_gbps) or the copy engines, whichever is slower, and draw that
-// rate from HBM, which slows the GEMMs running beside them (docs/ARCHITECTURE.md §5.1, item 8).
+// through Transformer Engine's CPU offload context, as TE 2.14's default synchronizer
+// (DefaultOffloadSynchronizer, transformer_engine/pytorch/cpu_offload.py) schedules it. Of L
+// layers the first N are offloaded: layer i's saved activations are copied to host memory once
+// its forward is done, and the forward of layer L - N + i waits for that copy (then frees the
+// layer's memory); in the backward, layer i's reload is issued before the backward of layer
+// L - 1 - N + i, and layer i's backward waits for it. So at most L - N layers' activations are on
+// the GPU at once. Both directions run on one stream, take no SM, and last the layer's
+// activation bytes over the cluster's host link (host_link_gbps) or the copy engines, whichever
+// is slower; they draw that rate from HBM, which slows the GEMMs beside them
+// (docs/ARCHITECTURE.md §5.1, item 8).
 #include <algorithm>
 
 #include "base/error.hpp"
@@ -21,39 +23,42 @@ bool stage_planner::offloaded(int chunk, int l) const {
 }
 
 // One layer's saved activations over the host link in one direction.
-int stage_planner::host_copy(const std::string& name, int stream, std::vector<int> after) {
+int stage_planner::host_copy(const std::string& name, std::vector<int> after) {
   double gbps = in_.cluster.host_link_gbps;
   if (in_.gpu.copy_engine_gbps > 0) gbps = std::min(gbps, in_.gpu.copy_engine_gbps);
   if (gbps <= 0) throw config_error("cluster " + in_.cluster.name + ": no host_link_gbps");
   const double us = layer_activation_bytes(w_.model, cfg_) / (gbps * bytes_per_us_per_gbps);
   // Its HBM reads (to the host) or writes (back) slow the GEMMs beside it as collectives' do.
-  return s_.add_op(name, stream, delay_params{us, 0, gbps}, std::move(after), "activation_offload");
+  return s_.add_op(name, offload_, delay_params{us, 0, gbps}, std::move(after),
+                   "activation_offload");
 }
 
-// After layer l's forward: its activations start for the host; the next compute op waits for the
-// previous layer's copy (TE's double buffer holds two layers' copies at most).
+// After layer l's forward: its activations start for the host; layer l + 1's forward, the
+// L - N + i-th, first waits for layer i's copy to end (TE's finish_offload_map).
 void stage_planner::offload_after_forward(const std::string& prefix, int chunk, int l) {
-  if (!offloaded(chunk, l)) return;
-  const auto prev = offload_d2h_.find(l - 1);
-  if (prev != offload_d2h_.end()) next_waits_.push_back(prev->second);
-  offload_d2h_[l] =
-      host_copy(prefix + "L" + std::to_string(l) + ".offload", d2h_, {appender_->last_compute()});
+  if (!offloaded(chunk, 0)) return;
+  if (offloaded(chunk, l))
+    offload_d2h_[l] =
+        host_copy(prefix + "L" + std::to_string(l) + ".offload", {appender_->last_compute()});
+  const int done = l + 1 - (layers_[0] - cfg_.cpu_offload_layers);
+  if (offloaded(chunk, done)) next_waits_.push_back(offload_d2h_.at(done));
 }
 
-// Before layer l's backward: its reload (issued beside the layer after it, or now for the first
-// offloaded layer the backward reaches) holds it back; the reload of the layer before it starts.
+// Before layer l's backward, the L - 1 - N + i-th: layer i's reload is issued (after the compute
+// so far, TE's start_reload_map); an offloaded layer's backward waits for its own reload.
 void stage_planner::reload_before_backward(const std::string& prefix, int chunk, int l) {
-  if (!offloaded(chunk, l)) return;
-  const auto issue = [&](int layer) {
-    std::vector<int> after{offload_d2h_.at(layer)};
+  if (!offloaded(chunk, 0)) return;
+  const int start = l - (layers_[0] - 1 - cfg_.cpu_offload_layers);
+  if (offloaded(chunk, start)) {
+    std::vector<int> after{offload_d2h_.at(start)};
     if (appender_->last_compute() >= 0) after.push_back(appender_->last_compute());
-    return host_copy(prefix + "L" + std::to_string(layer) + ".reload", h2d_, std::move(after));
-  };
-  const auto it = offload_h2d_.find(l);
-  next_waits_.push_back(it != offload_h2d_.end() ? it->second : issue(l));
+    offload_h2d_[start] =
+        host_copy(prefix + "L" + std::to_string(start) + ".reload", std::move(after));
+    offload_d2h_.erase(start);
+  }
+  if (!offloaded(chunk, l)) return;
+  next_waits_.push_back(offload_h2d_.at(l));
   offload_h2d_.erase(l);
-  if (offloaded(chunk, l - 1)) offload_h2d_[l - 1] = issue(l - 1);
-  offload_d2h_.erase(l);
 }
 
 }  // namespace ob::detail

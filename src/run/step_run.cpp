@@ -178,6 +178,8 @@ ordered_json with_fsdp(ordered_json config, const step_config& c) {
   if (c.stage_layout) config["pipeline_layout"] = c.stage_layout->text;
   if (c.fp8_param_gather) config["fp8_param_gather"] = true;
   if (c.bf16_moments) config["exp_avg_dtype"] = "bf16";
+  if (c.cross_entropy != cross_entropy_impl::native)
+    config["cross_entropy_fusion_impl"] = to_string(c.cross_entropy);
   // Selective recomputation names its modules (docs/MEMORY.md §2.1).
   if (c.recompute == recompute_mode::selective) {
     config["recompute_modules"] = ordered_json::array();

@@ -105,6 +105,10 @@ ordered_json cdmc_axis(const std::string& v, const std::string& where, step_case
   c.cfg.cdmc = count(v, where, 1, cdmc_max);
   return *c.cfg.cdmc;
 }
+ordered_json cross_entropy_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.cross_entropy = parse_enum<cross_entropy_impl>(v, where);
+  return v;
+}
 ordered_json dispatcher_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.dispatcher = parse_enum<moe_dispatcher>(v, where);
   return v;
@@ -167,6 +171,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"cpu_offload_layers", count_axis<&C::cpu_offload_layers, 0, (1 << 16)>},
     {"grad_reduce_in_fp32", switch_axis<&C::grad_reduce_in_fp32>},
     {"grad_accum_fusion", switch_axis<&C::grad_accum_fusion>},
+    {"cross_entropy_fusion_impl", cross_entropy_axis},
     {"fp8_param_gather", switch_axis<&C::fp8_param_gather>},
     {"exp_avg_dtype", moments_axis},
     {"bucket_size", bucket_axis},

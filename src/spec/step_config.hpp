@@ -53,6 +53,19 @@ struct enum_names<recompute_module> {
       enum_entry{recompute_module::shared_experts, "shared_experts"}};
 };
 
+// Which fused cross entropy computes the loss (Megatron-Core's cross_entropy_fusion_impl with
+// cross_entropy_loss_fusion; docs/MEMORY.md §2.2): `native` (and the unfused loss) saves an fp32
+// softmax of the logits for the backward; `te` (Transformer Engine's parallel_cross_entropy, which
+// Megatron-Bridge's performance launcher sets) writes the gradient into the 16-bit logits in
+// place and saves only them.
+enum class cross_entropy_impl { native, te };
+template <>
+struct enum_names<cross_entropy_impl> {
+  static constexpr std::string_view noun = "cross entropy implementation";
+  static constexpr std::array names = {enum_entry{cross_entropy_impl::native, "native"},
+                                       enum_entry{cross_entropy_impl::te, "te"}};
+};
+
 // How a MoE layer's tokens reach their experts (Megatron's moe_token_dispatcher_type, with the
 // flex dispatcher's backends; docs/MOE.md §7).
 enum class moe_dispatcher { alltoall, allgather, deepep, hybridep };
@@ -121,6 +134,7 @@ struct step_config {
   // forward and back before their backward, on streams of their own; 0: none.
   int cpu_offload_layers = 0;
   bool grad_reduce_in_fp32 = true;  // Megatron-Bridge's recipes reduce fp32 gradients
+  cross_entropy_impl cross_entropy = cross_entropy_impl::native;  // cross_entropy_fusion_impl
   // gradient_accumulation_fusion (Megatron's default, on): weight-gradient GEMMs add into the
   // main_grad buffer (beta = 1) rather than writing a gradient (docs/ARCHITECTURE.md §9.3).
   bool grad_accum_fusion = true;

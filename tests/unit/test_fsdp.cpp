@@ -9,12 +9,15 @@
 #include <string>
 
 #include "model/memory.hpp"
+#include "plan/step_stage.hpp"
 #include "run/step_run.hpp"
 #include "sim/simulator.hpp"
 #include "step_test_util.hpp"
 
 namespace ob {
 namespace {
+
+constexpr double gib = 1024.0 * 1024.0 * 1024.0;
 
 step_scenario fsdp_scenario(const std::string& fsdp) {
   step_scenario sc;
@@ -111,12 +114,43 @@ TEST(Fsdp, OffKeepsTheDistributedOptimizersBuckets) {
 }
 
 TEST(Fsdp, ShardsWeightsGradientsAndOptimizerOverDp) {
-  const step_spec on = resolve_step(fsdp_scenario("on")), off = resolve_step(fsdp_scenario("off"));
+  step_scenario sc_on = fsdp_scenario("on"), sc_off = fsdp_scenario("off");
+  sc_on.axes.erase(sc_on.axes.begin() + 2);    // every layer: the embeddings, held whole, are
+  sc_off.axes.erase(sc_off.axes.begin() + 2);  // a small share of the weights
+  const step_spec on = resolve_step(sc_on), off = resolve_step(sc_off);
   const auto mem = [](const step_spec& s) { return s.cases.at(0).memory.gib; };
   const memory_parts a = mem(on), b = mem(off);
-  EXPECT_LT(a.weights, 0.6 * b.weights);  // 1/8 of them plus two gathered layers
+  EXPECT_LT(a.weights, 0.6 * b.weights);  // 1/8 of them, two layers and the embeddings whole
   EXPECT_LT(a.gradients, 0.6 * b.gradients);
   EXPECT_NEAR(a.optimizer, b.optimizer, 1e-9);  // the distributed optimizer shards it already
+}
+
+// What Megatron-FSDP holds besides the shards (docs/FSDP.md §2), on the whole Llama 3 8B at DP 8:
+// fsdp_double_buffer's two layers of parameters (16-bit, or fp8 with fp8_param_gather) and two
+// of gradients; the embedding and the output layer, no FSDP unit, gathered whole in 16 bits;
+// the output layer's whole gradient; the fp32 gradient copy of 16-bit gradients left out, as it
+// lives only between the backward and the next zero_grad.
+TEST(Fsdp, HoldsTwoLayersAndTheEmbeddingsWholeBesideTheShards) {
+  step_scenario sc = fsdp_scenario("on");
+  sc.axes.erase(sc.axes.begin() + 2);  // every layer: the embeddings weigh as they do
+  const auto mem = [&](const std::string& fp32_grads, const std::string& fp8_params) {
+    step_scenario x = sc;
+    x.axes.push_back({"grad_reduce_in_fp32", {fp32_grads}});
+    x.axes.push_back({"dtype", {"fp8"}});
+    x.axes.push_back({"fp8_param_gather", {fp8_params}});
+    return resolve_step(x).cases.at(0).memory.gib;
+  };
+  const model_spec m = load_model_spec("llama3_8b");
+  const double layer = static_cast<double>(detail::layer_params(m, 1));
+  const double vocab = static_cast<double>(m.vocab_size * m.hidden);
+  const double params = 32 * layer + 2 * vocab;
+  const memory_parts fp8 = mem("off", "on"), bf16 = mem("on", "off");
+  EXPECT_NEAR(fp8.weights * gib, params / 8 + 2 * layer + 2 * vocab * 2, 1e3);
+  EXPECT_NEAR(bf16.weights * gib, params * 3 / 8 + 2 * layer * 2 + 2 * vocab * 2, 1e3);
+  EXPECT_NEAR(fp8.gradients * gib, params * 2 / 8 + (2 * layer + vocab) * 2, 1e3);
+  EXPECT_NEAR(bf16.gradients * gib, params * 4 / 8 + (2 * layer + vocab) * 4, 1e3);
+  EXPECT_NEAR(fp8.optimizer * gib, params * 12 / 8, 1e3);  // no fp32 gradient copy
+  EXPECT_NEAR(bf16.optimizer * gib, params * 12 / 8, 1e3);
 }
 
 }  // namespace

@@ -177,6 +177,23 @@ TEST(Memory, FirstStageHoldsThePipelinesInFlightMicroBatches) {
   EXPECT_NEAR(few.gib.activations, 2 * 8 * layer, 1e-6);
 }
 
+// The loss's logits (docs/MEMORY.md §2.2): Megatron's native fused (and unfused) cross entropy
+// keeps an fp32 softmax, 4 s b V / t bytes on the last stage; TE's writes the gradient into the
+// 16-bit logits in place and keeps only them: half as many bytes.
+TEST(Memory, TeCrossEntropyKeepsTheSixteenBitLogits) {
+  const model_spec m = korthikanti_gpt();
+  step_config c = pipeline(1, 1, 1, 96);
+  c.tp = 2;
+  c.mbs = 2;
+  const auto acts = [&](cross_entropy_impl impl) {
+    step_config x = c;
+    x.cross_entropy = impl;
+    return estimate_memory(m, gpu_with(0), x, 0).gib.activations * gib;
+  };
+  const double logits = 2048.0 * 2 * 51200 / 2;  // s b V / t
+  EXPECT_NEAR(acts(cross_entropy_impl::native) - acts(cross_entropy_impl::te), 2 * logits, 64);
+}
+
 // Megatron's bytes per parameter (docs/MEMORY.md §1): bf16 weights with fp32 gradients take
 // 6 + 12/d with the distributed optimizer over d ranks, 18 without; bf16 gradients 4 + 16/d.
 TEST(Memory, BytesPerParameterFollowMegatron) {

@@ -1,6 +1,7 @@
-// Activation offloading to host memory (docs/FSDP.md §5): each offloaded layer's copy on its own
-// stream after the layer's forward, its reload before its backward, the backward waiting for it
-// when the host link is slow, the refusals Megatron-Core makes, and the memory it frees.
+// Activation offloading to host memory (docs/FSDP.md §5): each offloaded layer's copy on the
+// offload stream after the layer's forward, the forward waiting for it L - N layers later, its
+// reload before its backward, the backward waiting for it when the host link is slow, the
+// refusals Megatron-Core makes, and the memory it frees.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -60,24 +61,38 @@ run simulate(const step_scenario& sc, double host_gbps = 0) {
   return run{test::simulate_first_case(spec)};
 }
 
-TEST(Offload, CopiesRunOnTheirOwnStreamsAfterTheForwardAndBeforeTheBackward) {
+// TE's default synchronizer (docs/FSDP.md §5), 2 of 4 layers offloaded: layer i's copy starts
+// after its forward, on the one offload stream; layer 2 + i's forward waits for it; layer i's
+// reload is issued before the backward of layer 1 + i (layer 1's before layer 2's) and ends
+// before layer i's backward.
+TEST(Offload, CopiesRunOnTheirOwnStreamAfterTheForwardAndBeforeTheBackward) {
   const run r = simulate(offload_scenario("2"));
   const schedule& s = r.prog.stages[0];
   const op& d2h = r.find("c0.mb0.L1.offload");
   const op& h2d = r.find("c0.mb0.L1.reload");
-  EXPECT_EQ(s.streams[d2h.stream].name, "offload_d2h");
-  EXPECT_EQ(s.streams[h2d.stream].name, "offload_h2d");
+  EXPECT_EQ(s.streams[d2h.stream].name, "offload");
+  EXPECT_EQ(h2d.stream, d2h.stream);
   EXPECT_EQ(d2h.slot, "activation_offload");
   // Layers 2 and 3 stay on the GPU.
   EXPECT_THROW(r.find("c0.mb0.L2.offload"), std::out_of_range);
   const auto f1 = r.pass("c0.mb0.L1.", false), b1 = r.pass("c0.mb0.L1.", true);
-  const auto f2 = r.pass("c0.mb0.L2.", false);
+  const auto f2 = r.pass("c0.mb0.L2.", false), b2 = r.pass("c0.mb0.L2.", true);
   EXPECT_GE(r.at("c0.mb0.L1.offload").start_us, f1.second);  // after its forward
   EXPECT_LT(r.at("c0.mb0.L1.offload").start_us, f2.second);  // beside the next layer
   EXPECT_GE(r.at("c0.mb0.L1.reload").start_us, r.at("c0.mb0.L1.offload").end_us);
-  EXPECT_LE(r.at("c0.mb0.L1.reload").end_us, b1.first);  // before its backward
-  // Layer 0's reload is issued beside layer 1's backward, not after it.
-  EXPECT_LT(r.at("c0.mb0.L0.reload").start_us, b1.second);
+  EXPECT_LT(r.at("c0.mb0.L1.reload").start_us, b2.second);  // issued before layer 2's backward
+  EXPECT_LE(r.at("c0.mb0.L1.reload").end_us, b1.first);     // before its own backward
+  EXPECT_LT(r.at("c0.mb0.L0.reload").start_us, b1.second);  // beside layer 1's backward
+}
+
+// The forward waits for a copy only L - N layers later: with 1 of 4 layers offloaded over a slow
+// link, layer 2's forward runs while layer 0's copy does, and layer 3's waits for it to end.
+TEST(Offload, TheForwardWaitsForACopyOnlyWhenItsMemoryIsNeeded) {
+  const run slow = simulate(offload_scenario("1"), 0.5);  // 0.5 GB/s per direction
+  const sim_op_result& copy = slow.at("c0.mb0.L0.offload");
+  const auto f2 = slow.pass("c0.mb0.L2.", false), f3 = slow.pass("c0.mb0.L3.", false);
+  EXPECT_LT(f2.first, copy.end_us);
+  EXPECT_GE(f3.first, copy.end_us);
 }
 
 TEST(Offload, TheBackwardWaitsForTheReloadWhenTheHostLinkIsSlow) {
@@ -129,18 +144,15 @@ TEST(Offload, RefusesWhatMegatronRefuses) {
   EXPECT_THROW(resolve_step(flags), config_error);
 }
 
-TEST(Offload, DropsTheOffloadedLayersActivationsButTheOneInFlight) {
+// TE frees an offloaded layer's memory before another layer's forward needs it: N offloaded of L
+// leave L - N layers' activations on the GPU, one layer's fewer for each.
+TEST(Offload, DropsTheOffloadedLayersActivations) {
   const auto acts = [](const std::string& n) {
     return resolve_step(offload_scenario(n)).cases.at(0).memory.gib.activations;
   };
   const double none = acts("0"), one = acts("1"), three = acts("3");
-  EXPECT_NEAR(one, none, 1e-9);  // the only offloaded layer is the one being copied
-  EXPECT_LT(three, none);
-  // Two layers fewer of four: the difference is twice one layer's (none minus three equals
-  // twice (none minus "two")).
-  const double two = acts("2");
-  EXPECT_NEAR(none - three, 2 * (none - two), 1e-9);
-  EXPECT_GT(none - two, 0);
+  EXPECT_GT(none - one, 0);
+  EXPECT_NEAR(none - three, 3 * (none - one), 1e-9);
 }
 
 }  // namespace
