@@ -153,5 +153,21 @@ TEST(Fsdp, HoldsTwoLayersAndTheEmbeddingsWholeBesideTheShards) {
   EXPECT_NEAR(bf16.optimizer * gib, params * 12 / 8, 1e3);
 }
 
+// The fp32 gradient copy follows the backward, when no activation is held: it costs only what
+// it needs beyond them. With a 128-token sequence the activations are smaller than the copy, and
+// the optimizer's share grows by the difference (12 bytes a parameter plus the copy's excess).
+TEST(Fsdp, TheGradientCopyCountsOnlyBeyondTheActivations) {
+  step_scenario sc = fsdp_scenario("on");
+  sc.axes.erase(sc.axes.begin() + 2);
+  sc.axes.push_back({"seq", {"128"}});
+  sc.axes.push_back({"grad_reduce_in_fp32", {"off"}});
+  const memory_parts m = resolve_step(sc).cases.at(0).memory.gib;
+  const model_spec spec = load_model_spec("llama3_8b");
+  const double params = 32 * static_cast<double>(detail::layer_params(spec, 1)) +
+                        2 * static_cast<double>(spec.vocab_size * spec.hidden);
+  ASSERT_LT(m.activations * gib, params * 4 / 8);
+  EXPECT_NEAR((m.optimizer + m.activations) * gib, params * 16 / 8, 1e3);
+}
+
 }  // namespace
 }  // namespace ob
