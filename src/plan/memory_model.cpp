@@ -196,7 +196,7 @@ double stage_activations(const model_spec& m, const step_config& cfg, int stage)
   const double tokens = static_cast<double>(m.seq_length) / cfg.cp * cfg.mbs;
   const double logits = logit_bytes(cfg) * tokens * static_cast<double>(m.vocab_size) / cfg.tp;
   if (stage == cfg.pp - 1) bytes += logits;
-  // Each MTP layer on the last stage: one more layer's activations and fp32 logits, held from
+  // Each MTP layer on the last stage: one more layer's activations and logits, held from
   // the forward of the micro-batch until its backward (docs/MEMORY.md §2).
   if (stage == cfg.pp - 1 && m.mtp_num_layers > 0)
     bytes += static_cast<double>(m.mtp_num_layers) *
