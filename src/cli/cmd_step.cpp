@@ -100,6 +100,8 @@ class step_command final : public command {
       {"fsdp", "on | off (Megatron-FSDP: params, grads and optimizer sharded over DP)"},
       {"grad_accum_fusion",
        "on | off (gradient_accumulation_fusion: wgrad GEMMs add into main_grad; default on)"},
+      {"megatron_2022",
+       "on | off (Megatron-LM's mid-2022 training path, as Korthikanti et al. ran it)"},
       {"cpu_offload_layers",
        "N: the first N layers' activations offloaded to host memory (cpu_offloading_num_layers)"},
       {"fp8_param_gather", "on | off (weights kept and all-gathered in fp8; fp8 and mxfp8)"},

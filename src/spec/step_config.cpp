@@ -167,6 +167,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"cpu_offload_layers", count_axis<&C::cpu_offload_layers, 0, (1 << 16)>},
     {"grad_reduce_in_fp32", switch_axis<&C::grad_reduce_in_fp32>},
     {"grad_accum_fusion", switch_axis<&C::grad_accum_fusion>},
+    {"megatron_2022", switch_axis<&C::megatron_2022>},
     {"fp8_param_gather", switch_axis<&C::fp8_param_gather>},
     {"exp_avg_dtype", moments_axis},
     {"bucket_size", bucket_axis},
