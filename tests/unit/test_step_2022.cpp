@@ -18,7 +18,11 @@ step_scenario gpt22b(axes_t extra) {
   sc.axes = {{"gpus", {"8"}},         {"tp", {"8"}},          {"mbs", {"1"}},
              {"gbs", {"1"}},          {"layers", {"2"}},      {"grad_reduce_in_fp32", {"off"}},
              {"dp_overlap", {"off"}}, {"tp_overlap", {"off"}}};
-  sc.axes.insert(sc.axes.end(), extra.begin(), extra.end());
+  for (sweep_axis& a : extra) {  // a setting given again replaces the base's
+    const auto same = [&](const sweep_axis& b) { return b.name == a.name; };
+    std::erase_if(sc.axes, same);
+    sc.axes.push_back(std::move(a));
+  }
   return sc;
 }
 
@@ -65,7 +69,8 @@ TEST(Step2022, UnfusedGradientAccumulationAddsEachGradientAfterItsGemm) {
 // Megatron-LM 2022's linear layers: QKV's bias added by a kernel after the GEMM (its output read
 // and written), and the QKV and fc1 bias gradients summed over the tokens (one read each).
 TEST(Step2022, LinearLayersAddAndReduceTheirBiasesInKernelsOfTheirOwn) {
-  const step_spec spec = resolve_step(gpt22b({{"megatron_2022", {"on"}}}));
+  const step_spec spec =
+      resolve_step(gpt22b({{"megatron_2022", {"on"}}, {"grad_accum_fusion", {"off"}}}));
   const test::timeline t = test::simulate_spec(spec);
   const std::string l = "c0.mb0.L0.";
   const gemm_params& qkv = t.named(0, l + "qkv_fprop").as<gemm_params>();
@@ -92,8 +97,8 @@ TEST(Step2022, LinearLayersAddAndReduceTheirBiasesInKernelsOfTheirOwn) {
 // gradients are all-reduced over TP first, and the embedding all-reduces rather than
 // reduce-scatters its lookup.
 TEST(Step2022, LocalDdpScalesTheGradientsAtDpOne) {
-  const step_spec spec =
-      resolve_step(gpt22b({{"megatron_2022", {"on"}}, {"sequence_parallel", {"on"}}}));
+  const step_spec spec = resolve_step(gpt22b(
+      {{"megatron_2022", {"on"}}, {"sequence_parallel", {"on"}}, {"grad_accum_fusion", {"off"}}}));
   const test::timeline t = test::simulate_spec(spec);
   EXPECT_EQ(t.named(0, "grad_scale").slot, "optimizer");
   EXPECT_GE(t.at(0, "grad_scale").start_us, t.at(0, "c0.mb0.L0.ln1_bwd").end_us);
@@ -163,6 +168,23 @@ TEST(Step2022, UnfusedAttentionCopiesTheContextIntoSequenceMajorOrder) {
   EXPECT_GE(t.at(0, l + "attn_fwd_permute").start_us, t.at(0, l + "attn_fwd").end_us);
   EXPECT_LE(t.at(0, l + "attn_fwd_permute").end_us, t.at(0, l + "proj_fprop").start_us);
   EXPECT_NE(t.find(0, l + "attn_recompute_permute"), nullptr);
+}
+
+// What the 2022 release did not have is refused, naming the setting to change; and its rule
+// that only fp32 main grads take the fused accumulation.
+TEST(Step2022, SettingsThatReleaseLackedAreRefused) {
+  EXPECT_EQ(test::resolve_message(gpt22b({{"megatron_2022", {"on"}}, {"tp_overlap", {"on"}}})),
+            "--megatron-2022: Megatron-LM 2022 has no Transformer Engine userbuffers: set "
+            "--tp-overlap off");
+  EXPECT_NE(test::resolve_message(gpt22b({{"megatron_2022", {"on"}}}))
+                .find("fuses gradient accumulation only into fp32 main grads"),
+            std::string::npos);
+  EXPECT_NE(test::resolve_message(gpt22b({{"megatron_2022", {"on"}}, {"dtype", {"bf16"}}}))
+                .find("accumulates bf16 gradients in fp32"),
+            std::string::npos);
+  EXPECT_EQ(
+      test::resolve_message(gpt22b({{"megatron_2022", {"on"}}, {"grad_reduce_in_fp32", {"on"}}})),
+      "");
 }
 
 }  // namespace
