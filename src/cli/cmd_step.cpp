@@ -102,6 +102,8 @@ class step_command final : public command {
        "on | off (gradient_accumulation_fusion: wgrad GEMMs add into main_grad; default on)"},
       {"cross_entropy_fusion_impl",
        "native | te (the loss keeps fp32 softmax, or TE's in-place 16-bit logits; default native)"},
+      {"megatron_2022",
+       "on | off (Megatron-LM's mid-2022 training path, as Korthikanti et al. ran it)"},
       {"cpu_offload_layers",
        "N: the first N layers' activations offloaded to host memory (cpu_offloading_num_layers)"},
       {"fp8_param_gather", "on | off (weights kept and all-gathered in fp8; fp8 and mxfp8)"},

@@ -226,6 +226,10 @@ class layer_builder {
     if (w_.model.attention_dropout > 0)
       elementwise("attn_fwd_dropout", false, bytes(5 * n), 2 * n, false);
     elementwise("attn_fwd", false, bytes(2 * n) + qkv_read_bytes() / 3, 2 * n * d, false);
+    // Megatron's core attention returns the context as [s, b, h/t]: the [b, heads, s, d] bmm
+    // output is permuted and copied (`permute(2, 0, 1, 3).contiguous()` in Megatron-LM's
+    // CoreAttention and Megatron-Core's DotProductAttention); its gradient is a view.
+    elementwise("attn_fwd_permute", false, bytes(4 * rows(a_)), 0, false);
   }
   // Megatron's autograd order: context GEMMs (dV, dP), dropout, softmax, score GEMMs (dQ, dK).
   void attention_backward() {

@@ -221,7 +221,11 @@ layer_workload step_layer(const step_inputs& in, bool windowed) {
   l.vpp = in.cfg.vp;
   l.sequence_parallel = in.cfg.sequence_parallel;
   layer_workload w = make_layer_workload(in.model, l, windowed);
-  if (in.cfg.grad_accum_fusion) accumulate_weight_gradients(w, main_grad_type(in));
+  if (in.cfg.grad_accum_fusion)
+    accumulate_weight_gradients(w, main_grad_type(in));
+  else
+    detail::add_grad_accumulation(w, main_grad_type(in));
+  if (in.cfg.megatron_2022) detail::add_megatron_2022_biases(w);
   detail::add_recompute(w, in.cfg);
   return w;
 }

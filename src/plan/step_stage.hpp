@@ -54,6 +54,13 @@ std::int64_t moe_layer_param_count(const model_spec& m, const step_config& c);
 // case names, run again in the backward before the first step that needs their output.
 void add_recompute(layer_workload& w, const step_config& cfg);
 
+// Without gradient_accumulation_fusion each weight-gradient GEMM writes a 16-bit gradient that
+// Megatron's DDP hook then adds into the parameter's main_grad (step_layer_extras.cpp).
+void add_grad_accumulation(layer_workload& w, dtype main_grad);
+// Megatron-LM 2022's linear layers (megatron_2022): QKV's bias added after its GEMM, and the
+// QKV and fc1 bias gradients summed over the tokens, each a kernel of its own.
+void add_megatron_2022_biases(layer_workload& w);
+
 // The ops of one pipeline stage, in the order its host enqueues them.
 class stage_planner {
  public:
@@ -111,6 +118,16 @@ class stage_planner {
   int param_bytes() const { return cfg_.fp8_param_gather ? 1 : 2; }
   collective_params tp_collective(coll_op op, std::uint64_t bytes) const;
   p2p_params pp_transfer() const;
+
+  // Megatron-LM 2022 (megatron_2022) and gradient accumulation without fusion
+  // (step_stage_2022.cpp).
+  void main_grad_add(const std::string& name, std::int64_t params);
+  bool scatter_gather_p2p() const {
+    return cfg_.megatron_2022 && !cfg_.sequence_parallel && cfg_.tp > 1;
+  }
+  int gather_received(const std::string& name, int recv);
+  void scale_grads_2022();
+  void reduce_sp_norm_grads_2022();
   void embedding_forward(const std::string& prefix);
   void embedding_backward(const std::string& prefix);
   void output_forward(const std::string& prefix);

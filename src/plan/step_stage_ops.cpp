@@ -59,8 +59,9 @@ collective_params stage_planner::tp_collective(coll_op op, std::uint64_t bytes) 
 // micro-batch, [seq / cp / tp, mbs, h] in bf16.
 p2p_params stage_planner::pp_transfer() const {
   p2p_params p;
-  const std::uint64_t tokens = static_cast<std::uint64_t>(w_.tokens) /
-                               (cfg_.sequence_parallel ? static_cast<std::uint64_t>(cfg_.tp) : 1);
+  const bool split = cfg_.sequence_parallel || scatter_gather_p2p();
+  const std::uint64_t tokens =
+      static_cast<std::uint64_t>(w_.tokens) / (split ? static_cast<std::uint64_t>(cfg_.tp) : 1);
   p.bytes = tokens * static_cast<std::uint64_t>(w_.model.hidden) * dtype_bytes(dtype::bf16);
   p.group = comm_group::pp;
   p.group_size = cfg_.pp;
@@ -109,12 +110,12 @@ void stage_planner::call(const pp_call& c) {
   };
   add(c.send_next, send_next_, "pp.send_next", fwd_output_, sends_next);
   add(c.send_prev, send_prev_, "pp.send_prev", bwd_output_, sends_prev);
-  if (const int r = add(c.recv_prev, recv_prev_, "pp.recv_prev", {}, recvs_prev); r >= 0)
-    fwd_inputs_.push_back(r);
-  if (const int r = add(c.recv_next, recv_next_, "pp.recv_next", {}, recvs_next); r >= 0)
-    bwd_inputs_.push_back(r);
+  const int fwd_in = add(c.recv_prev, recv_prev_, "pp.recv_prev", {}, recvs_prev);
+  const int bwd_in = add(c.recv_next, recv_next_, "pp.recv_next", {}, recvs_next);
   if (!overlapped_p2p()) next_waits_.insert(next_waits_.end(), ops.begin(), ops.end());
   device_sync(ops);
+  if (fwd_in >= 0) fwd_inputs_.push_back(gather_received("pp.recv_prev", fwd_in));
+  if (bwd_in >= 0) bwd_inputs_.push_back(gather_received("pp.recv_next", bwd_in));
 }
 
 // Megatron's batched p2p call ends in torch.cuda.synchronize() (batch_p2p_sync, on by default
@@ -323,6 +324,8 @@ void stage_planner::grad_reduce(int chunk, int bucket, std::vector<int> after) {
 // compute stream; tied embeddings all-reduce their gradients between the first and the last
 // stage.
 void stage_planner::finish_grads() {
+  reduce_sp_norm_grads_2022();
+  scale_grads_2022();
   if (!cfg_.dp_overlap && !cfg_.fsdp && dp_size_ > 1)
     for (int c = 0; c < cfg_.vp; ++c) {
       const auto& of = bucket_of_[c];
@@ -390,11 +393,13 @@ void stage_planner::optimizer() {
 void stage_planner::embedding_forward(const std::string& prefix) {
   const auto th = static_cast<std::uint64_t>(w_.tokens) * w_.model.hidden * 2;
   add_compute(prefix + "embedding", elementwise_params{th * 2, 0, 0, false}, "embedding");
+  // Megatron-LM 2022 all-reduces the lookup and then keeps this rank's sequence shard
+  // (scatter_to_sequence_parallel_region, a view); Megatron-Core reduce-scatters it.
+  const bool scatters = cfg_.sequence_parallel && !cfg_.megatron_2022;
   if (cfg_.tp > 1)
-    add_compute(
-        prefix + "embedding.tp",
-        tp_collective(cfg_.sequence_parallel ? coll_op::reduce_scatter : coll_op::all_reduce, th),
-        "embedding");
+    add_compute(prefix + "embedding.tp",
+                tp_collective(scatters ? coll_op::reduce_scatter : coll_op::all_reduce, th),
+                "embedding");
 }
 
 void stage_planner::embedding_backward(const std::string& prefix) {
@@ -402,6 +407,7 @@ void stage_planner::embedding_backward(const std::string& prefix) {
   if (cfg_.tp > 1 && cfg_.sequence_parallel)
     add_compute(prefix + "embedding_bwd.ag", tp_collective(coll_op::all_gather, th), "embedding");
   add_compute(prefix + "embedding_bwd", elementwise_params{th * 2, 0, 0, false}, "embedding");
+  main_grad_add(prefix + "embedding_grad_add", embedding_params());
 }
 
 // The main output layer and loss, then each MTP layer's (Megatron runs the MTP block on the
@@ -458,6 +464,7 @@ void stage_planner::logits_backward(const std::string& prefix) {
     wgrad.out = main_grad_type(in_);
   }
   add_compute(prefix + "output_wgrad", wgrad, "output");
+  main_grad_add(prefix + "output_grad_add", embedding_params());
 }
 
 }  // namespace ob::detail

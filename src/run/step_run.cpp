@@ -174,6 +174,7 @@ ordered_json with_fsdp(ordered_json config, const step_config& c) {
   if (c.fsdp) config["fsdp"] = true;
   // gradient_accumulation_fusion likewise, where it is off.
   if (!c.grad_accum_fusion) config["grad_accum_fusion"] = false;
+  if (c.megatron_2022) config["megatron_2022"] = true;
   // An uneven pipeline layout likewise (docs/MOE.md §14.2).
   if (c.stage_layout) config["pipeline_layout"] = c.stage_layout->text;
   if (c.fp8_param_gather) config["fp8_param_gather"] = true;

@@ -172,6 +172,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"grad_reduce_in_fp32", switch_axis<&C::grad_reduce_in_fp32>},
     {"grad_accum_fusion", switch_axis<&C::grad_accum_fusion>},
     {"cross_entropy_fusion_impl", cross_entropy_axis},
+    {"megatron_2022", switch_axis<&C::megatron_2022>},
     {"fp8_param_gather", switch_axis<&C::fp8_param_gather>},
     {"exp_avg_dtype", moments_axis},
     {"bucket_size", bucket_axis},
@@ -555,6 +556,27 @@ void check_batch(const step_scenario& sc, step_config& c) {
               ") divisible by pp = " + n(c.pp));
 }
 
+// What Megatron-LM of mid-2022 had (NVIDIA/Megatron-LM @d898a89; docs/ARCHITECTURE.md §9.3): no
+// Transformer Engine (fp16 or bf16 only, no userbuffers), no overlapped gradient reduction, no
+// overlap_p2p_comm, no CP, FSDP, offloading or modelled MoE; and its arguments.py accumulates
+// bf16 gradients in fp32 and fuses the accumulation into the wgrad GEMM only then.
+void check_megatron_2022(const step_scenario& sc, const step_config& c, const model_spec& m) {
+  if (!c.megatron_2022) return;
+  const std::string f = axis_label(sc, "megatron_2022") + ": Megatron-LM 2022 ";
+  const dtype t = c.type.value_or(m.type);
+  require(t == dtype::fp16 || t == dtype::bf16, f + "trains in fp16 or bf16", "set --dtype");
+  require(!c.tp_overlap, f + "has no Transformer Engine userbuffers", "set --tp-overlap off");
+  require(!c.dp_overlap, f + "reduces gradients after the backward", "set --dp-overlap off");
+  require(!c.pp_overlap || c.vp == 1, f + "has no overlap_p2p_comm", "set --pp-overlap off");
+  require(c.cp == 1 && !c.fsdp && c.cpu_offload_layers == 0 && m.moe.experts == 0,
+          f + "is modelled without CP, FSDP, offloading and experts", "leave them out");
+  require(t != dtype::bf16 || c.grad_reduce_in_fp32, f + "accumulates bf16 gradients in fp32",
+          "set grad_reduce_in_fp32 on");
+  require(!c.grad_accum_fusion || c.grad_reduce_in_fp32,
+          f + "fuses gradient accumulation only into fp32 main grads",
+          "set --grad-accum-fusion off or grad_reduce_in_fp32 on");
+}
+
 }  // namespace
 
 void check_step(const step_scenario& sc, step_config& c, const model_spec& m, const gpu_spec& gpu,
@@ -567,6 +589,7 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   check_experts(sc, c, m);
   check_recompute(sc, c, m);
   check_offload(sc, c, cluster);
+  check_megatron_2022(sc, c, m);
   const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
   require(c.cp == 1 || seq % (2 * c.cp) == 0, axis_label(sc, "seq"),
           n(seq) + " is not divisible by 2 x cp = " + n(2 * c.cp) +

@@ -138,6 +138,12 @@ struct step_config {
   // gradient_accumulation_fusion (Megatron's default, on): weight-gradient GEMMs add into the
   // main_grad buffer (beta = 1) rather than writing a gradient (docs/ARCHITECTURE.md §9.3).
   bool grad_accum_fusion = true;
+  // Megatron-LM's mid-2022 training path, the code Korthikanti et al. 2022 ran (docs/
+  // ARCHITECTURE.md §9.3): local DDP scales the gradients by 1/DP at every DP size, pipeline p2p
+  // without sequence parallelism is split over TP and gathered, the embedding all-reduces before
+  // the sequence-parallel scatter, and the linear layers add and reduce biases in kernels of
+  // their own (no Transformer Engine).
+  bool megatron_2022 = false;
   // fp8_param_gather (Megatron-Bridge's fp8 mixed-precision configs): the weights kept in fp8
   // (mxfp8: its row- and column-wise copies) without a 16-bit copy, and gathered in fp8.
   bool fp8_param_gather = false;

@@ -111,6 +111,8 @@ CASES = [
     (STEP + ["--cluster", "dgx_h100", "--gpus-per-node", "4"],
      "--gpus-per-node 4 and --cluster dgx_h100 disagree: the cluster file has gpus_per_node 8"),
     (STEP + ["--tp", "3"], "not divisible by tp x pp x cp = 3"),
+    (STEP + ["--megatron-2022", "on"],
+     "--megatron-2022: Megatron-LM 2022 has no Transformer Engine userbuffers: set --tp-overlap off"),
     (STEP + ["--gbs", "7"], "--gbs: 7 is not divisible by mbs x dp"),
     (STEP + ["--seq", "99999999999"], "--seq: 99999999999 is out of range"),
     (STEP + ["--nic-gbps", "-5"], "--nic-gbps: expected GB/s per NIC"),
