@@ -92,11 +92,11 @@ def table(name):
 # rows of each folder's check belong to it).
 CHECK_FAMILIES = [
     ("GEMM, H100", [("h100_sxm", "h100_sxm")], "TFLOP/s"),
-    ("collective, one node (H100 NVLS sweep, H200)", [("h100_sxm", "h100_sxm"), ("h200", "h200")],
-     "busbw"),
+    ("collective, one node (H100 NVLS sweep and all-to-all, H200)",
+     [("h100_sxm", "h100_sxm"), ("h200", "h200")], "busbw"),
     ("collective, across nodes (4 × 8 H100, NDR)", [("h100_sxm", "multinode")], "busbw"),
-    ("collective, NVLink 5 (B300, B200, GB200)",
-     [("b300", "b300"), ("b200", "b200"), ("gb200", "gb200")], "busbw"),
+    ("collective, NVLink 5 (B300, B200, GB200, GB300)",
+     [("b300", "b300"), ("b200", "b200"), ("gb200", "gb200"), ("gb300", "gb300")], "busbw"),
 ]
 ROW = re.compile(r"^(?P<what>.+?)\s+(?P<meas>[\d.]+)\s+(?P<model>[\d.]+)\s+(?P<err>[+-][\d.]+)%\s+"
                  r"(?P<unit>TFLOP/s|GB/s busbw)")

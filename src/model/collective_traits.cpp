@@ -20,7 +20,7 @@ constexpr std::array<collective_traits, 4> table = {{
     {coll_op::all_reduce, "ncclAllReduce", "sum", 2, false, false, false, verify_kind::all_reduce,
      "all_reduce", reduce_all},
     {coll_op::all_to_all, "ncclSend/ncclRecv", "none", 1, true, true, true, verify_kind::all_to_all,
-     "p2p", exchange},
+     "all_to_all", exchange},
 }};
 
 constexpr bool rows_in_enum_order() {

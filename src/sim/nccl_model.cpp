@@ -20,6 +20,15 @@ constexpr nccl_protocol protocols[] = {nccl_protocol::ll, nccl_protocol::ll128,
 // the channel rule counts them (docs/CALIBRATION.md §2.6).
 constexpr int ll128_threads = 640;
 
+// NCCL's p2p schedule inside one NVLink domain (docs/CALIBRATION.md §2.11): Simple's step is
+// NCCL_P2P_NVL_CHUNKSIZE; a peer's part is at least an eighth of it and grows to 32 of it before
+// NCCL doubles the peer's channels; LL runs a peer whose bytes fit its channels x
+// NCCL_P2P_LL_THRESHOLD.
+constexpr double p2p_nvl_chunk_bytes = 512.0 * 1024;
+constexpr double p2p_min_part_bytes = p2p_nvl_chunk_bytes / 8;
+constexpr double p2p_max_part_bytes = p2p_nvl_chunk_bytes * 32;
+constexpr double p2p_ll_threshold_bytes = 16384;
+
 // Bus rate of `channels` channels on NVLink, before a protocol's or algorithm's factor.
 double nvlink_rate_gbps(int channels, const gpu_spec& gpu) {
   return std::min(channels * gpu.nccl_channel_gbps, gpu.nvlink_effective_gbps());
@@ -44,6 +53,21 @@ comm_plan ring_intra(const collective_params& c, nccl_protocol proto, int max_ch
   p.channels =
       nccl_channels_for(static_cast<double>(c.bytes), c.group_size, max_ch, proto, true, gpu);
   p.latency_us = k.base_us + (traits_of(c.op).ring_steps(c.group_size) - 1) * k.hop_us;
+  p.bw_factor = k.bw_fraction;
+  return p;
+}
+
+// NCCL's all-to-all inside one NVLink domain: grouped send/recv to every peer at once, each
+// peer's shard split over its channels (nccl_p2p_split), all parts over the p2p channels; the
+// ring's per-step latency stands for the peers' rounds.
+comm_plan all_to_all_intra(const collective_params& c, int max_ch, const gpu_spec& gpu) {
+  const int n = std::max(c.group_size, 1);
+  const p2p_split split = nccl_p2p_split(static_cast<double>(c.bytes) / n, n, max_ch);
+  const nccl_protocol_constants& k = gpu.proto(split.protocol);
+  comm_plan p;
+  p.protocol = split.protocol;
+  p.channels = split.channels;
+  p.latency_us = k.base_us + (traits_of(c.op).ring_steps(n) - 1) * k.hop_us;
   p.bw_factor = k.bw_fraction;
   return p;
 }
@@ -130,6 +154,9 @@ allowed allowed_by(const collective_params& c, const gpu_spec& gpu) {
 // on what NCCL's CTA policy trades, docs/ARCHITECTURE.md §5.5).
 int max_channels(const collective_params& c, const gpu_spec& gpu) {
   int ch = c.ctas > 0 ? c.ctas : gpu.default_ctas(c.op);
+  // Across NVLink domains an all-to-all keeps the send/recv default: NCCL's p2p rule over the
+  // network (channels per NIC, peers per round) is not modelled (docs/CALIBRATION.md §2.11).
+  if (c.ctas <= 0 && c.op == coll_op::all_to_all && c.nodes > 1) ch = gpu.nccl_ctas_p2p;
   if (c.nccl.policy == cta_policy::efficiency)
     ch = std::min(ch,
                   static_cast<int>(std::ceil(gpu.nvlink_effective_gbps() / gpu.nccl_channel_gbps)));
@@ -153,6 +180,29 @@ int nccl_channels_for(double bytes, int ranks, int max_channels, nccl_protocol p
   const double per_channel = static_cast<double>(threads) * gpu.proto(p).thread_bytes * per_rank;
   const double fit = std::floor(bytes / per_channel);
   return static_cast<int>(std::clamp(fit, 1.0, static_cast<double>(std::max(1, max_channels))));
+}
+
+p2p_split nccl_p2p_split(double peer_bytes, int ranks, int p2p_channels) {
+  const int total = std::max(1, p2p_channels);
+  const int parts = std::max(1, ranks);
+  // On an NVSwitch a peer may use min(p2p channels, 2 x NVLinks rounded up to a power of two):
+  // every GPU file's 18 or 12 links give at least the p2p channels.
+  const int per_peer_max = total;
+  // NCCL's aim: every peer on its own channels, one part per channel.
+  int per_op = per_peer_max;
+  while (per_op * parts > total && per_op > 1) per_op /= 2;
+  p2p_split s;
+  if (peer_bytes <= 0) return s;
+  s.per_peer = std::max(
+      1, static_cast<int>(std::min<double>(per_op, std::ceil(peer_bytes / p2p_min_part_bytes))));
+  double part = std::max(p2p_min_part_bytes, std::ceil(peer_bytes / s.per_peer));
+  while (part > p2p_max_part_bytes && s.per_peer <= per_peer_max / 2) {
+    s.per_peer *= 2;
+    part = std::ceil(peer_bytes / s.per_peer);
+  }
+  s.channels = std::min(total, parts * s.per_peer);
+  if (peer_bytes <= s.per_peer * p2p_ll_threshold_bytes) s.protocol = nccl_protocol::ll;
+  return s;
 }
 
 const char* to_string(nccl_algorithm a) {
@@ -181,6 +231,12 @@ comm_plan plan_nccl_collective(const collective_params& c, const gpu_spec& gpu,
     finish_estimate(p, bus, gpu);
     if (best.est_us == 0 || p.est_us < best.est_us) best = p;
   };
+  // A flex dispatcher without its own protocol constants (DeepEP on Hopper) stays an exchange on
+  // the SMs it holds, not NCCL's p2p split.
+  if (c.op == coll_op::all_to_all && c.nodes <= 1 && c.ep.backend == ep_backend::nccl) {
+    consider(all_to_all_intra(c, max_ch, gpu));
+    return best;
+  }
   if (ok.nvls) consider(nvls(max_ch, gpu));
   if (ok.nvls_tree) consider(nvls_tree(c, max_ch, gpu, net));
   for (nccl_protocol proto : protocols) {

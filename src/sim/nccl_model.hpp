@@ -33,6 +33,17 @@ struct comm_plan {
 int nccl_channels_for(double bytes, int ranks, int max_channels, nccl_protocol p, bool ring,
                       const gpu_spec& gpu);
 
+// NCCL's split of a grouped send/recv inside one NVLink domain (docs/CALIBRATION.md §2.11):
+// every peer's bytes go over `per_peer` channels of the communicator's `p2p_channels`; an
+// all-to-all over `ranks` runs ranks x per_peer parts (its own, the copy to itself, included)
+// on at most p2p_channels CTAs, with LL when a peer's bytes fit per_peer x the LL threshold.
+struct p2p_split {
+  int per_peer = 1;
+  int channels = 1;
+  nccl_protocol protocol = nccl_protocol::simple;
+};
+p2p_split nccl_p2p_split(double peer_bytes, int ranks, int p2p_channels);
+
 // A collective over c.group_size ranks on c.nodes NVLink domains. c.algorithm: "" or "auto"
 // (NCCL's choice), "ring", "nvls", "tree" or "nvls_tree" (NVLS inside each domain, the tree
 // across them; only when asked for); another name, or one the GPU/group cannot run, is a

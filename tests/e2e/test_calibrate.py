@@ -32,8 +32,9 @@ class Calibrate(TempDirTest):
         return check_rows(out)
 
     def test_shipped_files_reproduce_published_points(self):
-        for gpu, folder, count in [("h100_sxm", "h100_sxm", 20), ("h200", "h200", 9),
-                                   ("b200", "b200", 1), ("b300", "b300", 2), ("gb200", "gb200", 1)]:
+        for gpu, folder, count in [("h100_sxm", "h100_sxm", 21), ("h200", "h200", 9),
+                                   ("b200", "b200", 1), ("b300", "b300", 3), ("gb200", "gb200", 1),
+                                   ("gb300", "gb300", 7)]:
             rows = self.check(gpu, os.path.join(CAL, folder))
             self.assertEqual(len(rows), count, folder)
             for what, meas, model, err in rows:
@@ -106,10 +107,10 @@ class Calibrate(TempDirTest):
         self.assertEqual(code, 0, err)
         # The 8 B all-reduce's busbw rounds to 0.00; its measured and model times do not.
         self.assertRegex(out, r"all_reduce 32 ranks 8 B .*GB/s busbw\s+38\.37\s+[1-9][\d.]+\s")
-        for family, count in [("gemm", 11), ("collective, one node", 9),
+        for family, count in [("gemm", 11), ("collective, one node", 10),
                               ("collective, across nodes", 5)]:
             self.assertRegex(out, rf"(?m)^{family}: {count} points: mean \|error\| [\d.]+ %, worst")
-        self.assertRegex(out, r"(?m)^25 points: mean \|error\|")
+        self.assertRegex(out, r"(?m)^26 points: mean \|error\|")
 
     def test_nccl_tests_json_and_inspector_records_are_read(self):
         data = os.path.join(SRC, "tests", "data", "calibration")

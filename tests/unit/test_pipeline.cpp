@@ -69,7 +69,9 @@ TEST(CollectiveTraits, AllToAllFollowsAlltoallPerf) {
   EXPECT_EQ(c.recv_elems, 524288u);
   EXPECT_EQ(a2a.size_multiple(8, dtype::bf16), 16u);
   EXPECT_EQ(a2a.verify, verify_kind::all_to_all);
-  EXPECT_EQ(a2a.ctas_key, "p2p");  // grouped send/recv run on NCCL's p2p channels
+  // Grouped send/recv spread over NCCL's p2p channels: the GPU file's count of them, apart from
+  // the channels of one send/recv ("p2p").
+  EXPECT_EQ(a2a.ctas_key, "all_to_all");
   EXPECT_FALSE(a2a.sim.nvls || a2a.sim.tree || a2a.sim.simple_plateau);
   EXPECT_EQ(a2a.sim.across_nodes, network_shape::pairwise);
   EXPECT_EQ(parse_enum<coll_op>("alltoall", "--op"), coll_op::all_to_all);

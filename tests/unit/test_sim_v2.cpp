@@ -332,8 +332,10 @@ TEST_F(SimV2, TreePatternFactorAppliesFromHopperOn) {
 }
 
 TEST_F(SimV2, AllToAllRunsOnP2pChannelsAndOnlyRemoteShardsUseTheNics) {
-  // Inside the node: NCCL's send/recv channels, and neither NVLS nor the tree.
-  EXPECT_EQ(plan(coll_op::all_to_all, 256u << 20, 8).channels, gpu.nccl_ctas_p2p);
+  // Inside the node: every NCCL p2p channel (32 MiB a peer: 4 parts a peer, 8 peers), and
+  // neither NVLS nor the tree; across nodes the send/recv default (tests/unit/test_p2p_channels).
+  EXPECT_EQ(plan(coll_op::all_to_all, 256u << 20, 8).channels,
+            gpu.default_ctas(coll_op::all_to_all));
   EXPECT_EQ(plan(coll_op::all_to_all, 1ull << 30, 8).algorithm, sim::nccl_algorithm::ring);
   EXPECT_THROW(plan(coll_op::all_to_all, 1ull << 30, 8, "nvls"), config_error);
   EXPECT_THROW(plan(coll_op::all_to_all, 1ull << 30, 16, "tree"), config_error);

@@ -78,12 +78,10 @@ double expect_no_sm_but_hbm_kept(coll_op op) {
   return (sms.ops[1].end_us - sms.ops[1].start_us) / (g.end_us - g.start_us);
 }
 
-// NCCL's p2p channels (8 on B200) cost the GEMM about what the copy engines' HBM traffic does:
-// the zero-SM all-to-all frees SMs but is not cheaper for the GEMM beside it (README).
+// NCCL's SM all-to-all holds its 32 p2p channels' SMs (docs/CALIBRATION.md §2.11), a further
+// partial wave of the persistent GEMM; the zero-SM one costs the GEMM its HBM traffic only.
 TEST(ZeroSmAllToAll, BesideAPersistentGemmTakesNoSmButItsHbmTrafficSlowsTheGemm) {
-  const double sm_over_zero = expect_no_sm_but_hbm_kept(coll_op::all_to_all);
-  EXPECT_GT(sm_over_zero, 0.98);
-  EXPECT_LT(sm_over_zero, 1.02);
+  EXPECT_GT(expect_no_sm_but_hbm_kept(coll_op::all_to_all), 1.05);
 }
 
 // The all-gather's 16 SM channels cost the GEMM a wave more than its copy-engine form.
