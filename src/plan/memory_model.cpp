@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "plan/adam_state.hpp"
 #include "plan/pp_schedule.hpp"
 #include "plan/step_plan.hpp"
 #include "plan/step_stage.hpp"
@@ -260,12 +261,11 @@ double weight_bytes(const model_spec& m, const step_config& cfg) {
   return m.type == dtype::mxfp8 ? 2 + 2.0 / 32 : 1;
 }
 
-// Optimizer bytes per parameter: fp32 master weights and Adam's moments (fp32, or bf16 with the
-// precision-aware optimizer), plus an fp32 gradient copy when gradients are 16-bit and the
-// optimizer is not precision-aware.
-double optimizer_bytes(const step_config& cfg) {
-  if (cfg.bf16_moments) return 4 + 2 + 2;
-  return cfg.grad_reduce_in_fp32 ? 12 : 16;
+// Optimizer bytes per parameter (docs/MEMORY.md §1.1): the master weight (fp32, or the int16
+// remainder TE's FusedAdam keeps beside a bf16 weight), Adam's moments (fp32, or bf16 with the
+// precision-aware optimizer) and Megatron's fp32 copy of 16-bit gradients where it makes one.
+double optimizer_bytes(const model_spec& m, const step_config& cfg) {
+  return adam_state_of(m, cfg).held();
 }
 
 void add_fsdp_state(memory_parts& out, const model_spec& m, const step_config& cfg,
@@ -276,7 +276,7 @@ void add_fsdp_state(memory_parts& out, const model_spec& m, const step_config& c
   const double unsharded = cfg.fp8_param_gather ? weight_bytes(m, cfg) : 2;
   out.weights = (p.total() * weight_bytes(m, cfg) / shards + 2 * layer.total() * unsharded) / gib;
   out.gradients = (p.total() * grad_bytes / shards + 2 * layer.total() * grad_bytes) / gib;
-  out.optimizer = p.total() * optimizer_bytes(cfg) / shards / gib;
+  out.optimizer = p.total() * optimizer_bytes(m, cfg) / shards / gib;
 }
 
 void add_model_state(memory_parts& out, const model_spec& m, const step_config& cfg, int stage) {
@@ -289,7 +289,7 @@ void add_model_state(memory_parts& out, const model_spec& m, const step_config& 
   out.gradients = p.total() * (cfg.grad_reduce_in_fp32 ? 4 : 2) / gib;
   const double shards = cfg.distributed_optimizer ? cfg.dp * cfg.cp : 1;
   const double expert_shards = cfg.distributed_optimizer ? cfg.edp : 1;
-  const double per_param = optimizer_bytes(cfg);
+  const double per_param = optimizer_bytes(m, cfg);
   // In this order so that a dense model's figure stays bit-identical to the golden outputs.
   out.optimizer = p.dense * per_param / shards / gib + p.expert * per_param / expert_shards / gib;
 }

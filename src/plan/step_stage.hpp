@@ -16,16 +16,6 @@
 
 namespace ob::detail {
 
-// Megatron-Core's optimizer step over this rank's shard of parameters, one HBM pass each
-// (docs/ARCHITECTURE.md §9.3; megatron/core/optimizer/distrib_optimizer.py and optimizer.py):
-// Adam reads the fp32 gradient and reads and writes the fp32 master weight and both moments;
-inline constexpr double adam_bytes_per_param = 4 + 8 + 8 + 8;
-// _copy_main_params_to_model_params then reads each master weight and writes its 16-bit copy;
-inline constexpr double param_copy_bytes_per_param = 4 + 2;
-// the gradient norm reads every fp32 main gradient once (multi_tensor_l2norm);
-inline constexpr double grad_norm_bytes_per_param = 4;
-// with fp16, _unscale_main_grads_and_check_for_nan reads and writes them.
-inline constexpr double grad_unscale_bytes_per_param = 4 + 4;
 // Bytes per logit the vocab-parallel cross entropy moves in each direction (fp32 softmax over
 // bf16 logits, a few passes).
 inline constexpr double loss_bytes_per_logit = 12;

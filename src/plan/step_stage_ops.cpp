@@ -3,6 +3,7 @@
 // (docs/ARCHITECTURE.md §9).
 #include <algorithm>
 
+#include "plan/adam_state.hpp"
 #include "plan/step_stage.hpp"
 
 namespace ob::detail {
@@ -360,19 +361,21 @@ void stage_planner::zero_grads() {
 }
 
 // Once every gradient bucket has been reduced, Megatron-Core's optimizer step over this rank's
-// shard (docs/ARCHITECTURE.md §9.3): 16-bit main grads cast to fp32, fp16's unscale and inf
-// check, the gradient norm (a local pass, then its all-reduce over every rank), Adam, and the
-// updated master weights copied into the 16-bit parameters. Clipping (a further read and write
-// of the gradients, only when the norm exceeds clip_grad) is not planned.
+// shard (docs/ARCHITECTURE.md §9.3), each pass's bytes from the types it moves (adam_state,
+// docs/MEMORY.md §1.1): 16-bit main grads cast to fp32 (not when TE's FusedAdam reads them in
+// place), fp16's unscale and inf check, the gradient norm (a local pass, then its all-reduce over
+// every rank), Adam, and the updated master weights copied into the model's weights (fused into
+// Adam when FusedAdam keeps the master weights). Clipping (a further read and write of the
+// gradients, only when the norm exceeds clip_grad) is not planned.
 void stage_planner::optimizer() {
   const double shard = static_cast<double>(params_) /
                        (cfg_.distributed_optimizer || cfg_.fsdp ? std::max(dp_size_, 1) : 1);
-  const dtype grads = main_grad_type(in_);
+  const adam_state adam = adam_state_of(w_.model, cfg_);
   next_waits_.insert(next_waits_.end(), grad_reduces_.begin(), grad_reduces_.end());
-  if (grads != dtype::fp32) optimizer_pass("main_grad_cast", shard, dtype_bytes(grads) + 4, 1);
-  if (w_.model.type == dtype::fp16)
-    optimizer_pass("grad_unscale", shard, grad_unscale_bytes_per_param, 2);
-  optimizer_pass("grad_norm", shard, grad_norm_bytes_per_param, 2);
+  if (adam.grad_copy > 0)
+    optimizer_pass("main_grad_cast", shard, dtype_bytes(main_grad_type(in_)) + adam.grad_copy, 1);
+  if (w_.model.type == dtype::fp16) optimizer_pass("grad_unscale", shard, 2 * adam.grad, 2);
+  optimizer_pass("grad_norm", shard, adam.grad, 2);
   collective_params norm;
   norm.op = coll_op::all_reduce;
   norm.bytes = 4;
@@ -381,8 +384,8 @@ void stage_planner::optimizer() {
   norm.group_size = cfg_.gpus;
   norm.nodes = std::max(1, cfg_.gpus / in_.cluster.nvlink_domain);
   add_compute("grad_norm_ar", norm, "optimizer");
-  optimizer_pass("optimizer_step", shard, adam_bytes_per_param, 10);
-  optimizer_pass("param_copy", shard, param_copy_bytes_per_param, 0);
+  optimizer_pass("optimizer_step", shard, adam.step_bytes(), 10);
+  if (adam.param_copy_bytes() > 0) optimizer_pass("param_copy", shard, adam.param_copy_bytes(), 0);
 }
 
 // ---- embedding, output layer and loss -------------------------------------------------------
