@@ -97,8 +97,16 @@ class stage_planner {
                   std::vector<int> waits = {});
   void hand_waits_to_layers();
   collective_params dp_collective(coll_op op, std::int64_t elems, int bytes_per_elem) const;
-  // A layer parameter's bytes in the DP all-gather: 1 with fp8_param_gather, else 2.
-  int param_bytes() const { return cfg_.fp8_param_gather ? 1 : 2; }
+  // A layer parameter's bytes in the DP all-gather (docs/MEMORY.md §1.1): 1 with
+  // fp8_param_gather, except that the distributed optimizer gathers MXFP8 weights as bf16 (2)
+  // and quantizes them after; 2 without it.
+  int param_bytes() const { return fp8_param_gather_in_fp8() ? 1 : 2; }
+  bool fp8_param_gather_in_fp8() const {
+    return cfg_.fp8_param_gather && (cfg_.fsdp || w_.model.type != dtype::mxfp8);
+  }
+  // The first forward of a bucket's layers waits for its all-gather (and MXFP8's quantization).
+  void wait_for_params(int chunk, int bucket);
+  void quantize_params(int chunk, int bucket);
   collective_params tp_collective(coll_op op, std::uint64_t bytes) const;
   p2p_params pp_transfer() const;
   void embedding_forward(const std::string& prefix);

@@ -162,10 +162,8 @@ void stage_planner::forward(int chunk, int mb) {
   const bool first_pass = forwards_done_[chunk]++ == 0;
   for (int l = 0; l < layers_[chunk]; ++l) {
     // The first pass of a bucket's first layer needs its gathered parameters.
-    const auto ag = param_gather_.find({chunk, bucket_of_[chunk][l]});
-    if (first_pass && ag != param_gather_.end() &&
-        (l == 0 || bucket_of_[chunk][l - 1] != bucket_of_[chunk][l]))
-      next_waits_.push_back(ag->second);
+    if (first_pass && (l == 0 || bucket_of_[chunk][l - 1] != bucket_of_[chunk][l]))
+      wait_for_params(chunk, bucket_of_[chunk][l]);
     fsdp_before_layer(prefix, chunk, l, false);
     layer_forward(prefix + "L" + std::to_string(l) + ".", is_moe_layer(chunk, l),
                   layer_variant(chunk, l));
@@ -297,10 +295,33 @@ void stage_planner::gather_params() {
       const std::string name = bucket_op_name(c, b, "param_ag");
       if (cfg_.dp_overlap)
         param_gather_[{c, b}] = s_.add_op(name, dp_, ag, {}, "param_gather");
-      else
+      else {
         add_compute(name, ag, "param_gather");
+        quantize_params(c, b);
+      }
     }
   }
+}
+
+// With MXFP8 weights under fp8_param_gather, Megatron-Core all-gathers a bucket's weights as
+// bf16 into the gradient buffer, then quantizes each into its MXFP8 storage on the compute stream
+// when the forward first needs it (param_and_grad_buffer.py _post_param_sync,
+// copy_tensors_to_quantized_params; docs/MEMORY.md §1.1): a read of the bf16 weight and a write
+// of its row- and column-wise data with their scales.
+void stage_planner::wait_for_params(int chunk, int bucket) {
+  const auto ag = param_gather_.find({chunk, bucket});
+  if (ag == param_gather_.end()) return;
+  next_waits_.push_back(ag->second);
+  quantize_params(chunk, bucket);
+}
+
+void stage_planner::quantize_params(int chunk, int bucket) {
+  if (!cfg_.fp8_param_gather || fp8_param_gather_in_fp8()) return;
+  const double elems = static_cast<double>(bucket_params(chunk, bucket));
+  elementwise_params q;
+  q.bytes = static_cast<std::uint64_t>(elems * (2 + 2 * dtype_operand_bytes(dtype::mxfp8)));
+  q.flops = 2 * elems;
+  add_compute(bucket_op_name(chunk, bucket, "param_quantize"), q, "param_gather");
 }
 
 std::string stage_planner::bucket_op_name(int chunk, int bucket, const char* what) {
