@@ -174,14 +174,26 @@ double peak_stored(const model_spec& m, const step_config& cfg, int stage) {
   return peak;
 }
 
+// Offloaded layers (pp 1, docs/FSDP.md §5) keep their activations in host memory, but for the
+// one whose copy is running (TE's double buffer): the first N layers' own bytes, dense or MoE (the
+// same bytes the estimate adds and the step's copies move), less the largest of them.
+double offloaded_bytes(const model_spec& m, const step_config& cfg) {
+  const int n = cfg.cpu_offload_layers;
+  if (n <= 0) return 0;
+  if (!m.moe.enabled()) return (n - 1) * layer_activation_bytes(m, cfg);  // as it was, bit for bit
+  double sum = 0, largest = 0;
+  for (int i = 0; i < n; ++i) {
+    const double b = layer_activation_bytes(m, cfg, is_moe_layer(m, i));
+    sum += b;
+    largest = std::max(largest, b);
+  }
+  return sum - largest;
+}
+
 // The stage's activations: the schedule's peak, the working layer of full recompute, and the
 // loss's fp32 logits on the last stage (Korthikanti et al. §4.3: 4sbv/t).
 double stage_activations(const model_spec& m, const step_config& cfg, int stage) {
-  double bytes = peak_stored(m, cfg, stage);
-  // Offloaded layers (pp 1, docs/FSDP.md §5) keep their activations in host memory, but for the
-  // one whose copy is running (TE's double buffer).
-  if (cfg.cpu_offload_layers > 0)
-    bytes -= (cfg.cpu_offload_layers - 1) * layer_activation_bytes(m, cfg);
+  double bytes = peak_stored(m, cfg, stage) - offloaded_bytes(m, cfg);
   if (cfg.recompute == recompute_mode::full) {
     step_config whole = cfg;
     whole.recompute = recompute_mode::none;

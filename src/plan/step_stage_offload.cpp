@@ -20,12 +20,15 @@ bool stage_planner::offloaded(int chunk, int l) const {
   return chunk == 0 && l >= 0 && l < cfg_.cpu_offload_layers;
 }
 
-// One layer's saved activations over the host link in one direction.
-int stage_planner::host_copy(const std::string& name, int stream, std::vector<int> after) {
+// One layer's saved activations (a MoE layer's own, as the memory model counts them) over the
+// host link in one direction.
+int stage_planner::host_copy(const std::string& name, int stream, int chunk, int l,
+                             std::vector<int> after) {
   double gbps = in_.cluster.host_link_gbps;
   if (in_.gpu.copy_engine_gbps > 0) gbps = std::min(gbps, in_.gpu.copy_engine_gbps);
   if (gbps <= 0) throw config_error("cluster " + in_.cluster.name + ": no host_link_gbps");
-  const double us = layer_activation_bytes(w_.model, cfg_) / (gbps * bytes_per_us_per_gbps);
+  const double bytes = layer_activation_bytes(w_.model, cfg_, is_moe_layer(chunk, l));
+  const double us = bytes / (gbps * bytes_per_us_per_gbps);
   // Its HBM reads (to the host) or writes (back) slow the GEMMs beside it as collectives' do.
   return s_.add_op(name, stream, delay_params{us, 0, gbps}, std::move(after), "activation_offload");
 }
@@ -36,8 +39,8 @@ void stage_planner::offload_after_forward(const std::string& prefix, int chunk, 
   if (!offloaded(chunk, l)) return;
   const auto prev = offload_d2h_.find(l - 1);
   if (prev != offload_d2h_.end()) next_waits_.push_back(prev->second);
-  offload_d2h_[l] =
-      host_copy(prefix + "L" + std::to_string(l) + ".offload", d2h_, {appender_->last_compute()});
+  offload_d2h_[l] = host_copy(prefix + "L" + std::to_string(l) + ".offload", d2h_, chunk, l,
+                              {appender_->last_compute()});
 }
 
 // Before layer l's backward: its reload (issued beside the layer after it, or now for the first
@@ -47,7 +50,8 @@ void stage_planner::reload_before_backward(const std::string& prefix, int chunk,
   const auto issue = [&](int layer) {
     std::vector<int> after{offload_d2h_.at(layer)};
     if (appender_->last_compute() >= 0) after.push_back(appender_->last_compute());
-    return host_copy(prefix + "L" + std::to_string(layer) + ".reload", h2d_, std::move(after));
+    return host_copy(prefix + "L" + std::to_string(layer) + ".reload", h2d_, chunk, layer,
+                     std::move(after));
   };
   const auto it = offload_h2d_.find(l);
   next_waits_.push_back(it != offload_h2d_.end() ? it->second : issue(l));
