@@ -35,13 +35,19 @@ search_options sim_options() {
   return o;
 }
 
-// Both bounds, on GPT-3 175B's layers cut to 8 (each layer's optimizer step as large as in the
-// whole model, which a bound that counted it would overstate).
-TEST(Search, TheBoundsNeverExceedTheSimulatedStep) {
+// GPT-3 175B cut to 8 layers on 16 H100: a few hundred layouts, seconds to search.
+step_scenario gpt3_cut_to_8_layers() {
   step_scenario sc;
   sc.model = "gpt3_175b";
   sc.cluster = "dgx_h100";
   sc.axes = {{"gpus", {"16"}}, {"gbs", {"32"}}, {"layers", {"8"}}};
+  return sc;
+}
+
+// Both bounds, on GPT-3 175B's layers cut to 8 (each layer's optimizer step as large as in the
+// whole model, which a bound that counted it would overstate).
+TEST(Search, TheBoundsNeverExceedTheSimulatedStep) {
+  const step_scenario sc = gpt3_cut_to_8_layers();
   std::size_t refused = 0;
   const step_spec spec = resolve_step_cases(sc, search_candidates(sc), refused);
   std::vector<std::size_t> sample;
@@ -98,10 +104,7 @@ TEST(Search, FindsTheBruteForceBest) {
 // about one case's time of its budget, even with more threads than cores. Before, a spent budget
 // still resolved every candidate and computed every bound (80 cases' time here).
 TEST(Search, ASpentBudgetStopsWithinAboutOneCase) {
-  step_scenario sc;
-  sc.model = "gpt3_175b";
-  sc.cluster = "dgx_h100";
-  sc.axes = {{"gpus", {"16"}}, {"gbs", {"32"}}, {"layers", {"8"}}};
+  const step_scenario sc = gpt3_cut_to_8_layers();
   // One case's time on this machine, as loaded as it is now.
   std::size_t refused = 0;
   const std::vector<step_case> all = search_candidates(sc);
