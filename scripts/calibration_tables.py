@@ -22,6 +22,7 @@ WHAT = {
     "sm_count": "SM slots; GEMM CTAs = min(units, SMs − margin); per-SM GEMM rate = peak / SMs",
     "peak_tflops": "per-SM GEMM math rate (× `gemm_efficiency`); bf16 also for attention-core FLOPs",
     "hbm_gbps": "memory-bound elementwise ops, GEMMs' HBM share and the HBM shared by GEMMs and comm (× `elementwise_hbm_efficiency`)",
+    "hbm_gib": "GPU memory a step case's memory estimate must fit in (docs/MEMORY.md; over it: OOM)",
     "nvlink_gbps": "per-GPU NVLink bandwidth all moving NCCL channels share (× `nccl_link_efficiency`)",
     "nic_gbps": "NIC rate of the default cluster (no cluster file)",
     "gemm_tile": "tile of the first GEMM candidate (others: transpose, half width)",
@@ -58,6 +59,19 @@ WHAT = {
     "sim.sustained_clock_factor": "tensor-core rate of a training step (busy for seconds) relative to the short loops the GEMM constants are fitted to",
     "sim.flash_attention_efficiency": "fraction of the bf16 peak a fused flash-attention kernel's counted FLOPs reach (forward, backward)",
 }
+# The EP dispatchers' protocol constants (docs/MOE.md §7.1, sim/ep_dispatch.cpp), one block per
+# dispatcher: deepep (normal kernels), deepep_low_latency, hybridep.
+EP_DISPATCH = {
+    "default_sms": "SMs the dispatcher's kernels hold when the op names none",
+    "sm_gbps": "GB/s one held SM moves (the SMs' work: bytes / this, over the SMs)",
+    "token_sm_us": "SM time per token copy of a dispatch (with the bytes, over the SMs)",
+    "combine_token_sm_us": "SM time per token copy of a combine",
+    "dispatch_us": "fixed cost of a dispatch call (layout, notify, the host's view of the counts)",
+    "combine_us": "fixed cost of a combine call",
+}
+for _dispatcher in ("deepep", "deepep_low_latency", "hybridep"):
+    for _field, _text in EP_DISPATCH.items():
+        WHAT[f"sim.ep_dispatch.{_dispatcher}.{_field}"] = f"{_dispatcher}: {_text}"
 
 
 def what(path):

@@ -94,6 +94,9 @@ struct bridge_model_input {
       seq_length;
   std::optional<std::int64_t> micro_batch_size;  // train.micro_batch_size
   bool fp8 = false;                              // model.fp8 names a recipe
+  // model.gradient_accumulation_fusion as given; nullopt: unset (step keeps its default, on, as
+  // Bridge's GPTProvider sets it where Transformer Engine is installed: utils/fusions.py).
+  std::optional<bool> gradient_accumulation_fusion;
 };
 
 // What Bridge + Megatron-Core end up running (the output sections, typed).

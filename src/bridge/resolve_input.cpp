@@ -152,7 +152,8 @@ void read_model(const json_object& o, bridge_input& in, report& r) {
   s.hidden_size = opt_positive(o, "hidden_size", std::int64_t{1} << 30);
   s.seq_length = opt_positive(o, "seq_length", std::int64_t{1} << 30);
   s.num_attention_heads = opt_positive(o, "num_attention_heads");
-  m.gradient_accumulation_fusion = o.get_bool("gradient_accumulation_fusion", false);
+  s.gradient_accumulation_fusion = o.get_optional_bool("gradient_accumulation_fusion");
+  m.gradient_accumulation_fusion = s.gradient_accumulation_fusion.value_or(false);
   // A recipe name (e4m3, hybrid); null or "" means BF16.
   if (o.has("fp8") && !o.get_raw("fp8").is_null()) s.fp8 = !o.get_string("fp8").empty();
   m.tp_comm_overlap = o.get_optional_bool("tp_comm_overlap");

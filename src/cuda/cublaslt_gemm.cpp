@@ -142,7 +142,9 @@ const cublaslt_gemm::plan& cublaslt_gemm::plan_for(const gemm_key& g, const erro
              "set CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET", ctx);
   set_scaling(desc, g, ctx);
   const cudaDataType_t in = operand_type(g.type);
-  const cudaDataType_t out = cuda_type(output_elem(g.type));
+  // D, and C when the GEMM accumulates (beta = 1 reads C = D): fp32 main grads with
+  // grad_reduce_in_fp32, as TE's wgrad GEMMs with fuse_wgrad_accumulation write them.
+  const cudaDataType_t out = cuda_type(operand_elem(output_type(g)));
   p->a = make_layout(in, g.k, g.n, g.k, g.batch, ctx);
   p->b = make_layout(in, g.k, g.m, g.k, g.batch, ctx);
   p->c = make_layout(out, g.n, g.m, g.n, g.batch, ctx);
@@ -216,7 +218,8 @@ void cublaslt_gemm::run(const gemm_key& key, const gemm_operands& ops, void* wor
     set_desc(p.desc.get(), CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, ops.x_scale, "set B_SCALE_POINTER",
              ctx);
   }
-  const float alpha = 1.0f, beta = 0.0f;
+  // beta = 1 adds the product into D (C is D itself): gradient_accumulation_fusion's wgrad.
+  const float alpha = 1.0f, beta = g.accumulate ? 1.0f : 0.0f;
   check_cublas(cublasLtMatmul(handle_.get(), p.desc.get(), &alpha, ops.w, p.a.get(), ops.x,
                               p.b.get(), &beta, ops.d, p.c.get(), ops.d, p.c.get(), &p.algo,
                               workspace, workspace_bytes, stream),

@@ -30,7 +30,7 @@ struct gemm_operands {
 bool cublaslt_block_scaling();
 
 // Element type of the operands (also any buffer's elements: what fills them; nvfp4 is filled as
-// bytes) and of a GEMM's output.
+// bytes) and of a non-accumulating GEMM's output (output_type(key) gives an accumulating one's).
 kernels::elem_type operand_elem(dtype t);
 kernels::elem_type output_elem(dtype t);
 

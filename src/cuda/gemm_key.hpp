@@ -23,6 +23,10 @@ struct gemm_key {
   // with its own X, W and D, packed one after the other; run as one strided-batched cuBLASLt
   // matmul, one kernel over every member's tiles. 1: a plain GEMM.
   int batch = 1;
+  // beta = 1 with C = D in `accumulate_type` (gemm_params::accumulate: a weight-gradient GEMM
+  // adding into Megatron's main_grad), else beta = 0 into gemm_output_type(type).
+  bool accumulate = false;
+  dtype accumulate_type = dtype::fp32;
   auto operator<=>(const gemm_key&) const = default;
 };
 
@@ -59,12 +63,17 @@ inline std::size_t scale_bytes(dtype t, std::int64_t rows, std::int64_t k) {
 // The output type: fp8 GEMMs write bf16, as TE's fprop does; bf16 and fp16 write their own type.
 inline dtype gemm_output_type(dtype t) { return t == dtype::fp16 ? dtype::fp16 : dtype::bf16; }
 inline std::size_t output_bytes_per_elem(dtype t) { return dtype_bytes(gemm_output_type(t)); }
+// The type of a GEMM's D (and C when it accumulates).
+inline dtype output_type(const gemm_key& g) {
+  return g.accumulate ? g.accumulate_type : gemm_output_type(g.type);
+}
 
 // "8192x8192x8192 bf16 sm_target 116" ("... bf16 x16 ..." for 16 members), for messages.
 inline std::string to_string(const gemm_key& g) {
   return std::to_string(g.m) + "x" + std::to_string(g.n) + "x" + std::to_string(g.k) + " " +
          std::string(to_string(g.type)) + (g.batch > 1 ? " x" + std::to_string(g.batch) : "") +
-         (g.sm_target ? " sm_target " + std::to_string(g.sm_target) : std::string());
+         (g.sm_target ? " sm_target " + std::to_string(g.sm_target) : std::string()) +
+         (g.accumulate ? " += " + std::string(to_string(g.accumulate_type)) : std::string());
 }
 
 }  // namespace ob::cuda

@@ -225,20 +225,23 @@ class lowerer {
   void request_group_buffers(group_buffers& b) {
     const gemm_group& g = b.group;
     check_block_scaled(g);
-    const auto out_bytes = static_cast<std::size_t>(g.total_m * g.n) *
-                           output_bytes_per_elem(g.type) * static_cast<std::size_t>(g.members);
-    const dtype out_type = gemm_output_type(g.type);
+    const auto out_bytes = static_cast<std::size_t>(g.total_m * g.n) * dtype_bytes(g.out) *
+                           static_cast<std::size_t>(g.members);
+    const dtype out_type = g.out;
     const std::string& key = g.buffer_key;
     b.x = buffer(key + "|x", bytes_x(g), buffer_init::random, g.type);
     b.w = buffer(key + "|w", bytes_w(g), buffer_init::random, g.type);
-    b.d = buffer(key + "|d", out_bytes, buffer_init::none, out_type);
+    // An accumulating GEMM reads D before it writes it: start it from finite values.
+    b.d = buffer(key + "|d", out_bytes, g.accumulate ? buffer_init::random : buffer_init::none,
+                 out_type);
     if (scale_block(g.type) > 0) {
       b.x_scale = scale_buffer(key + "|x_scale", bytes_x_scale(g), g.type);
       b.w_scale =
           scale_buffer(key + "|w_scale",
                        scale_bytes(g.type, g.n, g.k) * static_cast<std::size_t>(g.members), g.type);
     }
-    b.needs_ref = b.needs_ref && first_of_buffers(g);
+    // An accumulating GEMM's D depends on every earlier run into it: no reference to compare.
+    b.needs_ref = b.needs_ref && first_of_buffers(g) && !g.accumulate;
     if (!b.needs_ref) return;
     b.ref = buffer(key + "|ref", out_bytes, buffer_init::none, out_type);
     gemm_key ref{g.total_m, g.n, g.k, g.type, 0};
@@ -262,17 +265,19 @@ class lowerer {
     const int target = sm_target_for(g.sm_margin, t_.sm_count);
     const auto row = static_cast<std::size_t>(sl.row_offset);
     const std::size_t x_off = operand_bytes(g.type, sl.row_offset * g.k);
-    const std::size_t d_off = row * static_cast<std::size_t>(g.n) * output_bytes_per_elem(g.type);
+    const std::size_t out_elem = dtype_bytes(grp.out);
+    const std::size_t d_off = row * static_cast<std::size_t>(g.n) * out_elem;
     // A grouped GEMM's later members start one member further on: their alignment counts too.
     const std::size_t later = grp.members > 1 ? 1 : 0;
     const std::size_t x_step = later * operand_bytes(g.type, grp.total_m * g.k);
     const std::size_t w_step = later * operand_bytes(g.type, g.n * g.k);
-    const std::size_t d_step =
-        later * static_cast<std::size_t>(grp.total_m * g.n) * output_bytes_per_elem(g.type);
+    const std::size_t d_step = later * static_cast<std::size_t>(grp.total_m * g.n) * out_elem;
     a.kind = action_kind::gemm;
     a.gemm = {g.m,    g.n,    g.k,
               g.type, target, offset_alignment(x_off | x_step, w_step, d_off | d_step)};
     a.gemm.batch = grp.members;
+    a.gemm.accumulate = grp.accumulate;
+    if (grp.accumulate) a.gemm.accumulate_type = grp.out;
     a.x = {b.x.buffer, x_off};
     a.w = b.w;
     a.dst = {b.d.buffer, d_off};
@@ -294,7 +299,7 @@ class lowerer {
     j.out_bytes = out_.buffer(b.d).bytes;
     j.ref = b.ref;
     j.n = static_cast<std::size_t>(grp.total_m * grp.n);
-    j.type = gemm_output_type(grp.type);
+    j.type = grp.out;
     j.tol = chunked_gemm_tolerance(grp.k, grp.type);
     return j;
   }

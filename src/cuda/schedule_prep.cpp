@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/error.hpp"
+#include "cuda/gemm_key.hpp"
 
 namespace ob::cuda {
 
@@ -206,6 +207,7 @@ gemm_layout plan_gemm_groups(const schedule& s,
                        "|n=" + std::to_string(g->n) + "|k=" + std::to_string(g->k) + "|" +
                        std::string(to_string(g->type));
     if (g->group > 1) stem += "|g=" + std::to_string(g->group);
+    if (g->accumulate) stem += "|acc=" + std::string(to_string(g->out));
     // Chunks of one logical GEMM sit in one pass; the same slot in another pass is another GEMM.
     const std::size_t pass = pass_prefix_length(o.name);
     std::string key = pass == 0 ? stem : stem + "|pass=" + o.name.substr(0, pass);
@@ -218,6 +220,8 @@ gemm_layout plan_gemm_groups(const schedule& s,
       grp.k = g->k;
       grp.type = g->type;
       grp.members = std::max(g->group, 1);
+      grp.accumulate = g->accumulate;
+      grp.out = g->accumulate ? g->out : gemm_output_type(g->type);
       layout.groups.push_back(std::move(grp));
     }
     gemm_group& grp = layout.groups[it->second];

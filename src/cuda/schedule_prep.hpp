@@ -105,6 +105,11 @@ struct gemm_group {
   // GEMM is keyed by its op, never by its slot: the MoE planner gives every expert GEMM of a
   // layer one slot, and they are not chunks of one GEMM.
   int members = 1;
+  // gemm_params::accumulate and the output type: beta = 1 into D in the IR's `out` type (a
+  // weight-gradient GEMM into Megatron's main_grad, fp32 with grad_reduce_in_fp32), else
+  // gemm_output_type(type) with beta = 0.
+  bool accumulate = false;
+  dtype out = dtype::bf16;
 };
 struct gemm_slice {
   int group = -1;               // index into gemm_layout::groups

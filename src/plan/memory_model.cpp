@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "plan/adam_state.hpp"
 #include "plan/pp_schedule.hpp"
 #include "plan/step_plan.hpp"
 #include "plan/step_stage.hpp"
@@ -180,14 +181,23 @@ double logit_bytes(const step_config& cfg) {
   return cfg.cross_entropy == cross_entropy_impl::te ? 2 : 4;
 }
 
+// Offloaded layers (pp 1, docs/FSDP.md §5) keep their activations in host memory: TE frees
+// layer i's once the forward of layer L - N + i starts and reloads it one layer ahead of the
+// backward that needs it, so L - N layers' are on the GPU at most. The first N layers' own
+// bytes, dense or MoE: the same bytes the estimate adds and the step's copies move.
+double offloaded_bytes(const model_spec& m, const step_config& cfg) {
+  const int n = cfg.cpu_offload_layers;
+  if (n <= 0) return 0;
+  if (!m.moe.enabled()) return n * layer_activation_bytes(m, cfg);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += layer_activation_bytes(m, cfg, is_moe_layer(m, i));
+  return sum;
+}
+
 // The stage's activations: the schedule's peak, the working layer of full recompute, and the
 // loss's logits on the last stage.
 double stage_activations(const model_spec& m, const step_config& cfg, int stage) {
-  double bytes = peak_stored(m, cfg, stage);
-  // Offloaded layers (pp 1, docs/FSDP.md §5) keep their activations in host memory: TE frees
-  // layer i's once the forward of layer L - N + i starts and reloads it one layer ahead of the
-  // backward that needs it, so L - N layers' are on the GPU at most.
-  if (cfg.cpu_offload_layers > 0) bytes -= cfg.cpu_offload_layers * layer_activation_bytes(m, cfg);
+  double bytes = peak_stored(m, cfg, stage) - offloaded_bytes(m, cfg);
   if (cfg.recompute == recompute_mode::full) {
     step_config whole = cfg;
     whole.recompute = recompute_mode::none;
@@ -267,19 +277,18 @@ double weight_bytes(const model_spec& m, const step_config& cfg) {
   return m.type == dtype::mxfp8 ? 2 + 2.0 / 32 : 1;
 }
 
-// Optimizer bytes per parameter: fp32 master weights and Adam's moments (fp32, or bf16 with the
-// precision-aware optimizer), plus an fp32 gradient copy when gradients are 16-bit and the
-// optimizer is not precision-aware.
-double optimizer_bytes(const step_config& cfg) {
-  if (cfg.bf16_moments) return 4 + 2 + 2;
-  return cfg.grad_reduce_in_fp32 ? 12 : 16;
+// Optimizer bytes per parameter (docs/MEMORY.md §1.1): the master weight (fp32, or the int16
+// remainder TE's FusedAdam keeps beside a bf16 weight), Adam's moments (fp32, or bf16 with the
+// precision-aware optimizer) and Megatron's fp32 copy of 16-bit gradients where it makes one.
+double optimizer_bytes(const model_spec& m, const step_config& cfg) {
+  return adam_state_of(m, cfg).held();
 }
 
 // Megatron-FSDP's fp32 copy of a 16-bit gradient shard: made for the optimizer once the backward
 // is done (update_main_grads) and dropped at the next step's zero_grad (Megatron-LM
 // megatron_fsdp/param_and_grad_buffer.py), so it never meets the activations.
-double fsdp_grad_copy_bytes(const step_config& cfg) {
-  return !cfg.bf16_moments && !cfg.grad_reduce_in_fp32 ? 4 : 0;
+double fsdp_grad_copy_bytes(const model_spec& m, const step_config& cfg) {
+  return cfg.fsdp ? adam_state_of(m, cfg).grad_copy : 0;
 }
 
 // The input embedding's (first stage) or the output layer's (last) parameters on one GPU.
@@ -305,7 +314,8 @@ void add_fsdp_state(memory_parts& out, const model_spec& m, const step_config& c
       (p.total() * weight_bytes(m, cfg) / shards + 2 * layer.total() * unsharded + 2 * edges) / gib;
   out.gradients =
       (p.total() * grad_bytes / shards + (2 * layer.total() + output) * grad_bytes) / gib;
-  out.optimizer = p.total() * (optimizer_bytes(cfg) - fsdp_grad_copy_bytes(cfg)) / shards / gib;
+  out.optimizer =
+      p.total() * (optimizer_bytes(m, cfg) - fsdp_grad_copy_bytes(m, cfg)) / shards / gib;
 }
 
 void add_model_state(memory_parts& out, const model_spec& m, const step_config& cfg, int stage) {
@@ -318,7 +328,7 @@ void add_model_state(memory_parts& out, const model_spec& m, const step_config& 
   out.gradients = p.total() * (cfg.grad_reduce_in_fp32 ? 4 : 2) / gib;
   const double shards = cfg.distributed_optimizer ? cfg.dp * cfg.cp : 1;
   const double expert_shards = cfg.distributed_optimizer ? cfg.edp : 1;
-  const double per_param = optimizer_bytes(cfg);
+  const double per_param = optimizer_bytes(m, cfg);
   // In this order so that a dense model's figure stays bit-identical to the golden outputs.
   out.optimizer = p.dense * per_param / shards / gib + p.expert * per_param / expert_shards / gib;
 }
@@ -342,8 +352,8 @@ memory_parts stage_memory(const model_spec& m, const step_config& cfg, int stage
   out.activations = stage_activations(m, cfg, stage) / gib;
   // Megatron-FSDP's fp32 gradient copy counts only where it outgrows the activations it follows.
   if (cfg.fsdp) {
-    const double copy =
-        stage_params(m, cfg, stage).total() * fsdp_grad_copy_bytes(cfg) / (cfg.dp * cfg.cp) / gib;
+    const double copy = stage_params(m, cfg, stage).total() * fsdp_grad_copy_bytes(m, cfg) /
+                        (cfg.dp * cfg.cp) / gib;
     out.optimizer += std::max(0.0, copy - out.activations);
   }
   out.buffers = buffer_bytes(m, cfg, ub) / gib;

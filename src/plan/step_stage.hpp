@@ -16,16 +16,6 @@
 
 namespace ob::detail {
 
-// Megatron-Core's optimizer step over this rank's shard of parameters, one HBM pass each
-// (docs/ARCHITECTURE.md §9.3; megatron/core/optimizer/distrib_optimizer.py and optimizer.py):
-// Adam reads the fp32 gradient and reads and writes the fp32 master weight and both moments;
-inline constexpr double adam_bytes_per_param = 4 + 8 + 8 + 8;
-// _copy_main_params_to_model_params then reads each master weight and writes its 16-bit copy;
-inline constexpr double param_copy_bytes_per_param = 4 + 2;
-// the gradient norm reads every fp32 main gradient once (multi_tensor_l2norm);
-inline constexpr double grad_norm_bytes_per_param = 4;
-// with fp16, _unscale_main_grads_and_check_for_nan reads and writes them.
-inline constexpr double grad_unscale_bytes_per_param = 4 + 4;
 // Bytes per logit the vocab-parallel cross entropy moves in each direction (fp32 softmax over
 // bf16 logits, a few passes).
 inline constexpr double loss_bytes_per_logit = 12;
@@ -114,8 +104,16 @@ class stage_planner {
                   std::vector<int> waits = {});
   void hand_waits_to_layers();
   collective_params dp_collective(coll_op op, std::int64_t elems, int bytes_per_elem) const;
-  // A layer parameter's bytes in the DP all-gather: 1 with fp8_param_gather, else 2.
-  int param_bytes() const { return cfg_.fp8_param_gather ? 1 : 2; }
+  // A layer parameter's bytes in the DP all-gather (docs/MEMORY.md §1.1): 1 with
+  // fp8_param_gather, except that the distributed optimizer gathers MXFP8 weights as bf16 (2)
+  // and quantizes them after; 2 without it.
+  int param_bytes() const { return fp8_param_gather_in_fp8() ? 1 : 2; }
+  bool fp8_param_gather_in_fp8() const {
+    return cfg_.fp8_param_gather && (cfg_.fsdp || w_.model.type != dtype::mxfp8);
+  }
+  // The first forward of a bucket's layers waits for its all-gather (and MXFP8's quantization).
+  void wait_for_params(int chunk, int bucket);
+  void quantize_params(int chunk, int bucket);
   collective_params tp_collective(coll_op op, std::uint64_t bytes) const;
   p2p_params pp_transfer() const;
 
@@ -164,7 +162,7 @@ class stage_planner {
 
   // Activation offloading to the host (step_stage_offload.cpp).
   bool offloaded(int chunk, int l) const;
-  int host_copy(const std::string& name, std::vector<int> after);
+  int host_copy(const std::string& name, int chunk, int l, std::vector<int> after);
   void offload_after_forward(const std::string& prefix, int chunk, int l);
   void reload_before_backward(const std::string& prefix, int chunk, int l);
 

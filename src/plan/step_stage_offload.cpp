@@ -22,12 +22,14 @@ bool stage_planner::offloaded(int chunk, int l) const {
   return chunk == 0 && l >= 0 && l < cfg_.cpu_offload_layers;
 }
 
-// One layer's saved activations over the host link in one direction.
-int stage_planner::host_copy(const std::string& name, std::vector<int> after) {
+// One layer's saved activations (a MoE layer's own, as the memory model counts them) over the
+// host link in one direction.
+int stage_planner::host_copy(const std::string& name, int chunk, int l, std::vector<int> after) {
   double gbps = in_.cluster.host_link_gbps;
   if (in_.gpu.copy_engine_gbps > 0) gbps = std::min(gbps, in_.gpu.copy_engine_gbps);
   if (gbps <= 0) throw config_error("cluster " + in_.cluster.name + ": no host_link_gbps");
-  const double us = layer_activation_bytes(w_.model, cfg_) / (gbps * bytes_per_us_per_gbps);
+  const double bytes = layer_activation_bytes(w_.model, cfg_, is_moe_layer(chunk, l));
+  const double us = bytes / (gbps * bytes_per_us_per_gbps);
   // Its HBM reads (to the host) or writes (back) slow the GEMMs beside it as collectives' do.
   return s_.add_op(name, offload_, delay_params{us, 0, gbps}, std::move(after),
                    "activation_offload");
@@ -38,8 +40,8 @@ int stage_planner::host_copy(const std::string& name, std::vector<int> after) {
 void stage_planner::offload_after_forward(const std::string& prefix, int chunk, int l) {
   if (!offloaded(chunk, 0)) return;
   if (offloaded(chunk, l))
-    offload_d2h_[l] =
-        host_copy(prefix + "L" + std::to_string(l) + ".offload", {appender_->last_compute()});
+    offload_d2h_[l] = host_copy(prefix + "L" + std::to_string(l) + ".offload", chunk, l,
+                                {appender_->last_compute()});
   const int done = l + 1 - (layers_[0] - cfg_.cpu_offload_layers);
   if (offloaded(chunk, done)) next_waits_.push_back(offload_d2h_.at(done));
 }
@@ -53,7 +55,7 @@ void stage_planner::reload_before_backward(const std::string& prefix, int chunk,
     std::vector<int> after{offload_d2h_.at(start)};
     if (appender_->last_compute() >= 0) after.push_back(appender_->last_compute());
     offload_h2d_[start] =
-        host_copy(prefix + "L" + std::to_string(start) + ".reload", std::move(after));
+        host_copy(prefix + "L" + std::to_string(start) + ".reload", chunk, start, std::move(after));
     offload_d2h_.erase(start);
   }
   if (!offloaded(chunk, l)) return;

@@ -3,6 +3,7 @@
 // (docs/ARCHITECTURE.md §9).
 #include <algorithm>
 
+#include "plan/adam_state.hpp"
 #include "plan/step_stage.hpp"
 
 namespace ob::detail {
@@ -162,10 +163,8 @@ void stage_planner::forward(int chunk, int mb) {
   const bool first_pass = forwards_done_[chunk]++ == 0;
   for (int l = 0; l < layers_[chunk]; ++l) {
     // The first pass of a bucket's first layer needs its gathered parameters.
-    const auto ag = param_gather_.find({chunk, bucket_of_[chunk][l]});
-    if (first_pass && ag != param_gather_.end() &&
-        (l == 0 || bucket_of_[chunk][l - 1] != bucket_of_[chunk][l]))
-      next_waits_.push_back(ag->second);
+    if (first_pass && (l == 0 || bucket_of_[chunk][l - 1] != bucket_of_[chunk][l]))
+      wait_for_params(chunk, bucket_of_[chunk][l]);
     fsdp_before_layer(prefix, chunk, l, false);
     layer_forward(prefix + "L" + std::to_string(l) + ".", is_moe_layer(chunk, l),
                   layer_variant(chunk, l));
@@ -297,10 +296,33 @@ void stage_planner::gather_params() {
       const std::string name = bucket_op_name(c, b, "param_ag");
       if (cfg_.dp_overlap)
         param_gather_[{c, b}] = s_.add_op(name, dp_, ag, {}, "param_gather");
-      else
+      else {
         add_compute(name, ag, "param_gather");
+        quantize_params(c, b);
+      }
     }
   }
+}
+
+// With MXFP8 weights under fp8_param_gather, Megatron-Core all-gathers a bucket's weights as
+// bf16 into the gradient buffer, then quantizes each into its MXFP8 storage on the compute stream
+// when the forward first needs it (param_and_grad_buffer.py _post_param_sync,
+// copy_tensors_to_quantized_params; docs/MEMORY.md §1.1): a read of the bf16 weight and a write
+// of its row- and column-wise data with their scales.
+void stage_planner::wait_for_params(int chunk, int bucket) {
+  const auto ag = param_gather_.find({chunk, bucket});
+  if (ag == param_gather_.end()) return;
+  next_waits_.push_back(ag->second);
+  quantize_params(chunk, bucket);
+}
+
+void stage_planner::quantize_params(int chunk, int bucket) {
+  if (!cfg_.fp8_param_gather || fp8_param_gather_in_fp8()) return;
+  const double elems = static_cast<double>(bucket_params(chunk, bucket));
+  elementwise_params q;
+  q.bytes = static_cast<std::uint64_t>(elems * (2 + 2 * dtype_operand_bytes(dtype::mxfp8)));
+  q.flops = 2 * elems;
+  add_compute(bucket_op_name(chunk, bucket, "param_quantize"), q, "param_gather");
 }
 
 std::string stage_planner::bucket_op_name(int chunk, int bucket, const char* what) {
@@ -363,19 +385,21 @@ void stage_planner::zero_grads() {
 }
 
 // Once every gradient bucket has been reduced, Megatron-Core's optimizer step over this rank's
-// shard (docs/ARCHITECTURE.md §9.3): 16-bit main grads cast to fp32, fp16's unscale and inf
-// check, the gradient norm (a local pass, then its all-reduce over every rank), Adam, and the
-// updated master weights copied into the 16-bit parameters. Clipping (a further read and write
-// of the gradients, only when the norm exceeds clip_grad) is not planned.
+// shard (docs/ARCHITECTURE.md §9.3), each pass's bytes from the types it moves (adam_state,
+// docs/MEMORY.md §1.1): 16-bit main grads cast to fp32 (not when TE's FusedAdam reads them in
+// place), fp16's unscale and inf check, the gradient norm (a local pass, then its all-reduce over
+// every rank), Adam, and the updated master weights copied into the model's weights (fused into
+// Adam when FusedAdam keeps the master weights). Clipping (a further read and write of the
+// gradients, only when the norm exceeds clip_grad) is not planned.
 void stage_planner::optimizer() {
   const double shard = static_cast<double>(params_) /
                        (cfg_.distributed_optimizer || cfg_.fsdp ? std::max(dp_size_, 1) : 1);
-  const dtype grads = main_grad_type(in_);
+  const adam_state adam = adam_state_of(w_.model, cfg_);
   next_waits_.insert(next_waits_.end(), grad_reduces_.begin(), grad_reduces_.end());
-  if (grads != dtype::fp32) optimizer_pass("main_grad_cast", shard, dtype_bytes(grads) + 4, 1);
-  if (w_.model.type == dtype::fp16)
-    optimizer_pass("grad_unscale", shard, grad_unscale_bytes_per_param, 2);
-  optimizer_pass("grad_norm", shard, grad_norm_bytes_per_param, 2);
+  if (adam.grad_copy > 0)
+    optimizer_pass("main_grad_cast", shard, dtype_bytes(main_grad_type(in_)) + adam.grad_copy, 1);
+  if (w_.model.type == dtype::fp16) optimizer_pass("grad_unscale", shard, 2 * adam.grad, 2);
+  optimizer_pass("grad_norm", shard, adam.grad, 2);
   collective_params norm;
   norm.op = coll_op::all_reduce;
   norm.bytes = 4;
@@ -384,8 +408,8 @@ void stage_planner::optimizer() {
   norm.group_size = cfg_.gpus;
   norm.nodes = std::max(1, cfg_.gpus / in_.cluster.nvlink_domain);
   add_compute("grad_norm_ar", norm, "optimizer");
-  optimizer_pass("optimizer_step", shard, adam_bytes_per_param, 10);
-  optimizer_pass("param_copy", shard, param_copy_bytes_per_param, 0);
+  optimizer_pass("optimizer_step", shard, adam.step_bytes(), 10);
+  if (adam.param_copy_bytes() > 0) optimizer_pass("param_copy", shard, adam.param_copy_bytes(), 0);
 }
 
 // ---- embedding, output layer and loss -------------------------------------------------------

@@ -46,6 +46,8 @@ bridge_tp_cfg apply_bridge(step_scenario& sc) {
   b.cp = static_cast<int>(r.input.cp);
   b.vp = static_cast<int>(r.input.vp.value_or(1));
   b.sequence_parallel = r.input.sequence_parallel;
+  if (r.input.gradient_accumulation_fusion)
+    b.grad_accum_fusion = *r.input.gradient_accumulation_fusion;
   if (r.input.micro_batch_size) b.mbs = static_cast<int>(*r.input.micro_batch_size);
   if (r.input.seq_length) b.seq = static_cast<int>(*r.input.seq_length);
   b.gpus = static_cast<int>(r.num_gpus);

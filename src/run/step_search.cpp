@@ -166,6 +166,16 @@ std::vector<std::size_t> survivors(const step_spec& spec, search_counts& n) {
   return out;
 }
 
+using search_clock = std::chrono::steady_clock;
+
+// When --budget-s runs out (none: no budget). Each thread looks at it before it starts a case,
+// so a spent budget stops the search within about one case's time, however many threads share
+// how few cores; the stages before the first case look at it too.
+struct search_deadline {
+  std::optional<search_clock::time_point> at;
+  bool passed() const { return at && search_clock::now() >= *at; }
+};
+
 // What the search keeps of each simulated case.
 struct search_state {
   std::vector<std::pair<double, std::string>> times;  // step median, id; every rank
@@ -174,9 +184,11 @@ struct search_state {
 };
 
 // This rank's share of `batch` (indices into spec.cases), `threads` at a time, each with its
-// own executor; every rank learns every case's step median.
-void simulate_batch(const step_spec& spec, const std::vector<std::size_t>& batch,
-                    const search_options& o, int threads, communicator& comm, search_state& st) {
+// own executor; every rank learns every case's step median. A case whose thread found the
+// deadline passed is not simulated (0 on every rank after the reduction); returns how many were.
+std::size_t simulate_batch(const step_spec& spec, const std::vector<std::size_t>& batch,
+                           const search_options& o, int threads, communicator& comm,
+                           search_state& st, const search_deadline& deadline) {
   std::vector<std::optional<step_record>> got(batch.size());
   std::atomic<std::size_t> next{0};
   std::exception_ptr failure;
@@ -185,7 +197,8 @@ void simulate_batch(const step_spec& spec, const std::vector<std::size_t>& batch
     try {
       const std::unique_ptr<executor> exec = o.make_executor(spec.gpu);
       for (std::size_t k; (k = next++) < batch.size();)
-        if (static_cast<int>(k % static_cast<std::size_t>(comm.size())) == comm.rank())
+        if (static_cast<int>(k % static_cast<std::size_t>(comm.size())) == comm.rank() &&
+            !deadline.passed())
           got[k] = predict_step_case(spec, spec.cases[batch[k]], *exec);
     } catch (...) {
       const std::lock_guard lock(failure_mutex);
@@ -204,10 +217,14 @@ void simulate_batch(const step_spec& spec, const std::vector<std::size_t>& batch
       st.records.emplace(got[k]->id, std::move(*got[k]));
     }
   comm.max_reduce(ms);
+  std::size_t done = 0;
   for (std::size_t k = 0; k < batch.size(); ++k) {
+    if (ms[k] <= 0) continue;  // skipped at the deadline
+    ++done;
     st.times.emplace_back(ms[k], spec.cases[batch[k]].c.id);
     st.best_ms = std::min(st.best_ms, ms[k]);
   }
+  return done;
 }
 
 // Rank 0's answer to `stop`, on every rank (clocks differ between ranks).
@@ -220,8 +237,6 @@ bool agreed(bool stop, communicator& comm) {
 }  // namespace
 
 namespace {
-
-using search_clock = std::chrono::steady_clock;
 
 double seconds_since(search_clock::time_point t0) {
   return std::chrono::duration<double>(search_clock::now() - t0).count();
@@ -237,7 +252,7 @@ std::string best_id(const search_state& st) {
 void search_layouts(const step_spec& spec, const std::vector<std::size_t>& order,
                     const std::vector<double>& bound, const search_options& o, int threads,
                     communicator& comm, search_state& st, search_counts& n,
-                    search_clock::time_point t0) {
+                    const search_deadline& deadline) {
   const std::size_t per_batch = static_cast<std::size_t>(threads * comm.size());
   n.stopped_by = "exhausted";
   for (std::size_t i = 0; i < order.size();) {
@@ -246,18 +261,23 @@ void search_layouts(const step_spec& spec, const std::vector<std::size_t>& order
       n.pruned_bound = order.size() - i;
       return;
     }
-    if (agreed(o.budget_s > 0 && seconds_since(t0) > o.budget_s, comm)) {
+    if (agreed(deadline.passed(), comm)) {
       n.stopped_by = "budget";
-      n.skipped_budget = order.size() - i;
+      n.skipped_budget += order.size() - i;
       return;
     }
     std::vector<std::size_t> batch;
     for (; i < order.size() && batch.size() < per_batch && bound[order[i]] < st.best_ms; ++i)
       batch.push_back(order[i]);
     if (batch.empty()) break;  // unreachable: the first bound was below the best
-    simulate_batch(spec, batch, o, threads, comm, st);
-    n.simulated += batch.size();
+    const std::size_t done = simulate_batch(spec, batch, o, threads, comm, st, deadline);
+    n.simulated += done;
     if (o.progress) o.progress(n.simulated, order.size(), best_id(st));
+    if (done < batch.size()) {  // the deadline passed inside the batch
+      n.stopped_by = "budget";
+      n.skipped_budget += batch.size() - done + (order.size() - i);
+      return;
+    }
   }
 }
 
@@ -411,33 +431,76 @@ std::vector<double> search_bounds(const step_scenario& sc, const step_spec& spec
   return out;
 }
 
+namespace {
+
+// The candidates resolved (check_step, the memory estimate) a slice at a time: resolving every
+// layout is most of a small search's time, so a spent budget stops it too and what is left
+// unresolved counts as skipped. Returns whether the budget cut it short.
+bool resolve_within_budget(const step_scenario& sc, const std::vector<step_case>& all,
+                           const search_deadline& deadline, communicator& comm, step_spec& spec,
+                           search_counts& n) {
+  constexpr std::size_t slice = 16;
+  for (std::size_t i = 0; i < all.size(); i += slice) {
+    if (i > 0 && agreed(deadline.passed(), comm)) {
+      n.skipped_budget += all.size() - i;
+      return true;
+    }
+    const auto last = all.begin() + static_cast<std::ptrdiff_t>(std::min(i + slice, all.size()));
+    step_spec part =
+        resolve_step_cases(sc, {all.begin() + static_cast<std::ptrdiff_t>(i), last}, n.refused);
+    if (i == 0) {
+      spec = std::move(part);
+      continue;
+    }
+    for (step_run_case& rc : part.cases) spec.cases.push_back(std::move(rc));
+  }
+  return false;
+}
+
+// The best layout's overlap variants, unless the budget is spent; how many were simulated.
+std::size_t search_variants(const step_scenario& sc, const search_options& o, int threads,
+                            communicator& comm, search_state& st, const search_deadline& deadline,
+                            std::vector<const step_spec*>& specs, step_spec& variants) {
+  if (st.times.empty() || agreed(deadline.passed(), comm)) return 0;
+  std::size_t none = 0;
+  variants = resolve_step_cases(sc, overlap_variants(sc, *find_case(specs, best_id(st))), none);
+  specs.push_back(&variants);
+  std::vector<std::size_t> all_variants(variants.cases.size());
+  for (std::size_t i = 0; i < all_variants.size(); ++i) all_variants[i] = i;
+  if (all_variants.empty()) return 0;
+  return simulate_batch(variants, all_variants, o, threads, comm, st, deadline);
+}
+
+}  // namespace
+
 step_doc search_step(const step_scenario& sc, const search_options& o, communicator& comm) {
   check_search_scenario(sc);
   const auto t0 = search_clock::now();
+  search_deadline deadline;
+  if (o.budget_s > 0)
+    deadline.at = t0 + std::chrono::duration_cast<search_clock::duration>(
+                           std::chrono::duration<double>(o.budget_s));
   search_counts n;
   const std::vector<step_case> all = search_candidates(sc);
   n.candidates = all.size();
-  const step_spec spec = resolve_step_cases(sc, all, n.refused);
+  step_spec spec;
+  const bool cut = resolve_within_budget(sc, all, deadline, comm, spec, n);
   std::vector<std::size_t> order = survivors(spec, n);
-  const std::vector<double> bound = search_bounds(sc, spec, order, o);
+  // No bound is worth computing once the budget is spent: the layouts' loop stops at once.
+  const std::vector<double> bound = agreed(deadline.passed(), comm)
+                                        ? std::vector<double>(spec.cases.size(), 0.0)
+                                        : search_bounds(sc, spec, order, o);
   std::stable_sort(order.begin(), order.end(),
                    [&bound](std::size_t a, std::size_t b) { return bound[a] < bound[b]; });
   const int threads = o.threads > 0
                           ? o.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   search_state st;
-  search_layouts(spec, order, bound, o, threads, comm, st, n, t0);
+  search_layouts(spec, order, bound, o, threads, comm, st, n, deadline);
+  if (cut) n.stopped_by = "budget";
   std::vector<const step_spec*> specs = {&spec};
   step_spec variants;
-  if (!st.times.empty()) {
-    std::size_t none = 0;
-    variants = resolve_step_cases(sc, overlap_variants(sc, *find_case(specs, best_id(st))), none);
-    std::vector<std::size_t> all_variants(variants.cases.size());
-    for (std::size_t i = 0; i < all_variants.size(); ++i) all_variants[i] = i;
-    if (!all_variants.empty()) simulate_batch(variants, all_variants, o, threads, comm, st);
-    n.variants = all_variants.size();
-    specs.push_back(&variants);
-  }
+  n.variants = search_variants(sc, o, threads, comm, st, deadline, specs, variants);
   step_doc doc;
   const std::unique_ptr<executor> exec = o.make_executor(spec.gpu);
   ordered_json config = spec.config;

@@ -160,6 +160,44 @@ TEST(lowering, chunked_gemm_group_has_a_reference_and_a_close_check) {
   EXPECT_EQ(count_checks(low.variants[comm_only], check_kind::close), 0u);  // runs no GEMM
 }
 
+// gradient_accumulation_fusion's weight-gradient GEMM (gemm_params::accumulate): beta = 1 into
+// D in the IR's `out` type (fp32 main grads), D sized and offset in that type and started from
+// finite values (the GEMM reads it first), and no reference check (D holds every earlier run).
+TEST(lowering, accumulating_gemm_adds_into_its_output_type) {
+  schedule s;
+  s.name = "wgrad";
+  const int c = s.add_stream("compute", stream_role::compute, 0);
+  gemm_params g{512, 12288, 3072, dtype::bf16, 0};
+  g.accumulate = true;
+  g.out = dtype::fp32;
+  for (int i = 0; i < 2; ++i) s.add_op("wgrad_chunk", c, g, {}, "fc1_wgrad");
+  const case_lowering low =
+      lower_case(make_variant_schedules(s), measure_options{}, backend("cuda"), rank_of(0, 1));
+  const lowered_action& a0 = action_named(low.variants[compute_only], "wgrad_chunk", 0);
+  const lowered_action& a1 = action_named(low.variants[compute_only], "wgrad_chunk", 1);
+  EXPECT_TRUE(a0.gemm.accumulate);
+  EXPECT_EQ(output_type(a0.gemm), dtype::fp32);
+  EXPECT_EQ(a1.dst.offset, 512u * 12288 * 4);
+  EXPECT_EQ(low.buffer(a0.dst).bytes, 1024u * 12288 * 4);
+  EXPECT_EQ(low.buffer(a0.dst).init, buffer_init::random);
+  EXPECT_NE(to_string(a0.gemm).find("+= fp32"), std::string::npos);
+  EXPECT_TRUE(low.references.empty());
+  EXPECT_EQ(count_checks(low.variants[compute_only], check_kind::close), 0u);
+
+  // Without the flag the same GEMM writes bf16 with beta = 0.
+  g.accumulate = false;
+  schedule plain;
+  plain.name = "plain";
+  const int pc = plain.add_stream("compute", stream_role::compute, 0);
+  plain.add_op("wgrad", pc, g, {}, "fc1_wgrad");
+  const case_lowering p =
+      lower_case(make_variant_schedules(plain), measure_options{}, backend("cuda"), rank_of(0, 1));
+  const lowered_action& b = action_named(p.variants[compute_only], "wgrad");
+  EXPECT_FALSE(b.gemm.accumulate);
+  EXPECT_EQ(output_type(b.gemm), dtype::bf16);
+  EXPECT_EQ(p.buffer(b.dst).bytes, 512u * 12288 * 2);
+}
+
 TEST(lowering, unaligned_chunks_lower_their_alignment) {
   schedule s;
   const int c = s.add_stream("compute", stream_role::compute, 0);

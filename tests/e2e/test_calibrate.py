@@ -101,6 +101,21 @@ class Calibrate(TempDirTest):
         for line in lines:
             self.assertIn(line, doc)
 
+    # docs/CALIBRATION.md §2's per-GPU tables are what scripts/calibration_tables.py prints from
+    # configs/gpus/*.json (the ep_dispatch block included), every constant with what it controls:
+    # a changed or added constant must regenerate them.
+    def test_constant_tables_in_the_docs_are_the_scripts_output(self):
+        p = subprocess.run([sys.executable, os.path.join(SRC, "scripts", "calibration_tables.py")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(SRC, "docs", "CALIBRATION.md")) as f:
+            doc = f.read()
+        rows = [line for line in p.stdout.splitlines() if line.startswith("| `")]
+        self.assertTrue(any("sim.ep_dispatch.hybridep.dispatch_us" in r for r in rows))
+        for row in rows:
+            self.assertNotEqual(row.split("|")[3].strip(), "", row)  # what it controls
+            self.assertIn(row, doc)
+
     def test_every_point_prints_its_time_and_each_family_its_error(self):
         code, out, err = run(["calibrate", "--check", "--gpu", "h100_sxm",
                               os.path.join(CAL, "h100_sxm"), os.path.join(CAL, "multinode")])

@@ -155,5 +155,34 @@ TEST(Offload, DropsTheOffloadedLayersActivations) {
   EXPECT_NEAR(none - three, 3 * (none - one), 1e-9);
 }
 
+// A MoE model (DeepSeek-V3 at 6 layers: the first 3 dense, then MoE, one stage): the memory
+// estimate subtracts each offloaded layer's own stored bytes, dense or MoE, less the largest
+// (the one in flight), and the step's copies move the same bytes, so a MoE layer's copy lasts
+// longer than a dense layer's in the ratio of their bytes.
+TEST(Offload, MoeLayersOffloadTheirOwnBytes) {
+  const auto scenario = [](const std::string& layers) {
+    step_scenario sc;
+    sc.model = "deepseek_v3";
+    sc.cluster = "dgx_b200";
+    sc.allow_oom = true;
+    sc.axes = {{"gpus", {"8"}},   {"tp", {"1"}},  {"ep", {"8"}},
+               {"layers", {"6"}}, {"gbs", {"8"}}, {"cpu_offload_layers", {layers}}};
+    return sc;
+  };
+  const auto acts = [&](const std::string& n) {
+    return resolve_step(scenario(n)).cases.at(0).memory.gib.activations;
+  };
+  const run r = simulate(scenario("5"));
+  const auto len = [&](const std::string& name) { return r.at(name).end_us - r.at(name).start_us; };
+  const double moe_over_dense = len("c0.mb0.L4.offload") / len("c0.mb0.L0.offload");
+  EXPECT_GT(moe_over_dense, 1.2);  // the routed experts' copies outweigh the dense MLP
+  EXPECT_NEAR(len("c0.mb0.L3.reload"), len("c0.mb0.L4.offload"), 1e-6);
+  const double none = acts("0");
+  const double dense = none - acts("2");  // layers 0 and 1 dense, one of them in flight
+  EXPECT_GT(dense, 0);
+  // Layers 0-4 offloaded: three dense and two MoE, one MoE layer in flight.
+  EXPECT_NEAR(none - acts("5"), dense * (3 + moe_over_dense), 1e-6 * none);
+}
+
 }  // namespace
 }  // namespace ob

@@ -120,38 +120,77 @@ memory_estimate estimate(const std::vector<sweep_axis>& extra) {
   return spec.cases.at(0).memory;
 }
 
-// Bytes per parameter: fp8 weights alone (1 instead of 2 + 1) with fp8_param_gather; Adam's
-// moments in bf16 and no fp32 gradient copy with exp_avg_dtype bf16: 8 instead of 12 or 16.
+// Bytes per parameter: fp8 weights alone (1 instead of 2 + 1) with fp8_param_gather. With
+// exp_avg_dtype bf16 and delayed-scaling fp8, TE's FusedAdam keeps the master weight as an int16
+// remainder beside the bf16 weight and reads the gradients in place: 2 + 2 + 2 = 6 instead of 12
+// or 16; with current scaling Megatron keeps fp32 master weights and its fp32 gradient copy:
+// 4 + 2 + 2, plus 4 with 16-bit gradients (docs/MEMORY.md §1.1).
 TEST(MemoryPrecision, Fp8ParamsAndBf16MomentsShrinkTheModelState) {
   const memory_estimate base = estimate({});
   const memory_estimate fp8 = estimate({{"fp8_param_gather", {"on"}}});
   EXPECT_DOUBLE_EQ(fp8.gib.weights * 3, base.gib.weights);
   EXPECT_DOUBLE_EQ(fp8.gib.optimizer, base.gib.optimizer);
   const memory_estimate moments = estimate({{"exp_avg_dtype", {"bf16"}}});
-  EXPECT_DOUBLE_EQ(moments.gib.optimizer * 12, base.gib.optimizer * 8);
+  EXPECT_DOUBLE_EQ(moments.gib.optimizer * 12, base.gib.optimizer * 6);
   const memory_estimate bf16_grads =
       estimate({{"exp_avg_dtype", {"bf16"}}, {"grad_reduce_in_fp32", {"off"}}});
   EXPECT_DOUBLE_EQ(bf16_grads.gib.optimizer, moments.gib.optimizer);
   EXPECT_DOUBLE_EQ(bf16_grads.gib.gradients * 2, moments.gib.gradients);
+  const memory_estimate current =
+      estimate({{"exp_avg_dtype", {"bf16"}}, {"fp8_recipe", {"current"}}});
+  EXPECT_DOUBLE_EQ(current.gib.optimizer * 12, base.gib.optimizer * 8);
+  const memory_estimate current_bf16_grads = estimate(
+      {{"exp_avg_dtype", {"bf16"}}, {"fp8_recipe", {"current"}}, {"grad_reduce_in_fp32", {"off"}}});
+  EXPECT_DOUBLE_EQ(current_bf16_grads.gib.optimizer * 12, base.gib.optimizer * 12);
   step_scenario bf16;
   bf16.model = "llama3_8b";
   bf16.axes = {{"gpus", {"8"}}, {"layers", {"2"}}, {"fp8_param_gather", {"on"}}};
   EXPECT_NE(test::resolve_message(bf16).find("--fp8-param-gather"), std::string::npos);
 }
 
-// With fp8 parameters the DP all-gather moves one byte per parameter.
+// With fp8 parameters the DP all-gather moves one byte per parameter; MXFP8 parameters are
+// gathered as bf16 into the gradient buffer (Megatron-Core's param_and_grad_buffer.py) and
+// quantized into their row- and column-wise MXFP8 storage on the compute stream after the
+// gather, before the bucket's first layer (docs/MEMORY.md §1.1).
 TEST(MemoryPrecision, Fp8ParamGatherHalvesTheParameterAllGather) {
-  const auto gather = [](const std::string& on) {
+  const auto run = [](const std::string& type, const std::string& on) {
     step_scenario sc = deepseek("none");
     sc.model = "llama3_8b";
-    sc.axes = {{"gpus", {"8"}}, {"dtype", {"fp8"}}, {"layers", {"2"}}, {"fp8_param_gather", {on}}};
-    const timeline t = simulate(sc);
+    sc.cluster = "dgx_b200";
+    sc.axes = {{"gpus", {"8"}}, {"dtype", {type}}, {"layers", {"2"}}, {"fp8_param_gather", {on}}};
+    return simulate(sc);
+  };
+  const auto gather = [](const timeline& t) {
     for (const op& o : t.prog.stages[0].ops)
-      if (o.slot == "param_gather") return o.as<collective_params>().bytes;
+      if (o.kind() == op_kind::collective && o.slot == "param_gather")
+        return o.as<collective_params>().bytes;
     return std::uint64_t{0};
   };
-  EXPECT_GT(gather("off"), 0u);
-  EXPECT_EQ(gather("on") * 2, gather("off"));
+  const timeline fp8_off = run("fp8", "off");
+  EXPECT_GT(gather(fp8_off), 0u);
+  EXPECT_EQ(gather(run("fp8", "on")) * 2, gather(fp8_off));
+  EXPECT_EQ(fp8_off.find(0, "c0.b0.param_quantize"), nullptr);
+
+  const timeline mx = run("mxfp8", "on");
+  EXPECT_EQ(gather(mx), gather(fp8_off));
+  // Every bucket's quantization after its gather; the first one enqueued (the first layer's
+  // bucket) before the first layer's forward.
+  std::vector<std::string> quantized;
+  for (const op& o : mx.prog.stages[0].ops)
+    if (o.name.ends_with(".param_quantize")) quantized.push_back(o.name);
+  ASSERT_FALSE(quantized.empty());
+  for (const std::string& name : quantized) {
+    const std::string bucket = name.substr(0, name.size() - std::string("param_quantize").size());
+    const op& q = mx.named(0, name);
+    EXPECT_EQ(q.slot, "param_gather");
+    const double elems =
+        static_cast<double>(mx.named(0, bucket + "param_ag").as<collective_params>().bytes) / 2;
+    EXPECT_NEAR(static_cast<double>(q.as<elementwise_params>().bytes),
+                elems * (2 + 2 * (1 + 1.0 / 32)), 8);
+    EXPECT_GE(mx.at(0, name).start_us, mx.at(0, bucket + "param_ag").end_us) << name;
+  }
+  EXPECT_LE(mx.at(0, quantized.front()).end_us, mx.at(0, "c0.mb0.L0.ln1_fwd").start_us);
+  EXPECT_EQ(run("mxfp8", "off").find(0, "c0.b0.param_quantize"), nullptr);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -34,13 +35,19 @@ search_options sim_options() {
   return o;
 }
 
-// Both bounds, on GPT-3 175B's layers cut to 8 (each layer's optimizer step as large as in the
-// whole model, which a bound that counted it would overstate).
-TEST(Search, TheBoundsNeverExceedTheSimulatedStep) {
+// GPT-3 175B cut to 8 layers on 16 H100: a few hundred layouts, seconds to search.
+step_scenario gpt3_cut_to_8_layers() {
   step_scenario sc;
   sc.model = "gpt3_175b";
   sc.cluster = "dgx_h100";
   sc.axes = {{"gpus", {"16"}}, {"gbs", {"32"}}, {"layers", {"8"}}};
+  return sc;
+}
+
+// Both bounds, on GPT-3 175B's layers cut to 8 (each layer's optimizer step as large as in the
+// whole model, which a bound that counted it would overstate).
+TEST(Search, TheBoundsNeverExceedTheSimulatedStep) {
+  const step_scenario sc = gpt3_cut_to_8_layers();
   std::size_t refused = 0;
   const step_spec spec = resolve_step_cases(sc, search_candidates(sc), refused);
   std::vector<std::size_t> sample;
@@ -90,6 +97,41 @@ TEST(Search, FindsTheBruteForceBest) {
   EXPECT_LE(doc.cases.front().step_ms.median, best * (1 + 1e-9)) << best_id;
   for (std::size_t i = 1; i < doc.cases.size(); ++i)
     EXPECT_LE(doc.cases[i - 1].step_ms.median, doc.cases[i].step_ms.median);
+}
+
+// --budget-s: every thread looks at the deadline before it starts a case, and the resolution of
+// the candidates and the bounds before the first case look at it too, so the search stops within
+// about one case's time of its budget, even with more threads than cores. Before, a spent budget
+// still resolved every candidate and computed every bound (80 cases' time here).
+TEST(Search, ASpentBudgetStopsWithinAboutOneCase) {
+  const step_scenario sc = gpt3_cut_to_8_layers();
+  // One case's time on this machine, as loaded as it is now.
+  std::size_t refused = 0;
+  const std::vector<step_case> all = search_candidates(sc);
+  const step_spec one = resolve_step_cases(sc, {all.begin(), all.begin() + 16}, refused);
+  ASSERT_FALSE(one.cases.empty());
+  sim_executor exec(one.gpu);
+  const auto c0 = std::chrono::steady_clock::now();
+  (void)predict_step_case(one, one.cases.back(), exec);
+  const double case_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+
+  auto comm = make_single_communicator();
+  search_options o = sim_options();
+  o.threads = 4;  // more threads than this machine's cores: the load the budget must bear
+  for (double budget : {1e-3, 0.25, 1.5}) {
+    o.budget_s = budget;
+    const step_doc doc = search_step(sc, o, *comm);
+    const ordered_json& n = doc.search;
+    if (n["stopped_by"] != "budget") continue;  // finished inside the budget
+    EXPECT_LE(n["seconds"].get<double>(), budget + 0.05 + 8 * case_s) << budget;
+    EXPECT_GT(n["skipped_budget"].get<std::size_t>(), 0u);
+    EXPECT_EQ(n["variants"].get<std::size_t>(), 0u);  // none after the budget
+    EXPECT_EQ(n["candidates"].get<std::size_t>(),
+              n["refused"].get<std::size_t>() + n["pruned_oom"].get<std::size_t>() +
+                  n["pruned_dominated"].get<std::size_t>() + n["pruned_bound"].get<std::size_t>() +
+                  n["skipped_budget"].get<std::size_t>() + n["simulated"].get<std::size_t>());
+  }
 }
 
 TEST(Search, RefusesASearchedAxisOrAMissingBatch) {

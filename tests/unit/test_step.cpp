@@ -384,6 +384,40 @@ TEST(Step, BridgeConfigSuppliesTheTpOverlapMethods) {
   EXPECT_EQ(preset.tp_methods.at("fc2_fprop").method, overlap_method::ring_exchange);
 }
 
+// A Bridge config's model.gradient_accumulation_fusion is carried into the step like its other
+// fields: false makes every weight-gradient GEMM write its gradient (beta = 0) rather than add
+// into main_grad; unset keeps the step's default (on); a --grad-accum-fusion axis overrides it.
+TEST(Step, BridgeConfigCarriesGradientAccumulationFusion) {
+  nlohmann::json cfg;
+  std::ifstream(std::string(OB_SOURCE_DIR) + "/configs/bridge/nemo_gpt3_175b_h100.json") >> cfg;
+  const auto dir = std::filesystem::temp_directory_path() / "ob_test_bridge_gaf";
+  std::filesystem::create_directories(dir);
+  const auto write = [&](const char* name, const nlohmann::json& j) {
+    const std::string path = (dir / name).string();
+    std::ofstream(path) << j.dump();
+    return path;
+  };
+  const auto fusion = [](const std::string& file, std::vector<sweep_axis> extra = {}) {
+    step_scenario sc = scenario({{"gpus", {"32"}}, {"gbs", {"8"}}}, "gpt3_175b");
+    sc.axes.insert(sc.axes.end(), extra.begin(), extra.end());
+    sc.bridge_config = file;
+    return resolve_step(sc).cases.at(0).c.cfg.grad_accum_fusion;
+  };
+  cfg["model"]["gradient_accumulation_fusion"] = false;
+  const std::string off = write("off.json", cfg);
+  EXPECT_FALSE(fusion(off));
+  EXPECT_TRUE(fusion(off, {{"grad_accum_fusion", {"on"}}}));
+  cfg["model"].erase("gradient_accumulation_fusion");
+  EXPECT_TRUE(fusion(write("unset.json", cfg)));
+  // The planned wgrad GEMMs follow it.
+  step_scenario sc =
+      scenario({{"gpus", {"32"}}, {"gbs", {"8"}}, {"vp", {"1"}}, {"layers", {"8"}}}, "gpt3_175b");
+  sc.bridge_config = off;
+  const test::timeline t = test::simulate(sc);
+  EXPECT_FALSE(t.named(0, "c0.mb0.L0.fc1_wgrad").as<gemm_params>().accumulate);
+  std::filesystem::remove_all(dir);
+}
+
 // Selective recomputation replays the whole attention core before its backward: with unfused
 // attention that is every attn_fwd* kernel (scores, softmax, dropout, context and its copy) of
 // every layer.

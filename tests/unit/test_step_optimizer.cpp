@@ -101,5 +101,54 @@ TEST(StepOptimizer, OptimizerPassesRunInMegatronsOrderAtTheHbmRate) {
             fp32.named(0, "grad_norm").as<elementwise_params>().bytes);  // DP 1: all of it, 4 B
 }
 
+// Adam's pass bytes follow the types it moves (docs/MEMORY.md §1.1, plan/adam_state.hpp). Llama 3
+// 8B on 8 B200 (DP 8, distributed optimizer): per parameter of the shard,
+// - fp32 moments: Adam reads the fp32 gradient, reads and writes the fp32 master and both moments
+//   (28), then Megatron copies the master into the bf16 weight (4 + 2);
+// - bf16 moments with bf16 weights: TE's FusedAdam reads the gradient in place (4, or 2 for bf16
+//   gradients), the bf16 weight and its int16 remainder and both bf16 moments, writes all four
+//   back (4 + 4 + 8), and no cast or param copy runs;
+// - bf16 moments with MXFP8 (Megatron keeps the fp32 master): the bf16 gradients cast to fp32
+//   (2 + 4), Adam 4 + 8 + 8, the master copied into the bf16 parameter buffer (4 + 2).
+TEST(StepOptimizer, AdamPassBytesFollowTheMomentAndGradientTypes) {
+  const auto passes = [](const char* type, const char* moments, const char* fp32_grads) {
+    step_scenario sc;
+    sc.model = "llama3_8b";
+    sc.cluster = "dgx_b200";
+    sc.allow_oom = true;
+    sc.axes = {{"gpus", {"8"}},
+               {"layers", {"2"}},
+               {"dtype", {type}},
+               {"exp_avg_dtype", {moments}},
+               {"grad_reduce_in_fp32", {fp32_grads}}};
+    const test::timeline t = test::simulate(sc);
+    std::map<std::string, double> bytes;
+    for (const char* name :
+         {"main_grad_cast", "grad_norm", "optimizer_step", "param_copy", "grad_zero"})
+      if (const op* o = t.find(0, name))
+        bytes[name] = static_cast<double>(o->as<elementwise_params>().bytes);
+    return bytes;
+  };
+  const auto fp32 = passes("bf16", "fp32", "on");
+  const double shard = fp32.at("grad_norm") / 4;
+  const auto per = [&](const std::map<std::string, double>& b, const char* name) {
+    return b.count(name) ? b.at(name) / shard : 0.0;
+  };
+  EXPECT_NEAR(per(fp32, "optimizer_step"), 28, 1e-6);
+  EXPECT_NEAR(per(fp32, "param_copy"), 6, 1e-6);
+  const auto te = passes("bf16", "bf16", "on");
+  EXPECT_NEAR(per(te, "optimizer_step"), 4 + 4 + 4 + 8, 1e-6);
+  EXPECT_EQ(te.count("param_copy"), 0u);
+  const auto te16 = passes("bf16", "bf16", "off");
+  EXPECT_NEAR(per(te16, "optimizer_step"), 2 + 4 + 4 + 8, 1e-6);
+  EXPECT_NEAR(per(te16, "grad_norm"), 2, 1e-6);
+  EXPECT_EQ(te16.count("main_grad_cast"), 0u);
+  const auto mx = passes("mxfp8", "bf16", "off");
+  EXPECT_NEAR(per(mx, "main_grad_cast"), 2 + 4, 1e-6);
+  EXPECT_NEAR(per(mx, "grad_norm"), 4, 1e-6);
+  EXPECT_NEAR(per(mx, "optimizer_step"), 4 + 8 + 8, 1e-6);
+  EXPECT_NEAR(per(mx, "param_copy"), 4 + 2, 1e-6);
+}
+
 }  // namespace
 }  // namespace ob
