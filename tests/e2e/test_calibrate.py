@@ -33,11 +33,35 @@ class Calibrate(TempDirTest):
 
     def test_shipped_files_reproduce_published_points(self):
         for gpu, folder, count in [("h100_sxm", "h100_sxm", 20), ("h200", "h200", 9),
-                                   ("b200", "b200", 1), ("b300", "b300", 2), ("gb200", "gb200", 1)]:
+                                   ("b200", "b200", 3), ("b300", "b300", 4), ("gb200", "gb200", 3)]:
             rows = self.check(gpu, os.path.join(CAL, folder))
             self.assertEqual(len(rows), count, folder)
             for what, meas, model, err in rows:
                 self.assertLessEqual(abs(err), 10.0, f"{gpu}: {what}: {meas} vs model {model}")
+
+    # The Blackwell files' bf16 and fp8 efficiencies are what scripts/fit_gemm_efficiency.py solves
+    # from each GPU's max-achievable matmul point (docs/CALIBRATION.md §2.11): a GEMM mechanism
+    # constant changed without solving them again fails here. GB300 carries B300's.
+    def test_blackwell_gemm_efficiencies_are_the_solvers_output(self):
+        script = os.path.join(SRC, "scripts", "fit_gemm_efficiency.py")
+        for gpu in ("b200", "gb200"):
+            p = subprocess.run([sys.executable, script, "--gpu", gpu, "--bin", os.path.abspath(BIN),
+                                os.path.join(CAL, gpu, "gemm_mamf.csv")],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(os.path.join(SRC, "configs", "gpus", gpu + ".json")) as f:
+                shipped = json.load(f)["sim"]["gemm_efficiency"]
+            for dtype in ("bf16", "fp8"):
+                m = re.search(rf"sim\.gemm_efficiency\.{dtype} = ([\d.]+)", p.stdout)
+                self.assertIsNotNone(m, p.stdout)
+                self.assertAlmostEqual(float(m[1]), shipped[dtype]["value"], delta=2e-4)
+                self.assertRegex(p.stdout, rf"gemm \S+ {dtype}: model [\d.]+ TFLOP/s, [+-]0\.0\d %")
+        effs = {}
+        for gpu in ("b300", "gb300"):
+            with open(os.path.join(SRC, "configs", "gpus", gpu + ".json")) as f:
+                effs[gpu] = json.load(f)["sim"]["gemm_efficiency"]
+        for dtype in ("bf16", "fp8", "mxfp8"):
+            self.assertEqual(effs["gb300"][dtype]["value"], effs["b300"][dtype]["value"])
 
     # Every given point across nodes within 10 % too (docs/CALIBRATION.md §3.7), and the tree that
     # NCCL's tuner picks below 64 MiB is the algorithm the model runs there.
@@ -60,7 +84,7 @@ class Calibrate(TempDirTest):
         code, out, err = run(["calibrate", "--check", "--gpu", "gb200", path,
                               os.path.join(CAL, "gb200")])
         self.assertEqual(code, 0, err)
-        rows = check_rows(out)
+        rows = [r for r in check_rows(out) if not r[0].startswith("gemm ")]
         self.assertEqual(len(rows), 2)
         ib, mnnvl = rows
         self.assertEqual(ib[1], 85.0)
@@ -69,7 +93,9 @@ class Calibrate(TempDirTest):
         self.assertRegex(out, r"(?m)^collective, across nodes: 1 points")
 
     # The published whole steps (configs/calibration/published_steps.json: H100, A100 and B200)
-    # within 10 % each, through the same command docs/CALIBRATION.md §3.7 gives for them.
+    # within 10 % each, through the same command docs/CALIBRATION.md §3.7 gives for them. A row
+    # with a `known_miss` note is a miss the docs list (docs/CALIBRATION.md: a missed point stays
+    # missed until a mechanism explains it): it must still miss, or its note goes.
     def test_published_steps_within_10_percent(self):
         with open(os.path.join(CAL, "published_steps.json")) as f:
             rows = json.load(f)["rows"]
@@ -83,8 +109,11 @@ class Calibrate(TempDirTest):
             self.assertEqual(len(cases), 1, row["point"])
             key = "tokens_per_s_per_gpu" if row["unit"] == "tokens/s/GPU" else None
             model = cases[0][key] if key else cases[0]["step_ms"]["median"]
-            self.assertLessEqual(abs(model / row["published"] - 1), 0.10,
-                                 f"{row['point']}: {model} vs published {row['published']}")
+            what = f"{row['point']}: {model} vs published {row['published']}"
+            if "known_miss" in row:
+                self.assertGreater(abs(model / row["published"] - 1), 0.10, what)
+            else:
+                self.assertLessEqual(abs(model / row["published"] - 1), 0.10, what)
 
     # docs/CALIBRATION.md §3.7's accuracy table is what scripts/calibration_tables.py prints from
     # the model as built: a model change that moves a point must regenerate it.
@@ -96,7 +125,7 @@ class Calibrate(TempDirTest):
         with open(os.path.join(SRC, "docs", "CALIBRATION.md")) as f:
             doc = f.read()
         lines = p.stdout.splitlines()
-        self.assertEqual(len(lines), 9)  # header, rule, six families, every point
+        self.assertEqual(len(lines), 10)  # header, rule, seven families, every point
         for line in lines:
             self.assertIn(line, doc)
 
