@@ -24,7 +24,7 @@ from calibration_tables import ROOT, ROW, run  # noqa: E402
 
 
 def model_errors(binary, gpu_path, points):
-    """{(what, dtype): error %} of every GEMM point, as `calibrate --check` prints it."""
+    """{what: (error %, model TFLOP/s)} of every GEMM point, as `calibrate --check` prints it."""
     out = run(binary, ["calibrate", "--check", "--gpu", gpu_path, points])
     errs = {}
     for line in out.splitlines():
@@ -43,7 +43,8 @@ def solve(binary, doc, dtype, points, tmp):
         doc["sim"]["gemm_efficiency"][dtype]["value"] = eff
         with open(path, "w") as f:
             json.dump(doc, f)
-        errs = {w: e for w, e in model_errors(binary, path, points).items() if w.endswith(dtype)}
+        errs = {w: e for w, e in model_errors(binary, path, points).items()
+                if w.split()[-1] == dtype}
         return sum(math.log1p(e / 100) for e, _ in errs.values()) / len(errs), errs
 
     lo, hi = 0.3, 1.0
@@ -54,6 +55,8 @@ def solve(binary, doc, dtype, points, tmp):
         else:
             hi = mid
     eff = round((lo + hi) / 2, 4)
+    if not 0.3 < eff < 1.0:
+        sys.exit(f"{points}: no {dtype} efficiency in (0.3, 1) reproduces its points")
     return eff, mean_log(eff)[1]
 
 
