@@ -92,8 +92,6 @@ def table(name):
 # rows of each folder's check belong to it).
 CHECK_FAMILIES = [
     ("GEMM, H100", [("h100_sxm", "h100_sxm")], "TFLOP/s"),
-    ("GEMM, Blackwell (max-achievable matmul, B200, B300, GB200)",
-     [("b200", "b200"), ("b300", "b300"), ("gb200", "gb200")], "TFLOP/s"),
     ("collective, one node (H100 NVLS sweep, H200)", [("h100_sxm", "h100_sxm"), ("h200", "h200")],
      "busbw"),
     ("collective, across nodes (4 × 8 H100, NDR)", [("h100_sxm", "multinode")], "busbw"),
