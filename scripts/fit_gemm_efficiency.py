@@ -27,6 +27,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from calibration_tables import ROOT, ROW, run  # noqa: E402
 
 
+def fail(msg):
+    """Bad input: exit 2 with the file and field named (as the tool's own commands do)."""
+    print(msg, file=sys.stderr)
+    sys.exit(2)
+
+
 def model_points(binary, gpu_path, points, dtype):
     """{what: (measured, model TFLOP/s)} of the `dtype` GEMM points, as `calibrate --check` prints them."""
     out = run(binary, ["calibrate", "--check", "--gpu", gpu_path, points])
@@ -62,7 +68,7 @@ def solve(binary, doc, dtype, points, target, tmp):
             hi = mid
     eff = round((lo + hi) / 2, 4)
     if not 0.3 < eff < 1.0:
-        sys.exit(f"{points}: no {dtype} efficiency in (0.3, 1) reads its points at {target:+.4f}")
+        fail(f"{points}: no {dtype} efficiency in (0.3, 1) reads its points at {target:+.4f}")
     return eff, at(eff)
 
 
@@ -88,7 +94,7 @@ def anchor_target(binary, anchor, dtype):
     gpu, points = anchor
     rows = model_points(binary, load_gpu(gpu)[0], os.path.abspath(points), dtype)
     if not rows:
-        sys.exit(f"{points}: no {dtype} point for the anchor {gpu}")
+        fail(f"{points}: no {dtype} point for the anchor {gpu}")
     target = mean_log(rows)
     print(f"anchor {gpu} {dtype}: model / measured {100 * math.expm1(target):+.2f} %")
     print_rows(rows)
@@ -109,7 +115,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in dtypes_of(points):
             if dtype not in doc["sim"]["gemm_efficiency"]:
-                sys.exit(f"{a.points}: dtype '{dtype}' has no sim.gemm_efficiency in {a.gpu}")
+                fail(f"{a.points}: dtype '{dtype}' has no sim.gemm_efficiency in {a.gpu}")
             target = anchor_target(binary, a.anchor, dtype) if a.anchor else 0.0
             eff, rows = solve(binary, json.loads(json.dumps(doc)), dtype, points, target, tmp)
             print(f"{a.gpu} sim.gemm_efficiency.{dtype} = {eff} "

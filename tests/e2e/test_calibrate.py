@@ -77,6 +77,19 @@ class Calibrate(TempDirTest):
             for what, meas, model, err in rows:
                 self.assertAlmostEqual(err, h100[what.split()[-1]], delta=0.2, msg=f"{gpu}: {what}")
 
+    # An anchor without a point of the target's dtype has no ratio to transfer: exit 2, naming it.
+    def test_an_anchor_without_the_dtype_is_refused(self):
+        anchor = self.path("h100_bf16_only.csv")
+        with open(anchor, "w") as f:
+            f.write("M,N,K,dtype,TFLOP/s,source\n2048,2048,13312,bf16,794.5,test\n")
+        p = subprocess.run([sys.executable, os.path.join(SRC, "scripts", "fit_gemm_efficiency.py"),
+                            "--gpu", "b200", "--bin", os.path.abspath(BIN), "--anchor", "h100_sxm",
+                            anchor, os.path.join(CAL, "mamf", "b200.csv")],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("no fp8 point for the anchor h100_sxm", p.stderr)
+        self.assertIn("h100_bf16_only.csv", p.stderr)
+
     def efficiencies(self, gpu):
         with open(os.path.join(SRC, "configs", "gpus", gpu + ".json")) as f:
             return json.load(f)["sim"]["gemm_efficiency"]
