@@ -40,6 +40,61 @@ class Calibrate(TempDirTest):
             for what, meas, model, err in rows:
                 self.assertLessEqual(abs(err), 10.0, f"{gpu}: {what}: {meas} vs model {model}")
 
+    # The Blackwell files' bf16 and fp8 efficiencies are the H100-anchored transfer that
+    # scripts/fit_gemm_efficiency.py solves from each GPU's and H100's max-achievable matmul points
+    # (docs/CALIBRATION.md §2.12): a GEMM mechanism constant (or H100's fit) changed without
+    # solving them again fails here. GB300 carries B300's; fp16 = bf16 and mxfp8 = fp8.
+    def test_blackwell_gemm_efficiencies_are_the_anchored_solvers_output(self):
+        script = os.path.join(SRC, "scripts", "fit_gemm_efficiency.py")
+        mamf = os.path.join(CAL, "mamf")
+        for gpu in ("b200", "b300", "gb200"):
+            p = subprocess.run([sys.executable, script, "--gpu", gpu, "--bin", os.path.abspath(BIN),
+                                "--anchor", "h100_sxm", os.path.join(mamf, "h100_sxm.csv"),
+                                os.path.join(mamf, gpu + ".csv")],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            shipped = self.efficiencies(gpu)
+            for dtype in ("bf16", "fp8"):
+                m = re.search(rf"sim\.gemm_efficiency\.{dtype} = ([\d.]+)", p.stdout)
+                self.assertIsNotNone(m, p.stdout)
+                self.assertAlmostEqual(float(m[1]), shipped[dtype]["value"], delta=2e-4)
+            self.assertEqual(shipped["fp16"]["value"], shipped["bf16"]["value"])
+            self.assertEqual(shipped["mxfp8"]["value"], shipped["fp8"]["value"])
+        b300, gb300 = self.efficiencies("b300"), self.efficiencies("gb300")
+        for dtype in ("bf16", "fp16", "fp8", "mxfp8"):
+            self.assertEqual(gb300[dtype]["value"], b300[dtype]["value"])
+
+    # The transfer's definition, checked through `calibrate` alone: at the shipped files each
+    # Blackwell best-shape point reads with H100's error for its dtype (bf16 and fp8 differ).
+    def test_blackwell_mamf_points_read_with_h100s_error(self):
+        mamf = os.path.join(CAL, "mamf")
+        h100 = {what.split()[-1]: err
+                for what, _, _, err in self.check("h100_sxm", os.path.join(mamf, "h100_sxm.csv"))}
+        self.assertEqual(sorted(h100), ["bf16", "fp8"])
+        self.assertGreater(abs(h100["fp8"] - h100["bf16"]), 1.0)
+        for gpu in ("b200", "b300", "gb200"):
+            rows = self.check(gpu, os.path.join(mamf, gpu + ".csv"))
+            self.assertEqual(len(rows), 2, gpu)
+            for what, meas, model, err in rows:
+                self.assertAlmostEqual(err, h100[what.split()[-1]], delta=0.2, msg=f"{gpu}: {what}")
+
+    # An anchor without a point of the target's dtype has no ratio to transfer: exit 2, naming it.
+    def test_an_anchor_without_the_dtype_is_refused(self):
+        anchor = self.path("h100_bf16_only.csv")
+        with open(anchor, "w") as f:
+            f.write("M,N,K,dtype,TFLOP/s,source\n2048,2048,13312,bf16,794.5,test\n")
+        p = subprocess.run([sys.executable, os.path.join(SRC, "scripts", "fit_gemm_efficiency.py"),
+                            "--gpu", "b200", "--bin", os.path.abspath(BIN), "--anchor", "h100_sxm",
+                            anchor, os.path.join(CAL, "mamf", "b200.csv")],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("no fp8 point for the anchor h100_sxm", p.stderr)
+        self.assertIn("h100_bf16_only.csv", p.stderr)
+
+    def efficiencies(self, gpu):
+        with open(os.path.join(SRC, "configs", "gpus", gpu + ".json")) as f:
+            return json.load(f)["sim"]["gemm_efficiency"]
+
     # Every given point across nodes within 10 % too (docs/CALIBRATION.md §3.7), and the tree that
     # NCCL's tuner picks below 64 MiB is the algorithm the model runs there.
     def test_multinode_points_are_checked(self):
