@@ -178,6 +178,9 @@ ordered_json with_fsdp(ordered_json config, const step_config& c) {
   if (c.stage_layout) config["pipeline_layout"] = c.stage_layout->text;
   if (c.fp8_param_gather) config["fp8_param_gather"] = true;
   if (c.bf16_moments) config["exp_avg_dtype"] = "bf16";
+  // Per-layer CUDA graphs likewise (docs/MOE.md §17).
+  if (c.cuda_graph_scope != 0)
+    config["cuda_graph_scope"] = bit_set_name<graph_scope>(c.cuda_graph_scope);
   // Selective recomputation names its modules (docs/MEMORY.md §2.1).
   if (c.recompute == recompute_mode::selective) {
     config["recompute_modules"] = ordered_json::array();
