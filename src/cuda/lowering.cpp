@@ -496,6 +496,12 @@ class lowerer {
     a.stream = o.stream;
     a.waits = o.waits;
     a.is_comm = o.is_comm();
+    // A per-layer CUDA graph scope is the simulator's (docs/MOE.md §17): run eagerly here, the
+    // result would carry a scope it did not run.
+    if (o.graphed)
+      throw config_error(prefix() + "op '" + o.name +
+                         "': cuda_graph_scope is simulated only; the CUDA backend runs every op "
+                         "eagerly (leave --cuda-graph-scope out)");
     switch (o.kind()) {
       case op_kind::gemm:
       case op_kind::elementwise:

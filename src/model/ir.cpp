@@ -183,6 +183,8 @@ class variant_builder {
         started.push_back(remap_[d]);
     remap_[o.id] = out_.add_op(copy.name, copy.stream, copy.params, std::move(waits), copy.slot);
     out_.ops.back().waits_started = std::move(started);
+    out_.ops.back().host_ops = copy.host_ops;  // the host still issues the framework's ops
+    out_.ops.back().graphed = copy.graphed;
   }
 
   const schedule& planned_;

@@ -226,6 +226,13 @@ struct op {
   // Which layer slot produced it ("proj_fprop", "ln1_fwd", ...) and which pass; metrics group by
   // it.
   std::string slot;
+  // Host-only work issued just before this op: eager framework ops (PyTorch's small tensor ops
+  // around a MoE layer) that the plan does not carry as GPU ops; each costs the host one launch
+  // (docs/MOE.md §17). Their GPU time is left out.
+  int host_ops = 0;
+  // Captured in a per-layer CUDA graph (Megatron's cuda_graph_modules): the op and its host ops
+  // cost graph_node_us each, with no events.
+  bool graphed = false;
   op_kind kind() const { return static_cast<op_kind>(params.index()); }
   bool is_comm() const { return kind() == op_kind::collective || kind() == op_kind::p2p; }
   template <class T>

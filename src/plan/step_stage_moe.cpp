@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "plan/moe_host_ops.hpp"
 #include "plan/step_stage.hpp"
 
 namespace ob::detail {
@@ -157,8 +158,9 @@ void stage_planner::mxfp8_cast(const std::string& name, double width, std::vecto
 // and the launches after it are exposed.
 void stage_planner::token_count_sync(const std::string& name, int router) {
   const auto counts = static_cast<std::uint64_t>(w_.model.moe.experts + 2 * cfg_.ep);
-  s_.add_op(name + "moe_counts_sync", counts_d2h_, host_sync_params{counts * 8}, {router},
-            "moe_router");
+  const int sync = s_.add_op(name + "moe_counts_sync", counts_d2h_, host_sync_params{counts * 8},
+                             {router}, "moe_router");
+  add_host_work(s_, sync, moe_host_ops(cfg_.dispatcher).counts_copy);
 }
 
 // The router's work after its GEMM, as memory passes over the [tokens, experts] scores in fp32
@@ -208,12 +210,20 @@ int stage_planner::moe_forward_head(const std::string& name) {
   const model_spec& m = w_.model;
   const std::int64_t t = dispatch_.tokens_routed / m.moe.topk, h = m.hidden, E = m.moe.experts;
   const int input = appender_->last_compute();
-  add_compute(name + "moe_router", gemm_params{t, E, h, m.type, 0}, "moe_router");
-  const int router = counts_exchange(
-      name, add_compute(name + "moe_router_scores", router_scores(false), "moe_router"));
+  const moe_host_counts host = moe_host_ops(cfg_.dispatcher);
+  const bool graph_router = cfg_.graphs(graph_scope::moe_router);
+  const bool graph_pre = cfg_.graphs(graph_scope::moe_preprocess);
+  add_host_work(s_, add_compute(name + "moe_router", gemm_params{t, E, h, m.type, 0}, "moe_router"),
+                0, graph_router);
+  const int scores = add_compute(name + "moe_router_scores", router_scores(false), "moe_router");
+  add_host_work(s_, scores, host.router, graph_router);
+  const int router = counts_exchange(name, scores);
+  if (router != scores) add_host_work(s_, router, 0, graph_pre);
   const bool dropping = cfg_.moe_capacity_factor > 0;
   if (dropping) token_count_sync(name, router);
-  add_compute(name + "moe_permute", moe_elementwise(4.0 * h, 0, false), "moe_permute");
+  add_host_work(
+      s_, add_compute(name + "moe_permute", moe_elementwise(4.0 * h, 0, false), "moe_permute"),
+      host.preprocess + host.permute, graph_pre);
   if (!dropping) token_count_sync(name, router);
   const int dispatch = ep_all_to_all(name + "moe_dispatch", "moe_dispatch", true);
   // moe_shared_expert_overlap: the shared expert's forward is issued once the dispatch is, on
@@ -228,22 +238,28 @@ int stage_planner::moe_forward_experts(const std::string& name, int dispatch) {
   etp_exchange(name + "moe_etp_ag", coll_op::all_gather, waits_on(dispatch));
   const double f = static_cast<double>(m.moe.ffn_hidden) / cfg_.etp, f1 = m.gated_mlp ? 2 * f : f;
   mxfp8_cast(name + "moe_fc1_mxfp8_in", static_cast<double>(m.hidden), waits_on(dispatch));
-  add_compute(name + "moe_fc1", grouped(m, experts_, cfg_.etp, expert_gemm::fc1_fprop),
-              "moe_experts", waits_on(dispatch));
+  const int fc1 =
+      add_compute(name + "moe_fc1", grouped(m, experts_, cfg_.etp, expert_gemm::fc1_fprop),
+                  "moe_experts", waits_on(dispatch));
+  if (ep_ >= 0) add_host_work(s_, fc1, moe_host_ops(cfg_.dispatcher).after_dispatch);
   add_compute(name + "moe_act", moe_elementwise((f1 + f) * 2, 4 * f1, true), "moe_experts");
   mxfp8_cast(name + "moe_fc2_mxfp8_in", f);
   add_compute(name + "moe_fc2", grouped(m, experts_, cfg_.etp, expert_gemm::fc2_fprop),
               "moe_experts");
   etp_exchange(name + "moe_etp_rs", coll_op::reduce_scatter, {});
-  return ep_all_to_all(name + "moe_combine", "moe_combine", false);
+  const int combine = ep_all_to_all(name + "moe_combine", "moe_combine", false);
+  add_host_work(s_, combine, moe_host_ops(cfg_.dispatcher).before_combine);
+  return combine;
 }
 
 void stage_planner::moe_forward_tail(const std::string& name, int combine) {
   const double h = static_cast<double>(w_.model.hidden);
   std::vector<int> waits = waits_on(combine);
   if (shared_ >= 0) waits.push_back(std::exchange(shared_fwd_, -1));  // the two outputs add
-  add_compute(name + "moe_unpermute", moe_elementwise(4 * h, h, false), "moe_permute",
-              std::move(waits));
+  add_host_work(s_,
+                add_compute(name + "moe_unpermute", moe_elementwise(4 * h, h, false), "moe_permute",
+                            std::move(waits)),
+                moe_host_ops(cfg_.dispatcher).unpermute);
   if (shared_ < 0) shared_expert(name, false, {});
 }
 
@@ -258,6 +274,7 @@ int stage_planner::moe_backward_head(const std::string& name) {
   add_compute(name + "moe_unpermute_bwd", moe_elementwise(4 * h, h, false), "moe_permute",
               std::move(grad));
   const int combine = ep_all_to_all(name + "moe_combine_bwd", "moe_combine", true);
+  add_host_work(s_, combine, moe_host_ops(cfg_.dispatcher).combine_bwd);
   if (shared_ >= 0) shared_bwd_ = shared_expert(name, true, std::move(side));
   return combine;
 }
@@ -285,6 +302,7 @@ int stage_planner::moe_backward_experts(const std::string& name, int combine) {
   if (!cfg_.delay_wgrad) gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad);
   etp_exchange(name + "moe_etp_ag_bwd", coll_op::reduce_scatter, {});
   const int dispatch = ep_all_to_all(name + "moe_dispatch_bwd", "moe_dispatch", false);
+  add_host_work(s_, dispatch, moe_host_ops(cfg_.dispatcher).dispatch_bwd);
   if (cfg_.delay_wgrad) {
     gemm("moe_fc2_wgrad", expert_gemm::fc2_wgrad);
     gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad);
@@ -295,11 +313,17 @@ int stage_planner::moe_backward_experts(const std::string& name, int combine) {
 void stage_planner::moe_backward_tail(const std::string& name, int dispatch) {
   const model_spec& m = w_.model;
   const std::int64_t t = dispatch_.tokens_routed / m.moe.topk, h = m.hidden, E = m.moe.experts;
-  add_compute(name + "moe_permute_bwd", moe_elementwise(4.0 * h, 0, false), "moe_permute",
-              waits_on(dispatch));
-  add_compute(name + "moe_router_scores_bwd", router_scores(true), "moe_router");
-  add_compute(name + "moe_router_dgrad", gemm_params{t, h, E, m.type, 0}, "moe_router");
-  add_compute(name + "moe_router_wgrad", gemm_params{E, h, t, m.type, 0}, "moe_router");
+  const moe_host_counts host = moe_host_ops(cfg_.dispatcher);
+  const bool graph_router = cfg_.graphs(graph_scope::moe_router);
+  add_host_work(s_,
+                add_compute(name + "moe_permute_bwd", moe_elementwise(4.0 * h, 0, false),
+                            "moe_permute", waits_on(dispatch)),
+                host.permute_bwd, cfg_.graphs(graph_scope::moe_preprocess));
+  add_host_work(s_, add_compute(name + "moe_router_scores_bwd", router_scores(true), "moe_router"),
+                host.router_bwd, graph_router);
+  for (const auto& [what, g] : {std::pair{"moe_router_dgrad", gemm_params{t, h, E, m.type, 0}},
+                                std::pair{"moe_router_wgrad", gemm_params{E, h, t, m.type, 0}}})
+    add_host_work(s_, add_compute(name + what, g, "moe_router"), 0, graph_router);
   // The shared expert's input gradient adds to the routed path's before the attention's backward,
   // and its weight gradients join the layer's bucket: the compute stream waits for its stream.
   if (shared_ >= 0) next_waits_.push_back(std::exchange(shared_bwd_, -1));

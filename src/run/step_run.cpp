@@ -183,6 +183,9 @@ ordered_json with_fsdp(ordered_json config, const step_config& c) {
   if (c.bf16_moments) config["exp_avg_dtype"] = "bf16";
   if (c.cross_entropy != cross_entropy_impl::native)
     config["cross_entropy_fusion_impl"] = to_string(c.cross_entropy);
+  // Per-layer CUDA graphs likewise (docs/MOE.md §17).
+  if (c.cuda_graph_scope != 0)
+    config["cuda_graph_scope"] = bit_set_name<graph_scope>(c.cuda_graph_scope);
   // Selective recomputation names its modules (docs/MEMORY.md §2.1).
   if (c.recompute == recompute_mode::selective) {
     config["recompute_modules"] = ordered_json::array();

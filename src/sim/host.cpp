@@ -1,6 +1,24 @@
 #include "sim/host.hpp"
 
 namespace ob::sim {
+namespace {
+
+// One op's host cost. Graphed (the whole step, or the op's CUDA graph scope): a node each for
+// the op and its host ops, no events. Eager: every cross-stream edge costs one event_us (record +
+// wait), the op its launch, and each host-only framework op before it one kernel launch.
+double host_cost(const schedule& s, const op& o, const kernel_plan& plan, const gpu_spec& gpu,
+                 bool graphs) {
+  if (graphs || o.graphed) return gpu.graph_node_us * (1 + o.host_ops);
+  if (o.kind() == op_kind::host_sync && o.as<host_sync_params>().device)
+    return 0;  // cudaDeviceSynchronize: no event, no launch; the wait itself is the engine's
+  double cost = 0;
+  for (const auto* list : {&o.waits, &o.waits_started})
+    for (int w : *list)
+      if (s.ops[w].stream != o.stream) cost += gpu.event_us;  // same stream: ordered already
+  return cost + plan.launch_us + o.host_ops * gpu.launch_us;
+}
+
+}  // namespace
 
 host_timeline host_enqueue_times(const schedule& s, const std::vector<kernel_plan>& plans,
                                  const gpu_spec& gpu, bool graphs) {
@@ -10,17 +28,7 @@ host_timeline host_enqueue_times(const schedule& s, const std::vector<kernel_pla
   // ops 1..i (no subtraction rounding); op 0's own cost is the origin.
   double t = 0;
   for (const op& o : s.ops) {
-    double cost = 0;
-    if (graphs) {
-      cost = gpu.graph_node_us;
-    } else if (o.kind() == op_kind::host_sync && o.as<host_sync_params>().device) {
-      cost = 0;  // cudaDeviceSynchronize: no event, no launch; the wait itself is the engine's
-    } else {
-      for (const auto* list : {&o.waits, &o.waits_started})
-        for (int w : *list)
-          if (s.ops[w].stream != o.stream) cost += gpu.event_us;  // same stream: ordered already
-      cost += plans[o.id].launch_us;
-    }
+    const double cost = host_cost(s, o, plans[o.id], gpu, graphs);
     if (o.id == 0)
       h.origin_us = cost;
     else

@@ -70,25 +70,32 @@ ordered_json recompute_axis(const std::string& v, const std::string& where, step
 }
 // Megatron's recompute_modules list as one value: names joined by '+' (the comma separates sweep
 // values), or "none"; typed as the set in Megatron's order, so two spellings of one set clash.
-ordered_json recompute_modules_axis(const std::string& v, const std::string& where, step_case& c) {
+// A set of an enum's bits named with '+' ("none": empty), as Megatron's list fields are.
+template <class E>
+unsigned parse_bit_set(const std::string& v, const std::string& where) {
   unsigned set = 0;
-  if (v != "none") {
-    std::size_t at = 0;
-    while (at <= v.size()) {
-      const std::size_t end = std::min(v.find('+', at), v.size());
-      const auto bit =
-          static_cast<unsigned>(parse_enum<recompute_module>(v.substr(at, end - at), where));
-      if ((set & bit) != 0) throw config_error(where + ": '" + v + "' names a module twice");
-      set |= bit;
-      at = end + 1;
-    }
+  if (v == "none") return set;
+  std::size_t at = 0;
+  while (at <= v.size()) {
+    const std::size_t end = std::min(v.find('+', at), v.size());
+    const auto bit = static_cast<unsigned>(parse_enum<E>(v.substr(at, end - at), where));
+    if ((set & bit) != 0) throw config_error(where + ": '" + v + "' names a module twice");
+    set |= bit;
+    at = end + 1;
   }
-  c.cfg.recompute_modules = set;
-  std::string typed;
-  for (const auto& e : enum_names<recompute_module>::names)
-    if ((set & static_cast<unsigned>(e.value)) != 0)
-      typed += (typed.empty() ? "" : "+") + std::string(e.name);
-  return typed.empty() ? "none" : typed;
+  return set;
+}
+ordered_json recompute_modules_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.recompute_modules = parse_bit_set<recompute_module>(v, where);
+  return bit_set_name<recompute_module>(c.cfg.recompute_modules);
+}
+// Megatron asserts that moe_preprocess comes with moe_router (TransformerConfig).
+ordered_json graph_scope_axis(const std::string& v, const std::string& where, step_case& c) {
+  const unsigned set = parse_bit_set<graph_scope>(v, where);
+  c.cfg.cuda_graph_scope = set;
+  if (c.cfg.graphs(graph_scope::moe_preprocess) && !c.cfg.graphs(graph_scope::moe_router))
+    throw config_error(where + ": moe_preprocess needs moe_router in the same scope");
+  return bit_set_name<graph_scope>(set);
 }
 ordered_json moments_axis(const std::string& v, const std::string& where, step_case& c) {
   if (v != "fp32" && v != "bf16")
@@ -162,6 +169,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"fp8_recipe", recipe_axis},
     {"recompute", recompute_axis},
     {"recompute_modules", recompute_modules_axis},
+    {"cuda_graph_scope", graph_scope_axis},
     {"sequence_parallel", switch_axis<&C::sequence_parallel>},
     {"tp_overlap", switch_axis<&C::tp_overlap>},
     {"dp_overlap", switch_axis<&C::dp_overlap>},

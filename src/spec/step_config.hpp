@@ -66,6 +66,30 @@ struct enum_names<cross_entropy_impl> {
                                        enum_entry{cross_entropy_impl::te, "te"}};
 };
 
+// Megatron-Core's cuda_graph_modules under cuda_graph_impl "transformer_engine"
+// (TransformerConfig): the parts of a MoE layer TE captures in per-layer CUDA graphs, a bit each
+// (docs/MOE.md §17). "moe_router": the router; "moe_preprocess": MoELayer.preprocess(), the
+// dispatcher's counting and permutation (Megatron requires moe_router with it). The attention's
+// scope is not modelled.
+enum class graph_scope : unsigned { moe_router = 1, moe_preprocess = 2 };
+template <>
+struct enum_names<graph_scope> {
+  static constexpr std::string_view noun = "CUDA graph scope";
+  static constexpr std::array names = {enum_entry{graph_scope::moe_router, "moe_router"},
+                                       enum_entry{graph_scope::moe_preprocess, "moe_preprocess"}};
+};
+
+// A set of an enum's bits as Megatron's list fields are written here: names joined by '+', or
+// "none".
+template <class E>
+std::string bit_set_name(unsigned set) {
+  std::string typed;
+  for (const auto& e : enum_names<E>::names)
+    if ((set & static_cast<unsigned>(e.value)) != 0)
+      typed += (typed.empty() ? "" : "+") + std::string(e.name);
+  return typed.empty() ? "none" : typed;
+}
+
 // How a MoE layer's tokens reach their experts (Megatron's moe_token_dispatcher_type, with the
 // flex dispatcher's backends; docs/MOE.md §7).
 enum class moe_dispatcher { alltoall, allgather, deepep, hybridep };
@@ -114,6 +138,9 @@ struct step_config {
   // recompute_modules as bits of recompute_module; check_step sets {core_attn} under selective
   // when none are given, and selective when some are (docs/MEMORY.md §2.1).
   unsigned recompute_modules = 0;
+  // cuda_graph_modules as bits of graph_scope; 0: every op eager.
+  unsigned cuda_graph_scope = 0;
+  bool graphs(graph_scope g) const { return (cuda_graph_scope & static_cast<unsigned>(g)) != 0; }
   bool recomputes(recompute_module m) const {
     const unsigned set = recompute_modules != 0
                              ? recompute_modules

@@ -84,6 +84,16 @@ std::size_t count_checks(const lowered_variant& v, check_kind k) {
                                                 [&](const verify_job& j) { return j.kind == k; }));
 }
 
+// A per-layer CUDA graph scope is simulated only (docs/MOE.md §17): the CUDA backend refuses an
+// op marked graphed rather than run it eagerly under the scope's name.
+TEST(lowering, a_graphed_op_is_refused) {
+  schedule s = chunked_rs_schedule();
+  s.ops.front().graphed = true;
+  EXPECT_THROW((void)lower_case(make_variant_schedules(s), measure_options{}, backend("cuda"),
+                                rank_of(1, 4)),
+               config_error);
+}
+
 TEST(lowering, variants_share_buffers_by_stable_key) {
   const variant_schedules v = make_variant_schedules(chunked_rs_schedule());
   const case_lowering low = lower_case(v, measure_options{}, backend("cuda"), rank_of(1, 4));

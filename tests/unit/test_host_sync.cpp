@@ -3,6 +3,7 @@
 // exposed; and the MoE layer's token-count sync that uses it (docs/MOE.md §16).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,32 @@ TEST_F(HostSync, GraphsKeepTheWait) {
   const sim_result r = simulate(synced, gpu, sim_options{8, true});
   EXPECT_DOUBLE_EQ(named(synced, r, "k").enqueue_us,
                    named(synced, r, "sync").end_us + gpu.graph_node_us);
+}
+
+// Host-only framework ops (op::host_ops, docs/MOE.md §17): each costs the host a launch before
+// its op. Behind a host sync the host cannot run ahead, so the GPU idles for all of them; a CUDA
+// graph scope turns each into a graph node.
+TEST_F(HostSync, HostOpsAfterTheSyncLeaveTheGpuIdleForTheirLaunches) {
+  constexpr int n = 30;
+  schedule eager = chain(500, 0, true);
+  eager.ops.back().host_ops = n;
+  schedule graphed = eager;
+  graphed.ops.back().graphed = true;
+  const sim_result e = run(eager), g = run(graphed);
+  const double sync_end = named(eager, e, "sync").end_us;
+  EXPECT_DOUBLE_EQ(named(eager, e, "k").enqueue_us, sync_end + (1 + n) * gpu.launch_us);
+  // The GPU has nothing queued from g's end until k: it idles for the copy and k's host work.
+  EXPECT_DOUBLE_EQ(named(eager, e, "k").start_us, named(eager, e, "k").enqueue_us);
+  EXPECT_DOUBLE_EQ(named(graphed, g, "k").enqueue_us,
+                   named(graphed, g, "sync").end_us + (1 + n) * gpu.graph_node_us);
+  EXPECT_NEAR(e.total_us - g.total_us, (1 + n) * (gpu.launch_us - gpu.graph_node_us), 0.05);
+}
+
+TEST_F(HostSync, HostOpsWithoutASyncHideBehindTheGpu) {
+  schedule plain = chain(500, 0, false);
+  plain.ops.back().host_ops = 30;
+  const sim_result r = run(plain);
+  EXPECT_DOUBLE_EQ(named(plain, r, "k").start_us, named(plain, r, "g").end_us);
 }
 
 TEST_F(HostSync, CommOnlyVariantDropsItComputeVariantsKeepIt) {
@@ -206,4 +233,48 @@ TEST(PipelineDeviceSync, OneFOneBSynchronizesTheDeviceAfterEachBatchedCall) {
 }
 
 }  // namespace
+
+// The MoE layer's host ops sit on the plan's ops in Megatron's issue order, and the recipes'
+// cuda_graph_scope captures the router's and the preprocessing's (docs/MOE.md §17).
+TEST(MoeHostOps, TheRouterAndPreprocessOpsCostLaunchesUnlessAGraphScopeCapturesThem) {
+  const std::string l = "c0.mb1.L1.";
+  const moe_timeline eager = moe_step();
+  const moe_timeline graphed = moe_step({{"cuda_graph_scope", {"moe_router+moe_preprocess"}}});
+  const auto plan_op = [&](const moe_timeline& t, const std::string& n) -> const op& {
+    return t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + n))];
+  };
+  const int router = plan_op(eager, "moe_router_scores").host_ops;
+  const int pre = plan_op(eager, "moe_permute").host_ops;
+  EXPECT_GT(router, 0);
+  EXPECT_GT(pre, 0);
+  EXPECT_GT(plan_op(eager, "moe_counts_sync").host_ops, 0);
+  EXPECT_GT(plan_op(eager, "moe_router_scores_bwd").host_ops, 0);
+  for (const char* n : {"moe_router", "moe_router_scores", "moe_counts_ag", "moe_permute",
+                        "moe_router_scores_bwd", "moe_router_wgrad", "moe_permute_bwd"}) {
+    EXPECT_FALSE(plan_op(eager, n).graphed) << n;
+    EXPECT_TRUE(plan_op(graphed, n).graphed) << n;
+  }
+  // The host's own copy and wait stay eager: a graph cannot hold them.
+  EXPECT_FALSE(plan_op(graphed, "moe_counts_sync").graphed);
+  EXPECT_FALSE(plan_op(graphed, "moe_dispatch").graphed);
+  // On the host's timeline, from the gating GEMM's enqueue to the permutation's: eager, a launch
+  // for each host op and op; graphed, a node each.
+  const auto span = [&](const moe_timeline& t) {
+    return t.at(l + "moe_permute").enqueue_us - t.at(l + "moe_router").enqueue_us;
+  };
+  const gpu_spec gpu = load_gpu_spec("h100_sxm");
+  EXPECT_GE(span(eager), (router + pre + 3) * gpu.launch_us);
+  EXPECT_NEAR(span(graphed), (router + pre + 3) * gpu.graph_node_us, 1e-6);
+  const auto end = [](const moe_timeline& t) {
+    double e = 0;
+    for (const sim_op_result& r : t.ops) e = std::max(e, r.end_us);
+    return e;
+  };
+  EXPECT_LE(end(graphed), end(eager));
+}
+
+TEST(MoeHostOps, APreprocessScopeWithoutTheRoutersIsRefused) {
+  EXPECT_THROW(moe_step({{"cuda_graph_scope", {"moe_preprocess"}}}), config_error);
+}
+
 }  // namespace ob

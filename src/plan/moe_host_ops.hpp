@@ -1,0 +1,70 @@
+#pragma once
+// The host-only PyTorch ops of one MoE layer (docs/MOE.md §17): the small tensor ops Megatron-Core
+// issues around the router, the dispatcher and the permutation that the plan folds into a few
+// ops or leaves out. Each is counted from Megatron-Core's code (the count per function is in the
+// doc), minus the plan's own op that stands in for the group (it pays its own launch already).
+// They are host work only: the host pays a launch for each (sim/host.cpp), their GPU time is
+// left out.
+#include "model/ir.hpp"
+#include "spec/step_config.hpp"
+
+namespace ob::detail {
+
+// Counts by the plan op they are issued before. Unfused paths (no moe_router_fusion or
+// moe_permute_fusion), softmax top-k routing with the load-balancing aux loss, dropless.
+struct moe_host_counts {
+  int router = 0;          // moe_router_scores: top-k, softmax, routing map, aux loss
+  int preprocess = 0;      // moe_permute: the dispatcher's counting (MoELayer.preprocess)
+  int permute = 0;         // moe_permute: the argsort permutation beyond the plan's one op
+  int counts_copy = 0;     // moe_counts_sync: the side stream's wait, copies and event
+  int after_dispatch = 0;  // moe_fc1: the probs' all-to-all, the sort by local expert
+  int before_combine = 0;  // moe_combine: the sort back
+  int unpermute = 0;       // moe_unpermute: the scatter-add beyond the plan's op, the shared add
+  int combine_bwd = 0;     // moe_combine_bwd
+  int dispatch_bwd = 0;    // moe_dispatch_bwd
+  int permute_bwd = 0;     // moe_permute_bwd
+  int router_bwd = 0;      // moe_router_scores_bwd: autograd's nodes of the router's ops
+};
+
+// Per dispatcher: alltoall and allgather from token_dispatcher.py/moe_utils.py; DeepEP's
+// _DeepepManager (unfused multihot and permute after the dispatch); _HybridEPManager (its kernels
+// permute; the counts' cast and sum after the dispatch).
+constexpr moe_host_counts moe_host_ops(moe_dispatcher d) {
+  switch (d) {
+    case moe_dispatcher::alltoall:
+      return {.router = 20,
+              .preprocess = 7,
+              .permute = 5,
+              .counts_copy = 6,
+              .after_dispatch = 3,
+              .before_combine = 1,
+              .unpermute = 2,
+              .combine_bwd = 1,
+              .dispatch_bwd = 3,
+              .permute_bwd = 4,
+              .router_bwd = 9};
+    case moe_dispatcher::allgather:
+      return {.router = 20, .permute = 5, .unpermute = 2, .permute_bwd = 4, .router_bwd = 9};
+    case moe_dispatcher::deepep:
+      return {.router = 20,
+              .preprocess = 1,
+              .after_dispatch = 18,
+              .before_combine = 1,
+              .unpermute = 1,
+              .dispatch_bwd = 5,
+              .router_bwd = 9};
+    case moe_dispatcher::hybridep:
+      return {.router = 20, .after_dispatch = 2, .router_bwd = 9};
+  }
+  return {};
+}
+
+// Adds `n` host ops before op `id` (none when id < 0) and marks it captured when `graphed`.
+inline void add_host_work(schedule& s, int id, int n, bool graphed = false) {
+  if (id < 0) return;
+  op& o = s.ops[static_cast<std::size_t>(id)];
+  o.host_ops += n;
+  o.graphed = o.graphed || graphed;
+}
+
+}  // namespace ob::detail
