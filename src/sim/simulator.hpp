@@ -12,8 +12,11 @@ namespace ob {
 
 // Names the model in every result, so numbers from different model versions are never compared
 // silently. sim-v2.4: a step's weight gradients accumulate into main_grad and its optimizer runs
-// Megatron-Core's passes (docs/CALIBRATION.md §3.7).
-inline constexpr const char* sim_model_version = "sim-v2.4";
+// Megatron-Core's passes (docs/CALIBRATION.md §3.7). sim-v2.5: NCCL's p2p split of an in-node
+// all-to-all (§2.11), Blackwell GEMM efficiencies anchored to H100's fit (§2.12), Adam's bytes by
+// type, TE 2.14's offload schedule, Megatron-LM 2022's kernels behind `megatron_2022` (§3.7) and
+// the MoE layer's host ops (docs/MOE.md §17).
+inline constexpr const char* sim_model_version = "sim-v2.5";
 
 struct sim_options {
   int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32
