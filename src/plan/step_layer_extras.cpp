@@ -54,7 +54,7 @@ void insert_after(layer_workload& w, std::string_view slot, layer_elementwise e)
 // GEMM and on every micro-batch. `fc2_wgrad` adds through `fc2_grad_add`, so a MoE layer drops
 // the dense MLP's as it drops its GEMMs (the first word of the slot).
 void add_grad_accumulation(layer_workload& w, dtype main_grad) {
-  const double per_param = act_bytes + 2.0 * dtype_bytes(main_grad);
+  const double per_param = grad_add_bytes_per_param(main_grad);
   for (std::size_t i = 0; i < w.steps.size(); ++i) {
     const layer_gemm* g = gemm_at(w, i);
     if (!g || !g->backward || !g->slot.ends_with("_wgrad")) continue;

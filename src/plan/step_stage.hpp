@@ -47,6 +47,11 @@ void add_recompute(layer_workload& w, const step_config& cfg);
 // Without gradient_accumulation_fusion each weight-gradient GEMM writes a 16-bit gradient that
 // Megatron's DDP hook then adds into the parameter's main_grad (step_layer_extras.cpp).
 void add_grad_accumulation(layer_workload& w, dtype main_grad);
+// The bytes a parameter's add into main_grad moves: the 16-bit gradient read, main_grad read and
+// written in its type (the layers' adds and the output layer's and embedding's alike).
+inline double grad_add_bytes_per_param(dtype main_grad) {
+  return 2.0 + 2.0 * dtype_bytes(main_grad);
+}
 // Megatron-LM 2022's linear layers (megatron_2022): QKV's bias added after its GEMM, and the
 // QKV and fc1 bias gradients summed over the tokens, each a kernel of its own.
 void add_megatron_2022_biases(layer_workload& w);

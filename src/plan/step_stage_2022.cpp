@@ -11,7 +11,7 @@ void stage_planner::main_grad_add(const std::string& name, std::int64_t params) 
   if (cfg_.grad_accum_fusion) return;
   const double p = static_cast<double>(params);
   elementwise_params e;
-  e.bytes = static_cast<std::uint64_t>(p * (2.0 + 2.0 * dtype_bytes(main_grad_type(in_))));
+  e.bytes = static_cast<std::uint64_t>(p * grad_add_bytes_per_param(main_grad_type(in_)));
   e.flops = p;
   add_compute(name, e, "grad_add");
 }

@@ -45,16 +45,24 @@ void finish_estimate(comm_plan& p, double bus_bytes, const gpu_spec& gpu) {
   p.est_us = p.latency_us + bus_bytes / (rate * bytes_per_us_per_gbps);
 }
 
-comm_plan ring_intra(const collective_params& c, nccl_protocol proto, int max_ch,
-                     const gpu_spec& gpu) {
+// A plan inside one NVLink domain: `proto` on `channels` channels, with the ring's per-step
+// latency over `ranks` ranks.
+comm_plan intra_domain(const collective_params& c, nccl_protocol proto, int channels, int ranks,
+                       const gpu_spec& gpu) {
   const nccl_protocol_constants& k = gpu.proto(proto);
   comm_plan p;
   p.protocol = proto;
-  p.channels =
-      nccl_channels_for(static_cast<double>(c.bytes), c.group_size, max_ch, proto, true, gpu);
-  p.latency_us = k.base_us + (traits_of(c.op).ring_steps(c.group_size) - 1) * k.hop_us;
+  p.channels = channels;
+  p.latency_us = k.base_us + (traits_of(c.op).ring_steps(ranks) - 1) * k.hop_us;
   p.bw_factor = k.bw_fraction;
   return p;
+}
+
+comm_plan ring_intra(const collective_params& c, nccl_protocol proto, int max_ch,
+                     const gpu_spec& gpu) {
+  const int channels =
+      nccl_channels_for(static_cast<double>(c.bytes), c.group_size, max_ch, proto, true, gpu);
+  return intra_domain(c, proto, channels, c.group_size, gpu);
 }
 
 // NCCL's all-to-all inside one NVLink domain: grouped send/recv to every peer at once, each
@@ -63,13 +71,7 @@ comm_plan ring_intra(const collective_params& c, nccl_protocol proto, int max_ch
 comm_plan all_to_all_intra(const collective_params& c, int max_ch, const gpu_spec& gpu) {
   const int n = std::max(c.group_size, 1);
   const p2p_split split = nccl_p2p_split(static_cast<double>(c.bytes) / n, n, max_ch);
-  const nccl_protocol_constants& k = gpu.proto(split.protocol);
-  comm_plan p;
-  p.protocol = split.protocol;
-  p.channels = split.channels;
-  p.latency_us = k.base_us + (traits_of(c.op).ring_steps(n) - 1) * k.hop_us;
-  p.bw_factor = k.bw_fraction;
-  return p;
+  return intra_domain(c, split.protocol, split.channels, n, gpu);
 }
 
 comm_plan nvls(int max_ch, const gpu_spec& gpu) {
