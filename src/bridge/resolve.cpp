@@ -432,10 +432,14 @@ void check_defer_embedding_wgrad(const bridge_input& in, const model_side& s, re
   if (in.shape.pp == 1)
     r.error(diag_code::defer_embedding_wgrad_pp1, s.defer.path,
             "true with pipeline_model_parallel_size 1: Megatron-Core raises ValueError");
-  if (!in.model.gradient_accumulation_fusion)
+  if (!resolve_detail::gradient_accumulation_fusion(in))
     r.error(diag_code::defer_embedding_wgrad_no_gradient_accumulation_fusion, s.defer.path,
-            "true without model.gradient_accumulation_fusion (false when unset): "
-            "Megatron-Core raises ValueError");
+            "true without gradient_accumulation_fusion (" +
+                std::string(in.shape.gradient_accumulation_fusion
+                                ? "model.gradient_accumulation_fusion false"
+                                : "unset, and without Transformer Engine Bridge's "
+                                  "GPTModelProvider default is off") +
+                "): Megatron-Core raises ValueError (docs/BRIDGE_RULES.md §5)");
   const std::int64_t limit = s.wgrad_deferral_limit.value;
   const bool bridge_default = in.comm_overlap && !in.comm_overlap->wgrad_deferral_limit;
   if (limit < 0)
@@ -587,6 +591,7 @@ bridge_resolution resolve_bridge(const json& input, const std::string& file) {
   check_megatron_errors(in, side, res, r);
   resolve_te_view(in, side, res, r);
   resolve_launch_env(in, res, r);
+  resolve_detail::resolve_step_settings(in, res, r);
   res.warnings = std::move(r.warnings);
   res.errors = std::move(r.errors);
   return res;

@@ -10,7 +10,13 @@
 //                hidden_size, seq_length, num_attention_heads, gradient_accumulation_fusion, fp8,
 //                and the overlap fields a user may set directly (tp_comm_overlap,
 //                tp_comm_overlap_cfg, tp_comm_bootstrap_backend, overlap_p2p_comm,
-//                batch_p2p_comm, defer_embedding_wgrad_compute, wgrad_deferral_limit)
+//                batch_p2p_comm, defer_embedding_wgrad_compute, wgrad_deferral_limit); for
+//                `step` (docs/BRIDGE_RULES.md §12): cross_entropy_loss_fusion,
+//                cross_entropy_fusion_impl, cpu_offloading, cpu_offloading_num_layers,
+//                cpu_offloading_weights, moe_token_dispatcher_type, moe_flex_dispatcher_backend,
+//                overlap_moe_expert_parallel_comm, delay_wgrad_compute,
+//                moe_shared_expert_overlap, recompute_granularity, recompute_method,
+//                recompute_num_layers, recompute_modules
 //   comm_overlap Bridge's CommOverlapConfig: tp_comm_overlap (required, as in Bridge),
 //                tp_comm_overlap_cfg (preset name | preset path | object keyed by GEMM | null),
 //                tp_comm_bootstrap_backend, overlap_p2p_comm, batch_p2p_comm,
@@ -21,10 +27,14 @@
 //   ddp          use_distributed_optimizer, overlap_grad_reduce, overlap_param_gather,
 //                align_param_gather, bucket_size, num_buckets, use_megatron_fsdp,
 //                data_parallel_sharding_strategy (no_shard | optim | optim_grads |
-//                optim_grads_params; Megatron-Core's default no_shard)
+//                optim_grads_params; Megatron-Core's default no_shard), grad_reduce_in_fp32,
+//                fp8_param_gather
+//   mixed_precision  Bridge's MixedPrecisionConfig as an object: grad_reduce_in_fp32,
+//                fp8_param_gather (others: unused_field); a recipe name is not expanded
 //   dist         use_megatron_fsdp, use_torch_fsdp2 (Bridge's DistributedInitConfig)
 //   optimizer    use_distributed_optimizer, overlap_param_gather,
-//                overlap_param_gather_with_optimizer_step
+//                overlap_param_gather_with_optimizer_step, use_precision_aware_optimizer,
+//                exp_avg_dtype, exp_avg_sq_dtype (fp32 | bf16 | fp16 | fp8, torch names too)
 //   train        micro_batch_size
 //   platform     gpu (a100 | h100 | h100_sxm | h200 | b200 | b300 | gb200 | gb300), have_te,
 //                num_gpus
@@ -58,6 +68,7 @@
 //              defaults apply), effective_bucket_size (what MCore's DDP uses: null = one bucket
 //              per buffer, else bucket_size or max(40M, 1M x dp)), te_userbuffers
 //              (te_effective_to_json of te_effective_overlap(); null when TP overlap is off)
+//   step       only when not empty: {axis: {value, from}} for each step_settings entry
 //   warnings   [{code, message}]     errors  [{code, message}]
 // Messages start with "<file>: <JSON path>: " (fp8_buf_tuple_truthy names the preset file, where
 // the value lives).
@@ -94,9 +105,16 @@ struct bridge_model_input {
       seq_length;
   std::optional<std::int64_t> micro_batch_size;  // train.micro_batch_size
   bool fp8 = false;                              // model.fp8 names a recipe
-  // model.gradient_accumulation_fusion as given; nullopt: unset (step keeps its default, on, as
-  // Bridge's GPTProvider sets it where Transformer Engine is installed: utils/fusions.py).
+  // model.gradient_accumulation_fusion as given; nullopt: unset (Bridge's GPTModelProvider
+  // default: on where Transformer Engine is installed, docs/BRIDGE_RULES.md §5).
   std::optional<bool> gradient_accumulation_fusion;
+};
+
+// A setting `step --bridge-config` takes from the config (docs/BRIDGE_RULES.md §12): the step
+// axis it sets, its value as that axis spells it, and the config field it came from (with why,
+// where a Bridge rule or default decided it).
+struct step_setting {
+  std::string axis, value, source;
 };
 
 // What Bridge + Megatron-Core end up running (the output sections, typed).
@@ -135,6 +153,10 @@ struct bridge_resolution {
   // What Transformer Engine runs per GEMM slot; nullopt when TP overlap is off or the config
   // does not resolve.
   std::optional<slot_overlap_map> te_userbuffers;
+
+  // step: the settings `step` takes beyond the layout and overlap flags above, in the order
+  // of step's axes; only those the config decides (unset ones keep step's defaults, §12).
+  std::vector<step_setting> step_settings;
 
   std::vector<diagnostic> warnings, errors;
 

@@ -140,6 +140,62 @@ const std::vector<std::string> optimizer_modelled = {"use_distributed_optimizer"
                                                      "overlap_param_gather_with_optimizer_step"};
 const std::vector<std::string> backends = {"nccl", "mpi", "gloo"};
 
+// The model fields `step` takes (docs/BRIDGE_RULES.md §12), with Megatron-Core's choices.
+void read_model_step(const json_object& o, step_in& t) {
+  t.ce_loss_fusion = o.get_optional_bool("cross_entropy_loss_fusion");
+  t.ce_impl = opt_enum(o, "cross_entropy_fusion_impl", {"native", "te"});
+  t.cpu_offloading = o.get_optional_bool("cpu_offloading");
+  t.cpu_offloading_num_layers = o.get_optional_int("cpu_offloading_num_layers");
+  if (t.cpu_offloading_num_layers && *t.cpu_offloading_num_layers < 0)
+    o.fail("cpu_offloading_num_layers",
+           "expected 0 or more layers, got " + std::to_string(*t.cpu_offloading_num_layers));
+  t.cpu_offloading_weights = o.get_optional_bool("cpu_offloading_weights");
+  t.dispatcher_type = opt_enum(o, "moe_token_dispatcher_type", {"allgather", "alltoall", "flex"});
+  t.flex_backend = opt_enum(o, "moe_flex_dispatcher_backend", {"deepep", "hybridep", "ncclep"});
+  t.moe_a2a_overlap = o.get_optional_bool("overlap_moe_expert_parallel_comm");
+  t.delay_wgrad = o.get_optional_bool("delay_wgrad_compute");
+  t.shared_expert_overlap = o.get_optional_bool("moe_shared_expert_overlap");
+  t.recompute_granularity = opt_enum(o, "recompute_granularity", {"full", "selective"});
+  t.recompute_method = opt_enum(o, "recompute_method", {"uniform", "block"});
+  t.recompute_num_layers = opt_positive(o, "recompute_num_layers");
+  if (o.has("recompute_modules") && !o.get_raw("recompute_modules").is_null())
+    t.recompute_modules = o.get_string_list("recompute_modules");
+}
+
+// Megatron's optimizer dtypes: its command line's names, or torch's.
+std::optional<std::string> opt_dtype(const json_object& o, const std::string& key) {
+  static const std::vector<std::pair<std::string, std::string>> names = {
+      {"fp32", "fp32"}, {"float32", "fp32"},  {"torch.float32", "fp32"},
+      {"bf16", "bf16"}, {"bfloat16", "bf16"}, {"torch.bfloat16", "bf16"},
+      {"fp16", "fp16"}, {"float16", "fp16"},  {"torch.float16", "fp16"},
+      {"fp8", "fp8"},   {"uint8", "fp8"},     {"torch.uint8", "fp8"}};
+  std::vector<std::string> allowed;
+  for (const auto& n : names) allowed.push_back(n.first);
+  const auto v = opt_enum(o, key, allowed);
+  if (!v) return v;
+  return std::find_if(names.begin(), names.end(), [&](const auto& n) { return n.first == *v; })
+      ->second;
+}
+
+// Bridge's MixedPrecisionConfig: an object, or a recipe name (not expanded here).
+void read_mixed_precision(const json_object& top, step_in& t, report& r) {
+  if (!top.has("mixed_precision") || top.get_raw("mixed_precision").is_null()) return;
+  t.mixed_precision = true;
+  if (top.get_raw("mixed_precision").is_string()) {
+    t.mixed_precision_recipe = true;
+    r.warn(diag_code::not_modelled, "mixed_precision",
+           "the recipe '" + top.get_string("mixed_precision") +
+               "' is not expanded: its grad_reduce_in_fp32 and fp8_param_gather, which Bridge "
+               "writes over ddp's, are not carried into step; give the section as an object "
+               "(docs/BRIDGE_RULES.md §12)");
+    return;
+  }
+  const json_object o = top.get_object("mixed_precision");
+  t.mp_grad_reduce_in_fp32 = o.get_optional_bool("grad_reduce_in_fp32");
+  t.mp_fp8_param_gather = o.get_optional_bool("fp8_param_gather");
+  report_unread(o, {"grad_reduce_in_fp32", "fp8_param_gather"}, r);
+}
+
 // The read order decides which of two bad fields the config_error names: keep it stable.
 void read_model(const json_object& o, bridge_input& in, report& r) {
   bridge_model_input& s = in.shape;
@@ -153,7 +209,6 @@ void read_model(const json_object& o, bridge_input& in, report& r) {
   s.seq_length = opt_positive(o, "seq_length", std::int64_t{1} << 30);
   s.num_attention_heads = opt_positive(o, "num_attention_heads");
   s.gradient_accumulation_fusion = o.get_optional_bool("gradient_accumulation_fusion");
-  m.gradient_accumulation_fusion = s.gradient_accumulation_fusion.value_or(false);
   // A recipe name (e4m3, hybrid); null or "" means BF16.
   if (o.has("fp8") && !o.get_raw("fp8").is_null()) s.fp8 = !o.get_string("fp8").empty();
   m.tp_comm_overlap = o.get_optional_bool("tp_comm_overlap");
@@ -166,6 +221,7 @@ void read_model(const json_object& o, bridge_input& in, report& r) {
   m.batch_p2p_comm = o.get_optional_bool("batch_p2p_comm");
   m.defer = o.get_optional_bool("defer_embedding_wgrad_compute");
   m.wgrad_deferral_limit = o.get_optional_int("wgrad_deferral_limit");
+  read_model_step(o, in.step);
   report_unread(o, model_modelled, r);
 }
 
@@ -197,16 +253,13 @@ comm_in read_comm_overlap(const json_object& o, report& r) {
   c.data_parallel_size = opt_positive(o, "data_parallel_size");
   c.defer = o.get_optional_bool("defer_embedding_wgrad_compute");
   c.wgrad_deferral_limit = o.get_optional_int("wgrad_deferral_limit");
-  for (const char* k : {"overlap_moe_expert_parallel_comm", "delay_wgrad_compute"})
-    if (o.get_optional_bool(k).has_value())
-      r.warn(diag_code::not_modelled, o.path() + "." + k,
-             "expert-parallel setting accepted but not modelled: Bridge's EP all-to-all overlap "
-             "and delay_wgrad_compute checks (docs/BRIDGE_RULES.md §3 D, E) are not run");
+  c.moe_a2a_overlap = o.get_optional_bool("overlap_moe_expert_parallel_comm");
+  c.delay_wgrad = o.get_optional_bool("delay_wgrad_compute");
   o.finish();
   return c;
 }
 
-ddp_in read_ddp(const json_object& o, report& r) {
+ddp_in read_ddp(const json_object& o, step_in& t, report& r) {
   ddp_in d;
   d.use_dist_opt = o.get_optional_bool("use_distributed_optimizer");
   d.overlap_grad_reduce = o.get_optional_bool("overlap_grad_reduce");
@@ -218,6 +271,8 @@ ddp_in read_ddp(const json_object& o, report& r) {
   // Megatron-Core's ShardingStrategy names (docs/FSDP.md §6).
   d.sharding_strategy = opt_enum(o, "data_parallel_sharding_strategy",
                                  {"no_shard", "optim", "optim_grads", "optim_grads_params"});
+  t.ddp_grad_reduce_in_fp32 = o.get_optional_bool("grad_reduce_in_fp32");
+  t.ddp_fp8_param_gather = o.get_optional_bool("fp8_param_gather");
   report_unread(o, ddp_modelled, r);
   return d;
 }
@@ -230,11 +285,14 @@ dist_in read_dist(const json_object& o, report& r) {
   return d;
 }
 
-optimizer_in read_optimizer(const json_object& o, report& r) {
+optimizer_in read_optimizer(const json_object& o, step_in& t, report& r) {
   optimizer_in p;
   p.use_dist_opt = o.get_optional_bool("use_distributed_optimizer");
   p.overlap_param_gather = o.get_optional_bool("overlap_param_gather");
   p.opg_with_step = o.get_optional_bool("overlap_param_gather_with_optimizer_step");
+  t.precision_aware = o.get_optional_bool("use_precision_aware_optimizer");
+  t.exp_avg_dtype = opt_dtype(o, "exp_avg_dtype");
+  t.exp_avg_sq_dtype = opt_dtype(o, "exp_avg_sq_dtype");
   report_unread(o, optimizer_modelled, r);
   return p;
 }
@@ -291,9 +349,11 @@ bridge_input read_bridge_input(const json& input, report& r) {
   }
   if (const auto o = top.get_optional_object("comm_overlap"))
     in.comm_overlap = read_comm_overlap(*o, r);
-  if (const auto o = top.get_optional_object("ddp")) in.ddp = read_ddp(*o, r);
+  if (const auto o = top.get_optional_object("ddp")) in.ddp = read_ddp(*o, in.step, r);
   if (const auto o = top.get_optional_object("dist")) in.dist = read_dist(*o, r);
-  if (const auto o = top.get_optional_object("optimizer")) in.optimizer = read_optimizer(*o, r);
+  if (const auto o = top.get_optional_object("optimizer"))
+    in.optimizer = read_optimizer(*o, in.step, r);
+  read_mixed_precision(top, in.step, r);
   if (const auto o = top.get_optional_object("train")) in.shape.micro_batch_size = read_train(*o);
   if (const auto o = top.get_optional_object("platform")) in.platform = read_platform(*o);
   if (const auto o = top.get_optional_object("launcher")) in.launcher = read_launcher(*o);

@@ -37,10 +37,9 @@ struct overlap_cfg_value {
   std::optional<tp_overlap_layer> layer;  // nullopt when not given or invalid
 };
 
-// The model fields beyond its shape: those Bridge's comm_overlap setup writes over (unset: the
-// user left Megatron-Core's default), and gradient_accumulation_fusion, which an error reads.
+// The model fields beyond its shape that Bridge's comm_overlap setup writes over (unset: the
+// user left Megatron-Core's default).
 struct model_in {
-  bool gradient_accumulation_fusion = false;  // Megatron-Core's default
   std::optional<bool> tp_comm_overlap, overlap_p2p_comm, batch_p2p_comm, defer;
   std::optional<std::int64_t> wgrad_deferral_limit;
   bool backend_set = false;  // null is a value here: Bridge writes None onto the model
@@ -56,6 +55,7 @@ struct comm_in {
   std::optional<bool> overlap_p2p_comm, batch_p2p_comm, overlap_grad_reduce, overlap_param_gather,
       opg_with_step, align_param_gather, defer;
   std::optional<std::int64_t> bucket_size, data_parallel_size, wgrad_deferral_limit;
+  std::optional<bool> moe_a2a_overlap, delay_wgrad;  // overlap_moe_expert_parallel_comm, ...
 };
 
 struct ddp_in {
@@ -89,6 +89,30 @@ struct launcher_in {
   std::optional<std::int64_t> pp_chunksize;
 };
 
+// The settings `step` takes beyond the layout and the overlap flags (docs/BRIDGE_RULES.md §12),
+// as the config gives them; unset: nullopt.
+struct step_in {
+  // model
+  std::optional<bool> ce_loss_fusion;  // cross_entropy_loss_fusion
+  std::optional<std::string> ce_impl;  // cross_entropy_fusion_impl
+  std::optional<bool> cpu_offloading;
+  std::optional<std::int64_t> cpu_offloading_num_layers;
+  std::optional<bool> cpu_offloading_weights;
+  std::optional<std::string> dispatcher_type, flex_backend;  // moe_token_dispatcher_type, ...
+  std::optional<bool> moe_a2a_overlap, delay_wgrad, shared_expert_overlap;  // on the model
+  std::optional<std::string> recompute_granularity, recompute_method;
+  std::optional<std::int64_t> recompute_num_layers;
+  std::optional<std::vector<std::string>> recompute_modules;
+  // ddp, and mixed_precision (which Bridge writes over ddp's when the section is there)
+  std::optional<bool> ddp_grad_reduce_in_fp32, ddp_fp8_param_gather;
+  bool mixed_precision = false;         // the section is given (not null)
+  bool mixed_precision_recipe = false;  // given as a recipe name, which is not expanded
+  std::optional<bool> mp_grad_reduce_in_fp32, mp_fp8_param_gather;
+  // optimizer: dtypes as fp32 | bf16 | fp16 | fp8
+  std::optional<bool> precision_aware;  // use_precision_aware_optimizer
+  std::optional<std::string> exp_avg_dtype, exp_avg_sq_dtype;
+};
+
 struct bridge_input {
   bridge_model_input shape;  // model's shape and layout, train.micro_batch_size
   model_in model;
@@ -98,10 +122,22 @@ struct bridge_input {
   optimizer_in optimizer;
   platform_in platform;
   launcher_in launcher;
+  step_in step;
 };
+
+// gradient_accumulation_fusion as the model runs it: the config's value; unset, Bridge's
+// GPTModelProvider default (on where Transformer Engine imports; without it, on only where
+// APEX's fused_weight_gradient_mlp_cuda does, which a config does not say: taken as off).
+inline bool gradient_accumulation_fusion(const bridge_input& in) {
+  return in.shape.gradient_accumulation_fusion.value_or(in.platform.have_te);
+}
 
 // Reads every section (config_error on malformed input); fields a pasted Megatron config carries
 // but the resolver does not model, and an unknown preset, are reported to `r`.
 bridge_input read_bridge_input(const json& input, report& r);
+
+// The settings `step` takes from the config, resolved as Bridge would run them, into
+// res.step_settings; what step has no axis for is reported not_modelled (resolve_step.cpp).
+void resolve_step_settings(const bridge_input& in, bridge_resolution& res, report& r);
 
 }  // namespace ob::resolve_detail

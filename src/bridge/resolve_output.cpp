@@ -76,6 +76,12 @@ ordered_json bridge_resolution::to_json() const {
   for (const auto& [name, value] : this->env) env[name] = value;
   out["env"] = std::move(env);
   out["derived"] = derived_json(*this);
+  // Only where the config decides a step setting, so other outputs keep their bytes.
+  if (!step_settings.empty()) {
+    ordered_json step = ordered_json::object();
+    for (const auto& s : step_settings) step[s.axis] = {{"value", s.value}, {"from", s.source}};
+    out["step"] = std::move(step);
+  }
   out["warnings"] = diagnostics_json(warnings);
   out["errors"] = diagnostics_json(errors);
   return out;

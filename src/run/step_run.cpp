@@ -46,8 +46,6 @@ bridge_tp_cfg apply_bridge(step_scenario& sc) {
   b.cp = static_cast<int>(r.input.cp);
   b.vp = static_cast<int>(r.input.vp.value_or(1));
   b.sequence_parallel = r.input.sequence_parallel;
-  if (r.input.gradient_accumulation_fusion)
-    b.grad_accum_fusion = *r.input.gradient_accumulation_fusion;
   if (r.input.micro_batch_size) b.mbs = static_cast<int>(*r.input.micro_batch_size);
   if (r.input.seq_length) b.seq = static_cast<int>(*r.input.seq_length);
   b.gpus = static_cast<int>(r.num_gpus);
@@ -59,6 +57,10 @@ bridge_tp_cfg apply_bridge(step_scenario& sc) {
   if (r.bucket_size) b.bucket_size = *r.bucket_size;
   for (const auto& [name, value] : r.env)
     if (name == "CUDA_DEVICE_MAX_CONNECTIONS") b.cdmc = std::stoi(value);
+  // The settings beyond layout and overlap (gradient_accumulation_fusion, precision, recompute,
+  // MoE, ...), each through its step axis's parser (docs/BRIDGE_RULES.md §12).
+  for (const step_setting& s : r.step_settings)
+    set_step_axis(b, s.axis, s.value, sc.bridge_config + ": " + s.source);
   if (!r.tp_comm_overlap_cfg) return {};
   return {r.tp_comm_overlap_cfg, sc.bridge_config + ": tp_comm_overlap_cfg"};
 }
@@ -180,6 +182,7 @@ ordered_json with_fsdp(ordered_json config, const step_config& c) {
   // An uneven pipeline layout likewise (docs/MOE.md §14.2).
   if (c.stage_layout) config["pipeline_layout"] = c.stage_layout->text;
   if (c.fp8_param_gather) config["fp8_param_gather"] = true;
+  if (c.cpu_offload_layers > 0) config["cpu_offload_layers"] = c.cpu_offload_layers;
   if (c.bf16_moments) config["exp_avg_dtype"] = "bf16";
   if (c.cross_entropy != cross_entropy_impl::native)
     config["cross_entropy_fusion_impl"] = to_string(c.cross_entropy);

@@ -10,7 +10,8 @@ const std::vector<diag_info>& diagnostic_table() {
        "a model/ddp/optimizer field the resolver does not model; names the nearest modelled "
        "field (a typo?)"},
       {not_modelled, W,
-       "an expert-parallel / MoE setting, or communication the layer scenario does not model"},
+       "an expert-parallel / MoE setting, a Bridge setting `step` cannot plan, or communication "
+       "the layer scenario does not model"},
       {comm_overlap_absent, W,
        "no comm_overlap section: Bridge skips its setup, Megatron-Core defaults stand"},
       {tp_overlap_disabled_tp_lt_2, W, "TP overlap silently switched off: tensor parallel < 2"},
@@ -82,6 +83,10 @@ const std::vector<diag_info>& diagnostic_table() {
       {fsdp_and_torch_fsdp2, E, "use_megatron_fsdp and use_torch_fsdp2 together"},
       {fsdp_cdmc_1, E,
        "Megatron-FSDP with CUDA_DEVICE_MAX_CONNECTIONS 1 (Bridge asserts > 1 or unset)"},
+      {step_setting_invalid, E,
+       "a setting `step` takes that Megatron-Core rejects: CPU offloading with PP or "
+       "recomputation, optimizer dtypes without the precision-aware optimizer, full recomputation "
+       "without a method, selective with recompute_num_layers"},
   };
   return table;
 }

@@ -57,6 +57,7 @@ enum class diag_code {
   te_userbuffers_invalid,
   fsdp_and_torch_fsdp2,
   fsdp_cdmc_1,
+  step_setting_invalid,
 };
 
 enum class severity { warning, error };
@@ -123,7 +124,8 @@ struct enum_names<diag_code> {
       enum_entry{diag_code::num_buckets_with_bucket_size, "num_buckets_with_bucket_size"},
       enum_entry{diag_code::te_userbuffers_invalid, "te_userbuffers_invalid"},
       enum_entry{diag_code::fsdp_and_torch_fsdp2, "fsdp_and_torch_fsdp2"},
-      enum_entry{diag_code::fsdp_cdmc_1, "fsdp_cdmc_1"}};
+      enum_entry{diag_code::fsdp_cdmc_1, "fsdp_cdmc_1"},
+      enum_entry{diag_code::step_setting_invalid, "step_setting_invalid"}};
 };
 
 struct diagnostic {

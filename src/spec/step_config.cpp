@@ -266,6 +266,19 @@ bool is_step_axis(std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+void set_step_axis(step_config& cfg, std::string_view axis, const std::string& value,
+                   const std::string& where) {
+  for (const step_axis_row& r : step_axis_table)
+    if (r.name == axis) {
+      step_case c;
+      c.cfg = cfg;
+      r.parse(value, where, c);
+      cfg = c.cfg;
+      return;
+    }
+  throw config_error(where + ": " + std::string(axis) + " is not a step axis");
+}
+
 std::string axis_label(const step_scenario& sc, std::string_view axis) {
   if (!sc.file.empty()) return sc.file + ": sweep." + std::string(axis);
   std::string flag(axis);

@@ -230,6 +230,12 @@ std::string axis_label(const step_scenario& sc, std::string_view axis);
 // is a config_error naming the flag or field (exit 2).
 std::vector<step_case> expand_step_cases(const step_scenario& sc);
 
+// Sets one value of a step axis (one of step_config.cpp's table, not a layer knob) in `cfg`,
+// parsed as the axis parses it; a bad value is a config_error naming `where`. For defaults that
+// come from elsewhere (a Bridge config's settings).
+void set_step_axis(step_config& cfg, std::string_view axis, const std::string& value,
+                   const std::string& where);
+
 // Applies `--set axis=v1,v2` to a step scenario: any step axis; config_error otherwise.
 void apply_step_override(step_scenario& sc, const std::string& assignment);
 

@@ -6,22 +6,15 @@
 #include "base/build_info.hpp"
 #include "base/error.hpp"
 #include "bridge/resolve.hpp"
+#include "resolve_test_util.hpp"
 
 namespace ob {
 namespace {
 
 using enum diag_code;
 
-// TP4 + SP on 8 H100s, TP overlap requested, nothing else: the base most tests edit.
-json base() {
-  return json::parse(R"({
-    "model": {"tensor_model_parallel_size": 4, "sequence_parallel": true},
-    "comm_overlap": {"tp_comm_overlap": true},
-    "platform": {"gpu": "h100", "num_gpus": 8}
-  })");
-}
-
-bridge_resolution resolve(const json& in) { return resolve_bridge(in, "in.json"); }
+json base() { return test::resolve_base(); }
+bridge_resolution resolve(const json& in) { return test::resolve_json(in); }
 
 std::vector<diag_code> codes(const std::vector<diagnostic>& list) {
   std::vector<diag_code> out;
@@ -133,8 +126,11 @@ TEST(ResolveExample, Gpt3175bTp4ResolvesCleanly) {
   const ordered_json j = out.to_json();
   std::vector<std::string> keys;
   for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
-  EXPECT_EQ(keys, (std::vector<std::string>{"model", "ddp", "optimizer", "env", "derived",
+  // "step" because the config sets gradient_accumulation_fusion (docs/BRIDGE_RULES.md §12).
+  EXPECT_EQ(keys, (std::vector<std::string>{"model", "ddp", "optimizer", "env", "derived", "step",
                                             "warnings", "errors"}));
+  EXPECT_EQ(j.at("step").at("grad_accum_fusion"),
+            (ordered_json{{"value", "on"}, {"from", "model.gradient_accumulation_fusion"}}));
   EXPECT_EQ(j.at("env").at("CUDA_DEVICE_MAX_CONNECTIONS"), "1");
   EXPECT_EQ(j.at("derived").at("te_userbuffers").at("proj_wgrad").at("method"), "external");
 }
@@ -687,6 +683,8 @@ TEST(ResolveErrors, DeferEmbeddingWgradWithBridgeDefaultLimit) {
 
 TEST(ResolveErrors, DeferEmbeddingWgradNeedsPipelineAndFusion) {
   json in = base();
+  // Unset it is Bridge's GPTModelProvider default, on with TE (test_resolve_step.cpp).
+  in["model"]["gradient_accumulation_fusion"] = false;
   in["comm_overlap"]["defer_embedding_wgrad_compute"] = true;
   in["comm_overlap"]["wgrad_deferral_limit"] = 22;
   const bridge_resolution out = resolve(in);

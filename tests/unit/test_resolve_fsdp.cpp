@@ -8,6 +8,7 @@
 
 #include "base/build_info.hpp"
 #include "bridge/resolve.hpp"
+#include "resolve_test_util.hpp"
 #include "run/step_run.hpp"
 
 namespace ob {
@@ -24,12 +25,9 @@ json fsdp_base() {
   })");
 }
 
-bridge_resolution resolve(const json& in) { return resolve_bridge(in, "in.json"); }
-
+bridge_resolution resolve(const json& in) { return test::resolve_json(in); }
 const diagnostic* find(const std::vector<diagnostic>& list, diag_code code) {
-  const auto it =
-      std::find_if(list.begin(), list.end(), [&](const diagnostic& d) { return d.code == code; });
-  return it == list.end() ? nullptr : &*it;
+  return test::find_diag(list, code);
 }
 
 TEST(ResolveFsdp, UseMegatronFsdpWithOptimGradsParamsIsStepsFsdp) {

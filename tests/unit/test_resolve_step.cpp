@@ -1,0 +1,222 @@
+// What `resolve` hands `step` beyond the layout and the overlap flags (docs/BRIDGE_RULES.md §12):
+// gradient_accumulation_fusion as Bridge's model provider defaults it, the precision, recompute,
+// offload, optimizer and MoE settings with where each came from, what step cannot plan reported
+// not_modelled, and a step made from the config running with them.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "base/build_info.hpp"
+#include "base/error.hpp"
+#include "bridge/resolve.hpp"
+#include "resolve_test_util.hpp"
+#include "run/step_run.hpp"
+
+namespace ob {
+namespace {
+
+using enum diag_code;
+
+json base() { return test::resolve_base(); }
+bridge_resolution resolve(const json& in) { return test::resolve_json(in); }
+using test::find_diag;
+
+// The carried setting of `axis`; nullptr when the config leaves it to step.
+const step_setting* setting(const bridge_resolution& r, std::string_view axis) {
+  const auto it = std::find_if(r.step_settings.begin(), r.step_settings.end(),
+                               [&](const step_setting& s) { return s.axis == axis; });
+  return it == r.step_settings.end() ? nullptr : &*it;
+}
+
+std::string value(const bridge_resolution& r, std::string_view axis) {
+  const step_setting* s = setting(r, axis);
+  return s ? s->value : "(not carried)";
+}
+
+// Defer needs PP > 1 and a limit; the fusion is then the only question.
+json deferring() {
+  json in = base();
+  in["model"]["pipeline_model_parallel_size"] = 2;
+  in["platform"]["num_gpus"] = 16;
+  in["comm_overlap"]["defer_embedding_wgrad_compute"] = true;
+  in["comm_overlap"]["wgrad_deferral_limit"] = 22;
+  return in;
+}
+
+// Megatron-Core's ModelParallelConfig says False, but a Bridge model is a GPTModelProvider,
+// whose default is True where Transformer Engine imports (utils/fusions.py): unset is on.
+TEST(ResolveStep, UnsetGradientAccumulationFusionIsBridgesProviderDefault) {
+  json in = deferring();
+  bridge_resolution r = resolve(in);
+  EXPECT_EQ(find_diag(r.errors, defer_embedding_wgrad_no_gradient_accumulation_fusion), nullptr);
+  EXPECT_EQ(setting(r, "grad_accum_fusion"), nullptr);  // step's default, on, is Bridge's
+  in["model"]["gradient_accumulation_fusion"] = false;
+  r = resolve(in);
+  const diagnostic* e = find_diag(r.errors, defer_embedding_wgrad_no_gradient_accumulation_fusion);
+  ASSERT_NE(e, nullptr);
+  EXPECT_NE(e->message.find("model.gradient_accumulation_fusion false"), std::string::npos);
+  EXPECT_EQ(value(r, "grad_accum_fusion"), "off");
+  EXPECT_EQ(setting(r, "grad_accum_fusion")->source, "model.gradient_accumulation_fusion");
+  // Without Transformer Engine the provider turns it on only with APEX's extension.
+  in["model"].erase("gradient_accumulation_fusion");
+  in["platform"]["have_te"] = false;
+  r = resolve(in);
+  e = find_diag(r.errors, defer_embedding_wgrad_no_gradient_accumulation_fusion);
+  ASSERT_NE(e, nullptr);
+  EXPECT_NE(e->message.find("without Transformer Engine"), std::string::npos) << e->message;
+  EXPECT_EQ(value(r, "grad_accum_fusion"), "off");
+}
+
+// mixed_precision's setup writes over ddp's field, with its own default when unset.
+TEST(ResolveStep, MixedPrecisionWinsOverDdpForGradReduceAndFp8ParamGather) {
+  json in = base();
+  in["ddp"] = {{"grad_reduce_in_fp32", false}, {"fp8_param_gather", true}};
+  bridge_resolution r = resolve(in);
+  EXPECT_EQ(value(r, "grad_reduce_in_fp32"), "off");
+  EXPECT_EQ(setting(r, "grad_reduce_in_fp32")->source, "ddp.grad_reduce_in_fp32");
+  EXPECT_EQ(value(r, "fp8_param_gather"), "on");
+  EXPECT_EQ(find_diag(r.warnings, unused_field), nullptr);  // both read now
+  in["mixed_precision"] = json::object();
+  r = resolve(in);
+  EXPECT_EQ(value(r, "grad_reduce_in_fp32"), "on");  // MixedPrecisionConfig's default
+  EXPECT_NE(setting(r, "grad_reduce_in_fp32")->source.find("MixedPrecisionConfig's default true"),
+            std::string::npos);
+  EXPECT_EQ(value(r, "fp8_param_gather"), "off");
+  const diagnostic* w = find_diag(r.warnings, ddp_field_overwritten);
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->message.starts_with("in.json: ddp.grad_reduce_in_fp32: set to false"));
+  in["mixed_precision"] = {{"grad_reduce_in_fp32", false}, {"fp8_param_gather", true}};
+  r = resolve(in);
+  EXPECT_EQ(setting(r, "grad_reduce_in_fp32")->source, "mixed_precision.grad_reduce_in_fp32");
+  EXPECT_EQ(value(r, "fp8_param_gather"), "on");
+  EXPECT_EQ(find_diag(r.warnings, ddp_field_overwritten), nullptr);
+  // A recipe name is not expanded: nothing of the pair is carried, and it says so.
+  in["mixed_precision"] = "bf16_mixed";
+  r = resolve(in);
+  EXPECT_EQ(setting(r, "grad_reduce_in_fp32"), nullptr);
+  EXPECT_NE(find_diag(r.warnings, not_modelled), nullptr);
+  in["mixed_precision"] = 3;
+  EXPECT_THROW(resolve(in), config_error);
+}
+
+TEST(ResolveStep, CrossEntropyImplCountsOnlyWithLossFusion) {
+  json in = base();
+  in["model"]["cross_entropy_fusion_impl"] = "te";
+  bridge_resolution r = resolve(in);
+  EXPECT_EQ(value(r, "cross_entropy_fusion_impl"), "te");
+  EXPECT_NE(setting(r, "cross_entropy_fusion_impl")->source.find("GPTModelProvider"),
+            std::string::npos);
+  in["model"]["cross_entropy_loss_fusion"] = false;
+  EXPECT_EQ(value(resolve(in), "cross_entropy_fusion_impl"), "native");
+  in["model"]["cross_entropy_fusion_impl"] = "apex";
+  EXPECT_THROW(resolve(in), config_error);
+}
+
+TEST(ResolveStep, PrecisionAwareOptimizerMoments) {
+  json in = base();
+  in["optimizer"] = {{"use_precision_aware_optimizer", true},
+                     {"exp_avg_dtype", "torch.bfloat16"},
+                     {"exp_avg_sq_dtype", "bf16"}};
+  bridge_resolution r = resolve(in);
+  EXPECT_EQ(value(r, "exp_avg_dtype"), "bf16");
+  EXPECT_FALSE(r.has_errors());
+  in["optimizer"]["exp_avg_sq_dtype"] = "fp32";  // mixed: step cannot plan it
+  r = resolve(in);
+  EXPECT_EQ(setting(r, "exp_avg_dtype"), nullptr);
+  EXPECT_NE(find_diag(r.warnings, not_modelled), nullptr);
+  in["optimizer"]["use_precision_aware_optimizer"] = false;  // Megatron-Core asserts
+  r = resolve(in);
+  const diagnostic* e = find_diag(r.errors, step_setting_invalid);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->message.starts_with("in.json: optimizer.exp_avg_dtype: bf16 without"));
+}
+
+TEST(ResolveStep, CpuOffloadingAndRecompute) {
+  json in = base();
+  in["model"]["cpu_offloading"] = true;
+  in["model"]["cpu_offloading_num_layers"] = 3;
+  bridge_resolution r = resolve(in);
+  EXPECT_EQ(value(r, "cpu_offload_layers"), "3");
+  EXPECT_FALSE(r.has_errors());
+  in["model"]["recompute_granularity"] = "selective";
+  EXPECT_NE(find_diag(resolve(in).errors, step_setting_invalid), nullptr);
+  in["model"].erase("cpu_offloading");  // the layer count alone does nothing
+  r = resolve(in);
+  EXPECT_EQ(setting(r, "cpu_offload_layers"), nullptr);
+  EXPECT_EQ(value(r, "recompute"), "selective");
+  EXPECT_EQ(value(r, "recompute_modules"), "core_attn");  // Megatron-Core's default list
+  in["model"]["recompute_modules"] = {"mlp", "moe", "layernorm"};
+  r = resolve(in);
+  EXPECT_EQ(value(r, "recompute_modules"), "mlp+layernorm");
+  const diagnostic* w = find_diag(r.warnings, not_modelled);
+  ASSERT_NE(w, nullptr);
+  EXPECT_NE(w->message.find("moe not planned by step"), std::string::npos) << w->message;
+  in["model"]["recompute_granularity"] = "full";  // without a method Megatron-Core raises
+  r = resolve(in);
+  EXPECT_EQ(value(r, "recompute"), "full");
+  EXPECT_EQ(setting(r, "recompute_modules"), nullptr);
+  EXPECT_NE(find_diag(r.errors, step_setting_invalid), nullptr);
+}
+
+// With comm_overlap, Bridge writes its EP-overlap values (default false) over the model's.
+TEST(ResolveStep, MoeSettings) {
+  json in = base();
+  in["model"]["moe_token_dispatcher_type"] = "flex";
+  in["model"]["moe_shared_expert_overlap"] = true;
+  in["model"]["overlap_moe_expert_parallel_comm"] = true;
+  in["comm_overlap"]["delay_wgrad_compute"] = true;
+  bridge_resolution r = resolve(in);
+  EXPECT_EQ(value(r, "moe_dispatcher"), "deepep");  // Megatron-Core's default flex backend
+  EXPECT_EQ(value(r, "moe_shared_overlap"), "on");
+  EXPECT_EQ(value(r, "delay_wgrad"), "on");
+  EXPECT_EQ(setting(r, "delay_wgrad")->source, "comm_overlap.delay_wgrad_compute");
+  EXPECT_EQ(value(r, "moe_a2a_overlap"), "off");
+  const diagnostic* w = find_diag(r.warnings, model_field_overwritten);
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->message.starts_with("in.json: model.overlap_moe_expert_parallel_comm: "));
+  in.erase("comm_overlap");  // the model's own value stands
+  EXPECT_EQ(value(resolve(in), "moe_a2a_overlap"), "on");
+  in["model"]["moe_flex_dispatcher_backend"] = "ncclep";
+  r = resolve(in);
+  EXPECT_EQ(setting(r, "moe_dispatcher"), nullptr);
+  EXPECT_NE(find_diag(r.warnings, not_modelled), nullptr);
+}
+
+// The settings reach the step's cases through the axes' own parsers; a swept axis overrides.
+TEST(ResolveStep, StepTakesTheCarriedSettings) {
+  json cfg;
+  std::ifstream(std::string(OB_SOURCE_DIR) + "/configs/bridge/nemo_gpt3_175b_h100.json") >> cfg;
+  cfg["model"]["pipeline_model_parallel_size"] = 1;
+  cfg["model"].erase("virtual_pipeline_model_parallel_size");
+  cfg["model"].erase("overlap_p2p_comm");
+  cfg["model"].erase("batch_p2p_comm");
+  cfg["model"]["cross_entropy_fusion_impl"] = "te";
+  cfg["model"]["cpu_offloading"] = true;
+  cfg["model"]["cpu_offloading_num_layers"] = 1;
+  cfg["mixed_precision"] = {{"grad_reduce_in_fp32", false}};
+  cfg["optimizer"] = {{"use_precision_aware_optimizer", true},
+                      {"exp_avg_dtype", "bf16"},
+                      {"exp_avg_sq_dtype", "bf16"}};
+  const auto path = std::filesystem::temp_directory_path() / "ob_test_resolve_step.json";
+  std::ofstream(path) << cfg.dump();
+  step_scenario sc;
+  sc.model = "gpt3_175b";
+  sc.cluster = "dgx_h100";  // a host link for the offload
+  sc.bridge_config = path.string();
+  sc.axes = {{"gpus", {"8"}}, {"gbs", {"8"}}, {"layers", {"4"}}};
+  sc.allow_oom = true;
+  const step_config c = resolve_step(sc).cases.at(0).c.cfg;
+  EXPECT_EQ(c.cross_entropy, cross_entropy_impl::te);
+  EXPECT_EQ(c.cpu_offload_layers, 1);
+  EXPECT_FALSE(c.grad_reduce_in_fp32);
+  EXPECT_TRUE(c.bf16_moments);
+  sc.axes.push_back({"cross_entropy_fusion_impl", {"native"}});
+  EXPECT_EQ(resolve_step(sc).cases.at(0).c.cfg.cross_entropy, cross_entropy_impl::native);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace ob
