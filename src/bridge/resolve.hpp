@@ -79,7 +79,8 @@
 // The phases (resolve.cpp) run in the order Bridge applies its rules: read the sections
 // (resolve_input.cpp), world and DP size, the model side (TP gate, PP p2p defaults, user
 // overrides), the DP gate, Megatron-Core's errors, Transformer Engine's view, the launcher
-// environment; resolve_output.cpp prints the result.
+// environment, then the settings `step` takes (resolve_step.cpp); resolve_output.cpp prints the
+// result.
 #include <cstdint>
 #include <optional>
 #include <string>
