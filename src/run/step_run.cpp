@@ -59,8 +59,11 @@ bridge_tp_cfg apply_bridge(step_scenario& sc) {
     if (name == "CUDA_DEVICE_MAX_CONNECTIONS") b.cdmc = std::stoi(value);
   // The settings beyond layout and overlap (gradient_accumulation_fusion, precision, recompute,
   // MoE, ...), each through its step axis's parser (docs/BRIDGE_RULES.md §12).
-  for (const step_setting& s : r.step_settings)
-    set_step_axis(b, s.axis, s.value, sc.bridge_config + ": " + s.source);
+  for (const step_setting& s : r.step_settings) {
+    const std::string where = sc.bridge_config + ": " + s.source;
+    set_step_axis(b, s.axis, s.value, where);
+    sc.base_sources.emplace_back(s.axis, where);
+  }
   if (!r.tp_comm_overlap_cfg) return {};
   return {r.tp_comm_overlap_cfg, sc.bridge_config + ": tp_comm_overlap_cfg"};
 }

@@ -280,6 +280,9 @@ void set_step_axis(step_config& cfg, std::string_view axis, const std::string& v
 }
 
 std::string axis_label(const step_scenario& sc, std::string_view axis) {
+  const auto swept = [&](const sweep_axis& a) { return a.name == axis; };
+  for (const auto& [name, source] : sc.base_sources)
+    if (name == axis && std::none_of(sc.axes.begin(), sc.axes.end(), swept)) return source;
   if (!sc.file.empty()) return sc.file + ": sweep." + std::string(axis);
   std::string flag(axis);
   std::replace(flag.begin(), flag.end(), '_', '-');

@@ -205,6 +205,9 @@ struct step_scenario {
   launch_ordering te_launch_ordering = launch_ordering::automatic;
   std::vector<sweep_axis> axes;  // only the axes given
   step_config base;              // what an axis not given keeps (a Bridge config's settings)
+  // Where a base value came from, axis -> "file: field" (a Bridge config's step settings), so
+  // a message about an axis not swept names that field rather than a flag never given.
+  std::vector<std::pair<std::string, std::string>> base_sources;
   int warmup = 5, iters = 20;
   bool allow_oom = false;  // --allow-oom: predict cases over the GPU's memory (never recommended)
 };
@@ -223,7 +226,8 @@ struct step_case {
   plan_knobs knobs;
 };
 
-// Names an axis in messages: "--tp" for flags, "x.json: sweep.tp" for a scenario file.
+// Names an axis in messages: "--tp" for flags, "x.json: sweep.tp" for a scenario file, or
+// where its base value came from when it is not swept ("bridge.json: model.fp8_param_gather").
 std::string axis_label(const step_scenario& sc, std::string_view axis);
 
 // The Cartesian product of the scenario's axes (last fastest). Values are parsed here; a bad one

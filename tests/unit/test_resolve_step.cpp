@@ -215,6 +215,17 @@ TEST(ResolveStep, StepTakesTheCarriedSettings) {
   EXPECT_TRUE(c.bf16_moments);
   sc.axes.push_back({"cross_entropy_fusion_impl", {"native"}});
   EXPECT_EQ(resolve_step(sc).cases.at(0).c.cfg.cross_entropy, cross_entropy_impl::native);
+  // A carried value step refuses is named by the config's field, not by a flag never given.
+  cfg["mixed_precision"]["fp8_param_gather"] = true;  // the run is bf16
+  std::ofstream(path) << cfg.dump();
+  try {
+    resolve_step(sc);
+    ADD_FAILURE() << "fp8_param_gather in a bf16 step was accepted";
+  } catch (const config_error& e) {
+    EXPECT_TRUE(
+        std::string(e.what()).starts_with(path.string() + ": mixed_precision.fp8_param_gather: "))
+        << e.what();
+  }
   std::filesystem::remove(path);
 }
 
