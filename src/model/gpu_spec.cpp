@@ -45,14 +45,15 @@ double gpu_spec::gemm_efficiency(dtype t) const {
   return gemm_efficiency_bf16;
 }
 
-double gpu_spec::math_efficiency(elementwise_math m) const {
+double gpu_spec::math_efficiency(elementwise_math m, bool dropout) const {
+  const double with_mask = dropout ? flash_attention_dropout_rate : 1;
   switch (m) {
     case elementwise_math::gemm:
       return gemm_efficiency_bf16;
     case elementwise_math::flash_attention_fwd:
-      return flash_attention_efficiency_fwd;
+      return flash_attention_efficiency_fwd * with_mask;
     case elementwise_math::flash_attention_bwd:
-      return flash_attention_efficiency_bwd;
+      return flash_attention_efficiency_bwd * with_mask;
   }
   return gemm_efficiency_bf16;
 }
@@ -261,6 +262,7 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
   json_object flash = sim.get_object("flash_attention_efficiency");
   g.flash_attention_efficiency_fwd = sourced_fraction(flash, "fwd");
   g.flash_attention_efficiency_bwd = sourced_fraction(flash, "bwd");
+  g.flash_attention_dropout_rate = sourced_fraction(flash, "dropout");
   flash.finish();
   g.sustained_clock_factor = sourced_fraction(sim, "sustained_clock_factor");
   sim.finish();

@@ -100,6 +100,8 @@ struct gpu_spec {
   double elementwise_hbm_efficiency = 0.85;  // memory-bound kernels' fraction of HBM
   // Fraction of the dense bf16/fp16 peak a fused flash-attention kernel's counted FLOPs reach.
   double flash_attention_efficiency_fwd = 0, flash_attention_efficiency_bwd = 0;
+  // Share of that rate a fused kernel keeps while it draws and applies a dropout mask.
+  double flash_attention_dropout_rate = 1;
   // Tensor-core rate of a GPU busy for seconds (a training step) relative to the short loops the
   // GEMM constants are fitted to: under the power limit the clock settles lower.
   double sustained_clock_factor = 1;
@@ -110,8 +112,9 @@ struct gpu_spec {
   // cores for `t` (fp8 on A100, mxfp8 or nvfp4 before Blackwell).
   void require(dtype t, const std::string& field) const;
   double gemm_efficiency(dtype t) const;
-  // Fraction of the bf16 peak at which an elementwise op's FLOPs run.
-  double math_efficiency(elementwise_math m) const;
+  // Fraction of the bf16 peak at which an elementwise op's FLOPs run; `dropout`: a fused
+  // attention kernel that applies attention dropout (flash_attention_dropout_rate).
+  double math_efficiency(elementwise_math m, bool dropout = false) const;
   int default_ctas(coll_op op) const;
   const nccl_protocol_constants& proto(nccl_protocol p) const {
     return nccl_proto[static_cast<int>(p)];

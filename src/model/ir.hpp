@@ -191,6 +191,10 @@ struct elementwise_params {
   int sm_margin = 0;        // SMs left free (NVTE_*_LAYERNORM_SM_MARGIN)
   bool persistent = false;  // TE LayerNorm: one CTA per usable SM, spin-waiting
   elementwise_math math = elementwise_math::gemm;
+  // A fused flash-attention kernel that also draws and applies an attention-dropout mask (its
+  // Philox numbers per score, in the forward and again in the backward): it runs at the GPU
+  // file's `flash_attention_efficiency.dropout` share of its rate (docs/ARCHITECTURE.md §5.1).
+  bool dropout = false;
 };
 
 struct delay_params {

@@ -213,7 +213,7 @@ class layer_builder {
     if (w_.model.attention == attention_backend::flash) {
       elementwise("attn_fwd", false, attn_bytes(), attn_fwd_flops() + sink_flops(2), false, false,
                   elementwise_math::flash_attention_fwd);
-      return;
+      return mark_attention_dropout();
     }
     // Unfused: each kernel writes or reads the n scores (16-bit; the dropout mask is 1 byte). A
     // window only masks (the scores stay s x s); with it, or with a sink, the softmax reads an
@@ -236,7 +236,7 @@ class layer_builder {
     if (w_.model.attention == attention_backend::flash) {
       elementwise("attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops() + sink_flops(2), false,
                   false, elementwise_math::flash_attention_bwd);
-      return;
+      return mark_attention_dropout();
     }
     const double n = score_count(), d = static_cast<double>(w_.model.head_dim());
     elementwise("attn_bwd_context", true, bytes(4 * n) + qkv_read_bytes() / 3, 4 * n * d, false);
@@ -245,6 +245,11 @@ class layer_builder {
     elementwise("attn_bwd_softmax", true, bytes(6 * n), 4 * n, false);
     if (sinks()) elementwise("attn_bwd_sink", true, bytes(4 * n), 0, false);
     elementwise("attn_bwd", true, bytes(4 * n) + qkv_read_bytes(), 4 * n * d, false);
+  }
+  // A fused kernel draws the dropout mask of the scores itself (no mask in memory): the forward
+  // draws it and the backward draws it again from the same seed, each at a lower rate.
+  void mark_attention_dropout() {
+    std::get<layer_elementwise>(w_.steps.back()).params.dropout = w_.model.attention_dropout > 0;
   }
   bool sinks() const { return w_.model.softmax != softmax_kind::vanilla; }
   bool arbitrary_mask() const { return sinks() || windowed_; }

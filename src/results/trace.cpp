@@ -39,6 +39,7 @@ json op_args(const op& o) {
           args["sm_margin"] = x.sm_margin;
           args["persistent"] = x.persistent;
           args["math"] = to_string(x.math);
+          if (x.dropout) args["dropout"] = true;  // a fused attention kernel applying dropout
         } else if constexpr (std::is_same_v<T, delay_params>) {
           args["us"] = x.us;
           args["ctas"] = x.ctas;

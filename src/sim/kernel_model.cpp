@@ -158,9 +158,9 @@ kernel_plan plan_elementwise(const elementwise_params& e, const gpu_spec& gpu) {
   const double mem_us = static_cast<double>(e.bytes) /
                         (gpu.hbm_gbps * gpu.elementwise_hbm_efficiency * bytes_per_us_per_gbps);
   // Elementwise FLOPs (the attention core) run on tensor cores: batched GEMMs at the GEMM's
-  // bf16 efficiency, a fused flash-attention kernel at its own.
+  // bf16 efficiency, a fused flash-attention kernel at its own (less with attention dropout).
   const double flop_us = e.flops / (gpu.peak_tflops(dtype::bf16) * flops_per_us_per_tflops *
-                                    gpu.math_efficiency(e.math));
+                                    gpu.math_efficiency(e.math, e.dropout));
   const double full_us = std::max(mem_us, flop_us);  // with every one of its CTAs resident
   p.ctas = ctas;
   if (e.persistent) {

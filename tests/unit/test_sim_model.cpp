@@ -372,6 +372,39 @@ TEST_F(SimModel, FlashAttentionRunsBelowGemmEfficiency) {
   EXPECT_GT(us(1), us(0));
 }
 
+// Attention dropout inside a fused kernel (Philox numbers per score, forward and backward) runs
+// the kernel at the GPU file's dropout share of its rate; a batched GEMM (unfused attention,
+// whose dropout is a kernel of its own) ignores the flag. On one stream each op starts when the
+// one before it ends, so the timeline moves by exactly the slower kernels' extra time.
+TEST_F(SimModel, AttentionDropoutSlowsOnlyTheFusedKernels) {
+  const double rate = gpu.flash_attention_dropout_rate;
+  ASSERT_GT(rate, 0.5);
+  ASSERT_LT(rate, 1.0);
+  schedule s;
+  s.name = "attention_dropout";
+  s.add_stream("compute", stream_role::compute, 0);
+  const double flops = 1e11;
+  const auto op = [&](elementwise_math m, bool dropout) {
+    elementwise_params e{1 << 20, flops, 0, false, m};
+    e.dropout = dropout;
+    return e;
+  };
+  s.add_op("fwd", 0, op(elementwise_math::flash_attention_fwd, false));
+  s.add_op("fwd_dropout", 0, op(elementwise_math::flash_attention_fwd, true));
+  s.add_op("bwd", 0, op(elementwise_math::flash_attention_bwd, false));
+  s.add_op("bwd_dropout", 0, op(elementwise_math::flash_attention_bwd, true));
+  s.add_op("bmm_dropout", 0, op(elementwise_math::gemm, true));
+  const sim_result r = run(s);
+  const auto us = [&](int i) { return r.ops[i].end_us - r.ops[i].start_us; };
+  const double peak = gpu.peak_tflops_bf16 * 1e6;
+  EXPECT_NEAR(us(1), us(0) / rate, 1e-6);
+  EXPECT_NEAR(us(3), us(2) / rate, 1e-6);
+  EXPECT_NEAR(us(1), flops / (peak * gpu.flash_attention_efficiency_fwd * rate), 1e-6);
+  EXPECT_NEAR(us(4), flops / (peak * gpu.gemm_efficiency_bf16), 1e-6);
+  for (int i = 1; i < 5; ++i) EXPECT_GE(r.ops[i].start_us, r.ops[i - 1].end_us);
+  EXPECT_GT(r.ops[2].start_us - r.ops[0].start_us, 2 * us(0));  // the dropout kernel in between
+}
+
 // A training step keeps the GPU busy for seconds: at the sustained clock its tensor cores (GEMM
 // and flash attention) run slower by the GPU file's factor, memory-bound kernels do not.
 TEST_F(SimModel, SustainedClockSlowsTensorCoresOnly) {

@@ -140,6 +140,22 @@ TEST(Workload, UnfusedAttentionMovesTheScoresThroughHbm) {
   };
   EXPECT_EQ(math_of(m, "attn_fwd"), elementwise_math::flash_attention_fwd);
   EXPECT_EQ(math_of(m, "attn_bwd"), elementwise_math::flash_attention_bwd);
+  // With attention dropout the fused kernels draw the mask themselves: the same two kernels, the
+  // same bytes, marked so that they run at the dropout share of their rate.
+  const auto dropout_of = [&](const model_spec& spec, const std::string& slot) {
+    for (const auto& s : make_layer_workload(spec, tp8).steps)
+      if (const auto* e = std::get_if<layer_elementwise>(&s); e && e->slot == slot)
+        return e->params.dropout;
+    ADD_FAILURE() << "no slot " << slot;
+    return false;
+  };
+  EXPECT_FALSE(dropout_of(m, "attn_fwd"));
+  EXPECT_FALSE(dropout_of(m, "attn_bwd"));
+  model_spec dropped = m;
+  dropped.attention_dropout = 0.1;
+  EXPECT_TRUE(dropout_of(dropped, "attn_fwd"));
+  EXPECT_TRUE(dropout_of(dropped, "attn_bwd"));
+  EXPECT_EQ(attention_bytes(dropped), attention_bytes(m));
   model_spec unfused_spec = m;
   unfused_spec.attention = attention_backend::unfused;
   EXPECT_EQ(math_of(unfused_spec, "attn_fwd"), elementwise_math::gemm);
