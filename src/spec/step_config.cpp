@@ -335,6 +335,22 @@ void read_step_sweep(const json_object& top, step_scenario& sc) {
   sw->finish();
 }
 
+// "sources": where each swept setting comes from (a recipe's file@tag), one non-empty string for
+// each axis the sweep sets and for no other, so that neither outlives the other (docs/MOE.md §18).
+void read_step_sources(const json_object& top, const step_scenario& sc) {
+  const auto src = top.get_optional_object("sources");
+  if (!src) return;
+  for (const sweep_axis& a : sc.axes)
+    if (!src->has(a.name)) src->fail_missing(a.name, "source of the swept setting");
+  for (const auto& [key, v] : src->raw().items()) {
+    const bool swept = std::any_of(sc.axes.begin(), sc.axes.end(),
+                                   [&key](const sweep_axis& a) { return a.name == key; });
+    if (!swept) src->fail(key, "names no axis of this file's sweep");
+    if (!v.is_string() || v.get<std::string>().empty())
+      src->fail(key, "expected a non-empty string (where the setting comes from)");
+  }
+}
+
 }  // namespace
 
 void apply_step_override(step_scenario& sc, const std::string& assignment) {
@@ -371,6 +387,7 @@ step_scenario load_step_scenario(const std::string& ref) {
       parse_enum<launch_ordering>(top.get_enum("te_launch_ordering", {"auto", "on", "off"}, "auto"),
                                   top.where("te_launch_ordering"));
   read_step_sweep(top, sc);
+  read_step_sources(top, sc);
   if (const auto m = top.get_optional_object("measure")) {
     sc.warmup = static_cast<int>(m->get_int("warmup", sc.warmup));
     sc.iters = static_cast<int>(m->get_positive_int("iters", sc.iters));
