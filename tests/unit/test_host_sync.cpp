@@ -334,6 +334,26 @@ TEST(AttentionGraphScope, GraphedAttentionOpsCostAGraphNodeInsteadOfALaunch) {
   EXPECT_LT(span(graphed), span(eager));
 }
 
+// MLA's projections and norm are the attention block's too (DeepSeek-V3's layers); the MoE
+// layer's router stays eager without its own scope.
+TEST(AttentionGraphScope, MlaProjectionsAreInTheAttentionScope) {
+  const moe_timeline t = step_timeline("deepseek_v3", {{"gpus", {"8"}},
+                                                       {"ep", {"8"}},
+                                                       {"layers", {"4"}},
+                                                       {"gbs", {"8"}},
+                                                       {"cuda_graph_scope", {"attn"}}});
+  int mla = 0;
+  for (const op& o : t.prog.stages[0].ops) {
+    if (o.slot.starts_with("q_down_") || o.slot.starts_with("kv_up_") ||
+        o.slot.starts_with("mla_norm_")) {
+      EXPECT_TRUE(o.graphed) << o.name;
+      ++mla;
+    }
+    if (o.slot == "moe_router") EXPECT_FALSE(o.graphed) << o.name;
+  }
+  EXPECT_GT(mla, 0);
+}
+
 TEST(AttentionGraphScope, FullIterationGraphsEveryPassOpButTheOptimizer) {
   const moe_timeline t = dense_step({{"cuda_graph_scope", {"full_iteration"}}});
   for (const op& o : t.prog.stages[0].ops) EXPECT_EQ(o.graphed, o.slot != "optimizer") << o.name;
