@@ -84,8 +84,8 @@ class step_command final : public command {
       {"moe_shared_overlap", "on | off (moe_shared_expert_overlap: shared expert beside the a2a)"},
       {"moe_capacity_factor", "moe_expert_capacity_factor: drop beyond F x balanced (0: dropless)"},
       {"cuda_graph_scope",
-       "TE's per-layer CUDA graphs of the MoE layer: moe_router, moe_router+moe_preprocess or "
-       "none"},
+       "CUDA graph scopes joined by '+': attn, moe_router, moe_preprocess (TE's per-layer "
+       "graphs); or full_iteration; or none"},
       {"mbs", "micro-batch size"},
       {"gbs", "global batch size"},
       {"seq", "sequence length"},

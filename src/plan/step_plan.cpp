@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "base/error.hpp"
+#include "plan/graph_scope.hpp"
 #include "plan/step_stage.hpp"
 
 namespace ob {
@@ -71,6 +72,7 @@ void stage_planner::build() {
   fsdp_edges(false);
   finish_grads();
   optimizer();
+  mark_graph_scopes(s_, cfg_);
   s_.validate();
 }
 

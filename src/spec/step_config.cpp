@@ -95,6 +95,11 @@ ordered_json graph_scope_axis(const std::string& v, const std::string& where, st
   c.cfg.cuda_graph_scope = set;
   if (c.cfg.graphs(graph_scope::moe_preprocess) && !c.cfg.graphs(graph_scope::moe_router))
     throw config_error(where + ": moe_preprocess needs moe_router in the same scope");
+  // One graph of the whole iteration holds every per-layer scope already (Bridge's
+  // cuda_graph_impl "full_iteration" takes an empty scope list).
+  if (c.cfg.graphs(graph_scope::full_iteration) &&
+      set != static_cast<unsigned>(graph_scope::full_iteration))
+    throw config_error(where + ": full_iteration graphs every op; combine it with no other scope");
   return bit_set_name<graph_scope>(set);
 }
 ordered_json moments_axis(const std::string& v, const std::string& where, step_case& c) {
@@ -346,6 +351,22 @@ void read_step_sweep(const json_object& top, step_scenario& sc) {
   sw->finish();
 }
 
+// "sources": where each swept setting comes from (a recipe's file@tag), one non-empty string for
+// each axis the sweep sets and for no other, so that neither outlives the other (docs/MOE.md §18).
+void read_step_sources(const json_object& top, const step_scenario& sc) {
+  const auto src = top.get_optional_object("sources");
+  if (!src) return;
+  for (const sweep_axis& a : sc.axes)
+    if (!src->has(a.name)) src->fail_missing(a.name, "source of the swept setting");
+  for (const auto& [key, v] : src->raw().items()) {
+    const bool swept = std::any_of(sc.axes.begin(), sc.axes.end(),
+                                   [&key](const sweep_axis& a) { return a.name == key; });
+    if (!swept) src->fail(key, "names no axis of this file's sweep");
+    if (!v.is_string() || v.get<std::string>().empty())
+      src->fail(key, "expected a non-empty string (where the setting comes from)");
+  }
+}
+
 }  // namespace
 
 void apply_step_override(step_scenario& sc, const std::string& assignment) {
@@ -382,6 +403,7 @@ step_scenario load_step_scenario(const std::string& ref) {
       parse_enum<launch_ordering>(top.get_enum("te_launch_ordering", {"auto", "on", "off"}, "auto"),
                                   top.where("te_launch_ordering"));
   read_step_sweep(top, sc);
+  read_step_sources(top, sc);
   if (const auto m = top.get_optional_object("measure")) {
     sc.warmup = static_cast<int>(m->get_int("warmup", sc.warmup));
     sc.iters = static_cast<int>(m->get_positive_int("iters", sc.iters));
@@ -549,6 +571,30 @@ void check_recompute(const step_scenario& sc, step_config& c, const model_spec& 
       "mlp: every layer of " + m.name + " is a MoE layer (the dense MLP is 'mlp', the MoE 'moe')");
 }
 
+// Megatron-Core's TransformerConfig (core_v0.17.0, __post_init__) on cuda_graph_scope: the MoE
+// scopes on a model without experts, any graph beside CPU offloading, full recomputation with
+// anything but a full-iteration graph. And what the model lacks: a full-iteration graph of a MoE
+// layer needs the counts on the device (Bridge's recipes add moe_paged_stash), while the planner
+// syncs the host for them (docs/MOE.md §16, §18).
+void check_graphs(const step_scenario& sc, const step_config& c, const model_spec& m) {
+  if (c.cuda_graph_scope == 0) return;
+  const std::string f = axis_label(sc, "cuda_graph_scope");
+  require(m.moe.enabled() ||
+              (!c.graphs(graph_scope::moe_router) && !c.graphs(graph_scope::moe_preprocess)),
+          f,
+          "model " + m.name +
+              " has no experts: moe_router and moe_preprocess graph a MoE layer "
+              "(Megatron-Core: 'moe cuda graph is only supported for MoE')");
+  require(c.cpu_offload_layers == 0, f,
+          "Megatron-Core refuses CUDA graphs with CPU offloading (--cpu-offload-layers 0)");
+  require(c.recompute != recompute_mode::full || c.graphs(graph_scope::full_iteration), f,
+          "Megatron-Core takes full recomputation only with a full_iteration graph");
+  require(!m.moe.enabled() || !c.graphs(graph_scope::full_iteration), f,
+          "full_iteration of a MoE model is not modelled: the planner syncs the host for each MoE "
+          "layer's token counts, which a captured iteration cannot hold (Bridge adds "
+          "moe_paged_stash for it; docs/MOE.md §18)");
+}
+
 // Megatron-Core's TransformerConfig refuses CPU offloading with pipeline parallelism, with
 // activation recomputation and for as many layers as the model has (cpu_offloading_num_layers in
 // 0 .. num_layers - 1); the copies need the host link's bandwidth from the cluster file.
@@ -613,6 +659,7 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   check_experts(sc, c, m);
   check_recompute(sc, c, m);
   check_offload(sc, c, cluster);
+  check_graphs(sc, c, m);
   check_megatron_2022(sc, c, m);
   const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
   require(c.cp == 1 || seq % (2 * c.cp) == 0, axis_label(sc, "seq"),

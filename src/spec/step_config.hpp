@@ -67,16 +67,26 @@ struct enum_names<cross_entropy_impl> {
 };
 
 // Megatron-Core's cuda_graph_modules under cuda_graph_impl "transformer_engine"
-// (TransformerConfig): the parts of a MoE layer TE captures in per-layer CUDA graphs, a bit each
-// (docs/MOE.md §17). "moe_router": the router; "moe_preprocess": MoELayer.preprocess(), the
-// dispatcher's counting and permutation (Megatron requires moe_router with it). The attention's
-// scope is not modelled.
-enum class graph_scope : unsigned { moe_router = 1, moe_preprocess = 2 };
+// (TransformerConfig): the parts of a layer captured in CUDA graphs, a bit each (docs/MOE.md §17,
+// §18). "moe_router": the router; "moe_preprocess": MoELayer.preprocess(), the dispatcher's
+// counting and permutation (Megatron requires moe_router with it); "attn": TE's per-layer graph
+// of the attention block (input LayerNorm, self-attention, its bias-dropout-add);
+// "full_iteration": every op of the forward and backward passes (Megatron's cuda_graph_impl
+// "local" with scope full_iteration, Bridge's cuda_graph_impl "full_iteration"), the optimizer
+// step left eager.
+enum class graph_scope : unsigned {
+  moe_router = 1,
+  moe_preprocess = 2,
+  attn = 4,
+  full_iteration = 8
+};
 template <>
 struct enum_names<graph_scope> {
   static constexpr std::string_view noun = "CUDA graph scope";
   static constexpr std::array names = {enum_entry{graph_scope::moe_router, "moe_router"},
-                                       enum_entry{graph_scope::moe_preprocess, "moe_preprocess"}};
+                                       enum_entry{graph_scope::moe_preprocess, "moe_preprocess"},
+                                       enum_entry{graph_scope::attn, "attn"},
+                                       enum_entry{graph_scope::full_iteration, "full_iteration"}};
 };
 
 // A set of an enum's bits as Megatron's list fields are written here: names joined by '+', or

@@ -127,13 +127,12 @@ struct moe_timeline {
   }
 };
 
-moe_timeline moe_step(std::vector<sweep_axis> extra = {}) {
+moe_timeline step_timeline(const std::string& model, std::vector<sweep_axis> axes) {
   step_scenario sc;
-  sc.model = "qwen3_30b_a3b";
+  sc.model = model;
   sc.cluster = "dgx_h100";
   sc.allow_oom = true;
-  sc.axes = {{"gpus", {"8"}}, {"ep", {"8"}}, {"layers", {"2"}}, {"gbs", {"16"}}};
-  sc.axes.insert(sc.axes.end(), extra.begin(), extra.end());
+  sc.axes = std::move(axes);
   const step_spec spec = resolve_step(sc);
   moe_timeline t;
   t.prog = plan_step_case(spec, spec.cases.at(0)).prog;
@@ -142,6 +141,22 @@ moe_timeline moe_step(std::vector<sweep_axis> extra = {}) {
   o.cdmc = spec.cases.at(0).cdmc;
   t.ops = simulate_program(t.prog, spec.gpu, o).front().ops;
   return t;
+}
+
+moe_timeline moe_step(std::vector<sweep_axis> extra = {}) {
+  std::vector<sweep_axis> axes = {
+      {"gpus", {"8"}}, {"ep", {"8"}}, {"layers", {"2"}}, {"gbs", {"16"}}};
+  axes.insert(axes.end(), extra.begin(), extra.end());
+  return step_timeline("qwen3_30b_a3b", std::move(axes));
+}
+
+// Llama 3 8B, two layers, two micro-batches a rank on 8 GPUs at TP 2 (SP), so that the attention
+// block holds TP collectives too.
+moe_timeline dense_step(std::vector<sweep_axis> extra = {}) {
+  std::vector<sweep_axis> axes = {
+      {"gpus", {"8"}}, {"tp", {"2"}}, {"layers", {"2"}}, {"gbs", {"8"}}};
+  axes.insert(axes.end(), extra.begin(), extra.end());
+  return step_timeline("llama3_8b", std::move(axes));
 }
 
 TEST(MoeTokenCountSync, EachForwardMoeLayerSyncsOnTheRoutersCountsBeforeTheDispatch) {
@@ -275,6 +290,87 @@ TEST(MoeHostOps, TheRouterAndPreprocessOpsCostLaunchesUnlessAGraphScopeCapturesT
 
 TEST(MoeHostOps, APreprocessScopeWithoutTheRoutersIsRefused) {
   EXPECT_THROW(moe_step({{"cuda_graph_scope", {"moe_preprocess"}}}), config_error);
+}
+
+// cuda_graph_scope "attn" (TE's per-layer graph of the attention block; docs/MOE.md §18): the
+// LayerNorm, QKV, RoPE, attention core, output projection, bias-dropout-add and their TP
+// collectives are graph nodes on the host, the MLP's ops stay eager launches.
+TEST(AttentionGraphScope, GraphedAttentionOpsCostAGraphNodeInsteadOfALaunch) {
+  const std::string l = "c0.mb1.L1.";
+  const moe_timeline eager = dense_step();
+  const moe_timeline graphed = dense_step({{"cuda_graph_scope", {"attn"}}});
+  const schedule& s = graphed.prog.stages[0];
+  ASSERT_EQ(s.ops.size(), eager.prog.stages[0].ops.size());  // the same ops, only captured
+  // The forward ops from the attention's LayerNorm up to the MLP's: every one captured; the MLP's
+  // and the optimizer's not.
+  const int first = graphed.id(l + "ln1_fwd"), mlp = graphed.id(l + "ln2_fwd");
+  int attn_ops = 0;
+  for (int i = first; i < mlp; ++i) {
+    const op& o = s.ops[static_cast<std::size_t>(i)];
+    ASSERT_TRUE(o.name.starts_with(l)) << o.name;  // the layer's own ops only, in enqueue order
+    EXPECT_TRUE(o.graphed) << o.name;
+    EXPECT_FALSE(eager.prog.stages[0].ops[static_cast<std::size_t>(i)].graphed) << o.name;
+    EXPECT_EQ(o.host_ops, 0) << o.name;
+    ++attn_ops;
+  }
+  // ln1, qkv's ring exchange and GEMMs, the attention, proj's GEMMs and reduce-scatters, the add.
+  EXPECT_GE(attn_ops, 10);
+  for (const char* n : {"ln2_fwd", "act_fwd", "fc2_wgrad", "fc1_dgrad", "fc1_wgrad"})
+    EXPECT_FALSE(s.ops[static_cast<std::size_t>(graphed.id(l + n))].graphed) << n;
+  for (const char* n :
+       {"attn_bwd", "qkv_dgrad", "qkv_wgrad", "proj_wgrad", "ln1_bwd", "residual_attn_bwd"})
+    EXPECT_TRUE(s.ops[static_cast<std::size_t>(graphed.id(l + n))].graphed) << n;
+  EXPECT_FALSE(s.ops[static_cast<std::size_t>(graphed.id("optimizer_step"))].graphed);
+  // On the host's timeline, from the LayerNorm's enqueue to the block's last op's (its
+  // bias-dropout-add), each op after the first costs a graph node instead of a launch (and an
+  // event per cross-stream wait).
+  const gpu_spec gpu = load_gpu_spec("h100_sxm");
+  const auto span = [&](const moe_timeline& t) {
+    return t.ops[static_cast<std::size_t>(mlp - 1)].enqueue_us - t.at(l + "ln1_fwd").enqueue_us;
+  };
+  EXPECT_EQ(s.ops[static_cast<std::size_t>(mlp - 1)].name, l + "bda_attn_fwd");
+  EXPECT_NEAR(span(graphed), (mlp - first - 1) * gpu.graph_node_us, 1e-6);
+  EXPECT_GE(span(eager), (mlp - first - 1) * gpu.launch_us);
+  EXPECT_LT(span(graphed), span(eager));
+}
+
+// MLA's projections and norm are the attention block's too (DeepSeek-V3's layers); the MoE
+// layer's router stays eager without its own scope.
+TEST(AttentionGraphScope, MlaProjectionsAreInTheAttentionScope) {
+  const moe_timeline t = step_timeline("deepseek_v3", {{"gpus", {"8"}},
+                                                       {"ep", {"8"}},
+                                                       {"layers", {"4"}},
+                                                       {"gbs", {"8"}},
+                                                       {"cuda_graph_scope", {"attn"}}});
+  int mla = 0;
+  for (const op& o : t.prog.stages[0].ops) {
+    if (o.slot.starts_with("q_down_") || o.slot.starts_with("kv_up_") ||
+        o.slot.starts_with("mla_norm_")) {
+      EXPECT_TRUE(o.graphed) << o.name;
+      ++mla;
+    }
+    if (o.slot == "moe_router") EXPECT_FALSE(o.graphed) << o.name;
+  }
+  EXPECT_GT(mla, 0);
+}
+
+TEST(AttentionGraphScope, FullIterationGraphsEveryPassOpButTheOptimizer) {
+  const moe_timeline t = dense_step({{"cuda_graph_scope", {"full_iteration"}}});
+  for (const op& o : t.prog.stages[0].ops) EXPECT_EQ(o.graphed, o.slot != "optimizer") << o.name;
+}
+
+TEST(AttentionGraphScope, TheScopesMegatronRefusesExitAsConfigErrors) {
+  // The MoE scopes on a dense model (Megatron-Core: "moe cuda graph is only supported for MoE").
+  EXPECT_THROW(dense_step({{"cuda_graph_scope", {"moe_router"}}}), config_error);
+  EXPECT_THROW(dense_step({{"cuda_graph_scope", {"attn+moe_router+moe_preprocess"}}}),
+               config_error);
+  // Full recomputation only with a full-iteration graph.
+  EXPECT_THROW(dense_step({{"cuda_graph_scope", {"attn"}}, {"recompute", {"full"}}}), config_error);
+  EXPECT_NO_THROW(dense_step({{"cuda_graph_scope", {"full_iteration"}}, {"recompute", {"full"}}}));
+  // full_iteration alone; and not on a MoE model (the planner's host syncs).
+  EXPECT_THROW(dense_step({{"cuda_graph_scope", {"attn+full_iteration"}}}), config_error);
+  EXPECT_THROW(moe_step({{"cuda_graph_scope", {"full_iteration"}}}), config_error);
+  EXPECT_NO_THROW(moe_step({{"cuda_graph_scope", {"attn+moe_router+moe_preprocess"}}}));
 }
 
 }  // namespace ob
