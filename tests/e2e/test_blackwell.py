@@ -92,9 +92,9 @@ class StepOnNvl72(TempDirTest):
 
 
 class PublishedB200Step(TempDirTest):
-    # Megatron-Bridge's performance table (release 25.11; docs/CALIBRATION.md §3.8), both rows fp8
-    # with current scaling: Llama 3.1 405B on 128 B200 (TP 4, PP 8, CP 2, VP 8, GBS 64, MBS 1,
-    # seq 8192) 661 tokens/s/GPU; Llama 3 8B on 8 B200 (DP 8, GBS 128, MBS 2) 30624.
+    # The published B200 rows themselves are held (or reported) at their recipes' settings by
+    # tests/e2e/test_calibrate.py from configs/calibration/published_steps.json (docs/CALIBRATION.md
+    # §3.7-§3.8); these tests check the mechanisms on the 8B row's layout (DP 8, GBS 128, MBS 2).
     LLAMA_8B = ["--model", "llama3_8b", "--cluster", "dgx_b200", "--gpus", "8", "--tp", "1",
                 "--pp", "1", "--gbs", "128", "--mbs", "2", "--seq", "8192", "--dtype", "fp8"]
 
@@ -104,22 +104,14 @@ class PublishedB200Step(TempDirTest):
         self.assertEqual(code, 0, err)
         return load(out)["cases"][0]
 
-    def test_llama31_405b_on_128_b200_within_10_percent(self):
-        case = self.step(["--model", "llama31_405b", "--cluster", "dgx_b200", "--gpus", "128",
-                          "--tp", "4", "--pp", "8", "--vp", "8", "--cp", "2", "--gbs", "64", "--mbs",
-                          "1", "--seq", "8192", "--dtype", "fp8", "--fp8-recipe", "current",
-                          "--allow-oom"], "405b")
-        self.assertLessEqual(abs(case["tokens_per_s_per_gpu"] / 661 - 1), 0.10, case)
-
     # Current scaling's amax and cast passes (TE's FP8 Current Scaling guide) cost the 8B step
     # HBM time that delayed scaling does not pay; the case says which recipe it ran.
-    def test_llama3_8b_current_scaling_pays_its_casts_and_lands_within_10_percent(self):
+    def test_llama3_8b_current_scaling_pays_its_casts(self):
         current = self.step(self.LLAMA_8B + ["--fp8-recipe", "current"], "current")
         delayed = self.step(self.LLAMA_8B, "delayed")
         self.assertEqual(current["config"]["fp8_recipe"], "current")
         self.assertEqual(delayed["config"]["fp8_recipe"], "delayed")
         self.assertGreater(current["step_ms"]["median"], 1.03 * delayed["step_ms"]["median"])
-        self.assertLessEqual(abs(current["tokens_per_s_per_gpu"] / 30624 - 1), 0.10, current)
 
     def test_a_bad_recipe_names_the_flag(self):
         code, _, err = run(["step"] + SIM + self.LLAMA_8B + ["--fp8-recipe", "hybrid"])
@@ -161,9 +153,9 @@ class EpDispatchers(TempDirTest):
 
 class MegatronFsdp(TempDirTest):
     # Megatron-Bridge 26.04.01 (docs/FSDP.md §3): Llama 3 70B, 64 GPUs, TP 1 PP 1, Megatron-FSDP,
-    # GBS 256 MBS 2 seq 8192 fp8. The model is within 10 % of GB300's 5248; GB200's 4224 needs the
-    # recipe's activation offloading, which the model lacks (docs/FSDP.md §4).
-    def test_llama3_70b_fsdp_on_gb300_within_10_percent_and_named_in_the_config(self):
+    # GBS 256 MBS 2 seq 8192 fp8. The published rows are held or reported at their recipes'
+    # settings by tests/e2e/test_calibrate.py (configs/calibration/published_steps.json).
+    def test_llama3_70b_fsdp_on_gb300_shards_the_weights_and_is_named_in_the_config(self):
         out = self.path("fsdp.json")
         code, _, err = run(["step"] + SIM + ["--model", "llama3_70b", "--cluster", "gb300_nvl72",
                                              "--gpus", "64", "--tp", "1", "--pp", "1", "--gbs",
@@ -174,7 +166,6 @@ class MegatronFsdp(TempDirTest):
         on = [c for c in cases if c["config"].get("fsdp")]
         off = [c for c in cases if "fsdp" not in c["config"]]
         self.assertEqual((len(on), len(off)), (1, 1))
-        self.assertLessEqual(abs(on[0]["tokens_per_s_per_gpu"] / 5248 - 1), 0.10)
         self.assertLess(on[0]["memory_gib"]["weights"], off[0]["memory_gib"]["weights"] / 10)
 
 
