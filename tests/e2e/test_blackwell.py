@@ -161,8 +161,8 @@ class EpDispatchers(TempDirTest):
 
 class MegatronFsdp(TempDirTest):
     # Megatron-Bridge 26.04.01 (docs/FSDP.md §3): Llama 3 70B, 64 GPUs, TP 1 PP 1, Megatron-FSDP,
-    # GBS 256 MBS 2 seq 8192 fp8. The model is within 10 % of GB300's 5248; GB200's 4224 needs the
-    # recipe's activation offloading, which the model lacks (docs/FSDP.md §4).
+    # GBS 256 MBS 2 seq 8192 fp8. The model is within 10 % of GB300's 5248; GB200's 4224 is not
+    # reached, with or without the recipe's activation offloading (docs/FSDP.md §5.4).
     def test_llama3_70b_fsdp_on_gb300_within_10_percent_and_named_in_the_config(self):
         out = self.path("fsdp.json")
         code, _, err = run(["step"] + SIM + ["--model", "llama3_70b", "--cluster", "gb300_nvl72",
