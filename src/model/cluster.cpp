@@ -79,6 +79,20 @@ void nccl_net_tuning(const json_object& top, cluster_spec& c) {
   t->finish();
 }
 
+// The optional host link (host_link_gbps) and the share of it a copy reaches each way
+// ("host_link_efficiency": d2h, h2d fractions; absent: 1).
+void host_link(const json_object& top, cluster_spec& c) {
+  if (top.has("host_link_gbps")) c.host_link_gbps = positive(top, "host_link_gbps");
+  const std::optional<json_object> e = top.get_optional_object("host_link_efficiency");
+  if (!e) return;
+  for (auto [key, out] : {std::pair{"d2h", &c.host_link_d2h_efficiency},
+                          std::pair{"h2d", &c.host_link_h2d_efficiency}}) {
+    *out = positive(*e, key);
+    if (*out > 1) e->fail(key, "expected a fraction in (0, 1]");
+  }
+  e->finish();
+}
+
 }  // namespace
 
 cluster_spec load_cluster(const std::string& ref, const std::string& field) {
@@ -101,7 +115,7 @@ cluster_spec load_cluster(const std::string& ref, const std::string& field) {
   c.nic_efficiency = positive(top, "nic_efficiency");
   if (c.nic_efficiency > 1) top.fail("nic_efficiency", "expected a fraction in (0, 1]");
   c.rail_optimized = flag(top, "rail_optimized");
-  if (top.has("host_link_gbps")) c.host_link_gbps = positive(top, "host_link_gbps");
+  host_link(top, c);
   json_object ring = top.get_object("net_ring_hop_us");
   c.net_ring_hop_us_ll = positive(ring, "ll");
   c.net_ring_hop_us_ll128 = positive(ring, "ll128");

@@ -24,6 +24,9 @@ struct cluster_spec {
   // The CPU-GPU link one GPU can use for host copies, GB/s per direction, when every GPU of the
   // host copies at once (NVLink-C2C shared by a superchip's two GPUs, or PCIe); 0: unknown.
   double host_link_gbps = 0;
+  // The share of host_link_gbps a copy-engine copy reaches, GPU to host (an activation offload)
+  // and host to GPU (its reload); 1 where the cluster file gives none (docs/FSDP.md §5.4).
+  double host_link_d2h_efficiency = 1, host_link_h2d_efficiency = 1;
   // NCCL's per-step network latency by protocol: ring hops and tree hops (µs).
   double net_ring_hop_us_ll = 0, net_ring_hop_us_ll128 = 0, net_ring_hop_us_simple = 0;
   double net_tree_hop_us_ll = 0, net_tree_hop_us_ll128 = 0, net_tree_hop_us_simple = 0;

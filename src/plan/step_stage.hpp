@@ -167,7 +167,7 @@ class stage_planner {
 
   // Activation offloading to the host (step_stage_offload.cpp).
   bool offloaded(int chunk, int l) const;
-  int host_copy(const std::string& name, int chunk, int l, std::vector<int> after);
+  int host_copy(const std::string& name, int chunk, int l, std::vector<int> after, bool to_host);
   void offload_after_forward(const std::string& prefix, int chunk, int l);
   void reload_before_backward(const std::string& prefix, int chunk, int l);
 

@@ -6,8 +6,9 @@
 // layer's memory); in the backward, layer i's reload is issued before the backward of layer
 // L - 1 - N + i, and layer i's backward waits for it. So at most L - N layers' activations are on
 // the GPU at once. Both directions run on one stream, take no SM, and last the layer's
-// activation bytes over the cluster's host link (host_link_gbps) or the copy engines, whichever
-// is slower; they draw that rate from HBM, which slows the GEMMs beside them
+// activation bytes over the share of the cluster's host link a copy reaches that way
+// (host_link_gbps times host_link_efficiency's d2h or h2d, docs/FSDP.md §5.4) or the copy
+// engines, whichever is slower; they draw that rate from HBM, which slows the GEMMs beside them
 // (docs/ARCHITECTURE.md §5.1, item 8).
 #include <algorithm>
 
@@ -23,11 +24,14 @@ bool stage_planner::offloaded(int chunk, int l) const {
 }
 
 // One layer's saved activations (a MoE layer's own, as the memory model counts them) over the
-// host link in one direction.
-int stage_planner::host_copy(const std::string& name, int chunk, int l, std::vector<int> after) {
-  double gbps = in_.cluster.host_link_gbps;
+// host link in one direction: to the host (the offload) or back (the reload).
+int stage_planner::host_copy(const std::string& name, int chunk, int l, std::vector<int> after,
+                             bool to_host) {
+  const cluster_spec& c = in_.cluster;
+  double gbps =
+      c.host_link_gbps * (to_host ? c.host_link_d2h_efficiency : c.host_link_h2d_efficiency);
   if (in_.gpu.copy_engine_gbps > 0) gbps = std::min(gbps, in_.gpu.copy_engine_gbps);
-  if (gbps <= 0) throw config_error("cluster " + in_.cluster.name + ": no host_link_gbps");
+  if (gbps <= 0) throw config_error("cluster " + c.name + ": no host_link_gbps");
   const double bytes = layer_activation_bytes(w_.model, cfg_, is_moe_layer(chunk, l));
   const double us = bytes / (gbps * bytes_per_us_per_gbps);
   // Its HBM reads (to the host) or writes (back) slow the GEMMs beside it as collectives' do.
@@ -41,7 +45,7 @@ void stage_planner::offload_after_forward(const std::string& prefix, int chunk, 
   if (!offloaded(chunk, 0)) return;
   if (offloaded(chunk, l))
     offload_d2h_[l] = host_copy(prefix + "L" + std::to_string(l) + ".offload", chunk, l,
-                                {appender_->last_compute()});
+                                {appender_->last_compute()}, true);
   const int done = l + 1 - (layers_[0] - cfg_.cpu_offload_layers);
   if (offloaded(chunk, done)) next_waits_.push_back(offload_d2h_.at(done));
 }
@@ -54,8 +58,8 @@ void stage_planner::reload_before_backward(const std::string& prefix, int chunk,
   if (offloaded(chunk, start)) {
     std::vector<int> after{offload_d2h_.at(start)};
     if (appender_->last_compute() >= 0) after.push_back(appender_->last_compute());
-    offload_h2d_[start] =
-        host_copy(prefix + "L" + std::to_string(start) + ".reload", chunk, start, std::move(after));
+    offload_h2d_[start] = host_copy(prefix + "L" + std::to_string(start) + ".reload", chunk, start,
+                                    std::move(after), false);
     offload_d2h_.erase(start);
   }
   if (!offloaded(chunk, l)) return;

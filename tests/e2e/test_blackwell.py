@@ -168,6 +168,28 @@ class MegatronFsdp(TempDirTest):
         self.assertEqual((len(on), len(off)), (1, 1))
         self.assertLess(on[0]["memory_gib"]["weights"], off[0]["memory_gib"]["weights"] / 10)
 
+    # The recipes' settings (docs/FSDP.md §5.3) fit in the memory CUDA reports on each GPU
+    # (nvidia-smi's memory.total, docs/FSDP.md §5.4), not in the datasheet's GB: without the 40
+    # offloaded layers the GB200 row does not, so the offload is what makes it fit.
+    def test_llama3_70b_fsdp_recipes_fit_in_what_cuda_reports(self):
+        recipe = ["--model", "llama3_70b", "--gpus", "64", "--tp", "1", "--pp", "1", "--gbs",
+                  "256", "--mbs", "2", "--seq", "8192", "--dtype", "fp8", "--fsdp", "on",
+                  "--fp8-param-gather", "on", "--fp8-recipe", "current",
+                  "--cross-entropy-fusion-impl", "te", "--set", "grad_reduce_in_fp32=off",
+                  "--allow-oom"]
+        for cluster, layers in [("gb200_nvl72", "0,40"), ("gb300_nvl72", "20")]:
+            out = self.path(cluster + ".json")
+            code, _, err = run(["step"] + SIM + recipe + ["--cluster", cluster,
+                                                          "--cpu-offload-layers", layers,
+                                                          "--json", out])
+            self.assertEqual(code, 0, err)
+            doc = load(out)
+            fits = {c["params"]["cpu_offload_layers"]: c["fits"] for c in doc["cases"]}
+            if cluster == "gb200_nvl72":
+                self.assertEqual(fits, {0: False, 40: True}, fits)
+            else:
+                self.assertEqual(fits, {20: True}, fits)
+
 
 class BlockScaledDtypes(TempDirTest):
     def test_nvfp4_runs_on_b300_faster_than_mxfp8(self):

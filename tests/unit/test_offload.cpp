@@ -7,6 +7,7 @@
 #include <string>
 
 #include "base/error.hpp"
+#include "model/cluster.hpp"
 #include "model/memory.hpp"
 #include "run/step_run.hpp"
 #include "sim/simulator.hpp"
@@ -111,6 +112,56 @@ TEST(Offload, TheBackwardWaitsForTheReloadWhenTheHostLinkIsSlow) {
   const sim_op_result& a = slow.at("c0.mb0.L1.offload");
   const sim_op_result& b = slower.at("c0.mb0.L1.offload");
   EXPECT_NEAR(b.end_us - b.start_us, 2 * (a.end_us - a.start_us), 1e-6 * (b.end_us - b.start_us));
+}
+
+// A copy reaches only a share of the host link, a different one each way (the cluster file's
+// host_link_efficiency, docs/FSDP.md §5.4): the offload lasts the layer's bytes over the d2h
+// share, the reload over the h2d share; a cluster without it keeps the whole link.
+TEST(Offload, EachDirectionReachesItsOwnShareOfTheHostLink) {
+  const auto len = [](const run& r, const std::string& name) {
+    return r.at(name).end_us - r.at(name).start_us;
+  };
+  const run whole = simulate(offload_scenario("2"));
+  step_spec spec = resolve_step(offload_scenario("2"));
+  spec.cases.at(0).cluster.host_link_d2h_efficiency = 0.5;
+  spec.cases.at(0).cluster.host_link_h2d_efficiency = 0.8;
+  const run shared{test::simulate_first_case(spec)};
+  for (const char* l : {"c0.mb0.L0.", "c0.mb0.L1."}) {
+    const std::string d2h = std::string(l) + "offload", h2d = std::string(l) + "reload";
+    EXPECT_NEAR(len(whole, d2h), len(whole, h2d), 1e-6 * len(whole, d2h));
+    EXPECT_NEAR(len(shared, d2h), len(whole, d2h) / 0.5, 1e-6 * len(shared, d2h));
+    EXPECT_NEAR(len(shared, h2d), len(whole, h2d) / 0.8, 1e-6 * len(shared, h2d));
+  }
+}
+
+// The NVL72 cluster files carry both shares with their sources; a cluster file without them (DGX
+// H100's PCIe) keeps the whole link.
+TEST(Offload, ClusterFilesGiveTheSharesOrNone) {
+  for (const char* name : {"gb200_nvl72", "gb300_nvl72"}) {
+    const cluster_spec c = load_cluster(name);
+    EXPECT_LT(c.host_link_d2h_efficiency, c.host_link_h2d_efficiency) << name;
+    EXPECT_GT(c.host_link_d2h_efficiency, 0) << name;
+    EXPECT_LT(c.host_link_h2d_efficiency, 1) << name;
+  }
+  const cluster_spec pcie = load_cluster("dgx_h100");
+  EXPECT_EQ(pcie.host_link_d2h_efficiency, 1);
+  EXPECT_EQ(pcie.host_link_h2d_efficiency, 1);
+}
+
+// The d2h share decides when the forward waits: 1 of 4 layers offloaded, layer 3's forward
+// waits for layer 0's copy; over a link whose d2h share makes the copy outlast layers 1 and 2,
+// layer 3's forward starts when the copy ends, and the step gets longer.
+TEST(Offload, ASlowD2hShareHoldsTheForwardBack) {
+  step_spec spec = resolve_step(offload_scenario("1"));
+  spec.cases.at(0).cluster.host_link_gbps = 4;  // GB/s per direction
+  const run whole{test::simulate_first_case(spec)};
+  spec.cases.at(0).cluster.host_link_d2h_efficiency = 0.25;
+  const run slow{test::simulate_first_case(spec)};
+  const sim_op_result& copy = slow.at("c0.mb0.L0.offload");
+  const auto f3 = slow.pass("c0.mb0.L3.", false), f3_whole = whole.pass("c0.mb0.L3.", false);
+  ASSERT_GT(copy.end_us, f3_whole.first);  // the copy outlasts the forward it would hide in
+  EXPECT_NEAR(f3.first, copy.end_us, 0.05 * (copy.end_us - copy.start_us));
+  EXPECT_GT(slow.ops.back().end_us, whole.ops.back().end_us);
 }
 
 // The copies read and write HBM: a GEMM running beside one is slowed as beside a collective
