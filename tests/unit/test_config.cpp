@@ -83,7 +83,7 @@ TEST(ConfigFiles, EveryGpuAndModelLoads) {
   EXPECT_EQ(list_configs("gpus"), (std::vector<std::string>{"a100_sxm", "b200", "b300", "gb200",
                                                             "gb300", "h100_sxm", "h200"}));
   const auto models = list_configs("models");
-  EXPECT_EQ(models.size(), 14u);
+  EXPECT_EQ(models.size(), 15u);
   for (const auto& name : models) {
     const model_spec m = load_model_spec(name);
     EXPECT_GT(m.qkv_width(), 0) << name;

@@ -111,10 +111,12 @@ TEST(Search, ASpentBudgetStopsWithinAboutOneCase) {
   const step_spec one = resolve_step_cases(sc, {all.begin(), all.begin() + 16}, refused);
   ASSERT_FALSE(one.cases.empty());
   sim_executor exec(one.gpu);
-  const auto c0 = std::chrono::steady_clock::now();
-  (void)predict_step_case(one, one.cases.back(), exec);
-  const double case_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+  const auto one_case_s = [&] {
+    const auto c0 = std::chrono::steady_clock::now();
+    (void)predict_step_case(one, one.cases.back(), exec);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+  };
+  double case_s = one_case_s();
 
   auto comm = make_single_communicator();
   search_options o = sim_options();
@@ -122,6 +124,8 @@ TEST(Search, ASpentBudgetStopsWithinAboutOneCase) {
   for (double budget : {1e-3, 0.25, 1.5}) {
     o.budget_s = budget;
     const step_doc doc = search_step(sc, o, *comm);
+    // The machine's load may have grown since the first timing: the slowest case time seen.
+    case_s = std::max(case_s, one_case_s());
     const ordered_json& n = doc.search;
     if (n["stopped_by"] != "budget") continue;  // finished inside the budget
     EXPECT_LE(n["seconds"].get<double>(), budget + 0.05 + 8 * case_s) << budget;
