@@ -15,8 +15,11 @@ namespace ob {
 // Megatron-Core's passes (docs/CALIBRATION.md §3.7). sim-v2.5: NCCL's p2p split of an in-node
 // all-to-all (§2.11), Blackwell GEMM efficiencies anchored to H100's fit (§2.12), Adam's bytes by
 // type, TE 2.14's offload schedule, Megatron-LM 2022's kernels behind `megatron_2022` (§3.7) and
-// the MoE layer's host ops (docs/MOE.md §17).
-inline constexpr const char* sim_model_version = "sim-v2.5";
+// the MoE layer's host ops (docs/MOE.md §17). sim-v2.6: attention dropout inside fused attention
+// (§3.7), the attn and full_iteration CUDA graph scopes (docs/MOE.md §18), each direction's share
+// of the host link for offload copies and the memory CUDA reports on B200, GB200, GB300
+// (docs/FSDP.md §5.4).
+inline constexpr const char* sim_model_version = "sim-v2.6";
 
 struct sim_options {
   int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32
