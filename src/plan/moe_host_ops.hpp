@@ -66,6 +66,7 @@ constexpr moe_host_counts moe_host_ops(moe_dispatcher d) {
 // docs/MOE.md §19). A plan op of `members` of them pays one launch; each further member is a host
 // op of one launch. The stream events around them (1 + 3 a used stream, at event_us) are left out.
 constexpr int te_grouped_gemm_streams = 4;
+// Also TE's MXFP8 split_quantize before them: one quantize kernel per expert (docs/MOE.md §19.2).
 constexpr int grouped_gemm_host_ops(int members) { return members > 1 ? members - 1 : 0; }
 
 // Adds `n` host ops before op `id` (none when id < 0) and marks it captured when `graphed`.

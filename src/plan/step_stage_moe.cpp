@@ -170,8 +170,13 @@ elementwise_params stage_planner::moe_elementwise(double bytes_per_copy, double 
 void stage_planner::mxfp8_cast(const std::string& name, double width, std::vector<int> waits) {
   if (w_.model.type != dtype::mxfp8) return;
   constexpr double bytes_per_elem = 2.0 + 1.0 + 1.0 + 2.0 / 32.0;
-  add_compute(name, moe_elementwise(bytes_per_elem * width, 2 * width, true), "moe_experts",
-              std::move(waits));
+  const int id = add_compute(name, moe_elementwise(bytes_per_elem * width, 2 * width, true),
+                             "moe_experts", std::move(waits));
+  // TE v2.15's split_quantize quantizes an MXFP8 input one expert at a time (one kernel each,
+  // on the current stream; docs/MOE.md §19.2): the pass's bytes are the plan op's, every further
+  // expert a host launch.
+  const auto experts = launched_members(w_.model, experts_, cfg_.etp, expert_gemm::fc1_fprop);
+  add_host_work(s_, id, grouped_gemm_host_ops(static_cast<int>(experts.size())));
 }
 
 // Dropless routing needs the tokens per expert (and the all-to-all's splits) on the host: the

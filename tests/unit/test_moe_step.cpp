@@ -116,6 +116,8 @@ TEST(MoeStep, Mxfp8CastsEachExpertInputBeforeItsGroupedGemm) {
     const std::string cast = "c0.mb0.L0." + want[i].first, next = "c0.mb0.L0." + gemm[i];
     EXPECT_EQ(t.named(cast).as<elementwise_params>().bytes, want[i].second) << cast;
     EXPECT_EQ(t.named(cast).stream, compute) << cast;
+    // TE's split_quantize: a kernel per local expert, the 15 after the first host launches.
+    EXPECT_EQ(t.named(cast).host_ops, 128 / 8 - 1) << cast;
     // On the timeline the cast takes time and its GEMM starts after it.
     EXPECT_GT(t.length(cast), 0) << cast;
     EXPECT_GE(t.at(next).start_us, t.at(cast).end_us) << cast;
