@@ -59,6 +59,16 @@ constexpr moe_host_counts moe_host_ops(moe_dispatcher d) {
   return {};
 }
 
+// Transformer Engine's GroupedLinear, on the path the published rows ran (no device-initiated
+// grouped GEMM: TE v2.15 `nvte_multi_tensor_gemm` takes CUTLASS's grouped kernel only on Hopper
+// with NVTE_USE_CUTLASS_GROUPED_GEMM, else `multi_stream_cublas_gemm`), launches one cuBLAS GEMM
+// per expert with tokens, round-robin over its 4 compute streams (`num_compute_streams`,
+// docs/MOE.md §19). A plan op of `members` of them pays one launch; each further member is a host
+// op of one launch. The stream events around them (1 + 3 a used stream, at event_us) are left out.
+constexpr int te_grouped_gemm_streams = 4;
+// Also TE's MXFP8 split_quantize before them: one quantize kernel per expert (docs/MOE.md §19.2).
+constexpr int grouped_gemm_host_ops(int members) { return members > 1 ? members - 1 : 0; }
+
 // Adds `n` host ops before op `id` (none when id < 0) and marks it captured when `graphed`.
 inline void add_host_work(schedule& s, int id, int n, bool graphed = false) {
   if (id < 0) return;

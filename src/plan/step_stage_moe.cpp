@@ -12,14 +12,14 @@
 namespace ob::detail {
 namespace {
 
-// The busiest rank's grouped GEMM as one op: every local expert a member with the busiest
+// The busiest rank's expert GEMMs: every local expert with tokens a member with the busiest
 // expert's tokens (moe_layer.hpp spreads a rank's copies evenly; the first experts take the
 // remainder).
-gemm_params grouped(const model_spec& m, const moe_rank_load& load, int etp, expert_gemm which) {
+std::vector<gemm_params> launched_members(const model_spec& m, const moe_rank_load& load, int etp,
+                                          expert_gemm which) {
   std::vector<gemm_params> members = expert_gemms(m, load, etp, which, m.type);
-  gemm_params g = members.front();
-  g.group = static_cast<int>(members.size());
-  return g;
+  std::erase_if(members, [](const gemm_params& g) { return g.m <= 0 || g.n <= 0 || g.k <= 0; });
+  return members;
 }
 
 }  // namespace
@@ -122,6 +122,31 @@ ep_exchange stage_planner::flex_exchange(bool combine) const {
   return x;
 }
 
+// The busiest rank's grouped GEMM as Transformer Engine's GroupedLinear runs it (moe_host_ops.hpp,
+// docs/MOE.md §19): one cuBLAS GEMM per expert, round-robin over te_grouped_gemm_streams
+// streams. The members are equal, so the streams' kernels start and end together: the plan runs
+// them as waves of that many members, each wave one grouped op (its own tail of tiles) on the
+// compute stream; the first keeps `name`, the others add _w2, _w3, ... Each further member of a
+// wave is a host launch. Returns the first wave.
+int stage_planner::expert_gemm_op(const std::string& name, expert_gemm which,
+                                  std::vector<int> waits) {
+  const std::vector<gemm_params> members = launched_members(w_.model, experts_, cfg_.etp, which);
+  const int n = std::max(1, static_cast<int>(members.size()));
+  gemm_params g = members.empty()
+                      ? expert_gemms(w_.model, experts_, cfg_.etp, which, w_.model.type).front()
+                      : members.front();
+  int first_wave = -1;
+  for (int first = 0, wave = 1; first < n; first += te_grouped_gemm_streams, ++wave) {
+    g.group = std::min(te_grouped_gemm_streams, n - first);
+    const std::string op = wave == 1 ? name : name + "_w" + std::to_string(wave);
+    const int id =
+        add_compute(op, g, "moe_experts", wave == 1 ? std::move(waits) : std::vector<int>{});
+    add_host_work(s_, id, grouped_gemm_host_ops(g.group));
+    if (wave == 1) first_wave = id;
+  }
+  return first_wave;
+}
+
 std::vector<int> stage_planner::waits_on(int op) {
   return op < 0 ? std::vector<int>{} : std::vector<int>{op};
 }
@@ -145,8 +170,13 @@ elementwise_params stage_planner::moe_elementwise(double bytes_per_copy, double 
 void stage_planner::mxfp8_cast(const std::string& name, double width, std::vector<int> waits) {
   if (w_.model.type != dtype::mxfp8) return;
   constexpr double bytes_per_elem = 2.0 + 1.0 + 1.0 + 2.0 / 32.0;
-  add_compute(name, moe_elementwise(bytes_per_elem * width, 2 * width, true), "moe_experts",
-              std::move(waits));
+  const int id = add_compute(name, moe_elementwise(bytes_per_elem * width, 2 * width, true),
+                             "moe_experts", std::move(waits));
+  // TE v2.15's split_quantize quantizes an MXFP8 input one expert at a time (one kernel each,
+  // on the current stream; docs/MOE.md §19.2): the pass's bytes are the plan op's, every further
+  // expert a host launch.
+  const auto experts = launched_members(w_.model, experts_, cfg_.etp, expert_gemm::fc1_fprop);
+  add_host_work(s_, id, grouped_gemm_host_ops(static_cast<int>(experts.size())));
 }
 
 // Dropless routing needs the tokens per expert (and the all-to-all's splits) on the host: the
@@ -238,14 +268,11 @@ int stage_planner::moe_forward_experts(const std::string& name, int dispatch) {
   etp_exchange(name + "moe_etp_ag", coll_op::all_gather, waits_on(dispatch));
   const double f = static_cast<double>(m.moe.ffn_hidden) / cfg_.etp, f1 = m.gated_mlp ? 2 * f : f;
   mxfp8_cast(name + "moe_fc1_mxfp8_in", static_cast<double>(m.hidden), waits_on(dispatch));
-  const int fc1 =
-      add_compute(name + "moe_fc1", grouped(m, experts_, cfg_.etp, expert_gemm::fc1_fprop),
-                  "moe_experts", waits_on(dispatch));
+  const int fc1 = expert_gemm_op(name + "moe_fc1", expert_gemm::fc1_fprop, waits_on(dispatch));
   if (ep_ >= 0) add_host_work(s_, fc1, moe_host_ops(cfg_.dispatcher).after_dispatch);
   add_compute(name + "moe_act", moe_elementwise((f1 + f) * 2, 4 * f1, true), "moe_experts");
   mxfp8_cast(name + "moe_fc2_mxfp8_in", f);
-  add_compute(name + "moe_fc2", grouped(m, experts_, cfg_.etp, expert_gemm::fc2_fprop),
-              "moe_experts");
+  expert_gemm_op(name + "moe_fc2", expert_gemm::fc2_fprop);
   etp_exchange(name + "moe_etp_rs", coll_op::reduce_scatter, {});
   const int combine = ep_all_to_all(name + "moe_combine", "moe_combine", false);
   add_host_work(s_, combine, moe_host_ops(cfg_.dispatcher).before_combine);
@@ -284,7 +311,7 @@ int stage_planner::moe_backward_head(const std::string& name) {
 int stage_planner::moe_backward_experts(const std::string& name, int combine) {
   const model_spec& m = w_.model;
   const auto gemm = [&](const char* op, expert_gemm which, std::vector<int> waits = {}) {
-    add_compute(name + op, grouped(m, experts_, cfg_.etp, which), "moe_experts", std::move(waits));
+    expert_gemm_op(name + op, which, std::move(waits));
   };
   etp_exchange(name + "moe_etp_rs_bwd", coll_op::all_gather, waits_on(combine));
   mxfp8_cast(name + "moe_fc2_mxfp8_dout", static_cast<double>(m.hidden), waits_on(combine));

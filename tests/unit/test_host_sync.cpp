@@ -9,6 +9,7 @@
 
 #include "model/gpu_spec.hpp"
 #include "run/step_run.hpp"
+#include "sim/gemm_model.hpp"
 #include "sim/simulator.hpp"
 #include "step_test_util.hpp"
 #include "test_sim_schedules.hpp"
@@ -286,6 +287,41 @@ TEST(MoeHostOps, TheRouterAndPreprocessOpsCostLaunchesUnlessAGraphScopeCapturesT
     return e;
   };
   EXPECT_LE(end(graphed), end(eager));
+}
+
+// Transformer Engine's GroupedLinear launches one cuBLAS GEMM per local expert over its 4 compute
+// streams (docs/MOE.md §19): Qwen3-30B-A3B at EP 8 has 16 local experts, so each grouped GEMM is
+// 4 waves of 4 on the compute stream, each a launch plus 3 host launches, each wave with its own
+// tail of tiles.
+TEST(MoeHostOps, TheGroupedGemmLaunchesEveryExpertFourAtATime) {
+  const moe_timeline t = moe_step();
+  const schedule& s = t.prog.stages[0];
+  const gpu_spec gpu = load_gpu_spec("h100_sxm");
+  const std::string l = "c0.mb1.L1.";
+  const std::vector<std::string> waves = {l + "moe_fc1", l + "moe_fc1_w2", l + "moe_fc1_w3",
+                                          l + "moe_fc1_w4"};
+  for (std::size_t w = 0; w < waves.size(); ++w) {
+    const op& o = s.ops[static_cast<std::size_t>(t.id(waves[w]))];
+    EXPECT_EQ(o.as<gemm_params>().group, 4) << waves[w];
+    if (w == 0) continue;
+    EXPECT_EQ(o.host_ops, 3) << waves[w];  // the wave's other three experts
+    EXPECT_EQ(o.stream, s.ops[static_cast<std::size_t>(t.id(waves[0]))].stream);
+    // On the host: the wave's own launch and its three members', nothing else between them.
+    EXPECT_NEAR(t.at(waves[w]).enqueue_us - t.at(waves[w - 1]).enqueue_us, 4 * gpu.launch_us, 1e-9);
+    // On the GPU: one wave after the other.
+    EXPECT_GE(t.at(waves[w]).start_us, t.at(waves[w - 1]).end_us);
+  }
+  EXPECT_THROW(t.id(l + "moe_fc1_w5"), std::out_of_range);
+  // Four waves' tails cost at least one kernel over all 16 members' tiles (the tile model's
+  // estimate, alone on the GPU).
+  const gemm_params& g = s.ops[static_cast<std::size_t>(t.id(waves[0]))].as<gemm_params>();
+  const std::vector<gemm_params> all(16, g), four(4, g);
+  const double pooled = sim::choose_grouped_gemm(all, gpu, gpu.sm_count).est_us;
+  const double wave = sim::choose_grouped_gemm(four, gpu, gpu.sm_count).est_us;
+  EXPECT_GE(4 * wave, pooled);
+  double on_gpu = 0;
+  for (const std::string& w : waves) on_gpu += t.at(w).end_us - t.at(w).start_us;
+  EXPECT_GE(on_gpu, 0.95 * 4 * wave);
 }
 
 TEST(MoeHostOps, APreprocessScopeWithoutTheRoutersIsRefused) {

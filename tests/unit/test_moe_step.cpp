@@ -75,14 +75,18 @@ TEST(MoeStep, DispatchAndCombineBracketTheGroupedExperts) {
   EXPECT_EQ(a2a.nodes, 1);
   // 4096 tokens x top-8 copies, hidden 2048, bf16.
   EXPECT_EQ(a2a.bytes, 4096ull * 8 * 2048 * 2);
+  // 16 local experts, run as Transformer Engine launches them: 4 at a time on its 4 streams.
   const auto& fc1 = t.named("c0.mb0.L0.moe_fc1").as<gemm_params>();
-  EXPECT_EQ(fc1.group, 128 / 8);
+  EXPECT_EQ(fc1.group, 4);
   EXPECT_EQ(fc1.m, 4096 * 8 / 16);
+  for (const char* wave : {"c0.mb0.L0.moe_fc1_w2", "c0.mb0.L0.moe_fc1_w3", "c0.mb0.L0.moe_fc1_w4"})
+    EXPECT_EQ(t.named(wave).as<gemm_params>().group, 4) << wave;
+  EXPECT_THROW(t.named("c0.mb0.L0.moe_fc1_w5"), std::out_of_range);
   // On the timeline: permute, then the dispatch, then the experts; the combine after fc2, the
   // unpermutation after the combine.
   EXPECT_GE(t.at("c0.mb0.L0.moe_dispatch").start_us, t.at("c0.mb0.L0.moe_permute").end_us);
   EXPECT_GE(t.at("c0.mb0.L0.moe_fc1").start_us, t.at("c0.mb0.L0.moe_dispatch").end_us);
-  EXPECT_GE(t.at("c0.mb0.L0.moe_combine").start_us, t.at("c0.mb0.L0.moe_fc2").end_us);
+  EXPECT_GE(t.at("c0.mb0.L0.moe_combine").start_us, t.at("c0.mb0.L0.moe_fc2_w4").end_us);
   EXPECT_GE(t.at("c0.mb0.L0.moe_unpermute").start_us, t.at("c0.mb0.L0.moe_combine").end_us);
   EXPECT_GT(t.length("c0.mb0.L0.moe_dispatch"), 0);
   // Backward: the combine's gradient before the experts' dgrad, the dispatch's after fc1_dgrad.
@@ -112,6 +116,8 @@ TEST(MoeStep, Mxfp8CastsEachExpertInputBeforeItsGroupedGemm) {
     const std::string cast = "c0.mb0.L0." + want[i].first, next = "c0.mb0.L0." + gemm[i];
     EXPECT_EQ(t.named(cast).as<elementwise_params>().bytes, want[i].second) << cast;
     EXPECT_EQ(t.named(cast).stream, compute) << cast;
+    // TE's split_quantize: a kernel per local expert, the 15 after the first host launches.
+    EXPECT_EQ(t.named(cast).host_ops, 128 / 8 - 1) << cast;
     // On the timeline the cast takes time and its GEMM starts after it.
     EXPECT_GT(t.length(cast), 0) << cast;
     EXPECT_GE(t.at(next).start_us, t.at(cast).end_us) << cast;
@@ -345,7 +351,9 @@ TEST(MoeStep, ExpertTensorParallelGathersTokensAroundTheExperts) {
   EXPECT_EQ(c.op, coll_op::all_gather);
   EXPECT_EQ(c.group_size, 2);
   const auto& fc1 = t.named("c0.mb0.L0.moe_fc1").as<gemm_params>();
-  EXPECT_EQ(c.bytes, static_cast<std::uint64_t>(fc1.m * fc1.group) * 2048 * 2);
+  // 32 local experts over 8 waves of 4 (Transformer Engine's streams).
+  EXPECT_EQ(c.bytes, static_cast<std::uint64_t>(fc1.m * fc1.group * 8) * 2048 * 2);
+  EXPECT_EQ(t.named("c0.mb0.L0.moe_fc1_w8").as<gemm_params>().group, 4);
   EXPECT_GE(t.at("c0.mb0.L0.moe_fc1").start_us, t.at("c0.mb0.L0.moe_etp_ag").end_us);
   EXPECT_GE(t.at("c0.mb0.L0.moe_etp_rs").start_us, t.at("c0.mb0.L0.moe_fc2").end_us);
   EXPECT_LE(t.at("c0.mb0.L0.moe_etp_rs").end_us, t.at("c0.mb0.L0.moe_combine").start_us);
