@@ -358,7 +358,10 @@ void read_step_sources(const json_object& top, const step_scenario& sc) {
   if (!src) return;
   for (const sweep_axis& a : sc.axes)
     if (!src->has(a.name)) src->fail_missing(a.name, "source of the swept setting");
-  for (const auto& [key, v] : src->raw().items()) {
+  // Named, not a structured binding: clang (the sanitizer build) cannot capture a binding.
+  for (const auto& item : src->raw().items()) {
+    const std::string& key = item.key();
+    const auto& v = item.value();
     const bool swept = std::any_of(sc.axes.begin(), sc.axes.end(),
                                    [&key](const sweep_axis& a) { return a.name == key; });
     if (!swept) src->fail(key, "names no axis of this file's sweep");
