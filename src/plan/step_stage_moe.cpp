@@ -12,14 +12,12 @@
 namespace ob::detail {
 namespace {
 
-// The busiest rank's expert GEMMs: every local expert with tokens a member with the busiest
-// expert's tokens (moe_layer.hpp spreads a rank's copies evenly; the first experts take the
-// remainder).
-std::vector<gemm_params> launched_members(const model_spec& m, const moe_rank_load& load, int etp,
-                                          expert_gemm which) {
-  std::vector<gemm_params> members = expert_gemms(m, load, etp, which, m.type);
-  std::erase_if(members, [](const gemm_params& g) { return g.m <= 0 || g.n <= 0 || g.k <= 0; });
-  return members;
+// The busiest rank's expert GEMMs are expert_gemms()'s members (moe_layer.hpp spreads a rank's
+// copies evenly; the first experts take the remainder). A member without work launches nothing.
+bool has_work(const gemm_params& g) { return g.m > 0 && g.n > 0 && g.k > 0; }
+
+int launched(const std::vector<gemm_params>& members) {
+  return static_cast<int>(std::count_if(members.begin(), members.end(), has_work));
 }
 
 }  // namespace
@@ -130,11 +128,11 @@ ep_exchange stage_planner::flex_exchange(bool combine) const {
 // wave is a host launch. Returns the first wave.
 int stage_planner::expert_gemm_op(const std::string& name, expert_gemm which,
                                   std::vector<int> waits) {
-  const std::vector<gemm_params> members = launched_members(w_.model, experts_, cfg_.etp, which);
-  const int n = std::max(1, static_cast<int>(members.size()));
-  gemm_params g = members.empty()
-                      ? expert_gemms(w_.model, experts_, cfg_.etp, which, w_.model.type).front()
-                      : members.front();
+  const std::vector<gemm_params> members =
+      expert_gemms(w_.model, experts_, cfg_.etp, which, w_.model.type);
+  const int n = std::max(1, launched(members));
+  const auto busy = std::find_if(members.begin(), members.end(), has_work);
+  gemm_params g = busy != members.end() ? *busy : members.front();
   int first_wave = -1;
   for (int first = 0, wave = 1; first < n; first += te_grouped_gemm_streams, ++wave) {
     g.group = std::min(te_grouped_gemm_streams, n - first);
@@ -175,8 +173,9 @@ void stage_planner::mxfp8_cast(const std::string& name, double width, std::vecto
   // TE v2.15's split_quantize quantizes an MXFP8 input one expert at a time (one kernel each,
   // on the current stream; docs/MOE.md §19.2): the pass's bytes are the plan op's, every further
   // expert a host launch.
-  const auto experts = launched_members(w_.model, experts_, cfg_.etp, expert_gemm::fc1_fprop);
-  add_host_work(s_, id, grouped_gemm_host_ops(static_cast<int>(experts.size())));
+  add_host_work(s_, id,
+                grouped_gemm_host_ops(launched(expert_gemms(
+                    w_.model, experts_, cfg_.etp, expert_gemm::fc1_fprop, w_.model.type))));
 }
 
 // Dropless routing needs the tokens per expert (and the all-to-all's splits) on the host: the
