@@ -117,13 +117,18 @@ void carry_cpu_offload(const bridge_input& in, step_out& o) {
 
 // A field Bridge's mixed-precision setup writes onto ddp (runtime_config_update step 2): with
 // a mixed_precision object its value, or MixedPrecisionConfig's default, wins over ddp's.
-void carry_precision_field(const char* axis, const char* field, bool mp_default,
+void carry_precision_field(const char* axis, const char* field, bool mp_default, bool step_default,
                            const std::optional<bool>& mp, const std::optional<bool>& ddp,
                            const step_in& t, step_out& o) {
   const std::string f(field);
   if (t.mixed_precision_recipe) return;  // warned when read
   if (!t.mixed_precision) {
-    if (ddp) o.add(axis, on_off(*ddp), "ddp." + f);
+    // Without the section Bridge leaves ddp's value; unset, DistributedDataParallelConfig's
+    // default (false for both fields) runs, carried where step's own default differs.
+    if (ddp)
+      o.add(axis, on_off(*ddp), "ddp." + f);
+    else if (step_default)
+      o.add(axis, "off", "ddp." + f + " unset (no mixed_precision): Megatron-Core's default false");
     return;
   }
   const bool v = mp.value_or(mp_default);
@@ -220,6 +225,10 @@ void carry_dispatcher(const step_in& t, step_out& o) {
     if (t.flex_backend)
       o.no_effect("model.moe_flex_dispatcher_backend",
                   "has no effect without moe_token_dispatcher_type flex");
+    // A MoE model left unset runs TransformerConfig's default; a dense one has no dispatcher.
+    if (t.num_moe_experts.value_or(0) > 0)
+      o.add("moe_dispatcher", "allgather",
+            "model.moe_token_dispatcher_type unset: Megatron-Core's default allgather");
     return;
   }
   if (*t.dispatcher_type != "flex") {
@@ -245,11 +254,11 @@ void resolve_step_settings(const bridge_input& in, bridge_resolution& res, repor
   const step_in& t = in.step;
   carry_recompute(t, o);
   carry_cpu_offload(in, o);
-  carry_precision_field("grad_reduce_in_fp32", "grad_reduce_in_fp32", true,
+  carry_precision_field("grad_reduce_in_fp32", "grad_reduce_in_fp32", true, true,
                         t.mp_grad_reduce_in_fp32, t.ddp_grad_reduce_in_fp32, t, o);
   carry_gradient_accumulation_fusion(in, o);
   carry_cross_entropy(t, o);
-  carry_precision_field("fp8_param_gather", "fp8_param_gather", false, t.mp_fp8_param_gather,
+  carry_precision_field("fp8_param_gather", "fp8_param_gather", false, false, t.mp_fp8_param_gather,
                         t.ddp_fp8_param_gather, t, o);
   carry_moments(t, o);
   const bool has_comm = in.comm_overlap.has_value();

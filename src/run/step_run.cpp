@@ -33,6 +33,25 @@ struct bridge_tp_cfg {
   std::string source;
 };
 
+// The Bridge config's fields the layout and CDMC came from, so that an error about one of them
+// names the field rather than a flag the user never gave.
+void name_bridge_layout(step_scenario& sc, const bridge_resolution& r) {
+  const auto from = [&](const char* axis, const std::string& field) {
+    sc.base_sources.emplace_back(axis, sc.bridge_config + ": " + field);
+  };
+  from("tp", "model.tensor_model_parallel_size");
+  from("pp", "model.pipeline_model_parallel_size");
+  from("cp", "model.context_parallel_size");
+  from("vp", "model.virtual_pipeline_model_parallel_size");
+  from("sequence_parallel", "model.sequence_parallel");
+  from("gpus", "platform.num_gpus");
+  if (r.input.micro_batch_size) from("mbs", "train.micro_batch_size");
+  if (r.input.seq_length) from("seq", "model.seq_length");
+  from("cdmc",
+       "env.CUDA_DEVICE_MAX_CONNECTIONS as Megatron-Bridge's launcher sets it "
+       "(docs/BRIDGE_RULES.md §8)");
+}
+
 // A Bridge config's layout and overlap settings become the defaults the swept axes override.
 bridge_tp_cfg apply_bridge(step_scenario& sc) {
   if (sc.bridge_config.empty()) return {};
@@ -57,6 +76,7 @@ bridge_tp_cfg apply_bridge(step_scenario& sc) {
   if (r.bucket_size) b.bucket_size = *r.bucket_size;
   for (const auto& [name, value] : r.env)
     if (name == "CUDA_DEVICE_MAX_CONNECTIONS") b.cdmc = std::stoi(value);
+  name_bridge_layout(sc, r);
   // The settings beyond layout and overlap (gradient_accumulation_fusion, precision, recompute,
   // MoE, ...), each through its step axis's parser (docs/BRIDGE_RULES.md §12).
   for (const step_setting& s : r.step_settings) {
@@ -240,6 +260,16 @@ void check_cluster_settings(const step_scenario& sc, const step_config& cfg,
                        "nic_gbps " + number_text(cluster.nic_gbps));
 }
 
+// A case that keeps the CDMC a Bridge config's launcher rule gave says so; a flag, a sweep or
+// the search that set another value leaves "given".
+std::string cdmc_origin(const step_scenario& sc, int cdmc) {
+  const auto swept = [](const sweep_axis& a) { return a.name == "cdmc"; };
+  if (sc.base.cdmc != cdmc || std::ranges::any_of(sc.axes, swept)) return "given";
+  for (const auto& [axis, source] : sc.base_sources)
+    if (axis == "cdmc") return source;
+  return "given";
+}
+
 step_run_case resolve_case(const step_scenario& sc, const step_case& c, const model_spec& base,
                            const gpu_spec& gpu, const cluster_spec& cluster,
                            const bridge_tp_cfg& bridge) {
@@ -265,7 +295,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   rc.memory = estimate_memory(rc.model, gpu, cfg, userbuffer_count(rc.tp_methods));
   rc.warnings = split_warnings(cfg);
   rc.cdmc = cfg.cdmc ? *cfg.cdmc : bridge_cdmc(cfg, gpu, rc.cdmc_source);
-  if (cfg.cdmc) rc.cdmc_source = "given";
+  if (cfg.cdmc) rc.cdmc_source = cdmc_origin(sc, *cfg.cdmc);
   rc.c.knobs.te_launch_ordering = te_launch_ordering_applies(
       sc.te_launch_ordering, gpu, rc.cdmc,
       rc.tp_methods.empty() ? overlap_setting::none : overlap_setting::preset);

@@ -102,6 +102,15 @@ TEST(ResolveStep, MixedPrecisionWinsOverDdpForGradReduceAndFp8ParamGather) {
   EXPECT_THROW(resolve(in), config_error);
 }
 
+// Without mixed_precision and ddp's field, DistributedDataParallelConfig's default (false) runs.
+TEST(ResolveStep, UnsetGradReduceWithoutMixedPrecisionIsMegatronsDefault) {
+  const bridge_resolution r = resolve(base());
+  EXPECT_EQ(value(r, "grad_reduce_in_fp32"), "off");
+  EXPECT_NE(setting(r, "grad_reduce_in_fp32")->source.find("unset (no mixed_precision)"),
+            std::string::npos);
+  EXPECT_EQ(setting(r, "fp8_param_gather"), nullptr);  // step's default is the same, off
+}
+
 TEST(ResolveStep, CrossEntropyImplCountsOnlyWithLossFusion) {
   json in = base();
   in["model"]["cross_entropy_fusion_impl"] = "te";
@@ -185,6 +194,18 @@ TEST(ResolveStep, MoeSettings) {
   EXPECT_NE(find_diag(r.warnings, not_modelled), nullptr);
 }
 
+// A MoE model without moe_token_dispatcher_type runs TransformerConfig's allgather; a dense
+// model gets no dispatcher at all.
+TEST(ResolveStep, UnsetDispatcherOfAMoeModelIsAllgather) {
+  json in = base();
+  EXPECT_EQ(setting(resolve(in), "moe_dispatcher"), nullptr);
+  in["model"]["num_moe_experts"] = 64;
+  const bridge_resolution r = resolve(in);
+  EXPECT_EQ(value(r, "moe_dispatcher"), "allgather");
+  EXPECT_NE(setting(r, "moe_dispatcher")->source.find("Megatron-Core's default allgather"),
+            std::string::npos);
+}
+
 // The settings reach the step's cases through the axes' own parsers; a swept axis overrides.
 TEST(ResolveStep, StepTakesTheCarriedSettings) {
   json cfg;
@@ -224,6 +245,42 @@ TEST(ResolveStep, StepTakesTheCarriedSettings) {
   } catch (const config_error& e) {
     EXPECT_TRUE(
         std::string(e.what()).starts_with(path.string() + ": mixed_precision.fp8_param_gather: "))
+        << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
+// The layout and CDMC taken from a Bridge config name its fields: in a refusal, and as the
+// source of the case's CDMC (the launcher rule), unless a flag or sweep set another value.
+TEST(ResolveStep, LayoutAndCdmcFromABridgeConfigNameItsFields) {
+  json cfg;
+  std::ifstream(std::string(OB_SOURCE_DIR) + "/configs/bridge/nemo_gpt3_175b_h100.json") >> cfg;
+  const auto path = std::filesystem::temp_directory_path() / "ob_test_resolve_layout.json";
+  std::ofstream(path) << cfg.dump();
+  step_scenario sc;
+  sc.model = "gpt3_175b";
+  sc.bridge_config = path.string();
+  sc.axes = {{"gbs", {"256"}}};
+  sc.allow_oom = true;
+  const std::string cdmc_source = resolve_step(sc).cases.at(0).cdmc_source;
+  EXPECT_NE(cdmc_source.find(path.string() + ": env.CUDA_DEVICE_MAX_CONNECTIONS"),
+            std::string::npos)
+      << cdmc_source;
+  sc.axes.push_back({"cdmc", {"8"}});
+  EXPECT_EQ(resolve_step(sc).cases.at(0).cdmc_source, "given");
+  cfg["model"]["pipeline_model_parallel_size"] = 5;  // splits neither 96 layers nor 98
+  cfg["model"].erase("virtual_pipeline_model_parallel_size");
+  cfg["model"].erase("overlap_p2p_comm");
+  cfg["model"].erase("batch_p2p_comm");
+  cfg["platform"]["num_gpus"] = 40;
+  std::ofstream(path) << cfg.dump();
+  sc.axes = {{"gbs", {"256"}}};
+  try {
+    resolve_step(sc);
+    ADD_FAILURE() << "PP 5 was accepted";
+  } catch (const config_error& e) {
+    EXPECT_TRUE(
+        std::string(e.what()).starts_with(path.string() + ": model.pipeline_model_parallel_size: "))
         << e.what();
   }
   std::filesystem::remove(path);
