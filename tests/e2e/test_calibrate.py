@@ -152,6 +152,31 @@ class Calibrate(TempDirTest):
                                    "within 10 % now: mark it held (remove \"held\": false) in "
                                    "published_steps.json and regenerate docs/CALIBRATION.md §3.7")
 
+    # The Llama 3 paper's rows compare in TFLOP/s/GPU on a causal attention count
+    # (docs/CALIBRATION.md §3.7): the tool's Megatron count less half the attention core. The
+    # 131072-token row's attention is most of its FLOPs, the 8192-token rows' a few per cent; an
+    # unknown count is refused rather than read as the tool's.
+    def test_llama3_rows_convert_to_a_causal_flop_count(self):
+        share = {}
+        for name in ("8k_gpus", "16k_gpus_cp16"):
+            out = self.path(name + ".json")
+            code, _, err = run(["run", "--config", "step_published_llama3_405b_h100_" + name,
+                                "--backend", "sim", "-q", "--json", out])
+            self.assertEqual(code, 0, err)
+            doc = load(out)
+            case = doc["cases"][0]
+            causal = calibration_tables.causal_tflops_per_gpu(doc, case)
+            share[name] = 1 - causal / case["model_tflops_per_gpu"]
+            # 6 · B · s² · L · h over 12 · B · s · L · h² · (attention + MLP + logits) terms.
+            c = case["config"]
+            seconds = case["step_ms"]["median"] / 1000
+            skipped = 6.0 * c["gbs"] * c["seq"] ** 2 * c["layers"] * 16384 / seconds / c["gpus"]
+            self.assertAlmostEqual(case["model_tflops_per_gpu"] - causal, skipped / 1e12, places=6)
+        self.assertLess(share["8k_gpus"], 0.05)
+        self.assertGreater(share["16k_gpus_cp16"], 0.25)
+        with self.assertRaises(SystemExit):
+            calibration_tables.step_figure(doc, case, {"point": "x", "unit": "TFLOP/s/GPU"})
+
     # Each Blackwell row's scenario names a source for every setting it sweeps and for no other
     # (docs/MOE.md §18); a source without its setting, or a setting without its source, exits 2
     # naming the file and the field.
