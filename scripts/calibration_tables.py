@@ -145,6 +145,34 @@ def step_cases(doc):
             yield from step_cases(v)
 
 
+def causal_tflops_per_gpu(doc, case):
+    """The case's model TFLOP/s per GPU with the attention core counted causal: Megatron's count
+    (`model_tflops_per_gpu`: QK^T and AV over the whole sequence, x 3 for the backward) less the
+    half a causal mask skips, 6 · batch · seq² · layers · heads · head_dim FLOPs per step. The
+    Llama 3 paper's Table 4 rows compare on it (docs/CALIBRATION.md §3.7)."""
+    with open(os.path.join(ROOT, "configs", "models", doc["config"]["model"] + ".json")) as f:
+        model = json.load(f)
+    c = case["config"]
+    heads = model["num_attention_heads"]
+    head_dim = model.get("kv_channels", model["hidden_size"] // heads)
+    skipped = 6.0 * c["gbs"] * c["seq"] ** 2 * c["layers"] * heads * head_dim
+    seconds = case["step_ms"]["median"] / 1000.0
+    return case["model_tflops_per_gpu"] - skipped / seconds / c["gpus"] / 1e12
+
+
+def step_figure(doc, case, row):
+    """The model's figure for a published_steps.json row, in the row's unit."""
+    if row["unit"] == "ms":
+        return case["step_ms"]["median"]
+    if row["unit"] == "tokens/s/GPU":
+        return case["tokens_per_s_per_gpu"]
+    if row["unit"] == "TFLOP/s/GPU" and row.get("flop_count") == "causal":
+        return causal_tflops_per_gpu(doc, case)
+    if row["unit"] == "TFLOP/s/GPU" and row.get("flop_count") == "megatron":
+        return case["model_tflops_per_gpu"]
+    sys.exit(f"{row['point']}: unit {row['unit']!r} with flop_count {row.get('flop_count')!r}")
+
+
 def step_point(binary, row):
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "step.json")
@@ -153,11 +181,7 @@ def step_point(binary, row):
             doc = json.load(f)
     for case in step_cases(doc):
         if all(case["config"].get(k) == v for k, v in row["match"].items()):
-            if row["unit"] == "ms":
-                model = case["step_ms"]["median"]
-            else:
-                model = case["tokens_per_s_per_gpu"]
-            return 100 * (model / row["published"] - 1)
+            return 100 * (step_figure(doc, case, row) / row["published"] - 1)
     sys.exit(f"{row['point']}: no case matches {row['match']}")
 
 
@@ -190,7 +214,7 @@ def accuracy(binary):
 
 
 STEP_CMD = "the rows of `configs/calibration/published_steps.json`"
-UNHELD = "training steps, Blackwell, at their recipes' settings (reported, not held)"
+UNHELD = "training steps (reported, not held)"
 
 
 def family_line(family, pts, cmd):
