@@ -257,12 +257,11 @@ class layer_builder {
     elementwise("attn_bwd", true, bytes(4 * n) + qkv_read_bytes(), 4 * n * d, false);
   }
   // Transformer Engine hands FlashAttention-2 q, k and v as separate contiguous [b, s, heads, d]
-  // tensors, where Megatron gives views of one [s, b, ...] QKV output (TE v1.6 and v1.7,
-  // `FlashAttention.forward` in transformer_engine/pytorch/attention.py; docs/ARCHITECTURE.md
-  // §5.1). With head dim 128, at least 512 rows and the interleaved sbh3d layout (no GQA) one
-  // kernel copies them out (`_PrepareQKVForFA`) and its backward copies dq, dk, dv back into the
-  // interleaved gradient. Otherwise each is `transpose(0, 1).contiguous()`, forward only (the
-  // gradient of a transpose is a view): k and v are strided views of the QKV output and copy;
+  // tensors, where Megatron gives views of one [s, b, ...] QKV output (docs/ARCHITECTURE.md
+  // §3.1 names the code). With head dim 128, at least 512 rows and the interleaved sbh3d layout (no
+  // GQA) one kernel copies them out (`_PrepareQKVForFA`) and its backward copies dq, dk, dv back
+  // into the interleaved gradient. Otherwise each is `transpose(0, 1).contiguous()`, forward only
+  // (the gradient of a transpose is a view): k and v are strided views of the QKV output and copy;
   // the query (contiguous after Megatron's GQA reshape) only with more than one sequence.
   void fa2_input_copy(const std::string& prefix, bool bwd) {
     const auto& m = w_.model;
