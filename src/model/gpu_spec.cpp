@@ -54,6 +54,15 @@ double gpu_spec::math_efficiency(elementwise_math m, bool dropout) const {
       return flash_attention_efficiency_fwd * with_mask;
     case elementwise_math::flash_attention_bwd:
       return flash_attention_efficiency_bwd * with_mask;
+    case elementwise_math::flash2_attention_fwd:
+    case elementwise_math::flash2_attention_bwd:
+      if (flash2_efficiency_fwd <= 0)
+        throw config_error("configs/gpus/" + name +
+                           ".json: sim.flash_attention_efficiency.flash2 is missing (a model with "
+                           "attention_backend flash2 needs FlashAttention-2's rates on this GPU)");
+      return (m == elementwise_math::flash2_attention_fwd ? flash2_efficiency_fwd
+                                                          : flash2_efficiency_bwd) *
+             with_mask;
   }
   return gemm_efficiency_bf16;
 }
@@ -263,6 +272,11 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
   g.flash_attention_efficiency_fwd = sourced_fraction(flash, "fwd");
   g.flash_attention_efficiency_bwd = sourced_fraction(flash, "bwd");
   g.flash_attention_dropout_rate = sourced_fraction(flash, "dropout");
+  if (auto fa2 = flash.get_optional_object("flash2")) {
+    g.flash2_efficiency_fwd = sourced_fraction(*fa2, "fwd");
+    g.flash2_efficiency_bwd = sourced_fraction(*fa2, "bwd");
+    fa2->finish();
+  }
   flash.finish();
   g.sustained_clock_factor = sourced_fraction(sim, "sustained_clock_factor");
   sim.finish();
@@ -279,6 +293,8 @@ gpu_spec at_sustained_clock(gpu_spec g) {
   g.gemm_efficiency_nvfp4 *= f;
   g.flash_attention_efficiency_fwd *= f;
   g.flash_attention_efficiency_bwd *= f;
+  g.flash2_efficiency_fwd *= f;
+  g.flash2_efficiency_bwd *= f;
   return g;
 }
 

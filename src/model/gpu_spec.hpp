@@ -100,6 +100,9 @@ struct gpu_spec {
   double elementwise_hbm_efficiency = 0.85;  // memory-bound kernels' fraction of HBM
   // Fraction of the dense bf16/fp16 peak a fused flash-attention kernel's counted FLOPs reach.
   double flash_attention_efficiency_fwd = 0, flash_attention_efficiency_bwd = 0;
+  // The same for FlashAttention-2 (attention_backend flash2); 0 where the GPU file has no
+  // `flash_attention_efficiency.flash2`.
+  double flash2_efficiency_fwd = 0, flash2_efficiency_bwd = 0;
   // Share of that rate a fused kernel keeps while it draws and applies a dropout mask.
   double flash_attention_dropout_rate = 1;
   // Tensor-core rate of a GPU busy for seconds (a training step) relative to the short loops the

@@ -174,7 +174,15 @@ struct p2p_params {
 // What runs an elementwise op's FLOPs. Batched GEMMs (unfused attention's scores and context)
 // reach the GEMM efficiency; a fused flash-attention kernel interleaves softmax with its two
 // matmuls and reaches less, its backward less again (docs/ARCHITECTURE.md §5.1, item 5).
-enum class elementwise_math { gemm, flash_attention_fwd, flash_attention_bwd };
+// flash2_*: FlashAttention-2's kernels (attention_backend flash2), at the GPU file's
+// `flash_attention_efficiency.flash2` rates.
+enum class elementwise_math {
+  gemm,
+  flash_attention_fwd,
+  flash_attention_bwd,
+  flash2_attention_fwd,
+  flash2_attention_bwd
+};
 
 template <>
 struct enum_names<elementwise_math> {
@@ -182,7 +190,9 @@ struct enum_names<elementwise_math> {
   static constexpr std::array names = {
       enum_entry{elementwise_math::gemm, "gemm"},
       enum_entry{elementwise_math::flash_attention_fwd, "flash_attention_fwd"},
-      enum_entry{elementwise_math::flash_attention_bwd, "flash_attention_bwd"}};
+      enum_entry{elementwise_math::flash_attention_bwd, "flash_attention_bwd"},
+      enum_entry{elementwise_math::flash2_attention_fwd, "flash2_attention_fwd"},
+      enum_entry{elementwise_math::flash2_attention_bwd, "flash2_attention_bwd"}};
 };
 
 struct elementwise_params {

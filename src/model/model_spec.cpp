@@ -142,7 +142,7 @@ model_spec load_model_spec(const std::string& ref, const std::string& field) {
   m.causal = top.get_bool("causal", true);
   m.tie_embeddings = top.get_bool("share_embeddings_and_output_weights", false);
   m.attention = parse_enum<attention_backend>(
-      top.get_enum("attention_backend", {"flash", "unfused"}, "flash"),
+      top.get_enum("attention_backend", {"flash", "unfused", "flash2"}, "flash"),
       path + ": attention_backend");
   m.attention_dropout = top.get_number("attention_dropout", 0.0);
   m.hidden_dropout = top.get_number("hidden_dropout", 0.0);

@@ -14,13 +14,19 @@ namespace ob {
 // kernel, attention dropout and a batched GEMM for the context, each writing and reading the
 // scores in HBM; its memory traffic is why selective recomputation recomputes exactly this part
 // (docs/ARCHITECTURE.md §3.1).
-enum class attention_backend { flash, unfused };
+// flash2: a fused kernel too, FlashAttention-2 (the flash-attn package), which Transformer Engine
+// runs when its cuDNN backend is switched off (NVTE_FUSED_ATTN=0): a slower kernel on Hopper
+// and a layout copy of q, k, v into it and of their gradients out (docs/ARCHITECTURE.md §5.1).
+enum class attention_backend { flash, unfused, flash2 };
 template <>
 struct enum_names<attention_backend> {
   static constexpr std::string_view noun = "attention backend";
   static constexpr std::array names = {enum_entry{attention_backend::flash, "flash"},
-                                       enum_entry{attention_backend::unfused, "unfused"}};
+                                       enum_entry{attention_backend::unfused, "unfused"},
+                                       enum_entry{attention_backend::flash2, "flash2"}};
 };
+// Both flash backends keep the scores on chip; only unfused attention writes them to HBM.
+inline bool fused_attention(attention_backend a) { return a != attention_backend::unfused; }
 
 // How fp8 GEMM inputs get their per-tensor scale (Transformer Engine's recipes, docs/CALIBRATION.md
 // §3.8). delayed: DelayedScaling, the scale from the amax history, so the cast is one read and
@@ -156,7 +162,7 @@ struct model_spec {
 // vocab_size, micro_batch_size (default 1), dtype (bf16 | fp16 | fp8 | mxfp8 | nvfp4,
 // default bf16),
 // gated_linear_unit, causal, share_embeddings_and_output_weights, attention_backend (flash |
-// unfused, default flash), attention_dropout and hidden_dropout (default 0), kv_channels,
+// unfused | flash2, default flash), attention_dropout and hidden_dropout (default 0), kv_channels,
 // window_size, window_attn_skip_freq, mtp_num_layers, softmax_type (vanilla | off-by-one |
 // learnable), add_bias_linear, add_qkv_bias, bias_dropout_fusion, position_embedding_type
 // (learned_absolute | rope | yarn | none), apply_rope_fusion, yarn_rotary_scaling_factor, the MoE

@@ -210,10 +210,15 @@ class layer_builder {
   // The attention core between qkv and proj. Every slot's name starts with attn_fwd or attn_bwd:
   // context parallelism and selective recomputation find the core by that prefix.
   void attention_forward() {
-    if (w_.model.attention == attention_backend::flash) {
-      elementwise("attn_fwd", false, attn_bytes(), attn_fwd_flops() + sink_flops(2), false, false,
-                  elementwise_math::flash_attention_fwd);
-      return mark_attention_dropout();
+    if (fused_attention(w_.model.attention)) {
+      const bool fa2 = w_.model.attention == attention_backend::flash2;
+      if (fa2) fa2_input_copy("attn_fwd", false);
+      elementwise(
+          "attn_fwd", false, attn_bytes(), attn_fwd_flops() + sink_flops(2), false, false,
+          fa2 ? elementwise_math::flash2_attention_fwd : elementwise_math::flash_attention_fwd);
+      mark_attention_dropout();
+      if (fa2) fa2_output_copy("attn_fwd", false);
+      return;
     }
     // Unfused: each kernel writes or reads the n scores (16-bit; the dropout mask is 1 byte). A
     // window only masks (the scores stay s x s); with it, or with a sink, the softmax reads an
@@ -233,10 +238,15 @@ class layer_builder {
   }
   // Megatron's autograd order: context GEMMs (dV, dP), dropout, softmax, score GEMMs (dQ, dK).
   void attention_backward() {
-    if (w_.model.attention == attention_backend::flash) {
-      elementwise("attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops() + sink_flops(2), false,
-                  false, elementwise_math::flash_attention_bwd);
-      return mark_attention_dropout();
+    if (fused_attention(w_.model.attention)) {
+      const bool fa2 = w_.model.attention == attention_backend::flash2;
+      if (fa2) fa2_output_copy("attn_bwd", true);
+      elementwise(
+          "attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops() + sink_flops(2), false, false,
+          fa2 ? elementwise_math::flash2_attention_bwd : elementwise_math::flash_attention_bwd);
+      mark_attention_dropout();
+      if (fa2) fa2_input_copy("attn_bwd", true);
+      return;
     }
     const double n = score_count(), d = static_cast<double>(w_.model.head_dim());
     elementwise("attn_bwd_context", true, bytes(4 * n) + qkv_read_bytes() / 3, 4 * n * d, false);
@@ -245,6 +255,31 @@ class layer_builder {
     elementwise("attn_bwd_softmax", true, bytes(6 * n), 4 * n, false);
     if (sinks()) elementwise("attn_bwd_sink", true, bytes(4 * n), 0, false);
     elementwise("attn_bwd", true, bytes(4 * n) + qkv_read_bytes(), 4 * n * d, false);
+  }
+  // Transformer Engine hands FlashAttention-2 q, k and v as separate contiguous [b, s, heads, d]
+  // tensors, where Megatron gives views of one [s, b, ...] QKV output (docs/ARCHITECTURE.md
+  // §3.1 names the code). With head dim 128, at least 512 rows and the interleaved sbh3d layout (no
+  // GQA) one kernel copies them out (`_PrepareQKVForFA`) and its backward copies dq, dk, dv back
+  // into the interleaved gradient. Otherwise each is `transpose(0, 1).contiguous()`, forward only
+  // (the gradient of a transpose is a view): k and v are strided views of the QKV output and copy;
+  // the query (contiguous after Megatron's GQA reshape) only with more than one sequence.
+  void fa2_input_copy(const std::string& prefix, bool bwd) {
+    const auto& m = w_.model;
+    const double q = static_cast<double>(m.heads * m.head_dim() / t_);
+    const double kv = static_cast<double>(2 * m.kv_heads * m.head_dim() / t_);
+    const double T = static_cast<double>(T_);
+    if (!m.mla.enabled && m.kv_heads == m.heads && m.head_dim() == 128 && T_ >= 512) {
+      elementwise(prefix + "_fa_prepare", bwd, bytes(4 * T * (q + kv)), 0, false);
+    } else if (!bwd) {
+      elementwise(prefix + "_fa_copy", bwd, bytes(4 * T * (kv + (m.micro_batch > 1 ? q : 0))), 0,
+                  false);
+    }
+  }
+  // The output's transpose back to [s, b, ...] copies, forward and backward, with more than one
+  // sequence (with one, [b, s] and [s, b] are the same memory).
+  void fa2_output_copy(const std::string& prefix, bool bwd) {
+    if (w_.model.micro_batch > 1)
+      elementwise(prefix + "_fa_out_copy", bwd, bytes(4 * rows(a_)), 0, false);
   }
   // A fused kernel draws the dropout mask of the scores itself (no mask in memory): the forward
   // draws it and the backward draws it again from the same seed, each at a lower rate.
@@ -425,8 +460,7 @@ double attended_keys(const model_spec& model, bool windowed) {
 }
 
 double computed_keys(const model_spec& model, bool windowed) {
-  if (!windowed || model.window_size <= 0 || !model.causal ||
-      model.attention != attention_backend::flash)
+  if (!windowed || model.window_size <= 0 || !model.causal || !fused_attention(model.attention))
     return attended_keys(model, windowed);
   // Query tile q (rows qB .. qB + B - 1) reaches back to key qB - (w - 1): key tiles
   // floor((qB - w + 1) / B) .. q, each computed whole.

@@ -669,7 +669,7 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
           n(seq) + " is not divisible by 2 x cp = " + n(2 * c.cp) +
               " (context parallelism splits each sequence into 2 x cp chunks)");
   // Ring attention exchanges K and V blocks inside a fused kernel (docs/ARCHITECTURE.md §9.3).
-  require(c.cp == 1 || m.attention == attention_backend::flash, axis_label(sc, "cp"),
+  require(c.cp == 1 || fused_attention(m.attention), axis_label(sc, "cp"),
           "context parallelism (cp " + n(c.cp) + ") needs attention_backend flash; model " +
               m.name + " is unfused");
   if (c.tp == 1) c.sequence_parallel = false;  // nothing to shard over

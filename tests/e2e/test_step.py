@@ -15,6 +15,47 @@ SMALL = ["step", "--backend", "sim", "--model", "gpt3_175b", "--layers", "8", "-
 
 
 class Step(TempDirTest):
+    def test_flash_attention_2_on_the_timeline(self):
+        """The GPT-3 NeMo recipe's model runs FlashAttention-2 (its launcher's NVTE_FUSED_ATTN=0):
+        on each layer pass TE's copy of q, k, v into flash-attn's layout runs just before the
+        forward kernel and the copy of the gradients back just after the backward one, on the
+        compute stream, and the kernels take cuDNN's time times the ratio of the two rates."""
+        model = load(os.path.join(SRC, "configs", "models", "gpt3_175b_nemo.json"))
+        self.assertEqual(model["attention_backend"], "flash2")
+        model["attention_backend"] = "flash"
+        self.write_json("cudnn.json", model)
+        gpu = load(os.path.join(SRC, "configs", "gpus", "h100_sxm.json"))["sim"]
+        rates = gpu["flash_attention_efficiency"]
+        args = ["step", "--backend", "sim", "--layers", "8", "--gpus", "16", "--tp", "4",
+                "--pp", "2", "--gbs", "16", "--cluster", "dgx_h100"]
+
+        def compute_ops(model_ref, name):
+            self.assertRuns(args + ["--model", model_ref, "--trace", self.path(name)])
+            ev = load(self.path(name))["traceEvents"]
+            ops = [e for e in ev if e.get("ph") == "X" and e["pid"] == 0 and e.get("tid") == 0]
+            return sorted(ops, key=lambda e: e["ts"])
+
+        fa2 = compute_ops("gpt3_175b_nemo", "fa2.json")
+        cudnn = compute_ops(self.path("cudnn.json"), "cudnn.json.trace")
+        def slot(e):  # c0.mb0.L0.<slot>[.step0.gemm]; the embedding and loss have no layer
+            parts = e["name"].split(".")
+            return parts[3] if len(parts) > 3 and parts[2].startswith("L") else e["name"]
+
+        self.assertFalse([e for e in cudnn if "_fa_" in e["name"]])
+        pairs = {"attn_fwd_fa_prepare": "attn_fwd", "attn_bwd": "attn_bwd_fa_prepare"}
+        seen = 0
+        for a, b in zip(fa2, fa2[1:]):
+            if slot(a) in pairs:
+                self.assertEqual(slot(b), pairs[slot(a)], a["name"])
+                self.assertAlmostEqual(b["ts"], a["ts"] + a["dur"], delta=1e-3)
+                seen += 1
+        self.assertEqual(seen, 2 * sum(1 for e in fa2 if slot(e) == "attn_fwd"))
+        self.assertGreater(seen, 0)
+        dur = lambda ops, s: next(e["dur"] for e in ops if slot(e) == s)
+        for s, key in (("attn_fwd", "fwd"), ("attn_bwd", "bwd")):
+            self.assertAlmostEqual(dur(fa2, s) / dur(cudnn, s),
+                                   rates[key]["value"] / rates["flash2"][key]["value"], delta=0.01)
+
     def test_table_json_and_trace(self):
         out, _ = self.assertRuns(SMALL + ["--cdmc", "1,8", "--json", self.path("s.json"),
                                           "--trace", self.path("t.json")])

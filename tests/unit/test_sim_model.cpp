@@ -372,6 +372,42 @@ TEST_F(SimModel, FlashAttentionRunsBelowGemmEfficiency) {
   EXPECT_GT(us(1), us(0));
 }
 
+// FlashAttention-2 (attention_backend flash2: TE with NVTE_FUSED_ATTN=0) runs the same counted
+// FLOPs at the GPU file's `flash_attention_efficiency.flash2` rates, below cuDNN's on Hopper; the
+// sustained clock slows it as it slows every tensor-core kernel, and its dropout share is the
+// same. A GPU file without the rates refuses the backend (exit 2).
+TEST_F(SimModel, FlashAttention2RunsAtItsOwnRates) {
+  ASSERT_GT(gpu.flash2_efficiency_fwd, 0);
+  ASSERT_LT(gpu.flash2_efficiency_fwd, gpu.flash_attention_efficiency_fwd);
+  ASSERT_LT(gpu.flash2_efficiency_bwd, gpu.flash_attention_efficiency_bwd);
+  schedule s;
+  s.name = "flash2";
+  s.add_stream("compute", stream_role::compute, 0);
+  const double flops = 1e11;
+  for (elementwise_math m :
+       {elementwise_math::flash_attention_fwd, elementwise_math::flash2_attention_fwd,
+        elementwise_math::flash_attention_bwd, elementwise_math::flash2_attention_bwd})
+    s.add_op(std::string(to_string(m)), 0, elementwise_params{1 << 20, flops, 0, false, m});
+  elementwise_params dropped{1 << 20, flops, 0, false, elementwise_math::flash2_attention_bwd};
+  dropped.dropout = true;
+  s.add_op("flash2_bwd_dropout", 0, dropped);
+  const sim_result r = run(s);
+  const auto us = [&](int i) { return r.ops[i].end_us - r.ops[i].start_us; };
+  const double peak = gpu.peak_tflops_bf16 * 1e6;
+  EXPECT_NEAR(us(1), flops / (peak * gpu.flash2_efficiency_fwd), 1e-6);
+  EXPECT_NEAR(us(3), flops / (peak * gpu.flash2_efficiency_bwd), 1e-6);
+  EXPECT_NEAR(us(1) / us(0), gpu.flash_attention_efficiency_fwd / gpu.flash2_efficiency_fwd, 1e-9);
+  EXPECT_NEAR(us(4), us(3) / gpu.flash_attention_dropout_rate, 1e-6);
+  for (int i = 1; i < 5; ++i) EXPECT_GE(r.ops[i].start_us, r.ops[i - 1].end_us);
+  const gpu_spec sustained = at_sustained_clock(gpu);
+  EXPECT_DOUBLE_EQ(sustained.flash2_efficiency_bwd,
+                   gpu.flash2_efficiency_bwd * gpu.sustained_clock_factor);
+  gpu_spec without = gpu;
+  without.flash2_efficiency_fwd = without.flash2_efficiency_bwd = 0;
+  EXPECT_THROW(without.math_efficiency(elementwise_math::flash2_attention_fwd), config_error);
+  EXPECT_GT(without.math_efficiency(elementwise_math::flash_attention_fwd), 0);
+}
+
 // Attention dropout inside a fused kernel (Philox numbers per score, forward and backward) runs
 // the kernel at the GPU file's dropout share of its rate; a batched GEMM (unfused attention,
 // whose dropout is a kernel of its own) ignores the flag. On one stream each op starts when the
@@ -509,7 +545,7 @@ TEST_F(SimExecutor, MeasureSimulatesEachVariantOnce) {
 TEST_F(SimExecutor, EnvironmentSaysSimulated) {
   const json env = sim_executor(gpu).environment();
   EXPECT_EQ(env.at("simulated"), true);
-  EXPECT_EQ(env.at("sim_model"), "sim-v2.6");
+  EXPECT_EQ(env.at("sim_model"), "sim-v2.7");
   EXPECT_EQ(env.at("gpu").at("sm_count"), 132);
   EXPECT_EQ(env.at("gpu").at("name"), gpu.display_name);
   EXPECT_EQ(env.at("gpu").at("config"), "h100_sxm");

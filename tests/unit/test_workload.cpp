@@ -164,6 +164,77 @@ TEST(Workload, UnfusedAttentionMovesTheScoresThroughHbm) {
   EXPECT_THROW(make_layer_workload(m, parallel_layout{8, 2, 1, 1, 1, false}), config_error);
 }
 
+// FlashAttention-2 through TE (attention_backend flash2): the kernels run at its rates, and TE
+// copies Megatron's interleaved [s, b, heads, 3, d] QKV views into separate [b, s, ...] tensors
+// before the forward (`_PrepareQKVForFA`, head dim 128 and at least 512 rows) and the gradients
+// back after the backward; the output's transpose back copies only with more than one sequence.
+TEST(Workload, FlashAttention2CopiesQkvIntoItsLayout) {
+  model_spec m = load_model_spec("gpt3_175b");
+  m.attention = attention_backend::flash2;
+  const parallel_layout tp4{4, 1, 1, 1, 1, true};
+  struct kernel {
+    std::string slot;
+    std::uint64_t bytes;
+    double flops;
+    elementwise_math math;
+    bool dropout;
+  };
+  const auto order = [&](const model_spec& spec) {
+    std::vector<kernel> out;
+    for (const auto& s : make_layer_workload(spec, tp4).steps)
+      if (const auto* e = std::get_if<layer_elementwise>(&s); e && e->slot.rfind("attn_", 0) == 0)
+        out.push_back(
+            {e->slot, e->params.bytes, e->params.flops, e->params.math, e->params.dropout});
+    return out;
+  };
+  const auto a = order(m);
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_EQ(a[0].slot, "attn_fwd_fa_prepare");
+  EXPECT_EQ(a[1].slot, "attn_fwd");
+  EXPECT_EQ(a[2].slot, "attn_bwd");
+  EXPECT_EQ(a[3].slot, "attn_bwd_fa_prepare");
+  // q, k and v of 2048 tokens x 9216 columns per rank, bf16, read and written.
+  const std::uint64_t qkv = 2048ull * 9216 * 2;
+  EXPECT_EQ(a[0].bytes, 2 * qkv);
+  EXPECT_EQ(a[3].bytes, 2 * qkv);
+  EXPECT_EQ(a[0].flops, 0);
+  EXPECT_EQ(a[1].math, elementwise_math::flash2_attention_fwd);
+  EXPECT_EQ(a[2].math, elementwise_math::flash2_attention_bwd);
+  // The dropout mark stays on the kernels, not on the copies.
+  model_spec dropped = m;
+  dropped.attention_dropout = 0.1;
+  const auto d = order(dropped);
+  EXPECT_TRUE(d[1].dropout && d[2].dropout);
+  EXPECT_FALSE(d[0].dropout || d[3].dropout);
+  // cuDNN's backend reads the sbhd views in place: no copies, the same kernels' bytes.
+  model_spec cudnn = m;
+  cudnn.attention = attention_backend::flash;
+  const auto c = order(cudnn);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].bytes, a[1].bytes);
+  EXPECT_EQ(c[0].math, elementwise_math::flash_attention_fwd);
+  // GQA is not the interleaved sbh3d layout: each of q, k, v is transposed and made contiguous,
+  // a copy of the strided k and v views forward only; with two sequences the query copies too,
+  // and so does the output's transpose back, forward and backward. Llama 3.1 70B at TP 4: 16
+  // query heads and 2 KV heads of 128 per rank.
+  model_spec gqa = load_model_spec("llama31_70b");
+  gqa.attention = attention_backend::flash2;
+  const auto g1 = order(gqa);
+  ASSERT_EQ(g1.size(), 3u);
+  EXPECT_EQ(g1[0].slot, "attn_fwd_fa_copy");
+  const std::uint64_t T1 = 8192;
+  EXPECT_EQ(g1[0].bytes, 4 * T1 * (2 * 2 * 128));
+  gqa.micro_batch = 2;
+  const auto g = order(gqa);
+  ASSERT_EQ(g.size(), 5u);
+  EXPECT_EQ(g[0].slot, "attn_fwd_fa_copy");
+  EXPECT_EQ(g[0].bytes, 4 * (2 * T1) * (16 * 128 + 2 * 2 * 128));
+  EXPECT_EQ(g[1].slot, "attn_fwd");
+  EXPECT_EQ(g[2].slot, "attn_fwd_fa_out_copy");  // after the kernel forward, before it backward
+  EXPECT_EQ(g[3].slot, "attn_bwd_fa_out_copy");
+  EXPECT_EQ(g[4].slot, "attn_bwd");
+}
+
 // Bias-dropout-add after each sub-layer consumes the reduced output; hidden dropout adds its
 // mask forward and a masking kernel backward.
 TEST(Workload, ResidualAddsFollowEachSubLayer) {
