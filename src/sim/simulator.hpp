@@ -19,7 +19,9 @@ namespace ob {
 // (§3.7), the attn and full_iteration CUDA graph scopes (docs/MOE.md §18), each direction's share
 // of the host link for offload copies and the memory CUDA reports on B200, GB200, GB300
 // (docs/FSDP.md §5.4). sim-v2.7: FlashAttention-2's rates and Transformer Engine's layout copies
-// for it, attention backend `flash2` (docs/ARCHITECTURE.md §3.1, docs/CALIBRATION.md §3.7).
+// for it, attention backend `flash2` (docs/ARCHITECTURE.md §3.1, docs/CALIBRATION.md §3.7); the
+// Blackwell files' fused-attention efficiencies transferred from measured cuDNN rates, GB300's
+// (and B300's) above GB200's (docs/CALIBRATION.md §2.13).
 inline constexpr const char* sim_model_version = "sim-v2.7";
 
 struct sim_options {

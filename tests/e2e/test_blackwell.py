@@ -2,11 +2,12 @@
 2.28+"): the NCCL axes enter case ids only where given, the copy-engine all-gather beside a GEMM
 runs on no SM, an NVLink domain larger than a node keeps a group off the NICs, and the new dtypes
 run where the GPU file has them."""
+import json
 import os
 import re
 import unittest
 
-from e2e_common import TempDirTest, load, run
+from e2e_common import SRC, TempDirTest, load, run
 
 SIM = ["--backend", "sim", "-q"]
 
@@ -202,6 +203,58 @@ class BlockScaledDtypes(TempDirTest):
             self.assertEqual(code, 0, err)
             times[dtype] = load(out)["cases"][0]["compute_ms"]["median"]
         self.assertLess(times["nvfp4"], times["mxfp8"])
+
+
+class FusedAttentionRates(TempDirTest):
+    """docs/CALIBRATION.md §2.13: the Blackwell files' fused-attention efficiencies come from
+    cuDNN's measured rates; GB300 (Blackwell Ultra, twice the exponential throughput) runs the
+    same attention faster than GB200 at the same bf16 peak, the forward (softmax-heavy) more than
+    the backward. Checked on the step's timeline: each layer's attn_fwd / attn_bwd op."""
+
+    ARGS = ["--model", "llama3_8b", "--gpus", "8", "--tp", "1", "--pp", "1", "--gbs", "8",
+            "--mbs", "1", "--seq", "8192", "--dtype", "fp8"]
+
+    def attention_ops(self, gpu):
+        trace = self.path(gpu + ".trace.json")
+        code, _, err = run(["step"] + SIM + self.ARGS + ["--cluster", gpu + "_nvl72",
+                                                         "--trace", trace])
+        self.assertEqual(code, 0, err)
+        ops = {}
+        for e in load(trace)["traceEvents"]:
+            slot = e.get("args", {}).get("slot")
+            if e.get("ph") == "X" and slot in ("attn_fwd", "attn_bwd"):
+                ops.setdefault(slot, []).append(e)
+        self.assertEqual({k: len(v) for k, v in ops.items()}, {"attn_fwd": 32, "attn_bwd": 32})
+        return ops
+
+    @staticmethod
+    def gpu_file(gpu):
+        with open(os.path.join(SRC, "configs", "gpus", gpu + ".json")) as f:
+            return json.load(f)
+
+    def test_gb300_runs_each_attention_op_faster_by_its_measured_rate(self):
+        gb200, gb300 = self.attention_ops("gb200"), self.attention_ops("gb300")
+        f200, f300 = self.gpu_file("gb200"), self.gpu_file("gb300")
+        self.assertEqual(f200["peak_tflops"]["bf16"]["value"], f300["peak_tflops"]["bf16"]["value"])
+        ratios = {}
+        for slot, key in (("attn_fwd", "fwd"), ("attn_bwd", "bwd")):
+            # The same op (same FLOPs) on both; the fastest instance is the one nothing slowed.
+            self.assertEqual({e["args"]["flops"] for e in gb200[slot]},
+                             {e["args"]["flops"] for e in gb300[slot]})
+            ratio = min(e["dur"] for e in gb200[slot]) / min(e["dur"] for e in gb300[slot])
+            eff = (f300["sim"]["flash_attention_efficiency"][key]["value"] /
+                   f200["sim"]["flash_attention_efficiency"][key]["value"])
+            self.assertAlmostEqual(ratio, eff, delta=0.005 * eff, msg=slot)
+            # ... and at the file's rate: FLOPs / (peak x efficiency x sustained clock).
+            op = min(gb300[slot], key=lambda e: e["dur"])
+            rate = (f300["peak_tflops"]["bf16"]["value"] * 1e12 *
+                    f300["sim"]["flash_attention_efficiency"][key]["value"] *
+                    f300["sim"]["sustained_clock_factor"]["value"])
+            self.assertAlmostEqual(op["dur"], op["args"]["flops"] / rate * 1e6,
+                                   delta=0.01 * op["dur"], msg=slot)
+            ratios[key] = ratio
+        self.assertGreater(ratios["fwd"], ratios["bwd"])
+        self.assertGreater(ratios["bwd"], 1.0)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,39 @@ class Calibrate(TempDirTest):
         for dtype in ("bf16", "fp16", "fp8", "mxfp8"):
             self.assertEqual(gb300[dtype]["value"], b300[dtype]["value"])
 
+    # The Blackwell files' fused-attention efficiencies are what scripts/fit_attention_efficiency.py
+    # transfers from cuDNN's measured rates (docs/CALIBRATION.md §2.13): GB200's from H200's at
+    # one cuDNN version, GB300's from GB200's at another; B200 carries GB200's, B300 GB300's.
+    # Changing the Hopper fraction or a measured point without transferring again fails here.
+    def test_blackwell_attention_efficiencies_are_the_transfers_output(self):
+        p = subprocess.run([sys.executable, os.path.join(SRC, "scripts", "fit_attention_efficiency.py"),
+                            os.path.join(CAL, "attention", "cudnn_sdpa_llama31_8k.csv"),
+                            "--carry", "b200=gb200", "--carry", "b300=gb300"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        found = dict(re.findall(r"^(\w+: sim\.flash_attention_efficiency\.\w+) = ([\d.]+)", p.stdout, re.M))
+        self.assertEqual(len(found), 10, p.stdout)
+        for gpu in ("h200", "b200", "gb200", "b300", "gb300"):
+            with open(os.path.join(SRC, "configs", "gpus", gpu + ".json")) as f:
+                shipped = json.load(f)["sim"]["flash_attention_efficiency"]
+            for key in ("fwd", "bwd"):
+                self.assertAlmostEqual(float(found[f"{gpu}: sim.flash_attention_efficiency.{key}"]),
+                                       shipped[key]["value"], delta=1e-4, msg=f"{gpu} {key}")
+        # The mechanism's direction: Blackwell Ultra's forward gains more than its backward.
+        self.assertGreater(float(found["gb300: sim.flash_attention_efficiency.fwd"]) /
+                           float(found["gb200: sim.flash_attention_efficiency.fwd"]),
+                           float(found["gb300: sim.flash_attention_efficiency.bwd"]) /
+                           float(found["gb200: sim.flash_attention_efficiency.bwd"]))
+
+    def test_a_bad_attention_point_names_the_file_and_line(self):
+        bad = self.path("bad.csv")
+        with open(bad, "w") as f:
+            f.write("gpu,cudnn,batch,fwd_tflops,bwd_tflops,source\nh200,9.19.1,1,6440,541,x\n")
+        p = subprocess.run([sys.executable, os.path.join(SRC, "scripts", "fit_attention_efficiency.py"), bad],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(bad + ":2: fwd_tflops/bwd_tflops", p.stderr)
+
     # The transfer's definition, checked through `calibrate` alone: at the shipped files each
     # Blackwell best-shape point reads with H100's error for its dtype (bf16 and fp8 differ).
     def test_blackwell_mamf_points_read_with_h100s_error(self):
