@@ -18,8 +18,9 @@ namespace ob {
 // the MoE layer's host ops (docs/MOE.md §17). sim-v2.6: attention dropout inside fused attention
 // (§3.7), the attn and full_iteration CUDA graph scopes (docs/MOE.md §18), each direction's share
 // of the host link for offload copies and the memory CUDA reports on B200, GB200, GB300
-// (docs/FSDP.md §5.4).
-inline constexpr const char* sim_model_version = "sim-v2.6";
+// (docs/FSDP.md §5.4). sim-v2.7: a step's GEMM, elementwise and host-only framework ops cost the
+// host an eager PyTorch op each, measured in public profiles (docs/MOE.md §20).
+inline constexpr const char* sim_model_version = "sim-v2.7";
 
 struct sim_options {
   int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32
