@@ -145,8 +145,10 @@ TEST_F(HostSync, AnEagerFrameworkOpCostsTheHostItsMeasuredTimeAndIdlesTheGpuBehi
 }
 
 TEST_F(HostSync, HostOpsWithoutASyncHideBehindTheGpu) {
-  schedule plain = chain(500, 0, false);
+  // 30 eager ops (about 1 ms of host at the measured eager_op_us) behind a 5 ms kernel.
+  schedule plain = chain(5000, 0, false);
   plain.ops.back().host_ops = 30;
+  ASSERT_LT(30 * gpu.eager_op_us, 5000);
   const sim_result r = run(plain);
   EXPECT_DOUBLE_EQ(named(plain, r, "k").start_us, named(plain, r, "g").end_us);
 }
