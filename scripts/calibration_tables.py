@@ -30,6 +30,7 @@ WHAT = {
     "nccl_launch_us": "host cost of one NCCL call",
     "event_us": "host cost of each cross-stream dependency",
     "graph_node_us": "host cost per op under `--graphs`",
+    "eager_op_us": "host cost of each GEMM, elementwise kernel and host-only framework op a step issues from eager PyTorch",
     "host_sync_us": "a host sync's device-to-host copy until the host runs again",
     "cross_queue_event_us": "delay before a dependency resolved in another hardware queue is seen",
     "max_pending_launches": "launches the host can have outstanding before it blocks",

@@ -52,6 +52,11 @@ struct gpu_spec {
   double small_tile_efficiency = 0.9;
   // Host costs (µs).
   double launch_us = 0, nccl_launch_us = 0, event_us = 0, graph_node_us = 0;
+  // Host time per kernel that an eager framework op issues (dispatch, autograd, the launch and
+  // the Python between ops), measured in public profiles (docs/MOE.md §20): what every eager
+  // compute kernel and every host-only framework op costs the host. launch_us is the launch
+  // call alone (host syncs' copies and the simulator's own delays).
+  double eager_op_us = 0;
   // A host sync (op_kind::host_sync): from the device-to-host copy's start until the host thread
   // runs again after its wait.
   double host_sync_us = 0;

@@ -121,6 +121,7 @@ class variant_builder {
         kept_ancestors_(planned.ops.size()),
         last_on_stream_(planned.streams.size(), -1) {
     out_.name = planned.name + "/" + std::string(to_string(v));
+    out_.eager_framework = planned.eager_framework;  // the same host issues every variant
     // Streams that carry no op are kept: stream creation order decides hardware queues.
     if (v == variant::serial)
       out_.add_stream("serial", stream_role::compute, 0);

@@ -241,8 +241,8 @@ struct op {
   // it.
   std::string slot;
   // Host-only work issued just before this op: eager framework ops (PyTorch's small tensor ops
-  // around a MoE layer) that the plan does not carry as GPU ops; each costs the host one launch
-  // (docs/MOE.md §17). Their GPU time is left out.
+  // around a MoE layer) that the plan does not carry as GPU ops; each costs the host one eager
+  // op, gpu_spec::eager_op_us (docs/MOE.md §17, §20). Their GPU time is left out.
   int host_ops = 0;
   // Captured in a per-layer CUDA graph (Megatron's cuda_graph_modules): the op and its host ops
   // cost graph_node_us each, with no events.
@@ -263,6 +263,10 @@ struct schedule {
   std::string name;
   std::vector<stream> streams;
   std::vector<op> ops;
+  // Issued by an eager framework (PyTorch), as a training step is: each GEMM and elementwise
+  // kernel costs the host an eager op (gpu_spec::eager_op_us), not a bare launch. A benchmark
+  // harness (pair, layer) launches its kernels directly.
+  bool eager_framework = false;
 
   int add_stream(std::string name, stream_role role, int priority);
   // Appends an op in enqueue order and returns its id.

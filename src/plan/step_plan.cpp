@@ -56,6 +56,7 @@ stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workl
       windowed_(windowed),
       layout_{cfg_.pp, cfg_.vp, cfg_.microbatches, cfg_.moe_a2a_overlap} {
   s_.name = "stage" + std::to_string(stage);
+  s_.eager_framework = true;  // Megatron issues every kernel from eager PyTorch (docs/MOE.md §20)
   make_streams();
   plan_moe();
   // Created last, so that every other stream keeps its id (and its hardware queue).

@@ -3,9 +3,17 @@
 namespace ob::sim {
 namespace {
 
+// What issuing the op itself costs: under an eager framework a GEMM or elementwise kernel is an
+// eager op's (dispatch, autograd, launch, the Python between ops: gpu_spec::eager_op_us, measured
+// in public profiles, docs/MOE.md §20); collectives, copies and syncs keep their own call's cost.
+double issue_cost(const schedule& s, const op& o, const kernel_plan& plan, const gpu_spec& gpu) {
+  const bool kernel = o.kind() == op_kind::gemm || o.kind() == op_kind::elementwise;
+  return s.eager_framework && kernel ? gpu.eager_op_us : plan.launch_us;
+}
+
 // One op's host cost. Graphed (the whole step, or the op's CUDA graph scope): a node each for
 // the op and its host ops, no events. Eager: every cross-stream edge costs one event_us (record +
-// wait), the op its launch, and each host-only framework op before it one kernel launch.
+// wait), the op its issue, and each host-only framework op before it one eager op.
 double host_cost(const schedule& s, const op& o, const kernel_plan& plan, const gpu_spec& gpu,
                  bool graphs) {
   if (graphs || o.graphed) return gpu.graph_node_us * (1 + o.host_ops);
@@ -15,7 +23,7 @@ double host_cost(const schedule& s, const op& o, const kernel_plan& plan, const 
   for (const auto* list : {&o.waits, &o.waits_started})
     for (int w : *list)
       if (s.ops[w].stream != o.stream) cost += gpu.event_us;  // same stream: ordered already
-  return cost + plan.launch_us + o.host_ops * gpu.launch_us;
+  return cost + issue_cost(s, o, plan, gpu) + o.host_ops * gpu.eager_op_us;
 }
 
 }  // namespace

@@ -12,9 +12,10 @@ namespace ob::sim {
 
 // When the host has handed each op to its hardware queue. Eager: every cross-stream edge in
 // `waits` or `waits_started` costs one event_us (record + wait) before the launch, then the
-// launch call itself, and each of the op's host-only framework ops (op::host_ops) one more
-// launch. Graphs (the whole step, or an op in a CUDA graph scope): every node, host ops
-// included, costs graph_node_us; edges are free.
+// launch call itself (an eager framework op, eager_op_us, for a GEMM or elementwise kernel of a
+// schedule::eager_framework schedule), and each of the op's host-only framework ops
+// (op::host_ops) one eager op. Graphs (the whole step, or an op in a CUDA graph scope): every node,
+// host ops included, costs graph_node_us; edges are free.
 struct host_timeline {
   // Host time (from the host starting to enqueue) at which the first op was enqueued: the
   // iteration's origin. Nothing can reach the GPU before it.

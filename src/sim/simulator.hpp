@@ -21,7 +21,9 @@ namespace ob {
 // (docs/FSDP.md §5.4). sim-v2.7: FlashAttention-2's rates and Transformer Engine's layout copies
 // for it, attention backend `flash2` (docs/ARCHITECTURE.md §3.1, docs/CALIBRATION.md §3.7); the
 // Blackwell files' fused-attention efficiencies transferred from measured cuDNN rates, GB300's
-// (and B300's) above GB200's (docs/CALIBRATION.md §2.13).
+// (and B300's) above GB200's (docs/CALIBRATION.md §2.13); a step's GEMM, elementwise and
+// host-only framework ops cost the host an eager PyTorch op each, measured in public profiles
+// (docs/MOE.md §20).
 inline constexpr const char* sim_model_version = "sim-v2.7";
 
 struct sim_options {

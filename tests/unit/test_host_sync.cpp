@@ -91,17 +91,64 @@ TEST_F(HostSync, HostOpsAfterTheSyncLeaveTheGpuIdleForTheirLaunches) {
   graphed.ops.back().graphed = true;
   const sim_result e = run(eager), g = run(graphed);
   const double sync_end = named(eager, e, "sync").end_us;
-  EXPECT_DOUBLE_EQ(named(eager, e, "k").enqueue_us, sync_end + (1 + n) * gpu.launch_us);
+  // k is the harness's delay (a bare launch); each of its host ops an eager framework op.
+  const double host = gpu.launch_us + n * gpu.eager_op_us;
+  EXPECT_DOUBLE_EQ(named(eager, e, "k").enqueue_us, sync_end + host);
   // The GPU has nothing queued from g's end until k: it idles for the copy and k's host work.
   EXPECT_DOUBLE_EQ(named(eager, e, "k").start_us, named(eager, e, "k").enqueue_us);
   EXPECT_DOUBLE_EQ(named(graphed, g, "k").enqueue_us,
                    named(graphed, g, "sync").end_us + (1 + n) * gpu.graph_node_us);
-  EXPECT_NEAR(e.total_us - g.total_us, (1 + n) * (gpu.launch_us - gpu.graph_node_us), 0.05);
+  EXPECT_NEAR(e.total_us - g.total_us, host - (1 + n) * gpu.graph_node_us, 0.05);
+}
+
+// An eager framework (PyTorch, as a training step is issued; docs/MOE.md §20) costs the host
+// eager_op_us per GEMM or elementwise kernel, measured in public profiles, against a bare launch
+// from a benchmark harness. Kernels shorter than that leave the GPU idle between them: the
+// host-bound gaps of an eager profile. Longer ones let the host run ahead.
+schedule small_kernels(bool eager, std::uint64_t bytes) {
+  schedule s;
+  s.name = "small_kernels";
+  s.eager_framework = eager;
+  const int compute = s.add_stream("compute", stream_role::compute, 0);
+  for (int i = 0; i < 8; ++i)
+    s.add_op("e" + std::to_string(i), compute, elementwise_params{bytes, 0});
+  return s;
+}
+
+TEST_F(HostSync, AnEagerFrameworkOpCostsTheHostItsMeasuredTimeAndIdlesTheGpuBehindShortKernels) {
+  ASSERT_GT(gpu.eager_op_us, 2 * gpu.launch_us);  // the measured figure, not a bare launch
+  const std::uint64_t small = 1 << 20;            // 1 MiB: well under a µs of HBM on an H100
+  const schedule eager = small_kernels(true, small), harness = small_kernels(false, small);
+  const sim_result e = run(eager), h = run(harness);
+  for (int i = 1; i < 8; ++i) {
+    const auto& prev = e.ops[static_cast<std::size_t>(i - 1)];
+    const auto& cur = e.ops[static_cast<std::size_t>(i)];
+    EXPECT_DOUBLE_EQ(cur.enqueue_us - prev.enqueue_us, gpu.eager_op_us);
+    EXPECT_DOUBLE_EQ(h.ops[static_cast<std::size_t>(i)].enqueue_us -
+                         h.ops[static_cast<std::size_t>(i - 1)].enqueue_us,
+                     gpu.launch_us);
+    // Host-bound: each kernel starts when the host hands it over, after the GPU idled since the
+    // last one ended.
+    EXPECT_DOUBLE_EQ(cur.start_us, cur.enqueue_us);
+    EXPECT_GT(cur.start_us - prev.end_us, 0.5 * gpu.eager_op_us);
+  }
+  EXPECT_NEAR(e.total_us - h.total_us, 7 * (gpu.eager_op_us - gpu.launch_us), 0.05);
+  // Kernels longer than an eager op: the host runs ahead and the GPU never waits.
+  const std::uint64_t big = 1ull << 30;
+  const schedule long_eager = small_kernels(true, big);
+  const sim_result l = run(long_eager);
+  for (int i = 1; i < 8; ++i)
+    EXPECT_DOUBLE_EQ(l.ops[static_cast<std::size_t>(i)].start_us,
+                     l.ops[static_cast<std::size_t>(i - 1)].end_us);
+  // The step's variants keep the flag: the same host issues them.
+  EXPECT_TRUE(derive_variant(eager, variant::compute_only).eager_framework);
 }
 
 TEST_F(HostSync, HostOpsWithoutASyncHideBehindTheGpu) {
-  schedule plain = chain(500, 0, false);
+  // 30 eager ops (about 1 ms of host at the measured eager_op_us) behind a 5 ms kernel.
+  schedule plain = chain(5000, 0, false);
   plain.ops.back().host_ops = 30;
+  ASSERT_LT(30 * gpu.eager_op_us, 5000);
   const sim_result r = run(plain);
   EXPECT_DOUBLE_EQ(named(plain, r, "k").start_us, named(plain, r, "g").end_us);
 }
@@ -291,7 +338,7 @@ TEST(MoeHostOps, TheRouterAndPreprocessOpsCostLaunchesUnlessAGraphScopeCapturesT
 
 // Transformer Engine's GroupedLinear launches one cuBLAS GEMM per local expert over its 4 compute
 // streams (docs/MOE.md §19): Qwen3-30B-A3B at EP 8 has 16 local experts, so each grouped GEMM is
-// 4 waves of 4 on the compute stream, each a launch plus 3 host launches, each wave with its own
+// 4 waves of 4 on the compute stream, each an eager op plus 3 host ops, each wave with its own
 // tail of tiles.
 TEST(MoeHostOps, TheGroupedGemmLaunchesEveryExpertFourAtATime) {
   const moe_timeline t = moe_step();
@@ -307,7 +354,8 @@ TEST(MoeHostOps, TheGroupedGemmLaunchesEveryExpertFourAtATime) {
     EXPECT_EQ(o.host_ops, 3) << waves[w];  // the wave's other three experts
     EXPECT_EQ(o.stream, s.ops[static_cast<std::size_t>(t.id(waves[0]))].stream);
     // On the host: the wave's own launch and its three members', nothing else between them.
-    EXPECT_NEAR(t.at(waves[w]).enqueue_us - t.at(waves[w - 1]).enqueue_us, 4 * gpu.launch_us, 1e-9);
+    EXPECT_NEAR(t.at(waves[w]).enqueue_us - t.at(waves[w - 1]).enqueue_us, 4 * gpu.eager_op_us,
+                1e-9);
     // On the GPU: one wave after the other.
     EXPECT_GE(t.at(waves[w]).start_us, t.at(waves[w - 1]).end_us);
   }

@@ -168,8 +168,15 @@ TEST(MoeStep, ImbalanceLengthensTheHottestRanksExpertsAndDispatch) {
 // all-to-all is in flight, instead of before it is issued.
 TEST(MoeStep, DelayedWgradRunsBesideTheDispatchBackward) {
   const auto sc = [](const char* d) {
-    return moe_scenario(
-        {{"gpus", {"8"}}, {"ep", {"8"}}, {"moe_a2a_overlap", {"on"}}, {"delay_wgrad", {d}}});
+    // Four sequences a micro-batch: the experts' GEMMs outlast the host's eager ops (at one, 16
+    // local experts' launches at the measured eager_op_us take longer than their GEMMs, docs/MOE.md
+    // §20), so the timeline shows the GPU's order, not the host's issue.
+    return moe_scenario({{"gpus", {"8"}},
+                         {"ep", {"8"}},
+                         {"mbs", {"4"}},
+                         {"gbs", {"64"}},
+                         {"moe_a2a_overlap", {"on"}},
+                         {"delay_wgrad", {d}}});
   };
   const timeline off = simulate_case(sc("off")), on = simulate_case(sc("on"));
   const std::string a2a = "c0.mb0.L0.moe_dispatch_bwd", wgrad = "c0.mb0.L0.moe_fc1_wgrad";
@@ -206,7 +213,9 @@ TEST(MoeStep, A2aOverlapRunsOneMicroBatchsDispatchBesideTheOthersBackward) {
 // backward (Megatron's combined_1f1b_schedule_for_interleaved_pipelining), after one more warm-up
 // forward. Stage 0 of pp 2 x vp 2 warms up (2 - 1) x 2 + (2 - 1) x 2 + 1 = 5 virtual
 // micro-batches, so its first combined step is virtual 5 (chunk 0, micro-batch 3) with the
-// backward of virtual 0 (chunk 1, micro-batch 0).
+// backward of virtual 0 (chunk 1, micro-batch 0). Four sequences a micro-batch here and below: at
+// one, the 16 local experts' eager launches (docs/MOE.md §20) outlast their GEMMs and the host,
+// not the overlap, sets the step.
 TEST(MoeStep, A2aOverlapUnderAnInterleavedPipelinePairsTheSteadyState) {
   const pp_layout plain{2, 2, 4, false}, combined{2, 2, 4, true};
   EXPECT_EQ(pp_warmup(combined, 0), pp_warmup(plain, 0) + 1);
@@ -225,7 +234,8 @@ TEST(MoeStep, A2aOverlapUnderAnInterleavedPipelinePairsTheSteadyState) {
                          {"pp", {"2"}},
                          {"vp", {"2"}},
                          {"layers", {"4"}},
-                         {"gbs", {"32"}},
+                         {"mbs", {"4"}},
+                         {"gbs", {"128"}},
                          {"moe_a2a_overlap", {on}}});
   };
   const timeline off = simulate_case(sc("off")), on = simulate_case(sc("on"));
@@ -248,7 +258,8 @@ TEST(MoeStep, A2aOverlapRunsWithTensorAndContextParallelism) {
       return moe_scenario({{"gpus", {"16"}},
                            {dim, {"2"}},
                            {"ep", {"8"}},
-                           {"gbs", {"32"}},
+                           {"mbs", {"4"}},
+                           {"gbs", {"128"}},
                            {"moe_a2a_overlap", {on}}});
     };
     const auto on = run(sc("on")), off = run(sc("off"));
