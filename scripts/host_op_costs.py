@@ -11,6 +11,10 @@ or gzip) it prints, per host thread that launches kernels:
   copy, a stream or device synchronize, an .item()) lies between them: the op and the
   framework's Python between two ops, i.e. what the host spends per eager op when it runs
   ahead of the GPU;
+- c10d: each torch.distributed collective call (a cpu_op named c10d::*, outermost among them),
+  by kind: its host time (ProcessGroupNCCL's bookkeeping, events, the NCCL enqueue and kernel
+  launch, and the profiler's record_param_comms inside it), the part of it up to the end of its
+  kernel launch, and how many profiler events it contains (each costs the profiler's own time);
 and for the GPU: the kernels' busy time, their span and the largest idle gaps.
 
 With --layer-marker NAME [--every N], the GPU timeline is also cut at every N-th kernel whose
@@ -80,6 +84,27 @@ def thread_costs(ops, launches, syncs):
             "per_kernel": [t / n for t, n in zip(steps, launched) if n]}
 
 
+def c10d_calls(events):
+    """Per c10d collective kind on one thread: the call's host time, the time to the end of its
+    kernel launch, and the profiler events recorded inside it."""
+    calls = top_level([e for e in events if e.get("cat") == "cpu_op"
+                       and e["name"].startswith("c10d::")])
+    inner = sorted(events, key=lambda e: e["ts"])
+    starts = [e["ts"] for e in inner]
+    out = {}
+    for c in calls:
+        end = c["ts"] + c["dur"]
+        lo, hi = bisect.bisect_left(starts, c["ts"]), bisect.bisect_right(starts, end)
+        inside = [e for e in inner[lo:hi] if e is not c and e["ts"] + e["dur"] <= end]
+        launched = [e["ts"] + e["dur"] - c["ts"] for e in inside if e["name"] in LAUNCH]
+        k = out.setdefault(c["name"], {"us": [], "to_launch_us": [], "events": []})
+        k["us"].append(c["dur"])
+        k["events"].append(len(inside))
+        if launched:
+            k["to_launch_us"].append(max(launched))
+    return out
+
+
 def gpu_costs(kernels):
     kernels = sorted(kernels, key=lambda e: e["ts"])
     if not kernels:
@@ -113,8 +138,12 @@ def analyse(path, marker=None, every=1):
     by_tid = {}
     for e in ev:
         by_tid.setdefault((e.get("pid"), e.get("tid")), []).append(e)
-    threads = {}
+    threads, c10d = {}, {}
     for tid, es in by_tid.items():
+        for kind, k in c10d_calls(es).items():
+            acc = c10d.setdefault(kind, {"us": [], "to_launch_us": [], "events": []})
+            for key in acc:
+                acc[key] += k[key]
         launches = [e for e in es if e.get("cat") in ("cuda_runtime", "cuda_driver")
                     and e["name"] in LAUNCH]
         if not launches:
@@ -126,7 +155,9 @@ def analyse(path, marker=None, every=1):
     return {"trace": path, "device": props[0].get("name", "unknown"),
             "with_stack": bool(doc.get("with_stack")),
             "python_events": sum(1 for e in ev if e.get("cat") == "python_function"),
-            "threads": threads,
+            "threads": threads, "c10d_raw": c10d,
+            "c10d": {kind: {"us": quantiles(k["us"]), "to_launch_us": quantiles(k["to_launch_us"]),
+                            "events": quantiles(k["events"])} for kind, k in c10d.items()},
             "gpu": gpu_costs([e for e in ev if e.get("cat") == "kernel"]),
             "layer": layers([e for e in ev if e.get("cat") == "kernel"], marker, every)
             if marker else None}
@@ -136,6 +167,23 @@ def fmt(q):
     if not q.get("n"):
         return "-"
     return f"{q['p50']:.1f} ({q['p10']:.1f}-{q['p90']:.1f}, n={q['n']})"
+
+
+def pooled_c10d(results):
+    """The figure a GPU file's c10d_call_us takes: every c10d collective call's host time, pooled
+    over the traces without Python stacks, by kind and over every kind."""
+    plain = [r for r in results if not r["python_events"]]
+    kinds = sorted({kind for r in plain for kind in r["c10d_raw"]})
+    every = []
+    for kind in kinds:
+        xs = [x for r in plain for x in r["c10d_raw"].get(kind, {}).get("us", [])]
+        every += xs
+        n = sum(1 for r in plain if kind in r["c10d_raw"])
+        print(f"POOLED c10d {kind} over {n} traces: call µs p50 {fmt(quantiles(xs))}")
+    if every:
+        q = quantiles(every)
+        print(f"POOLED c10d every kind over {len(plain)} traces without Python stacks: host µs "
+              f"per collective call p50 {fmt(q)}, mean {q['mean']:.1f}")
 
 
 def main():
@@ -165,6 +213,9 @@ def main():
             print(f"  GPU: {g['kernels']} kernels, busy {g['busy_us'] / 1e3:.2f} ms of "
                   f"{g['span_us'] / 1e3:.2f} ms (idle {100 * g['idle_share']:.1f} %), "
                   f"gap µs p50 {fmt(g['gap_us'])}")
+        for kind, k in sorted(r["c10d"].items()):
+            print(f"  {kind:<28} call µs {fmt(k['us']):<28} to its launch's end µs "
+                  f"{fmt(k['to_launch_us']):<28} profiler events inside p50 {k['events']['p50']}")
         if r["layer"]:
             y = r["layer"]
             print(f"  per layer ({y['layers']} cut at every {a.every} '{a.layer_marker}'): wall "
@@ -183,7 +234,9 @@ def main():
               f"Python stacks: host µs per kernel of an eager op p50 {fmt(q)}, "
               f"mean {q['mean']:.1f}; launch call p50 over threads "
               f"{fmt(quantiles(launches))}")
+    pooled_c10d(results)
     for r in results:
+        del r["c10d_raw"]
         for t in r["threads"].values():
             del t["per_kernel"]
     if a.json:

@@ -49,6 +49,14 @@ def synthetic():
                     tid=7, pid=0))
     ev.append(x("cpu_op", "aten::empty", 1, 2))  # inside op 0: not top level
     ev.append(x("cuda_runtime", "cudaStreamSynchronize", 120 + 20, 3))
+    # Two c10d calls on a communication thread: an all-reduce of 90 µs whose launch ends 50 µs in
+    # (one profiler event and one launch inside it), an all-to-all of 60 µs with no launch; an inner c10d op
+    # is not a call of its own.
+    ev.append(x("cpu_op", "c10d::allreduce_", 300, 90, tid=2))
+    ev.append(x("cpu_op", "record_param_comms", 305, 80, tid=2))
+    ev.append(x("cuda_runtime", "cudaLaunchKernel", 340, 10, tid=2))
+    ev.append(x("cpu_op", "c10d::alltoall_base_", 500, 60, tid=2))
+    ev.append(x("cpu_op", "c10d::_allgather_base_", 510, 20, tid=2))
     return {"deviceProperties": [{"name": "Test GPU"}], "traceEvents": ev}
 
 
@@ -80,6 +88,17 @@ def test_synthetic_figures():
               and y["kernels"]["p50"] == 2, y)
         check("pooled line: 40 µs a kernel", "host µs per kernel of an eager op p50 40.0" in out,
               out)
+        c = r["c10d"]
+        check("c10d kinds: the outer calls only", sorted(c) == ["c10d::allreduce_",
+                                                              "c10d::alltoall_base_"], c)
+        a = c.get("c10d::allreduce_", {})
+        check("all-reduce call 90 µs, its launch ends 50 µs in, 2 events inside",
+              a.get("us", {}).get("p50") == 90 and a["to_launch_us"]["p50"] == 50
+              and a["events"]["p50"] == 2, a)
+        b = c.get("c10d::alltoall_base_", {})
+        check("all-to-all 60 µs, no launch", b.get("us", {}).get("p50") == 60
+              and b["to_launch_us"]["n"] == 0, b)
+        check("pooled c10d line: p50 of 60 and 90", "per collective call p50 90.0" in out, out)
 
 
 def test_the_public_hta_pair():
@@ -90,13 +109,23 @@ def test_the_public_hta_pair():
     check("a forward and a backward thread each", out.count(" forward ") == 2
           and out.count(" backward ") == 2, out)
     # The mechanism behind eager_op_us: an eager op costs the host several launch calls' time.
-    line = [ln for ln in out.splitlines() if ln.startswith("POOLED")]
+    line = [ln for ln in out.splitlines() if ln.startswith("POOLED over")]
     check("a pooled line", len(line) == 1, out)
     if line:
         per_kernel = float(line[0].split("p50 ")[1].split(" ")[0])
         launch = float(line[0].split("over threads ")[1].split(" ")[0])
         check("an eager op costs more than twice its launch call", per_kernel > 2 * launch,
               line[0])
+        # The mechanism behind c10d_call_us: a torch.distributed collective costs the host far
+        # more than its kernel's launch call (ProcessGroupNCCL's events, work object, NCCL enqueue).
+        c10d = [ln for ln in out.splitlines() if ln.startswith("POOLED c10d every kind")]
+        check("a pooled c10d line", len(c10d) == 1, out)
+        if c10d:
+            call = float(c10d[0].split("call p50 ")[1].split(" ")[0])
+            check("a c10d call costs the host more than ten launch calls", call > 10 * launch,
+                  c10d[0])
+    for kind in ("allreduce_", "alltoall_base_", "_allgather_base_"):
+        check(f"c10d::{kind} measured on both ranks", out.count(f"  c10d::{kind} ") == 2, out)
 
 
 def test_bad_input_exits_2_naming_the_file():
