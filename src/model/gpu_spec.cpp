@@ -175,6 +175,7 @@ void read_latencies(const json_object& top, gpu_spec& g) {
   g.event_us = sourced_positive(top, "event_us");
   g.graph_node_us = sourced_positive(top, "graph_node_us");
   g.eager_op_us = sourced_positive(top, "eager_op_us");
+  g.c10d_call_us = sourced_positive(top, "c10d_call_us");
   g.host_sync_us = sourced_positive(top, "host_sync_us");
   g.cross_queue_event_us = sourced_positive(top, "cross_queue_event_us");
   g.max_pending_launches = sourced_count(top, "max_pending_launches");

@@ -57,6 +57,11 @@ struct gpu_spec {
   // compute kernel and every host-only framework op costs the host. launch_us is the launch
   // call alone (host syncs' copies and the simulator's own delays).
   double eager_op_us = 0;
+  // Host time of one torch.distributed (c10d) collective call issued from eager Python
+  // (ProcessGroupNCCL's events and work object, the NCCL enqueue and launch), measured in public
+  // profiles (docs/MOE.md §20): what a step's DP bucket and NCCL EP collectives cost the host.
+  // nccl_launch_us stays the cost of an NCCL call issued from C++ (a benchmark harness, TE).
+  double c10d_call_us = 0;
   // A host sync (op_kind::host_sync): from the device-to-host copy's start until the host thread
   // runs again after its wait.
   double host_sync_us = 0;

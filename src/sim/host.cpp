@@ -3,12 +3,26 @@
 namespace ob::sim {
 namespace {
 
+// A collective Megatron issues through torch.distributed from eager Python: the DP buckets'
+// reduce-scatter / all-gather / all-reduce and an EP exchange on NCCL (the alltoall and
+// allgather dispatchers). TP and CP collectives are Transformer Engine's own, and HybridEP and
+// DeepEP exchanges are their libraries' kernels, not c10d calls (docs/MOE.md §20).
+bool c10d_collective(const op& o) {
+  if (o.kind() != op_kind::collective) return false;
+  const auto& c = o.as<collective_params>();
+  if (c.group == comm_group::dp) return true;
+  return c.group == comm_group::ep && c.ep.backend == ep_backend::nccl;
+}
+
 // What issuing the op itself costs: under an eager framework a GEMM or elementwise kernel is an
-// eager op's (dispatch, autograd, launch, the Python between ops: gpu_spec::eager_op_us, measured
-// in public profiles, docs/MOE.md §20); collectives, copies and syncs keep their own call's cost.
+// eager op's (dispatch, autograd, launch, the Python between ops: gpu_spec::eager_op_us) and a
+// c10d collective a c10d call's (gpu_spec::c10d_call_us), both measured in public profiles
+// (docs/MOE.md §20); other collectives, copies and syncs keep their own call's cost.
 double issue_cost(const schedule& s, const op& o, const kernel_plan& plan, const gpu_spec& gpu) {
+  if (!s.eager_framework) return plan.launch_us;
   const bool kernel = o.kind() == op_kind::gemm || o.kind() == op_kind::elementwise;
-  return s.eager_framework && kernel ? gpu.eager_op_us : plan.launch_us;
+  if (kernel) return gpu.eager_op_us;
+  return c10d_collective(o) ? gpu.c10d_call_us : plan.launch_us;
 }
 
 // One op's host cost. Graphed (the whole step, or the op's CUDA graph scope): a node each for

@@ -49,9 +49,9 @@ def synthetic():
                     tid=7, pid=0))
     ev.append(x("cpu_op", "aten::empty", 1, 2))  # inside op 0: not top level
     ev.append(x("cuda_runtime", "cudaStreamSynchronize", 120 + 20, 3))
-    # Two c10d calls on a communication thread: an all-reduce of 90 µs whose launch ends 50 µs in
-    # (one profiler event and one launch inside it), an all-to-all of 60 µs with no launch; an inner c10d op
-    # is not a call of its own.
+    # Two c10d calls on a communication thread: an all-reduce of 90 µs whose launch ends 50 µs
+    # in (one profiler event and one launch inside it), an all-to-all of 60 µs with no launch;
+    # an inner c10d op is not a call of its own.
     ev.append(x("cpu_op", "c10d::allreduce_", 300, 90, tid=2))
     ev.append(x("cpu_op", "record_param_comms", 305, 80, tid=2))
     ev.append(x("cuda_runtime", "cudaLaunchKernel", 340, 10, tid=2))

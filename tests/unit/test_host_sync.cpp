@@ -144,6 +144,48 @@ TEST_F(HostSync, AnEagerFrameworkOpCostsTheHostItsMeasuredTimeAndIdlesTheGpuBehi
   EXPECT_TRUE(derive_variant(eager, variant::compute_only).eager_framework);
 }
 
+// A collective Megatron issues through torch.distributed (a DP bucket's, an EP exchange on
+// NCCL) costs an eager framework's host a c10d call, c10d_call_us, measured in public profiles
+// (docs/MOE.md §20); a TP collective (Transformer Engine's own) keeps nccl_launch_us, as does
+// every collective a benchmark harness launches. Small ones leave the comm stream idle between
+// them: each starts when the host hands it over.
+schedule small_collectives(bool eager) {
+  schedule s;
+  s.name = "small_collectives";
+  s.eager_framework = eager;
+  const int comm = s.add_stream("comm", stream_role::comm, 0);
+  const comm_group groups[] = {comm_group::dp, comm_group::dp, comm_group::ep, comm_group::tp,
+                               comm_group::dp};
+  for (int i = 0; i < 5; ++i) {
+    collective_params c =
+        test::collective(i == 2 ? coll_op::all_to_all : coll_op::all_gather, 64 << 10, 8, 0);
+    c.group = groups[i];
+    s.add_op("c" + std::to_string(i), comm, c);
+  }
+  return s;
+}
+
+TEST_F(HostSync, AC10dCollectiveCostsTheHostItsMeasuredCallAndTeCollectivesKeepTheLaunch) {
+  ASSERT_GT(gpu.c10d_call_us, 2 * gpu.nccl_launch_us);  // the measured figure, not a launch
+  const schedule eager = small_collectives(true), harness = small_collectives(false);
+  const sim_result e = run(eager), h = run(harness);
+  const double expected[] = {0, gpu.c10d_call_us, gpu.c10d_call_us, gpu.nccl_launch_us,
+                             gpu.c10d_call_us};
+  for (std::size_t i = 1; i < 5; ++i) {
+    const auto& prev = e.ops[i - 1];
+    const auto& cur = e.ops[i];
+    EXPECT_DOUBLE_EQ(cur.enqueue_us - prev.enqueue_us, expected[i]) << i;
+    EXPECT_DOUBLE_EQ(h.ops[i].enqueue_us - h.ops[i - 1].enqueue_us, gpu.nccl_launch_us) << i;
+    if (expected[i] == gpu.c10d_call_us) {
+      // Host-bound: the 64 KiB collective before it ended long ago; it starts as it is handed
+      // over.
+      EXPECT_DOUBLE_EQ(cur.start_us, cur.enqueue_us) << i;
+      EXPECT_GT(cur.start_us - prev.end_us, 0.3 * gpu.c10d_call_us) << i;
+    }
+  }
+  EXPECT_GT(e.total_us - h.total_us, 1.5 * gpu.c10d_call_us);  // three c10d calls, host-bound
+}
+
 TEST_F(HostSync, HostOpsWithoutASyncHideBehindTheGpu) {
   // 30 eager ops (about 1 ms of host at the measured eager_op_us) behind a 5 ms kernel.
   schedule plain = chain(5000, 0, false);
