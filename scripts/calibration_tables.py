@@ -31,6 +31,7 @@ WHAT = {
     "event_us": "host cost of each cross-stream dependency",
     "graph_node_us": "host cost per op under `--graphs`",
     "eager_op_us": "host cost of each GEMM, elementwise kernel and host-only framework op a step issues from eager PyTorch",
+    "c10d_call_us": "host cost of each DP collective and NCCL EP exchange a step issues through torch.distributed",
     "host_sync_us": "a host sync's device-to-host copy until the host runs again",
     "cross_queue_event_us": "delay before a dependency resolved in another hardware queue is seen",
     "max_pending_launches": "launches the host can have outstanding before it blocks",
