@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""scripts/host_op_costs.py, the measurement behind the GPU files' eager_op_us (docs/MOE.md §20):
+"""scripts/host_op_costs.py, the measurement behind the GPU files' eager_op_us and c10d_call_us
+(docs/MOE.md §20, §20.1):
 on a synthetic Kineto trace whose every figure is known, on the public HolisticTraceAnalysis pair
 in tests/data/traces/hta_trace_filter/, and on bad input.
 
