@@ -152,8 +152,7 @@ void read_model_step(const json_object& o, step_in& t) {
   t.cpu_offloading_weights = o.get_optional_bool("cpu_offloading_weights");
   t.dispatcher_type = opt_enum(o, "moe_token_dispatcher_type", {"allgather", "alltoall", "flex"});
   t.flex_backend = opt_enum(o, "moe_flex_dispatcher_backend", {"deepep", "hybridep", "ncclep"});
-  if (o.has("num_moe_experts") && !o.get_raw("num_moe_experts").is_null())
-    t.num_moe_experts = o.get_int("num_moe_experts");
+  t.num_moe_experts = o.get_optional_int("num_moe_experts");
   t.moe_a2a_overlap = o.get_optional_bool("overlap_moe_expert_parallel_comm");
   t.delay_wgrad = o.get_optional_bool("delay_wgrad_compute");
   t.shared_expert_overlap = o.get_optional_bool("moe_shared_expert_overlap");
