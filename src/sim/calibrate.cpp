@@ -145,8 +145,11 @@ std::vector<check_row> check_points(const calib_points& pts, const gpu_spec& gpu
   std::vector<check_row> rows;
   for (const gemm_point& g : pts.gemms) {
     const double model = gemm_tflops(g.shape, gpu);
-    rows.push_back({"gemm " + std::to_string(g.shape.m) + "x" + std::to_string(g.shape.n) + "x" +
-                        std::to_string(g.shape.k) + " " + std::string(to_string(g.shape.type)),
+    const std::string members =
+        g.shape.group > 1 ? std::to_string(g.shape.group) + " x " : std::string();
+    rows.push_back({"gemm " + members + std::to_string(g.shape.m) + "x" +
+                        std::to_string(g.shape.n) + "x" + std::to_string(g.shape.k) + " " +
+                        std::string(to_string(g.shape.type)),
                     "TFLOP/s", g.where, g.tflops, model, "gemm", g.shape.flops() / g.tflops / 1e6,
                     g.shape.flops() / model / 1e6});
   }
@@ -267,7 +270,11 @@ void check_plausible(const calib_points& pts, const gpu_spec& gpu) {
   // 2 % over the datasheet covers boost-clock rounding in published peaks.
   for (const gemm_point& g : pts.gemms) {
     const double peak = gpu.peak_tflops(g.shape.type);
-    if (peak > 0 && g.tflops > peak * 1.02)
+    if (peak <= 0)
+      throw config_error(g.where + ": the " + gpu.display_name + " file has no " +
+                         std::string(to_string(g.shape.type)) +
+                         " peak, so a GEMM of that type cannot run on it (the wrong --gpu?)");
+    if (g.tflops > peak * 1.02)
       throw config_error(g.where + ": " + fixed1(g.tflops) + " TFLOP/s is above the " +
                          gpu.display_name + " dense " + std::string(to_string(g.shape.type)) +
                          " peak of " + fixed1(peak) +

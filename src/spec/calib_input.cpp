@@ -1,6 +1,7 @@
 #include "spec/calib_input.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -50,21 +51,28 @@ double number(const std::string& s, const std::string& where) {
   throw config_error(where + ": expected a positive number, got '" + s + "'");
 }
 
-// M,N,K,dtype,TFLOP/s with a header naming them (any order, any case).
+// M,N,K,dtype,TFLOP/s with a header naming them (any order, any case); an optional group
+// column makes a row a grouped GEMM of that many equal [M, K] x [K, N] members (MoE experts).
 void read_gemm_csv(const std::string& path, const std::string& text, calib_points& out) {
   std::stringstream ss(text);
   std::string line;
   std::getline(ss, line);
   const auto head = split(lower(line), ',');
-  auto col = [&](std::initializer_list<const char*> names) {
+  auto find = [&](std::initializer_list<const char*> names) {
     for (const char* n : names) {
       const auto it = std::find(head.begin(), head.end(), n);
       if (it != head.end()) return static_cast<std::size_t>(it - head.begin());
     }
-    throw config_error(path + ":1: the header must name M, N, K, dtype and TFLOP/s columns");
+    return head.size();
+  };
+  auto col = [&](std::initializer_list<const char*> names) {
+    const std::size_t c = find(names);
+    if (c == head.size())
+      throw config_error(path + ":1: the header must name M, N, K, dtype and TFLOP/s columns");
+    return c;
   };
   const std::size_t cm = col({"m"}), cn = col({"n"}), ck = col({"k"}), cd = col({"dtype"}),
-                    ct = col({"tflop/s", "tflops"});
+                    ct = col({"tflop/s", "tflops"}), cg = find({"group", "groups"});
   for (int no = 2; std::getline(ss, line); ++no) {
     if (line.empty() || line[0] == '#') continue;
     const auto cells = split(line, ',');
@@ -77,6 +85,14 @@ void read_gemm_csv(const std::string& path, const std::string& text, calib_point
     p.shape.k = static_cast<std::int64_t>(number(cells[ck], where + ": K"));
     p.shape.type = parse_enum<dtype>(cells[cd], where + ": dtype");
     p.tflops = number(cells[ct], where + ": TFLOP/s");
+    if (cg < head.size()) {
+      const double groups = number(cells[cg], where + ": group");
+      if (groups > 65536 || groups != std::floor(groups))
+        throw config_error(where +
+                           ": group: expected a whole number of members (at most 65536), got '" +
+                           cells[cg] + "'");
+      p.shape.group = static_cast<int>(groups);
+    }
     p.where = where;
     out.gemms.push_back(p);
   }
