@@ -286,8 +286,7 @@ TEST(Memory, InfeasibleLayoutsDoNotFit) {
 }
 
 // The published dense layouts (configs/scenarios/step_published_*.json) fit as published; the
-// Llama 3 paper's with its FSDP (SHARD_GRAD_OP) and fp32 gradients sharded over DP (docs/FSDP.md
-// §7).
+// Llama 3 paper's with 16-bit gradients, the departure their scenarios state (CALIBRATION.md §3.7).
 TEST(Memory, PublishedLayoutsFit) {
   for (const char* name : {"gpt3_175b_h100", "llama31_70b_h100", "llama3_405b_h100_8k_gpus",
                            "llama3_405b_h100_16k_gpus", "llama3_405b_h100_16k_gpus_cp16"}) {
@@ -299,8 +298,8 @@ TEST(Memory, PublishedLayoutsFit) {
 }
 
 // The Llama 3 paper's 405B layouts (TP 8, PP 16; DP 64 or 128 at seq 8192, CP 16 at 131072) fit
-// with the distributed optimizer and 16-bit gradient reduction; with whole fp32 gradients the
-// model puts them about 3 GiB over, which is why their scenarios run the paper's FSDP
+// with 16-bit gradient reduction. The paper reduces fp32 gradients sharded over DP (FSDP), which
+// the model does not plan: with whole fp32 gradients it puts them about 3 GiB over
 // (docs/CALIBRATION.md §3.7).
 TEST(Memory, PublishedLlama3At8kAnd16kGpusFits) {
   for (const auto& [gpus, cp, seq, gbs] :
