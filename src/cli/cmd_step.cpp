@@ -100,7 +100,9 @@ class step_command final : public command {
       {"dp_overlap", "on | off (overlap_grad_reduce and overlap_param_gather)"},
       {"pp_overlap", "on | off (overlap_p2p_comm with interleaving)"},
       {"distributed_optimizer", "on | off"},
-      {"fsdp", "on | off (Megatron-FSDP: params, grads and optimizer sharded over DP)"},
+      {"fsdp",
+       "on | off | shard_grad_op (on: Megatron-FSDP, params, grads and optimizer sharded over "
+       "DP; shard_grad_op: PyTorch FSDP's, params kept gathered from forward to backward)"},
       {"grad_accum_fusion",
        "on | off (gradient_accumulation_fusion: wgrad GEMMs add into main_grad; default on)"},
       {"cross_entropy_fusion_impl",

@@ -310,8 +310,12 @@ void add_fsdp_state(memory_parts& out, const model_spec& m, const step_config& c
   const double unsharded = cfg.fp8_param_gather ? weight_bytes(m, cfg) : 2;
   const double output = stage == cfg.pp - 1 ? vocab_params(m, cfg) : 0;
   const double edges = output + (stage == 0 ? vocab_params(m, cfg) : 0);
+  // SHARD_GRAD_OP (docs/FSDP.md §7) reshards a unit only after its backward, and every
+  // pipeline schedule runs a forward of each of the stage's chunks before its first backward: at
+  // the activations' peak all of the stage's layers are gathered, not two.
+  const double gathered = cfg.fsdp_shard_grad_op ? p.total() - edges : 2 * layer.total();
   out.weights =
-      (p.total() * weight_bytes(m, cfg) / shards + 2 * layer.total() * unsharded + 2 * edges) / gib;
+      (p.total() * weight_bytes(m, cfg) / shards + gathered * unsharded + 2 * edges) / gib;
   out.gradients =
       (p.total() * grad_bytes / shards + (2 * layer.total() + output) * grad_bytes) / gib;
   out.optimizer =

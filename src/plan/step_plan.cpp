@@ -69,7 +69,9 @@ void stage_planner::build() {
   gather_params();
   zero_grads();
   fsdp_edges(true);
-  for (const pp_action& a : pp_actions(layout_, stage_, overlapped_p2p())) act(a);
+  const std::vector<pp_action> actions = pp_actions(layout_, stage_, overlapped_p2p());
+  if (cfg_.fsdp && cfg_.fsdp_shard_grad_op) sgo_plan(actions);
+  for (const pp_action& a : actions) act(a);
   fsdp_edges(false);
   finish_grads();
   optimizer();

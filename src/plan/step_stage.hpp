@@ -20,6 +20,11 @@ namespace ob::detail {
 // bf16 logits, a few passes).
 inline constexpr double loss_bytes_per_logit = 12;
 
+// The name prefix of one pass's ops: chunk and micro-batch.
+inline std::string pass_prefix(int chunk, int mb) {
+  return "c" + std::to_string(chunk) + ".mb" + std::to_string(mb) + ".";
+}
+
 // Parameters of one transformer layer on one TP rank (the TP-sharded matrices plus the
 // replicated LayerNorm weights and biases).
 std::int64_t layer_params(const model_spec& m, int tp);
@@ -164,6 +169,17 @@ class stage_planner {
   void fsdp_before_layer(const std::string& prefix, int chunk, int l, bool backward);
   void fsdp_after_backward(const std::string& prefix, int chunk, int l);
   void fsdp_edges(bool start);
+  // PyTorch FSDP's SHARD_GRAD_OP (step_stage_fsdp.cpp, docs/FSDP.md §7): each unit's passes in
+  // the schedule's order, which of them gather, and the gathers prefetched.
+  struct unit_pass {
+    int chunk = 0, layer = 0, microbatch = 0;
+    bool backward = false;
+    bool gathers = false;      // the unit is sharded when this pass starts
+    std::ptrdiff_t prev = -1;  // the unit's previous pass (-1: none)
+  };
+  void sgo_plan(const std::vector<pp_action>& actions);
+  void sgo_before_layer(int chunk, int l, bool backward);
+  int sgo_gather(std::size_t pass, std::vector<int> after);
 
   // Activation offloading to the host (step_stage_offload.cpp).
   bool offloaded(int chunk, int l) const;
@@ -209,6 +225,9 @@ class stage_planner {
   int pp_nodes_ = 1, dp_size_ = 1, dp_nodes_ = 1;
   int fsdp_rs_ = -1;                                    // Megatron-FSDP's reduce-scatter stream
   std::map<std::pair<int, int>, int> fsdp_prefetched_;  // (chunk, layer) -> its next gather
+  std::vector<unit_pass> sgo_passes_;                   // SHARD_GRAD_OP: every unit pass
+  std::size_t sgo_at_ = 0;                              // the next of them to lay out
+  std::map<std::size_t, int> sgo_prefetched_;           // pass -> its prefetched gather
   int offload_ = -1;                              // the offload stream (cpu_offload_layers > 0)
   std::map<int, int> offload_d2h_, offload_h2d_;  // layer -> its copy of this micro-batch
   std::vector<int> layers_;                       // per chunk

@@ -5,6 +5,15 @@
 // reduce-scattered on their own stream after its backward, every micro-batch, beside the layers
 // that follow (its async reduce-grad). The embedding and the output layer are gathered once at the
 // start of the step and reduced once at the end.
+//
+// PyTorch FSDP's SHARD_GRAD_OP (fsdp_shard_grad_op, docs/FSDP.md §7) follows each unit (a layer
+// of a virtual stage) through the pipeline schedule: a pass gathers the unit only if it is
+// sharded then; the forward keeps it gathered, the backward reshards it and reduce-scatters its
+// gradients. The next gather in the schedule's order, whatever chunk it belongs to, is issued
+// when a pass starts, so that it runs beside that pass.
+#include <set>
+
+#include "base/error.hpp"
 #include "plan/step_stage.hpp"
 
 namespace ob::detail {
@@ -24,6 +33,7 @@ int stage_planner::fsdp_gather(const std::string& prefix, int chunk, int l, bool
 // holds the layer back; the next layer's gather starts beside it.
 void stage_planner::fsdp_before_layer(const std::string& prefix, int chunk, int l, bool backward) {
   if (!cfg_.fsdp || dp_size_ <= 1) return;
+  if (cfg_.fsdp_shard_grad_op) return sgo_before_layer(chunk, l, backward);
   const std::vector<int> now = appender_->last_compute() >= 0
                                    ? std::vector<int>{appender_->last_compute()}
                                    : std::vector<int>{};
@@ -47,6 +57,60 @@ void stage_planner::fsdp_after_backward(const std::string& prefix, int chunk, in
       dp_collective(coll_op::reduce_scatter, elems, cfg_.grad_reduce_in_fp32 ? 4 : 2);
   grad_reduces_.push_back(s_.add_op(prefix + "L" + std::to_string(l) + ".fsdp_rs", fsdp_rs_, rs,
                                     {appender_->last_compute()}, "grad_reduce"));
+}
+
+// SHARD_GRAD_OP's state per unit across the schedule: gathered by the first pass that finds it
+// sharded, kept after a forward, resharded after a backward (FSDP's docstring for the strategy,
+// outside no_sync).
+void stage_planner::sgo_plan(const std::vector<pp_action>& actions) {
+  std::set<std::pair<int, int>> gathered;
+  std::map<std::pair<int, int>, std::ptrdiff_t> last;
+  const auto pass = [&](int chunk, int mb, int l, bool backward) {
+    const auto unit = std::make_pair(chunk, l);
+    unit_pass p{chunk, l, mb, backward, gathered.count(unit) == 0, -1};
+    if (auto it = last.find(unit); it != last.end()) p.prev = it->second;
+    last[unit] = static_cast<std::ptrdiff_t>(sgo_passes_.size());
+    sgo_passes_.push_back(p);
+    if (backward)
+      gathered.erase(unit);
+    else
+      gathered.insert(unit);
+  };
+  for (const pp_action& a : actions) {
+    const int n = layers_[static_cast<std::size_t>(a.chunk)];
+    if (a.what == pp_action::kind::forward)
+      for (int l = 0; l < n; ++l) pass(a.chunk, a.microbatch, l, false);
+    else if (a.what == pp_action::kind::backward)
+      for (int l = n - 1; l >= 0; --l) pass(a.chunk, a.microbatch, l, true);
+  }
+}
+
+int stage_planner::sgo_gather(std::size_t i, std::vector<int> after) {
+  const unit_pass& p = sgo_passes_[i];
+  return fsdp_gather(pass_prefix(p.chunk, p.microbatch), p.chunk, p.layer, p.backward,
+                     std::move(after));
+}
+
+// Before a unit's pass: its gather if it is sharded (prefetched, or issued now), then the
+// prefetch of the next pass that gathers, unless its unit has a pass before it (which must
+// reshard it first).
+void stage_planner::sgo_before_layer(int chunk, int l, bool backward) {
+  const std::size_t i = sgo_at_++;
+  if (i >= sgo_passes_.size() || sgo_passes_[i].chunk != chunk || sgo_passes_[i].layer != l ||
+      sgo_passes_[i].backward != backward)
+    throw runtime_failure("step planner: SHARD_GRAD_OP's passes out of the schedule's order");
+  const std::vector<int> now = appender_->last_compute() >= 0
+                                   ? std::vector<int>{appender_->last_compute()}
+                                   : std::vector<int>{};
+  if (sgo_passes_[i].gathers) {
+    auto it = sgo_prefetched_.find(i);
+    next_waits_.push_back(it != sgo_prefetched_.end() ? it->second : sgo_gather(i, now));
+  }
+  std::size_t j = i + 1;
+  while (j < sgo_passes_.size() && !sgo_passes_[j].gathers) ++j;
+  if (j < sgo_passes_.size() && !sgo_prefetched_.count(j) &&
+      sgo_passes_[j].prev < static_cast<std::ptrdiff_t>(i))
+    sgo_prefetched_[j] = sgo_gather(j, now);
 }
 
 // The embedding and output layer: gathered before the step's first compute, reduced after its

@@ -7,14 +7,6 @@
 #include "plan/step_stage.hpp"
 
 namespace ob::detail {
-namespace {
-
-std::string pass_prefix(int chunk, int mb) {
-  return "c" + std::to_string(chunk) + ".mb" + std::to_string(mb) + ".";
-}
-
-}  // namespace
-
 // ---- ops ------------------------------------------------------------------------------------
 
 int stage_planner::add_compute(const std::string& name, op_params p, const std::string& slot,

@@ -198,7 +198,8 @@ ordered_json with_domain(ordered_json config, const cluster_spec& c) {
 
 // Megatron-FSDP is named only where it is on: a dense case without it reads as before.
 ordered_json with_fsdp(ordered_json config, const step_config& c) {
-  if (c.fsdp) config["fsdp"] = true;
+  if (c.fsdp)
+    config["fsdp"] = c.fsdp_shard_grad_op ? ordered_json("shard_grad_op") : ordered_json(true);
   // gradient_accumulation_fusion likewise, where it is off.
   if (!c.grad_accum_fusion) config["grad_accum_fusion"] = false;
   if (c.megatron_2022) config["megatron_2022"] = true;

@@ -109,6 +109,21 @@ ordered_json moments_axis(const std::string& v, const std::string& where, step_c
   c.cfg.bf16_moments = v == "bf16";
   return v;
 }
+// on | off (Megatron-FSDP's optim_grads_params) or shard_grad_op (PyTorch FSDP's, docs/FSDP.md
+// §7); on and off keep their boolean form, so a case's params read as before.
+ordered_json fsdp_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.fsdp_shard_grad_op = v == "shard_grad_op";
+  if (c.cfg.fsdp_shard_grad_op) {
+    c.cfg.fsdp = true;
+    return v;
+  }
+  try {
+    c.cfg.fsdp = on_off(v, where);
+  } catch (const config_error&) {
+    throw config_error(where + ": expected on, off or shard_grad_op, got '" + v + "'");
+  }
+  return c.cfg.fsdp;
+}
 ordered_json bucket_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.bucket_size = parse_count(v, where, 1, 1LL << 40);
   return c.cfg.bucket_size;
@@ -180,7 +195,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"dp_overlap", switch_axis<&C::dp_overlap>},
     {"pp_overlap", switch_axis<&C::pp_overlap>},
     {"distributed_optimizer", switch_axis<&C::distributed_optimizer>},
-    {"fsdp", switch_axis<&C::fsdp>},
+    {"fsdp", fsdp_axis},
     {"cpu_offload_layers", count_axis<&C::cpu_offload_layers, 0, (1 << 16)>},
     {"grad_reduce_in_fp32", switch_axis<&C::grad_reduce_in_fp32>},
     {"grad_accum_fusion", switch_axis<&C::grad_accum_fusion>},

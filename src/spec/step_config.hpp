@@ -166,6 +166,10 @@ struct step_config {
   // optimizer sharded over DP; each layer all-gathered before its forward and its backward, its
   // gradients reduce-scattered after; replaces the distributed optimizer's buckets.
   bool fsdp = false;
+  // With fsdp: PyTorch FSDP's ShardingStrategy.SHARD_GRAD_OP (the Llama 3 paper's FSDP, docs/
+  // FSDP.md §7) instead: a unit gathered when a pass needs it sharded, kept after its forward,
+  // resharded after its backward, its gradients reduce-scattered then; `--fsdp shard_grad_op`.
+  bool fsdp_shard_grad_op = false;
   // Activation offloading (Megatron-Core's cpu_offloading_num_layers, TE's CPU offload context;
   // docs/FSDP.md §5): the first N layers' saved activations copied to host memory after their
   // forward and back before their backward, on streams of their own; 0: none.
