@@ -185,7 +185,11 @@ void stage_planner::mxfp8_cast(const std::string& name, double width, std::vecto
 // factor); the allgather dispatcher's `.cpu()` and DeepEP's host wait for its notify kernel's
 // counts do the same. The host stops there until the router has run, so the GPU's queue drains
 // and the launches after it are exposed.
+// Under moe_expert_rank_capacity_factor (the sync-free dispatch) HybridEP's buffers have a static
+// size and the fused grouped MLP reads the counts from device memory (Megatron-Core's
+// _HybridEPManager and TEGroupedMLP._fused_forward), so nothing waits: no op is planned.
 void stage_planner::token_count_sync(const std::string& name, int router) {
+  if (cfg_.sync_free_moe()) return;
   const auto counts = static_cast<std::uint64_t>(w_.model.moe.experts + 2 * cfg_.ep);
   const int sync = s_.add_op(name + "moe_counts_sync", counts_d2h_, host_sync_params{counts * 8},
                              {router}, "moe_router");

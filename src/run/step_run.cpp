@@ -236,6 +236,9 @@ ordered_json with_experts(ordered_json config, const step_run_case& rc) {
                        {"moe_shared_overlap", c.moe_shared_overlap},
                        {"moe_capacity_factor", c.moe_capacity_factor},
                        {"moe_dropped", dropped_fraction(c.moe_imbalance, c.moe_capacity_factor)}};
+  // The sync-free dispatch's budget likewise, only when set (docs/MOE.md §21).
+  if (c.sync_free_moe())
+    config["experts"]["moe_expert_rank_capacity_factor"] = c.moe_expert_rank_capacity_factor;
   return config;
 }
 

@@ -144,6 +144,11 @@ ordered_json capacity_axis(const std::string& v, const std::string& where, step_
       ratio(v, where, 0, "moe_expert_capacity_factor, 0 or more (0: dropless)");
   return c.cfg.moe_capacity_factor;
 }
+ordered_json rank_capacity_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.moe_expert_rank_capacity_factor = ratio(
+      v, where, 0, "moe_expert_rank_capacity_factor, 0 or more (0: off, the counts' host sync)");
+  return c.cfg.moe_expert_rank_capacity_factor;
+}
 ordered_json layout_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.stage_layout = parse_pipeline_layout(v, where);
   return v;
@@ -201,6 +206,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"moe_dispatcher", dispatcher_axis},
     {"moe_shared_overlap", switch_axis<&C::moe_shared_overlap>},
     {"moe_capacity_factor", capacity_axis},
+    {"moe_expert_rank_capacity_factor", rank_capacity_axis},
 };
 
 // Layer knobs a step takes, and NCCL's settings for its layers' TP collectives.
@@ -496,6 +502,25 @@ void check_a2a_overlap(const step_scenario& sc, const step_config& c, const mode
           "(--moe-shared-overlap off; Megatron-Bridge's rule)");
 }
 
+// Megatron-Core's TransformerConfig (the Megatron-LM that Megatron-Bridge v0.6.0 pins) takes
+// moe_expert_rank_capacity_factor only with the hybridep (or ncclep) flex backend, and with
+// hybridep only beside use_transformer_engine_op_fuser, the fused grouped MLP that reads the
+// counts on the device. A busiest rank over the budget makes Megatron's paged-stash runner rerun
+// the step without the budget, which the model does not plan (docs/MOE.md §21).
+void check_rank_capacity(const step_scenario& sc, const step_config& c) {
+  if (!c.sync_free_moe()) return;
+  const std::string f = axis_label(sc, "moe_expert_rank_capacity_factor");
+  require(c.dispatcher == moe_dispatcher::hybridep, f,
+          "Megatron-Core takes moe_expert_rank_capacity_factor with the hybridep flex backend "
+          "only (--moe-dispatcher hybridep)");
+  require(c.moe_capacity_factor == 0, f,
+          "a per-expert capacity factor (drop-and-pad, --moe-capacity-factor) beside the rank "
+          "budget is not modelled; set one of the two");
+  require(c.moe_imbalance <= c.moe_expert_rank_capacity_factor, f,
+          "the busiest rank's load over the mean (--moe-imbalance) passes the budget: "
+          "Megatron's runner would rerun every step without it, which the model does not plan");
+}
+
 // Megatron-Core's rules for the expert layout (docs/MOE.md §2): the experts split evenly over
 // EP, each expert's FFN over ETP, and ETP x EP x PP ranks tile the world (initialize_model_parallel
 // refuses otherwise); EP beside TP needs sequence parallelism (arguments.py).
@@ -516,6 +541,8 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
             "model " + m.name + " has no experts (num_moe_experts)");
     require(c.moe_capacity_factor == 0, axis_label(sc, "moe_capacity_factor"),
             "model " + m.name + " has no experts (num_moe_experts)");
+    require(!c.sync_free_moe(), axis_label(sc, "moe_expert_rank_capacity_factor"),
+            "model " + m.name + " has no experts (num_moe_experts)");
     c.etp = 1;
     return;
   }
@@ -533,6 +560,7 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
   c.edp = c.gpus / tile;
   check_shared_overlap(sc, c, m);
   check_a2a_overlap(sc, c, m);
+  check_rank_capacity(sc, c);
   require(c.moe_imbalance <= c.ep, axis_label(sc, "moe_imbalance"),
           "the busiest rank's load over the mean cannot pass ep = " + n(c.ep) +
               " (every token on one rank)");
@@ -577,8 +605,8 @@ void check_recompute(const step_scenario& sc, step_config& c, const model_spec& 
 // Megatron-Core's TransformerConfig (core_v0.17.0, __post_init__) on cuda_graph_scope: the MoE
 // scopes on a model without experts, any graph beside CPU offloading, full recomputation with
 // anything but a full-iteration graph. And what the model lacks: a full-iteration graph of a MoE
-// layer needs the counts on the device (Bridge's recipes add moe_paged_stash), while the planner
-// syncs the host for them (docs/MOE.md §16, §18).
+// layer needs the counts on the device (moe_expert_rank_capacity_factor, the sync-free
+// dispatch), else the planner syncs the host for them (docs/MOE.md §16, §21).
 void check_graphs(const step_scenario& sc, const step_config& c, const model_spec& m) {
   if (c.cuda_graph_scope == 0) return;
   const std::string f = axis_label(sc, "cuda_graph_scope");
@@ -592,10 +620,10 @@ void check_graphs(const step_scenario& sc, const step_config& c, const model_spe
           "Megatron-Core refuses CUDA graphs with CPU offloading (--cpu-offload-layers 0)");
   require(c.recompute != recompute_mode::full || c.graphs(graph_scope::full_iteration), f,
           "Megatron-Core takes full recomputation only with a full_iteration graph");
-  require(!m.moe.enabled() || !c.graphs(graph_scope::full_iteration), f,
-          "full_iteration of a MoE model is not modelled: the planner syncs the host for each MoE "
-          "layer's token counts, which a captured iteration cannot hold (Bridge adds "
-          "moe_paged_stash for it; docs/MOE.md §18)");
+  require(!m.moe.enabled() || !c.graphs(graph_scope::full_iteration) || c.sync_free_moe(), f,
+          "full_iteration of a MoE model needs the sync-free dispatch "
+          "(--moe-expert-rank-capacity-factor F): without it each MoE layer syncs the host for "
+          "its token counts, which a captured iteration cannot hold (docs/MOE.md §16, §21)");
 }
 
 // Megatron-Core's TransformerConfig refuses CPU offloading with pipeline parallelism, with

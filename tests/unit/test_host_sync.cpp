@@ -493,10 +493,96 @@ TEST(AttentionGraphScope, TheScopesMegatronRefusesExitAsConfigErrors) {
   // Full recomputation only with a full-iteration graph.
   EXPECT_THROW(dense_step({{"cuda_graph_scope", {"attn"}}, {"recompute", {"full"}}}), config_error);
   EXPECT_NO_THROW(dense_step({{"cuda_graph_scope", {"full_iteration"}}, {"recompute", {"full"}}}));
-  // full_iteration alone; and not on a MoE model (the planner's host syncs).
+  // full_iteration alone; and on a MoE model only with the sync-free dispatch (below).
   EXPECT_THROW(dense_step({{"cuda_graph_scope", {"attn+full_iteration"}}}), config_error);
   EXPECT_THROW(moe_step({{"cuda_graph_scope", {"full_iteration"}}}), config_error);
+  EXPECT_THROW(
+      moe_step({{"moe_dispatcher", {"hybridep"}}, {"cuda_graph_scope", {"full_iteration"}}}),
+      config_error);
   EXPECT_NO_THROW(moe_step({{"cuda_graph_scope", {"attn+moe_router+moe_preprocess"}}}));
+}
+
+// moe_expert_rank_capacity_factor, Megatron-Core's sync-free dispatch (docs/MOE.md §21): HybridEP's
+// buffers have a static size and the fused grouped MLP reads the counts on the device, so no MoE
+// layer's forward stops the host, and a full-iteration graph can hold the layer.
+std::vector<sweep_axis> hybridep(bool sync_free, std::vector<sweep_axis> extra = {}) {
+  std::vector<sweep_axis> axes = {{"moe_dispatcher", {"hybridep"}}};
+  if (sync_free) axes.push_back({"moe_expert_rank_capacity_factor", {"1.5"}});
+  axes.insert(axes.end(), extra.begin(), extra.end());
+  return axes;
+}
+
+TEST(SyncFreeMoe, NoForwardMoeLayerWaitsForTheHostOnItsTokenCounts) {
+  const std::string l = "c0.mb1.L1.";
+  const moe_timeline synced = moe_step(hybridep(false)), free = moe_step(hybridep(true));
+  const auto syncs = [](const moe_timeline& t) {
+    int n = 0;
+    for (const op& o : t.prog.stages[0].ops) n += o.kind() == op_kind::host_sync;
+    return n;
+  };
+  EXPECT_EQ(syncs(synced), 2 * 2);  // each forward MoE layer of each micro-batch
+  EXPECT_EQ(syncs(free), 0);
+  EXPECT_THROW(free.id(l + "moe_counts_sync"), std::out_of_range);
+  // With the sync, the dispatch is enqueued only once the router's counts reached the host; without
+  // it, the host hands the dispatch over right after the permutation, its own cost apart
+  // (HybridEP's launch and the event of its wait on the compute stream), whatever the GPU is doing.
+  EXPECT_GE(synced.at(l + "moe_dispatch").enqueue_us, synced.at(l + "moe_counts_sync").end_us);
+  EXPECT_GE(synced.at(l + "moe_counts_sync").end_us, synced.at(l + "moe_router_scores").end_us);
+  const gpu_spec gpu = load_gpu_spec("h100_sxm");
+  EXPECT_EQ(free.id(l + "moe_dispatch"), free.id(l + "moe_permute") + 1);
+  EXPECT_NEAR(free.at(l + "moe_dispatch").enqueue_us - free.at(l + "moe_permute").enqueue_us,
+              gpu.nccl_launch_us + gpu.event_us, 1e-6);
+  // The GPU's work is the same: only the host's wait went.
+  EXPECT_EQ(free.prog.stages[0].ops.size() + 4, synced.prog.stages[0].ops.size());
+}
+
+TEST(SyncFreeMoe, AFullIterationGraphHoldsTheMoeLayerAndItsHostOps) {
+  const std::string l = "c0.mb1.L1.";
+  const moe_timeline eager = moe_step(hybridep(true));
+  const moe_timeline graphed = moe_step(hybridep(true, {{"cuda_graph_scope", {"full_iteration"}}}));
+  const schedule& s = graphed.prog.stages[0];
+  for (const op& o : s.ops) EXPECT_EQ(o.graphed, o.slot != "optimizer") << o.name;
+  // On the host's timeline, from the gating GEMM's enqueue to the unpermutation's: a graph node for
+  // each op and for each of its host ops (the router's, the grouped GEMMs' further experts, the
+  // MXFP8 casts'), no events, no wait.
+  const int first = graphed.id(l + "moe_router"), last = graphed.id(l + "moe_unpermute");
+  double nodes = 0;
+  int host_ops = 0;
+  for (int i = first + 1; i <= last; ++i) {
+    const op& o = s.ops[static_cast<std::size_t>(i)];
+    ASSERT_TRUE(o.name.starts_with(l)) << o.name;
+    nodes += 1 + o.host_ops;
+    host_ops += o.host_ops;
+  }
+  EXPECT_GT(host_ops, 20);  // the router's 20 at least
+  const gpu_spec gpu = load_gpu_spec("h100_sxm");
+  const auto span = [&](const moe_timeline& t) {
+    return t.at(l + "moe_unpermute").enqueue_us - t.at(l + "moe_router").enqueue_us;
+  };
+  EXPECT_NEAR(span(graphed), nodes * gpu.graph_node_us, 1e-6);
+  EXPECT_GE(span(eager), nodes * gpu.launch_us);
+  const auto end = [](const moe_timeline& t) {
+    double e = 0;
+    for (const sim_op_result& r : t.ops) e = std::max(e, r.end_us);
+    return e;
+  };
+  // At this size the GPU sets the pace either way (the host runs ahead once nothing syncs it):
+  // the graph shortens the host's timeline, not the step.
+  EXPECT_LE(end(graphed), end(eager) + 1e-6);
+  EXPECT_LT(graphed.ops.back().enqueue_us, 0.5 * eager.ops.back().enqueue_us);
+}
+
+TEST(SyncFreeMoe, TheSettingsMegatronRefusesExitAsConfigErrors) {
+  // Megatron-Core takes the rank budget with the hybridep backend only.
+  EXPECT_THROW(moe_step({{"moe_expert_rank_capacity_factor", {"1.5"}}}), config_error);
+  EXPECT_THROW(
+      moe_step({{"moe_dispatcher", {"deepep"}}, {"moe_expert_rank_capacity_factor", {"1.5"}}}),
+      config_error);
+  // A busiest rank over the budget: Megatron's runner would rerun every step.
+  EXPECT_THROW(moe_step(hybridep(true, {{"moe_imbalance", {"2"}}})), config_error);
+  EXPECT_NO_THROW(moe_step(hybridep(true, {{"moe_imbalance", {"1.5"}}})));
+  // A dense model has nothing to dispatch.
+  EXPECT_THROW(dense_step({{"moe_expert_rank_capacity_factor", {"1.5"}}}), config_error);
 }
 
 }  // namespace ob
