@@ -207,6 +207,8 @@ constexpr step_axis_row step_axis_table[] = {
     {"moe_shared_overlap", switch_axis<&C::moe_shared_overlap>},
     {"moe_capacity_factor", capacity_axis},
     {"moe_expert_rank_capacity_factor", rank_capacity_axis},
+    {"use_transformer_engine_op_fuser", switch_axis<&C::te_op_fuser>},
+    {"moe_flex_dispatcher_num_sms", count_axis<&C::flex_sms, 0, 4096>},
 };
 
 // Layer knobs a step takes, and NCCL's settings for its layers' TP collectives.
@@ -513,12 +515,43 @@ void check_rank_capacity(const step_scenario& sc, const step_config& c) {
   require(c.dispatcher == moe_dispatcher::hybridep, f,
           "Megatron-Core takes moe_expert_rank_capacity_factor with the hybridep flex backend "
           "only (--moe-dispatcher hybridep)");
+  require(c.te_op_fuser, f,
+          "Megatron-Core takes moe_expert_rank_capacity_factor with hybridep only beside "
+          "use_transformer_engine_op_fuser, whose fused grouped MLP reads the counts on the device "
+          "(--use-transformer-engine-op-fuser on)");
   require(c.moe_capacity_factor == 0, f,
           "a per-expert capacity factor (drop-and-pad, --moe-capacity-factor) beside the rank "
           "budget is not modelled; set one of the two");
   require(c.moe_imbalance <= c.moe_expert_rank_capacity_factor, f,
           "the busiest rank's load over the mean (--moe-imbalance) passes the budget: "
           "Megatron's runner would rerun every step without it, which the model does not plan");
+}
+
+// Megatron-Core's TEGroupedMLP asserts its fused implementation is supported whenever
+// use_transformer_engine_op_fuser is set (_is_fused_impl_supported: no expert TP, a GLU with
+// NVTE_CUTEDSL_FUSED_GROUPED_MLP), and Transformer Engine fuses the grouped MLP only under an MXFP8
+// or NVFP4 recipe on compute capability 10 (fuse_grouped_mlp_ops, is_supported); elsewhere TE
+// would run its basic ops unfused, which the model does not plan (docs/MOE.md §21).
+void check_op_fuser(const step_scenario& sc, const step_config& c, const model_spec& m,
+                    const gpu_spec& gpu) {
+  const std::string sms = axis_label(sc, "moe_flex_dispatcher_num_sms");
+  require(c.flex_sms == 0 || c.dispatcher == moe_dispatcher::deepep ||
+              c.dispatcher == moe_dispatcher::hybridep,
+          sms, "the SMs of the flex dispatcher's kernels: --moe-dispatcher deepep or hybridep");
+  require(c.flex_sms <= gpu.sm_count, sms,
+          n(c.flex_sms) + " is more than the " + n(gpu.sm_count) + " SMs of " + gpu.name);
+  if (!c.te_op_fuser) return;
+  const std::string f = axis_label(sc, "use_transformer_engine_op_fuser");
+  require(m.gated_mlp, f, "the fused grouped MLP needs a GLU expert MLP; " + m.name + " has none");
+  require(c.etp == 1, f, "Megatron-Core's fused grouped MLP takes no expert tensor parallelism");
+  const dtype type = c.type.value_or(m.type);
+  require(type == dtype::mxfp8 || type == dtype::nvfp4, f,
+          "Transformer Engine fuses the grouped MLP under mxfp8 or nvfp4 only, not " +
+              std::string(to_string(type)));
+  require(gpu.compute_capability_major == 10, f,
+          "Transformer Engine's fused grouped MLP runs on compute capability 10 (Blackwell "
+          "B200/GB200/B300/GB300), not " +
+              gpu.name);
 }
 
 // Megatron-Core's rules for the expert layout (docs/MOE.md §2): the experts split evenly over
@@ -542,6 +575,10 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
     require(c.moe_capacity_factor == 0, axis_label(sc, "moe_capacity_factor"),
             "model " + m.name + " has no experts (num_moe_experts)");
     require(!c.sync_free_moe(), axis_label(sc, "moe_expert_rank_capacity_factor"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(!c.te_op_fuser, axis_label(sc, "use_transformer_engine_op_fuser"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(c.flex_sms == 0, axis_label(sc, "moe_flex_dispatcher_num_sms"),
             "model " + m.name + " has no experts (num_moe_experts)");
     c.etp = 1;
     return;
@@ -688,6 +725,7 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   check_layers(sc, c, m);
   check_batch(sc, c);
   check_experts(sc, c, m);
+  if (m.moe.enabled()) check_op_fuser(sc, c, m, gpu);
   check_recompute(sc, c, m);
   check_offload(sc, c, cluster);
   check_graphs(sc, c, m);
