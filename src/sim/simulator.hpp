@@ -24,7 +24,9 @@ namespace ob {
 // (and B300's) above GB200's (docs/CALIBRATION.md §2.13); a step's GEMM, elementwise and
 // host-only framework ops cost the host an eager PyTorch op each, measured in public profiles
 // (docs/MOE.md §20). sim-v2.8: the sync-free HybridEP dispatch (moe_expert_rank_capacity_factor:
-// no token-count host sync) and a full-iteration graph of a MoE model with it (docs/MOE.md §21).
+// no token-count host sync), a full-iteration graph of a MoE model with it, Transformer Engine's
+// fused grouped MLP (use_transformer_engine_op_fuser) and the flex dispatcher's SM count
+// (moe_flex_dispatcher_num_sms), docs/MOE.md §21.
 inline constexpr const char* sim_model_version = "sim-v2.8";
 
 struct sim_options {
