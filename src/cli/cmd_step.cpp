@@ -83,6 +83,13 @@ class step_command final : public command {
       {"moe_dispatcher", "alltoall | allgather | deepep | hybridep (MoE token dispatcher)"},
       {"moe_shared_overlap", "on | off (moe_shared_expert_overlap: shared expert beside the a2a)"},
       {"moe_capacity_factor", "moe_expert_capacity_factor: drop beyond F x balanced (0: dropless)"},
+      {"moe_expert_rank_capacity_factor",
+       "HybridEP's token budget per EP rank, F x balanced: sync-free dispatch, no host sync of "
+       "the counts (0: off)"},
+      {"use_transformer_engine_op_fuser",
+       "on | off (with NVTE_CUTEDSL_FUSED_GROUPED_MLP: TE's fused grouped MLP for the experts)"},
+      {"moe_flex_dispatcher_num_sms",
+       "SMs the DeepEP / HybridEP kernels hold (0: the backend's default, 20 / 16)"},
       {"cuda_graph_scope",
        "CUDA graph scopes joined by '+': attn, moe_router, moe_preprocess (TE's per-layer "
        "graphs); or full_iteration; or none"},

@@ -205,7 +205,8 @@ class stage_planner {
   static std::vector<int> waits_on(int op);
   elementwise_params moe_elementwise(double bytes_per_copy, double flops_per_copy,
                                      bool experts) const;
-  void mxfp8_cast(const std::string& name, double width, std::vector<int> waits = {});
+  void mxfp8_cast(const std::string& name, double width, std::vector<int> waits = {},
+                  bool fused = false);
   int expert_gemm_op(const std::string& name, expert_gemm which, std::vector<int> waits = {});
   void token_count_sync(const std::string& name, int router);
   elementwise_params router_scores(bool backward) const;

@@ -78,6 +78,7 @@ int stage_planner::ep_all_to_all(const std::string& name, const char* slot, bool
   c = with_nccl_knobs(c, in_.knobs);
   if (cfg_.dispatcher == moe_dispatcher::deepep) c.ctas = deepep_default_sms;
   if (cfg_.dispatcher == moe_dispatcher::hybridep) c.ctas = hybridep_default_sms;
+  if (c.ctas > 0 && cfg_.flex_sms > 0) c.ctas = cfg_.flex_sms;  // moe_flex_dispatcher_num_sms
   if (c.ctas > 0) {
     c.ep = flex_exchange(!gathers);
     // DeepEP and HybridEP hold their own SMs whatever NCCL's policy or per-call cap.
@@ -125,7 +126,9 @@ ep_exchange stage_planner::flex_exchange(bool combine) const {
 // streams. The members are equal, so the streams' kernels start and end together: the plan runs
 // them as waves of that many members, each wave one grouped op (its own tail of tiles) on the
 // compute stream; the first keeps `name`, the others add _w2, _w3, ... Each further member of a
-// wave is a host launch. Returns the first wave.
+// wave is a host launch. Returns the first wave. Under use_transformer_engine_op_fuser the fused
+// grouped MLP runs each grouped GEMM as one persistent CuTe DSL kernel over every local expert's
+// tiles (cuDNN's MoE tile scheduler walks the device counts): one op, one launch.
 int stage_planner::expert_gemm_op(const std::string& name, expert_gemm which,
                                   std::vector<int> waits) {
   const std::vector<gemm_params> members =
@@ -133,13 +136,14 @@ int stage_planner::expert_gemm_op(const std::string& name, expert_gemm which,
   const int n = std::max(1, launched(members));
   const auto busy = std::find_if(members.begin(), members.end(), has_work);
   gemm_params g = busy != members.end() ? *busy : members.front();
+  const int per_wave = cfg_.te_op_fuser ? n : te_grouped_gemm_streams;
   int first_wave = -1;
-  for (int first = 0, wave = 1; first < n; first += te_grouped_gemm_streams, ++wave) {
-    g.group = std::min(te_grouped_gemm_streams, n - first);
+  for (int first = 0, wave = 1; first < n; first += per_wave, ++wave) {
+    g.group = std::min(per_wave, n - first);
     const std::string op = wave == 1 ? name : name + "_w" + std::to_string(wave);
     const int id =
         add_compute(op, g, "moe_experts", wave == 1 ? std::move(waits) : std::vector<int>{});
-    add_host_work(s_, id, grouped_gemm_host_ops(g.group));
+    if (!cfg_.te_op_fuser) add_host_work(s_, id, grouped_gemm_host_ops(g.group));
     if (wave == 1) first_wave = id;
   }
   return first_wave;
@@ -165,14 +169,19 @@ elementwise_params stage_planner::moe_elementwise(double bytes_per_copy, double 
 // get their own scales from the 16-bit tensor: one HBM pass reads 2 bytes an element and writes
 // 1 + 1 bytes and 2/32 of scales. Megatron's grouped MLP applies the activation outside TE, so
 // no kernel fuses the cast. `width`: elements per token copy; nothing under other types.
-void stage_planner::mxfp8_cast(const std::string& name, double width, std::vector<int> waits) {
-  if (w_.model.type != dtype::mxfp8) return;
+// Transformer Engine's fused grouped MLP (use_transformer_engine_op_fuser) quantizes the inputs
+// it reads from 16-bit tensors as one grouped kernel (group_quantize), and the rest in its GEMMs'
+// epilogues (`fused`: nothing planned).
+void stage_planner::mxfp8_cast(const std::string& name, double width, std::vector<int> waits,
+                               bool fused) {
+  if (w_.model.type != dtype::mxfp8 || (fused && cfg_.te_op_fuser)) return;
   constexpr double bytes_per_elem = 2.0 + 1.0 + 1.0 + 2.0 / 32.0;
   const int id = add_compute(name, moe_elementwise(bytes_per_elem * width, 2 * width, true),
                              "moe_experts", std::move(waits));
   // TE v2.15's split_quantize quantizes an MXFP8 input one expert at a time (one kernel each,
   // on the current stream; docs/MOE.md §19.2): the pass's bytes are the plan op's, every further
   // expert a host launch.
+  if (cfg_.te_op_fuser) return;
   add_host_work(s_, id,
                 grouped_gemm_host_ops(launched(expert_gemms(
                     w_.model, experts_, cfg_.etp, expert_gemm::fc1_fprop, w_.model.type))));
@@ -185,7 +194,11 @@ void stage_planner::mxfp8_cast(const std::string& name, double width, std::vecto
 // factor); the allgather dispatcher's `.cpu()` and DeepEP's host wait for its notify kernel's
 // counts do the same. The host stops there until the router has run, so the GPU's queue drains
 // and the launches after it are exposed.
+// Under moe_expert_rank_capacity_factor (the sync-free dispatch) HybridEP's buffers have a static
+// size and the fused grouped MLP reads the counts from device memory (Megatron-Core's
+// _HybridEPManager and TEGroupedMLP._fused_forward), so nothing waits: no op is planned.
 void stage_planner::token_count_sync(const std::string& name, int router) {
+  if (cfg_.sync_free_moe()) return;
   const auto counts = static_cast<std::uint64_t>(w_.model.moe.experts + 2 * cfg_.ep);
   const int sync = s_.add_op(name + "moe_counts_sync", counts_d2h_, host_sync_params{counts * 8},
                              {router}, "moe_router");
@@ -269,8 +282,11 @@ int stage_planner::moe_forward_experts(const std::string& name, int dispatch) {
   mxfp8_cast(name + "moe_fc1_mxfp8_in", static_cast<double>(m.hidden), waits_on(dispatch));
   const int fc1 = expert_gemm_op(name + "moe_fc1", expert_gemm::fc1_fprop, waits_on(dispatch));
   if (ep_ >= 0) add_host_work(s_, fc1, moe_host_ops(cfg_.dispatcher).after_dispatch);
-  add_compute(name + "moe_act", moe_elementwise((f1 + f) * 2, 4 * f1, true), "moe_experts");
-  mxfp8_cast(name + "moe_fc2_mxfp8_in", f);
+  // The fused grouped MLP computes the GLU and the probabilities' scale in fc1's epilogue and
+  // writes fc2's input quantized (TE's grouped_gemm_activation_kernel): no pass of its own.
+  if (!cfg_.te_op_fuser)
+    add_compute(name + "moe_act", moe_elementwise((f1 + f) * 2, 4 * f1, true), "moe_experts");
+  mxfp8_cast(name + "moe_fc2_mxfp8_in", f, {}, true);
   expert_gemm_op(name + "moe_fc2", expert_gemm::fc2_fprop);
   etp_exchange(name + "moe_etp_rs", coll_op::reduce_scatter, {});
   const int combine = ep_all_to_all(name + "moe_combine", "moe_combine", false);
@@ -322,8 +338,11 @@ int stage_planner::moe_backward_experts(const std::string& name, int combine) {
                 "moe_experts", waits_on(combine));
   gemm("moe_fc2_dgrad", expert_gemm::fc2_dgrad, waits_on(combine));
   if (!cfg_.delay_wgrad) gemm("moe_fc2_wgrad", expert_gemm::fc2_wgrad);
-  add_compute(name + "moe_act_bwd", moe_elementwise((f1 + f) * 4, 6 * f1, true), "moe_experts");
-  mxfp8_cast(name + "moe_fc1_mxfp8_dout", f1);
+  // Fused: fc2's dgrad runs the GLU's backward and quantizes fc1's output gradient in its
+  // epilogue (TE's grouped_gemm_dactivation_kernel).
+  if (!cfg_.te_op_fuser)
+    add_compute(name + "moe_act_bwd", moe_elementwise((f1 + f) * 4, 6 * f1, true), "moe_experts");
+  mxfp8_cast(name + "moe_fc1_mxfp8_dout", f1, {}, true);
   gemm("moe_fc1_dgrad", expert_gemm::fc1_dgrad);
   if (!cfg_.delay_wgrad) gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad);
   etp_exchange(name + "moe_etp_ag_bwd", coll_op::reduce_scatter, {});

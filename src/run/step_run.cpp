@@ -237,6 +237,11 @@ ordered_json with_experts(ordered_json config, const step_run_case& rc) {
                        {"moe_shared_overlap", c.moe_shared_overlap},
                        {"moe_capacity_factor", c.moe_capacity_factor},
                        {"moe_dropped", dropped_fraction(c.moe_imbalance, c.moe_capacity_factor)}};
+  // The sync-free dispatch's budget likewise, only when set (docs/MOE.md §21).
+  if (c.sync_free_moe())
+    config["experts"]["moe_expert_rank_capacity_factor"] = c.moe_expert_rank_capacity_factor;
+  if (c.te_op_fuser) config["experts"]["use_transformer_engine_op_fuser"] = true;
+  if (c.flex_sms > 0) config["experts"]["moe_flex_dispatcher_num_sms"] = c.flex_sms;
   return config;
 }
 

@@ -23,8 +23,11 @@ namespace ob {
 // Blackwell files' fused-attention efficiencies transferred from measured cuDNN rates, GB300's
 // (and B300's) above GB200's (docs/CALIBRATION.md §2.13); a step's GEMM, elementwise and
 // host-only framework ops cost the host an eager PyTorch op each, measured in public profiles
-// (docs/MOE.md §20). sim-v2.8: PyTorch FSDP's SHARD_GRAD_OP (`--fsdp shard_grad_op`), a mode
-// no published scenario runs (docs/FSDP.md §7).
+// (docs/MOE.md §20). sim-v2.8: the sync-free HybridEP dispatch (moe_expert_rank_capacity_factor:
+// no token-count host sync), a full-iteration graph of a MoE model with it, Transformer Engine's
+// fused grouped MLP (use_transformer_engine_op_fuser) and the flex dispatcher's SM count
+// (moe_flex_dispatcher_num_sms), docs/MOE.md §21; PyTorch FSDP's SHARD_GRAD_OP
+// (`--fsdp shard_grad_op`), a mode no published scenario runs (docs/FSDP.md §7).
 inline constexpr const char* sim_model_version = "sim-v2.8";
 
 struct sim_options {

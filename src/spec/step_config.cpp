@@ -159,6 +159,11 @@ ordered_json capacity_axis(const std::string& v, const std::string& where, step_
       ratio(v, where, 0, "moe_expert_capacity_factor, 0 or more (0: dropless)");
   return c.cfg.moe_capacity_factor;
 }
+ordered_json rank_capacity_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.moe_expert_rank_capacity_factor = ratio(
+      v, where, 0, "moe_expert_rank_capacity_factor, 0 or more (0: off, the counts' host sync)");
+  return c.cfg.moe_expert_rank_capacity_factor;
+}
 ordered_json layout_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.stage_layout = parse_pipeline_layout(v, where);
   return v;
@@ -216,6 +221,9 @@ constexpr step_axis_row step_axis_table[] = {
     {"moe_dispatcher", dispatcher_axis},
     {"moe_shared_overlap", switch_axis<&C::moe_shared_overlap>},
     {"moe_capacity_factor", capacity_axis},
+    {"moe_expert_rank_capacity_factor", rank_capacity_axis},
+    {"use_transformer_engine_op_fuser", switch_axis<&C::te_op_fuser>},
+    {"moe_flex_dispatcher_num_sms", count_axis<&C::flex_sms, 0, 4096>},
 };
 
 // Layer knobs a step takes, and NCCL's settings for its layers' TP collectives.
@@ -511,6 +519,56 @@ void check_a2a_overlap(const step_scenario& sc, const step_config& c, const mode
           "(--moe-shared-overlap off; Megatron-Bridge's rule)");
 }
 
+// Megatron-Core's TransformerConfig (the Megatron-LM that Megatron-Bridge v0.6.0 pins) takes
+// moe_expert_rank_capacity_factor only with the hybridep (or ncclep) flex backend, and with
+// hybridep only beside use_transformer_engine_op_fuser, the fused grouped MLP that reads the
+// counts on the device. A busiest rank over the budget makes Megatron's paged-stash runner rerun
+// the step without the budget, which the model does not plan (docs/MOE.md §21).
+void check_rank_capacity(const step_scenario& sc, const step_config& c) {
+  if (!c.sync_free_moe()) return;
+  const std::string f = axis_label(sc, "moe_expert_rank_capacity_factor");
+  require(c.dispatcher == moe_dispatcher::hybridep, f,
+          "Megatron-Core takes moe_expert_rank_capacity_factor with the hybridep flex backend "
+          "only (--moe-dispatcher hybridep)");
+  require(c.te_op_fuser, f,
+          "Megatron-Core takes moe_expert_rank_capacity_factor with hybridep only beside "
+          "use_transformer_engine_op_fuser, whose fused grouped MLP reads the counts on the device "
+          "(--use-transformer-engine-op-fuser on)");
+  require(c.moe_capacity_factor == 0, f,
+          "a per-expert capacity factor (drop-and-pad, --moe-capacity-factor) beside the rank "
+          "budget is not modelled; set one of the two");
+  require(c.moe_imbalance <= c.moe_expert_rank_capacity_factor, f,
+          "the busiest rank's load over the mean (--moe-imbalance) passes the budget: "
+          "Megatron's runner would rerun every step without it, which the model does not plan");
+}
+
+// Megatron-Core's TEGroupedMLP asserts its fused implementation is supported whenever
+// use_transformer_engine_op_fuser is set (_is_fused_impl_supported: no expert TP, a GLU with
+// NVTE_CUTEDSL_FUSED_GROUPED_MLP), and Transformer Engine fuses the grouped MLP only under an MXFP8
+// or NVFP4 recipe on compute capability 10 (fuse_grouped_mlp_ops, is_supported); elsewhere TE
+// would run its basic ops unfused, which the model does not plan (docs/MOE.md §21).
+void check_op_fuser(const step_scenario& sc, const step_config& c, const model_spec& m,
+                    const gpu_spec& gpu) {
+  const std::string sms = axis_label(sc, "moe_flex_dispatcher_num_sms");
+  require(c.flex_sms == 0 || c.dispatcher == moe_dispatcher::deepep ||
+              c.dispatcher == moe_dispatcher::hybridep,
+          sms, "the SMs of the flex dispatcher's kernels: --moe-dispatcher deepep or hybridep");
+  require(c.flex_sms <= gpu.sm_count, sms,
+          n(c.flex_sms) + " is more than the " + n(gpu.sm_count) + " SMs of " + gpu.name);
+  if (!c.te_op_fuser) return;
+  const std::string f = axis_label(sc, "use_transformer_engine_op_fuser");
+  require(m.gated_mlp, f, "the fused grouped MLP needs a GLU expert MLP; " + m.name + " has none");
+  require(c.etp == 1, f, "Megatron-Core's fused grouped MLP takes no expert tensor parallelism");
+  const dtype type = c.type.value_or(m.type);
+  require(type == dtype::mxfp8 || type == dtype::nvfp4, f,
+          "Transformer Engine fuses the grouped MLP under mxfp8 or nvfp4 only, not " +
+              std::string(to_string(type)));
+  require(gpu.compute_capability_major == 10, f,
+          "Transformer Engine's fused grouped MLP runs on compute capability 10 (Blackwell "
+          "B200/GB200/B300/GB300), not " +
+              gpu.name);
+}
+
 // Megatron-Core's rules for the expert layout (docs/MOE.md §2): the experts split evenly over
 // EP, each expert's FFN over ETP, and ETP x EP x PP ranks tile the world (initialize_model_parallel
 // refuses otherwise); EP beside TP needs sequence parallelism (arguments.py).
@@ -531,6 +589,12 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
             "model " + m.name + " has no experts (num_moe_experts)");
     require(c.moe_capacity_factor == 0, axis_label(sc, "moe_capacity_factor"),
             "model " + m.name + " has no experts (num_moe_experts)");
+    require(!c.sync_free_moe(), axis_label(sc, "moe_expert_rank_capacity_factor"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(!c.te_op_fuser, axis_label(sc, "use_transformer_engine_op_fuser"),
+            "model " + m.name + " has no experts (num_moe_experts)");
+    require(c.flex_sms == 0, axis_label(sc, "moe_flex_dispatcher_num_sms"),
+            "model " + m.name + " has no experts (num_moe_experts)");
     c.etp = 1;
     return;
   }
@@ -548,6 +612,7 @@ void check_experts(const step_scenario& sc, step_config& c, const model_spec& m)
   c.edp = c.gpus / tile;
   check_shared_overlap(sc, c, m);
   check_a2a_overlap(sc, c, m);
+  check_rank_capacity(sc, c);
   require(c.moe_imbalance <= c.ep, axis_label(sc, "moe_imbalance"),
           "the busiest rank's load over the mean cannot pass ep = " + n(c.ep) +
               " (every token on one rank)");
@@ -592,8 +657,8 @@ void check_recompute(const step_scenario& sc, step_config& c, const model_spec& 
 // Megatron-Core's TransformerConfig (core_v0.17.0, __post_init__) on cuda_graph_scope: the MoE
 // scopes on a model without experts, any graph beside CPU offloading, full recomputation with
 // anything but a full-iteration graph. And what the model lacks: a full-iteration graph of a MoE
-// layer needs the counts on the device (Bridge's recipes add moe_paged_stash), while the planner
-// syncs the host for them (docs/MOE.md §16, §18).
+// layer needs the counts on the device (moe_expert_rank_capacity_factor, the sync-free
+// dispatch), else the planner syncs the host for them (docs/MOE.md §16, §21).
 void check_graphs(const step_scenario& sc, const step_config& c, const model_spec& m) {
   if (c.cuda_graph_scope == 0) return;
   const std::string f = axis_label(sc, "cuda_graph_scope");
@@ -607,10 +672,10 @@ void check_graphs(const step_scenario& sc, const step_config& c, const model_spe
           "Megatron-Core refuses CUDA graphs with CPU offloading (--cpu-offload-layers 0)");
   require(c.recompute != recompute_mode::full || c.graphs(graph_scope::full_iteration), f,
           "Megatron-Core takes full recomputation only with a full_iteration graph");
-  require(!m.moe.enabled() || !c.graphs(graph_scope::full_iteration), f,
-          "full_iteration of a MoE model is not modelled: the planner syncs the host for each MoE "
-          "layer's token counts, which a captured iteration cannot hold (Bridge adds "
-          "moe_paged_stash for it; docs/MOE.md §18)");
+  require(!m.moe.enabled() || !c.graphs(graph_scope::full_iteration) || c.sync_free_moe(), f,
+          "full_iteration of a MoE model needs the sync-free dispatch "
+          "(--moe-expert-rank-capacity-factor F): without it each MoE layer syncs the host for "
+          "its token counts, which a captured iteration cannot hold (docs/MOE.md §16, §21)");
 }
 
 // Megatron-Core's TransformerConfig refuses CPU offloading with pipeline parallelism, with
@@ -675,6 +740,7 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   check_layers(sc, c, m);
   check_batch(sc, c);
   check_experts(sc, c, m);
+  if (m.moe.enabled()) check_op_fuser(sc, c, m, gpu);
   check_recompute(sc, c, m);
   check_offload(sc, c, cluster);
   check_graphs(sc, c, m);

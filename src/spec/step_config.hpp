@@ -139,6 +139,19 @@ struct step_config {
   // moe_expert_capacity_factor: each expert takes at most this times its balanced share of a
   // rank's token copies and drops the rest; 0 is dropless (docs/MOE.md §9).
   double moe_capacity_factor = 0;
+  // moe_expert_rank_capacity_factor: HybridEP's static token budget per EP rank, this times the
+  // balanced share; the dispatch and the fused grouped MLP then keep the token counts on the
+  // device, so no MoE layer syncs the host for them and a full-iteration graph can hold the
+  // layer (Megatron-Core's sync-free path, docs/MOE.md §21). 0: off (the counts' host sync).
+  double moe_expert_rank_capacity_factor = 0;
+  bool sync_free_moe() const { return moe_expert_rank_capacity_factor > 0; }
+  // use_transformer_engine_op_fuser with NVTE_CUTEDSL_FUSED_GROUPED_MLP: the experts' fc1, GLU
+  // and fc2 as Transformer Engine's fused grouped MLP (cuDNN's CuTe DSL grouped GEMMs, the GLU
+  // and the MXFP8 casts in their epilogues; docs/MOE.md §21).
+  bool te_op_fuser = false;
+  // moe_flex_dispatcher_num_sms: SMs the DeepEP or HybridEP kernels hold; 0: the backend's
+  // default (deepep_default_sms, hybridep_default_sms).
+  int flex_sms = 0;
   int mbs = 1;
   int gbs = 0;                // 0: one micro-batch per data-parallel rank (mbs x dp)
   int seq = 0;                // 0: the model's seq_length

@@ -217,10 +217,11 @@ struct moe_timeline {
   }
 };
 
-moe_timeline step_timeline(const std::string& model, std::vector<sweep_axis> axes) {
+moe_timeline step_timeline(const std::string& model, std::vector<sweep_axis> axes,
+                           const std::string& cluster = "dgx_h100") {
   step_scenario sc;
   sc.model = model;
-  sc.cluster = "dgx_h100";
+  sc.cluster = cluster;
   sc.allow_oom = true;
   sc.axes = std::move(axes);
   const step_spec spec = resolve_step(sc);
@@ -233,11 +234,11 @@ moe_timeline step_timeline(const std::string& model, std::vector<sweep_axis> axe
   return t;
 }
 
-moe_timeline moe_step(std::vector<sweep_axis> extra = {}) {
+moe_timeline moe_step(std::vector<sweep_axis> extra = {}, const std::string& cluster = "dgx_h100") {
   std::vector<sweep_axis> axes = {
       {"gpus", {"8"}}, {"ep", {"8"}}, {"layers", {"2"}}, {"gbs", {"16"}}};
   axes.insert(axes.end(), extra.begin(), extra.end());
-  return step_timeline("qwen3_30b_a3b", std::move(axes));
+  return step_timeline("qwen3_30b_a3b", std::move(axes), cluster);
 }
 
 // Llama 3 8B, two layers, two micro-batches a rank on 8 GPUs at TP 2 (SP), so that the attention
@@ -493,10 +494,188 @@ TEST(AttentionGraphScope, TheScopesMegatronRefusesExitAsConfigErrors) {
   // Full recomputation only with a full-iteration graph.
   EXPECT_THROW(dense_step({{"cuda_graph_scope", {"attn"}}, {"recompute", {"full"}}}), config_error);
   EXPECT_NO_THROW(dense_step({{"cuda_graph_scope", {"full_iteration"}}, {"recompute", {"full"}}}));
-  // full_iteration alone; and not on a MoE model (the planner's host syncs).
+  // full_iteration alone; and on a MoE model only with the sync-free dispatch (below).
   EXPECT_THROW(dense_step({{"cuda_graph_scope", {"attn+full_iteration"}}}), config_error);
   EXPECT_THROW(moe_step({{"cuda_graph_scope", {"full_iteration"}}}), config_error);
+  EXPECT_THROW(
+      moe_step({{"moe_dispatcher", {"hybridep"}}, {"cuda_graph_scope", {"full_iteration"}}}),
+      config_error);
   EXPECT_NO_THROW(moe_step({{"cuda_graph_scope", {"attn+moe_router+moe_preprocess"}}}));
+}
+
+// moe_expert_rank_capacity_factor, Megatron-Core's sync-free dispatch (docs/MOE.md §21): HybridEP's
+// buffers have a static size and the fused grouped MLP reads the counts on the device, so no MoE
+// layer's forward stops the host, and a full-iteration graph can hold the layer. On a DGX B200 at
+// MXFP8 with Transformer Engine's fused grouped MLP, as Megatron-Core requires.
+std::vector<sweep_axis> hybridep(bool sync_free, std::vector<sweep_axis> extra = {}) {
+  std::vector<sweep_axis> axes = {{"moe_dispatcher", {"hybridep"}},
+                                  {"dtype", {"mxfp8"}},
+                                  {"use_transformer_engine_op_fuser", {"on"}}};
+  if (sync_free) axes.push_back({"moe_expert_rank_capacity_factor", {"1.5"}});
+  axes.insert(axes.end(), extra.begin(), extra.end());
+  return axes;
+}
+moe_timeline b200_step(std::vector<sweep_axis> axes) {
+  return moe_step(std::move(axes), "dgx_b200");
+}
+
+TEST(SyncFreeMoe, NoForwardMoeLayerWaitsForTheHostOnItsTokenCounts) {
+  const std::string l = "c0.mb1.L1.";
+  const moe_timeline synced = b200_step(hybridep(false)), free = b200_step(hybridep(true));
+  const auto syncs = [](const moe_timeline& t) {
+    int n = 0;
+    for (const op& o : t.prog.stages[0].ops) n += o.kind() == op_kind::host_sync;
+    return n;
+  };
+  EXPECT_EQ(syncs(synced), 2 * 2);  // each forward MoE layer of each micro-batch
+  EXPECT_EQ(syncs(free), 0);
+  EXPECT_THROW(free.id(l + "moe_counts_sync"), std::out_of_range);
+  // With the sync, the dispatch is enqueued only once the router's counts reached the host; without
+  // it, the host hands the dispatch over right after the permutation, its own cost apart
+  // (HybridEP's launch and the event of its wait on the compute stream), whatever the GPU is doing.
+  EXPECT_GE(synced.at(l + "moe_dispatch").enqueue_us, synced.at(l + "moe_counts_sync").end_us);
+  EXPECT_GE(synced.at(l + "moe_counts_sync").end_us, synced.at(l + "moe_router_scores").end_us);
+  const gpu_spec gpu = load_gpu_spec("b200");
+  EXPECT_EQ(free.id(l + "moe_dispatch"), free.id(l + "moe_permute") + 1);
+  EXPECT_NEAR(free.at(l + "moe_dispatch").enqueue_us - free.at(l + "moe_permute").enqueue_us,
+              gpu.nccl_launch_us + gpu.event_us, 1e-6);
+  // The GPU's work is the same: only the host's wait went.
+  EXPECT_EQ(free.prog.stages[0].ops.size() + 4, synced.prog.stages[0].ops.size());
+}
+
+TEST(SyncFreeMoe, AFullIterationGraphHoldsTheMoeLayerAndItsHostOps) {
+  const std::string l = "c0.mb1.L1.";
+  const moe_timeline eager = b200_step(hybridep(true));
+  const moe_timeline graphed =
+      b200_step(hybridep(true, {{"cuda_graph_scope", {"full_iteration"}}}));
+  const schedule& s = graphed.prog.stages[0];
+  for (const op& o : s.ops) EXPECT_EQ(o.graphed, o.slot != "optimizer") << o.name;
+  // On the host's timeline, from the gating GEMM's enqueue to the unpermutation's: a graph node for
+  // each op and for each of its host ops (the router's, the grouped GEMMs' further experts, the
+  // MXFP8 casts'), no events, no wait.
+  const int first = graphed.id(l + "moe_router"), last = graphed.id(l + "moe_unpermute");
+  double nodes = 0;
+  int host_ops = 0;
+  for (int i = first + 1; i <= last; ++i) {
+    const op& o = s.ops[static_cast<std::size_t>(i)];
+    ASSERT_TRUE(o.name.starts_with(l)) << o.name;
+    nodes += 1 + o.host_ops;
+    host_ops += o.host_ops;
+  }
+  EXPECT_GT(host_ops, 20);  // the router's 20 at least
+  const gpu_spec gpu = load_gpu_spec("b200");
+  const auto span = [&](const moe_timeline& t) {
+    return t.at(l + "moe_unpermute").enqueue_us - t.at(l + "moe_router").enqueue_us;
+  };
+  EXPECT_NEAR(span(graphed), nodes * gpu.graph_node_us, 1e-6);
+  EXPECT_GE(span(eager), nodes * gpu.launch_us);
+  const auto end = [](const moe_timeline& t) {
+    double e = 0;
+    for (const sim_op_result& r : t.ops) e = std::max(e, r.end_us);
+    return e;
+  };
+  // At this size the GPU sets the pace either way (the host runs ahead once nothing syncs it):
+  // the graph shortens the host's timeline, not the step.
+  EXPECT_LE(end(graphed), end(eager) + 1e-6);
+  EXPECT_LT(graphed.ops.back().enqueue_us, 0.5 * eager.ops.back().enqueue_us);
+}
+
+TEST(SyncFreeMoe, TheSettingsMegatronRefusesExitAsConfigErrors) {
+  const std::vector<sweep_axis> budget = {{"moe_expert_rank_capacity_factor", {"1.5"}}};
+  // Megatron-Core takes the rank budget with the hybridep backend only, and with it only beside
+  // the op fuser's grouped MLP.
+  EXPECT_THROW(b200_step(budget), config_error);
+  EXPECT_THROW(b200_step({{"moe_dispatcher", {"deepep"}},
+                          {"dtype", {"mxfp8"}},
+                          {"use_transformer_engine_op_fuser", {"on"}},
+                          {"moe_expert_rank_capacity_factor", {"1.5"}}}),
+               config_error);
+  EXPECT_THROW(b200_step({{"moe_dispatcher", {"hybridep"}},
+                          {"dtype", {"mxfp8"}},
+                          {"moe_expert_rank_capacity_factor", {"1.5"}}}),
+               config_error);
+  // A busiest rank over the budget: Megatron's runner would rerun every step.
+  EXPECT_THROW(b200_step(hybridep(true, {{"moe_imbalance", {"2"}}})), config_error);
+  EXPECT_NO_THROW(b200_step(hybridep(true, {{"moe_imbalance", {"1.5"}}})));
+  // A dense model has nothing to dispatch.
+  EXPECT_THROW(dense_step(budget), config_error);
+  // The fused grouped MLP: Transformer Engine fuses it under MXFP8 (or NVFP4) on compute
+  // capability 10 only, and Megatron-Core without expert TP.
+  const std::vector<sweep_axis> fuser = {{"moe_dispatcher", {"hybridep"}},
+                                         {"use_transformer_engine_op_fuser", {"on"}}};
+  EXPECT_THROW(b200_step(fuser), config_error);           // the model's bf16
+  EXPECT_THROW(moe_step(hybridep(false)), config_error);  // an H100
+  EXPECT_THROW(b200_step(hybridep(false, {{"tp", {"2"}}, {"etp", {"2"}}})), config_error);
+  // The flex dispatcher's SMs: a flex backend only, no more than the GPU has.
+  EXPECT_THROW(b200_step({{"moe_flex_dispatcher_num_sms", {"32"}}}), config_error);
+  EXPECT_THROW(b200_step(hybridep(false, {{"moe_flex_dispatcher_num_sms", {"1000"}}})),
+               config_error);
+}
+
+// Transformer Engine's fused grouped MLP (use_transformer_engine_op_fuser, docs/MOE.md §21): each
+// grouped GEMM one persistent kernel over the 16 local experts, the GLU and the quantization of
+// fc2's input in fc1's epilogue, the GLU's backward and fc1's output gradient's quantization in
+// fc2's dgrad epilogue.
+TEST(FusedGroupedMlp, EachGroupedGemmIsOneKernelAndTheGluAndItsCastsLeaveTheTimeline) {
+  const std::string l = "c0.mb1.L1.";
+  const moe_timeline te = b200_step({{"moe_dispatcher", {"hybridep"}}, {"dtype", {"mxfp8"}}});
+  const moe_timeline fused = b200_step(hybridep(false));
+  const schedule& s = fused.prog.stages[0];
+  const auto plan_op = [&](const moe_timeline& t, const std::string& n) -> const op& {
+    return t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + n))];
+  };
+  for (const char* n : {"moe_fc1", "moe_fc2", "moe_fc2_dgrad", "moe_fc1_dgrad", "moe_fc1_wgrad"}) {
+    EXPECT_EQ(plan_op(fused, n).as<gemm_params>().group, 16) << n;
+    EXPECT_EQ(plan_op(te, n).as<gemm_params>().group, 4) << n;
+    // fc1 keeps the HybridEP manager's two ops on the counts (their cast and sum), nothing else.
+    EXPECT_EQ(plan_op(fused, n).host_ops, std::string(n) == "moe_fc1" ? 2 : 0) << n;
+    EXPECT_THROW(fused.id(l + n + "_w2"), std::out_of_range) << n;
+  }
+  for (const char* n : {"moe_act", "moe_act_bwd", "moe_fc2_mxfp8_in", "moe_fc1_mxfp8_dout"}) {
+    EXPECT_NO_THROW(te.id(l + n)) << n;
+    EXPECT_THROW(fused.id(l + n), std::out_of_range) << n;
+  }
+  // The casts of the inputs read from 16-bit tensors stay, one grouped kernel each.
+  EXPECT_EQ(plan_op(fused, "moe_fc1_mxfp8_in").host_ops, 0);
+  EXPECT_EQ(plan_op(te, "moe_fc1_mxfp8_in").host_ops, 15);
+  // On the timeline: fc2 follows fc1 on the compute stream with nothing between them, and fc1's
+  // dgrad follows fc2's with only fc2's weight gradient between (no delay_wgrad here).
+  for (const auto& [a, b] :
+       {std::pair{"moe_fc1", "moe_fc2"}, std::pair{"moe_fc2_dgrad", "moe_fc1_dgrad"}}) {
+    const op& first = plan_op(fused, a);
+    const op& second = plan_op(fused, b);
+    EXPECT_EQ(first.stream, second.stream);
+    for (const op& o : s.ops)
+      if (o.stream == first.stream && o.id > first.id && o.id < second.id &&
+          o.name != l + "moe_fc2_wgrad")
+        ADD_FAILURE() << o.name << " between " << a << " and " << b;
+    EXPECT_GE(fused.at(l + b).start_us, fused.at(l + a).end_us);
+  }
+}
+
+// moe_flex_dispatcher_num_sms: the HybridEP kernels hold the SMs asked for (Bridge's recipes set
+// 32; the model's default is 16).
+TEST(FusedGroupedMlp, TheFlexDispatcherHoldsTheSmsAskedFor) {
+  const std::string l = "c0.mb1.L1.";
+  const moe_timeline d16 = b200_step(hybridep(false));
+  const moe_timeline d32 = b200_step(hybridep(false, {{"moe_flex_dispatcher_num_sms", {"32"}}}));
+  const auto ctas = [&](const moe_timeline& t) {
+    return t.prog.stages[0]
+        .ops[static_cast<std::size_t>(t.id(l + "moe_dispatch"))]
+        .as<collective_params>()
+        .ctas;
+  };
+  EXPECT_EQ(ctas(d16), 16);
+  EXPECT_EQ(ctas(d32), 32);
+  // Inside one DGX B200 the dispatch is NVLink-bound from 16 SMs on; with 4 its SMs' copies set
+  // its time.
+  const moe_timeline d4 = b200_step(hybridep(false, {{"moe_flex_dispatcher_num_sms", {"4"}}}));
+  EXPECT_EQ(ctas(d4), 4);
+  const auto took = [&](const moe_timeline& t) {
+    return t.at(l + "moe_dispatch").end_us - t.at(l + "moe_dispatch").start_us;
+  };
+  EXPECT_LE(took(d32), took(d16));
+  EXPECT_GT(took(d4), took(d16));
 }
 
 }  // namespace ob
