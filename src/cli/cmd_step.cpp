@@ -75,6 +75,8 @@ class step_command final : public command {
       {"pp", "pipeline parallel"},
       {"vp", "virtual pipeline chunks per stage"},
       {"cp", "context parallel"},
+      {"cp_comm_type",
+       "p2p | all_gather | a2a (cp_comm_type: KV ring, K/V gathered, or Ulysses head scatter)"},
       {"ep", "expert parallel (MoE models)"},
       {"etp", "expert tensor parallel (MoE models; default: tp)"},
       {"moe_imbalance", "busiest EP rank's routed tokens over the mean (1: force-balanced)"},

@@ -98,6 +98,7 @@ void stage_planner::make_streams() {
   target_.tp_nodes = span_of(comm_group::tp, grid, gpn).nodes;
   target_.cp_nodes = span_of(comm_group::cp, grid, gpn).nodes;
   target_.cp_ctas = in_.gpu.nccl_ctas_p2p;
+  target_.cp_type = cfg_.cp_comm_type;
   pp_nodes_ = grid.stride(comm_group::pp) >= gpn ? 2 : 1;
   // Gradients reduce over DP x CP: the ranks with the same TP and PP coordinates.
   dp_size_ = cfg_.dp * cfg_.cp;

@@ -23,8 +23,9 @@ namespace ob {
 // Blackwell files' fused-attention efficiencies transferred from measured cuDNN rates, GB300's
 // (and B300's) above GB200's (docs/CALIBRATION.md §2.13); a step's GEMM, elementwise and
 // host-only framework ops cost the host an eager PyTorch op each, measured in public profiles
-// (docs/MOE.md §20).
-inline constexpr const char* sim_model_version = "sim-v2.7";
+// (docs/MOE.md §20). sim-v2.8: context parallelism's all_gather and a2a communication types
+// (cp_comm_type, docs/ARCHITECTURE.md §9.3), the Llama 3 CP 16 row on all_gather.
+inline constexpr const char* sim_model_version = "sim-v2.8";
 
 struct sim_options {
   int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32

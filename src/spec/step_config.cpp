@@ -121,6 +121,15 @@ ordered_json cross_entropy_axis(const std::string& v, const std::string& where, 
   c.cfg.cross_entropy = parse_enum<cross_entropy_impl>(v, where);
   return v;
 }
+// The hierarchical a2a+p2p needs hierarchical_context_parallel_sizes, which no case carries.
+ordered_json cp_comm_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.cp_comm_type = parse_enum<cp_comm>(v, where);
+  if (c.cfg.cp_comm_type == cp_comm::a2a_p2p)
+    throw config_error(where +
+                       ": a2a+p2p (hierarchical CP over hierarchical_context_parallel_sizes) "
+                       "is not modelled; use p2p, all_gather or a2a");
+  return v;
+}
 ordered_json dispatcher_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.dispatcher = parse_enum<moe_dispatcher>(v, where);
   return v;
@@ -165,6 +174,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"pp", count_axis<&C::pp, 1, 1024>},
     {"vp", count_axis<&C::vp, 1, 1024>},
     {"cp", count_axis<&C::cp, 1, 1024>},
+    {"cp_comm_type", cp_comm_axis},
     {"ep", count_axis<&C::ep, 1, (1 << 16)>},
     {"etp", count_axis<&C::etp, 1, 1024>},
     {"mbs", count_axis<&C::mbs, 1, (1 << 16)>},
@@ -650,6 +660,27 @@ void check_megatron_2022(const step_scenario& sc, const step_config& c, const mo
           "set --grad-accum-fusion off or grad_reduce_in_fp32 on");
 }
 
+// Context parallelism splits each sequence into 2 x cp chunks (the load-balanced split) and runs
+// a fused kernel on them (docs/ARCHITECTURE.md §9.3); a2a scatters each TP rank's heads over CP,
+// which Transformer Engine asserts divides both the query and the KV heads.
+void check_cp(const step_scenario& sc, const step_config& c, const model_spec& m) {
+  if (c.cp == 1) return;
+  const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
+  require(seq % (2 * c.cp) == 0, axis_label(sc, "seq"),
+          n(seq) + " is not divisible by 2 x cp = " + n(2 * c.cp) +
+              " (context parallelism splits each sequence into 2 x cp chunks)");
+  require(fused_attention(m.attention), axis_label(sc, "cp"),
+          "context parallelism (cp " + n(c.cp) + ") needs attention_backend flash; model " +
+              m.name + " is unfused");
+  if (c.cp_comm_type != cp_comm::a2a) return;
+  const std::int64_t kv = m.mla.enabled ? m.heads : m.kv_heads;
+  for (const auto& [what, heads] : {std::pair{"attention heads", m.heads}, {"KV heads", kv}})
+    require(heads % c.tp == 0 && (heads / c.tp) % c.cp == 0, axis_label(sc, "cp_comm_type"),
+            std::string("a2a scatters each TP rank's heads over CP: ") + what + " " + n(heads) +
+                " / tp " + n(c.tp) + " = " + n(heads / c.tp) + " is not divisible by cp " +
+                n(c.cp));
+}
+
 }  // namespace
 
 void check_step(const step_scenario& sc, step_config& c, const model_spec& m, const gpu_spec& gpu,
@@ -664,14 +695,8 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   check_offload(sc, c, cluster);
   check_graphs(sc, c, m);
   check_megatron_2022(sc, c, m);
+  check_cp(sc, c, m);
   const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
-  require(c.cp == 1 || seq % (2 * c.cp) == 0, axis_label(sc, "seq"),
-          n(seq) + " is not divisible by 2 x cp = " + n(2 * c.cp) +
-              " (context parallelism splits each sequence into 2 x cp chunks)");
-  // Ring attention exchanges K and V blocks inside a fused kernel (docs/ARCHITECTURE.md §9.3).
-  require(c.cp == 1 || fused_attention(m.attention), axis_label(sc, "cp"),
-          "context parallelism (cp " + n(c.cp) + ") needs attention_backend flash; model " +
-              m.name + " is unfused");
   if (c.tp == 1) c.sequence_parallel = false;  // nothing to shard over
   require(!c.sequence_parallel || (static_cast<std::int64_t>(seq) * c.mbs / c.cp) % c.tp == 0,
           axis_label(sc, "seq"), "seq x mbs / cp is not divisible by tp = " + n(c.tp));
