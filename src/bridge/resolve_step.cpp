@@ -173,21 +173,29 @@ void carry_cross_entropy(const step_in& t, step_out& o) {
   o.add("cross_entropy_fusion_impl", fused && impl == "te" ? "te" : "native", source);
 }
 
-// cp_comm_type: one type for every layer is carried; the hierarchical a2a+p2p and a list that
-// mixes types (Megatron's per-layer form) have no step counterpart (docs/BRIDGE_RULES.md §12).
+// cp_comm_type: one type for every layer is carried; a list that mixes types (Megatron's
+// per-layer form) has no step counterpart. a2a+p2p takes hierarchical_context_parallel_sizes,
+// whose two levels Transformer Engine's a2a+p2p asserts (docs/BRIDGE_RULES.md §12).
 void carry_cp_comm_type(const step_in& t, step_out& o) {
+  const std::string hier = "model.hierarchical_context_parallel_sizes";
+  const bool two = t.hierarchical_cp && t.hierarchical_cp->size() == 2;
+  if (two)
+    o.add("hierarchical_context_parallel_sizes",
+          std::to_string(t.hierarchical_cp->at(0)) + "+" + std::to_string(t.hierarchical_cp->at(1)),
+          hier);
   if (!t.cp_comm_type || t.cp_comm_type->empty()) return;
   const std::vector<std::string>& v = *t.cp_comm_type;
   const bool one = std::ranges::all_of(v, [&](const std::string& x) { return x == v.front(); });
-  if (!one)
+  if (!one) {
     o.not_modelled("model.cp_comm_type",
                    "a list that mixes types: step plans one type for every layer; not carried");
-  else if (v.front() == "a2a+p2p")
-    o.not_modelled("model.cp_comm_type",
-                   "a2a+p2p (hierarchical_context_parallel_sizes) is not modelled; not carried");
-  else
-    o.add(
-        "cp_comm_type", v.front(),
+    return;
+  }
+  if (v.front() == "a2a+p2p" && t.hierarchical_cp && !two)
+    o.invalid(hier, "a2a+p2p with " + std::to_string(t.hierarchical_cp->size()) +
+                        " levels: Transformer Engine asserts two CP groups (the a2a and the p2p "
+                        "level)");
+  o.add("cp_comm_type", v.front(),
         "model.cp_comm_type" + std::string(v.size() > 1 ? " (the same type for every layer)" : ""));
 }
 

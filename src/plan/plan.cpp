@@ -126,8 +126,12 @@ class layer_planner {
     return t_.cp >= 0 && w_.layout.cp > 1 && e.slot.rfind("attn_", 0) == 0;
   }
 
+  // Under a2a+p2p the ring runs over the p2p level, cp / cp_a2a ranks cp_a2a apart, after the
+  // all-to-all has given each rank cp_a2a times the tokens with 1 / cp_a2a of the heads (the
+  // same K/V bytes).
   void add_ring_attention(const layer_elementwise& e) {
-    const int cp = w_.layout.cp;
+    const bool hier = t_.cp_type == cp_comm::a2a_p2p;
+    const int cp = w_.layout.cp / (hier ? t_.cp_a2a : 1);
     const model_spec& m = w_.model;
     const auto kv_bytes = static_cast<std::uint64_t>(w_.tokens) * 2 *
                           static_cast<std::uint64_t>(m.kv_heads / w_.layout.tp * m.head_dim()) *
@@ -139,7 +143,7 @@ class layer_planner {
     x.group = comm_group::cp;
     x.group_size = cp;
     x.ctas = t_.cp_ctas;
-    x.nodes = t_.cp_nodes;
+    x.nodes = hier ? t_.cp_p2p_nodes : t_.cp_nodes;
     elementwise_params part = e.params;
     part.bytes /= static_cast<std::uint64_t>(cp);
     part.flops /= cp;
@@ -179,10 +183,11 @@ class layer_planner {
     c.op = op;
     c.bytes = bytes;
     c.group = comm_group::cp;
-    c.group_size = w_.layout.cp;
-    c.nodes = t_.cp_nodes;
+    c.group_size = a2a_level() ? t_.cp_a2a : w_.layout.cp;
+    c.nodes = a2a_level() ? t_.cp_a2a_nodes : t_.cp_nodes;
     return add_compute(name, with_nccl_knobs(c, knobs_), {}, slot);
   }
+  bool a2a_level() const { return t_.cp_type == cp_comm::a2a_p2p; }
   // A layout copy TE makes around an exchange (reorder of sequence chunks, head split): every
   // byte read and written once.
   void cp_copy(const std::string& name, std::uint64_t bytes, const std::string& slot) {
@@ -212,12 +217,15 @@ class layer_planner {
   // sequence chunks for heads in one all-to-all each, so the core runs over the whole sequence
   // with heads / cp; its output trades back. The backward exchanges dO before its core and dQ,
   // dK, dV after it. Each side's tensors are copied into the exchange's layout and reordered out.
+  // a2a+p2p (TE's AttnFuncWithCPAndKVP2P with two CP groups): the same exchanges over the a2a
+  // level only (none when it is one rank), and the ring over the p2p level in place of the core.
   void add_a2a_attention(const layer_elementwise& e) {
     const model_spec& m = w_.model;
     const std::uint64_t q = head_bytes(m.heads, m.qk_dim()), k = head_bytes(kv_heads(), m.qk_dim());
     const std::uint64_t v = head_bytes(kv_heads(), m.v_dim()), o = head_bytes(m.heads, m.v_dim());
     const auto exchange = [&](const std::string& tag,
                               std::vector<std::pair<const char*, std::uint64_t>> parts) {
+      if (a2a_level() && t_.cp_a2a == 1) return;
       std::uint64_t all = 0;
       for (const auto& part : parts) all += part.second;
       cp_copy(e.slot + "." + tag + "_split", all, e.slot);
@@ -225,14 +233,18 @@ class layer_planner {
         cp_coll(e.slot + ".a2a_" + name, coll_op::all_to_all, bytes, e.slot);
       cp_copy(e.slot + "." + tag + "_reorder", all, e.slot);
     };
+    const auto core = [&] {
+      if (a2a_level()) return add_ring_attention(e);
+      add_compute(e.slot, e.params, {}, e.slot);
+    };
     if (core_backward(e)) {
       exchange("dout", {{"dout", o}});
-      add_compute(e.slot, e.params, {}, e.slot);
+      core();
       exchange("dqkv", {{"dq", q}, {"dk", k}, {"dv", v}});
       return;
     }
     exchange("qkv", {{"q", q}, {"k", k}, {"v", v}});
-    add_compute(e.slot, e.params, {}, e.slot);
+    core();
     exchange("out", {{"out", o}});
   }
 
@@ -245,10 +257,9 @@ class layer_planner {
           if (is_core(e)) return add_gathered_attention(e);
           break;
         case cp_comm::a2a:
+        case cp_comm::a2a_p2p:
           if (is_core(e)) return add_a2a_attention(e);
           break;
-        case cp_comm::a2a_p2p:
-          throw config_error("cp_comm_type a2a+p2p is not modelled");
       }
     }
     elementwise_params p = e.params;

@@ -121,14 +121,20 @@ ordered_json cross_entropy_axis(const std::string& v, const std::string& where, 
   c.cfg.cross_entropy = parse_enum<cross_entropy_impl>(v, where);
   return v;
 }
-// The hierarchical a2a+p2p needs hierarchical_context_parallel_sizes, which no case carries.
 ordered_json cp_comm_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.cp_comm_type = parse_enum<cp_comm>(v, where);
-  if (c.cfg.cp_comm_type == cp_comm::a2a_p2p)
-    throw config_error(where +
-                       ": a2a+p2p (hierarchical CP over hierarchical_context_parallel_sizes) "
-                       "is not modelled; use p2p, all_gather or a2a");
   return v;
+}
+// Megatron-Core's hierarchical_context_parallel_sizes as one value, its levels joined by '+':
+// Transformer Engine's a2a+p2p takes exactly two, the all-to-all level and the ring level.
+ordered_json hierarchical_cp_axis(const std::string& v, const std::string& where, step_case& c) {
+  const std::size_t plus = v.find('+');
+  if (plus == std::string::npos || v.find('+', plus + 1) != std::string::npos)
+    throw config_error(where + ": expected two sizes joined by '+' (the a2a level, then the p2p " +
+                       "level; Transformer Engine's a2a+p2p takes two), got '" + v + "'");
+  c.cfg.cp_a2a = count(v.substr(0, plus), where, 1, 1024);
+  c.cfg.cp_p2p = count(v.substr(plus + 1), where, 1, 1024);
+  return std::to_string(c.cfg.cp_a2a) + "+" + std::to_string(c.cfg.cp_p2p);
 }
 ordered_json dispatcher_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.dispatcher = parse_enum<moe_dispatcher>(v, where);
@@ -175,6 +181,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"vp", count_axis<&C::vp, 1, 1024>},
     {"cp", count_axis<&C::cp, 1, 1024>},
     {"cp_comm_type", cp_comm_axis},
+    {"hierarchical_context_parallel_sizes", hierarchical_cp_axis},
     {"ep", count_axis<&C::ep, 1, (1 << 16)>},
     {"etp", count_axis<&C::etp, 1, 1024>},
     {"mbs", count_axis<&C::mbs, 1, (1 << 16)>},
@@ -664,6 +671,10 @@ void check_megatron_2022(const step_scenario& sc, const step_config& c, const mo
 // a fused kernel on them (docs/ARCHITECTURE.md §9.3); a2a scatters each TP rank's heads over CP,
 // which Transformer Engine asserts divides both the query and the KV heads.
 void check_cp(const step_scenario& sc, const step_config& c, const model_spec& m) {
+  const std::string h = axis_label(sc, "hierarchical_context_parallel_sizes");
+  require(c.cp_a2a == 0 || c.cp_a2a * c.cp_p2p == c.cp, h,
+          n(c.cp_a2a) + " x " + n(c.cp_p2p) + " is not cp = " + n(c.cp) +
+              " (Megatron-Core asserts the product)");
   if (c.cp == 1) return;
   const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
   require(seq % (2 * c.cp) == 0, axis_label(sc, "seq"),
@@ -672,13 +683,19 @@ void check_cp(const step_scenario& sc, const step_config& c, const model_spec& m
   require(fused_attention(m.attention), axis_label(sc, "cp"),
           "context parallelism (cp " + n(c.cp) + ") needs attention_backend flash; model " +
               m.name + " is unfused");
-  if (c.cp_comm_type != cp_comm::a2a) return;
+  require(c.cp_comm_type != cp_comm::a2a_p2p || c.cp_a2a > 0, axis_label(sc, "cp_comm_type"),
+          "a2a+p2p needs hierarchical_context_parallel_sizes (--hierarchical-context-parallel-"
+          "sizes A+P: the all-to-all level, then the ring level)");
+  const int a2a = c.cp_comm_type == cp_comm::a2a       ? c.cp
+                  : c.cp_comm_type == cp_comm::a2a_p2p ? c.cp_a2a
+                                                       : 1;
   const std::int64_t kv = m.mla.enabled ? m.heads : m.kv_heads;
   for (const auto& [what, heads] : {std::pair{"attention heads", m.heads}, {"KV heads", kv}})
-    require(heads % c.tp == 0 && (heads / c.tp) % c.cp == 0, axis_label(sc, "cp_comm_type"),
-            std::string("a2a scatters each TP rank's heads over CP: ") + what + " " + n(heads) +
-                " / tp " + n(c.tp) + " = " + n(heads / c.tp) + " is not divisible by cp " +
-                n(c.cp));
+    require(heads % c.tp == 0 && (heads / c.tp) % a2a == 0, axis_label(sc, "cp_comm_type"),
+            std::string(c.cp_comm_type == cp_comm::a2a ? "a2a" : "a2a+p2p") +
+                " scatters each TP rank's heads over " + (a2a == c.cp ? "CP" : "its a2a level") +
+                ": " + what + " " + n(heads) + " / tp " + n(c.tp) + " = " + n(heads / c.tp) +
+                " is not divisible by " + (a2a == c.cp ? "cp " : "") + n(a2a));
 }
 
 }  // namespace

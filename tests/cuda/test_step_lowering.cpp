@@ -200,6 +200,23 @@ TEST(step_lowering, cp_all_gather_and_a2a_run_on_the_compute_stream_over_the_cp_
   }
 }
 
+// a2a+p2p's two CP levels are sub-groups of CP that the lowering does not create yet
+// (docs/ARCHITECTURE.md §9.3): refused, naming the op, rather than run over the wrong ranks.
+TEST(step_lowering, hierarchical_cp_levels_are_refused) {
+  const program_variants pv = small_step({{"pp", {"1"}},
+                                          {"gpus", {"8"}},
+                                          {"cp", {"4"}},
+                                          {"cp_comm_type", {"a2a+p2p"}},
+                                          {"hierarchical_context_parallel_sizes", {"2+2"}}});
+  try {
+    (void)lower(pv, 0);
+    ADD_FAILURE() << "lowered a2a+p2p's sub-groups";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a cp group of 2 ranks"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(step_lowering, every_rank_creates_every_stages_communicators_in_one_order) {
   const program_variants pv = small_step();
   const std::vector<comm_key> keys = lower(pv, 0).comms;

@@ -4,6 +4,7 @@
 // backward's core; a2a trades sequence for heads before the core and back after it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <variant>
 #include <vector>
@@ -112,8 +113,36 @@ TEST(CpComm, A2aNeedsHeadsDivisibleByCp) {
   EXPECT_NE(msg.find("KV heads 8 / tp 2 = 4"), std::string::npos) << msg;
   EXPECT_EQ(test::resolve_message(cp_case("all_gather", 16, 8)), "");
   const std::string hier = test::resolve_message(cp_case("a2a+p2p"));
-  EXPECT_NE(hier.find("a2a+p2p"), std::string::npos) << hier;
-  EXPECT_NE(hier.find("not modelled"), std::string::npos) << hier;
+  EXPECT_NE(hier.find("needs hierarchical_context_parallel_sizes"), std::string::npos) << hier;
+  step_scenario sc = cp_case("a2a+p2p", 16, 8);
+  sc.axes.push_back({"hierarchical_context_parallel_sizes", {"2+2"}});
+  const std::string product = test::resolve_message(sc);
+  EXPECT_NE(product.find("2 x 2 is not cp = 8"), std::string::npos) << product;
+  sc.axes.back().values = {"8+1"};  // the a2a level is all of CP: 4 KV heads do not divide
+  EXPECT_NE(test::resolve_message(sc).find("not divisible by"), std::string::npos);
+  sc.axes.back().values = {"4+2"};
+  EXPECT_EQ(test::resolve_message(sc), "");
+}
+
+// a2a+p2p (TE's AttnFuncWithCPAndKVP2P with two CP groups): the all-to-alls over the a2a level
+// (CP neighbours) sit before and after a ring over the p2p level, which runs in its own chunks.
+TEST(CpComm, HierarchicalA2aWrapsARingOverTheOuterLevel) {
+  step_scenario sc = cp_case("a2a+p2p", 16, 8);
+  sc.axes.push_back({"hierarchical_context_parallel_sizes", {"4+2"}});
+  const test::timeline t = test::simulate(sc);
+  const std::string fwd = "c0.mb0.L0.attn_fwd", bwd = "c0.mb0.L0.attn_bwd";
+  EXPECT_EQ(coll(t, fwd + ".a2a_q").group_size, 4);
+  EXPECT_EQ(coll(t, fwd + ".a2a_q").bytes, 1024ull * 16 * 128 * 2);  // 8192 / 8 tokens
+  const auto& ring = std::get<p2p_params>(t.named(0, fwd + ".cp0.kv").params);
+  EXPECT_EQ(ring.group_size, 2);
+  // TP 2 x the a2a level's 4 CP neighbours fill one 8-GPU node; the ring's peers are 8 apart.
+  EXPECT_EQ(coll(t, fwd + ".a2a_q").nodes, 1);
+  EXPECT_EQ(ring.nodes, 2);
+  EXPECT_EQ(t.find(0, fwd + ".cp2"), nullptr);  // two chunks, not eight
+  EXPECT_LE(t.at(0, fwd + ".a2a_v").end_us, t.at(0, fwd + ".cp0").start_us);
+  EXPECT_GE(t.at(0, fwd + ".a2a_out").start_us, t.at(0, fwd + ".cp1").end_us);
+  EXPECT_LE(t.at(0, bwd + ".a2a_dout").end_us, t.at(0, bwd + ".cp0").start_us);
+  EXPECT_GE(t.at(0, bwd + ".a2a_dq").start_us, t.at(0, bwd + ".cp1").end_us);
 }
 
 // The backward of the working layer holds K, V and dK, dV over the whole sequence.
@@ -143,7 +172,17 @@ TEST(CpComm, ResolveCarriesMegatronsCpCommType) {
   EXPECT_EQ(carried(r), "(not carried)");
   EXPECT_NE(test::find_diag(r.warnings, diag_code::not_modelled), nullptr);
   in["model"]["cp_comm_type"] = "a2a+p2p";
-  EXPECT_EQ(carried(test::resolve_json(in)), "(not carried)");
+  in["model"]["hierarchical_context_parallel_sizes"] = json::array({2, 4});
+  r = test::resolve_json(in);
+  EXPECT_EQ(carried(r), "a2a+p2p");
+  const auto sizes = std::find_if(
+      r.step_settings.begin(), r.step_settings.end(),
+      [](const step_setting& s) { return s.axis == "hierarchical_context_parallel_sizes"; });
+  ASSERT_NE(sizes, r.step_settings.end());
+  EXPECT_EQ(sizes->value, "2+4");
+  in["model"]["hierarchical_context_parallel_sizes"] = json::array({2, 2, 2});
+  EXPECT_NE(test::find_diag(test::resolve_json(in).errors, diag_code::step_setting_invalid),
+            nullptr);
   in["model"]["cp_comm_type"] = "ring";
   EXPECT_THROW(test::resolve_json(in), config_error);
 }
