@@ -15,8 +15,8 @@ namespace ob {
 // TransformerConfig.cp_comm_type, Transformer Engine's attention with CP; docs/ARCHITECTURE.md
 // §9.3): `p2p` a ring of K/V blocks beside the core's chunks, `all_gather` K and V gathered
 // before the core and their gradients reduce-scattered after it, `a2a` Q, K, V and the output
-// exchanged head-for-sequence (DeepSpeed Ulysses), `a2a_p2p` the hierarchical mix (refused: not
-// modelled).
+// exchanged head-for-sequence (DeepSpeed Ulysses), `a2a_p2p` the all-to-all over a first level
+// of CP ranks around a ring over the second (hierarchical_context_parallel_sizes).
 enum class cp_comm { p2p, all_gather, a2a, a2a_p2p };
 template <>
 struct enum_names<cp_comm> {

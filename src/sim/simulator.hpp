@@ -23,8 +23,8 @@ namespace ob {
 // Blackwell files' fused-attention efficiencies transferred from measured cuDNN rates, GB300's
 // (and B300's) above GB200's (docs/CALIBRATION.md §2.13); a step's GEMM, elementwise and
 // host-only framework ops cost the host an eager PyTorch op each, measured in public profiles
-// (docs/MOE.md §20). sim-v2.8: context parallelism's all_gather and a2a communication types
-// (cp_comm_type, docs/ARCHITECTURE.md §9.3), the Llama 3 CP 16 row on all_gather.
+// (docs/MOE.md §20). sim-v2.8: context parallelism's all_gather, a2a and a2a+p2p communication
+// types (cp_comm_type, docs/ARCHITECTURE.md §9.3), the Llama 3 CP 16 row on all_gather.
 inline constexpr const char* sim_model_version = "sim-v2.8";
 
 struct sim_options {
