@@ -140,10 +140,41 @@ const std::vector<std::string> optimizer_modelled = {"use_distributed_optimizer"
                                                      "overlap_param_gather_with_optimizer_step"};
 const std::vector<std::string> backends = {"nccl", "mpi", "gloo"};
 
+// Megatron-Core's TransformerConfig.cp_comm_type: a string for every layer or a list of one per
+// layer, each p2p, all_gather, a2a or a2a+p2p (null: Transformer Engine's default, p2p).
+void read_cp_comm_type(const json_object& o, step_in& t) {
+  static const std::vector<std::string> types = {"p2p", "all_gather", "a2a", "a2a+p2p"};
+  if (!o.has("cp_comm_type") || o.get_raw("cp_comm_type").is_null()) return;
+  if (!o.get_raw("cp_comm_type").is_array()) {
+    t.cp_comm_type = std::vector<std::string>{o.get_enum("cp_comm_type", types)};
+    return;
+  }
+  t.cp_comm_type = o.get_string_list("cp_comm_type");
+  for (const std::string& v : *t.cp_comm_type)
+    if (std::ranges::count(types, v) == 0)
+      o.fail("cp_comm_type", "expected each of p2p, all_gather, a2a, a2a+p2p, got '" + v + "'");
+}
+
+// hierarchical_context_parallel_sizes: a list of positive sizes, one per level (null: none).
+void read_hierarchical_cp(const json_object& o, step_in& t) {
+  const std::string key = "hierarchical_context_parallel_sizes";
+  if (!o.has(key) || o.get_raw(key).is_null()) return;
+  const json& v = o.get_raw(key);
+  if (!v.is_array()) o.fail(key, "expected a list of positive sizes");
+  t.hierarchical_cp.emplace();
+  for (const json& x : v) {
+    if (!x.is_number_integer() || x.get<std::int64_t>() < 1 || x.get<std::int64_t>() > 1024)
+      o.fail(key, "expected a list of sizes from 1 to 1024, got " + x.dump());
+    t.hierarchical_cp->push_back(x.get<std::int64_t>());
+  }
+}
+
 // The model fields `step` takes (docs/BRIDGE_RULES.md §12), with Megatron-Core's choices.
 void read_model_step(const json_object& o, step_in& t) {
   t.ce_loss_fusion = o.get_optional_bool("cross_entropy_loss_fusion");
   t.ce_impl = opt_enum(o, "cross_entropy_fusion_impl", {"native", "te"});
+  read_cp_comm_type(o, t);
+  read_hierarchical_cp(o, t);
   t.cpu_offloading = o.get_optional_bool("cpu_offloading");
   t.cpu_offloading_num_layers = o.get_optional_int("cpu_offloading_num_layers");
   if (t.cpu_offloading_num_layers && *t.cpu_offloading_num_layers < 0)

@@ -95,6 +95,9 @@ struct step_in {
   // model
   std::optional<bool> ce_loss_fusion;  // cross_entropy_loss_fusion
   std::optional<std::string> ce_impl;  // cross_entropy_fusion_impl
+  // cp_comm_type: one type for every layer, or Megatron-Core's list of one per layer.
+  std::optional<std::vector<std::string>> cp_comm_type;
+  std::optional<std::vector<std::int64_t>> hierarchical_cp;  // hierarchical_context_parallel_sizes
   std::optional<bool> cpu_offloading;
   std::optional<std::int64_t> cpu_offloading_num_layers;
   std::optional<bool> cpu_offloading_weights;

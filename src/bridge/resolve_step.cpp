@@ -173,6 +173,32 @@ void carry_cross_entropy(const step_in& t, step_out& o) {
   o.add("cross_entropy_fusion_impl", fused && impl == "te" ? "te" : "native", source);
 }
 
+// cp_comm_type: one type for every layer is carried; a list that mixes types (Megatron's
+// per-layer form) has no step counterpart. a2a+p2p takes hierarchical_context_parallel_sizes,
+// whose two levels Transformer Engine's a2a+p2p asserts (docs/BRIDGE_RULES.md §12).
+void carry_cp_comm_type(const step_in& t, step_out& o) {
+  const std::string hier = "model.hierarchical_context_parallel_sizes";
+  const bool two = t.hierarchical_cp && t.hierarchical_cp->size() == 2;
+  if (two)
+    o.add("hierarchical_context_parallel_sizes",
+          std::to_string(t.hierarchical_cp->at(0)) + "+" + std::to_string(t.hierarchical_cp->at(1)),
+          hier);
+  if (!t.cp_comm_type || t.cp_comm_type->empty()) return;
+  const std::vector<std::string>& v = *t.cp_comm_type;
+  const bool one = std::ranges::all_of(v, [&](const std::string& x) { return x == v.front(); });
+  if (!one) {
+    o.not_modelled("model.cp_comm_type",
+                   "a list that mixes types: step plans one type for every layer; not carried");
+    return;
+  }
+  if (v.front() == "a2a+p2p" && t.hierarchical_cp && !two)
+    o.invalid(hier, "a2a+p2p with " + std::to_string(t.hierarchical_cp->size()) +
+                        " levels: Transformer Engine asserts two CP groups (the a2a and the p2p "
+                        "level)");
+  o.add("cp_comm_type", v.front(),
+        "model.cp_comm_type" + std::string(v.size() > 1 ? " (the same type for every layer)" : ""));
+}
+
 // Adam's moments: step plans both fp32 or both bf16 (use_precision_aware_optimizer).
 void carry_moments(const step_in& t, step_out& o) {
   if (!t.precision_aware && !t.exp_avg_dtype && !t.exp_avg_sq_dtype) return;
@@ -258,6 +284,7 @@ void resolve_step_settings(const bridge_input& in, bridge_resolution& res, repor
                         t.mp_grad_reduce_in_fp32, t.ddp_grad_reduce_in_fp32, t, o);
   carry_gradient_accumulation_fusion(in, o);
   carry_cross_entropy(t, o);
+  carry_cp_comm_type(t, o);
   carry_precision_field("fp8_param_gather", "fp8_param_gather", false, false, t.mp_fp8_param_gather,
                         t.ddp_fp8_param_gather, t, o);
   carry_moments(t, o);

@@ -75,6 +75,11 @@ class step_command final : public command {
       {"pp", "pipeline parallel"},
       {"vp", "virtual pipeline chunks per stage"},
       {"cp", "context parallel"},
+      {"cp_comm_type",
+       "p2p | all_gather | a2a | a2a+p2p (cp_comm_type: KV ring, K/V gathered, Ulysses head "
+       "scatter, or both in levels)"},
+      {"hierarchical_context_parallel_sizes",
+       "A+P: a2a+p2p's all-to-all level (CP neighbours) and ring level, A x P = cp"},
       {"ep", "expert parallel (MoE models)"},
       {"etp", "expert tensor parallel (MoE models; default: tp)"},
       {"moe_imbalance", "busiest EP rank's routed tokens over the mean (1: force-balanced)"},

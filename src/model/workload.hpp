@@ -11,6 +11,21 @@
 
 namespace ob {
 
+// How context parallelism exchanges the attention's inputs (Megatron-Core's
+// TransformerConfig.cp_comm_type, Transformer Engine's attention with CP; docs/ARCHITECTURE.md
+// §9.3): `p2p` a ring of K/V blocks beside the core's chunks, `all_gather` K and V gathered
+// before the core and their gradients reduce-scattered after it, `a2a` Q, K, V and the output
+// exchanged head-for-sequence (DeepSpeed Ulysses), `a2a_p2p` the all-to-all over a first level
+// of CP ranks around a ring over the second (hierarchical_context_parallel_sizes).
+enum class cp_comm { p2p, all_gather, a2a, a2a_p2p };
+template <>
+struct enum_names<cp_comm> {
+  static constexpr std::string_view noun = "CP communication type";
+  static constexpr std::array names = {
+      enum_entry{cp_comm::p2p, "p2p"}, enum_entry{cp_comm::all_gather, "all_gather"},
+      enum_entry{cp_comm::a2a, "a2a"}, enum_entry{cp_comm::a2a_p2p, "a2a+p2p"}};
+};
+
 struct parallel_layout {
   int tp = 1, cp = 1, dp = 1, pp = 1, vpp = 1;
   bool sequence_parallel = true;

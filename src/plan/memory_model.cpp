@@ -337,6 +337,15 @@ void add_model_state(memory_parts& out, const model_spec& m, const step_config& 
   out.optimizer = p.dense * per_param / shards / gib + p.expert * per_param / expert_shards / gib;
 }
 
+// CP's all_gather (docs/MEMORY.md §3): the working layer's backward holds K and V gathered over
+// the whole sequence and dK, dV as large before they are reduce-scattered, 16-bit each.
+double cp_gather_bytes(const model_spec& m, const step_config& cfg) {
+  if (cfg.cp == 1 || cfg.cp_comm_type != cp_comm::all_gather) return 0;
+  const double seq = static_cast<double>(m.seq_length) * cfg.mbs;
+  const double kv = static_cast<double>(m.mla.enabled ? m.heads : m.kv_heads) / cfg.tp;
+  return 2 * 2 * seq * kv * static_cast<double>(m.qk_dim() + m.v_dim());
+}
+
 // NCCL's per-communicator buffers, TE's userbuffers (one [s·b, h] 16-bit buffer per
 // overlapped GEMM) and the two pipeline receive buffers (docs/MEMORY.md §3).
 double buffer_bytes(const model_spec& m, const step_config& cfg, int ub_buffers) {
@@ -347,7 +356,7 @@ double buffer_bytes(const model_spec& m, const step_config& cfg, int ub_buffers)
   const double h = static_cast<double>(m.hidden);
   const double ub = ub_buffers * 2 * tokens * h;
   const double p2p = cfg.pp > 1 ? 2 * 2 * tokens * h / (cfg.sequence_parallel ? cfg.tp : 1) : 0;
-  return communicators * nccl_per_communicator + ub + p2p;
+  return communicators * nccl_per_communicator + ub + p2p + cp_gather_bytes(m, cfg);
 }
 
 memory_parts stage_memory(const model_spec& m, const step_config& cfg, int stage, int ub) {

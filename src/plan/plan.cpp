@@ -126,8 +126,12 @@ class layer_planner {
     return t_.cp >= 0 && w_.layout.cp > 1 && e.slot.rfind("attn_", 0) == 0;
   }
 
+  // Under a2a+p2p the ring runs over the p2p level, cp / cp_a2a ranks cp_a2a apart, after the
+  // all-to-all has given each rank cp_a2a times the tokens with 1 / cp_a2a of the heads (the
+  // same K/V bytes).
   void add_ring_attention(const layer_elementwise& e) {
-    const int cp = w_.layout.cp;
+    const bool hier = t_.cp_type == cp_comm::a2a_p2p;
+    const int cp = w_.layout.cp / (hier ? t_.cp_a2a : 1);
     const model_spec& m = w_.model;
     const auto kv_bytes = static_cast<std::uint64_t>(w_.tokens) * 2 *
                           static_cast<std::uint64_t>(m.kv_heads / w_.layout.tp * m.head_dim()) *
@@ -139,7 +143,7 @@ class layer_planner {
     x.group = comm_group::cp;
     x.group_size = cp;
     x.ctas = t_.cp_ctas;
-    x.nodes = t_.cp_nodes;
+    x.nodes = hier ? t_.cp_p2p_nodes : t_.cp_nodes;
     elementwise_params part = e.params;
     part.bytes /= static_cast<std::uint64_t>(cp);
     part.flops /= cp;
@@ -153,8 +157,111 @@ class layer_planner {
     }
   }
 
+  // The attention core itself (not the copies around it): "attn_fwd", "attn_bwd", or the
+  // forward run again by selective recomputation ("attn_recompute").
+  static bool is_core(const layer_elementwise& e) {
+    return e.slot == "attn_fwd" || e.slot == "attn_bwd" || e.slot == "attn_recompute";
+  }
+  static bool core_backward(const layer_elementwise& e) { return e.slot == "attn_bwd"; }
+
+  // One K or V (or its gradient) of this rank's chunk: tokens x heads / tp x width, 16-bit.
+  // `heads` is the KV heads under GQA (MLA's K and V have every head).
+  std::uint64_t head_bytes(std::int64_t heads, std::int64_t width) const {
+    return static_cast<std::uint64_t>(w_.tokens) *
+           static_cast<std::uint64_t>(heads / w_.layout.tp) * static_cast<std::uint64_t>(width) *
+           dtype_bytes(dtype::bf16);
+  }
+  std::int64_t kv_heads() const {
+    return w_.model.mla.enabled ? w_.model.heads : w_.model.kv_heads;
+  }
+
+  // A collective over the CP group on the compute stream: Transformer Engine issues these
+  // synchronously (all_gather, reduce-scatter) or waits for them at once (a2a), so the core
+  // waits and nothing overlaps them (docs/ARCHITECTURE.md §9.3).
+  int cp_coll(const std::string& name, coll_op op, std::uint64_t bytes, const std::string& slot) {
+    collective_params c;
+    c.op = op;
+    c.bytes = bytes;
+    c.group = comm_group::cp;
+    c.group_size = a2a_level() ? t_.cp_a2a : w_.layout.cp;
+    c.nodes = a2a_level() ? t_.cp_a2a_nodes : t_.cp_nodes;
+    return add_compute(name, with_nccl_knobs(c, knobs_), {}, slot);
+  }
+  bool a2a_level() const { return t_.cp_type == cp_comm::a2a_p2p; }
+  // A layout copy TE makes around an exchange (reorder of sequence chunks, head split): every
+  // byte read and written once.
+  void cp_copy(const std::string& name, std::uint64_t bytes, const std::string& slot) {
+    elementwise_params p;
+    p.bytes = 2 * bytes;
+    add_compute(name, p, {}, slot);
+  }
+
+  // cp_comm_type all_gather (TE's AttnFuncWithCPAndKVAllGather): K and V of every CP rank
+  // gathered, reordered into sequence order, and the local queries' core run against them; the
+  // backward gathers them again and reduce-scatters dK and dV after its core.
+  void add_gathered_attention(const layer_elementwise& e) {
+    const int cp = w_.layout.cp;
+    const std::uint64_t k = head_bytes(kv_heads(), w_.model.qk_dim()) * cp;
+    const std::uint64_t v = head_bytes(kv_heads(), w_.model.v_dim()) * cp;
+    cp_coll(e.slot + ".ag_k", coll_op::all_gather, k, e.slot);
+    cp_coll(e.slot + ".ag_v", coll_op::all_gather, v, e.slot);
+    cp_copy(e.slot + ".kv_reorder", k + v, e.slot);
+    add_compute(e.slot, e.params, {}, e.slot);
+    if (!core_backward(e)) return;
+    cp_copy(e.slot + ".dkv_reorder", k + v, e.slot);
+    cp_coll(e.slot + ".rs_dk", coll_op::reduce_scatter, k, e.slot);
+    cp_coll(e.slot + ".rs_dv", coll_op::reduce_scatter, v, e.slot);
+  }
+
+  // cp_comm_type a2a (TE's AttnFuncWithCPAndQKVOA2A, DeepSpeed Ulysses): Q, K and V trade
+  // sequence chunks for heads in one all-to-all each, so the core runs over the whole sequence
+  // with heads / cp; its output trades back. The backward exchanges dO before its core and dQ,
+  // dK, dV after it. Each side's tensors are copied into the exchange's layout and reordered out.
+  // a2a+p2p (TE's AttnFuncWithCPAndKVP2P with two CP groups): the same exchanges over the a2a
+  // level only (none when it is one rank), and the ring over the p2p level in place of the core.
+  void add_a2a_attention(const layer_elementwise& e) {
+    const model_spec& m = w_.model;
+    const std::uint64_t q = head_bytes(m.heads, m.qk_dim()), k = head_bytes(kv_heads(), m.qk_dim());
+    const std::uint64_t v = head_bytes(kv_heads(), m.v_dim()), o = head_bytes(m.heads, m.v_dim());
+    const auto exchange = [&](const std::string& tag,
+                              std::vector<std::pair<const char*, std::uint64_t>> parts) {
+      if (a2a_level() && t_.cp_a2a == 1) return;
+      std::uint64_t all = 0;
+      for (const auto& part : parts) all += part.second;
+      cp_copy(e.slot + "." + tag + "_split", all, e.slot);
+      for (const auto& [name, bytes] : parts)
+        cp_coll(e.slot + ".a2a_" + name, coll_op::all_to_all, bytes, e.slot);
+      cp_copy(e.slot + "." + tag + "_reorder", all, e.slot);
+    };
+    const auto core = [&] {
+      if (a2a_level()) return add_ring_attention(e);
+      add_compute(e.slot, e.params, {}, e.slot);
+    };
+    if (core_backward(e)) {
+      exchange("dout", {{"dout", o}});
+      core();
+      exchange("dqkv", {{"dq", q}, {"dk", k}, {"dv", v}});
+      return;
+    }
+    exchange("qkv", {{"q", q}, {"k", k}, {"v", v}});
+    core();
+    exchange("out", {{"out", o}});
+  }
+
   void add_elementwise(const layer_elementwise& e) {
-    if (is_attention(e)) return add_ring_attention(e);
+    if (is_attention(e)) {
+      switch (t_.cp_type) {
+        case cp_comm::p2p:
+          return add_ring_attention(e);
+        case cp_comm::all_gather:
+          if (is_core(e)) return add_gathered_attention(e);
+          break;
+        case cp_comm::a2a:
+        case cp_comm::a2a_p2p:
+          if (is_core(e)) return add_a2a_attention(e);
+          break;
+      }
+    }
     elementwise_params p = e.params;
     if (p.persistent) p.sm_margin = knobs_.layernorm_sm_margin;
     std::vector<int> waits;

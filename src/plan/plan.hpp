@@ -25,6 +25,9 @@ struct layer_target {
   int cp = -1;                         // context-parallel KV exchange (cp > 1)
   int tp_nodes = 1, cp_nodes = 1;      // how many nodes the TP and CP groups span
   int cp_ctas = 0;                     // CTAs of a KV exchange step (NCCL send/recv)
+  cp_comm cp_type = cp_comm::p2p;      // how CP exchanges the attention's inputs
+  // a2a+p2p: the all-to-all level's size (consecutive CP ranks) and the nodes each level spans.
+  int cp_a2a = 1, cp_a2a_nodes = 1, cp_p2p_nodes = 1;
 };
 
 // Appends layers, pass by pass, into one schedule, keeping the links between them: a LayerNorm

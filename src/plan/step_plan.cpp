@@ -100,6 +100,15 @@ void stage_planner::make_streams() {
   target_.tp_nodes = span_of(comm_group::tp, grid, gpn).nodes;
   target_.cp_nodes = span_of(comm_group::cp, grid, gpn).nodes;
   target_.cp_ctas = in_.gpu.nccl_ctas_p2p;
+  target_.cp_type = cfg_.cp_comm_type;
+  if (cfg_.cp_comm_type == cp_comm::a2a_p2p) {
+    // Megatron-Core's hierarchical groups: the a2a level's ranks are CP neighbours, the ring's
+    // are cp_a2a CP ranks apart (parallel_state.create_hierarchical_groups).
+    target_.cp_a2a = cfg_.cp_a2a;
+    target_.cp_a2a_nodes = span_of(comm_group::cp, {cfg_.tp, cfg_.cp_a2a, 1, 1}, gpn).nodes;
+    target_.cp_p2p_nodes =
+        span_of(comm_group::cp, {cfg_.tp * cfg_.cp_a2a, cfg_.cp_p2p, 1, 1}, gpn).nodes;
+  }
   pp_nodes_ = grid.stride(comm_group::pp) >= gpn ? 2 : 1;
   // Gradients reduce over DP x CP: the ranks with the same TP and PP coordinates.
   dp_size_ = cfg_.dp * cfg_.cp;

@@ -208,6 +208,11 @@ ordered_json with_fsdp(ordered_json config, const step_config& c) {
   if (c.fp8_param_gather) config["fp8_param_gather"] = true;
   if (c.cpu_offload_layers > 0) config["cpu_offload_layers"] = c.cpu_offload_layers;
   if (c.bf16_moments) config["exp_avg_dtype"] = "bf16";
+  // CP's exchange likewise, where it is not the ring (docs/ARCHITECTURE.md §9.3).
+  if (c.cp > 1 && c.cp_comm_type != cp_comm::p2p)
+    config["cp_comm_type"] = to_string(c.cp_comm_type);
+  if (c.cp > 1 && c.cp_comm_type == cp_comm::a2a_p2p)
+    config["hierarchical_context_parallel_sizes"] = {c.cp_a2a, c.cp_p2p};
   if (c.cross_entropy != cross_entropy_impl::native)
     config["cross_entropy_fusion_impl"] = to_string(c.cross_entropy);
   // Per-layer CUDA graphs likewise (docs/MOE.md §17).

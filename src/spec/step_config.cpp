@@ -136,6 +136,21 @@ ordered_json cross_entropy_axis(const std::string& v, const std::string& where, 
   c.cfg.cross_entropy = parse_enum<cross_entropy_impl>(v, where);
   return v;
 }
+ordered_json cp_comm_axis(const std::string& v, const std::string& where, step_case& c) {
+  c.cfg.cp_comm_type = parse_enum<cp_comm>(v, where);
+  return v;
+}
+// Megatron-Core's hierarchical_context_parallel_sizes as one value, its levels joined by '+':
+// Transformer Engine's a2a+p2p takes exactly two, the all-to-all level and the ring level.
+ordered_json hierarchical_cp_axis(const std::string& v, const std::string& where, step_case& c) {
+  const std::size_t plus = v.find('+');
+  if (plus == std::string::npos || v.find('+', plus + 1) != std::string::npos)
+    throw config_error(where + ": expected two sizes joined by '+' (the a2a level, then the p2p " +
+                       "level; Transformer Engine's a2a+p2p takes two), got '" + v + "'");
+  c.cfg.cp_a2a = count(v.substr(0, plus), where, 1, 1024);
+  c.cfg.cp_p2p = count(v.substr(plus + 1), where, 1, 1024);
+  return std::to_string(c.cfg.cp_a2a) + "+" + std::to_string(c.cfg.cp_p2p);
+}
 ordered_json dispatcher_axis(const std::string& v, const std::string& where, step_case& c) {
   c.cfg.dispatcher = parse_enum<moe_dispatcher>(v, where);
   return v;
@@ -185,6 +200,8 @@ constexpr step_axis_row step_axis_table[] = {
     {"pp", count_axis<&C::pp, 1, 1024>},
     {"vp", count_axis<&C::vp, 1, 1024>},
     {"cp", count_axis<&C::cp, 1, 1024>},
+    {"cp_comm_type", cp_comm_axis},
+    {"hierarchical_context_parallel_sizes", hierarchical_cp_axis},
     {"ep", count_axis<&C::ep, 1, (1 << 16)>},
     {"etp", count_axis<&C::etp, 1, 1024>},
     {"mbs", count_axis<&C::mbs, 1, (1 << 16)>},
@@ -730,6 +747,37 @@ void check_megatron_2022(const step_scenario& sc, const step_config& c, const mo
           "set --grad-accum-fusion off or grad_reduce_in_fp32 on");
 }
 
+// Context parallelism splits each sequence into 2 x cp chunks (the load-balanced split) and runs
+// a fused kernel on them (docs/ARCHITECTURE.md §9.3); a2a scatters each TP rank's heads over CP,
+// which Transformer Engine asserts divides both the query and the KV heads.
+void check_cp(const step_scenario& sc, const step_config& c, const model_spec& m) {
+  const std::string h = axis_label(sc, "hierarchical_context_parallel_sizes");
+  require(c.cp_a2a == 0 || c.cp_a2a * c.cp_p2p == c.cp, h,
+          n(c.cp_a2a) + " x " + n(c.cp_p2p) + " is not cp = " + n(c.cp) +
+              " (Megatron-Core asserts the product)");
+  if (c.cp == 1) return;
+  const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
+  require(seq % (2 * c.cp) == 0, axis_label(sc, "seq"),
+          n(seq) + " is not divisible by 2 x cp = " + n(2 * c.cp) +
+              " (context parallelism splits each sequence into 2 x cp chunks)");
+  require(fused_attention(m.attention), axis_label(sc, "cp"),
+          "context parallelism (cp " + n(c.cp) + ") needs attention_backend flash; model " +
+              m.name + " is unfused");
+  require(c.cp_comm_type != cp_comm::a2a_p2p || c.cp_a2a > 0, axis_label(sc, "cp_comm_type"),
+          "a2a+p2p needs hierarchical_context_parallel_sizes (--hierarchical-context-parallel-"
+          "sizes A+P: the all-to-all level, then the ring level)");
+  const int a2a = c.cp_comm_type == cp_comm::a2a       ? c.cp
+                  : c.cp_comm_type == cp_comm::a2a_p2p ? c.cp_a2a
+                                                       : 1;
+  const std::int64_t kv = m.mla.enabled ? m.heads : m.kv_heads;
+  for (const auto& [what, heads] : {std::pair{"attention heads", m.heads}, {"KV heads", kv}})
+    require(heads % c.tp == 0 && (heads / c.tp) % a2a == 0, axis_label(sc, "cp_comm_type"),
+            std::string(c.cp_comm_type == cp_comm::a2a ? "a2a" : "a2a+p2p") +
+                " scatters each TP rank's heads over " + (a2a == c.cp ? "CP" : "its a2a level") +
+                ": " + what + " " + n(heads) + " / tp " + n(c.tp) + " = " + n(heads / c.tp) +
+                " is not divisible by " + (a2a == c.cp ? "cp " : "") + n(a2a));
+}
+
 }  // namespace
 
 void check_step(const step_scenario& sc, step_config& c, const model_spec& m, const gpu_spec& gpu,
@@ -745,14 +793,8 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   check_offload(sc, c, cluster);
   check_graphs(sc, c, m);
   check_megatron_2022(sc, c, m);
+  check_cp(sc, c, m);
   const int seq = c.seq > 0 ? c.seq : static_cast<int>(m.seq_length);
-  require(c.cp == 1 || seq % (2 * c.cp) == 0, axis_label(sc, "seq"),
-          n(seq) + " is not divisible by 2 x cp = " + n(2 * c.cp) +
-              " (context parallelism splits each sequence into 2 x cp chunks)");
-  // Ring attention exchanges K and V blocks inside a fused kernel (docs/ARCHITECTURE.md §9.3).
-  require(c.cp == 1 || fused_attention(m.attention), axis_label(sc, "cp"),
-          "context parallelism (cp " + n(c.cp) + ") needs attention_backend flash; model " +
-              m.name + " is unfused");
   if (c.tp == 1) c.sequence_parallel = false;  // nothing to shard over
   require(!c.sequence_parallel || (static_cast<std::int64_t>(seq) * c.mbs / c.cp) % c.tp == 0,
           axis_label(sc, "seq"), "seq x mbs / cp is not divisible by tp = " + n(c.tp));

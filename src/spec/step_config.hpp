@@ -12,6 +12,7 @@
 #include "model/ir.hpp"
 #include "model/knobs.hpp"
 #include "model/model_spec.hpp"
+#include "model/workload.hpp"
 #include "spec/pipeline_layout.hpp"
 #include "spec/scenario.hpp"
 #include "spec/sweep_axes.hpp"
@@ -120,6 +121,11 @@ inline constexpr int hybridep_default_sms = 16;
 struct step_config {
   int gpus = 8;
   int tp = 1, pp = 1, vp = 1, cp = 1;
+  // cp_comm_type: how CP exchanges the attention's inputs (model/workload.hpp).
+  cp_comm cp_comm_type = cp_comm::p2p;
+  // hierarchical_context_parallel_sizes (a2a+p2p): the all-to-all level (consecutive CP ranks)
+  // and the ring level over it; 0: not given.
+  int cp_a2a = 0, cp_p2p = 0;
   // Expert layers (docs/MOE.md §2): expert parallel and expert tensor parallel sizes; etp 0
   // takes tp, as Megatron's expert_tensor_parallel_size does by default.
   int ep = 1, etp = 0;

@@ -178,6 +178,45 @@ TEST(step_lowering, data_parallel_collectives_run_on_their_stream_over_the_dp_gr
   }
 }
 
+// cp_comm_type all_gather and a2a (docs/ARCHITECTURE.md §9.3): their collectives run on the
+// compute stream over each rank's CP group, ranks 0 and 1 (cp fastest after tp) and 2 and 3.
+TEST(step_lowering, cp_all_gather_and_a2a_run_on_the_compute_stream_over_the_cp_group) {
+  for (const auto& [type, op] :
+       {std::pair{"all_gather", "attn_fwd.ag_k"}, {"a2a", "attn_fwd.a2a_q"}}) {
+    const program_variants pv =
+        small_step({{"pp", {"1"}}, {"cp", {"2"}}, {"cp_comm_type", {type}}});
+    ASSERT_EQ(pv[overlapped].grid, (rank_grid{1, 2, 2, 1})) << type;
+    for (int rank = 0; rank < 4; ++rank) {
+      const case_lowering low = lower(pv, rank);
+      const auto gathers = actions_with(low, op);
+      ASSERT_FALSE(gathers.empty()) << type;
+      for (const lowered_action* a : gathers) {
+        EXPECT_EQ(a->kind, action_kind::nccl_collective);
+        EXPECT_EQ(a->comm.group, comm_group::cp);
+        EXPECT_EQ(a->member, (group_membership{rank / 2 * 2, rank % 2, 2})) << type << rank;
+        EXPECT_EQ(stream_of(low, *a), "compute");
+      }
+    }
+  }
+}
+
+// a2a+p2p's two CP levels are sub-groups of CP that the lowering does not create yet
+// (docs/ARCHITECTURE.md §9.3): refused, naming the op, rather than run over the wrong ranks.
+TEST(step_lowering, hierarchical_cp_levels_are_refused) {
+  const program_variants pv = small_step({{"pp", {"1"}},
+                                          {"gpus", {"8"}},
+                                          {"cp", {"4"}},
+                                          {"cp_comm_type", {"a2a+p2p"}},
+                                          {"hierarchical_context_parallel_sizes", {"2+2"}}});
+  try {
+    (void)lower(pv, 0);
+    ADD_FAILURE() << "lowered a2a+p2p's sub-groups";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a cp group of 2 ranks"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(step_lowering, every_rank_creates_every_stages_communicators_in_one_order) {
   const program_variants pv = small_step();
   const std::vector<comm_key> keys = lower(pv, 0).comms;

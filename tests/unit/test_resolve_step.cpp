@@ -215,6 +215,7 @@ TEST(ResolveStep, StepTakesTheCarriedSettings) {
   cfg["model"].erase("overlap_p2p_comm");
   cfg["model"].erase("batch_p2p_comm");
   cfg["model"]["cross_entropy_fusion_impl"] = "te";
+  cfg["model"]["cp_comm_type"] = "all_gather";
   cfg["model"]["cpu_offloading"] = true;
   cfg["model"]["cpu_offloading_num_layers"] = 1;
   cfg["mixed_precision"] = {{"grad_reduce_in_fp32", false}};
@@ -231,6 +232,7 @@ TEST(ResolveStep, StepTakesTheCarriedSettings) {
   sc.allow_oom = true;
   const step_config c = resolve_step(sc).cases.at(0).c.cfg;
   EXPECT_EQ(c.cross_entropy, cross_entropy_impl::te);
+  EXPECT_EQ(c.cp_comm_type, cp_comm::all_gather);
   EXPECT_EQ(c.cpu_offload_layers, 1);
   EXPECT_FALSE(c.grad_reduce_in_fp32);
   EXPECT_TRUE(c.bf16_moments);
