@@ -11,6 +11,7 @@
 #include "model/cluster.hpp"
 #include "model/gpu_spec.hpp"
 #include "model/model_spec.hpp"
+#include "scratch_path.hpp"
 
 namespace ob {
 namespace {
@@ -46,7 +47,7 @@ TEST(JsonObject, UnusedKeysAreThoseNeverRead) {
 }
 
 TEST(JsonFile, BadJsonAndMissingFileAreConfigErrors) {
-  const auto dir = std::filesystem::temp_directory_path() / "ob_test_config";
+  const auto dir = test::scratch_path("config");
   std::filesystem::create_directories(dir);
   const auto bad = (dir / "bad.json").string();
   std::ofstream(bad) << "{\"a\": ";
@@ -56,7 +57,7 @@ TEST(JsonFile, BadJsonAndMissingFileAreConfigErrors) {
 }
 
 TEST(JsonFile, AtomicWriteReplacesWholeFile) {
-  const auto dir = std::filesystem::temp_directory_path() / "ob_test_atomic";
+  const auto dir = test::scratch_path("atomic");
   std::filesystem::remove_all(dir);
   const auto path = (dir / "sub" / "out.json").string();
   write_file_atomic(path, "first");

@@ -12,6 +12,7 @@
 #include "base/error.hpp"
 #include "model/model_spec.hpp"
 #include "model/workload.hpp"
+#include "scratch_path.hpp"
 #include "step_test_util.hpp"
 
 namespace ob {
@@ -22,7 +23,7 @@ using test::timeline;
 
 // gpt_oss_120b.json with `changes` applied, written where the test can point at it.
 std::string gpt_oss_variant(const std::string& tag, const nlohmann::json& changes) {
-  const auto path = std::filesystem::temp_directory_path() / ("ob_test_gpt_oss_" + tag + ".json");
+  const auto path = test::scratch_path("gpt_oss_" + tag + ".json");
   nlohmann::json m =
       nlohmann::json::parse(std::ifstream(config_root() + "/models/gpt_oss_120b.json"));
   for (const auto& [key, value] : changes.items()) {

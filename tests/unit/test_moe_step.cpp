@@ -14,6 +14,7 @@
 #include "model/model_spec.hpp"
 #include "plan/pp_schedule.hpp"
 #include "run/step_run.hpp"
+#include "scratch_path.hpp"
 #include "sim/simulator.hpp"
 #include "step_test_util.hpp"
 
@@ -289,8 +290,7 @@ TEST(MoeStep, A2aOverlapPreconditionsAreNamed) {
 // A model with a shared expert: Qwen3-30B-A3B's shape plus a 2048-wide shared expert, written
 // where the test can point at it.
 step_scenario shared_scenario(std::vector<sweep_axis> axes, int width = 2048) {
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("ob_test_moe_shared_" + std::to_string(width) + ".json");
+  const auto path = test::scratch_path("moe_shared_" + std::to_string(width) + ".json");
   nlohmann::json m =
       nlohmann::json::parse(std::ifstream(config_root() + "/models/qwen3_30b_a3b.json"));
   m["moe_shared_expert_intermediate_size"] = width;

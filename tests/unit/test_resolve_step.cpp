@@ -14,6 +14,7 @@
 #include "bridge/resolve.hpp"
 #include "resolve_test_util.hpp"
 #include "run/step_run.hpp"
+#include "scratch_path.hpp"
 
 namespace ob {
 namespace {
@@ -222,7 +223,7 @@ TEST(ResolveStep, StepTakesTheCarriedSettings) {
   cfg["optimizer"] = {{"use_precision_aware_optimizer", true},
                       {"exp_avg_dtype", "bf16"},
                       {"exp_avg_sq_dtype", "bf16"}};
-  const auto path = std::filesystem::temp_directory_path() / "ob_test_resolve_step.json";
+  const auto path = test::scratch_path("resolve_step.json");
   std::ofstream(path) << cfg.dump();
   step_scenario sc;
   sc.model = "gpt3_175b";
@@ -257,7 +258,7 @@ TEST(ResolveStep, StepTakesTheCarriedSettings) {
 TEST(ResolveStep, LayoutAndCdmcFromABridgeConfigNameItsFields) {
   json cfg;
   std::ifstream(std::string(OB_SOURCE_DIR) + "/configs/bridge/nemo_gpt3_175b_h100.json") >> cfg;
-  const auto path = std::filesystem::temp_directory_path() / "ob_test_resolve_layout.json";
+  const auto path = test::scratch_path("resolve_layout.json");
   std::ofstream(path) << cfg.dump();
   step_scenario sc;
   sc.model = "gpt3_175b";

@@ -11,6 +11,7 @@
 #include "dist/communicator.hpp"
 #include "run/step_run.hpp"
 #include "run/step_search.hpp"
+#include "scratch_path.hpp"
 #include "sim/simulator.hpp"
 
 namespace ob {
@@ -18,7 +19,7 @@ namespace {
 
 // A small model: the search's whole space simulates in seconds.
 step_scenario small_job() {
-  const auto p = std::filesystem::temp_directory_path() / "ob_search_model.json";
+  const auto p = test::scratch_path("search_model.json");
   std::ofstream(p) << R"({"hidden_size": 2048, "ffn_hidden_size": 8192,
     "num_attention_heads": 16, "seq_length": 2048, "num_layers": 4, "vocab_size": 32000})";
   step_scenario sc;

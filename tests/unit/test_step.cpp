@@ -13,6 +13,7 @@
 #include "plan/pp_schedule.hpp"
 #include "results/step_result.hpp"
 #include "run/step_run.hpp"
+#include "scratch_path.hpp"
 #include "sim/simulator.hpp"
 #include "step_test_util.hpp"
 
@@ -60,7 +61,7 @@ TEST(Buckets, CloseWhenFullInReverseLayerOrder) {
 
 // A model whose output layer and embedding are negligible, so the stages are balanced.
 std::string balanced_model() {
-  const auto p = std::filesystem::temp_directory_path() / "ob_balanced_model.json";
+  const auto p = test::scratch_path("balanced_model.json");
   std::ofstream(p) << R"({"hidden_size": 4096, "ffn_hidden_size": 16384,
     "num_attention_heads": 32, "seq_length": 2048, "num_layers": 16, "vocab_size": 256})";
   return p.string();
@@ -390,7 +391,7 @@ TEST(Step, BridgeConfigSuppliesTheTpOverlapMethods) {
 TEST(Step, BridgeConfigCarriesGradientAccumulationFusion) {
   nlohmann::json cfg;
   std::ifstream(std::string(OB_SOURCE_DIR) + "/configs/bridge/nemo_gpt3_175b_h100.json") >> cfg;
-  const auto dir = std::filesystem::temp_directory_path() / "ob_test_bridge_gaf";
+  const auto dir = test::scratch_path("bridge_gaf");
   std::filesystem::create_directories(dir);
   const auto write = [&](const char* name, const nlohmann::json& j) {
     const std::string path = (dir / name).string();
