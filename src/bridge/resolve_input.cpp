@@ -169,6 +169,50 @@ void read_hierarchical_cp(const json_object& o, step_in& t) {
   }
 }
 
+// A non-negative count of SMs, or null (the backend's default).
+std::optional<std::int64_t> opt_sms(const json_object& o, const std::string& key) {
+  const auto v = o.get_optional_int(key);
+  if (v && (*v < 0 || *v > 4096))
+    o.fail(key, "expected an SM count from 0 to 4096, got " + std::to_string(*v));
+  return v;
+}
+
+// cuda_graph_modules, or its deprecated name cuda_graph_scope: a name or a list of names.
+void read_graph_modules(const json_object& o, step_in& t) {
+  for (const char* key : {"cuda_graph_modules", "cuda_graph_scope"}) {
+    if (!o.has(key) || o.get_raw(key).is_null()) continue;
+    // Megatron-Core takes the deprecated name only beside an empty (or "full") module list.
+    const bool empty = !t.graph_modules || t.graph_modules->empty() ||
+                       *t.graph_modules == std::vector<std::string>{"full"};
+    if (!empty)
+      o.fail(key,
+             "set beside cuda_graph_modules: Megatron-Core asserts 'cuda_graph_scope and "
+             "cuda_graph_modules cannot be set together'");
+    t.graph_modules = o.get_raw(key).is_string() ? std::vector<std::string>{o.get_string(key)}
+                                                 : o.get_string_list(key);
+    t.graph_modules_field = key;
+  }
+}
+
+// The sync-free MoE path's fields and the CUDA graph implementation (docs/MOE.md §21).
+void read_sync_free(const json_object& o, step_in& t) {
+  if (o.has("moe_expert_rank_capacity_factor") &&
+      !o.get_raw("moe_expert_rank_capacity_factor").is_null()) {
+    t.rank_capacity = o.get_number("moe_expert_rank_capacity_factor");
+    if (!(*t.rank_capacity > 0) || *t.rank_capacity > 1e6)
+      o.fail("moe_expert_rank_capacity_factor",
+             "expected a factor above 0 (null: off), got " +
+                 describe_json(o.get_raw("moe_expert_rank_capacity_factor")));
+  }
+  t.te_op_fuser = o.get_optional_bool("use_transformer_engine_op_fuser");
+  t.flex_num_sms = opt_sms(o, "moe_flex_dispatcher_num_sms");
+  t.deepep_num_sms = opt_sms(o, "moe_deepep_num_sms");
+  t.hybridep_num_sms = opt_sms(o, "moe_hybridep_num_sms");
+  t.cuda_graph_impl =
+      opt_enum(o, "cuda_graph_impl", {"none", "local", "transformer_engine", "full_iteration"});
+  read_graph_modules(o, t);
+}
+
 // The model fields `step` takes (docs/BRIDGE_RULES.md §12), with Megatron-Core's choices.
 void read_model_step(const json_object& o, step_in& t) {
   t.ce_loss_fusion = o.get_optional_bool("cross_entropy_loss_fusion");
@@ -192,6 +236,7 @@ void read_model_step(const json_object& o, step_in& t) {
   t.recompute_num_layers = opt_positive(o, "recompute_num_layers");
   if (o.has("recompute_modules") && !o.get_raw("recompute_modules").is_null())
     t.recompute_modules = o.get_string_list("recompute_modules");
+  read_sync_free(o, t);
 }
 
 // Megatron's optimizer dtypes: its command line's names, or torch's.

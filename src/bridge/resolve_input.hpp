@@ -107,6 +107,16 @@ struct step_in {
   std::optional<std::string> recompute_granularity, recompute_method;
   std::optional<std::int64_t> recompute_num_layers;
   std::optional<std::vector<std::string>> recompute_modules;
+  // The sync-free MoE path (docs/BRIDGE_RULES.md §12): moe_expert_rank_capacity_factor,
+  // use_transformer_engine_op_fuser, the flex dispatcher's SMs under Megatron-Core's name and its
+  // two deprecated ones, cuda_graph_impl and the graph module list (cuda_graph_modules, or the
+  // deprecated cuda_graph_scope; which one in graph_modules_field).
+  std::optional<double> rank_capacity;
+  std::optional<bool> te_op_fuser;
+  std::optional<std::int64_t> flex_num_sms, deepep_num_sms, hybridep_num_sms;
+  std::optional<std::string> cuda_graph_impl;
+  std::optional<std::vector<std::string>> graph_modules;
+  std::string graph_modules_field;
   // ddp, and mixed_precision (which Bridge writes over ddp's when the section is there)
   std::optional<bool> ddp_grad_reduce_in_fp32, ddp_fp8_param_gather;
   bool mixed_precision = false;         // the section is given (not null)

@@ -273,6 +273,118 @@ void carry_dispatcher(const step_in& t, step_out& o) {
                          "unset: Megatron-Core's deepep)");
 }
 
+// The flex backend the config runs ("" when the dispatcher is not flex).
+std::string flex_backend(const step_in& t) {
+  return t.dispatcher_type == "flex" ? t.flex_backend.value_or("deepep") : "";
+}
+
+// Megatron-Core's TransformerConfig on the sync-free path: moe_expert_rank_capacity_factor only
+// with the hybridep or ncclep flex backend, with hybridep only beside the op fuser (docs/MOE.md
+// §21); step refuses the rest of what it does not plan, naming the field.
+void carry_sync_free(const step_in& t, step_out& o) {
+  const std::string backend = flex_backend(t);
+  if (t.rank_capacity) {
+    const std::string f = "model.moe_expert_rank_capacity_factor";
+    if (backend != "hybridep" && backend != "ncclep")
+      o.invalid(f,
+                "set without moe_flex_dispatcher_backend hybridep or ncclep (and "
+                "moe_token_dispatcher_type flex): Megatron-Core raises");
+    else if (backend == "hybridep" && !t.te_op_fuser.value_or(false))
+      o.invalid(f,
+                "with hybridep and without use_transformer_engine_op_fuser: Megatron-Core "
+                "raises");
+    o.add("moe_expert_rank_capacity_factor", json(*t.rank_capacity).dump(), f);
+  }
+  if (t.te_op_fuser)
+    o.add("use_transformer_engine_op_fuser", on_off(*t.te_op_fuser),
+          "model.use_transformer_engine_op_fuser");
+}
+
+// moe_flex_dispatcher_num_sms, or Megatron-Core's deprecated moe_deepep_num_sms and
+// moe_hybridep_num_sms (Bridge's recipes set the latter), which its __post_init__ routes to it
+// when it is unset and raises on when the two differ.
+void carry_flex_sms(const step_in& t, step_out& o) {
+  std::optional<std::int64_t> sms = t.flex_num_sms;
+  std::string source = "model.moe_flex_dispatcher_num_sms";
+  for (const auto& [v, name] : {std::pair{t.hybridep_num_sms, "moe_hybridep_num_sms"},
+                                {t.deepep_num_sms, "moe_deepep_num_sms"}}) {
+    if (!v || t.flex_num_sms) continue;
+    if (sms && *sms != *v) {
+      o.invalid("model." + std::string(name),
+                "differs from moe_hybridep_num_sms: Megatron-Core raises 'Conflicting deprecated "
+                "SM-count knobs'");
+      return;
+    }
+    sms = v;
+    source = "model." + std::string(name) +
+             " (deprecated: Megatron-Core routes it to moe_flex_dispatcher_num_sms)";
+  }
+  if (!sms) return;
+  const std::string backend = flex_backend(t);
+  if (backend != "deepep" && backend != "hybridep") {
+    o.no_effect(source.substr(0, source.find(' ')),
+                "sizes the flex dispatcher's kernels (deepep or hybridep), which this config "
+                "does not run");
+    return;
+  }
+  o.add("moe_flex_dispatcher_num_sms", std::to_string(*sms), source);
+}
+
+// cuda_graph_impl with cuda_graph_modules (or the deprecated cuda_graph_scope): Megatron-Core
+// migrates a module list of "full_iteration" to the full_iteration impl, asserts the list empty
+// under it, and ignores the list without an impl. step plans the full-iteration graph and TE's
+// per-layer attn, moe_router and moe_preprocess graphs (docs/MOE.md §21).
+void carry_graphs(const step_in& t, step_out& o) {
+  std::string impl = t.cuda_graph_impl.value_or("none");
+  std::vector<std::string> modules = t.graph_modules.value_or(std::vector<std::string>{});
+  const std::string mf = "model." + t.graph_modules_field;
+  std::erase(modules, "full");  // deprecated: the whole layer, as an empty list
+  if (std::ranges::count(modules, "full_iteration") > 0) {
+    if (impl == "transformer_engine")
+      o.invalid(mf,
+                "'full_iteration' with cuda_graph_impl transformer_engine: Megatron-Core "
+                "asserts");
+    std::erase(modules, "full_iteration");
+    impl = "full_iteration";
+  }
+  const std::string source =
+      t.cuda_graph_impl == impl
+          ? "model.cuda_graph_impl"
+          : mf + " (Megatron-Core migrates it to cuda_graph_impl " + impl + ")";
+  if (impl == "none") {
+    if (!modules.empty()) o.no_effect(mf, "has no effect with cuda_graph_impl none");
+    return;
+  }
+  if (impl == "full_iteration") {
+    if (!modules.empty())
+      o.invalid(mf, "not empty with cuda_graph_impl full_iteration: Megatron-Core asserts");
+    o.add("cuda_graph_scope", "full_iteration", source);
+    return;
+  }
+  static const std::vector<std::string> planned = {"attn", "moe_router", "moe_preprocess"};
+  const bool te_planned = impl == "transformer_engine" && !modules.empty() &&
+                          std::ranges::all_of(modules, [&](const std::string& m) {
+                            return std::ranges::count(planned, m) > 0;
+                          });
+  if (!te_planned) {
+    o.not_modelled(
+        "model.cuda_graph_impl",
+        impl + " with modules [" +
+            [&] {
+              std::string l;
+              for (const auto& m : modules) join(l, m);
+              return l.empty() ? std::string("the whole layer") : l;
+            }() +
+            "]: step plans full_iteration and transformer_engine's attn, moe_router "
+            "and moe_preprocess graphs; not carried");
+    return;
+  }
+  std::string scope;
+  for (const std::string& m : planned)
+    if (std::ranges::count(modules, m) > 0) join(scope, m);
+  o.add("cuda_graph_scope", scope, "model.cuda_graph_impl transformer_engine, " + mf);
+}
+
 }  // namespace
 
 void resolve_step_settings(const bridge_input& in, bridge_resolution& res, report& r) {
@@ -298,6 +410,9 @@ void resolve_step_settings(const bridge_input& in, bridge_resolution& res, repor
   if (t.shared_expert_overlap)
     o.add("moe_shared_overlap", on_off(*t.shared_expert_overlap),
           "model.moe_shared_expert_overlap");
+  carry_sync_free(t, o);
+  carry_flex_sms(t, o);
+  carry_graphs(t, o);
 }
 
 }  // namespace ob::resolve_detail

@@ -55,9 +55,12 @@ void add_mlp(layer_bytes& b, const model_spec& m, const step_config& cfg, bool m
   b.replicated += 4.0 * static_cast<double>(e.experts);  // fp32 router scores
   b.tp_sharded += 2 * gated(fs) + q * fs;
   // Each routed copy: the permuted token (FC1's input), FC1's and the activation's outputs; the
-  // busiest EP rank holds moe_imbalance times the mean of topk copies per token.
+  // busiest EP rank holds moe_imbalance times the mean of topk copies per token. Under the
+  // sync-free dispatch these tensors have the static budget's rows on every rank, the rank
+  // capacity factor times the mean, whatever the real counts (docs/MEMORY.md §2.3).
   const double act = cfg.recomputes(recompute_module::moe_act) ? 0 : q * fe;
-  b.experts = static_cast<double>(e.topk) * cfg.moe_imbalance *
+  const double rows = cfg.sync_free_moe() ? cfg.moe_expert_rank_capacity_factor : cfg.moe_imbalance;
+  b.experts = static_cast<double>(e.topk) * rows *
               (q * static_cast<double>(m.hidden) + (2 * gated(fe) + act) / cfg.etp);
 }
 

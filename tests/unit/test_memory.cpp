@@ -144,6 +144,29 @@ TEST(Memory, Fp8ExpertsKeepQuantizedTokens) {
   EXPECT_DOUBLE_EQ(saved, tokens * (h + topk * c.moe_imbalance * (h + fe)));
 }
 
+// The sync-free dispatch (docs/MEMORY.md §2.3): HybridEP's dispatched tensor, and the grouped
+// MLP's outputs after it, have the static budget's rows, F x topk per token on every EP rank,
+// whatever the busiest rank really receives; without the budget they have the received rows.
+TEST(Memory, SyncFreeBudgetSizesTheRoutedCopies) {
+  const model_spec m = load_model_spec("qwen3_30b_a3b");  // bf16, a GLU
+  step_config c = layout(1, false, recompute_mode::none);
+  c.ep = c.etp = 1;
+  const double tokens = static_cast<double>(m.seq_length), h = 2048, fe = 768, topk = 8;
+  const double per_copy = 2 * h + 2 * (2 * fe) + 2 * fe;  // permuted token, FC1 out, act out
+  c.moe_imbalance = 1.2;
+  const double received = layer_activation_bytes(m, c, true);
+  c.moe_expert_rank_capacity_factor = 1.5;
+  const double budget = layer_activation_bytes(m, c, true);
+  EXPECT_DOUBLE_EQ(budget - received, tokens * topk * (1.5 - 1.2) * per_copy);
+  c.moe_imbalance = 1.0;  // the real counts no longer size the tensors
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(m, c, true), budget);
+  EXPECT_DOUBLE_EQ(layer_activation_bytes(m, c, false), [&] {
+    step_config d = c;
+    d.moe_expert_rank_capacity_factor = 0;
+    return layer_activation_bytes(m, d, false);  // a dense layer has no budget
+  }());
+}
+
 gpu_spec gpu_with(double hbm_gib) {
   gpu_spec g;
   g.hbm_gib = hbm_gib;

@@ -207,6 +207,115 @@ TEST(ResolveStep, UnsetDispatcherOfAMoeModelIsAllgather) {
             std::string::npos);
 }
 
+// Megatron-Bridge v0.6.0's Qwen3 recipes on the sync-free path (_enable_hybridep_full_iteration_
+// mxfp8, and _benchmark_common's moe_hybridep_num_sms): each setting is carried under step's axis.
+json sync_free() {
+  json in = base();
+  in["model"] = {{"tensor_model_parallel_size", 1},
+                 {"num_moe_experts", 128},
+                 {"moe_token_dispatcher_type", "flex"},
+                 {"moe_flex_dispatcher_backend", "hybridep"},
+                 {"moe_expert_rank_capacity_factor", 1.5},
+                 {"use_transformer_engine_op_fuser", true},
+                 {"moe_hybridep_num_sms", 32},
+                 {"cuda_graph_impl", "full_iteration"},
+                 {"cuda_graph_scope", json::array()}};
+  in["platform"] = {{"gpu", "gb200"}, {"num_gpus", 8}};
+  in.erase("comm_overlap");
+  return in;
+}
+
+TEST(ResolveStep, SyncFreeSettingsAreCarried) {
+  json in = sync_free();
+  bridge_resolution r = resolve(in);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front().message;
+  EXPECT_EQ(value(r, "moe_dispatcher"), "hybridep");
+  EXPECT_EQ(value(r, "moe_expert_rank_capacity_factor"), "1.5");
+  EXPECT_EQ(value(r, "use_transformer_engine_op_fuser"), "on");
+  EXPECT_EQ(value(r, "moe_flex_dispatcher_num_sms"), "32");
+  EXPECT_TRUE(setting(r, "moe_flex_dispatcher_num_sms")
+                  ->source.starts_with("model.moe_hybridep_num_sms (deprecated"));
+  EXPECT_EQ(value(r, "cuda_graph_scope"), "full_iteration");
+  EXPECT_EQ(setting(r, "cuda_graph_scope")->source, "model.cuda_graph_impl");
+  for (const diagnostic& w : r.warnings)  // none of the fields is reported unread any more
+    EXPECT_EQ(w.message.find("not modelled by the resolver"), std::string::npos) << w.message;
+  EXPECT_EQ(find_diag(r.warnings, not_modelled), nullptr);
+  // Megatron-Core's own name wins over the deprecated one.
+  in["model"]["moe_flex_dispatcher_num_sms"] = 24;
+  EXPECT_EQ(value(resolve(in), "moe_flex_dispatcher_num_sms"), "24");
+  // The deprecated module value "full_iteration" is migrated to the impl.
+  in["model"].erase("cuda_graph_impl");
+  in["model"]["cuda_graph_scope"] = json::array({"full_iteration"});
+  r = resolve(in);
+  EXPECT_EQ(value(r, "cuda_graph_scope"), "full_iteration");
+  EXPECT_TRUE(setting(r, "cuda_graph_scope")->source.starts_with("model.cuda_graph_scope"));
+  // TE's per-layer graphs of the modules step plans are carried; the whole layer is not.
+  in["model"]["cuda_graph_impl"] = "transformer_engine";
+  in["model"]["cuda_graph_scope"] = json::array({"moe_router", "attn"});
+  EXPECT_EQ(value(resolve(in), "cuda_graph_scope"), "attn+moe_router");
+  in["model"]["cuda_graph_scope"] = json::array();
+  r = resolve(in);
+  EXPECT_EQ(setting(r, "cuda_graph_scope"), nullptr);
+  EXPECT_NE(find_diag(r.warnings, not_modelled), nullptr);
+}
+
+// What Megatron-Core's TransformerConfig raises on comes out as resolve's error on the field.
+TEST(ResolveStep, SyncFreeCombinationsMegatronRefusesAreErrors) {
+  const auto error_at = [](const json& in, const std::string& field) {
+    const bridge_resolution r = resolve(in);
+    const diagnostic* e = find_diag(r.errors, step_setting_invalid);
+    return e != nullptr && e->message.starts_with("in.json: " + field + ": ");
+  };
+  json in = sync_free();
+  in["model"]["use_transformer_engine_op_fuser"] = false;
+  EXPECT_TRUE(error_at(in, "model.moe_expert_rank_capacity_factor"));
+  in = sync_free();
+  in["model"]["moe_flex_dispatcher_backend"] = "deepep";
+  EXPECT_TRUE(error_at(in, "model.moe_expert_rank_capacity_factor"));
+  in = sync_free();
+  in["model"]["moe_deepep_num_sms"] = 20;
+  EXPECT_TRUE(error_at(in, "model.moe_deepep_num_sms"));
+  in = sync_free();
+  in["model"]["cuda_graph_scope"] = json::array({"attn"});
+  EXPECT_TRUE(error_at(in, "model.cuda_graph_scope"));
+  in = sync_free();
+  in["model"]["moe_token_dispatcher_type"] = "alltoall";  // no flex kernels to size
+  in["model"].erase("moe_expert_rank_capacity_factor");
+  const bridge_resolution r = resolve(in);
+  EXPECT_EQ(setting(r, "moe_flex_dispatcher_num_sms"), nullptr);
+  EXPECT_NE(find_diag(r.warnings, unused_field), nullptr);
+}
+
+// The settings reach the step; a combination step refuses is named by the config's field.
+TEST(ResolveStep, StepTakesTheSyncFreeSettingsAndNamesTheirFields) {
+  json cfg = sync_free();
+  const auto path = test::scratch_path("resolve_sync_free.json");
+  std::ofstream(path) << cfg.dump();
+  step_scenario sc;
+  sc.model = "qwen3_30b_a3b";
+  sc.cluster = "gb200_nvl72";
+  sc.bridge_config = path.string();
+  sc.axes = {{"ep", {"8"}}, {"dtype", {"mxfp8"}}, {"gbs", {"8"}}, {"layers", {"2"}}};
+  sc.allow_oom = true;
+  const step_config c = resolve_step(sc).cases.at(0).c.cfg;
+  EXPECT_EQ(c.dispatcher, moe_dispatcher::hybridep);
+  EXPECT_DOUBLE_EQ(c.moe_expert_rank_capacity_factor, 1.5);
+  EXPECT_TRUE(c.te_op_fuser);
+  EXPECT_EQ(c.flex_sms, 32);
+  EXPECT_TRUE(c.graphs(graph_scope::full_iteration));
+  // Without the budget each MoE layer syncs the host: no full-iteration graph (step's refusal).
+  cfg["model"].erase("moe_expert_rank_capacity_factor");
+  std::ofstream(path) << cfg.dump();
+  try {
+    resolve_step(sc);
+    ADD_FAILURE() << "a full-iteration graph of a MoE model with the counts' sync was accepted";
+  } catch (const config_error& e) {
+    EXPECT_TRUE(std::string(e.what()).starts_with(path.string() + ": model.cuda_graph_impl: "))
+        << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
 // The settings reach the step's cases through the axes' own parsers; a swept axis overrides.
 TEST(ResolveStep, StepTakesTheCarriedSettings) {
   json cfg;
