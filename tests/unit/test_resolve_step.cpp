@@ -316,6 +316,45 @@ TEST(ResolveStep, StepTakesTheSyncFreeSettingsAndNamesTheirFields) {
   std::filesystem::remove(path);
 }
 
+// configs/bridge/qwen3_30b_a3b_sync_free_gb200.json holds the GB200 Qwen3-30B recipe in Bridge's
+// sections: with the axes resolve does not carry (ep, dtype, gbs, the recipe's CDMC) it plans the
+// published scenario's case, so the two cannot drift apart (docs/MOE.md §21).
+TEST(ResolveStep, TheSyncFreeBridgeExamplePlansThePublishedScenariosCase) {
+  const std::string root = std::string(OB_SOURCE_DIR) + "/configs/";
+  step_scenario sc;
+  sc.model = "qwen3_30b_a3b";
+  sc.cluster = "gb200_nvl72";
+  sc.bridge_config = root + "bridge/qwen3_30b_a3b_sync_free_gb200.json";
+  sc.axes = {{"ep", {"8"}}, {"dtype", {"mxfp8"}}, {"gbs", {"512"}}, {"cdmc", {"32"}}};
+  const step_run_case b = resolve_step(sc).cases.at(0);
+  const step_run_case p =
+      resolve_step(load_step_scenario(root + "scenarios/step_published_qwen3_30b_gb200.json"))
+          .cases.at(0);
+  // The record's config, every setting of the case, but for what set the CDMC and pp_overlap,
+  // which Bridge leaves off without a pipeline and step's default keeps on: at PP 1 there are no
+  // pipeline transfers to overlap.
+  ordered_json bc = b.config, pc = p.config;
+  for (ordered_json* j : {&bc, &pc}) {
+    j->erase("cdmc_source");
+    j->erase("pp_overlap");
+  }
+  EXPECT_EQ(bc, pc) << bc.dump() << "\n" << pc.dump();
+  const step_config &x = b.c.cfg, &y = p.c.cfg;
+  EXPECT_EQ(x.sync_free_moe(), y.sync_free_moe());
+  EXPECT_DOUBLE_EQ(x.moe_expert_rank_capacity_factor, y.moe_expert_rank_capacity_factor);
+  EXPECT_EQ(x.te_op_fuser, y.te_op_fuser);
+  EXPECT_EQ(x.flex_sms, y.flex_sms);
+  EXPECT_EQ(x.cuda_graph_scope, y.cuda_graph_scope);
+  EXPECT_EQ(x.dispatcher, y.dispatcher);
+  EXPECT_EQ(x.moe_a2a_overlap, y.moe_a2a_overlap);
+  EXPECT_EQ(x.delay_wgrad, y.delay_wgrad);
+  EXPECT_EQ(x.mbs, y.mbs);
+  EXPECT_EQ(x.fp8_param_gather, y.fp8_param_gather);
+  EXPECT_EQ(x.grad_reduce_in_fp32, y.grad_reduce_in_fp32);
+  EXPECT_EQ(x.cross_entropy, y.cross_entropy);
+  EXPECT_DOUBLE_EQ(b.memory.gib.total(), p.memory.gib.total());
+}
+
 // The settings reach the step's cases through the axes' own parsers; a swept axis overrides.
 TEST(ResolveStep, StepTakesTheCarriedSettings) {
   json cfg;
