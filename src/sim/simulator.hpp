@@ -29,7 +29,8 @@ namespace ob {
 // (moe_flex_dispatcher_num_sms), docs/MOE.md §21; PyTorch FSDP's SHARD_GRAD_OP
 // (`--fsdp shard_grad_op`), a mode no published scenario runs (docs/FSDP.md §7); context
 // parallelism's all_gather, a2a and a2a+p2p communication types (cp_comm_type,
-// docs/ARCHITECTURE.md §9.3), the Llama 3 CP 16 row on all_gather.
+// docs/ARCHITECTURE.md §9.3), the Llama 3 CP 16 row on all_gather; a MoE layer's biases
+// (add_bias_linear: fc2's per-expert loop, fc1's and the router's gradients), docs/MOE.md §14.3.
 inline constexpr const char* sim_model_version = "sim-v2.8";
 
 struct sim_options {
