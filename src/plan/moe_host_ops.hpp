@@ -69,6 +69,21 @@ constexpr int te_grouped_gemm_streams = 4;
 // Also TE's MXFP8 split_quantize before them: one quantize kernel per expert (docs/MOE.md §19.2).
 constexpr int grouped_gemm_host_ops(int members) { return members > 1 ? members - 1 : 0; }
 
+// add_bias_linear on a MoE layer (docs/MOE.md §14.3), Megatron-Core's unfused grouped MLP. fc2's
+// GroupedLinear returns its biases (skip_bias_add), and TEGroupedMLP._apply_bias scales each local
+// expert's by its tokens' routing weights in a Python loop: per expert a multiply and an add (the
+// splits are views), then one cat of the whole output. Autograd's backward runs, per expert, the
+// multiply's two gradients (each a multiply and a reduction to the operand's shape) and the bias
+// parameter's DDP hook (main_grad.add_); then the splits' backwards (a cat of the output's
+// gradient, one of the routing weights') and the weights' gradient accumulation with the
+// activation's. fc1's bias rides in the grouped GEMM's epilogues (Transformer Engine's BIAS and
+// BGRADB); the DDP hook adds each expert's gradient. The router's bias rides in its GEMM's
+// epilogue; its backward sums the logits' gradient over the tokens, and the hook adds it.
+constexpr int fc2_bias_fwd_kernels(int local_experts) { return 2 * local_experts; }
+constexpr int fc2_bias_bwd_kernels(int local_experts) { return 5 * local_experts; }
+constexpr int fc2_bias_cat_bwd_host_ops = 2;  // the weights' cat and their gradients' add
+constexpr int bias_grad_hook_host_ops = 1;    // DDP's main_grad.add_ for a bias parameter
+
 // Adds `n` host ops before op `id` (none when id < 0) and marks it captured when `graphed`.
 inline void add_host_work(schedule& s, int id, int n, bool graphed = false) {
   if (id < 0) return;

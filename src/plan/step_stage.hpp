@@ -208,6 +208,7 @@ class stage_planner {
   void mxfp8_cast(const std::string& name, double width, std::vector<int> waits = {},
                   bool fused = false);
   int expert_gemm_op(const std::string& name, expert_gemm which, std::vector<int> waits = {});
+  void expert_fc2_bias(const std::string& name, bool backward, std::vector<int> waits);
   void token_count_sync(const std::string& name, int router);
   elementwise_params router_scores(bool backward) const;
   int counts_exchange(const std::string& name, int scores);

@@ -187,6 +187,30 @@ void stage_planner::mxfp8_cast(const std::string& name, double width, std::vecto
                     w_.model, experts_, cfg_.etp, expert_gemm::fc1_fprop, w_.model.type))));
 }
 
+// fc2's bias under add_bias_linear (GPT-OSS; docs/MOE.md §14.3), as Megatron-Core's unfused
+// grouped MLP adds it after fc2 (moe_host_ops.hpp): one plan op for the per-expert passes, each
+// expert's further kernels host ops, then the cat. All bf16, hidden wide, a routed copy each:
+// forward the multiply writes 2 bytes an element and the add reads 4 and writes 2, the cat reads
+// and writes 2; backward two multiplies (read 2, write 2) and two reductions (read 2), then the
+// cat of the output's gradient. The routing weights (one value a copy) and the biases (hidden
+// wide an expert) are left out of the bytes. Under the fused grouped MLP Transformer Engine
+// scales and adds the bias inside its own ops: nothing is planned.
+void stage_planner::expert_fc2_bias(const std::string& name, bool backward,
+                                    std::vector<int> waits) {
+  if (!w_.model.add_bias_linear || cfg_.te_op_fuser) return;
+  const double h = static_cast<double>(w_.model.hidden);
+  const int local = experts_.local_experts;
+  const std::string pass = backward ? "moe_fc2_bias_bwd" : "moe_fc2_bias";
+  const int id = add_compute(
+      name + pass, moe_elementwise(backward ? 12 * h : 8 * h, backward ? 4 * h : 2 * h, true),
+      "moe_experts", std::move(waits));
+  const int kernels = backward ? fc2_bias_bwd_kernels(local) : fc2_bias_fwd_kernels(local);
+  add_host_work(s_, id, kernels - 1);
+  const int cat = add_compute(name + (backward ? "moe_fc2_bias_cat_bwd" : "moe_fc2_bias_cat"),
+                              moe_elementwise(4 * h, 0, true), "moe_experts");
+  if (backward) add_host_work(s_, cat, fc2_bias_cat_bwd_host_ops);
+}
+
 // Dropless routing needs the tokens per expert (and the all-to-all's splits) on the host: the
 // grouped GEMM's m_splits and the alltoallv's sizes are host lists (docs/MOE.md §16). Megatron's
 // alltoall dispatcher copies them on a side stream once the router has counted them and blocks
@@ -288,6 +312,7 @@ int stage_planner::moe_forward_experts(const std::string& name, int dispatch) {
     add_compute(name + "moe_act", moe_elementwise((f1 + f) * 2, 4 * f1, true), "moe_experts");
   mxfp8_cast(name + "moe_fc2_mxfp8_in", f, {}, true);
   expert_gemm_op(name + "moe_fc2", expert_gemm::fc2_fprop);
+  expert_fc2_bias(name, false, {});
   etp_exchange(name + "moe_etp_rs", coll_op::reduce_scatter, {});
   const int combine = ep_all_to_all(name + "moe_combine", "moe_combine", false);
   add_host_work(s_, combine, moe_host_ops(cfg_.dispatcher).before_combine);
@@ -326,9 +351,14 @@ int stage_planner::moe_backward_head(const std::string& name) {
 int stage_planner::moe_backward_experts(const std::string& name, int combine) {
   const model_spec& m = w_.model;
   const auto gemm = [&](const char* op, expert_gemm which, std::vector<int> waits = {}) {
-    expert_gemm_op(name + op, which, std::move(waits));
+    return expert_gemm_op(name + op, which, std::move(waits));
   };
+  // fc1's biases: their gradients come out of its weight gradient's GEMMs; DDP's hook adds each
+  // expert's to its main_grad (moe_host_ops.hpp).
+  const int fc1_bias_adds =
+      w_.model.add_bias_linear && !cfg_.te_op_fuser ? experts_.local_experts : 0;
   etp_exchange(name + "moe_etp_rs_bwd", coll_op::all_gather, waits_on(combine));
+  expert_fc2_bias(name, true, waits_on(combine));
   mxfp8_cast(name + "moe_fc2_mxfp8_dout", static_cast<double>(m.hidden), waits_on(combine));
   const double f = static_cast<double>(m.moe.ffn_hidden) / cfg_.etp, f1 = m.gated_mlp ? 2 * f : f;
   // recompute_modules moe_act: the activation's output, fc2's input, is made again for its
@@ -344,13 +374,14 @@ int stage_planner::moe_backward_experts(const std::string& name, int combine) {
     add_compute(name + "moe_act_bwd", moe_elementwise((f1 + f) * 4, 6 * f1, true), "moe_experts");
   mxfp8_cast(name + "moe_fc1_mxfp8_dout", f1, {}, true);
   gemm("moe_fc1_dgrad", expert_gemm::fc1_dgrad);
-  if (!cfg_.delay_wgrad) gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad);
+  if (!cfg_.delay_wgrad)
+    add_host_work(s_, gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad), fc1_bias_adds);
   etp_exchange(name + "moe_etp_ag_bwd", coll_op::reduce_scatter, {});
   const int dispatch = ep_all_to_all(name + "moe_dispatch_bwd", "moe_dispatch", false);
   add_host_work(s_, dispatch, moe_host_ops(cfg_.dispatcher).dispatch_bwd);
   if (cfg_.delay_wgrad) {
     gemm("moe_fc2_wgrad", expert_gemm::fc2_wgrad);
-    gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad);
+    add_host_work(s_, gemm("moe_fc1_wgrad", expert_gemm::fc1_wgrad), fc1_bias_adds);
   }
   return dispatch;
 }
@@ -369,6 +400,16 @@ void stage_planner::moe_backward_tail(const std::string& name, int dispatch) {
   for (const auto& [what, g] : {std::pair{"moe_router_dgrad", gemm_params{t, h, E, m.type, 0}},
                                 std::pair{"moe_router_wgrad", gemm_params{E, h, t, m.type, 0}}})
     add_host_work(s_, add_compute(name + what, g, "moe_router"), 0, graph_router);
+  // The router's bias (add_bias_linear; docs/MOE.md §14.3): Megatron's gating function sums the
+  // logits' gradient over the tokens, in the logits' dtype (moe_router_dtype unset: the input's,
+  // bf16), and DDP's hook adds it to its main_grad.
+  if (m.add_bias_linear) {
+    elementwise_params sum;
+    sum.bytes = static_cast<std::uint64_t>(t * E) * dtype_bytes(dtype::bf16);
+    sum.flops = static_cast<double>(t * E);
+    add_host_work(s_, add_compute(name + "moe_router_bgrad", sum, "moe_router"),
+                  bias_grad_hook_host_ops, graph_router);
+  }
   // The shared expert's input gradient adds to the routed path's before the attention's backward,
   // and its weight gradients join the layer's bucket: the compute stream waits for its stream.
   if (shared_ >= 0) next_waits_.push_back(std::exchange(shared_bwd_, -1));

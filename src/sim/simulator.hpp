@@ -30,7 +30,8 @@ namespace ob {
 // (`--fsdp shard_grad_op`), a mode no published scenario runs (docs/FSDP.md §7); context
 // parallelism's all_gather, a2a and a2a+p2p communication types (cp_comm_type,
 // docs/ARCHITECTURE.md §9.3), the Llama 3 CP 16 row on all_gather; the memory estimate's routed
-// copies at the sync-free budget's rows (docs/MEMORY.md §2.3).
+// copies at the sync-free budget's rows (docs/MEMORY.md §2.3); a MoE layer's biases
+// (add_bias_linear: fc2's per-expert loop, fc1's and the router's gradients), docs/MOE.md §14.3.
 inline constexpr const char* sim_model_version = "sim-v2.8";
 
 struct sim_options {

@@ -678,4 +678,81 @@ TEST(FusedGroupedMlp, TheFlexDispatcherHoldsTheSmsAskedFor) {
   EXPECT_GT(took(d4), took(d16));
 }
 
+// add_bias_linear on a MoE layer (GPT-OSS, docs/MOE.md §14.3): Megatron-Core adds fc2's bias per
+// local expert in a Python loop after fc2 (a multiply and an add an expert, then a cat), and
+// autograd runs five kernels an expert back (two multiplies, two reductions, DDP's main_grad add)
+// before fc2's dgrad; fc1's biases cost DDP's add an expert after its weight gradient; the
+// router's bias one reduction of the logits' gradient and its add. Each kernel is one eager op on
+// the host. GPT-OSS-120B at EP 8 has 16 local experts.
+moe_timeline gpt_oss_step() {
+  return step_timeline("gpt_oss_120b",
+                       {{"gpus", {"8"}}, {"ep", {"8"}}, {"layers", {"2"}}, {"gbs", {"16"}}},
+                       "dgx_b200");
+}
+
+TEST(MoeExpertBias, TheFc2BiasLoopRunsBetweenFc2AndTheCombineAnEagerOpAnExpertOp) {
+  const moe_timeline t = gpt_oss_step();
+  const schedule& s = t.prog.stages[0];
+  const gpu_spec gpu = load_gpu_spec("b200");
+  const std::string l = "c0.mb1.L1.";
+  const auto plan_op = [&](const std::string& n) -> const op& {
+    return s.ops[static_cast<std::size_t>(t.id(l + n))];
+  };
+  const op& bias = plan_op("moe_fc2_bias");
+  const op& cat = plan_op("moe_fc2_bias_cat");
+  EXPECT_EQ(bias.host_ops, 2 * 16 - 1);  // the plan op is one of the 32 multiplies and adds
+  EXPECT_EQ(cat.host_ops, 0);
+  // [16384 routed copies, 2880] in bf16: the multiply writes 2 bytes, the add moves 6; the cat 4.
+  EXPECT_EQ(bias.as<elementwise_params>().bytes, 16384ull * 2880 * 8);
+  EXPECT_EQ(cat.as<elementwise_params>().bytes, 16384ull * 2880 * 4);
+  // Issue order: fc2's last wave of four, the loop, the cat, the combine.
+  const std::string fc2_last = l + "moe_fc2_w4";
+  EXPECT_EQ(bias.id, t.id(fc2_last) + 1);
+  EXPECT_EQ(cat.id, bias.id + 1);
+  EXPECT_LT(cat.id, t.id(l + "moe_combine"));
+  // On the host: the loop's 32 kernels, then the cat's one, each an eager op.
+  EXPECT_NEAR(t.at(l + "moe_fc2_bias").enqueue_us - t.at(fc2_last).enqueue_us, 32 * gpu.eager_op_us,
+              1e-9);
+  EXPECT_NEAR(t.at(l + "moe_fc2_bias_cat").enqueue_us - t.at(l + "moe_fc2_bias").enqueue_us,
+              gpu.eager_op_us, 1e-9);
+  // On the GPU: after fc2, before the combine.
+  EXPECT_GE(t.at(l + "moe_fc2_bias").start_us, t.at(fc2_last).end_us);
+  EXPECT_GE(t.at(l + "moe_fc2_bias_cat").start_us, t.at(l + "moe_fc2_bias").end_us);
+  EXPECT_GE(t.at(l + "moe_combine").start_us, t.at(l + "moe_fc2_bias_cat").end_us);
+  // Backward: after the combine's gradient, before fc2's dgrad; 80 kernels, then the cat of the
+  // output's gradient and the routing weights' two.
+  const op& bwd = plan_op("moe_fc2_bias_bwd");
+  const op& cat_bwd = plan_op("moe_fc2_bias_cat_bwd");
+  EXPECT_EQ(bwd.host_ops, 5 * 16 - 1);
+  EXPECT_EQ(cat_bwd.host_ops, 2);
+  EXPECT_EQ(bwd.as<elementwise_params>().bytes, 16384ull * 2880 * 12);
+  EXPECT_EQ(bwd.waits, std::vector<int>{t.id(l + "moe_combine_bwd")});
+  EXPECT_EQ(cat_bwd.id, bwd.id + 1);
+  EXPECT_EQ(t.id(l + "moe_fc2_dgrad"), cat_bwd.id + 1);
+  EXPECT_NEAR(t.at(l + "moe_fc2_bias_cat_bwd").enqueue_us - t.at(l + "moe_fc2_bias_bwd").enqueue_us,
+              3 * gpu.eager_op_us, 1e-9);
+  EXPECT_GE(t.at(l + "moe_fc2_bias_bwd").enqueue_us - t.at(l + "moe_combine_bwd").enqueue_us,
+            80 * gpu.eager_op_us);
+  EXPECT_GE(t.at(l + "moe_fc2_bias_bwd").start_us, t.at(l + "moe_combine_bwd").end_us);
+  EXPECT_GE(t.at(l + "moe_fc2_dgrad").start_us, t.at(l + "moe_fc2_bias_cat_bwd").end_us);
+  // fc1's bias gradients: DDP's add an expert beside the wave's three further GEMMs.
+  EXPECT_EQ(plan_op("moe_fc1_wgrad").host_ops, 3 + 16);
+  // The router's bias: the logits' gradient [4096, 128] summed in bf16 after its weight
+  // gradient, then DDP's add.
+  const op& router = plan_op("moe_router_bgrad");
+  EXPECT_EQ(router.id, t.id(l + "moe_router_wgrad") + 1);
+  EXPECT_EQ(router.as<elementwise_params>().bytes, 4096ull * 128 * 2);
+  EXPECT_EQ(router.host_ops, 1);
+}
+
+// Without add_bias_linear (Qwen3-30B-A3B), and under the fused grouped MLP, nothing of it.
+TEST(MoeExpertBias, ModelsWithoutBiasesPlanNoneOfIt) {
+  const moe_timeline t = moe_step();
+  const std::string l = "c0.mb1.L1.";
+  for (const char* n : {"moe_fc2_bias", "moe_fc2_bias_cat", "moe_fc2_bias_bwd",
+                        "moe_fc2_bias_cat_bwd", "moe_router_bgrad"})
+    EXPECT_THROW(t.id(l + n), std::out_of_range) << n;
+  EXPECT_EQ(t.prog.stages[0].ops[static_cast<std::size_t>(t.id(l + "moe_fc1_wgrad"))].host_ops, 3);
+}
+
 }  // namespace ob
