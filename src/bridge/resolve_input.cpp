@@ -228,6 +228,8 @@ void read_model_step(const json_object& o, step_in& t) {
   t.dispatcher_type = opt_enum(o, "moe_token_dispatcher_type", {"allgather", "alltoall", "flex"});
   t.flex_backend = opt_enum(o, "moe_flex_dispatcher_backend", {"deepep", "hybridep", "ncclep"});
   t.num_moe_experts = o.get_optional_int("num_moe_experts");
+  t.ep = opt_positive(o, "expert_model_parallel_size");
+  t.etp = opt_positive(o, "expert_tensor_parallel_size");
   t.moe_a2a_overlap = o.get_optional_bool("overlap_moe_expert_parallel_comm");
   t.delay_wgrad = o.get_optional_bool("delay_wgrad_compute");
   t.shared_expert_overlap = o.get_optional_bool("moe_shared_expert_overlap");

@@ -103,6 +103,7 @@ struct step_in {
   std::optional<bool> cpu_offloading_weights;
   std::optional<std::string> dispatcher_type, flex_backend;  // moe_token_dispatcher_type, ...
   std::optional<std::int64_t> num_moe_experts;
+  std::optional<std::int64_t> ep, etp;  // expert_model_parallel_size, expert_tensor_parallel_size
   std::optional<bool> moe_a2a_overlap, delay_wgrad, shared_expert_overlap;  // on the model
   std::optional<std::string> recompute_granularity, recompute_method;
   std::optional<std::int64_t> recompute_num_layers;

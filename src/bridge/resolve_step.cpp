@@ -245,6 +245,13 @@ void carry_ep_overlap(const char* axis, const char* field, const std::optional<b
   o.add(axis, on_off(v), source);
 }
 
+// The experts' layout: EP as given; ETP only where given (unset, Megatron-Core's experts take
+// TP's size, which the step's own default already is).
+void carry_expert_layout(const step_in& t, step_out& o) {
+  if (t.ep) o.add("ep", std::to_string(*t.ep), "model.expert_model_parallel_size");
+  if (t.etp) o.add("etp", std::to_string(*t.etp), "model.expert_tensor_parallel_size");
+}
+
 // moe_token_dispatcher_type (flex: moe_flex_dispatcher_backend, Megatron-Core's default deepep).
 void carry_dispatcher(const step_in& t, step_out& o) {
   if (!t.dispatcher_type) {
@@ -406,6 +413,7 @@ void resolve_step_settings(const bridge_input& in, bridge_resolution& res, repor
                    t.delay_wgrad, has_comm, o);
   carry_ep_overlap("moe_a2a_overlap", "overlap_moe_expert_parallel_comm",
                    co ? co->moe_a2a_overlap : std::nullopt, t.moe_a2a_overlap, has_comm, o);
+  carry_expert_layout(t, o);
   carry_dispatcher(t, o);
   if (t.shared_expert_overlap)
     o.add("moe_shared_overlap", on_off(*t.shared_expert_overlap),

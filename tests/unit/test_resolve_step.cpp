@@ -15,6 +15,7 @@
 #include "resolve_test_util.hpp"
 #include "run/step_run.hpp"
 #include "scratch_path.hpp"
+#include "step_test_util.hpp"
 
 namespace ob {
 namespace {
@@ -353,6 +354,38 @@ TEST(ResolveStep, TheSyncFreeBridgeExamplePlansThePublishedScenariosCase) {
   EXPECT_EQ(x.grad_reduce_in_fp32, y.grad_reduce_in_fp32);
   EXPECT_EQ(x.cross_entropy, y.cross_entropy);
   EXPECT_DOUBLE_EQ(b.memory.gib.total(), p.memory.gib.total());
+}
+
+// A Bridge config's expert layout reaches the step: EP and ETP as given, naming their fields in
+// a refusal; without --ep the sync-free example plans EP 8, as its config says.
+TEST(ResolveStep, ExpertLayoutIsCarried) {
+  const std::string root = std::string(OB_SOURCE_DIR) + "/configs/bridge/";
+  step_scenario sc;
+  sc.model = "qwen3_30b_a3b";
+  sc.cluster = "gb200_nvl72";
+  sc.bridge_config = root + "qwen3_30b_a3b_sync_free_gb200.json";
+  sc.axes = {{"dtype", {"mxfp8"}}, {"gbs", {"512"}}};
+  const step_run_case c = resolve_step(sc).cases.at(0);
+  EXPECT_EQ(c.c.cfg.ep, 8);
+  EXPECT_EQ(c.c.cfg.etp, 1);  // unset in the config: TP's size
+
+  json cfg;
+  std::ifstream(sc.bridge_config) >> cfg;
+  cfg["model"]["expert_tensor_parallel_size"] = 1;
+  cfg["model"]["expert_model_parallel_size"] = 3;  // 128 experts do not split over 3 ranks
+  const auto path = test::scratch_path("expert_layout.json");
+  std::ofstream(path) << cfg.dump();
+  const bridge_resolution r = resolve_bridge_file(path.string());
+  bool ep = false, etp = false;
+  for (const step_setting& s : r.step_settings) {
+    ep |= s.axis == "ep" && s.value == "3" && s.source == "model.expert_model_parallel_size";
+    etp |= s.axis == "etp" && s.value == "1" && s.source == "model.expert_tensor_parallel_size";
+  }
+  EXPECT_TRUE(ep);
+  EXPECT_TRUE(etp);
+  sc.bridge_config = path.string();
+  const std::string msg = test::resolve_message(sc);
+  EXPECT_NE(msg.find("model.expert_model_parallel_size"), std::string::npos) << msg;
 }
 
 // The settings reach the step's cases through the axes' own parsers; a swept axis overrides.
