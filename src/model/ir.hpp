@@ -143,10 +143,7 @@ struct collective_params {
   std::uint64_t bytes = 0;
   dtype type = dtype::bf16;  // element type on the wire
   comm_group group = comm_group::tp;
-  int group_size = 1;  // ranks in the group
-  // A level of a hierarchical group (cp_comm_type a2a+p2p, docs/ARCHITECTURE.md §9.3):
-  // group_size members `level_stride` apart along the group's coordinate. 0: the whole group.
-  int level_stride = 0;
+  int group_size = 1;     // ranks in the group
   int ctas = 0;           // 0 = library default for this op
   std::string algorithm;  // hint ("ring", ...); empty = library choice
   // NVLink domains the group's members spread over, evenly (docs/ARCHITECTURE.md §5.4): a node,
@@ -156,6 +153,9 @@ struct collective_params {
   nccl_comm_config nccl;
   // An EP token exchange (all_to_all only): the protocol that moves it, when not NCCL's.
   ep_exchange ep;
+  // A level of a hierarchical group (cp_comm_type a2a+p2p, docs/ARCHITECTURE.md §9.3):
+  // group_size members `level_stride` apart along the group's coordinate. 0: the whole group.
+  int level_stride = 0;
 };
 
 // A ring exchange step sends and receives (TP, CP); a pipeline transfer does one of the two,
@@ -169,10 +169,10 @@ struct p2p_params {
   dtype type = dtype::bf16;
   comm_group group = comm_group::tp;
   int group_size = 1;
-  int level_stride = 0;  // as collective_params::level_stride
-  int ctas = 0;          // 0 = copy engine (no SM), as TE's userbuffers use_ce default
-  int nodes = 1;         // 2: the peers sit on different nodes (costed on the fabric)
+  int ctas = 0;   // 0 = copy engine (no SM), as TE's userbuffers use_ce default
+  int nodes = 1;  // 2: the peers sit on different nodes (costed on the fabric)
   p2p_direction direction = p2p_direction::exchange;
+  int level_stride = 0;  // as collective_params::level_stride
 };
 
 // What runs an elementwise op's FLOPs. Batched GEMMs (unfused attention's scores and context)
