@@ -350,6 +350,11 @@ class lowerer {
   void join_group(const op& o, lowered_action& a) const {
     if (!t_.grid) {
       a.comm = comm_key_for(o);
+      // Which ranks form a level depends on the step's rank grid (cuda/step_groups.hpp).
+      if (a.comm.level_stride > 0)
+        throw config_error("op '" + o.name + "' runs over a level of a hierarchical " +
+                           std::string(to_string(a.comm.group)) +
+                           " group, which only a training step (overlap-bench step) lowers");
       a.member =
           comm_membership(a.comm.group, a.comm.group_size, t_.global_rank, t_.world_size, o.name);
       return;

@@ -1,7 +1,7 @@
 #pragma once
 // NCCL communicators: one world communicator per rank, and one communicator per distinct
-// (group, size, maxCTAs, cgaClusterSize) split from it and cached, so that TE's num_sm (which
-// becomes maxCTAs) is honoured per op without a communicator per op. All are non-blocking
+// (group, size, level, maxCTAs, cgaClusterSize) split from it and cached, so that TE's num_sm
+// (which becomes maxCTAs) is honoured per op without a communicator per op. All are non-blocking
 // (config.blocking = 0) so that no NCCL call can hang the host: every wait is a poll of
 // ncclCommGetAsyncError with a deadline, and on expiry the communicator is aborted and a hang_error
 // names the rank and what it waited for.

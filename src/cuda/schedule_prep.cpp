@@ -54,7 +54,9 @@ std::string to_string(const comm_key& k) {
   if (k.policy != cta_policy::standard) nccl += "/CTA policy " + std::string(to_string(k.policy));
   if (k.symmetric) nccl += "/symmetric";
   if (k.call_max_ctas > 0) nccl += "/per-call maxCTAs " + std::to_string(k.call_max_ctas);
-  return std::string(to_string(k.group)) + link + "/" + std::to_string(k.group_size) +
+  const std::string level =
+      k.level_stride > 0 ? " level (stride " + std::to_string(k.level_stride) + ")" : "";
+  return std::string(to_string(k.group)) + level + link + "/" + std::to_string(k.group_size) +
          " ranks/maxCTAs " + (k.max_ctas ? std::to_string(k.max_ctas) : "default") + "/cga " +
          (k.cga_cluster_size ? std::to_string(k.cga_cluster_size) : "default") + nccl;
 }
@@ -100,6 +102,7 @@ comm_key comm_key_for(const op& o) {
     const auto& p = o.as<collective_params>();
     k.group = p.group;
     k.group_size = p.group_size;
+    k.level_stride = p.level_stride;
     k.max_ctas = p.ctas;
     if (p.nccl.max_ctas > 0)
       k.max_ctas = k.max_ctas > 0 ? std::min(k.max_ctas, p.nccl.max_ctas) : p.nccl.max_ctas;
@@ -113,6 +116,7 @@ comm_key comm_key_for(const op& o) {
     const auto& p = o.as<p2p_params>();
     k.group = p.group;
     k.group_size = p.group_size;
+    k.level_stride = p.level_stride;
     k.max_ctas = p.ctas;
   } else {
     throw config_error("op '" + o.name + "' is not a communication op");

@@ -38,9 +38,12 @@ group_membership comm_membership(comm_group g, int group_size, int global_rank, 
 // transfer of a training step travels on the communicator of its link: the stage that sends
 // (link_from) and the direction (+1 towards the next stage, -1 towards the previous one), so
 // that each communicator carries the ops of one stream on either side (cuda/step_groups.hpp).
+// A level of a hierarchical CP group (a2a+p2p) is its own communicator: group_size ranks
+// level_stride apart along the group (0 for a whole group).
 struct comm_key {
   comm_group group = comm_group::tp;
   int group_size = 1;
+  int level_stride = 0;
   int max_ctas = 0;
   int cga_cluster_size = 0;
   int link_from = -1;  // pipeline link: the sending stage; -1 for every other communicator

@@ -47,21 +47,43 @@ group_membership stage_pair(int first, int second, const rank_grid& grid, int ra
   return {m.color, stage == first ? 0 : 1, 2};
 }
 
+// The layout in words, for the refusals below.
+std::string layout_text(const rank_grid& grid) {
+  return "(tp " + std::to_string(grid.tp) + ", cp " + std::to_string(grid.cp) + ", dp " +
+         std::to_string(grid.dp) + ", pp " + std::to_string(grid.pp) + ")";
+}
+
+// One level of a hierarchical group, as Megatron-Core's create_hierarchical_groups splits a CP
+// group of sizes [A, P] (docs/ARCHITECTURE.md §9.3): the level of `size` ranks `stride` apart
+// along the group's coordinate, in blocks of stride x size (the a2a level: stride 1, A
+// neighbours; the ring level: stride A). Colour: the global rank of its first member.
+group_membership level_of(const comm_key& key, const rank_grid& grid, int rank,
+                          const std::string& op_name) {
+  const int stride = key.level_stride, size = key.group_size, whole = grid.size(key.group);
+  if (size < 1 || whole % (stride * size) != 0)
+    throw config_error("op '" + op_name + "' needs a level of " + std::to_string(size) + " ranks " +
+                       std::to_string(stride) + " apart in its " +
+                       std::string(to_string(key.group)) + " group, which the step's layout " +
+                       layout_text(grid) + " does not divide into");
+  const int c = coordinate(grid, key.group, rank);
+  const int first = c / (stride * size) * stride * size + c % stride;
+  return {rank - (c - first) * grid.stride(key.group), c / stride % size, size};
+}
+
 }  // namespace
 
 group_membership step_membership(const comm_key& key, const rank_grid& grid, int rank,
                                  const std::string& op_name) {
   if (key.link_from >= 0)
     return stage_pair(key.link_from, ring_peer(key.link_from, key.link_step, grid.pp), grid, rank);
+  if (key.level_stride > 0) return level_of(key, grid, rank, op_name);
   if (key.group_size == grid.size(key.group)) return along(key.group, grid, rank);
   if (key.group_size == grid.world()) return {0, rank, grid.world()};
   if (key.group == comm_group::pp && key.group_size == 2 && grid.pp > 2)
     return stage_pair(0, grid.pp - 1, grid, rank);
   throw config_error("op '" + op_name + "' needs a " + std::string(to_string(key.group)) +
                      " group of " + std::to_string(key.group_size) +
-                     " ranks, which the step's layout (tp " + std::to_string(grid.tp) + ", cp " +
-                     std::to_string(grid.cp) + ", dp " + std::to_string(grid.dp) + ", pp " +
-                     std::to_string(grid.pp) + ") does not have");
+                     " ranks, which the step's layout " + layout_text(grid) + " does not have");
 }
 
 variant_schedules stage_schedules(const program_variants& pv, const measure_options& m, int stage) {

@@ -27,9 +27,11 @@ comm_key step_comm_key(const op& o, int stage, int pp);
 // This rank in the communicator of `key`: its coordinate group (every rank whose other
 // coordinates equal its own; position = its coordinate), the whole world (a group as large as
 // the job: the gradient-norm all-reduce), Megatron's embedding group (pp group of 2 when
-// pp > 2: the first and the last stage) or a pipeline link (the sender at position 0, the
-// receiver at 1). color < 0: not a member (ncclCommSplit's NCCL_SPLIT_NOCOLOR). Throws
-// config_error naming the op for a group that fits none of these.
+// pp > 2: the first and the last stage), a pipeline link (the sender at position 0, the
+// receiver at 1) or a level of a hierarchical CP group (key.level_stride > 0: the level's
+// ranks in Megatron-Core's order, position = its index in the level). color < 0: not a member
+// (ncclCommSplit's NCCL_SPLIT_NOCOLOR). Throws config_error naming the op for a group that fits
+// none of these, or a level that does not divide its group.
 group_membership step_membership(const comm_key& key, const rank_grid& grid, int rank,
                                  const std::string& op_name);
 

@@ -153,6 +153,9 @@ struct collective_params {
   nccl_comm_config nccl;
   // An EP token exchange (all_to_all only): the protocol that moves it, when not NCCL's.
   ep_exchange ep;
+  // A level of a hierarchical group (cp_comm_type a2a+p2p, docs/ARCHITECTURE.md §9.3):
+  // group_size members `level_stride` apart along the group's coordinate. 0: the whole group.
+  int level_stride = 0;
 };
 
 // A ring exchange step sends and receives (TP, CP); a pipeline transfer does one of the two,
@@ -169,6 +172,7 @@ struct p2p_params {
   int ctas = 0;   // 0 = copy engine (no SM), as TE's userbuffers use_ce default
   int nodes = 1;  // 2: the peers sit on different nodes (costed on the fabric)
   p2p_direction direction = p2p_direction::exchange;
+  int level_stride = 0;  // as collective_params::level_stride
 };
 
 // What runs an elementwise op's FLOPs. Batched GEMMs (unfused attention's scores and context)

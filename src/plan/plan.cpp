@@ -142,6 +142,7 @@ class layer_planner {
     x.bytes = kv_bytes;
     x.group = comm_group::cp;
     x.group_size = cp;
+    x.level_stride = hier ? level_stride(cp, t_.cp_a2a) : 0;
     x.ctas = t_.cp_ctas;
     x.nodes = hier ? t_.cp_p2p_nodes : t_.cp_nodes;
     elementwise_params part = e.params;
@@ -184,10 +185,15 @@ class layer_planner {
     c.bytes = bytes;
     c.group = comm_group::cp;
     c.group_size = a2a_level() ? t_.cp_a2a : w_.layout.cp;
+    c.level_stride = a2a_level() ? level_stride(t_.cp_a2a, 1) : 0;
     c.nodes = a2a_level() ? t_.cp_a2a_nodes : t_.cp_nodes;
     return add_compute(name, with_nccl_knobs(c, knobs_), {}, slot);
   }
   bool a2a_level() const { return t_.cp_type == cp_comm::a2a_p2p; }
+  // An a2a+p2p level's ranks for the cuda backend's communicators (Megatron-Core's
+  // create_hierarchical_groups: the a2a level's CP neighbours, the ring's ranks cp_a2a apart);
+  // 0 where the level is the whole CP group.
+  int level_stride(int size, int stride) const { return size < w_.layout.cp ? stride : 0; }
   // A layout copy TE makes around an exchange (reorder of sequence chunks, head split): every
   // byte read and written once.
   void cp_copy(const std::string& name, std::uint64_t bytes, const std::string& slot) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "base/error.hpp"
@@ -200,19 +201,150 @@ TEST(step_lowering, cp_all_gather_and_a2a_run_on_the_compute_stream_over_the_cp_
   }
 }
 
-// a2a+p2p's two CP levels are sub-groups of CP that the lowering does not create yet
-// (docs/ARCHITECTURE.md §9.3): refused, naming the op, rather than run over the wrong ranks.
-TEST(step_lowering, hierarchical_cp_levels_are_refused) {
-  const program_variants pv = small_step({{"pp", {"1"}},
-                                          {"gpus", {"8"}},
-                                          {"cp", {"4"}},
-                                          {"cp_comm_type", {"a2a+p2p"}},
-                                          {"hierarchical_context_parallel_sizes", {"2+2"}}});
+// The ranks of each level of a CP group of sizes {a, p}, written the way Megatron-Core's
+// create_hierarchical_groups rearranges them ("(l s u) -> (l u) s", u = the sizes below the
+// level, s = its size): CP coordinates, each level's groups in order.
+std::vector<std::vector<int>> megatron_level_groups(int a, int p, int level) {
+  const int s = level == 0 ? a : p, u = level == 0 ? 1 : a, l = level == 0 ? p : 1;
+  std::vector<std::vector<int>> groups;
+  for (int li = 0; li < l; ++li)
+    for (int ui = 0; ui < u; ++ui) {
+      std::vector<int> g;
+      for (int si = 0; si < s; ++si) g.push_back(li * s * u + si * u + ui);
+      groups.push_back(g);
+    }
+  return groups;
+}
+
+// The global ranks of each communicator step_membership builds for `key`, by colour, each in
+// position order.
+std::map<int, std::vector<int>> groups_of(const comm_key& key, const rank_grid& g) {
+  std::map<int, std::vector<int>> by_color;
+  for (int rank = 0; rank < g.world(); ++rank) {
+    const group_membership m = step_membership(key, g, rank, "x");
+    EXPECT_EQ(m.group_size, key.group_size);
+    auto& members = by_color[m.color];
+    if (members.size() <= static_cast<std::size_t>(m.position))
+      members.resize(static_cast<std::size_t>(m.position) + 1, -1);
+    EXPECT_EQ(members[static_cast<std::size_t>(m.position)], -1) << "two ranks at one position";
+    members[static_cast<std::size_t>(m.position)] = rank;
+  }
+  return by_color;
+}
+
+// a2a+p2p's two levels (docs/ARCHITECTURE.md §9.3): each rank's level communicators hold the
+// global ranks of its CP group's level as Megatron builds them, positions in its order, and
+// every other coordinate (tp, dp) keeps its own levels.
+TEST(step_groups, hierarchical_cp_levels_follow_megatrons_sub_groups) {
+  for (const auto& [a, p] : {std::pair{2, 2}, {2, 4}, {4, 2}}) {
+    const rank_grid g{2, a * p, 2, 1};  // tp 2 fastest, then cp, dp 2
+    for (int level = 0; level < 2; ++level) {
+      comm_key k;
+      k.group = comm_group::cp;
+      k.group_size = level == 0 ? a : p;
+      k.level_stride = level == 0 ? 1 : a;
+      std::set<std::vector<int>> expected;
+      for (int tp = 0; tp < 2; ++tp)
+        for (int dp = 0; dp < 2; ++dp)
+          for (const std::vector<int>& cps : megatron_level_groups(a, p, level)) {
+            std::vector<int> ranks;
+            for (int c : cps) ranks.push_back(tp + 2 * c + 2 * a * p * dp);
+            expected.insert(ranks);
+          }
+      std::set<std::vector<int>> built;
+      for (const auto& [color, ranks] : groups_of(k, g)) {
+        EXPECT_EQ(color, ranks.front()) << "colour: the level's first rank";
+        built.insert(ranks);
+      }
+      EXPECT_EQ(built, expected) << a << "+" << p << " level " << level;
+    }
+  }
+  // A level that does not tile its group is refused, naming the op.
+  comm_key bad;
+  bad.group = comm_group::cp;
+  bad.group_size = 2;
+  bad.level_stride = 3;
   try {
-    (void)lower(pv, 0);
-    ADD_FAILURE() << "lowered a2a+p2p's sub-groups";
+    (void)step_membership(bad, rank_grid{1, 4, 1, 1}, 0, "attn_fwd.cp0.kv");
+    ADD_FAILURE() << "a level of 2 ranks 3 apart in a CP group of 4";
   } catch (const config_error& e) {
-    EXPECT_NE(std::string(e.what()).find("needs a cp group of 2 ranks"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("'attn_fwd.cp0.kv'"), std::string::npos) << e.what();
+  }
+}
+
+program_variants hierarchical_step(const std::string& sizes, int cp = 4) {
+  return small_step({{"pp", {"1"}},
+                     {"gpus", {std::to_string(2 * cp)}},
+                     {"cp", {std::to_string(cp)}},
+                     {"cp_comm_type", {"a2a+p2p"}},
+                     {"hierarchical_context_parallel_sizes", {sizes}}});
+}
+
+// a2a+p2p 2+2 over cp 4, dp 2: the all-to-alls run over CP neighbours {0, 1}, {2, 3} (CP
+// coordinates), the ring's KV exchange over the ranks two apart {0, 2}, {1, 3}, each on a
+// communicator of its own level that every rank creates in one order.
+TEST(step_lowering, hierarchical_cp_lowers_each_level_onto_its_own_communicator) {
+  const program_variants pv = hierarchical_step("2+2");
+  ASSERT_EQ(pv[overlapped].grid, (rank_grid{1, 4, 2, 1}));
+  const std::vector<comm_key> keys = lower(pv, 0).comms;
+  std::set<int> level_strides;
+  for (const comm_key& k : keys)
+    if (k.group == comm_group::cp) level_strides.insert(k.level_stride);
+  EXPECT_EQ(level_strides, (std::set<int>{1, 2}));
+  for (int rank = 0; rank < 8; ++rank) {
+    const case_lowering low = lower(pv, rank);
+    EXPECT_EQ(low.comms, keys) << rank;
+    const int c = rank % 4, dp_base = rank / 4 * 4;
+    const auto a2as = actions_with(low, "attn_fwd.a2a_q");
+    const auto ring = actions_with(low, "attn_fwd.cp0.kv");
+    ASSERT_FALSE(a2as.empty());
+    ASSERT_FALSE(ring.empty());
+    for (const lowered_action* x : a2as) {
+      EXPECT_EQ(x->comm.level_stride, 1);
+      EXPECT_EQ(x->member, (group_membership{dp_base + c / 2 * 2, c % 2, 2})) << rank;
+      EXPECT_EQ(stream_of(low, *x), "compute");
+    }
+    for (const lowered_action* x : ring) {
+      EXPECT_EQ(x->kind, action_kind::nccl_p2p);
+      EXPECT_EQ(x->comm.level_stride, 2);
+      EXPECT_EQ(x->member, (group_membership{dp_base + c % 2, c / 2, 2})) << rank;
+      EXPECT_EQ(x->send_peer, 1 - c / 2);
+      EXPECT_EQ(x->recv_peer, 1 - c / 2);
+    }
+  }
+}
+
+// A level that is the whole CP group (4+1: no ring; 1+4: no all-to-all) is the CP group's own
+// communicator, as under a2a or p2p.
+TEST(step_lowering, a_hierarchical_level_of_the_whole_cp_group_is_the_cp_group) {
+  for (const char* sizes : {"4+1", "1+4"}) {
+    const program_variants pv = hierarchical_step(sizes);
+    const case_lowering low = lower(pv, 5);
+    bool cp_ops = false;
+    for (const lowered_action& x : low.variants[overlapped].actions) {
+      if (x.kind != action_kind::nccl_collective && x.kind != action_kind::nccl_p2p) continue;
+      if (x.comm.group != comm_group::cp) continue;
+      cp_ops = true;
+      EXPECT_EQ(x.comm.level_stride, 0) << sizes << " " << x.name;
+      EXPECT_EQ(x.member, (group_membership{4, 1, 4})) << sizes << " " << x.name;
+    }
+    EXPECT_TRUE(cp_ops) << sizes;
+    EXPECT_EQ(actions_with(low, "a2a_").empty(), std::string(sizes) == "1+4") << sizes;
+    EXPECT_EQ(actions_with(low, ".cp0.kv").empty(), std::string(sizes) == "4+1") << sizes;
+  }
+}
+
+// Outside a step there is no rank grid to say who forms a level: refused (exit 2), naming the op.
+TEST(step_lowering, a_hierarchical_level_outside_a_step_is_refused) {
+  const program_variants pv = hierarchical_step("2+2");
+  const schedule& stage = pv[overlapped].stages.front();
+  lowering_target t = rank_of(0, pv[overlapped].grid);
+  t.grid.reset();
+  try {
+    (void)lower_case(make_variant_schedules(stage), measure_options{}, cuda_backend_options{}, t);
+    ADD_FAILURE() << "lowered a level without a rank grid";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("level of a hierarchical cp group"), std::string::npos)
         << e.what();
   }
 }

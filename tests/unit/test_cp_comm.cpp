@@ -135,6 +135,10 @@ TEST(CpComm, HierarchicalA2aWrapsARingOverTheOuterLevel) {
   EXPECT_EQ(coll(t, fwd + ".a2a_q").bytes, 1024ull * 16 * 128 * 2);  // 8192 / 8 tokens
   const auto& ring = std::get<p2p_params>(t.named(0, fwd + ".cp0.kv").params);
   EXPECT_EQ(ring.group_size, 2);
+  // Each level says which ranks it spans for the cuda backend's communicators: the a2a level CP
+  // neighbours, the ring's ranks 4 CP ranks apart.
+  EXPECT_EQ(coll(t, fwd + ".a2a_q").level_stride, 1);
+  EXPECT_EQ(ring.level_stride, 4);
   // TP 2 x the a2a level's 4 CP neighbours fill one 8-GPU node; the ring's peers are 8 apart.
   EXPECT_EQ(coll(t, fwd + ".a2a_q").nodes, 1);
   EXPECT_EQ(ring.nodes, 2);
