@@ -826,9 +826,8 @@ TEST(ResolveInput, ExpertFieldsAreAcceptedAsNotModelled) {
   // num_moe_experts is read (an unset dispatcher's default) and expert_model_parallel_size
   // carried to step (EP 8); the other three are reported.
   EXPECT_EQ(count(out.warnings, not_modelled), 3u) << dump_codes(out);
-  EXPECT_TRUE(std::any_of(out.step_settings.begin(), out.step_settings.end(), [](const auto& s) {
-    return s.axis == "ep" && s.value == "8";
-  }));
+  EXPECT_TRUE(std::any_of(out.step_settings.begin(), out.step_settings.end(),
+                          [](const auto& s) { return s.axis == "ep" && s.value == "8"; }));
   EXPECT_FALSE(has(out.warnings, unused_field));
   EXPECT_FALSE(out.has_errors());
 }

@@ -317,16 +317,24 @@ TEST(ResolveStep, StepTakesTheSyncFreeSettingsAndNamesTheirFields) {
   std::filesystem::remove(path);
 }
 
-// configs/bridge/qwen3_30b_a3b_sync_free_gb200.json holds the GB200 Qwen3-30B recipe in Bridge's
-// sections: with the axes resolve does not carry (ep, dtype, gbs, the recipe's CDMC) it plans the
-// published scenario's case, so the two cannot drift apart (docs/MOE.md §21).
-TEST(ResolveStep, TheSyncFreeBridgeExamplePlansThePublishedScenariosCase) {
-  const std::string root = std::string(OB_SOURCE_DIR) + "/configs/";
+// Qwen3-30B-A3B on GB200 NVL72 from configs/bridge/qwen3_30b_a3b_sync_free_gb200.json, the
+// GB200 recipe in Bridge's sections, with the axes resolve does not carry.
+step_scenario sync_free_example(std::vector<sweep_axis> axes) {
   step_scenario sc;
   sc.model = "qwen3_30b_a3b";
   sc.cluster = "gb200_nvl72";
-  sc.bridge_config = root + "bridge/qwen3_30b_a3b_sync_free_gb200.json";
-  sc.axes = {{"ep", {"8"}}, {"dtype", {"mxfp8"}}, {"gbs", {"512"}}, {"cdmc", {"32"}}};
+  sc.bridge_config =
+      std::string(OB_SOURCE_DIR) + "/configs/bridge/qwen3_30b_a3b_sync_free_gb200.json";
+  sc.axes = std::move(axes);
+  return sc;
+}
+
+// The sync-free example with dtype, gbs and the recipe's CDMC plans the published scenario's
+// case, so the two cannot drift apart (docs/MOE.md §21).
+TEST(ResolveStep, TheSyncFreeBridgeExamplePlansThePublishedScenariosCase) {
+  const std::string root = std::string(OB_SOURCE_DIR) + "/configs/";
+  const step_scenario sc =
+      sync_free_example({{"dtype", {"mxfp8"}}, {"gbs", {"512"}}, {"cdmc", {"32"}}});
   const step_run_case b = resolve_step(sc).cases.at(0);
   const step_run_case p =
       resolve_step(load_step_scenario(root + "scenarios/step_published_qwen3_30b_gb200.json"))
@@ -359,12 +367,7 @@ TEST(ResolveStep, TheSyncFreeBridgeExamplePlansThePublishedScenariosCase) {
 // A Bridge config's expert layout reaches the step: EP and ETP as given, naming their fields in
 // a refusal; without --ep the sync-free example plans EP 8, as its config says.
 TEST(ResolveStep, ExpertLayoutIsCarried) {
-  const std::string root = std::string(OB_SOURCE_DIR) + "/configs/bridge/";
-  step_scenario sc;
-  sc.model = "qwen3_30b_a3b";
-  sc.cluster = "gb200_nvl72";
-  sc.bridge_config = root + "qwen3_30b_a3b_sync_free_gb200.json";
-  sc.axes = {{"dtype", {"mxfp8"}}, {"gbs", {"512"}}};
+  step_scenario sc = sync_free_example({{"dtype", {"mxfp8"}}, {"gbs", {"512"}}});
   const step_run_case c = resolve_step(sc).cases.at(0);
   EXPECT_EQ(c.c.cfg.ep, 8);
   EXPECT_EQ(c.c.cfg.etp, 1);  // unset in the config: TP's size
