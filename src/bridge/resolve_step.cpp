@@ -252,6 +252,11 @@ void carry_expert_layout(const step_in& t, step_out& o) {
   if (t.etp) o.add("etp", std::to_string(*t.etp), "model.expert_tensor_parallel_size");
 }
 
+// The flex backend the config runs ("" when the dispatcher is not flex).
+std::string flex_backend(const step_in& t) {
+  return t.dispatcher_type == "flex" ? t.flex_backend.value_or("deepep") : "";
+}
+
 // moe_token_dispatcher_type (flex: moe_flex_dispatcher_backend, Megatron-Core's default deepep).
 void carry_dispatcher(const step_in& t, step_out& o) {
   if (!t.dispatcher_type) {
@@ -268,7 +273,7 @@ void carry_dispatcher(const step_in& t, step_out& o) {
     o.add("moe_dispatcher", *t.dispatcher_type, "model.moe_token_dispatcher_type");
     return;
   }
-  const std::string backend = t.flex_backend.value_or("deepep");
+  const std::string backend = flex_backend(t);
   if (backend == "ncclep") {
     o.not_modelled("model.moe_flex_dispatcher_backend",
                    "ncclep: step plans the flex dispatcher with deepep or hybridep only");
@@ -278,11 +283,6 @@ void carry_dispatcher(const step_in& t, step_out& o) {
         t.flex_backend ? "model.moe_token_dispatcher_type flex, moe_flex_dispatcher_backend"
                        : "model.moe_token_dispatcher_type flex (moe_flex_dispatcher_backend "
                          "unset: Megatron-Core's deepep)");
-}
-
-// The flex backend the config runs ("" when the dispatcher is not flex).
-std::string flex_backend(const step_in& t) {
-  return t.dispatcher_type == "flex" ? t.flex_backend.value_or("deepep") : "";
 }
 
 // Megatron-Core's TransformerConfig on the sync-free path: moe_expert_rank_capacity_factor only
@@ -374,16 +374,12 @@ void carry_graphs(const step_in& t, step_out& o) {
                             return std::ranges::count(planned, m) > 0;
                           });
   if (!te_planned) {
-    o.not_modelled(
-        "model.cuda_graph_impl",
-        impl + " with modules [" +
-            [&] {
-              std::string l;
-              for (const auto& m : modules) join(l, m);
-              return l.empty() ? std::string("the whole layer") : l;
-            }() +
-            "]: step plans full_iteration and transformer_engine's attn, moe_router "
-            "and moe_preprocess graphs; not carried");
+    std::string listed;
+    for (const auto& m : modules) join(listed, m);
+    o.not_modelled("model.cuda_graph_impl",
+                   impl + " with modules [" + (listed.empty() ? "the whole layer" : listed) +
+                       "]: step plans full_iteration and transformer_engine's attn, moe_router "
+                       "and moe_preprocess graphs; not carried");
     return;
   }
   std::string scope;

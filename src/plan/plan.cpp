@@ -130,7 +130,7 @@ class layer_planner {
   // all-to-all has given each rank cp_a2a times the tokens with 1 / cp_a2a of the heads (the
   // same K/V bytes).
   void add_ring_attention(const layer_elementwise& e) {
-    const bool hier = t_.cp_type == cp_comm::a2a_p2p;
+    const bool hier = hierarchical();
     const int cp = w_.layout.cp / (hier ? t_.cp_a2a : 1);
     const model_spec& m = w_.model;
     const auto kv_bytes = static_cast<std::uint64_t>(w_.tokens) * 2 *
@@ -184,12 +184,13 @@ class layer_planner {
     c.op = op;
     c.bytes = bytes;
     c.group = comm_group::cp;
-    c.group_size = a2a_level() ? t_.cp_a2a : w_.layout.cp;
-    c.level_stride = a2a_level() ? level_stride(t_.cp_a2a, 1) : 0;
-    c.nodes = a2a_level() ? t_.cp_a2a_nodes : t_.cp_nodes;
+    c.group_size = hierarchical() ? t_.cp_a2a : w_.layout.cp;
+    c.level_stride = hierarchical() ? level_stride(t_.cp_a2a, 1) : 0;
+    c.nodes = hierarchical() ? t_.cp_a2a_nodes : t_.cp_nodes;
     return add_compute(name, with_nccl_knobs(c, knobs_), {}, slot);
   }
-  bool a2a_level() const { return t_.cp_type == cp_comm::a2a_p2p; }
+  // a2a+p2p: the all-to-alls run over the first level only, the ring over the second.
+  bool hierarchical() const { return t_.cp_type == cp_comm::a2a_p2p; }
   // An a2a+p2p level's ranks for the cuda backend's communicators (Megatron-Core's
   // create_hierarchical_groups: the a2a level's CP neighbours, the ring's ranks cp_a2a apart);
   // 0 where the level is the whole CP group.
@@ -231,7 +232,7 @@ class layer_planner {
     const std::uint64_t v = head_bytes(kv_heads(), m.v_dim()), o = head_bytes(m.heads, m.v_dim());
     const auto exchange = [&](const std::string& tag,
                               std::vector<std::pair<const char*, std::uint64_t>> parts) {
-      if (a2a_level() && t_.cp_a2a == 1) return;
+      if (hierarchical() && t_.cp_a2a == 1) return;
       std::uint64_t all = 0;
       for (const auto& part : parts) all += part.second;
       cp_copy(e.slot + "." + tag + "_split", all, e.slot);
@@ -240,7 +241,7 @@ class layer_planner {
       cp_copy(e.slot + "." + tag + "_reorder", all, e.slot);
     };
     const auto core = [&] {
-      if (a2a_level()) return add_ring_attention(e);
+      if (hierarchical()) return add_ring_attention(e);
       add_compute(e.slot, e.params, {}, e.slot);
     };
     if (core_backward(e)) {

@@ -769,6 +769,7 @@ void check_cp(const step_scenario& sc, const step_config& c, const model_spec& m
   const int a2a = c.cp_comm_type == cp_comm::a2a       ? c.cp
                   : c.cp_comm_type == cp_comm::a2a_p2p ? c.cp_a2a
                                                        : 1;
+  if (a2a == 1) return;  // no heads scattered (check_layers has TP dividing them)
   const std::int64_t kv = m.mla.enabled ? m.heads : m.kv_heads;
   for (const auto& [what, heads] : {std::pair{"attention heads", m.heads}, {"KV heads", kv}})
     require(heads % c.tp == 0 && (heads / c.tp) % a2a == 0, axis_label(sc, "cp_comm_type"),
