@@ -61,6 +61,8 @@ WHAT = {
     "sim.sustained_clock_factor": "tensor-core rate of a training step (busy for seconds) relative to the short loops the GEMM constants are fitted to",
     "sim.flash_attention_efficiency": "fraction of the bf16 peak a fused flash-attention kernel's counted FLOPs reach (forward, backward)",
     "sim.flash_attention_efficiency.flash2": "the same for FlashAttention-2 (attention backend `flash2`; absent: the backend refused)",
+    "sim.flash_attention_efficiency.fp8": "the same for cuDNN's fused attention on per-tensor scaled fp8 inputs (`--fp8-dot-product-attention` with dtype fp8; absent: refused)",
+    "sim.flash_attention_efficiency.mxfp8": "the same for cuDNN's fused attention on MXFP8 inputs (`--fp8-dot-product-attention` with dtype mxfp8; absent: refused)",
     "sim.flash_attention_efficiency.dropout": "share of that rate a fused attention kernel keeps while it applies attention dropout (forward and backward)",
 }
 # The EP dispatchers' protocol constants (docs/MOE.md §7.1, sim/ep_dispatch.cpp), one block per

@@ -217,6 +217,7 @@ void read_sync_free(const json_object& o, step_in& t) {
 void read_model_step(const json_object& o, step_in& t) {
   t.ce_loss_fusion = o.get_optional_bool("cross_entropy_loss_fusion");
   t.ce_impl = opt_enum(o, "cross_entropy_fusion_impl", {"native", "te"});
+  t.model_fp8_dpa = o.get_optional_bool("fp8_dot_product_attention");
   read_cp_comm_type(o, t);
   read_hierarchical_cp(o, t);
   t.cpu_offloading = o.get_optional_bool("cpu_offloading");
@@ -272,7 +273,8 @@ void read_mixed_precision(const json_object& top, step_in& t, report& r) {
   const json_object o = top.get_object("mixed_precision");
   t.mp_grad_reduce_in_fp32 = o.get_optional_bool("grad_reduce_in_fp32");
   t.mp_fp8_param_gather = o.get_optional_bool("fp8_param_gather");
-  report_unread(o, {"grad_reduce_in_fp32", "fp8_param_gather"}, r);
+  t.mp_fp8_dpa = o.get_optional_bool("fp8_dot_product_attention");
+  report_unread(o, {"grad_reduce_in_fp32", "fp8_param_gather", "fp8_dot_product_attention"}, r);
 }
 
 // The read order decides which of two bad fields the config_error names: keep it stable.

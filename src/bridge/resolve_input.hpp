@@ -123,6 +123,9 @@ struct step_in {
   bool mixed_precision = false;         // the section is given (not null)
   bool mixed_precision_recipe = false;  // given as a recipe name, which is not expanded
   std::optional<bool> mp_grad_reduce_in_fp32, mp_fp8_param_gather;
+  // fp8_dot_product_attention on the model and on mixed_precision (whose value Bridge writes
+  // over the model's when the section is there)
+  std::optional<bool> model_fp8_dpa, mp_fp8_dpa;
   // optimizer: dtypes as fp32 | bf16 | fp16 | fp8
   std::optional<bool> precision_aware;  // use_precision_aware_optimizer
   std::optional<std::string> exp_avg_dtype, exp_avg_sq_dtype;

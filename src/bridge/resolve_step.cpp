@@ -142,6 +142,26 @@ void carry_precision_field(const char* axis, const char* field, bool mp_default,
                  truth(mp_default) + ")");
 }
 
+// fp8_dot_product_attention: the model's, unless a mixed_precision object is given, whose value
+// (MixedPrecisionConfig's default false when unset) Bridge's setup writes over the model's
+// (update_config_with_precision_overrides). Carried only when one of the two is set.
+void carry_fp8_dpa(const step_in& t, step_out& o) {
+  const std::string f = "fp8_dot_product_attention";
+  if (t.mixed_precision_recipe || (!t.model_fp8_dpa && !t.mp_fp8_dpa)) return;
+  if (!t.mixed_precision) {
+    o.add(f.c_str(), on_off(*t.model_fp8_dpa), "model." + f);
+    return;
+  }
+  const bool v = t.mp_fp8_dpa.value_or(false);
+  if (t.model_fp8_dpa && *t.model_fp8_dpa != v)
+    o.r.warn(diag_code::model_field_overwritten, "model." + f,
+             "set to " + truth(*t.model_fp8_dpa) + " here but overwritten with " + truth(v) +
+                 " by Bridge's mixed-precision setup (docs/BRIDGE_RULES.md §12)");
+  o.add(f.c_str(), on_off(v),
+        t.mp_fp8_dpa ? "mixed_precision." + f
+                     : "mixed_precision (" + f + " unset: MixedPrecisionConfig's default false)");
+}
+
 void carry_gradient_accumulation_fusion(const bridge_input& in, step_out& o) {
   if (in.shape.gradient_accumulation_fusion)
     o.add("grad_accum_fusion", on_off(*in.shape.gradient_accumulation_fusion),
@@ -402,6 +422,7 @@ void resolve_step_settings(const bridge_input& in, bridge_resolution& res, repor
   carry_cp_comm_type(t, o);
   carry_precision_field("fp8_param_gather", "fp8_param_gather", false, false, t.mp_fp8_param_gather,
                         t.ddp_fp8_param_gather, t, o);
+  carry_fp8_dpa(t, o);
   carry_moments(t, o);
   const bool has_comm = in.comm_overlap.has_value();
   const auto* co = has_comm ? &*in.comm_overlap : nullptr;

@@ -103,6 +103,8 @@ class step_command final : public command {
       {"seq", "sequence length"},
       {"dtype", "bf16 | fp16 | fp8 | mxfp8 | nvfp4"},
       {"fp8_recipe", "delayed | current (TE's per-tensor fp8 scaling; docs/CALIBRATION.md §3.8)"},
+      {"fp8_dot_product_attention",
+       "on | off (TE's fp8_dpa: the fused attention on fp8 Q, K, V and dO; fp8 and mxfp8)"},
       {"recompute", "none | selective | full"},
       {"recompute_modules",
        "Megatron's recompute_modules joined by '+', e.g. mla_up_proj+mlp (core_attn, moe_act, "

@@ -1,6 +1,7 @@
 #include "model/gpu_spec.hpp"
 
 #include <filesystem>
+#include <tuple>
 
 #include "base/config_paths.hpp"
 #include "base/error.hpp"
@@ -63,8 +64,24 @@ double gpu_spec::math_efficiency(elementwise_math m, bool dropout) const {
       return (m == elementwise_math::flash2_attention_fwd ? flash2_efficiency_fwd
                                                           : flash2_efficiency_bwd) *
              with_mask;
+    case elementwise_math::fp8_attention_fwd:
+      return fp8_attention_rate(fp8_attention_efficiency_fwd, "fp8") * with_mask;
+    case elementwise_math::fp8_attention_bwd:
+      return fp8_attention_rate(fp8_attention_efficiency_bwd, "fp8") * with_mask;
+    case elementwise_math::mxfp8_attention_fwd:
+      return fp8_attention_rate(mxfp8_attention_efficiency_fwd, "mxfp8") * with_mask;
+    case elementwise_math::mxfp8_attention_bwd:
+      return fp8_attention_rate(mxfp8_attention_efficiency_bwd, "mxfp8") * with_mask;
   }
   return gemm_efficiency_bf16;
+}
+
+double gpu_spec::fp8_attention_rate(double rate, const char* key) const {
+  if (rate <= 0)
+    throw config_error("configs/gpus/" + name + ".json: sim.flash_attention_efficiency." + key +
+                       " is missing (fp8 dot-product attention needs cuDNN's " + key +
+                       " attention rates on this GPU)");
+  return rate;
 }
 
 void gpu_spec::require(dtype t, const std::string& field) const {
@@ -279,6 +296,14 @@ void read_sim_constants(const json_object& top, gpu_spec& g) {
     g.flash2_efficiency_bwd = sourced_fraction(*fa2, "bwd");
     fa2->finish();
   }
+  for (const auto& [key, fwd, bwd] :
+       {std::tuple{"fp8", &g.fp8_attention_efficiency_fwd, &g.fp8_attention_efficiency_bwd},
+        {"mxfp8", &g.mxfp8_attention_efficiency_fwd, &g.mxfp8_attention_efficiency_bwd}})
+    if (auto low = flash.get_optional_object(key)) {
+      *fwd = sourced_fraction(*low, "fwd");
+      *bwd = sourced_fraction(*low, "bwd");
+      low->finish();
+    }
   flash.finish();
   g.sustained_clock_factor = sourced_fraction(sim, "sustained_clock_factor");
   sim.finish();
@@ -297,6 +322,10 @@ gpu_spec at_sustained_clock(gpu_spec g) {
   g.flash_attention_efficiency_bwd *= f;
   g.flash2_efficiency_fwd *= f;
   g.flash2_efficiency_bwd *= f;
+  g.fp8_attention_efficiency_fwd *= f;
+  g.fp8_attention_efficiency_bwd *= f;
+  g.mxfp8_attention_efficiency_fwd *= f;
+  g.mxfp8_attention_efficiency_bwd *= f;
   return g;
 }
 

@@ -113,6 +113,14 @@ struct gpu_spec {
   // The same for FlashAttention-2 (attention_backend flash2); 0 where the GPU file has no
   // `flash_attention_efficiency.flash2`.
   double flash2_efficiency_fwd = 0, flash2_efficiency_bwd = 0;
+  // The same for cuDNN's fused attention on fp8 inputs (Transformer Engine's fp8_dpa), as a
+  // fraction of the bf16 peak: per-tensor scales (`flash_attention_efficiency.fp8`) and MXFP8
+  // block scales (`.mxfp8`); 0 where the file has none (fp8 attention refused on this GPU).
+  double fp8_attention_efficiency_fwd = 0, fp8_attention_efficiency_bwd = 0;
+  double mxfp8_attention_efficiency_fwd = 0, mxfp8_attention_efficiency_bwd = 0;
+  bool has_fp8_attention(dtype t) const {
+    return (t == dtype::mxfp8 ? mxfp8_attention_efficiency_fwd : fp8_attention_efficiency_fwd) > 0;
+  }
   // Share of that rate a fused kernel keeps while it draws and applies a dropout mask.
   double flash_attention_dropout_rate = 1;
   // Tensor-core rate of a GPU busy for seconds (a training step) relative to the short loops the
@@ -128,6 +136,8 @@ struct gpu_spec {
   // Fraction of the bf16 peak at which an elementwise op's FLOPs run; `dropout`: a fused
   // attention kernel that applies attention dropout (flash_attention_dropout_rate).
   double math_efficiency(elementwise_math m, bool dropout = false) const;
+  // `rate`, or a config_error naming the GPU file's missing `flash_attention_efficiency.<key>`.
+  double fp8_attention_rate(double rate, const char* key) const;
   int default_ctas(coll_op op) const;
   const nccl_protocol_constants& proto(nccl_protocol p) const {
     return nccl_proto[static_cast<int>(p)];

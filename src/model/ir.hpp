@@ -179,13 +179,19 @@ struct p2p_params {
 // reach the GEMM efficiency; a fused flash-attention kernel interleaves softmax with its two
 // matmuls and reaches less, its backward less again (docs/ARCHITECTURE.md §5.1, item 5).
 // flash2_*: FlashAttention-2's kernels (attention_backend flash2), at the GPU file's
-// `flash_attention_efficiency.flash2` rates.
+// `flash_attention_efficiency.flash2` rates. fp8_* and mxfp8_*: cuDNN's fused attention on fp8
+// inputs (Transformer Engine's fp8_dpa), per-tensor or MXFP8 block scales, at the file's
+// `flash_attention_efficiency.fp8` and `.mxfp8` rates (docs/CALIBRATION.md §2.15).
 enum class elementwise_math {
   gemm,
   flash_attention_fwd,
   flash_attention_bwd,
   flash2_attention_fwd,
-  flash2_attention_bwd
+  flash2_attention_bwd,
+  fp8_attention_fwd,
+  fp8_attention_bwd,
+  mxfp8_attention_fwd,
+  mxfp8_attention_bwd
 };
 
 template <>
@@ -196,7 +202,11 @@ struct enum_names<elementwise_math> {
       enum_entry{elementwise_math::flash_attention_fwd, "flash_attention_fwd"},
       enum_entry{elementwise_math::flash_attention_bwd, "flash_attention_bwd"},
       enum_entry{elementwise_math::flash2_attention_fwd, "flash2_attention_fwd"},
-      enum_entry{elementwise_math::flash2_attention_bwd, "flash2_attention_bwd"}};
+      enum_entry{elementwise_math::flash2_attention_bwd, "flash2_attention_bwd"},
+      enum_entry{elementwise_math::fp8_attention_fwd, "fp8_attention_fwd"},
+      enum_entry{elementwise_math::fp8_attention_bwd, "fp8_attention_bwd"},
+      enum_entry{elementwise_math::mxfp8_attention_fwd, "mxfp8_attention_fwd"},
+      enum_entry{elementwise_math::mxfp8_attention_bwd, "mxfp8_attention_bwd"}};
 };
 
 struct elementwise_params {

@@ -109,6 +109,10 @@ struct model_spec {
   // first and the last pipeline stage.
   bool tie_embeddings = false;
   attention_backend attention = attention_backend::flash;
+  // Transformer Engine's fp8_dpa (Megatron's fp8_dot_product_attention): the fused attention
+  // runs on fp8 Q, K, V and dO under the fp8 recipe; the step's axis sets it (docs/ARCHITECTURE.md
+  // §5.1, item 5).
+  bool fp8_dpa = false;
   double attention_dropout = 0;  // probability; unfused attention runs a dropout kernel when > 0
   double hidden_dropout = 0;     // after each sub-layer, in the bias-dropout-add
   // kv_channels: a head's width where it is not hidden / heads (Qwen3, GPT-OSS); 0: hidden / heads.

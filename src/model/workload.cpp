@@ -213,10 +213,11 @@ class layer_builder {
     if (fused_attention(w_.model.attention)) {
       const bool fa2 = w_.model.attention == attention_backend::flash2;
       if (fa2) fa2_input_copy("attn_fwd", false);
-      elementwise(
-          "attn_fwd", false, attn_bytes(), attn_fwd_flops() + sink_flops(2), false, false,
-          fa2 ? elementwise_math::flash2_attention_fwd : elementwise_math::flash_attention_fwd);
+      dpa_cast("qkv_fp8_dpa", false, qkv_elems(), true);
+      elementwise("attn_fwd", false, attn_bytes(), attn_fwd_flops() + sink_flops(2), false, false,
+                  attention_math(false));
       mark_attention_dropout();
+      dpa_cast("proj_fp8_dpa_out", false, rows(a_), false);
       if (fa2) fa2_output_copy("attn_fwd", false);
       return;
     }
@@ -241,10 +242,11 @@ class layer_builder {
     if (fused_attention(w_.model.attention)) {
       const bool fa2 = w_.model.attention == attention_backend::flash2;
       if (fa2) fa2_output_copy("attn_bwd", true);
-      elementwise(
-          "attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops() + sink_flops(2), false, false,
-          fa2 ? elementwise_math::flash2_attention_bwd : elementwise_math::flash_attention_bwd);
+      dpa_cast("proj_fp8_dpa_dout", true, rows(a_), true);
+      elementwise("attn_bwd", true, attn_bytes() * 2, 2.5 * attn_fwd_flops() + sink_flops(2), false,
+                  false, attention_math(true));
       mark_attention_dropout();
+      dpa_cast("qkv_fp8_dpa_dgrad", true, qkv_elems(), false);
       if (fa2) fa2_input_copy("attn_bwd", true);
       return;
     }
@@ -256,6 +258,39 @@ class layer_builder {
     if (sinks()) elementwise("attn_bwd_sink", true, bytes(4 * n), 0, false);
     elementwise("attn_bwd", true, bytes(4 * n) + qkv_read_bytes(), 4 * n * d, false);
   }
+  // The fused kernel's rate: cuDNN's fp8 attention under fp8_dpa (per-tensor or MXFP8 scales),
+  // else its 16-bit kernel or FlashAttention-2's.
+  elementwise_math attention_math(bool bwd) const {
+    if (w_.model.fp8_dpa && dt_ == dtype::mxfp8)
+      return bwd ? elementwise_math::mxfp8_attention_bwd : elementwise_math::mxfp8_attention_fwd;
+    if (w_.model.fp8_dpa)
+      return bwd ? elementwise_math::fp8_attention_bwd : elementwise_math::fp8_attention_fwd;
+    if (w_.model.attention == attention_backend::flash2)
+      return bwd ? elementwise_math::flash2_attention_bwd : elementwise_math::flash2_attention_fwd;
+    return bwd ? elementwise_math::flash_attention_bwd : elementwise_math::flash_attention_fwd;
+  }
+  // The casts Transformer Engine's FusedAttnFunc adds around an fp8 kernel (docs/ARCHITECTURE.md
+  // §5.1, item 5). `into_fp8`: Q, K, V before the forward, dO before the backward, quantized from
+  // 16 bits; otherwise O after the forward and dQ, dK, dV after the backward, which only the
+  // delayed-scaling kernel writes in fp8 and which are dequantized to 16 bits. MXFP8 writes a
+  // row-wise and a column-wise copy with a scale byte per 32 elements; current scaling reads the
+  // tensor once more for its amax first.
+  void dpa_cast(const std::string& name, bool bwd, double elems, bool into_fp8) {
+    if (!w_.model.fp8_dpa) return;
+    const bool delayed = dt_ == dtype::fp8 && w_.model.scaling == fp8_scaling::delayed;
+    if (!into_fp8) {
+      if (delayed) elementwise(name, bwd, bytes(3 * elems), elems, false);
+      return;
+    }
+    if (dt_ == dtype::mxfp8) {
+      elementwise(name + "_cast", bwd, bytes((4 + 2.0 / 32) * elems), 2 * elems, false);
+      return;
+    }
+    if (!delayed) elementwise(name + "_amax", bwd, bytes(2 * elems), elems, false);
+    elementwise(name + "_cast", bwd, bytes(3 * elems), 2 * elems, false);
+  }
+  // Elements of Q, K and V on this rank (MLA: its per-head K and V).
+  double qkv_elems() const { return static_cast<double>(T_) * static_cast<double>(qkv_ / t_); }
   // Transformer Engine hands FlashAttention-2 q, k and v as separate contiguous [b, s, heads, d]
   // tensors, where Megatron gives views of one [s, b, ...] QKV output (docs/ARCHITECTURE.md
   // §3.1 names the code). With head dim 128, at least 512 rows and the interleaved sbh3d layout (no

@@ -206,6 +206,7 @@ ordered_json with_fsdp(ordered_json config, const step_config& c) {
   // An uneven pipeline layout likewise (docs/MOE.md §14.2).
   if (c.stage_layout) config["pipeline_layout"] = c.stage_layout->text;
   if (c.fp8_param_gather) config["fp8_param_gather"] = true;
+  if (c.fp8_dpa) config["fp8_dot_product_attention"] = true;
   if (c.cpu_offload_layers > 0) config["cpu_offload_layers"] = c.cpu_offload_layers;
   if (c.bf16_moments) config["exp_avg_dtype"] = "bf16";
   // CP's exchange likewise, where it is not the ring (docs/ARCHITECTURE.md §9.3).
@@ -301,6 +302,7 @@ step_run_case resolve_case(const step_scenario& sc, const step_case& c, const mo
   if (cfg.type) rc.model.type = *cfg.type;
   rc.model.scaling = cfg.scaling;
   check_step(sc, cfg, rc.model, gpu, rc.cluster);
+  rc.model.fp8_dpa = cfg.fp8_dpa;
   rc.model.layers = cfg.layers_used;
   resolve_tp(rc, gpu, bridge);
   rc.memory = estimate_memory(rc.model, gpu, cfg, userbuffer_count(rc.tp_methods));

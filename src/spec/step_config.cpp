@@ -209,6 +209,7 @@ constexpr step_axis_row step_axis_table[] = {
     {"seq", count_axis<&C::seq, 1, (1 << 24)>},
     {"dtype", dtype_axis},
     {"fp8_recipe", recipe_axis},
+    {"fp8_dot_product_attention", switch_axis<&C::fp8_dpa>},
     {"recompute", recompute_axis},
     {"recompute_modules", recompute_modules_axis},
     {"cuda_graph_scope", graph_scope_axis},
@@ -586,6 +587,35 @@ void check_op_fuser(const step_scenario& sc, const step_config& c, const model_s
               gpu.name);
 }
 
+// Transformer Engine runs fp8 dot-product attention in its FusedAttention (cuDNN) backend only,
+// under an fp8 recipe: per-tensor delayed scaling from compute capability 9.0, current scaling
+// and MXFP8 from 10.0 only, NVFP4 not at all (get_attention_backend's FP8 filters); the GPU file
+// must carry cuDNN's fp8 attention rates (docs/ARCHITECTURE.md §5.1, item 5).
+void check_fp8_dpa(const step_scenario& sc, const step_config& c, const model_spec& m,
+                   const gpu_spec& gpu) {
+  if (!c.fp8_dpa) return;
+  const std::string f = axis_label(sc, "fp8_dot_product_attention");
+  const dtype type = c.type.value_or(m.type);
+  require(type == dtype::fp8 || type == dtype::mxfp8, f,
+          "fp8 attention needs the fp8 or mxfp8 recipe (Transformer Engine's fp8_dpa acts inside "
+          "its fp8 autocast; TE runs none for nvfp4), not " +
+              std::string(to_string(type)));
+  require(m.attention == attention_backend::flash, f,
+          "Transformer Engine runs fp8 attention in its fused (cuDNN) backend only; model " +
+              m.name + " has attention_backend " + std::string(to_string(m.attention)));
+  require(type == dtype::mxfp8 || c.scaling == fp8_scaling::delayed ||
+              gpu.compute_capability_major >= 10,
+          f,
+          "Transformer Engine's fused fp8 attention with current scaling needs compute capability "
+          "10 (Blackwell), not " +
+              gpu.name);
+  require(gpu.has_fp8_attention(type), f,
+          "configs/gpus/" + gpu.name + ".json has no sim.flash_attention_efficiency." +
+              (type == dtype::mxfp8 ? "mxfp8" : "fp8") + " (cuDNN's " +
+              std::string(to_string(type)) + " attention rates; none measured for " +
+              gpu.display_name + ")");
+}
+
 // Megatron-Core's rules for the expert layout (docs/MOE.md §2): the experts split evenly over
 // EP, each expert's FFN over ETP, and ETP x EP x PP ranks tile the world (initialize_model_parallel
 // refuses otherwise); EP beside TP needs sequence parallelism (arguments.py).
@@ -790,6 +820,7 @@ void check_step(const step_scenario& sc, step_config& c, const model_spec& m, co
   check_batch(sc, c);
   check_experts(sc, c, m);
   if (m.moe.enabled()) check_op_fuser(sc, c, m, gpu);
+  check_fp8_dpa(sc, c, m, gpu);
   check_recompute(sc, c, m);
   check_offload(sc, c, cluster);
   check_graphs(sc, c, m);

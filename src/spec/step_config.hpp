@@ -163,6 +163,9 @@ struct step_config {
   int seq = 0;                // 0: the model's seq_length
   std::optional<dtype> type;  // nullopt: the model's
   fp8_scaling scaling = fp8_scaling::delayed;  // fp8_recipe: TE's per-tensor scaling recipe
+  // fp8_dot_product_attention (TE's fp8_dpa): the fused attention on fp8 inputs under the fp8
+  // recipe, with the casts TE adds around it (docs/ARCHITECTURE.md §5.1, item 5).
+  bool fp8_dpa = false;
   recompute_mode recompute = recompute_mode::none;
   // recompute_modules as bits of recompute_module; check_step sets {core_attn} under selective
   // when none are given, and selective when some are (docs/MEMORY.md §2.1).

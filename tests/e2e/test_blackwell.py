@@ -257,5 +257,64 @@ class FusedAttentionRates(TempDirTest):
         self.assertGreater(ratios["bwd"], 1.0)
 
 
+class Fp8DotProductAttention(TempDirTest):
+    """docs/ARCHITECTURE.md §3.1, docs/CALIBRATION.md §2.15: --fp8-dot-product-attention runs the
+    attention core as cuDNN's fp8 kernels at the GPU file's `.mxfp8` / `.fp8` rates, with TE's
+    casts on the compute stream before each kernel; refused where TE runs no fp8 attention."""
+
+    ARGS = ["--model", "llama3_8b", "--gpus", "8", "--tp", "1", "--pp", "1", "--gbs", "8",
+            "--mbs", "1", "--seq", "8192", "--cluster", "gb200_nvl72"]
+
+    def trace(self, extra, name):
+        trace, out = self.path(name + ".trace.json"), self.path(name + ".json")
+        code, _, err = run(["step"] + SIM + self.ARGS + extra + ["--trace", trace, "--json", out])
+        self.assertEqual(code, 0, err)
+        events = [e for e in load(trace)["traceEvents"] if e.get("ph") == "X"]
+        return events, load(out)["cases"][0]
+
+    def test_mxfp8_kernels_run_at_the_files_rate_after_their_casts(self):
+        gpu = FusedAttentionRates.gpu_file("gb200")
+        off, off_case = self.trace(["--dtype", "mxfp8"], "off")
+        on, on_case = self.trace(["--dtype", "mxfp8", "--fp8-dot-product-attention", "on"], "on")
+        self.assertNotIn("fp8_dot_product_attention", off_case["config"])
+        self.assertIs(on_case["config"]["fp8_dot_product_attention"], True)
+        slot = lambda e: e.get("args", {}).get("slot")
+        self.assertFalse([e for e in off if "fp8_dpa" in (slot(e) or "")])
+        for kernel, cast, key in (("attn_fwd", "qkv_fp8_dpa_cast", "fwd"),
+                                  ("attn_bwd", "proj_fp8_dpa_dout_cast", "bwd")):
+            kernels = [e for e in on if slot(e) == kernel]
+            casts = [e for e in on if slot(e) == cast]
+            self.assertEqual((len(kernels), len(casts)), (32, 32), kernel)
+            # Each cast runs on the kernel's stream and ends before it starts.
+            for c, k in zip(sorted(casts, key=lambda e: e["ts"]), sorted(kernels, key=lambda e: e["ts"])):
+                self.assertEqual(c["tid"], k["tid"])
+                self.assertLessEqual(c["ts"] + c["dur"], k["ts"] + 1e-3)
+            # The kernel at FLOPs / (bf16 peak x mxfp8 efficiency x sustained clock).
+            op = min(kernels, key=lambda e: e["dur"])
+            rate = (gpu["peak_tflops"]["bf16"]["value"] * 1e12 *
+                    gpu["sim"]["flash_attention_efficiency"]["mxfp8"][key]["value"] *
+                    gpu["sim"]["sustained_clock_factor"]["value"])
+            self.assertAlmostEqual(op["dur"], op["args"]["flops"] / rate * 1e6,
+                                   delta=0.01 * op["dur"], msg=kernel)
+            bf16 = min((e for e in off if slot(e) == kernel), key=lambda e: e["dur"])
+            ratio = bf16["dur"] / op["dur"]
+            want = (gpu["sim"]["flash_attention_efficiency"]["mxfp8"][key]["value"] /
+                    gpu["sim"]["flash_attention_efficiency"][key]["value"])
+            self.assertAlmostEqual(ratio, want, delta=0.01 * want, msg=kernel)
+
+    def test_refused_where_transformer_engine_runs_no_fp8_attention(self):
+        flag = ["--fp8-dot-product-attention", "on"]
+        for extra, why in (
+                (["--dtype", "bf16"], "fp8 or mxfp8 recipe"),
+                (["--dtype", "fp8", "--cluster", "dgx_h100", "--fp8-recipe", "current"],
+                 "compute capability 10"),
+                (["--dtype", "fp8", "--model", "gpt_22b", "--gpus", "8", "--gbs", "8",
+                  "--cluster", "dgx_h100"], "fused (cuDNN) backend")):
+            code, _, err = run(["step"] + SIM + self.ARGS + extra + flag)
+            self.assertEqual(code, 2, err)
+            self.assertIn("--fp8-dot-product-attention", err)
+            self.assertIn(why, err)
+
+
 if __name__ == "__main__":
     unittest.main()

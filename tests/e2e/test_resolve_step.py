@@ -90,6 +90,25 @@ class ResolveStep(TempDirTest):
         self.assertEqual(c["recompute"], "selective")
         self.assertEqual(c["recompute_modules"], ["layernorm"])
 
+    # fp8_dot_product_attention: the model's unless a mixed_precision object is given, whose
+    # value Bridge writes over the model's (docs/BRIDGE_RULES.md §12); the step runs with it.
+    def test_fp8_dot_product_attention_reaches_the_step(self):
+        cfg = dict(DENSE, model=dict(DENSE["model"], fp8_dot_product_attention=True),
+                   mixed_precision={"grad_reduce_in_fp32": False, "fp8_dot_product_attention": True})
+        step = self.resolve(cfg)["step"]
+        self.assertEqual(step["fp8_dot_product_attention"],
+                         {"value": "on", "from": "mixed_precision.fp8_dot_product_attention"})
+        c = self.step_case(cfg, ["--model", "gpt3_175b", "--layers", "4", "--gbs", "8",
+                                 "--dtype", "fp8"])
+        self.assertIs(c["fp8_dot_product_attention"], True)
+        # The section without the field: MixedPrecisionConfig's default false wins, and is said.
+        cfg = dict(DENSE, model=dict(DENSE["model"], fp8_dot_product_attention=True))
+        doc = self.resolve(cfg)
+        self.assertEqual(doc["step"]["fp8_dot_product_attention"]["value"], "off")
+        self.assertIn("model_field_overwritten", [w["code"] for w in doc["warnings"]])
+        # Neither set: nothing carried.
+        self.assertNotIn("fp8_dot_product_attention", self.resolve(DENSE)["step"])
+
     def test_a_setting_megatron_rejects_refuses_the_step(self):
         cfg = dict(DENSE, optimizer={"use_distributed_optimizer": True, "exp_avg_dtype": "bf16"})
         rc, out, _ = run(["resolve", "--input", self.write_json("bad.json", cfg)])

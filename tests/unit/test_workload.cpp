@@ -164,6 +164,67 @@ TEST(Workload, UnfusedAttentionMovesTheScoresThroughHbm) {
   EXPECT_THROW(make_layer_workload(m, parallel_layout{8, 2, 1, 1, 1, false}), config_error);
 }
 
+// fp8 dot-product attention (TE's fp8_dpa): the fused kernels switch to cuDNN's fp8 rates and the
+// casts TE's FusedAttnFunc adds sit around them, in order, with the bytes each pass moves
+// (docs/ARCHITECTURE.md §3.1): MXFP8 quantizes Q, K, V and dO row- and column-wise; delayed
+// scaling casts them once and dequantizes O and dQKV; current scaling adds an amax pass first.
+TEST(Workload, Fp8DotProductAttentionCastsAroundTheKernels) {
+  model_spec m = load_model_spec("gpt3_175b");
+  const parallel_layout tp4{4, 1, 1, 1, 1, true};
+  struct kernel {
+    std::string slot;
+    std::uint64_t bytes;
+    elementwise_math math;
+  };
+  const auto around_attention = [&](const model_spec& spec) {
+    std::vector<kernel> out;
+    for (const auto& s : make_layer_workload(spec, tp4).steps)
+      if (const auto* e = std::get_if<layer_elementwise>(&s);
+          e && (e->slot.find("fp8_dpa") != std::string::npos || e->slot.rfind("attn_", 0) == 0))
+        out.push_back({e->slot, e->params.bytes, e->params.math});
+    return out;
+  };
+  // 2048 tokens; q, k, v 9216 columns and the output 3072 per rank.
+  const double qkv = 2048.0 * 9216, o = 2048.0 * 3072;
+  m.type = dtype::mxfp8;
+  const auto off = around_attention(m);
+  ASSERT_EQ(off.size(), 2u);
+  EXPECT_EQ(off[0].math, elementwise_math::flash_attention_fwd);
+  m.fp8_dpa = true;
+  const auto mx = around_attention(m);
+  ASSERT_EQ(mx.size(), 4u);
+  EXPECT_EQ(mx[0].slot, "qkv_fp8_dpa_cast");
+  EXPECT_EQ(mx[1].slot, "attn_fwd");
+  EXPECT_EQ(mx[2].slot, "proj_fp8_dpa_dout_cast");
+  EXPECT_EQ(mx[3].slot, "attn_bwd");
+  EXPECT_EQ(mx[0].bytes, static_cast<std::uint64_t>((4 + 2.0 / 32) * qkv));
+  EXPECT_EQ(mx[2].bytes, static_cast<std::uint64_t>((4 + 2.0 / 32) * o));
+  EXPECT_EQ(mx[1].math, elementwise_math::mxfp8_attention_fwd);
+  EXPECT_EQ(mx[3].math, elementwise_math::mxfp8_attention_bwd);
+  EXPECT_EQ(mx[1].bytes, off[0].bytes);  // the kernel's own bytes: the 16-bit count
+  m.type = dtype::fp8;
+  m.scaling = fp8_scaling::delayed;
+  const auto ds = around_attention(m);
+  ASSERT_EQ(ds.size(), 6u);
+  const std::vector<std::string> ds_order = {"qkv_fp8_dpa_cast", "attn_fwd",
+                                             "proj_fp8_dpa_out", "proj_fp8_dpa_dout_cast",
+                                             "attn_bwd",         "qkv_fp8_dpa_dgrad"};
+  for (std::size_t i = 0; i < ds.size(); ++i) EXPECT_EQ(ds[i].slot, ds_order[i]);
+  EXPECT_EQ(ds[0].bytes, static_cast<std::uint64_t>(3 * qkv));
+  EXPECT_EQ(ds[2].bytes, static_cast<std::uint64_t>(3 * o));
+  EXPECT_EQ(ds[5].bytes, static_cast<std::uint64_t>(3 * qkv));
+  EXPECT_EQ(ds[1].math, elementwise_math::fp8_attention_fwd);
+  EXPECT_EQ(ds[4].math, elementwise_math::fp8_attention_bwd);
+  m.scaling = fp8_scaling::current;
+  const auto cs = around_attention(m);
+  std::vector<std::string> slots;
+  for (const auto& k : cs) slots.push_back(k.slot);
+  EXPECT_EQ(slots, (std::vector<std::string>{"qkv_fp8_dpa_amax", "qkv_fp8_dpa_cast", "attn_fwd",
+                                             "proj_fp8_dpa_dout_amax", "proj_fp8_dpa_dout_cast",
+                                             "attn_bwd"}));
+  EXPECT_EQ(cs[0].bytes, static_cast<std::uint64_t>(2 * qkv));
+}
+
 // FlashAttention-2 through TE (attention_backend flash2): the kernels run at its rates, and TE
 // copies Megatron's interleaved [s, b, heads, 3, d] QKV views into separate [b, s, ...] tensors
 // before the forward (`_PrepareQKVForFA`, head dim 128 and at least 512 rows) and the gradients
