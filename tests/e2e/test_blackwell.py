@@ -304,13 +304,15 @@ class Fp8DotProductAttention(TempDirTest):
 
     def test_refused_where_transformer_engine_runs_no_fp8_attention(self):
         flag = ["--fp8-dot-product-attention", "on"]
+        shape = ["--gpus", "8", "--tp", "1", "--pp", "1", "--gbs", "8", "--mbs", "1"]
         for extra, why in (
-                (["--dtype", "bf16"], "fp8 or mxfp8 recipe"),
-                (["--dtype", "fp8", "--cluster", "dgx_h100", "--fp8-recipe", "current"],
-                 "compute capability 10"),
-                (["--dtype", "fp8", "--model", "gpt_22b", "--gpus", "8", "--gbs", "8",
-                  "--cluster", "dgx_h100"], "fused (cuDNN) backend")):
-            code, _, err = run(["step"] + SIM + self.ARGS + extra + flag)
+                (["--model", "llama3_8b", "--cluster", "gb200_nvl72", "--dtype", "bf16"],
+                 "fp8 or mxfp8 recipe"),
+                (["--model", "llama3_8b", "--cluster", "dgx_h100", "--dtype", "fp8",
+                  "--fp8-recipe", "current"], "compute capability 10"),
+                (["--model", "gpt_22b", "--cluster", "dgx_h100", "--dtype", "fp8"],
+                 "fused (cuDNN) backend")):
+            code, _, err = run(["step"] + SIM + shape + extra + flag)
             self.assertEqual(code, 2, err)
             self.assertIn("--fp8-dot-product-attention", err)
             self.assertIn(why, err)
