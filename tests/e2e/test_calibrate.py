@@ -91,6 +91,32 @@ class Calibrate(TempDirTest):
                            float(found["gb300: sim.flash_attention_efficiency.bwd"]) /
                            float(found["gb200: sim.flash_attention_efficiency.bwd"]))
 
+    # The fp8 attention rates are each file's bf16 fraction times cuDNN's fp8-over-bf16 rate
+    # measured in one run (docs/CALIBRATION.md §2.15): scripts/fit_fp8_attention_efficiency.py's
+    # output is what the files ship, and Hopper has no MXFP8 attention (TE refuses it before sm100).
+    def test_fp8_attention_efficiencies_are_the_scripts_output(self):
+        p = subprocess.run([sys.executable, os.path.join(SRC, "scripts", "fit_fp8_attention_efficiency.py"),
+                            os.path.join(CAL, "attention", "cudnn_sdpa_fp8_llama31_8k.csv"),
+                            "--carry", "h100_sxm=h200", "--carry", "b200=gb200", "--carry", "b300=gb300"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = re.findall(r"^(\w+): sim\.flash_attention_efficiency\.(\w+\.\w+) = ([\d.]+)",
+                           p.stdout, re.M)
+        found = {(gpu, key): value for gpu, key, value in lines}
+        self.assertEqual(len(found), 20, p.stdout)
+        for gpu in ("h100_sxm", "h200", "b200", "gb200", "b300", "gb300"):
+            with open(os.path.join(SRC, "configs", "gpus", gpu + ".json")) as f:
+                shipped = json.load(f)["sim"]["flash_attention_efficiency"]
+            for t in ("fp8", "mxfp8"):
+                if t not in shipped:
+                    self.assertNotIn((gpu, t + ".fwd"), found)
+                    continue
+                for key in ("fwd", "bwd"):
+                    self.assertAlmostEqual(float(found[(gpu, f"{t}.{key}")]), shipped[t][key]["value"],
+                                           delta=1e-4, msg=f"{gpu} {t} {key}")
+        self.assertNotIn("mxfp8", json.load(open(os.path.join(SRC, "configs", "gpus", "h100_sxm.json")))
+                         ["sim"]["flash_attention_efficiency"])
+
     def test_a_bad_attention_point_names_the_file_and_line(self):
         bad = self.path("bad.csv")
         with open(bad, "w") as f:
