@@ -448,12 +448,24 @@ void stage_planner::embedding_forward(const std::string& prefix) {
                 "embedding");
 }
 
+// The lookup's weight gradient is no fused wgrad GEMM: autograd builds it dense (zeros of the
+// table's [V/t, h], the tokens' rows scattered into it) and DDP's backward hook adds it into
+// main_grad on every micro-batch, gradient_accumulation_fusion or not (docs/ARCHITECTURE.md §9.3).
 void stage_planner::embedding_backward(const std::string& prefix) {
   const auto th = static_cast<std::uint64_t>(w_.tokens) * w_.model.hidden * 2;
   if (cfg_.tp > 1 && cfg_.sequence_parallel)
     add_compute(prefix + "embedding_bwd.ag", tp_collective(coll_op::all_gather, th), "embedding");
+  const auto table = static_cast<std::uint64_t>(embedding_params());
+  if (!cfg_.fsdp)
+    add_compute(prefix + "embedding_grad_zero", elementwise_params{table * 2, 0, 0, false},
+                "embedding");
   add_compute(prefix + "embedding_bwd", elementwise_params{th * 2, 0, 0, false}, "embedding");
-  main_grad_add(prefix + "embedding_grad_add", embedding_params());
+  if (cfg_.fsdp) return main_grad_add(prefix + "embedding_grad_add", embedding_params());
+  elementwise_params add;
+  add.bytes = static_cast<std::uint64_t>(static_cast<double>(table) *
+                                         grad_add_bytes_per_param(main_grad_type(in_)));
+  add.flops = static_cast<double>(table);
+  add_compute(prefix + "embedding_grad_add", add, "grad_add");
 }
 
 // The main output layer and loss, then each MTP layer's (Megatron runs the MTP block on the

@@ -152,6 +152,29 @@ TEST(StepOptimizer, AdamPassBytesFollowTheMomentAndGradientTypes) {
   EXPECT_NEAR(per(mx, "param_copy"), 4 + 2, 1e-6);
 }
 
+// The lookup's weight gradient (docs/ARCHITECTURE.md §9.3): every micro-batch the first stage
+// zeroes a dense [V, h] gradient before the lookup's backward scatters into it, and DDP's hook
+// adds it into main_grad after, in main_grad's type, whether or not the wgrad GEMMs accumulate
+// themselves.
+TEST(StepOptimizer, EmbeddingGradientIsZeroedDenseAndAddedIntoMainGrad) {
+  const double table = 128256.0 * 4096;  // Llama 3 8B's vocabulary x hidden, TP 1
+  const auto bytes = [](const test::timeline& t, const std::string& name) {
+    return static_cast<double>(t.named(0, name).as<elementwise_params>().bytes);
+  };
+  for (const char* fusion : {"on", "off"}) {
+    const test::timeline bf16 = test::simulate(one_gpu_layer(fusion, "off"));
+    const test::timeline fp32 = test::simulate(one_gpu_layer(fusion, "on"));
+    const std::string zero = "c0.mb0.embedding_grad_zero", bwd = "c0.mb0.embedding_bwd",
+                      add = "c0.mb0.embedding_grad_add";
+    EXPECT_DOUBLE_EQ(bytes(bf16, zero), table * 2) << fusion;
+    EXPECT_DOUBLE_EQ(bytes(bf16, add), table * (2 + 2 * 2)) << fusion;
+    EXPECT_DOUBLE_EQ(bytes(fp32, add), table * (2 + 2 * 4)) << fusion;
+    EXPECT_GE(bf16.at(0, bwd).start_us, bf16.at(0, zero).end_us) << fusion;
+    EXPECT_GE(bf16.at(0, add).start_us, bf16.at(0, bwd).end_us) << fusion;
+    EXPECT_GT(fp32.length(0, add), 1.5 * bf16.length(0, add)) << fusion;
+  }
+}
+
 // A small interleaved pipeline with DP 2 (TP 4, PP 4, VP 4, one layer per chunk, 8 micro-batches)
 // on H100 with TP overlap, so CDMC is 1: one hardware queue for every stream.
 step_scenario interleaved_dp2(const char* vp) {
