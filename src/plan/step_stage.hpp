@@ -91,6 +91,12 @@ class stage_planner {
 
   // Work (step_stage_ops.cpp).
   void gather_params();
+  // Under the interleaved schedule the gathers follow its param_sync_func (docs/ARCHITECTURE.md
+  // §9.3): chunk 0 at the previous step's end, chunk 1 at the start, chunk c + 1 before the
+  // forward pass the schedule names.
+  bool schedule_aligned_gather() const { return cfg_.vp > 1 && cfg_.dp_overlap; }
+  void gather_chunk(int chunk, std::vector<int> after, bool waited);
+  void gather_due_chunk();
   void act(const pp_action& a);
   void forward_input(int chunk, const std::string& prefix);
   void backward_input(int chunk, const std::string& prefix);
@@ -253,6 +259,7 @@ class stage_planner {
   std::map<std::pair<int, int>, int> param_gather_;    // (chunk, bucket) -> all-gather op
   std::vector<int> grad_reduces_;                      // every DP reduction, for the optimizer
   std::map<int, int> forwards_done_, backwards_done_;  // per chunk
+  int forward_passes_ = 0;                             // virtual forward passes laid out
 };
 
 }  // namespace ob::detail

@@ -151,6 +151,7 @@ void stage_planner::backward_input(int chunk, const std::string& prefix) {
 
 void stage_planner::forward(int chunk, int mb) {
   const std::string prefix = pass_prefix(chunk, mb);
+  gather_due_chunk();
   forward_input(chunk, prefix);
   const bool first_pass = forwards_done_[chunk]++ == 0;
   for (int l = 0; l < layers_[chunk]; ++l) {
@@ -226,6 +227,7 @@ void stage_planner::reduce_finished_bucket(int chunk, int l, bool last) {
 void stage_planner::forward_backward(const pp_action& a) {
   const int fc = a.chunk, bc = a.b_chunk;
   const std::string fp = pass_prefix(fc, a.microbatch), bp = pass_prefix(bc, a.b_microbatch);
+  gather_due_chunk();
   forward_input(fc, fp);
   backward_input(bc, bp);
   const bool last = ++backwards_done_[bc] == cfg_.microbatches;
@@ -276,24 +278,48 @@ void stage_planner::forward_backward_layers(int fc, int bc, const std::string& f
 
 // The distributed optimizer all-gathers the updated parameters before the forward that needs
 // them: asynchronously per bucket ahead of the first pass (overlap_param_gather), or all at once
-// on the compute stream.
+// on the compute stream. Under the interleaved schedule only chunk 1's gather is issued here;
+// chunk 0's was issued at the previous step's end (optimizer()) and the others are issued by
+// gather_due_chunk().
 void stage_planner::gather_params() {
   if (!cfg_.distributed_optimizer || cfg_.fsdp || dp_size_ <= 1) return;
-  for (int c = 0; c < cfg_.vp; ++c) {
-    const auto& of = bucket_of_[c];
-    const int buckets = of.empty() ? 0 : of.front() + 1;
-    for (int b = buckets - 1; b >= 0; --b) {
-      const collective_params ag =
-          dp_collective(coll_op::all_gather, bucket_params(c, b), param_bytes());
-      const std::string name = bucket_op_name(c, b, "param_ag");
-      if (cfg_.dp_overlap)
-        param_gather_[{c, b}] = s_.add_op(name, dp_, ag, {}, "param_gather");
-      else {
-        add_compute(name, ag, "param_gather");
-        quantize_params(c, b);
-      }
+  if (schedule_aligned_gather()) return gather_chunk(1, {}, true);
+  for (int c = 0; c < cfg_.vp; ++c) gather_chunk(c, {}, true);
+}
+
+// One chunk's buckets, last bucket first; a gather issued behind compute work waits for it (the
+// collective's stream waits for the current stream). `waited`: its first forward waits for it.
+void stage_planner::gather_chunk(int c, std::vector<int> after, bool waited) {
+  const auto& of = bucket_of_[c];
+  const int buckets = of.empty() ? 0 : of.front() + 1;
+  for (int b = buckets - 1; b >= 0; --b) {
+    const collective_params ag =
+        dp_collective(coll_op::all_gather, bucket_params(c, b), param_bytes());
+    const std::string name = bucket_op_name(c, b, waited ? "param_ag" : "param_ag_next");
+    if (cfg_.dp_overlap) {
+      const int id = s_.add_op(name, dp_, ag, after, "param_gather");
+      if (waited) param_gather_[{c, b}] = id;
+    } else {
+      add_compute(name, ag, "param_gather");
+      quantize_params(c, b);
     }
   }
+}
+
+// Before the stage's k-th virtual forward pass the interleaved schedule launches chunk c + 1's
+// gather when k + stage is the first micro-batch of chunk c (c >= 1, c + 1 < vp): pp + stage
+// passes ahead of that chunk's first forward.
+void stage_planner::gather_due_chunk() {
+  const int k = forward_passes_++;
+  if (!schedule_aligned_gather() || !cfg_.distributed_optimizer || cfg_.fsdp || dp_size_ <= 1)
+    return;
+  const int id = k + stage_;
+  if (id % cfg_.pp != 0 || id >= cfg_.pp * cfg_.vp || id >= cfg_.microbatches * cfg_.vp) return;
+  const int next = id / cfg_.pp + 1;
+  if (next < 2 || next >= cfg_.vp) return;
+  std::vector<int> after;
+  if (appender_->last_compute() >= 0) after.push_back(appender_->last_compute());
+  gather_chunk(next, std::move(after), true);
 }
 
 // With MXFP8 weights under fp8_param_gather, Megatron-Core all-gathers a bucket's weights as
@@ -402,6 +428,10 @@ void stage_planner::optimizer() {
   add_compute("grad_norm_ar", norm, "optimizer");
   optimizer_pass("optimizer_step", shard, adam.step_bytes(), 10);
   if (adam.param_copy_bytes() > 0) optimizer_pass("param_copy", shard, adam.param_copy_bytes(), 0);
+  // The next step's first chunk, gathered once the updated weights exist (the step's own chunk 0
+  // was gathered so by the step before it: gather_params()).
+  if (schedule_aligned_gather() && cfg_.distributed_optimizer && !cfg_.fsdp && dp_size_ > 1)
+    gather_chunk(0, {appender_->last_compute()}, false);
 }
 
 // ---- embedding, output layer and loss -------------------------------------------------------
@@ -418,12 +448,24 @@ void stage_planner::embedding_forward(const std::string& prefix) {
                 "embedding");
 }
 
+// The lookup's weight gradient is no fused wgrad GEMM: autograd builds it dense (zeros of the
+// table's [V/t, h], the tokens' rows scattered into it) and DDP's backward hook adds it into
+// main_grad on every micro-batch, gradient_accumulation_fusion or not (docs/ARCHITECTURE.md §9.3).
 void stage_planner::embedding_backward(const std::string& prefix) {
   const auto th = static_cast<std::uint64_t>(w_.tokens) * w_.model.hidden * 2;
   if (cfg_.tp > 1 && cfg_.sequence_parallel)
     add_compute(prefix + "embedding_bwd.ag", tp_collective(coll_op::all_gather, th), "embedding");
+  const auto table = static_cast<std::uint64_t>(embedding_params());
+  if (!cfg_.fsdp)
+    add_compute(prefix + "embedding_grad_zero", elementwise_params{table * 2, 0, 0, false},
+                "embedding");
   add_compute(prefix + "embedding_bwd", elementwise_params{th * 2, 0, 0, false}, "embedding");
-  main_grad_add(prefix + "embedding_grad_add", embedding_params());
+  if (cfg_.fsdp) return main_grad_add(prefix + "embedding_grad_add", embedding_params());
+  elementwise_params add;
+  add.bytes = static_cast<std::uint64_t>(static_cast<double>(table) *
+                                         grad_add_bytes_per_param(main_grad_type(in_)));
+  add.flops = static_cast<double>(table);
+  add_compute(prefix + "embedding_grad_add", add, "grad_add");
 }
 
 // The main output layer and loss, then each MTP layer's (Megatron runs the MTP block on the

@@ -4,8 +4,10 @@
 // gradient buffer and this rank's shard, checked on the simulated timeline.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 
+#include "scratch_path.hpp"
 #include "sim/gemm_model.hpp"
 #include "step_test_util.hpp"
 
@@ -148,6 +150,76 @@ TEST(StepOptimizer, AdamPassBytesFollowTheMomentAndGradientTypes) {
   EXPECT_NEAR(per(mx, "grad_norm"), 4, 1e-6);
   EXPECT_NEAR(per(mx, "optimizer_step"), 4 + 8 + 8, 1e-6);
   EXPECT_NEAR(per(mx, "param_copy"), 4 + 2, 1e-6);
+}
+
+// The lookup's weight gradient (docs/ARCHITECTURE.md §9.3): every micro-batch the first stage
+// zeroes a dense [V, h] gradient before the lookup's backward scatters into it, and DDP's hook
+// adds it into main_grad after, in main_grad's type, whether or not the wgrad GEMMs accumulate
+// themselves.
+TEST(StepOptimizer, EmbeddingGradientIsZeroedDenseAndAddedIntoMainGrad) {
+  const double table = 128256.0 * 4096;  // Llama 3 8B's vocabulary x hidden, TP 1
+  const auto bytes = [](const test::timeline& t, const std::string& name) {
+    return static_cast<double>(t.named(0, name).as<elementwise_params>().bytes);
+  };
+  for (const char* fusion : {"on", "off"}) {
+    const test::timeline bf16 = test::simulate(one_gpu_layer(fusion, "off"));
+    const test::timeline fp32 = test::simulate(one_gpu_layer(fusion, "on"));
+    const std::string zero = "c0.mb0.embedding_grad_zero", bwd = "c0.mb0.embedding_bwd",
+                      add = "c0.mb0.embedding_grad_add";
+    EXPECT_DOUBLE_EQ(bytes(bf16, zero), table * 2) << fusion;
+    EXPECT_DOUBLE_EQ(bytes(bf16, add), table * (2 + 2 * 2)) << fusion;
+    EXPECT_DOUBLE_EQ(bytes(fp32, add), table * (2 + 2 * 4)) << fusion;
+    EXPECT_GE(bf16.at(0, bwd).start_us, bf16.at(0, zero).end_us) << fusion;
+    EXPECT_GE(bf16.at(0, add).start_us, bf16.at(0, bwd).end_us) << fusion;
+    EXPECT_GT(fp32.length(0, add), 1.5 * bf16.length(0, add)) << fusion;
+  }
+}
+
+// A small interleaved pipeline with DP 2 (TP 4, PP 4, VP 4, one layer per chunk, 8 micro-batches)
+// on H100 with TP overlap, so CDMC is 1: one hardware queue for every stream.
+step_scenario interleaved_dp2(const char* vp) {
+  const auto model = test::scratch_path("gather_model.json");
+  std::ofstream(model) << R"({"hidden_size": 4096, "ffn_hidden_size": 16384,
+    "num_attention_heads": 32, "seq_length": 2048, "num_layers": 16, "vocab_size": 256})";
+  step_scenario sc;
+  sc.model = model.string();
+  sc.cluster = "dgx_h100";
+  sc.axes = {{"gpus", {"32"}}, {"tp", {"4"}}, {"pp", {"4"}}, {"vp", {vp}}, {"gbs", {"16"}}};
+  return sc;
+}
+
+// Under the interleaved schedule the distributed optimizer's all-gathers follow Megatron-Core's
+// param_sync_func (docs/ARCHITECTURE.md §9.3): chunk 1's at the step's start, chunk c's (c >= 2)
+// behind the compute of the forward pass before the schedule's pass (c - 1) * pp - stage, chunk
+// 0's for the next step after the optimizer. Issued so, they no longer hold the compute stream's
+// first kernel behind every chunk's gather on CDMC 1's one queue.
+TEST(StepOptimizer, InterleavedParamGathersFollowTheSchedule) {
+  const test::timeline t = test::simulate(interleaved_dp2("4"));
+  const int pp = 4, vp = 4;
+  for (int p = 0; p < pp; ++p) {
+    EXPECT_EQ(t.find(p, "c0.b0.param_ag"), nullptr) << p;
+    const op& next = t.named(p, "c0.b0.param_ag_next");
+    ASSERT_EQ(next.waits.size(), 1u);
+    EXPECT_EQ(t.prog.stages[p].ops[next.waits[0]].slot, "optimizer") << p;
+    EXPECT_GE(t.at(p, "c0.b0.param_ag_next").start_us, t.at(p, "param_copy").end_us) << p;
+    EXPECT_TRUE(t.named(p, "c1.b0.param_ag").waits.empty()) << p;
+    EXPECT_LT(t.at(p, "grad_zero").start_us, t.at(p, "c1.b0.param_ag").end_us) << p;
+    for (int c = 2; c < vp; ++c) {
+      const std::string name = "c" + std::to_string(c) + ".b0.param_ag";
+      const op& ag = t.named(p, name);
+      const int before = (c - 1) * pp - p - 1;  // the forward pass whose compute it follows
+      const std::string pass =
+          "c" + std::to_string(before / pp) + ".mb" + std::to_string(before % pp) + ".";
+      ASSERT_EQ(ag.waits.size(), 1u) << name;
+      EXPECT_EQ(t.prog.stages[p].ops[ag.waits[0]].name.rfind(pass, 0), 0u) << name << " " << p;
+      const std::string first = "c" + std::to_string(c) + ".mb0.L0.ln1_fwd";
+      EXPECT_GE(t.at(p, first).start_us, t.at(p, name).end_us) << name << " " << p;
+    }
+  }
+  // Without virtual stages every bucket is still gathered at the step's start.
+  const test::timeline plain = test::simulate(interleaved_dp2("1"));
+  EXPECT_NE(plain.find(0, "c0.b0.param_ag"), nullptr);
+  EXPECT_EQ(plain.find(0, "c0.b0.param_ag_next"), nullptr);
 }
 
 }  // namespace
