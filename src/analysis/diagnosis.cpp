@@ -161,7 +161,7 @@ class attribution {
     const comm_group g = o.kind() == op_kind::collective ? o.as<collective_params>().group
                                                          : o.as<p2p_params>().group;
     if (g == comm_group::pp) return exposure_cause::bubble;
-    if (g == comm_group::dp) return exposure_cause::late_bucket;
+    if (g == comm_group::dp || g == comm_group::edp) return exposure_cause::late_bucket;
     if (consumer >= 0 && !o.slot.empty() && s_.ops[consumer].slot == o.slot)
       return exposure_cause::chunking_cost;
     return exposure_cause::tail_not_overlapped;

@@ -40,6 +40,7 @@ part part_of_group(comm_group g) {
     case comm_group::cp:
       return part::cp;
     case comm_group::dp:
+    case comm_group::edp:  // the experts' gradient buckets (docs/MOE.md §5)
       return part::dp;
     case comm_group::pp:
       return part::pp;

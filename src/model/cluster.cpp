@@ -167,6 +167,8 @@ int rank_grid::stride(comm_group g) const {
       return tp * cp * dp;
     case comm_group::ep:  // the expert grid's own order (expert_grid, ep_span)
       return etp;
+    case comm_group::edp:  // the expert grid's data parallel ranks, etp x ep apart
+      return etp * ep;
   }
   return 1;
 }
@@ -183,6 +185,8 @@ int rank_grid::size(comm_group g) const {
       return pp;
     case comm_group::ep:
       return ep;
+    case comm_group::edp:  // a stage's tp x cp x dp ranks in whole expert groups
+      return std::max(1, tp * cp * dp / std::max(etp * ep, 1));
   }
   return 1;
 }

@@ -61,7 +61,8 @@ cluster_spec default_cluster(const gpu_spec& gpu, int gpus_per_node = 8, double 
 // The parallel layout's sizes, in Megatron's rank order (tp fastest, then cp, dp, pp). A MoE
 // layout adds its expert layers' order (expert_grid below, Megatron-Core's "tp-ep-dp-pp" with ETP
 // as its tp): the EP group's members are `etp` ranks apart and `ep` many, so a rank's EP
-// coordinate is rank / etp mod ep; the pipeline stays the slowest coordinate of both orders.
+// coordinate is rank / etp mod ep; the expert data parallel group's (edp) are etp x ep apart and
+// tp x cp x dp / (etp x ep) many; the pipeline stays the slowest coordinate of both orders.
 struct rank_grid {
   int tp = 1, cp = 1, dp = 1, pp = 1;
   int etp = 1, ep = 1;

@@ -22,8 +22,9 @@ enum class stream_role { compute, comm, p2p };
 // ends (docs/ARCHITECTURE.md §5.1, item 12).
 enum class op_kind { gemm, collective, p2p, elementwise, delay, host_sync };
 enum class coll_op { all_gather, reduce_scatter, all_reduce, all_to_all };
-// ep: the expert-parallel group of a MoE layer's dispatch and combine (docs/MOE.md).
-enum class comm_group { tp, dp, cp, pp, ep };
+// ep: the expert-parallel group of a MoE layer's dispatch and combine (docs/MOE.md); edp: the
+// expert-data-parallel group that reduces and gathers the routed experts' buckets (docs/MOE.md §5).
+enum class comm_group { tp, dp, cp, pp, ep, edp };
 
 template <>
 struct enum_names<dtype> {
@@ -72,7 +73,7 @@ struct enum_names<comm_group> {
   static constexpr std::array names = {
       enum_entry{comm_group::tp, "tp"}, enum_entry{comm_group::dp, "dp"},
       enum_entry{comm_group::cp, "cp"}, enum_entry{comm_group::pp, "pp"},
-      enum_entry{comm_group::ep, "ep"}};
+      enum_entry{comm_group::ep, "ep"}, enum_entry{comm_group::edp, "edp"}};
 };
 
 // Bytes of one element on the wire: bf16/fp16 2, fp8 and mxfp8 1, fp32 4; nvfp4 1 (a byte

@@ -59,6 +59,7 @@ stage_planner::stage_planner(const step_inputs& in, int stage, const layer_workl
   s_.eager_framework = true;  // Megatron issues every kernel from eager PyTorch (docs/MOE.md §20)
   make_streams();
   plan_moe();
+  plan_expert_dp();
   // Created last, so that every other stream keeps its id (and its hardware queue).
   if (cfg_.pp > 1 && !overlapped_p2p()) pp_sync_ = s_.add_stream("pp_sync", stream_role::p2p, 0);
   appender_ = std::make_unique<layer_appender>(w_, in.tp_methods, in.gpu, in.knobs, target_);
@@ -125,23 +126,40 @@ void stage_planner::plan_chunks() {
   const std::int64_t dense = layer_params(w_.model, cfg_.tp);
   layers_ = stage_chunk_layers(cfg_, stage_);
   for (int c = 0; c < cfg_.vp; ++c) {
-    const int n = layers_[static_cast<std::size_t>(c)];
-    // A MoE layer's gradients are all reduced over DP here, its experts' too (Megatron reduces
-    // those over expert DP, which moves as many bytes per rank; docs/MOE.md §5).
-    std::vector<std::int64_t> per_layer(static_cast<std::size_t>(n), dense);
-    for (int l = 0; l < n; ++l)
-      if (is_moe_layer(c, l))
-        per_layer[static_cast<std::size_t>(l)] = moe_layer_param_count(w_.model, cfg_);
+    const auto n = static_cast<std::size_t>(layers_[static_cast<std::size_t>(c)]);
+    // A MoE layer's routed experts fill buckets of their own, apart from its dense parameters
+    // (docs/MOE.md §5); under Megatron-FSDP they stay with the rest.
+    std::vector<std::int64_t> per_layer(n, dense), experts(n, 0), rest(n, dense);
+    for (std::size_t l = 0; l < n; ++l) {
+      if (!is_moe_layer(c, static_cast<int>(l))) continue;
+      const moe_layer_split p = moe_layer_param_split(w_.model, cfg_);
+      per_layer[l] = p.dense + p.expert;
+      if (split_experts()) experts[l] = p.expert;
+      rest[l] = per_layer[l] - experts[l];
+    }
     // Only the first chunk of the first stage splits its gradients into buckets; every other
-    // chunk reduces one bucket (docs/BRIDGE_RULES.md §10).
-    const bool bucketed = stage_ == 0 && c == 0 && cfg_.dp_overlap;
-    bucket_of_.push_back(bucket_layers(per_layer, bucketed ? bucket_size() : 0));
+    // chunk reduces one bucket (docs/BRIDGE_RULES.md §10), the experts' buffer alike.
+    const std::int64_t size = stage_ == 0 && c == 0 && cfg_.dp_overlap ? bucket_size() : 0;
+    bucket_of_.push_back(bucket_layers(rest, size));
+    expert_bucket_of_.push_back(bucket_layers(experts, size));
     for (std::int64_t p : per_layer) params_ += p;
     chunk_params_.push_back(std::move(per_layer));
+    expert_params_.push_back(std::move(experts));
   }
   if (stage_ == 0) params_ += embedding_params();
   if (stage_ == cfg_.pp - 1) params_ += embedding_params();  // the output layer
   params_ += mtp_params();
+}
+
+// Megatron-Core's DDP keeps the parameters that are not all-reduced over DP (the routed experts')
+// in buffers of their own, reduced and gathered over the expert-data-parallel group, whose ranks
+// are etp x ep apart: with EP filling a node, one GPU a node (docs/MOE.md §5).
+void stage_planner::plan_expert_dp() {
+  if (!expert_dp()) return;
+  const rank_grid grid{cfg_.tp, cfg_.cp, cfg_.dp, cfg_.pp, cfg_.etp, cfg_.ep};
+  edp_nodes_ = span_of(comm_group::edp, grid, in_.cluster.nvlink_domain).nodes;
+  // PyTorch runs each process group's collectives on an NCCL stream of its own.
+  if (cfg_.dp_overlap) edp_ = s_.add_stream("edp", stream_role::comm, 0);
 }
 
 int stage_planner::global_layer(int chunk, int l) const {
@@ -168,14 +186,33 @@ std::int64_t stage_planner::embedding_params() const {
 // virtual stage) or the output layer (last layers of the last virtual stage).
 std::int64_t stage_planner::bucket_params(int chunk, int bucket) const {
   const auto& of = bucket_of_[chunk];
+  const auto c = static_cast<std::size_t>(chunk);
   std::int64_t n = 0;
   for (std::size_t l = 0; l < of.size(); ++l)
-    if (of[l] == bucket) n += chunk_params_[static_cast<std::size_t>(chunk)][l];
+    if (of[l] == bucket) n += chunk_params_[c][l] - expert_params_[c][l];
   const int highest = of.empty() ? 0 : of.front();
   if (first_virtual_stage(stage_, chunk) && bucket == highest) n += embedding_params();
   if (last_virtual_stage(layout_, stage_, chunk) && bucket == 0)
     n += embedding_params() + mtp_params();
   return n;
+}
+
+std::int64_t stage_planner::expert_bucket_params(int chunk, int bucket) const {
+  const auto c = static_cast<std::size_t>(chunk);
+  std::int64_t n = 0;
+  for (std::size_t l = 0; l < expert_bucket_of_[c].size(); ++l)
+    if (expert_bucket_of_[c][l] == bucket) n += expert_params_[c][l];
+  return n;
+}
+
+bool stage_planner::first_expert_layer(int chunk, int l) const {
+  const auto& of = expert_bucket_of_[static_cast<std::size_t>(chunk)];
+  const auto& p = expert_params_[static_cast<std::size_t>(chunk)];
+  const auto i = static_cast<std::size_t>(l);
+  if (p[i] == 0) return false;
+  for (std::size_t k = 0; k < i; ++k)
+    if (of[k] == of[i] && p[k] > 0) return false;
+  return true;
 }
 
 }  // namespace detail

@@ -85,6 +85,19 @@ class stage_planner {
   std::int64_t bucket_size() const;
   std::int64_t embedding_params() const;
   std::int64_t bucket_params(int chunk, int bucket) const;
+  // Expert data parallelism (docs/MOE.md §5): with EP > 1 a MoE model's routed experts keep
+  // buckets of their own, reduced and gathered over the expert-data-parallel group (none with
+  // edp = 1); with EP 1 they stay in the dense buckets.
+  void plan_expert_dp();
+  bool split_experts() const { return w_.model.moe.enabled() && !cfg_.fsdp && cfg_.ep > 1; }
+  bool expert_dp() const { return split_experts() && cfg_.edp > 1; }
+  std::int64_t expert_bucket_params(int chunk, int bucket) const;
+  std::int64_t bucket_elems(int chunk, int bucket, bool expert) const {
+    return expert ? expert_bucket_params(chunk, bucket) : bucket_params(chunk, bucket);
+  }
+  // Layer l holds routed experts and is the first of its expert bucket in the forward (the last
+  // in the backward): where the bucket's gather is waited for and its reduction starts.
+  bool first_expert_layer(int chunk, int l) const;
   bool overlapped_p2p() const { return cfg_.pp_overlap && cfg_.vp > 1; }
   // overlap_grad_reduce's buckets (Megatron-FSDP reduces per layer instead).
   bool bucketed_grads() const { return cfg_.dp_overlap && !cfg_.fsdp && dp_size_ > 1; }
@@ -95,7 +108,12 @@ class stage_planner {
   // §9.3): chunk 0 at the previous step's end, chunk 1 at the start, chunk c + 1 before the
   // forward pass the schedule names.
   bool schedule_aligned_gather() const { return cfg_.vp > 1 && cfg_.dp_overlap; }
-  void gather_chunk(int chunk, std::vector<int> after, bool waited);
+  void gather_chunk(int chunk, const std::vector<int>& after, bool waited);
+  void gather_chunk_buckets(int chunk, const std::vector<int>& after, bool waited, bool expert);
+  // The distributed optimizer gathers parameters: over DP, or over expert DP only.
+  bool gathers_params() const {
+    return cfg_.distributed_optimizer && !cfg_.fsdp && (dp_size_ > 1 || expert_dp());
+  }
   void gather_due_chunk();
   void act(const pp_action& a);
   void forward_input(int chunk, const std::string& prefix);
@@ -119,7 +137,9 @@ class stage_planner {
   int add_compute(const std::string& name, op_params p, const std::string& slot,
                   std::vector<int> waits = {});
   void hand_waits_to_layers();
-  collective_params dp_collective(coll_op op, std::int64_t elems, int bytes_per_elem) const;
+  // Over DP x CP, or over expert DP for an expert bucket.
+  collective_params dp_collective(coll_op op, std::int64_t elems, int bytes_per_elem,
+                                  bool expert = false) const;
   // A layer parameter's bytes in the DP all-gather (docs/MEMORY.md §1.1): 1 with
   // fp8_param_gather, except that the distributed optimizer gathers MXFP8 weights as bf16 (2)
   // and quantizes them after; 2 without it.
@@ -128,8 +148,9 @@ class stage_planner {
     return cfg_.fp8_param_gather && (cfg_.fsdp || w_.model.type != dtype::mxfp8);
   }
   // The first forward of a bucket's layers waits for its all-gather (and MXFP8's quantization).
-  void wait_for_params(int chunk, int bucket);
-  void quantize_params(int chunk, int bucket);
+  void wait_for_params(int chunk, int bucket, bool expert = false);
+  void quantize_params(int chunk, int bucket, bool expert = false);
+  void reduce_buckets_at_end(bool expert);
   collective_params tp_collective(coll_op op, std::uint64_t bytes) const;
   p2p_params pp_transfer() const;
 
@@ -164,9 +185,10 @@ class stage_planner {
   };
   mtp_shape mtp_layer() const;
   std::int64_t mtp_params() const;
-  void grad_reduce(int chunk, int bucket, std::vector<int> after);
-  collective_params grad_reduce_params(int chunk, int bucket) const;
-  static std::string bucket_op_name(int chunk, int bucket, const char* what);
+  void grad_reduce(int chunk, int bucket, std::vector<int> after, bool expert = false);
+  collective_params grad_reduce_params(int chunk, int bucket, bool expert = false) const;
+  // c<chunk>.b<bucket>.<what>, c<chunk>.eb<bucket>.<what> for an expert bucket.
+  static std::string bucket_op_name(int chunk, int bucket, const char* what, bool expert = false);
   std::vector<int> pass_outputs();
 
   // Megatron-FSDP (step_stage_fsdp.cpp).
@@ -251,6 +273,12 @@ class stage_planner {
   std::size_t scanned_ = 0;
   int shared_fwd_ = -1, shared_bwd_ = -1;                // its pending output and input gradient
   std::vector<std::vector<std::int64_t>> chunk_params_;  // per chunk, per layer
+  // The routed experts' share of chunk_params_ (0 without split_experts()) and their buckets.
+  std::vector<std::vector<std::int64_t>> expert_params_;
+  std::vector<std::vector<int>> expert_bucket_of_;
+  int edp_ = -1, edp_nodes_ = 1;  // the expert DP stream (overlapped), the nodes its group spans
+  // (chunk, expert bucket) -> its all-gather op, as param_gather_ below.
+  std::map<std::pair<int, int>, int> expert_param_gather_;
 
   // State while the actions are laid out.
   std::vector<int> next_waits_;                        // what the next compute op waits on

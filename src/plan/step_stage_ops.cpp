@@ -26,15 +26,15 @@ void stage_planner::hand_waits_to_layers() {
   appender_->wait_before_next_compute(std::exchange(next_waits_, {}));
 }
 
-collective_params stage_planner::dp_collective(coll_op op, std::int64_t elems,
-                                               int bytes_per_elem) const {
+collective_params stage_planner::dp_collective(coll_op op, std::int64_t elems, int bytes_per_elem,
+                                               bool expert) const {
   collective_params c;
   c.op = op;
   c.bytes = static_cast<std::uint64_t>(elems) * static_cast<std::uint64_t>(bytes_per_elem);
   c.type = bytes_per_elem == 4 ? dtype::fp32 : dtype::bf16;
-  c.group = comm_group::dp;
-  c.group_size = dp_size_;
-  c.nodes = dp_nodes_;
+  c.group = expert ? comm_group::edp : comm_group::dp;
+  c.group_size = expert ? cfg_.edp : dp_size_;
+  c.nodes = expert ? edp_nodes_ : dp_nodes_;
   return with_nccl_knobs(c, in_.knobs);
 }
 
@@ -158,6 +158,8 @@ void stage_planner::forward(int chunk, int mb) {
     // The first pass of a bucket's first layer needs its gathered parameters.
     if (first_pass && (l == 0 || bucket_of_[chunk][l - 1] != bucket_of_[chunk][l]))
       wait_for_params(chunk, bucket_of_[chunk][l]);
+    if (first_pass && first_expert_layer(chunk, l))
+      wait_for_params(chunk, expert_bucket_of_[chunk][l], true);
     fsdp_before_layer(prefix, chunk, l, false);
     layer_forward(prefix + "L" + std::to_string(l) + ".", is_moe_layer(chunk, l),
                   layer_variant(chunk, l));
@@ -211,6 +213,10 @@ void stage_planner::layer_backward(const std::string& name, bool moe,
 }
 
 void stage_planner::reduce_finished_bucket(int chunk, int l, bool last) {
+  // The experts' gradients are ready once the layer's are; their bucket group launches apart from
+  // the dense one, on the expert DP group's stream (docs/MOE.md §5).
+  if (last && cfg_.dp_overlap && expert_dp() && first_expert_layer(chunk, l))
+    grad_reduce(chunk, expert_bucket_of_[chunk][l], {appender_->last_compute()}, true);
   const auto& of = bucket_of_[chunk];
   const bool bucket_done = l == 0 || of[l - 1] != of[l];
   const bool waits_for_embedding = l == 0 && first_virtual_stage(stage_, chunk);
@@ -282,26 +288,35 @@ void stage_planner::forward_backward_layers(int fc, int bc, const std::string& f
 // chunk 0's was issued at the previous step's end (optimizer()) and the others are issued by
 // gather_due_chunk().
 void stage_planner::gather_params() {
-  if (!cfg_.distributed_optimizer || cfg_.fsdp || dp_size_ <= 1) return;
+  if (!gathers_params()) return;
   if (schedule_aligned_gather()) return gather_chunk(1, {}, true);
   for (int c = 0; c < cfg_.vp; ++c) gather_chunk(c, {}, true);
 }
 
-// One chunk's buckets, last bucket first; a gather issued behind compute work waits for it (the
-// collective's stream waits for the current stream). `waited`: its first forward waits for it.
-void stage_planner::gather_chunk(int c, std::vector<int> after, bool waited) {
-  const auto& of = bucket_of_[c];
-  const int buckets = of.empty() ? 0 : of.front() + 1;
-  for (int b = buckets - 1; b >= 0; --b) {
-    const collective_params ag =
-        dp_collective(coll_op::all_gather, bucket_params(c, b), param_bytes());
-    const std::string name = bucket_op_name(c, b, waited ? "param_ag" : "param_ag_next");
+// One chunk's buckets: the dense ones over DP, then the experts' over expert DP. A gather issued
+// behind compute work waits for it (the collective's stream waits for the current stream).
+// `waited`: its first forward waits for it.
+void stage_planner::gather_chunk(int c, const std::vector<int>& after, bool waited) {
+  if (dp_size_ > 1) gather_chunk_buckets(c, after, waited, false);
+  if (expert_dp()) gather_chunk_buckets(c, after, waited, true);
+}
+
+// The last bucket first, as the backward filled them.
+void stage_planner::gather_chunk_buckets(int c, const std::vector<int>& after, bool waited,
+                                         bool expert) {
+  const auto& of = (expert ? expert_bucket_of_ : bucket_of_)[static_cast<std::size_t>(c)];
+  const int count = of.empty() ? 0 : of.front() + 1;
+  for (int b = count - 1; b >= 0; --b) {
+    const std::int64_t elems = bucket_elems(c, b, expert);
+    if (elems == 0) continue;  // an expert bucket of dense layers only
+    const collective_params ag = dp_collective(coll_op::all_gather, elems, param_bytes(), expert);
+    const std::string name = bucket_op_name(c, b, waited ? "param_ag" : "param_ag_next", expert);
     if (cfg_.dp_overlap) {
-      const int id = s_.add_op(name, dp_, ag, after, "param_gather");
-      if (waited) param_gather_[{c, b}] = id;
+      const int id = s_.add_op(name, expert ? edp_ : dp_, ag, after, "param_gather");
+      if (waited) (expert ? expert_param_gather_ : param_gather_)[{c, b}] = id;
     } else {
       add_compute(name, ag, "param_gather");
-      quantize_params(c, b);
+      quantize_params(c, b, expert);
     }
   }
 }
@@ -311,8 +326,7 @@ void stage_planner::gather_chunk(int c, std::vector<int> after, bool waited) {
 // passes ahead of that chunk's first forward.
 void stage_planner::gather_due_chunk() {
   const int k = forward_passes_++;
-  if (!schedule_aligned_gather() || !cfg_.distributed_optimizer || cfg_.fsdp || dp_size_ <= 1)
-    return;
+  if (!schedule_aligned_gather() || !gathers_params()) return;
   const int id = k + stage_;
   if (id % cfg_.pp != 0 || id >= cfg_.pp * cfg_.vp || id >= cfg_.microbatches * cfg_.vp) return;
   const int next = id / cfg_.pp + 1;
@@ -327,52 +341,50 @@ void stage_planner::gather_due_chunk() {
 // when the forward first needs it (param_and_grad_buffer.py _post_param_sync,
 // copy_tensors_to_quantized_params; docs/MEMORY.md §1.1): a read of the bf16 weight and a write
 // of its row- and column-wise data with their scales.
-void stage_planner::wait_for_params(int chunk, int bucket) {
-  const auto ag = param_gather_.find({chunk, bucket});
-  if (ag == param_gather_.end()) return;
+void stage_planner::wait_for_params(int chunk, int bucket, bool expert) {
+  const auto& gathers = expert ? expert_param_gather_ : param_gather_;
+  const auto ag = gathers.find({chunk, bucket});
+  if (ag == gathers.end()) return;
   next_waits_.push_back(ag->second);
-  quantize_params(chunk, bucket);
+  quantize_params(chunk, bucket, expert);
 }
 
-void stage_planner::quantize_params(int chunk, int bucket) {
+void stage_planner::quantize_params(int chunk, int bucket, bool expert) {
   if (!cfg_.fp8_param_gather || fp8_param_gather_in_fp8()) return;
-  const double elems = static_cast<double>(bucket_params(chunk, bucket));
+  const double elems = static_cast<double>(bucket_elems(chunk, bucket, expert));
   elementwise_params q;
   q.bytes = static_cast<std::uint64_t>(elems * (2 + 2 * dtype_operand_bytes(dtype::mxfp8)));
   q.flops = 2 * elems;
-  add_compute(bucket_op_name(chunk, bucket, "param_quantize"), q, "param_gather");
+  add_compute(bucket_op_name(chunk, bucket, "param_quantize", expert), q, "param_gather");
 }
 
-std::string stage_planner::bucket_op_name(int chunk, int bucket, const char* what) {
-  return "c" + std::to_string(chunk) + ".b" + std::to_string(bucket) + "." + what;
+std::string stage_planner::bucket_op_name(int chunk, int bucket, const char* what, bool expert) {
+  return "c" + std::to_string(chunk) + (expert ? ".eb" : ".b") + std::to_string(bucket) + "." +
+         what;
 }
 
 // A bucket's gradient reduction: reduce-scatter for the distributed optimizer, else all-reduce,
 // in fp32 with grad_reduce_in_fp32.
-collective_params stage_planner::grad_reduce_params(int chunk, int bucket) const {
+collective_params stage_planner::grad_reduce_params(int chunk, int bucket, bool expert) const {
   const coll_op op = cfg_.distributed_optimizer ? coll_op::reduce_scatter : coll_op::all_reduce;
-  return dp_collective(op, bucket_params(chunk, bucket), cfg_.grad_reduce_in_fp32 ? 4 : 2);
+  return dp_collective(op, bucket_elems(chunk, bucket, expert), cfg_.grad_reduce_in_fp32 ? 4 : 2,
+                       expert);
 }
 
-void stage_planner::grad_reduce(int chunk, int bucket, std::vector<int> after) {
-  grad_reduces_.push_back(s_.add_op(bucket_op_name(chunk, bucket, "grad_reduce"), dp_,
-                                    grad_reduce_params(chunk, bucket), std::move(after),
-                                    "grad_reduce"));
+void stage_planner::grad_reduce(int chunk, int bucket, std::vector<int> after, bool expert) {
+  grad_reduces_.push_back(s_.add_op(bucket_op_name(chunk, bucket, "grad_reduce", expert),
+                                    expert ? edp_ : dp_, grad_reduce_params(chunk, bucket, expert),
+                                    std::move(after), "grad_reduce"));
 }
 
 // Without overlap_grad_reduce every bucket is reduced at the end of the backward, on the
-// compute stream; tied embeddings all-reduce their gradients between the first and the last
-// stage.
+// compute stream, the dense buckets first; tied embeddings all-reduce their gradients between
+// the first and the last stage.
 void stage_planner::finish_grads() {
   reduce_sp_norm_grads_2022();
   scale_grads_2022();
-  if (!cfg_.dp_overlap && !cfg_.fsdp && dp_size_ > 1)
-    for (int c = 0; c < cfg_.vp; ++c) {
-      const auto& of = bucket_of_[c];
-      const int buckets = of.empty() ? 0 : of.front() + 1;
-      for (int b = 0; b < buckets; ++b)
-        add_compute(bucket_op_name(c, b, "grad_reduce"), grad_reduce_params(c, b), "grad_reduce");
-    }
+  if (!cfg_.dp_overlap && !cfg_.fsdp && dp_size_ > 1) reduce_buckets_at_end(false);
+  if (!cfg_.dp_overlap && expert_dp()) reduce_buckets_at_end(true);
   // MTP keeps a copy of the embedding on the last stage, reduced as a tied one is.
   const bool shared = w_.model.tie_embeddings || w_.model.mtp_num_layers > 0;
   if (shared && cfg_.pp > 1 && (stage_ == 0 || stage_ == cfg_.pp - 1)) {
@@ -383,6 +395,17 @@ void stage_planner::finish_grads() {
     c.group_size = 2;
     c.nodes = pp_nodes_;
     add_compute("embedding_grad_ar", c, "embedding_grad");
+  }
+}
+
+void stage_planner::reduce_buckets_at_end(bool expert) {
+  for (int c = 0; c < cfg_.vp; ++c) {
+    const auto& of = (expert ? expert_bucket_of_ : bucket_of_)[static_cast<std::size_t>(c)];
+    const int buckets = of.empty() ? 0 : of.front() + 1;
+    for (int b = 0; b < buckets; ++b)
+      if (bucket_elems(c, b, expert) > 0)
+        add_compute(bucket_op_name(c, b, "grad_reduce", expert), grad_reduce_params(c, b, expert),
+                    "grad_reduce");
   }
 }
 
@@ -430,7 +453,7 @@ void stage_planner::optimizer() {
   if (adam.param_copy_bytes() > 0) optimizer_pass("param_copy", shard, adam.param_copy_bytes(), 0);
   // The next step's first chunk, gathered once the updated weights exist (the step's own chunk 0
   // was gathered so by the step before it: gather_params()).
-  if (schedule_aligned_gather() && cfg_.distributed_optimizer && !cfg_.fsdp && dp_size_ > 1)
+  if (schedule_aligned_gather() && gathers_params())
     gather_chunk(0, {appender_->last_compute()}, false);
 }
 

@@ -4,13 +4,14 @@ namespace ob::sim {
 namespace {
 
 // A collective Megatron issues through torch.distributed from eager Python: the DP buckets'
-// reduce-scatter / all-gather / all-reduce and an EP exchange on NCCL (the alltoall and
-// allgather dispatchers). TP and CP collectives are Transformer Engine's own, and HybridEP and
-// DeepEP exchanges are their libraries' kernels, not c10d calls (docs/MOE.md §20).
+// reduce-scatter / all-gather / all-reduce (the experts' over expert DP too) and an EP exchange on
+// NCCL (the alltoall and allgather dispatchers). TP and CP collectives are Transformer Engine's
+// own, and HybridEP and DeepEP exchanges are their libraries' kernels, not c10d calls (docs/MOE.md
+// §20).
 bool c10d_collective(const op& o) {
   if (o.kind() != op_kind::collective) return false;
   const auto& c = o.as<collective_params>();
-  if (c.group == comm_group::dp) return true;
+  if (c.group == comm_group::dp || c.group == comm_group::edp) return true;
   return c.group == comm_group::ep && c.ep.backend == ep_backend::nccl;
 }
 

@@ -242,6 +242,28 @@ TEST(moe_lowering, ep_groups_follow_the_expert_rank_order_beside_tp) {
   EXPECT_EQ(members, (std::set<int>{1, 3, 5, 7}));
 }
 
+TEST(moe_lowering, expert_buckets_run_over_the_expert_data_parallel_communicator) {
+  // 8 GPUs at EP 4: expert DP of 2, its ranks ep = 4 apart (docs/MOE.md §5).
+  const program_variants pv = moe_step(8, 4);
+  EXPECT_EQ(pv[overlapped].grid.size(comm_group::edp), 2);
+  for (int rank = 0; rank < 8; ++rank) {
+    const case_lowering low = lower_rank(pv, rank);
+    const auto reduce = actions_with(low, "eb0.grad_reduce");
+    ASSERT_EQ(reduce.size(), 1u) << rank;
+    EXPECT_EQ(reduce.front()->kind, action_kind::nccl_collective);
+    EXPECT_EQ(reduce.front()->comm.group, comm_group::edp);
+    EXPECT_EQ(reduce.front()->member.group_size, 2);
+    EXPECT_EQ(reduce.front()->member.position, rank / 4);
+    EXPECT_EQ(reduce.front()->member.color, rank % 4);
+    EXPECT_EQ(stream_of(low, *reduce.front()), "edp");
+    // The dense bucket keeps the DP communicator of all 8.
+    const auto dense = actions_with(low, "c0.b0.grad_reduce");
+    ASSERT_EQ(dense.size(), 1u);
+    EXPECT_EQ(dense.front()->comm.group, comm_group::dp);
+    EXPECT_EQ(dense.front()->member.group_size, 8);
+  }
+}
+
 TEST(moe_lowering, one_gpu_moe_step_has_no_all_to_all_but_runs_the_experts) {
   const program_variants pv = moe_step(1, 1);
   const case_lowering low = lower_rank(pv, 0);
