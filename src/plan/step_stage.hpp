@@ -91,6 +91,7 @@ class stage_planner {
   void plan_expert_dp();
   bool split_experts() const { return w_.model.moe.enabled() && !cfg_.fsdp && cfg_.ep > 1; }
   bool expert_dp() const { return split_experts() && cfg_.edp > 1; }
+  double optimizer_shard() const;
   std::int64_t expert_bucket_params(int chunk, int bucket) const;
   std::int64_t bucket_elems(int chunk, int bucket, bool expert) const {
     return expert ? expert_bucket_params(chunk, bucket) : bucket_params(chunk, bucket);

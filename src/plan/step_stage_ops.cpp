@@ -425,6 +425,19 @@ void stage_planner::zero_grads() {
   optimizer_pass("grad_zero", held, dtype_bytes(main_grad_type(in_)), 0);
 }
 
+// The parameters this rank's optimizer steps: with the distributed optimizer (or FSDP) its
+// 1 / (DP x CP) of the DP buckets and, when the experts have buffers of their own, 1 / edp of
+// the routed experts', which the distributed optimizer shards over expert DP (docs/MOE.md §5).
+double stage_planner::optimizer_shard() const {
+  if (!cfg_.distributed_optimizer && !cfg_.fsdp) return static_cast<double>(params_);
+  double experts = 0;
+  if (split_experts())
+    for (const auto& chunk : expert_params_)
+      for (std::int64_t n : chunk) experts += static_cast<double>(n);
+  const double dense = static_cast<double>(params_) - experts;
+  return dense / std::max(dp_size_, 1) + experts / std::max(cfg_.edp, 1);
+}
+
 // Once every gradient bucket has been reduced, Megatron-Core's optimizer step over this rank's
 // shard (docs/ARCHITECTURE.md §9.3), each pass's bytes from the types it moves (adam_state,
 // docs/MEMORY.md §1.1): 16-bit main grads cast to fp32 (not when TE's FusedAdam reads them in
@@ -433,8 +446,7 @@ void stage_planner::zero_grads() {
 // Adam when FusedAdam keeps the master weights). Clipping (a further read and write of the
 // gradients, only when the norm exceeds clip_grad) is not planned.
 void stage_planner::optimizer() {
-  const double shard = static_cast<double>(params_) /
-                       (cfg_.distributed_optimizer || cfg_.fsdp ? std::max(dp_size_, 1) : 1);
+  const double shard = optimizer_shard();
   const adam_state adam = adam_state_of(w_.model, cfg_);
   next_waits_.insert(next_waits_.end(), grad_reduces_.begin(), grad_reduces_.end());
   if (adam.grad_copy > 0)
