@@ -137,8 +137,7 @@ TEST(MoeStep, Mxfp8CastsEachExpertInputBeforeItsGroupedGemm) {
 
 // Megatron-Core's router computes its gating GEMM with a plain matmul in the input's dtype,
 // outside Transformer Engine's fp8 autocast (docs/MOE.md §19.4): under mxfp8 and fp8 the router's
-// three GEMMs are bf16 while the experts' stay quantized, and the bf16 gating GEMM takes longer on
-// the timeline than the same shape at the fp8 rate would.
+// three GEMMs are bf16 while the experts' stay quantized, each taking time on the compute stream.
 TEST(MoeStep, TheRoutersGemmsRunInBf16UnderAnFp8Recipe) {
   const std::vector<std::pair<const char*, dtype>> types = {
       {"mxfp8", dtype::mxfp8}, {"fp8", dtype::fp8}, {"bf16", dtype::bf16}};
