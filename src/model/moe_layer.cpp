@@ -15,6 +15,12 @@ double dropped_fraction(double imbalance, double capacity) {
   return 1 - kept_load(imbalance, capacity) / imbalance;
 }
 
+dtype router_gemm_type(dtype model_type) {
+  const bool quantized =
+      model_type == dtype::fp8 || model_type == dtype::mxfp8 || model_type == dtype::nvfp4;
+  return quantized ? dtype::bf16 : model_type;
+}
+
 moe_rank_load busiest_rank_load(const model_spec& m, std::int64_t tokens, int ep, double imbalance,
                                 dtype type, const std::string& field, double capacity) {
   if (!(imbalance >= 1.0) || imbalance > ep)

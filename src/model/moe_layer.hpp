@@ -36,6 +36,12 @@ double kept_load(double imbalance, double capacity);
 // The share of the busiest rank's routed copies the capacity drops: 1 - kept / imbalance.
 double dropped_fraction(double imbalance, double capacity);
 
+// The dtype of the router's gating GEMM: Megatron-Core computes it with a plain matmul in the
+// layer input's dtype (moe_router_dtype unset), outside Transformer Engine's fp8 autocast, so a
+// low-precision recipe's router runs in bf16 (docs/MOE.md §19.4). moe_router_dtype fp32 is not
+// modelled.
+dtype router_gemm_type(dtype model_type);
+
 // The expert GEMMs of one pass on the busiest rank, one member per local expert with its tokens
 // as m (fc1: [tokens, hidden] x [hidden, fc1 width / etp]; fc2: [tokens, ffn / etp] x
 // [ffn / etp, hidden]; gated experts' fc1 is twice the FFN wide).

@@ -279,7 +279,8 @@ int stage_planner::moe_forward_head(const std::string& name) {
   const moe_host_counts host = moe_host_ops(cfg_.dispatcher);
   const bool graph_router = cfg_.graphs(graph_scope::moe_router);
   const bool graph_pre = cfg_.graphs(graph_scope::moe_preprocess);
-  add_host_work(s_, add_compute(name + "moe_router", gemm_params{t, E, h, m.type, 0}, "moe_router"),
+  const dtype gate = router_gemm_type(m.type);
+  add_host_work(s_, add_compute(name + "moe_router", gemm_params{t, E, h, gate, 0}, "moe_router"),
                 0, graph_router);
   const int scores = add_compute(name + "moe_router_scores", router_scores(false), "moe_router");
   add_host_work(s_, scores, host.router, graph_router);
@@ -397,8 +398,9 @@ void stage_planner::moe_backward_tail(const std::string& name, int dispatch) {
                 host.permute_bwd, cfg_.graphs(graph_scope::moe_preprocess));
   add_host_work(s_, add_compute(name + "moe_router_scores_bwd", router_scores(true), "moe_router"),
                 host.router_bwd, graph_router);
-  for (const auto& [what, g] : {std::pair{"moe_router_dgrad", gemm_params{t, h, E, m.type, 0}},
-                                std::pair{"moe_router_wgrad", gemm_params{E, h, t, m.type, 0}}})
+  const dtype gate = router_gemm_type(m.type);
+  for (const auto& [what, g] : {std::pair{"moe_router_dgrad", gemm_params{t, h, E, gate, 0}},
+                                std::pair{"moe_router_wgrad", gemm_params{E, h, t, gate, 0}}})
     add_host_work(s_, add_compute(name + what, g, "moe_router"), 0, graph_router);
   // The router's bias (add_bias_linear; docs/MOE.md §14.3): Megatron's gating function sums the
   // logits' gradient over the tokens, in the logits' dtype (moe_router_dtype unset: the input's,

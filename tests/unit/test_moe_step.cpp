@@ -12,6 +12,7 @@
 #include "analysis/step_metrics.hpp"
 #include "base/config_paths.hpp"
 #include "model/model_spec.hpp"
+#include "model/moe_layer.hpp"
 #include "plan/pp_schedule.hpp"
 #include "run/step_run.hpp"
 #include "scratch_path.hpp"
@@ -132,6 +133,31 @@ TEST(MoeStep, Mxfp8CastsEachExpertInputBeforeItsGroupedGemm) {
     const timeline other = simulate_case(sc);
     EXPECT_THROW(other.named("c0.mb0.L0.moe_fc1_mxfp8_in"), std::out_of_range) << type;
   }
+}
+
+// Megatron-Core's router computes its gating GEMM with a plain matmul in the input's dtype,
+// outside Transformer Engine's fp8 autocast (docs/MOE.md §19.4): under mxfp8 and fp8 the router's
+// three GEMMs are bf16 while the experts' stay quantized, each taking time on the compute stream.
+TEST(MoeStep, TheRoutersGemmsRunInBf16UnderAnFp8Recipe) {
+  const std::vector<std::pair<const char*, dtype>> types = {
+      {"mxfp8", dtype::mxfp8}, {"fp8", dtype::fp8}, {"bf16", dtype::bf16}};
+  for (const auto& [type, expert_type] : types) {
+    step_scenario sc = moe_scenario({{"gpus", {"8"}}, {"ep", {"8"}}, {"dtype", {type}}});
+    sc.gpu = "b200";
+    sc.cluster = "dgx_b200";
+    const timeline t = simulate_case(sc);
+    for (const char* op : {"moe_router", "moe_router_dgrad", "moe_router_wgrad"}) {
+      const std::string name = std::string("c0.mb0.L0.") + op;
+      EXPECT_EQ(t.named(name).as<gemm_params>().type, dtype::bf16) << type << " " << name;
+      EXPECT_EQ(t.named(name).stream, t.named("c0.mb0.L0.moe_fc1").stream) << name;
+      EXPECT_GT(t.length(name), 0) << type << " " << name;
+    }
+    EXPECT_EQ(t.named("c0.mb0.L0.moe_fc1").as<gemm_params>().type, expert_type) << type;
+    // The gating GEMM runs after the layer's norm and before the scores' pass on the stream.
+    EXPECT_GE(t.at("c0.mb0.L0.moe_router_scores").start_us, t.at("c0.mb0.L0.moe_router").end_us);
+  }
+  EXPECT_EQ(router_gemm_type(dtype::nvfp4), dtype::bf16);
+  EXPECT_EQ(router_gemm_type(dtype::fp16), dtype::fp16);
 }
 
 TEST(MoeStep, ExposedAllToAllsAreEpTimeAndTheBreakdownAddsUp) {
