@@ -96,6 +96,21 @@ TEST(ExpertDp, NoExpertReductionWhenEdpIsOne) {
 // One layer's experts per bucket: each expert bucket's reduce-scatter is issued once its layer's
 // last backward has run (on the last micro-batch), beside the next layer's backward; the
 // forward's first layer of a bucket waits for that bucket's gather.
+// The distributed optimizer shards each buffer over the group that reduces it: a rank steps
+// 1/64 of the dense parameters and 1/8 of its experts at edp 8, all of its experts at edp 1.
+TEST(ExpertDp, TheOptimizerStepsItsShardOfEachBuffer) {
+  const auto shard = [](const timeline& t) {
+    return t.named(0, "optimizer_step").as<elementwise_params>().flops / 10;
+  };
+  const timeline wide = test::simulate_spec(resolve_step(experts_on("64", "8")));
+  const double dense = static_cast<double>(coll(wide, "c0.b0.grad_reduce").bytes) / 2;
+  const double experts = static_cast<double>(coll(wide, "c0.eb0.grad_reduce").bytes) / 2;
+  EXPECT_NEAR(shard(wide), dense / 64 + experts / 8, 1.0);
+  const timeline one = test::simulate_spec(resolve_step(experts_on("8", "8")));
+  EXPECT_NEAR(shard(one), dense / 8 + static_cast<double>(2 * local_expert_params(8)), 1.0);
+  EXPECT_GT(shard(one), 7 * shard(wide));  // the experts dominate, unsharded at edp 1
+}
+
 TEST(ExpertDp, AnExpertBucketReducesAfterItsLayersLastBackward) {
   const timeline t = test::simulate(experts_on("64", "8", {{"bucket_size", {"1000000"}}}));
   const auto& ops = t.prog.stages[0].ops;
