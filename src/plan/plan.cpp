@@ -223,10 +223,7 @@ class layer_planner {
     cp_coll(e.slot + ".ag_k", coll_op::all_gather, k, e.slot);
     cp_coll(e.slot + ".ag_v", coll_op::all_gather, v, e.slot);
     cp_copy(e.slot + ".kv_reorder", k + v, e.slot);
-    if (fused_attention(w_.model.attention))
-      add_chunked_core(e, k + v);
-    else
-      add_compute(e.slot, e.params, {}, e.slot);
+    add_chunked_core(e, k + v);  // CP runs fused attention only (docs/ARCHITECTURE.md §9.3)
     if (!core_backward(e)) return;
     cp_copy(e.slot + ".dkv_reorder", k + v, e.slot);
     cp_coll(e.slot + ".rs_dk", coll_op::reduce_scatter, k, e.slot);
