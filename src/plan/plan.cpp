@@ -1,6 +1,7 @@
 #include "plan/plan.hpp"
 
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <span>
 #include <utility>
@@ -198,26 +199,85 @@ class layer_planner {
   // A layout copy TE makes around an exchange (reorder of sequence chunks, head split): every
   // byte read and written once.
   void cp_copy(const std::string& name, std::uint64_t bytes, const std::string& slot) {
+    cp_pass(name, 2 * bytes, slot);
+  }
+  // A memory pass of `bytes` (read + written) on the compute stream, or on TE's cp_stream when
+  // `side` (after `waits`).
+  int cp_pass(const std::string& name, std::uint64_t bytes, const std::string& slot,
+              bool side = false, std::vector<int> waits = {}) {
     elementwise_params p;
-    p.bytes = 2 * bytes;
-    add_compute(name, p, {}, slot);
+    p.bytes = bytes;
+    if (side) return add_side(name, t_.cp, p, std::move(waits), slot);
+    return add_compute(name, p, std::move(waits), slot);
   }
 
-  // cp_comm_type all_gather (TE's AttnFuncWithCPAndKVAllGather): K and V of every CP rank
-  // gathered, reordered into sequence order, and the local queries' core run against them; the
-  // backward gathers them again and reduce-scatters dK and dV after its core.
+  // cp_comm_type all_gather (TE's AttnFuncWithCPAndKVAllGather, docs/ARCHITECTURE.md §9.3): K
+  // and V of every CP rank gathered on the compute stream, reordered into sequence order, and
+  // the core run for the rank's two query chunks; the backward zero-fills dK and dV, gathers K
+  // and V again, runs the two chunks' backward and reduce-scatters dK and dV after them.
   void add_gathered_attention(const layer_elementwise& e) {
     const int cp = w_.layout.cp;
     const std::uint64_t k = head_bytes(kv_heads(), w_.model.qk_dim()) * cp;
     const std::uint64_t v = head_bytes(kv_heads(), w_.model.v_dim()) * cp;
+    if (core_backward(e)) cp_pass(e.slot + ".dkv_zero", k + v, e.slot);
     cp_coll(e.slot + ".ag_k", coll_op::all_gather, k, e.slot);
     cp_coll(e.slot + ".ag_v", coll_op::all_gather, v, e.slot);
     cp_copy(e.slot + ".kv_reorder", k + v, e.slot);
-    add_compute(e.slot, e.params, {}, e.slot);
+    add_chunked_core(e, k + v);  // CP runs fused attention only (docs/ARCHITECTURE.md §9.3)
     if (!core_backward(e)) return;
     cp_copy(e.slot + ".dkv_reorder", k + v, e.slot);
     cp_coll(e.slot + ".rs_dk", coll_op::reduce_scatter, k, e.slot);
     cp_coll(e.slot + ".rs_dv", coll_op::reduce_scatter, v, e.slot);
+  }
+
+  // The sequence chunks of the load-balanced split that CP rank 0, the representative rank,
+  // holds: 0 and 2 cp - 1 of 2 cp.
+  std::array<int, 2> local_chunks() const { return {0, 2 * w_.layout.cp - 1}; }
+  // The keys chunk `id` attends to, in chunks: causal, every chunk up to its own (the last
+  // one half, on the diagonal); else all 2 cp. A sliding window is not taken into account.
+  double chunk_keys(int id) const { return w_.model.causal ? id + 0.5 : 2.0 * w_.layout.cp; }
+  // The gathered K/V rows chunk `id` reads (and whose gradient it adds), in chunks.
+  int chunk_kv_range(int id) const { return w_.model.causal ? id + 1 : 2 * w_.layout.cp; }
+
+  // TE runs the two query chunks' attention at once, the first on the current stream, the
+  // second on its cp_stream after the gathered K/V are ready; each chunk's output (forward) or
+  // dQ (backward) is copied into the rank's tensor on its own stream, and in the backward each
+  // chunk adds its dK, dV into the gathered-length gradients, the second after the first. The
+  // compute stream then waits for the cp_stream. `kv`: the gathered K and V bytes.
+  void add_chunked_core(const layer_elementwise& e, std::uint64_t kv) {
+    const bool bwd = core_backward(e);
+    // The rank's output (forward) or dQ (backward): each chunk copies its half, read and written.
+    const std::uint64_t out =
+        head_bytes(w_.model.heads, bwd ? w_.model.qk_dim() : w_.model.v_dim());
+    const int ready = last_compute_;  // the reorder: what cp_stream waits for
+    // TE v2.18 allocates a zero-filled output besides the one it returns (used for THD only).
+    if (!bwd) cp_pass(e.slot + ".out_zero", out, e.slot);
+    const std::array<int, 2> ids = local_chunks();
+    const double all = chunk_keys(ids[0]) + chunk_keys(ids[1]);
+    const auto part = [&](int i) {
+      elementwise_params p = e.params;
+      p.flops = e.params.flops * chunk_keys(ids[i]) / all;
+      p.bytes = e.params.bytes / 2;
+      return p;
+    };
+    add_compute(e.slot + ".chunk0", part(0), {}, e.slot);
+    // The cp_stream's last op, which the compute stream waits for.
+    int last_side = add_side(e.slot + ".chunk1", t_.cp, part(1), {ready}, e.slot);
+    int prev_add = -1;
+    for (int i = 0; i < 2; ++i) {
+      const bool side = i == 1;
+      const std::string tag = e.slot + ".chunk" + std::to_string(i);
+      int last = cp_pass(tag + (bwd ? ".dq_copy" : ".out_copy"), out, e.slot, side);
+      if (bwd) {
+        const std::uint64_t range = kv / (2 * static_cast<std::uint64_t>(w_.layout.cp)) *
+                                    static_cast<std::uint64_t>(chunk_kv_range(ids[i]));
+        last = cp_pass(tag + ".dkv_add", 3 * range, e.slot, side,
+                       side ? std::vector<int>{prev_add} : std::vector<int>{});
+        prev_add = last;
+      }
+      if (side) last_side = last;
+    }
+    wait_before_next_compute({last_side});
   }
 
   // cp_comm_type a2a (TE's AttnFuncWithCPAndQKVOA2A, DeepSpeed Ulysses): Q, K and V trade

@@ -90,7 +90,12 @@ void stage_planner::make_streams() {
   target_.compute = s_.add_stream("compute", stream_role::compute, compute_prio);
   target_.comm = s_.add_stream("tp_comm", stream_role::comm, comm_prio);
   target_.p2p = s_.add_stream("tp_p2p", stream_role::p2p, comm_prio);
-  if (cfg_.cp > 1) target_.cp = s_.add_stream("cp", stream_role::p2p, 0);
+  // Transformer Engine's cp_stream: the ring's K/V exchange, or under all_gather the second
+  // query chunk's attention (compute beside compute; docs/ARCHITECTURE.md §9.3).
+  if (cfg_.cp > 1) {
+    const bool chunks = cfg_.cp_comm_type == cp_comm::all_gather;
+    target_.cp = s_.add_stream("cp", chunks ? stream_role::compute : stream_role::p2p, 0);
+  }
   recv_prev_ = s_.add_stream("pp_recv_prev", stream_role::p2p, 0);
   send_next_ = s_.add_stream("pp_send_next", stream_role::p2p, 0);
   recv_next_ = s_.add_stream("pp_recv_next", stream_role::p2p, 0);

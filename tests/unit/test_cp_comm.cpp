@@ -48,16 +48,18 @@ TEST(CpComm, AllGatherAttentionWaitsForItsGatheredKv) {
       EXPECT_EQ(c.op, coll_op::all_gather);
       EXPECT_EQ(c.group, comm_group::cp);
       EXPECT_EQ(c.bytes, 2 * local_bytes(8));  // the whole sequence's K (or V)
-      EXPECT_LE(t.at(0, core + kv).end_us, t.at(0, core).start_us) << core << kv;
+      for (const char* chunk : {".chunk0", ".chunk1"})
+        EXPECT_LE(t.at(0, core + kv).end_us, t.at(0, core + chunk).start_us) << core << kv;
       // On the compute stream: nothing hides it.
-      EXPECT_EQ(t.named(0, core + kv).stream, t.named(0, core).stream);
+      EXPECT_EQ(t.named(0, core + kv).stream, t.named(0, core + ".chunk0").stream);
     }
   }
   EXPECT_EQ(t.find(0, fwd + ".rs_dk"), nullptr);
   for (const char* g : {".rs_dk", ".rs_dv"}) {
     EXPECT_EQ(coll(t, bwd + g).op, coll_op::reduce_scatter);
     EXPECT_EQ(coll(t, bwd + g).bytes, 2 * local_bytes(8));
-    EXPECT_GE(t.at(0, bwd + g).start_us, t.at(0, bwd).end_us);
+    for (const char* add : {".chunk0.dkv_add", ".chunk1.dkv_add"})
+      EXPECT_GE(t.at(0, bwd + g).start_us, t.at(0, bwd + add).end_us) << g << add;
   }
   // The layer's backward goes on only after the gradients are scattered back.
   const op& rs = t.named(0, bwd + ".rs_dv");
@@ -66,6 +68,68 @@ TEST(CpComm, AllGatherAttentionWaitsForItsGatheredKv) {
   while (next != ops.end() && next->stream != rs.stream) ++next;
   ASSERT_NE(next, ops.end());
   EXPECT_GE(t.at(0, next->name).start_us, t.at(0, rs.name).end_us) << next->name;
+}
+
+// TE's AttnFuncWithCPAndKVAllGather runs the rank's two query chunks on two streams: the first
+// on the compute stream, the second on cp_stream once the gathered K/V are reordered; the
+// compute stream goes on only after both chunks' outputs are copied back.
+TEST(CpComm, AllGatherRunsTheTwoQueryChunksOnTwoStreams) {
+  const test::timeline t = test::simulate(cp_case("all_gather"));
+  const std::string fwd = "c0.mb0.L0.attn_fwd";
+  const op& first = t.named(0, fwd + ".chunk0");
+  const op& second = t.named(0, fwd + ".chunk1");
+  EXPECT_EQ(first.stream, 0);
+  EXPECT_NE(second.stream, first.stream);
+  EXPECT_EQ(t.prog.stages[0].streams[second.stream].name, "cp");
+  EXPECT_EQ(t.prog.stages[0].streams[second.stream].role, stream_role::compute);
+  EXPECT_GE(t.at(0, fwd + ".chunk1").start_us, t.at(0, fwd + ".kv_reorder").end_us);
+  // The second chunk waits for the gathered K/V only, not for the first chunk or its copy: it
+  // takes the SMs as the first one frees them (the model's attention kernel has no partial last
+  // wave for it to fill; docs/ARCHITECTURE.md §9.3).
+  EXPECT_EQ(second.waits, std::vector<int>{t.named(0, fwd + ".kv_reorder").id});
+  EXPECT_LE(t.at(0, fwd + ".chunk1").start_us, t.at(0, fwd + ".chunk0").end_us + 1e-6);
+  EXPECT_LT(t.at(0, fwd + ".chunk1").start_us, t.at(0, fwd + ".chunk0.out_copy").start_us);
+  EXPECT_EQ(t.named(0, fwd + ".chunk0.out_copy").stream, first.stream);
+  EXPECT_EQ(t.named(0, fwd + ".chunk1.out_copy").stream, second.stream);
+  EXPECT_GE(t.at(0, fwd + ".chunk1.out_copy").start_us, t.at(0, fwd + ".chunk1").end_us);
+  // The next op on the compute stream waits for the cp_stream's copy.
+  const auto& ops = t.prog.stages[0].ops;
+  const op& copy = t.named(0, fwd + ".chunk1.out_copy");
+  auto next =
+      std::find_if(ops.begin() + copy.id + 1, ops.end(), [](const op& o) { return o.stream == 0; });
+  ASSERT_NE(next, ops.end());
+  EXPECT_GE(t.at(0, next->name).start_us, t.at(0, copy.name).end_us) << next->name;
+  // Causal, on CP rank 0: chunk 0 of 4 sees half a chunk of keys, chunk 3 three and a half; the
+  // two together do the ring's work.
+  const auto flops = [&](const std::string& name) {
+    return std::get<elementwise_params>(t.named(0, name).params).flops;
+  };
+  EXPECT_NEAR(flops(fwd + ".chunk1"), 7 * flops(fwd + ".chunk0"), 1e-6 * flops(fwd + ".chunk1"));
+  const test::timeline ring = test::simulate(cp_case("p2p"));
+  EXPECT_NEAR(flops(fwd + ".chunk0") + flops(fwd + ".chunk1"),
+              2 * std::get<elementwise_params>(ring.named(0, fwd + ".cp0").params).flops, 1.0);
+}
+
+// The backward's chunks add their dK, dV into the gathered-length gradients TE zero-filled
+// before the gather, the second chunk's add after the first's; the reorder and the
+// reduce-scatters follow both.
+TEST(CpComm, AllGatherBackwardAddsEachChunksKvGradients) {
+  const test::timeline t = test::simulate(cp_case("all_gather"));
+  const std::string bwd = "c0.mb0.L0.attn_bwd";
+  const std::uint64_t kv = 2 * 2 * local_bytes(8);  // gathered K and V
+  const auto bytes = [&](const std::string& name) {
+    return std::get<elementwise_params>(t.named(0, name).params).bytes;
+  };
+  EXPECT_EQ(bytes(bwd + ".dkv_zero"), kv);
+  EXPECT_LE(t.at(0, bwd + ".dkv_zero").end_us, t.at(0, bwd + ".ag_k").start_us);
+  // Chunk 0 of 4 adds into the first quarter, chunk 3 into all four: read, read, write.
+  EXPECT_EQ(bytes(bwd + ".chunk0.dkv_add"), 3 * kv / 4);
+  EXPECT_EQ(bytes(bwd + ".chunk1.dkv_add"), 3 * kv);
+  EXPECT_EQ(t.named(0, bwd + ".chunk1.dkv_add").stream, t.named(0, bwd + ".chunk1").stream);
+  EXPECT_GE(t.at(0, bwd + ".chunk1.dkv_add").start_us, t.at(0, bwd + ".chunk0.dkv_add").end_us);
+  EXPECT_GE(t.at(0, bwd + ".dkv_reorder").start_us, t.at(0, bwd + ".chunk1.dkv_add").end_us);
+  EXPECT_EQ(bytes(bwd + ".chunk0.dq_copy"), local_bytes(32));  // half of dQ, read and written
+  EXPECT_EQ(t.find(0, "c0.mb0.L0.attn_fwd.dkv_zero"), nullptr);
 }
 
 TEST(CpComm, AllToAllSitsAroundTheCoreOnTheCriticalPath) {
@@ -102,7 +166,7 @@ TEST(CpComm, RecomputedCoreGathersAgain) {
   sc.axes.push_back({"recompute", {"selective"}});
   const test::timeline t = test::simulate(sc);
   const std::string core = "c0.mb0.L0.attn_recompute";
-  EXPECT_LE(t.at(0, core + ".ag_k").end_us, t.at(0, core).start_us);
+  EXPECT_LE(t.at(0, core + ".ag_k").end_us, t.at(0, core + ".chunk1").start_us);
   EXPECT_EQ(t.find(0, core + ".rs_dk"), nullptr);
 }
 
