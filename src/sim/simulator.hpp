@@ -32,7 +32,13 @@ namespace ob {
 // docs/ARCHITECTURE.md §9.3), the Llama 3 CP 16 row on all_gather; the memory estimate's routed
 // copies at the sync-free budget's rows (docs/MEMORY.md §2.3); a MoE layer's biases
 // (add_bias_linear: fc2's per-expert loop, fc1's and the router's gradients), docs/MOE.md §14.3.
-inline constexpr const char* sim_model_version = "sim-v2.8";
+// sim-v2.9: the interleaved schedule's parameter gathers where Megatron-Core issues them and the
+// embedding's gradient added into main_grad (docs/ARCHITECTURE.md §9.3); the routed experts'
+// gradients and parameters in buckets of their own over expert DP, and the optimizer's shard of
+// them (docs/MOE.md §5); fp8 attention (fp8_dot_product_attention, docs/CALIBRATION.md §2.15);
+// the router's GEMMs in bf16 (docs/MOE.md §19.4); the all-gather CP's two query chunks on two
+// streams with TE's copies (docs/ARCHITECTURE.md §9.3).
+inline constexpr const char* sim_model_version = "sim-v2.9";
 
 struct sim_options {
   int cdmc = cdmc_default;  // CUDA_DEVICE_MAX_CONNECTIONS; <= 0 = the driver's default; 1..32
