@@ -18,31 +18,14 @@ naming the file and field.
 """
 import argparse
 import csv
-import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PASSES = ("fwd", "bwd")
+# The bf16 fractions the GPU files ship, read as the bf16 fit reads them.
+from fit_attention_efficiency import PASSES, fail
+from fit_attention_efficiency import shipped as shipped_bf16
+
 LOW = ("fp8", "mxfp8")
-
-
-def fail(msg):
-    print(msg, file=sys.stderr)
-    sys.exit(2)
-
-
-def shipped_bf16(gpu):
-    path = os.path.join(ROOT, "configs", "gpus", gpu + ".json")
-    if not os.path.exists(path):
-        fail(f"{path}: no GPU file for '{gpu}'")
-    with open(path) as f:
-        doc = json.load(f)
-    try:
-        flash = doc["sim"]["flash_attention_efficiency"]
-        return {p: float(flash[p]["value"]) for p in PASSES}
-    except (KeyError, TypeError, ValueError):
-        fail(f"{path}: sim.flash_attention_efficiency: fwd/bwd value missing or not a number")
 
 
 def read_rates(path):

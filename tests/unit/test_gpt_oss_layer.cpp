@@ -139,7 +139,8 @@ TEST(GptOssSinks, UnfusedWindowIsMaskOnlyAndTheSinkCopiesTheScores) {
     return total;
   };
   EXPECT_GT(unfused.length(0, "c0.mb0.L0.attn_fwd_sink"), 0);
-  EXPECT_GE(core(unfused, "L0", "attn_fwd"), core(unfused, "L1", "attn_fwd"));
+  // Not cheaper than the full layer (equal up to the timeline's rounding).
+  EXPECT_GE(core(unfused, "L0", "attn_fwd"), core(unfused, "L1", "attn_fwd") * (1 - 1e-9));
   EXPECT_GT(core(unfused, "L0", "attn_fwd"), 20 * core(fused, "L0", "attn_fwd"));
 }
 

@@ -545,7 +545,7 @@ TEST_F(SimExecutor, MeasureSimulatesEachVariantOnce) {
 TEST_F(SimExecutor, EnvironmentSaysSimulated) {
   const json env = sim_executor(gpu).environment();
   EXPECT_EQ(env.at("simulated"), true);
-  EXPECT_EQ(env.at("sim_model"), "sim-v2.8");
+  EXPECT_EQ(env.at("sim_model"), "sim-v2.9");
   EXPECT_EQ(env.at("gpu").at("sm_count"), 132);
   EXPECT_EQ(env.at("gpu").at("name"), gpu.display_name);
   EXPECT_EQ(env.at("gpu").at("config"), "h100_sxm");
