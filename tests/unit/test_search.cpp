@@ -106,16 +106,28 @@ TEST(Search, FindsTheBruteForceBest) {
 // still resolved every candidate and computed every bound (80 cases' time here).
 TEST(Search, ASpentBudgetStopsWithinAboutOneCase) {
   const step_scenario sc = gpt3_cut_to_8_layers();
-  // One case's time on this machine, as loaded as it is now.
+  // The units the search cannot cut short, timed on this machine as loaded as it is now: one
+  // case's simulation, and the resolution of one slice of 16 candidates (the search looks at
+  // the deadline between slices: resolve_within_budget).
   std::size_t refused = 0;
   const std::vector<step_case> all = search_candidates(sc);
-  const step_spec one = resolve_step_cases(sc, {all.begin(), all.begin() + 16}, refused);
+  const auto since = [](std::chrono::steady_clock::time_point c0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+  };
+  const auto resolve_slice = [&](double& slice_s) {
+    const auto c0 = std::chrono::steady_clock::now();
+    step_spec spec = resolve_step_cases(sc, {all.begin(), all.begin() + 16}, refused);
+    slice_s = std::max(slice_s, since(c0));
+    return spec;
+  };
+  double slice_s = 0;
+  const step_spec one = resolve_slice(slice_s);
   ASSERT_FALSE(one.cases.empty());
   sim_executor exec(one.gpu);
   const auto one_case_s = [&] {
     const auto c0 = std::chrono::steady_clock::now();
     (void)predict_step_case(one, one.cases.back(), exec);
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+    return since(c0);
   };
   double case_s = one_case_s();
 
@@ -125,11 +137,15 @@ TEST(Search, ASpentBudgetStopsWithinAboutOneCase) {
   for (double budget : {1e-3, 0.25, 1.5}) {
     o.budget_s = budget;
     const step_doc doc = search_step(sc, o, *comm);
-    // The machine's load may have grown since the first timing: the slowest case time seen.
+    // The machine's load may have grown since the first timing: the slowest times seen.
     case_s = std::max(case_s, one_case_s());
+    (void)resolve_slice(slice_s);
     const ordered_json& n = doc.search;
     if (n["stopped_by"] != "budget") continue;  // finished inside the budget
-    EXPECT_LE(n["seconds"].get<double>(), budget + 0.05 + 8 * case_s) << budget;
+    // Slack for the scheduler: four threads share two cores with whatever else CI runs (a 1.5 s
+    // search once ended 72 ms late under ctest -j2 where one case took 1 ms).
+    const double slack = 0.05 + 0.1 * budget;
+    EXPECT_LE(n["seconds"].get<double>(), budget + slack + 8 * case_s + 2 * slice_s) << budget;
     EXPECT_GT(n["skipped_budget"].get<std::size_t>(), 0u);
     EXPECT_EQ(n["variants"].get<std::size_t>(), 0u);  // none after the budget
     EXPECT_EQ(n["candidates"].get<std::size_t>(),
