@@ -19,11 +19,10 @@ namespace {
 
 // A small model: the search's whole space simulates in seconds.
 step_scenario small_job() {
-  const auto p = test::scratch_path("search_model.json");
-  std::ofstream(p) << R"({"hidden_size": 2048, "ffn_hidden_size": 8192,
-    "num_attention_heads": 16, "seq_length": 2048, "num_layers": 4, "vocab_size": 32000})";
   step_scenario sc;
-  sc.model = p.string();
+  sc.model = test::write_scratch("search_model.json", R"({"hidden_size": 2048,
+    "ffn_hidden_size": 8192, "num_attention_heads": 16, "seq_length": 2048, "num_layers": 4,
+    "vocab_size": 32000})");
   sc.cluster = "dgx_h100";
   sc.axes = {{"gpus", {"8"}}, {"gbs", {"16"}}};
   return sc;

@@ -59,15 +59,7 @@ TEST(Buckets, CloseWhenFullInReverseLayerOrder) {
   EXPECT_EQ(bucket_layers({10, 10, 10}, 15), (std::vector<int>{1, 0, 0}));
 }
 
-// A model whose output layer and embedding are negligible, so the stages are balanced.
-std::string balanced_model() {
-  const auto p = test::scratch_path("balanced_model.json");
-  std::ofstream(p) << R"({"hidden_size": 4096, "ffn_hidden_size": 16384,
-    "num_attention_heads": 32, "seq_length": 2048, "num_layers": 16, "vocab_size": 256})";
-  return p.string();
-}
-
-step_scenario scenario(std::vector<sweep_axis> axes, std::string model = balanced_model()) {
+step_scenario scenario(std::vector<sweep_axis> axes, std::string model = test::balanced_model()) {
   step_scenario sc;
   sc.model = std::move(model);
   sc.cluster = "dgx_h100";

@@ -178,11 +178,8 @@ TEST(StepOptimizer, EmbeddingGradientIsZeroedDenseAndAddedIntoMainGrad) {
 // A small interleaved pipeline with DP 2 (TP 4, PP 4, VP 4, one layer per chunk, 8 micro-batches)
 // on H100 with TP overlap, so CDMC is 1: one hardware queue for every stream.
 step_scenario interleaved_dp2(const char* vp) {
-  const auto model = test::scratch_path("gather_model.json");
-  std::ofstream(model) << R"({"hidden_size": 4096, "ffn_hidden_size": 16384,
-    "num_attention_heads": 32, "seq_length": 2048, "num_layers": 16, "vocab_size": 256})";
   step_scenario sc;
-  sc.model = model.string();
+  sc.model = test::balanced_model();
   sc.cluster = "dgx_h100";
   sc.axes = {{"gpus", {"32"}}, {"tp", {"4"}}, {"pp", {"4"}}, {"vp", {vp}}, {"gbs", {"16"}}};
   return sc;

@@ -11,6 +11,24 @@ layer_workload gpt3_tp4() {
   return make_layer_workload(load_model_spec("gpt3_175b"), parallel_layout{4, 1, 1, 1, 1, true});
 }
 
+// The attention kernels at TP 4 and the passes TE adds around them (its layout copies, fp8
+// casts), in the order the layer runs them.
+struct attention_pass {
+  std::string slot;
+  std::uint64_t bytes;
+  double flops;
+  elementwise_math math;
+  bool dropout;
+};
+std::vector<attention_pass> attention_passes(const model_spec& m) {
+  std::vector<attention_pass> out;
+  for (const auto& s : make_layer_workload(m, parallel_layout{4, 1, 1, 1, 1, true}).steps)
+    if (const auto* e = std::get_if<layer_elementwise>(&s);
+        e && (e->slot.rfind("attn_", 0) == 0 || e->slot.find("fp8_dpa") != std::string::npos))
+      out.push_back({e->slot, e->params.bytes, e->params.flops, e->params.math, e->params.dropout});
+  return out;
+}
+
 // Hand calculations for GPT-3 175B at TP4, T = 2048 tokens, h = 12288, ffn = 49152, 96 heads:
 // qkv width 3h = 36864 -> 9216 per rank.
 TEST(Workload, Gpt3TP4GemmShapesAndFlops) {
@@ -170,28 +188,14 @@ TEST(Workload, UnfusedAttentionMovesTheScoresThroughHbm) {
 // scaling casts them once and dequantizes O and dQKV; current scaling adds an amax pass first.
 TEST(Workload, Fp8DotProductAttentionCastsAroundTheKernels) {
   model_spec m = load_model_spec("gpt3_175b");
-  const parallel_layout tp4{4, 1, 1, 1, 1, true};
-  struct kernel {
-    std::string slot;
-    std::uint64_t bytes;
-    elementwise_math math;
-  };
-  const auto around_attention = [&](const model_spec& spec) {
-    std::vector<kernel> out;
-    for (const auto& s : make_layer_workload(spec, tp4).steps)
-      if (const auto* e = std::get_if<layer_elementwise>(&s);
-          e && (e->slot.find("fp8_dpa") != std::string::npos || e->slot.rfind("attn_", 0) == 0))
-        out.push_back({e->slot, e->params.bytes, e->params.math});
-    return out;
-  };
   // 2048 tokens; q, k, v 9216 columns and the output 3072 per rank.
   const double qkv = 2048.0 * 9216, o = 2048.0 * 3072;
   m.type = dtype::mxfp8;
-  const auto off = around_attention(m);
+  const auto off = attention_passes(m);
   ASSERT_EQ(off.size(), 2u);
   EXPECT_EQ(off[0].math, elementwise_math::flash_attention_fwd);
   m.fp8_dpa = true;
-  const auto mx = around_attention(m);
+  const auto mx = attention_passes(m);
   ASSERT_EQ(mx.size(), 4u);
   EXPECT_EQ(mx[0].slot, "qkv_fp8_dpa_cast");
   EXPECT_EQ(mx[1].slot, "attn_fwd");
@@ -204,7 +208,7 @@ TEST(Workload, Fp8DotProductAttentionCastsAroundTheKernels) {
   EXPECT_EQ(mx[1].bytes, off[0].bytes);  // the kernel's own bytes: the 16-bit count
   m.type = dtype::fp8;
   m.scaling = fp8_scaling::delayed;
-  const auto ds = around_attention(m);
+  const auto ds = attention_passes(m);
   ASSERT_EQ(ds.size(), 6u);
   const std::vector<std::string> ds_order = {"qkv_fp8_dpa_cast", "attn_fwd",
                                              "proj_fp8_dpa_out", "proj_fp8_dpa_dout_cast",
@@ -216,7 +220,7 @@ TEST(Workload, Fp8DotProductAttentionCastsAroundTheKernels) {
   EXPECT_EQ(ds[1].math, elementwise_math::fp8_attention_fwd);
   EXPECT_EQ(ds[4].math, elementwise_math::fp8_attention_bwd);
   m.scaling = fp8_scaling::current;
-  const auto cs = around_attention(m);
+  const auto cs = attention_passes(m);
   std::vector<std::string> slots;
   for (const auto& k : cs) slots.push_back(k.slot);
   EXPECT_EQ(slots, (std::vector<std::string>{"qkv_fp8_dpa_amax", "qkv_fp8_dpa_cast", "attn_fwd",
@@ -232,23 +236,7 @@ TEST(Workload, Fp8DotProductAttentionCastsAroundTheKernels) {
 TEST(Workload, FlashAttention2CopiesQkvIntoItsLayout) {
   model_spec m = load_model_spec("gpt3_175b");
   m.attention = attention_backend::flash2;
-  const parallel_layout tp4{4, 1, 1, 1, 1, true};
-  struct kernel {
-    std::string slot;
-    std::uint64_t bytes;
-    double flops;
-    elementwise_math math;
-    bool dropout;
-  };
-  const auto order = [&](const model_spec& spec) {
-    std::vector<kernel> out;
-    for (const auto& s : make_layer_workload(spec, tp4).steps)
-      if (const auto* e = std::get_if<layer_elementwise>(&s); e && e->slot.rfind("attn_", 0) == 0)
-        out.push_back(
-            {e->slot, e->params.bytes, e->params.flops, e->params.math, e->params.dropout});
-    return out;
-  };
-  const auto a = order(m);
+  const auto a = attention_passes(m);
   ASSERT_EQ(a.size(), 4u);
   EXPECT_EQ(a[0].slot, "attn_fwd_fa_prepare");
   EXPECT_EQ(a[1].slot, "attn_fwd");
@@ -264,13 +252,13 @@ TEST(Workload, FlashAttention2CopiesQkvIntoItsLayout) {
   // The dropout mark stays on the kernels, not on the copies.
   model_spec dropped = m;
   dropped.attention_dropout = 0.1;
-  const auto d = order(dropped);
+  const auto d = attention_passes(dropped);
   EXPECT_TRUE(d[1].dropout && d[2].dropout);
   EXPECT_FALSE(d[0].dropout || d[3].dropout);
   // cuDNN's backend reads the sbhd views in place: no copies, the same kernels' bytes.
   model_spec cudnn = m;
   cudnn.attention = attention_backend::flash;
-  const auto c = order(cudnn);
+  const auto c = attention_passes(cudnn);
   ASSERT_EQ(c.size(), 2u);
   EXPECT_EQ(c[0].bytes, a[1].bytes);
   EXPECT_EQ(c[0].math, elementwise_math::flash_attention_fwd);
@@ -280,13 +268,13 @@ TEST(Workload, FlashAttention2CopiesQkvIntoItsLayout) {
   // query heads and 2 KV heads of 128 per rank.
   model_spec gqa = load_model_spec("llama31_70b");
   gqa.attention = attention_backend::flash2;
-  const auto g1 = order(gqa);
+  const auto g1 = attention_passes(gqa);
   ASSERT_EQ(g1.size(), 3u);
   EXPECT_EQ(g1[0].slot, "attn_fwd_fa_copy");
   const std::uint64_t T1 = 8192;
   EXPECT_EQ(g1[0].bytes, 4 * T1 * (2 * 2 * 128));
   gqa.micro_batch = 2;
-  const auto g = order(gqa);
+  const auto g = attention_passes(gqa);
   ASSERT_EQ(g.size(), 5u);
   EXPECT_EQ(g[0].slot, "attn_fwd_fa_copy");
   EXPECT_EQ(g[0].bytes, 4 * (2 * T1) * (16 * 128 + 2 * 2 * 128));
